@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sourced by scripts/test.sh: makes sure the servers the suite talks to are up, and exports
+# where they are. A server that is not installed here is left unset, and its tests are skipped
+# with the reason — except in CI (CI=true), where conftest.py fails the run instead.
+
+pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+
+if command -v pg_isready >/dev/null 2>&1; then
+  if ! pg_ready && command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+    echo "services: starting PostgreSQL"
+    for v in /etc/postgresql/*; do
+      pg_ctlcluster --skip-systemctl-redirect "$(basename "$v")" main start || true
+    done
+    for _ in $(seq 1 30); do pg_ready && break; sleep 1; done
+  fi
+  if pg_ready; then
+    export FLOWRUNNER_TEST_POSTGRES_URL=${FLOWRUNNER_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
+  fi
+fi
+
+if [ "${CI:-}" = "true" ]; then
+  export FLOWRUNNER_REQUIRE_SERVICES=1
+fi

@@ -1,0 +1,237 @@
+"""The exception tree every Flowrunner package raises from.
+
+One root, a few families a caller can catch, leaves that carry context::
+
+    FlowrunnerError
+    ├── DefinitionError            a flow's YAML is invalid (carries every Problem found)
+    ├── ExpressionError            a ${...} expression could not be parsed or evaluated
+    ├── ExecutionError             a run could not finish
+    │   ├── NodeFailed             a node raised and had no error edge
+    │   ├── NodeTimeout            a node exceeded its timeout
+    │   ├── StepLimitExceeded      a run visited more nodes than its step limit
+    │   └── FlowFailed             a `fail` node ended the run on purpose
+    ├── SandboxError               JavaScript could not run or failed inside the sandbox
+    │   ├── ScriptError            the script threw or has a syntax error (JS line:column)
+    │   ├── ScriptTimeout          wall-time limit reached
+    │   └── ScriptResourceError    memory or result-size limit reached, or the worker died
+    ├── StorageError               a store operation failed
+    │   ├── NotFound
+    │   ├── Conflict
+    │   └── StorageUnavailable
+    ├── AuthError
+    │   ├── Unauthenticated
+    │   └── Forbidden
+    ├── WebhookError
+    └── PluginError                a node type could not be loaded or registered
+
+Foreign exceptions (driver, V8, YAML) are translated at the boundary where they occur with
+``raise ... from exc``; nothing above a package sees them. The API and the CLI map this tree
+to status codes and exit codes in one place each, using ``code`` and ``exit_code``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+class FlowrunnerError(Exception):
+    """Root of every error Flowrunner raises on purpose."""
+
+    code: str = "internal_error"
+    exit_code: int = 1
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context: dict[str, Any] = {k: v for k, v in context.items() if v is not None}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- definitions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong (or suspicious) in a flow definition, with where it is."""
+
+    path: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+    severity: Literal["error", "warning"] = "error"
+    hint: str | None = None
+    source: str | None = field(default=None, compare=False)
+
+    @property
+    def location(self) -> str:
+        if self.line is None:
+            return "?"
+        return f"{self.line}:{self.column or 1}"
+
+    def __str__(self) -> str:
+        where = f"{self.source}:" if self.source else ""
+        text = f"{where}{self.location}: {self.severity}: {self.path}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "path": self.path,
+            "message": self.message,
+            "line": self.line,
+            "column": self.column,
+            "severity": self.severity,
+        }
+        if self.hint:
+            out["hint"] = self.hint
+        return out
+
+
+class DefinitionError(FlowrunnerError):
+    """A flow definition is invalid; ``problems`` lists every error and warning found."""
+
+    code = "invalid_flow"
+    exit_code = 1
+
+    def __init__(self, problems: Sequence[Problem], source: str | None = None) -> None:
+        self.problems = list(problems)
+        errors = [p for p in self.problems if p.severity == "error"]
+        first = str(errors[0]) if errors else "invalid flow"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"{first}{more}", source=source)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+
+class ExpressionError(FlowrunnerError):
+    """A ``${...}`` expression failed; names the node, the param and the expression."""
+
+    code = "expression_error"
+
+
+# --- execution ---------------------------------------------------------------------------
+
+
+class ExecutionError(FlowrunnerError):
+    """A run could not finish."""
+
+    code = "execution_failed"
+
+
+class NodeFailed(ExecutionError):
+    """A node raised and had no ``error`` edge to follow."""
+
+    code = "node_failed"
+
+    def __init__(self, node_id: str, cause: BaseException, *, data: Any = None) -> None:
+        super().__init__(f"node '{node_id}' failed: {cause}", node_id=node_id)
+        self.node_id = node_id
+        self.cause = cause
+        self.data = data
+
+
+class NodeTimeout(ExecutionError):
+    code = "node_timeout"
+
+    def __init__(self, node_id: str, seconds: float) -> None:
+        super().__init__(f"node '{node_id}' timed out after {seconds:g}s", node_id=node_id)
+        self.node_id = node_id
+        self.seconds = seconds
+
+
+class StepLimitExceeded(ExecutionError):
+    code = "step_limit_exceeded"
+
+    def __init__(self, limit: int, node_id: str | None = None) -> None:
+        super().__init__(
+            f"run exceeded its step limit of {limit} node visits"
+            + (f" (at node '{node_id}')" if node_id else "")
+            + "; a loop in the flow probably never ends",
+            node_id=node_id,
+        )
+        self.limit = limit
+        self.node_id = node_id
+
+
+class FlowFailed(ExecutionError):
+    """A ``fail`` node (or a script) ended the run as failed on purpose."""
+
+    code = "flow_failed"
+
+
+# --- sandbox -----------------------------------------------------------------------------
+
+
+class SandboxError(FlowrunnerError):
+    code = "sandbox_error"
+
+
+class ScriptError(SandboxError):
+    """The script threw or does not parse; ``line``/``column`` are inside the script."""
+
+    code = "script_error"
+
+    def __init__(self, message: str, *, line: int | None = None, column: int | None = None,
+                 **context: Any) -> None:
+        super().__init__(message, line=line, column=column, **context)
+        self.line = line
+        self.column = column
+
+
+class ScriptTimeout(SandboxError):
+    code = "script_timeout"
+
+
+class ScriptResourceError(SandboxError):
+    code = "script_resource_limit"
+
+
+# --- storage -----------------------------------------------------------------------------
+
+
+class StorageError(FlowrunnerError):
+    code = "storage_error"
+
+
+class NotFound(StorageError):
+    code = "not_found"
+
+
+class Conflict(StorageError):
+    code = "conflict"
+
+
+class StorageUnavailable(StorageError):
+    code = "storage_unavailable"
+
+
+# --- auth, webhooks, plugins -------------------------------------------------------------
+
+
+class AuthError(FlowrunnerError):
+    code = "auth_error"
+
+
+class Unauthenticated(AuthError):
+    code = "unauthenticated"
+
+
+class Forbidden(AuthError):
+    code = "forbidden"
+
+
+class WebhookError(FlowrunnerError):
+    code = "webhook_error"
+
+
+class PluginError(FlowrunnerError):
+    code = "plugin_error"
