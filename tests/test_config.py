@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flowrunner.config import load_settings
+
+
+def test_original_storage_type_variable_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLOWRUNNER_STORAGE", raising=False)
+    monkeypatch.setenv("FLOWRUNNER_STORAGE_TYPE", "memory")
+    assert load_settings().storage == "memory"
+
+
+def test_environment_beats_file_and_overrides_beat_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "flowrunner.toml"
+    config.write_text("[flowrunner]\nmax_steps = 5\nscript_timeout = 2.5\n")
+    monkeypatch.setenv("FLOWRUNNER_MAX_STEPS", "7")
+    settings = load_settings(config)
+    assert settings.max_steps == 7
+    assert settings.script_timeout == 2.5
+    assert load_settings(config, max_steps=9).max_steps == 9
+
+
+def test_embedded_default_is_a_sqlite_file_in_the_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FLOWRUNNER_DATABASE_URL", raising=False)
+    monkeypatch.delenv("FLOWRUNNER_STORAGE", raising=False)
+    monkeypatch.setenv("FLOWRUNNER_DATA_DIR", str(tmp_path))
+    settings = load_settings()
+    assert settings.storage == "sqlite"
+    assert settings.resolved_database_url() == f"sqlite+aiosqlite:///{tmp_path}/flowrunner.db"
