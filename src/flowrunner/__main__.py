@@ -1,0 +1,5 @@
+"""``python -m flowrunner``: the same as the ``flowrunner`` command."""
+
+from flowrunner.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``flowrunner`` command line (Typer)."""

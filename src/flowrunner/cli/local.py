@@ -1,0 +1,158 @@
+"""Commands that work on flow files with no server: ``validate``, ``run`` and ``schema``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from flowrunner.cli.problems import render_problems, summary
+from flowrunner.cli.progress import ProgressView
+from flowrunner.config import load_settings
+from flowrunner.definition import (
+    FlowDefinition,
+    compile_flow,
+    flow_schema,
+    load_flow,
+    validate_flow,
+)
+from flowrunner.engine import RunResult
+from flowrunner.errors import DefinitionError, ExecutionError, NodeFailed
+from flowrunner.scripting import Sandbox
+
+
+class OutputFormat(str, Enum):
+    pretty = "pretty"
+    json = "json"
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise typer.BadParameter(f"{path} is not UTF-8 text") from exc
+
+
+def parse_input(raw: str | None) -> Any:
+    """The run input from ``--input``: inline JSON, or ``@path`` to a JSON file."""
+    if raw is None:
+        return {}
+    text = raw
+    if raw.startswith("@"):
+        text = _read(Path(raw[1:]))
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(
+            f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})",
+            param_hint="--input",
+        ) from exc
+
+
+def _to_json(value: Any) -> str:
+    return json.dumps(value, indent=2, default=str, ensure_ascii=False)
+
+
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Flow files to check.")],
+) -> None:
+    """Check flow files; print every problem with its line:column. Exit 1 on any error."""
+    out = Console(stderr=True)
+    failed = False
+    for path in files:
+        text = _read(path)
+        problems = validate_flow(text, source=str(path), base_path=path.parent)
+        render_problems(out, problems, source_name=str(path), text=text)
+        if any(p.severity == "error" for p in problems):
+            failed = True
+            out.print(f"[red]✗[/] {escape(str(path))}: {summary(problems)}", highlight=False)
+        else:
+            out.print(f"[green]✓[/] {escape(str(path))}: valid ({summary(problems)})",
+                      highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _load(path: Path, console: Console) -> FlowDefinition:
+    text = _read(path)
+    try:
+        definition = load_flow(text, source=str(path), base_path=path.parent)
+    except DefinitionError as exc:
+        render_problems(console, exc.problems, source_name=str(path), text=text)
+        console.print(f"[red]✗[/] {escape(str(path))}: {summary(exc.problems)}", highlight=False)
+        raise typer.Exit(1) from exc
+    render_problems(console, definition.warnings, source_name=str(path), text=text)
+    return definition
+
+
+async def _execute(path: Path, definition: FlowDefinition, run_input: Any,
+                   view: ProgressView) -> RunResult:
+    settings = load_settings()
+    async with Sandbox(
+        workers=1, timeout=settings.script_timeout, memory_mb=settings.script_memory_mb
+    ) as sandbox:
+        compiled = compile_flow(definition, scripts=sandbox, base_path=path.parent)
+        execution = {"id": str(uuid.uuid4()), "flow": definition.metadata.name}
+        return await compiled.run(run_input, observer=view, execution=execution)
+
+
+def run(
+    file: Annotated[Path, typer.Argument(help="The flow file to run.")],
+    input_: Annotated[
+        str | None,
+        typer.Option("--input", "-i", help="Run input: JSON text, or @file.json."),
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--output", "-o", help="How to print the result.")
+    ] = OutputFormat.pretty,
+) -> None:
+    """Run a flow file locally, showing nodes as they start and finish."""
+    err = Console(stderr=True)
+    definition = _load(file, err)
+    run_input = parse_input(input_)
+    with ProgressView(err) as view:
+        try:
+            result = asyncio.run(_execute(file, definition, run_input, view))
+        except ExecutionError as exc:
+            _report_failure(err, exc, output)
+            raise typer.Exit(1) from exc
+    if output is OutputFormat.json:
+        typer.echo(_to_json({"status": "completed", "output": result.output,
+                             "action": result.action, "last_node": result.last_node_id,
+                             "steps": result.steps}))
+        return
+    ended = "" if result.action in (None, "default") else f", ended by action '{result.action}'"
+    err.print(f"[bold green]completed[/] in {result.steps} steps{escape(ended)}", highlight=False)
+    typer.echo(_to_json(result.output))
+
+
+def _report_failure(console: Console, exc: ExecutionError, output: OutputFormat) -> None:
+    node_id = getattr(exc, "node_id", None)
+    data = exc.data if isinstance(exc, NodeFailed) else None
+    if output is OutputFormat.json:
+        typer.echo(_to_json({"status": "failed", "error": {
+            "code": exc.code, "message": str(exc), "node_id": node_id, "data": data}}))
+        return
+    console.print(f"[bold red]failed[/]: {escape(str(exc))}", highlight=False)
+    if data is not None:
+        console.print(f"[dim]node input:[/] {escape(_to_json(data))}", highlight=False)
+
+
+def schema() -> None:
+    """Print the JSON Schema of the flow format (for editors: yaml-language-server)."""
+    typer.echo(json.dumps(flow_schema(), indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(validate)
+    app.command()(run)
+    app.command()(schema)

@@ -1,0 +1,73 @@
+"""Live progress of a local run: one line per node event, a spinner on the running node."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.markup import escape
+from rich.status import Status
+
+from flowrunner.engine import NodeEvent
+
+_LEVEL_STYLE = {"debug": "dim", "info": "blue", "warning": "yellow", "warn": "yellow",
+                "error": "red"}
+
+
+def _name(event: NodeEvent) -> str:
+    return escape("/".join((*event.flow_path, event.node_id)))
+
+
+class ProgressView:
+    """An engine observer that draws node events on a (stderr) console."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._status: Status | None = None
+        self.finished = 0
+
+    def __enter__(self) -> ProgressView:
+        if self._console.is_terminal:
+            self._status = self._console.status("starting…")
+            self._status.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+    def __call__(self, event: NodeEvent) -> None:
+        print_ = self._console.print
+        if event.kind == "started":
+            if event.item_index is None and self._status is not None:
+                self._status.update(f"running [bold]{_name(event)}[/]")
+        elif event.kind == "finished":
+            if event.item_index is not None:
+                return
+            self.finished += 1
+            took = f"{(event.duration or 0) * 1000:.1f} ms"
+            action = f" → {escape(event.action)}" if event.action not in (None, "default") else ""
+            print_(f"[green]✓[/] {_name(event)} [dim]{took}{action}[/]", highlight=False)
+        elif event.kind == "retrying":
+            print_(
+                f"[yellow]↻[/] {_name(event)} attempt {event.attempt} failed: "
+                f"{escape(str(event.error))}",
+                highlight=False,
+            )
+        elif event.kind in ("failed", "canceled"):
+            if event.item_index is not None:
+                return
+            print_(f"[red]✗[/] {_name(event)} {event.kind}: {escape(str(event.error))}",
+                   highlight=False)
+        elif event.kind == "log":
+            style = _LEVEL_STYLE.get(event.level or "info", "blue")
+            print_(
+                f"  [{style}]{escape(event.level or 'info')}[/] [dim]{_name(event)}[/] "
+                f"{escape(event.message or '')}",
+                highlight=False,
+            )

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flowrunner.cli.app import app
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+GOOD = """\
+metadata: {name: Greeter}
+nodes:
+  greet:
+    type: set
+    params:
+      values: {greeting: "Hello, ${input.name}!"}
+    next: {default: say}
+  say:
+    type: log
+    params: {message: "${shared.greeting}"}
+"""
+
+BAD = """\
+metadata: {name: Broken}
+nodes:
+  first:
+    type: lgo
+    next: {default: nowhere}
+"""
+
+FAILING = """\
+metadata: {name: Failing}
+nodes:
+  start:
+    type: set
+    params: {values: {order: 42}}
+    next: {default: stop}
+  stop:
+    type: fail
+    params: {message: "order ${shared.order} rejected"}
+"""
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_validate_accepts_a_good_flow(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(write(tmp_path, "good.yaml", GOOD))])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output
+
+
+def test_validate_reports_every_problem_with_its_position(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "bad.yaml", BAD)
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}:4:" in result.output  # the unknown type, on its line
+    assert "did you mean 'log'" in result.output
+    assert f"{path}:5:" in result.output  # the dangling next target
+    assert "nowhere" in result.output
+
+
+def test_run_prints_the_result_as_json(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, "good.yaml", GOOD)
+    result = runner.invoke(
+        app, ["run", str(path), "--input", '{"name": "Ada"}', "--output", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["status"] == "completed"
+    assert payload["last_node"] == "say"
+    assert "Hello, Ada!" in result.output  # the log line, in the progress view
+
+
+def test_run_reads_input_from_a_file(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, "good.yaml", GOOD)
+    data = write(tmp_path, "input.json", '{"name": "Grace"}')
+    result = runner.invoke(app, ["run", str(path), "-i", f"@{data}", "-o", "json"])
+    assert result.exit_code == 0, result.output
+    assert "Hello, Grace!" in result.output
+
+
+def test_run_rejects_input_that_is_not_json(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, "good.yaml", GOOD)
+    result = runner.invoke(app, ["run", str(path), "--input", "{name: Ada"])
+    assert result.exit_code == 2
+    assert "not valid JSON" in result.output
+
+
+def test_failed_run_exits_1_naming_the_node_and_error(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, "failing.yaml", FAILING)
+    result = runner.invoke(app, ["run", str(path), "--output", "json"])
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    assert payload["status"] == "failed"
+    assert payload["error"]["node_id"] == "stop"
+    assert "order 42 rejected" in payload["error"]["message"]
+
+
+def test_run_of_an_invalid_flow_shows_problems_and_runs_nothing(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    result = runner.invoke(app, ["run", str(write(tmp_path, "bad.yaml", BAD))])
+    assert result.exit_code == 1
+    assert "unknown node type" in result.output
+
+
+def test_schema_prints_the_flow_json_schema(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert "nodes" in schema["properties"]
+
+
+def test_installed_console_script_runs_an_example() -> None:
+    # The real entry point, as a user runs it: error mapping and exit codes included.
+    proc = subprocess.run(
+        [sys.executable, "-m", "flowrunner", "run", str(EXAMPLES / "hello.yaml"),
+         "--input", '{"name": "Ada"}', "--output", "json"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["status"] == "completed"
