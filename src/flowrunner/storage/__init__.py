@@ -1,0 +1,70 @@
+"""Flowrunner's storage layer: the contract (Protocols + records) and backend selection.
+
+Services depend on the Protocols in ``protocols`` and the records in ``records`` only; which
+backend sits behind them is decided once, by ``open_store(settings)``.
+"""
+
+from flowrunner.storage.chain import ChainCheck, verify_chain
+from flowrunner.storage.pagination import InvalidCursor
+from flowrunner.storage.protocols import (
+    AccountStore,
+    AuditStore,
+    ExecutionStore,
+    FlowStore,
+    KVStore,
+    SecretStore,
+    Store,
+    TokenStore,
+    WebhookStore,
+)
+from flowrunner.storage.records import (
+    Account,
+    ApiToken,
+    AuditRecord,
+    Checkpoint,
+    Clock,
+    Execution,
+    ExecutionEvent,
+    ExecutionStatus,
+    Flow,
+    FlowVersion,
+    KVEntry,
+    NewAuditEntry,
+    NewEvent,
+    Page,
+    Secret,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+
+__all__ = [
+    "Account",
+    "AccountStore",
+    "ApiToken",
+    "AuditRecord",
+    "AuditStore",
+    "ChainCheck",
+    "Checkpoint",
+    "Clock",
+    "Execution",
+    "ExecutionEvent",
+    "ExecutionStatus",
+    "ExecutionStore",
+    "Flow",
+    "FlowStore",
+    "FlowVersion",
+    "InvalidCursor",
+    "KVEntry",
+    "KVStore",
+    "NewAuditEntry",
+    "NewEvent",
+    "Page",
+    "Secret",
+    "SecretStore",
+    "Store",
+    "TokenStore",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookStore",
+    "verify_chain",
+]

@@ -1,0 +1,262 @@
+"""Plain frozen records every storage backend returns, and the small value types around them.
+
+Records carry no behaviour and no driver types: timestamps are timezone-aware UTC
+``datetime``s, JSON columns are plain Python values, identifiers are strings. Backends build
+them; services read them and ask the store for changes (records are never mutated in place).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+JSONValue = Any
+"""A value that survives ``json.dumps``/``json.loads`` unchanged (dict, list, str, number...)."""
+
+Clock = Callable[[], datetime]
+"""Where a store reads "now" from; injected so leases, TTLs and tests agree on time."""
+
+T = TypeVar("T")
+
+ExecutionStatus = Literal["queued", "running", "completed", "failed", "canceled"]
+ACTIVE_STATUSES: tuple[ExecutionStatus, ...] = ("queued", "running")
+DeliveryStatus = Literal["pending", "delivered", "dead"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A 32-hex-char id whose first 12 chars are the creation time in ms.
+
+    Time-ordered ids keep B-tree inserts append-mostly and make the ``(created, id)`` order of
+    listings match creation order; the 80 random bits keep them unique across processes.
+    """
+    return f"{int(time.time() * 1000):012x}{os.urandom(10).hex()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a listing; pass ``next_cursor`` back to get the next one (None = last)."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+# --- accounts and tokens -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    username: str
+    password_hash: str
+    is_admin: bool
+    disabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    id: str
+    account_id: str
+    name: str
+    prefix: str
+    token_hash: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def is_usable(self, now: datetime) -> bool:
+        """Not revoked and not expired at ``now``."""
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > now
+
+
+# --- flows ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    id: str
+    account_id: str
+    name: str
+    description: str
+    tags: tuple[str, ...]
+    current_version: int
+    """Number of the latest version; 0 until the first version is added."""
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlowVersion:
+    """One immutable revision of a flow's YAML; numbers start at 1 and have no gaps."""
+
+    flow_id: str
+    account_id: str
+    number: int
+    yaml: str
+    checksum: str
+    """sha256 hex digest of the UTF-8 YAML text, computed by the store."""
+    author: str | None
+    created_at: datetime
+
+
+# --- secrets -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """An encrypted secret; the store never sees plaintext (the vault encrypts)."""
+
+    account_id: str
+    key: str
+    ciphertext: bytes
+    key_id: str
+    metadata: Mapping[str, JSONValue]
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- executions ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    id: str
+    account_id: str
+    flow_id: str
+    flow_version: int
+    status: ExecutionStatus
+    input: JSONValue
+    created_at: datetime
+    output: JSONValue = None
+    error: Mapping[str, JSONValue] | None = None
+    progress: float = 0.0
+    current_node: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    idempotency_key: str | None = None
+    last_event_seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append; the store assigns its sequence number and timestamp."""
+
+    type: str
+    data: Mapping[str, JSONValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionEvent:
+    execution_id: str
+    account_id: str
+    seq: int
+    """1, 2, 3... per execution, gap-free, assigned by the store in append order."""
+    type: str
+    data: Mapping[str, JSONValue]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The latest resumable state of a run (one per execution, overwritten on save)."""
+
+    execution_id: str
+    account_id: str
+    shared: JSONValue
+    next_node: str | None
+    results: Mapping[str, JSONValue]
+    updated_at: datetime
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEndpoint:
+    id: str
+    account_id: str
+    url: str
+    events: tuple[str, ...]
+    """Event types delivered to this endpoint; empty means every event."""
+    secret: str
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One outbox entry: an event waiting for (or done with) delivery to one endpoint."""
+
+    id: str
+    account_id: str
+    endpoint_id: str
+    event_type: str
+    payload: Mapping[str, JSONValue]
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    last_status_code: int | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewAuditEntry:
+    action: str
+    account_id: str | None = None
+    actor: str | None = None
+    target: str | None = None
+    data: Mapping[str, JSONValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One link of a hash chain: ``hash = sha256(canonical(content) + prev_hash)``."""
+
+    chain: str
+    seq: int
+    action: str
+    account_id: str | None
+    actor: str | None
+    target: str | None
+    data: Mapping[str, JSONValue]
+    created_at: datetime
+    prev_hash: str
+    hash: str
+
+
+# --- key-value -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KVEntry:
+    account_id: str
+    namespace: str
+    key: str
+    value: JSONValue
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None = None
