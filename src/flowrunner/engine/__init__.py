@@ -1,0 +1,26 @@
+"""The graph engine ("Flowlib" for Python): nodes, flows, policies and run events.
+
+A ``Node`` runs prep → exec → post and returns an action; a ``Flow`` routes between nodes by
+action and is itself a node, so flows nest. The engine imports only the standard library and
+``flowrunner.errors``: storage, HTTP and YAML live in the layers around it.
+"""
+
+from flowrunner.engine.context import CheckpointHook, Context, ErrorInfo
+from flowrunner.engine.events import Checkpoint, NodeEvent, Observer, RunResult
+from flowrunner.engine.flow import Flow
+from flowrunner.engine.node import Node
+from flowrunner.engine.policies import BatchPolicy, RetryPolicy
+
+__all__ = [
+    "BatchPolicy",
+    "Checkpoint",
+    "CheckpointHook",
+    "Context",
+    "ErrorInfo",
+    "Flow",
+    "Node",
+    "NodeEvent",
+    "Observer",
+    "RetryPolicy",
+    "RunResult",
+]

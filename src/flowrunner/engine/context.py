@@ -1,0 +1,130 @@
+"""Per-run state: the one mutable object a run owns, so node definitions never change."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from flowrunner.engine.events import Checkpoint, NodeEvent, Observer
+
+__all__ = ["CheckpointHook", "Context", "ErrorInfo"]
+
+CheckpointHook = Callable[[Checkpoint], Awaitable[None]]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """What an ``error`` edge hands to the next node: who failed, how, and on what input."""
+
+    node_id: str
+    type: str
+    message: str
+    data: Any
+
+    @classmethod
+    def from_exception(cls, node_id: str, exc: BaseException, data: Any) -> ErrorInfo:
+        return cls(node_id, type(exc).__name__, str(exc), data)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "node_id": self.node_id,
+            "type": self.type,
+            "message": self.message,
+            "data": self.data,
+        }
+
+
+class Context:
+    """The state of one run (or of one sub-flow visit, which gets a child context).
+
+    ``shared`` is the run's mutable state, the same dict in every sub-flow. ``input`` is the
+    previous node's output (the run input for the start node). ``results`` maps the id of
+    every finished node to its output. ``error`` is set only while a node reached through an
+    ``error`` edge runs. ``execution`` is read-only run metadata. ``steps`` counts node visits.
+    """
+
+    __slots__ = (
+        "_attempt",
+        "_checkpoint",
+        "_flow_path",
+        "_node_id",
+        "_observer",
+        "error",
+        "execution",
+        "input",
+        "results",
+        "shared",
+        "steps",
+    )
+
+    def __init__(
+        self,
+        *,
+        shared: dict[str, Any] | None = None,
+        input: Any = None,
+        results: dict[str, Any] | None = None,
+        execution: Mapping[str, Any] | None = None,
+        observer: Observer | None = None,
+        checkpoint: CheckpointHook | None = None,
+        flow_path: tuple[str, ...] = (),
+    ) -> None:
+        self.shared: dict[str, Any] = {} if shared is None else shared
+        self.input: Any = input
+        self.results: dict[str, Any] = {} if results is None else results
+        self.error: ErrorInfo | None = None
+        self.execution: Mapping[str, Any] = (
+            _EMPTY if not execution else MappingProxyType(dict(execution))
+        )
+        self.steps = 0
+        self._observer = observer
+        self._checkpoint = checkpoint
+        self._flow_path = flow_path
+        self._node_id = ""
+        # Attempts the current node's exec took; the retry loop writes it only when it retried.
+        self._attempt = 1
+
+    @property
+    def node_id(self) -> str:
+        """The id of the node running now."""
+        return self._node_id
+
+    @property
+    def flow_path(self) -> tuple[str, ...]:
+        """The ids of the enclosing sub-flow nodes, outermost first."""
+        return self._flow_path
+
+    def child(self, flow_node_id: str) -> Context:
+        """The context for a sub-flow: same shared dict and observer, its own results."""
+        sub = Context(
+            shared=self.shared,
+            input=self.input,
+            observer=self._observer,
+            flow_path=(*self._flow_path, flow_node_id),
+        )
+        sub.execution = self.execution
+        return sub
+
+    def log(self, message: str, *, level: str = "info", **fields: Any) -> None:
+        """Emit a ``log`` event for the current node; a no-op when nobody observes the run."""
+        if self._observer is not None:
+            self._observer(
+                NodeEvent(
+                    "log",
+                    self._node_id,
+                    time.time(),
+                    message=message,
+                    level=level,
+                    fields=fields,
+                    flow_path=self._flow_path,
+                )
+            )
+
+    def emit(self, event: NodeEvent) -> None:
+        """Hand ``event`` to the observer, if there is one."""
+        if self._observer is not None:
+            self._observer(event)
