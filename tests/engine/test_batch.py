@@ -139,7 +139,8 @@ async def test_first_failing_item_fails_the_node_and_cancels_the_others(strategy
                 raise
             finished.append(prep_res)
 
-    node = OneBad(node_id="batch", batch=BatchPolicy(strategy, max_parallel=3))
+    bound = 3 if strategy == "worker_pool" else None
+    node = OneBad(node_id="batch", batch=BatchPolicy(strategy, max_parallel=bound))
     started = time.perf_counter()
     with pytest.raises(NodeFailed) as caught:
         await Flow(node).run(list(range(6)))
