@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pocketflow as pf
@@ -94,7 +94,7 @@ def pf_chain(length: int, cls: type[Any]) -> Any:
 # --- measuring ----------------------------------------------------------------------------
 
 
-def best_us_per_unit(run: Callable[[], Awaitable[None]], units: int) -> float:
+def best_us_per_unit(run: Callable[[], Coroutine[Any, Any, None]], units: int) -> float:
     """Best-of-REPEATS wall time of ``run``, in microseconds per unit (node or item)."""
     best = float("inf")
     for _ in range(REPEATS):

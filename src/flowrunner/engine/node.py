@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -115,7 +115,10 @@ class Node:
     def exec_fallback(self, prep_res: Any, exc: BaseException) -> Any:
         raise exc
 
-    def post(self, ctx: Context, prep_res: Any, exec_res: Any) -> str | None:
+    # The Awaitable in the return type lets an `async def post` override type-check.
+    def post(
+        self, ctx: Context, prep_res: Any, exec_res: Any
+    ) -> str | Awaitable[str | None] | None:
         return None
 
     # --- wiring ---------------------------------------------------------------------------
