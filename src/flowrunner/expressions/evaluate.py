@@ -183,20 +183,29 @@ def compile_template(text: str, where: str = "") -> Resolver:
     return Interpolated(compiled)
 
 
-def compile_value(value: Any, where: str = "", *, skip: frozenset[str] = frozenset()) -> Resolver:
-    """Compile a parameter tree; top-level keys in ``skip`` (code params) stay verbatim."""
+def compile_value(
+    value: Any, label: str = "", *, skip: frozenset[str] = frozenset(), path: str = ""
+) -> Resolver:
+    """Compile a parameter tree; top-level keys in ``skip`` (code params) stay verbatim.
+
+    ``label`` names the owner in error messages (``node 'fetch'``); ``path`` is the param
+    path of ``value`` inside the tree (built up while recursing).
+    """
     if isinstance(value, str):
+        where = ", ".join(x for x in (label, f"param '{path}'" if path else "") if x)
         return compile_template(value, where)
     if isinstance(value, Mapping):
         items = {
-            str(k): Static(v) if k in skip else compile_value(v, _join(where, str(k)))
+            str(k): Static(v)
+            if k in skip
+            else compile_value(v, label, path=f"{path}.{k}" if path else str(k))
             for k, v in value.items()
         }
         if all(isinstance(r, Static) for r in items.values()):
             return Static(value)
         return MappingResolver(items)
     if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
-        seq = [compile_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        seq = [compile_value(v, label, path=f"{path}[{i}]") for i, v in enumerate(value)]
         if all(isinstance(r, Static) for r in seq):
             return Static(value)
         return ListResolver(seq)
@@ -225,7 +234,3 @@ def to_text(value: Any) -> str:
     if isinstance(value, Mapping | list | tuple):
         return json.dumps(thaw(value), separators=(",", ":"), ensure_ascii=False, default=str)
     return str(value)
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key

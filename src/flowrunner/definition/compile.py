@@ -1,0 +1,190 @@
+"""``compile_flow``: a FlowDefinition → an engine graph, built once and reused by every run.
+
+The compiled flow holds no per-run state: each ``run`` gets its own shared dict, results and
+context, so one CompiledFlow serves any number of concurrent runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from flowrunner.definition.load import load_flow
+from flowrunner.definition.model import FlowDefinition
+from flowrunner.engine import Checkpoint, Flow, Node, Observer, RunResult
+from flowrunner.errors import DefinitionError, FlowrunnerError, Problem
+from flowrunner.expressions import thaw
+from flowrunner.nodes.base import RUN_SECRETS
+from flowrunner.plugins import BuildEnv, NodeTypeRegistry, builtin_registry
+
+HOOKS_HINT = "run it with the JavaScript sandbox (flowrunner run does), or remove the hooks"
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledFlow:
+    """A ready-to-run flow: immutable, reusable across concurrent runs."""
+
+    definition: FlowDefinition
+    engine_flow: Flow
+
+    async def run(
+        self,
+        input: Any = None,
+        *,
+        observer: Observer | None = None,
+        secrets: Mapping[str, Any] | None = None,
+        execution: Mapping[str, Any] | None = None,
+        checkpoint: Callable[[Checkpoint], Awaitable[None]] | None = None,
+        shared: dict[str, Any] | None = None,
+        start_at: str | None = None,
+        results: dict[str, Any] | None = None,
+    ) -> RunResult:
+        """Run once. ``shared`` defaults to a copy of ``input`` when it is a mapping."""
+        if shared is None:
+            shared = thaw(input) if isinstance(input, Mapping) else {}
+        token = RUN_SECRETS.set(secrets if secrets is not None else {})
+        try:
+            return await self.engine_flow.run(
+                input,
+                shared=shared,
+                observer=observer,
+                execution=execution,
+                start_at=start_at,
+                results=results,
+                checkpoint=checkpoint,
+            )
+        finally:
+            RUN_SECRETS.reset(token)
+
+
+def compile_flow(
+    definition: FlowDefinition,
+    *,
+    registry: NodeTypeRegistry | None = None,
+    scripts: Any = None,
+    base_path: Path | None = None,
+    max_steps: int = 10_000,
+) -> CompiledFlow:
+    """Build the engine graph of ``definition``; DefinitionError if it cannot be built.
+
+    ``scripts`` is the JavaScript host (the sandbox) used for non-path ``${...}``
+    expressions and hooks; ``base_path`` is where relative sub-flow paths start.
+    """
+    return _Compiler(registry or builtin_registry(), scripts, max_steps).compile(
+        definition, base_path, _origin(definition, base_path)
+    )
+
+
+class _Compiler:
+    def __init__(self, registry: NodeTypeRegistry, scripts: Any, max_steps: int) -> None:
+        self.registry = registry
+        self.scripts = scripts
+        self.max_steps = max_steps
+
+    def compile(
+        self, definition: FlowDefinition, base_path: Path | None, stack: tuple[Path, ...]
+    ) -> CompiledFlow:
+        self._check_hooks(definition)
+        env = BuildEnv(
+            registry=self.registry,
+            scripts=self.scripts,
+            base_path=base_path,
+            load_subflow=lambda path: self._subflow(definition, path, base_path, stack),
+        )
+        nodes: dict[str, Node] = {}
+        for node_id, spec in definition.nodes.items():
+            node_type = self.registry.find(spec.type)
+            if node_type is None:
+                self._fail(
+                    definition, f"nodes.{node_id}.type", self.registry.unknown_message(spec.type)
+                )
+            try:
+                nodes[node_id] = node_type.build(spec, env)
+            except DefinitionError:
+                raise
+            except (FlowrunnerError, ValueError, TypeError) as exc:
+                self._fail(definition, f"nodes.{node_id}", f"cannot build node: {exc}")
+        for node_id, spec in definition.nodes.items():
+            for action, target in spec.next.items():
+                nodes[node_id].connect(nodes[target], action)
+        flow = Flow(nodes[definition.start], node_id=definition.name, max_steps=self.max_steps)
+        return CompiledFlow(definition, flow)
+
+    def _check_hooks(self, definition: FlowDefinition) -> None:
+        if callable(getattr(self.scripts, "run_function", None)):
+            return
+        problems = [
+            _problem(
+                definition,
+                f"nodes.{node_id}.hooks",
+                "hooks need the JavaScript sandbox, and this flow is compiled without one",
+                HOOKS_HINT,
+            )
+            for node_id, spec in definition.nodes.items()
+            if spec.hooks
+        ]
+        if problems:
+            raise DefinitionError(problems, source=definition.source)
+
+    def _subflow(
+        self, parent: FlowDefinition, path: str, base_path: Path | None, stack: tuple[Path, ...]
+    ) -> Flow:
+        full = ((base_path or Path.cwd()) / path).resolve()
+        where = next(
+            (
+                f"nodes.{i}.params.path"
+                for i, s in parent.nodes.items()
+                if s.params.get("path") == path
+            ),
+            "nodes",
+        )
+        if full in stack:
+            chain = " → ".join(p.name for p in (*stack, full))
+            self._fail(
+                parent,
+                where,
+                f"sub-flow recursion: {chain}",
+                "a flow cannot include itself, directly or through other flows",
+            )
+        try:
+            text = full.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self._fail(parent, where, f"cannot read sub-flow '{path}': {exc}")
+        try:
+            sub = load_flow(text, source=str(full), registry=self.registry, base_path=full.parent)
+            return self.compile(sub, full.parent, (*stack, full)).engine_flow
+        except DefinitionError as exc:
+            first = exc.errors[0] if exc.errors else None
+            head = _problem(
+                parent,
+                where,
+                f"sub-flow '{path}' is invalid" + (f": {first.message}" if first else ""),
+            )
+            raise DefinitionError([head, *exc.problems], source=parent.source) from exc
+
+    def _fail(
+        self, definition: FlowDefinition, path: str, message: str, hint: str | None = None
+    ) -> NoReturn:
+        raise DefinitionError([_problem(definition, path, message, hint)], source=definition.source)
+
+
+def _problem(
+    definition: FlowDefinition, path: str, message: str, hint: str | None = None
+) -> Problem:
+    line, column = definition.position(path)
+    return Problem(path, message, line, column, "error", hint, source=definition.source)
+
+
+def _origin(definition: FlowDefinition, base_path: Path | None) -> tuple[Path, ...]:
+    """The file the definition came from, when known: the root of the recursion check."""
+    if not definition.source:
+        return ()
+    candidates = [Path(definition.source)]
+    if base_path is not None:
+        candidates.append(base_path / Path(definition.source).name)
+    for candidate in candidates:
+        if candidate.is_file():
+            return (candidate.resolve(),)
+    return ()

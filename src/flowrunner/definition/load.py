@@ -1,0 +1,147 @@
+"""``load_flow`` and ``validate_flow``: text in, a FlowDefinition (or every problem) out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from flowrunner.definition.durations import parse_duration
+from flowrunner.definition.model import (
+    BatchSpec,
+    FlowDefinition,
+    Metadata,
+    NodeSpec,
+    RetrySpec,
+    freeze,
+)
+from flowrunner.definition.source import SourceError, SourceMap, dotted, parse_yaml
+from flowrunner.definition.validate import Checker
+from flowrunner.errors import DefinitionError, Problem
+from flowrunner.plugins import NodeTypeRegistry, builtin_registry
+
+
+def validate_flow(
+    text: str,
+    *,
+    source: str | None = None,
+    registry: NodeTypeRegistry | None = None,
+    base_path: Path | None = None,
+) -> list[Problem]:
+    """Every error and warning in ``text``, sorted by position. Never raises for bad input."""
+    problems, _ = _check(text, source, registry, base_path)
+    return problems
+
+
+def load_flow(
+    text: str,
+    *,
+    source: str | None = None,
+    registry: NodeTypeRegistry | None = None,
+    base_path: Path | None = None,
+) -> FlowDefinition:
+    """The validated definition of ``text``; DefinitionError listing every problem otherwise.
+
+    Warnings do not stop loading; they are kept on ``FlowDefinition.warnings``.
+    """
+    problems, built = _check(text, source, registry, base_path)
+    if built is None:
+        raise DefinitionError(problems, source=source)
+    return built
+
+
+def _check(
+    text: str, source: str | None, registry: NodeTypeRegistry | None, base_path: Path | None
+) -> tuple[list[Problem], FlowDefinition | None]:
+    registry = registry if registry is not None else builtin_registry()
+    try:
+        parsed = parse_yaml(text)
+    except SourceError as exc:
+        return [replace(exc.problem, source=source)], None
+    data = parsed.data
+    if not isinstance(data, Mapping):
+        what = "an empty document" if data is None else f"a {type(data).__name__}"
+        problem = Problem(
+            "(document)",
+            f"a flow must be a mapping with metadata and nodes, got {what}",
+            1,
+            1,
+            source=source,
+        )
+        return [problem], None
+    checker = Checker(data, parsed.positions, registry, base_path)
+    problems = sorted(
+        (replace(p, source=source) for p in checker.run()),
+        key=lambda p: (p.line is None, p.line or 0, p.column or 0),
+    )
+    if any(p.severity == "error" for p in problems) or checker.start is None:
+        return problems, None
+    return problems, _build(data, parsed.positions, checker.start, problems, source)
+
+
+def _build(
+    data: Mapping[str, Any],
+    positions: SourceMap,
+    start: str,
+    problems: list[Problem],
+    source: str | None,
+) -> FlowDefinition:
+    meta = data["metadata"]
+    version = meta.get("version")
+    metadata = Metadata(
+        name=meta["name"],
+        description=meta.get("description"),
+        version=None if version is None else str(version),
+        start=meta.get("start"),
+        webhooks=tuple(freeze(w) for w in meta.get("webhooks", ())),
+    )
+    nodes = {node_id: _node(node_id, node, positions) for node_id, node in data["nodes"].items()}
+    return FlowDefinition(
+        metadata=metadata,
+        nodes=MappingProxyType(nodes),
+        start=start,
+        problems=tuple(problems),
+        source=source,
+        positions=MappingProxyType({dotted(p): pos for p, pos in positions.values.items()}),
+    )
+
+
+def _node(node_id: str, node: Mapping[str, Any], positions: SourceMap) -> NodeSpec:
+    retry = node.get("retry")
+    batch = node.get("batch")
+    timeout = node.get("timeout")
+    line, column = positions.key(("nodes", node_id)) or (None, None)
+    return NodeSpec(
+        id=node_id,
+        type=node["type"],
+        params=freeze(node.get("params", {})),
+        next=MappingProxyType(dict(node.get("next", {}))),
+        retry=_retry(retry) if retry is not None else None,
+        batch=_batch(batch) if batch is not None else None,
+        timeout=parse_duration(timeout) if timeout is not None else None,
+        hooks=MappingProxyType(dict(node.get("hooks", {}))),
+        description=node.get("description"),
+        line=line,
+        column=column,
+    )
+
+
+def _retry(retry: Mapping[str, Any]) -> RetrySpec:
+    max_wait = retry.get("max_wait")
+    return RetrySpec(
+        max_retries=retry.get("max_retries", 0),
+        wait=parse_duration(retry.get("wait", 0)),
+        backoff=retry.get("backoff", "fixed"),
+        max_wait=parse_duration(max_wait) if max_wait is not None else None,
+        jitter=float(retry.get("jitter", 0.0)),
+    )
+
+
+def _batch(batch: Mapping[str, Any]) -> BatchSpec:
+    return BatchSpec(
+        items=freeze(batch["items"]),
+        strategy=batch.get("strategy", "serial"),
+        max_parallel=batch.get("max_parallel"),
+    )

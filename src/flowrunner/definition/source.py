@@ -1,0 +1,169 @@
+"""YAML text → plain data plus the line:column of every value and key.
+
+``yaml.compose`` gives the node tree with marks; we build the data ourselves from it so that
+every path (a tuple of keys and indices) maps to its 1-based position, duplicate keys are
+rejected with the position of the second one, and aliases cannot blow up memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from flowrunner.errors import Problem
+
+Path = tuple[str | int, ...]
+Position = tuple[int, int]
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Aliases make a small text expand exponentially ("billion laughs"); a flow never needs this many.
+MAX_NODES = 200_000
+MAX_DEPTH = 64  # deeper nesting is never a real flow, and would exhaust the Python stack
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+@dataclass(slots=True)
+class SourceMap:
+    """Where each path's value (and, for mapping entries, its key) starts in the text."""
+
+    values: dict[Path, Position] = field(default_factory=dict)
+    keys: dict[Path, Position] = field(default_factory=dict)
+
+    def value(self, path: Path) -> Position | None:
+        """The position of ``path``'s value, else of its nearest ancestor that has one."""
+        return _nearest(self.values, path)
+
+    def key(self, path: Path) -> Position | None:
+        """The position of ``path``'s key, falling back to the value's position."""
+        if path in self.keys:
+            return self.keys[path]
+        return self.value(path)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSource:
+    data: Any
+    positions: SourceMap
+
+
+class SourceError(Exception):
+    """The text is not a YAML document we can read; carries the Problem to report."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def dotted(path: Path) -> str:
+    """``("nodes", "a", "next", "error")`` → ``nodes.a.next.error``; indices as ``[0]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(document)"
+
+
+def parse_yaml(text: str) -> ParsedSource:
+    """Parse one YAML document; raises SourceError for syntax errors and duplicate keys."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = exc.problem or exc.context or "invalid YAML"
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise SourceError(
+            Problem("(document)", f"YAML syntax error: {message}", line, column)
+        ) from exc
+    except yaml.YAMLError as exc:  # reader errors (bad characters) carry no mark object
+        raise SourceError(Problem("(document)", f"YAML error: {exc}", 1, 1)) from exc
+    positions = SourceMap()
+    if root is None:
+        return ParsedSource(None, positions)
+    builder = _Builder(positions)
+    return ParsedSource(builder.build(root, ()), positions)
+
+
+class _Builder:
+    def __init__(self, positions: SourceMap) -> None:
+        self.positions = positions
+        self.constructor = SafeConstructor()
+        self.count = 0
+        self.active: set[int] = set()
+
+    def build(self, node: Node, path: Path) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise self._error(node, path, f"document too large (over {MAX_NODES} values)")
+        if len(path) > MAX_DEPTH:
+            raise self._error(node, path, f"values nested deeper than {MAX_DEPTH} levels")
+        self.positions.values.setdefault(path, _pos(node))
+        if isinstance(node, ScalarNode):
+            return self._scalar(node, path)
+        if id(node) in self.active:
+            raise self._error(node, path, "recursive alias: a value contains itself")
+        self.active.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            if isinstance(node, MappingNode):
+                return self._mapping(node, path)
+            raise self._error(node, path, f"unsupported YAML node {type(node).__name__}")
+        finally:
+            self.active.discard(id(node))
+
+    def _mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
+        self.constructor.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                raise self._error(key_node, path, "a mapping key must be a plain value")
+            key = self._scalar(key_node, path)
+            if not isinstance(key, str):
+                # YAML reads `1:` or `true:` as non-strings; ids and actions are names.
+                key = str(key).lower() if isinstance(key, bool) else str(key)
+            child = (*path, key)
+            if key in out:
+                line, column = _pos(key_node)
+                first = self.positions.keys.get(child)
+                where = f" (first defined at line {first[0]})" if first else ""
+                raise SourceError(
+                    Problem(dotted(child), f"duplicate key '{key}'{where}", line, column)
+                )
+            self.positions.keys[child] = _pos(key_node)
+            out[key] = self.build(value_node, child)
+        return out
+
+    def _scalar(self, node: ScalarNode, path: Path) -> Any:
+        if node.tag == _TIMESTAMP:
+            return node.value  # keep dates as the text written; values must stay JSON-like
+        try:
+            value = self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            raise self._error(node, path, f"cannot read value: {exc}") from exc
+        if isinstance(value, bytes):
+            raise self._error(node, path, "binary values are not supported")
+        return value
+
+    def _error(self, node: Node, path: Path, message: str) -> SourceError:
+        line, column = _pos(node)
+        return SourceError(Problem(dotted(path), message, line, column))
+
+
+def _pos(node: Node) -> Position:
+    mark = node.start_mark
+    return (mark.line + 1, mark.column + 1)
+
+
+def _nearest(table: dict[Path, Position], path: Path) -> Position | None:
+    while True:
+        if path in table:
+            return table[path]
+        if not path:
+            return None
+        path = path[:-1]

@@ -1,0 +1,246 @@
+"""Every check on a parsed flow, collecting all problems at once (never stopping at the first).
+
+Order: the JSON Schema (shape, types, durations; unknown keys as warnings), then per node its
+type, its own params schema and expression syntax, then the graph: ``next`` targets, the start
+node and reachability.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from functools import cache
+from pathlib import Path as FsPath
+from typing import Any
+
+import jsonschema
+
+from flowrunner.definition.schema import flow_schema
+from flowrunner.definition.schema_errors import schema_problems
+from flowrunner.definition.source import Path, SourceMap, dotted
+from flowrunner.errors import ExpressionError, Problem
+from flowrunner.expressions import split_template
+from flowrunner.plugins import NodeTypeRegistry
+
+START_HINT = "set metadata.start to the id of the node the flow begins with"
+
+
+@cache
+def _flow_validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(flow_schema())
+
+
+class Checker:
+    """Runs the checks on one parsed document; ``problems`` holds the findings."""
+
+    def __init__(
+        self,
+        data: Mapping[str, Any],
+        positions: SourceMap,
+        registry: NodeTypeRegistry,
+        base_path: FsPath | None = None,
+    ) -> None:
+        self.data = data
+        self.positions = positions
+        self.registry = registry
+        self.base_path = base_path
+        self.problems: list[Problem] = []
+        self.start: str | None = None
+        nodes = data.get("nodes")
+        self.nodes: dict[str, Mapping[str, Any]] = (
+            {k: v for k, v in nodes.items() if isinstance(v, Mapping)}
+            if isinstance(nodes, Mapping)
+            else {}
+        )
+
+    def run(self) -> list[Problem]:
+        self.problems.extend(
+            schema_problems(_flow_validator().iter_errors(self.data), self.positions)
+        )
+        for node_id, node in self.nodes.items():
+            self._check_node(node_id, node)
+        self._check_targets()
+        self.start = self._find_start()
+        if self.start is not None:
+            self._check_reachable(self.start)
+        return self.problems
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def error(
+        self,
+        path: Path,
+        message: str,
+        hint: str | None = None,
+        *,
+        key: bool = False,
+        severity: str = "error",
+    ) -> None:
+        line, column = (self.positions.key(path) if key else self.positions.value(path)) or (
+            None,
+            None,
+        )
+        self.problems.append(
+            Problem(
+                dotted(path),
+                message,
+                line,
+                column,
+                "warning" if severity == "warning" else "error",
+                hint,
+            )
+        )
+
+    def _close_ids(self, name: str) -> list[str]:
+        return difflib.get_close_matches(name, list(self.nodes), n=1, cutoff=0.6)
+
+    # --- per node --------------------------------------------------------------------------
+
+    def _check_node(self, node_id: str, node: Mapping[str, Any]) -> None:
+        base: Path = ("nodes", node_id)
+        type_name = node.get("type")
+        params = node.get("params", {})
+        node_type = self.registry.find(type_name) if isinstance(type_name, str) else None
+        if isinstance(type_name, str) and type_name and node_type is None:
+            close = self.registry.suggest(type_name)
+            self.error(
+                (*base, "type"),
+                self.registry.unknown_message(type_name),
+                None if close else f"available types: {', '.join(self.registry.names())}",
+            )
+        code_params: frozenset[str] = node_type.code_params if node_type else frozenset()
+        if node_type is not None and isinstance(params, Mapping):
+            validator = self.registry.params_validator(type_name)  # type: ignore[arg-type]
+            self.problems.extend(
+                schema_problems(
+                    validator.iter_errors(params),
+                    self.positions,
+                    prefix=(*base, "params"),
+                    skip_expressions=True,
+                )
+            )
+            check = getattr(node_type, "check_params", None)
+            if callable(check):
+                for rel, message in check(params, self.base_path):
+                    self.error((*base, "params", *rel), message)
+        if isinstance(params, Mapping):
+            for path, text in _strings(params, (*base, "params"), code_params):
+                self._check_expression(path, text)
+        batch = node.get("batch")
+        if isinstance(batch, Mapping) and isinstance(batch.get("items"), str):
+            items = batch["items"]
+            if "${" not in items:
+                self.error(
+                    (*base, "batch", "items"),
+                    "batch.items must be an expression like ${input.rows} or a list",
+                )
+            else:
+                self._check_expression((*base, "batch", "items"), items)
+
+    def _check_expression(self, path: Path, text: str) -> None:
+        try:
+            split_template(text)
+        except ExpressionError as exc:
+            self.error(
+                path,
+                f"invalid expression: {exc.message}",
+                "an expression is ${...}; write $${ for a literal ${",
+            )
+
+    # --- graph -----------------------------------------------------------------------------
+
+    def _edges(self) -> Iterator[tuple[str, str, str]]:
+        for node_id, node in self.nodes.items():
+            nxt = node.get("next")
+            if isinstance(nxt, Mapping):
+                for action, target in nxt.items():
+                    if isinstance(target, str):
+                        yield node_id, str(action), target
+
+    def _check_targets(self) -> None:
+        for node_id, action, target in self._edges():
+            if target in self.nodes:
+                continue
+            close = self._close_ids(target)
+            mean = f" — did you mean '{close[0]}'?" if close else ""
+            self.error(
+                ("nodes", node_id, "next", action),
+                f"next '{action}' points to unknown node '{target}'{mean}",
+                None if close else _known(self.nodes),
+            )
+
+    def _find_start(self) -> str | None:
+        metadata = self.data.get("metadata")
+        start = metadata.get("start") if isinstance(metadata, Mapping) else None
+        if isinstance(start, str) and start:
+            if start in self.nodes:
+                return start
+            close = self._close_ids(start)
+            mean = f" — did you mean '{close[0]}'?" if close else ""
+            self.error(
+                ("metadata", "start"),
+                f"start node '{start}' does not exist{mean}",
+                None if close else _known(self.nodes),
+            )
+            return None
+        if not self.nodes:
+            return None
+        targets = {target for _, _, target in self._edges()}
+        candidates = [n for n in self.nodes if n not in targets]
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            self.error(
+                ("nodes",),
+                "cannot find the start node: every node is the target of some next",
+                START_HINT,
+                key=True,
+            )
+        else:
+            names = ", ".join(f"'{c}'" for c in candidates)
+            self.error(
+                ("nodes",),
+                f"cannot tell the start node: {names} are not the target of any next",
+                f"set metadata.start to one of {names}",
+                key=True,
+            )
+        return None
+
+    def _check_reachable(self, start: str) -> None:
+        graph: dict[str, list[str]] = {}
+        for node_id, _, target in self._edges():
+            graph.setdefault(node_id, []).append(target)
+        seen = {start}
+        todo = [start]
+        while todo:
+            for target in graph.get(todo.pop(), ()):
+                if target in self.nodes and target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        for node_id in self.nodes:
+            if node_id not in seen:
+                self.error(
+                    ("nodes", node_id),
+                    f"node '{node_id}' is unreachable from the start node '{start}'",
+                    "connect it with a next, or remove it",
+                    key=True,
+                    severity="warning",
+                )
+
+
+def _strings(value: Any, path: Path, skip: frozenset[str]) -> Iterator[tuple[Path, str]]:
+    """Every string in a params tree (top-level code params excluded) with its path."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            if k not in skip:
+                yield from _strings(v, (*path, k), frozenset())
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, (*path, i), frozenset())
+
+
+def _known(nodes: Mapping[str, Any]) -> str | None:
+    ids = list(nodes)
+    return f"nodes are: {', '.join(ids)}" if len(ids) <= 12 else None

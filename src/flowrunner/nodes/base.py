@@ -1,0 +1,219 @@
+"""The engine node behind every YAML-defined node, so a built-in only writes its work.
+
+``prep`` resolves the node's ``${...}`` params against the run scope (and, for a batch node,
+resolves ``batch.items`` and the params once per item); ``exec`` calls ``work``; ``post``
+records ``shared["result"]`` and returns the action. JavaScript hooks (``hooks: prep/exec/
+post``) run through the flow's script host at the matching stage.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy
+from flowrunner.errors import ExpressionError
+from flowrunner.expressions import JSEvaluator, Resolver, compile_value, thaw
+
+if TYPE_CHECKING:
+    from flowrunner.definition.model import NodeSpec
+    from flowrunner.plugins import BuildEnv
+
+# Secrets of the current run. Not in ``shared`` or ``execution``: those are checkpointed and
+# shown in events, secrets must never be. Tasks copy the context, so batch items see them.
+RUN_SECRETS: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "flowrunner_run_secrets", default=MappingProxyType({})
+)
+
+
+class HookHost(Protocol):
+    """Runs a JavaScript function body with ``scope``'s names as locals (the sandbox).
+
+    The result has ``value`` (the return value), ``shared`` (the script's ``shared`` after
+    it ran, or None) and ``logs`` (items with ``level`` and ``message``).
+    """
+
+    async def run_function(self, body: str, scope: Mapping[str, Any]) -> Any: ...
+
+
+@dataclass(slots=True)
+class Call:
+    """One unit of work of a node visit: resolved params, plus the item in a batch."""
+
+    ctx: Context
+    params: dict[str, Any]
+    input: Any
+    item: Any = None
+    index: int | None = None
+    # Set by ``work`` to pick the next node (a switch, a sub-flow's ending action).
+    action: str | None = None
+
+
+class DefinedNode(Node):
+    """Base for node types written in YAML; subclasses implement ``work`` (and ``route``)."""
+
+    __slots__ = ("_hooks", "_items", "_js", "_params", "_raw_params", "spec")
+
+    # Params that hold code: kept verbatim, never interpolated.
+    code_params: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, spec: NodeSpec, env: BuildEnv) -> None:
+        retry = spec.retry
+        batch = spec.batch
+        super().__init__(
+            node_id=spec.id,
+            retry=RetryPolicy(
+                retry.max_retries, retry.wait, retry.backoff, retry.max_wait, retry.jitter
+            )
+            if retry
+            else RetryPolicy(),
+            batch=BatchPolicy(batch.strategy, batch.max_parallel) if batch else None,
+            timeout=spec.timeout or None,
+        )
+        self.spec = spec
+        label = f"node '{spec.id}'"
+        self._params: Resolver = compile_value(spec.params, label, skip=self.code_params)
+        self._items: Resolver | None = (
+            compile_value(batch.items, label, path="batch.items") if batch else None
+        )
+        self._raw_params = thaw(spec.params)
+        self._js: JSEvaluator | None = env.scripts
+        self._hooks: Mapping[str, str] = spec.hooks
+        self.setup(env)
+
+    def setup(self, env: BuildEnv) -> None:
+        """Compile-time preparation for subclasses (load files, compile extra templates)."""
+
+    @classmethod
+    def check_params(
+        cls, params: Mapping[str, Any], base_path: Path | None
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """Load-time checks beyond the params schema: (param path, message) per problem."""
+        return []
+
+    # --- the part a node type writes -------------------------------------------------------
+
+    async def work(self, call: Call) -> Any:
+        """Do the node's job with ``call.params``; the return value is the node's output."""
+        return call.input
+
+    def route(self, ctx: Context, prep_res: Any, output: Any) -> str | None:
+        """The action after a successful visit (None follows ``default``).
+
+        By default the action ``work`` put on its call (``call.action``); for a batch node,
+        the first item's that set one.
+        """
+        if isinstance(prep_res, Call):
+            return prep_res.action
+        return next((c.action for c in prep_res if c.action), None)
+
+    # --- engine hooks ------------------------------------------------------------------------
+
+    def scope(self, ctx: Context) -> dict[str, Any]:
+        """The names a ``${...}`` expression (or a hook) can use during this visit."""
+        error = ctx.error
+        return {
+            "input": ctx.input,
+            "shared": ctx.shared,
+            "results": ctx.results,
+            "params": self._raw_params,
+            "execution": ctx.execution,
+            "error": error.as_dict() if error is not None else None,
+            "secrets": RUN_SECRETS.get(),
+        }
+
+    async def prep(self, ctx: Context) -> Call | list[Call]:
+        scope = self.scope(ctx)
+        if self._items is None:
+            params = await self._resolve(self._params, scope)
+            call = Call(ctx, params, ctx.input)
+            if "prep" in self._hooks:
+                await self._prep_hook(call, scope)
+            return call
+        items = await self._resolve(self._items, scope)
+        if not isinstance(items, list):
+            raise ExpressionError(
+                f"node '{self.node_id}': batch.items must be a list, got {type(items).__name__}",
+                node_id=self.node_id,
+            )
+        calls = []
+        for index, item in enumerate(items):
+            item_scope = {**scope, "item": item, "index": index}
+            params = await self._resolve(self._params, item_scope)
+            call = Call(ctx, params, ctx.input, item, index)
+            if "prep" in self._hooks:
+                await self._prep_hook(call, item_scope)
+            calls.append(call)
+        return calls
+
+    async def exec(self, prep_res: Call) -> Any:
+        if "exec" in self._hooks:
+            return await self._exec_hook(prep_res)
+        return await self.work(prep_res)
+
+    async def post(self, ctx: Context, prep_res: Any, exec_res: Any) -> str | None:
+        ctx.shared["result"] = exec_res
+        action = self.route(ctx, prep_res, exec_res)
+        if "post" in self._hooks:
+            scope = {**self.scope(ctx), "output": exec_res, "action": action}
+            value = await self._hook("post", scope, ctx)
+            if isinstance(value, str) and value:
+                action = value
+        return action
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    async def _resolve(self, resolver: Resolver, scope: Mapping[str, Any]) -> Any:
+        if resolver.needs_js:
+            return await resolver.aresolve(scope, self._js)
+        return resolver.resolve(scope)
+
+    async def _prep_hook(self, call: Call, scope: dict[str, Any]) -> None:
+        value = await self._hook("prep", {**scope, "params": call.params}, call.ctx)
+        if isinstance(value, Mapping):
+            call.params = dict(value)
+
+    async def _exec_hook(self, call: Call) -> Any:
+        scope = {**self.scope(call.ctx), "params": call.params}
+        if call.index is not None:
+            scope["item"] = call.item
+            scope["index"] = call.index
+        return await self._hook("exec", scope, call.ctx)
+
+    async def _hook(self, stage: str, scope: dict[str, Any], ctx: Context) -> Any:
+        """Run the ``stage`` hook; shared writes and console output flow back into the run."""
+        host: HookHost = self._js  # type: ignore[assignment]  # checked at compile time
+        result = await host.run_function(self._hooks[stage], scope)
+        shared = getattr(result, "shared", None)
+        if isinstance(shared, Mapping) and shared is not ctx.shared:
+            ctx.shared.clear()
+            ctx.shared.update(shared)
+        for line in getattr(result, "logs", None) or ():
+            ctx.log(str(getattr(line, "message", line)), level=getattr(line, "level", "info"))
+        return getattr(result, "value", result)
+
+
+@dataclass(frozen=True, slots=True)
+class DefinedNodeType:
+    """A NodeType whose nodes are a ``DefinedNode`` subclass: how built-ins register."""
+
+    name: str
+    description: str
+    node_class: type[DefinedNode]
+    params_schema: Mapping[str, Any]
+
+    @property
+    def code_params(self) -> frozenset[str]:
+        return self.node_class.code_params
+
+    def build(self, spec: NodeSpec, env: BuildEnv) -> Node:
+        return self.node_class(spec, env)
+
+    def check_params(
+        self, params: Mapping[str, Any], base_path: Path | None
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        return self.node_class.check_params(params, base_path)

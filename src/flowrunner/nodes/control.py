@@ -1,0 +1,221 @@
+"""Flow-control built-ins: ``delay`` (``wait``), ``log``, ``set``, ``switch``, ``fail``, ``flow``.
+
+``delay``, ``log`` and ``switch`` pass their input through as output, so putting one between
+two nodes does not change what the second one sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowrunner.definition.durations import DURATION_HINT, DURATION_PATTERN, parse_duration
+from flowrunner.engine import Flow, NodeEvent
+from flowrunner.errors import ExecutionError, FlowFailed
+from flowrunner.expressions import to_text
+from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
+
+if TYPE_CHECKING:
+    from flowrunner.plugins import BuildEnv
+
+_DURATION = {
+    "type": ["number", "string"],
+    "minimum": 0,
+    "format": "duration",
+    "pattern": DURATION_PATTERN,
+}
+_LEVELS = ["debug", "info", "warning", "warn", "error"]
+
+
+class DelayNode(DefinedNode):
+    __slots__ = ()
+
+    async def work(self, call: Call) -> Any:
+        await asyncio.sleep(self._seconds(call.params))
+        return call.input
+
+    def _seconds(self, params: Mapping[str, Any]) -> float:
+        if params.get("duration") is not None:
+            try:
+                return parse_duration(params["duration"])
+            except ValueError as exc:
+                raise ExecutionError(
+                    f"node '{self.node_id}': {exc} ({DURATION_HINT})", node_id=self.node_id
+                ) from exc
+        until = params.get("until")
+        try:
+            when = datetime.fromisoformat(str(until))
+        except ValueError as exc:
+            raise ExecutionError(
+                f"node '{self.node_id}': until {until!r} is not an ISO 8601 date-time",
+                node_id=self.node_id,
+            ) from exc
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)  # a flow file has no local time zone to assume
+        return max(0.0, when.timestamp() - time.time())
+
+
+class LogNode(DefinedNode):
+    __slots__ = ()
+
+    async def work(self, call: Call) -> Any:
+        params = call.params
+        level = str(params.get("level") or "info")
+        call.ctx.log(to_text(params.get("message")), level="warning" if level == "warn" else level)
+        return call.input
+
+
+class SetNode(DefinedNode):
+    __slots__ = ()
+
+    async def work(self, call: Call) -> Any:
+        values = call.params.get("values") or {}
+        if not isinstance(values, Mapping):
+            raise ExecutionError(
+                f"node '{self.node_id}': values must be a mapping, got {type(values).__name__}",
+                node_id=self.node_id,
+            )
+        call.ctx.shared.update(values)
+        return dict(values)
+
+
+class SwitchNode(DefinedNode):
+    __slots__ = ()
+
+    async def work(self, call: Call) -> Any:
+        params = call.params
+        # Case keys are YAML mapping keys, so text: the value is compared as text too
+        # (1 matches "1", true matches "true").
+        action = (params.get("cases") or {}).get(to_text(params.get("value")))
+        if action is None:
+            action = params.get("default")
+        call.action = str(action) if action is not None else None
+        return call.input
+
+
+class FailNode(DefinedNode):
+    __slots__ = ()
+
+    async def work(self, call: Call) -> Any:
+        message = to_text(call.params.get("message")) or f"flow failed at node '{self.node_id}'"
+        raise FlowFailed(message, node_id=self.node_id)
+
+
+class SubflowNode(DefinedNode):
+    """Runs another flow file with the same ``shared``; its output and action are the node's."""
+
+    __slots__ = ("flow",)
+
+    def setup(self, env: BuildEnv) -> None:
+        if env.load_subflow is None:
+            raise ExecutionError("flow nodes need a sub-flow loader (compile with compile_flow)")
+        self.flow: Flow = env.load_subflow(str(self.spec.params["path"]))
+
+    @classmethod
+    def check_params(
+        cls, params: Mapping[str, Any], base_path: Path | None
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        path = params.get("path")
+        if not isinstance(path, str):
+            return []
+        if "${" in path:
+            return [
+                (
+                    ("path",),
+                    "path must be a file name, not an expression: sub-flows are "
+                    "loaded when the flow is compiled",
+                )
+            ]
+        full = (base_path or Path.cwd()) / path
+        if not full.is_file():
+            return [(("path",), f"sub-flow file '{path}' not found (looked at {full})")]
+        return []
+
+    async def work(self, call: Call) -> Any:
+        ctx = call.ctx
+        run_input = call.params.get("input", call.input)
+        prefix = (*ctx.flow_path, self.node_id)
+
+        def forward(event: NodeEvent) -> None:
+            event.flow_path = (*prefix, *event.flow_path)
+            ctx.emit(event)
+
+        result = await self.flow.run(
+            run_input, shared=ctx.shared, observer=forward, execution=ctx.execution
+        )
+        call.action = result.action
+        return result.output
+
+
+def _schema(
+    properties: dict[str, Any], required: list[str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required or [],
+        "additionalProperties": False,
+        **extra,
+    }
+
+
+DELAY = DefinedNodeType(
+    "delay",
+    "Wait for a duration, or until an ISO 8601 date-time; the input passes through.",
+    DelayNode,
+    _schema(
+        {"duration": _DURATION, "until": {"type": "string", "minLength": 1}},
+        anyOf=[{"required": ["duration"]}, {"required": ["until"]}],
+    ),
+)
+LOG = DefinedNodeType(
+    "log",
+    "Write a message to the run's log; the input passes through.",
+    LogNode,
+    _schema({"message": {}, "level": {"enum": _LEVELS}}, ["message"]),
+)
+SET = DefinedNodeType(
+    "set",
+    "Merge values into shared; the output is the values.",
+    SetNode,
+    _schema({"values": {"type": "object"}}, ["values"]),
+)
+SWITCH = DefinedNodeType(
+    "switch",
+    "Pick the next node: the action of the case matching value (as text), else default.",
+    SwitchNode,
+    _schema(
+        {
+            "value": {},
+            "cases": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1}},
+            "default": {"type": "string", "minLength": 1},
+        },
+        ["value", "cases"],
+    ),
+)
+FAIL = DefinedNodeType(
+    "fail",
+    "End the run as failed with a message.",
+    FailNode,
+    _schema({"message": {"type": "string"}}),
+)
+FLOW = DefinedNodeType(
+    "flow",
+    "Run another flow file (path relative to this one) as a sub-flow sharing shared.",
+    SubflowNode,
+    _schema({"path": {"type": "string", "minLength": 1}, "input": {}}, ["path"]),
+)
+
+# (type, aliases) of this module's built-ins.
+CONTROL_TYPES: list[tuple[DefinedNodeType, tuple[str, ...]]] = [
+    (DELAY, ("wait",)),
+    (LOG, ()),
+    (SET, ()),
+    (SWITCH, ()),
+    (FAIL, ()),
+    (FLOW, ()),
+]

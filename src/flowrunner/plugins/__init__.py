@@ -1,0 +1,31 @@
+"""The node-type registry: built-ins, and plugins from Python entry points.
+
+``builtin_registry()`` builds a fresh registry each call (no module-level singleton): the
+composition root owns it and passes it to ``load_flow``/``compile_flow``.
+"""
+
+from __future__ import annotations
+
+from flowrunner.plugins.entry_points import GROUP, load_entry_points
+from flowrunner.plugins.registry import BuildEnv, NodeType, NodeTypeRegistry
+
+
+def builtin_registry() -> NodeTypeRegistry:
+    """A new registry holding every built-in node type (entry points not loaded)."""
+    # Imported here: the built-ins depend on the engine and this package, not the reverse.
+    from flowrunner.nodes.control import CONTROL_TYPES
+
+    registry = NodeTypeRegistry()
+    for node_type, aliases in CONTROL_TYPES:
+        registry.register(node_type, aliases=aliases)
+    return registry
+
+
+__all__ = [
+    "GROUP",
+    "BuildEnv",
+    "NodeType",
+    "NodeTypeRegistry",
+    "builtin_registry",
+    "load_entry_points",
+]

@@ -1,0 +1,151 @@
+"""The node-type registry: which ``type:`` names a flow may use and how to build them.
+
+A node type is anything with the ``NodeType`` shape — no base class needed. A registry is a
+plain object built by the composition root (``builtin_registry()`` makes a fresh one); there is
+no module-level singleton, so two servers or tests never see each other's plugins.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import jsonschema
+
+from flowrunner.errors import PluginError
+
+if TYPE_CHECKING:
+    from flowrunner.definition.model import NodeSpec
+    from flowrunner.engine import Flow, Node
+
+
+@dataclass(frozen=True, slots=True)
+class BuildEnv:
+    """What a node type may use while building its engine node (once, at compile time)."""
+
+    registry: NodeTypeRegistry
+    # The JavaScript host (the sandbox): evaluate_expression for ${...}, run_function for
+    # hooks and scripts. None when the flow is compiled without one.
+    scripts: Any = None
+    base_path: Path | None = None
+    # Compiles another flow file (relative to base_path) into an engine node: for `flow` nodes.
+    load_subflow: Callable[[str], Flow] | None = None
+
+
+@runtime_checkable
+class NodeType(Protocol):
+    """A node type: its name, docs, params JSON Schema, code params and a node factory.
+
+    Optional: ``check_params(params, base_path) -> [(param_path, message)]`` for load-time
+    checks a JSON Schema cannot express (a referenced file exists, say).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def params_schema(self) -> Mapping[str, Any]:
+        """JSON Schema of the node's ``params`` (``${...}`` strings are exempt at load time)."""
+
+    @property
+    def code_params(self) -> frozenset[str]:
+        """Params holding code (scripts): never interpolated."""
+
+    def build(self, spec: NodeSpec, env: BuildEnv) -> Node: ...
+
+
+class NodeTypeRegistry:
+    """Node types by name (aliases included), with did-you-mean suggestions."""
+
+    def __init__(self, types: Iterable[NodeType] = ()) -> None:
+        self._types: dict[str, NodeType] = {}
+        self._validators: dict[str, jsonschema.protocols.Validator] = {}
+        for node_type in types:
+            self.register(node_type)
+
+    def register(
+        self, node_type: NodeType, *, aliases: Iterable[str] = (), replace: bool = False
+    ) -> None:
+        """Add ``node_type`` under its name and ``aliases``; PluginError if taken or invalid."""
+        _check_shape(node_type)
+        names = [node_type.name, *aliases]
+        for name in names:
+            if not isinstance(name, str) or not name:
+                raise PluginError(f"node type name must be a non-empty string, got {name!r}")
+            if name in self._types and not replace:
+                raise PluginError(f"node type '{name}' is already registered", node_type=name)
+        try:
+            schema = dict(node_type.params_schema)
+            validator_cls = jsonschema.validators.validator_for(schema)
+            validator_cls.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise PluginError(
+                f"node type '{node_type.name}' has an invalid params_schema: {exc.message}",
+                node_type=node_type.name,
+            ) from exc
+        validator = validator_cls(schema)
+        for name in names:
+            self._types[name] = node_type
+            self._validators[name] = validator
+
+    def unregister(self, name: str) -> None:
+        """Remove one name (an alias or the type's own name); PluginError if unknown."""
+        if name not in self._types:
+            raise PluginError(self.unknown_message(name), node_type=name)
+        del self._types[name]
+        del self._validators[name]
+
+    def get(self, name: str) -> NodeType:
+        """The type registered as ``name``; PluginError with a suggestion when unknown."""
+        try:
+            return self._types[name]
+        except KeyError:
+            raise PluginError(self.unknown_message(name), node_type=name) from None
+
+    def find(self, name: str) -> NodeType | None:
+        return self._types.get(name)
+
+    def params_validator(self, name: str) -> jsonschema.protocols.Validator:
+        """A ready validator for the params of type ``name`` (built once at registration)."""
+        return self._validators[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._types)
+
+    def suggest(self, name: str) -> list[str]:
+        """Registered names close to ``name``, best first."""
+        return difflib.get_close_matches(name, list(self._types), n=3, cutoff=0.6)
+
+    def unknown_message(self, name: str) -> str:
+        close = self.suggest(name)
+        hint = f" — did you mean '{close[0]}'?" if close else ""
+        return f"unknown node type '{name}'{hint}"
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+
+def _check_shape(node_type: object) -> None:
+    missing = [
+        attr
+        for attr in ("name", "description", "params_schema", "code_params", "build")
+        if not hasattr(node_type, attr)
+    ]
+    if missing:
+        raise PluginError(
+            f"{node_type!r} is not a node type: missing {', '.join(missing)}",
+            node_type=getattr(node_type, "name", None),
+        )
+    if not callable(getattr(node_type, "build", None)):
+        raise PluginError(f"{node_type!r} is not a node type: build is not callable")
+    if not isinstance(getattr(node_type, "params_schema", None), Mapping):
+        raise PluginError(f"{node_type!r} is not a node type: params_schema is not a mapping")
