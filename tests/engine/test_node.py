@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from flowrunner.engine import Context, Flow, Node, NodeEvent, RetryPolicy
+from flowrunner.engine import BatchPolicy, Context, Flow, Node, NodeEvent, RetryPolicy
 from flowrunner.errors import NodeFailed, NodeTimeout
 
 
@@ -287,3 +287,43 @@ def test_an_action_must_be_a_non_empty_string(action: Any) -> None:
 def test_timeout_must_be_positive() -> None:
     with pytest.raises(ValueError, match="timeout"):
         Node(timeout=0)
+
+
+async def test_blocking_node_runs_every_sync_hook_in_a_thread_but_async_ones_on_the_loop() -> None:
+    loop_thread = threading.get_ident()
+    where: dict[str, bool] = {}
+
+    class Mixed(Node):
+        def prep(self, ctx: Context) -> Any:
+            where["prep"] = threading.get_ident() == loop_thread
+            return ctx.input
+
+        async def exec(self, prep_res: Any) -> Any:
+            where["exec"] = threading.get_ident() == loop_thread
+            return prep_res
+
+        def post(self, ctx: Context, prep_res: Any, exec_res: Any) -> str | None:
+            where["post"] = threading.get_ident() == loop_thread
+            return None
+
+    await run_one(Mixed(blocking=True), 1)
+    assert where == {"prep": False, "exec": True, "post": False}
+
+
+async def test_a_run_leaves_the_node_definition_unchanged() -> None:
+    class Work(Node):
+        async def exec(self, prep_res: Any) -> Any:
+            return prep_res
+
+    node = Work(retry=RetryPolicy(max_retries=1), batch=BatchPolicy("parallel"), timeout=1)
+    node >> Node(node_id="next")
+    slots = [name for cls in type(node).__mro__ for name in getattr(cls, "__slots__", ())]
+
+    def snapshot() -> dict[str, Any]:
+        state = {name: getattr(node, name) for name in slots}
+        state["_successors"] = dict(node._successors)
+        return {**state, **vars(node)}
+
+    before = snapshot()
+    await Flow(node).run([1, 2, 3], shared={"x": 1})
+    assert snapshot() == before
