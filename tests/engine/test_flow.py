@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from flowrunner.engine import Context, ErrorInfo, Flow, Node, NodeEvent
+from flowrunner.engine import (
+    BatchPolicy,
+    Context,
+    ErrorInfo,
+    Flow,
+    Node,
+    NodeEvent,
+    RetryPolicy,
+)
 from flowrunner.errors import ExecutionError, NodeFailed, StepLimitExceeded
 
 
@@ -157,6 +165,14 @@ async def test_a_bounded_loop_counts_every_visit_as_a_step() -> None:
     node - "again" >> node
     result = await Flow(node, max_steps=5).run(5)
     assert (result.output, result.action, result.steps) == (0, "done", 5)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"retry": RetryPolicy(max_retries=1)}, {"batch": BatchPolicy("parallel")}]
+)
+def test_a_flow_refuses_retry_and_batch_policies(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="retry and batch do not apply"):
+        Flow(Node(), **kwargs)
 
 
 def test_max_steps_must_be_positive() -> None:

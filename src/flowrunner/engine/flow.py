@@ -31,8 +31,8 @@ class Flow(Node):
     Used as a node inside another flow, it runs its graph with the parent's ``shared`` dict and
     a child context (its own ``results``; ``input`` is what the parent hands it). Its output is
     the sub-flow's last output and its action the one that ended the sub-flow. A nested flow
-    honours ``timeout``; ``retry`` and ``batch`` do not apply to it (re-running a whole graph is
-    a decision for the flow's author, not an implicit policy). Only the top-level flow calls the
+    honours ``timeout``; ``retry`` and ``batch`` are refused (re-running a whole graph is a
+    decision for the flow's author, not an implicit policy). Only the top-level flow calls the
     checkpoint hook, because only top-level nodes can be resumed with ``start_at``.
     """
 
@@ -44,6 +44,10 @@ class Flow(Node):
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
         super().__init__(node_id=node_id, **kw)
+        if self.batch is not None or self.retry.max_retries:
+            # Refused rather than ignored: a sub-flow with side effects must not be re-run or
+            # fanned out by a policy its author may not have thought through.
+            raise ValueError(f"flow {node_id!r}: retry and batch do not apply to a flow")
         self.start = start
         self.max_steps = max_steps
 
