@@ -21,6 +21,9 @@ SCOPE_NAMES = frozenset(
 )
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 class JSEvaluator(Protocol):
     """Evaluates a JavaScript expression with ``scope``'s names as variables (the sandbox)."""
 
@@ -87,14 +90,15 @@ class Resolver:
 class Static(Resolver):
     """A value with no expressions; each resolution gets its own mutable copy."""
 
-    __slots__ = ("value",)
+    __slots__ = ("scalar", "value")
 
     def __init__(self, value: Any) -> None:
         super().__init__(False)
         self.value = value
+        self.scalar = type(value) in _SCALARS  # immutable: no copy needed
 
     def resolve(self, scope: Mapping[str, Any]) -> Any:
-        return thaw(self.value)
+        return self.value if self.scalar else thaw(self.value)
 
 
 class Whole(Resolver):

@@ -62,7 +62,11 @@ def resolve_path(value: Any, keys: tuple[Key, ...]) -> Any:
     for key in keys:
         if value is None:
             return None
-        if isinstance(value, Mapping):
+        if type(value) is dict and type(key) is str:  # the common case, without ABC checks
+            value = value.get(key)
+        elif type(value) is list and type(key) is int:
+            value = value[key] if -len(value) <= key < len(value) else None
+        elif isinstance(value, Mapping):
             if key in value:
                 value = value[key]
             elif isinstance(key, int):
