@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -127,3 +128,18 @@ async def test_logging_without_an_observer_is_a_harmless_no_op() -> None:
 
     result = await Flow(Chatty()).run()
     assert result.output == "ran"
+
+
+async def test_logs_from_a_blocking_node_reach_the_observer_on_the_loop_thread_in_order() -> None:
+    loop_thread = threading.get_ident()
+
+    class Blocking(Node):
+        def prep(self, ctx: Context) -> Any:
+            ctx.log("from a worker thread", thread=threading.get_ident())
+            return None
+
+    observed: list[tuple[str, bool]] = []
+    await Flow(Blocking(blocking=True)).run(
+        observer=lambda e: observed.append((e.kind, threading.get_ident() == loop_thread))
+    )
+    assert observed == [("started", True), ("log", True), ("finished", True)]

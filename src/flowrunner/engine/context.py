@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -52,6 +54,8 @@ class Context:
         "_attempt",
         "_checkpoint",
         "_flow_path",
+        "_loop",
+        "_loop_thread",
         "_node_id",
         "_observer",
         "error",
@@ -87,6 +91,13 @@ class Context:
         self._node_id = ""
         # Attempts the current node's exec took; the retry loop writes it only when it retried.
         self._attempt = 1
+        # The loop the run lives on, so a blocking node logging from its worker thread hands
+        # the event to the observer on the loop thread (observers need not be thread-safe).
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        self._loop_thread = threading.get_ident()
 
     @property
     def node_id(self) -> str:
@@ -112,7 +123,7 @@ class Context:
     def log(self, message: str, *, level: str = "info", **fields: Any) -> None:
         """Emit a ``log`` event for the current node; a no-op when nobody observes the run."""
         if self._observer is not None:
-            self._observer(
+            self.emit(
                 NodeEvent(
                     "log",
                     self._node_id,
@@ -125,6 +136,12 @@ class Context:
             )
 
     def emit(self, event: NodeEvent) -> None:
-        """Hand ``event`` to the observer, if there is one."""
-        if self._observer is not None:
-            self._observer(event)
+        """Hand ``event`` to the observer, if any, always on the run's event-loop thread."""
+        observer = self._observer
+        if observer is None:
+            return
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_thread:
+            loop.call_soon_threadsafe(observer, event)
+        else:
+            observer(event)

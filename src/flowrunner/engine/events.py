@@ -48,8 +48,8 @@ class NodeEvent:
 Observer = Callable[[NodeEvent], None]
 """Called synchronously for every event; it must be cheap and is never awaited.
 
-It runs on the event loop, except for ``log`` events that a ``blocking=True`` node emits from
-its worker thread. An exception it raises propagates into the run.
+It always runs on the run's event-loop thread: a ``log`` from a ``blocking=True`` node's worker
+thread is handed over to the loop first. An exception it raises propagates into the run.
 """
 
 
