@@ -13,7 +13,7 @@ from flowrunner.definition import compile_flow, load_flow
 from flowrunner.scripting import Sandbox
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-FLOWS = sorted(EXAMPLES.glob("*.yaml"))
+FLOWS = sorted(EXAMPLES.rglob("*.yaml"))
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def test_there_are_examples() -> None:
     assert len(FLOWS) >= 3
 
 
-@pytest.mark.parametrize("path", FLOWS, ids=[p.stem for p in FLOWS])
+@pytest.mark.parametrize("path", FLOWS, ids=[str(p.relative_to(EXAMPLES)) for p in FLOWS])
 async def test_example_validates_and_runs(path: Path, sandbox: Sandbox) -> None:
     definition = load_flow(path.read_text(), source=str(path), base_path=path.parent)
     assert definition.warnings == [], definition.warnings

@@ -130,9 +130,21 @@ def test_schema_prints_the_flow_json_schema(runner: CliRunner) -> None:
 def test_installed_console_script_runs_an_example() -> None:
     # The real entry point, as a user runs it: error mapping and exit codes included.
     proc = subprocess.run(
-        [sys.executable, "-m", "flowrunner", "run", str(EXAMPLES / "hello.yaml"),
-         "--input", '{"name": "Ada"}', "--output", "json"],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "flowrunner",
+            "run",
+            str(EXAMPLES / "hello.yaml"),
+            "--input",
+            '{"name": "Ada"}',
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["status"] == "completed"

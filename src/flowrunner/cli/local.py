@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,7 +28,7 @@ from flowrunner.errors import DefinitionError, ExecutionError, NodeFailed
 from flowrunner.scripting import Sandbox
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     pretty = "pretty"
     json = "json"
 
@@ -76,8 +76,9 @@ def validate(
             failed = True
             out.print(f"[red]✗[/] {escape(str(path))}: {summary(problems)}", highlight=False)
         else:
-            out.print(f"[green]✓[/] {escape(str(path))}: valid ({summary(problems)})",
-                      highlight=False)
+            out.print(
+                f"[green]✓[/] {escape(str(path))}: valid ({summary(problems)})", highlight=False
+            )
     if failed:
         raise typer.Exit(1)
 
@@ -94,8 +95,9 @@ def _load(path: Path, console: Console) -> FlowDefinition:
     return definition
 
 
-async def _execute(path: Path, definition: FlowDefinition, run_input: Any,
-                   view: ProgressView) -> RunResult:
+async def _execute(
+    path: Path, definition: FlowDefinition, run_input: Any, view: ProgressView
+) -> RunResult:
     settings = load_settings()
     async with Sandbox(
         workers=1, timeout=settings.script_timeout, memory_mb=settings.script_memory_mb
@@ -126,9 +128,17 @@ def run(
             _report_failure(err, exc, output)
             raise typer.Exit(1) from exc
     if output is OutputFormat.json:
-        typer.echo(_to_json({"status": "completed", "output": result.output,
-                             "action": result.action, "last_node": result.last_node_id,
-                             "steps": result.steps}))
+        typer.echo(
+            _to_json(
+                {
+                    "status": "completed",
+                    "output": result.output,
+                    "action": result.action,
+                    "last_node": result.last_node_id,
+                    "steps": result.steps,
+                }
+            )
+        )
         return
     ended = "" if result.action in (None, "default") else f", ended by action '{result.action}'"
     err.print(f"[bold green]completed[/] in {result.steps} steps{escape(ended)}", highlight=False)
@@ -139,8 +149,19 @@ def _report_failure(console: Console, exc: ExecutionError, output: OutputFormat)
     node_id = getattr(exc, "node_id", None)
     data = exc.data if isinstance(exc, NodeFailed) else None
     if output is OutputFormat.json:
-        typer.echo(_to_json({"status": "failed", "error": {
-            "code": exc.code, "message": str(exc), "node_id": node_id, "data": data}}))
+        typer.echo(
+            _to_json(
+                {
+                    "status": "failed",
+                    "error": {
+                        "code": exc.code,
+                        "message": str(exc),
+                        "node_id": node_id,
+                        "data": data,
+                    },
+                }
+            )
+        )
         return
     console.print(f"[bold red]failed[/]: {escape(str(exc))}", highlight=False)
     if data is not None:

@@ -10,8 +10,13 @@ from rich.status import Status
 
 from flowrunner.engine import NodeEvent
 
-_LEVEL_STYLE = {"debug": "dim", "info": "blue", "warning": "yellow", "warn": "yellow",
-                "error": "red"}
+_LEVEL_STYLE = {
+    "debug": "dim",
+    "info": "blue",
+    "warning": "yellow",
+    "warn": "yellow",
+    "error": "red",
+}
 
 
 def _name(event: NodeEvent) -> str:
@@ -62,8 +67,10 @@ class ProgressView:
         elif event.kind in ("failed", "canceled"):
             if event.item_index is not None:
                 return
-            print_(f"[red]✗[/] {_name(event)} {event.kind}: {escape(str(event.error))}",
-                   highlight=False)
+            print_(
+                f"[red]✗[/] {_name(event)} {event.kind}: {escape(str(event.error))}",
+                highlight=False,
+            )
         elif event.kind == "log":
             style = _LEVEL_STYLE.get(event.level or "info", "blue")
             print_(
