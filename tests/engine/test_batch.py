@@ -8,6 +8,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flowrunner.engine import BatchPolicy, Flow, Node, NodeEvent, RetryPolicy
 from flowrunner.errors import NodeFailed
@@ -202,3 +204,34 @@ async def test_cancelling_the_run_cancels_every_running_item() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert sorted(cancelled) == [1, 2, 3]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    items=st.lists(st.integers(min_value=0, max_value=4), max_size=25),
+    strategy=st.sampled_from(["serial", "parallel", "worker_pool"]),
+    bound=st.integers(min_value=1, max_value=6),
+)
+def test_any_batch_keeps_input_order_and_its_concurrency_bound(
+    items: list[int], strategy: Any, bound: int
+) -> None:
+    class Yields(Node):
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            self.running = 0
+            self.max_running = 0
+
+        async def exec(self, prep_res: Any) -> Any:
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+            for _ in range(prep_res):  # items yield a different number of times
+                await asyncio.sleep(0)
+            self.running -= 1
+            return prep_res * 2
+
+    limit = None if strategy == "parallel" else bound
+    node = Yields(batch=BatchPolicy(strategy, max_parallel=limit))
+    result = asyncio.run(Flow(node).run(items))
+    assert result.output == [item * 2 for item in items]
+    expected_bound = {"serial": 1, "parallel": len(items), "worker_pool": bound}[strategy]
+    assert node.max_running <= max(expected_bound, 1)
