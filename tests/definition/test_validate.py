@@ -1,0 +1,286 @@
+"""Every validation check, with the exact line:column it reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flowrunner.definition import validate_flow
+from flowrunner.errors import Problem
+
+
+def check(text: str, **kw: object) -> list[Problem]:
+    return validate_flow(text, **kw)  # type: ignore[arg-type]
+
+
+def only(problems: list[Problem], severity: str = "error") -> Problem:
+    matching = [p for p in problems if p.severity == severity]
+    assert len(matching) == 1, problems
+    return matching[0]
+
+
+def where(problem: Problem) -> tuple[str, int | None, int | None]:
+    return problem.path, problem.line, problem.column
+
+
+def test_a_valid_flow_has_no_problems() -> None:
+    text = """\
+metadata: {name: ok, version: 1.0, start: a}
+nodes:
+  a: {type: set, params: {values: {x: 1}}, next: {default: b}, timeout: 2s,
+      retry: {max_retries: 2, wait: 500ms, backoff: exponential, max_wait: 1m, jitter: 0.5}}
+  b: {type: log, params: {message: "${shared.x}"}}
+"""
+    assert check(text) == []
+
+
+def test_schema_errors_are_readable_and_located() -> None:
+    text = """\
+metadata:
+  description: no name
+nodes:
+  a:
+    type: log
+    params: {message: hi}
+    retry: {max_retries: -1, backoff: linear}
+    batch: {items: "${input}", strategy: worker_pool}
+"""
+    problems = {p.path: p for p in check(text)}
+    assert where(problems["metadata.name"]) == ("metadata.name", 1, 1)
+    assert problems["metadata.name"].message == "missing required key 'name'"
+    retries = problems["nodes.a.retry.max_retries"]
+    assert (retries.line, retries.column) == (7, 26)
+    assert "minimum" in retries.message
+    backoff = problems["nodes.a.retry.backoff"]
+    assert (backoff.line, backoff.column) == (7, 39)
+    assert backoff.message == "'linear' is not one of: fixed, exponential"
+    pool = problems["nodes.a.batch.max_parallel"]
+    assert (pool.line, pool.column) == (8, 5)
+    assert pool.message == "missing required key 'max_parallel'"
+
+
+def test_wrong_types_say_what_was_expected() -> None:
+    text = "metadata: {name: x}\nnodes:\n  a:\n    type: log\n    params: [1]\n"
+    problem = only(check(text))
+    assert where(problem) == ("nodes.a.params", 5, 13)
+    assert problem.message == "expected a mapping, got a list"
+
+
+def test_unknown_keys_are_warnings_with_did_you_mean() -> None:
+    text = """\
+metadata: {name: x, descripton: typo}
+nodes:
+  a:
+    type: log
+    params: {message: hi}
+    nxt: {default: a}
+"""
+    problems = check(text)
+    assert all(p.severity == "warning" for p in problems)
+    by_path = {p.path: p for p in problems}
+    assert where(by_path["metadata.descripton"]) == ("metadata.descripton", 1, 21)
+    assert by_path["metadata.descripton"].hint == "did you mean 'description'?"
+    assert where(by_path["nodes.a.nxt"]) == ("nodes.a.nxt", 6, 5)
+    assert by_path["nodes.a.nxt"].message == "unknown key 'nxt'"
+    assert by_path["nodes.a.nxt"].hint == "did you mean 'next'?"
+
+
+def test_unknown_node_types_suggest_the_closest_name() -> None:
+    text = "metadata: {name: x}\nnodes:\n  a:\n    type: swtich\n"
+    problem = only(check(text))
+    assert where(problem) == ("nodes.a.type", 4, 11)
+    assert problem.message == "unknown node type 'swtich' — did you mean 'switch'?"
+
+
+def test_unknown_node_types_without_a_close_name_list_the_types() -> None:
+    problem = only(check("metadata: {name: x}\nnodes:\n  a: {type: zzzzzz}\n"))
+    assert problem.hint is not None
+    assert "log" in problem.hint
+
+
+def test_each_node_types_params_schema_is_checked() -> None:
+    text = """\
+metadata: {name: x}
+nodes:
+  a:
+    type: log
+    params: {level: loud, mesage: hi}
+"""
+    problems = check(text)
+    by_path = {p.path: p for p in problems}
+    assert where(by_path["nodes.a.params.message"]) == ("nodes.a.params.message", 5, 5)
+    assert by_path["nodes.a.params.message"].severity == "error"
+    assert where(by_path["nodes.a.params.level"]) == ("nodes.a.params.level", 5, 21)
+    assert by_path["nodes.a.params.level"].severity == "error"
+    assert by_path["nodes.a.params.mesage"].severity == "warning"
+    assert by_path["nodes.a.params.mesage"].hint == "did you mean 'message'?"
+
+
+def test_params_holding_expressions_are_not_type_checked_at_load_time() -> None:
+    text = """\
+metadata: {name: x}
+nodes:
+  a: {type: set, params: {values: "${input.values}"}}
+"""
+    assert check(text) == []
+
+
+def test_next_targets_must_exist() -> None:
+    text = """\
+metadata: {name: x, start: fetch}
+nodes:
+  fetch:
+    type: log
+    params: {message: hi}
+    next: {default: transfrom, error: nowhere}
+  transform: {type: log, params: {message: hi}}
+"""
+    problems = [p for p in check(text) if p.severity == "error"]
+    assert [where(p) for p in problems] == [
+        ("nodes.fetch.next.default", 6, 21),
+        ("nodes.fetch.next.error", 6, 39),
+    ]
+    assert problems[0].message == (
+        "next 'default' points to unknown node 'transfrom' — did you mean 'transform'?"
+    )
+    assert "nowhere" in problems[1].message
+
+
+def test_unreachable_nodes_are_warnings() -> None:
+    text = """\
+metadata: {name: x, start: a}
+nodes:
+  a: {type: log, params: {message: hi}}
+  orphan: {type: log, params: {message: hi}, next: {default: a}}
+"""
+    problem = only(check(text), "warning")
+    assert where(problem) == ("nodes.orphan", 4, 3)
+    assert "unreachable" in problem.message
+
+
+def test_bad_durations_are_errors_with_a_hint() -> None:
+    text = """\
+metadata: {name: x}
+nodes:
+  a: {type: delay, params: {duration: 5 minutes}, timeout: 1s1m}
+"""
+    problems = check(text)
+    assert [where(p) for p in problems] == [
+        ("nodes.a.params.duration", 3, 39),
+        ("nodes.a.timeout", 3, 60),
+    ]
+    assert problems[0].message == "invalid duration '5 minutes'"
+    assert problems[0].hint is not None
+    assert "1m30s" in problems[0].hint
+
+
+def test_expression_syntax_errors_are_located_at_the_param() -> None:
+    text = """\
+metadata: {name: x}
+nodes:
+  a:
+    type: log
+    params:
+      message: "total: ${input.total"
+      level: "${}"
+"""
+    problems = check(text)
+    assert [where(p) for p in problems] == [
+        ("nodes.a.params.message", 6, 16),
+        ("nodes.a.params.level", 7, 14),
+    ]
+    assert "unterminated" in problems[0].message
+    assert "empty expression" in problems[1].message
+
+
+def test_batch_items_must_be_an_expression_or_a_list() -> None:
+    text = """\
+metadata: {name: x}
+nodes:
+  a: {type: log, params: {message: hi}, batch: {items: input.rows}}
+"""
+    problem = only(check(text))
+    assert where(problem) == ("nodes.a.batch.items", 3, 56)
+
+
+def test_code_params_are_not_checked_as_expressions() -> None:
+    # `switch` has no code params, so borrow a registry type that declares one.
+    from flowrunner.nodes.base import DefinedNode, DefinedNodeType
+    from flowrunner.plugins import builtin_registry
+
+    class Script(DefinedNode):
+        code_params = frozenset({"script"})
+
+    registry = builtin_registry()
+    registry.register(DefinedNodeType("script", "test", Script, {"type": "object"}))
+    text = 'metadata: {name: x}\nnodes:\n  a: {type: script, params: {script: "`${"}}\n'
+    assert check(text, registry=registry) == []
+
+
+@pytest.mark.parametrize(
+    ("nodes", "message"),
+    [
+        ("  a: {type: log, params: {message: x}, next: {default: b}}\n"
+         "  b: {type: log, params: {message: x}, next: {default: a}}\n",
+         "every node is the target of some next"),
+        ("  a: {type: log, params: {message: x}}\n  b: {type: log, params: {message: x}}\n",
+         "cannot tell the start node: 'a', 'b' are not the target of any next"),
+    ],
+)
+def test_without_a_single_start_candidate_metadata_start_is_suggested(
+    nodes: str, message: str
+) -> None:
+    problem = only(check("metadata: {name: x}\nnodes:\n" + nodes))
+    assert where(problem) == ("nodes", 2, 1)
+    assert message in problem.message
+    assert problem.hint is not None
+    assert "metadata.start" in problem.hint
+
+
+def test_metadata_start_picks_the_start_and_must_exist() -> None:
+    text = """\
+metadata: {name: x, start: fetc}
+nodes:
+  fetch: {type: log, params: {message: x}}
+"""
+    problem = only(check(text))
+    assert where(problem) == ("metadata.start", 1, 28)
+    assert problem.message == "start node 'fetc' does not exist — did you mean 'fetch'?"
+
+
+def test_every_problem_is_reported_at_once_sorted_by_position() -> None:
+    text = """\
+metadata: {name: x}
+nodes:
+  a: {type: lgo, next: {default: zz}}
+  b: {type: log, params: {message: "${"}}
+"""
+    problems = check(text)
+    assert [p.line for p in problems] == sorted(p.line or 0 for p in problems)
+    assert len([p for p in problems if p.severity == "error"]) >= 3
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "empty document"), ("- a\n- b\n", "got a list"), ("just text", "got a str")],
+)
+def test_a_top_level_that_is_not_a_mapping_is_an_error(text: str, message: str) -> None:
+    problem = only(check(text))
+    assert message in problem.message
+    assert (problem.line, problem.column) == (1, 1)
+
+
+def test_problems_carry_the_source_name() -> None:
+    problems = check("nodes: {}\n", source="flows/x.yaml")
+    assert [str(p) for p in problems] == [
+        "flows/x.yaml:1:1: error: metadata: missing required key 'metadata'",
+        "flows/x.yaml:1:8: error: nodes: must have at least one entry",
+    ]
+
+
+def test_a_sub_flow_file_must_exist(tmp_path: Path) -> None:
+    text = "metadata: {name: x}\nnodes:\n  a: {type: flow, params: {path: missing.yaml}}\n"
+    problem = only(check(text, base_path=tmp_path))
+    assert where(problem) == ("nodes.a.params.path", 3, 34)
+    assert "not found" in problem.message
