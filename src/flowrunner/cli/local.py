@@ -66,7 +66,7 @@ def validate(
     files: Annotated[list[Path], typer.Argument(help="Flow files to check.")],
 ) -> None:
     """Check flow files; print every problem with its line:column. Exit 1 on any error."""
-    out = Console(stderr=True)
+    out = Console(stderr=True, soft_wrap=True)
     failed = False
     for path in files:
         text = _read(path)
@@ -118,7 +118,7 @@ def run(
     ] = OutputFormat.pretty,
 ) -> None:
     """Run a flow file locally, showing nodes as they start and finish."""
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     definition = _load(file, err)
     run_input = parse_input(input_)
     with ProgressView(err) as view:
