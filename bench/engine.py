@@ -4,7 +4,7 @@ Shapes: a 10-node linear flow run many times, one 10,000-node chain, and one bat
 1,000 items run in parallel. Every node does trivial work (add one), so the time per node is
 the engine's own overhead. Our engine runs with an observer collecting every event and
 without one; PocketFlow runs its AsyncFlow (the like-for-like comparison) and its sync Flow.
-Each figure is the best of several repeats, to keep scheduler noise out.
+Each figure is the best of several interleaved repeats, to keep scheduler noise out.
 
     .venv/bin/python bench/engine.py
 """
@@ -94,14 +94,22 @@ def pf_chain(length: int, cls: type[Any]) -> Any:
 # --- measuring ----------------------------------------------------------------------------
 
 
-def best_us_per_unit(run: Callable[[], Coroutine[Any, Any, None]], units: int) -> float:
-    """Best-of-REPEATS wall time of ``run``, in microseconds per unit (node or item)."""
-    best = float("inf")
+Variant = Callable[[], Coroutine[Any, Any, None]]
+
+
+def best_us_per_unit(variants: dict[str, Variant], units: int) -> dict[str, float]:
+    """Best-of-REPEATS wall time of each variant, in microseconds per unit (node or item).
+
+    The variants take turns within every repeat, so a noisy neighbour on the machine slows
+    them all alike instead of skewing whichever happened to run at that moment.
+    """
+    best = dict.fromkeys(variants, float("inf"))
     for _ in range(REPEATS):
-        start = time.perf_counter()
-        asyncio.run(run())
-        best = min(best, time.perf_counter() - start)
-    return best / units * 1e6
+        for name, run in variants.items():
+            start = time.perf_counter()
+            asyncio.run(run())
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: seconds / units * 1e6 for name, seconds in best.items()}
 
 
 def measure_chain(length: int, runs: int) -> dict[str, float]:
@@ -131,14 +139,14 @@ def measure_chain(length: int, runs: int) -> dict[str, float]:
         for _ in range(runs):
             pf_sync.run({"x": 0})
 
-    units = length * runs
-    return {
-        "ours, observer on": best_us_per_unit(ours_on, units),
-        "ours, no observer": best_us_per_unit(ours_off, units),
-        "ours (sync exec), observer on": best_us_per_unit(ours_sync_on, units),
-        "pocketflow AsyncFlow": best_us_per_unit(pf_async_run, units),
-        "pocketflow Flow (sync)": best_us_per_unit(pf_sync_run, units),
+    variants: dict[str, Variant] = {
+        "ours, observer on": ours_on,
+        "ours, no observer": ours_off,
+        "ours (sync exec), observer on": ours_sync_on,
+        "pocketflow AsyncFlow": pf_async_run,
+        "pocketflow Flow (sync)": pf_sync_run,
     }
+    return best_us_per_unit(variants, length * runs)
 
 
 def measure_batch(size: int, runs: int) -> dict[str, float]:
@@ -159,12 +167,12 @@ def measure_batch(size: int, runs: int) -> dict[str, float]:
         for _ in range(runs):
             await pf_flow.run_async({"items": items})
 
-    units = size * runs
-    return {
-        "ours, observer on": best_us_per_unit(ours_on, units),
-        "ours, no observer": best_us_per_unit(ours_off, units),
-        "pocketflow AsyncParallelBatchNode": best_us_per_unit(pf_run, units),
+    variants: dict[str, Variant] = {
+        "ours, observer on": ours_on,
+        "ours, no observer": ours_off,
+        "pocketflow AsyncParallelBatchNode": pf_run,
     }
+    return best_us_per_unit(variants, size * runs)
 
 
 def report(title: str, unit: str, figures: dict[str, float], baselines: list[str]) -> None:
