@@ -1,0 +1,293 @@
+"""The flow registry: an account's flows, their immutable versions, search and history.
+
+Every call is scoped by ``account_id``; another account's flow behaves exactly like a missing
+one (``NotFound``), so ids never leak across tenants. YAML is validated before anything is
+stored, and each save appends a version instead of overwriting one: executions pin a version
+number and must always find the text they ran.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from flowrunner.definition import FlowDefinition, load_flow, validate_flow
+from flowrunner.errors import Problem
+from flowrunner.storage import Flow, FlowVersion, Page, Store
+from flowrunner.storage.protocols import DEFAULT_LIMIT
+
+
+class AuditSink(Protocol):
+    """Where security-relevant changes are recorded (``flowrunner.audit.AuditLog`` fits)."""
+
+    async def record(
+        self,
+        action: str,
+        *,
+        account_id: str | None,
+        actor_id: str | None,
+        target: str | None,
+        outcome: str = "ok",
+        details: dict[str, Any] | None = None,
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FlowFilters:
+    """List filters; every one given must match. Text matches are case-insensitive."""
+
+    name_contains: str | None = None
+    description_contains: str | None = None
+    tags: Collection[str] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+
+    def keeps(self, flow: Flow) -> bool:
+        """The filters the store cannot apply itself (it indexes name, tags and creation)."""
+        needle = (self.description_contains or "").lower()
+        return (
+            needle in flow.description.lower()
+            and (self.updated_after is None or flow.updated_at >= self.updated_after)
+            and (self.updated_before is None or flow.updated_at < self.updated_before)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SavedFlow:
+    """A flow with the version a save produced (or the current one, on reads)."""
+
+    flow: Flow
+    version: FlowVersion
+
+
+class FlowRegistry:
+    def __init__(self, store: Store, audit: AuditSink) -> None:
+        self._store = store
+        self._audit = audit
+
+    # --- validation ------------------------------------------------------------------------
+
+    @staticmethod
+    def validate(yaml: str) -> list[Problem]:
+        """Every error and warning in ``yaml``; nothing is stored."""
+        return validate_flow(yaml)
+
+    @staticmethod
+    def _load(yaml: str) -> FlowDefinition:
+        # DefinitionError carries every problem with line:column; the API turns it into a 400.
+        return load_flow(yaml)
+
+    # --- create / read ---------------------------------------------------------------------
+
+    async def create(
+        self,
+        account_id: str,
+        yaml: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        tags: Sequence[str] = (),
+        actor_id: str | None = None,
+    ) -> SavedFlow:
+        """A new flow at version 1. Name and description default to the YAML's metadata."""
+        definition = self._load(yaml)
+        flow = await self._store.flows.create(
+            account_id,
+            name=name or definition.metadata.name,
+            description=description if description is not None else _description(definition),
+            tags=tags,
+        )
+        version = await self._store.flows.add_version(
+            account_id, flow.id, yaml=yaml, author=actor_id, expected_current=0
+        )
+        flow = await self._store.flows.get(account_id, flow.id)
+        await self._record("flow.created", account_id, actor_id, flow.id, version=1)
+        return SavedFlow(flow, version)
+
+    async def get(self, account_id: str, flow_id: str) -> SavedFlow:
+        flow = await self._store.flows.get(account_id, flow_id)
+        version = await self._store.flows.get_version(account_id, flow_id, flow.current_version)
+        return SavedFlow(flow, version)
+
+    async def list(
+        self,
+        account_id: str,
+        *,
+        filters: FlowFilters | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[Flow]:
+        """Newest first. Filters the store cannot index are applied to each fetched page, so a
+        page may hold fewer than ``limit`` flows; follow ``next_cursor`` until it is None."""
+        f = filters or FlowFilters()
+        page = await self._store.flows.list(
+            account_id,
+            limit=limit,
+            cursor=cursor,
+            name_contains=f.name_contains,
+            tags=f.tags,
+            created_after=f.created_after,
+            created_before=f.created_before,
+        )
+        return Page([flow for flow in page.items if f.keeps(flow)], page.next_cursor)
+
+    # --- change ----------------------------------------------------------------------------
+
+    async def update(
+        self,
+        account_id: str,
+        flow_id: str,
+        yaml: str,
+        *,
+        expected_version: int | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        actor_id: str | None = None,
+    ) -> SavedFlow:
+        """Validate, then append a new version. With ``expected_version``, ``Conflict`` unless
+        the flow is still at that version (no lost updates between two editors)."""
+        definition = self._load(yaml)
+        return await self._append(
+            account_id,
+            flow_id,
+            yaml,
+            definition,
+            expected_version=expected_version,
+            name=name,
+            description=description,
+            action="flow.updated",
+            actor_id=actor_id,
+        )
+
+    async def patch(
+        self,
+        account_id: str,
+        flow_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        tags: Sequence[str] | None = None,
+        actor_id: str | None = None,
+    ) -> Flow:
+        """Change metadata only (None = leave as is); the YAML and versions are untouched."""
+        flow = await self._store.flows.update(
+            account_id, flow_id, name=name, description=description, tags=tags
+        )
+        changed = [
+            k
+            for k, v in (("name", name), ("description", description), ("tags", tags))
+            if v is not None
+        ]
+        await self._record("flow.updated", account_id, actor_id, flow_id, metadata=changed)
+        return flow
+
+    async def delete(self, account_id: str, flow_id: str, *, actor_id: str | None = None) -> None:
+        """Soft delete: no new runs, no listing; versions stay for past executions."""
+        await self._store.flows.delete(account_id, flow_id)
+        await self._record("flow.deleted", account_id, actor_id, flow_id)
+
+    # --- versions --------------------------------------------------------------------------
+
+    async def versions(
+        self,
+        account_id: str,
+        flow_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[FlowVersion]:
+        """Newest version first."""
+        await self._store.flows.get(account_id, flow_id)  # a deleted flow's history is hidden
+        return await self._store.flows.list_versions(
+            account_id, flow_id, limit=limit, cursor=cursor
+        )
+
+    async def version(self, account_id: str, flow_id: str, number: int) -> FlowVersion:
+        await self._store.flows.get(account_id, flow_id)
+        return await self._store.flows.get_version(account_id, flow_id, number)
+
+    async def diff(self, account_id: str, flow_id: str, old: int, new: int) -> str:
+        """A unified diff of version ``old`` → ``new`` (empty when the texts are equal)."""
+        before = await self.version(account_id, flow_id, old)
+        after = await self.version(account_id, flow_id, new)
+        lines = difflib.unified_diff(
+            before.yaml.splitlines(keepends=True),
+            after.yaml.splitlines(keepends=True),
+            fromfile=f"v{old}",
+            tofile=f"v{new}",
+        )
+        # A last line without a newline would glue onto the next diff line; end every line.
+        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+    async def restore(
+        self,
+        account_id: str,
+        flow_id: str,
+        number: int,
+        *,
+        expected_version: int | None = None,
+        actor_id: str | None = None,
+    ) -> SavedFlow:
+        """Make old version ``number`` current again, as a new version (history only grows)."""
+        old = await self.version(account_id, flow_id, number)
+        # Re-validate: node types may have been removed since that version was saved.
+        definition = self._load(old.yaml)
+        return await self._append(
+            account_id,
+            flow_id,
+            old.yaml,
+            definition,
+            expected_version=expected_version,
+            action="flow.restored",
+            actor_id=actor_id,
+            restored_from=number,
+        )
+
+    # --- internals -------------------------------------------------------------------------
+
+    async def _append(
+        self,
+        account_id: str,
+        flow_id: str,
+        yaml: str,
+        definition: FlowDefinition,
+        *,
+        expected_version: int | None,
+        action: str,
+        actor_id: str | None,
+        name: str | None = None,
+        description: str | None = None,
+        **details: Any,
+    ) -> SavedFlow:
+        await self._store.flows.get(account_id, flow_id)  # NotFound before any write
+        version = await self._store.flows.add_version(
+            account_id, flow_id, yaml=yaml, author=actor_id, expected_current=expected_version
+        )
+        flow = await self._store.flows.update(
+            account_id,
+            flow_id,
+            name=name or definition.metadata.name,
+            description=description if description is not None else _description(definition),
+        )
+        await self._record(action, account_id, actor_id, flow_id, version=version.number, **details)
+        return SavedFlow(flow, version)
+
+    async def _record(
+        self, action: str, account_id: str, actor_id: str | None, flow_id: str, **details: Any
+    ) -> None:
+        await self._audit.record(
+            action,
+            account_id=account_id,
+            actor_id=actor_id or account_id,
+            target=f"flow:{flow_id}",
+            details=details or None,
+        )
+
+
+def _description(definition: FlowDefinition) -> str:
+    return definition.metadata.description or ""

@@ -1,0 +1,224 @@
+"""The flow registry on a real store: versions, validation, isolation, search, diff, restore."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from flowrunner.errors import Conflict, DefinitionError, NotFound
+from flowrunner.flows import FlowFilters, FlowRegistry
+from flowrunner.storage import Store
+from flowrunner.storage.memory import MemoryStore
+
+
+def flow_yaml(name: str = "Greeter", description: str = "Says hello", value: str = "hi") -> str:
+    return (
+        f"metadata:\n  name: {name}\n  description: {description}\n"
+        f"nodes:\n  greet:\n    type: set\n    params:\n      values: {{greeting: {value}}}\n"
+    )
+
+
+BROKEN = (
+    "metadata:\n  name: Broken\nnodes:\n  a:\n    type: no.such.type\n    next: {default: ghost}\n"
+)
+
+
+class RecordingAudit:
+    """Keeps what the registry records, to check each change is audited."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str | None, str | None, dict[str, Any] | None]] = []
+
+    async def record(
+        self,
+        action: str,
+        *,
+        account_id: str | None,
+        actor_id: str | None,
+        target: str | None,
+        outcome: str = "ok",
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.records.append((action, account_id, target, details))
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[Store]:
+    store = MemoryStore()
+    await store.connect()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def audit() -> RecordingAudit:
+    return RecordingAudit()
+
+
+@pytest.fixture
+def registry(store: Store, audit: RecordingAudit) -> FlowRegistry:
+    return FlowRegistry(store, audit)
+
+
+async def test_create_stores_version_one_with_metadata_from_the_yaml(
+    registry: FlowRegistry, audit: RecordingAudit
+) -> None:
+    saved = await registry.create("acc-a", flow_yaml())
+    assert saved.flow.name == "Greeter"
+    assert saved.flow.description == "Says hello"
+    assert saved.flow.current_version == 1
+    assert saved.version.number == 1
+    assert saved.version.yaml == flow_yaml()
+    assert audit.records == [("flow.created", "acc-a", f"flow:{saved.flow.id}", {"version": 1})]
+
+
+async def test_explicit_name_and_tags_win_over_the_yaml(registry: FlowRegistry) -> None:
+    saved = await registry.create("acc-a", flow_yaml(), name="Mine", tags=["ops", "daily"])
+    assert saved.flow.name == "Mine"
+    assert saved.flow.tags == ("ops", "daily")
+
+
+async def test_invalid_yaml_is_rejected_with_every_problem_and_nothing_stored(
+    registry: FlowRegistry,
+) -> None:
+    with pytest.raises(DefinitionError) as caught:
+        await registry.create("acc-a", BROKEN)
+    errors = caught.value.errors
+    assert len(errors) >= 2
+    assert all(p.line is not None and p.column is not None for p in errors)
+    assert (await registry.list("acc-a")).items == []
+
+
+async def test_update_appends_an_immutable_version(registry: FlowRegistry) -> None:
+    saved = await registry.create("acc-a", flow_yaml())
+    updated = await registry.update("acc-a", saved.flow.id, flow_yaml(name="Renamed"))
+    assert updated.version.number == 2
+    assert updated.flow.name == "Renamed"
+    first = await registry.version("acc-a", saved.flow.id, 1)
+    assert first.yaml == flow_yaml()
+    current = await registry.get("acc-a", saved.flow.id)
+    assert current.version.yaml == flow_yaml(name="Renamed")
+
+
+async def test_update_with_a_stale_expected_version_conflicts(registry: FlowRegistry) -> None:
+    saved = await registry.create("acc-a", flow_yaml())
+    await registry.update("acc-a", saved.flow.id, flow_yaml(value="v2"), expected_version=1)
+    with pytest.raises(Conflict):
+        await registry.update("acc-a", saved.flow.id, flow_yaml(value="v3"), expected_version=1)
+    assert (await registry.get("acc-a", saved.flow.id)).flow.current_version == 2
+
+
+async def test_invalid_update_keeps_the_current_version(registry: FlowRegistry) -> None:
+    saved = await registry.create("acc-a", flow_yaml())
+    with pytest.raises(DefinitionError):
+        await registry.update("acc-a", saved.flow.id, BROKEN)
+    assert (await registry.get("acc-a", saved.flow.id)).flow.current_version == 1
+
+
+async def test_another_account_sees_nothing_and_changes_nothing(registry: FlowRegistry) -> None:
+    saved = await registry.create("acc-a", flow_yaml())
+    fid = saved.flow.id
+    for attempt in (
+        registry.get("acc-b", fid),
+        registry.update("acc-b", fid, flow_yaml(value="stolen")),
+        registry.patch("acc-b", fid, name="stolen"),
+        registry.delete("acc-b", fid),
+        registry.versions("acc-b", fid),
+        registry.version("acc-b", fid, 1),
+        registry.diff("acc-b", fid, 1, 1),
+        registry.restore("acc-b", fid, 1),
+    ):
+        with pytest.raises(NotFound):
+            await attempt
+    assert (await registry.list("acc-b")).items == []
+    after = await registry.get("acc-a", fid)
+    assert after.flow == saved.flow
+    assert after.version == saved.version
+
+
+async def test_patch_changes_metadata_but_not_the_yaml(registry: FlowRegistry) -> None:
+    saved = await registry.create("acc-a", flow_yaml())
+    flow = await registry.patch("acc-a", saved.flow.id, tags=["x"], description="new words")
+    assert flow.tags == ("x",)
+    assert flow.description == "new words"
+    assert flow.current_version == 1
+
+
+async def test_deleted_flow_is_hidden_but_its_versions_remain_in_the_store(
+    registry: FlowRegistry, store: Store
+) -> None:
+    saved = await registry.create("acc-a", flow_yaml())
+    await registry.delete("acc-a", saved.flow.id)
+    with pytest.raises(NotFound):
+        await registry.get("acc-a", saved.flow.id)
+    assert (await registry.list("acc-a")).items == []
+    pinned = await store.flows.get_version("acc-a", saved.flow.id, 1)
+    assert pinned.yaml == flow_yaml()
+
+
+async def test_list_filters_by_name_description_tags_and_update_time(
+    registry: FlowRegistry,
+) -> None:
+    a = await registry.create("acc-a", flow_yaml(name="Orders", description="nightly sync"))
+    b = await registry.create("acc-a", flow_yaml(name="Invoices", description="Monthly run"))
+    await registry.patch("acc-a", b.flow.id, tags=["finance"])
+
+    async def names(**filters: Any) -> list[str]:
+        page = await registry.list("acc-a", filters=FlowFilters(**filters))
+        return [f.name for f in page.items]
+
+    assert await names(name_contains="ORD") == ["Orders"]
+    assert await names(description_contains="monthly") == ["Invoices"]
+    assert await names(tags=["finance"]) == ["Invoices"]
+    b_now = await registry.get("acc-a", b.flow.id)
+    assert await names(updated_after=b_now.flow.updated_at) == ["Invoices"]
+    assert await names(updated_before=b_now.flow.updated_at) == ["Orders"]
+    assert a.flow.id != b.flow.id
+
+
+async def test_list_pages_follow_the_cursor_newest_first(registry: FlowRegistry) -> None:
+    ids = [(await registry.create("acc-a", flow_yaml(name=f"F{i}"))).flow.id for i in range(5)]
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = await registry.list("acc-a", limit=2, cursor=cursor)
+        seen += [f.id for f in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids))
+
+
+async def test_diff_shows_the_changed_lines(registry: FlowRegistry) -> None:
+    saved = await registry.create("acc-a", flow_yaml(value="hi"))
+    await registry.update("acc-a", saved.flow.id, flow_yaml(value="bye"))
+    diff = await registry.diff("acc-a", saved.flow.id, 1, 2)
+    assert diff.startswith("--- v1\n+++ v2\n")
+    assert "-      values: {greeting: hi}\n" in diff
+    assert "+      values: {greeting: bye}\n" in diff
+    assert await registry.diff("acc-a", saved.flow.id, 2, 2) == ""
+
+
+async def test_restore_makes_an_old_version_current_as_a_new_version(
+    registry: FlowRegistry, audit: RecordingAudit
+) -> None:
+    saved = await registry.create("acc-a", flow_yaml(name="One"))
+    await registry.update("acc-a", saved.flow.id, flow_yaml(name="Two"))
+    restored = await registry.restore("acc-a", saved.flow.id, 1, expected_version=2)
+    assert restored.version.number == 3
+    assert restored.version.yaml == flow_yaml(name="One")
+    assert restored.flow.name == "One"
+    versions = await registry.versions("acc-a", saved.flow.id)
+    assert [v.number for v in versions.items] == [3, 2, 1]
+    assert audit.records[-1][0] == "flow.restored"
+    assert audit.records[-1][3] == {"version": 3, "restored_from": 1}
+
+
+async def test_validate_reports_warnings_and_errors_without_saving(
+    registry: FlowRegistry,
+) -> None:
+    assert [p for p in registry.validate(flow_yaml()) if p.severity == "error"] == []
+    assert any(p.severity == "error" for p in registry.validate(BROKEN))
+    assert (await registry.list("acc-a")).items == []
