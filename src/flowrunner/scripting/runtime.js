@@ -1,0 +1,294 @@
+// The sandbox runtime, evaluated once per worker. One function expression: the worker calls
+// it with the helpers factory and its limits, and binds the returned capability object to a
+// script-scope `const` whose name carries a per-process random token. Script-scope lexical
+// bindings cannot be enumerated from JS, so user code cannot find (or re-define) it.
+//
+// Isolation between evaluations rests on three things done here, before any user code:
+//  1. no way to create global state: `eval` is removed (indirect eval is the only way to
+//     declare global lexical bindings), every intrinsic reachable from the global object or
+//     from syntax is frozen, and the global object itself is frozen;
+//  2. no host reach and no off-heap memory: typed arrays, ArrayBuffer, SharedArrayBuffer,
+//     WebAssembly, Atomics, WeakRef/FinalizationRegistry and the timer shim are gone;
+//  3. each snippet is compiled once into a strict function of its own scope and called with
+//     freshly parsed data, so it only ever sees its own values.
+(function installRuntime(makeHelpers, limits) {
+  "use strict";
+  const G = globalThis;
+  const FunctionCtor = Function;
+  const {
+    defineProperty, freeze, getOwnPropertyDescriptor, getPrototypeOf, isFrozen,
+  } = Object;
+  const ownKeys = Reflect.ownKeys;
+  const jsonParse = JSON.parse;
+  const jsonStringify = JSON.stringify;
+
+  // --- per-evaluation state (closure-private) --------------------------------------------
+  let logs = [];
+  let logChars = 0;
+  let seed = "";
+  const MAX_LOG_LINES = limits.maxLogLines;
+  const MAX_LOG_CHARS = limits.maxLogChars;
+
+  function show(value) {
+    if (typeof value === "string") return value;
+    if (value instanceof Error) return String(value.stack || value);
+    if (typeof value === "function") return `[Function ${value.name || "anonymous"}]`;
+    if (typeof value === "bigint") return `${value}n`;
+    if (typeof value === "symbol" || value === undefined) return String(value);
+    try {
+      return jsonStringify(value) ?? String(value);
+    } catch (e) {
+      return String(value);
+    }
+  }
+
+  function logger(level) {
+    return function log(...args) {
+      if (logs.length > MAX_LOG_LINES) return;
+      if (logs.length === MAX_LOG_LINES || logChars > MAX_LOG_CHARS) {
+        logs.push(["warn", "(log truncated: too many lines or characters)"]);
+        logs.length = MAX_LOG_LINES + 1;
+        return;
+      }
+      let message = args.map(show).join(" ");
+      if (message.length > MAX_LOG_CHARS) message = message.slice(0, MAX_LOG_CHARS) + "…";
+      logChars += message.length;
+      logs.push([level, message]);
+    };
+  }
+
+  // --- 1. remove what must not exist -------------------------------------------------------
+  const REMOVED = [
+    "eval", "ArrayBuffer", "SharedArrayBuffer", "DataView", "Atomics", "WebAssembly",
+    "Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array", "Int32Array",
+    "Uint32Array", "Float16Array", "Float32Array", "Float64Array", "BigInt64Array",
+    "BigUint64Array", "WeakRef", "FinalizationRegistry",
+  ];
+  for (const name of REMOVED) delete G[name];
+  // mini-racer's setTimeout shim is declared with `var` (non-configurable): blank it out.
+  for (const name of ["setTimeout", "clearTimeout", "__timer_manager"]) {
+    if (name in G) G[name] = undefined;
+  }
+  // RegExp.$1, RegExp.lastMatch ... are process-wide state: one evaluation could read the
+  // last match of another.
+  for (const name of ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "input", "$_",
+    "lastMatch", "$&", "lastParen", "$+", "leftContext", "$`", "rightContext", "$'"]) {
+    delete RegExp[name];
+  }
+
+  // --- 2. what scripts get -----------------------------------------------------------------
+  const helpers = makeHelpers(() => seed);
+  const consoleObject = {
+    log: logger("info"), info: logger("info"), debug: logger("debug"),
+    warn: logger("warn"), error: logger("error"),
+  };
+  const installed = { console: consoleObject, ...helpers };
+  for (const name of ownKeys(installed)) {
+    defineProperty(G, name, {
+      value: installed[name], writable: false, enumerable: false, configurable: false,
+    });
+  }
+
+  // --- 3. freeze, without the "override mistake" -------------------------------------------
+  // Assigning `err.name = ...` or `obj.toString = ...` would throw once the inherited
+  // property is frozen; as in SES, such data properties become accessors whose setter
+  // defines an own property on the receiver instead.
+  function tame(proto, names) {
+    for (const name of names) {
+      const desc = getOwnPropertyDescriptor(proto, name);
+      if (!desc || !("value" in desc)) continue;
+      const value = desc.value;
+      defineProperty(proto, name, {
+        get() { return value; },
+        set(v) {
+          if (this === proto) {
+            throw new TypeError(`Cannot assign to read only property '${String(name)}'`);
+          }
+          defineProperty(this, name, {
+            value: v, writable: true, enumerable: true, configurable: true,
+          });
+        },
+        enumerable: desc.enumerable,
+        configurable: false,
+      });
+    }
+  }
+  tame(Object.prototype, ["constructor", "toString", "toLocaleString", "valueOf",
+    "hasOwnProperty", "isPrototypeOf", "propertyIsEnumerable"]);
+  tame(Function.prototype, ["constructor", "toString"]);
+  tame(Array.prototype, ["constructor", "toString"]);
+  tame(Promise.prototype, ["constructor"]);
+  for (const E of [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError,
+    URIError, AggregateError]) {
+    tame(E.prototype, ["constructor", "name", "message", "toString"]);
+  }
+
+  // Intrinsics reachable only through syntax, not through a global name.
+  const syntaxRoots = [
+    function* () {}, async function () {}, async function* () {}, async () => {},
+    (function* () {})(), (async function* () {})(),
+    [][Symbol.iterator](), new Map()[Symbol.iterator](), new Set()[Symbol.iterator](),
+    ""[Symbol.iterator](), "a".matchAll(/a/g), (function () { return arguments; })(),
+  ];
+  if (typeof Iterator === "function") {
+    syntaxRoots.push([].values().map((x) => x), Iterator.from({ next() { return {}; } }));
+  }
+  if (typeof Intl === "object" && typeof Intl.Segmenter === "function") {
+    const segments = new Intl.Segmenter().segment("a");
+    syntaxRoots.push(segments, segments[Symbol.iterator]());
+  }
+
+  function harden(roots) {
+    const stack = [...roots];
+    const seen = new Set();
+    while (stack.length) {
+      const obj = stack.pop();
+      if (obj === null || (typeof obj !== "object" && typeof obj !== "function")) continue;
+      if (seen.has(obj)) continue;
+      seen.add(obj);
+      freeze(obj);
+      stack.push(getPrototypeOf(obj));
+      for (const key of ownKeys(obj)) {
+        const desc = getOwnPropertyDescriptor(obj, key);
+        if ("value" in desc) stack.push(desc.value);
+        else stack.push(desc.get, desc.set);
+      }
+    }
+  }
+  harden([G, ...syntaxRoots]);
+  if (!isFrozen(G) || !isFrozen(Object.prototype)) throw new Error("sandbox hardening failed");
+
+  // --- 4. compile and run ------------------------------------------------------------------
+  // Line 1 of the user's code is line 4 of the source V8 sees: `new Function` adds two
+  // lines ("(function anonymous(__scope" and ") {") and the prefix below adds one.
+  const compiled = new Map();
+
+  function source(kind, names, code) {
+    const decl = names ? `let {${names}}=__scope;` : "";
+    const prefix = `"use strict";${decl}__scope=undefined;`;
+    if (kind === "e") return `${prefix}return (\n${code}\n);`;
+    const shared = names.split(",").includes("shared") ? "shared" : "undefined";
+    return `${prefix}return [(function(){\n${code}\n}).call(undefined),${shared}];`;
+  }
+
+  // A SyntaxError thrown here is left uncaught on purpose: only then does V8 report the
+  // line and column of the offending token (the worker parses them from the message).
+  function define(id, kind, names, code) {
+    compiled.set(id, { kind, fn: new FunctionCtor("__scope", source(kind, names, code)) });
+  }
+
+  function check(kind, code) {
+    new FunctionCtor("__scope", source(kind, "", code)); // eslint-disable-line no-new
+  }
+
+  function forget() {
+    compiled.clear();
+  }
+
+  // Stack frames of user code look like "at f (eval at define (<anonymous>:1:2), <anonymous>:5:7)";
+  // our own frames have no ", <anonymous>:" part. The first user frame is the position.
+  const USER_FRAME = /, <anonymous>:(\d+):(\d+)\)/;
+
+  function describe(error) {
+    let name = "Error";
+    let message;
+    let line = null;
+    let column = null;
+    try {
+      if (error !== null && typeof error === "object") {
+        name = String(error.name ?? "Error");
+        message = String(error.message ?? "");
+        const stack = error.stack;
+        const m = typeof stack === "string" ? USER_FRAME.exec(stack) : null;
+        if (m) { line = Number(m[1]) - 3; column = Number(m[2]); }
+      } else {
+        name = "Error";
+        message = show(error);
+      }
+    } catch (e) {
+      message = "(the thrown value could not be read)";
+    }
+    return { name, message, line, column };
+  }
+
+  function rejectUnserialisable(key, value) {
+    const type = typeof value;
+    if (type === "function" || type === "symbol" || type === "bigint") {
+      const where = key === "" ? "" : ` (at key '${key}')`;
+      throw new TypeError(`the result contains a ${type}${where}, which is not JSON data`);
+    }
+    return value;
+  }
+
+  // A request is two calls: `run` starts the snippet, `settle` (a separate V8 task, so the
+  // microtask queue has been drained in between) serialises the outcome. A promise returned
+  // by the snippet is awaited that way; a microtask loop keeps the first task from ending,
+  // which the parent sees as this evaluation's timeout, not the next one's.
+  let outcome = null;
+
+  function serialise(value, shared) {
+    let out;
+    try {
+      out = jsonStringify({ l: logs, v: value, s: shared }, rejectUnserialisable);
+    } catch (error) {
+      const info = describe(error);
+      return "E" + jsonStringify({
+        e: { name: "ResultError", message: info.message, line: null, column: null }, l: logs,
+      });
+    }
+    if (out.length > limits.maxResultChars) {
+      return "R" + jsonStringify({
+        m: `the result is ${out.length} characters, over the limit of ${limits.maxResultChars}`,
+      });
+    }
+    return "V" + out;
+  }
+
+  function failure(error) {
+    return "E" + jsonStringify({ e: describe(error), l: logs });
+  }
+
+  function run(id, scopeJson, freshSeed) {
+    logs = [];
+    logChars = 0;
+    seed = freshSeed;
+    outcome = null;
+    const entry = compiled.get(id);
+    let value;
+    let shared;
+    try {
+      const result = entry.fn(jsonParse(scopeJson));
+      if (entry.kind === "e") value = result;
+      else [value, shared] = result;
+      if (value !== null && typeof value === "object" && typeof value.then === "function") {
+        outcome = PENDING;
+        Promise.resolve(value).then(
+          (settled) => { outcome = serialise(settled, shared); },
+          (error) => { outcome = failure(error); },
+        );
+        return;
+      }
+    } catch (error) {
+      outcome = failure(error);
+      return;
+    }
+    outcome = serialise(value, shared);
+  }
+
+  const PENDING = freeze({});
+  const NEVER_SETTLED = "the script's promise never settled (the sandbox has no timers or I/O)";
+
+  function settle() {
+    let out = outcome;
+    if (out === PENDING) {
+      out = "E" + jsonStringify({
+        e: { name: "Error", message: NEVER_SETTLED, line: null, column: null }, l: logs,
+      });
+    }
+    outcome = null;
+    logs = [];
+    return out;
+  }
+
+  return freeze({ define, check, forget, run, settle });
+})

@@ -1,0 +1,215 @@
+"""The sandbox worker process: one V8 isolate, serving evaluations over a socket.
+
+Started by :mod:`flowrunner.scripting.pool` as ``python -I worker.py <fd> <heap MB> <result
+bytes> <data MB>``. It runs as a plain script so it imports neither the ``flowrunner``
+package nor anything but the standard library and mini-racer; the parent imports it only for
+the frame formats below.
+
+Why a separate process: V8's limits in mini-racer are not airtight (off-heap memory is not
+counted, an OOM without a limit aborts the process, a broken context stays broken), so the
+server never hosts V8. Here the OS caps the data segment, and whenever the isolate may be in
+a bad state (heap limit hit, unexpected engine error) the worker answers and then exits; the
+parent starts a fresh one. Wall-time limits are enforced by the parent, which kills the
+worker: termination from outside is the one interrupt that always works.
+
+Wire format (both directions length-prefixed, little-endian):
+
+* request: ``REQUEST`` header (op, kind, len(names), len(code), len(scope)) then the three
+  UTF-8 strings. op ``R`` runs ``code`` with the JSON ``scope``; op ``C`` only compiles it.
+  kind ``e`` is an expression, ``f`` a function body. ``names`` is the comma-joined scope
+  keys (validated identifiers) that become locals.
+* response: ``RESPONSE`` header (status, flags, len(payload)) then a UTF-8 JSON payload.
+  status ``V`` ok (``{"l": logs, "v": value, "s": shared}``), ``E`` script error
+  (``{"e": {"name", "message", "line", "column"}, "l": logs}``), ``R`` resource limit
+  (``{"m": message}``), ``K`` ok without payload. flags bit ``EXITING``: the worker is
+  quitting after this answer and must be replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import socket
+import struct
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REQUEST = struct.Struct("<ccIII")
+RESPONSE = struct.Struct("<cBI")
+EXITING = 1
+OP_RUN, OP_CHECK = b"R", b"C"
+KIND_EXPRESSION, KIND_FUNCTION = b"e", b"f"
+STATUS_VALUE, STATUS_ERROR, STATUS_RESOURCE, STATUS_OK = b"V", b"E", b"R", b"K"
+
+# How many compiled snippets a worker keeps; beyond that the cache is dropped and rebuilt.
+COMPILED_CACHE_SIZE = 512
+# User code starts on this line of the source V8 compiles (see runtime.js, `source`).
+LINE_OFFSET = 3
+_SYNTAX = re.compile(r"undefined:(\d+): (\w+): ([^\n]*)\n([^\n]*)\n( *)\^")
+
+HERE = Path(__file__).resolve().parent
+
+
+def parse_syntax_error(text: str, code: str) -> dict[str, Any]:
+    """Turn mini-racer's message for an uncaught compile error into name/message/line/column."""
+    match = _SYNTAX.match(text)
+    if match is None:
+        first = text.strip().splitlines()[0] if text.strip() else "SyntaxError"
+        return {"name": "SyntaxError", "message": first, "line": None, "column": None}
+    line = int(match[1]) - LINE_OFFSET
+    column = len(match[5]) + 1
+    lines = code.split("\n")
+    # "Unexpected end of input" points past the user's last line, at our closing wrapper.
+    if line > len(lines):
+        line, column = len(lines), len(lines[-1]) + 1
+    return {"name": match[2], "message": match[3], "line": max(line, 1), "column": column}
+
+
+class _Server:
+    """The request loop; owns the isolate and the compiled-snippet cache."""
+
+    def __init__(self, sock: socket.socket, mr: Any, token: str, max_result: int) -> None:
+        self.sock = sock
+        self.mr = mr
+        self.rt = f"__fr_{token}"
+        self.max_result = max_result
+        self.ids: dict[tuple[bytes, str, str], int] = {}
+        self.next_id = 0
+        from py_mini_racer import JSEvalException, JSOOMException
+
+        self.eval_error: type[Exception] = JSEvalException
+        self.oom_error: type[Exception] = JSOOMException
+
+    def recv_exact(self, n: int) -> bytes:
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            k = self.sock.recv_into(view[got:])
+            if k == 0:
+                raise EOFError
+            got += k
+        return bytes(buf)
+
+    def send(self, status: bytes, payload: bytes = b"", flags: int = 0) -> None:
+        self.sock.sendall(RESPONSE.pack(status, flags, len(payload)) + payload)
+
+    def send_json(self, status: bytes, obj: Any, flags: int = 0) -> None:
+        self.send(status, json.dumps(obj).encode(), flags)
+
+    def serve(self) -> None:
+        self.send(STATUS_OK)  # ready
+        while True:
+            try:
+                op, kind, n_names, n_code, n_scope = REQUEST.unpack(self.recv_exact(REQUEST.size))
+                body = self.recv_exact(n_names + n_code + n_scope)
+            except EOFError:
+                return
+            names = body[:n_names].decode()
+            code = body[n_names : n_names + n_code].decode()
+            if op == OP_CHECK:
+                self.check(kind, code)
+            else:
+                scope = body[n_names + n_code :].decode()
+                if not self.run(kind, names, code, scope):
+                    return
+
+    def guarded(self, js: str) -> tuple[Any, bool]:
+        """Evaluate our own call into the runtime; on an engine failure answer and say stop."""
+        try:
+            return self.mr.eval(js), True
+        except self.oom_error:
+            message = "the script exceeded its memory limit"
+        except self.eval_error as exc:
+            message = f"the script engine failed: {str(exc).strip().splitlines()[0]}"
+        self.send_json(STATUS_RESOURCE, {"m": message}, EXITING)
+        return None, False
+
+    def check(self, kind: bytes, code: str) -> None:
+        try:
+            self.mr.eval(f"{self.rt}.check({json.dumps(kind.decode())},{json.dumps(code)})")
+        except self.eval_error as exc:
+            self.send_json(STATUS_ERROR, {"e": parse_syntax_error(str(exc), code), "l": []})
+            return
+        self.send(STATUS_OK)
+
+    def run(self, kind: bytes, names: str, code: str, scope: str) -> bool:
+        key = (kind, names, code)
+        fid = self.ids.get(key)
+        if fid is None:
+            if len(self.ids) >= COMPILED_CACHE_SIZE:
+                self.mr.eval(f"{self.rt}.forget()")
+                self.ids.clear()
+            fid = self.next_id = self.next_id + 1
+            args = f"{fid},{json.dumps(kind.decode())},{json.dumps(names)},{json.dumps(code)}"
+            try:
+                self.mr.eval(f"{self.rt}.define({args})")
+            except self.oom_error:
+                self.send_json(
+                    STATUS_RESOURCE, {"m": "compiling the script ran out of memory"}, EXITING
+                )
+                return False
+            except self.eval_error as exc:
+                self.send_json(STATUS_ERROR, {"e": parse_syntax_error(str(exc), code), "l": []})
+                return True
+            self.ids[key] = fid
+        seed = os.urandom(32).hex()
+        _, ok = self.guarded(
+            f"{self.rt}.run({fid},{json.dumps(scope, ensure_ascii=False)},'{seed}')"
+        )
+        # A second V8 task: mini-racer drains the microtask queue after each task, so by
+        # now promises have settled and a microtask loop has blocked us (-> parent timeout).
+        out, ok = self.guarded(f"{self.rt}.settle()") if ok else (None, False)
+        if not ok:
+            return False
+        data = str(out).encode()
+        if len(data) - 1 > self.max_result:
+            message = f"the result is {len(data) - 1} bytes, over the limit of {self.max_result}"
+            self.send_json(STATUS_RESOURCE, {"m": message})
+            return True
+        self.send(data[:1], data[1:])
+        return True
+
+
+def _bootstrap(mr: Any, token: str, max_result: int) -> None:
+    runtime = (HERE / "runtime.js").read_text()
+    helpers = (HERE / "helpers.js").read_text()
+    limits = {
+        "maxResultChars": max_result,
+        "maxLogLines": 1000,
+        "maxLogChars": 1_000_000,
+    }
+    mr.eval(f"const __fr_{token} = ({runtime})(({helpers}), {json.dumps(limits)});")
+
+
+def main(argv: list[str]) -> None:
+    fd, heap_mb, max_result, data_mb = (int(a) for a in argv[1:5])
+    # The OS cap catches what V8's own accounting misses (RLIMIT_AS would stop V8 from
+    # reserving its address space; the data segment counts only what is really writable).
+    resource.setrlimit(resource.RLIMIT_DATA, (data_mb << 20, data_mb << 20))
+    sock = socket.socket(fileno=fd)
+
+    import asyncio
+
+    from py_mini_racer import mini_racer
+
+    async def serve() -> None:
+        # Owning mini-racer's event loop lets eval() take its direct, blocking path
+        # (one hop to the V8 thread) instead of a cross-thread coroutine per call.
+        loop = asyncio.get_running_loop()
+        with mini_racer(loop) as mr:
+            mr.set_hard_memory_limit(heap_mb << 20)
+            token = os.urandom(16).hex()
+            _bootstrap(mr, token, max_result)
+            _Server(sock, mr, token, max_result).serve()
+
+    run: Callable[[Any], None] = asyncio.run
+    run(serve())
+
+
+if __name__ == "__main__":
+    main(sys.argv)
