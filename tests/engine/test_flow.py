@@ -368,3 +368,20 @@ async def test_execution_metadata_is_read_only() -> None:
         await Flow(WritesExecution()).run(execution=execution)
     assert isinstance(caught.value.cause, TypeError)
     assert execution["id"] == "ex-1"
+
+
+async def test_a_failing_checkpoint_hook_stops_the_run_before_the_next_node() -> None:
+    ran: list[str] = []
+
+    class Record(Node):
+        def exec(self, prep_res: Any) -> Any:
+            ran.append(self.node_id)
+
+    async def checkpoint(cp: Any) -> None:
+        raise OSError("disk full")
+
+    first = Record(node_id="first")
+    first >> Record(node_id="second")
+    with pytest.raises(OSError, match="disk full"):
+        await Flow(first).run(checkpoint=checkpoint)
+    assert ran == ["first"]
