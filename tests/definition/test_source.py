@@ -56,7 +56,7 @@ def test_yaml_syntax_errors_carry_the_marks_position() -> None:
 
 def test_timestamps_stay_text_and_non_string_keys_become_text() -> None:
     data = parse_yaml("when: 2024-01-02T03:04:05Z\n1: one\ntrue: yes\n").data
-    assert data == {"when": "2024-01-02T03:04:05Z", "1": "one", "true": True}
+    assert data == {"when": "2024-01-02T03:04:05Z", "1": "one", "true": "yes"}
 
 
 def test_merge_keys_and_aliases_are_resolved() -> None:
@@ -92,3 +92,8 @@ def test_paths_are_dotted_with_bracketed_indices() -> None:
     assert dotted(("nodes", "a", "next", "error")) == "nodes.a.next.error"
     assert dotted(("metadata", "webhooks", 0, "url")) == "metadata.webhooks[0].url"
     assert dotted(()) == "(document)"
+
+
+def test_scalars_follow_yaml_1_2_like_the_original() -> None:
+    data = parse_yaml("a: no\nb: on\nc: yes\nd: true\ne: False\nf: 1:30\nh: 1.5\n").data
+    assert data == {"a": "no", "b": "on", "c": "yes", "d": True, "e": False, "f": "1:30", "h": 1.5}

@@ -221,11 +221,15 @@ def test_code_params_are_not_checked_as_expressions() -> None:
 @pytest.mark.parametrize(
     ("nodes", "message"),
     [
-        ("  a: {type: log, params: {message: x}, next: {default: b}}\n"
-         "  b: {type: log, params: {message: x}, next: {default: a}}\n",
-         "every node is the target of some next"),
-        ("  a: {type: log, params: {message: x}}\n  b: {type: log, params: {message: x}}\n",
-         "cannot tell the start node: 'a', 'b' are not the target of any next"),
+        (
+            "  a: {type: log, params: {message: x}, next: {default: b}}\n"
+            "  b: {type: log, params: {message: x}, next: {default: a}}\n",
+            "every node is the target of some next",
+        ),
+        (
+            "  a: {type: log, params: {message: x}}\n  b: {type: log, params: {message: x}}\n",
+            "cannot tell the start node: 'a', 'b' are not the target of any next",
+        ),
     ],
 )
 def test_without_a_single_start_candidate_metadata_start_is_suggested(

@@ -24,6 +24,8 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_NODES = 200_000
 MAX_DEPTH = 64  # deeper nesting is never a real flow, and would exhaust the Python stack
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_BOOL = "tag:yaml.org,2002:bool"
+_NUMBERS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
 @dataclass(slots=True)
@@ -142,6 +144,12 @@ class _Builder:
     def _scalar(self, node: ScalarNode, path: Path) -> Any:
         if node.tag == _TIMESTAMP:
             return node.value  # keep dates as the text written; values must stay JSON-like
+        # YAML 1.2 scalars, as the original (Go, yaml.v3) reads them: `no`, `on`, `y` are
+        # text, not booleans, and `1:30` is text, not a base-60 number.
+        if node.tag == _BOOL and node.value.lower() not in ("true", "false"):
+            return node.value
+        if node.tag in _NUMBERS and ":" in node.value:
+            return node.value
         try:
             value = self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
