@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 StorageKind = Literal["sqlite", "postgres", "dynamodb", "memory"]
@@ -46,6 +46,26 @@ class Settings(BaseSettings):
 
     # Node visits per run before it is failed as an endless loop.
     max_steps: int = 10_000
+
+    # Secrets vault: Fernet keys, comma-separated, newest first (encrypts; the rest decrypt).
+    # Unset: a key generated once in <data_dir>/secret.key (embedded default only).
+    secret_keys: SecretStr | None = None
+    # First admin, created on start when no account has this username.
+    admin_username: str | None = None
+    admin_password: SecretStr | None = None
+    # Brute-force limits: failures per (username, client) and per client within the window.
+    login_max_failures: int = 5
+    login_max_failures_per_client: int = 20
+    login_window_seconds: int = 300
+    # Lifetime of tokens issued by POST /api/v1/login.
+    login_token_ttl_seconds: int = 3600
+
+    # HTTP server (`flowrunner serve`): loopback by default; say 0.0.0.0 to listen wider.
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Request body limits in bytes, answered with 413 before the body is read in full.
+    max_flow_bytes: int = 1_048_576
+    max_request_bytes: int = 1_048_576
 
     def sqlite_url(self) -> str:
         return f"sqlite+aiosqlite:///{self.data_dir / 'flowrunner.db'}"

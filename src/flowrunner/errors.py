@@ -20,7 +20,10 @@ One root, a few families a caller can catch, leaves that carry context::
     │   └── StorageUnavailable
     ├── AuthError
     │   ├── Unauthenticated
-    │   └── Forbidden
+    │   ├── Forbidden
+    │   └── RateLimited           too many failed logins; carries ``retry_after`` seconds
+    ├── InvalidInput               a request value breaks a rule (password length, key name...)
+    ├── VaultError                 secrets cannot be encrypted/decrypted (missing or wrong key)
     ├── WebhookError
     └── PluginError                a node type could not be loaded or registered
 
@@ -227,6 +230,28 @@ class Unauthenticated(AuthError):
 
 class Forbidden(AuthError):
     code = "forbidden"
+
+
+class RateLimited(AuthError):
+    """Too many failed attempts; retry after ``retry_after`` seconds (HTTP 429 Retry-After)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, **context: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **context)
+        self.retry_after = retry_after
+
+
+class InvalidInput(FlowrunnerError):
+    """A value a caller supplied breaks a rule of the service (HTTP 400)."""
+
+    code = "invalid_input"
+
+
+class VaultError(FlowrunnerError):
+    """The keyring cannot decrypt stored secrets (a key is missing) or is misconfigured."""
+
+    code = "vault_error"
 
 
 class WebhookError(FlowrunnerError):

@@ -1,0 +1,21 @@
+"""Names of audited actions, one place so the API, the CLI and readers agree on spelling."""
+
+from __future__ import annotations
+
+LOGIN = "auth.login"
+"""A password check (login endpoint, or a failed Basic authentication); outcome ok/failed."""
+TOKEN_CREATED = "token.created"
+TOKEN_REVOKED = "token.revoked"
+ACCOUNT_CREATED = "account.created"
+ACCOUNT_DISABLED = "account.disabled"
+ACCOUNT_ENABLED = "account.enabled"
+PASSWORD_CHANGED = "account.password_changed"
+FLOW_CREATED = "flow.created"
+FLOW_UPDATED = "flow.updated"
+FLOW_DELETED = "flow.deleted"
+FLOW_RESTORED = "flow.restored"
+SECRET_CREATED = "secret.created"
+SECRET_UPDATED = "secret.updated"
+SECRET_READ = "secret.read"
+SECRET_DELETED = "secret.deleted"
+KEY_ROTATED = "secrets.key_rotated"

@@ -1,0 +1,183 @@
+"""The secrets vault: per-account secrets encrypted at rest, audited reads, key rotation.
+
+Values are JSON (a string or an object, e.g. SMTP credentials) encrypted with the keyring's
+newest key; the key id is stored beside the ciphertext. Listings return metadata only. Runs
+get every value of an account at once through ``resolve_all`` (not audited per key: one run
+may read many secrets many times; the run itself is recorded).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from flowrunner.audit import AuditLog, actions
+from flowrunner.errors import InvalidInput, NotFound
+from flowrunner.secrets.keyring import Keyring
+from flowrunner.secrets.registry import KeyIdRegistry
+from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT, Store
+from flowrunner.storage.records import Account, JSONValue, Page, Secret
+
+# Usable as ${secrets.NAME}: a plain dotted-path segment.
+KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+MAX_VALUE_BYTES = 64 * 1024
+ROTATION_BATCH = 100
+
+SecretValue = str | dict[str, Any]
+
+
+class SecretVault:
+    def __init__(self, store: Store, keyring: Keyring, audit: AuditLog) -> None:
+        self._store = store
+        self._keyring = keyring
+        self._audit = audit
+        self._registry = KeyIdRegistry(store)
+
+    async def put(
+        self,
+        account: Account,
+        key: str,
+        value: SecretValue,
+        *,
+        metadata: Mapping[str, JSONValue] | None = None,
+        actor: Account | None = None,
+    ) -> Secret:
+        """Create or replace ``key``'s value; ``actor`` is who did it if not the owner."""
+        _check_key(key)
+        if not isinstance(value, str | dict):
+            raise InvalidInput("a secret value must be a string or a JSON object", key=key)
+        plaintext = json.dumps(value, separators=(",", ":")).encode()
+        if len(plaintext) > MAX_VALUE_BYTES:
+            raise InvalidInput(f"a secret value is limited to {MAX_VALUE_BYTES} bytes", key=key)
+        try:
+            await self._store.secrets.get(account.id, key)
+            action = actions.SECRET_UPDATED
+        except NotFound:
+            action = actions.SECRET_CREATED
+        ciphertext, kid = self._keyring.encrypt(plaintext)
+        await self._registry.note(kid)  # before the first ciphertext under kid exists
+        secret = await self._store.secrets.put(
+            account.id, key, ciphertext=ciphertext, key_id=kid, metadata=dict(metadata or {})
+        )
+        await self._audit.record(
+            action, account_id=account.id, actor_id=(actor or account).id, target=key
+        )
+        return secret
+
+    async def get(self, account: Account, key: str) -> Secret:
+        """Metadata of one secret (the record holds only ciphertext); not audited."""
+        return await self._store.secrets.get(account.id, key)
+
+    async def get_value(self, account: Account, key: str, *, actor: Account | None = None) -> Any:
+        """The decrypted value (str or dict); every read is audited."""
+        secret = await self._store.secrets.get(account.id, key)
+        value = self._decrypt(secret)
+        await self._audit.record(
+            actions.SECRET_READ, account_id=account.id, actor_id=(actor or account).id, target=key
+        )
+        return value
+
+    async def list(
+        self,
+        account: Account,
+        *,
+        cursor: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        key_prefix: str = "",
+    ) -> Page[Secret]:
+        """Secrets ordered by key; callers must show metadata only, never ``ciphertext``."""
+        return await self._store.secrets.list(
+            account.id, limit=limit, cursor=cursor, key_prefix=key_prefix
+        )
+
+    async def delete(self, account: Account, key: str, *, actor: Account | None = None) -> None:
+        await self._store.secrets.delete(account.id, key)
+        await self._audit.record(
+            actions.SECRET_DELETED,
+            account_id=account.id,
+            actor_id=(actor or account).id,
+            target=key,
+        )
+
+    async def resolve_all(self, account_id: str) -> dict[str, Any]:
+        """Every secret of the account, decrypted, for ``${secrets.NAME}`` in runs."""
+        resolved: dict[str, Any] = {}
+        cursor: str | None = None
+        while True:
+            page = await self._store.secrets.list(account_id, limit=MAX_LIMIT, cursor=cursor)
+            for secret in page.items:
+                resolved[secret.key] = self._decrypt(secret)
+            if page.next_cursor is None:
+                return resolved
+            cursor = page.next_cursor
+
+    async def rotate(self, actor: Account | None = None) -> int:
+        """Re-encrypt every secret of every account under the newest key; returns how many.
+
+        Safe to run while the server serves: readers decrypt old and new ciphertexts alike
+        (both keys are in the keyring), and a value written meanwhile is already under the
+        newest key. Safe to re-run after an interruption.
+        """
+        primary = self._keyring.primary_id
+        await self._registry.note(primary)
+        old_ids = [
+            kid
+            for kid in dict.fromkeys([*self._keyring.key_ids, *await self._registry.key_ids()])
+            if kid != primary
+        ]
+        count = 0
+        for kid in old_ids:
+            count += await self._rotate_key(kid)
+            await self._registry.forget(kid)
+        await self._audit.record(
+            actions.KEY_ROTATED,
+            account_id=None,
+            actor_id=actor.id if actor else None,
+            target=primary,
+            details={"from_key_ids": builtins.list(old_ids), "re_encrypted": count},
+        )
+        return count
+
+    async def _rotate_key(self, kid: str) -> int:
+        count = 0
+        while True:
+            # Always the first page: each re-encrypted secret leaves the key id's listing.
+            page = await self._store.secrets.admin_list_by_key_id(kid, limit=ROTATION_BATCH)
+            if not page.items:
+                return count
+            for secret in page.items:
+                plaintext = self._keyring.decrypt(secret.ciphertext, secret.key_id)
+                ciphertext, new_kid = self._keyring.encrypt(plaintext)
+                try:
+                    current = await self._store.secrets.get(secret.account_id, secret.key)
+                except NotFound:
+                    continue  # deleted meanwhile
+                # Written meanwhile (already under the new key): keep the newer value. The
+                # store has no compare-and-set, so a write between this check and the put
+                # below could still be overwritten by the older value; the window is one
+                # round trip.
+                if current.ciphertext != secret.ciphertext:
+                    continue
+                await self._store.secrets.put(
+                    secret.account_id,
+                    secret.key,
+                    ciphertext=ciphertext,
+                    key_id=new_kid,
+                    metadata=secret.metadata,
+                )
+                count += 1
+
+    def _decrypt(self, secret: Secret) -> Any:
+        return json.loads(self._keyring.decrypt(secret.ciphertext, secret.key_id))
+
+
+def _check_key(key: str) -> None:
+    if not KEY_PATTERN.match(key):
+        raise InvalidInput(
+            "a secret key must be 1-128 letters, digits or _ and not start with a digit "
+            "(it is used as ${secrets.KEY})",
+            key=key,
+        )
