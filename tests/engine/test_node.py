@@ -327,3 +327,15 @@ async def test_a_run_leaves_the_node_definition_unchanged() -> None:
     before = snapshot()
     await Flow(node).run([1, 2, 3], shared={"x": 1})
     assert snapshot() == before
+
+
+def test_policies_are_read_only_after_construction() -> None:
+    node = Node(timeout=1.0, retry=RetryPolicy(max_retries=2))
+    assert (node.timeout, node.retry.max_retries, node.batch, node.blocking) == (
+        1.0,
+        2,
+        None,
+        False,
+    )
+    with pytest.raises(AttributeError):
+        node.timeout = 5.0  # type: ignore[misc]

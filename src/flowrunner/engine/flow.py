@@ -44,7 +44,7 @@ class Flow(Node):
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
         super().__init__(node_id=node_id, **kw)
-        if self.batch is not None or self.retry.max_retries:
+        if self._batch is not None or self._retry.max_retries:
             # Refused rather than ignored: a sub-flow with side effects must not be re-run or
             # fanned out by a policy its author may not have thought through.
             raise ValueError(f"flow {node_id!r}: retry and batch do not apply to a flow")
@@ -108,7 +108,7 @@ class Flow(Node):
     async def _run(self, ctx: Context) -> tuple[Any, Any]:
         """This flow as a node of another flow."""
         child = ctx.child(self.node_id)
-        timeout = self.timeout
+        timeout = self._timeout
         if timeout is None:
             output, action, _ = await self._walk(child, self.start)
             return output, action

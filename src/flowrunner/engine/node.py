@@ -43,17 +43,17 @@ class Node:
     """
 
     __slots__ = (
+        "_batch",
+        "_blocking",
         "_exec_mode",
         "_fallback_mode",
         "_plain",
         "_post_mode",
         "_prep_mode",
+        "_retry",
         "_successors",
-        "batch",
-        "blocking",
+        "_timeout",
         "node_id",
-        "retry",
-        "timeout",
     )
 
     # Names of the hooks this class defines with ``async def``; set per class, once.
@@ -77,10 +77,10 @@ class Node:
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         self.node_id: str = node_id or type(self).__name__
-        self.retry = retry
-        self.batch = batch
-        self.timeout = timeout
-        self.blocking = blocking
+        self._retry = retry
+        self._batch = batch
+        self._timeout = timeout
+        self._blocking = blocking
         self._successors: dict[str, Node] = {}
         cls = type(self)
         self._prep_mode = self._mode(cls, "prep")
@@ -97,9 +97,29 @@ class Node:
     def _mode(self, cls: type[Node], name: str) -> int:
         if name in cls._async_hooks:
             return ASYNC
-        if self.blocking and getattr(cls, name) is not getattr(Node, name):
+        if self._blocking and getattr(cls, name) is not getattr(Node, name):
             return THREAD
         return SYNC  # the built-in defaults are trivial: a thread hop would only cost
+
+    # The policies are read-only: the call modes above are derived from them once.
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._retry
+
+    @property
+    def batch(self) -> BatchPolicy | None:
+        return self._batch
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds each exec attempt may take (a nested Flow: the whole sub-flow)."""
+        return self._timeout
+
+    @property
+    def blocking(self) -> bool:
+        """Whether sync hooks run in a worker thread."""
+        return self._blocking
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.node_id!r}>"
@@ -160,8 +180,9 @@ class Node:
         else:
             prep_res = await asyncio.to_thread(self.prep, ctx)
 
-        if self.batch is not None:
-            exec_res: Any = await run_batch(self, ctx, prep_res, self.batch)
+        batch = self._batch
+        if batch is not None:
+            exec_res: Any = await run_batch(self, ctx, prep_res, batch)
         elif self._plain:
             # The common case, inlined: one attempt, straight into exec.
             try:
@@ -197,7 +218,7 @@ class Node:
             return await self._fallback(item, exc)
 
     async def _exec_retrying(self, ctx: Context, prep_res: Any, index: int | None) -> Any:
-        policy = self.retry
+        policy = self._retry
         attempt = 1
         while True:
             try:
@@ -233,7 +254,7 @@ class Node:
     async def _attempt(self, prep_res: Any) -> Any:
         """One call of exec, bounded by the node's timeout."""
         mode = self._exec_mode
-        timeout = self.timeout
+        timeout = self._timeout
         if timeout is None:
             if mode == SYNC:
                 return self.exec(prep_res)
