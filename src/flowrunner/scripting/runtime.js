@@ -248,46 +248,45 @@
     return "E" + jsonStringify({ e: describe(error), l: logs });
   }
 
+  // `outcome` is what `settle` will report: [false, error], [true, value, shared] or PENDING.
+  const PENDING = freeze([]);
+  const NEVER_SETTLED = "the script's promise never settled (the sandbox has no timers or I/O)";
+
   function run(id, scopeJson, freshSeed) {
     logs = [];
     logChars = 0;
     seed = freshSeed;
-    outcome = null;
     const entry = compiled.get(id);
-    let value;
-    let shared;
     try {
       const result = entry.fn(jsonParse(scopeJson));
-      if (entry.kind === "e") value = result;
-      else [value, shared] = result;
+      const [value, shared] = entry.kind === "e" ? [result, undefined] : result;
       if (value !== null && typeof value === "object" && typeof value.then === "function") {
         outcome = PENDING;
         Promise.resolve(value).then(
-          (settled) => { outcome = serialise(settled, shared); },
-          (error) => { outcome = failure(error); },
+          (settled) => { outcome = [true, settled, shared]; },
+          (error) => { outcome = [false, error]; },
         );
-        return;
+      } else {
+        outcome = [true, value, shared];
       }
     } catch (error) {
-      outcome = failure(error);
-      return;
+      outcome = [false, error];
     }
-    outcome = serialise(value, shared);
   }
 
-  const PENDING = freeze({});
-  const NEVER_SETTLED = "the script's promise never settled (the sandbox has no timers or I/O)";
-
   function settle() {
-    let out = outcome;
-    if (out === PENDING) {
-      out = "E" + jsonStringify({
-        e: { name: "Error", message: NEVER_SETTLED, line: null, column: null }, l: logs,
-      });
-    }
+    const done = outcome;
     outcome = null;
-    logs = [];
-    return out;
+    try {
+      if (done === PENDING) {
+        return "E" + jsonStringify({
+          e: { name: "Error", message: NEVER_SETTLED, line: null, column: null }, l: logs,
+        });
+      }
+      return done[0] ? serialise(done[1], done[2]) : failure(done[1]);
+    } finally {
+      logs = [];
+    }
   }
 
   return freeze({ define, check, forget, run, settle });
