@@ -5,6 +5,7 @@ backend sits behind them is decided once, by ``open_store(settings)``.
 """
 
 from flowrunner.storage.chain import ChainCheck, verify_chain
+from flowrunner.storage.factory import StorageSettings, create_store, open_store
 from flowrunner.storage.pagination import InvalidCursor
 from flowrunner.storage.protocols import (
     AccountStore,
@@ -37,6 +38,14 @@ from flowrunner.storage.records import (
     WebhookEndpoint,
 )
 
+
+async def upgrade(url: str) -> None:
+    """Migrate the SQL database at ``url`` to the latest schema (``flowrunner db upgrade``)."""
+    from flowrunner.storage.sql.migrate import upgrade as sql_upgrade
+
+    await sql_upgrade(url)
+
+
 __all__ = [
     "Account",
     "AccountStore",
@@ -61,10 +70,14 @@ __all__ = [
     "Page",
     "Secret",
     "SecretStore",
+    "StorageSettings",
     "Store",
     "TokenStore",
     "WebhookDelivery",
     "WebhookEndpoint",
     "WebhookStore",
+    "create_store",
+    "open_store",
+    "upgrade",
     "verify_chain",
 ]

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flowrunner.storage.records import AuditRecord, JSONValue
+from flowrunner.storage.records import AuditRecord, JSONValue, NewAuditEntry
 
 GENESIS_HASH = "0" * 64
 
@@ -50,6 +50,36 @@ def record_hash(
         "created_at": created_at.astimezone(UTC).isoformat(),
     }
     return hashlib.sha256((canonical_json(content) + prev_hash).encode()).hexdigest()
+
+
+def link(
+    chain: str,
+    seq: int,
+    entry: NewAuditEntry,
+    created_at: datetime,
+    prev_hash: str,
+    data: Mapping[str, JSONValue],
+) -> AuditRecord:
+    """The record that appends ``entry`` as number ``seq`` after a record hashed ``prev_hash``.
+
+    ``data`` is the entry's data as the backend will store it (a JSON round trip), so the hash
+    covers exactly what a reader gets back.
+    """
+    digest = record_hash(
+        chain=chain,
+        seq=seq,
+        action=entry.action,
+        account_id=entry.account_id,
+        actor=entry.actor,
+        target=entry.target,
+        data=data,
+        created_at=created_at,
+        prev_hash=prev_hash,
+    )
+    return AuditRecord(
+        chain, seq, entry.action, entry.account_id, entry.actor, entry.target, data,
+        created_at, prev_hash, digest,
+    )  # fmt: skip
 
 
 def hash_of(record: AuditRecord) -> str:

@@ -1,0 +1,238 @@
+"""Executions, their events, checkpoints and leases in memory."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from flowrunner.errors import Conflict, NotFound
+from flowrunner.storage.memory.state import MemoryState, json_copy, page_by_time
+from flowrunner.storage.pagination import clamp_limit
+from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
+from flowrunner.storage.records import (
+    ACTIVE_STATUSES,
+    Checkpoint,
+    Execution,
+    ExecutionEvent,
+    ExecutionStatus,
+    JSONValue,
+    NewEvent,
+    Page,
+    new_id,
+)
+
+
+class MemoryExecutions:
+    def __init__(self, state: MemoryState) -> None:
+        self._s = state
+
+    async def create(
+        self,
+        account_id: str,
+        *,
+        flow_id: str,
+        flow_version: int,
+        input: JSONValue = None,
+        idempotency_key: str | None = None,
+        status: ExecutionStatus = "queued",
+    ) -> Execution:
+        async with self._s.lock:
+            if idempotency_key is not None and any(
+                e.account_id == account_id and e.idempotency_key == idempotency_key
+                for e in self._s.executions.values()
+            ):
+                raise Conflict("idempotency key already used", idempotency_key=idempotency_key)
+            execution = Execution(
+                id=new_id(),
+                account_id=account_id,
+                flow_id=flow_id,
+                flow_version=flow_version,
+                status=status,
+                input=json_copy(input),
+                created_at=self._s.clock(),
+                idempotency_key=idempotency_key,
+            )
+            self._s.executions[execution.id] = execution
+            return execution
+
+    async def get(self, account_id: str, execution_id: str) -> Execution:
+        execution = self._s.executions.get(execution_id)
+        if execution is None or execution.account_id != account_id:
+            raise NotFound("execution not found", account_id=account_id, execution_id=execution_id)
+        return execution
+
+    async def get_by_idempotency_key(self, account_id: str, key: str) -> Execution:
+        for e in self._s.executions.values():
+            if e.account_id == account_id and e.idempotency_key == key:
+                return e
+        raise NotFound("execution not found", account_id=account_id, idempotency_key=key)
+
+    async def list(
+        self,
+        account_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+        status: Collection[ExecutionStatus] = (),
+        flow_id: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> Page[Execution]:
+        rows = [
+            e
+            for e in self._s.executions.values()
+            if e.account_id == account_id
+            and (not status or e.status in status)
+            and (flow_id is None or e.flow_id == flow_id)
+            and (created_after is None or e.created_at >= created_after)
+            and (created_before is None or e.created_at < created_before)
+        ]
+        return page_by_time(rows, limit=limit, cursor=cursor, key=lambda e: (e.created_at, e.id))
+
+    async def update(
+        self,
+        account_id: str,
+        execution_id: str,
+        *,
+        expected_status: Collection[ExecutionStatus] = (),
+        status: ExecutionStatus | None = None,
+        output: JSONValue = None,
+        error: Mapping[str, JSONValue] | None = None,
+        progress: float | None = None,
+        current_node: str | None = None,
+        started_at: datetime | None = None,
+        finished_at: datetime | None = None,
+    ) -> Execution:
+        async with self._s.lock:
+            e = await self.get(account_id, execution_id)
+            if expected_status and e.status not in expected_status:
+                raise Conflict(
+                    f"execution is {e.status}", execution_id=execution_id, status=e.status
+                )
+            e = replace(
+                e,
+                status=e.status if status is None else status,
+                output=e.output if output is None else json_copy(output),
+                error=e.error if error is None else json_copy(dict(error)),
+                progress=e.progress if progress is None else progress,
+                current_node=e.current_node if current_node is None else current_node,
+                started_at=e.started_at if started_at is None else started_at,
+                finished_at=e.finished_at if finished_at is None else finished_at,
+            )
+            self._s.executions[execution_id] = e
+            return e
+
+    async def append_events(
+        self, account_id: str, execution_id: str, events: Sequence[NewEvent]
+    ) -> builtins.list[ExecutionEvent]:
+        async with self._s.lock:
+            e = await self.get(account_id, execution_id)
+            now = self._s.clock()
+            new = [
+                ExecutionEvent(
+                    execution_id,
+                    account_id,
+                    e.last_event_seq + i,
+                    ev.type,
+                    json_copy(dict(ev.data)),
+                    now,
+                )
+                for i, ev in enumerate(events, start=1)
+            ]
+            self._s.events.setdefault(execution_id, []).extend(new)
+            self._s.executions[execution_id] = replace(
+                e, last_event_seq=e.last_event_seq + len(new)
+            )
+            return new
+
+    async def list_events(
+        self,
+        account_id: str,
+        execution_id: str,
+        *,
+        after_seq: int = 0,
+        limit: int = MAX_LIMIT,
+    ) -> builtins.list[ExecutionEvent]:
+        await self.get(account_id, execution_id)
+        events = self._s.events.get(execution_id, [])
+        # seq n sits at index n-1: the list is gap-free by construction.
+        return events[max(after_seq, 0) : max(after_seq, 0) + clamp_limit(limit)]
+
+    async def save_checkpoint(
+        self,
+        account_id: str,
+        execution_id: str,
+        *,
+        shared: JSONValue,
+        next_node: str | None,
+        results: Mapping[str, JSONValue],
+    ) -> Checkpoint:
+        async with self._s.lock:
+            await self.get(account_id, execution_id)
+            checkpoint = Checkpoint(
+                execution_id,
+                account_id,
+                json_copy(shared),
+                next_node,
+                json_copy(dict(results)),
+                self._s.clock(),
+            )
+            self._s.checkpoints[execution_id] = checkpoint
+            return checkpoint
+
+    async def get_checkpoint(self, account_id: str, execution_id: str) -> Checkpoint | None:
+        await self.get(account_id, execution_id)
+        return self._s.checkpoints.get(execution_id)
+
+    async def acquire_lease(
+        self, account_id: str, execution_id: str, *, owner: str, ttl: timedelta
+    ) -> Execution:
+        async with self._s.lock:
+            e = await self.get(account_id, execution_id)
+            now = self._s.clock()
+            if not _lease_free(e, now) and e.lease_owner != owner:
+                raise Conflict("execution is leased", lease_owner=e.lease_owner)
+            return self._set_lease(e, owner, now + ttl)
+
+    async def renew_lease(
+        self, account_id: str, execution_id: str, *, owner: str, ttl: timedelta
+    ) -> Execution:
+        async with self._s.lock:
+            e = await self.get(account_id, execution_id)
+            if e.lease_owner != owner:
+                raise Conflict("lease is not held by this owner", lease_owner=e.lease_owner)
+            return self._set_lease(e, owner, self._s.clock() + ttl)
+
+    async def release_lease(self, account_id: str, execution_id: str, *, owner: str) -> None:
+        async with self._s.lock:
+            e = await self.get(account_id, execution_id)
+            if e.lease_owner == owner:
+                self._set_lease(e, None, None)
+
+    async def admin_claim_expired_leases(
+        self, *, owner: str, ttl: timedelta, limit: int = 100
+    ) -> builtins.list[Execution]:
+        async with self._s.lock:
+            now = self._s.clock()
+            expired = sorted(
+                (
+                    e
+                    for e in self._s.executions.values()
+                    if e.status in ACTIVE_STATUSES
+                    and e.lease_expires_at is not None
+                    and e.lease_expires_at <= now
+                ),
+                key=lambda e: (e.lease_expires_at or now, e.id),
+            )[: clamp_limit(limit)]
+            return [self._set_lease(e, owner, now + ttl) for e in expired]
+
+    def _set_lease(self, e: Execution, owner: str | None, until: datetime | None) -> Execution:
+        e = replace(e, lease_owner=owner, lease_expires_at=until)
+        self._s.executions[e.id] = e
+        return e
+
+
+def _lease_free(e: Execution, now: datetime) -> bool:
+    return e.lease_owner is None or e.lease_expires_at is None or e.lease_expires_at <= now

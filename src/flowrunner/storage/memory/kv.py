@@ -1,0 +1,84 @@
+"""The namespaced key-value store (for the ``store`` node) in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+from flowrunner.errors import NotFound
+from flowrunner.storage.memory.state import MemoryState, json_copy, page_by_name
+from flowrunner.storage.protocols import DEFAULT_LIMIT
+from flowrunner.storage.query import matches
+from flowrunner.storage.records import JSONValue, KVEntry, Page
+
+
+class MemoryKV:
+    def __init__(self, state: MemoryState) -> None:
+        self._s = state
+
+    async def put(
+        self,
+        account_id: str,
+        namespace: str,
+        key: str,
+        value: JSONValue,
+        *,
+        ttl: timedelta | None = None,
+    ) -> KVEntry:
+        async with self._s.lock:
+            now = self._s.clock()
+            old = self._s.kv.get((account_id, namespace, key))
+            created = old.created_at if old and not self._expired(old) else now
+            entry = KVEntry(
+                account_id,
+                namespace,
+                key,
+                json_copy(value),
+                created,
+                now,
+                now + ttl if ttl is not None else None,
+            )
+            self._s.kv[(account_id, namespace, key)] = entry
+            return entry
+
+    async def get(self, account_id: str, namespace: str, key: str) -> KVEntry:
+        entry = self._s.kv.get((account_id, namespace, key))
+        if entry is None or self._expired(entry):
+            raise NotFound("key not found", namespace=namespace, key=key)
+        return entry
+
+    async def delete(self, account_id: str, namespace: str, key: str) -> bool:
+        async with self._s.lock:
+            entry = self._s.kv.pop((account_id, namespace, key), None)
+            return entry is not None and not self._expired(entry)
+
+    async def list(
+        self,
+        account_id: str,
+        namespace: str,
+        *,
+        prefix: str = "",
+        where: Mapping[str, JSONValue] | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[KVEntry]:
+        rows = [
+            e
+            for (acc, ns, k), e in self._s.kv.items()
+            if acc == account_id
+            and ns == namespace
+            and k.startswith(prefix)
+            and not self._expired(e)
+            and matches(e.value, where)
+        ]
+        return page_by_name(rows, limit=limit, cursor=cursor, key=lambda e: e.key)
+
+    async def admin_purge_expired(self) -> int:
+        async with self._s.lock:
+            dead = [k for k, e in self._s.kv.items() if self._expired(e)]
+            for k in dead:
+                del self._s.kv[k]
+            return len(dead)
+
+    def _expired(self, entry: KVEntry) -> bool:
+        return entry.expires_at is not None and entry.expires_at <= self._s.clock()

@@ -1,0 +1,73 @@
+"""The SQL backend: one implementation for SQLite (embedded default) and PostgreSQL.
+
+``SqlStore(url)`` accepts ``sqlite:///path``, ``postgresql://...`` (or their ``+aiosqlite`` /
+``+asyncpg`` forms) and migrates the schema on ``connect()`` unless told not to.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from flowrunner.storage.records import Clock, utcnow
+from flowrunner.storage.sql.accounts import SqlAccounts, SqlTokens
+from flowrunner.storage.sql.audit import SqlAudit
+from flowrunner.storage.sql.database import Database
+from flowrunner.storage.sql.executions import SqlExecutions
+from flowrunner.storage.sql.flows import SqlFlows
+from flowrunner.storage.sql.kv import SqlKV
+from flowrunner.storage.sql.migrate import upgrade_database
+from flowrunner.storage.sql.secrets import SqlSecrets
+from flowrunner.storage.sql.tables import ALL_TABLES
+from flowrunner.storage.sql.webhooks import SqlWebhooks
+
+
+class SqlStore:
+    def __init__(
+        self, url: str | URL, *, clock: Clock = utcnow, migrate: bool = True, pool_size: int = 10
+    ) -> None:
+        self.db = Database(url, pool_size=pool_size)
+        self._migrate = migrate
+        self._connected = False
+        self.accounts = SqlAccounts(self.db, clock)
+        self.tokens = SqlTokens(self.db, clock)
+        self.flows = SqlFlows(self.db, clock)
+        self.secrets = SqlSecrets(self.db, clock)
+        self.executions = SqlExecutions(self.db, clock)
+        self.webhooks = SqlWebhooks(self.db, clock)
+        self.audit = SqlAudit(self.db, clock)
+        self.kv = SqlKV(self.db, clock)
+
+    async def connect(self) -> None:
+        if self._connected:
+            return
+        if self._migrate:
+            await upgrade_database(self.db)
+        else:  # still prove the database answers, so a bad URL fails here and not later
+            await self.db.read(_ping)
+        self._connected = True
+
+    async def close(self) -> None:
+        await self.db.close()
+        self._connected = False
+
+    async def truncate_all(self) -> None:
+        """Delete every row of every table (tests and benchmarks only)."""
+
+        async def work(conn: AsyncConnection) -> None:
+            if self.db.is_sqlite:
+                for table in reversed(ALL_TABLES):
+                    await conn.execute(table.delete())
+            else:
+                names = ", ".join(t.name for t in ALL_TABLES)
+                await conn.execute(text(f"TRUNCATE {names}"))
+
+        await self.db.write(work)
+
+
+async def _ping(conn: AsyncConnection) -> None:
+    await conn.execute(text("SELECT 1"))
+
+
+__all__ = ["SqlStore"]

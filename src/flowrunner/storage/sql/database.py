@@ -1,0 +1,161 @@
+"""One SQLAlchemy async engine per store, transactions with retry, and driver-error translation.
+
+The same code serves SQLite and PostgreSQL; what differs is decided here once:
+
+- SQLite allows one writer at a time. Writes in this process queue on an asyncio lock (so they
+  never spin on "database is locked"), start with ``BEGIN IMMEDIATE`` (so a writer in another
+  process waits on ``busy_timeout`` instead of failing at commit), and WAL lets reads run
+  alongside. pysqlite's own implicit transactions are switched off so we control BEGIN.
+- PostgreSQL gets a pool with pre-ping; a transaction that fails before its first statement
+  (connection refused, stale connection) or that PostgreSQL aborted for serialization or
+  deadlock is retried with backoff. A failure after work started is not retried, because
+  whether the commit happened is unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import Insert
+
+from flowrunner.errors import Conflict, StorageError, StorageUnavailable
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+RETRY_DELAYS = (0.05, 0.2, 0.5, 1.0)
+# serialization_failure, deadlock_detected: PostgreSQL rolled the transaction back, a retry is safe.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def normalize_url(url: str | URL) -> URL:
+    """The async-driver form of a SQLite or PostgreSQL URL (``postgresql://`` → asyncpg)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg")
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    raise StorageError(f"unsupported database URL scheme {parsed.drivername!r}")
+
+
+class Database:
+    def __init__(self, url: str | URL, *, pool_size: int = 10) -> None:
+        self.url = normalize_url(url)
+        self.dialect = self.url.get_backend_name()
+        self.is_sqlite = self.dialect == "sqlite"
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self.engine: AsyncEngine = self._create_engine(pool_size)
+        # Same pool, but every transaction it begins is BEGIN IMMEDIATE on SQLite.
+        self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+
+    def _create_engine(self, pool_size: int) -> AsyncEngine:
+        if not self.is_sqlite:
+            return create_async_engine(
+                self.url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                pool_recycle=1800,
+            )
+        engine = create_async_engine(self.url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see _on_begin)
+            cursor = dbapi_conn.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            # LIKE is case-sensitive on PostgreSQL; make prefix filters agree.
+            cursor.execute("PRAGMA case_sensitive_like = ON")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` in a read transaction (a consistent snapshot), with retries."""
+        return await self._run(work, write=False)
+
+    async def write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` in a write transaction committed at the end, with retries."""
+        return await self._run(work, write=True)
+
+    async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]], *, write: bool) -> T:
+        for attempt, delay in enumerate((*RETRY_DELAYS, None)):
+            started = False
+            try:
+                if self._write_lock is not None and write:
+                    async with self._write_lock, self._write_engine.begin() as conn:
+                        started = True
+                        return await work(conn)
+                engine = self._write_engine if write else self.engine
+                async with engine.begin() as conn:
+                    started = True
+                    return await work(conn)
+            except (DBAPIError, OSError) as exc:
+                if delay is None or not _retryable(exc, started):
+                    raise translate(exc) from exc
+                log.warning("storage: transient error, retry %d: %s", attempt + 1, exc)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # the loop always returns or raises
+
+    def insert(self, table: Table) -> Any:
+        """The dialect's INSERT, which knows ``on_conflict_do_*`` (same API on both)."""
+        module = sqlite if self.is_sqlite else postgresql
+        stmt: Insert = module.insert(table)
+        return stmt
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+
+
+def _retryable(exc: BaseException, started: bool) -> bool:
+    if _sqlstate(exc) in RETRYABLE_SQLSTATES:
+        return True
+    if started:
+        return False
+    return isinstance(exc, OSError | OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
+def translate(exc: BaseException) -> StorageError:
+    """The domain error for a driver error; callers ``raise translate(e) from e``."""
+    if isinstance(exc, IntegrityError):
+        return Conflict(f"conflicts with existing data: {_first_line(exc)}")
+    if isinstance(exc, OSError | OperationalError | InterfaceError):
+        return StorageUnavailable(f"database unavailable: {_first_line(exc)}")
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return StorageUnavailable(f"database connection lost: {_first_line(exc)}")
+    return StorageError(f"database error: {_first_line(exc)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+def columns_of(record: Any) -> dict[str, Any]:
+    """Column values of a record whose fields are named like its table's columns."""
+    return {name: getattr(record, name) for name in record.__slots__}

@@ -1,0 +1,285 @@
+"""The SQL schema, as SQLAlchemy Core tables; Alembic migrations must produce exactly this
+(``tests/storage/sql/test_migrations.py`` compares them).
+
+Portable types only: JSON (JSON on PostgreSQL, TEXT on SQLite), timestamps with time zone
+(naive UTC text on SQLite, see ``UTCDateTime``), ids as 32-char strings. Every listing has an
+index that starts with ``account_id`` and ends with its sort key, so a page is a short index
+range scan whatever the table size.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every dialect.
+
+    SQLite has no time zone type: values are stored as naive UTC text, whose lexical order is
+    the chronological order, and given their zone back on read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _id(name: str = "id", *args: Any, **kw: Any) -> Column[str]:
+    return Column(name, String(32), *args, **kw)
+
+
+def _time(name: str, nullable: bool = False) -> Column[datetime]:
+    return Column(name, UTCDateTime(), nullable=nullable)
+
+
+def _json(name: str, nullable: bool = True) -> Column[Any]:
+    # none_as_null: Python None is SQL NULL, not the JSON text 'null', on both dialects.
+    return Column(name, JSON(none_as_null=True), nullable=nullable)
+
+
+accounts = Table(
+    "accounts",
+    metadata,
+    _id(primary_key=True),
+    Column("username", String(255), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("is_admin", Boolean, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    _time("created_at"),
+    _time("updated_at"),
+    Index(None, "created_at", "id"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    _id(primary_key=True),
+    _id("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("prefix", String(64), nullable=False),
+    Column("token_hash", String(255), nullable=False, unique=True),
+    _time("created_at"),
+    _time("last_used_at", nullable=True),
+    _time("expires_at", nullable=True),
+    _time("revoked_at", nullable=True),
+    Index(None, "account_id", "created_at", "id"),
+)
+
+flows = Table(
+    "flows",
+    metadata,
+    _id(primary_key=True),
+    _id("account_id", nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    _json("tags", nullable=False),
+    Column("current_version", Integer, nullable=False),
+    _time("created_at"),
+    _time("updated_at"),
+    _time("deleted_at", nullable=True),
+    Index(None, "account_id", "created_at", "id"),
+)
+
+# Tags again, one row each, so "flows carrying tag X" is an indexed lookup on every dialect.
+flow_tags = Table(
+    "flow_tags",
+    metadata,
+    _id("flow_id", ForeignKey("flows.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(255), primary_key=True),
+    Index(None, "tag", "flow_id"),
+)
+
+flow_versions = Table(
+    "flow_versions",
+    metadata,
+    _id("flow_id", ForeignKey("flows.id", ondelete="CASCADE"), primary_key=True),
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    _id("account_id", nullable=False),
+    Column("yaml", Text, nullable=False),
+    Column("checksum", String(64), nullable=False),
+    Column("author", String(255), nullable=True),
+    _time("created_at"),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    _id("account_id", primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("key_id", String(255), nullable=False),
+    _json("metadata", nullable=False),
+    _time("created_at"),
+    _time("updated_at"),
+    Index(None, "key_id", "account_id", "key"),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    _id(primary_key=True),
+    _id("account_id", nullable=False),
+    _id("flow_id", nullable=False),
+    Column("flow_version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    _json("input"),
+    _json("output"),
+    _json("error"),
+    Column("progress", Float, nullable=False),
+    Column("current_node", String(255), nullable=True),
+    _time("created_at"),
+    _time("started_at", nullable=True),
+    _time("finished_at", nullable=True),
+    Column("lease_owner", String(255), nullable=True),
+    _time("lease_expires_at", nullable=True),
+    Column("idempotency_key", String(255), nullable=True),
+    # The next event number lives on the row: bumping it takes the row lock, which is what
+    # keeps concurrent appends gap-free and ordered.
+    Column("last_event_seq", Integer, nullable=False),
+    UniqueConstraint("account_id", "idempotency_key"),
+    Index(None, "account_id", "created_at", "id"),
+    Index(None, "account_id", "status", "created_at", "id"),
+    Index(None, "account_id", "flow_id", "created_at", "id"),
+    Index(None, "lease_expires_at"),
+)
+
+execution_events = Table(
+    "execution_events",
+    metadata,
+    _id("execution_id", ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    _id("account_id", nullable=False),
+    Column("type", String(255), nullable=False),
+    _json("data", nullable=False),
+    _time("created_at"),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    _id("execution_id", ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True),
+    _id("account_id", nullable=False),
+    _json("shared"),
+    Column("next_node", String(255), nullable=True),
+    _json("results", nullable=False),
+    _time("updated_at"),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    _id(primary_key=True),
+    _id("account_id", nullable=False),
+    Column("url", Text, nullable=False),
+    _json("events", nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("description", Text, nullable=False),
+    _time("created_at"),
+    _time("updated_at"),
+    Index(None, "account_id", "created_at", "id"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    _id(primary_key=True),
+    _id("account_id", nullable=False),
+    _id("endpoint_id", ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False),
+    Column("event_type", String(255), nullable=False),
+    _json("payload", nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    _time("next_attempt_at"),
+    _time("created_at"),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    _time("delivered_at", nullable=True),
+    Column("claimed_by", String(255), nullable=True),
+    _time("claimed_until", nullable=True),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "account_id", "created_at", "id"),
+    Index(None, "endpoint_id"),
+)
+
+audit_records = Table(
+    "audit_records",
+    metadata,
+    Column("chain", String(255), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("action", String(255), nullable=False),
+    _id("account_id", nullable=True),
+    Column("actor", String(255), nullable=True),
+    Column("target", String(255), nullable=True),
+    _json("data", nullable=False),
+    _time("created_at"),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index(None, "account_id", "created_at", "chain", "seq"),
+)
+
+# The last link of each chain; appends lock this row, so two writers can never both link to
+# the same predecessor.
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    Column("chain", String(255), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+kv_entries = Table(
+    "kv_entries",
+    metadata,
+    _id("account_id", primary_key=True),
+    Column("namespace", String(255), primary_key=True),
+    Column("key", String(512), primary_key=True),
+    _json("value"),
+    _time("created_at"),
+    _time("updated_at"),
+    _time("expires_at", nullable=True),
+    Index(None, "expires_at"),
+)
+
+ALL_TABLES = tuple(metadata.sorted_tables)

@@ -1,0 +1,92 @@
+"""Fixtures of the storage conformance suite: ``store`` runs each test on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from flowrunner.storage import Account, Store
+from flowrunner.storage.sql.migrate import upgrade
+from tests.conftest import require_service
+from tests.storage.backends import BACKENDS, FakeClock, backend_params
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=backend_params())
+async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Store]:
+    async with BACKENDS[request.param].factory(request, clock) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def account(store: Store) -> Account:
+    return await store.accounts.create("ada", "hash-a")
+
+
+@pytest.fixture
+async def other(store: Store) -> Account:
+    """A second account, to prove isolation."""
+    return await store.accounts.create("bob", "hash-b")
+
+
+def run_async(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+    """Run ``fn(*args)`` to completion on a fresh loop in a thread.
+
+    Session resources are created lazily from inside a test's (running) event loop, where
+    ``asyncio.run`` is not allowed; a thread has no running loop.
+    """
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(fn(*args))).result()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    run_async(upgrade, f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    return require_service("FLOWRUNNER_TEST_POSTGRES_URL", "PostgreSQL")
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_server: str) -> Iterator[str]:
+    """A database of its own for this test session, migrated once, dropped at the end."""
+    yield from scratch_postgres_database(postgres_server, migrate=True)
+
+
+def scratch_postgres_database(server: str, *, migrate: bool) -> Iterator[str]:
+    name = f"flowrunner_test_{os.getpid()}_{os.urandom(3).hex()}"
+    admin_dsn = make_url(server).set(drivername="postgresql").render_as_string(False)
+    url = make_url(server).set(database=name).render_as_string(False)
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    run_async(admin, f'CREATE DATABASE "{name}"')
+    try:
+        if migrate:
+            run_async(upgrade, url)
+        yield url
+    finally:
+        run_async(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,0 +1,213 @@
+"""Conformance: executions, their events and checkpoints, on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from flowrunner.errors import Conflict, NotFound
+from flowrunner.storage import Account, NewEvent, Store
+from tests.storage.backends import FakeClock
+
+
+async def _run(store: Store, account: Account, **kw: object) -> str:
+    execution = await store.executions.create(
+        account.id,
+        flow_id="f1",
+        flow_version=1,
+        input={"x": 1},
+        **kw,  # type: ignore[arg-type]
+    )
+    return execution.id
+
+
+async def test_created_execution_reads_back(store: Store, account: Account) -> None:
+    made = await store.executions.create(
+        account.id, flow_id="f1", flow_version=3, input={"n": [1, 2]}, idempotency_key="k1"
+    )
+    assert made.status == "queued"
+    assert made.last_event_seq == 0
+    assert await store.executions.get(account.id, made.id) == made
+    assert await store.executions.get_by_idempotency_key(account.id, "k1") == made
+
+
+async def test_idempotency_key_is_unique_per_account_only(
+    store: Store, account: Account, other: Account
+) -> None:
+    await store.executions.create(account.id, flow_id="f", flow_version=1, idempotency_key="k")
+    with pytest.raises(Conflict):
+        await store.executions.create(account.id, flow_id="f", flow_version=1, idempotency_key="k")
+    # The same key in another account is another request.
+    await store.executions.create(other.id, flow_id="f", flow_version=1, idempotency_key="k")
+    # And no key at all never collides.
+    await store.executions.create(account.id, flow_id="f", flow_version=1)
+    await store.executions.create(account.id, flow_id="f", flow_version=1)
+
+
+async def test_update_sets_fields_and_keeps_the_rest(
+    store: Store, account: Account, clock: FakeClock
+) -> None:
+    run_id = await _run(store, account)
+    started = clock.now
+    running = await store.executions.update(
+        account.id, run_id, status="running", started_at=started, current_node="fetch"
+    )
+    assert running.status == "running"
+    assert running.started_at == started
+    done = await store.executions.update(
+        account.id, run_id, status="completed", output={"ok": True}, progress=1.0
+    )
+    assert done.output == {"ok": True}
+    assert done.current_node == "fetch"
+    assert done.progress == 1.0
+    assert await store.executions.get(account.id, run_id) == done
+
+
+async def test_expected_status_makes_transitions_compare_and_set(
+    store: Store, account: Account
+) -> None:
+    run_id = await _run(store, account)
+    await store.executions.update(account.id, run_id, expected_status=["queued"], status="running")
+    with pytest.raises(Conflict):
+        await store.executions.update(
+            account.id, run_id, expected_status=["queued"], status="running"
+        )
+    failed = await store.executions.update(
+        account.id, run_id, expected_status=["running"], status="failed",
+        error={"code": "node_failed", "message": "boom"},
+    )  # fmt: skip
+    assert failed.error == {"code": "node_failed", "message": "boom"}
+
+
+async def test_executions_are_invisible_to_other_accounts(
+    store: Store, account: Account, other: Account
+) -> None:
+    run_id = await _run(store, account, idempotency_key="k")
+    for call in (
+        store.executions.get(other.id, run_id),
+        store.executions.get_by_idempotency_key(other.id, "k"),
+        store.executions.update(other.id, run_id, status="canceled"),
+        store.executions.append_events(other.id, run_id, [NewEvent("x")]),
+        store.executions.list_events(other.id, run_id),
+        store.executions.get_checkpoint(other.id, run_id),
+        store.executions.save_checkpoint(other.id, run_id, shared={}, next_node=None, results={}),
+        store.executions.acquire_lease(other.id, run_id, owner="w", ttl=timedelta(seconds=5)),
+    ):
+        with pytest.raises(NotFound):
+            await call
+    assert (await store.executions.list(other.id)).items == []
+
+
+async def test_list_filters_by_status_flow_and_time(
+    store: Store, account: Account, clock: FakeClock
+) -> None:
+    a = await store.executions.create(account.id, flow_id="f1", flow_version=1)
+    clock.advance(timedelta(minutes=5))
+    middle = clock.now
+    b = await store.executions.create(account.id, flow_id="f2", flow_version=1)
+    c = await store.executions.create(account.id, flow_id="f1", flow_version=2)
+    await store.executions.update(account.id, b.id, status="failed")
+
+    async def ids(**filters: object) -> list[str]:
+        page = await store.executions.list(account.id, **filters)  # type: ignore[arg-type]
+        return [e.id for e in page.items]
+
+    assert await ids() == [c.id, b.id, a.id]
+    assert await ids(status=["failed"]) == [b.id]
+    assert await ids(status=["queued", "failed"]) == [c.id, b.id, a.id]
+    assert await ids(flow_id="f1") == [c.id, a.id]
+    assert await ids(created_after=middle) == [c.id, b.id]
+    assert await ids(created_before=middle, flow_id="f1") == [a.id]
+
+
+async def test_list_pages_are_disjoint_and_complete(store: Store, account: Account) -> None:
+    made = [await _run(store, account) for _ in range(11)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await store.executions.list(account.id, limit=4, cursor=cursor)
+        seen += [e.id for e in page.items]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert seen == list(reversed(made))
+
+
+async def test_events_are_numbered_from_one_in_append_order(store: Store, account: Account) -> None:
+    run_id = await _run(store, account)
+    first = await store.executions.append_events(
+        account.id, run_id, [NewEvent("started"), NewEvent("node", {"id": "a"})]
+    )
+    second = await store.executions.append_events(account.id, run_id, [NewEvent("done")])
+    assert [e.seq for e in first + second] == [1, 2, 3]
+    events = await store.executions.list_events(account.id, run_id)
+    assert [(e.seq, e.type) for e in events] == [(1, "started"), (2, "node"), (3, "done")]
+    assert events[1].data == {"id": "a"}
+    tail = await store.executions.list_events(account.id, run_id, after_seq=1, limit=1)
+    assert [e.seq for e in tail] == [2]
+    assert (await store.executions.get(account.id, run_id)).last_event_seq == 3
+
+
+async def test_concurrent_writers_get_gap_free_unique_sequence(
+    store: Store, account: Account
+) -> None:
+    run_id = await _run(store, account)
+
+    async def writer(w: int) -> None:
+        for i in range(50):
+            await store.executions.append_events(
+                account.id, run_id, [NewEvent("tick", {"writer": w, "i": i})]
+            )
+
+    await asyncio.gather(*(writer(w) for w in range(10)))
+    events = await store.executions.list_events(account.id, run_id, limit=1000)
+    assert [e.seq for e in events] == list(range(1, 501))
+    # Each writer's own events keep their order.
+    for w in range(10):
+        mine = [e.data["i"] for e in events if e.data["writer"] == w]
+        assert mine == list(range(50))
+
+
+async def test_concurrent_batches_stay_contiguous(store: Store, account: Account) -> None:
+    run_id = await _run(store, account)
+    batches = await asyncio.gather(
+        *(
+            store.executions.append_events(
+                account.id, run_id, [NewEvent("b", {"batch": b}) for _ in range(20)]
+            )
+            for b in range(10)
+        )
+    )
+    for batch in batches:
+        seqs = [e.seq for e in batch]
+        assert seqs == list(range(seqs[0], seqs[0] + 20))
+    all_seqs = sorted(e.seq for batch in batches for e in batch)
+    assert all_seqs == list(range(1, 201))
+
+
+async def test_checkpoint_is_upserted_one_per_execution(store: Store, account: Account) -> None:
+    run_id = await _run(store, account)
+    assert await store.executions.get_checkpoint(account.id, run_id) is None
+    await store.executions.save_checkpoint(
+        account.id, run_id, shared={"n": 1}, next_node="b", results={"a": [1]}
+    )
+    saved = await store.executions.save_checkpoint(
+        account.id, run_id, shared={"n": 2}, next_node=None, results={"a": [1], "b": "x"}
+    )
+    got = await store.executions.get_checkpoint(account.id, run_id)
+    assert got == saved
+    assert got is not None
+    assert got.shared == {"n": 2}
+    assert got.next_node is None
+
+
+async def test_stored_json_is_not_aliased_to_callers_objects(
+    store: Store, account: Account
+) -> None:
+    data = {"items": [1, 2]}
+    run_id = await _run(store, account)
+    await store.executions.append_events(account.id, run_id, [NewEvent("e", data)])
+    data["items"].append(3)
+    (event,) = await store.executions.list_events(account.id, run_id)
+    assert event.data == {"items": [1, 2]}

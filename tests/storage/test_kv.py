@@ -1,0 +1,92 @@
+"""Conformance: the namespaced key-value store, on every backend."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from flowrunner.errors import NotFound
+from flowrunner.storage import Account, Store
+from tests.storage.backends import FakeClock
+
+
+async def test_put_get_replace_delete(store: Store, account: Account) -> None:
+    first = await store.kv.put(account.id, "ns", "k", {"a": [1, 2.5, None, "x"]})
+    assert (await store.kv.get(account.id, "ns", "k")).value == {"a": [1, 2.5, None, "x"]}
+    second = await store.kv.put(account.id, "ns", "k", "plain string")
+    assert second.created_at == first.created_at
+    assert second.value == "plain string"
+    assert await store.kv.delete(account.id, "ns", "k")
+    assert not await store.kv.delete(account.id, "ns", "k")
+    with pytest.raises(NotFound):
+        await store.kv.get(account.id, "ns", "k")
+
+
+async def test_keys_are_scoped_by_account_and_namespace(
+    store: Store, account: Account, other: Account
+) -> None:
+    await store.kv.put(account.id, "ns", "k", 1)
+    await store.kv.put(account.id, "other-ns", "k", 2)
+    await store.kv.put(other.id, "ns", "k", 3)
+    assert (await store.kv.get(account.id, "ns", "k")).value == 1
+    assert (await store.kv.get(account.id, "other-ns", "k")).value == 2
+    assert (await store.kv.get(other.id, "ns", "k")).value == 3
+    assert [e.value for e in (await store.kv.list(other.id, "ns")).items] == [3]
+
+
+async def test_ttl_expires_entries(store: Store, account: Account, clock: FakeClock) -> None:
+    await store.kv.put(account.id, "ns", "short", 1, ttl=timedelta(seconds=10))
+    await store.kv.put(account.id, "ns", "forever", 2)
+    assert (await store.kv.get(account.id, "ns", "short")).value == 1
+    clock.advance(timedelta(seconds=11))
+    with pytest.raises(NotFound):
+        await store.kv.get(account.id, "ns", "short")
+    assert [e.key for e in (await store.kv.list(account.id, "ns")).items] == ["forever"]
+    assert not await store.kv.delete(account.id, "ns", "short")
+    # Writing an expired key again starts a new entry.
+    fresh = await store.kv.put(account.id, "ns", "short", 3)
+    assert fresh.expires_at is None
+    assert fresh.created_at == fresh.updated_at
+
+
+async def test_purge_removes_only_expired_entries(
+    store: Store, account: Account, other: Account, clock: FakeClock
+) -> None:
+    await store.kv.put(account.id, "ns", "a", 1, ttl=timedelta(seconds=1))
+    await store.kv.put(other.id, "ns", "b", 1, ttl=timedelta(seconds=1))
+    await store.kv.put(account.id, "ns", "c", 1, ttl=timedelta(hours=1))
+    clock.advance(timedelta(seconds=2))
+    assert await store.kv.admin_purge_expired() == 2
+    assert await store.kv.admin_purge_expired() == 0
+    assert (await store.kv.get(account.id, "ns", "c")).value == 1
+
+
+async def test_list_by_prefix_pages_in_key_order(store: Store, account: Account) -> None:
+    for key in ["user:3", "user:1", "order:1", "user:2", "User:9", "user_x"]:
+        await store.kv.put(account.id, "ns", key, key)
+    page = await store.kv.list(account.id, "ns", prefix="user:", limit=2)
+    assert [e.key for e in page.items] == ["user:1", "user:2"]
+    rest = await store.kv.list(account.id, "ns", prefix="user:", cursor=page.next_cursor)
+    assert [e.key for e in rest.items] == ["user:3"]
+    assert rest.next_cursor is None
+    # "_" is a LIKE wildcard in SQL; prefixes are literal.
+    assert [e.key for e in (await store.kv.list(account.id, "ns", prefix="user_")).items] == [
+        "user_x"
+    ]
+
+
+async def test_where_query_matches_top_level_fields(store: Store, account: Account) -> None:
+    for i in range(12):
+        status = "open" if i % 3 == 0 else "closed"
+        await store.kv.put(account.id, "tickets", f"t{i:02d}", {"status": status, "n": i})
+    await store.kv.put(account.id, "tickets", "t99", ["not", "an", "object"])
+    page = await store.kv.list(account.id, "tickets", where={"status": "open"}, limit=3)
+    assert [e.key for e in page.items] == ["t00", "t03", "t06"]
+    rest = await store.kv.list(
+        account.id, "tickets", where={"status": "open"}, cursor=page.next_cursor
+    )
+    assert [e.key for e in rest.items] == ["t09"]
+    assert rest.next_cursor is None
+    both = await store.kv.list(account.id, "tickets", where={"status": "closed", "n": 4})
+    assert [e.key for e in both.items] == ["t04"]

@@ -1,0 +1,118 @@
+"""Conformance: execution leases (who runs a run) and crash recovery, on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from flowrunner.errors import Conflict
+from flowrunner.storage import Account, Store
+from tests.storage.backends import FakeClock
+
+TTL = timedelta(seconds=30)
+
+
+async def _run(store: Store, account: Account) -> str:
+    return (await store.executions.create(account.id, flow_id="f", flow_version=1)).id
+
+
+async def test_free_lease_is_acquired_and_held_against_others(
+    store: Store, account: Account
+) -> None:
+    run_id = await _run(store, account)
+    leased = await store.executions.acquire_lease(account.id, run_id, owner="w1", ttl=TTL)
+    assert leased.lease_owner == "w1"
+    assert leased.lease_expires_at is not None
+    with pytest.raises(Conflict):
+        await store.executions.acquire_lease(account.id, run_id, owner="w2", ttl=TTL)
+    # Re-acquiring one's own lease extends it.
+    again = await store.executions.acquire_lease(account.id, run_id, owner="w1", ttl=TTL)
+    assert again.lease_expires_at is not None
+    assert again.lease_expires_at > leased.lease_expires_at
+
+
+async def test_expired_lease_can_be_stolen_and_old_owner_cannot_renew(
+    store: Store, account: Account, clock: FakeClock
+) -> None:
+    run_id = await _run(store, account)
+    await store.executions.acquire_lease(account.id, run_id, owner="w1", ttl=TTL)
+    clock.advance(TTL + timedelta(seconds=1))
+    stolen = await store.executions.acquire_lease(account.id, run_id, owner="w2", ttl=TTL)
+    assert stolen.lease_owner == "w2"
+    with pytest.raises(Conflict):
+        await store.executions.renew_lease(account.id, run_id, owner="w1", ttl=TTL)
+    # The old owner's release is a no-op: the new owner keeps the lease.
+    await store.executions.release_lease(account.id, run_id, owner="w1")
+    assert (await store.executions.get(account.id, run_id)).lease_owner == "w2"
+
+
+async def test_renew_extends_and_release_frees(
+    store: Store, account: Account, clock: FakeClock
+) -> None:
+    run_id = await _run(store, account)
+    first = await store.executions.acquire_lease(account.id, run_id, owner="w1", ttl=TTL)
+    clock.advance(timedelta(seconds=20))
+    renewed = await store.executions.renew_lease(account.id, run_id, owner="w1", ttl=TTL)
+    assert renewed.lease_expires_at
+    assert first.lease_expires_at
+    assert renewed.lease_expires_at > first.lease_expires_at
+    await store.executions.release_lease(account.id, run_id, owner="w1")
+    freed = await store.executions.get(account.id, run_id)
+    assert freed.lease_owner is None
+    assert freed.lease_expires_at is None
+    with pytest.raises(Conflict):
+        await store.executions.renew_lease(account.id, run_id, owner="w1", ttl=TTL)
+    await store.executions.acquire_lease(account.id, run_id, owner="w2", ttl=TTL)
+
+
+async def test_racing_acquirers_get_exactly_one_lease(store: Store, account: Account) -> None:
+    run_id = await _run(store, account)
+    results = await asyncio.gather(
+        *(
+            store.executions.acquire_lease(account.id, run_id, owner=f"w{i}", ttl=TTL)
+            for i in range(6)
+        ),
+        return_exceptions=True,
+    )
+    winners = [r for r in results if not isinstance(r, BaseException)]
+    assert len(winners) == 1
+    assert all(isinstance(r, Conflict) for r in results if isinstance(r, BaseException))
+
+
+async def test_recovery_claims_only_expired_active_runs_across_accounts(
+    store: Store, account: Account, other: Account, clock: FakeClock
+) -> None:
+    crashed = await _run(store, account)
+    crashed_elsewhere = await _run(store, other)
+    alive = await _run(store, account)
+    finished = await _run(store, account)
+    never_leased = await _run(store, account)
+    for acc, run_id in [(account, crashed), (other, crashed_elsewhere), (account, finished)]:
+        await store.executions.acquire_lease(acc.id, run_id, owner="dead", ttl=TTL)
+    await store.executions.update(account.id, finished, status="completed")
+    clock.advance(TTL + timedelta(seconds=1))
+    await store.executions.acquire_lease(account.id, alive, owner="live", ttl=TTL)
+
+    claimed = await store.executions.admin_claim_expired_leases(owner="rescuer", ttl=TTL)
+    assert {e.id for e in claimed} == {crashed, crashed_elsewhere}
+    assert all(e.lease_owner == "rescuer" for e in claimed)
+    assert never_leased not in {e.id for e in claimed}
+    assert await store.executions.admin_claim_expired_leases(owner="late", ttl=TTL) == []
+
+
+async def test_two_recoverers_never_claim_the_same_run(
+    store: Store, account: Account, clock: FakeClock
+) -> None:
+    runs = [await _run(store, account) for _ in range(10)]
+    for run_id in runs:
+        await store.executions.acquire_lease(account.id, run_id, owner="dead", ttl=TTL)
+    clock.advance(TTL * 2)
+    a, b = await asyncio.gather(
+        store.executions.admin_claim_expired_leases(owner="a", ttl=TTL, limit=6),
+        store.executions.admin_claim_expired_leases(owner="b", ttl=TTL, limit=6),
+    )
+    ids_a, ids_b = {e.id for e in a}, {e.id for e in b}
+    assert not ids_a & ids_b
+    assert ids_a | ids_b == set(runs)
