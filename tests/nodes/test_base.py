@@ -1,0 +1,150 @@
+"""The YAML node base: JavaScript expressions and hooks through the real sandbox, and the
+DefinedNode/DefinedNodeType path a plugin author takes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from flowrunner.definition import compile_flow, load_flow
+from flowrunner.engine import NodeEvent
+from flowrunner.errors import ExpressionError, NodeFailed
+from flowrunner.nodes import Call, DefinedNode, DefinedNodeType
+from flowrunner.plugins import builtin_registry
+from flowrunner.scripting import Sandbox
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[Sandbox]:
+    async with Sandbox(workers=1) as box:
+        yield box
+
+
+async def test_javascript_expressions_run_in_the_sandbox(sandbox: Sandbox) -> None:
+    flow = compile_flow(
+        load_flow("""\
+metadata: {name: js}
+nodes:
+  calc:
+    type: set
+    params:
+      values:
+        total: "${input.items.reduce((a, b) => a + b, 0)}"
+        label: "n=${input.items.length * 2} first=${input.items[0]}"
+"""),
+        scripts=sandbox,
+    )
+    result = await flow.run({"items": [1, 2, 3]})
+    assert result.output == {"total": 6, "label": "n=6 first=1"}
+
+
+async def test_a_javascript_expression_without_a_sandbox_names_node_param_and_code() -> None:
+    flow = compile_flow(
+        load_flow("""\
+metadata: {name: js}
+nodes:
+  calc: {type: set, params: {values: {total: "${input.a + 1}"}}}
+""")
+    )
+    with pytest.raises(NodeFailed) as info:
+        await flow.run({"a": 1})
+    cause = info.value.cause
+    assert isinstance(cause, ExpressionError)
+    assert "node 'calc', param 'values.total': expression ${input.a + 1} needs JavaScript" in (
+        str(cause)
+    )
+
+
+async def test_hooks_run_at_prep_exec_and_post(sandbox: Sandbox) -> None:
+    events: list[NodeEvent] = []
+    flow = compile_flow(
+        load_flow("""\
+metadata: {name: hooks}
+nodes:
+  a:
+    type: set
+    params: {values: {x: "${input.x}"}}
+    hooks:
+      prep: |
+        console.log("prep sees " + params.values.x);
+        return {values: {x: params.values.x * 10}};
+      post: |
+        shared.post_ran = true;
+        return output.x > 5 ? "big" : "small";
+    next: {big: b, small: c}
+  b:
+    type: log
+    params: {message: unused}
+    hooks:
+      exec: "return {doubled: input.x * 2, at: params.message};"
+  c: {type: log, params: {message: small}}
+"""),
+        scripts=sandbox,
+    )
+    result = await flow.run({"x": 3}, observer=events.append)
+    assert result.results["a"] == {"x": 30}
+    assert result.last_node_id == "b"
+    assert result.output == {"doubled": 60, "at": "unused"}
+    assert result.shared["post_ran"] is True
+    assert [(e.node_id, e.message) for e in events if e.kind == "log"] == [("a", "prep sees 3")]
+
+
+class Echo(DefinedNode):
+    """A minimal plugin node: writes only ``work``."""
+
+    async def work(self, call: Call) -> Any:
+        call.action = call.params.get("route")
+        return {"said": call.params["text"], "item": call.item}
+
+
+ECHO = DefinedNodeType(
+    "echo",
+    "Echo a text.",
+    Echo,
+    {
+        "type": "object",
+        "required": ["text"],
+        "properties": {"text": {"type": "string"}, "route": {"type": "string"}},
+    },
+)
+
+
+async def test_a_plugin_node_only_writes_its_work() -> None:
+    registry = builtin_registry()
+    registry.register(ECHO)
+    defn = load_flow(
+        """\
+metadata: {name: plugin}
+nodes:
+  e: {type: echo, params: {text: "hi ${input}", route: go}, next: {go: done}}
+  done: {type: set, params: {values: {from_echo: "${input.said}"}}}
+""",
+        registry=registry,
+    )
+    result = await compile_flow(defn, registry=registry).run("Ada")
+    assert result.results["e"] == {"said": "hi Ada", "item": None}
+    assert result.output == {"from_echo": "hi Ada"}
+
+
+async def test_a_batch_node_gets_one_call_per_item() -> None:
+    registry = builtin_registry()
+    registry.register(ECHO)
+    defn = load_flow(
+        """\
+metadata: {name: plugin}
+nodes:
+  e:
+    type: echo
+    params: {text: "${index}/${item}"}
+    batch: {items: [a, b, c], strategy: parallel}
+""",
+        registry=registry,
+    )
+    result = await compile_flow(defn, registry=registry).run()
+    assert result.output == [
+        {"said": "0/a", "item": "a"},
+        {"said": "1/b", "item": "b"},
+        {"said": "2/c", "item": "c"},
+    ]
