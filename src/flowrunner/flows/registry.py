@@ -9,7 +9,7 @@ number and must always find the text they ran.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -31,8 +31,8 @@ class AuditSink(Protocol):
         actor_id: str | None,
         target: str | None,
         outcome: str = "ok",
-        details: dict[str, Any] | None = None,
-    ) -> None: ...
+        details: Mapping[str, Any] | None = None,
+    ) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,105 @@
+"""The composition root: ``create_app(settings)`` builds the store, the services and the routes.
+
+Nothing in the API is a module-level singleton: the lifespan opens the store (SQL stores
+migrate on connect), checks the secrets keyring against what is stored (a wrong key set fails
+the start, not a run hours later), creates the first admin from ``FLOWRUNNER_ADMIN_*`` and
+hangs the services on ``app.state``; routes reach them through ``deps.services``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import APIRouter, FastAPI
+
+from flowrunner import __version__
+from flowrunner.accounts import AccountService, LoginLimiter, PasswordHasher
+from flowrunner.api.deps import Services
+from flowrunner.api.errors import install_error_handlers
+from flowrunner.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from flowrunner.api.routes import accounts, audit, auth, flows, health, secrets, tokens
+from flowrunner.audit import AuditLog
+from flowrunner.config import Settings
+from flowrunner.flows import FlowRegistry
+from flowrunner.secrets import Keyring, SecretVault
+from flowrunner.storage import Store, open_store
+
+API_PREFIX = "/api/v1"
+
+
+async def build_services(
+    settings: Settings, store: Store, *, hasher: PasswordHasher | None = None
+) -> Services:
+    """Wire every service over a connected ``store``; fails on a keyring that cannot read
+    the stored secrets."""
+    keyring = Keyring.from_settings(settings)
+    await keyring.verify(store)
+    audit_log = AuditLog(store)
+    limiter = LoginLimiter(
+        max_failures=settings.login_max_failures,
+        max_failures_per_client=settings.login_max_failures_per_client,
+        window_seconds=settings.login_window_seconds,
+    )
+    account_service = AccountService(
+        store,
+        audit_log,
+        limiter,
+        hasher=hasher,
+        login_token_ttl=timedelta(seconds=settings.login_token_ttl_seconds),
+    )
+    await account_service.ensure_admin_from_env(settings)
+    return Services(
+        settings=settings,
+        store=store,
+        audit=audit_log,
+        accounts=account_service,
+        vault=SecretVault(store, keyring, audit_log),
+        flows=FlowRegistry(store, audit_log),
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    hasher: PasswordHasher | None = None,
+) -> FastAPI:
+    """The Flowrunner API. ``store`` (already connected, kept open) and ``hasher`` (cheaper
+    argon2 parameters) are for tests and embedding; by default the settings decide."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opened = store if store is not None else await open_store(settings)
+        try:
+            app.state.services = await build_services(settings, opened, hasher=hasher)
+            yield
+        finally:
+            if store is None:
+                await opened.close()
+
+    app = FastAPI(
+        title="Flowrunner",
+        version=__version__,
+        summary="YAML-driven workflow orchestration",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (auth, accounts, tokens, flows, secrets, audit):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(health.router)
+    # Added last = outermost: the request id exists before anything else runs.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=settings.max_request_bytes,
+        by_prefix=[(f"{API_PREFIX}/flows", settings.max_flow_bytes)],
+    )
+    app.add_middleware(RequestContextMiddleware)
+    return app

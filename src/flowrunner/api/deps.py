@@ -1,0 +1,97 @@
+"""Request dependencies: the services built by ``create_app``, the caller's account, paging.
+
+Authentication accepts HTTP Basic (username:password) and Bearer API tokens. Both schemes are
+declared with ``auto_error=False`` so a missing or malformed header reaches our own 401 (in
+the error envelope, with ``WWW-Authenticate``) instead of FastAPI's default body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import (
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+)
+
+from flowrunner.accounts import AccountService
+from flowrunner.audit import AuditLog
+from flowrunner.config import Settings
+from flowrunner.errors import Forbidden, Unauthenticated
+from flowrunner.flows import FlowRegistry
+from flowrunner.secrets import SecretVault
+from flowrunner.storage import Account, Store
+from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything a route may use, built once per app in the composition root."""
+
+    settings: Settings
+    store: Store
+    audit: AuditLog
+    accounts: AccountService
+    vault: SecretVault
+    flows: FlowRegistry
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+_basic = HTTPBasic(auto_error=False, description="username:password")
+_bearer = HTTPBearer(auto_error=False, description="an API token (frt_...)")
+
+
+async def current_account(
+    request: Request,
+    svc: Annotated[Services, Depends(services)],
+    basic: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Account:
+    if bearer is not None:
+        return await svc.accounts.authenticate_token(bearer.credentials)
+    if basic is not None:
+        return await svc.accounts.authenticate_password(
+            basic.username, basic.password, client=client_address(request)
+        )
+    raise Unauthenticated("authentication required: HTTP Basic or a Bearer token")
+
+
+async def admin_account(account: Annotated[Account, Depends(current_account)]) -> Account:
+    if not account.is_admin:
+        raise Forbidden("admin only")
+    return account
+
+
+CurrentAccount = Annotated[Account, Depends(current_account)]
+AdminAccount = Annotated[Account, Depends(admin_account)]
+Svc = Annotated[Services, Depends(services)]
+
+
+@dataclass(frozen=True, slots=True)
+class PageParams:
+    limit: int
+    cursor: str | None
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="next_cursor of the previous page")
+    ] = None,
+) -> PageParams:
+    return PageParams(limit, cursor)
+
+
+Paging = Annotated[PageParams, Depends(page_params)]
