@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from flowrunner import __version__
-from flowrunner.cli import local
+from flowrunner.cli import local, server
 from flowrunner.errors import FlowrunnerError
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 local.register(app)
+server.register(app)
 
 
 def _version(value: bool) -> None:
