@@ -1,0 +1,124 @@
+"""The event bus: live execution events from the runner to WebSocket/SSE subscribers.
+
+The store is the history; the bus only carries what happens from now on, best effort. A
+subscriber therefore never trusts the bus alone: it replays from the store, then follows the
+bus and fills any gap (a slow subscriber whose queue overflowed) from the store again. That
+keeps the bus simple enough to swap for Redis pub/sub across processes.
+
+Topics: one per execution, and one per (account, flow) for "every run of this flow".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from flowrunner.storage import ExecutionEvent
+
+QUEUE_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """Either one execution, or every execution of one flow of one account."""
+
+    account_id: str
+    execution_id: str | None = None
+    flow_id: str | None = None
+
+    def key(self) -> str:
+        if self.execution_id is not None:
+            return f"execution:{self.account_id}:{self.execution_id}"
+        return f"flow:{self.account_id}:{self.flow_id}"
+
+
+class Subscription(Protocol):
+    """Live events of one topic, in publish order; ``lagged`` once any was dropped."""
+
+    @property
+    def lagged(self) -> bool: ...
+
+    def __aiter__(self) -> AsyncIterator[ExecutionEvent]: ...
+
+    async def next(self, within: float | None = None) -> ExecutionEvent | None:
+        """The next event, or None after ``within`` seconds without one."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class EventBus(Protocol):
+    async def publish(self, flow_id: str, events: Sequence[ExecutionEvent]) -> None:
+        """Deliver ``events`` (of one execution of ``flow_id``) to both of their topics."""
+        ...
+
+    async def subscribe(self, topic: Topic) -> Subscription:
+        """Start receiving; events published after this returns are delivered."""
+        ...
+
+
+class _Queue:
+    """An in-process subscription: a bounded queue that drops (and says so) when full."""
+
+    __slots__ = ("_bus", "_key", "_queue", "lagged")
+
+    def __init__(self, bus: InProcessBus, key: str) -> None:
+        self._bus = bus
+        self._key = key
+        self._queue: asyncio.Queue[ExecutionEvent] = asyncio.Queue(QUEUE_SIZE)
+        self.lagged = False
+
+    def offer(self, event: ExecutionEvent) -> None:
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            # A subscriber that cannot keep up loses live events, never the history: it sees
+            # the gap in sequence numbers and re-reads the store.
+            self.lagged = True
+
+    async def __aiter__(self) -> AsyncIterator[ExecutionEvent]:
+        while True:
+            yield await self._queue.get()
+
+    async def next(self, within: float | None = None) -> ExecutionEvent | None:
+        try:
+            return await asyncio.wait_for(self._queue.get(), within)
+        except TimeoutError:
+            return None
+
+    async def close(self) -> None:
+        self._bus._drop(self._key, self)
+
+
+class InProcessBus:
+    """Fan-out inside one process (the embedded default and the tests)."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[_Queue]] = {}
+
+    async def publish(self, flow_id: str, events: Sequence[ExecutionEvent]) -> None:
+        if not events or not self._subscribers:
+            return
+        first = events[0]
+        for key in (
+            Topic(first.account_id, execution_id=first.execution_id).key(),
+            Topic(first.account_id, flow_id=flow_id).key(),
+        ):
+            for queue in self._subscribers.get(key, ()):
+                for event in events:
+                    queue.offer(event)
+
+    async def subscribe(self, topic: Topic) -> Subscription:
+        key = topic.key()
+        queue = _Queue(self, key)
+        self._subscribers.setdefault(key, set()).add(queue)
+        return queue
+
+    def _drop(self, key: str, queue: _Queue) -> None:
+        queues = self._subscribers.get(key)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self._subscribers[key]

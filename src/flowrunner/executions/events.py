@@ -1,0 +1,93 @@
+"""Execution event types and how an engine ``NodeEvent`` becomes a stored event.
+
+Stored event types are the WebSocket message types, so a stream is the history verbatim:
+
+- ``status``   the run changed status (``data.status``; a resume says ``resumed: true``)
+- ``node``     a node started, retried, finished, failed or was canceled (``data.state``)
+- ``log``      a node logged a line
+- ``complete`` the run completed (``data.output``)
+- ``error``    the run failed (``data.error`` with the failing ``node_id``)
+
+A run's last event always carries a terminal ``data.status``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flowrunner.engine import NodeEvent
+from flowrunner.executions.payloads import Masker, bounded, error_details
+from flowrunner.executions.states import is_terminal
+from flowrunner.storage import ExecutionEvent, NewEvent
+
+STATUS = "status"
+NODE = "node"
+LOG = "log"
+COMPLETE = "complete"
+ERROR = "error"
+TYPES = (STATUS, NODE, LOG, COMPLETE, ERROR)
+
+
+def is_final(event: ExecutionEvent) -> bool:
+    """True for the event that ends a run's stream."""
+    status = event.data.get("status")
+    return isinstance(status, str) and is_terminal(status)
+
+
+def status_event(status: str, **data: Any) -> NewEvent:
+    return NewEvent(STATUS, {"status": status, **data})
+
+
+def complete_event(output: Any) -> NewEvent:
+    return NewEvent(COMPLETE, {"status": "completed", "output": output})
+
+
+def error_event(error: Mapping[str, Any]) -> NewEvent:
+    return NewEvent(ERROR, {"status": "failed", "error": dict(error)})
+
+
+def node_event(event: NodeEvent, masker: Masker, limit: int) -> NewEvent:
+    """The stored form of one engine event (payloads bounded, secrets masked)."""
+    if event.kind == "log":
+        data: dict[str, Any] = {
+            "node_id": event.node_id,
+            "level": event.level or "info",
+            "message": masker.text(event.message or ""),
+        }
+        if event.fields:
+            data["fields"] = bounded(dict(event.fields), masker, limit)
+        return NewEvent(LOG, _path(data, event))
+    data = {"node_id": event.node_id, "state": event.kind, "attempt": event.attempt}
+    if event.duration is not None:
+        data["duration_ms"] = round(event.duration * 1000, 3)
+    if event.kind == "finished":
+        data["output"] = bounded(event.output, masker, limit)
+        data["action"] = event.action
+        data["next_node"] = event.next_node_id
+    elif event.kind == "failed" and event.error is not None:
+        data["error"] = error_details(event.error, masker, node_id=event.node_id)
+        data["next_node"] = event.next_node_id
+    elif event.kind == "retrying" and event.item_index is not None:
+        data["item_index"] = event.item_index
+    return NewEvent(NODE, _path(data, event))
+
+
+def _path(data: dict[str, Any], event: NodeEvent) -> dict[str, Any]:
+    if event.flow_path:
+        data["flow_path"] = list(event.flow_path)
+    return data
+
+
+def as_message(event: ExecutionEvent, flow_id: str | None = None) -> dict[str, Any]:
+    """The JSON shape of an event on the wire (WebSocket, SSE and the logs endpoint)."""
+    message: dict[str, Any] = {
+        "type": event.type,
+        "seq": event.seq,
+        "execution_id": event.execution_id,
+        "time": event.created_at.isoformat(),
+        "data": dict(event.data) if isinstance(event.data, Mapping) else event.data,
+    }
+    if flow_id is not None:
+        message["flow_id"] = flow_id
+    return message

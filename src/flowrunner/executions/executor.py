@@ -1,0 +1,219 @@
+"""Executors decide where and when runs happen; the runner decides what a run does.
+
+``Executor`` is the seam: the in-process ``LocalExecutor`` here, a Celery one later that
+submits a task whose body calls the same ``Runner.run``. Whoever runs an execution holds its
+lease in the store and renews it; a lease left to expire (a crashed process) is claimed by
+``recovery`` and the run resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
+
+import structlog
+
+from flowrunner.errors import Conflict, ExecutionError, NotFound, StorageError
+from flowrunner.executions.runner import RunControl, Runner
+from flowrunner.storage import Execution, ExecutionStore
+
+log = structlog.get_logger("flowrunner.executions")
+
+EXPIRED = timedelta(0)
+
+
+class Executor(Protocol):
+    @property
+    def owner(self) -> str:
+        """The lease owner name of this executor (unique per process)."""
+        ...
+
+    async def submit(self, execution: Execution) -> bool:
+        """Take ``execution`` (queued, or running to resume); False if another owner holds
+        it. Raises ``ExecutionError`` once shutting down."""
+        ...
+
+    async def cancel(self, execution: Execution) -> bool:
+        """Stop the run if this executor has it, and wait until it is recorded ``canceled``;
+        False if it does not have it."""
+        ...
+
+    async def shutdown(self, grace: float) -> None:
+        """Take no new runs; let running nodes finish for up to ``grace`` seconds, then stop
+        every run at its checkpoint and hand its lease back for recovery."""
+        ...
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+@dataclass(slots=True)
+class _Run:
+    execution: Execution
+    control: RunControl = field(default_factory=RunControl)
+    task: asyncio.Task[Execution] | None = None
+    started: bool = False
+
+
+class LocalExecutor:
+    """Runs executions as tasks of this process, at most ``concurrency`` at once (the rest
+    wait in arrival order), and keeps their leases alive while it has them."""
+
+    def __init__(
+        self,
+        runner: Runner,
+        store: ExecutionStore,
+        *,
+        concurrency: int = 16,
+        lease_ttl: timedelta = timedelta(seconds=30),
+        owner: str | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        self._runner = runner
+        self._store = store
+        self._slots = asyncio.Semaphore(concurrency)
+        self._ttl = lease_ttl
+        self._owner = owner or default_owner()
+        self._runs: dict[str, _Run] = {}
+        self._closing = False
+        self._renewer: asyncio.Task[None] | None = None
+
+    @property
+    def owner(self) -> str:
+        return self._owner
+
+    @property
+    def active(self) -> int:
+        """Runs this executor holds, queued or running."""
+        return len(self._runs)
+
+    def holds(self, execution_id: str) -> bool:
+        return execution_id in self._runs
+
+    async def submit(self, execution: Execution) -> bool:
+        if self._closing:
+            raise ExecutionError("the executor is shutting down", execution_id=execution.id)
+        if execution.id in self._runs:
+            return True
+        try:
+            execution = await self._store.acquire_lease(
+                execution.account_id, execution.id, owner=self._owner, ttl=self._ttl
+            )
+        except Conflict:
+            return False
+        run = _Run(execution)
+        self._runs[execution.id] = run
+        run.task = asyncio.get_running_loop().create_task(self._run(run))
+        if self._renewer is None:
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
+        return True
+
+    async def cancel(self, execution: Execution) -> bool:
+        run = self._runs.get(execution.id)
+        if run is None or run.task is None:
+            return False
+        run.control.cancel_requested = True
+        run.task.cancel()
+        await asyncio.wait([run.task])
+        return True
+
+    async def wait(self, execution_id: str) -> None:
+        """Until this executor is done with the run (for tests and graceful shutdown)."""
+        run = self._runs.get(execution_id)
+        if run is not None and run.task is not None:
+            await asyncio.wait([run.task])
+
+    async def shutdown(self, grace: float) -> None:
+        self._closing = True
+        runs = list(self._runs.values())
+        for run in runs:
+            run.control.suspend_requested = True
+            if not run.started and run.task is not None:
+                run.task.cancel()
+        tasks = [r.task for r in runs if r.task is not None]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                task.cancel()  # past the grace period: the last checkpoint is the resume point
+            if late:
+                await asyncio.wait(late)
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.wait([self._renewer])
+            self._renewer = None
+
+    # --- internals -------------------------------------------------------------------------
+
+    async def _run(self, run: _Run) -> Execution:
+        execution = run.execution
+        finished: Execution | None = None
+        try:
+            async with self._slots:
+                run.started = True
+                if run.control.cancel_requested:
+                    raise asyncio.CancelledError
+                finished = await self._runner.run(execution, run.control)
+                return finished
+        except asyncio.CancelledError:
+            if not run.control.cancel_requested:
+                raise
+            # Canceled before the engine started (waiting for a slot, loading the flow).
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            finished = await self._runner.record_canceled(execution)
+            return finished
+        except Exception:
+            log.exception("execution crashed in the runner", execution_id=execution.id)
+            raise
+        finally:
+            self._runs.pop(execution.id, None)
+            await self._hand_back(execution, finished)
+
+    async def _hand_back(self, execution: Execution, finished: Execution | None) -> None:
+        """Release a finished run's lease; expire an unfinished one's so recovery takes it
+        at once (a released lease on an active run would never be claimed)."""
+        try:
+            if finished is not None and finished.status in ("completed", "failed", "canceled"):
+                await self._store.release_lease(
+                    execution.account_id, execution.id, owner=self._owner
+                )
+            else:
+                await self._store.renew_lease(
+                    execution.account_id, execution.id, owner=self._owner, ttl=EXPIRED
+                )
+        except (Conflict, NotFound):
+            pass  # the lease was taken over after expiry; the new owner keeps it
+        except StorageError:
+            log.warning("could not hand back a lease", execution_id=execution.id, exc_info=True)
+
+    async def _renew_forever(self) -> None:
+        interval = max(self._ttl.total_seconds() / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            await self._renew(list(self._runs.values()))
+
+    async def _renew(self, runs: Iterable[_Run]) -> None:
+        for run in runs:
+            execution = run.execution
+            if execution.id not in self._runs:
+                continue
+            try:
+                await self._store.renew_lease(
+                    execution.account_id, execution.id, owner=self._owner, ttl=self._ttl
+                )
+            except Conflict:
+                # Someone claimed it after our lease expired (we stalled): they run it now,
+                # so stop ours without recording anything.
+                log.warning("lease lost, stopping local run", execution_id=execution.id)
+                if run.task is not None:
+                    run.task.cancel()
+            except StorageError:
+                log.warning("lease renewal failed", execution_id=execution.id, exc_info=True)

@@ -1,0 +1,152 @@
+"""The recorder: turns one run's engine events into stored, published events and checkpoints.
+
+The engine's observer is synchronous and called on every node transition, so events are
+buffered and written in batches: at every checkpoint (after each top-level node) the buffer is
+appended, then the checkpoint saved, both durably, before the next node starts. A node that
+runs long still shows up live: a short timer flushes whatever is buffered (its ``started``
+event, its logs) without waiting for the node to finish.
+
+Events are appended before the checkpoint. A crash between the two leaves the node's events
+stored and the previous checkpoint current, so the node runs again on resume: at-least-once
+per node, and the history shows both attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flowrunner.engine import Checkpoint, NodeEvent
+from flowrunner.executions.bus import EventBus
+from flowrunner.executions.events import node_event
+from flowrunner.executions.payloads import Masker, to_json
+from flowrunner.storage import Execution, ExecutionEvent, ExecutionStore, NewEvent
+
+log = logging.getLogger(__name__)
+
+RESUME_KEY = "$resume"
+"""Key of the checkpoint's ``results`` that holds what resuming needs beyond shared/results."""
+
+FLUSH_DELAY = 0.1
+
+
+class Recorder:
+    """Buffers, stores and publishes the events of one execution; saves its checkpoints."""
+
+    def __init__(
+        self,
+        store: ExecutionStore,
+        bus: EventBus,
+        execution: Execution,
+        masker: Masker,
+        *,
+        payload_limit: int,
+        node_count: int,
+        should_suspend: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._execution = execution
+        self._masker = masker
+        self._limit = payload_limit
+        self._node_count = node_count
+        self._buffer: list[NewEvent] = []
+        self._lock = asyncio.Lock()
+        self._timer: asyncio.TimerHandle | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+        self._should_suspend = should_suspend
+        self.last_seq = execution.last_event_seq
+
+    # --- the engine side -------------------------------------------------------------------
+
+    def observe(self, event: NodeEvent) -> None:
+        """The engine observer: buffer, and make sure a slow node's events still go out."""
+        self._buffer.append(node_event(event, self._masker, self._limit))
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_DELAY, self._on_timer)
+
+    async def checkpoint(self, point: Checkpoint) -> None:
+        """The engine checkpoint hook: events, then the resumable state, both durable."""
+        await self.flush()
+        meta: dict[str, Any] = {
+            "last_node": point.node_id,
+            "steps": point.steps,
+            "total": self._node_count,
+            "error": point.error.as_dict() if point.error is not None else None,
+        }
+        results = to_json(point.results)
+        results[RESUME_KEY] = to_json(meta)
+        await self._store.save_checkpoint(
+            self._execution.account_id,
+            self._execution.id,
+            shared=to_json(point.shared),
+            next_node=point.next_node_id,
+            results=results,
+        )
+        if point.next_node_id is not None and self._should_suspend():
+            raise Suspended(point.next_node_id)
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def add(self, event: NewEvent) -> None:
+        self._buffer.append(event)
+
+    async def emit(self, event: NewEvent) -> None:
+        """Store and publish one event now (status changes)."""
+        self._buffer.append(event)
+        await self.flush()
+
+    async def flush(self) -> list[ExecutionEvent]:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        async with self._lock:
+            if not self._buffer:
+                return []
+            batch, self._buffer = self._buffer, []
+            try:
+                stored = await self._store.append_events(
+                    self._execution.account_id, self._execution.id, batch
+                )
+            except BaseException:
+                self._buffer[:0] = batch  # keep them for the next flush
+                raise
+            self.last_seq = stored[-1].seq
+        await self._bus.publish(self._execution.flow_id, stored)
+        return stored
+
+    async def close(self) -> None:
+        """Write what is left and wait for timer flushes in flight."""
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self.flush()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        task = asyncio.get_running_loop().create_task(self._flush_quietly())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _flush_quietly(self) -> None:
+        try:
+            await self.flush()
+        except Exception:
+            # Kept in the buffer; the checkpoint's flush retries and fails the run if the
+            # store is really gone.
+            log.warning("deferred event flush failed", exc_info=True)
+
+
+class Suspended(Exception):
+    """Raised by the checkpoint hook when the executor shuts down: the run stops cleanly at a
+    node boundary, its checkpoint saved, and resumes elsewhere from ``next_node``."""
+
+    def __init__(self, next_node: str) -> None:
+        super().__init__(next_node)
+        self.next_node = next_node
+
+
+def resume_meta(results: Mapping[str, Any]) -> dict[str, Any]:
+    meta = results.get(RESUME_KEY)
+    return dict(meta) if isinstance(meta, Mapping) else {}

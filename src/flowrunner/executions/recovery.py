@@ -1,0 +1,76 @@
+"""Crash recovery: runs whose lease expired (their executor died) are claimed and resumed.
+
+At start-up and then periodically, ``Recovery`` claims active executions of any account whose
+lease has expired and submits them to the executor, which resumes each from its last
+checkpoint. The node that was running when the old owner died runs again: delivery is
+at-least-once per node. Celery workers will reuse this as is (claim, then run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import structlog
+
+from flowrunner.errors import StorageError
+from flowrunner.executions.executor import Executor
+from flowrunner.storage import ExecutionStore
+
+log = structlog.get_logger("flowrunner.executions")
+
+
+class Recovery:
+    def __init__(
+        self,
+        store: ExecutionStore,
+        executor: Executor,
+        *,
+        lease_ttl: timedelta = timedelta(seconds=30),
+        interval: float = 10.0,
+        batch: int = 100,
+    ) -> None:
+        self._store = store
+        self._executor = executor
+        self._ttl = lease_ttl
+        self._interval = interval
+        self._batch = batch
+        self._task: asyncio.Task[None] | None = None
+
+    async def claim_once(self) -> int:
+        """Claim and resubmit every expired run now; how many were taken over."""
+        taken = 0
+        while True:
+            claimed = await self._store.admin_claim_expired_leases(
+                owner=self._executor.owner, ttl=self._ttl, limit=self._batch
+            )
+            for execution in claimed:
+                log.info(
+                    "recovering execution",
+                    execution_id=execution.id,
+                    account_id=execution.account_id,
+                    status=execution.status,
+                )
+                if await self._executor.submit(execution):
+                    taken += 1
+            if len(claimed) < self._batch:
+                return taken
+
+    def start(self) -> None:
+        """Claim now and every ``interval`` seconds, in the background."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task])
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.claim_once()
+            except StorageError:
+                log.warning("recovery sweep failed", exc_info=True)
+            await asyncio.sleep(self._interval)

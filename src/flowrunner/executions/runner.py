@@ -1,0 +1,273 @@
+"""The runner: one execution from its pinned flow version to a terminal status.
+
+It is the same code whoever calls it (the in-process executor today, a Celery task later):
+load the pinned version, compile it (cached per version checksum), resolve the account's
+secrets, start or resume the engine from the last checkpoint, and record every node through
+the store. It never decides *where* or *when* a run happens; executors do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from flowrunner.definition import CompiledFlow, compile_flow, load_flow
+from flowrunner.engine import ErrorInfo
+from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError
+from flowrunner.executions import events as ev
+from flowrunner.executions.bus import EventBus
+from flowrunner.executions.payloads import Masker, bounded, error_details
+from flowrunner.executions.recorder import RESUME_KEY, Recorder, Suspended, resume_meta
+from flowrunner.executions.states import transition
+from flowrunner.nodes.base import RUN_SECRETS
+from flowrunner.plugins import NodeTypeRegistry
+from flowrunner.storage import Execution, FlowVersion, Store
+from flowrunner.storage.records import Clock, utcnow
+
+SecretsResolver = Callable[[str], Awaitable[Mapping[str, str]]]
+"""account id → that account's secrets in clear (the vault provides it)."""
+
+log = structlog.get_logger("flowrunner.executions")
+
+DEFAULT_PAYLOAD_LIMIT = 64 * 1024
+
+
+class FlowCache:
+    """Compiled flows by version checksum (LRU): a version's YAML never changes, so neither
+    does its compiled graph, and a compiled flow serves concurrent runs."""
+
+    def __init__(
+        self,
+        *,
+        scripts: Any = None,
+        registry: NodeTypeRegistry | None = None,
+        max_steps: int = 10_000,
+        size: int = 256,
+    ) -> None:
+        self._scripts = scripts
+        self._registry = registry
+        self._max_steps = max_steps
+        self._size = size
+        self._flows: OrderedDict[str, CompiledFlow] = OrderedDict()
+
+    def get(self, version: FlowVersion) -> CompiledFlow:
+        compiled = self._flows.get(version.checksum)
+        if compiled is not None:
+            self._flows.move_to_end(version.checksum)
+            return compiled
+        definition = load_flow(version.yaml, registry=self._registry)
+        compiled = compile_flow(
+            definition, registry=self._registry, scripts=self._scripts, max_steps=self._max_steps
+        )
+        self._flows[version.checksum] = compiled
+        if len(self._flows) > self._size:
+            self._flows.popitem(last=False)
+        return compiled
+
+
+@dataclass(slots=True)
+class RunControl:
+    """How an executor steers a run from outside: cancel it, or ask it to stop at the next
+    node boundary because the process is shutting down."""
+
+    cancel_requested: bool = False
+    suspend_requested: bool = False
+
+
+class Runner:
+    def __init__(
+        self,
+        store: Store,
+        bus: EventBus,
+        flows: FlowCache,
+        *,
+        secrets: SecretsResolver | None = None,
+        payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._flows = flows
+        self._secrets = secrets
+        self._limit = payload_limit
+        self._clock = clock
+
+    async def run(self, execution: Execution, control: RunControl | None = None) -> Execution:
+        """Run (or resume) ``execution`` until it ends or is suspended; returns its record.
+
+        A cancel (``control.cancel_requested`` then ``Task.cancel``) ends it ``canceled``; a
+        suspend leaves it ``running`` with its checkpoint saved, for another executor.
+        """
+        control = control or RunControl()
+        store = self._store.executions
+        with structlog.contextvars.bound_contextvars(
+            execution_id=execution.id, flow_id=execution.flow_id, account_id=execution.account_id
+        ):
+            secrets = dict(await self._secrets(execution.account_id)) if self._secrets else {}
+            masker = Masker(secrets.values())
+            try:
+                version = await self._store.flows.get_version(
+                    execution.account_id, execution.flow_id, execution.flow_version
+                )
+                compiled = self._flows.get(version)
+            except (DefinitionError, FlowrunnerError) as exc:
+                return await self._fail_early(execution, exc, masker)
+            recorder = Recorder(
+                store,
+                self._bus,
+                execution,
+                masker,
+                payload_limit=self._limit,
+                node_count=len(compiled.engine_flow.nodes()),
+                should_suspend=lambda: control.suspend_requested,
+            )
+            checkpoint = await store.get_checkpoint(execution.account_id, execution.id)
+            if execution.status == "queued":
+                execution = await transition(store, execution, "running", now=self._clock())
+                await recorder.emit(ev.status_event("running"))
+            else:
+                where = checkpoint.next_node if checkpoint else None
+                log.info("execution resumed", from_node=where)
+                await recorder.emit(ev.status_event("running", resumed=True, from_node=where))
+            return await self._drive(
+                execution, compiled, checkpoint, recorder, masker, secrets, control
+            )
+
+    async def _drive(
+        self,
+        execution: Execution,
+        compiled: CompiledFlow,
+        checkpoint: Any,
+        recorder: Recorder,
+        masker: Masker,
+        secrets: Mapping[str, str],
+        control: RunControl,
+    ) -> Execution:
+        store = self._store.executions
+        kwargs = _start_arguments(execution, checkpoint)
+        if kwargs is None:  # the last checkpoint was after the last node: nothing left to run
+            results = dict(checkpoint.results) if checkpoint else {}
+            last = resume_meta(results).get("last_node")
+            return await self._complete(execution, recorder, masker, results.get(str(last)))
+        token = RUN_SECRETS.set(secrets)
+        try:
+            result = await compiled.engine_flow.run(
+                observer=recorder.observe,
+                checkpoint=recorder.checkpoint,
+                execution={
+                    "id": execution.id,
+                    "flow_id": execution.flow_id,
+                    "flow_version": execution.flow_version,
+                },
+                **kwargs,
+            )
+        except Suspended as stop:
+            await recorder.close()
+            log.info("execution suspended", next_node=stop.next_node)
+            return execution
+        except asyncio.CancelledError:
+            if not control.cancel_requested:
+                raise  # shutdown past the grace period: the checkpoint is the resume point
+            _uncancel()
+            await recorder.close()
+            await recorder.emit(ev.status_event("canceled"))
+            log.info("execution canceled")
+            return await _settle(store, execution, "canceled", self._clock())
+        except Exception as exc:
+            await recorder.close()
+            details = error_details(exc, masker)
+            await recorder.emit(ev.error_event(details))
+            log.info("execution failed", node_id=details.get("node_id"), error=details["message"])
+            return await _settle(store, execution, "failed", self._clock(), error=details)
+        finally:
+            RUN_SECRETS.reset(token)
+        return await self._complete(execution, recorder, masker, result.output)
+
+    async def _complete(
+        self, execution: Execution, recorder: Recorder, masker: Masker, output: Any
+    ) -> Execution:
+        await recorder.close()
+        output = bounded(output, masker, self._limit)
+        await recorder.emit(ev.complete_event(output))
+        log.info("execution completed")
+        return await _settle(
+            self._store.executions, execution, "completed", self._clock(), output=output
+        )
+
+    async def record_canceled(self, execution: Execution) -> Execution:
+        """Cancel a run that never reached the engine (still queued, or loading its flow)."""
+        current = await self._store.executions.get(execution.account_id, execution.id)
+        if current.status in ("completed", "failed", "canceled"):
+            return current
+        stored = await self._store.executions.append_events(
+            execution.account_id, execution.id, [ev.status_event("canceled")]
+        )
+        await self._bus.publish(execution.flow_id, stored)
+        return await _settle(self._store.executions, current, "canceled", self._clock())
+
+    async def _fail_early(
+        self, execution: Execution, exc: FlowrunnerError, masker: Masker
+    ) -> Execution:
+        """The pinned version is gone or does not compile: the run fails before any node."""
+        details = error_details(exc, masker)
+        stored = await self._store.executions.append_events(
+            execution.account_id,
+            execution.id,
+            [ev.error_event(details)],
+        )
+        await self._bus.publish(execution.flow_id, stored)
+        return await _settle(
+            self._store.executions, execution, "failed", self._clock(), error=details
+        )
+
+
+def _start_arguments(execution: Execution, checkpoint: Any) -> dict[str, Any] | None:
+    """Engine arguments for a fresh start, or to resume after ``checkpoint``; None if the run
+    had already passed its last node."""
+    if checkpoint is None:
+        raw = execution.input
+        shared = dict(raw) if isinstance(raw, Mapping) else {}
+        return {"input": raw, "shared": _deep(shared), "results": {}}
+    if checkpoint.next_node is None:
+        return None
+    results = dict(checkpoint.results)
+    meta = resume_meta(results)
+    results.pop(RESUME_KEY, None)
+    error_data = meta.get("error")
+    error = ErrorInfo(**error_data) if isinstance(error_data, Mapping) else None
+    node_input = error.data if error else results.get(str(meta.get("last_node")))
+    return {
+        "input": node_input,
+        "shared": dict(checkpoint.shared or {}),
+        "results": results,
+        "start_at": checkpoint.next_node,
+        "error": error,
+        "steps": int(meta.get("steps", 0)),
+    }
+
+
+def _deep(value: Any) -> Any:
+    from flowrunner.executions.payloads import to_json
+
+    return to_json(value)
+
+
+async def _settle(
+    store: Any, execution: Execution, status: Any, now: Any, **fields: Any
+) -> Execution:
+    """The final transition; if a concurrent cancel got there first, its status stands."""
+    try:
+        return await transition(store, execution, status, now=now, **fields)
+    except Conflict:
+        return await store.get(execution.account_id, execution.id)  # type: ignore[no-any-return]
+
+
+def _uncancel() -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()

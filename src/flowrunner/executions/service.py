@@ -1,0 +1,349 @@
+"""``ExecutionService``: what the API (and the CLI client) can do with runs.
+
+Start (idempotently), read, list, read logs, cancel, retry or resume, and follow a run's
+events: replayed from the store, then live from the bus, with no gap and no duplicate.
+Every call is scoped by account: another account's run behaves like a missing one.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import time
+from collections.abc import AsyncIterator, Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flowrunner.errors import Conflict, InvalidInput, NotFound
+from flowrunner.executions import events as ev
+from flowrunner.executions.bus import EventBus, Subscription, Topic
+from flowrunner.executions.executor import Executor
+from flowrunner.executions.recorder import RESUME_KEY, resume_meta
+from flowrunner.executions.states import TERMINAL, is_terminal, transition
+from flowrunner.storage import Execution, ExecutionEvent, Page, Store
+from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
+from flowrunner.storage.records import ExecutionStatus, JSONValue
+
+DEFAULT_MAX_INPUT = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionView:
+    """An execution with where it is now (derived from its checkpoint while it runs)."""
+
+    execution: Execution
+    progress: float
+    current_node: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    execution: Execution
+    created: bool
+    """False when the idempotency key had already started this run."""
+
+
+class ExecutionService:
+    def __init__(
+        self,
+        store: Store,
+        executor: Executor,
+        bus: EventBus,
+        *,
+        max_input_bytes: int = DEFAULT_MAX_INPUT,
+    ) -> None:
+        self._store = store
+        self._runs = store.executions
+        self._executor = executor
+        self._bus = bus
+        self._max_input = max_input_bytes
+
+    # --- starting --------------------------------------------------------------------------
+
+    async def start(
+        self,
+        account_id: str,
+        flow_id: str,
+        run_input: JSONValue,
+        *,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Started:
+        """Queue a run of ``flow_id`` (its current version unless ``version``) and hand it to
+        the executor. A known ``idempotency_key`` returns the run it started instead."""
+        if idempotency_key is not None:
+            try:
+                return Started(
+                    await self._runs.get_by_idempotency_key(account_id, idempotency_key),
+                    created=False,
+                )
+            except NotFound:
+                pass
+        self._check_input(run_input)
+        number = await self._pinned_version(account_id, flow_id, version)
+        try:
+            execution = await self._runs.create(
+                account_id,
+                flow_id=flow_id,
+                flow_version=number,
+                input=run_input,
+                idempotency_key=idempotency_key,
+            )
+        except Conflict:
+            if idempotency_key is None:
+                raise
+            # Two requests with the same key raced: the one that lost reports the winner's run.
+            original = await self._runs.get_by_idempotency_key(account_id, idempotency_key)
+            return Started(original, created=False)
+        await self._executor.submit(execution)
+        return Started(execution, created=True)
+
+    def _check_input(self, run_input: JSONValue) -> None:
+        if not isinstance(run_input, Mapping):
+            raise InvalidInput(
+                f"input must be a JSON object, got {type(run_input).__name__}", field="input"
+            )
+        try:
+            size = len(json.dumps(run_input, separators=(",", ":")))
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"input is not JSON: {exc}", field="input") from exc
+        if size > self._max_input:
+            raise InvalidInput(
+                f"input is {size} bytes, the limit is {self._max_input}",
+                field="input",
+                limit=self._max_input,
+            )
+
+    async def _pinned_version(self, account_id: str, flow_id: str, version: int | None) -> int:
+        flow = await self._store.flows.get(account_id, flow_id)  # NotFound when deleted
+        number = flow.current_version if version is None else version
+        if number < 1:
+            raise InvalidInput("the flow has no version to run yet", flow_id=flow_id)
+        await self._store.flows.get_version(account_id, flow_id, number)
+        return number
+
+    async def wait(self, account_id: str, execution_id: str, within: float) -> Execution:
+        """The execution once it ended, or as it is after ``within`` seconds."""
+        subscription = await self._bus.subscribe(Topic(account_id, execution_id=execution_id))
+        try:
+            execution = await self._runs.get(account_id, execution_id)
+            deadline = time.monotonic() + within
+            while not is_terminal(execution.status):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                # The bus says when to look; the store says what is true (an event published
+                # before we subscribed, or lost by the bus, is caught by the periodic re-read).
+                event = await subscription.next(within=min(left, 1.0))
+                if event is None or ev.is_final(event):
+                    execution = await self._runs.get(account_id, execution_id)
+            return execution
+        finally:
+            await subscription.close()
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def get(self, account_id: str, execution_id: str) -> ExecutionView:
+        execution = await self._runs.get(account_id, execution_id)
+        if execution.status != "running":
+            progress = 1.0 if execution.status == "completed" else execution.progress
+            return ExecutionView(execution, progress, execution.current_node)
+        checkpoint = await self._runs.get_checkpoint(account_id, execution_id)
+        if checkpoint is None:
+            return ExecutionView(execution, 0.0, execution.current_node)
+        meta = resume_meta(checkpoint.results)
+        done = len([k for k in checkpoint.results if k != RESUME_KEY])
+        total = max(int(meta.get("total") or 1), 1)
+        return ExecutionView(execution, min(done / total, 0.99), checkpoint.next_node)
+
+    async def list(
+        self,
+        account_id: str,
+        *,
+        flow_id: str | None = None,
+        status: Collection[ExecutionStatus] = (),
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[Execution]:
+        return await self._runs.list(
+            account_id,
+            limit=limit,
+            cursor=cursor,
+            status=status,
+            flow_id=flow_id,
+            created_after=created_after,
+            created_before=created_before,
+        )
+
+    async def logs(
+        self,
+        account_id: str,
+        execution_id: str,
+        *,
+        node_id: str | None = None,
+        level: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_seq: int = 0,
+        limit: int = DEFAULT_LIMIT,
+        types: Collection[str] = (ev.LOG,),
+    ) -> tuple[builtins.list[ExecutionEvent], int | None]:
+        """Log events matching every filter in ``seq`` order, and the ``after_seq`` of the
+        next page (None on the last)."""
+        limit = max(1, min(limit, MAX_LIMIT))
+        found: builtins.list[ExecutionEvent] = []
+        cursor = after_seq
+        while True:
+            batch = await self._runs.list_events(account_id, execution_id, after_seq=cursor)
+            for event in batch:
+                cursor = event.seq
+                if _keeps(event, types, node_id, level, since, until):
+                    found.append(event)
+                    if len(found) == limit:
+                        more = await self._runs.list_events(
+                            account_id, execution_id, after_seq=cursor, limit=1
+                        )
+                        return found, (cursor if more else None)
+            if len(batch) < MAX_LIMIT:
+                return found, None
+
+    # --- changing --------------------------------------------------------------------------
+
+    async def cancel(self, account_id: str, execution_id: str) -> Execution:
+        """Stop the run (its running node is interrupted); ``Conflict`` if it already ended."""
+        execution = await self._runs.get(account_id, execution_id)
+        if is_terminal(execution.status):
+            raise Conflict(f"execution is already {execution.status}", execution_id=execution_id)
+        if not await self._executor.cancel(execution):
+            # Not ours (queued elsewhere, or its owner died): record the cancel; an owner that
+            # is still alive fails its final compare-and-set and keeps the canceled status.
+            stored = await self._runs.append_events(
+                account_id, execution_id, [ev.status_event("canceled")]
+            )
+            await self._bus.publish(execution.flow_id, stored)
+            return await transition(self._runs, execution, "canceled")
+        return await self._runs.get(account_id, execution_id)
+
+    async def retry(self, account_id: str, execution_id: str, *, resume: bool = False) -> Started:
+        """A new run of the same flow version and input; with ``resume``, a failed run's
+        state is carried over and the new run starts at the node that failed."""
+        old = await self._runs.get(account_id, execution_id)
+        if old.status not in TERMINAL:
+            raise Conflict(f"execution is still {old.status}", execution_id=execution_id)
+        checkpoint = None
+        failed_node = (old.error or {}).get("node_id") if resume else None
+        if resume:
+            if old.status != "failed":
+                raise Conflict("only a failed execution can be resumed", execution_id=execution_id)
+            checkpoint = await self._runs.get_checkpoint(account_id, execution_id)
+        execution = await self._runs.create(
+            account_id, flow_id=old.flow_id, flow_version=old.flow_version, input=old.input
+        )
+        note: dict[str, Any] = {"retry_of": old.id}
+        if checkpoint is not None and isinstance(failed_node, str):
+            # The failed node's input is the output of the node the checkpoint was saved after.
+            await self._runs.save_checkpoint(
+                account_id,
+                execution.id,
+                shared=checkpoint.shared,
+                next_node=failed_node,
+                results={
+                    **checkpoint.results,
+                    RESUME_KEY: {**resume_meta(checkpoint.results), "error": None},
+                },
+            )
+            note["resume_from"] = failed_node
+        await self._runs.append_events(
+            account_id, execution.id, [ev.status_event("queued", **note)]
+        )
+        await self._executor.submit(execution)
+        return Started(execution, created=True)
+
+    # --- following -------------------------------------------------------------------------
+
+    async def follow(
+        self, account_id: str, execution_id: str, *, after_seq: int = 0
+    ) -> AsyncIterator[ExecutionEvent]:
+        """Every event with ``seq > after_seq``, then live ones, until the run's final event.
+
+        Subscribes to the bus before reading the store, so nothing published in between is
+        missed; live events already replayed are dropped, and a gap (the bus lagged) is
+        filled from the store.
+        """
+        await self._runs.get(account_id, execution_id)  # NotFound for another account's run
+        subscription = await self._bus.subscribe(Topic(account_id, execution_id=execution_id))
+        return self._follow(subscription, account_id, execution_id, after_seq)
+
+    async def _follow(
+        self, subscription: Subscription, account_id: str, execution_id: str, last: int
+    ) -> AsyncIterator[ExecutionEvent]:
+        try:
+            async for event in self._stored(account_id, execution_id, last):
+                last = event.seq
+                yield event
+                if ev.is_final(event):
+                    return
+            while True:
+                live = await subscription.next(within=5.0)
+                if live is not None and live.seq <= last:
+                    continue  # already replayed from the store
+                if live is not None and live.seq == last + 1:
+                    last = live.seq
+                    yield live
+                    if ev.is_final(live):
+                        return
+                    continue
+                # A gap (the bus dropped events) or a quiet spell: the store is the truth.
+                async for event in self._stored(account_id, execution_id, last):
+                    last = event.seq
+                    yield event
+                    if ev.is_final(event):
+                        return
+        finally:
+            await subscription.close()
+
+    async def _stored(
+        self, account_id: str, execution_id: str, after_seq: int
+    ) -> AsyncIterator[ExecutionEvent]:
+        while True:
+            batch = await self._runs.list_events(account_id, execution_id, after_seq=after_seq)
+            for event in batch:
+                yield event
+            if len(batch) < MAX_LIMIT:
+                return
+            after_seq = batch[-1].seq
+
+    async def follow_flow(self, account_id: str, flow_id: str) -> AsyncIterator[ExecutionEvent]:
+        """Live events of every run of one flow (no replay: each run has its own history)."""
+        await self._store.flows.get(account_id, flow_id, include_deleted=True)
+        subscription = await self._bus.subscribe(Topic(account_id, flow_id=flow_id))
+        return _live(subscription)
+
+
+async def _live(subscription: Subscription) -> AsyncIterator[ExecutionEvent]:
+    try:
+        async for event in subscription:
+            yield event
+    finally:
+        await subscription.close()
+
+
+def _keeps(
+    event: ExecutionEvent,
+    types: Collection[str],
+    node_id: str | None,
+    level: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> bool:
+    data = event.data
+    return (
+        (not types or event.type in types)
+        and (node_id is None or data.get("node_id") == node_id)
+        and (level is None or data.get("level") == level)
+        and (since is None or event.created_at >= since)
+        and (until is None or event.created_at < until)
+    )

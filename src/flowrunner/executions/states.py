@@ -1,0 +1,86 @@
+"""The one place that decides how an execution's status may change.
+
+``queued → running → completed | failed | canceled``; a queued run may also be canceled or
+failed before it starts (its flow version cannot be compiled). Terminal statuses never change.
+Every transition is a compare-and-set in the store, so two racing writers (a cancel request
+and the runner finishing the run) cannot both win: the loser gets ``Conflict``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flowrunner.errors import Conflict
+from flowrunner.storage import Execution, ExecutionStore
+from flowrunner.storage.records import ExecutionStatus, JSONValue
+
+TERMINAL: frozenset[ExecutionStatus] = frozenset({"completed", "failed", "canceled"})
+
+# target status -> the statuses it may be reached from
+_SOURCES: dict[ExecutionStatus, tuple[ExecutionStatus, ...]] = {
+    "queued": (),
+    "running": ("queued",),
+    "completed": ("running",),
+    "failed": ("queued", "running"),
+    "canceled": ("queued", "running"),
+}
+
+
+def is_terminal(status: str) -> bool:
+    return status in TERMINAL
+
+
+def allowed_sources(target: ExecutionStatus) -> tuple[ExecutionStatus, ...]:
+    """The statuses from which ``target`` may be entered."""
+    return _SOURCES[target]
+
+
+def check_transition(
+    current: ExecutionStatus, target: ExecutionStatus, *, execution_id: str
+) -> None:
+    """``Conflict`` unless ``current → target`` is a legal move."""
+    if current not in _SOURCES[target]:
+        raise Conflict(
+            f"execution is {current}, it cannot become {target}",
+            execution_id=execution_id,
+            status=current,
+        )
+
+
+async def transition(
+    store: ExecutionStore,
+    execution: Execution,
+    target: ExecutionStatus,
+    *,
+    now: datetime | None = None,
+    output: JSONValue = None,
+    error: dict[str, Any] | None = None,
+    progress: float | None = None,
+    current_node: str | None = None,
+) -> Execution:
+    """Move ``execution`` to ``target`` atomically; ``Conflict`` if it is no longer in a status
+    the move is allowed from (someone else changed it first)."""
+    check_transition(execution.status, target, execution_id=execution.id)
+    started_at = now if target == "running" else None
+    finished_at = now if target in TERMINAL else None
+    if target in TERMINAL and progress is None and target == "completed":
+        progress = 1.0
+    try:
+        return await store.update(
+            execution.account_id,
+            execution.id,
+            expected_status=allowed_sources(target),
+            status=target,
+            output=output,
+            error=error,
+            progress=progress,
+            current_node=current_node,
+            started_at=started_at,
+            finished_at=finished_at,
+        )
+    except Conflict as exc:
+        raise Conflict(
+            f"execution changed concurrently, it cannot become {target}",
+            execution_id=execution.id,
+        ) from exc

@@ -1,0 +1,158 @@
+"""Fixtures for run tests: a real store (SQLite and PostgreSQL), a bus, a runner, an executor.
+
+Leases and timers need real time, so these stores use the wall clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from flowrunner.executions import (
+    ExecutionService,
+    FlowCache,
+    InProcessBus,
+    LocalExecutor,
+    Runner,
+)
+from flowrunner.storage import Account, Store
+from flowrunner.storage.sql import SqlStore
+from flowrunner.storage.sql.migrate import upgrade
+from tests.conftest import require_service
+from tests.storage.conftest import scratch_postgres_database
+
+SECRETS = {"TOKEN": "s3cr3t-value"}
+
+
+@pytest.fixture(scope="session")
+def run_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("runs-template") / "template.db"
+    asyncio.run(upgrade(f"sqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def run_postgres_database() -> Iterator[str]:
+    server = require_service("FLOWRUNNER_TEST_POSTGRES_URL", "PostgreSQL")
+    yield from scratch_postgres_database(server, migrate=True)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database (sync, so session fixtures can run their own loops)."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("run_postgres_database")
+        return url
+    template: Path = request.getfixturevalue("run_sqlite_template")
+    db = tmp_path / "runs.db"
+    db.write_bytes(template.read_bytes())
+    return f"sqlite:///{db}"
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    opened = SqlStore(store_url, migrate=False)
+    await opened.connect()
+    if not store_url.startswith("sqlite"):
+        await opened.truncate_all()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def account(store: Store) -> Account:
+    return await store.accounts.create("ada", "hash")
+
+
+async def secrets_of(account_id: str) -> Mapping[str, str]:
+    return SECRETS
+
+
+@dataclass
+class Harness:
+    store: Store
+    bus: InProcessBus
+    runner: Runner
+    executor: LocalExecutor
+    service: ExecutionService
+    account: Account
+
+    async def flow(self, yaml: str, *, account_id: str | None = None) -> str:
+        """A stored flow with ``yaml`` as its first version; its id."""
+        owner = account_id or self.account.id
+        flow = await self.store.flows.create(owner, name="test")
+        await self.store.flows.add_version(owner, flow.id, yaml=yaml)
+        return flow.id
+
+
+def make_harness(
+    store: Store, account: Account, *, concurrency: int = 4, ttl: float = 2.0, owner: str = "t"
+) -> Harness:
+    bus = InProcessBus()
+    runner = Runner(store, bus, FlowCache(), secrets=secrets_of, payload_limit=2048)
+    executor = LocalExecutor(
+        runner,
+        store.executions,
+        concurrency=concurrency,
+        lease_ttl=timedelta(seconds=ttl),
+        owner=owner,
+    )
+    service = ExecutionService(store, executor, bus, max_input_bytes=10_000)
+    return Harness(store, bus, runner, executor, service, account)
+
+
+@pytest.fixture
+async def harness(store: Store, account: Account) -> AsyncIterator[Harness]:
+    built = make_harness(store, account)
+    yield built
+    await built.executor.shutdown(grace=1.0)
+
+
+STEPS = """
+metadata: {name: steps}
+nodes:
+  first:
+    type: set
+    params: {values: {greeting: "hi ${input.name}"}}
+    next: {default: second}
+  second:
+    type: log
+    params: {message: "said ${shared.greeting}"}
+    next: {default: third}
+  third:
+    type: set
+    params: {values: {done: true}}
+"""
+
+SLOW = """
+metadata: {name: slow}
+nodes:
+  first:
+    type: set
+    params: {values: {step: 1}}
+    next: {default: nap}
+  nap:
+    type: delay
+    params: {duration: "${input.nap}"}
+    next: {default: last}
+  last:
+    type: set
+    params: {values: {step: 3}}
+"""
+
+FAILING = """
+metadata: {name: failing}
+nodes:
+  ok:
+    type: set
+    params: {values: {before: true}}
+    next: {default: boom}
+  boom:
+    type: fail
+    params: {message: "broke with ${secrets.TOKEN}"}
+"""

@@ -1,0 +1,144 @@
+"""The runner: pinned version → compiled engine run → stored events, checkpoints, status."""
+
+from __future__ import annotations
+
+from flowrunner.executions import RunControl
+from flowrunner.executions.recorder import RESUME_KEY
+from flowrunner.storage import Execution
+from tests.executions.conftest import FAILING, STEPS, Harness
+
+
+async def _create(h: Harness, flow_id: str, run_input: object) -> Execution:
+    return await h.store.executions.create(
+        h.account.id, flow_id=flow_id, flow_version=1, input=run_input
+    )
+
+
+async def test_run_completes_with_output_and_one_event_per_node_transition(
+    harness: Harness,
+) -> None:
+    flow_id = await harness.flow(STEPS)
+    execution = await _create(harness, flow_id, {"name": "Ada"})
+    done = await harness.runner.run(execution)
+    assert done.status == "completed"
+    assert done.output == {"done": True}
+    assert done.started_at is not None and done.finished_at is not None
+    events = await harness.store.executions.list_events(harness.account.id, execution.id)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    kinds = [(e.type, e.data.get("node_id"), e.data.get("state")) for e in events]
+    assert kinds == [
+        ("status", None, None),
+        ("node", "first", "started"),
+        ("node", "first", "finished"),
+        ("node", "second", "started"),
+        ("log", "second", None),
+        ("node", "second", "finished"),
+        ("node", "third", "started"),
+        ("node", "third", "finished"),
+        ("complete", None, None),
+    ]
+    assert events[4].data["message"] == "said hi Ada"
+    assert events[2].data["output"] == {"greeting": "hi Ada"}
+    assert events[2].data["duration_ms"] >= 0 and events[2].data["attempt"] == 1
+
+
+async def test_failure_records_the_node_and_masks_secrets(harness: Harness) -> None:
+    flow_id = await harness.flow(FAILING)
+    execution = await _create(harness, flow_id, {})
+    done = await harness.runner.run(execution)
+    assert done.status == "failed"
+    assert done.error is not None
+    assert done.error["node_id"] == "boom"
+    assert done.error["code"] == "node_failed"
+    assert "s3cr3t-value" not in str(done.error) and "***" in str(done.error["message"])
+    events = await harness.store.executions.list_events(harness.account.id, execution.id)
+    assert events[-1].type == "error" and events[-1].data["error"]["node_id"] == "boom"
+    assert "s3cr3t-value" not in repr([e.data for e in events])
+
+
+async def test_secret_in_an_output_is_masked_in_events_and_the_result(harness: Harness) -> None:
+    flow_id = await harness.flow(
+        """
+metadata: {name: leak}
+nodes:
+  leak:
+    type: set
+    params: {values: {auth: "Bearer ${secrets.TOKEN}"}}
+"""
+    )
+    done = await harness.runner.run(await _create(harness, flow_id, {}))
+    assert done.output == {"auth": "Bearer ***"}
+    events = await harness.store.executions.list_events(harness.account.id, done.id)
+    assert "s3cr3t-value" not in repr([e.data for e in events])
+
+
+async def test_large_output_is_truncated_with_a_marker(harness: Harness) -> None:
+    flow_id = await harness.flow(
+        """
+metadata: {name: big}
+nodes:
+  big:
+    type: set
+    params: {values: {blob: "${input.blob}"}}
+"""
+    )
+    done = await harness.runner.run(await _create(harness, flow_id, {"blob": "x" * 10_000}))
+    assert done.output["$truncated"] is True and done.output["size"] > 10_000
+    events = await harness.store.executions.list_events(harness.account.id, done.id)
+    finished = [e for e in events if e.data.get("state") == "finished"]
+    assert finished[0].data["output"]["$truncated"] is True
+
+
+async def test_checkpoint_after_each_node_holds_shared_and_next_node(harness: Harness) -> None:
+    flow_id = await harness.flow(STEPS)
+    execution = await _create(harness, flow_id, {"name": "Ada"})
+    await harness.runner.run(execution)
+    checkpoint = await harness.store.executions.get_checkpoint(harness.account.id, execution.id)
+    assert checkpoint is not None
+    assert checkpoint.next_node is None
+    assert checkpoint.shared["greeting"] == "hi Ada" and checkpoint.shared["done"] is True
+    assert checkpoint.results[RESUME_KEY]["last_node"] == "third"
+
+
+async def test_resume_from_a_checkpoint_runs_only_the_remaining_nodes(harness: Harness) -> None:
+    flow_id = await harness.flow(STEPS)
+    execution = await _create(harness, flow_id, {"name": "Ada"})
+    execution = await harness.store.executions.update(
+        harness.account.id, execution.id, status="running"
+    )
+    # As if a crashed runner had finished `first` and checkpointed before `second`.
+    await harness.store.executions.save_checkpoint(
+        harness.account.id,
+        execution.id,
+        shared={"name": "Ada", "greeting": "hi from before the crash"},
+        next_node="second",
+        results={"first": {"greeting": "x"}, RESUME_KEY: {"last_node": "first", "steps": 1}},
+    )
+    done = await harness.runner.run(execution)
+    assert done.status == "completed"
+    events = await harness.store.executions.list_events(harness.account.id, execution.id)
+    assert events[0].type == "status" and events[0].data["resumed"] is True
+    assert events[0].data["from_node"] == "second"
+    started = [e.data["node_id"] for e in events if e.data.get("state") == "started"]
+    assert started == ["second", "third"]
+    logs = [e for e in events if e.type == "log"]
+    assert logs[0].data["message"] == "said hi from before the crash"
+
+
+async def test_a_version_that_no_longer_compiles_fails_the_run_before_any_node(
+    harness: Harness,
+) -> None:
+    flow_id = await harness.flow(STEPS)
+    execution = await harness.store.executions.create(
+        harness.account.id, flow_id=flow_id, flow_version=7, input={}
+    )
+    done = await harness.runner.run(execution, RunControl())
+    assert done.status == "failed" and done.error is not None
+    assert done.error["code"] == "not_found"
+
+
+async def test_compiled_flows_are_cached_per_version_checksum(harness: Harness) -> None:
+    flow_id = await harness.flow(STEPS)
+    version = await harness.store.flows.get_version(harness.account.id, flow_id, 1)
+    cache = harness.runner._flows
+    assert cache.get(version) is cache.get(version)
