@@ -22,7 +22,8 @@ async def test_run_completes_with_output_and_one_event_per_node_transition(
     done = await harness.runner.run(execution)
     assert done.status == "completed"
     assert done.output == {"done": True}
-    assert done.started_at is not None and done.finished_at is not None
+    assert done.started_at is not None
+    assert done.finished_at is not None
     events = await harness.store.executions.list_events(harness.account.id, execution.id)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     kinds = [(e.type, e.data.get("node_id"), e.data.get("state")) for e in events]
@@ -39,7 +40,8 @@ async def test_run_completes_with_output_and_one_event_per_node_transition(
     ]
     assert events[4].data["message"] == "said hi Ada"
     assert events[2].data["output"] == {"greeting": "hi Ada"}
-    assert events[2].data["duration_ms"] >= 0 and events[2].data["attempt"] == 1
+    assert events[2].data["duration_ms"] >= 0
+    assert events[2].data["attempt"] == 1
 
 
 async def test_failure_records_the_node_and_masks_secrets(harness: Harness) -> None:
@@ -50,9 +52,11 @@ async def test_failure_records_the_node_and_masks_secrets(harness: Harness) -> N
     assert done.error is not None
     assert done.error["node_id"] == "boom"
     assert done.error["code"] == "node_failed"
-    assert "s3cr3t-value" not in str(done.error) and "***" in str(done.error["message"])
+    assert "s3cr3t-value" not in str(done.error)
+    assert "***" in str(done.error["message"])
     events = await harness.store.executions.list_events(harness.account.id, execution.id)
-    assert events[-1].type == "error" and events[-1].data["error"]["node_id"] == "boom"
+    assert events[-1].type == "error"
+    assert events[-1].data["error"]["node_id"] == "boom"
     assert "s3cr3t-value" not in repr([e.data for e in events])
 
 
@@ -83,7 +87,8 @@ nodes:
 """
     )
     done = await harness.runner.run(await _create(harness, flow_id, {"blob": "x" * 10_000}))
-    assert done.output["$truncated"] is True and done.output["size"] > 10_000
+    assert done.output["$truncated"] is True
+    assert done.output["size"] > 10_000
     events = await harness.store.executions.list_events(harness.account.id, done.id)
     finished = [e for e in events if e.data.get("state") == "finished"]
     assert finished[0].data["output"]["$truncated"] is True
@@ -96,7 +101,8 @@ async def test_checkpoint_after_each_node_holds_shared_and_next_node(harness: Ha
     checkpoint = await harness.store.executions.get_checkpoint(harness.account.id, execution.id)
     assert checkpoint is not None
     assert checkpoint.next_node is None
-    assert checkpoint.shared["greeting"] == "hi Ada" and checkpoint.shared["done"] is True
+    assert checkpoint.shared["greeting"] == "hi Ada"
+    assert checkpoint.shared["done"] is True
     assert checkpoint.results[RESUME_KEY]["last_node"] == "third"
 
 
@@ -117,7 +123,8 @@ async def test_resume_from_a_checkpoint_runs_only_the_remaining_nodes(harness: H
     done = await harness.runner.run(execution)
     assert done.status == "completed"
     events = await harness.store.executions.list_events(harness.account.id, execution.id)
-    assert events[0].type == "status" and events[0].data["resumed"] is True
+    assert events[0].type == "status"
+    assert events[0].data["resumed"] is True
     assert events[0].data["from_node"] == "second"
     started = [e.data["node_id"] for e in events if e.data.get("state") == "started"]
     assert started == ["second", "third"]
@@ -133,7 +140,8 @@ async def test_a_version_that_no_longer_compiles_fails_the_run_before_any_node(
         harness.account.id, flow_id=flow_id, flow_version=7, input={}
     )
     done = await harness.runner.run(execution, RunControl())
-    assert done.status == "failed" and done.error is not None
+    assert done.status == "failed"
+    assert done.error is not None
     assert done.error["code"] == "not_found"
 
 
