@@ -74,7 +74,7 @@ class _ReplyReader(asyncio.Protocol):
         self._limits = limits
         self._buffer = bytearray()
         self._waiter: asyncio.Future[Reply] | None = None
-        self._lost = False
+        self.lost = False
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -86,7 +86,7 @@ class _ReplyReader(asyncio.Protocol):
         self._deliver()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._lost = True
+        self.lost = True
         self._deliver()
 
     def _deliver(self) -> None:
@@ -106,7 +106,7 @@ class _ReplyReader(asyncio.Protocol):
                 del buffer[:end]
                 waiter.set_result(Reply(status, flags, payload))
                 return
-        if self._lost:
+        if self.lost:
             waiter.set_exception(ConnectionError("sandbox worker closed the connection"))
 
     async def next_reply(self) -> Reply:
@@ -127,6 +127,10 @@ class AsyncWorker:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        return not self._reader.lost and self.process.returncode is None
 
     @classmethod
     async def spawn(cls, limits: Limits) -> AsyncWorker:
@@ -239,6 +243,11 @@ class WorkerPool:
         try:
             async with asyncio.timeout(_ACQUIRE_TIMEOUT):
                 worker = await self._idle.get()
+                # A worker can die while idle (OOM killer, an operator's kill): replace it
+                # rather than fail an innocent evaluation.
+                while not worker.alive:
+                    self._background(self._retire(worker))
+                    worker = await self._idle.get()
         except TimeoutError:
             cause = self._last_spawn_error
             raise SandboxError(
