@@ -8,8 +8,10 @@ no module-level singleton, so two servers or tests never see each other's plugin
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -81,15 +83,17 @@ class NodeTypeRegistry:
             if name in self._types and not replace:
                 raise PluginError(f"node type '{name}' is already registered", node_type=name)
         try:
-            schema = dict(node_type.params_schema)
-            validator_cls = jsonschema.validators.validator_for(schema)
-            validator_cls.check_schema(schema)
+            validator = _validator(json.dumps(node_type.params_schema, sort_keys=True))
+        except (TypeError, ValueError) as exc:
+            raise PluginError(
+                f"node type '{node_type.name}' has a params_schema that is not JSON: {exc}",
+                node_type=node_type.name,
+            ) from exc
         except jsonschema.SchemaError as exc:
             raise PluginError(
                 f"node type '{node_type.name}' has an invalid params_schema: {exc.message}",
                 node_type=node_type.name,
             ) from exc
-        validator = validator_cls(schema)
         for name in names:
             self._types[name] = node_type
             self._validators[name] = validator
@@ -132,6 +136,17 @@ class NodeTypeRegistry:
 
     def __len__(self) -> int:
         return len(self._types)
+
+
+@lru_cache(maxsize=512)
+def _validator(schema_json: str) -> jsonschema.protocols.Validator:
+    """A checked validator per distinct schema: checking against the meta-schema is slow
+    (milliseconds), and every fresh registry registers the same built-in schemas again."""
+    schema = json.loads(schema_json)
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator_cls.check_schema(schema)
+    validator: jsonschema.protocols.Validator = validator_cls(schema)
+    return validator
 
 
 def _check_shape(node_type: object) -> None:
