@@ -288,3 +288,18 @@ def test_a_sub_flow_file_must_exist(tmp_path: Path) -> None:
     problem = only(check(text, base_path=tmp_path))
     assert where(problem) == ("nodes.a.params.path", 3, 34)
     assert "not found" in problem.message
+
+
+def test_a_switch_action_without_an_edge_is_a_warning() -> None:
+    text = """\
+metadata: {name: x}
+nodes:
+  route:
+    type: switch
+    params: {value: "${input}", cases: {a: go, b: stpo}}
+    next: {go: done, stop: done}
+  done: {type: log, params: {message: x}}
+"""
+    problem = only(check(text), "warning")
+    assert where(problem) == ("nodes.route.params.cases.b", 5, 51)
+    assert "action 'stpo' has no next edge" in problem.message

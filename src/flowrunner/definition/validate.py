@@ -123,6 +123,7 @@ class Checker:
             if callable(check):
                 for rel, message in check(params, self.base_path):
                     self.error((*base, "params", *rel), message)
+            self._check_actions(node_id, node, node_type, params)
         if isinstance(params, Mapping):
             for path, text in _strings(params, (*base, "params"), code_params):
                 self._check_expression(path, text)
@@ -136,6 +137,26 @@ class Checker:
                 )
             else:
                 self._check_expression((*base, "batch", "items"), items)
+
+    def _check_actions(
+        self, node_id: str, node: Mapping[str, Any], node_type: Any, params: Mapping[str, Any]
+    ) -> None:
+        """An action the node is known to return, with no edge, ends the run there: legal,
+        but when the node has other edges and no default it is most likely a typo."""
+        nxt = node.get("next")
+        declared = getattr(node_type, "declared_actions", None)
+        if not isinstance(nxt, Mapping) or not nxt or "default" in nxt or not callable(declared):
+            return
+        for rel, action in declared(params):
+            if action not in nxt:
+                edges = ", ".join(str(a) for a in nxt)
+                self.error(
+                    ("nodes", node_id, "params", *rel),
+                    f"action '{action}' has no next edge and there is no default: the run "
+                    "would end here",
+                    f"add it to next (edges: {edges}), or add a default edge",
+                    severity="warning",
+                )
 
     def _check_expression(self, path: Path, text: str) -> None:
         try:

@@ -95,6 +95,11 @@ class DefinedNode(Node):
         """Load-time checks beyond the params schema: (param path, message) per problem."""
         return []
 
+    @classmethod
+    def declared_actions(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+        """Actions the node can return, known from its params: (param path, action)."""
+        return []
+
     # --- the part a node type writes -------------------------------------------------------
 
     async def work(self, call: Call) -> Any:
@@ -217,3 +222,6 @@ class DefinedNodeType:
         self, params: Mapping[str, Any], base_path: Path | None
     ) -> list[tuple[tuple[str | int, ...], str]]:
         return self.node_class.check_params(params, base_path)
+
+    def declared_actions(self, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+        return self.node_class.declared_actions(params)

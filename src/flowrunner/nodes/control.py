@@ -86,6 +86,15 @@ class SetNode(DefinedNode):
 class SwitchNode(DefinedNode):
     __slots__ = ()
 
+    @classmethod
+    def declared_actions(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+        cases = params.get("cases")
+        found: list[tuple[tuple[str, ...], Any]] = (
+            [(("cases", str(k)), v) for k, v in cases.items()] if isinstance(cases, Mapping) else []
+        )
+        found.append((("default",), params.get("default")))
+        return [(path, a) for path, a in found if isinstance(a, str) and a and "${" not in a]
+
     async def work(self, call: Call) -> Any:
         params = call.params
         # Case keys are YAML mapping keys, so text: the value is compared as text too
