@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 from flowrunner.definition.load import load_flow
 from flowrunner.definition.model import FlowDefinition
-from flowrunner.engine import Checkpoint, Flow, Node, Observer, RunResult
+from flowrunner.engine import Checkpoint, ErrorInfo, Flow, Node, Observer, RunResult
 from flowrunner.errors import DefinitionError, FlowrunnerError, Problem
 from flowrunner.expressions import thaw
 from flowrunner.nodes.base import RUN_SECRETS
@@ -40,8 +40,14 @@ class CompiledFlow:
         shared: dict[str, Any] | None = None,
         start_at: str | None = None,
         results: dict[str, Any] | None = None,
+        error: ErrorInfo | None = None,
+        steps: int = 0,
     ) -> RunResult:
-        """Run once. ``shared`` defaults to a copy of ``input`` when it is a mapping."""
+        """Run once. ``shared`` defaults to a copy of ``input`` when it is a mapping.
+
+        To resume from a checkpoint pass ``start_at`` (its ``next_node_id``), its ``shared``,
+        ``results``, ``error`` and ``steps``, and as ``input`` the output the next node sees.
+        """
         if shared is None:
             shared = thaw(input) if isinstance(input, Mapping) else {}
         token = RUN_SECRETS.set(secrets if secrets is not None else {})
@@ -54,6 +60,8 @@ class CompiledFlow:
                 start_at=start_at,
                 results=results,
                 checkpoint=checkpoint,
+                error=error,
+                steps=steps,
             )
         finally:
             RUN_SECRETS.reset(token)
