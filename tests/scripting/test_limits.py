@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 
 from flowrunner.errors import ScriptError, ScriptResourceError, ScriptTimeout
 from flowrunner.scripting import Sandbox
@@ -21,13 +16,6 @@ HEAP_BOMB = "const a = []; while (true) a.push(new Array(100000).fill(1.5));"
 
 async def assert_next_evaluation_works(sandbox: Sandbox) -> None:
     assert await sandbox.evaluate_expression("input + 1", {"input": 41}) == 42
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def single() -> AsyncIterator[Sandbox]:
-    """One worker only, so a test knows which process runs its script."""
-    async with Sandbox(workers=1, timeout=1.0) as box:
-        yield box
 
 
 def rss_mb() -> float:
@@ -109,41 +97,6 @@ async def test_microtask_loop_times_out_its_own_evaluation(sandbox: Sandbox) -> 
     with pytest.raises(ScriptTimeout):
         await sandbox.run_function(body, {}, timeout=0.3)
     await assert_next_evaluation_works(sandbox)
-
-
-async def test_worker_killed_mid_evaluation_is_one_clear_error(single: Sandbox) -> None:
-    [pid] = single.worker_pids
-    running = asyncio.create_task(single.run_function("while (true) {}", {}, timeout=10))
-    await asyncio.sleep(0.2)
-    os.kill(pid, signal.SIGKILL)
-    with pytest.raises(ScriptResourceError, match=r"died \(killed by SIGKILL\)"):
-        await running
-    await assert_next_evaluation_works(single)
-    assert single.worker_pids != [pid]
-
-
-async def test_worker_killed_while_idle_is_replaced_transparently(single: Sandbox) -> None:
-    await assert_next_evaluation_works(single)
-    [pid] = single.worker_pids
-    os.kill(pid, signal.SIGKILL)
-    await asyncio.sleep(0.1)
-    await assert_next_evaluation_works(single)
-
-
-async def test_cancelled_caller_leaves_no_busy_worker_behind(single: Sandbox) -> None:
-    running = asyncio.create_task(single.run_function("while (true) {}", {}, timeout=10))
-    await asyncio.sleep(0.1)
-    running.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await running
-    await assert_next_evaluation_works(single)
-
-
-async def test_more_callers_than_workers_all_get_answers(sandbox: Sandbox) -> None:
-    values = await asyncio.gather(
-        *(sandbox.evaluate_expression("input * 2", {"input": i}) for i in range(20))
-    )
-    assert values == [i * 2 for i in range(20)]
 
 
 async def test_server_rss_stays_bounded(sandbox: Sandbox) -> None:

@@ -288,6 +288,7 @@ class WorkerPool:
         while not self._idle.empty():
             idle.append(self._idle.get_nowait())
         await asyncio.gather(*(w.close() for w in idle), *(w.kill() for w in self._busy))
+        self._live.clear()
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

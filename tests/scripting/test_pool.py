@@ -1,0 +1,90 @@
+"""The worker pool: dead, killed and abandoned workers are replaced; callers queue fairly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from flowrunner.errors import SandboxError, ScriptResourceError
+from flowrunner.scripting import Sandbox
+from flowrunner.scripting.pool import Limits, WorkerPool
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def assert_next_evaluation_works(sandbox: Sandbox) -> None:
+    assert await sandbox.evaluate_expression("input + 1", {"input": 41}) == 42
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def single() -> AsyncIterator[Sandbox]:
+    """One worker only, so a test knows which process runs its script."""
+    async with Sandbox(workers=1, timeout=1.0) as box:
+        yield box
+
+
+async def test_worker_killed_mid_evaluation_is_one_clear_error(single: Sandbox) -> None:
+    [pid] = single.worker_pids
+    running = asyncio.create_task(single.run_function("while (true) {}", {}, timeout=10))
+    await asyncio.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(ScriptResourceError, match=r"died \(killed by SIGKILL\)"):
+        await running
+    await assert_next_evaluation_works(single)
+    assert single.worker_pids != [pid]
+
+
+async def test_worker_killed_while_idle_is_replaced_transparently(single: Sandbox) -> None:
+    await assert_next_evaluation_works(single)
+    [pid] = single.worker_pids
+    os.kill(pid, signal.SIGKILL)
+    await asyncio.sleep(0.1)
+    await assert_next_evaluation_works(single)
+
+
+async def test_cancelled_caller_leaves_no_busy_worker_behind(single: Sandbox) -> None:
+    running = asyncio.create_task(single.run_function("while (true) {}", {}, timeout=10))
+    await asyncio.sleep(0.1)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    await assert_next_evaluation_works(single)
+
+
+async def test_more_callers_than_workers_all_get_answers(sandbox: Sandbox) -> None:
+    values = await asyncio.gather(
+        *(sandbox.evaluate_expression("input * 2", {"input": i}) for i in range(20))
+    )
+    assert values == [i * 2 for i in range(20)]
+
+
+async def test_pool_keeps_its_size_after_replacing_workers(sandbox: Sandbox) -> None:
+    before = sandbox.worker_pids
+    os.kill(before[0], signal.SIGKILL)
+    await asyncio.sleep(0.1)  # let the loop see the socket close
+    await asyncio.gather(*(sandbox.evaluate_expression("1", {}) for _ in range(6)))
+    for _ in range(50):
+        if len(sandbox.worker_pids) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert len(sandbox.worker_pids) == 2
+    assert before[0] not in sandbox.worker_pids
+
+
+async def test_pool_needs_at_least_one_worker() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        WorkerPool(0, Limits(heap_mb=64, max_result_bytes=1000))
+
+
+async def test_closed_pool_refuses_work() -> None:
+    pool = WorkerPool(1, Limits(heap_mb=64, max_result_bytes=1000))
+    await pool.start()
+    await pool.close()
+    assert pool.pids == []
+    with pytest.raises(SandboxError, match="closed"):
+        await pool.call(b"", 1.0)
