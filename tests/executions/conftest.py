@@ -6,10 +6,11 @@ Leases and timers need real time, so these stores use the wall clock.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,11 +107,26 @@ def make_harness(
     return Harness(store, bus, runner, executor, service, account)
 
 
+HarnessFactory = Callable[..., Harness]
+
+
 @pytest.fixture
-async def harness(store: Store, account: Account) -> AsyncIterator[Harness]:
-    built = make_harness(store, account)
-    yield built
-    await built.executor.shutdown(grace=1.0)
+async def harnesses(store: Store, account: Account) -> AsyncIterator[HarnessFactory]:
+    """Builds harnesses on the test's store; shuts every executor down afterwards."""
+    built: list[Harness] = []
+
+    def build(**options: Any) -> Harness:
+        built.append(make_harness(store, account, **options))
+        return built[-1]
+
+    yield build
+    for h in built:
+        await h.executor.shutdown(grace=0.5)
+
+
+@pytest.fixture
+def harness(harnesses: HarnessFactory) -> Harness:
+    return harnesses()
 
 
 STEPS = """
@@ -138,7 +154,7 @@ nodes:
     next: {default: nap}
   nap:
     type: delay
-    params: {duration: "${input.nap}"}
+    params: {duration: "${shared.nap}"}
     next: {default: last}
   last:
     type: set

@@ -122,6 +122,11 @@ class LocalExecutor:
         run.control.cancel_requested = True
         run.task.cancel()
         await asyncio.wait([run.task])
+        if self._runs.get(execution.id) is run:
+            # Canceled before its task took its first step: no handler of its own ran.
+            self._runs.pop(execution.id)
+            finished = await self._runner.record_canceled(execution)
+            await self._hand_back(execution, finished)
         return True
 
     async def wait(self, execution_id: str) -> None:

@@ -1,0 +1,129 @@
+"""The in-process executor: bounded concurrency, cancel, graceful shutdown, leases."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from flowrunner.storage import Account, Execution, Store
+from tests.executions.conftest import SLOW, Harness, HarnessFactory
+
+
+async def _start(h: Harness, flow_id: str, nap: float) -> Execution:
+    execution = await h.store.executions.create(
+        h.account.id, flow_id=flow_id, flow_version=1, input={"nap": nap}
+    )
+    assert await h.executor.submit(execution)
+    return execution
+
+
+async def _status(h: Harness, execution: Execution) -> str:
+    return (await h.store.executions.get(h.account.id, execution.id)).status
+
+
+async def _until(h: Harness, execution: Execution, status: str, within: float = 5.0) -> None:
+    async with asyncio.timeout(within):
+        while await _status(h, execution) != status:
+            await asyncio.sleep(0.02)
+
+
+async def test_runs_beyond_the_concurrency_bound_wait_in_the_queue(
+    harnesses: HarnessFactory, store: Store, account: Account
+) -> None:
+    h = harnesses(concurrency=2)
+    flow_id = await h.flow(SLOW)
+    runs = [await _start(h, flow_id, 0.4) for _ in range(4)]
+    await asyncio.sleep(0.2)
+    statuses = [await _status(h, r) for r in runs]
+    assert statuses.count("running") == 2
+    assert statuses.count("queued") == 2
+    for run in runs:
+        await h.executor.wait(run.id)
+    assert [await _status(h, r) for r in runs] == ["completed"] * 4
+    await h.executor.shutdown(grace=1)
+
+
+async def test_cancel_stops_the_running_node_and_records_canceled(harness: Harness) -> None:
+    flow_id = await harness.flow(SLOW)
+    run = await _start(harness, flow_id, 30)
+    await asyncio.sleep(0.3)
+    started = asyncio.get_running_loop().time()
+    assert await harness.executor.cancel(run)
+    assert asyncio.get_running_loop().time() - started < 2
+    done = await harness.store.executions.get(harness.account.id, run.id)
+    assert done.status == "canceled"
+    assert done.lease_owner is None
+    events = await harness.store.executions.list_events(harness.account.id, run.id)
+    assert ("nap", "canceled") in [(e.data.get("node_id"), e.data.get("state")) for e in events]
+    assert events[-1].data == {"status": "canceled"}
+
+
+async def test_cancel_of_a_queued_run_never_starts_it(
+    harnesses: HarnessFactory, store: Store, account: Account
+) -> None:
+    h = harnesses(concurrency=1)
+    flow_id = await h.flow(SLOW)
+    first = await _start(h, flow_id, 0.5)
+    queued = await _start(h, flow_id, 0.5)
+    assert await h.executor.cancel(queued)
+    assert await _status(h, queued) == "canceled"
+    events = await h.store.executions.list_events(h.account.id, queued.id)
+    assert [e.data for e in events] == [{"status": "canceled"}]
+    await h.executor.wait(first.id)
+    await h.executor.shutdown(grace=1)
+
+
+async def test_shutdown_stops_runs_at_a_checkpoint_and_expires_their_lease(
+    harnesses: HarnessFactory, store: Store, account: Account
+) -> None:
+    h = harnesses(concurrency=1)
+    flow_id = await h.flow(SLOW)
+    running = await _start(h, flow_id, 0.3)
+    waiting = await _start(h, flow_id, 0.3)
+    await asyncio.sleep(0.1)
+    await h.executor.shutdown(grace=5)
+    first = await store.executions.get(account.id, running.id)
+    # The nap finished within the grace period, then the run stopped before `last`.
+    assert first.status == "running"
+    checkpoint = await store.executions.get_checkpoint(account.id, running.id)
+    assert checkpoint is not None
+    assert checkpoint.next_node == "last"
+    second = await store.executions.get(account.id, waiting.id)
+    assert second.status == "queued"
+    for execution in (first, second):
+        assert execution.lease_expires_at is not None
+    claimed = await store.executions.admin_claim_expired_leases(
+        owner="next", ttl=timedelta(seconds=5)
+    )
+    assert {e.id for e in claimed} == {running.id, waiting.id}
+
+
+async def test_shutdown_past_the_grace_period_interrupts_the_node(
+    harnesses: HarnessFactory, store: Store, account: Account
+) -> None:
+    h = harnesses()
+    flow_id = await h.flow(SLOW)
+    run = await _start(h, flow_id, 30)
+    await asyncio.sleep(0.2)
+    await h.executor.shutdown(grace=0.2)
+    after = await store.executions.get(account.id, run.id)
+    assert after.status == "running"
+    checkpoint = await store.executions.get_checkpoint(account.id, run.id)
+    assert checkpoint is not None
+    assert checkpoint.next_node == "nap"
+
+
+async def test_leases_are_renewed_while_a_run_lasts_longer_than_its_ttl(
+    harnesses: HarnessFactory, store: Store, account: Account
+) -> None:
+    h = harnesses(ttl=0.3)
+    flow_id = await h.flow(SLOW)
+    run = await _start(h, flow_id, 1.0)
+    await asyncio.sleep(0.6)
+    stolen = await store.executions.admin_claim_expired_leases(
+        owner="thief", ttl=timedelta(seconds=5)
+    )
+    assert stolen == []
+    await h.executor.wait(run.id)
+    assert await _status(h, run) == "completed"
+    await h.executor.shutdown(grace=1)
