@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy
 from flowrunner.errors import ExpressionError
-from flowrunner.expressions import JSEvaluator, Resolver, compile_value, thaw
+from flowrunner.expressions import JSEvaluator, Resolver, compile_value
 
 if TYPE_CHECKING:
     from flowrunner.definition.model import NodeSpec
@@ -80,7 +80,7 @@ class DefinedNode(Node):
         self._items: Resolver | None = (
             compile_value(batch.items, label, path="batch.items") if batch else None
         )
-        self._raw_params = thaw(spec.params)
+        self._raw_params = spec.params  # read-only: shared by every run of this node
         self._js: JSEvaluator | None = env.scripts
         self._hooks: Mapping[str, str] = spec.hooks
         self.setup(env)
