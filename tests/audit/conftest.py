@@ -1,0 +1,7 @@
+"""The audit tests reuse the account tests' real stores and clock."""
+
+from __future__ import annotations
+
+from tests.accounts.conftest import audit, clock, store
+
+__all__ = ["audit", "clock", "store"]
