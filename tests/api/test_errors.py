@@ -1,0 +1,148 @@
+"""The API's contract for every response: the error envelope, request ids, body limits,
+strict bodies, and a 500 that reveals nothing but its correlation id."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import AsyncIterator
+
+import pytest
+from fastapi import FastAPI
+
+from flowrunner.config import Settings
+from tests.api.helpers import YAML_TYPE, Api, Headers, error_of, flow_yaml
+
+
+async def test_every_response_carries_a_request_id_taken_from_the_request(api: Api) -> None:
+    given = await api.client.get("/healthz", headers={"X-Request-ID": "req-42"})
+    assert given.headers["x-request-id"] == "req-42"
+    fresh = await api.client.get("/healthz")
+    assert len(fresh.headers["x-request-id"]) == 32
+
+
+async def test_an_unsafe_request_id_is_replaced(api: Api) -> None:
+    response = await api.client.get("/healthz", headers={"X-Request-ID": "a b\tc" * 50})
+    assert response.headers["x-request-id"] != "a b\tc" * 50
+
+
+async def test_unknown_route_is_a_404_envelope_with_the_correlation_id(api: Api) -> None:
+    response = await api.client.get("/api/v1/nothing-here", headers={"X-Request-ID": "r1"})
+    assert response.status_code == 404
+    error = error_of(response)
+    assert error["code"] == "not_found"
+    assert error["correlation_id"] == "r1"
+
+
+async def test_missing_credentials_are_a_401_with_a_challenge(api: Api) -> None:
+    response = await api.client.get("/api/v1/flows")
+    assert response.status_code == 401
+    assert error_of(response)["code"] == "unauthenticated"
+    assert "Basic" in response.headers["www-authenticate"]
+
+
+async def test_unknown_body_fields_and_wrong_types_are_a_422(api: Api, alice: Headers) -> None:
+    unknown = await api.client.post(
+        "/api/v1/tokens", json={"name": "ci", "colour": "red"}, headers=alice
+    )
+    assert unknown.status_code == 422
+    assert error_of(unknown)["details"][0]["loc"] == ["body", "colour"]
+    wrong_type = await api.client.post(
+        "/api/v1/tokens", json={"name": "ci", "expires_in_seconds": "60"}, headers=alice
+    )
+    assert wrong_type.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/accounts", {"username": "eve", "password": "password-123", "is_admin": True}),
+        ("/api/v1/flows", {"content": flow_yaml(), "id": "chosen-id"}),
+        ("/api/v1/flows", {"content": flow_yaml(), "account_id": "someone"}),
+        ("/api/v1/tokens", {"name": "t", "created_at": "2020-01-01T00:00:00Z"}),
+        ("/api/v1/accounts/me/secrets", {"key": "K", "value": "v", "account_id": "x"}),
+    ],
+)
+async def test_no_body_can_set_server_owned_fields(
+    api: Api, admin: Headers, path: str, body: dict[str, object]
+) -> None:
+    response = await api.client.post(path, json=body, headers=admin)
+    assert response.status_code == 422
+    assert error_of(response)["code"] == "validation_error"
+
+
+async def test_a_declared_oversized_body_is_a_413_before_it_is_read(
+    api: Api, alice: Headers
+) -> None:
+    big = flow_yaml() + "#" * (64 * 1024)
+    response = await api.client.post("/api/v1/flows", content=big, headers={**alice, **YAML_TYPE})
+    assert response.status_code == 413
+    assert error_of(response)["code"] == "payload_too_large"
+    assert error_of(response)["details"] == [{"limit_bytes": 64 * 1024}]
+
+
+async def test_a_streamed_oversized_body_is_cut_off_with_a_413(api: Api, alice: Headers) -> None:
+    chunks_sent = 0
+
+    async def stream() -> AsyncIterator[bytes]:
+        nonlocal chunks_sent
+        for _ in range(100):
+            chunks_sent += 1
+            yield b"#" * 4096
+
+    response = await api.client.post(
+        "/api/v1/flows", content=stream(), headers={**alice, **YAML_TYPE}
+    )
+    assert response.status_code == 413
+    assert "content-length" not in response.request.headers
+    assert chunks_sent < 100  # reading stopped soon after the limit
+
+
+async def test_other_routes_have_the_smaller_general_limit(api: Api, alice: Headers) -> None:
+    value = "x" * (20 * 1024)
+    response = await api.client.post(
+        "/api/v1/accounts/me/secrets", json={"key": "BIG", "value": value}, headers=alice
+    )
+    assert response.status_code == 413
+
+
+async def test_an_unexpected_error_is_a_500_with_only_the_correlation_id(
+    api: Api, app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def boom() -> None:
+        raise RuntimeError("database password is hunter2")
+
+    app.add_api_route("/boom", boom)
+    with caplog.at_level(logging.ERROR, logger="flowrunner.api"):
+        response = await api.client.get("/boom", headers={"X-Request-ID": "trace-7"})
+    assert response.status_code == 500
+    error = error_of(response)
+    assert error["code"] == "internal_error"
+    assert error["details"] == []
+    assert "hunter2" not in response.text
+    assert "trace-7" in error["message"]
+    assert any("trace-7" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+async def test_openapi_and_docs_are_served(api: Api) -> None:
+    spec = await api.client.get("/api/v1/openapi.json")
+    assert spec.status_code == 200
+    paths = spec.json()["paths"]
+    assert "/api/v1/flows/{flow_id}/versions/{number}/restore" in paths
+    assert "application/yaml" in paths["/api/v1/flows"]["post"]["requestBody"]["content"]
+    docs = await api.client.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+
+
+async def test_health_and_readiness(api: Api) -> None:
+    assert (await api.client.get("/healthz")).json() == {"status": "ok"}
+    assert (await api.client.get("/readyz")).json() == {"status": "ok"}
+
+
+async def test_readiness_fails_when_storage_is_gone(api: Api, settings: Settings) -> None:
+    await api.app.state.services.store.close()
+    # The database's directory disappears: the pool cannot reconnect.
+    shutil.rmtree(settings.data_dir)
+    response = await api.client.get("/readyz")
+    assert response.status_code == 503
