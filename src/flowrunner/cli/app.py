@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from flowrunner import __version__
-from flowrunner.cli import local, server
+from flowrunner.cli import accounts, audit, local, secrets, server
 from flowrunner.errors import FlowrunnerError
 
 app = typer.Typer(
@@ -20,6 +20,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 local.register(app)
+accounts.register(app)
+secrets.register(app)
+audit.register(app)
 server.register(app)
 
 

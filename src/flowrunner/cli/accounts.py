@@ -1,0 +1,49 @@
+"""``flowrunner accounts create``: make an account (the first admin) directly in the store."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+
+from flowrunner.accounts import AccountService, LoginLimiter
+from flowrunner.audit import AuditLog
+from flowrunner.config import Settings, load_settings
+from flowrunner.storage import Account, open_store
+
+accounts_app = typer.Typer(help="Manage accounts directly in the store (no server needed).")
+
+
+@accounts_app.command("create")
+def create(
+    username: Annotated[str, typer.Argument(help="Login name (3-64 characters).")],
+    admin: Annotated[bool, typer.Option("--admin", help="Make it an administrator.")] = False,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from stdin (for scripts)."),
+    ] = False,
+) -> None:
+    """Create an account; the password is prompted for (twice) unless --password-stdin."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    account = asyncio.run(_create(load_settings(), username, password, admin))
+    kind = "admin account" if account.is_admin else "account"
+    typer.echo(f"created {kind} {account.username} ({account.id})")
+
+
+async def _create(settings: Settings, username: str, password: str, admin: bool) -> Account:
+    store = await open_store(settings)
+    try:
+        # The limiter is irrelevant here (no login happens); the service needs one.
+        service = AccountService(store, AuditLog(store), LoginLimiter())
+        return await service.create_account(username, password, is_admin=admin)
+    finally:
+        await store.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(accounts_app, name="accounts")

@@ -1,0 +1,42 @@
+"""``flowrunner audit verify``: check the audit log's hash chain end to end."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from flowrunner.audit import AuditLog, VerifyReport
+from flowrunner.config import Settings, load_settings
+from flowrunner.storage import open_store
+
+audit_app = typer.Typer(help="Inspect the tamper-evident audit log.")
+
+# Distinct from 1 (any error) so monitoring can tell "tampered" from "could not check".
+TAMPERED_EXIT_CODE = 3
+
+
+@audit_app.command("verify")
+def verify() -> None:
+    """Verify every record's hash and link; exit 3 if any record was edited or deleted."""
+    report = asyncio.run(_verify(load_settings()))
+    if not report.ok:
+        for problem in report.problems:
+            typer.echo(f"TAMPERED: {problem}", err=True)
+        typer.echo(f"audit log verification FAILED after {report.checked} good record(s)", err=True)
+        raise typer.Exit(TAMPERED_EXIT_CODE)
+    typer.echo(f"audit log OK: {report.checked} record(s)")
+    # Only the head can prove nothing was cut off the end: note it somewhere else.
+    typer.echo(f"head: seq {report.head_seq} hash {report.head_hash}")
+
+
+async def _verify(settings: Settings) -> VerifyReport:
+    store = await open_store(settings)
+    try:
+        return await AuditLog(store).verify()
+    finally:
+        await store.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(audit_app, name="audit")

@@ -1,0 +1,43 @@
+"""``flowrunner secrets rotate-key``: re-encrypt every secret under the newest key."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from flowrunner.audit import AuditLog
+from flowrunner.config import Settings, load_settings
+from flowrunner.secrets import Keyring, SecretVault
+from flowrunner.storage import open_store
+
+secrets_app = typer.Typer(help="Manage the secrets vault's encryption keys.")
+
+
+@secrets_app.command("rotate-key")
+def rotate_key() -> None:
+    """Re-encrypt all secrets with the first key of FLOWRUNNER_SECRET_KEYS.
+
+    Procedure: put the new key first in FLOWRUNNER_SECRET_KEYS (keep the old ones after it)
+    and restart the servers; run this command; then remove the old keys.
+    """
+    settings = load_settings()
+    keyring = Keyring.from_settings(settings)
+    count = asyncio.run(_rotate(settings, keyring))
+    typer.echo(f"re-encrypted {count} secret(s) under key id {keyring.primary_id}")
+    old = [kid for kid in keyring.key_ids if kid != keyring.primary_id]
+    if old:
+        typer.echo(f"keys no longer needed (key ids): {', '.join(old)}; remove them from "
+                   "FLOWRUNNER_SECRET_KEYS")  # fmt: skip
+
+
+async def _rotate(settings: Settings, keyring: Keyring) -> int:
+    store = await open_store(settings)
+    try:
+        return await SecretVault(store, keyring, AuditLog(store)).rotate()
+    finally:
+        await store.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(secrets_app, name="secrets")
