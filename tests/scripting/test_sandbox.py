@@ -228,3 +228,10 @@ async def test_sandbox_starts_on_first_use_and_closes() -> None:
 async def test_invalid_configuration_is_rejected() -> None:
     with pytest.raises(ValueError, match="positive"):
         Sandbox(timeout=0)
+
+
+async def test_expression_error_reports_position_inside_the_expression(sandbox: Sandbox) -> None:
+    with pytest.raises(ScriptError) as info:
+        await sandbox.evaluate_expression("1 +\n  missing", {})
+    assert (info.value.line, info.value.column) == (2, 3)
+    assert "missing is not defined" in str(info.value)

@@ -166,7 +166,8 @@
   function source(kind, names, code) {
     const decl = names ? `let {${names}}=__scope;` : "";
     const prefix = `"use strict";${decl}__scope=undefined;`;
-    if (kind === "e") return `${prefix}return (\n${code}\n);`;
+    // `(0,` keeps V8 from attributing an error in a lone operand to the `return` line.
+    if (kind === "e") return `${prefix}return (0,\n${code}\n);`;
     const shared = names.split(",").includes("shared") ? "shared" : "undefined";
     return `${prefix}return [(function(){\n${code}\n}).call(undefined),${shared}];`;
   }
