@@ -21,12 +21,6 @@ async def _status(h: Harness, execution: Execution) -> str:
     return (await h.store.executions.get(h.account.id, execution.id)).status
 
 
-async def _until(h: Harness, execution: Execution, status: str, within: float = 5.0) -> None:
-    async with asyncio.timeout(within):
-        while await _status(h, execution) != status:
-            await asyncio.sleep(0.02)
-
-
 async def test_runs_beyond_the_concurrency_bound_wait_in_the_queue(
     harnesses: HarnessFactory, store: Store, account: Account
 ) -> None:

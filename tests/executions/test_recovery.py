@@ -83,9 +83,8 @@ async def test_background_sweeps_pick_up_runs_that_expire_later(
     recovery = Recovery(store.executions, h.executor, interval=0.1)
     recovery.start()
     try:
-        async with asyncio.timeout(5):
-            while (await store.executions.get(account.id, execution.id)).status != "completed":
-                await asyncio.sleep(0.05)
+        done = await h.service.wait(account.id, execution.id, within=5)
+        assert done.status == "completed"
     finally:
         await recovery.stop()
         await h.executor.shutdown(grace=1)

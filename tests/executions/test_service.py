@@ -1,0 +1,198 @@
+"""The execution service: start, pin, wait, cancel, retry/resume, logs and following."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from flowrunner.errors import Conflict, InvalidInput, NotFound
+from flowrunner.executions import events as ev
+from flowrunner.storage import ExecutionEvent
+from tests.executions.conftest import FAILING, SLOW, STEPS, Harness
+
+
+async def test_start_runs_the_current_version_and_wait_returns_the_result(
+    harness: Harness,
+) -> None:
+    flow_id = await harness.flow(STEPS)
+    started = await harness.service.start(harness.account.id, flow_id, {"name": "Ada"})
+    assert started.created
+    assert started.execution.status == "queued"
+    done = await harness.service.wait(harness.account.id, started.execution.id, within=5)
+    assert done.status == "completed"
+    assert done.output == {"done": True}
+
+
+async def test_a_run_keeps_the_version_it_started_with_when_the_flow_is_edited(
+    harness: Harness,
+) -> None:
+    flow_id = await harness.flow(SLOW)
+    started = await harness.service.start(harness.account.id, flow_id, {"nap": 0.3})
+    await harness.store.flows.add_version(harness.account.id, flow_id, yaml=STEPS)
+    done = await harness.service.wait(harness.account.id, started.execution.id, within=5)
+    assert done.flow_version == 1
+    assert done.output == {"step": 3}
+    pinned = await harness.service.start(harness.account.id, flow_id, {"nap": 0}, version=1)
+    assert pinned.execution.flow_version == 1
+    latest = await harness.service.start(harness.account.id, flow_id, {"name": "x"})
+    assert latest.execution.flow_version == 2
+
+
+async def test_the_same_idempotency_key_never_starts_a_second_run(harness: Harness) -> None:
+    flow_id = await harness.flow(STEPS)
+    first, second = await asyncio.gather(
+        harness.service.start(harness.account.id, flow_id, {}, idempotency_key="k1"),
+        harness.service.start(harness.account.id, flow_id, {}, idempotency_key="k1"),
+    )
+    assert first.execution.id == second.execution.id
+    assert [first.created, second.created].count(True) == 1
+    page = await harness.service.list(harness.account.id, flow_id=flow_id)
+    assert len(page.items) == 1
+
+
+@pytest.mark.parametrize("bad", [[1, 2], "text", 3, None, {"blob": "x" * 20_000}])
+async def test_bad_input_is_rejected_and_starts_nothing(harness: Harness, bad: object) -> None:
+    flow_id = await harness.flow(STEPS)
+    with pytest.raises(InvalidInput):
+        await harness.service.start(harness.account.id, flow_id, bad)
+    assert (await harness.service.list(harness.account.id)).items == []
+
+
+async def test_unknown_deleted_or_other_accounts_flows_and_versions_are_not_found(
+    harness: Harness,
+) -> None:
+    flow_id = await harness.flow(STEPS)
+    other = await harness.store.accounts.create("eve", "hash")
+    with pytest.raises(NotFound):
+        await harness.service.start(harness.account.id, "nope", {})
+    with pytest.raises(NotFound):
+        await harness.service.start(harness.account.id, flow_id, {}, version=9)
+    with pytest.raises(NotFound):
+        await harness.service.start(other.id, flow_id, {})
+    await harness.store.flows.delete(harness.account.id, flow_id)
+    with pytest.raises(NotFound):
+        await harness.service.start(harness.account.id, flow_id, {})
+    assert (await harness.service.list(harness.account.id)).items == []
+
+
+async def test_cancel_of_a_finished_run_conflicts(harness: Harness) -> None:
+    flow_id = await harness.flow(STEPS)
+    started = await harness.service.start(harness.account.id, flow_id, {})
+    await harness.service.wait(harness.account.id, started.execution.id, within=5)
+    with pytest.raises(Conflict):
+        await harness.service.cancel(harness.account.id, started.execution.id)
+
+
+async def test_cancel_stops_a_running_run(harness: Harness) -> None:
+    flow_id = await harness.flow(SLOW)
+    started = await harness.service.start(harness.account.id, flow_id, {"nap": 30})
+    await asyncio.sleep(0.2)
+    view = await harness.service.get(harness.account.id, started.execution.id)
+    assert view.current_node == "nap"
+    assert 0 < view.progress < 1
+    canceled = await harness.service.cancel(harness.account.id, started.execution.id)
+    assert canceled.status == "canceled"
+
+
+async def test_retry_starts_a_new_run_and_resume_starts_at_the_failed_node(
+    harness: Harness,
+) -> None:
+    flow_id = await harness.flow(FAILING)
+    started = await harness.service.start(harness.account.id, flow_id, {"a": 1})
+    failed = await harness.service.wait(harness.account.id, started.execution.id, within=5)
+    assert failed.status == "failed"
+    retried = await harness.service.retry(harness.account.id, failed.id)
+    assert retried.execution.input == {"a": 1}
+    assert retried.execution.id != failed.id
+    resumed = await harness.service.retry(harness.account.id, failed.id, resume=True)
+    again = await harness.service.wait(harness.account.id, resumed.execution.id, within=5)
+    assert again.status == "failed"
+    events = await harness.store.executions.list_events(harness.account.id, again.id)
+    assert events[0].data == {"status": "queued", "retry_of": failed.id, "resume_from": "boom"}
+    started_nodes = [e.data["node_id"] for e in events if e.data.get("state") == "started"]
+    assert started_nodes == ["boom"]
+
+
+async def test_logs_filter_by_node_and_page_by_sequence(harness: Harness) -> None:
+    flow_id = await harness.flow(
+        """
+metadata: {name: chatty}
+nodes:
+  a: {type: log, params: {message: one}, next: {default: b}}
+  b: {type: log, params: {message: two, level: warning}, next: {default: c}}
+  c: {type: log, params: {message: three}}
+"""
+    )
+    started = await harness.service.start(harness.account.id, flow_id, {})
+    await harness.service.wait(harness.account.id, started.execution.id, within=5)
+    logs, cursor = await harness.service.logs(harness.account.id, started.execution.id, limit=2)
+    assert [e.data["message"] for e in logs] == ["one", "two"]
+    assert cursor is not None
+    rest, end = await harness.service.logs(
+        harness.account.id, started.execution.id, after_seq=cursor
+    )
+    assert [e.data["message"] for e in rest] == ["three"]
+    assert end is None
+    warned, _ = await harness.service.logs(
+        harness.account.id, started.execution.id, level="warning"
+    )
+    assert [e.data["node_id"] for e in warned] == ["b"]
+    by_node, _ = await harness.service.logs(harness.account.id, started.execution.id, node_id="c")
+    assert [e.data["message"] for e in by_node] == ["three"]
+
+
+async def _collect(stream: object) -> list[ExecutionEvent]:
+    return [event async for event in stream]  # type: ignore[attr-defined]
+
+
+async def test_following_replays_then_continues_live_without_gap_or_duplicate(
+    harness: Harness,
+) -> None:
+    flow_id = await harness.flow(SLOW)
+    started = await harness.service.start(harness.account.id, flow_id, {"nap": 0.4})
+    run_id = started.execution.id
+    await asyncio.sleep(0.25)  # mid-run: some events are history, the rest will be live
+    seen_before = await harness.store.executions.list_events(harness.account.id, run_id)
+    assert seen_before
+    stream = await harness.service.follow(harness.account.id, run_id, after_seq=2)
+    events = await asyncio.wait_for(_collect(stream), 5)
+    seqs = [e.seq for e in events]
+    assert seqs == list(range(3, seqs[-1] + 1))
+    assert events[-1].type == ev.COMPLETE
+    stored = await harness.store.executions.list_events(harness.account.id, run_id)
+    assert seqs[-1] == stored[-1].seq
+
+
+async def test_following_a_finished_run_replays_it_and_ends(harness: Harness) -> None:
+    flow_id = await harness.flow(STEPS)
+    started = await harness.service.start(harness.account.id, flow_id, {})
+    await harness.service.wait(harness.account.id, started.execution.id, within=5)
+    stream = await harness.service.follow(harness.account.id, started.execution.id)
+    events = await asyncio.wait_for(_collect(stream), 5)
+    assert events[0].seq == 1
+    assert events[-1].type == ev.COMPLETE
+
+
+async def test_another_account_cannot_follow_a_run_or_a_flow(harness: Harness) -> None:
+    flow_id = await harness.flow(STEPS)
+    started = await harness.service.start(harness.account.id, flow_id, {})
+    other = await harness.store.accounts.create("eve", "hash")
+    with pytest.raises(NotFound):
+        await harness.service.follow(other.id, started.execution.id)
+    with pytest.raises(NotFound):
+        await harness.service.follow_flow(other.id, flow_id)
+
+
+async def test_following_a_flow_sees_every_new_run_of_it(harness: Harness) -> None:
+    flow_id = await harness.flow(STEPS)
+    stream = await harness.service.follow_flow(harness.account.id, flow_id)
+    runs = [await harness.service.start(harness.account.id, flow_id, {}) for _ in range(2)]
+    completed: set[str] = set()
+    async with asyncio.timeout(5):
+        async for event in stream:  # type: ignore[attr-defined]
+            if event.type == ev.COMPLETE:
+                completed.add(event.execution_id)
+            if len(completed) == 2:
+                break
+    assert completed == {r.execution.id for r in runs}
