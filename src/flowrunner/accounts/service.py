@@ -25,6 +25,7 @@ from flowrunner.accounts.tokens import (
     hash_token,
     looks_like_token,
 )
+from flowrunner.accounts.verified import VerifiedCache
 from flowrunner.audit import AuditLog, actions
 from flowrunner.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from flowrunner.storage.protocols import DEFAULT_LIMIT, Store
@@ -61,6 +62,7 @@ class AccountService:
         clock: Clock = utcnow,
         login_token_ttl: timedelta = timedelta(hours=1),
         touch_interval: timedelta = timedelta(minutes=1),
+        verified: VerifiedCache | None = None,
     ) -> None:
         self._store = store
         self._audit = audit
@@ -68,6 +70,7 @@ class AccountService:
         self._hasher = hasher or PasswordHasher()
         self._clock = clock
         self._policy = _Policy(login_token_ttl, touch_interval)
+        self._verified = verified if verified is not None else VerifiedCache()
 
     # --- accounts ------------------------------------------------------------------------
 
@@ -164,7 +167,10 @@ class AccountService:
         except NotFound:
             await self._hasher.burn(password)
             await self._failed(username, client, None, "unknown username")
-        if not await self._hasher.verify(account.password_hash, password):
+        if not (
+            self._verified.hit(account, password)
+            or await self._hasher.verify(account.password_hash, password)
+        ):
             await self._failed(username, client, account, "wrong password")
         if account.disabled:
             await self._failed(username, client, account, "account disabled")
@@ -174,6 +180,7 @@ class AccountService:
             # plaintext, the only moment that is possible.
             new_hash = await self._hasher.hash(password)
             account = await self._store.accounts.update(account.id, password_hash=new_hash)
+        self._verified.add(account, password)
         return account
 
     async def authenticate_token(self, raw_token: str) -> Account:

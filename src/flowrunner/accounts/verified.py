@@ -1,0 +1,63 @@
+"""A short memory of passwords just verified, so HTTP Basic clients do not pay argon2 on
+every request.
+
+argon2 costs tens of milliseconds of CPU by design; a script using Basic authentication
+sends the same credentials with every call, and checking them each time would cap the API
+at a few dozen requests per second per core. Entries are keyed by an HMAC (a random key per
+process) of the account id, its current password hash and the password: nothing reusable is
+kept, a changed password (new hash) misses at once, and entries expire after ``ttl``.
+
+The trade-off: for ``ttl`` seconds, a copy of this process's memory would allow a fast
+(HMAC, not argon2) offline guess of recently used passwords. Set the ttl to 0 to disable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from flowrunner.storage.records import Account
+
+
+class VerifiedCache:
+    def __init__(
+        self,
+        *,
+        ttl: float = 300.0,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._clock = clock
+        self._secret = os.urandom(32)
+        self._entries: OrderedDict[bytes, float] = OrderedDict()
+
+    def hit(self, account: Account, password: str) -> bool:
+        if self._ttl <= 0:
+            return False
+        key = self._key(account, password)
+        expires = self._entries.get(key)
+        if expires is None:
+            return False
+        if expires <= self._clock():
+            del self._entries[key]
+            return False
+        return True
+
+    def add(self, account: Account, password: str) -> None:
+        if self._ttl <= 0:
+            return
+        key = self._key(account, password)
+        self._entries[key] = self._clock() + self._ttl
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def _key(self, account: Account, password: str) -> bytes:
+        material = "\0".join((account.id, account.password_hash, password)).encode()
+        return hmac.new(self._secret, material, hashlib.sha256).digest()
