@@ -29,9 +29,14 @@ def validate_flow(
     source: str | None = None,
     registry: NodeTypeRegistry | None = None,
     base_path: Path | None = None,
+    scripts: Any = None,
 ) -> list[Problem]:
-    """Every error and warning in ``text``, sorted by position. Never raises for bad input."""
-    problems, _ = _check(text, source, registry, base_path)
+    """Every error and warning in ``text``, sorted by position. Never raises for bad input.
+
+    With ``scripts`` (anything with the sandbox's ``check_syntax``), JavaScript in code
+    params, hooks and non-path expressions is syntax-checked too.
+    """
+    problems, _ = _check(text, source, registry, base_path, scripts)
     return problems
 
 
@@ -41,19 +46,24 @@ def load_flow(
     source: str | None = None,
     registry: NodeTypeRegistry | None = None,
     base_path: Path | None = None,
+    scripts: Any = None,
 ) -> FlowDefinition:
     """The validated definition of ``text``; DefinitionError listing every problem otherwise.
 
     Warnings do not stop loading; they are kept on ``FlowDefinition.warnings``.
     """
-    problems, built = _check(text, source, registry, base_path)
+    problems, built = _check(text, source, registry, base_path, scripts)
     if built is None:
         raise DefinitionError(problems, source=source)
     return built
 
 
 def _check(
-    text: str, source: str | None, registry: NodeTypeRegistry | None, base_path: Path | None
+    text: str,
+    source: str | None,
+    registry: NodeTypeRegistry | None,
+    base_path: Path | None,
+    scripts: Any,
 ) -> tuple[list[Problem], FlowDefinition | None]:
     registry = registry if registry is not None else builtin_registry()
     try:
@@ -71,7 +81,7 @@ def _check(
             source=source,
         )
         return [problem], None
-    checker = Checker(data, parsed.positions, registry, base_path)
+    checker = Checker(data, parsed.positions, registry, base_path, scripts)
     problems = sorted(
         (replace(p, source=source) for p in checker.run()),
         key=lambda p: (p.line is None, p.line or 0, p.column or 0),

@@ -34,6 +34,18 @@ class SourceMap:
 
     values: dict[Path, Position] = field(default_factory=dict)
     keys: dict[Path, Position] = field(default_factory=dict)
+    # Where the text of a string value starts: after the quote, or on the first line of a
+    # block scalar (`|`) at its indentation. Lets a script's own line:column be located.
+    texts: dict[Path, tuple[Position, bool]] = field(default_factory=dict)
+
+    def inside(self, path: Path, line: int, column: int) -> Position | None:
+        """The document position of ``line``:``column`` (1-based) inside a string value."""
+        if path not in self.texts:
+            return self.value(path)
+        (first, col), block = self.texts[path]
+        if block:
+            return (first + line - 1, col + column - 1)
+        return (first, col + column - 1) if line == 1 else (first + line - 1, column)
 
     def value(self, path: Path) -> Position | None:
         """The position of ``path``'s value, else of its nearest ancestor that has one."""
@@ -87,13 +99,14 @@ def parse_yaml(text: str) -> ParsedSource:
     positions = SourceMap()
     if root is None:
         return ParsedSource(None, positions)
-    builder = _Builder(positions)
+    builder = _Builder(positions, text.splitlines())
     return ParsedSource(builder.build(root, ()), positions)
 
 
 class _Builder:
-    def __init__(self, positions: SourceMap) -> None:
+    def __init__(self, positions: SourceMap, lines: list[str]) -> None:
         self.positions = positions
+        self.lines = lines
         self.constructor = SafeConstructor()
         self.count = 0
         self.active: set[int] = set()
@@ -106,7 +119,10 @@ class _Builder:
             raise self._error(node, path, f"values nested deeper than {MAX_DEPTH} levels")
         self.positions.values.setdefault(path, _pos(node))
         if isinstance(node, ScalarNode):
-            return self._scalar(node, path)
+            value = self._scalar(node, path)
+            if isinstance(value, str):
+                self._locate_text(node, path)
+            return value
         if id(node) in self.active:
             raise self._error(node, path, "recursive alias: a value contains itself")
         self.active.add(id(node))
@@ -140,6 +156,20 @@ class _Builder:
             self.positions.keys[child] = _pos(key_node)
             out[key] = self.build(value_node, child)
         return out
+
+    def _locate_text(self, node: ScalarNode, path: Path) -> None:
+        line, column = _pos(node)
+        if node.style in ("|", ">"):
+            # Content starts on the line after the indicator, at the block's indentation.
+            for index in range(line, len(self.lines)):
+                text = self.lines[index]
+                if text.strip():
+                    indent = len(text) - len(text.lstrip(" "))
+                    self.positions.texts[path] = ((line + 1, indent + 1), True)
+                    return
+            return
+        quoted = node.style in ("'", '"')
+        self.positions.texts[path] = ((line, column + (1 if quoted else 0)), False)
 
     def _scalar(self, node: ScalarNode, path: Path) -> Any:
         if node.tag == _TIMESTAMP:

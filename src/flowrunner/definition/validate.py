@@ -18,8 +18,8 @@ import jsonschema
 from flowrunner.definition.schema import flow_schema
 from flowrunner.definition.schema_errors import schema_problems
 from flowrunner.definition.source import Path, SourceMap, dotted
-from flowrunner.errors import ExpressionError, Problem
-from flowrunner.expressions import split_template
+from flowrunner.errors import ExpressionError, FlowrunnerError, Problem, ScriptError
+from flowrunner.expressions import SCOPE_NAMES, Segment, parse_path, split_template
 from flowrunner.plugins import NodeTypeRegistry
 
 START_HINT = "set metadata.start to the id of the node the flow begins with"
@@ -39,11 +39,15 @@ class Checker:
         positions: SourceMap,
         registry: NodeTypeRegistry,
         base_path: FsPath | None = None,
+        scripts: Any = None,
     ) -> None:
         self.data = data
         self.positions = positions
         self.registry = registry
         self.base_path = base_path
+        # A syntax checker for JavaScript (the sandbox's ``check_syntax``), if one was given.
+        check = getattr(scripts, "check_syntax", None)
+        self.check_syntax: Any = check if callable(check) else None
         self.problems: list[Problem] = []
         self.start: str | None = None
         nodes = data.get("nodes")
@@ -127,6 +131,15 @@ class Checker:
         if isinstance(params, Mapping):
             for path, text in _strings(params, (*base, "params"), code_params):
                 self._check_expression(path, text)
+            if self.check_syntax is not None:
+                for name in sorted(code_params):
+                    if isinstance(params.get(name), str):
+                        self._check_script((*base, "params", name), params[name], "function")
+        hooks = node.get("hooks")
+        if self.check_syntax is not None and isinstance(hooks, Mapping):
+            for stage, code in hooks.items():
+                if isinstance(code, str):
+                    self._check_script((*base, "hooks", stage), code, "function")
         batch = node.get("batch")
         if isinstance(batch, Mapping) and isinstance(batch.get("items"), str):
             items = batch["items"]
@@ -160,13 +173,45 @@ class Checker:
 
     def _check_expression(self, path: Path, text: str) -> None:
         try:
-            split_template(text)
+            parts = split_template(text)
         except ExpressionError as exc:
             self.error(
                 path,
                 f"invalid expression: {exc.message}",
                 "an expression is ${...}; write $${ for a literal ${",
             )
+            return
+        if self.check_syntax is None:
+            return
+        for part in parts:
+            if isinstance(part, Segment) and parse_path(part.code, SCOPE_NAMES) is None:
+                # Column of the code inside the string: after "${" and any leading blanks.
+                raw = text[part.offset + 2 :]
+                start = part.offset + 3 + len(raw) - len(raw.lstrip())
+                self._check_script(path, part.code, "expression", start)
+
+    def _check_script(self, path: Path, code: str, kind: str, column_in_text: int = 1) -> None:
+        """A JavaScript syntax error becomes a Problem at its own line:column in the file."""
+        try:
+            self.check_syntax(code, kind=kind)
+        except ScriptError as exc:
+            line, column = exc.line or 1, exc.column or 1
+            if line == 1:  # an expression starts mid-string; a script at its first column
+                column += column_in_text - 1
+            at = self.positions.inside(path, line, column) or (None, None)
+            self.problems.append(
+                Problem(
+                    dotted(path),
+                    f"JavaScript syntax error: {exc.message}",
+                    at[0],
+                    at[1],
+                    "error",
+                    f"at line {exc.line or 1}, column {exc.column or 1} of the "
+                    + ("expression" if kind == "expression" else "script"),
+                )
+            )
+        except FlowrunnerError as exc:  # the checker itself failed: say so, do not block
+            self.error(path, f"could not check the JavaScript syntax: {exc}", severity="warning")
 
     # --- graph -----------------------------------------------------------------------------
 
