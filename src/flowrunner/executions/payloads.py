@@ -65,12 +65,10 @@ def bounded(value: Any, masker: Masker, limit: int) -> Any:
     """``value`` JSON-safe and masked; past ``limit`` bytes, a marker with a masked preview."""
     text = json.dumps(value, default=str, ensure_ascii=False)
     if masker.active:
-        text_masked = masker.text(text)
-        if text_masked != text:
-            # Masking inside the serialised text could break JSON escapes only if a secret
-            # contains a quote or backslash; masking the value tree is exact, so do that.
-            value = masker.value(json.loads(text))
-            text = json.dumps(value, ensure_ascii=False)
+        # Mask the value tree, not the text: a secret with a quote or backslash appears
+        # escaped in the JSON text and would slip through a textual replace.
+        masked = masker.value(json.loads(text))
+        text = json.dumps(masked, ensure_ascii=False)
     if len(text) <= limit:
         return json.loads(text)
     return {TRUNCATED: True, "size": len(text), "preview": text[: max(0, limit // 4)]}

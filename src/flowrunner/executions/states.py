@@ -13,7 +13,7 @@ from typing import Any
 
 from flowrunner.errors import Conflict
 from flowrunner.storage import Execution, ExecutionStore
-from flowrunner.storage.records import ExecutionStatus, JSONValue
+from flowrunner.storage.records import ExecutionStatus, JSONValue, utcnow
 
 TERMINAL: frozenset[ExecutionStatus] = frozenset({"completed", "failed", "canceled"})
 
@@ -62,9 +62,10 @@ async def transition(
     """Move ``execution`` to ``target`` atomically; ``Conflict`` if it is no longer in a status
     the move is allowed from (someone else changed it first)."""
     check_transition(execution.status, target, execution_id=execution.id)
+    now = now or utcnow()
     started_at = now if target == "running" else None
     finished_at = now if target in TERMINAL else None
-    if target in TERMINAL and progress is None and target == "completed":
+    if target == "completed" and progress is None:
         progress = 1.0
     try:
         return await store.update(
