@@ -64,7 +64,9 @@ nodes:
 """
     [problem] = errors(text, sandbox)
     assert problem.path == "nodes.a.params.message"
-    assert problem.line == 3
+    # The string's text starts at column 37; the code at its column 9; the error just after
+    # the '+', at column 10 of the code.
+    assert (problem.line, problem.column) == (3, 54)
     assert problem.hint is not None
     assert "of the expression" in problem.hint
 
