@@ -8,7 +8,6 @@ live events to subscribers.
 
 from flowrunner.executions.bus import EventBus, InProcessBus, Subscription, Topic
 from flowrunner.executions.executor import Executor, LocalExecutor
-from flowrunner.executions.payloads import Masker
 from flowrunner.executions.recovery import Recovery
 from flowrunner.executions.runner import FlowCache, RunControl, Runner, SecretsResolver
 from flowrunner.executions.service import ExecutionService, ExecutionView, Started
@@ -23,7 +22,6 @@ __all__ = [
     "FlowCache",
     "InProcessBus",
     "LocalExecutor",
-    "Masker",
     "Recovery",
     "RunControl",
     "Runner",

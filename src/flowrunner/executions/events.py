@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from flowrunner.engine import NodeEvent
-from flowrunner.executions.payloads import Masker, bounded, error_details
+from flowrunner.executions.payloads import bounded, error_details
 from flowrunner.executions.states import is_terminal
+from flowrunner.secrets import Masker
 from flowrunner.storage import ExecutionEvent, NewEvent
 
 STATUS = "status"
@@ -53,7 +54,7 @@ def node_event(event: NodeEvent, masker: Masker, limit: int) -> NewEvent:
         data: dict[str, Any] = {
             "node_id": event.node_id,
             "level": event.level or "info",
-            "message": masker.text(event.message or ""),
+            "message": masker.mask_text(event.message or ""),
         }
         if event.fields:
             data["fields"] = bounded(dict(event.fields), masker, limit)

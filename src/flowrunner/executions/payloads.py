@@ -1,7 +1,8 @@
 """What may leave a run: JSON-safe, secret-free, size-bounded copies of its values.
 
-Everything a run records (event outputs and errors, checkpoints, the final output) passes
-through here. Secrets are masked wherever their value appears inside a string; payloads above
+Everything a run records (event outputs and errors, the final output) passes through here.
+Secrets are masked wherever their value appears inside a string (with the vault's
+``Masker``); payloads above
 the size limit are replaced by a marker carrying a preview, so one node returning megabytes
 cannot bloat the event history or a WebSocket frame.
 """
@@ -9,51 +10,12 @@ cannot bloat the event history or a WebSocket frame.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flowrunner.errors import FlowrunnerError
+from flowrunner.secrets import Masker
 
-MASK = "***"
 TRUNCATED = "$truncated"
-# Values shorter than this are not masked: masking "1" or "a" would garble every payload and
-# protects nothing (a one-character secret is not a secret).
-MIN_SECRET_LENGTH = 4
-
-
-class Masker:
-    """Replaces every occurrence of the given secret values inside strings with ``***``."""
-
-    __slots__ = ("_pattern",)
-
-    def __init__(self, secrets: Iterable[Any] = ()) -> None:
-        values = sorted(
-            {str(v) for v in secrets if v is not None and len(str(v)) >= MIN_SECRET_LENGTH},
-            key=len,
-            reverse=True,  # longest first, so a secret containing another is masked whole
-        )
-        self._pattern = re.compile("|".join(map(re.escape, values))) if values else None
-
-    @property
-    def active(self) -> bool:
-        return self._pattern is not None
-
-    def text(self, value: str) -> str:
-        pattern = self._pattern
-        return value if pattern is None else pattern.sub(MASK, value)
-
-    def value(self, value: Any) -> Any:
-        """A copy of a JSON-like ``value`` with secrets masked in every string, keys included."""
-        if self._pattern is None:
-            return value
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, Mapping):
-            return {self.text(str(k)): self.value(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.value(v) for v in value]
-        return value
 
 
 def to_json(value: Any) -> Any:
@@ -63,12 +25,9 @@ def to_json(value: Any) -> Any:
 
 def bounded(value: Any, masker: Masker, limit: int) -> Any:
     """``value`` JSON-safe and masked; past ``limit`` bytes, a marker with a masked preview."""
-    text = json.dumps(value, default=str, ensure_ascii=False)
-    if masker.active:
-        # Mask the value tree, not the text: a secret with a quote or backslash appears
-        # escaped in the JSON text and would slip through a textual replace.
-        masked = masker.value(json.loads(text))
-        text = json.dumps(masked, ensure_ascii=False)
+    # Mask the value tree before serialising, not the text: a secret with a quote or a
+    # backslash appears escaped in JSON text and would slip through a textual replace.
+    text = json.dumps(masker.mask(value), default=str, ensure_ascii=False)
     if len(text) <= limit:
         return json.loads(text)
     return {TRUNCATED: True, "size": len(text), "preview": text[: max(0, limit // 4)]}
@@ -87,7 +46,7 @@ def error_details(
     code = exc.code if isinstance(exc, FlowrunnerError) else "node_failed"
     details: dict[str, Any] = {
         "code": code,
-        "message": masker.text(str(exc) or type(exc).__name__),
+        "message": masker.mask_text(str(exc) or type(exc).__name__),
         "type": type(cause).__name__,
     }
     if node:

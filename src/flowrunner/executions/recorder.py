@@ -21,7 +21,8 @@ from typing import Any
 from flowrunner.engine import Checkpoint, NodeEvent
 from flowrunner.executions.bus import EventBus
 from flowrunner.executions.events import node_event
-from flowrunner.executions.payloads import Masker, to_json
+from flowrunner.executions.payloads import to_json
+from flowrunner.secrets import Masker
 from flowrunner.storage import Execution, ExecutionEvent, ExecutionStore, NewEvent
 
 log = logging.getLogger(__name__)

@@ -21,15 +21,16 @@ from flowrunner.engine import ErrorInfo
 from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus
-from flowrunner.executions.payloads import Masker, bounded, error_details
+from flowrunner.executions.payloads import bounded, error_details
 from flowrunner.executions.recorder import RESUME_KEY, Recorder, Suspended, resume_meta
 from flowrunner.executions.states import transition
 from flowrunner.nodes.base import RUN_SECRETS
 from flowrunner.plugins import NodeTypeRegistry
+from flowrunner.secrets import Masker
 from flowrunner.storage import Execution, FlowVersion, Store
 from flowrunner.storage.records import Clock, utcnow
 
-SecretsResolver = Callable[[str], Awaitable[Mapping[str, str]]]
+SecretsResolver = Callable[[str], Awaitable[Mapping[str, Any]]]
 """account id → that account's secrets in clear (the vault provides it)."""
 
 log = structlog.get_logger("flowrunner.executions")
@@ -109,7 +110,7 @@ class Runner:
             execution_id=execution.id, flow_id=execution.flow_id, account_id=execution.account_id
         ):
             secrets = dict(await self._secrets(execution.account_id)) if self._secrets else {}
-            masker = Masker(secrets.values())
+            masker = Masker.for_secrets(secrets)
             try:
                 version = await self._store.flows.get_version(
                     execution.account_id, execution.flow_id, execution.flow_version
@@ -145,7 +146,7 @@ class Runner:
         checkpoint: Any,
         recorder: Recorder,
         masker: Masker,
-        secrets: Mapping[str, str],
+        secrets: Mapping[str, Any],
         control: RunControl,
     ) -> Execution:
         store = self._store.executions
