@@ -14,6 +14,9 @@ from flowrunner.audit import AuditLog
 from flowrunner.storage import Store
 from flowrunner.storage.memory import MemoryStore
 from flowrunner.storage.sql import SqlStore
+from tests.storage.conftest import postgres_database, postgres_server
+
+__all__ = ["postgres_database", "postgres_server"]
 
 
 class ManualClock:
@@ -54,21 +57,24 @@ def ticker() -> Ticker:
     return Ticker()
 
 
-async def open_test_store(kind: str, tmp_path: Path, clock: ManualClock) -> Store:
-    store: Store
-    if kind == "memory":
-        store = MemoryStore(clock=clock)
-    else:
-        store = SqlStore(f"sqlite:///{tmp_path / 'flowrunner.db'}", clock=clock)
-    await store.connect()
-    return store
-
-
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
 ) -> AsyncIterator[Store]:
-    opened = await open_test_store(request.param, tmp_path, clock)
+    opened: Store
+    if request.param == "memory":
+        opened = MemoryStore(clock=clock)
+        await opened.connect()
+    elif request.param == "sqlite":
+        opened = SqlStore(f"sqlite:///{tmp_path / 'flowrunner.db'}", clock=clock)
+        await opened.connect()
+    else:
+        # The storage suite's session database (migrated once), emptied for this test.
+        url: str = request.getfixturevalue("postgres_database")
+        sql = SqlStore(url, clock=clock, migrate=False)
+        await sql.connect()
+        await sql.truncate_all()
+        opened = sql
     yield opened
     await opened.close()
 

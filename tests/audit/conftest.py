@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.accounts.conftest import audit, clock, store
+from tests.accounts.conftest import audit, clock, postgres_database, postgres_server, store
 
-__all__ = ["audit", "clock", "store"]
+__all__ = ["audit", "clock", "postgres_database", "postgres_server", "store"]

@@ -7,9 +7,9 @@ import pytest
 from flowrunner.audit import AuditLog
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Account, Store
-from tests.accounts.conftest import audit, clock, store
+from tests.accounts.conftest import audit, clock, postgres_database, postgres_server, store
 
-__all__ = ["audit", "clock", "store"]
+__all__ = ["audit", "clock", "postgres_database", "postgres_server", "store"]
 
 KEY1 = Keyring.generate_key()
 KEY2 = Keyring.generate_key()
