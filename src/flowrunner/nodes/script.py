@@ -1,0 +1,125 @@
+"""Script built-ins: ``transform`` (output = what a JavaScript body returns) and ``condition``
+(next node = what a JavaScript body returns).
+
+Both run their code param in the flow's sandbox with ``input``, ``shared``, ``params`` (the
+node's other params, resolved), ``results``, ``secrets``, ``execution`` and, on an error edge,
+``error`` in scope (plus ``item``/``index`` in a batch). Writes to ``shared`` persist into the
+run; ``console.*`` lines become the run's log lines. The code params are never interpolated:
+``${`` inside a script is JavaScript's own template syntax.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from flowrunner.engine import Context
+from flowrunner.errors import ExecutionError, SandboxError
+from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType, HookHost
+
+if TYPE_CHECKING:
+    from flowrunner.plugins import BuildEnv
+
+SANDBOX_HINT = "compile the flow with the JavaScript sandbox (scripts=Sandbox(...))"
+
+
+class ScriptNode(DefinedNode):
+    """Runs the body in ``code_param`` once per call; subclasses turn its value into a result."""
+
+    __slots__ = ("_host", "_script")
+
+    code_param: ClassVar[str] = "script"
+
+    def setup(self, env: BuildEnv) -> None:
+        if not callable(getattr(env.scripts, "run_function", None)):
+            raise SandboxError(
+                f"'{self.spec.type}' nodes need the JavaScript sandbox: " + SANDBOX_HINT
+            )
+        self._host: HookHost = env.scripts
+        self._script = str(self.spec.params[self.code_param])
+
+    async def run_script(self, call: Call) -> Any:
+        params = {k: v for k, v in call.params.items() if k not in self.code_params}
+        scope = {**self.scope(call.ctx), "params": params}
+        if call.index is not None:
+            scope["item"] = call.item
+            scope["index"] = call.index
+        result = await self._host.run_function(self._script, scope)
+        apply_script_effects(call.ctx, result)
+        return getattr(result, "value", result)
+
+
+def apply_script_effects(ctx: Context, result: Any) -> None:
+    """Copy the script's ``shared`` back into the run and its console lines into the log."""
+    shared = getattr(result, "shared", None)
+    if isinstance(shared, Mapping) and shared is not ctx.shared:
+        ctx.shared.clear()
+        ctx.shared.update(shared)
+    for line in getattr(result, "logs", None) or ():
+        level = getattr(line, "level", "info")
+        ctx.log(str(getattr(line, "message", line)), level="warning" if level == "warn" else level)
+
+
+class TransformNode(ScriptNode):
+    __slots__ = ()
+
+    code_params = frozenset({"script"})
+    code_param = "script"
+
+    async def work(self, call: Call) -> Any:
+        return await self.run_script(call)
+
+
+class ConditionNode(ScriptNode):
+    """The body returns the action: a non-empty string, or a boolean ("true"/"false").
+    The input passes through, as with ``switch``."""
+
+    __slots__ = ()
+
+    code_params = frozenset({"condition_script"})
+    code_param = "condition_script"
+
+    async def work(self, call: Call) -> Any:
+        value = await self.run_script(call)
+        if isinstance(value, bool):
+            call.action = "true" if value else "false"
+        elif isinstance(value, str) and value:
+            call.action = value
+        else:
+            shown = "null" if value is None else type(value).__name__
+            raise ExecutionError(
+                f"node '{self.node_id}': condition_script must return an action name or a "
+                f"boolean, got {shown}",
+                node_id=self.node_id,
+            )
+        return call.input
+
+
+def _schema(code_param: str) -> dict[str, Any]:
+    # Other params are free-form data for the script (``params.threshold``...).
+    return {
+        "type": "object",
+        "properties": {code_param: {"type": "string", "minLength": 1}},
+        "required": [code_param],
+    }
+
+
+TRANSFORM = DefinedNodeType(
+    "transform",
+    "Run a JavaScript function body (params.script); its return value is the output.",
+    TransformNode,
+    _schema("script"),
+)
+CONDITION = DefinedNodeType(
+    "condition",
+    "Run a JavaScript function body (params.condition_script) that returns the next action "
+    '(a string, or a boolean for "true"/"false"); the input passes through.',
+    ConditionNode,
+    _schema("condition_script"),
+)
+
+# (type, aliases) of this module's built-ins.
+SCRIPT_TYPES: list[tuple[DefinedNodeType, tuple[str, ...]]] = [
+    (TRANSFORM, ()),
+    (CONDITION, ()),
+]
