@@ -63,3 +63,20 @@ def test_without_keys_one_is_generated_once_with_0600_and_a_warning(
     again = Keyring.from_settings(settings)
     assert again.key_ids == first.key_ids
     assert again.key_ids == [key_id(key_file.read_text().strip())]
+
+
+def test_an_empty_key_file_fails_instead_of_making_a_new_key(tmp_path: Path) -> None:
+    (tmp_path / "secret.key").write_text("")
+    with pytest.raises(VaultError, match="empty"):
+        Keyring.from_settings(Settings(data_dir=tmp_path))
+
+
+def test_a_key_file_readable_by_others_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key_file = tmp_path / "secret.key"
+    key_file.write_text(KEY1)
+    key_file.chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="flowrunner.secrets.keyring"):
+        assert Keyring.from_settings(Settings(data_dir=tmp_path)).key_ids == [key_id(KEY1)]
+    assert "chmod 600" in caplog.text

@@ -129,7 +129,9 @@ def _load_or_create_key_file(data_dir: Path) -> str:
             "in production (keep the key away from the database it protects)",
             path,
         )
-        return path.read_text().strip()
+        if path.stat().st_mode & 0o077:
+            log.warning("%s is readable by other users; chmod 600 it", path)
+        return _read_key_file(path)
     data_dir.mkdir(parents=True, exist_ok=True)
     key = Keyring.generate_key()
     # O_EXCL: if another process created the file meanwhile, use theirs instead of
@@ -137,7 +139,7 @@ def _load_or_create_key_file(data_dir: Path) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_text().strip()
+        return _read_key_file(path)
     with os.fdopen(fd, "w") as fh:
         fh.write(key + "\n")
     log.warning(
@@ -159,3 +161,10 @@ async def verify_keyring(keyring: Keyring, store: Store) -> None:
         sample = await store.secrets.admin_list_by_key_id(kid, limit=1)
         for secret in sample.items:
             keyring.decrypt(secret.ciphertext, secret.key_id)
+
+
+def _read_key_file(path: Path) -> str:
+    key = path.read_text().strip()
+    if not key:
+        raise VaultError(f"the secret key file {path} is empty; restore it from a backup")
+    return key
