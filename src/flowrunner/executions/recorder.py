@@ -18,6 +18,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import structlog
+
 from flowrunner.engine import Checkpoint, NodeEvent
 from flowrunner.executions.bus import EventBus
 from flowrunner.executions.events import node_event
@@ -65,6 +67,9 @@ class Recorder:
     def observe(self, event: NodeEvent) -> None:
         """The engine observer: buffer, and make sure a slow node's events still go out."""
         self._buffer.append(node_event(event, self._masker, self._limit))
+        if event.kind == "started" and not event.flow_path:
+            # Log lines of the node's own code (a plugin using structlog) name the node.
+            structlog.contextvars.bind_contextvars(node_id=event.node_id)
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_DELAY, self._on_timer)
 

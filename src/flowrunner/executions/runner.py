@@ -24,6 +24,7 @@ from flowrunner.executions.bus import EventBus
 from flowrunner.executions.payloads import bounded, error_details
 from flowrunner.executions.recorder import RESUME_KEY, Recorder, Suspended, resume_meta
 from flowrunner.executions.states import transition
+from flowrunner.logging import masking
 from flowrunner.nodes.base import RUN_SECRETS
 from flowrunner.plugins import NodeTypeRegistry
 from flowrunner.secrets import Masker
@@ -106,11 +107,17 @@ class Runner:
         """
         control = control or RunControl()
         store = self._store.executions
-        with structlog.contextvars.bound_contextvars(
-            execution_id=execution.id, flow_id=execution.flow_id, account_id=execution.account_id
+        secrets = dict(await self._secrets(execution.account_id)) if self._secrets else {}
+        masker = Masker.for_secrets(secrets)
+        with (
+            structlog.contextvars.bound_contextvars(
+                execution_id=execution.id,
+                flow_id=execution.flow_id,
+                account_id=execution.account_id,
+                node_id=None,
+            ),
+            masking(masker),
         ):
-            secrets = dict(await self._secrets(execution.account_id)) if self._secrets else {}
-            masker = Masker.for_secrets(secrets)
             try:
                 version = await self._store.flows.get_version(
                     execution.account_id, execution.flow_id, execution.flow_version

@@ -1,0 +1,118 @@
+"""Logging for the whole service: structlog, JSON lines (or a readable console on a terminal).
+
+Context travels in contextvars, so every line logged while handling a request carries its
+``request_id`` (the correlation id), and every line of a run carries ``execution_id``,
+``flow_id``, ``account_id`` and the ``node_id`` running. Standard-library loggers (uvicorn,
+SQLAlchemy, our own ``logging.getLogger`` users) go through the same processors and format.
+Secret values of the run being logged about are masked in every line.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+import structlog
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from flowrunner.secrets import Masker
+
+_masker: contextvars.ContextVar[Masker | None] = contextvars.ContextVar(
+    "flowrunner_log_masker", default=None
+)
+
+
+@contextmanager
+def masking(masker: Masker) -> Iterator[None]:
+    """Mask ``masker``'s secrets in every line logged inside this block (and its tasks)."""
+    token = _masker.set(masker)
+    try:
+        yield
+    finally:
+        _masker.reset(token)
+
+
+def mask_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: hide the current run's secret values in every field."""
+    masker = _masker.get()
+    if masker is None:
+        return event_dict
+    return {key: masker.mask(value) for key, value in event_dict.items()}
+
+
+def _shared_processors() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        mask_secrets,
+    ]
+
+
+def configure_logging(
+    level: str | int = "info", *, json: bool | None = None, stream: TextIO | None = None
+) -> None:
+    """Send every log line (structlog and standard library) to ``stream`` as JSON, or as
+    coloured console text when ``json`` is False (default: JSON unless ``stream`` is a tty)."""
+    stream = stream or sys.stderr
+    if json is None:
+        json = not stream.isatty()
+    numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_shared_processors(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared_processors(),
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
+    # uvicorn installs its own handlers; route its lines through ours instead.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        named = logging.getLogger(name)
+        named.handlers.clear()
+        named.propagate = True
+
+
+class CorrelationMiddleware:
+    """Binds the request's correlation id (``request.state.request_id``, set by the request
+    middleware outside this one) to the log context for everything the request does,
+    including runs it starts: their tasks inherit the context."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rid = scope.get("state", {}).get("request_id") if scope["type"] != "lifespan" else None
+        if rid is None:
+            await self.app(scope, receive, send)
+            return
+        with structlog.contextvars.bound_contextvars(request_id=rid):
+            await self.app(scope, receive, send)
