@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     # Request body limits in bytes, answered with 413 before the body is read in full.
     max_flow_bytes: int = 1_048_576
     max_request_bytes: int = 1_048_576
+    # Runs (flowrunner.executions): parallel runs per process (the rest queue), lease time a
+    # run's executor must renew within, how often expired leases are swept, how long a
+    # shutdown lets running nodes finish, and the largest run input accepted.
+    executor_concurrency: int = 16
+    lease_ttl_seconds: float = 30.0
+    recovery_interval_seconds: float = 10.0
+    shutdown_grace_seconds: float = 10.0
+    max_run_input_bytes: int = 1_048_576
 
     def sqlite_url(self) -> str:
         return f"sqlite+aiosqlite:///{self.data_dir / 'flowrunner.db'}"
