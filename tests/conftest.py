@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -18,3 +20,17 @@ def require_service(env_var: str, what: str) -> str:
     if REQUIRE_SERVICES:
         pytest.fail(f"CI requires every service: {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def dynamodb_endpoint() -> Iterator[str]:
+    """A DynamoDB-API server for the session: ``FLOWRUNNER_TEST_DYNAMODB_ENDPOINT`` if set, else
+    moto's standalone server started on a free loopback port and stopped at the end."""
+    if not os.environ.get("FLOWRUNNER_TEST_DYNAMODB_ENDPOINT") and (
+        importlib.util.find_spec("moto") is None or importlib.util.find_spec("aioboto3") is None
+    ):
+        require_service("FLOWRUNNER_TEST_DYNAMODB_ENDPOINT", "DynamoDB (or moto[server])")
+    from flowrunner.storage.dynamodb.testing import endpoint_for_tests
+
+    with endpoint_for_tests() as endpoint:
+        yield endpoint

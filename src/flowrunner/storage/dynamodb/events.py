@@ -1,0 +1,211 @@
+"""Execution events (gap-free sequence numbers) and checkpoints.
+
+Events are stored as *batches*: one item per ``append_events`` call, keyed by the sequence
+number of its first event and holding up to 99 events. Batches tile the sequence: an append
+reads the last batch (strongly consistent), and puts the next one at ``last + 1`` on condition
+that key does not exist yet. Two writers that read the same last batch target the same key, so
+exactly one wins; the loser re-reads and tries again. Because a batch is one item, a crash
+writes all of it or nothing, so readers tailing with ``after_seq`` never see a gap, a hole that
+fills in later, or a duplicate number. No transaction is needed (half the write cost of one).
+
+The execution item's ``last_event_seq`` follows with a conditional "raise to" update after
+each append; it is what ``get`` reports and may lag by one append if a writer dies in between
+(the next append raises it again). The batch items are the source of truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flowrunner.errors import Conflict, NotFound
+from flowrunner.storage.dynamodb.accounts import EXISTS, NEW, account_pk
+from flowrunner.storage.dynamodb.client import ConditionFailed, TransactionCanceled
+from flowrunner.storage.dynamodb.codec import dump_json, from_item, load_json, parse_ts, seq_key, ts
+from flowrunner.storage.dynamodb.execution_items import ExecutionTable, exec_sk, run_pk
+from flowrunner.storage.dynamodb.expr import Expr
+from flowrunner.storage.pagination import clamp_limit
+from flowrunner.storage.protocols import MAX_LIMIT
+from flowrunner.storage.records import Checkpoint, ExecutionEvent, JSONValue, NewEvent
+
+BATCH_MAX = 99
+BATCH_MAX_BYTES = 350_000
+"""Keeps a batch item under DynamoDB's 400 KB item limit (with room for keys and names)."""
+APPEND_ATTEMPTS = 200
+HINTS_KEPT = 1024
+LAST_SEQ = 10**12 - 1
+
+
+def _slices(events: Sequence[NewEvent]) -> list[list[tuple[str, str]]]:
+    """``(type, data JSON)`` pairs cut into batches of at most 99 events and ~350 KB."""
+    out: list[list[tuple[str, str]]] = [[]]
+    size = 0
+    for ev in events:
+        pair = (ev.type, dump_json(dict(ev.data)))
+        cost = len(pair[0]) + len(pair[1].encode()) + 16
+        if out[-1] and (len(out[-1]) == BATCH_MAX or size + cost > BATCH_MAX_BYTES):
+            out.append([])
+            size = 0
+        out[-1].append(pair)
+        size += cost
+    return out
+
+
+class EventLog(ExecutionTable):
+    async def append_events(
+        self, account_id: str, execution_id: str, events: Sequence[NewEvent]
+    ) -> builtins.list[ExecutionEvent]:
+        """Atomic for up to 99 events (and ~350 KB); a larger call is written as several
+        batches, each atomic and gap-free, consecutive unless another process appends to the
+        same execution at the same moment."""
+        if not events:
+            await self._load(account_id, execution_id)
+            return []
+        written: list[ExecutionEvent] = []
+        async with self._appending.hold((account_id, execution_id)):
+            for batch in _slices(events):
+                written += await self._append(account_id, execution_id, batch)
+        await self._raise_counter(account_id, execution_id, written[-1].seq)
+        return written
+
+    async def _append(
+        self, account_id: str, execution_id: str, batch: list[tuple[str, str]]
+    ) -> builtins.list[ExecutionEvent]:
+        pk = run_pk(account_id, execution_id)
+        hint = self._next_hint.pop((account_id, execution_id), None)
+        for attempt in range(APPEND_ATTEMPTS):
+            first = hint or await self._next_seq(account_id, execution_id)
+            hint = None
+            now = self._clock()
+            item = {
+                "pk": pk, "sk": seq_key("EVENT#", first), "execution_id": execution_id,
+                "account_id": account_id, "first": first, "count": len(batch),
+                "events": dump_json([[t, load_json(d)] for t, d in batch]),
+                "created_at": ts(now),
+            }  # fmt: skip
+            try:
+                await self._t.put(item, condition=NEW)
+            except ConditionFailed:
+                # Another process took this number first: back off a little and re-read.
+                await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
+                continue
+            self._remember(account_id, execution_id, first + len(batch))
+            return _expand(item)
+        raise Conflict("too many concurrent event writers; retry", execution_id=execution_id)
+
+    def _remember(self, account_id: str, execution_id: str, next_seq: int) -> None:
+        """Where this process expects the next batch to go: saves the read of the last batch
+        when one process appends in a row. A stale hint only costs a failed put and a re-read."""
+        if len(self._next_hint) >= HINTS_KEPT:
+            self._next_hint.pop(next(iter(self._next_hint)))
+        self._next_hint[(account_id, execution_id)] = next_seq
+
+    async def _next_seq(self, account_id: str, execution_id: str) -> int:
+        response = await self._t.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues={
+                ":pk": {"S": run_pk(account_id, execution_id)},
+                ":p": {"S": "EVENT#"},
+            },
+            ScanIndexForward=False,
+            ConsistentRead=True,
+            Limit=1,
+        )
+        items = response.get("Items", [])
+        if not items:
+            await self._load(account_id, execution_id)  # NotFound for a missing execution
+            return 1
+        last = from_item(items[0])
+        return int(last["first"]) + int(last["count"])
+
+    async def _raise_counter(self, account_id: str, execution_id: str, seq: int) -> None:
+        expr = Expr().set("last_event_seq", seq)
+        # A failed condition means a concurrent writer already raised it further.
+        with contextlib.suppress(ConditionFailed):
+            await self._t.update(
+                account_pk(account_id), exec_sk(execution_id), expr,
+                condition=f"{EXISTS} AND {expr.n('last_event_seq')} < {expr.v(seq)}",
+            )  # fmt: skip
+
+    async def list_events(
+        self,
+        account_id: str,
+        execution_id: str,
+        *,
+        after_seq: int = 0,
+        limit: int = MAX_LIMIT,
+    ) -> builtins.list[ExecutionEvent]:
+        await self._load(account_id, execution_id)
+        limit, after = clamp_limit(limit), max(after_seq, 0)
+        # The batch holding event after+1 starts at most BATCH_MAX - 1 numbers before it.
+        request: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": run_pk(account_id, execution_id)},
+                ":lo": {"S": seq_key("EVENT#", max(after + 1 - (BATCH_MAX - 1), 1))},
+                ":hi": {"S": seq_key("EVENT#", LAST_SEQ)},
+            },
+            "ConsistentRead": True,
+        }
+        found: list[ExecutionEvent] = []
+        while len(found) < limit:
+            response = await self._t.query(**request)
+            for raw in response.get("Items", []):
+                found += [e for e in _expand(from_item(raw)) if e.seq > after]
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return found[:limit]
+
+    async def save_checkpoint(
+        self,
+        account_id: str,
+        execution_id: str,
+        *,
+        shared: JSONValue,
+        next_node: str | None,
+        results: Mapping[str, JSONValue],
+    ) -> Checkpoint:
+        now = self._clock()
+        shared_json, results_json = dump_json(shared), dump_json(dict(results))
+        item = {
+            "pk": run_pk(account_id, execution_id), "sk": "CHECKPOINT",
+            "execution_id": execution_id, "account_id": account_id, "shared": shared_json,
+            "next_node": next_node, "results": results_json, "updated_at": ts(now),
+        }  # fmt: skip
+        actions = [
+            self._t.tx_check(account_pk(account_id), exec_sk(execution_id), EXISTS, Expr()),
+            self._t.tx_put(item),
+        ]
+        try:
+            await self._t.transact(actions)
+        except TransactionCanceled as exc:
+            raise NotFound(
+                "execution not found", account_id=account_id, execution_id=execution_id
+            ) from exc
+        return Checkpoint(
+            execution_id, account_id, load_json(shared_json), next_node,
+            load_json(results_json), now,
+        )  # fmt: skip
+
+    async def get_checkpoint(self, account_id: str, execution_id: str) -> Checkpoint | None:
+        await self._load(account_id, execution_id)
+        f = await self._t.get(run_pk(account_id, execution_id), "CHECKPOINT")
+        if f is None:
+            return None
+        return Checkpoint(
+            f["execution_id"], f["account_id"], load_json(f["shared"]), f.get("next_node"),
+            load_json(f["results"]), parse_ts(f["updated_at"]),
+        )  # fmt: skip
+
+
+def _expand(batch: dict[str, Any]) -> list[ExecutionEvent]:
+    created = parse_ts(batch["created_at"])
+    return [
+        ExecutionEvent(batch["execution_id"], batch["account_id"], seq, kind, data, created)
+        for seq, (kind, data) in enumerate(load_json(batch["events"]), start=int(batch["first"]))
+    ]

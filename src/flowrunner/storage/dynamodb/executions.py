@@ -1,0 +1,150 @@
+"""Executions: create (with idempotency keys), read, list, and compare-and-set updates.
+
+Events and checkpoints live in ``events``, leases in ``leases``; ``DynamoExecutions`` is the
+whole ``ExecutionStore``. Item layout: see ``execution_items``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import datetime
+
+from flowrunner.errors import Conflict, NotFound
+from flowrunner.storage.dynamodb.accounts import EXISTS, NEW, account_pk
+from flowrunner.storage.dynamodb.client import ConditionFailed, TransactionCanceled
+from flowrunner.storage.dynamodb.codec import dump_json, time_key, ts
+from flowrunner.storage.dynamodb.events import EventLog
+from flowrunner.storage.dynamodb.execution_items import LEASE_QUEUE, exec_sk, to_execution
+from flowrunner.storage.dynamodb.expr import Expr
+from flowrunner.storage.dynamodb.flows import time_range
+from flowrunner.storage.dynamodb.leases import Leases
+from flowrunner.storage.dynamodb.paging import query_page
+from flowrunner.storage.protocols import DEFAULT_LIMIT
+from flowrunner.storage.records import (
+    ACTIVE_STATUSES,
+    Execution,
+    ExecutionStatus,
+    JSONValue,
+    Page,
+    new_id,
+)
+
+
+class DynamoExecutions(EventLog, Leases):
+    async def create(
+        self,
+        account_id: str,
+        *,
+        flow_id: str,
+        flow_version: int,
+        input: JSONValue = None,
+        idempotency_key: str | None = None,
+        status: ExecutionStatus = "queued",
+    ) -> Execution:
+        now = self._clock()
+        execution_id = new_id()
+        item = {
+            "pk": account_pk(account_id), "sk": exec_sk(execution_id),
+            "gsi1pk": f"ACCOUNT#{account_id}#EXECS", "gsi1sk": time_key(now, execution_id),
+            "gsi2pk": f"ACCOUNT#{account_id}#FLOW#{flow_id}#EXECS",
+            "gsi2sk": time_key(now, execution_id),
+            "gsi3pk": LEASE_QUEUE if status in ACTIVE_STATUSES else None,
+            "id": execution_id, "account_id": account_id, "flow_id": flow_id,
+            "flow_version": flow_version, "status": status, "input": dump_json(input),
+            "created_at": ts(now), "idempotency_key": idempotency_key, "last_event_seq": 0,
+        }  # fmt: skip
+        if idempotency_key is None:
+            await self._t.put(item, condition=NEW)
+        else:
+            guard = {
+                "pk": account_pk(account_id), "sk": f"IDEMPOTENCY#{idempotency_key}",
+                "execution_id": execution_id,
+            }  # fmt: skip
+            try:
+                await self._t.transact([self._t.tx_put(item, NEW), self._t.tx_put(guard, NEW)])
+            except TransactionCanceled as exc:
+                raise Conflict(
+                    "idempotency key already used", idempotency_key=idempotency_key
+                ) from exc
+        return to_execution(item)
+
+    async def get_by_idempotency_key(self, account_id: str, key: str) -> Execution:
+        guard = await self._t.get(account_pk(account_id), f"IDEMPOTENCY#{key}")
+        if guard is None:
+            raise NotFound("execution not found", account_id=account_id, idempotency_key=key)
+        return await self.get(account_id, guard["execution_id"])
+
+    async def list(
+        self,
+        account_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+        status: Collection[ExecutionStatus] = (),
+        flow_id: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> Page[Execution]:
+        wanted = set(status)
+        # A flow's executions have their own index partition, so filtering by flow reads
+        # only that flow's runs; status is filtered on the way.
+        index, partition = (
+            ("gsi1", f"ACCOUNT#{account_id}#EXECS")
+            if flow_id is None
+            else ("gsi2", f"ACCOUNT#{account_id}#FLOW#{flow_id}#EXECS")
+        )
+        return await query_page(
+            self._t, index=index, partition=partition, build=to_execution, limit=limit,
+            cursor=cursor, sort=time_range(created_after, created_before),
+            keep=(lambda e: e.status in wanted) if wanted else None,
+        )  # fmt: skip
+
+    async def update(
+        self,
+        account_id: str,
+        execution_id: str,
+        *,
+        expected_status: Collection[ExecutionStatus] = (),
+        status: ExecutionStatus | None = None,
+        output: JSONValue = None,
+        error: Mapping[str, JSONValue] | None = None,
+        progress: float | None = None,
+        current_node: str | None = None,
+        started_at: datetime | None = None,
+        finished_at: datetime | None = None,
+    ) -> Execution:
+        expr = Expr().set_fields(
+            {
+                "status": status,
+                "output": None if output is None else dump_json(output),
+                "error": None if error is None else dump_json(dict(error)),
+                "progress": None if progress is None else float(progress),
+                "current_node": current_node,
+                "started_at": None if started_at is None else ts(started_at),
+                "finished_at": None if finished_at is None else ts(finished_at),
+            }
+        )
+        if status is not None:
+            # Only active executions sit in the crash-recovery queue.
+            if status in ACTIVE_STATUSES:
+                expr.set("gsi3pk", LEASE_QUEUE)
+            else:
+                expr.remove("gsi3pk")
+        if not expr.update:
+            current = await self.get(account_id, execution_id)
+            if expected_status and current.status not in expected_status:
+                raise Conflict(f"execution is {current.status}", execution_id=execution_id)
+            return current
+        condition = EXISTS
+        if expected_status:
+            condition += f" AND {expr.is_in('status', list(expected_status))}"
+        try:
+            fields = await self._t.update(
+                account_pk(account_id), exec_sk(execution_id), expr, condition=condition
+            )
+        except ConditionFailed:
+            current = await self.get(account_id, execution_id)  # NotFound if it is missing
+            raise Conflict(
+                f"execution is {current.status}", execution_id=execution_id, status=current.status
+            ) from None
+        return to_execution(fields)

@@ -1,0 +1,132 @@
+"""Execution leases: who runs an execution, and crash recovery of expired ones.
+
+Every lease change is one conditional ``UpdateItem`` on the execution item, so the item itself
+decides races: two workers acquiring a free lease, or two recovery loops claiming the same
+expired one, cannot both satisfy the condition. The ``gsi3`` queue (active + leased executions
+by expiry) only proposes candidates; its eventual consistency can cost a wasted write, never a
+double claim.
+"""
+
+from __future__ import annotations
+
+import builtins
+from datetime import datetime, timedelta
+from typing import Any
+
+from flowrunner.errors import Conflict
+from flowrunner.storage.dynamodb.accounts import EXISTS
+from flowrunner.storage.dynamodb.client import ConditionFailed
+from flowrunner.storage.dynamodb.codec import SEP, from_item, ts
+from flowrunner.storage.dynamodb.execution_items import (
+    LEASE_QUEUE,
+    ExecutionTable,
+    exec_sk,
+    lease_key,
+    to_execution,
+)
+from flowrunner.storage.dynamodb.expr import Expr
+from flowrunner.storage.pagination import clamp_limit
+from flowrunner.storage.records import ACTIVE_STATUSES, Execution
+
+
+def _take(owner: str, until: datetime, execution_id: str) -> Expr:
+    return (
+        Expr()
+        .set("lease_owner", owner)
+        .set("lease_expires_at", ts(until))
+        .set("gsi3sk", lease_key(until, execution_id))
+    )
+
+
+class Leases(ExecutionTable):
+    async def acquire_lease(
+        self, account_id: str, execution_id: str, *, owner: str, ttl: timedelta
+    ) -> Execution:
+        now = self._clock()
+        expr = _take(owner, now + ttl, execution_id)
+        free = (
+            f"{expr.missing('lease_owner')} OR {expr.eq('lease_owner', owner)}"
+            f" OR {expr.le('lease_expires_at', ts(now))}"
+        )
+        return await self._lease_write(account_id, execution_id, expr, f"{EXISTS} AND ({free})")
+
+    async def renew_lease(
+        self, account_id: str, execution_id: str, *, owner: str, ttl: timedelta
+    ) -> Execution:
+        expr = _take(owner, self._clock() + ttl, execution_id)
+        condition = f"{EXISTS} AND {expr.eq('lease_owner', owner)}"
+        return await self._lease_write(account_id, execution_id, expr, condition)
+
+    async def release_lease(self, account_id: str, execution_id: str, *, owner: str) -> None:
+        expr = Expr().remove("lease_owner", "lease_expires_at", "gsi3sk")
+        try:
+            await self._t.update(
+                self._pk(account_id), exec_sk(execution_id), expr,
+                condition=expr.eq("lease_owner", owner),
+            )  # fmt: skip
+        except ConditionFailed:
+            # Not (or no longer) ours: a no-op, but a missing execution is still NotFound.
+            await self._load(account_id, execution_id)
+
+    async def admin_claim_expired_leases(
+        self, *, owner: str, ttl: timedelta, limit: int = 100
+    ) -> builtins.list[Execution]:
+        now = self._clock()
+        limit = clamp_limit(limit)
+        # Every key up to "<now> SEP <any id>": chr(1) sorts right above SEP.
+        request: dict[str, Any] = {
+            "IndexName": "gsi3",
+            "KeyConditionExpression": "gsi3pk = :q AND gsi3sk <= :now",
+            "ExpressionAttributeValues": {
+                ":q": {"S": LEASE_QUEUE},
+                ":now": {"S": f"{ts(now)}{chr(ord(SEP) + 1)}"},
+            },
+            "Limit": limit,
+        }
+        claimed: list[Execution] = []
+        while len(claimed) < limit:
+            response = await self._t.query(**request)
+            for raw in response.get("Items", []):
+                candidate = from_item(raw)
+                taken = await self._claim(candidate["pk"], candidate["sk"], owner, now, ttl)
+                if taken is not None:
+                    claimed.append(taken)
+                    if len(claimed) == limit:
+                        break
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return claimed
+
+    async def _claim(
+        self, pk: str, sk: str, owner: str, now: datetime, ttl: timedelta
+    ) -> Execution | None:
+        expr = _take(owner, now + ttl, sk.removeprefix("EXEC#"))
+        condition = (
+            f"{EXISTS} AND {expr.is_in('status', list(ACTIVE_STATUSES))}"
+            f" AND {expr.le('lease_expires_at', ts(now))}"
+        )
+        try:
+            return to_execution(await self._t.update(pk, sk, expr, condition=condition))
+        except ConditionFailed:
+            return None  # renewed, released, finished or claimed by someone else meanwhile
+
+    async def _lease_write(
+        self, account_id: str, execution_id: str, expr: Expr, condition: str
+    ) -> Execution:
+        try:
+            fields = await self._t.update(
+                self._pk(account_id), exec_sk(execution_id), expr, condition=condition
+            )
+        except ConditionFailed:
+            current = await self._load(account_id, execution_id)
+            raise Conflict(
+                "execution is leased by another owner",
+                execution_id=execution_id,
+                lease_owner=current.get("lease_owner"),
+            ) from None
+        return to_execution(fields)
+
+    @staticmethod
+    def _pk(account_id: str) -> str:
+        return f"ACCOUNT#{account_id}"

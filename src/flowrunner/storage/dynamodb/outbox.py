@@ -1,0 +1,95 @@
+"""The webhook outbox queue: records of endpoint and delivery items, and claiming due work.
+
+Claiming reads candidates from the sparse ``gsi3`` partition ``OUTBOX`` (pending deliveries
+ordered by when they become available) and takes each with one conditional ``UpdateItem`` on
+the delivery item: still pending, due, and not claimed (or the claim expired). A candidate
+another worker took in between fails its condition and is skipped, so no delivery is handed to
+two workers, even though the index itself is only eventually consistent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from flowrunner.storage.dynamodb.accounts import EXISTS
+from flowrunner.storage.dynamodb.client import ConditionFailed, Table
+from flowrunner.storage.dynamodb.codec import SEP, from_item, load_json, opt_ts, parse_ts, ts
+from flowrunner.storage.dynamodb.expr import Expr
+from flowrunner.storage.pagination import clamp_limit
+from flowrunner.storage.records import WebhookDelivery, WebhookEndpoint
+
+OUTBOX = "OUTBOX"
+
+
+def to_endpoint(f: dict[str, Any]) -> WebhookEndpoint:
+    return WebhookEndpoint(
+        f["id"], f["account_id"], f["url"], tuple(f["events"]), f["secret"], f["enabled"],
+        parse_ts(f["created_at"]), parse_ts(f["updated_at"]), f.get("description", ""),
+    )  # fmt: skip
+
+
+def to_delivery(f: dict[str, Any]) -> WebhookDelivery:
+    return WebhookDelivery(
+        id=f["id"],
+        account_id=f["account_id"],
+        endpoint_id=f["endpoint_id"],
+        event_type=f["event_type"],
+        payload=load_json(f["payload"]),
+        status=f["status"],
+        attempts=f["attempts"],
+        next_attempt_at=parse_ts(f["next_attempt_at"]),
+        created_at=parse_ts(f["created_at"]),
+        last_status_code=f.get("last_status_code"),
+        last_error=f.get("last_error"),
+        delivered_at=opt_ts(f.get("delivered_at")),
+        claimed_by=f.get("claimed_by"),
+        claimed_until=opt_ts(f.get("claimed_until")),
+    )
+
+
+async def claim_due(
+    table: Table, now: datetime, *, worker: str, limit: int, lease: timedelta
+) -> list[WebhookDelivery]:
+    limit = clamp_limit(limit)
+    request: dict[str, Any] = {
+        "IndexName": "gsi3",
+        "KeyConditionExpression": "gsi3pk = :q AND gsi3sk <= :now",
+        "ExpressionAttributeValues": {
+            ":q": {"S": OUTBOX},
+            # Every key up to "<now> SEP <any id>": chr(1) sorts right above SEP.
+            ":now": {"S": f"{ts(now)}{chr(ord(SEP) + 1)}"},
+        },
+        "Limit": limit,
+    }
+    claimed: list[WebhookDelivery] = []
+    while len(claimed) < limit:
+        response = await table.query(**request)
+        for raw in response.get("Items", []):
+            candidate = from_item(raw)
+            taken = await _claim(table, candidate["pk"], candidate["sk"], now, worker, lease)
+            if taken is not None:
+                claimed.append(taken)
+                if len(claimed) == limit:
+                    break
+        if "LastEvaluatedKey" not in response:
+            break
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return claimed
+
+
+async def _claim(
+    table: Table, pk: str, sk: str, now: datetime, worker: str, lease: timedelta
+) -> WebhookDelivery | None:
+    until = now + lease
+    expr = Expr().set("claimed_by", worker).set("claimed_until", ts(until))
+    expr.set("gsi3sk", f"{ts(until)}{SEP}{sk.removeprefix('DELIVERY#')}")
+    condition = (
+        f"{EXISTS} AND {expr.eq('status', 'pending')}"
+        f" AND {expr.le('next_attempt_at', ts(now))}"
+        f" AND ({expr.missing('claimed_until')} OR {expr.le('claimed_until', ts(now))})"
+    )
+    try:
+        return to_delivery(await table.update(pk, sk, expr, condition=condition))
+    except ConditionFailed:
+        return None  # claimed, finished or rescheduled by someone else meanwhile
