@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -15,6 +17,15 @@ from flowrunner.scripting import Sandbox
 from flowrunner.scripting.pool import Limits, WorkerPool
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+def running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie waiting for its reaper."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def assert_next_evaluation_works(sandbox: Sandbox) -> None:
@@ -88,3 +99,39 @@ async def test_closed_pool_refuses_work() -> None:
     assert pool.pids == []
     with pytest.raises(SandboxError, match="closed"):
         await pool.call(b"", 1.0)
+
+
+async def test_workers_die_with_the_server_even_mid_script(tmp_path: Path) -> None:
+    server = tmp_path / "server.py"
+    server.write_text(
+        "import asyncio\n"
+        "from flowrunner.scripting import Sandbox\n"
+        "async def main():\n"
+        "    box = Sandbox(workers=1)\n"
+        "    await box.start()\n"
+        "    print(box.worker_pids[0], flush=True)\n"
+        "    await box.run_function('while (true) {}', {}, timeout=60)\n"
+        "asyncio.run(main())\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(server), stdout=asyncio.subprocess.PIPE
+    )
+    assert process.stdout is not None
+    worker_pid = int(await process.stdout.readline())
+    await asyncio.sleep(0.2)  # the worker is now spinning in V8
+    process.kill()
+    await process.wait()
+    for _ in range(100):
+        if not running(worker_pid):
+            break
+        await asyncio.sleep(0.02)
+    assert not running(worker_pid)
+
+
+async def test_sync_checker_recovers_from_a_dead_worker(sandbox: Sandbox) -> None:
+    sandbox.check_syntax("1", kind="expression")
+    checker = sandbox._checker
+    assert checker._process is not None
+    checker._process.kill()
+    checker._process.wait()
+    sandbox.check_syntax("2", kind="expression")

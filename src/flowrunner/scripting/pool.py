@@ -338,6 +338,8 @@ class SyncWorker:
 
     def call(self, request: bytes, timeout: float) -> Reply:
         with self._lock:
+            if self._process is not None and self._process.poll() is not None:
+                self._stop()  # died while idle (or with the thread that started it)
             try:
                 sock = self._sock or self._start()
                 sock.settimeout(timeout)

@@ -31,6 +31,7 @@ import json
 import os
 import re
 import resource
+import signal
 import socket
 import struct
 import sys
@@ -186,8 +187,23 @@ def _bootstrap(mr: Any, token: str, max_result: int) -> None:
     mr.eval(f"const __fr_{token} = ({runtime})(({helpers}), {json.dumps(limits)});")
 
 
+def _die_with_parent() -> None:
+    """Exit when the server dies, even mid-script: EOF on the socket is only seen between
+    requests, and an orphan spinning in an endless loop would never see it."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent is already gone
+        sys.exit(0)
+
+
 def main(argv: list[str]) -> None:
     fd, heap_mb, max_result, data_mb = (int(a) for a in argv[1:5])
+    _die_with_parent()
     # The OS cap catches what V8's own accounting misses (RLIMIT_AS would stop V8 from
     # reserving its address space; the data segment counts only what is really writable).
     resource.setrlimit(resource.RLIMIT_DATA, (data_mb << 20, data_mb << 20))
