@@ -19,10 +19,22 @@ from flowrunner.accounts import AccountService, LoginLimiter, PasswordHasher
 from flowrunner.api.deps import Services
 from flowrunner.api.errors import install_error_handlers
 from flowrunner.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from flowrunner.api.routes import accounts, audit, auth, flows, health, secrets, tokens
+from flowrunner.api.routes import (
+    accounts,
+    audit,
+    auth,
+    executions,
+    flows,
+    health,
+    secrets,
+    tokens,
+    ws,
+)
 from flowrunner.audit import AuditLog
 from flowrunner.config import Settings
+from flowrunner.executions.runtime import execution_runtime
 from flowrunner.flows import FlowRegistry
+from flowrunner.logging import CorrelationMiddleware
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Store, open_store
 
@@ -75,7 +87,9 @@ def create_app(
         opened = store if store is not None else await open_store(settings)
         try:
             app.state.services = await build_services(settings, opened, hasher=hasher)
-            yield
+            resolve = app.state.services.vault.resolve_all
+            async with execution_runtime(settings, opened, secrets=resolve) as app.state.executions:
+                yield
         finally:
             if store is None:
                 await opened.close()
@@ -91,10 +105,11 @@ def create_app(
     )
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, accounts, tokens, flows, secrets, audit):
+    for module in (auth, accounts, tokens, flows, secrets, audit, executions, ws):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
+    app.add_middleware(CorrelationMiddleware)  # inside RequestContext: logs get request_id
     # Added last = outermost: the request id exists before anything else runs.
     app.add_middleware(
         BodyLimitMiddleware,

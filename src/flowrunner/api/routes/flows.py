@@ -180,8 +180,8 @@ async def update_flow(
     svc: Svc,
     if_match: IfMatch = None,
 ) -> FlowDetail:
+    body = await read_yaml_or_json(request, FlowUpdate)  # a bad body is a 422 before any 412
     expected = _expected_version(if_match)
-    body = await read_yaml_or_json(request, FlowUpdate)
     saved = await _guarded(
         expected,
         svc.flows.update(

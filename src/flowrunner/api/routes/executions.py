@@ -1,0 +1,285 @@
+"""Runs over HTTP: start a flow, list and read runs, their logs, cancel, retry, and follow
+one run's events as Server-Sent Events.
+
+``POST /flows/{id}/run`` answers ``202 {"execution_id", "status"}`` at once, or with
+``?wait=30s`` the finished run (200) when it ends within that time. An ``Idempotency-Key``
+header makes the request safe to retry: the same key returns the run it started.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from flowrunner.api.deps import CurrentAccount, Paging
+from flowrunner.api.schemas.common import COMMON_ERRORS, error_responses
+from flowrunner.definition import parse_duration
+from flowrunner.errors import InvalidInput
+from flowrunner.executions import ExecutionService, ExecutionView
+from flowrunner.executions.events import as_message
+from flowrunner.storage import Execution
+from flowrunner.storage.records import ExecutionStatus
+
+router = APIRouter(tags=["executions"], responses=COMMON_ERRORS)
+
+MAX_WAIT_SECONDS = 300.0
+Id = Annotated[str, Path(max_length=64)]
+
+
+def executions(request: Request) -> ExecutionService:
+    found: ExecutionService = request.app.state.executions
+    return found
+
+
+Runs = Annotated[ExecutionService, Depends(executions)]
+
+
+class RunRequest(BaseModel):
+    input: Any = Field(default=None, description="the run input: a JSON object")
+    shared: Any = Field(default=None, description="accepted as an alias of input")
+    version: int | None = Field(default=None, ge=1, description="default: the current one")
+
+
+class RunAccepted(BaseModel):
+    execution_id: str
+    status: ExecutionStatus
+
+
+class ExecutionOut(BaseModel):
+    id: str
+    flow_id: str
+    flow_version: int
+    status: ExecutionStatus
+    progress: float
+    current_node: str | None
+    input: Any
+    output: Any
+    error: dict[str, Any] | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: float | None
+    last_event_seq: int
+
+    @classmethod
+    def of(cls, view: ExecutionView) -> ExecutionOut:
+        e = view.execution
+        duration = None
+        if e.started_at is not None and e.finished_at is not None:
+            duration = round((e.finished_at - e.started_at).total_seconds() * 1000, 3)
+        return cls(
+            id=e.id,
+            flow_id=e.flow_id,
+            flow_version=e.flow_version,
+            status=e.status,
+            progress=view.progress,
+            current_node=view.current_node,
+            input=e.input,
+            output=e.output,
+            error=dict(e.error) if e.error is not None else None,
+            created_at=e.created_at,
+            started_at=e.started_at,
+            finished_at=e.finished_at,
+            duration_ms=duration,
+            last_event_seq=e.last_event_seq,
+        )
+
+
+class ExecutionPage(BaseModel):
+    items: list[ExecutionOut]
+    next_cursor: str | None
+
+
+class EventOut(BaseModel):
+    type: str
+    seq: int
+    execution_id: str
+    time: str
+    data: dict[str, Any]
+
+
+class LogPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None = Field(description="pass as after_seq for the next page")
+
+
+class RetryRequest(BaseModel):
+    resume: bool = Field(default=False, description="start at the node that failed")
+
+
+def _view(execution: Execution) -> ExecutionOut:
+    progress = 1.0 if execution.status == "completed" else execution.progress
+    return ExecutionOut.of(ExecutionView(execution, progress, execution.current_node))
+
+
+def _wait_seconds(wait: str | None) -> float:
+    if wait is None:
+        return 0.0
+    try:
+        seconds = parse_duration(wait)
+    except ValueError as exc:
+        raise InvalidInput(f"wait: {exc}", field="wait") from exc
+    return min(seconds, MAX_WAIT_SECONDS)
+
+
+@router.post(
+    "/flows/{flow_id}/run",
+    status_code=202,
+    response_model=RunAccepted,
+    responses={200: {"model": ExecutionOut}, **error_responses(409)},
+    summary="Start a run of a flow (its current version unless `version`)",
+)
+async def run_flow(
+    flow_id: Id,
+    account: CurrentAccount,
+    runs: Runs,
+    body: Annotated[RunRequest | None, Body()] = None,
+    wait: Annotated[
+        str | None, Query(max_length=16, description="e.g. 30s: answer when the run ends")
+    ] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> Response:
+    body = body or RunRequest()
+    run_input = body.input if body.input is not None else body.shared
+    if run_input is None and "input" not in body.model_fields_set:
+        run_input = {}
+    seconds = _wait_seconds(wait)
+    started = await runs.start(
+        account.id,
+        flow_id,
+        run_input,
+        version=body.version,
+        idempotency_key=idempotency_key,
+    )
+    execution = started.execution
+    headers = {"Location": f"/api/v1/executions/{execution.id}"}
+    if not started.created:
+        headers["Idempotent-Replayed"] = "true"
+    if seconds > 0:
+        execution = await runs.wait(account.id, execution.id, within=seconds)
+        if execution.status in ("completed", "failed", "canceled"):
+            return JSONResponse(_view(execution).model_dump(mode="json"), headers=headers)
+    accepted = RunAccepted(execution_id=execution.id, status=execution.status)
+    return JSONResponse(accepted.model_dump(), status_code=202, headers=headers)
+
+
+@router.get("/executions", response_model=ExecutionPage, summary="List runs")
+async def list_executions(
+    account: CurrentAccount,
+    runs: Runs,
+    paging: Paging,
+    flow_id: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[list[ExecutionStatus] | None, Query()] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> ExecutionPage:
+    page = await runs.list(
+        account.id,
+        flow_id=flow_id,
+        status=status or (),
+        created_after=created_after,
+        created_before=created_before,
+        limit=paging.limit,
+        cursor=paging.cursor,
+    )
+    return ExecutionPage(items=[_view(e) for e in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/executions/{execution_id}", response_model=ExecutionOut, summary="One run")
+async def get_execution(execution_id: Id, account: CurrentAccount, runs: Runs) -> ExecutionOut:
+    return ExecutionOut.of(await runs.get(account.id, execution_id))
+
+
+@router.get("/executions/{execution_id}/logs", response_model=LogPage, summary="A run's log lines")
+async def execution_logs(
+    execution_id: Id,
+    account: CurrentAccount,
+    runs: Runs,
+    node_id: Annotated[str | None, Query(max_length=128)] = None,
+    level: Annotated[str | None, Query(max_length=16)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> LogPage:
+    await runs.get(account.id, execution_id)  # 404 before any filtering
+    events, cursor = await runs.logs(
+        account.id,
+        execution_id,
+        node_id=node_id,
+        level=level,
+        since=since,
+        until=until,
+        after_seq=after_seq,
+        limit=limit,
+    )
+    return LogPage(
+        items=[EventOut(**as_message(e)) for e in events],
+        next_cursor=str(cursor) if cursor is not None else None,
+    )
+
+
+@router.post(
+    "/executions/{execution_id}/cancel",
+    response_model=ExecutionOut,
+    responses=error_responses(409),
+    summary="Stop a run (its running node is interrupted)",
+)
+async def cancel_execution(execution_id: Id, account: CurrentAccount, runs: Runs) -> ExecutionOut:
+    return _view(await runs.cancel(account.id, execution_id))
+
+
+@router.post(
+    "/executions/{execution_id}/retry",
+    status_code=202,
+    response_model=RunAccepted,
+    responses=error_responses(409),
+    summary="Run again with the same version and input, or resume from the failed node",
+)
+async def retry_execution(
+    execution_id: Id,
+    account: CurrentAccount,
+    runs: Runs,
+    body: Annotated[RetryRequest | None, Body()] = None,
+    resume: Annotated[bool, Query()] = False,
+) -> RunAccepted:
+    again = await runs.retry(account.id, execution_id, resume=resume or bool(body and body.resume))
+    return RunAccepted(execution_id=again.execution.id, status=again.execution.status)
+
+
+@router.get(
+    "/executions/{execution_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+    summary="Follow a run as Server-Sent Events (Last-Event-ID resumes)",
+)
+async def execution_events(
+    execution_id: Id,
+    account: CurrentAccount,
+    runs: Runs,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+    after_seq: Annotated[int | None, Query(ge=0)] = None,
+) -> StreamingResponse:
+    start = after_seq or 0
+    if last_event_id is not None:
+        if not last_event_id.strip().isdigit():
+            raise InvalidInput("Last-Event-ID must be an event sequence number")
+        start = int(last_event_id)
+    stream = await runs.follow(account.id, execution_id, after_seq=start)
+    return StreamingResponse(
+        _sse(stream),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _sse(stream: AsyncIterator[Any]) -> AsyncIterator[str]:
+    async for event in stream:
+        data = json.dumps(as_message(event), separators=(",", ":"))
+        yield f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"

@@ -1,0 +1,149 @@
+"""``/api/v1/ws``: live run events over a WebSocket.
+
+Authentication: ``Authorization: Bearer <token>`` on the upgrade request, or (browsers cannot
+set headers) ``?token=`` in the URL, or a first message ``{"type": "auth", "token": ...}``.
+
+Client messages: ``{"type": "subscribe", "execution_id", "after_seq"?}`` (replays what was
+missed from the store, then continues live with no gap and no duplicate), ``{"type":
+"subscribe", "flow_id"}`` (live events of every run of that flow), ``unsubscribe`` with the
+same id, and ``ping``. Server messages: the events ``status``, ``log``, ``node``, ``complete``
+and ``error`` (each with ``seq``, ``execution_id``, ``time`` and ``data``), ``pong``,
+``subscribed``, and ``error`` with an ``error`` object (no ``seq``) when a request fails.
+An account only ever sees its own runs: another account's run or flow is "not found".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from flowrunner.api.deps import Services
+from flowrunner.errors import FlowrunnerError, Unauthenticated
+from flowrunner.executions import ExecutionService
+from flowrunner.executions.events import as_message
+from flowrunner.storage import Account, ExecutionEvent
+
+router = APIRouter(tags=["executions"])
+
+AUTH_TIMEOUT = 10.0
+UNAUTHORIZED = 4401  # application close code: the HTTP status, in the 4000 range
+
+
+@router.websocket("/ws")
+async def websocket_events(websocket: WebSocket) -> None:
+    await websocket.accept()
+    services: Services = websocket.app.state.services
+    try:
+        account = await _authenticate(websocket, services)
+    except (Unauthenticated, TimeoutError, ValueError, KeyError) as exc:
+        message = str(exc) if isinstance(exc, Unauthenticated) else "authentication required"
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await websocket.send_json(_problem("unauthenticated", message))
+            await websocket.close(UNAUTHORIZED)
+        return
+    except WebSocketDisconnect:
+        return
+    session = _Session(websocket, account, websocket.app.state.executions)
+    try:
+        while True:
+            await session.handle(await websocket.receive_json())
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the client went away
+    finally:
+        await session.close()
+
+
+async def _authenticate(websocket: WebSocket, services: Services) -> Account:
+    header = websocket.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    token = credentials.strip() if scheme.lower() == "bearer" else ""
+    token = token or websocket.query_params.get("token", "")
+    if not token:
+        first = await asyncio.wait_for(websocket.receive_json(), AUTH_TIMEOUT)
+        if not isinstance(first, dict) or first.get("type") != "auth":
+            raise Unauthenticated('send {"type": "auth", "token": ...} first')
+        token = str(first.get("token") or "")
+    return await services.accounts.authenticate_token(token)
+
+
+def _problem(code: str, message: str, **about: Any) -> dict[str, Any]:
+    return {"type": "error", "error": {"code": code, "message": message}, **about}
+
+
+class _Session:
+    """One connection's subscriptions, each a task forwarding events to the socket."""
+
+    def __init__(self, websocket: WebSocket, account: Account, runs: ExecutionService) -> None:
+        self._ws = websocket
+        self._account = account
+        self._runs = runs
+        self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._send_lock = asyncio.Lock()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self._send_lock:
+            await self._ws.send_json(message)
+
+    async def handle(self, message: Any) -> None:
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "ping":
+            await self.send({"type": "pong"})
+        elif kind in ("subscribe", "unsubscribe"):
+            target = _target(message)
+            if target is None:
+                await self.send(_problem("bad_request", f"{kind} needs execution_id or flow_id"))
+            elif kind == "subscribe":
+                await self._subscribe(target, message.get("after_seq"))
+            else:
+                await self._unsubscribe(target)
+        else:
+            await self.send(_problem("bad_request", f"unknown message type {kind!r}"))
+
+    async def _subscribe(self, target: tuple[str, str], after_seq: Any) -> None:
+        what, ident = target
+        await self._unsubscribe(target)
+        if after_seq is not None and (not isinstance(after_seq, int) or after_seq < 0):
+            await self.send(_problem("bad_request", "after_seq must be a non-negative integer"))
+            return
+        try:
+            if what == "execution_id":
+                stream = await self._runs.follow(self._account.id, ident, after_seq=after_seq or 0)
+            else:
+                stream = await self._runs.follow_flow(self._account.id, ident)
+        except FlowrunnerError as exc:
+            await self.send(_problem(exc.code, exc.message, **{what: ident}))
+            return
+        await self.send({"type": "subscribed", what: ident})
+        flow_id = ident if what == "flow_id" else None
+        self._tasks[target] = asyncio.get_running_loop().create_task(self._forward(stream, flow_id))
+
+    async def _unsubscribe(self, target: tuple[str, str]) -> None:
+        task = self._tasks.pop(target, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])
+
+    async def _forward(self, stream: AsyncGenerator[ExecutionEvent, None], flow_id: str | None) -> None:
+        try:
+            async for event in stream:
+                await self.send(as_message(event, flow_id))
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            await stream.aclose()
+
+    async def close(self) -> None:
+        for target in list(self._tasks):
+            await self._unsubscribe(target)
+
+
+def _target(message: dict[str, Any]) -> tuple[str, str] | None:
+    for key in ("execution_id", "flow_id"):
+        value = message.get(key)
+        if isinstance(value, str) and 0 < len(value) <= 64:
+            return key, value
+    return None
