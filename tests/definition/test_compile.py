@@ -225,12 +225,16 @@ def test_sub_flow_recursion_is_a_definition_error(tmp_path: Path) -> None:
         "metadata: {name: a}\nnodes:\n  call_b: {type: flow, params: {path: b.yaml}}\n",
     )
     write(
+        tmp_path, "b.yaml", "metadata: {name: b}\nnodes:\n  x: {type: log, params: {message: x}}\n"
+    )
+    path = tmp_path / "a.yaml"
+    defn = load_flow(path.read_text(), source=str(path), base_path=tmp_path)
+    # b.yaml changes after a.yaml was validated: compiling still catches the loop.
+    write(
         tmp_path,
         "b.yaml",
         "metadata: {name: b}\nnodes:\n  call_a: {type: flow, params: {path: a.yaml}}\n",
     )
-    path = tmp_path / "a.yaml"
-    defn = load_flow(path.read_text(), source=str(path), base_path=tmp_path)
     with pytest.raises(DefinitionError) as info:
         compile_flow(defn, base_path=tmp_path)
     messages = [p.message for p in info.value.errors]
@@ -239,13 +243,18 @@ def test_sub_flow_recursion_is_a_definition_error(tmp_path: Path) -> None:
 
 
 def test_an_invalid_sub_flow_is_reported_at_the_parent_node(tmp_path: Path) -> None:
-    write(tmp_path, "child.yaml", "metadata: {name: c}\nnodes:\n  x: {type: nope}\n")
+    write(
+        tmp_path,
+        "child.yaml",
+        "metadata: {name: c}\nnodes:\n  x: {type: log, params: {message: x}}\n",
+    )
     parent = write(
         tmp_path,
         "parent.yaml",
         "metadata: {name: p}\nnodes:\n  sub:\n    type: flow\n    params: {path: child.yaml}\n",
     )
     defn = load_flow(parent.read_text(), source=str(parent), base_path=tmp_path)
+    write(tmp_path, "child.yaml", "metadata: {name: c}\nnodes:\n  x: {type: nope}\n")
     with pytest.raises(DefinitionError) as info:
         compile_flow(defn, base_path=tmp_path)
     head, inner = info.value.errors[:2]

@@ -303,3 +303,24 @@ nodes:
     problem = only(check(text), "warning")
     assert where(problem) == ("nodes.route.params.cases.b", 5, 51)
     assert "action 'stpo' has no next edge" in problem.message
+
+
+def test_sub_flow_errors_and_recursion_are_reported_at_the_calling_node(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "metadata: {name: a}\nnodes:\n  call_b: {type: flow, params: {path: b.yaml}}\n"
+    )
+    (tmp_path / "b.yaml").write_text(
+        "metadata: {name: b}\nnodes:\n  call_a: {type: flow, params: {path: a.yaml}}\n"
+    )
+    (tmp_path / "bad.yaml").write_text("metadata: {name: c}\nnodes:\n  x: {type: nope}\n")
+    source = tmp_path / "a.yaml"
+    problem = only(check(source.read_text(), source=str(source), base_path=tmp_path))
+    assert where(problem) == ("nodes.call_b.params.path", 3, 39)
+    assert problem.message == (
+        "sub-flow 'b.yaml' is invalid: sub-flow recursion: a.yaml → b.yaml → a.yaml"
+    )
+    text = "metadata: {name: p}\nnodes:\n  sub: {type: flow, params: {path: bad.yaml}}\n"
+    problem = only(check(text, base_path=tmp_path))
+    assert problem.message == "sub-flow 'bad.yaml' is invalid: unknown node type 'nope'"
+    assert problem.hint is not None
+    assert "bad.yaml:3:13: error: nodes.x.type: unknown node type 'nope'" in problem.hint

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from flowrunner.definition.load import load_flow
+from flowrunner.definition.load import check_text, origin
 from flowrunner.definition.model import FlowDefinition
 from flowrunner.engine import Checkpoint, ErrorInfo, Flow, Node, Observer, RunResult
 from flowrunner.errors import DefinitionError, FlowrunnerError, Problem
@@ -81,7 +81,7 @@ def compile_flow(
     expressions and hooks; ``base_path`` is where relative sub-flow paths start.
     """
     return _Compiler(registry or builtin_registry(), scripts, max_steps).compile(
-        definition, base_path, _origin(definition, base_path)
+        definition, base_path, origin(definition.source, base_path)
     )
 
 
@@ -161,7 +161,11 @@ class _Compiler:
         except (OSError, UnicodeDecodeError) as exc:
             self._fail(parent, where, f"cannot read sub-flow '{path}': {exc}")
         try:
-            sub = load_flow(text, source=str(full), registry=self.registry, base_path=full.parent)
+            problems, sub = check_text(
+                text, str(full), self.registry, full.parent, self.scripts, (*stack, full)
+            )
+            if sub is None:
+                raise DefinitionError(problems, source=str(full))
             return self.compile(sub, full.parent, (*stack, full)).engine_flow
         except DefinitionError as exc:
             first = exc.errors[0] if exc.errors else None
@@ -183,16 +187,3 @@ def _problem(
 ) -> Problem:
     line, column = definition.position(path)
     return Problem(path, message, line, column, "error", hint, source=definition.source)
-
-
-def _origin(definition: FlowDefinition, base_path: Path | None) -> tuple[Path, ...]:
-    """The file the definition came from, when known: the root of the recursion check."""
-    if not definition.source:
-        return ()
-    candidates = [Path(definition.source)]
-    if base_path is not None:
-        candidates.append(base_path / Path(definition.source).name)
-    for candidate in candidates:
-        if candidate.is_file():
-            return (candidate.resolve(),)
-    return ()

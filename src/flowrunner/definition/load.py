@@ -22,6 +22,9 @@ from flowrunner.definition.validate import Checker
 from flowrunner.errors import DefinitionError, Problem
 from flowrunner.plugins import NodeTypeRegistry, builtin_registry
 
+# Path of the problem a sub-flow check returns for a file already being checked up the chain.
+RECURSION = "(recursion)"
+
 
 def validate_flow(
     text: str,
@@ -36,7 +39,7 @@ def validate_flow(
     With ``scripts`` (anything with the sandbox's ``check_syntax``), JavaScript in code
     params, hooks and non-path expressions is syntax-checked too.
     """
-    problems, _ = _check(text, source, registry, base_path, scripts)
+    problems, _ = check_text(text, source, registry, base_path, scripts, origin(source, base_path))
     return problems
 
 
@@ -52,20 +55,37 @@ def load_flow(
 
     Warnings do not stop loading; they are kept on ``FlowDefinition.warnings``.
     """
-    problems, built = _check(text, source, registry, base_path, scripts)
+    problems, built = check_text(
+        text, source, registry, base_path, scripts, origin(source, base_path)
+    )
     if built is None:
         raise DefinitionError(problems, source=source)
     return built
 
 
-def _check(
+def check_text(
     text: str,
     source: str | None,
     registry: NodeTypeRegistry | None,
     base_path: Path | None,
     scripts: Any,
+    stack: tuple[Path, ...],
 ) -> tuple[list[Problem], FlowDefinition | None]:
+    """Problems of ``text`` and, when it has no errors, its definition. ``stack`` holds the
+    files being checked up the sub-flow chain (this one included), to catch recursion."""
     registry = registry if registry is not None else builtin_registry()
+
+    def subflow(full: Path) -> list[Problem]:
+        if full in stack:
+            chain = " → ".join(p.name for p in (*stack, full))
+            return [Problem(RECURSION, f"sub-flow recursion: {chain}", source=str(full))]
+        try:
+            sub_text = full.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            return [Problem("(document)", f"cannot read it: {exc}", source=str(full))]
+        found, _ = check_text(sub_text, str(full), registry, full.parent, scripts, (*stack, full))
+        return found
+
     try:
         parsed = parse_yaml(text)
     except SourceError as exc:
@@ -81,7 +101,7 @@ def _check(
             source=source,
         )
         return [problem], None
-    checker = Checker(data, parsed.positions, registry, base_path, scripts)
+    checker = Checker(data, parsed.positions, registry, base_path, scripts, subflow)
     problems = sorted(
         (replace(p, source=source) for p in checker.run()),
         key=lambda p: (p.line is None, p.line or 0, p.column or 0),
@@ -89,6 +109,16 @@ def _check(
     if any(p.severity == "error" for p in problems) or checker.start is None:
         return problems, None
     return problems, _build(data, parsed.positions, checker.start, problems, source)
+
+
+def origin(source: str | None, base_path: Path | None) -> tuple[Path, ...]:
+    """The file being checked, when known: where sub-flow recursion detection starts."""
+    if not source:
+        return ()
+    for candidate in (Path(source), (base_path or Path.cwd()) / Path(source).name):
+        if candidate.is_file():
+            return (candidate.resolve(),)
+    return ()
 
 
 def _build(

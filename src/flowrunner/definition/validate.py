@@ -8,7 +8,7 @@ node and reachability.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from pathlib import Path as FsPath
 from typing import Any
@@ -40,6 +40,7 @@ class Checker:
         registry: NodeTypeRegistry,
         base_path: FsPath | None = None,
         scripts: Any = None,
+        subflows: Callable[[FsPath], list[Problem]] | None = None,
     ) -> None:
         self.data = data
         self.positions = positions
@@ -49,6 +50,8 @@ class Checker:
         check = getattr(scripts, "check_syntax", None)
         self.check_syntax: Any = check if callable(check) else None
         self.problems: list[Problem] = []
+        # Validates a sub-flow file (recursion included); given by load.py, which owns that.
+        self.subflows = subflows
         self.start: str | None = None
         nodes = data.get("nodes")
         self.nodes: dict[str, Mapping[str, Any]] = (
@@ -128,6 +131,7 @@ class Checker:
                 for rel, message in check(params, self.base_path):
                     self.error((*base, "params", *rel), message)
             self._check_actions(node_id, node, node_type, params)
+            self._check_subflows(node_id, node_type, params)
         if isinstance(params, Mapping):
             for path, text in _strings(params, (*base, "params"), code_params):
                 self._check_expression(path, text)
@@ -169,6 +173,29 @@ class Checker:
                     "would end here",
                     f"add it to next (edges: {edges}), or add a default edge",
                     severity="warning",
+                )
+
+    def _check_subflows(self, node_id: str, node_type: Any, params: Mapping[str, Any]) -> None:
+        """A sub-flow's own errors surface at the node that runs it."""
+        paths = getattr(node_type, "subflow_paths", None)
+        if self.subflows is None or not callable(paths):
+            return
+        for rel, name in paths(params):
+            full = ((self.base_path or FsPath.cwd()) / name).resolve()
+            if not full.is_file():
+                continue  # check_params reports a missing file
+            errors = [p for p in self.subflows(full) if p.severity == "error"]
+            if errors:
+                first = errors[0]
+                recursion = first.path == "(recursion)"  # load.RECURSION (no import cycle)
+                self.error(
+                    ("nodes", node_id, "params", *rel),
+                    first.message
+                    if recursion
+                    else f"sub-flow '{name}' is invalid: {first.message}",
+                    "a flow cannot include itself, directly or through other flows"
+                    if recursion
+                    else str(first),
                 )
 
     def _check_expression(self, path: Path, text: str) -> None:

@@ -96,6 +96,11 @@ class DefinedNode(Node):
         return []
 
     @classmethod
+    def subflow_paths(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+        """Flow files this node runs, known from its params: (param path, relative path)."""
+        return []
+
+    @classmethod
     def declared_actions(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         """Actions the node can return, known from its params: (param path, action)."""
         return []
@@ -225,3 +230,6 @@ class DefinedNodeType:
 
     def declared_actions(self, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         return self.node_class.declared_actions(params)
+
+    def subflow_paths(self, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+        return self.node_class.subflow_paths(params)

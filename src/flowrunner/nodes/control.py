@@ -125,6 +125,11 @@ class SubflowNode(DefinedNode):
         self.flow: Flow = env.load_subflow(str(self.spec.params["path"]))
 
     @classmethod
+    def subflow_paths(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+        path = params.get("path")
+        return [(("path",), path)] if isinstance(path, str) and "${" not in path else []
+
+    @classmethod
     def check_params(
         cls, params: Mapping[str, Any], base_path: Path | None
     ) -> list[tuple[tuple[str | int, ...], str]]:
