@@ -203,7 +203,10 @@ class DefinedNode(Node):
             ctx.shared.clear()
             ctx.shared.update(shared)
         for line in getattr(result, "logs", None) or ():
-            ctx.log(str(getattr(line, "message", line)), level=getattr(line, "level", "info"))
+            level = getattr(line, "level", "info")
+            ctx.log(
+                str(getattr(line, "message", line)), level="warning" if level == "warn" else level
+            )
         return getattr(result, "value", result)
 
 
