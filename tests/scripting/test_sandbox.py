@@ -207,14 +207,24 @@ async def test_rejected_or_unsettled_promise_is_a_script_error(sandbox: Sandbox)
 @pytest.mark.parametrize("name", ["not-valid", "let", "arguments", "1x", "__scope"])
 async def test_unusable_scope_names_are_rejected(sandbox: Sandbox, name: str) -> None:
     with pytest.raises(SandboxError, match="variable name"):
-        await sandbox.evaluate_expression("1", {name: 1})
+        await sandbox.evaluate_expression(name, {name: 1})
 
 
 async def test_non_json_scope_data_is_rejected(sandbox: Sandbox) -> None:
     with pytest.raises(SandboxError, match="JSON-compatible"):
-        await sandbox.evaluate_expression("1", {"input": object()})
+        await sandbox.evaluate_expression("input", {"input": object()})
     with pytest.raises(SandboxError, match="JSON-compatible"):
-        await sandbox.evaluate_expression("1", {"input": float("nan")})
+        await sandbox.evaluate_expression("input", {"input": float("nan")})
+
+
+async def test_only_names_the_code_mentions_are_sent(sandbox: Sandbox) -> None:
+    scope = {"input": 1, "unused": object(), "bad-name": 2}
+    assert await sandbox.evaluate_expression("input + 1", scope) == 2
+    # An identifier spelled with a unicode escape still finds its value.
+    assert await sandbox.evaluate_expression("\\u0069nput + 1", {"input": 1}) == 2
+    untouched = {"n": 1}
+    result = await sandbox.run_function("return input", {"input": 5, "shared": untouched})
+    assert result.shared == {"n": 1}
 
 
 async def test_sandbox_starts_on_first_use_and_closes() -> None:
@@ -223,6 +233,8 @@ async def test_sandbox_starts_on_first_use_and_closes() -> None:
     await box.close()
     with pytest.raises(SandboxError, match="closed"):
         await box.evaluate_expression("1", {})
+    with pytest.raises(SandboxError, match="closed"):
+        box.check_syntax("1", kind="expression")
 
 
 async def test_invalid_configuration_is_rejected() -> None:

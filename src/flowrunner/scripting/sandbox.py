@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Self
 
+from flowrunner.errors import SandboxError
 from flowrunner.scripting.codec import decode_reply, encode_request, encode_scope, scope_names
 from flowrunner.scripting.pool import Limits, SyncWorker, WorkerPool
 from flowrunner.scripting.worker import KIND_EXPRESSION, KIND_FUNCTION, OP_CHECK, OP_RUN
@@ -62,6 +63,7 @@ class Sandbox:
         self._pool = WorkerPool(workers, self.limits)
         self._checker = SyncWorker(self.limits)
         self._started = False
+        self._closed = False
         self._start_lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -71,6 +73,7 @@ class Sandbox:
                 self._started = True
 
     async def close(self) -> None:
+        self._closed = True
         await self._pool.close()
         await asyncio.to_thread(self._checker.close)
 
@@ -111,7 +114,9 @@ class Sandbox:
         """Run a function body; ``return`` gives ``value``, ``shared`` comes back changed."""
         reply = await self._run(KIND_FUNCTION, body, scope, timeout)
         logs = [LogLine(level, message) for level, message in reply.get("l", ())]
-        return ScriptResult(value=reply.get("v"), shared=reply.get("s"), logs=logs)
+        # A body that never names `shared` did not get it (see `_run`): it is unchanged.
+        shared = reply["s"] if "s" in reply else scope.get("shared")
+        return ScriptResult(value=reply.get("v"), shared=shared, logs=logs)
 
     def check_syntax(self, code: str, *, kind: Literal["expression", "function"]) -> None:
         """Raise ``ScriptError`` (with line and column) if ``code`` does not parse.
@@ -119,6 +124,8 @@ class Sandbox:
         Synchronous for validators; it uses a dedicated worker started on first use, so it
         blocks for the hop (well under a millisecond) or, once, for the worker to start.
         """
+        if self._closed:
+            raise SandboxError("the sandbox is closed")
         wire_kind = KIND_EXPRESSION if kind == "expression" else KIND_FUNCTION
         decode_reply(
             self._checker.call(encode_request(OP_CHECK, wire_kind, "", code), _CHECK_TIMEOUT)
@@ -129,8 +136,13 @@ class Sandbox:
     ) -> dict[str, Any]:
         if not self._started:
             await self.start()
-        names = scope_names(tuple(scope))
-        request = encode_request(OP_RUN, kind, names, code, encode_scope(scope))
+        # Locals can only be referenced by name in the source (there is no eval or `with`),
+        # so a scope entry whose name is not in the code text cannot be used: do not
+        # serialise it. Unicode escapes in identifiers (\u0069nput) defeat the text check.
+        used = tuple(scope) if "\\u" in code else tuple(k for k in scope if k in code)
+        names = scope_names(used)
+        payload = encode_scope({k: scope[k] for k in used})
+        request = encode_request(OP_RUN, kind, names, code, payload)
         limit = self.timeout if seconds is None else seconds
         if limit <= 0:
             raise ValueError("timeout must be positive")
