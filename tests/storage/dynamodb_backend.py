@@ -27,15 +27,12 @@ except ImportError:  # pragma: no cover - the dynamodb extra is not installed
 
 
 @functools.cache
-def test_session() -> Any:
+def aws_session() -> Any:
     """AWS credentials from the usual chain against a configured endpoint; moto takes any.
     One session for the whole run: each new one re-reads botocore's service models."""
     if os.environ.get(ENDPOINT_ENV):
         return aioboto3.Session()
     return aioboto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
-test_session.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
 def unique_prefix() -> str:
@@ -56,7 +53,7 @@ if aioboto3 is not None:
             region=os.environ.get("FLOWRUNNER_DYNAMODB_REGION", "us-east-1"),
             table_prefix=unique_prefix(),
             clock=clock,
-            session=test_session(),
+            session=aws_session(),
         )
         await store.connect()
         try:

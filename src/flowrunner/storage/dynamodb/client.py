@@ -39,6 +39,7 @@ UNAVAILABLE_CODES = frozenset(
         "TransactionInProgressException",
     }
 )
+THROTTLED_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
 TX_RETRIES = 8
 
 
@@ -157,16 +158,27 @@ class Table:
         return response
 
     async def transact(self, actions: Sequence[dict[str, Any]]) -> None:
-        """All ``actions`` or none. Pure contention (``TransactionConflict`` with no failed
-        condition) is retried with jitter; a failed condition raises ``TransactionCanceled``."""
+        """All ``actions`` or none. A failed condition raises ``TransactionCanceled``; pure
+        contention (``TransactionConflict``) is retried with jitter; throttling is
+        ``StorageUnavailable`` and any other cancellation (e.g. an item over 400 KB) a
+        ``StorageError``."""
         for attempt in range(TX_RETRIES):
             try:
                 with translated("TransactWriteItems"):
                     await self.client.transact_write_items(TransactItems=list(actions))
                 return
             except TransactionCanceled as exc:
-                if "ConditionalCheckFailed" in exc.reasons or attempt == TX_RETRIES - 1:
+                other = {r for r in exc.reasons if r not in ("None", "TransactionConflict")}
+                if "ConditionalCheckFailed" in other:
                     raise
+                if other & THROTTLED_REASONS:
+                    raise StorageUnavailable(str(exc), operation="TransactWriteItems") from exc
+                if other:
+                    raise StorageError(str(exc), reasons=exc.reasons) from exc
+                if attempt == TX_RETRIES - 1:
+                    raise StorageUnavailable(
+                        "DynamoDB transaction kept conflicting", operation="TransactWriteItems"
+                    ) from exc
                 await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
 
     # --- requests, and the same as transaction actions ------------------------------------
