@@ -324,3 +324,15 @@ def test_sub_flow_errors_and_recursion_are_reported_at_the_calling_node(tmp_path
     assert problem.message == "sub-flow 'bad.yaml' is invalid: unknown node type 'nope'"
     assert problem.hint is not None
     assert "bad.yaml:3:13: error: nodes.x.type: unknown node type 'nope'" in problem.hint
+
+
+def test_without_a_base_directory_sub_flow_files_are_never_looked_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A flow sent to a server must not probe the server's working directory.
+    (tmp_path / "child.yaml").write_text("metadata: {name: c}\nnodes:\n  x: {type: fail}\n")
+    monkeypatch.chdir(tmp_path)
+    text = "metadata: {name: p}\nnodes:\n  sub: {type: flow, params: {path: child.yaml}}\n"
+    problem = only(check(text))
+    assert where(problem) == ("nodes.sub.params.path", 3, 36)
+    assert "loaded without one (base_path)" in problem.message

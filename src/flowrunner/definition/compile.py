@@ -139,7 +139,6 @@ class _Compiler:
     def _subflow(
         self, parent: FlowDefinition, path: str, base_path: Path | None, stack: tuple[Path, ...]
     ) -> Flow:
-        full = ((base_path or Path.cwd()) / path).resolve()
         where = next(
             (
                 f"nodes.{i}.params.path"
@@ -148,6 +147,13 @@ class _Compiler:
             ),
             "nodes",
         )
+        if base_path is None:  # never the working directory: see SubflowNode.check_params
+            self._fail(
+                parent,
+                where,
+                "sub-flow paths are relative to the flow's own file; compile with base_path",
+            )
+        full = (base_path / path).resolve()
         if full in stack:
             chain = " → ".join(p.name for p in (*stack, full))
             self._fail(

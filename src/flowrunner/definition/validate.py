@@ -178,10 +178,10 @@ class Checker:
     def _check_subflows(self, node_id: str, node_type: Any, params: Mapping[str, Any]) -> None:
         """A sub-flow's own errors surface at the node that runs it."""
         paths = getattr(node_type, "subflow_paths", None)
-        if self.subflows is None or not callable(paths):
+        if self.subflows is None or self.base_path is None or not callable(paths):
             return
         for rel, name in paths(params):
-            full = ((self.base_path or FsPath.cwd()) / name).resolve()
+            full = (self.base_path / name).resolve()
             if not full.is_file():
                 continue  # check_params reports a missing file
             errors = [p for p in self.subflows(full) if p.severity == "error"]

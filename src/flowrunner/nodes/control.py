@@ -114,6 +114,12 @@ class FailNode(DefinedNode):
         raise FlowFailed(message, node_id=self.node_id)
 
 
+NO_BASE = (
+    "sub-flow paths are relative to the flow's own file, and this flow was loaded without "
+    "one (base_path)"
+)
+
+
 class SubflowNode(DefinedNode):
     """Runs another flow file with the same ``shared``; its output and action are the node's."""
 
@@ -144,7 +150,11 @@ class SubflowNode(DefinedNode):
                     "loaded when the flow is compiled",
                 )
             ]
-        full = (base_path or Path.cwd()) / path
+        if base_path is None:
+            # Never resolve against the process's working directory: a flow sent to a server
+            # must not be able to probe its file system.
+            return [(("path",), NO_BASE)]
+        full = base_path / path
         if not full.is_file():
             return [(("path",), f"sub-flow file '{path}' not found (looked at {full})")]
         return []
