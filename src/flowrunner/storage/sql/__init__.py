@@ -53,15 +53,15 @@ class SqlStore:
         self._connected = False
 
     async def truncate_all(self) -> None:
-        """Delete every row of every table (tests and benchmarks only)."""
+        """Delete every row of every table (tests and benchmarks only).
+
+        DELETE rather than TRUNCATE: on the small tables of a test it is ~10x faster on
+        PostgreSQL, which matters when it runs before every test.
+        """
 
         async def work(conn: AsyncConnection) -> None:
-            if self.db.is_sqlite:
-                for table in reversed(ALL_TABLES):
-                    await conn.execute(table.delete())
-            else:
-                names = ", ".join(t.name for t in ALL_TABLES)
-                await conn.execute(text(f"TRUNCATE {names}"))
+            for table in reversed(ALL_TABLES):  # children before parents (foreign keys)
+                await conn.execute(table.delete())
 
         await self.db.write(work)
 
