@@ -309,3 +309,13 @@ async def test_admin_from_env_is_created_once_and_never_reset(
     assert again.id == created.id
     await accounts.authenticate_password("boss", "changed-password", client="c")
     assert await accounts.ensure_admin_from_env(Settings()) is None
+
+
+async def test_servers_starting_together_create_the_env_admin_once(
+    accounts: AccountService, store: Store
+) -> None:
+    settings = Settings(admin_username="boss", admin_password=SecretStr("first-password"))
+    results = await asyncio.gather(*(accounts.ensure_admin_from_env(settings) for _ in range(3)))
+    assert len({a.id for a in results if a is not None}) == 1
+    listed = await store.accounts.admin_list(username_contains="boss")
+    assert len(listed.items) == 1

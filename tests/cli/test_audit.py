@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -48,3 +51,19 @@ def test_verify_fails_with_its_own_exit_code_when_a_record_was_deleted(tmp_path:
     code, output = verify(tmp_path)
     assert code == TAMPERED_EXIT_CODE
     assert "TAMPERED: record 3: expected seq 2" in output
+
+
+def test_the_installed_command_exits_3_on_an_edited_record(tmp_path: Path) -> None:
+    seed(tmp_path, 2)
+    with sqlite3.connect(tmp_path / "flowrunner.db") as conn:
+        conn.execute("UPDATE audit_records SET actor = 'someone-else' WHERE seq = 1")
+    result = subprocess.run(
+        [sys.executable, "-m", "flowrunner", "audit", "verify"],
+        env={**os.environ, "FLOWRUNNER_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == TAMPERED_EXIT_CODE, result.stderr
+    assert "record 1: content does not match its hash" in result.stderr

@@ -27,7 +27,7 @@ from flowrunner.accounts.tokens import (
 )
 from flowrunner.accounts.verified import VerifiedCache
 from flowrunner.audit import AuditLog, actions
-from flowrunner.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from flowrunner.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from flowrunner.storage.protocols import DEFAULT_LIMIT, Store
 from flowrunner.storage.records import Account, ApiToken, Clock, Page, utcnow
 
@@ -153,8 +153,13 @@ class AccountService:
         try:
             return await self._store.accounts.get_by_username(settings.admin_username)
         except NotFound:
-            password = settings.admin_password.get_secret_value()
+            pass
+        password = settings.admin_password.get_secret_value()
+        try:
             return await self.create_account(settings.admin_username, password, is_admin=True)
+        except Conflict:
+            # Another server process starting at the same time created it first.
+            return await self._store.accounts.get_by_username(settings.admin_username)
 
     # --- authentication ------------------------------------------------------------------
 
