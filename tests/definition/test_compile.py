@@ -262,3 +262,30 @@ def test_an_invalid_sub_flow_is_reported_at_the_parent_node(tmp_path: Path) -> N
     assert "sub-flow 'child.yaml' is invalid: unknown node type 'nope'" in head.message
     assert inner.source is not None
     assert inner.source.endswith("child.yaml")
+
+
+async def test_resuming_on_an_error_edge_hands_the_error_back() -> None:
+    flow = compiled("""\
+metadata: {name: resume}
+nodes:
+  boom: {type: fail, params: {message: "bad ${input.id}"}, next: {error: report}}
+  report: {type: set, params: {values: {why: "${error.message}", id: "${input.id}"}}}
+""")
+    seen: list[Checkpoint] = []
+
+    async def keep(cp: Checkpoint) -> None:
+        seen.append(cp)
+
+    await flow.run({"id": 1}, checkpoint=keep)
+    failed = seen[0]
+    assert (failed.node_id, failed.next_node_id, failed.action) == ("boom", "report", "error")
+    resumed = await flow.run(
+        {"id": 1},
+        start_at="report",
+        shared=dict(failed.shared),
+        results=dict(failed.results),
+        error=failed.error,
+        steps=failed.steps,
+    )
+    assert resumed.output == {"why": "bad 1", "id": 1}
+    assert resumed.steps == 2

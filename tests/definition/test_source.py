@@ -97,3 +97,8 @@ def test_paths_are_dotted_with_bracketed_indices() -> None:
 def test_scalars_follow_yaml_1_2_like_the_original() -> None:
     data = parse_yaml("a: no\nb: on\nc: yes\nd: true\ne: False\nf: 1:30\nh: 1.5\n").data
     assert data == {"a": "no", "b": "on", "c": "yes", "d": True, "e": False, "f": "1:30", "h": 1.5}
+
+
+def test_a_recursive_alias_is_a_problem() -> None:
+    with pytest.raises(SourceError, match="recursive alias"):
+        parse_yaml("a: &a [1, *a]\n")
