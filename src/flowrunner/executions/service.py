@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import json
 import time
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncGenerator, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -266,7 +266,7 @@ class ExecutionService:
 
     async def follow(
         self, account_id: str, execution_id: str, *, after_seq: int = 0
-    ) -> AsyncIterator[ExecutionEvent]:
+    ) -> AsyncGenerator[ExecutionEvent, None]:
         """Every event with ``seq > after_seq``, then live ones, until the run's final event.
 
         Subscribes to the bus before reading the store, so nothing published in between is
@@ -279,7 +279,7 @@ class ExecutionService:
 
     async def _follow(
         self, subscription: Subscription, account_id: str, execution_id: str, last: int
-    ) -> AsyncIterator[ExecutionEvent]:
+    ) -> AsyncGenerator[ExecutionEvent, None]:
         try:
             async for event in self._stored(account_id, execution_id, last):
                 last = event.seq
@@ -307,7 +307,7 @@ class ExecutionService:
 
     async def _stored(
         self, account_id: str, execution_id: str, after_seq: int
-    ) -> AsyncIterator[ExecutionEvent]:
+    ) -> AsyncGenerator[ExecutionEvent, None]:
         while True:
             batch = await self._runs.list_events(account_id, execution_id, after_seq=after_seq)
             for event in batch:
@@ -316,14 +316,14 @@ class ExecutionService:
                 return
             after_seq = batch[-1].seq
 
-    async def follow_flow(self, account_id: str, flow_id: str) -> AsyncIterator[ExecutionEvent]:
+    async def follow_flow(self, account_id: str, flow_id: str) -> AsyncGenerator[ExecutionEvent, None]:
         """Live events of every run of one flow (no replay: each run has its own history)."""
         await self._store.flows.get(account_id, flow_id, include_deleted=True)
         subscription = await self._bus.subscribe(Topic(account_id, flow_id=flow_id))
         return _live(subscription)
 
 
-async def _live(subscription: Subscription) -> AsyncIterator[ExecutionEvent]:
+async def _live(subscription: Subscription) -> AsyncGenerator[ExecutionEvent, None]:
     try:
         async for event in subscription:
             yield event

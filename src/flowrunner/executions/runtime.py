@@ -1,0 +1,58 @@
+"""The run machinery of one server process, built from settings and torn down in order.
+
+``execution_runtime`` is what the API's lifespan enters: it builds the bus, the compiled-flow
+cache (with a lazily started JavaScript sandbox), the runner, the in-process executor and
+recovery; claims runs a previous process left behind; and on exit stops recovery, then shuts
+the executor down gracefully so unfinished runs are checkpointed and handed back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from flowrunner.config import Settings
+from flowrunner.executions.bus import InProcessBus
+from flowrunner.executions.executor import LocalExecutor
+from flowrunner.executions.recovery import Recovery
+from flowrunner.executions.runner import FlowCache, Runner, SecretsResolver
+from flowrunner.executions.service import ExecutionService
+from flowrunner.scripting import Sandbox
+from flowrunner.storage import Store
+
+
+@asynccontextmanager
+async def execution_runtime(
+    settings: Settings, store: Store, *, secrets: SecretsResolver | None = None
+) -> AsyncIterator[ExecutionService]:
+    sandbox = Sandbox(
+        workers=settings.script_workers,
+        timeout=settings.script_timeout,
+        memory_mb=settings.script_memory_mb,
+    )
+    bus = InProcessBus()
+    runner = Runner(
+        store,
+        bus,
+        FlowCache(scripts=sandbox, max_steps=settings.max_steps),
+        secrets=secrets,
+    )
+    ttl = timedelta(seconds=settings.lease_ttl_seconds)
+    executor = LocalExecutor(
+        runner, store.executions, concurrency=settings.executor_concurrency, lease_ttl=ttl
+    )
+    recovery = Recovery(
+        store.executions,
+        executor,
+        lease_ttl=ttl,
+        interval=settings.recovery_interval_seconds,
+    )
+    service = ExecutionService(store, executor, bus, max_input_bytes=settings.max_run_input_bytes)
+    recovery.start()  # its first sweep runs at once: runs a dead process left are resumed
+    try:
+        yield service
+    finally:
+        await recovery.stop()
+        await executor.shutdown(settings.shutdown_grace_seconds)
+        await sandbox.close()
