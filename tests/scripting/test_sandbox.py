@@ -247,3 +247,10 @@ async def test_expression_error_reports_position_inside_the_expression(sandbox: 
         await sandbox.evaluate_expression("1 +\n  missing", {})
     assert (info.value.line, info.value.column) == (2, 3)
     assert "missing is not defined" in str(info.value)
+
+
+async def test_large_scopes_cross_intact(sandbox: Sandbox) -> None:
+    rows = [{"id": i, "name": f"név {i}", "quote": 'say "hi"\n'} for i in range(2000)]
+    body = "return {n: input.rows.length, last: input.rows.at(-1), sum: input.rows.length}"
+    value = (await sandbox.run_function(body, {"input": {"rows": rows}})).value
+    assert value == {"n": 2000, "last": rows[-1], "sum": 2000}
