@@ -114,6 +114,21 @@ async def test_repeated_failures_rate_limit_even_the_right_password_from_that_cl
     assert (await accounts.authenticate_password("alice", PASSWORD, client="owner")).id
 
 
+async def test_parallel_guesses_cannot_outrun_the_limiter(
+    accounts: AccountService, alice: Account
+) -> None:
+    results = await asyncio.gather(
+        *(
+            accounts.authenticate_password("alice", f"guess-{n}", client="botnet")
+            for n in range(10)
+        ),
+        return_exceptions=True,
+    )
+    assert (
+        sorted(type(r).__name__ for r in results) == ["RateLimited"] * 7 + ["Unauthenticated"] * 3
+    )
+
+
 async def test_outdated_hash_parameters_are_upgraded_at_login(
     store: Store, audit: AuditLog, limiter: LoginLimiter, clock: ManualClock, alice: Account
 ) -> None:

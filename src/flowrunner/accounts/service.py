@@ -166,7 +166,7 @@ class AccountService:
     async def authenticate_password(self, username: str, password: str, *, client: str) -> Account:
         """The account for these credentials; ``RateLimited`` before checking anything when
         this username/client has failed too often, ``Unauthenticated`` otherwise."""
-        self._limiter.check(username, client)
+        attempt = self._limiter.attempt(username, client)
         try:
             account = await self._store.accounts.get_by_username(username)
         except NotFound:
@@ -179,7 +179,7 @@ class AccountService:
             await self._failed(username, client, account, "wrong password")
         if account.disabled:
             await self._failed(username, client, account, "account disabled")
-        self._limiter.succeeded(username, client)
+        self._limiter.succeeded(attempt)
         if self._hasher.needs_rehash(account.password_hash):
             # Parameters were raised since this hash was made: upgrade it while we have the
             # plaintext, the only moment that is possible.
@@ -223,7 +223,6 @@ class AccountService:
     async def _failed(
         self, username: str, client: str, account: Account | None, reason: str
     ) -> NoReturn:
-        self._limiter.failed(username, client)
         await self._audit.record(
             actions.LOGIN,
             account_id=account.id if account else None,
