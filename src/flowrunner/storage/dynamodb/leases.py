@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flowrunner.errors import Conflict
-from flowrunner.storage.dynamodb.accounts import EXISTS
+from flowrunner.storage.dynamodb.accounts import EXISTS, account_pk
 from flowrunner.storage.dynamodb.client import ConditionFailed
 from flowrunner.storage.dynamodb.codec import SEP, from_item, ts
 from flowrunner.storage.dynamodb.execution_items import (
@@ -61,7 +61,7 @@ class Leases(ExecutionTable):
         expr = Expr().remove("lease_owner", "lease_expires_at", "gsi3sk")
         try:
             await self._t.update(
-                self._pk(account_id), exec_sk(execution_id), expr,
+                account_pk(account_id), exec_sk(execution_id), expr,
                 condition=expr.eq("lease_owner", owner),
             )  # fmt: skip
         except ConditionFailed:
@@ -116,7 +116,7 @@ class Leases(ExecutionTable):
     ) -> Execution:
         try:
             fields = await self._t.update(
-                self._pk(account_id), exec_sk(execution_id), expr, condition=condition
+                account_pk(account_id), exec_sk(execution_id), expr, condition=condition
             )
         except ConditionFailed:
             current = await self._load(account_id, execution_id)
@@ -126,7 +126,3 @@ class Leases(ExecutionTable):
                 lease_owner=current.get("lease_owner"),
             ) from None
         return to_execution(fields)
-
-    @staticmethod
-    def _pk(account_id: str) -> str:
-        return f"ACCOUNT#{account_id}"

@@ -107,23 +107,6 @@ class DynamoStore:
         with translated("DeleteTable"):
             await self.table.client.delete_table(TableName=self.table.name)
 
-    async def truncate_all(self) -> int:
-        """Delete every item, keeping the table (tests only); returns how many."""
-        deleted = 0
-        request: dict[str, Any] = {"ProjectionExpression": "pk, sk"}
-        while True:
-            with translated("Scan"):
-                page = await self.table.client.scan(TableName=self.table.name, **request)
-            for item in page.get("Items", []):
-                with translated("DeleteItem"):
-                    await self.table.client.delete_item(
-                        TableName=self.table.name, Key={"pk": item["pk"], "sk": item["sk"]}
-                    )
-                deleted += 1
-            if "LastEvaluatedKey" not in page:
-                return deleted
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
 
 def create_store(settings: DynamoSettings, *, clock: Clock = utcnow) -> DynamoStore:
     """The factory hook ``flowrunner.storage.factory`` calls for ``FLOWRUNNER_STORAGE=dynamodb``."""
