@@ -7,7 +7,6 @@ node and reachability.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from pathlib import Path as FsPath
@@ -15,6 +14,7 @@ from typing import Any
 
 import jsonschema
 
+from flowrunner.definition.graph import GraphChecks
 from flowrunner.definition.schema import flow_schema
 from flowrunner.definition.schema_errors import schema_problems
 from flowrunner.definition.source import Path, SourceMap, dotted
@@ -22,15 +22,13 @@ from flowrunner.errors import ExpressionError, FlowrunnerError, Problem, ScriptE
 from flowrunner.expressions import SCOPE_NAMES, Segment, parse_path, split_template
 from flowrunner.plugins import NodeTypeRegistry
 
-START_HINT = "set metadata.start to the id of the node the flow begins with"
-
 
 @cache
 def _flow_validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(flow_schema())
 
 
-class Checker:
+class Checker(GraphChecks):
     """Runs the checks on one parsed document; ``problems`` holds the findings."""
 
     def __init__(
@@ -66,10 +64,7 @@ class Checker:
         )
         for node_id, node in self.nodes.items():
             self._check_node(node_id, node)
-        self._check_targets()
-        self.start = self._find_start()
-        if self.start is not None:
-            self._check_reachable(self.start)
+        self.start = self.check_graph()
         return self.problems
 
     # --- helpers ---------------------------------------------------------------------------
@@ -97,9 +92,6 @@ class Checker:
                 hint,
             )
         )
-
-    def _close_ids(self, name: str) -> list[str]:
-        return difflib.get_close_matches(name, list(self.nodes), n=1, cutoff=0.6)
 
     # --- per node --------------------------------------------------------------------------
 
@@ -240,86 +232,6 @@ class Checker:
         except FlowrunnerError as exc:  # the checker itself failed: say so, do not block
             self.error(path, f"could not check the JavaScript syntax: {exc}", severity="warning")
 
-    # --- graph -----------------------------------------------------------------------------
-
-    def _edges(self) -> Iterator[tuple[str, str, str]]:
-        for node_id, node in self.nodes.items():
-            nxt = node.get("next")
-            if isinstance(nxt, Mapping):
-                for action, target in nxt.items():
-                    if isinstance(target, str):
-                        yield node_id, str(action), target
-
-    def _check_targets(self) -> None:
-        for node_id, action, target in self._edges():
-            if target in self.nodes:
-                continue
-            close = self._close_ids(target)
-            mean = f" — did you mean '{close[0]}'?" if close else ""
-            self.error(
-                ("nodes", node_id, "next", action),
-                f"next '{action}' points to unknown node '{target}'{mean}",
-                None if close else _known(self.nodes),
-            )
-
-    def _find_start(self) -> str | None:
-        metadata = self.data.get("metadata")
-        start = metadata.get("start") if isinstance(metadata, Mapping) else None
-        if isinstance(start, str) and start:
-            if start in self.nodes:
-                return start
-            close = self._close_ids(start)
-            mean = f" — did you mean '{close[0]}'?" if close else ""
-            self.error(
-                ("metadata", "start"),
-                f"start node '{start}' does not exist{mean}",
-                None if close else _known(self.nodes),
-            )
-            return None
-        if not self.nodes:
-            return None
-        targets = {target for _, _, target in self._edges()}
-        candidates = [n for n in self.nodes if n not in targets]
-        if len(candidates) == 1:
-            return candidates[0]
-        if not candidates:
-            self.error(
-                ("nodes",),
-                "cannot find the start node: every node is the target of some next",
-                START_HINT,
-                key=True,
-            )
-        else:
-            names = ", ".join(f"'{c}'" for c in candidates)
-            self.error(
-                ("nodes",),
-                f"cannot tell the start node: {names} are not the target of any next",
-                f"set metadata.start to one of {names}",
-                key=True,
-            )
-        return None
-
-    def _check_reachable(self, start: str) -> None:
-        graph: dict[str, list[str]] = {}
-        for node_id, _, target in self._edges():
-            graph.setdefault(node_id, []).append(target)
-        seen = {start}
-        todo = [start]
-        while todo:
-            for target in graph.get(todo.pop(), ()):
-                if target in self.nodes and target not in seen:
-                    seen.add(target)
-                    todo.append(target)
-        for node_id in self.nodes:
-            if node_id not in seen:
-                self.error(
-                    ("nodes", node_id),
-                    f"node '{node_id}' is unreachable from the start node '{start}'",
-                    "connect it with a next, or remove it",
-                    key=True,
-                    severity="warning",
-                )
-
 
 def _strings(value: Any, path: Path, skip: frozenset[str]) -> Iterator[tuple[Path, str]]:
     """Every string in a params tree (top-level code params excluded) with its path."""
@@ -332,8 +244,3 @@ def _strings(value: Any, path: Path, skip: frozenset[str]) -> Iterator[tuple[Pat
     elif isinstance(value, list):
         for i, v in enumerate(value):
             yield from _strings(v, (*path, i), frozenset())
-
-
-def _known(nodes: Mapping[str, Any]) -> str | None:
-    ids = list(nodes)
-    return f"nodes are: {', '.join(ids)}" if len(ids) <= 12 else None

@@ -1,0 +1,125 @@
+"""Checks on the node graph: ``next`` targets, the start node, reachability.
+
+A mixin of the validation ``Checker``: it reads ``data``/``nodes`` and reports through
+``error``, so every problem lands in the same list with its position.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from flowrunner.definition.source import Path
+
+START_HINT = "set metadata.start to the id of the node the flow begins with"
+
+
+class GraphChecks:
+    data: Mapping[str, Any]
+    nodes: dict[str, Mapping[str, Any]]
+
+    def error(
+        self,
+        path: Path,
+        message: str,
+        hint: str | None = None,
+        *,
+        key: bool = False,
+        severity: str = "error",
+    ) -> None:
+        raise NotImplementedError  # the Checker reports
+
+    def check_graph(self) -> str | None:
+        """Check targets, find the start node and warn about unreachable nodes; the start."""
+        self._check_targets()
+        start = self._find_start()
+        if start is not None:
+            self._check_reachable(start)
+        return start
+
+    def _close_ids(self, name: str) -> list[str]:
+        return difflib.get_close_matches(name, list(self.nodes), n=1, cutoff=0.6)
+
+    def _edges(self) -> Iterator[tuple[str, str, str]]:
+        for node_id, node in self.nodes.items():
+            nxt = node.get("next")
+            if isinstance(nxt, Mapping):
+                for action, target in nxt.items():
+                    if isinstance(target, str):
+                        yield node_id, str(action), target
+
+    def _check_targets(self) -> None:
+        for node_id, action, target in self._edges():
+            if target in self.nodes:
+                continue
+            close = self._close_ids(target)
+            mean = f" — did you mean '{close[0]}'?" if close else ""
+            self.error(
+                ("nodes", node_id, "next", action),
+                f"next '{action}' points to unknown node '{target}'{mean}",
+                None if close else _known(self.nodes),
+            )
+
+    def _find_start(self) -> str | None:
+        metadata = self.data.get("metadata")
+        start = metadata.get("start") if isinstance(metadata, Mapping) else None
+        if isinstance(start, str) and start:
+            if start in self.nodes:
+                return start
+            close = self._close_ids(start)
+            mean = f" — did you mean '{close[0]}'?" if close else ""
+            self.error(
+                ("metadata", "start"),
+                f"start node '{start}' does not exist{mean}",
+                None if close else _known(self.nodes),
+            )
+            return None
+        if not self.nodes:
+            return None
+        targets = {target for _, _, target in self._edges()}
+        candidates = [n for n in self.nodes if n not in targets]
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            self.error(
+                ("nodes",),
+                "cannot find the start node: every node is the target of some next",
+                START_HINT,
+                key=True,
+            )
+        else:
+            names = ", ".join(f"'{c}'" for c in candidates)
+            self.error(
+                ("nodes",),
+                f"cannot tell the start node: {names} are not the target of any next",
+                f"set metadata.start to one of {names}",
+                key=True,
+            )
+        return None
+
+    def _check_reachable(self, start: str) -> None:
+        graph: dict[str, list[str]] = {}
+        for node_id, _, target in self._edges():
+            graph.setdefault(node_id, []).append(target)
+        seen = {start}
+        todo = [start]
+        while todo:
+            for target in graph.get(todo.pop(), ()):
+                if target in self.nodes and target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        for node_id in self.nodes:
+            if node_id not in seen:
+                self.error(
+                    ("nodes", node_id),
+                    f"node '{node_id}' is unreachable from the start node '{start}'",
+                    "connect it with a next, or remove it",
+                    key=True,
+                    severity="warning",
+                )
+
+
+def _known(nodes: Mapping[str, Any]) -> str | None:
+    ids = list(nodes)
+    return f"nodes are: {', '.join(ids)}" if len(ids) <= 12 else None
