@@ -88,6 +88,15 @@ async def test_bad_credentials_fail_alike_and_are_audited(
     assert last.data == {"outcome": "failed", "client": "10.0.0.9", "reason": reason}
 
 
+async def test_an_oversized_username_is_cut_before_it_is_counted_or_audited(
+    accounts: AccountService, audit: AuditLog
+) -> None:
+    with pytest.raises(Unauthenticated):
+        await accounts.authenticate_password("x" * 100_000, PASSWORD, client="c")
+    last = (await audit.list(None, limit=1000)).items[-1]
+    assert last.target == "x" * 64
+
+
 async def test_disabled_accounts_cannot_authenticate_with_password_or_token(
     accounts: AccountService, alice: Account, admin: Account
 ) -> None:

@@ -114,3 +114,8 @@ async def test_a_new_vault_with_the_same_key_reads_old_secrets(
     await SecretVault(store, Keyring([KEY1]), audit).put(alice, "K", "survives")
     restarted = SecretVault(store, Keyring([KEY1]), audit)
     assert await restarted.get_value(alice, "K") == "survives"
+
+
+async def test_metadata_is_bounded(vault: SecretVault, alice: Account) -> None:
+    with pytest.raises(InvalidInput):
+        await vault.put(alice, "K", "v", metadata={"note": "x" * (16 * 1024)})

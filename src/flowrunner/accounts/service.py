@@ -31,6 +31,7 @@ from flowrunner.errors import Conflict, Forbidden, InvalidInput, NotFound, Unaut
 from flowrunner.storage.protocols import DEFAULT_LIMIT, Store
 from flowrunner.storage.records import Account, ApiToken, Clock, Page, utcnow
 
+MAX_USERNAME_LENGTH = 64
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$")
 MAX_TOKEN_NAME = 100
 BAD_CREDENTIALS = "invalid username or password"
@@ -166,6 +167,9 @@ class AccountService:
     async def authenticate_password(self, username: str, password: str, *, client: str) -> Account:
         """The account for these credentials; ``RateLimited`` before checking anything when
         this username/client has failed too often, ``Unauthenticated`` otherwise."""
+        # No account has a longer name; cutting it keeps attacker-sized strings out of the
+        # limiter's memory and the audit log.
+        username = username[:MAX_USERNAME_LENGTH]
         attempt = self._limiter.attempt(username, client)
         try:
             account = await self._store.accounts.get_by_username(username)

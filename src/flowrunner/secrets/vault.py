@@ -24,6 +24,7 @@ from flowrunner.storage.records import Account, JSONValue, Page, Secret
 # Usable as ${secrets.NAME}: a plain dotted-path segment.
 KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MAX_VALUE_BYTES = 64 * 1024
+MAX_METADATA_BYTES = 16 * 1024
 ROTATION_BATCH = 100
 
 SecretValue = str | dict[str, Any]
@@ -52,6 +53,9 @@ class SecretVault:
         plaintext = json.dumps(value, separators=(",", ":")).encode()
         if len(plaintext) > MAX_VALUE_BYTES:
             raise InvalidInput(f"a secret value is limited to {MAX_VALUE_BYTES} bytes", key=key)
+        meta = dict(metadata or {})
+        if len(json.dumps(meta)) > MAX_METADATA_BYTES:
+            raise InvalidInput(f"secret metadata is limited to {MAX_METADATA_BYTES} bytes", key=key)
         try:
             await self._store.secrets.get(account.id, key)
             action = actions.SECRET_UPDATED
@@ -60,7 +64,7 @@ class SecretVault:
         ciphertext, kid = self._keyring.encrypt(plaintext)
         await self._registry.note(kid)  # before the first ciphertext under kid exists
         secret = await self._store.secrets.put(
-            account.id, key, ciphertext=ciphertext, key_id=kid, metadata=dict(metadata or {})
+            account.id, key, ciphertext=ciphertext, key_id=kid, metadata=meta
         )
         await self._audit.record(
             action, account_id=account.id, actor_id=(actor or account).id, target=key
