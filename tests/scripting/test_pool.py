@@ -14,6 +14,7 @@ import pytest_asyncio
 
 from flowrunner.errors import SandboxError, ScriptResourceError
 from flowrunner.scripting import Sandbox
+from flowrunner.scripting import pool as pool_module
 from flowrunner.scripting.pool import Limits, WorkerPool
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -135,3 +136,14 @@ async def test_sync_checker_recovers_from_a_dead_worker(sandbox: Sandbox) -> Non
     checker._process.kill()
     checker._process.wait()
     sandbox.check_syntax("2", kind="expression")
+
+
+async def test_a_pool_whose_workers_cannot_start_fails_cleanly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Far below what V8 needs to start: the real worker dies during start-up.
+    monkeypatch.setattr(pool_module, "_DATA_BASE_MB", 16)
+    pool = WorkerPool(2, Limits(heap_mb=8, max_result_bytes=1000))
+    with pytest.raises(SandboxError, match="could not start"):
+        await pool.start()
+    assert pool.pids == []

@@ -207,7 +207,14 @@ class WorkerPool:
         self._closed = False
 
     async def start(self) -> None:
-        workers = await asyncio.gather(*(AsyncWorker.spawn(self.limits) for _ in range(self.size)))
+        spawned = await asyncio.gather(
+            *(AsyncWorker.spawn(self.limits) for _ in range(self.size)), return_exceptions=True
+        )
+        workers = [w for w in spawned if isinstance(w, AsyncWorker)]
+        failure = next((e for e in spawned if isinstance(e, BaseException)), None)
+        if failure is not None:
+            await asyncio.gather(*(w.kill() for w in workers))  # no half-started pool
+            raise SandboxError(f"the sandbox workers could not start: {failure}") from failure
         for worker in workers:
             self._live.add(worker)
             self._idle.put_nowait(worker)
