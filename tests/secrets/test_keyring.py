@@ -80,3 +80,9 @@ def test_a_key_file_readable_by_others_is_warned_about(
     with caplog.at_level(logging.WARNING, logger="flowrunner.secrets.keyring"):
         assert Keyring.from_settings(Settings(data_dir=tmp_path)).key_ids == [key_id(KEY1)]
     assert "chmod 600" in caplog.text
+
+
+def test_the_memory_store_gets_an_in_memory_key_and_no_file(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, storage="memory")
+    assert Keyring.from_settings(settings).key_ids != Keyring.from_settings(settings).key_ids
+    assert list(tmp_path.iterdir()) == []

@@ -9,7 +9,8 @@ drop the old one.
 Keys come from ``FLOWRUNNER_SECRET_KEYS`` (comma-separated). Without it, a key is generated
 once into ``<data_dir>/secret.key`` (mode 0600) and reused on every start, so restarting never
 makes secrets unreadable; a warning says to set the variable explicitly in production, where
-the key must not live next to the database it protects.
+the key must not live next to the database it protects. The memory store, whose secrets die
+with the process, gets a key in memory only.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class KeyringSettings(Protocol):
     def secret_keys(self) -> SecretStr | None: ...
     @property
     def data_dir(self) -> Path: ...
+    @property
+    def storage(self) -> str: ...
 
 
 def key_id(key: str) -> str:
@@ -82,6 +85,10 @@ class Keyring:
         if settings.secret_keys is not None:
             raw = settings.secret_keys.get_secret_value()
             return cls([k.strip() for k in raw.split(",") if k.strip()])
+        if settings.storage == "memory":
+            # Secrets die with the process, so a key that outlives it would protect nothing;
+            # and tests on the memory store leave no key files behind.
+            return cls([cls.generate_key()])
         return cls([_load_or_create_key_file(Path(settings.data_dir).expanduser())])
 
     @property
