@@ -51,7 +51,7 @@ async def test_failure_records_the_node_and_masks_secrets(harness: Harness) -> N
     assert done.status == "failed"
     assert done.error is not None
     assert done.error["node_id"] == "boom"
-    assert done.error["code"] == "node_failed"
+    assert done.error["code"] == "flow_failed"
     assert "s3cr3t-value" not in str(done.error)
     assert "***" in str(done.error["message"])
     events = await harness.store.executions.list_events(harness.account.id, execution.id)

@@ -43,7 +43,11 @@ def error_details(
     if isinstance(inner, BaseException):
         cause = inner
     node = node_id or getattr(exc, "node_id", None) or getattr(cause, "node_id", None)
-    code = exc.code if isinstance(exc, FlowrunnerError) else "node_failed"
+    # The cause's code says what went wrong (flow_failed, node_timeout, script_error...).
+    if isinstance(cause, FlowrunnerError):
+        code = cause.code
+    else:
+        code = exc.code if isinstance(exc, FlowrunnerError) else "node_failed"
     details: dict[str, Any] = {
         "code": code,
         "message": masker.mask_text(str(exc) or type(exc).__name__),

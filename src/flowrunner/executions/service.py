@@ -150,12 +150,16 @@ class ExecutionService:
             progress = 1.0 if execution.status == "completed" else execution.progress
             return ExecutionView(execution, progress, execution.current_node)
         checkpoint = await self._runs.get_checkpoint(account_id, execution_id)
+        recent = await self._runs.list_events(
+            account_id, execution_id, after_seq=max(0, execution.last_event_seq - 10)
+        )
+        current = _current_node(recent) or (checkpoint.next_node if checkpoint else None)
         if checkpoint is None:
-            return ExecutionView(execution, 0.0, execution.current_node)
+            return ExecutionView(execution, 0.0, current)
         meta = resume_meta(checkpoint.results)
         done = len([k for k in checkpoint.results if k != RESUME_KEY])
         total = max(int(meta.get("total") or 1), 1)
-        return ExecutionView(execution, min(done / total, 0.99), checkpoint.next_node)
+        return ExecutionView(execution, min(done / total, 0.99), current)
 
     async def list(
         self,
@@ -316,7 +320,9 @@ class ExecutionService:
                 return
             after_seq = batch[-1].seq
 
-    async def follow_flow(self, account_id: str, flow_id: str) -> AsyncGenerator[ExecutionEvent, None]:
+    async def follow_flow(
+        self, account_id: str, flow_id: str
+    ) -> AsyncGenerator[ExecutionEvent, None]:
         """Live events of every run of one flow (no replay: each run has its own history)."""
         await self._store.flows.get(account_id, flow_id, include_deleted=True)
         subscription = await self._bus.subscribe(Topic(account_id, flow_id=flow_id))
@@ -329,6 +335,20 @@ async def _live(subscription: Subscription) -> AsyncGenerator[ExecutionEvent, No
             yield event
     finally:
         await subscription.close()
+
+
+def _current_node(recent: builtins.list[ExecutionEvent]) -> str | None:
+    """The top-level node running now, from the latest node events (None if unknown)."""
+    for event in reversed(recent):
+        data = event.data
+        if event.type != ev.NODE or data.get("flow_path"):
+            continue
+        if data.get("state") in ("finished", "failed"):
+            next_node = data.get("next_node")
+            return next_node if isinstance(next_node, str) else None
+        node_id = data.get("node_id")
+        return node_id if isinstance(node_id, str) else None
+    return None
 
 
 def _keeps(

@@ -1,0 +1,202 @@
+"""Runs over HTTP: start (wait, idempotency, versions), read, list, logs, cancel, retry, SSE."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from tests.api.helpers import Api, Headers, error_of
+
+RUN = "/api/v1/flows/{}/run"
+EXECUTIONS = "/api/v1/executions"
+
+STEPS = """metadata: {name: Steps}
+nodes:
+  greet:
+    type: set
+    params: {values: {greeting: "hi ${input.name}"}}
+    next: {default: say}
+  say:
+    type: log
+    params: {message: "${shared.greeting}"}
+    next: {default: done}
+  done:
+    type: set
+    params: {values: {done: true}}
+"""
+
+SLOW = """metadata: {name: Slow}
+nodes:
+  nap:
+    type: delay
+    params: {duration: "${input.nap}"}
+    next: {default: after}
+  after:
+    type: set
+    params: {values: {woke: true}}
+"""
+
+FAILING = """metadata: {name: Failing}
+nodes:
+  ok: {type: set, params: {values: {a: 1}}, next: {default: boom}}
+  boom: {type: fail, params: {message: "no luck"}}
+"""
+
+
+async def _flow(api: Api, who: Headers, yaml: str) -> str:
+    flow_id: str = (await api.create_flow(who, yaml))["id"]
+    return flow_id
+
+
+async def test_run_with_wait_returns_the_finished_execution(api: Api, alice: Headers) -> None:
+    flow_id = await _flow(api, alice, STEPS)
+    response = await api.client.post(
+        RUN.format(flow_id) + "?wait=5s", json={"input": {"name": "Ada"}}, headers=alice
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "completed"
+    assert body["output"] == {"done": True}
+    assert body["flow_version"] == 1
+    assert body["progress"] == 1.0
+    assert body["input"] == {"name": "Ada"}
+    assert body["duration_ms"] >= 0
+
+
+async def test_run_without_wait_is_accepted_and_can_be_read_later(api: Api, alice: Headers) -> None:
+    flow_id = await _flow(api, alice, STEPS)
+    response = await api.client.post(RUN.format(flow_id), json={"shared": {}}, headers=alice)
+    assert response.status_code == 202
+    accepted = response.json()
+    assert set(accepted) == {"execution_id", "status"}
+    assert response.headers["location"] == f"{EXECUTIONS}/{accepted['execution_id']}"
+    for _ in range(100):
+        got = await api.client.get(f"{EXECUTIONS}/{accepted['execution_id']}", headers=alice)
+        if got.json()["status"] == "completed":
+            break
+        await asyncio.sleep(0.05)
+    assert got.json()["status"] == "completed"
+
+
+async def test_an_idempotency_key_replays_the_first_run(api: Api, alice: Headers) -> None:
+    flow_id = await _flow(api, alice, STEPS)
+    key = {"Idempotency-Key": "order-42"}
+    first = await api.client.post(RUN.format(flow_id), json={}, headers={**alice, **key})
+    again = await api.client.post(RUN.format(flow_id), json={}, headers={**alice, **key})
+    assert first.json()["execution_id"] == again.json()["execution_id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    listed = await api.client.get(EXECUTIONS, params={"flow_id": flow_id}, headers=alice)
+    assert len(listed.json()["items"]) == 1
+
+
+async def test_bad_requests_start_nothing(api: Api, alice: Headers, bob: Headers) -> None:
+    flow_id = await _flow(api, alice, STEPS)
+    cases = [
+        (RUN.format(flow_id), {"input": [1, 2]}, alice, 400),
+        (RUN.format(flow_id), {"input": None}, alice, 400),
+        (RUN.format(flow_id), {"input": {}, "version": 9}, alice, 404),
+        (RUN.format("nope"), {"input": {}}, alice, 404),
+        (RUN.format(flow_id), {"input": {}}, bob, 404),
+        (RUN.format(flow_id) + "?wait=soon", {"input": {}}, alice, 400),
+    ]
+    for url, body, who, status in cases:
+        response = await api.client.post(url, json=body, headers=who)
+        assert response.status_code == status, (body, response.text)
+        error_of(response)
+    too_big = await api.client.post(
+        RUN.format(flow_id), json={"input": {"x": "y" * 70_000}}, headers=alice
+    )
+    assert too_big.status_code == 413
+    listed = await api.client.get(EXECUTIONS, headers=alice)
+    assert listed.json()["items"] == []
+
+
+async def test_a_failed_run_reports_the_failing_node(api: Api, alice: Headers) -> None:
+    flow_id = await _flow(api, alice, FAILING)
+    response = await api.client.post(RUN.format(flow_id) + "?wait=5s", json={}, headers=alice)
+    body = response.json()
+    assert body["status"] == "failed"
+    assert body["error"]["node_id"] == "boom"
+    assert body["error"]["message"] == "node 'boom' failed: no luck"
+    assert body["error"]["code"] == "flow_failed"
+
+
+async def test_cancel_stops_a_run_and_a_second_cancel_conflicts(api: Api, alice: Headers) -> None:
+    flow_id = await _flow(api, alice, SLOW)
+    started = await api.client.post(RUN.format(flow_id), json={"input": {"nap": 30}}, headers=alice)
+    execution_id = started.json()["execution_id"]
+    await asyncio.sleep(0.2)
+    running = await api.client.get(f"{EXECUTIONS}/{execution_id}", headers=alice)
+    assert running.json()["status"] == "running"
+    assert running.json()["current_node"] == "nap"
+    canceled = await api.client.post(f"{EXECUTIONS}/{execution_id}/cancel", headers=alice)
+    assert canceled.status_code == 200
+    assert canceled.json()["status"] == "canceled"
+    again = await api.client.post(f"{EXECUTIONS}/{execution_id}/cancel", headers=alice)
+    assert again.status_code == 409
+    assert error_of(again)["code"] == "conflict"
+
+
+async def test_retry_and_resume_start_new_runs(api: Api, alice: Headers) -> None:
+    flow_id = await _flow(api, alice, FAILING)
+    failed = await api.client.post(RUN.format(flow_id) + "?wait=5s", json={}, headers=alice)
+    failed_id = failed.json()["id"]
+    retried = await api.client.post(f"{EXECUTIONS}/{failed_id}/retry", headers=alice)
+    assert retried.status_code == 202
+    assert retried.json()["execution_id"] != failed_id
+    resumed = await api.client.post(
+        f"{EXECUTIONS}/{failed_id}/retry", json={"resume": True}, headers=alice
+    )
+    assert resumed.status_code == 202
+
+
+async def test_logs_and_listing_filters(api: Api, alice: Headers) -> None:
+    flow_id = await _flow(api, alice, STEPS)
+    done = await api.client.post(
+        RUN.format(flow_id) + "?wait=5s", json={"input": {"name": "Ada"}}, headers=alice
+    )
+    execution_id = done.json()["id"]
+    logs = await api.client.get(f"{EXECUTIONS}/{execution_id}/logs", headers=alice)
+    assert [e["data"]["message"] for e in logs.json()["items"]] == ["hi Ada"]
+    by_node = await api.client.get(
+        f"{EXECUTIONS}/{execution_id}/logs", params={"node_id": "greet"}, headers=alice
+    )
+    assert by_node.json()["items"] == []
+    completed = await api.client.get(
+        EXECUTIONS, params={"status": "completed", "flow_id": flow_id}, headers=alice
+    )
+    assert [e["id"] for e in completed.json()["items"]] == [execution_id]
+    failed = await api.client.get(EXECUTIONS, params={"status": "failed"}, headers=alice)
+    assert failed.json()["items"] == []
+
+
+async def test_another_account_sees_no_runs_of_mine(api: Api, alice: Headers, bob: Headers) -> None:
+    flow_id = await _flow(api, alice, STEPS)
+    done = await api.client.post(RUN.format(flow_id) + "?wait=5s", json={}, headers=alice)
+    execution_id = done.json()["id"]
+    for path in ("", "/logs", "/events"):
+        response = await api.client.get(f"{EXECUTIONS}/{execution_id}{path}", headers=bob)
+        assert response.status_code == 404, path
+    cancel = await api.client.post(f"{EXECUTIONS}/{execution_id}/cancel", headers=bob)
+    assert cancel.status_code == 404
+    assert (await api.client.get(EXECUTIONS, headers=bob)).json()["items"] == []
+
+
+async def test_sse_replays_a_finished_run_and_resumes_after_last_event_id(
+    api: Api, alice: Headers
+) -> None:
+    flow_id = await _flow(api, alice, STEPS)
+    done = await api.client.post(RUN.format(flow_id) + "?wait=5s", json={}, headers=alice)
+    execution_id = done.json()["id"]
+    response = await api.client.get(f"{EXECUTIONS}/{execution_id}/events", headers=alice)
+    assert response.headers["content-type"].startswith("text/event-stream")
+    frames = [f for f in response.text.split("\n\n") if f]
+    ids = [int(f.split("\n")[0].removeprefix("id: ")) for f in frames]
+    assert ids == list(range(1, len(frames) + 1))
+    last = json.loads(frames[-1].split("data: ", 1)[1])
+    assert last["type"] == "complete"
+    resumed = await api.client.get(
+        f"{EXECUTIONS}/{execution_id}/events", headers={**alice, "Last-Event-ID": str(ids[-3])}
+    )
+    again = [f for f in resumed.text.split("\n\n") if f]
+    assert [int(f.split("\n")[0].removeprefix("id: ")) for f in again] == ids[-2:]
