@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,7 @@ import typer
 import uvicorn
 
 from flowrunner.config import load_settings
+from flowrunner.logging import configure_logging
 
 
 def register(app: typer.Typer) -> None:
@@ -38,12 +38,13 @@ def serve(
 
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = load_settings(config, **overrides)
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level)  # structlog: JSON lines, or a console on a terminal
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=log_level,
+        log_config=None,  # keep the handlers configure_logging installed
         # The app sets X-Request-ID itself; uvicorn's Server/Date headers add nothing.
         server_header=False,
         proxy_headers=False,
