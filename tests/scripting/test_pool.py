@@ -14,8 +14,9 @@ import pytest_asyncio
 
 from flowrunner.errors import SandboxError, ScriptResourceError
 from flowrunner.scripting import Sandbox
-from flowrunner.scripting import pool as pool_module
-from flowrunner.scripting.pool import Limits, WorkerPool
+from flowrunner.scripting import process as process_module
+from flowrunner.scripting.pool import WorkerPool
+from flowrunner.scripting.process import Limits
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -129,20 +130,11 @@ async def test_workers_die_with_the_server_even_mid_script(tmp_path: Path) -> No
     assert not running(worker_pid)
 
 
-async def test_sync_checker_recovers_from_a_dead_worker(sandbox: Sandbox) -> None:
-    sandbox.check_syntax("1", kind="expression")
-    checker = sandbox._checker
-    assert checker._process is not None
-    checker._process.kill()
-    checker._process.wait()
-    sandbox.check_syntax("2", kind="expression")
-
-
 async def test_a_pool_whose_workers_cannot_start_fails_cleanly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Far below what V8 needs to start: the real worker dies during start-up.
-    monkeypatch.setattr(pool_module, "_DATA_BASE_MB", 16)
+    monkeypatch.setattr(process_module, "_DATA_BASE_MB", 16)
     pool = WorkerPool(2, Limits(heap_mb=8, max_result_bytes=1000))
     with pytest.raises(SandboxError, match="could not start"):
         await pool.start()

@@ -21,7 +21,8 @@ from typing import Any, Literal, Self
 
 from flowrunner.errors import SandboxError
 from flowrunner.scripting.codec import decode_reply, encode_request, encode_scope, scope_names
-from flowrunner.scripting.pool import Limits, SyncWorker, WorkerPool
+from flowrunner.scripting.pool import WorkerPool
+from flowrunner.scripting.process import Limits, SyncWorker
 from flowrunner.scripting.worker import KIND_EXPRESSION, KIND_FUNCTION, OP_CHECK, OP_RUN
 
 # A syntax check only parses; it gets a generous fixed limit rather than the script's.
