@@ -5,6 +5,7 @@ tests do not reach (several processes appending, filters across DynamoDB pages, 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -12,9 +13,9 @@ import pytest
 
 from flowrunner.config import Settings
 from flowrunner.errors import StorageError, StorageUnavailable
-from flowrunner.storage import InvalidCursor, NewEvent, create_store
+from flowrunner.storage import InvalidCursor, NewEvent, create_store, open_store
 from flowrunner.storage.dynamodb import DynamoStore, paging
-from flowrunner.storage.dynamodb.testing import free_port
+from flowrunner.storage.dynamodb.testing import ENDPOINT_ENV, free_port
 from tests.storage.backends import FakeClock
 from tests.storage.dynamodb_backend import aws_session, unique_prefix
 
@@ -94,6 +95,26 @@ def test_settings_and_env_choose_endpoint_region_and_prefix(
         "eu-west-1",
         "staging-main",
     )
+
+
+async def test_open_store_from_settings_connects_and_creates_the_table(
+    dynamodb_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not os.environ.get(ENDPOINT_ENV):  # moto takes any credentials; AWS uses the chain
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    prefix = unique_prefix()
+    settings = Settings(
+        storage="dynamodb", dynamodb_endpoint=dynamodb_endpoint, dynamodb_table_prefix=prefix
+    )
+    store = await open_store(settings)
+    assert isinstance(store, DynamoStore)
+    try:
+        account = await store.accounts.create("ada", "h")
+        assert (await store.accounts.get(account.id)).username == "ada"
+    finally:
+        await store.drop_table()
+        await store.close()
 
 
 async def test_unreachable_server_is_storage_unavailable(clock: FakeClock) -> None:
