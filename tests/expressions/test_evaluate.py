@@ -134,3 +134,8 @@ async def test_evaluator_errors_become_expression_errors_naming_the_param() -> N
 def test_syntax_errors_are_raised_at_compile_time_with_the_location() -> None:
     with pytest.raises(ExpressionError, match=r"node 'a', param 'b\.c': unterminated"):
         compile_value({"b": {"c": "${input.x"}}, "node 'a'")
+
+
+def test_resolved_mappings_keep_the_written_key_order() -> None:
+    resolved = compile_value({"a": "${input.count}", "b": "const", "c": "${input.name}"})
+    assert list(resolved.resolve(SCOPE)) == ["a", "b", "c"]

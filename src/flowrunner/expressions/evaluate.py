@@ -128,7 +128,7 @@ class Interpolated(Resolver):
 
     def resolve(self, scope: Mapping[str, Any]) -> Any:
         return "".join(
-            p if isinstance(p, str) else to_text(p.evaluate_native(scope)) for p in self.parts
+            [p if type(p) is str else to_text(p.evaluate_native(scope)) for p in self.parts]  # type: ignore[union-attr]
         )
 
     async def aresolve(self, scope: Mapping[str, Any], js: JSEvaluator | None) -> Any:
@@ -139,19 +139,37 @@ class Interpolated(Resolver):
 
 
 class MappingResolver(Resolver):
-    __slots__ = ("items",)
+    __slots__ = ("dynamic", "items", "scalars")
 
     def __init__(self, items: dict[str, Resolver]) -> None:
         super().__init__(any(r.needs_js for r in items.values()))
         self.items = items
+        # Immutable constants come with one C-level dict copy (keys in their written order,
+        # the others as placeholders); only the rest is resolved per call.
+        self.scalars: dict[str, Any] = {}
+        dynamic = []
+        for key, resolver in items.items():
+            constant = isinstance(resolver, Static) and resolver.scalar
+            self.scalars[key] = (
+                resolver.value if isinstance(resolver, Static) and constant else None
+            )
+            if not constant:
+                dynamic.append((key, resolver))
+        self.dynamic = tuple(dynamic)
 
     def resolve(self, scope: Mapping[str, Any]) -> Any:
-        return {k: r.resolve(scope) for k, r in self.items.items()}
+        out = self.scalars.copy()
+        for key, resolver in self.dynamic:
+            out[key] = resolver.resolve(scope)
+        return out
 
     async def aresolve(self, scope: Mapping[str, Any], js: JSEvaluator | None) -> Any:
         if not self.needs_js:
             return self.resolve(scope)
-        return {k: await r.aresolve(scope, js) for k, r in self.items.items()}
+        out = self.scalars.copy()
+        for key, resolver in self.dynamic:
+            out[key] = await resolver.aresolve(scope, js)
+        return out
 
 
 class ListResolver(Resolver):
@@ -227,13 +245,16 @@ def thaw(value: Any) -> Any:
 
 def to_text(value: Any) -> str:
     """How a value appears inside interpolated text, following JavaScript where it matters."""
+    kind = type(value)  # exact-type checks first: ABC isinstance checks are slow
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return str(value)
     if value is None:
         return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
+    if kind is float and value.is_integer():
         return str(int(value))
     if isinstance(value, Mapping | list | tuple):
         return json.dumps(thaw(value), separators=(",", ":"), ensure_ascii=False, default=str)
