@@ -29,3 +29,13 @@ def test_unrecognised_message_keeps_its_first_line() -> None:
         "line": None,
         "column": None,
     }
+
+
+def test_an_error_without_position_keeps_its_name_and_message() -> None:
+    info = parse_syntax_error("<anonymous>:181: RangeError: Maximum call stack size exceeded", "")
+    assert info == {
+        "name": "RangeError",
+        "message": "Maximum call stack size exceeded",
+        "line": None,
+        "column": None,
+    }

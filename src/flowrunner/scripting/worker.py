@@ -53,6 +53,7 @@ LARGE_SCOPE = 8192
 # User code starts on this line of the source V8 compiles (see runtime.js, `source`).
 LINE_OFFSET = 3
 _SYNTAX = re.compile(r"undefined:(\d+): (\w+): ([^\n]*)\n([^\n]*)\n( *)\^")
+_ANY_ERROR = re.compile(r"[^:\n]*:\d+: (\w+): ([^\n]*)")
 
 HERE = Path(__file__).resolve().parent
 
@@ -61,6 +62,10 @@ def parse_syntax_error(text: str, code: str) -> dict[str, Any]:
     """Turn mini-racer's message for an uncaught compile error into name/message/line/column."""
     match = _SYNTAX.match(text)
     if match is None:
+        # No position (a parser stack overflow, say): keep V8's own name and message.
+        other = _ANY_ERROR.match(text)
+        if other is not None:
+            return {"name": other[1], "message": other[2], "line": None, "column": None}
         first = text.strip().splitlines()[0] if text.strip() else "SyntaxError"
         return {"name": "SyntaxError", "message": first, "line": None, "column": None}
     line = int(match[1]) - LINE_OFFSET
