@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -75,6 +74,11 @@ async def _migration_lock(db: Database) -> AsyncIterator[None]:
         path = db.url.database
         if not path or path == ":memory:":
             yield  # a private in-memory database has no other process to race with
+            return
+        try:
+            import fcntl
+        except ImportError:  # Windows: no flock; SQLite's own write lock still serializes DDL
+            yield
             return
         lock_path = Path(path).with_name(Path(path).name + ".migrate.lock")
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
