@@ -62,31 +62,43 @@ def _to_json(value: Any) -> str:
     return json.dumps(value, indent=2, default=str, ensure_ascii=False)
 
 
+def _sandbox() -> Sandbox:
+    """One sandbox worker is plenty for a single local run; limits come from settings."""
+    settings = load_settings()
+    return Sandbox(workers=1, timeout=settings.script_timeout, memory_mb=settings.script_memory_mb)
+
+
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Flow files to check.")],
 ) -> None:
     """Check flow files; print every problem with its line:column. Exit 1 on any error."""
-    out = Console(stderr=True, soft_wrap=True)
-    failed = False
-    for path in files:
-        text = _read(path)
-        problems = validate_flow(text, source=str(path), base_path=path.parent)
-        render_problems(out, problems, source_name=str(path), text=text)
-        if any(p.severity == "error" for p in problems):
-            failed = True
-            out.print(f"[red]✗[/] {escape(str(path))}: {summary(problems)}", highlight=False)
-        else:
-            out.print(
-                f"[green]✓[/] {escape(str(path))}: valid ({summary(problems)})", highlight=False
-            )
-    if failed:
+    if not asyncio.run(_validate_all(files, Console(stderr=True, soft_wrap=True))):
         raise typer.Exit(1)
 
 
-def _load(path: Path, console: Console) -> FlowDefinition:
+async def _validate_all(files: list[Path], out: Console) -> bool:
+    ok = True
+    # The sandbox parses scripts and JavaScript expressions, so their syntax errors are found.
+    async with _sandbox() as sandbox:
+        for path in files:
+            text = _read(path)
+            problems = validate_flow(text, source=str(path), base_path=path.parent, scripts=sandbox)
+            render_problems(out, problems, source_name=str(path), text=text)
+            if any(p.severity == "error" for p in problems):
+                ok = False
+                out.print(f"[red]✗[/] {escape(str(path))}: {summary(problems)}", highlight=False)
+            else:
+                out.print(
+                    f"[green]✓[/] {escape(str(path))}: valid ({summary(problems)})",
+                    highlight=False,
+                )
+    return ok
+
+
+def _load(path: Path, console: Console, sandbox: Sandbox) -> FlowDefinition:
     text = _read(path)
     try:
-        definition = load_flow(text, source=str(path), base_path=path.parent)
+        definition = load_flow(text, source=str(path), base_path=path.parent, scripts=sandbox)
     except DefinitionError as exc:
         render_problems(console, exc.problems, source_name=str(path), text=text)
         console.print(f"[red]✗[/] {escape(str(path))}: {summary(exc.problems)}", highlight=False)
@@ -95,16 +107,13 @@ def _load(path: Path, console: Console) -> FlowDefinition:
     return definition
 
 
-async def _execute(
-    path: Path, definition: FlowDefinition, run_input: Any, view: ProgressView
-) -> RunResult:
-    settings = load_settings()
-    async with Sandbox(
-        workers=1, timeout=settings.script_timeout, memory_mb=settings.script_memory_mb
-    ) as sandbox:
+async def _execute(path: Path, run_input: Any, console: Console) -> RunResult:
+    async with _sandbox() as sandbox:
+        definition = _load(path, console, sandbox)
         compiled = compile_flow(definition, scripts=sandbox, base_path=path.parent)
         execution = {"id": str(uuid.uuid4()), "flow": definition.metadata.name}
-        return await compiled.run(run_input, observer=view, execution=execution)
+        with ProgressView(console) as view:
+            return await compiled.run(run_input, observer=view, execution=execution)
 
 
 def run(
@@ -119,14 +128,12 @@ def run(
 ) -> None:
     """Run a flow file locally, showing nodes as they start and finish."""
     err = Console(stderr=True, soft_wrap=True)
-    definition = _load(file, err)
     run_input = parse_input(input_)
-    with ProgressView(err) as view:
-        try:
-            result = asyncio.run(_execute(file, definition, run_input, view))
-        except ExecutionError as exc:
-            _report_failure(err, exc, output)
-            raise typer.Exit(1) from exc
+    try:
+        result = asyncio.run(_execute(file, run_input, err))
+    except ExecutionError as exc:
+        _report_failure(err, exc, output)
+        raise typer.Exit(1) from exc
     if output is OutputFormat.json:
         typer.echo(
             _to_json(
