@@ -1,0 +1,40 @@
+"""``flowrunner db upgrade`` and ``flowrunner serve``'s options (serving itself is tested end to
+end in tests/api/test_serve.py)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flowrunner.cli.app import app
+
+
+def test_db_upgrade_creates_the_embedded_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWRUNNER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("FLOWRUNNER_DATABASE_URL", raising=False)
+    monkeypatch.setenv("FLOWRUNNER_STORAGE", "sqlite")
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "latest schema" in result.output
+    with sqlite3.connect(tmp_path / "data" / "flowrunner.db") as db:
+        tables = {row[0] for row in db.execute("select name from sqlite_master")}
+    assert {"flows", "flow_versions", "accounts"} <= tables
+
+
+def test_db_upgrade_refuses_a_store_without_a_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWRUNNER_STORAGE", "memory")
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+    assert result.exit_code != 0
+    assert "no schema" in result.output
+
+
+def test_serve_offers_host_and_port() -> None:
+    result = CliRunner().invoke(app, ["serve", "--help"], terminal_width=120)
+    assert result.exit_code == 0
+    assert "--host" in result.output
+    assert "--port" in result.output
