@@ -1,0 +1,90 @@
+"""A real ``flowrunner serve`` process for end-to-end tests, on 127.0.0.1 and a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.fernet import Fernet
+
+ADMIN = ("admin", "admin-password-1")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """Starts (and restarts) one server on one data dir; always killed by ``stop``."""
+
+    def __init__(self, data_dir: Path, **settings: Any) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/api/v1/ws"
+        self.env = {
+            **os.environ,
+            "FLOWRUNNER_DATA_DIR": str(data_dir),
+            "FLOWRUNNER_STORAGE": "sqlite",
+            "FLOWRUNNER_SECRET_KEYS": Fernet.generate_key().decode(),
+            "FLOWRUNNER_ADMIN_USERNAME": ADMIN[0],
+            "FLOWRUNNER_ADMIN_PASSWORD": ADMIN[1],
+            **{f"FLOWRUNNER_{k.upper()}": str(v) for k, v in settings.items()},
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / "server.log"
+
+    def start(self, timeout: float = 30.0) -> None:
+        command = [sys.executable, "-m", "flowrunner", "serve", "--port", str(self.port)]
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                command, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not start: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown, no lease hand-back, nothing flushed."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.process = None
+
+    def token(self) -> str:
+        response = httpx.post(
+            f"{self.url}/api/v1/login",
+            json={"username": ADMIN[0], "password": ADMIN[1]},
+            timeout=10,
+        )
+        response.raise_for_status()
+        token: str = response.json()["token"]
+        return token
