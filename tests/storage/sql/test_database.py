@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 from flowrunner.errors import StorageError, StorageUnavailable
 from flowrunner.storage import NewEvent
@@ -75,3 +77,35 @@ async def test_two_stores_on_one_sqlite_file_write_concurrently(tmp_path: Path) 
     finally:
         await first.close()
         await second.close()
+
+
+async def _kill_other_connections(url: str) -> None:
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("pre_ping", [True, False])
+async def test_postgres_store_survives_its_connections_being_killed(
+    postgres_database: str, pre_ping: bool
+) -> None:
+    store = SqlStore(postgres_database, migrate=False, pool_size=2, pool_pre_ping=pre_ping)
+    await store.connect()
+    try:
+        account = await store.accounts.create(f"survivor-{pre_ping}", "h")
+        await _kill_other_connections(postgres_database)
+        # Pre-ping replaces the dead connection at checkout; without it, the first statement
+        # fails on the dead connection and the whole transaction is re-run on a new one.
+        assert (await store.accounts.get(account.id)).id == account.id
+        await _kill_other_connections(postgres_database)
+        await store.accounts.update(account.id, disabled=True)
+        assert (await store.accounts.get(account.id)).disabled
+    finally:
+        await store.close()

@@ -25,9 +25,18 @@ from flowrunner.storage.sql.webhooks import SqlWebhooks
 
 class SqlStore:
     def __init__(
-        self, url: str | URL, *, clock: Clock = utcnow, migrate: bool = True, pool_size: int = 10
+        self,
+        url: str | URL,
+        *,
+        clock: Clock = utcnow,
+        migrate: bool = True,
+        pool_size: int = 10,
+        pool_pre_ping: bool = True,
     ) -> None:
-        self.db = Database(url, pool_size=pool_size)
+        # pool_pre_ping costs a round trip per checkout (about half the throughput of small
+        # reads, see docs/storage.md); without it a stale pooled connection still only costs
+        # a retry, since a transaction that loses its connection before COMMIT is re-run.
+        self.db = Database(url, pool_size=pool_size, pool_pre_ping=pool_pre_ping)
         self._migrate = migrate
         self._connected = False
         self.accounts = SqlAccounts(self.db, clock)

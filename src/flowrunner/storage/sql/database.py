@@ -6,15 +6,17 @@ The same code serves SQLite and PostgreSQL; what differs is decided here once:
   never spin on "database is locked"), start with ``BEGIN IMMEDIATE`` (so a writer in another
   process waits on ``busy_timeout`` instead of failing at commit), and WAL lets reads run
   alongside. pysqlite's own implicit transactions are switched off so we control BEGIN.
-- PostgreSQL gets a pool with pre-ping; a transaction that fails before its first statement
-  (connection refused, stale connection) or that PostgreSQL aborted for serialization or
-  deadlock is retried with backoff. A failure after work started is not retried, because
-  whether the commit happened is unknown.
+- PostgreSQL gets a pool with pre-ping. A transaction is retried with backoff when it could
+  not connect, lost its connection before committing (the server rolled it back), or was
+  aborted for serialization or deadlock. A failure during COMMIT is never retried: whether
+  the commit happened is unknown, and work must not be applied twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import enum
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -49,22 +51,22 @@ def normalize_url(url: str | URL) -> URL:
 
 
 class Database:
-    def __init__(self, url: str | URL, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str | URL, *, pool_size: int = 10, pool_pre_ping: bool = True) -> None:
         self.url = normalize_url(url)
         self.dialect = self.url.get_backend_name()
         self.is_sqlite = self.dialect == "sqlite"
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
-        self.engine: AsyncEngine = self._create_engine(pool_size)
+        self.engine: AsyncEngine = self._create_engine(pool_size, pool_pre_ping)
         # Same pool, but every transaction it begins is BEGIN IMMEDIATE on SQLite.
         self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
 
-    def _create_engine(self, pool_size: int) -> AsyncEngine:
+    def _create_engine(self, pool_size: int, pool_pre_ping: bool) -> AsyncEngine:
         if not self.is_sqlite:
             return create_async_engine(
                 self.url,
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,
+                pool_pre_ping=pool_pre_ping,
                 pool_recycle=1800,
             )
         engine = create_async_engine(self.url, connect_args={"timeout": 30})
@@ -100,19 +102,19 @@ class Database:
         return await self._run(work, write=True)
 
     async def _run(self, work: Callable[[AsyncConnection], Awaitable[T]], *, write: bool) -> T:
+        engine = self._write_engine if write else self.engine
+        lock = self._write_lock if write and self._write_lock else contextlib.nullcontext()
         for attempt, delay in enumerate((*RETRY_DELAYS, None)):
-            started = False
+            stage = Stage.CONNECT
             try:
-                if self._write_lock is not None and write:
-                    async with self._write_lock, self._write_engine.begin() as conn:
-                        started = True
-                        return await work(conn)
-                engine = self._write_engine if write else self.engine
-                async with engine.begin() as conn:
-                    started = True
-                    return await work(conn)
+                async with lock, engine.connect() as conn:
+                    async with conn.begin():
+                        stage = Stage.WORK
+                        result = await work(conn)
+                        stage = Stage.COMMIT  # leaving the block commits
+                    return result
             except (DBAPIError, OSError) as exc:
-                if delay is None or not _retryable(exc, started):
+                if delay is None or not _retryable(exc, stage):
                     raise translate(exc) from exc
                 log.warning("storage: transient error, retry %d: %s", attempt + 1, exc)
                 await asyncio.sleep(delay)
@@ -130,14 +132,24 @@ def _sqlstate(exc: BaseException) -> str | None:
     return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
 
 
-def _retryable(exc: BaseException, started: bool) -> bool:
+class Stage(enum.Enum):
+    CONNECT = "connect"
+    WORK = "work"
+    COMMIT = "commit"
+
+
+def _retryable(exc: BaseException, stage: Stage) -> bool:
+    """Whether running the whole transaction again is safe and may succeed."""
     if _sqlstate(exc) in RETRYABLE_SQLSTATES:
-        return True
-    if started:
-        return False
-    return isinstance(exc, OSError | OperationalError | InterfaceError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
+        return True  # the server rolled back; nothing of this attempt persists
+    if stage is Stage.COMMIT:
+        return False  # the commit may or may not have happened: never apply work twice
+    if stage is Stage.CONNECT:
+        return isinstance(exc, OSError | OperationalError | InterfaceError)
+    # Mid-transaction, only a lost connection is transient: the server rolls back an
+    # uncommitted transaction whose connection dropped. (A SQLite "database is locked" here
+    # already waited out busy_timeout; waiting again would only stall the caller.)
+    return isinstance(exc, OSError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 def translate(exc: BaseException) -> StorageError:
