@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from flowrunner.audit import AuditLog
 from flowrunner.errors import Conflict, DefinitionError, NotFound
 from flowrunner.flows import FlowFilters, FlowRegistry
-from flowrunner.storage import Store
+from flowrunner.storage import AuditRecord, Store, upgrade
 from flowrunner.storage.memory import MemoryStore
+from flowrunner.storage.sql import SqlStore
 
 
 def flow_yaml(name: str = "Greeter", description: str = "Says hello", value: str = "hi") -> str:
@@ -25,45 +30,44 @@ BROKEN = (
 )
 
 
-class RecordingAudit:
-    """Keeps what the registry records, to check each change is audited."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[str, str | None, str | None, dict[str, Any] | None]] = []
-
-    async def record(
-        self,
-        action: str,
-        *,
-        account_id: str | None,
-        actor_id: str | None,
-        target: str | None,
-        outcome: str = "ok",
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        self.records.append((action, account_id, target, details))
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("flows-template") / "template.db"
+    asyncio.run(upgrade(f"sqlite:///{path}"))
+    return path
 
 
-@pytest.fixture
-async def store() -> AsyncIterator[Store]:
-    store = MemoryStore()
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        store: Store = MemoryStore()
+    else:
+        shutil.copyfile(sqlite_template, tmp_path / "flows.db")
+        store = SqlStore(f"sqlite:///{tmp_path / 'flows.db'}")
     await store.connect()
     yield store
     await store.close()
 
 
 @pytest.fixture
-def audit() -> RecordingAudit:
-    return RecordingAudit()
+def audit(store: Store) -> AuditLog:
+    return AuditLog(store)
+
+
+async def audited(audit: AuditLog, account_id: str) -> list[AuditRecord]:
+    """The account's audit records, oldest first."""
+    return list(reversed((await audit.list(account_id, limit=100)).items))
 
 
 @pytest.fixture
-def registry(store: Store, audit: RecordingAudit) -> FlowRegistry:
+def registry(store: Store, audit: AuditLog) -> FlowRegistry:
     return FlowRegistry(store, audit)
 
 
 async def test_create_stores_version_one_with_metadata_from_the_yaml(
-    registry: FlowRegistry, audit: RecordingAudit
+    registry: FlowRegistry, audit: AuditLog
 ) -> None:
     saved = await registry.create("acc-a", flow_yaml())
     assert saved.flow.name == "Greeter"
@@ -71,7 +75,9 @@ async def test_create_stores_version_one_with_metadata_from_the_yaml(
     assert saved.flow.current_version == 1
     assert saved.version.number == 1
     assert saved.version.yaml == flow_yaml()
-    assert audit.records == [("flow.created", "acc-a", f"flow:{saved.flow.id}", {"version": 1})]
+    (record,) = await audited(audit, "acc-a")
+    assert (record.action, record.target) == ("flow.created", f"flow:{saved.flow.id}")
+    assert record.data == {"outcome": "ok", "version": 1}
 
 
 async def test_explicit_name_and_tags_win_over_the_yaml(registry: FlowRegistry) -> None:
@@ -202,7 +208,7 @@ async def test_diff_shows_the_changed_lines(registry: FlowRegistry) -> None:
 
 
 async def test_restore_makes_an_old_version_current_as_a_new_version(
-    registry: FlowRegistry, audit: RecordingAudit
+    registry: FlowRegistry, audit: AuditLog
 ) -> None:
     saved = await registry.create("acc-a", flow_yaml(name="One"))
     await registry.update("acc-a", saved.flow.id, flow_yaml(name="Two"))
@@ -212,8 +218,9 @@ async def test_restore_makes_an_old_version_current_as_a_new_version(
     assert restored.flow.name == "One"
     versions = await registry.versions("acc-a", saved.flow.id)
     assert [v.number for v in versions.items] == [3, 2, 1]
-    assert audit.records[-1][0] == "flow.restored"
-    assert audit.records[-1][3] == {"version": 3, "restored_from": 1}
+    last = (await audited(audit, "acc-a"))[-1]
+    assert last.action == "flow.restored"
+    assert last.data == {"outcome": "ok", "version": 3, "restored_from": 1}
 
 
 async def test_validate_reports_warnings_and_errors_without_saving(

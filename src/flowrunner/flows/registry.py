@@ -264,16 +264,19 @@ class FlowRegistry:
         description: str | None = None,
         **details: Any,
     ) -> SavedFlow:
-        await self._store.flows.get(account_id, flow_id)  # NotFound before any write
+        before = await self._store.flows.get(account_id, flow_id)  # NotFound before any write
         version = await self._store.flows.add_version(
             account_id, flow_id, yaml=yaml, author=actor_id, expected_current=expected_version
         )
-        flow = await self._store.flows.update(
-            account_id,
-            flow_id,
-            name=name or definition.metadata.name,
-            description=description if description is not None else _description(definition),
-        )
+        new_name = name or definition.metadata.name
+        new_description = description if description is not None else _description(definition)
+        if (new_name, new_description) != (before.name, before.description):
+            flow = await self._store.flows.update(
+                account_id, flow_id, name=new_name, description=new_description
+            )
+        else:
+            # Most saves change the nodes only: a read is cheaper than a second write.
+            flow = await self._store.flows.get(account_id, flow_id)
         await self._record(action, account_id, actor_id, flow_id, version=version.number, **details)
         return SavedFlow(flow, version)
 
