@@ -28,8 +28,8 @@ from flowrunner.logging import masking
 from flowrunner.nodes.base import RUN_SECRETS
 from flowrunner.plugins import NodeTypeRegistry
 from flowrunner.secrets import Masker
-from flowrunner.storage import Execution, FlowVersion, Store
-from flowrunner.storage.records import Clock, utcnow
+from flowrunner.storage import Execution, FlowVersion, NewEvent, Store
+from flowrunner.storage.records import Clock, ExecutionStatus, utcnow
 
 SecretsResolver = Callable[[str], Awaitable[Mapping[str, Any]]]
 """account id → that account's secrets in clear (the vault provides it)."""
@@ -156,7 +156,6 @@ class Runner:
         secrets: Mapping[str, Any],
         control: RunControl,
     ) -> Execution:
-        store = self._store.executions
         kwargs = _start_arguments(execution, checkpoint)
         if kwargs is None:  # the last checkpoint was after the last node: nothing left to run
             results = dict(checkpoint.results) if checkpoint else {}
@@ -182,16 +181,14 @@ class Runner:
             if not control.cancel_requested:
                 raise  # shutdown past the grace period: the checkpoint is the resume point
             _uncancel()
-            await recorder.close()
-            await recorder.emit(ev.status_event("canceled"))
             log.info("execution canceled")
-            return await _settle(store, execution, "canceled", self._clock())
+            return await self._finish(execution, "canceled", ev.status_event("canceled"), recorder)
         except Exception as exc:
-            await recorder.close()
             details = error_details(exc, masker)
-            await recorder.emit(ev.error_event(details))
             log.info("execution failed", node_id=details.get("node_id"), error=details["message"])
-            return await _settle(store, execution, "failed", self._clock(), error=details)
+            return await self._finish(
+                execution, "failed", ev.error_event(details), recorder, error=details
+            )
         finally:
             RUN_SECRETS.reset(token)
         return await self._complete(execution, recorder, masker, result.output)
@@ -199,39 +196,50 @@ class Runner:
     async def _complete(
         self, execution: Execution, recorder: Recorder, masker: Masker, output: Any
     ) -> Execution:
-        await recorder.close()
         output = bounded(output, masker, self._limit)
-        await recorder.emit(ev.complete_event(output))
         log.info("execution completed")
-        return await _settle(
-            self._store.executions, execution, "completed", self._clock(), output=output
+        return await self._finish(
+            execution, "completed", ev.complete_event(output), recorder, output=output
         )
+
+    async def _finish(
+        self,
+        execution: Execution,
+        status: ExecutionStatus,
+        final: NewEvent,
+        recorder: Recorder | None = None,
+        **fields: Any,
+    ) -> Execution:
+        """Store the terminal status, then the final event: whoever sees the final event
+        finds the finished run in the store. If a concurrent cancel ended the run first, its
+        status (and its event) stand."""
+        store = self._store.executions
+        if recorder is not None:
+            await recorder.close()
+        try:
+            done = await transition(store, execution, status, now=self._clock(), **fields)
+        except Conflict:
+            return await store.get(execution.account_id, execution.id)
+        if recorder is not None:
+            await recorder.emit(final)
+        else:
+            stored = await store.append_events(execution.account_id, execution.id, [final])
+            await self._bus.publish(execution.flow_id, stored)
+        return done
 
     async def record_canceled(self, execution: Execution) -> Execution:
         """Cancel a run that never reached the engine (still queued, or loading its flow)."""
         current = await self._store.executions.get(execution.account_id, execution.id)
         if current.status in ("completed", "failed", "canceled"):
             return current
-        stored = await self._store.executions.append_events(
-            execution.account_id, execution.id, [ev.status_event("canceled")]
-        )
-        await self._bus.publish(execution.flow_id, stored)
-        return await _settle(self._store.executions, current, "canceled", self._clock())
+        return await self._finish(current, "canceled", ev.status_event("canceled"))
 
     async def _fail_early(
         self, execution: Execution, exc: FlowrunnerError, masker: Masker
     ) -> Execution:
         """The pinned version is gone or does not compile: the run fails before any node."""
         details = error_details(exc, masker)
-        stored = await self._store.executions.append_events(
-            execution.account_id,
-            execution.id,
-            [ev.error_event(details)],
-        )
-        await self._bus.publish(execution.flow_id, stored)
-        return await _settle(
-            self._store.executions, execution, "failed", self._clock(), error=details
-        )
+        return await self._finish(execution, "failed", ev.error_event(details), error=details)
 
 
 def _start_arguments(execution: Execution, checkpoint: Any) -> dict[str, Any] | None:
@@ -263,16 +271,6 @@ def _deep(value: Any) -> Any:
     from flowrunner.executions.payloads import to_json
 
     return to_json(value)
-
-
-async def _settle(
-    store: Any, execution: Execution, status: Any, now: Any, **fields: Any
-) -> Execution:
-    """The final transition; if a concurrent cancel got there first, its status stands."""
-    try:
-        return await transition(store, execution, status, now=now, **fields)
-    except Conflict:
-        return await store.get(execution.account_id, execution.id)  # type: ignore[no-any-return]
 
 
 def _uncancel() -> None:

@@ -224,11 +224,12 @@ class ExecutionService:
         if not await self._executor.cancel(execution):
             # Not ours (queued elsewhere, or its owner died): record the cancel; an owner that
             # is still alive fails its final compare-and-set and keeps the canceled status.
+            canceled = await transition(self._runs, execution, "canceled")
             stored = await self._runs.append_events(
                 account_id, execution_id, [ev.status_event("canceled")]
             )
             await self._bus.publish(execution.flow_id, stored)
-            return await transition(self._runs, execution, "canceled")
+            return canceled
         return await self._runs.get(account_id, execution_id)
 
     async def retry(self, account_id: str, execution_id: str, *, resume: bool = False) -> Started:
@@ -301,11 +302,16 @@ class ExecutionService:
                         return
                     continue
                 # A gap (the bus dropped events) or a quiet spell: the store is the truth.
+                ended = live is None and is_terminal(
+                    (await self._runs.get(account_id, execution_id)).status
+                )
                 async for event in self._stored(account_id, execution_id, last):
                     last = event.seq
                     yield event
                     if ev.is_final(event):
                         return
+                if ended:
+                    return  # finished, but its final event was lost in a crash
         finally:
             await subscription.close()
 
