@@ -2,12 +2,12 @@
 
 Starts two real servers on loopback, each a uvicorn process with one worker and the same
 logging: ``flowrunner serve`` (SQLite in a scratch data dir) and a hello-world FastAPI app.
-Each scenario is driven for ``--seconds`` by ``--concurrency`` httpx async clients (Bearer
-token auth), after a short warm-up; it prints requests/s, p50 and p99, and the ratio to the
-hello-world endpoint (measured before and after the flow scenarios, averaged, so drift in a
-noisy machine hits both sides alike).
+Each scenario (hello-world GET, flow create, flow get, flow list) is driven by
+``--concurrency`` httpx async clients (Bearer token auth) for ``--seconds`` in total, split
+into ``--rounds`` interleaved rounds each after a short warm-up, so drift on a noisy machine
+hits every scenario alike. Prints requests/s, p50 and p99, and the ratios to hello-world.
 
-    .venv/bin/python bench/api.py [--seconds 6] [--concurrency 16]
+    .venv/bin/python bench/api.py [--seconds 8] [--rounds 4] [--concurrency 16]
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,9 @@ nodes:
     type: log
     params: {{message: "${{shared.greeting}}"}}
 """
+
+
+Call = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
 
 
 @dataclass
@@ -105,7 +107,7 @@ def server(argv: list[str], env: dict[str, str], health: str) -> Iterator[None]:
 async def drive(
     name: str,
     client: httpx.AsyncClient,
-    call: Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]],
+    call: Call,
     *,
     seconds: float,
     concurrency: int,
@@ -125,14 +127,20 @@ async def drive(
             if record:
                 latencies.append(time.perf_counter() - started)
 
-    warm_until = time.perf_counter() + min(1.0, seconds / 4)
+    warm_until = time.perf_counter() + min(0.5, seconds / 4)
     await asyncio.gather(*(worker(warm_until, False) for _ in range(concurrency)))
     begin = time.perf_counter()
     await asyncio.gather(*(worker(begin + seconds, True) for _ in range(concurrency)))
     return Result(name, len(latencies), time.perf_counter() - begin, latencies)
 
 
-async def run(seconds: float, concurrency: int) -> None:
+async def create_flow(client: httpx.AsyncClient, n: int) -> httpx.Response:
+    return await client.post(
+        "/api/v1/flows", content=FLOW.format(n=n), headers={"content-type": "application/yaml"}
+    )
+
+
+async def run(seconds: float, concurrency: int, rounds: int) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="flowrunner-bench-"))
     api_port, hello_port = free_port(), free_port()
     api, hello = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{hello_port}"
@@ -162,45 +170,40 @@ async def run(seconds: float, concurrency: int) -> None:
                 headers={"content-type": "application/yaml"},
             )
             flow_id = first.json()["id"]
-            opts = {"seconds": seconds, "concurrency": concurrency}
-            hello_before = await drive("hello", baseline, lambda c, n: c.get("/hello"), **opts)
-            results = [
-                await drive(
-                    "flow create",
-                    client,
-                    lambda c, n: c.post(
-                        "/api/v1/flows",
-                        content=FLOW.format(n=n),
-                        headers={"content-type": "application/yaml"},
-                    ),
-                    expect=201,
-                    **opts,
-                ),
-                await drive(
-                    "flow get", client, lambda c, n: c.get(f"/api/v1/flows/{flow_id}"), **opts
-                ),
-                await drive(
-                    "flow list (20)",
-                    client,
-                    lambda c, n: c.get("/api/v1/flows", params={"limit": 20}),
-                    **opts,
-                ),
+            scenarios: list[tuple[str, httpx.AsyncClient, Call, int]] = [
+                ("hello", baseline, lambda c, n: c.get("/hello"), 200),
+                ("flow create", client, create_flow, 201),
+                ("flow get", client, lambda c, n: c.get(f"/api/v1/flows/{flow_id}"), 200),
+                ("flow list (20)", client, lambda c, n: c.get("/api/v1/flows?limit=20"), 200),
             ]
-            hello_after = await drive("hello", baseline, lambda c, n: c.get("/hello"), **opts)
-    report(hello_before, hello_after, results, concurrency)
+            totals: dict[str, Result] = {}
+            # Rounds interleave the scenarios so a noisy neighbour hits every one alike.
+            for _ in range(rounds):
+                for name, target, call, expect in scenarios:
+                    r = await drive(
+                        name,
+                        target,
+                        call,
+                        seconds=seconds / rounds,
+                        concurrency=concurrency,
+                        expect=expect,
+                    )
+                    total = totals.setdefault(name, Result(name, 0, 0.0, []))
+                    total.count += r.count
+                    total.seconds += r.seconds
+                    total.latencies += r.latencies
+    report(totals, concurrency, rounds)
 
 
-def report(before: Result, after: Result, results: list[Result], concurrency: int) -> None:
-    hello_rps = statistics.mean([before.rps, after.rps])
-    hello_p50 = statistics.mean([before.pct(0.5), after.pct(0.5)])
-    print(f"concurrency {concurrency}, one uvicorn worker each, loopback, SQLite")
-    print(f"{'scenario':<18}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'req/s vs hello':>16}")
-    for label, r in (("hello (before)", before), ("hello (after)", after)):
-        print(f"{label:<18}{r.rps:>9.0f}{r.pct(0.5):>9.2f}{r.pct(0.99):>9.2f}{'':>16}")
-    for r in results:
-        ratio = f"{r.rps / hello_rps:.2f}x ({hello_rps / r.rps:.1f}x slower)"
-        print(f"{r.name:<18}{r.rps:>9.0f}{r.pct(0.5):>9.2f}{r.pct(0.99):>9.2f}  {ratio}")
-    print(f"hello p50 (mean of both runs): {hello_p50:.2f} ms")
+def report(totals: dict[str, Result], concurrency: int, rounds: int) -> None:
+    hello = totals["hello"]
+    print(
+        f"concurrency {concurrency}, {rounds} interleaved rounds, one uvicorn worker each, SQLite"
+    )
+    print(f"{'scenario':<16}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}  req/s vs hello, p50 vs hello")
+    for r in totals.values():
+        ratio = f"{r.rps / hello.rps:.2f}x, {r.pct(0.5) / hello.pct(0.5):.2f}x"
+        print(f"{r.name:<16}{r.rps:>9.0f}{r.pct(0.5):>9.2f}{r.pct(0.99):>9.2f}  {ratio}")
 
 
 def main() -> None:
@@ -208,10 +211,11 @@ def main() -> None:
         hello_app()
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=6.0, help="measured time per scenario")
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured time per scenario")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     args = parser.parse_args()
-    asyncio.run(run(args.seconds, args.concurrency))
+    asyncio.run(run(args.seconds, args.concurrency, args.rounds))
 
 
 if __name__ == "__main__":
