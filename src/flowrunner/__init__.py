@@ -1,8 +1,14 @@
 """Flowrunner: YAML-driven workflow orchestration.
 
 The names in ``__all__`` are the public surface for plugin authors and embedders; everything
-else may change between releases.
+else may change between releases. They are imported lazily: ``import flowrunner.errors`` (which
+every sandbox worker process does) must not pull in the whole definition and storage stack.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from flowrunner.errors import (
     DefinitionError,
@@ -12,13 +18,67 @@ from flowrunner.errors import (
     Problem,
 )
 
+if TYPE_CHECKING:
+    from flowrunner.definition import CompiledFlow, FlowDefinition, compile_flow, load_flow
+    from flowrunner.engine import BatchPolicy, Context, Flow, Node, NodeEvent, RetryPolicy
+    from flowrunner.nodes import Call, DefinedNode, DefinedNodeType
+    from flowrunner.plugins import NodeType, NodeTypeRegistry, builtin_registry
+    from flowrunner.scripting import Sandbox
+
 __version__ = "0.1.0"
 
+_LAZY = {
+    "BatchPolicy": "flowrunner.engine",
+    "Context": "flowrunner.engine",
+    "Flow": "flowrunner.engine",
+    "Node": "flowrunner.engine",
+    "NodeEvent": "flowrunner.engine",
+    "RetryPolicy": "flowrunner.engine",
+    "CompiledFlow": "flowrunner.definition",
+    "FlowDefinition": "flowrunner.definition",
+    "compile_flow": "flowrunner.definition",
+    "load_flow": "flowrunner.definition",
+    "Call": "flowrunner.nodes",
+    "DefinedNode": "flowrunner.nodes",
+    "DefinedNodeType": "flowrunner.nodes",
+    "NodeType": "flowrunner.plugins",
+    "NodeTypeRegistry": "flowrunner.plugins",
+    "builtin_registry": "flowrunner.plugins",
+    "Sandbox": "flowrunner.scripting",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flowrunner' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
+    "BatchPolicy",
+    "Call",
+    "CompiledFlow",
+    "Context",
+    "DefinedNode",
+    "DefinedNodeType",
     "DefinitionError",
     "ExecutionError",
+    "Flow",
+    "FlowDefinition",
     "FlowrunnerError",
+    "Node",
+    "NodeEvent",
     "NodeFailed",
+    "NodeType",
+    "NodeTypeRegistry",
     "Problem",
+    "RetryPolicy",
+    "Sandbox",
     "__version__",
+    "builtin_registry",
+    "compile_flow",
+    "load_flow",
 ]
