@@ -94,16 +94,19 @@ nodes:
     assert finished[0].data["output"]["$truncated"] is True
 
 
-async def test_checkpoint_after_each_node_holds_shared_and_next_node(harness: Harness) -> None:
+async def test_the_last_checkpoint_is_before_the_last_node_with_the_state_so_far(
+    harness: Harness,
+) -> None:
+    # After the last node the run ends: its status and final event replace a checkpoint.
     flow_id = await harness.flow(STEPS)
     execution = await _create(harness, flow_id, {"name": "Ada"})
     await harness.runner.run(execution)
     checkpoint = await harness.store.executions.get_checkpoint(harness.account.id, execution.id)
     assert checkpoint is not None
-    assert checkpoint.next_node is None
+    assert checkpoint.next_node == "third"
     assert checkpoint.shared["greeting"] == "hi Ada"
-    assert checkpoint.shared["done"] is True
-    assert checkpoint.results[RESUME_KEY]["last_node"] == "third"
+    assert "done" not in checkpoint.shared
+    assert checkpoint.results[RESUME_KEY]["last_node"] == "second"
 
 
 async def test_resume_from_a_checkpoint_runs_only_the_remaining_nodes(harness: Harness) -> None:

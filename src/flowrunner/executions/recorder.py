@@ -74,7 +74,13 @@ class Recorder:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_DELAY, self._on_timer)
 
     async def checkpoint(self, point: Checkpoint) -> None:
-        """The engine checkpoint hook: events, then the resumable state, both durable."""
+        """The engine checkpoint hook: events, then the resumable state, both durable.
+
+        After the last node there is nothing to resume: its events go out with the run's
+        final event and status instead (a crash in between re-runs that node on resume).
+        """
+        if point.next_node_id is None:
+            return
         await self.flush()
         meta: dict[str, Any] = {
             "last_node": point.node_id,

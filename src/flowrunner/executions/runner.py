@@ -134,14 +134,18 @@ class Runner:
                 node_count=len(compiled.engine_flow.nodes()),
                 should_suspend=lambda: control.suspend_requested,
             )
-            checkpoint = await store.get_checkpoint(execution.account_id, execution.id)
+            checkpoint = None
+            if execution.status != "queued" or execution.last_event_seq > 0:
+                # Only a resumed (or resume-retried) run can have one: fresh runs skip the read.
+                checkpoint = await store.get_checkpoint(execution.account_id, execution.id)
+            # Status events go out with the first node's batch: one write fewer per run.
             if execution.status == "queued":
                 execution = await transition(store, execution, "running", now=self._clock())
-                await recorder.emit(ev.status_event("running"))
+                recorder.add(ev.status_event("running"))
             else:
                 where = checkpoint.next_node if checkpoint else None
                 log.info("execution resumed", from_node=where)
-                await recorder.emit(ev.status_event("running", resumed=True, from_node=where))
+                recorder.add(ev.status_event("running", resumed=True, from_node=where))
             return await self._drive(
                 execution, compiled, checkpoint, recorder, masker, secrets, control
             )
@@ -214,14 +218,16 @@ class Runner:
         finds the finished run in the store. If a concurrent cancel ended the run first, its
         status (and its event) stand."""
         store = self._store.executions
-        if recorder is not None:
-            await recorder.close()
         try:
             done = await transition(store, execution, status, now=self._clock(), **fields)
         except Conflict:
+            if recorder is not None:
+                await recorder.close()
             return await store.get(execution.account_id, execution.id)
         if recorder is not None:
-            await recorder.emit(final)
+            # The last node's events and the final one, in one append.
+            recorder.add(final)
+            await recorder.close()
         else:
             stored = await store.append_events(execution.account_id, execution.id, [final])
             await self._bus.publish(execution.flow_id, stored)
