@@ -28,7 +28,7 @@ from flowrunner.logging import masking
 from flowrunner.nodes.base import RUN_SECRETS
 from flowrunner.plugins import NodeTypeRegistry
 from flowrunner.secrets import Masker
-from flowrunner.storage import Execution, FlowVersion, NewEvent, Store
+from flowrunner.storage import Execution, FlowStore, FlowVersion, NewEvent, Store
 from flowrunner.storage.records import Clock, ExecutionStatus, utcnow
 
 SecretsResolver = Callable[[str], Awaitable[Mapping[str, Any]]]
@@ -56,6 +56,24 @@ class FlowCache:
         self._max_steps = max_steps
         self._size = size
         self._flows: OrderedDict[str, CompiledFlow] = OrderedDict()
+        # (account, flow, number) -> checksum: a stored version never changes, so a run of a
+        # version seen before needs no read of its YAML at all.
+        self._pins: OrderedDict[tuple[str, str, int], str] = OrderedDict()
+
+    async def load(
+        self, flows: FlowStore, account_id: str, flow_id: str, number: int
+    ) -> CompiledFlow:
+        """The compiled version ``number`` of a flow, reading the store only on a miss."""
+        pin = (account_id, flow_id, number)
+        checksum = self._pins.get(pin)
+        if checksum is not None and checksum in self._flows:
+            self._flows.move_to_end(checksum)
+            return self._flows[checksum]
+        compiled = self.get(await flows.get_version(account_id, flow_id, number))
+        self._pins[pin] = next(reversed(self._flows))
+        if len(self._pins) > self._size:
+            self._pins.popitem(last=False)
+        return compiled
 
     def get(self, version: FlowVersion) -> CompiledFlow:
         compiled = self._flows.get(version.checksum)
@@ -119,10 +137,12 @@ class Runner:
             masking(masker),
         ):
             try:
-                version = await self._store.flows.get_version(
-                    execution.account_id, execution.flow_id, execution.flow_version
+                compiled = await self._flows.load(
+                    self._store.flows,
+                    execution.account_id,
+                    execution.flow_id,
+                    execution.flow_version,
                 )
-                compiled = self._flows.get(version)
             except (DefinitionError, FlowrunnerError) as exc:
                 return await self._fail_early(execution, exc, masker)
             recorder = Recorder(

@@ -118,9 +118,11 @@ class ExecutionService:
     async def _pinned_version(self, account_id: str, flow_id: str, version: int | None) -> int:
         flow = await self._store.flows.get(account_id, flow_id)  # NotFound when deleted
         number = flow.current_version if version is None else version
-        if number < 1:
+        if flow.current_version < 1:
             raise InvalidInput("the flow has no version to run yet", flow_id=flow_id)
-        await self._store.flows.get_version(account_id, flow_id, number)
+        # Versions are numbered 1..current with no gaps and never deleted: no read needed.
+        if not 1 <= number <= flow.current_version:
+            raise NotFound(f"flow {flow_id} has no version {number}", flow_id=flow_id)
         return number
 
     async def wait(self, account_id: str, execution_id: str, within: float) -> Execution:
