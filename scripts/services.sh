@@ -21,3 +21,8 @@ fi
 if [ "${CI:-}" = "true" ]; then
   export FLOWRUNNER_REQUIRE_SERVICES=1
 fi
+
+# Redis (the event bus tests): used when a server answers on the default port.
+if command -v redis-cli >/dev/null 2>&1 && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  export FLOWRUNNER_TEST_REDIS_URL=${FLOWRUNNER_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
+fi

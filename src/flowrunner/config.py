@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     recovery_interval_seconds: float = 10.0
     shutdown_grace_seconds: float = 10.0
     max_run_input_bytes: int = 1_048_576
+    # Live events across processes: a redis:// URL selects the Redis pub/sub bus.
+    event_bus_url: str | None = None
 
     def sqlite_url(self) -> str:
         return f"sqlite+aiosqlite:///{self.data_dir / 'flowrunner.db'}"

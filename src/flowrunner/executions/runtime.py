@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from flowrunner.config import Settings
-from flowrunner.executions.bus import InProcessBus
+from flowrunner.executions.bus import EventBus, InProcessBus
 from flowrunner.executions.executor import LocalExecutor
 from flowrunner.executions.recovery import Recovery
 from flowrunner.executions.runner import FlowCache, Runner, SecretsResolver
@@ -31,7 +31,13 @@ async def execution_runtime(
         timeout=settings.script_timeout,
         memory_mb=settings.script_memory_mb,
     )
-    bus = InProcessBus()
+    bus: EventBus = InProcessBus()
+    if settings.event_bus_url:
+        from flowrunner.executions.redis_bus import RedisBus  # optional dependency
+
+        bus = redis_bus = RedisBus(settings.event_bus_url)
+    else:
+        redis_bus = None
     runner = Runner(
         store,
         bus,
@@ -56,3 +62,5 @@ async def execution_runtime(
         await recovery.stop()
         await executor.shutdown(settings.shutdown_grace_seconds)
         await sandbox.close()
+        if redis_bus is not None:
+            await redis_bus.close()
