@@ -127,7 +127,9 @@ class _Session:
             task.cancel()
             await asyncio.wait([task])
 
-    async def _forward(self, stream: AsyncGenerator[ExecutionEvent, None], flow_id: str | None) -> None:
+    async def _forward(
+        self, stream: AsyncGenerator[ExecutionEvent, None], flow_id: str | None
+    ) -> None:
         try:
             async for event in stream:
                 await self.send(as_message(event, flow_id))
