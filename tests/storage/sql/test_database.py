@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -107,5 +108,52 @@ async def test_postgres_store_survives_its_connections_being_killed(
         await _kill_other_connections(postgres_database)
         await store.accounts.update(account.id, disabled=True)
         assert (await store.accounts.get(account.id)).disabled
+    finally:
+        await store.close()
+
+
+WRITER = """
+import asyncio, sys
+from flowrunner.storage import NewEvent
+from flowrunner.storage.sql import SqlStore
+
+async def main(url, account_id, run_id):
+    store = SqlStore(url, migrate=False)
+    await store.connect()
+    try:
+        for i in range(60):
+            await store.executions.append_events(account_id, run_id, [NewEvent("e", {"i": i})])
+    finally:
+        await store.close()
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+async def test_sqlite_writers_in_separate_processes_never_see_database_locked(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'procs.db'}"
+    store = SqlStore(url)
+    await store.connect()
+    try:
+        account = await store.accounts.create("ada", "h")
+        run = await store.executions.create(account.id, flow_id="f", flow_version=1)
+        procs = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                WRITER,
+                url,
+                account.id,
+                run.id,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            for _ in range(3)
+        ]
+        results = [await p.communicate() for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], [err.decode() for _, err in results]
+        events = await store.executions.list_events(account.id, run.id)
+        assert [e.seq for e in events] == list(range(1, 181))
     finally:
         await store.close()
