@@ -18,18 +18,10 @@ from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from flowrunner.accounts import PasswordHasher
 from flowrunner.api import create_app
 from flowrunner.config import Settings
 from flowrunner.storage import upgrade
-from tests.api.helpers import Api, Headers
-
-ADMIN = ("admin", "admin-password-1")
-PASSWORD = "password-123"
-
-
-def cheap_hasher() -> PasswordHasher:
-    return PasswordHasher(time_cost=1, memory_cost=64)
+from tests.api.helpers import ADMIN, Api, Headers, cheap_hasher
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,17 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from flowrunner.accounts import PasswordHasher
+
 Headers = dict[str, str]
+ADMIN = ("admin", "admin-password-1")  # created from FLOWRUNNER_ADMIN_* at start
 PASSWORD = "password-123"
 YAML_TYPE = {"content-type": "application/yaml"}
+
+
+def cheap_hasher() -> PasswordHasher:
+    """argon2id with the cheapest parameters: Basic auth must not dominate the suite's time."""
+    return PasswordHasher(time_cost=1, memory_cost=64)
 
 
 def flow_yaml(name: str = "Greeter", value: str = "hi", description: str = "Says hello") -> str:

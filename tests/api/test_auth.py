@@ -8,8 +8,6 @@ import httpx
 
 from tests.api.helpers import PASSWORD, Api, Headers, error_of
 
-ADMIN = ("admin", "admin-password-1")
-
 
 def basic(username: str, password: str) -> Headers:
     raw = base64.b64encode(f"{username}:{password}".encode()).decode()

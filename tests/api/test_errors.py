@@ -3,14 +3,15 @@ strict bodies, and a 500 that reveals nothing but its correlation id."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import shutil
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
 from fastapi import FastAPI
 
-from flowrunner.config import Settings
+from flowrunner.storage.sql import SqlStore
 from tests.api.helpers import YAML_TYPE, Api, Headers, error_of, flow_yaml
 
 
@@ -140,9 +141,23 @@ async def test_health_and_readiness(api: Api) -> None:
     assert (await api.client.get("/readyz")).json() == {"status": "ok"}
 
 
-async def test_readiness_fails_when_storage_is_gone(api: Api, settings: Settings) -> None:
-    await api.app.state.services.store.close()
-    # The database's directory disappears: the pool cannot reconnect.
-    shutil.rmtree(settings.data_dir)
-    response = await api.client.get("/readyz")
+async def test_readiness_fails_when_storage_is_unreachable(api: Api) -> None:
+    # A PostgreSQL store on a port nothing listens on: every round trip fails to connect.
+    unreachable = SqlStore(f"postgresql://flowrunner@127.0.0.1:{closed_port()}/none")
+    healthy = api.app.state.services
+    api.app.state.services = dataclasses.replace(healthy, store=unreachable)
+    try:
+        response = await api.client.get("/readyz")
+    finally:
+        api.app.state.services = healthy
+        await unreachable.close()
     assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "reason": "storage_unavailable"}
+    assert (await api.client.get("/healthz")).status_code == 200
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

@@ -19,7 +19,7 @@ from schemathesis import GenerationMode
 
 from flowrunner.api import create_app
 from flowrunner.config import Settings
-from tests.api.conftest import ADMIN, cheap_hasher
+from tests.api.helpers import ADMIN, cheap_hasher
 
 EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 6}
 ADMIN_BASIC = "Basic " + base64.b64encode(f"{ADMIN[0]}:{ADMIN[1]}".encode()).decode()

@@ -12,8 +12,7 @@ from pydantic import SecretStr
 
 from flowrunner.api import create_app
 from flowrunner.config import Settings
-from tests.api.conftest import ADMIN, cheap_hasher
-from tests.api.helpers import YAML_TYPE, Api, Headers, flow_yaml
+from tests.api.helpers import ADMIN, YAML_TYPE, Api, Headers, cheap_hasher, flow_yaml
 from tests.conftest import require_service
 from tests.storage.conftest import scratch_postgres_database
 

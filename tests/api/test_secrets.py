@@ -13,8 +13,7 @@ from pydantic import SecretStr
 from flowrunner.api import create_app
 from flowrunner.config import Settings
 from flowrunner.errors import VaultError
-from tests.api.conftest import ADMIN, cheap_hasher
-from tests.api.helpers import Api, Headers, error_of
+from tests.api.helpers import ADMIN, Api, Headers, cheap_hasher, error_of
 
 SECRETS = "/api/v1/accounts/me/secrets"
 SMTP = {"host": "smtp.example.test", "port": 587, "user": "bot", "password": "p@ss"}
