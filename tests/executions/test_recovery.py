@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from flowrunner.executions import Recovery
+import pytest
+
+from flowrunner.executions import Recovery, Topic
 from flowrunner.storage import Account, Store
 from tests.executions.conftest import SLOW, HarnessFactory
 
@@ -13,19 +15,27 @@ from tests.executions.conftest import SLOW, HarnessFactory
 async def test_a_crashed_run_resumes_from_its_checkpoint_on_another_executor(
     harnesses: HarnessFactory, store: Store, account: Account
 ) -> None:
-    crashed = harnesses(ttl=0.3, owner="crashed")
+    crashed = harnesses()
     flow_id = await crashed.flow(SLOW)
     execution = await store.executions.create(
         account.id, flow_id=flow_id, flow_version=1, input={"nap": 30}
     )
-    await crashed.executor.submit(execution)
-    await asyncio.sleep(0.3)
-    # A crash: the process stops renewing and never hands anything back.
-    crashed.executor._renewer.cancel()  # type: ignore[union-attr]
-    for run in list(crashed.executor._runs.values()):
-        run.task.cancel()  # type: ignore[union-attr]
-    crashed.executor._runs.clear()
-    await asyncio.sleep(0.4)
+    await store.executions.acquire_lease(
+        account.id, execution.id, owner="crashed", ttl=timedelta(milliseconds=300)
+    )
+    # The dead process's runner got past `first` and was sleeping in `nap` when it died:
+    # nothing is handed back and nobody renews the lease.
+    live = await crashed.bus.subscribe(Topic(account.id, execution_id=execution.id))
+    dying = asyncio.get_running_loop().create_task(crashed.runner.run(execution))
+    async with asyncio.timeout(5):
+        async for event in live:
+            if event.data.get("node_id") == "nap" and event.data.get("state") == "started":
+                break
+    await live.close()
+    dying.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await dying
+    await asyncio.sleep(0.35)
 
     survivor = harnesses(owner="survivor")
     # The resumed nap is short: the input still says 30s, so point the resumed run at a

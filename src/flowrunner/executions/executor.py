@@ -9,6 +9,7 @@ lease in the store and renews it; a lease left to expire (a crashed process) is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from collections.abc import Iterable
@@ -84,6 +85,9 @@ class LocalExecutor:
         self._runs: dict[str, _Run] = {}
         self._closing = False
         self._renewer: asyncio.Task[None] | None = None
+        # Stops the renewal loop between renewals: cancelling it mid-query would abandon a
+        # database connection.
+        self._stopping = asyncio.Event()
 
     @property
     def owner(self) -> str:
@@ -150,7 +154,7 @@ class LocalExecutor:
             if late:
                 await asyncio.wait(late)
         if self._renewer is not None:
-            self._renewer.cancel()
+            self._stopping.set()
             await asyncio.wait([self._renewer])
             self._renewer = None
 
@@ -202,7 +206,10 @@ class LocalExecutor:
     async def _renew_forever(self) -> None:
         interval = max(self._ttl.total_seconds() / 3, 0.05)
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)
+            if self._stopping.is_set():
+                return
             await self._renew(list(self._runs.values()))
 
     async def _renew(self, runs: Iterable[_Run]) -> None:

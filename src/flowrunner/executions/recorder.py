@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import structlog
 
@@ -33,6 +33,8 @@ RESUME_KEY = "$resume"
 """Key of the checkpoint's ``results`` that holds what resuming needs beyond shared/results."""
 
 FLUSH_DELAY = 0.1
+
+T = TypeVar("T")
 
 
 class Recorder:
@@ -90,12 +92,14 @@ class Recorder:
         }
         results = to_json(point.results)
         results[RESUME_KEY] = to_json(meta)
-        await self._store.save_checkpoint(
-            self._execution.account_id,
-            self._execution.id,
-            shared=to_json(point.shared),
-            next_node=point.next_node_id,
-            results=results,
+        await uninterrupted(
+            self._store.save_checkpoint(
+                self._execution.account_id,
+                self._execution.id,
+                shared=to_json(point.shared),
+                next_node=point.next_node_id,
+                results=results,
+            )
         )
         if point.next_node_id is not None and self._should_suspend():
             raise Suspended(point.next_node_id)
@@ -118,10 +122,18 @@ class Recorder:
             if not self._buffer:
                 return []
             batch, self._buffer = self._buffer, []
+            write = asyncio.ensure_future(
+                self._store.append_events(self._execution.account_id, self._execution.id, batch)
+            )
             try:
-                stored = await self._store.append_events(
-                    self._execution.account_id, self._execution.id, batch
-                )
+                stored = await uninterrupted(write)
+            except asyncio.CancelledError:
+                if write.cancelled() or write.exception() is not None:
+                    self._buffer[:0] = batch
+                else:  # stored before the cancel took effect: publish, then stop
+                    self.last_seq = write.result()[-1].seq
+                    await self._bus.publish(self._execution.flow_id, write.result())
+                raise
             except BaseException:
                 self._buffer[:0] = batch  # keep them for the next flush
                 raise
@@ -148,6 +160,18 @@ class Recorder:
             # Kept in the buffer; the checkpoint's flush retries and fails the run if the
             # store is really gone.
             log.warning("deferred event flush failed", exc_info=True)
+
+
+async def uninterrupted(write: Awaitable[T]) -> T:
+    """Await a store write to its end even when the caller is canceled meanwhile (the cancel
+    is re-raised after): a write cut off mid-transaction would leave its connection checked
+    out and its outcome unknown. Cancels interrupt nodes, never the recording of them."""
+    task = asyncio.ensure_future(write)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
 
 
 class Suspended(Exception):

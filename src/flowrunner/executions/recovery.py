@@ -9,11 +9,12 @@ at-least-once per node. Celery workers will reuse this as is (claim, then run).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 import structlog
 
-from flowrunner.errors import StorageError
+from flowrunner.errors import ExecutionError, StorageError
 from flowrunner.executions.executor import Executor
 from flowrunner.storage import ExecutionStore
 
@@ -36,6 +37,9 @@ class Recovery:
         self._interval = interval
         self._batch = batch
         self._task: asyncio.Task[None] | None = None
+        # Stops the loop between sweeps (cancelling a sweep mid-query would abandon a
+        # database connection).
+        self._stopping = asyncio.Event()
 
     async def claim_once(self) -> int:
         """Claim and resubmit every expired run now; how many were taken over."""
@@ -63,14 +67,17 @@ class Recovery:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            self._stopping.set()
             await asyncio.wait([self._task])
             self._task = None
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.claim_once()
             except StorageError:
                 log.warning("recovery sweep failed", exc_info=True)
-            await asyncio.sleep(self._interval)
+            except ExecutionError:
+                return  # the executor is shutting down
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)

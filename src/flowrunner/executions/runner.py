@@ -22,7 +22,13 @@ from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus
 from flowrunner.executions.payloads import bounded, error_details
-from flowrunner.executions.recorder import RESUME_KEY, Recorder, Suspended, resume_meta
+from flowrunner.executions.recorder import (
+    RESUME_KEY,
+    Recorder,
+    Suspended,
+    resume_meta,
+    uninterrupted,
+)
 from flowrunner.executions.states import transition
 from flowrunner.logging import masking
 from flowrunner.nodes.base import RUN_SECRETS
@@ -160,7 +166,9 @@ class Runner:
                 checkpoint = await store.get_checkpoint(execution.account_id, execution.id)
             # Status events go out with the first node's batch: one write fewer per run.
             if execution.status == "queued":
-                execution = await transition(store, execution, "running", now=self._clock())
+                execution = await uninterrupted(
+                    transition(store, execution, "running", now=self._clock())
+                )
                 recorder.add(ev.status_event("running"))
             else:
                 where = checkpoint.next_node if checkpoint else None
