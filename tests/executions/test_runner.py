@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from flowrunner.executions import RunControl
-from flowrunner.executions.recorder import RESUME_KEY
-from flowrunner.storage import Execution
+from flowrunner.executions.recorder import RESUME_KEY, uninterrupted
+from flowrunner.storage import Execution, NewEvent
 from tests.executions.conftest import FAILING, STEPS, Harness
 
 
@@ -153,3 +157,20 @@ async def test_compiled_flows_are_cached_per_version_checksum(harness: Harness) 
     version = await harness.store.flows.get_version(harness.account.id, flow_id, 1)
     cache = harness.runner._flows
     assert cache.get(version) is cache.get(version)
+
+
+async def test_a_cancel_during_a_store_write_lets_the_write_finish_first(
+    harness: Harness,
+) -> None:
+    flow_id = await harness.flow(STEPS)
+    execution = await _create(harness, flow_id, {})
+    write = harness.store.executions.append_events(
+        harness.account.id, execution.id, [NewEvent("log", {"message": "kept"})]
+    )
+    task = asyncio.get_running_loop().create_task(uninterrupted(write))
+    await asyncio.sleep(0)  # the write has started
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    events = await harness.store.executions.list_events(harness.account.id, execution.id)
+    assert [e.data["message"] for e in events] == ["kept"]
