@@ -21,7 +21,8 @@ def register(app: typer.Typer) -> None:
 
 
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML settings file (keys under a flowrunner table).")
+    Path | None,
+    typer.Option("--config", "-c", help="TOML settings file (keys under a flowrunner table)."),
 ]
 
 
