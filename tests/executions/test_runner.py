@@ -152,13 +152,6 @@ async def test_a_version_that_no_longer_compiles_fails_the_run_before_any_node(
     assert done.error["code"] == "not_found"
 
 
-async def test_compiled_flows_are_cached_per_version_checksum(harness: Harness) -> None:
-    flow_id = await harness.flow(STEPS)
-    version = await harness.store.flows.get_version(harness.account.id, flow_id, 1)
-    cache = harness.runner._flows
-    assert cache.get(version) is cache.get(version)
-
-
 async def test_a_cancel_during_a_store_write_lets_the_write_finish_first(
     harness: Harness,
 ) -> None:

@@ -7,9 +7,10 @@ live events to subscribers.
 """
 
 from flowrunner.executions.bus import EventBus, InProcessBus, Subscription, Topic
+from flowrunner.executions.cache import FlowCache
 from flowrunner.executions.executor import Executor, LocalExecutor
 from flowrunner.executions.recovery import Recovery
-from flowrunner.executions.runner import FlowCache, RunControl, Runner, SecretsResolver
+from flowrunner.executions.runner import RunControl, Runner, SecretsResolver
 from flowrunner.executions.service import ExecutionService, ExecutionView, Started
 from flowrunner.executions.states import TERMINAL, is_terminal, transition
 

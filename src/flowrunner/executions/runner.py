@@ -9,18 +9,18 @@ the store. It never decides *where* or *when* a run happens; executors do.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-from flowrunner.definition import CompiledFlow, compile_flow, load_flow
+from flowrunner.definition import CompiledFlow
 from flowrunner.engine import ErrorInfo
 from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus
+from flowrunner.executions.cache import FlowCache
 from flowrunner.executions.payloads import bounded, error_details
 from flowrunner.executions.recorder import (
     RESUME_KEY,
@@ -32,9 +32,8 @@ from flowrunner.executions.recorder import (
 from flowrunner.executions.states import transition
 from flowrunner.logging import masking
 from flowrunner.nodes.base import RUN_SECRETS
-from flowrunner.plugins import NodeTypeRegistry
 from flowrunner.secrets import Masker
-from flowrunner.storage import Execution, FlowStore, FlowVersion, NewEvent, Store
+from flowrunner.storage import Execution, NewEvent, Store
 from flowrunner.storage.records import Clock, ExecutionStatus, utcnow
 
 SecretsResolver = Callable[[str], Awaitable[Mapping[str, Any]]]
@@ -43,57 +42,6 @@ SecretsResolver = Callable[[str], Awaitable[Mapping[str, Any]]]
 log = structlog.get_logger("flowrunner.executions")
 
 DEFAULT_PAYLOAD_LIMIT = 64 * 1024
-
-
-class FlowCache:
-    """Compiled flows by version checksum (LRU): a version's YAML never changes, so neither
-    does its compiled graph, and a compiled flow serves concurrent runs."""
-
-    def __init__(
-        self,
-        *,
-        scripts: Any = None,
-        registry: NodeTypeRegistry | None = None,
-        max_steps: int = 10_000,
-        size: int = 256,
-    ) -> None:
-        self._scripts = scripts
-        self._registry = registry
-        self._max_steps = max_steps
-        self._size = size
-        self._flows: OrderedDict[str, CompiledFlow] = OrderedDict()
-        # (account, flow, number) -> checksum: a stored version never changes, so a run of a
-        # version seen before needs no read of its YAML at all.
-        self._pins: OrderedDict[tuple[str, str, int], str] = OrderedDict()
-
-    async def load(
-        self, flows: FlowStore, account_id: str, flow_id: str, number: int
-    ) -> CompiledFlow:
-        """The compiled version ``number`` of a flow, reading the store only on a miss."""
-        pin = (account_id, flow_id, number)
-        checksum = self._pins.get(pin)
-        if checksum is not None and checksum in self._flows:
-            self._flows.move_to_end(checksum)
-            return self._flows[checksum]
-        compiled = self.get(await flows.get_version(account_id, flow_id, number))
-        self._pins[pin] = next(reversed(self._flows))
-        if len(self._pins) > self._size:
-            self._pins.popitem(last=False)
-        return compiled
-
-    def get(self, version: FlowVersion) -> CompiledFlow:
-        compiled = self._flows.get(version.checksum)
-        if compiled is not None:
-            self._flows.move_to_end(version.checksum)
-            return compiled
-        definition = load_flow(version.yaml, registry=self._registry)
-        compiled = compile_flow(
-            definition, registry=self._registry, scripts=self._scripts, max_steps=self._max_steps
-        )
-        self._flows[version.checksum] = compiled
-        if len(self._flows) > self._size:
-            self._flows.popitem(last=False)
-        return compiled
 
 
 @dataclass(slots=True)

@@ -14,9 +14,10 @@ from datetime import timedelta
 
 from flowrunner.config import Settings
 from flowrunner.executions.bus import EventBus, InProcessBus
+from flowrunner.executions.cache import FlowCache
 from flowrunner.executions.executor import LocalExecutor
 from flowrunner.executions.recovery import Recovery
-from flowrunner.executions.runner import FlowCache, Runner, SecretsResolver
+from flowrunner.executions.runner import Runner, SecretsResolver
 from flowrunner.executions.service import ExecutionService
 from flowrunner.scripting import Sandbox
 from flowrunner.storage import Store

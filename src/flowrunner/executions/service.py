@@ -17,8 +17,9 @@ from typing import Any
 
 from flowrunner.errors import Conflict, InvalidInput, NotFound
 from flowrunner.executions import events as ev
-from flowrunner.executions.bus import EventBus, Subscription, Topic
+from flowrunner.executions.bus import EventBus, Topic
 from flowrunner.executions.executor import Executor
+from flowrunner.executions.follow import Follower
 from flowrunner.executions.recorder import RESUME_KEY, resume_meta
 from flowrunner.executions.states import TERMINAL, is_terminal, transition
 from flowrunner.storage import Execution, ExecutionEvent, Page, Store
@@ -58,6 +59,7 @@ class ExecutionService:
         self._executor = executor
         self._bus = bus
         self._max_input = max_input_bytes
+        self._follower = Follower(store, bus)
 
     # --- starting --------------------------------------------------------------------------
 
@@ -274,75 +276,14 @@ class ExecutionService:
     async def follow(
         self, account_id: str, execution_id: str, *, after_seq: int = 0
     ) -> AsyncGenerator[ExecutionEvent, None]:
-        """Every event with ``seq > after_seq``, then live ones, until the run's final event.
-
-        Subscribes to the bus before reading the store, so nothing published in between is
-        missed; live events already replayed are dropped, and a gap (the bus lagged) is
-        filled from the store.
-        """
-        await self._runs.get(account_id, execution_id)  # NotFound for another account's run
-        subscription = await self._bus.subscribe(Topic(account_id, execution_id=execution_id))
-        return self._follow(subscription, account_id, execution_id, after_seq)
-
-    async def _follow(
-        self, subscription: Subscription, account_id: str, execution_id: str, last: int
-    ) -> AsyncGenerator[ExecutionEvent, None]:
-        try:
-            async for event in self._stored(account_id, execution_id, last):
-                last = event.seq
-                yield event
-                if ev.is_final(event):
-                    return
-            while True:
-                live = await subscription.next(within=5.0)
-                if live is not None and live.seq <= last:
-                    continue  # already replayed from the store
-                if live is not None and live.seq == last + 1:
-                    last = live.seq
-                    yield live
-                    if ev.is_final(live):
-                        return
-                    continue
-                # A gap (the bus dropped events) or a quiet spell: the store is the truth.
-                ended = live is None and is_terminal(
-                    (await self._runs.get(account_id, execution_id)).status
-                )
-                async for event in self._stored(account_id, execution_id, last):
-                    last = event.seq
-                    yield event
-                    if ev.is_final(event):
-                        return
-                if ended:
-                    return  # finished, but its final event was lost in a crash
-        finally:
-            await subscription.close()
-
-    async def _stored(
-        self, account_id: str, execution_id: str, after_seq: int
-    ) -> AsyncGenerator[ExecutionEvent, None]:
-        while True:
-            batch = await self._runs.list_events(account_id, execution_id, after_seq=after_seq)
-            for event in batch:
-                yield event
-            if len(batch) < MAX_LIMIT:
-                return
-            after_seq = batch[-1].seq
+        """Every event of the run with ``seq > after_seq``, then live ones, until its end."""
+        return await self._follower.execution(account_id, execution_id, after_seq=after_seq)
 
     async def follow_flow(
         self, account_id: str, flow_id: str
     ) -> AsyncGenerator[ExecutionEvent, None]:
-        """Live events of every run of one flow (no replay: each run has its own history)."""
-        await self._store.flows.get(account_id, flow_id, include_deleted=True)
-        subscription = await self._bus.subscribe(Topic(account_id, flow_id=flow_id))
-        return _live(subscription)
-
-
-async def _live(subscription: Subscription) -> AsyncGenerator[ExecutionEvent, None]:
-    try:
-        async for event in subscription:
-            yield event
-    finally:
-        await subscription.close()
+        """Live events of every run of one flow."""
+        return await self._follower.flow(account_id, flow_id)
 
 
 def _current_node(recent: builtins.list[ExecutionEvent]) -> str | None:

@@ -1,0 +1,96 @@
+"""Following runs: a run's stored events, then its live ones, with no gap and no duplicate.
+
+The bus is subscribed to before the store is read, so nothing published in between is
+missed; live events already replayed are dropped; a gap in live sequence numbers (the bus
+dropped some) or a quiet spell sends the follower back to the store, which is the truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+from flowrunner.executions import events as ev
+from flowrunner.executions.bus import EventBus, Subscription, Topic
+from flowrunner.executions.states import is_terminal
+from flowrunner.storage import ExecutionEvent, Store
+from flowrunner.storage.protocols import MAX_LIMIT
+
+QUIET_SECONDS = 5.0
+
+
+class Follower:
+    def __init__(self, store: Store, bus: EventBus) -> None:
+        self._store = store
+        self._runs = store.executions
+        self._bus = bus
+
+    async def execution(
+        self, account_id: str, execution_id: str, *, after_seq: int = 0
+    ) -> AsyncGenerator[ExecutionEvent, None]:
+        """Every event with ``seq > after_seq``, then live ones, until the run's final event.
+
+        Subscribes to the bus before reading the store, so nothing published in between is
+        missed; live events already replayed are dropped, and a gap (the bus lagged) is
+        filled from the store.
+        """
+        await self._runs.get(account_id, execution_id)  # NotFound for another account's run
+        subscription = await self._bus.subscribe(Topic(account_id, execution_id=execution_id))
+        return self._follow(subscription, account_id, execution_id, after_seq)
+
+    async def _follow(
+        self, subscription: Subscription, account_id: str, execution_id: str, last: int
+    ) -> AsyncGenerator[ExecutionEvent, None]:
+        try:
+            async for event in self._stored(account_id, execution_id, last):
+                last = event.seq
+                yield event
+                if ev.is_final(event):
+                    return
+            while True:
+                live = await subscription.next(within=QUIET_SECONDS)
+                if live is not None and live.seq <= last:
+                    continue  # already replayed from the store
+                if live is not None and live.seq == last + 1:
+                    last = live.seq
+                    yield live
+                    if ev.is_final(live):
+                        return
+                    continue
+                # A gap (the bus dropped events) or a quiet spell: the store is the truth.
+                ended = live is None and is_terminal(
+                    (await self._runs.get(account_id, execution_id)).status
+                )
+                async for event in self._stored(account_id, execution_id, last):
+                    last = event.seq
+                    yield event
+                    if ev.is_final(event):
+                        return
+                if ended:
+                    return  # finished, but its final event was lost in a crash
+        finally:
+            await subscription.close()
+
+    async def _stored(
+        self, account_id: str, execution_id: str, after_seq: int
+    ) -> AsyncGenerator[ExecutionEvent, None]:
+        while True:
+            batch = await self._runs.list_events(account_id, execution_id, after_seq=after_seq)
+            for event in batch:
+                yield event
+            if len(batch) < MAX_LIMIT:
+                return
+            after_seq = batch[-1].seq
+
+    async def flow(self, account_id: str, flow_id: str) -> AsyncGenerator[ExecutionEvent, None]:
+        """Live events of every run of one flow (no replay: each run has its own history)."""
+        await self._store.flows.get(account_id, flow_id, include_deleted=True)
+        subscription = await self._bus.subscribe(Topic(account_id, flow_id=flow_id))
+        return _live(subscription)
+
+
+async def _live(subscription: Subscription) -> AsyncGenerator[ExecutionEvent, None]:
+    try:
+        async for event in subscription:
+            yield event
+    finally:
+        await subscription.close()

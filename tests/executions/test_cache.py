@@ -1,0 +1,27 @@
+"""Compiled flows are built once per version and reused by every run of it."""
+
+from __future__ import annotations
+
+from flowrunner.executions import FlowCache
+from tests.executions.conftest import STEPS, Harness
+
+
+async def test_a_version_is_compiled_once_and_read_once(harness: Harness) -> None:
+    flow_id = await harness.flow(STEPS)
+    cache = FlowCache()
+    account = harness.account.id
+    first = await cache.load(harness.store.flows, account, flow_id, 1)
+    version = await harness.store.flows.get_version(account, flow_id, 1)
+    assert cache.get(version) is first
+    # Another version with the same YAML shares the compiled graph (same checksum).
+    await harness.store.flows.add_version(account, flow_id, yaml=STEPS)
+    assert await cache.load(harness.store.flows, account, flow_id, 2) is first
+
+
+async def test_the_cache_is_bounded(harness: Harness) -> None:
+    cache = FlowCache(size=1)
+    flow_id = await harness.flow(STEPS)
+    other = await harness.flow(STEPS.replace("name: steps", "name: other"))
+    one = await cache.load(harness.store.flows, harness.account.id, flow_id, 1)
+    await cache.load(harness.store.flows, harness.account.id, other, 1)
+    assert await cache.load(harness.store.flows, harness.account.id, flow_id, 1) is not one
