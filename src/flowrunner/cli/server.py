@@ -46,6 +46,9 @@ def serve(
         port=settings.port,
         log_level=log_level,
         log_config=None,  # keep the handlers configure_logging installed
+        # Open event streams (SSE, WebSocket) would hold shutdown forever; cut them after
+        # the grace period so the app can checkpoint and hand back its runs.
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) or 1,
         # The app sets X-Request-ID itself; uvicorn's Server/Date headers add nothing.
         server_header=False,
         proxy_headers=False,
