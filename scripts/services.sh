@@ -22,7 +22,17 @@ if [ "${CI:-}" = "true" ]; then
   export FLOWRUNNER_REQUIRE_SERVICES=1
 fi
 
-# Redis (the event bus tests): used when a server answers on the default port.
-if command -v redis-cli >/dev/null 2>&1 && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
-  export FLOWRUNNER_TEST_REDIS_URL=${FLOWRUNNER_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
+# Redis (the event bus tests): started when installed but not answering.
+redis_ready() { redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; }
+if command -v redis-cli >/dev/null 2>&1; then
+  if ! redis_ready && command -v redis-server >/dev/null 2>&1; then
+    echo "services: starting Redis"
+    mkdir -p /tmp/flowrunner-redis
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+      --dir /tmp/flowrunner-redis --logfile /tmp/flowrunner-redis/redis.log || true
+    for _ in $(seq 1 20); do redis_ready && break; sleep 0.5; done
+  fi
+  if redis_ready; then
+    export FLOWRUNNER_TEST_REDIS_URL=${FLOWRUNNER_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
+  fi
 fi
