@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from flowrunner.errors import Conflict, NotFound
-from flowrunner.storage import Account, NewEvent, Store
+from flowrunner.storage import Account, NewCheckpoint, NewEvent, Store
 from tests.storage.backends import FakeClock
 
 
@@ -211,3 +211,58 @@ async def test_stored_json_is_not_aliased_to_callers_objects(
     data["items"].append(3)
     (event,) = await store.executions.list_events(account.id, run_id)
     assert event.data == {"items": [1, 2]}
+
+
+async def test_record_step_appends_events_and_saves_checkpoint_together(
+    store: Store, account: Account
+) -> None:
+    run_id = await _run(store, account)
+    step = NewCheckpoint(shared={"n": 1}, next_node="b", results={"a": [1]})
+    first = await store.executions.record_step(
+        account.id, run_id, [NewEvent("node", {"id": "a"}), NewEvent("log")], checkpoint=step
+    )
+    second = await store.executions.record_step(account.id, run_id, [NewEvent("done")])
+    assert [(e.seq, e.type) for e in first + second] == [(1, "node"), (2, "log"), (3, "done")]
+    stored = await store.executions.list_events(account.id, run_id)
+    assert [(e.seq, e.type, e.data) for e in stored] == [
+        (1, "node", {"id": "a"}),
+        (2, "log", {}),
+        (3, "done", {}),
+    ]
+    got = await store.executions.get_checkpoint(account.id, run_id)
+    assert got is not None
+    assert (got.shared, got.next_node, dict(got.results)) == ({"n": 1}, "b", {"a": [1]})
+    assert (await store.executions.get(account.id, run_id)).last_event_seq == 3
+
+
+async def test_record_step_of_a_missing_execution_writes_nothing(
+    store: Store, account: Account
+) -> None:
+    step = NewCheckpoint(shared={}, next_node="b", results={})
+    with pytest.raises(NotFound):
+        await store.executions.record_step(account.id, "0" * 32, [NewEvent("x")], checkpoint=step)
+    other = await store.accounts.create("eve", "hash")
+    run_id = await _run(store, account)
+    with pytest.raises(NotFound):  # another account's run is a missing one
+        await store.executions.record_step(other.id, run_id, [NewEvent("x")], checkpoint=step)
+    assert await store.executions.list_events(account.id, run_id) == []
+    assert await store.executions.get_checkpoint(account.id, run_id) is None
+
+
+async def test_concurrent_steps_of_many_runs_stay_gap_free(store: Store, account: Account) -> None:
+    runs = [await _run(store, account) for _ in range(8)]
+
+    async def steps(run_id: str) -> None:
+        for i in range(10):
+            point = NewCheckpoint(shared={"i": i}, next_node=f"n{i + 1}", results={"i": i})
+            await store.executions.record_step(
+                account.id, run_id, [NewEvent("a", {"i": i}), NewEvent("b")], checkpoint=point
+            )
+
+    await asyncio.gather(*(steps(r) for r in runs))
+    for run_id in runs:
+        events = await store.executions.list_events(account.id, run_id)
+        assert [e.seq for e in events] == list(range(1, 21))
+        assert [e.data.get("i") for e in events[::2]] == list(range(10))
+        got = await store.executions.get_checkpoint(account.id, run_id)
+        assert got is not None and got.next_node == "n10" and got.shared == {"i": 9}

@@ -1,14 +1,15 @@
 """The recorder: turns one run's engine events into stored, published events and checkpoints.
 
 The engine's observer is synchronous and called on every node transition, so events are
-buffered and written in batches: at every checkpoint (after each top-level node) the buffer is
-appended, then the checkpoint saved, both durably, before the next node starts. A node that
+buffered and written in batches: at every checkpoint (after each top-level node) the buffer and
+the checkpoint go to the store in one atomic write (``record_step``), durable before the next
+node starts. A node that
 runs long still shows up live: a short timer flushes whatever is buffered (its ``started``
 event, its logs) without waiting for the node to finish.
 
-Events are appended before the checkpoint. A crash between the two leaves the node's events
-stored and the previous checkpoint current, so the node runs again on resume: at-least-once
-per node, and the history shows both attempts.
+A crash before that write leaves neither the node's events nor its checkpoint, so the node
+runs again on resume: at-least-once per node. (Events a timer flushed while the node ran are
+stored already, so the history shows both attempts.)
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from flowrunner.executions.bus import EventBus
 from flowrunner.executions.events import node_event
 from flowrunner.executions.payloads import to_json
 from flowrunner.secrets import Masker
-from flowrunner.storage import Execution, ExecutionEvent, ExecutionStore, NewEvent
+from flowrunner.storage import (
+    Execution,
+    ExecutionEvent,
+    ExecutionStore,
+    NewCheckpoint,
+    NewEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +90,6 @@ class Recorder:
         """
         if point.next_node_id is None:
             return
-        await self.flush()
         meta: dict[str, Any] = {
             "last_node": point.node_id,
             "steps": point.steps,
@@ -92,16 +98,11 @@ class Recorder:
         }
         results = to_json(point.results)
         results[RESUME_KEY] = to_json(meta)
-        await uninterrupted(
-            self._store.save_checkpoint(
-                self._execution.account_id,
-                self._execution.id,
-                shared=to_json(point.shared),
-                next_node=point.next_node_id,
-                results=results,
-            )
+        saved = NewCheckpoint(
+            shared=to_json(point.shared), next_node=point.next_node_id, results=results
         )
-        if point.next_node_id is not None and self._should_suspend():
+        await self._write(saved)
+        if self._should_suspend():
             raise Suspended(point.next_node_id)
 
     # --- writing ---------------------------------------------------------------------------
@@ -115,30 +116,38 @@ class Recorder:
         await self.flush()
 
     async def flush(self) -> list[ExecutionEvent]:
+        return await self._write(None)
+
+    async def _write(self, saved: NewCheckpoint | None) -> list[ExecutionEvent]:
+        """Buffered events, and the checkpoint if given, in one store write (``record_step``)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         async with self._lock:
-            if not self._buffer:
+            if not self._buffer and saved is None:
                 return []
             batch, self._buffer = self._buffer, []
             write = asyncio.ensure_future(
-                self._store.append_events(self._execution.account_id, self._execution.id, batch)
+                self._store.record_step(
+                    self._execution.account_id, self._execution.id, batch, checkpoint=saved
+                )
             )
             try:
                 stored = await uninterrupted(write)
             except asyncio.CancelledError:
                 if write.cancelled() or write.exception() is not None:
                     self._buffer[:0] = batch
-                else:  # stored before the cancel took effect: publish, then stop
+                elif write.result():  # stored before the cancel took effect: publish, stop
                     self.last_seq = write.result()[-1].seq
                     await self._bus.publish(self._execution.flow_id, write.result())
                 raise
             except BaseException:
                 self._buffer[:0] = batch  # keep them for the next flush
                 raise
-            self.last_seq = stored[-1].seq
-        await self._bus.publish(self._execution.flow_id, stored)
+            if stored:
+                self.last_seq = stored[-1].seq
+        if stored:
+            await self._bus.publish(self._execution.flow_id, stored)
         return stored
 
     async def close(self) -> None:

@@ -33,6 +33,7 @@ from flowrunner.storage.records import (
     JSONValue,
     KVEntry,
     NewAuditEntry,
+    NewCheckpoint,
     NewEvent,
     Page,
     Secret,
@@ -304,6 +305,19 @@ class ExecutionStore(Protocol):
 
     async def get_checkpoint(self, account_id: str, execution_id: str) -> Checkpoint | None:
         """The latest checkpoint, or None if the run never saved one."""
+        ...
+
+    async def record_step(
+        self,
+        account_id: str,
+        execution_id: str,
+        events: Sequence[NewEvent],
+        *,
+        checkpoint: NewCheckpoint | None = None,
+    ) -> builtins.list[ExecutionEvent]:
+        """One step of a run in one durable write: append ``events`` (numbered as by
+        ``append_events``) and, if given, save ``checkpoint``; both or neither. This is the
+        runner's hot path (once per node), so backends make it their cheapest write."""
         ...
 
     # leases: who is running it -----------------------------------------------------------

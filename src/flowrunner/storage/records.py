@@ -183,6 +183,15 @@ class Checkpoint:
     updated_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class NewCheckpoint:
+    """A checkpoint to save with a run's step (see ``ExecutionStore.record_step``)."""
+
+    shared: JSONValue
+    next_node: str | None
+    results: Mapping[str, JSONValue]
+
+
 # --- webhooks ------------------------------------------------------------------------------
 
 

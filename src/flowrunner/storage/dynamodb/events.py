@@ -30,7 +30,13 @@ from flowrunner.storage.dynamodb.execution_items import ExecutionTable, exec_sk,
 from flowrunner.storage.dynamodb.expr import Expr
 from flowrunner.storage.pagination import clamp_limit
 from flowrunner.storage.protocols import MAX_LIMIT
-from flowrunner.storage.records import Checkpoint, ExecutionEvent, JSONValue, NewEvent
+from flowrunner.storage.records import (
+    Checkpoint,
+    ExecutionEvent,
+    JSONValue,
+    NewCheckpoint,
+    NewEvent,
+)
 
 BATCH_MAX = 99
 BATCH_MAX_BYTES = 350_000
@@ -191,6 +197,78 @@ class EventLog(ExecutionTable):
             execution_id, account_id, load_json(shared_json), next_node,
             load_json(results_json), now,
         )  # fmt: skip
+
+    async def record_step(
+        self,
+        account_id: str,
+        execution_id: str,
+        events: Sequence[NewEvent],
+        *,
+        checkpoint: NewCheckpoint | None = None,
+    ) -> builtins.list[ExecutionEvent]:
+        """One transaction: the next event batch (on condition its number is free), the
+        checkpoint, and a check that the execution exists. Atomic for a batch that fits one
+        item (99 events, ~350 KB), as ``append_events`` is; a bigger step appends first."""
+        if checkpoint is None:
+            return await self.append_events(account_id, execution_id, events)
+        slices = _slices(events) if events else [[]]
+        if not events or len(slices) > 1:
+            written = await self.append_events(account_id, execution_id, events)
+            await self.save_checkpoint(
+                account_id, execution_id, shared=checkpoint.shared,
+                next_node=checkpoint.next_node, results=checkpoint.results,
+            )  # fmt: skip
+            return written
+        async with self._appending.hold((account_id, execution_id)):
+            written = await self._append_with_checkpoint(
+                account_id, execution_id, slices[0], checkpoint
+            )
+        await self._raise_counter(account_id, execution_id, written[-1].seq)
+        return written
+
+    async def _append_with_checkpoint(
+        self,
+        account_id: str,
+        execution_id: str,
+        batch: list[tuple[str, str]],
+        checkpoint: NewCheckpoint,
+    ) -> builtins.list[ExecutionEvent]:
+        pk = run_pk(account_id, execution_id)
+        hint = self._next_hint.pop((account_id, execution_id), None)
+        for attempt in range(APPEND_ATTEMPTS):
+            first = hint or await self._next_seq(account_id, execution_id)
+            hint = None
+            now = self._clock()
+            item = {
+                "pk": pk, "sk": seq_key("EVENT#", first), "execution_id": execution_id,
+                "account_id": account_id, "first": first, "count": len(batch),
+                "events": dump_json([[t, load_json(d)] for t, d in batch]),
+                "created_at": ts(now),
+            }  # fmt: skip
+            saved = {
+                "pk": pk, "sk": "CHECKPOINT", "execution_id": execution_id,
+                "account_id": account_id, "shared": dump_json(checkpoint.shared),
+                "next_node": checkpoint.next_node,
+                "results": dump_json(dict(checkpoint.results)), "updated_at": ts(now),
+            }  # fmt: skip
+            actions = [
+                self._t.tx_check(account_pk(account_id), exec_sk(execution_id), EXISTS, Expr()),
+                self._t.tx_put(item, condition=NEW),
+                self._t.tx_put(saved),
+            ]
+            try:
+                await self._t.transact(actions)
+            except TransactionCanceled as exc:
+                if exc.failed(0):
+                    raise NotFound(
+                        "execution not found", account_id=account_id, execution_id=execution_id
+                    ) from exc
+                # Another process took this number first: back off a little and re-read.
+                await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
+                continue
+            self._remember(account_id, execution_id, first + len(batch))
+            return _expand(item)
+        raise Conflict("too many concurrent event writers; retry", execution_id=execution_id)
 
     async def get_checkpoint(self, account_id: str, execution_id: str) -> Checkpoint | None:
         await self._load(account_id, execution_id)

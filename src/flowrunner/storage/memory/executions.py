@@ -18,6 +18,7 @@ from flowrunner.storage.records import (
     ExecutionEvent,
     ExecutionStatus,
     JSONValue,
+    NewCheckpoint,
     NewEvent,
     Page,
     new_id,
@@ -128,23 +129,47 @@ class MemoryExecutions:
         self, account_id: str, execution_id: str, events: Sequence[NewEvent]
     ) -> builtins.list[ExecutionEvent]:
         async with self._s.lock:
-            e = await self.get(account_id, execution_id)
-            now = self._s.clock()
-            new = [
-                ExecutionEvent(
+            return await self._append(account_id, execution_id, events)
+
+    async def _append(
+        self, account_id: str, execution_id: str, events: Sequence[NewEvent]
+    ) -> builtins.list[ExecutionEvent]:
+        e = await self.get(account_id, execution_id)
+        now = self._s.clock()
+        new = [
+            ExecutionEvent(
+                execution_id,
+                account_id,
+                e.last_event_seq + i,
+                ev.type,
+                json_copy(dict(ev.data)),
+                now,
+            )
+            for i, ev in enumerate(events, start=1)
+        ]
+        self._s.events.setdefault(execution_id, []).extend(new)
+        self._s.executions[execution_id] = replace(e, last_event_seq=e.last_event_seq + len(new))
+        return new
+
+    async def record_step(
+        self,
+        account_id: str,
+        execution_id: str,
+        events: Sequence[NewEvent],
+        *,
+        checkpoint: NewCheckpoint | None = None,
+    ) -> builtins.list[ExecutionEvent]:
+        async with self._s.lock:
+            new = await self._append(account_id, execution_id, events)
+            if checkpoint is not None:
+                self._s.checkpoints[execution_id] = Checkpoint(
                     execution_id,
                     account_id,
-                    e.last_event_seq + i,
-                    ev.type,
-                    json_copy(dict(ev.data)),
-                    now,
+                    json_copy(checkpoint.shared),
+                    checkpoint.next_node,
+                    json_copy(dict(checkpoint.results)),
+                    self._s.clock(),
                 )
-                for i, ev in enumerate(events, start=1)
-            ]
-            self._s.events.setdefault(execution_id, []).extend(new)
-            self._s.executions[execution_id] = replace(
-                e, last_event_seq=e.last_event_seq + len(new)
-            )
             return new
 
     async def list_events(

@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, or_, select, update
+from sqlalchemy import Row, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flowrunner.errors import Conflict, NotFound
@@ -21,6 +21,7 @@ from flowrunner.storage.records import (
     ExecutionEvent,
     ExecutionStatus,
     JSONValue,
+    NewCheckpoint,
     NewEvent,
     Page,
     new_id,
@@ -55,9 +56,66 @@ async def _get(conn: AsyncConnection, account_id: str, execution_id: str) -> Exe
     return _execution(row)
 
 
+async def _append(
+    conn: AsyncConnection,
+    account_id: str,
+    execution_id: str,
+    events: Sequence[NewEvent],
+    now: datetime,
+) -> list[ExecutionEvent]:
+    count = len(events)
+    # Reserving the numbers takes the execution's row lock until commit, so concurrent
+    # appenders get consecutive, non-overlapping ranges, and a rolled-back append gives its
+    # range back: no gaps.
+    last = await conn.scalar(_BUMP_SEQ, {"a": account_id, "e": execution_id, "n": count})
+    if last is None:
+        raise NotFound("execution not found", account_id=account_id, execution_id=execution_id)
+    first = last - count + 1
+    new = [
+        ExecutionEvent(execution_id, account_id, first + i, e.type, dict(e.data), now)
+        for i, e in enumerate(events)
+    ]
+    if new:
+        await conn.execute(_INSERT_EVENT, [columns_of(e) for e in new])
+    return new
+
+
+def _checkpoint_row(
+    account_id: str, execution_id: str, checkpoint: NewCheckpoint, now: datetime
+) -> dict[str, Any]:
+    return {
+        "execution_id": execution_id,
+        "account_id": account_id,
+        "shared": checkpoint.shared,
+        "next_node": checkpoint.next_node,
+        "results": dict(checkpoint.results),
+        "updated_at": now,
+    }
+
+
+# Hot-path statements built once: SQLAlchemy then finds them in its compiled cache instead of
+# building and hashing a new statement tree per call.
+_BUMP_SEQ = (
+    update(executions)
+    .where(T.id == bindparam("e"), T.account_id == bindparam("a"))
+    .values(last_event_seq=T.last_event_seq + bindparam("n"))
+    .returning(T.last_event_seq)
+)
+_INSERT_EVENT = insert(execution_events)
+
+
+def _upsert(db: Database) -> Any:
+    stmt = db.insert(checkpoints)
+    return stmt.on_conflict_do_update(
+        index_elements=[checkpoints.c.execution_id],
+        set_={c: stmt.excluded[c] for c in ("shared", "next_node", "results", "updated_at")},
+    )
+
+
 class SqlExecutions:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db, self._clock = db, clock
+        self._upsert_checkpoint = _upsert(db)
 
     async def create(
         self,
@@ -179,29 +237,32 @@ class SqlExecutions:
         self, account_id: str, execution_id: str, events: Sequence[NewEvent]
     ) -> builtins.list[ExecutionEvent]:
         now = self._clock()
-        count = len(events)
 
         async def work(conn: AsyncConnection) -> builtins.list[ExecutionEvent]:
-            # Reserving the numbers takes the execution's row lock until commit, so concurrent
-            # appenders get consecutive, non-overlapping ranges, and a rolled-back append
-            # gives its range back: no gaps.
-            last = await conn.scalar(
-                update(executions)
-                .where(*_this(account_id, execution_id))
-                .values(last_event_seq=T.last_event_seq + count)
-                .returning(T.last_event_seq)
-            )
-            if last is None:
-                raise NotFound(
-                    "execution not found", account_id=account_id, execution_id=execution_id
-                )
-            first = last - count + 1
-            new = [
-                ExecutionEvent(execution_id, account_id, first + i, e.type, dict(e.data), now)
-                for i, e in enumerate(events)
-            ]
-            if new:
-                await conn.execute(execution_events.insert(), [columns_of(e) for e in new])
+            return await _append(conn, account_id, execution_id, events, now)
+
+        return await self._db.write(work)
+
+    async def record_step(
+        self,
+        account_id: str,
+        execution_id: str,
+        events: Sequence[NewEvent],
+        *,
+        checkpoint: NewCheckpoint | None = None,
+    ) -> builtins.list[ExecutionEvent]:
+        now = self._clock()
+        saved = (
+            None
+            if checkpoint is None
+            else _checkpoint_row(account_id, execution_id, checkpoint, now)
+        )
+
+        async def work(conn: AsyncConnection) -> builtins.list[ExecutionEvent]:
+            # The sequence bump proves the execution exists: no separate read for it.
+            new = await _append(conn, account_id, execution_id, events, now)
+            if saved is not None:
+                await conn.execute(self._upsert_checkpoint, saved)
             return new
 
         return await self._db.write(work)
@@ -242,15 +303,10 @@ class SqlExecutions:
         checkpoint = Checkpoint(
             execution_id, account_id, shared, next_node, dict(results), self._clock()
         )
-        insert = self._db.insert(checkpoints).values(**columns_of(checkpoint))
-        stmt = insert.on_conflict_do_update(
-            index_elements=[checkpoints.c.execution_id],
-            set_={c: insert.excluded[c] for c in ("shared", "next_node", "results", "updated_at")},
-        )
 
         async def work(conn: AsyncConnection) -> Checkpoint:
             await _get(conn, account_id, execution_id)
-            await conn.execute(stmt)
+            await conn.execute(self._upsert_checkpoint, columns_of(checkpoint))
             return checkpoint
 
         return await self._db.write(work)
