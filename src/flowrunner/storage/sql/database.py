@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql.dml import Insert
 
 from flowrunner.errors import Conflict, StorageError, StorageUnavailable
+from flowrunner.storage.sql.direct import DirectSqlite
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -59,6 +60,12 @@ class Database:
         self.engine: AsyncEngine = self._create_engine(pool_size, pool_pre_ping)
         # Same pool, but every transaction it begins is BEGIN IMMEDIATE on SQLite.
         self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        # SQLite's hot path (executions) bypasses the async layer: see direct.py.
+        self.direct: DirectSqlite | None = None
+        if self.is_sqlite and self.url.database not in (None, "", ":memory:"):
+            self.direct = DirectSqlite(
+                self.url.database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS, lock=self._write_lock
+            )
 
     def _create_engine(self, pool_size: int, pool_pre_ping: bool) -> AsyncEngine:
         if not self.is_sqlite:
@@ -91,6 +98,8 @@ class Database:
         return engine
 
     async def close(self) -> None:
+        if self.direct is not None:
+            await self.direct.close()
         await self.engine.dispose()
 
     async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:

@@ -26,6 +26,7 @@ from flowrunner.storage.records import (
     Page,
     new_id,
 )
+from flowrunner.storage.sql import executions_direct as fast
 from flowrunner.storage.sql.database import Database, columns_of
 from flowrunner.storage.sql.paging import time_page
 from flowrunner.storage.sql.tables import checkpoints, execution_events, executions
@@ -116,6 +117,8 @@ class SqlExecutions:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db, self._clock = db, clock
         self._upsert_checkpoint = _upsert(db)
+        # SQLite: the calls of every run go through the one-hop, group-committed path.
+        self._direct = db.direct
 
     async def create(
         self,
@@ -138,6 +141,9 @@ class SqlExecutions:
             idempotency_key=idempotency_key,
         )
 
+        if self._direct is not None:
+            return await self._direct.write(lambda c: fast.insert(c, execution))
+
         async def work(conn: AsyncConnection) -> Execution:
             if idempotency_key is not None:
                 used = select(T.id).where(
@@ -151,6 +157,9 @@ class SqlExecutions:
         return await self._db.write(work)
 
     async def get(self, account_id: str, execution_id: str) -> Execution:
+        if self._direct is not None:
+            return await self._direct.read(lambda c: fast.get(c, account_id, execution_id))
+
         async def work(conn: AsyncConnection) -> Execution:
             return await _get(conn, account_id, execution_id)
 
@@ -214,6 +223,11 @@ class SqlExecutions:
             "finished_at": finished_at,
         }  # fmt: skip
         values = {k: v for k, v in given.items() if v is not None}
+        if self._direct is not None:
+            expected = list(expected_status)
+            return await self._direct.write(
+                lambda c: fast.update(c, account_id, execution_id, values, expected)
+            )
 
         async def work(conn: AsyncConnection) -> Execution:
             stmt = update(executions).where(*_this(account_id, execution_id))
@@ -236,6 +250,8 @@ class SqlExecutions:
     async def append_events(
         self, account_id: str, execution_id: str, events: Sequence[NewEvent]
     ) -> builtins.list[ExecutionEvent]:
+        if self._direct is not None:
+            return await self.record_step(account_id, execution_id, events)
         now = self._clock()
 
         async def work(conn: AsyncConnection) -> builtins.list[ExecutionEvent]:
@@ -252,6 +268,10 @@ class SqlExecutions:
         checkpoint: NewCheckpoint | None = None,
     ) -> builtins.list[ExecutionEvent]:
         now = self._clock()
+        if self._direct is not None:
+            return await self._direct.write(
+                lambda c: fast.record_step(c, account_id, execution_id, events, checkpoint, now)
+            )
         saved = (
             None
             if checkpoint is None
@@ -328,6 +348,12 @@ class SqlExecutions:
         self, account_id: str, execution_id: str, *, owner: str, ttl: timedelta
     ) -> Execution:
         now = self._clock()
+        if self._direct is not None:
+            return await self._direct.write(
+                lambda c: fast.set_lease(
+                    c, account_id, execution_id, owner=owner, until=now + ttl, now=now, renew=False
+                )
+            )
         free = or_(T.lease_owner.is_(None), T.lease_expires_at <= now, T.lease_owner == owner)
         return await self._lease(account_id, execution_id, free, owner, now + ttl)
 
@@ -335,6 +361,12 @@ class SqlExecutions:
         self, account_id: str, execution_id: str, *, owner: str, ttl: timedelta
     ) -> Execution:
         now = self._clock()
+        if self._direct is not None:
+            return await self._direct.write(
+                lambda c: fast.set_lease(
+                    c, account_id, execution_id, owner=owner, until=now + ttl, now=now, renew=True
+                )
+            )
         return await self._lease(account_id, execution_id, T.lease_owner == owner, owner, now + ttl)
 
     async def _lease(
@@ -356,6 +388,12 @@ class SqlExecutions:
         return await self._db.write(work)
 
     async def release_lease(self, account_id: str, execution_id: str, *, owner: str) -> None:
+        if self._direct is not None:
+            await self._direct.write(
+                lambda c: fast.release_lease(c, account_id, execution_id, owner)
+            )
+            return
+
         async def work(conn: AsyncConnection) -> None:
             stmt = (
                 update(executions)

@@ -1,0 +1,190 @@
+"""The executions hot path in plain SQL, for ``DirectSqlite`` (see direct.py).
+
+Each function is one transaction's work, run on the connection's thread. Values are written
+exactly as the SQLAlchemy tables write them (JSON text, naive-UTC time text, NULL for None), so
+both paths read each other's rows; the conformance suite runs every call through this path on
+SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from flowrunner.errors import Conflict, NotFound
+from flowrunner.storage.records import (
+    Execution,
+    ExecutionEvent,
+    JSONValue,
+    NewCheckpoint,
+    NewEvent,
+)
+from flowrunner.storage.sql.direct import parse_time, sql_time
+
+COLUMNS = Execution.__slots__
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM executions WHERE id = ? AND account_id = ?"
+_JSON = frozenset({"input", "output", "error"})
+_TIMES = frozenset({"created_at", "started_at", "finished_at", "lease_expires_at"})
+
+
+def _dump(value: JSONValue) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _execution(row: Sequence[Any]) -> Execution:
+    values = dict(zip(COLUMNS, row, strict=True))
+    for name in _JSON:
+        values[name] = _load(values[name])
+    for name in _TIMES:
+        values[name] = parse_time(values[name])
+    return Execution(**values)
+
+
+def _column(name: str, value: Any) -> Any:
+    if name in _JSON:
+        return _dump(value)
+    if name in _TIMES:
+        return None if value is None else sql_time(value)
+    return value
+
+
+def get(conn: sqlite3.Connection, account_id: str, execution_id: str) -> Execution:
+    row = conn.execute(_SELECT, (execution_id, account_id)).fetchone()
+    if row is None:
+        raise NotFound("execution not found", account_id=account_id, execution_id=execution_id)
+    return _execution(row)
+
+
+def insert(conn: sqlite3.Connection, execution: Execution) -> Execution:
+    if execution.idempotency_key is not None:
+        used = conn.execute(
+            "SELECT 1 FROM executions WHERE account_id = ? AND idempotency_key = ?",
+            (execution.account_id, execution.idempotency_key),
+        ).fetchone()
+        if used is not None:
+            raise Conflict(
+                "idempotency key already used", idempotency_key=execution.idempotency_key
+            )
+    values = [_column(n, getattr(execution, n)) for n in COLUMNS]
+    marks = ", ".join("?" * len(COLUMNS))
+    conn.execute(f"INSERT INTO executions ({', '.join(COLUMNS)}) VALUES ({marks})", values)
+    return execution
+
+
+def update(
+    conn: sqlite3.Connection,
+    account_id: str,
+    execution_id: str,
+    values: Mapping[str, Any],
+    expected_status: Collection[str],
+) -> Execution:
+    """Set ``values`` where the status is one of ``expected_status`` (if any); ``Conflict``
+    when it is not, ``NotFound`` when there is no such execution."""
+    sets = ", ".join(f"{n} = ?" for n in values) or "id = id"
+    params: list[Any] = [_column(n, v) for n, v in values.items()]
+    where = "id = ? AND account_id = ?"
+    params += [execution_id, account_id]
+    if expected_status:
+        where += f" AND status IN ({', '.join('?' * len(expected_status))})"
+        params += list(expected_status)
+    sql = f"UPDATE executions SET {sets} WHERE {where} RETURNING {', '.join(COLUMNS)}"
+    row = conn.execute(sql, params).fetchone()
+    if row is None:
+        current = get(conn, account_id, execution_id)
+        raise Conflict(
+            f"execution is {current.status}", execution_id=execution_id, status=current.status
+        )
+    return _execution(row)
+
+
+def set_lease(
+    conn: sqlite3.Connection,
+    account_id: str,
+    execution_id: str,
+    *,
+    owner: str,
+    until: datetime,
+    now: datetime,
+    renew: bool,
+) -> Execution:
+    """Take (or, with ``renew``, extend) ``owner``'s lease; ``Conflict`` if another holds it."""
+    free = (
+        "lease_owner = ?"
+        if renew
+        else "(lease_owner IS NULL OR lease_expires_at <= ? OR lease_owner = ?)"
+    )
+    free_params: list[Any] = [owner] if renew else [sql_time(now), owner]
+    row = conn.execute(
+        f"UPDATE executions SET lease_owner = ?, lease_expires_at = ? "
+        f"WHERE id = ? AND account_id = ? AND {free} RETURNING {', '.join(COLUMNS)}",
+        [owner, sql_time(until), execution_id, account_id, *free_params],
+    ).fetchone()
+    if row is None:
+        current = get(conn, account_id, execution_id)
+        raise Conflict("execution is leased", lease_owner=current.lease_owner)
+    return _execution(row)
+
+
+def release_lease(conn: sqlite3.Connection, account_id: str, execution_id: str, owner: str) -> None:
+    cursor = conn.execute(
+        "UPDATE executions SET lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE id = ? AND account_id = ? AND lease_owner = ?",
+        (execution_id, account_id, owner),
+    )
+    if cursor.rowcount == 0:
+        get(conn, account_id, execution_id)  # NotFound; else not ours: no-op
+
+
+def record_step(
+    conn: sqlite3.Connection,
+    account_id: str,
+    execution_id: str,
+    events: Sequence[NewEvent],
+    checkpoint: NewCheckpoint | None,
+    now: datetime,
+) -> list[ExecutionEvent]:
+    count = len(events)
+    # Bumping the counter proves the execution exists and reserves the numbers (writes are
+    # serialized, so ranges never overlap; a rolled-back step gives its range back).
+    row = conn.execute(
+        "UPDATE executions SET last_event_seq = last_event_seq + ? "
+        "WHERE id = ? AND account_id = ? RETURNING last_event_seq",
+        (count, execution_id, account_id),
+    ).fetchone()
+    if row is None:
+        raise NotFound("execution not found", account_id=account_id, execution_id=execution_id)
+    first = row[0] - count + 1
+    stamp = sql_time(now)
+    new = [
+        ExecutionEvent(execution_id, account_id, first + i, e.type, dict(e.data), now)
+        for i, e in enumerate(events)
+    ]
+    if new:
+        conn.executemany(
+            "INSERT INTO execution_events (execution_id, seq, account_id, type, data, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(execution_id, e.seq, account_id, e.type, json.dumps(e.data), stamp) for e in new],
+        )
+    if checkpoint is not None:
+        conn.execute(
+            "INSERT INTO checkpoints (execution_id, account_id, shared, next_node, results,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET"
+            " shared = excluded.shared, next_node = excluded.next_node,"
+            " results = excluded.results, updated_at = excluded.updated_at",
+            (
+                execution_id,
+                account_id,
+                _dump(checkpoint.shared),
+                checkpoint.next_node,
+                json.dumps(dict(checkpoint.results)),
+                stamp,
+            ),
+        )
+    return new
