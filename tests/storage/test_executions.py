@@ -265,4 +265,6 @@ async def test_concurrent_steps_of_many_runs_stay_gap_free(store: Store, account
         assert [e.seq for e in events] == list(range(1, 21))
         assert [e.data.get("i") for e in events[::2]] == list(range(10))
         got = await store.executions.get_checkpoint(account.id, run_id)
-        assert got is not None and got.next_node == "n10" and got.shared == {"i": 9}
+        assert got is not None
+        assert got.next_node == "n10"
+        assert got.shared == {"i": 9}

@@ -75,6 +75,8 @@ class DirectSqlite:
         self._conn: sqlite3.Connection | None = None
         self._queue: list[_Pending[Any]] = []
         self._committer: asyncio.Task[None] | None = None
+        self.commits = 0
+        """Write transactions committed so far (each holds one or more writes)."""
 
     async def read(self, work: Work[T]) -> T:
         """``work`` in a read transaction (a consistent snapshot)."""
@@ -171,6 +173,7 @@ class DirectSqlite:
                     p.error.__cause__ = exc if p.error is not exc else None
                 conn.execute("RELEASE step")
             conn.execute("COMMIT")
+            self.commits += 1
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
