@@ -54,13 +54,10 @@ class SqlAccounts:
         return await self._one(accounts.c.username == username, username=username)
 
     async def _one(self, where: Any, **context: Any) -> Account:
-        async def work(conn: AsyncConnection) -> Account:
-            row = (await conn.execute(select(accounts).where(where))).first()
-            if row is None:
-                raise NotFound("account not found", **context)
-            return _account(row)
-
-        return await self._db.read(work)
+        row = await self._db.first(select(accounts).where(where))
+        if row is None:
+            raise NotFound("account not found", **context)
+        return _account(row)
 
     async def update(
         self,
@@ -145,13 +142,10 @@ class SqlTokens:
         )
 
     async def _one(self, where: Any) -> ApiToken:
-        async def work(conn: AsyncConnection) -> ApiToken:
-            row = (await conn.execute(select(api_tokens).where(where))).first()
-            if row is None:
-                raise NotFound("token not found")
-            return _token(row)
-
-        return await self._db.read(work)
+        row = await self._db.first(select(api_tokens).where(where))
+        if row is None:
+            raise NotFound("token not found")
+        return _token(row)
 
     async def list(
         self, account_id: str, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None

@@ -18,10 +18,10 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, event
+from sqlalchemy import Executable, Row, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -128,6 +128,26 @@ class Database:
                 log.warning("storage: transient error, retry %d: %s", attempt + 1, exc)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # the loop always returns or raises
+
+    async def first(self, stmt: Executable) -> Row[Any] | None:
+        """The first row of a one-statement read; on SQLite through the one-hop path."""
+        if self.direct is not None:
+            return await self.direct.first(stmt)
+
+        async def work(conn: AsyncConnection) -> Row[Any] | None:
+            return (await conn.execute(stmt)).first()
+
+        return await self.read(work)
+
+    async def all(self, stmt: Executable) -> Sequence[Row[Any]]:
+        """Every row of a one-statement read; on SQLite through the one-hop path."""
+        if self.direct is not None:
+            return await self.direct.all(stmt)
+
+        async def work(conn: AsyncConnection) -> Sequence[Row[Any]]:
+            return (await conn.execute(stmt)).all()
+
+        return await self.read(work)
 
     def insert(self, table: Table) -> Any:
         """The dialect's INSERT, which knows ``on_conflict_do_*`` (same API on both)."""

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Connection, Executable, Row, StaticPool, create_engine
 
 from flowrunner.errors import Conflict, FlowrunnerError, StorageError, StorageUnavailable
 
@@ -73,6 +75,7 @@ class DirectSqlite:
         self._lock: AbstractAsyncContextManager[Any] = lock or nullcontext()
         self._thread: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        self._sa: Connection | None = None
         self._queue: list[_Pending[Any]] = []
         self._committer: asyncio.Task[None] | None = None
         self.commits = 0
@@ -82,6 +85,17 @@ class DirectSqlite:
         """``work`` in a read transaction (a consistent snapshot)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor(), self._read, work)
+
+    async def first(self, stmt: Executable) -> Row[Any] | None:
+        """The first row of one SQLAlchemy statement, types processed as on the async path
+        (it runs on a sync SQLAlchemy connection over this thread's ``sqlite3`` one)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor(), self._first, stmt)
+
+    async def all(self, stmt: Executable) -> Sequence[Row[Any]]:
+        """Every row of one SQLAlchemy statement (see ``first``)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor(), self._all, stmt)
 
     async def write(self, work: Work[T]) -> T:
         """``work`` in a write transaction, committed (possibly with others') before return."""
@@ -148,6 +162,23 @@ class DirectSqlite:
             self._conn = conn
         return self._conn
 
+    def _core(self) -> Connection:
+        if self._sa is None:
+            # Its pool hands out our connection; SQLAlchemy never begins or commits on it
+            # (``_read`` does), it only compiles, executes and processes result types.
+            raw = self._connection()
+            engine = create_engine("sqlite://", creator=lambda: raw, poolclass=StaticPool)
+            self._sa = engine.connect()
+        return self._sa
+
+    def _first(self, stmt: Executable) -> Row[Any] | None:
+        core = self._core()  # before BEGIN: its first connect resets the connection
+        return self._read(lambda _: core.execute(stmt).first())
+
+    def _all(self, stmt: Executable) -> Sequence[Row[Any]]:
+        core = self._core()
+        return self._read(lambda _: core.execute(stmt).all())
+
     def _read(self, work: Work[T]) -> T:
         conn = self._connection()
         try:
@@ -180,6 +211,10 @@ class DirectSqlite:
             raise
 
     def _close(self) -> None:
+        if self._sa is not None:
+            self._sa.invalidate()  # do not let the pool roll back or close our connection
+            self._sa.close()
+            self._sa = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, exists, func, select, update
+from sqlalchemy import Row, Select, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flowrunner.errors import Conflict, NotFound
@@ -58,10 +58,10 @@ class SqlFlows:
         return await self._db.write(work)
 
     async def get(self, account_id: str, flow_id: str, *, include_deleted: bool = False) -> Flow:
-        async def work(conn: AsyncConnection) -> Flow:
-            return await _get(conn, account_id, flow_id, include_deleted=include_deleted)
-
-        return await self._db.read(work)
+        row = await self._db.first(_select_flow(account_id, flow_id, include_deleted))
+        if row is None:
+            raise NotFound("flow not found", account_id=account_id, flow_id=flow_id)
+        return _flow(row)
 
     async def list(
         self,
@@ -220,13 +220,15 @@ def _live(account_id: str, flow_id: str) -> tuple[Any, ...]:
     return (flows.c.id == flow_id, flows.c.account_id == account_id, flows.c.deleted_at.is_(None))
 
 
+def _select_flow(account_id: str, flow_id: str, include_deleted: bool) -> Select[Any]:
+    stmt = select(flows).where(flows.c.id == flow_id, flows.c.account_id == account_id)
+    return stmt if include_deleted else stmt.where(flows.c.deleted_at.is_(None))
+
+
 async def _get(
     conn: AsyncConnection, account_id: str, flow_id: str, *, include_deleted: bool
 ) -> Flow:
-    stmt = select(flows).where(flows.c.id == flow_id, flows.c.account_id == account_id)
-    if not include_deleted:
-        stmt = stmt.where(flows.c.deleted_at.is_(None))
-    row = (await conn.execute(stmt)).first()
+    row = (await conn.execute(_select_flow(account_id, flow_id, include_deleted))).first()
     if row is None:
         raise NotFound("flow not found", account_id=account_id, flow_id=flow_id)
     return _flow(row)

@@ -56,7 +56,19 @@ async def key_page(
     descending: bool = False,
 ) -> Page[T]:
     """Ordered by a unique tuple of string/int ``columns`` (ascending unless ``descending``)."""
-    limit = clamp_limit(limit)
+    query = key_page_query(stmt, columns, limit=limit, cursor=cursor, descending=descending)
+    return key_page_cut((await conn.execute(query)).all(), columns, limit, record)
+
+
+def key_page_query(
+    stmt: Select[Any],
+    columns: Sequence[Any],
+    *,
+    limit: int,
+    cursor: str | None,
+    descending: bool = False,
+) -> Select[Any]:
+    """The one statement of a ``key_page`` (for callers that run it themselves)."""
     if cursor is not None:
         after = [
             _typed(c, v, cursor)
@@ -66,9 +78,19 @@ async def key_page(
         right = tuple_(*after) if len(columns) > 1 else after[0]
         stmt = stmt.where(left < right if descending else left > right)
     order = [c.desc() if descending else c.asc() for c in columns]
-    rows = (await conn.execute(stmt.order_by(*order).limit(limit + 1))).all()
+    return stmt.order_by(*order).limit(clamp_limit(limit) + 1)
+
+
+def key_page_cut(
+    rows: Sequence[Row[Any]], columns: Sequence[Any], limit: int, record: Callable[[Row[Any]], T]
+) -> Page[T]:
     names = [c.name for c in columns]
-    return cut(rows, limit, record, lambda r: encode_cursor(*(getattr(r, n) for n in names)))
+    return cut(
+        rows,
+        clamp_limit(limit),
+        record,
+        lambda r: encode_cursor(*(getattr(r, n) for n in names)),
+    )
 
 
 def cut(

@@ -12,7 +12,7 @@ from flowrunner.errors import NotFound
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 from flowrunner.storage.records import Clock, JSONValue, Page, Secret
 from flowrunner.storage.sql.database import Database
-from flowrunner.storage.sql.paging import key_page
+from flowrunner.storage.sql.paging import key_page, key_page_cut, key_page_query
 from flowrunner.storage.sql.tables import secrets
 
 
@@ -91,12 +91,10 @@ class SqlSecrets:
         if key_prefix:
             stmt = stmt.where(secrets.c.key.startswith(key_prefix, autoescape=True))
 
-        async def work(conn: AsyncConnection) -> Page[Secret]:
-            return await key_page(
-                conn, stmt, [secrets.c.key], limit=limit, cursor=cursor, record=_secret
-            )
-
-        return await self._db.read(work)
+        # Every run resolves its account's secrets: one statement, on SQLite's one-hop path.
+        order = [secrets.c.key]
+        query = key_page_query(stmt, order, limit=limit, cursor=cursor)
+        return key_page_cut(await self._db.all(query), order, limit, _secret)
 
     async def admin_list_by_key_id(
         self, key_id: str, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
