@@ -83,6 +83,8 @@ class _Queue:
             yield await self._queue.get()
 
     async def next(self, within: float | None = None) -> ExecutionEvent | None:
+        if not self._queue.empty():  # no timer task when an event is already waiting
+            return self._queue.get_nowait()
         try:
             return await asyncio.wait_for(self._queue.get(), within)
         except TimeoutError:

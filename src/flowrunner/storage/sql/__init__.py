@@ -31,11 +31,12 @@ class SqlStore:
         clock: Clock = utcnow,
         migrate: bool = True,
         pool_size: int = 10,
-        pool_pre_ping: bool = True,
+        pool_pre_ping: bool = False,
     ) -> None:
-        # pool_pre_ping costs a round trip per checkout (about half the throughput of small
-        # reads, see docs/storage.md); without it a stale pooled connection still only costs
-        # a retry, since a transaction that loses its connection before COMMIT is re-run.
+        # pool_pre_ping is off by default: it costs a round trip per checkout (about half the
+        # throughput of small reads, see docs/storage.md), and a stale pooled connection only
+        # costs a retry anyway, since a transaction that loses its connection before COMMIT is
+        # re-run. SQLite never pings (a local file has no connection to lose).
         self.db = Database(url, pool_size=pool_size, pool_pre_ping=pool_pre_ping)
         self._migrate = migrate
         self._connected = False

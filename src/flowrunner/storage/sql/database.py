@@ -6,10 +6,12 @@ The same code serves SQLite and PostgreSQL; what differs is decided here once:
   never spin on "database is locked"), start with ``BEGIN IMMEDIATE`` (so a writer in another
   process waits on ``busy_timeout`` instead of failing at commit), and WAL lets reads run
   alongside. pysqlite's own implicit transactions are switched off so we control BEGIN.
-- PostgreSQL gets a pool with pre-ping. A transaction is retried with backoff when it could
-  not connect, lost its connection before committing (the server rolled it back), or was
-  aborted for serialization or deadlock. A failure during COMMIT is never retried: whether
-  the commit happened is unknown, and work must not be applied twice.
+- The executions hot path and a few one-statement reads bypass the async layer on SQLite
+  (``direct.py``): one thread hop per transaction instead of one per cursor operation.
+- PostgreSQL gets a pool (pre-ping only on request). A transaction is retried with backoff
+  when it could not connect, lost its connection before committing (the server rolled it
+  back), or was aborted for serialization or deadlock. A failure during COMMIT is never
+  retried: whether the commit happened is unknown, and work must not be applied twice.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def normalize_url(url: str | URL) -> URL:
 
 
 class Database:
-    def __init__(self, url: str | URL, *, pool_size: int = 10, pool_pre_ping: bool = True) -> None:
+    def __init__(self, url: str | URL, *, pool_size: int = 10, pool_pre_ping: bool = False) -> None:
         self.url = normalize_url(url)
         self.dialect = self.url.get_backend_name()
         self.is_sqlite = self.dialect == "sqlite"
