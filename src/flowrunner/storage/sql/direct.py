@@ -104,9 +104,9 @@ class DirectSqlite:
         self._queue.append(pending)
         if self._committer is None:
             self._committer = loop.create_task(self._commit_queued())
-        # The commit task owns the write: a canceled caller stops waiting, the write still
-        # completes or fails as a whole with its group.
-        return await asyncio.shield(pending.future)
+        # The commit task owns the write: a canceled caller (its future canceled) stops
+        # waiting, the write still completes or fails as a whole with its group.
+        return await pending.future
 
     async def close(self) -> None:
         if self._committer is not None:
