@@ -183,8 +183,9 @@ class ScriptError(SandboxError):
 
     code = "script_error"
 
-    def __init__(self, message: str, *, line: int | None = None, column: int | None = None,
-                 **context: Any) -> None:
+    def __init__(
+        self, message: str, *, line: int | None = None, column: int | None = None, **context: Any
+    ) -> None:
         super().__init__(message, line=line, column=column, **context)
         self.line = line
         self.column = column
