@@ -7,9 +7,10 @@ real ``flowrunner serve`` on loopback and drives it with 1, 8 and 32 concurrent 
 ``/api/v1/flows/{id}/run?wait=30s`` and waits for the finished execution (200, completed).
 The same server's bare ``/healthz`` is measured in the same run at the same concurrency, and
 the ratio of run latency to it is printed: how much a persisted 10-node run costs over the
-HTTP round trip itself.
+HTTP round trip itself. A backend named ``sqlite:2`` (or ``postgres:2``) serves with
+``--workers 2``.
 
-    .venv/bin/python bench/runs.py [--seconds 5] [--backends sqlite,postgres]
+    .venv/bin/python bench/runs.py [--seconds 5] [--backends sqlite,sqlite:2,postgres]
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(data_dir: Path, env_extra: dict[str, str]) -> Iterator[str]:
+def serve(data_dir: Path, env_extra: dict[str, str], workers: int = 1) -> Iterator[str]:
     port = _free_port()
     env = {
         **os.environ,
@@ -87,6 +88,8 @@ def serve(data_dir: Path, env_extra: dict[str, str]) -> Iterator[str]:
         str(port),
         "--log-level",
         "warning",
+        "--workers",
+        str(workers),
     ]
     log = (data_dir / "server.log").open("wb")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -195,7 +198,7 @@ def postgres_database(server: str) -> Iterator[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--backends", default="sqlite,sqlite:2,postgres")
     args = parser.parse_args()
     pg = os.environ.get("FLOWRUNNER_BENCH_POSTGRES_URL") or os.environ.get(
         "FLOWRUNNER_TEST_POSTGRES_URL"
@@ -205,11 +208,14 @@ def main() -> None:
         "backend  clients |   runs/s  p50 ms  p99 ms | health/s p50 ms p99 ms "
         "| p50 ratio, rps ratio"
     )
-    for backend in args.backends.split(","):
+    for name in args.backends.split(","):
+        backend, _, count = name.partition(":")
+        workers = int(count or 1)
+        label = backend if workers == 1 else f"{backend}x{workers}"
         with tempfile.TemporaryDirectory() as tmp:
             if backend == "sqlite":
-                with serve(Path(tmp), {"FLOWRUNNER_STORAGE": "sqlite"}) as url:
-                    asyncio.run(bench_backend("sqlite", url, args.seconds))
+                with serve(Path(tmp), {"FLOWRUNNER_STORAGE": "sqlite"}, workers) as url:
+                    asyncio.run(bench_backend(label, url, args.seconds))
             elif backend == "postgres":
                 if not pg:
                     print("postgres  skipped: set FLOWRUNNER_BENCH_POSTGRES_URL")
@@ -219,9 +225,10 @@ def main() -> None:
                     serve(
                         Path(tmp),
                         {"FLOWRUNNER_STORAGE": "postgres", "FLOWRUNNER_DATABASE_URL": db},
+                        workers,
                     ) as url,
                 ):
-                    asyncio.run(bench_backend("postgres", url, args.seconds))
+                    asyncio.run(bench_backend(label, url, args.seconds))
 
 
 if __name__ == "__main__":

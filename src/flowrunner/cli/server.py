@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
 
-from flowrunner.config import load_settings
+from flowrunner.config import Settings, load_settings
 from flowrunner.logging import configure_logging
+from flowrunner.secrets import Keyring
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+# How `serve --workers N` hands its options to the worker processes, which uvicorn starts
+# fresh (spawned) and which build the app from this module's factory.
+_LOG_LEVEL_ENV = "FLOWRUNNER_SERVE_LOG_LEVEL"
+_CONFIG_ENV = "FLOWRUNNER_CONFIG"
 
 
 def register(app: typer.Typer) -> None:
@@ -33,6 +43,13 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8080).")] = None,
     config: ConfigOption = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes sharing the port; each runs its own executor and recovery.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the HTTP API (SQLite in the data dir unless FLOWRUNNER_STORAGE says otherwise)."""
     from flowrunner.api import create_app
@@ -40,8 +57,24 @@ def serve(
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = load_settings(config, **overrides)
     configure_logging(log_level)  # structlog: JSON lines, or a console on a terminal
+    app: FastAPI | str
+    if workers == 1:
+        app = create_app(settings)
+    else:
+        # Migrate and create the key file once, here: N processes doing it at the same time
+        # would race (two generated keys: secrets sealed with the one that lost).
+        _upgrade(settings)
+        Keyring.from_settings(settings)
+        # Worker processes start from scratch: they rebuild the settings from the same
+        # environment (and config file) and configure logging in the factory below.
+        os.environ[_LOG_LEVEL_ENV] = log_level
+        if config is not None:
+            os.environ[_CONFIG_ENV] = str(config)
+        app = f"{__name__}:worker_app"
     uvicorn.run(
-        create_app(settings),
+        app,
+        factory=workers > 1,
+        workers=workers,
         host=settings.host,
         port=settings.port,
         log_level=log_level,
@@ -55,15 +88,29 @@ def serve(
     )
 
 
+def worker_app() -> FastAPI:
+    """The app of one ``serve --workers N`` process (uvicorn calls it in each worker)."""
+    from flowrunner.api import create_app
+
+    configure_logging(os.environ.get(_LOG_LEVEL_ENV, "info"))
+    return create_app(load_settings(None))
+
+
 def db_upgrade(config: ConfigOption = None) -> None:
     """Migrate the SQL database to the latest schema (also done on every start)."""
-    from flowrunner.storage import upgrade
-    from flowrunner.storage.factory import sql_url
-
     settings = load_settings(config)
     if settings.storage not in ("sqlite", "postgres"):
         raise typer.BadParameter(f"storage {settings.storage!r} has no schema to migrate")
+    _upgrade(settings)
+    typer.echo("database is at the latest schema")
+
+
+def _upgrade(settings: Settings) -> None:
+    from flowrunner.storage import upgrade
+    from flowrunner.storage.factory import sql_url
+
+    if settings.storage not in ("sqlite", "postgres"):
+        return
     if settings.storage == "sqlite" and not settings.database_url:
         settings.data_dir.expanduser().mkdir(parents=True, exist_ok=True)
     asyncio.run(upgrade(sql_url(settings)))
-    typer.echo("database is at the latest schema")
