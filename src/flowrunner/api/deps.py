@@ -7,7 +7,7 @@ the error envelope, with ``WWW-Authenticate``) instead of FastAPI's default body
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -19,6 +19,7 @@ from fastapi.security import (
 )
 
 from flowrunner.accounts import AccountService
+from flowrunner.api.token_cache import TokenCache
 from flowrunner.audit import AuditLog
 from flowrunner.config import Settings
 from flowrunner.errors import Forbidden, Unauthenticated
@@ -38,6 +39,8 @@ class Services:
     accounts: AccountService
     vault: SecretVault
     flows: FlowRegistry
+    tokens: TokenCache = field(default_factory=TokenCache)
+    """Bearer token → account for a few seconds; cleared by revokes, disables, password changes."""
 
 
 def services(request: Request) -> Services:
@@ -60,7 +63,7 @@ async def current_account(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Account:
     if bearer is not None:
-        return await svc.accounts.authenticate_token(bearer.credentials)
+        return await svc.tokens.resolve(bearer.credentials, svc.accounts.authenticate_token)
     if basic is not None:
         return await svc.accounts.authenticate_password(
             basic.username, basic.password, client=client_address(request)

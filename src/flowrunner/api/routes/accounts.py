@@ -33,6 +33,7 @@ async def me(account: CurrentAccount) -> AccountOut:
 @router.post("/me/password", status_code=204, responses=error_responses(403))
 async def change_password(body: PasswordChange, account: CurrentAccount, svc: Svc) -> Response:
     await svc.accounts.change_password(account, body.old_password, body.new_password)
+    svc.tokens.clear()  # whatever the change does to the account's tokens, it shows at once
     return Response(status_code=204)
 
 
@@ -69,4 +70,6 @@ async def patch_account(
     account_id: AccountId, body: AccountPatch, admin: AdminAccount, svc: Svc
 ) -> AccountOut:
     target = admin.id if account_id == "me" else account_id
-    return AccountOut.of(await svc.accounts.admin_set_disabled(admin, target, body.disabled))
+    updated = await svc.accounts.admin_set_disabled(admin, target, body.disabled)
+    svc.tokens.clear()  # the disabled account's tokens stop working now, not in a few seconds
+    return AccountOut.of(updated)

@@ -38,4 +38,5 @@ async def get_token(token_id: TokenId, account: CurrentAccount, svc: Svc) -> Tok
 @router.delete("/{token_id}", status_code=204, summary="Revoke a token")
 async def revoke_token(token_id: TokenId, account: CurrentAccount, svc: Svc) -> Response:
     await svc.accounts.revoke_token(account, token_id)
+    svc.tokens.clear()
     return Response(status_code=204)
