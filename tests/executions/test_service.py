@@ -196,3 +196,18 @@ async def test_following_a_flow_sees_every_new_run_of_it(harness: Harness) -> No
             if len(completed) == 2:
                 break
     assert completed == {r.execution.id for r in runs}
+
+
+async def test_wait_shorter_than_a_local_run_returns_it_unfinished_and_leaves_it_running(
+    harness: Harness,
+) -> None:
+    flow_id = await harness.flow(SLOW)
+    started = await harness.service.start(harness.account.id, flow_id, {"nap": 0.5})
+    early = await harness.service.wait(harness.account.id, started.execution.id, within=0.05)
+    assert early.status in ("queued", "running")
+    done = await harness.service.wait(harness.account.id, started.execution.id, within=5)
+    assert done.status == "completed"
+    assert (
+        done.last_event_seq
+        == (await harness.store.executions.get(harness.account.id, done.id)).last_event_seq
+    )

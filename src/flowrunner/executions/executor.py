@@ -44,6 +44,15 @@ class Executor(Protocol):
         False if it does not have it."""
         ...
 
+    def holds(self, execution_id: str) -> bool:
+        """Whether this executor has the run (queued or running) right now."""
+        ...
+
+    async def wait(self, execution_id: str, within: float | None = None) -> None:
+        """Until this executor is done with the run, or ``within`` seconds; at once if it
+        does not hold it."""
+        ...
+
     async def shutdown(self, grace: float) -> None:
         """Take no new runs; let running nodes finish for up to ``grace`` seconds, then stop
         every run at its checkpoint and hand its lease back for recovery."""
@@ -133,11 +142,10 @@ class LocalExecutor:
             await self._hand_back(execution, finished)
         return True
 
-    async def wait(self, execution_id: str) -> None:
-        """Until this executor is done with the run (for tests and graceful shutdown)."""
+    async def wait(self, execution_id: str, within: float | None = None) -> None:
         run = self._runs.get(execution_id)
         if run is not None and run.task is not None:
-            await asyncio.wait([run.task])
+            await asyncio.wait([run.task], timeout=within)
 
     async def shutdown(self, grace: float) -> None:
         self._closing = True

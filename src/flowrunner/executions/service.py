@@ -129,10 +129,17 @@ class ExecutionService:
 
     async def wait(self, account_id: str, execution_id: str, within: float) -> Execution:
         """The execution once it ended, or as it is after ``within`` seconds."""
+        deadline = time.monotonic() + within
+        if self._executor.holds(execution_id):
+            # Run by this process: its task ending is the signal, with no subscription and no
+            # wake-up per event. One read then says how it ended (or that it was suspended).
+            await self._executor.wait(execution_id, within=within)
+            execution = await self._runs.get(account_id, execution_id)
+            if is_terminal(execution.status) or time.monotonic() >= deadline:
+                return execution
         subscription = await self._bus.subscribe(Topic(account_id, execution_id=execution_id))
         try:
             execution = await self._runs.get(account_id, execution_id)
-            deadline = time.monotonic() + within
             while not is_terminal(execution.status):
                 left = deadline - time.monotonic()
                 if left <= 0:
