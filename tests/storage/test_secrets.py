@@ -64,3 +64,16 @@ async def test_admin_list_by_key_id_spans_accounts(
         if (cursor := page.next_cursor) is None:
             break
     assert sorted(seen) == sorted([(account.id, "a"), (other.id, "b")])
+
+
+async def test_an_accounts_secrets_come_in_key_order_across_pages(
+    store: Store, account: Account
+) -> None:
+    for key in ("c", "a", "b"):
+        await store.secrets.put(account.id, key, ciphertext=b"x", key_id="k1")
+    first = await store.secrets.list(account.id, limit=2)
+    assert [s.key for s in first.items] == ["a", "b"]
+    assert first.next_cursor is not None
+    rest = await store.secrets.list(account.id, limit=2, cursor=first.next_cursor)
+    assert [s.key for s in rest.items] == ["c"]
+    assert rest.next_cursor is None
