@@ -199,6 +199,8 @@ class LocalExecutor:
         at once (a released lease on an active run would never be claimed)."""
         try:
             if finished is not None and finished.status in ("completed", "failed", "canceled"):
+                if finished.lease_owner is None:
+                    return  # the store let the lease go with the final status
                 await self._store.release_lease(
                     execution.account_id, execution.id, owner=self._owner
                 )
@@ -230,6 +232,8 @@ class LocalExecutor:
                     execution.account_id, execution.id, owner=self._owner, ttl=self._ttl
                 )
             except Conflict:
+                if await self._has_ended(execution):
+                    continue  # its final status let the lease go; the task is just finishing
                 # Someone claimed it after our lease expired (we stalled): they run it now,
                 # so stop ours without recording anything.
                 log.warning("lease lost, stopping local run", execution_id=execution.id)
@@ -237,3 +241,10 @@ class LocalExecutor:
                     run.task.cancel()
             except StorageError:
                 log.warning("lease renewal failed", execution_id=execution.id, exc_info=True)
+
+    async def _has_ended(self, execution: Execution) -> bool:
+        try:
+            current = await self._store.get(execution.account_id, execution.id)
+        except NotFound:
+            return False
+        return current.status in ("completed", "failed", "canceled")

@@ -32,6 +32,7 @@ from flowrunner.storage.sql.paging import time_page
 from flowrunner.storage.sql.tables import checkpoints, execution_events, executions
 
 T = executions.c
+_ENDED = frozenset({"completed", "failed", "canceled"})
 
 
 def _execution(r: Row[Any]) -> Execution:
@@ -223,6 +224,9 @@ class SqlExecutions:
             "finished_at": finished_at,
         }  # fmt: skip
         values = {k: v for k, v in given.items() if v is not None}
+        if status in _ENDED:
+            # A finished run holds no lease: releasing it here saves the executor a write.
+            values |= {"lease_owner": None, "lease_expires_at": None}
         if self._direct is not None:
             expected = list(expected_status)
             return await self._direct.write(
