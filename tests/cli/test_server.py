@@ -38,3 +38,9 @@ def test_serve_offers_host_and_port() -> None:
     assert result.exit_code == 0
     assert "--host" in result.output
     assert "--port" in result.output
+    assert "--workers" in result.output
+
+
+def test_serve_refuses_zero_workers() -> None:
+    result = CliRunner().invoke(app, ["serve", "--workers", "0"])
+    assert result.exit_code == 2

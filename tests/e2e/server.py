@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,9 @@ def free_port() -> int:
 class Server:
     """Starts (and restarts) one server on one data dir; always killed by ``stop``."""
 
-    def __init__(self, data_dir: Path, **settings: Any) -> None:
+    def __init__(self, data_dir: Path, *, serve_args: Sequence[str] = (), **settings: Any) -> None:
         self.data_dir = data_dir
+        self.serve_args = list(serve_args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/api/v1/ws"
@@ -46,6 +48,7 @@ class Server:
 
     def start(self, timeout: float = 30.0) -> None:
         command = [sys.executable, "-m", "flowrunner", "serve", "--port", str(self.port)]
+        command += self.serve_args
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 command, env=self.env, stdout=out, stderr=subprocess.STDOUT
