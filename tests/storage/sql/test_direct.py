@@ -17,6 +17,7 @@ from flowrunner.storage.sql.direct import DirectSqlite
 async def direct(tmp_path: Path) -> AsyncIterator[DirectSqlite]:
     path = tmp_path / "d.db"
     with sqlite3.connect(path) as setup:
+        setup.execute("PRAGMA journal_mode = WAL")  # as every Flowrunner database
         setup.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
     setup.close()
     opened = DirectSqlite(str(path), busy_timeout_ms=1000, lock=asyncio.Lock())
@@ -36,13 +37,31 @@ def _rows(conn: sqlite3.Connection) -> list[tuple[str, int]]:
     return list(conn.execute("SELECT k, v FROM t ORDER BY k").fetchall())
 
 
-async def test_concurrent_writes_share_commits_and_each_returns_its_result(
+async def test_writes_to_a_locked_database_wait_on_the_thread_and_share_commits(
+    direct: DirectSqlite, tmp_path: Path
+) -> None:
+    blocker = sqlite3.connect(tmp_path / "d.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process writing
+    writes = asyncio.gather(*(direct.write(_put(f"k{i:02}", i)) for i in range(40)))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.sleep(0.1)  # the loop is free while they wait for the lock
+    assert loop.time() - started < 0.5
+    assert not writes.done()
+    blocker.execute("COMMIT")
+    blocker.close()
+    assert await writes == list(range(40))
+    assert await direct.read(_rows) == [(f"k{i:02}", i) for i in range(40)]
+    assert 1 <= direct.commits <= 2  # queued while the first one waited: one group
+
+
+async def test_concurrent_writes_to_an_idle_store_each_commit_inline(
     direct: DirectSqlite,
 ) -> None:
     results = await asyncio.gather(*(direct.write(_put(f"k{i:02}", i)) for i in range(40)))
     assert results == list(range(40))
     assert await direct.read(_rows) == [(f"k{i:02}", i) for i in range(40)]
-    assert 1 <= direct.commits <= 2  # queued while the first commit ran: one group
+    assert direct.commits == 40
 
 
 async def test_a_failing_write_does_not_undo_the_others_in_its_group(
@@ -66,12 +85,18 @@ async def test_a_failing_write_does_not_undo_the_others_in_its_group(
     assert await direct.read(_rows) == [("a", 1), ("b", 3)]
 
 
-async def test_a_canceled_caller_still_gets_its_write_committed(direct: DirectSqlite) -> None:
+async def test_a_canceled_caller_still_gets_its_write_committed(
+    direct: DirectSqlite, tmp_path: Path
+) -> None:
+    blocker = sqlite3.connect(tmp_path / "d.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # so the write waits on the thread, cancellable
     task = asyncio.ensure_future(direct.write(_put("kept", 7)))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    blocker.execute("COMMIT")
+    blocker.close()
     await direct.close()  # waits for the commit in flight
     assert await direct.read(_rows) == [("kept", 7)]
 

@@ -11,6 +11,13 @@ with every other write that arrived meanwhile, in one ``BEGIN IMMEDIATE … COMM
 own savepoint, so one write's error never undoes another's). An idle store commits at once: no
 added latency. Every caller's write is committed before its call returns.
 
+When nothing else is writing, a transaction does not even hop: it runs inline on the event
+loop's own connection, opened with no busy wait (``timeout=0``) and no automatic checkpoint,
+so it can never block the loop on a lock; it takes 20-60 µs where a hop costs ~130 µs. If the
+database is locked (another process, or the thread's group commit) it falls back to the
+thread. Checkpoints of the write-ahead log (which fsync) run on the thread, every
+``CHECKPOINT_EVERY`` inline commits.
+
 Writes also hold the ``Database``'s writer lock, so they queue with SQLAlchemy's writers of
 this process instead of spinning on SQLite's file lock; writers in other processes wait on
 ``busy_timeout`` as before. Durability is the SQLAlchemy path's: WAL with ``synchronous=NORMAL``
@@ -20,12 +27,13 @@ this process instead of spinning on SQLite's file lock; writers in other process
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Connection, Executable, Row, StaticPool, create_engine
 
@@ -33,6 +41,8 @@ from flowrunner.errors import Conflict, FlowrunnerError, StorageError, StorageUn
 
 T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], T]
+
+CHECKPOINT_EVERY = 500
 
 PRAGMAS = (
     "PRAGMA journal_mode = WAL",
@@ -68,11 +78,15 @@ class DirectSqlite:
         path: str,
         *,
         busy_timeout_ms: int,
-        lock: AbstractAsyncContextManager[Any] | None = None,
+        lock: asyncio.Lock | None = None,
     ) -> None:
         self._path = path
         self._busy_timeout_ms = busy_timeout_ms
+        self._writer_lock = lock
         self._lock: AbstractAsyncContextManager[Any] = lock or nullcontext()
+        self._inline: sqlite3.Connection | None = None
+        self._inline_commits = 0
+        self._checkpointing: asyncio.Future[Any] | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._sa: Connection | None = None
@@ -83,6 +97,9 @@ class DirectSqlite:
 
     async def read(self, work: Work[T]) -> T:
         """``work`` in a read transaction (a consistent snapshot)."""
+        done, result = self._try_inline("BEGIN", work)
+        if done:
+            return cast(T, result)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor(), self._read, work)
 
@@ -99,6 +116,14 @@ class DirectSqlite:
 
     async def write(self, work: Work[T]) -> T:
         """``work`` in a write transaction, committed (possibly with others') before return."""
+        if self._committer is None and not (self._writer_lock and self._writer_lock.locked()):
+            done, result = self._try_inline("BEGIN IMMEDIATE", work)
+            if done:
+                self.commits += 1
+                self._inline_commits += 1
+                if self._inline_commits % CHECKPOINT_EVERY == 0:
+                    self._checkpoint_soon()
+                return cast(T, result)
         loop = asyncio.get_running_loop()
         pending: _Pending[T] = _Pending(work, loop.create_future())
         self._queue.append(pending)
@@ -111,12 +136,64 @@ class DirectSqlite:
     async def close(self) -> None:
         if self._committer is not None:
             await asyncio.wait([self._committer])
+        if self._checkpointing is not None:
+            await asyncio.wait([self._checkpointing])
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
         if self._thread is None:
             return
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._thread, self._close)
         self._thread.shutdown(wait=True)
         self._thread = None  # a later call opens a new one (stores can be reconnected)
+
+    # --- inline, on the event loop's thread ------------------------------------------------
+
+    def _try_inline(self, begin: str, work: Work[T]) -> tuple[bool, Any]:
+        """``(True, result)`` after running ``work`` in a transaction on the loop's connection;
+        ``(False, None)`` when the database is locked (nothing was done: use the thread)."""
+        try:
+            conn = self._inline_connection()
+            conn.execute(begin)
+        except sqlite3.OperationalError:
+            return False, None  # locked: the thread waits for it instead of the loop
+        try:
+            result = work(conn)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if _is_busy(exc):
+                return False, None  # rolled back: the thread runs it again, waiting its turn
+            if isinstance(exc, sqlite3.Error):
+                raise _translate(exc) from exc
+            raise
+        return True, result
+
+    def _inline_connection(self) -> sqlite3.Connection:
+        if self._inline is None:
+            conn = sqlite3.connect(
+                self._path, timeout=0, isolation_level=None, check_same_thread=False
+            )
+            try:
+                for pragma in (*PRAGMAS, "PRAGMA wal_autocheckpoint = 0"):
+                    conn.execute(pragma)
+            except sqlite3.Error:
+                conn.close()  # locked while setting up: try again on the next call
+                raise
+            self._inline = conn
+        return self._inline
+
+    def _checkpoint_soon(self) -> None:
+        if self._checkpointing is None or self._checkpointing.done():
+            loop = asyncio.get_running_loop()
+            self._checkpointing = loop.run_in_executor(self._executor(), self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        # A busy checkpoint is simply retried after the next CHECKPOINT_EVERY commits.
+        with contextlib.suppress(sqlite3.Error):
+            self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._thread is None:
@@ -218,6 +295,12 @@ class DirectSqlite:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _is_busy(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc)
+    )
 
 
 def _translate(exc: BaseException) -> FlowrunnerError:
