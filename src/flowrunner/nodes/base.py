@@ -198,16 +198,19 @@ class DefinedNode(Node):
         """Run the ``stage`` hook; shared writes and console output flow back into the run."""
         host: HookHost = self._js  # type: ignore[assignment]  # checked at compile time
         result = await host.run_function(self._hooks[stage], scope)
-        shared = getattr(result, "shared", None)
-        if isinstance(shared, Mapping) and shared is not ctx.shared:
-            ctx.shared.clear()
-            ctx.shared.update(shared)
-        for line in getattr(result, "logs", None) or ():
-            level = getattr(line, "level", "info")
-            ctx.log(
-                str(getattr(line, "message", line)), level="warning" if level == "warn" else level
-            )
+        apply_script_effects(ctx, result)
         return getattr(result, "value", result)
+
+
+def apply_script_effects(ctx: Context, result: Any) -> None:
+    """Copy a script's ``shared`` back into the run and its console lines into the run log."""
+    shared = getattr(result, "shared", None)
+    if isinstance(shared, Mapping) and shared is not ctx.shared:
+        ctx.shared.clear()
+        ctx.shared.update(shared)
+    for line in getattr(result, "logs", None) or ():
+        level = getattr(line, "level", "info")
+        ctx.log(str(getattr(line, "message", line)), level="warning" if level == "warn" else level)
 
 
 @dataclass(frozen=True, slots=True)

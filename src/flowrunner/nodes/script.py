@@ -10,12 +10,16 @@ run; ``console.*`` lines become the run's log lines. The code params are never i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from flowrunner.engine import Context
 from flowrunner.errors import ExecutionError, SandboxError
-from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType, HookHost
+from flowrunner.nodes.base import (
+    Call,
+    DefinedNode,
+    DefinedNodeType,
+    HookHost,
+    apply_script_effects,
+)
 
 if TYPE_CHECKING:
     from flowrunner.plugins import BuildEnv
@@ -47,17 +51,6 @@ class ScriptNode(DefinedNode):
         result = await self._host.run_function(self._script, scope)
         apply_script_effects(call.ctx, result)
         return getattr(result, "value", result)
-
-
-def apply_script_effects(ctx: Context, result: Any) -> None:
-    """Copy the script's ``shared`` back into the run and its console lines into the log."""
-    shared = getattr(result, "shared", None)
-    if isinstance(shared, Mapping) and shared is not ctx.shared:
-        ctx.shared.clear()
-        ctx.shared.update(shared)
-    for line in getattr(result, "logs", None) or ():
-        level = getattr(line, "level", "info")
-        ctx.log(str(getattr(line, "message", line)), level="warning" if level == "warn" else level)
 
 
 class TransformNode(ScriptNode):
