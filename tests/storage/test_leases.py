@@ -116,3 +116,21 @@ async def test_two_recoverers_never_claim_the_same_run(
     ids_a, ids_b = {e.id for e in a}, {e.id for e in b}
     assert not ids_a & ids_b
     assert ids_a | ids_b == set(runs)
+
+
+@pytest.mark.parametrize("final", ["completed", "failed", "canceled"])
+async def test_a_final_status_lets_the_lease_go_in_the_same_write(
+    store: Store, account: Account, final: str
+) -> None:
+    run_id = await _run(store, account)
+    await store.executions.acquire_lease(account.id, run_id, owner="me", ttl=TTL)
+    running = await store.executions.update(account.id, run_id, status="running")
+    assert running.lease_owner == "me"  # a status move that does not end the run keeps it
+    done = await store.executions.update(account.id, run_id, status=final)  # type: ignore[arg-type]
+    assert done.lease_owner is None
+    assert done.lease_expires_at is None
+    assert (await store.executions.get(account.id, run_id)).lease_owner is None
+    with pytest.raises(Conflict):  # nothing left to renew
+        await store.executions.renew_lease(account.id, run_id, owner="me", ttl=TTL)
+    # A finished run is never handed to crash recovery, leased or not.
+    assert await store.executions.admin_claim_expired_leases(owner="other", ttl=TTL) == []

@@ -267,7 +267,9 @@ class ExecutionStore(Protocol):
         """Set the given fields (None = leave as is).
 
         With ``expected_status``, ``Conflict`` unless the current status is one of them: a
-        compare-and-set that lets the state machine reject racing transitions.
+        compare-and-set that lets the state machine reject racing transitions. A final status
+        (completed, failed, canceled) also releases the lease in the same write: a finished
+        run holds no lease.
         """
         ...
 

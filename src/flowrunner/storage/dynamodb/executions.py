@@ -129,7 +129,8 @@ class DynamoExecutions(EventLog, Leases):
             if status in ACTIVE_STATUSES:
                 expr.set("gsi3pk", LEASE_QUEUE)
             else:
-                expr.remove("gsi3pk")
+                # A finished run holds no lease (and leaves the lease index with it).
+                expr.remove("gsi3pk", "lease_owner", "lease_expires_at", "gsi3sk")
         if not expr.update:
             current = await self.get(account_id, execution_id)
             if expected_status and current.status not in expected_status:

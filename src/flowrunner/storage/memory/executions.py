@@ -122,6 +122,8 @@ class MemoryExecutions:
                 started_at=e.started_at if started_at is None else started_at,
                 finished_at=e.finished_at if finished_at is None else finished_at,
             )
+            if e.status not in ACTIVE_STATUSES:
+                e = replace(e, lease_owner=None, lease_expires_at=None)  # a finished run holds none
             self._s.executions[execution_id] = e
             return e
 
