@@ -7,6 +7,7 @@ A mixin of the validation ``Checker``: it reads ``data``/``nodes`` and reports t
 from __future__ import annotations
 
 import difflib
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -15,10 +16,11 @@ from flowrunner.definition.source import Path
 START_HINT = "set metadata.start to the id of the node the flow begins with"
 
 
-class GraphChecks:
+class GraphChecks(ABC):
     data: Mapping[str, Any]
     nodes: dict[str, Mapping[str, Any]]
 
+    @abstractmethod
     def error(
         self,
         path: Path,
@@ -28,7 +30,7 @@ class GraphChecks:
         key: bool = False,
         severity: str = "error",
     ) -> None:
-        raise NotImplementedError  # the Checker reports
+        """Report a problem at ``path``; the Checker that mixes this in collects them."""
 
     def check_graph(self) -> str | None:
         """Check targets, find the start node and warn about unreachable nodes; the start."""

@@ -8,6 +8,7 @@ anything else is handed to an optional JavaScript evaluator.
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -70,7 +71,7 @@ class Expression:
         return f"{prefix}expression ${{{self.code}}}"
 
 
-class Resolver:
+class Resolver(ABC):
     """A compiled parameter value; ``needs_js`` tells whether ``resolve`` may be used."""
 
     __slots__ = ("needs_js",)
@@ -78,9 +79,9 @@ class Resolver:
     def __init__(self, needs_js: bool) -> None:
         self.needs_js = needs_js
 
+    @abstractmethod
     def resolve(self, scope: Mapping[str, Any]) -> Any:
         """Resolve without JavaScript (raises ExpressionError if an expression needs it)."""
-        raise NotImplementedError
 
     async def aresolve(self, scope: Mapping[str, Any], js: JSEvaluator | None) -> Any:
         """Resolve, using ``js`` for expressions that are not plain paths."""
