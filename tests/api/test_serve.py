@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,16 +16,10 @@ import pytest
 from cryptography.fernet import Fernet
 
 from tests.api.helpers import flow_yaml
+from tests.e2e.server import free_port
 
 ADMIN = ("root", "root-password-1")
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager

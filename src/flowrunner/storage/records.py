@@ -31,6 +31,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def delivery_status(delivered: bool, retry_at: datetime | None) -> DeliveryStatus:
+    """A delivery attempt's outcome: delivered, pending another try, or dead (no retry left)."""
+    if delivered:
+        return "delivered"
+    return "pending" if retry_at is not None else "dead"
+
+
 def new_id() -> str:
     """A 32-hex-char id whose first 12 chars are the creation time in ms.
 

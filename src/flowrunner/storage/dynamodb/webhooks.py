@@ -40,6 +40,7 @@ from flowrunner.storage.records import (
     Page,
     WebhookDelivery,
     WebhookEndpoint,
+    delivery_status,
     new_id,
 )
 
@@ -220,9 +221,7 @@ class DynamoWebhooks:
         retry_at: datetime | None = None,
     ) -> WebhookDelivery:
         now = self._clock()
-        status: DeliveryStatus = (
-            "delivered" if delivered else ("pending" if retry_at is not None else "dead")
-        )
+        status = delivery_status(delivered, retry_at)
         expr = Expr().set("status", status).set("last_status_code", status_code)
         expr.set("last_error", error).set("delivered_at", ts(now) if delivered else None)
         expr.set_expr("attempts", f"{expr.n('attempts')} + {expr.v(1)}")

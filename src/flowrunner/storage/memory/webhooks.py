@@ -16,6 +16,7 @@ from flowrunner.storage.records import (
     Page,
     WebhookDelivery,
     WebhookEndpoint,
+    delivery_status,
     new_id,
 )
 
@@ -183,9 +184,7 @@ class MemoryWebhooks:
             if d.claimed_by != worker or d.status != "pending":
                 raise Conflict("delivery is not claimed by this worker", claimed_by=d.claimed_by)
             now = self._s.clock()
-            status: DeliveryStatus = (
-                "delivered" if delivered else ("pending" if retry_at is not None else "dead")
-            )
+            status = delivery_status(delivered, retry_at)
             d = replace(
                 d,
                 status=status,

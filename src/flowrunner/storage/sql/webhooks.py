@@ -19,6 +19,7 @@ from flowrunner.storage.records import (
     Page,
     WebhookDelivery,
     WebhookEndpoint,
+    delivery_status,
     new_id,
 )
 from flowrunner.storage.sql.database import Database, columns_of
@@ -261,9 +262,7 @@ class SqlWebhooks:
         retry_at: datetime | None = None,
     ) -> WebhookDelivery:
         now = self._clock()
-        status: DeliveryStatus = (
-            "delivered" if delivered else ("pending" if retry_at is not None else "dead")
-        )
+        status = delivery_status(delivered, retry_at)
         values: dict[str, Any] = {
             "status": status,
             "attempts": D.attempts + 1,
