@@ -11,12 +11,18 @@ with every other write that arrived meanwhile, in one ``BEGIN IMMEDIATE … COMM
 own savepoint, so one write's error never undoes another's). An idle store commits at once: no
 added latency. Every caller's write is committed before its call returns.
 
-When nothing else is writing, a transaction does not even hop: it runs inline on the event
-loop's own connection, opened with no busy wait (``timeout=0``) and no automatic checkpoint,
-so it can never block the loop on a lock; it takes 20-60 µs where a hop costs ~130 µs. If the
-database is locked (another process, or the thread's group commit) it falls back to the
-thread. Checkpoints of the write-ahead log (which fsync) run on the thread, every
-``CHECKPOINT_EVERY`` inline commits.
+Most transactions do not even hop: unless another writer holds the lock, a write runs inline
+on the event loop's own connection, opened with no busy wait (``timeout=0``) and no automatic
+checkpoint, so it can never block the loop on a lock; it takes 20-60 µs where a hop costs
+~130 µs. If the database is locked (another process, the thread's group commit, a checkpoint)
+it falls back to the thread.
+
+Checkpoints of the write-ahead log (which fsync) run on the thread every ``CHECKPOINT_EVERY``
+commits, under the writer lock and in RESTART mode. A checkpoint racing steady writes never
+catches up with the log, so the log was never rewound: it grew by ~270 KB a run (350 MB in a
+minute of load) and every commit got slower as its index grew. With this process's writers
+queued meanwhile (the loop itself never waits) the checkpoint copies the whole log, RESTART
+waits out the readers still in it, and the next commit writes the log from its start again.
 
 Writes also hold the ``Database``'s writer lock, so they queue with SQLAlchemy's writers of
 this process instead of spinning on SQLite's file lock; writers in other processes wait on
@@ -37,15 +43,19 @@ from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Connection, Executable, Row, StaticPool, create_engine
 
+from flowrunner import jsontext
 from flowrunner.errors import Conflict, FlowrunnerError, StorageError, StorageUnavailable
 
 T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], T]
 
 CHECKPOINT_EVERY = 500
+WAL_SIZE_LIMIT = 32 * 1024 * 1024
 
 PRAGMAS = (
     "PRAGMA journal_mode = WAL",
+    # A rewound log is cut back to this size; without it the file keeps its largest size.
+    f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
     "PRAGMA case_sensitive_like = ON",
@@ -85,8 +95,7 @@ class DirectSqlite:
         self._writer_lock = lock
         self._lock: AbstractAsyncContextManager[Any] = lock or nullcontext()
         self._inline: sqlite3.Connection | None = None
-        self._inline_commits = 0
-        self._checkpointing: asyncio.Future[Any] | None = None
+        self._checkpointing: asyncio.Task[None] | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._sa: Connection | None = None
@@ -116,13 +125,13 @@ class DirectSqlite:
 
     async def write(self, work: Work[T]) -> T:
         """``work`` in a write transaction, committed (possibly with others') before return."""
-        if self._committer is None and not (self._writer_lock and self._writer_lock.locked()):
+        # Inline transactions run to completion on the loop, so they never overlap each other;
+        # only another writer (the thread's group, SQLAlchemy's, another process) sends a
+        # write to the queue. Concurrent writes have no order between them to keep.
+        if not (self._writer_lock and self._writer_lock.locked()):
             done, result = self._try_inline("BEGIN IMMEDIATE", work)
             if done:
-                self.commits += 1
-                self._inline_commits += 1
-                if self._inline_commits % CHECKPOINT_EVERY == 0:
-                    self._checkpoint_soon()
+                self._committed()
                 return cast(T, result)
         loop = asyncio.get_running_loop()
         pending: _Pending[T] = _Pending(work, loop.create_future())
@@ -185,15 +194,22 @@ class DirectSqlite:
             self._inline = conn
         return self._inline
 
-    def _checkpoint_soon(self) -> None:
-        if self._checkpointing is None or self._checkpointing.done():
-            loop = asyncio.get_running_loop()
-            self._checkpointing = loop.run_in_executor(self._executor(), self._checkpoint)
+    def _committed(self) -> None:
+        self.commits += 1
+        if self.commits % CHECKPOINT_EVERY == 0 and (
+            self._checkpointing is None or self._checkpointing.done()
+        ):
+            self._checkpointing = asyncio.get_running_loop().create_task(self._checkpoint())
 
-    def _checkpoint(self) -> None:
-        # A busy checkpoint is simply retried after the next CHECKPOINT_EVERY commits.
+    async def _checkpoint(self) -> None:
+        loop = asyncio.get_running_loop()
+        async with self._lock:  # writers of this process queue instead of spinning on SQLite's
+            await loop.run_in_executor(self._executor(), self._restart_log)
+
+    def _restart_log(self) -> None:
+        # A busy checkpoint (a long reader) is simply retried after CHECKPOINT_EVERY commits.
         with contextlib.suppress(sqlite3.Error):
-            self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._connection().execute("PRAGMA wal_checkpoint(RESTART)")
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._thread is None:
@@ -214,6 +230,8 @@ class DirectSqlite:
                     error = _translate(exc) if isinstance(exc, sqlite3.Error) else exc
                     for p in group:
                         p.error = error
+                else:
+                    self._committed()
                 for p in group:
                     if p.future.done():
                         continue
@@ -244,7 +262,13 @@ class DirectSqlite:
             # Its pool hands out our connection; SQLAlchemy never begins or commits on it
             # (``_read`` does), it only compiles, executes and processes result types.
             raw = self._connection()
-            engine = create_engine("sqlite://", creator=lambda: raw, poolclass=StaticPool)
+            engine = create_engine(
+                "sqlite://",
+                creator=lambda: raw,
+                poolclass=StaticPool,
+                json_serializer=jsontext.dumps,
+                json_deserializer=jsontext.loads,
+            )
             self._sa = engine.connect()
         return self._sa
 
@@ -281,7 +305,6 @@ class DirectSqlite:
                     p.error.__cause__ = exc if p.error is not exc else None
                 conn.execute("RELEASE step")
             conn.execute("COMMIT")
-            self.commits += 1
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
