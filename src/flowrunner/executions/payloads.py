@@ -9,9 +9,9 @@ cannot bloat the event history or a WebSocket frame.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from flowrunner import jsontext
 from flowrunner.errors import FlowrunnerError
 from flowrunner.secrets import Masker
 
@@ -20,16 +20,16 @@ TRUNCATED = "$truncated"
 
 def to_json(value: Any) -> Any:
     """A JSON round trip of ``value``: a detached copy, with non-JSON values as text."""
-    return json.loads(json.dumps(value, default=str))
+    return jsontext.copy(value, default=str)
 
 
 def bounded(value: Any, masker: Masker, limit: int) -> Any:
     """``value`` JSON-safe and masked; past ``limit`` bytes, a marker with a masked preview."""
     # Mask the value tree before serialising, not the text: a secret with a quote or a
     # backslash appears escaped in JSON text and would slip through a textual replace.
-    text = json.dumps(masker.mask(value), default=str, ensure_ascii=False)
+    text = jsontext.dumps(masker.mask(value), default=str)
     if len(text) <= limit:
-        return json.loads(text)
+        return jsontext.loads(text)
     return {TRUNCATED: True, "size": len(text), "preview": text[: max(0, limit // 4)]}
 
 

@@ -8,13 +8,13 @@ Every call is scoped by account: another account's run behaves like a missing on
 from __future__ import annotations
 
 import builtins
-import json
 import time
 from collections.abc import AsyncGenerator, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flowrunner import jsontext
 from flowrunner.errors import Conflict, InvalidInput, NotFound
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus, Topic
@@ -107,7 +107,7 @@ class ExecutionService:
                 f"input must be a JSON object, got {type(run_input).__name__}", field="input"
             )
         try:
-            size = len(json.dumps(run_input, separators=(",", ":")))
+            size = len(jsontext.dumps(run_input).encode())
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"input is not JSON: {exc}", field="input") from exc
         if size > self._max_input:

@@ -7,12 +7,12 @@ needs its execution, deleting an endpoint drops its deliveries) hold as they do 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from flowrunner import jsontext
 from flowrunner.storage.pagination import (
     clamp_limit,
     decode_cursor,
@@ -63,7 +63,7 @@ class MemoryState:
 def json_copy(value: JSONValue) -> Any:
     """A deep copy through JSON: callers cannot alias stored data, and a value the SQL
     backends would reject (not JSON-serialisable) is rejected here too."""
-    return json.loads(json.dumps(value))
+    return jsontext.copy(value)
 
 
 def page_by_time(

@@ -30,6 +30,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
+from flowrunner import jsontext
 from flowrunner.errors import Conflict, StorageError, StorageUnavailable
 from flowrunner.storage.sql.direct import DirectSqlite
 
@@ -77,8 +78,15 @@ class Database:
                 max_overflow=pool_size,
                 pool_pre_ping=pool_pre_ping,
                 pool_recycle=1800,
+                json_serializer=jsontext.dumps,
+                json_deserializer=jsontext.loads,
             )
-        engine = create_async_engine(self.url, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            self.url,
+            connect_args={"timeout": 30},
+            json_serializer=jsontext.dumps,
+            json_deserializer=jsontext.loads,
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:

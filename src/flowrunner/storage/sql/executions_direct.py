@@ -8,12 +8,12 @@ SQLite.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from flowrunner import jsontext
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.records import (
     Execution,
@@ -31,11 +31,11 @@ _TIMES = frozenset({"created_at", "started_at", "finished_at", "lease_expires_at
 
 
 def _dump(value: JSONValue) -> str | None:
-    return None if value is None else json.dumps(value)
+    return None if value is None else jsontext.dumps(value)
 
 
 def _load(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    return None if text is None else jsontext.loads(text)
 
 
 def _execution(row: Sequence[Any]) -> Execution:
@@ -170,7 +170,7 @@ def record_step(
         conn.executemany(
             "INSERT INTO execution_events (execution_id, seq, account_id, type, data, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            [(execution_id, e.seq, account_id, e.type, json.dumps(e.data), stamp) for e in new],
+            [(execution_id, e.seq, account_id, e.type, jsontext.dumps(e.data), stamp) for e in new],
         )
     if checkpoint is not None:
         conn.execute(
@@ -183,7 +183,7 @@ def record_step(
                 account_id,
                 _dump(checkpoint.shared),
                 checkpoint.next_node,
-                json.dumps(dict(checkpoint.results)),
+                jsontext.dumps(dict(checkpoint.results)),
                 stamp,
             ),
         )
