@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from flowrunner import __version__
 from flowrunner.accounts import AccountService, LoginLimiter, PasswordHasher
@@ -104,11 +104,9 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, accounts, tokens, flows, secrets, audit, executions, ws):
-        api.include_router(module.router)
-    app.include_router(api)
     app.include_router(health.router)
+    for module in (executions, flows, auth, accounts, tokens, secrets, audit, ws):
+        app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(CorrelationMiddleware)  # inside RequestContext: logs get request_id
     # Added last = outermost: the request id exists before anything else runs.
     app.add_middleware(

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from flowrunner.api.deps import CurrentAccount, Paging
@@ -32,7 +32,7 @@ MAX_WAIT_SECONDS = 300.0
 Id = Annotated[str, Path(max_length=64)]
 
 
-def executions(request: Request) -> ExecutionService:
+async def executions(request: Request) -> ExecutionService:
     found: ExecutionService = request.app.state.executions
     return found
 
@@ -164,9 +164,14 @@ async def run_flow(
     if seconds > 0:
         execution = await runs.wait(account.id, execution.id, within=seconds)
         if execution.status in ("completed", "failed", "canceled"):
-            return JSONResponse(_view(execution).model_dump(mode="json"), headers=headers)
+            return _json(_view(execution), 200, headers)
     accepted = RunAccepted(execution_id=execution.id, status=execution.status)
-    return JSONResponse(accepted.model_dump(), status_code=202, headers=headers)
+    return _json(accepted, 202, headers)
+
+
+def _json(model: BaseModel, status: int, headers: dict[str, str]) -> Response:
+    # pydantic writes the JSON itself (in Rust): no dict of the model and no second encoder.
+    return Response(model.model_dump_json(), status, headers, media_type="application/json")
 
 
 @router.get("/executions", response_model=ExecutionPage, summary="List runs")
