@@ -1,0 +1,44 @@
+"""jsontext: orjson's speed without refusing anything the standard library accepted."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+
+import pytest
+
+from flowrunner import jsontext
+
+
+def test_round_trips_plain_json_compactly_in_utf8() -> None:
+    value = {"name": "Zoë", "n": [1, 2.5, None, True], "nested": {"k": "v"}}
+    text = jsontext.dumps(value)
+    assert text == '{"name":"Zoë","n":[1,2.5,null,true],"nested":{"k":"v"}}'
+    assert jsontext.loads(text) == value
+    assert jsontext.loads(text.encode()) == value
+
+
+def test_integers_past_64_bits_fall_back_to_the_standard_library() -> None:
+    big = {"n": 2**70}
+    assert jsontext.loads(jsontext.dumps(big)) == big
+    assert jsontext.copy(big) == big
+
+
+def test_non_string_keys_become_text_as_with_json() -> None:
+    assert jsontext.copy({1: "a", None: "b"}) == json.loads(json.dumps({1: "a", None: "b"}))
+
+
+def test_not_json_raises_type_error_and_default_converts() -> None:
+    with pytest.raises(TypeError):
+        jsontext.dumps({"s": {1, 2}})
+    assert jsontext.copy({"s": {1}}, default=str) == {"s": "{1}"}
+    stamp = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert jsontext.copy({"t": stamp}, default=str) == {"t": "2026-01-02T03:04:05+00:00"}
+
+
+def test_nan_is_written_as_null_and_old_nan_text_still_reads() -> None:
+    assert jsontext.dumps({"x": math.nan}) == '{"x":null}'
+    assert math.isnan(jsontext.loads('{"x": NaN}')["x"])
+    with pytest.raises(ValueError):
+        jsontext.loads("{not json")
