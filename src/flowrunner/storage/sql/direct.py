@@ -18,11 +18,12 @@ checkpoint, so it can never block the loop on a lock; it takes 20-60 µs where a
 it falls back to the thread.
 
 Checkpoints of the write-ahead log (which fsync) run on the thread every ``CHECKPOINT_EVERY``
-commits, under the writer lock and in RESTART mode. A checkpoint racing steady writes never
-catches up with the log, so the log was never rewound: it grew by ~270 KB a run (350 MB in a
-minute of load) and every commit got slower as its index grew. With this process's writers
-queued meanwhile (the loop itself never waits) the checkpoint copies the whole log, RESTART
-waits out the readers still in it, and the next commit writes the log from its start again.
+commits. A checkpoint racing steady writes never catches up with the log, so the log was never
+rewound: it grew by ~270 KB a run (350 MB in a minute of load) and every commit got slower as
+its index grew. So a passive pass copies most of the log while writers go on, then a RESTART
+pass under the writer lock (this process's writers queue; the loop itself never waits) copies
+the tail, waits out the readers still in the log, and the next commit writes the log from its
+start again.
 
 Writes also hold the ``Database``'s writer lock, so they queue with SQLAlchemy's writers of
 this process instead of spinning on SQLite's file lock; writers in other processes wait on
@@ -203,13 +204,16 @@ class DirectSqlite:
 
     async def _checkpoint(self) -> None:
         loop = asyncio.get_running_loop()
+        # Most of the log is copied while writers go on; only the tail written meanwhile is
+        # copied with them queued, which keeps the pause they see short.
+        await loop.run_in_executor(self._executor(), self._run_checkpoint, "PASSIVE")
         async with self._lock:  # writers of this process queue instead of spinning on SQLite's
-            await loop.run_in_executor(self._executor(), self._restart_log)
+            await loop.run_in_executor(self._executor(), self._run_checkpoint, "RESTART")
 
-    def _restart_log(self) -> None:
+    def _run_checkpoint(self, mode: str) -> None:
         # A busy checkpoint (a long reader) is simply retried after CHECKPOINT_EVERY commits.
         with contextlib.suppress(sqlite3.Error):
-            self._connection().execute("PRAGMA wal_checkpoint(RESTART)")
+            self._connection().execute(f"PRAGMA wal_checkpoint({mode})")
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._thread is None:
