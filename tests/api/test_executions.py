@@ -89,6 +89,32 @@ async def test_an_idempotency_key_replays_the_first_run(api: Api, alice: Headers
     assert len(listed.json()["items"]) == 1
 
 
+async def test_an_idempotency_key_reused_for_another_request_is_a_conflict(
+    api: Api, alice: Headers
+) -> None:
+    flow_id = await _flow(api, alice, STEPS)
+    other_flow = await _flow(api, alice, STEPS)
+    key = {"Idempotency-Key": "order-43"}
+    first = await api.client.post(
+        RUN.format(flow_id), json={"input": {"n": 1}}, headers={**alice, **key}
+    )
+    assert first.status_code == 202
+    for url, body in [
+        (RUN.format(flow_id), {"input": {"n": 2}}),
+        (RUN.format(flow_id), {"input": {"n": 1}, "version": 2}),
+        (RUN.format(other_flow), {"input": {"n": 1}}),
+    ]:
+        response = await api.client.post(url, json=body, headers={**alice, **key})
+        assert response.status_code == 409, (body, response.text)
+        assert "Idempotency-Key" in error_of(response)["message"]
+    same = await api.client.post(
+        RUN.format(flow_id), json={"input": {"n": 1}, "version": 1}, headers={**alice, **key}
+    )
+    assert same.json()["execution_id"] == first.json()["execution_id"]
+    listed = await api.client.get(EXECUTIONS, headers=alice)
+    assert len(listed.json()["items"]) == 1
+
+
 async def test_bad_requests_start_nothing(api: Api, alice: Headers, bob: Headers) -> None:
     flow_id = await _flow(api, alice, STEPS)
     cases = [

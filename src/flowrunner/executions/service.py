@@ -76,12 +76,11 @@ class ExecutionService:
         the executor. A known ``idempotency_key`` returns the run it started instead."""
         if idempotency_key is not None:
             try:
-                return Started(
-                    await self._runs.get_by_idempotency_key(account_id, idempotency_key),
-                    created=False,
-                )
+                known = await self._runs.get_by_idempotency_key(account_id, idempotency_key)
             except NotFound:
                 pass
+            else:
+                return Started(_same_request(known, flow_id, run_input, version), created=False)
         self._check_input(run_input)
         number = await self._pinned_version(account_id, flow_id, version)
         try:
@@ -97,7 +96,7 @@ class ExecutionService:
                 raise
             # Two requests with the same key raced: the one that lost reports the winner's run.
             original = await self._runs.get_by_idempotency_key(account_id, idempotency_key)
-            return Started(original, created=False)
+            return Started(_same_request(original, flow_id, run_input, version), created=False)
         await self._executor.submit(execution)
         return Started(execution, created=True)
 
@@ -323,3 +322,22 @@ def _keeps(
         and (since is None or event.created_at >= since)
         and (until is None or event.created_at < until)
     )
+
+
+def _same_request(
+    known: Execution, flow_id: str, run_input: JSONValue, version: int | None
+) -> Execution:
+    """``known`` if it was started by this same request; ``Conflict`` if the key was used for
+    another one (a client bug that replaying would hide: it would get a run it did not ask
+    for)."""
+    if (
+        known.flow_id != flow_id
+        or known.input != run_input
+        or (version is not None and known.flow_version != version)
+    ):
+        raise Conflict(
+            "this Idempotency-Key was already used for a different request",
+            idempotency_key=known.idempotency_key,
+            execution_id=known.id,
+        )
+    return known
