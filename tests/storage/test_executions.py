@@ -235,6 +235,21 @@ async def test_record_step_appends_events_and_saves_checkpoint_together(
     assert (await store.executions.get(account.id, run_id)).last_event_seq == 3
 
 
+async def test_events_keep_the_time_they_happened_else_get_the_store_clock(
+    store: Store, account: Account, clock: FakeClock
+) -> None:
+    run_id = await _run(store, account)
+    started = clock.now - timedelta(seconds=3)
+    finished = clock.now - timedelta(seconds=1, microseconds=250)
+    step = NewCheckpoint(shared={}, next_node="b", results={})
+    events = [NewEvent("node", {"s": 1}, started), NewEvent("node", {"s": 2}, finished)]
+    written = await store.executions.record_step(account.id, run_id, events, checkpoint=step)
+    written += await store.executions.append_events(account.id, run_id, [NewEvent("done")])
+    stored = await store.executions.list_events(account.id, run_id)
+    for got in (written, stored):
+        assert [e.created_at for e in got] == [started, finished, clock.now]
+
+
 async def test_record_step_of_a_missing_execution_writes_nothing(
     store: Store, account: Account
 ) -> None:

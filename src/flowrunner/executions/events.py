@@ -14,6 +14,7 @@ A run's last event always carries a terminal ``data.status``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from flowrunner.engine import NodeEvent
@@ -21,6 +22,7 @@ from flowrunner.executions.payloads import bounded, error_details
 from flowrunner.executions.states import is_terminal
 from flowrunner.secrets import Masker
 from flowrunner.storage import ExecutionEvent, NewEvent
+from flowrunner.storage.records import utcnow
 
 STATUS = "status"
 NODE = "node"
@@ -36,16 +38,20 @@ def is_final(event: ExecutionEvent) -> bool:
     return isinstance(status, str) and is_terminal(status)
 
 
+# Events carry the time they happened: they are stored in batches, after the fact (a node's
+# "started" with its "finished"), so the store's clock would give a whole batch one time.
+
+
 def status_event(status: str, **data: Any) -> NewEvent:
-    return NewEvent(STATUS, {"status": status, **data})
+    return NewEvent(STATUS, {"status": status, **data}, utcnow())
 
 
 def complete_event(output: Any) -> NewEvent:
-    return NewEvent(COMPLETE, {"status": "completed", "output": output})
+    return NewEvent(COMPLETE, {"status": "completed", "output": output}, utcnow())
 
 
 def error_event(error: Mapping[str, Any]) -> NewEvent:
-    return NewEvent(ERROR, {"status": "failed", "error": dict(error)})
+    return NewEvent(ERROR, {"status": "failed", "error": dict(error)}, utcnow())
 
 
 def node_event(event: NodeEvent, masker: Masker, limit: int) -> NewEvent:
@@ -58,7 +64,7 @@ def node_event(event: NodeEvent, masker: Masker, limit: int) -> NewEvent:
         }
         if event.fields:
             data["fields"] = bounded(dict(event.fields), masker, limit)
-        return NewEvent(LOG, _path(data, event))
+        return NewEvent(LOG, _path(data, event), _when(event))
     data = {"node_id": event.node_id, "state": event.kind, "attempt": event.attempt}
     if event.duration is not None:
         data["duration_ms"] = round(event.duration * 1000, 3)
@@ -71,7 +77,11 @@ def node_event(event: NodeEvent, masker: Masker, limit: int) -> NewEvent:
         data["next_node"] = event.next_node_id
     elif event.kind == "retrying" and event.item_index is not None:
         data["item_index"] = event.item_index
-    return NewEvent(NODE, _path(data, event))
+    return NewEvent(NODE, _path(data, event), _when(event))
+
+
+def _when(event: NodeEvent) -> datetime:
+    return datetime.fromtimestamp(event.time, UTC)
 
 
 def _path(data: dict[str, Any], event: NodeEvent) -> dict[str, Any]:

@@ -161,10 +161,12 @@ class Execution:
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
-    """An event to append; the store assigns its sequence number and timestamp."""
+    """An event to append; the store assigns its sequence number, and its timestamp unless
+    ``time`` says when it happened (events are often written in batches, after the fact)."""
 
     type: str
     data: Mapping[str, JSONValue] = field(default_factory=dict)
+    time: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,13 +46,17 @@ HINTS_KEPT = 1024
 LAST_SEQ = 10**12 - 1
 
 
-def _slices(events: Sequence[NewEvent]) -> list[list[tuple[str, str]]]:
-    """``(type, data JSON)`` pairs cut into batches of at most 99 events and ~350 KB."""
-    out: list[list[tuple[str, str]]] = [[]]
+Entry = tuple[str, str, str | None]
+"""An event as a batch holds it: type, data JSON, and when it happened if the writer said."""
+
+
+def _slices(events: Sequence[NewEvent]) -> list[list[Entry]]:
+    """Events cut into batches of at most 99 events and ~350 KB."""
+    out: list[list[Entry]] = [[]]
     size = 0
     for ev in events:
-        pair = (ev.type, dump_json(dict(ev.data)))
-        cost = len(pair[0]) + len(pair[1].encode()) + 16
+        pair = (ev.type, dump_json(dict(ev.data)), None if ev.time is None else ts(ev.time))
+        cost = len(pair[0]) + len(pair[1].encode()) + 48
         if out[-1] and (len(out[-1]) == BATCH_MAX or size + cost > BATCH_MAX_BYTES):
             out.append([])
             size = 0
@@ -79,7 +83,7 @@ class EventLog(ExecutionTable):
         return written
 
     async def _append(
-        self, account_id: str, execution_id: str, batch: list[tuple[str, str]]
+        self, account_id: str, execution_id: str, batch: list[Entry]
     ) -> builtins.list[ExecutionEvent]:
         pk = run_pk(account_id, execution_id)
         hint = self._next_hint.pop((account_id, execution_id), None)
@@ -90,7 +94,7 @@ class EventLog(ExecutionTable):
             item = {
                 "pk": pk, "sk": seq_key("EVENT#", first), "execution_id": execution_id,
                 "account_id": account_id, "first": first, "count": len(batch),
-                "events": dump_json([[t, load_json(d)] for t, d in batch]),
+                "events": _batch_json(batch),
                 "created_at": ts(now),
             }  # fmt: skip
             try:
@@ -230,7 +234,7 @@ class EventLog(ExecutionTable):
         self,
         account_id: str,
         execution_id: str,
-        batch: list[tuple[str, str]],
+        batch: list[Entry],
         checkpoint: NewCheckpoint,
     ) -> builtins.list[ExecutionEvent]:
         pk = run_pk(account_id, execution_id)
@@ -242,7 +246,7 @@ class EventLog(ExecutionTable):
             item = {
                 "pk": pk, "sk": seq_key("EVENT#", first), "execution_id": execution_id,
                 "account_id": account_id, "first": first, "count": len(batch),
-                "events": dump_json([[t, load_json(d)] for t, d in batch]),
+                "events": _batch_json(batch),
                 "created_at": ts(now),
             }  # fmt: skip
             saved = {
@@ -281,9 +285,16 @@ class EventLog(ExecutionTable):
         )  # fmt: skip
 
 
+def _batch_json(batch: list[Entry]) -> str:
+    # [type, data] or, when the writer said when it happened, [type, data, time].
+    entries = [[t, load_json(d)] if at is None else [t, load_json(d), at] for t, d, at in batch]
+    return dump_json(entries)
+
+
 def _expand(batch: dict[str, Any]) -> list[ExecutionEvent]:
     created = parse_ts(batch["created_at"])
+    account, execution = batch["account_id"], batch["execution_id"]
     return [
-        ExecutionEvent(batch["execution_id"], batch["account_id"], seq, kind, data, created)
-        for seq, (kind, data) in enumerate(load_json(batch["events"]), start=int(batch["first"]))
+        ExecutionEvent(execution, account, seq, e[0], e[1], parse_ts(e[2]) if e[2:] else created)
+        for seq, e in enumerate(load_json(batch["events"]), start=int(batch["first"]))
     ]

@@ -145,7 +145,7 @@ class MemoryExecutions:
                 e.last_event_seq + i,
                 ev.type,
                 json_copy(dict(ev.data)),
-                now,
+                ev.time or now,
             )
             for i, ev in enumerate(events, start=1)
         ]

@@ -74,7 +74,7 @@ async def _append(
         raise NotFound("execution not found", account_id=account_id, execution_id=execution_id)
     first = last - count + 1
     new = [
-        ExecutionEvent(execution_id, account_id, first + i, e.type, dict(e.data), now)
+        ExecutionEvent(execution_id, account_id, first + i, e.type, dict(e.data), e.time or now)
         for i, e in enumerate(events)
     ]
     if new:

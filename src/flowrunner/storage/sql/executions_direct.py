@@ -163,14 +163,17 @@ def record_step(
     first = row[0] - count + 1
     stamp = sql_time(now)
     new = [
-        ExecutionEvent(execution_id, account_id, first + i, e.type, dict(e.data), now)
+        ExecutionEvent(execution_id, account_id, first + i, e.type, dict(e.data), e.time or now)
         for i, e in enumerate(events)
     ]
     if new:
         conn.executemany(
             "INSERT INTO execution_events (execution_id, seq, account_id, type, data, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            [(execution_id, e.seq, account_id, e.type, jsontext.dumps(e.data), stamp) for e in new],
+            [
+                (execution_id, n.seq, account_id, n.type, jsontext.dumps(n.data), _stamp(e, stamp))
+                for n, e in zip(new, events, strict=True)
+            ],
         )
     if checkpoint is not None:
         conn.execute(
@@ -188,3 +191,7 @@ def record_step(
             ),
         )
     return new
+
+
+def _stamp(event: NewEvent, now: str) -> str:
+    return now if event.time is None else sql_time(event.time)
