@@ -44,7 +44,8 @@ class WorkerPool:
         failure = next((e for e in spawned if isinstance(e, BaseException)), None)
         if failure is not None:
             await asyncio.gather(*(w.kill() for w in workers))  # no half-started pool
-            raise SandboxError(f"the sandbox workers could not start: {failure}") from failure
+            reason = str(failure) or type(failure).__name__
+            raise SandboxError(f"the sandbox workers could not start: {reason}") from failure
         for worker in workers:
             self._live.add(worker)
             self._idle.put_nowait(worker)
@@ -87,8 +88,9 @@ class WorkerPool:
                     worker = await self._idle.get()
         except TimeoutError:
             cause = self._last_spawn_error
+            reason = (str(cause) or type(cause).__name__) if cause is not None else ""
             raise SandboxError(
-                "no sandbox worker became available" + (f": {cause}" if cause else "")
+                "no sandbox worker became available" + (f": {reason}" if reason else "")
             ) from cause
         self._busy.add(worker)
         return worker

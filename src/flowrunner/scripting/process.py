@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
+from typing import cast
 
 from flowrunner.errors import SandboxError, ScriptResourceError, ScriptTimeout
 from flowrunner.scripting import worker as worker_module
@@ -71,11 +72,12 @@ class _ReplyReader(asyncio.Protocol):
         self._buffer = bytearray()
         self._waiter: asyncio.Future[Reply] | None = None
         self.lost = False
-        self.transport: asyncio.Transport | None = None
+        self.transport: asyncio.WriteTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Duck-typed on purpose: uvloop's Unix transport has every method of
+        # asyncio.WriteTransport but is not a subclass of it.
+        self.transport = cast(asyncio.WriteTransport, transport)
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
