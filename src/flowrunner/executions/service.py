@@ -17,7 +17,7 @@ from typing import Any
 from flowrunner import jsontext
 from flowrunner.errors import Conflict, InvalidInput, NotFound
 from flowrunner.executions import events as ev
-from flowrunner.executions.bus import EventBus, Topic
+from flowrunner.executions.bus import BusHealth, EventBus, Topic
 from flowrunner.executions.executor import Executor
 from flowrunner.executions.follow import Follower
 from flowrunner.executions.recorder import RESUME_KEY, resume_meta
@@ -151,6 +151,9 @@ class ExecutionService:
             return execution
         finally:
             await subscription.close()
+
+    def bus_health(self) -> BusHealth:
+        return self._bus.health()
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from flowrunner.api.deps import Svc
@@ -11,9 +14,14 @@ from flowrunner.errors import NotFound, StorageError
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/healthz", summary="The process is up (and how its event bus is doing)")
+async def healthz(request: Request) -> dict[str, Any]:
+    # The event bus is reported, never judged: without Redis runs go on and followers read the
+    # store, so the process stays healthy.
+    runs = getattr(request.app.state, "executions", None)
+    if runs is None:
+        return {"status": "ok"}
+    return {"status": "ok", "event_bus": asdict(runs.bus_health())}
 
 
 @router.get("/readyz", summary="Storage is reachable", responses={503: {}})
