@@ -40,12 +40,15 @@ class Topic:
 
 @dataclass(frozen=True, slots=True)
 class BusHealth:
-    """What ``/healthz`` reports of the bus: whether it reaches its transport, and how many
-    live events it dropped since the process started (they are in the store all the same)."""
+    """What ``/healthz`` reports of the bus: whether it reaches its transport, how many live
+    events it dropped since the process started (they are in the store all the same), and how
+    many subscriptions are open and how many of those are live (the rest poll the store)."""
 
     kind: str
     connected: bool
     dropped_events: int
+    subscriptions: int
+    subscriptions_live: int
 
 
 class Subscription(Protocol):
@@ -146,7 +149,8 @@ class InProcessBus:
         return queue
 
     def health(self) -> BusHealth:
-        return BusHealth("in-process", connected=True, dropped_events=0)
+        open_ = sum(len(queues) for queues in self._subscribers.values())
+        return BusHealth("in-process", True, 0, subscriptions=open_, subscriptions_live=open_)
 
     def _drop(self, key: str, queue: _Queue) -> None:
         queues = self._subscribers.get(key)

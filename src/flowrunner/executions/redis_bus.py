@@ -105,6 +105,7 @@ class RedisBus:
         self._queued = asyncio.Event()
         self._drained = asyncio.Event()
         self._publisher: asyncio.Task[None] | None = None
+        self._subscriptions: set[RedisSubscription] = set()  # the open ones
         self._connected = True  # until a call says otherwise
         self._dropped = 0
         self._unlogged = 0
@@ -114,7 +115,14 @@ class RedisBus:
         return self._prefix + topic.key()
 
     def health(self) -> BusHealth:
-        return BusHealth("redis", connected=self._connected, dropped_events=self._dropped)
+        live = sum(1 for subscription in self._subscriptions if subscription.live)
+        return BusHealth(
+            "redis",
+            self._connected,
+            self._dropped,
+            subscriptions=len(self._subscriptions),
+            subscriptions_live=live,
+        )
 
     # --- publishing ------------------------------------------------------------------------
 
@@ -198,6 +206,7 @@ class RedisBus:
             _decode,
             timeout=self._timeout,
             on_link=self._link,
+            registry=self._subscriptions,
         )
         if self._connected:
             # Wait until Redis confirms, so what is published from now on is delivered; while

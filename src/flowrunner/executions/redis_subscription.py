@@ -41,6 +41,7 @@ class RedisSubscription:
         *,
         timeout: float,
         on_link: Callable[[bool], None],
+        registry: set[RedisSubscription],
     ) -> None:
         self._open_pubsub = open_pubsub
         self._channel = channel
@@ -52,6 +53,8 @@ class RedisSubscription:
         self.lagged = False
         self.live = False
         self.first_attempt = asyncio.Event()
+        self._registry = registry
+        registry.add(self)
         self._reader = asyncio.get_running_loop().create_task(self._run())
 
     # --- the consumer's side ----------------------------------------------------------------
@@ -71,6 +74,7 @@ class RedisSubscription:
             return None
 
     async def close(self) -> None:
+        self._registry.discard(self)
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
