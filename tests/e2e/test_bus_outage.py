@@ -163,7 +163,7 @@ async def test_followers_subscribed_while_redis_is_down_go_live_when_it_is_back(
                     assert "flow_id" not in message, "no live event while Redis is down"
                     before.append(message)
         redis.start()  # the same port, empty
-        # Both subscriptions reconnected (the count includes no other: none is left open).
+        # Both subscriptions reconnected (and any other still open).
         await _bus_until(client, lambda b: b["subscriptions_live"] == b["subscriptions"] >= 2)
         canceled = await client.post(f"/api/v1/executions/{execution_id}/cancel")
         assert canceled.json()["status"] == "canceled"
