@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
+from redis import asyncio as aioredis
 
 from flowrunner.executions import ExecutionService, Subscription, Topic
 from flowrunner.executions.bus import BusHealth
@@ -49,6 +50,26 @@ async def test_events_reach_their_topics_in_order(redis_bus: RedisBus) -> None:
     assert await other.next(0.2) is None
     for sub in (run, flow, other):
         await sub.close()
+
+
+async def test_a_message_that_is_not_an_event_is_skipped_and_the_link_stays_up() -> None:
+    url = require_service("FLOWRUNNER_TEST_REDIS_URL", "Redis")
+    prefix = f"flowrunner-test:{os.getpid()}:{os.urandom(3).hex()}:"
+    bus = RedisBus(url, prefix=prefix)
+    writer = aioredis.from_url(url)
+    try:
+        subscription = await bus.subscribe(Topic("a1", execution_id="e1"))
+        await writer.publish(prefix + "execution:a1:e1", b"not json")
+        await writer.publish(prefix + "execution:a1:e1", b'[["e1", "a1", 1]]')
+        await bus.publish("f1", [_event(1)])
+        got = await subscription.next(10)
+        assert got is not None
+        assert got.seq == 1
+        assert subscription.live
+        await subscription.close()
+    finally:
+        await writer.aclose()
+        await bus.close()
 
 
 async def test_a_run_followed_over_redis_replays_then_goes_live(

@@ -217,7 +217,9 @@ class RedisBus:
         return subscription
 
     async def close(self) -> None:
-        """Send what is queued (within the timeout), then stop."""
+        """Send what is queued (within the timeout), then stop, subscriptions too."""
+        for subscription in list(self._subscriptions):
+            await subscription.close()
         if self._publisher is not None:
             if self._outbox:
                 with contextlib.suppress(TimeoutError):

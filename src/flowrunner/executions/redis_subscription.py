@@ -128,7 +128,13 @@ class RedisSubscription:
                 continue
             probing = False
             if message.get("type") == "message":
-                for event in self._decode(message["data"]):
+                try:
+                    events = self._decode(message["data"])
+                except (ValueError, TypeError):
+                    # Not ours (another writer on the channel): skipped, the link stays up.
+                    log.warning("event bus message not understood", channel=self._channel)
+                    continue
+                for event in events:
                     self._offer(event)
 
     def _offer(self, event: ExecutionEvent | None) -> None:
