@@ -76,10 +76,11 @@ class RedisBus:
     """Publishes through a bounded outbox drained by one task; subscribes with reconnection.
 
     ``publish`` only encodes and queues, so a run never waits for Redis: the publisher task
-    sends queued batches in pipelines, each bounded by ``timeout``. A full outbox, or a batch
-    Redis refused or did not answer in time, is dropped and counted (``health()``, and a
-    warning at most every few seconds with the count): the events are stored, and followers
-    fill the gap from the store.
+    sends queued batches in pipelines, each bounded by ``timeout``. What does not fit the
+    outbox, and a send Redis refused or did not answer in time (with all that was queued
+    behind it), is dropped and counted (``health()``, and a warning at most every
+    ``LOG_EVERY_SECONDS`` with the count): the events are stored, and followers fill the gap
+    from the store.
     """
 
     def __init__(
@@ -159,6 +160,10 @@ class RedisBus:
                                     pipe.publish(channel, item.payload)
                             await pipe.execute()
                 except LinkErrors as exc:
+                    # What waits behind the failed batch would only go out late and in vain
+                    # (its followers read it from the store meanwhile): dropped with it.
+                    batch += self._outbox
+                    self._outbox.clear()
                     self._drop(sum(item.count for item in batch), repr(exc))
                     self._link(False)
                     # Meanwhile the outbox fills up to its bound, then drops what comes.
@@ -221,7 +226,7 @@ class RedisBus:
         for subscription in list(self._subscriptions):
             await subscription.close()
         if self._publisher is not None:
-            if self._outbox:
+            if not self._drained.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._timeout):
                         await self._drained.wait()

@@ -91,7 +91,9 @@ class RedisSubscription:
                 delay = FIRST_RETRY_SECONDS
                 await self._read(pubsub)
             except LinkErrors as exc:
-                log.warning(
+                # Said once per outage: every follower retries every 2 s while Redis is away.
+                report = log.warning if delay == FIRST_RETRY_SECONDS else log.debug
+                report(
                     "event bus subscription lost, reconnecting",
                     channel=self._channel,
                     retry_in=delay,
