@@ -100,6 +100,10 @@ class RedisSubscription:
                     error=repr(exc),
                 )
                 self._on_link(False)
+            except Exception:
+                # Not the link (a bug, an unexpected reply): recorded, and the subscription
+                # keeps trying rather than leaving its follower on the store for good.
+                log.exception("event bus subscription failed, reconnecting", channel=self._channel)
             finally:
                 self._set_live(False)
                 self.first_attempt.set()
