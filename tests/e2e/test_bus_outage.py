@@ -204,7 +204,7 @@ async def test_live_followers_ride_out_a_hung_redis_and_come_back_live(
         redis.pause()
         try:
             # The hang is noticed (a PING goes unanswered): both followers poll the store.
-            await _bus_until(client, lambda b: b["subscriptions"] >= 2 and not b["subscriptions_live"])
+            await _bus_until(client, lambda b: b["subscriptions_live"] == 0 < b["subscriptions"])
         finally:
             redis.resume()
         await _bus_until(client, lambda b: b["subscriptions_live"] == b["subscriptions"] >= 2)
