@@ -41,7 +41,7 @@ from flowrunner.executions.redis_subscription import (
 PREFIX = "flowrunner:events:"
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_BUFFER = 1000  # batches of events (one per store write) waiting to be published
-PIPELINE_BATCHES = 100  # batches sent in one round trip
+PIPELINE_BATCHES = 500  # batches sent in one round trip (at most)
 LOG_EVERY_SECONDS = 10.0
 
 log = structlog.get_logger("flowrunner.executions")
