@@ -148,3 +148,25 @@ def test_installed_console_script_runs_an_example() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["status"] == "completed"
+
+
+LOOPS_FOREVER = """\
+metadata: {name: Loops, start: again}
+nodes:
+  again:
+    type: log
+    params: {message: "round"}
+    next: {default: again}
+"""
+
+
+def test_run_obeys_the_max_steps_setting(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, "loop.yaml", LOOPS_FOREVER)
+    result = runner.invoke(
+        app, ["run", str(path), "--output", "json"], env={"FLOWRUNNER_MAX_STEPS": "5"}
+    )
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    assert payload["error"]["code"] == "step_limit_exceeded"
+    assert "step limit of 5 node visits" in payload["error"]["message"]
+    assert result.output.count("round") == 5

@@ -17,7 +17,7 @@ from rich.markup import escape
 from flowrunner.cli.problems import render_problems, summary
 from flowrunner.cli.progress import ProgressView
 from flowrunner.cli.run_secrets import collect_secrets
-from flowrunner.config import load_settings
+from flowrunner.config import Settings, load_settings
 from flowrunner.definition import (
     FlowDefinition,
     compile_flow,
@@ -65,9 +65,9 @@ def _to_json(value: Any) -> str:
     return json.dumps(value, indent=2, default=str, ensure_ascii=False)
 
 
-def _sandbox() -> Sandbox:
+def _sandbox(settings: Settings | None = None) -> Sandbox:
     """One sandbox worker is plenty for a single local run; limits come from settings."""
-    settings = load_settings()
+    settings = settings or load_settings()
     return Sandbox(workers=1, timeout=settings.script_timeout, memory_mb=settings.script_memory_mb)
 
 
@@ -113,9 +113,13 @@ def _load(path: Path, console: Console, sandbox: Sandbox) -> FlowDefinition:
 async def _execute(
     path: Path, run_input: Any, console: Console, secrets: dict[str, Any], masker: Masker
 ) -> RunResult:
-    async with _sandbox() as sandbox:
+    settings = load_settings()
+    async with _sandbox(settings) as sandbox:
         definition = _load(path, console, sandbox)
-        compiled = compile_flow(definition, scripts=sandbox, base_path=path.parent)
+        # The same step limit as on the server (FLOWRUNNER_MAX_STEPS).
+        compiled = compile_flow(
+            definition, scripts=sandbox, base_path=path.parent, max_steps=settings.max_steps
+        )
         execution = {"id": str(uuid.uuid4()), "flow": definition.metadata.name}
         with ProgressView(console, mask=masker.mask_text) as view:
             return await compiled.run(
