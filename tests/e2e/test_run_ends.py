@@ -1,0 +1,81 @@
+"""Through a real server: what a run that has ended leaves behind — the progress it reached
+(also when it failed or was canceled) and an end-of-stream message on the WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from tests.e2e.server import Server
+
+pytestmark = pytest.mark.slow
+
+FAILS_AT_THE_THIRD = """metadata: {name: Fails at the third}
+nodes:
+  one: {type: set, params: {values: {a: 1}}, next: {default: two}}
+  two: {type: set, params: {values: {b: 2}}, next: {default: three}}
+  three: {type: fail, params: {message: "no luck"}}
+"""
+
+NAPS = """metadata: {name: Naps}
+nodes:
+  one: {type: set, params: {values: {a: 1}}, next: {default: nap}}
+  nap: {type: delay, params: {duration: 60}}
+"""
+
+QUICK = """metadata: {name: Quick}
+nodes:
+  only: {type: set, params: {values: {a: 1}}}
+"""
+
+
+@pytest.fixture
+async def client(server: Server, token: str) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
+        yield http
+
+
+async def _start(client: httpx.AsyncClient, yaml: str, *, wait: str | None = None) -> Any:
+    created = await client.post(
+        "/api/v1/flows", content=yaml, headers={"content-type": "application/yaml"}
+    )
+    assert created.status_code == 201, created.text
+    params = {"wait": wait} if wait else None
+    started = await client.post(
+        f"/api/v1/flows/{created.json()['id']}/run", json={"input": {}}, params=params
+    )
+    assert started.status_code in (200, 202), started.text
+    return started.json()
+
+
+async def _get(client: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
+    response = await client.get(f"/api/v1/executions/{execution_id}")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_a_failed_run_keeps_the_progress_it_reached(client: httpx.AsyncClient) -> None:
+    started = await _start(client, FAILS_AT_THE_THIRD, wait="20s")
+    execution = await _get(client, started.get("execution_id") or started["id"])
+    assert execution["status"] == "failed"
+    assert execution["progress"] == pytest.approx(2 / 3)  # one and two done, of three nodes
+
+
+async def test_a_canceled_run_keeps_the_progress_it_reached(client: httpx.AsyncClient) -> None:
+    execution_id = (await _start(client, NAPS))["execution_id"]
+    async with asyncio.timeout(20):  # hang guard: the first node takes milliseconds
+        while (await _get(client, execution_id))["progress"] == 0:
+            await asyncio.sleep(0.05)
+    canceled = await client.post(f"/api/v1/executions/{execution_id}/cancel")
+    assert canceled.status_code == 200, canceled.text
+    assert canceled.json()["status"] == "canceled"
+    assert canceled.json()["progress"] == pytest.approx(0.5)
+    assert (await _get(client, execution_id))["progress"] == pytest.approx(0.5)
