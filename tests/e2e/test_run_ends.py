@@ -79,3 +79,41 @@ async def test_a_canceled_run_keeps_the_progress_it_reached(client: httpx.AsyncC
     assert canceled.json()["status"] == "canceled"
     assert canceled.json()["progress"] == pytest.approx(0.5)
     assert (await _get(client, execution_id))["progress"] == pytest.approx(0.5)
+
+
+async def _until_end(ws: Any) -> list[dict[str, Any]]:
+    """Every message up to and including the end-of-stream one."""
+    seen: list[dict[str, Any]] = []
+    async with asyncio.timeout(20):  # hang guard only
+        while not seen or seen[-1]["type"] != "end":
+            seen.append(json.loads(await ws.recv()))
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("yaml", "status"), [(QUICK, "completed"), (FAILS_AT_THE_THIRD, "failed")]
+)
+async def test_websocket_says_the_stream_ended_after_the_final_event(
+    server: Server, token: str, client: httpx.AsyncClient, yaml: str, status: str
+) -> None:
+    async with websockets.connect(f"{server.ws_url}?token={token}") as ws:
+        execution_id = (await _start(client, yaml))["execution_id"]
+        await ws.send(json.dumps({"type": "subscribe", "execution_id": execution_id}))
+        messages = await _until_end(ws)
+        # The connection stays usable after the end of one run's stream.
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await ws.recv()) == {"type": "pong"}
+    assert messages[0] == {"type": "subscribed", "execution_id": execution_id}
+    assert messages[-2]["data"]["status"] == status  # the final event, then the end
+    assert messages[-1] == {"type": "end", "execution_id": execution_id, "status": status}
+
+
+async def test_subscribing_to_a_finished_run_replays_it_then_ends(
+    server: Server, token: str, client: httpx.AsyncClient
+) -> None:
+    execution_id = (await _start(client, QUICK, wait="20s"))["id"]
+    async with websockets.connect(f"{server.ws_url}?token={token}") as ws:
+        await ws.send(json.dumps({"type": "subscribe", "execution_id": execution_id}))
+        messages = await _until_end(ws)
+    assert messages[-2]["type"] == "complete"
+    assert messages[-1] == {"type": "end", "execution_id": execution_id, "status": "completed"}
