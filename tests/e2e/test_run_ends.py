@@ -69,15 +69,21 @@ async def test_a_failed_run_keeps_the_progress_it_reached(client: httpx.AsyncCli
     assert execution["progress"] == pytest.approx(2 / 3)  # one and two done, of three nodes
 
 
-async def test_a_canceled_run_keeps_the_progress_it_reached(client: httpx.AsyncClient) -> None:
-    execution_id = (await _start(client, NAPS))["execution_id"]
-    async with asyncio.timeout(20):  # hang guard: the first node takes milliseconds
-        while (await _get(client, execution_id))["progress"] == 0:
-            await asyncio.sleep(0.05)
+async def test_a_canceled_run_keeps_the_progress_it_reached(
+    server: Server, token: str, client: httpx.AsyncClient
+) -> None:
+    async with websockets.connect(f"{server.ws_url}?token={token}") as ws:
+        execution_id = (await _start(client, NAPS))["execution_id"]
+        await ws.send(json.dumps({"type": "subscribe", "execution_id": execution_id}))
+        async with asyncio.timeout(20):  # hang guard: the first node takes milliseconds
+            while True:  # until the second node (the long nap) has started
+                data = json.loads(await ws.recv()).get("data", {})
+                if (data.get("node_id"), data.get("state")) == ("nap", "started"):
+                    break
     canceled = await client.post(f"/api/v1/executions/{execution_id}/cancel")
     assert canceled.status_code == 200, canceled.text
     assert canceled.json()["status"] == "canceled"
-    assert canceled.json()["progress"] == pytest.approx(0.5)
+    assert canceled.json()["progress"] == pytest.approx(0.5)  # one of two nodes done
     assert (await _get(client, execution_id))["progress"] == pytest.approx(0.5)
 
 
@@ -90,9 +96,7 @@ async def _until_end(ws: Any) -> list[dict[str, Any]]:
     return seen
 
 
-@pytest.mark.parametrize(
-    ("yaml", "status"), [(QUICK, "completed"), (FAILS_AT_THE_THIRD, "failed")]
-)
+@pytest.mark.parametrize(("yaml", "status"), [(QUICK, "completed"), (FAILS_AT_THE_THIRD, "failed")])
 async def test_websocket_says_the_stream_ended_after_the_final_event(
     server: Server, token: str, client: httpx.AsyncClient, yaml: str, status: str
 ) -> None:
