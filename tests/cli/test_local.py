@@ -170,3 +170,12 @@ def test_run_obeys_the_max_steps_setting(runner: CliRunner, tmp_path: Path) -> N
     assert payload["error"]["code"] == "step_limit_exceeded"
     assert "step limit of 5 node visits" in payload["error"]["message"]
     assert result.output.count("round") == 5
+
+
+def test_validate_shows_where_an_unclosed_quote_begins(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path, "quote.yaml", 'metadata: {name: "Quotes}\nnodes:\n  a: {type: log}\n')
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}:1:18" in result.output
+    assert "the quoted scalar that starts at 1:18 is never closed" in result.output
+    assert '   1 | metadata: {name: "Quotes}' in result.output

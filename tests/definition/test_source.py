@@ -54,6 +54,26 @@ def test_yaml_syntax_errors_carry_the_marks_position() -> None:
     assert problem.line == 3
 
 
+def test_an_unclosed_quote_is_reported_where_it_starts() -> None:
+    with pytest.raises(SourceError) as info:
+        parse_yaml('metadata: {name: a}\nnodes:\n  a:\n    type: "log\n    next: {}\n')
+    problem = info.value.problem
+    assert problem.message == (
+        "YAML syntax error: the quoted scalar that starts at 4:11 is never closed"
+    )
+    assert (problem.line, problem.column) == (4, 11)
+    assert problem.hint is not None
+    assert "end of the file (line 6)" in problem.hint
+
+
+def test_a_syntax_error_inside_a_construct_names_where_it_began() -> None:
+    with pytest.raises(SourceError) as info:
+        parse_yaml("metadata: {name: a\nnodes: {}\n")
+    problem = info.value.problem
+    assert problem.line == 2  # where the parser gave up
+    assert "in the flow mapping that starts at 1:11" in problem.message
+
+
 def test_timestamps_stay_text_and_non_string_keys_become_text() -> None:
     data = parse_yaml("when: 2024-01-02T03:04:05Z\n1: one\ntrue: yes\n").data
     assert data == {"when": "2024-01-02T03:04:05Z", "1": "one", "true": "yes"}

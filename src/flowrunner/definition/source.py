@@ -88,12 +88,7 @@ def parse_yaml(text: str) -> ParsedSource:
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        message = exc.problem or exc.context or "invalid YAML"
-        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise SourceError(
-            Problem("(document)", f"YAML syntax error: {message}", line, column)
-        ) from exc
+        raise SourceError(_syntax_problem(exc)) from exc
     except yaml.YAMLError as exc:  # reader errors (bad characters) carry no mark object
         raise SourceError(Problem("(document)", f"YAML error: {exc}", 1, 1)) from exc
     positions = SourceMap()
@@ -101,6 +96,44 @@ def parse_yaml(text: str) -> ParsedSource:
         return ParsedSource(None, positions)
     builder = _Builder(positions, text.splitlines())
     return ParsedSource(builder.build(root, ()), positions)
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError) -> Problem:
+    """Where the parser gave up and, when it was inside a construct (a quoted string, a
+    ``{...}`` mapping), where that construct began: the unclosed quote is usually there."""
+    problem = exc.problem or exc.context or "invalid YAML"
+    at = _mark(exc.problem_mark) or _mark(exc.context_mark)
+    began = _mark(exc.context_mark) if exc.problem else None
+    context = exc.context or ""
+    for prefix in ("while scanning ", "while parsing "):
+        if context.startswith(prefix) and not context.startswith(f"{prefix}for "):
+            what = context[len(prefix) :]
+            break
+    else:
+        what = ""
+    if not what or began is None or began == at:
+        return Problem("(document)", f"YAML syntax error: {problem}", *(at or (None, None)))
+    the = f"the {what[2:]}" if what.startswith("a ") else what
+    start = f"{began[0]}:{began[1]}"
+    if "end of stream" in problem:
+        # The file ended inside it: point at its start, not at the end of the file.
+        return Problem(
+            "(document)",
+            f"YAML syntax error: {the} that starts at {start} is never closed",
+            *began,
+            hint=f"the parser reached the end of the file (line {at[0]}) looking for its end"
+            if at
+            else None,
+        )
+    return Problem(
+        "(document)",
+        f"YAML syntax error: {problem}, in {the} that starts at {start}",
+        *(at or began),
+    )
+
+
+def _mark(mark: yaml.Mark | None) -> Position | None:
+    return (mark.line + 1, mark.column + 1) if mark is not None else None
 
 
 class _Builder:
