@@ -179,3 +179,20 @@ def test_validate_shows_where_an_unclosed_quote_begins(runner: CliRunner, tmp_pa
     assert f"{path}:1:18" in result.output
     assert "the quoted scalar that starts at 1:18 is never closed" in result.output
     assert '   1 | metadata: {name: "Quotes}' in result.output
+
+
+def test_validate_warns_about_an_edge_the_node_never_takes(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        "edges.yaml",
+        "metadata: {name: Edges}\nnodes:\n"
+        "  shape: {type: transform, params: {script: return 1}, next: {success: done}}\n"
+        "  done: {type: log, params: {message: ok}}\n",
+    )
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0  # a warning: the flow still loads
+    assert f"{path}:3:" in result.output
+    assert "a 'transform' node never returns the action 'success'" in result.output
+    assert "it returns default, or error when it fails" in result.output

@@ -60,6 +60,9 @@ class DefinedNode(Node):
 
     # Params that hold code: kept verbatim, never interpolated.
     code_params: ClassVar[frozenset[str]] = frozenset()
+    # Actions a node of this type can return besides ``default`` (and ``error``, which every
+    # node takes when it fails); None: not known before it runs, so any ``next`` is plausible.
+    actions: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, spec: NodeSpec, env: BuildEnv) -> None:
         retry = spec.retry
@@ -104,6 +107,12 @@ class DefinedNode(Node):
     def declared_actions(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         """Actions the node can return, known from its params: (param path, action)."""
         return []
+
+    @classmethod
+    def possible_actions(cls, params: Mapping[str, Any]) -> frozenset[str] | None:
+        """Every action a node with these params can return besides ``default``; None when
+        that is only known at run time."""
+        return cls.actions
 
     # --- the part a node type writes -------------------------------------------------------
 
@@ -236,6 +245,9 @@ class DefinedNodeType:
 
     def declared_actions(self, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         return self.node_class.declared_actions(params)
+
+    def possible_actions(self, params: Mapping[str, Any]) -> frozenset[str] | None:
+        return self.node_class.possible_actions(params)
 
     def subflow_paths(self, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         return self.node_class.subflow_paths(params)

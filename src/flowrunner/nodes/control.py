@@ -34,6 +34,8 @@ _LEVELS = ["debug", "info", "warning", "warn", "error"]
 class DelayNode(DefinedNode):
     __slots__ = ()
 
+    actions = frozenset()
+
     async def work(self, call: Call) -> Any:
         await asyncio.sleep(self._seconds(call.params))
         return call.input
@@ -62,6 +64,8 @@ class DelayNode(DefinedNode):
 class LogNode(DefinedNode):
     __slots__ = ()
 
+    actions = frozenset()
+
     async def work(self, call: Call) -> Any:
         params = call.params
         level = str(params.get("level") or "info")
@@ -71,6 +75,8 @@ class LogNode(DefinedNode):
 
 class SetNode(DefinedNode):
     __slots__ = ()
+
+    actions = frozenset()
 
     async def work(self, call: Call) -> Any:
         values = call.params.get("values") or {}
@@ -95,6 +101,15 @@ class SwitchNode(DefinedNode):
         found.append((("default",), params.get("default")))
         return [(path, a) for path, a in found if isinstance(a, str) and a and "${" not in a]
 
+    @classmethod
+    def possible_actions(cls, params: Mapping[str, Any]) -> frozenset[str] | None:
+        found = cls.declared_actions(params)
+        cases = params.get("cases")
+        written = [*(cases.values() if isinstance(cases, Mapping) else ()), params.get("default")]
+        if len(found) < len([a for a in written if a is not None]):
+            return None  # an action is an expression: known only at run time
+        return frozenset(action for _, action in found)
+
     async def work(self, call: Call) -> Any:
         params = call.params
         # Case keys are YAML mapping keys, so text: the value is compared as text too
@@ -108,6 +123,8 @@ class SwitchNode(DefinedNode):
 
 class FailNode(DefinedNode):
     __slots__ = ()
+
+    actions = frozenset()
 
     async def work(self, call: Call) -> Any:
         message = to_text(call.params.get("message")) or f"flow failed at node '{self.node_id}'"

@@ -58,6 +58,7 @@ class TransformNode(ScriptNode):
 
     code_params = frozenset({"script"})
     code_param = "script"
+    actions = frozenset()  # its value is its output; only a post hook could route it
 
     async def work(self, call: Call) -> Any:
         return await self.run_script(call)
