@@ -196,3 +196,21 @@ def test_validate_warns_about_an_edge_the_node_never_takes(
     assert f"{path}:3:" in result.output
     assert "a 'transform' node never returns the action 'success'" in result.output
     assert "it returns default, or error when it fails" in result.output
+
+
+def test_validate_reports_a_duplicate_key_together_with_the_other_errors(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        "dup.yaml",
+        "metadata: {name: Dup}\nnodes:\n  a: {type: lgo, next: {default: b}}\n"
+        "  b: {type: log, params: {message: x}}\n  b: {type: set}\n",
+    )
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}:3:" in result.output  # the unknown type, before the duplicate
+    assert "unknown node type" in result.output
+    assert f"{path}:5:3" in result.output
+    assert "duplicate key 'b' (first defined at line 4)" in result.output
+    assert "2 errors" in result.output

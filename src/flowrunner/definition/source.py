@@ -2,7 +2,8 @@
 
 ``yaml.compose`` gives the node tree with marks; we build the data ourselves from it so that
 every path (a tuple of keys and indices) maps to its 1-based position, duplicate keys are
-rejected with the position of the second one, and aliases cannot blow up memory.
+reported with the position of the second one (without hiding the document's other
+problems), and aliases cannot blow up memory.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class SourceMap:
 class ParsedSource:
     data: Any
     positions: SourceMap
+    # Errors that do not stop reading (duplicate keys: the first value is kept), reported
+    # together with everything validation finds.
+    problems: list[Problem] = field(default_factory=list)
 
 
 class SourceError(Exception):
@@ -84,7 +88,8 @@ def dotted(path: Path) -> str:
 
 
 def parse_yaml(text: str) -> ParsedSource:
-    """Parse one YAML document; raises SourceError for syntax errors and duplicate keys."""
+    """Parse one YAML document; raises SourceError for syntax errors. Duplicate keys are in
+    the result's ``problems`` (the first value is kept)."""
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -95,7 +100,7 @@ def parse_yaml(text: str) -> ParsedSource:
     if root is None:
         return ParsedSource(None, positions)
     builder = _Builder(positions, text.splitlines())
-    return ParsedSource(builder.build(root, ()), positions)
+    return ParsedSource(builder.build(root, ()), positions, builder.problems)
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError) -> Problem:
@@ -143,6 +148,7 @@ class _Builder:
         self.constructor = SafeConstructor()
         self.count = 0
         self.active: set[int] = set()
+        self.problems: list[Problem] = []
 
     def build(self, node: Node, path: Path) -> Any:
         self.count += 1
@@ -183,9 +189,16 @@ class _Builder:
                 line, column = _pos(key_node)
                 first = self.positions.keys.get(child)
                 where = f" (first defined at line {first[0]})" if first else ""
-                raise SourceError(
-                    Problem(dotted(child), f"duplicate key '{key}'{where}", line, column)
+                self.problems.append(
+                    Problem(
+                        dotted(child),
+                        f"duplicate key '{key}'{where}",
+                        line,
+                        column,
+                        hint="rename or remove one: only the first is checked",
+                    )
                 )
+                continue
             self.positions.keys[child] = _pos(key_node)
             out[key] = self.build(value_node, child)
         return out
