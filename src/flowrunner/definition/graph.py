@@ -13,7 +13,10 @@ from typing import Any
 
 from flowrunner.definition.source import Path
 
-START_HINT = "set metadata.start to the id of the node the flow begins with"
+MAX_NAMED = 12  # candidates named in a message
+# Finding the nodes that reach every other costs a walk per node; past this many nodes the
+# message names them all (a flow this large is generated, and its author knows its start).
+MAX_REACH_CHECKS = 500
 
 
 class GraphChecks(ABC):
@@ -84,10 +87,14 @@ class GraphChecks(ABC):
         if len(candidates) == 1:
             return candidates[0]
         if not candidates:
+            likely = self._reaching_all()
+            names = ", ".join(f"'{c}'" for c in likely[:MAX_NAMED])
+            more = f" (and {len(likely) - MAX_NAMED} more)" if len(likely) > MAX_NAMED else ""
             self.error(
                 ("nodes",),
-                "cannot find the start node: every node is the target of some next",
-                START_HINT,
+                "cannot find the start node: every node is the target of some next; "
+                f"candidates (nodes every other node can be reached from): {names}{more}",
+                f"set metadata.start to one of them, e.g. start: {likely[0]}",
                 key=True,
             )
         else:
@@ -100,17 +107,25 @@ class GraphChecks(ABC):
             )
         return None
 
-    def _check_reachable(self, start: str) -> None:
+    def _reaching_all(self) -> list[str]:
+        """Nodes from which every node can be reached, in file order (any of them can start a
+        flow that loops back to its beginning); all nodes when none can, or the flow is too
+        large to try each one."""
+        ids = list(self.nodes)
+        if len(ids) > MAX_REACH_CHECKS:
+            return ids
+        graph = self._graph()
+        found = [n for n in ids if len(_reachable(graph, n, self.nodes)) == len(ids)]
+        return found or ids
+
+    def _graph(self) -> dict[str, list[str]]:
         graph: dict[str, list[str]] = {}
         for node_id, _, target in self._edges():
             graph.setdefault(node_id, []).append(target)
-        seen = {start}
-        todo = [start]
-        while todo:
-            for target in graph.get(todo.pop(), ()):
-                if target in self.nodes and target not in seen:
-                    seen.add(target)
-                    todo.append(target)
+        return graph
+
+    def _check_reachable(self, start: str) -> None:
+        seen = _reachable(self._graph(), start, self.nodes)
         for node_id in self.nodes:
             if node_id not in seen:
                 self.error(
@@ -120,6 +135,17 @@ class GraphChecks(ABC):
                     key=True,
                     severity="warning",
                 )
+
+
+def _reachable(graph: Mapping[str, list[str]], start: str, nodes: Mapping[str, Any]) -> set[str]:
+    seen = {start}
+    todo = [start]
+    while todo:
+        for target in graph.get(todo.pop(), ()):
+            if target in nodes and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
 
 
 def _known(nodes: Mapping[str, Any]) -> str | None:
