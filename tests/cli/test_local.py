@@ -214,3 +214,29 @@ def test_validate_reports_a_duplicate_key_together_with_the_other_errors(
     assert f"{path}:5:3" in result.output
     assert "duplicate key 'b' (first defined at line 4)" in result.output
     assert "2 errors" in result.output
+
+
+def test_set_may_copy_shared_into_itself(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "copy.yaml",
+        "metadata: {name: Copy}\nnodes:\n"
+        '  keep: {type: set, params: {values: {before: "${shared}"}}}\n',
+    )
+    result = runner.invoke(app, ["run", str(path), "-i", '{"a": 1}', "-o", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["output"] == {"before": {"a": 1}}
+
+
+def test_json_output_stays_json_with_infinite_numbers(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "inf.yaml",
+        "metadata: {name: Inf}\nnodes:\n"
+        "  big: {type: set, params: {values: {up: .inf, down: -.inf, nan: .nan, one: 1.5}}}\n",
+    )
+    result = runner.invoke(app, ["run", str(path), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    assert "Infinity" not in result.stdout
+    output = json.loads(result.stdout)["output"]
+    assert output == {"up": None, "down": None, "nan": None, "one": 1.5}

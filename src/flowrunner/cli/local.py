@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import uuid
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -62,7 +64,19 @@ def parse_input(raw: str | None) -> Any:
 
 
 def _to_json(value: Any) -> str:
-    return json.dumps(value, indent=2, default=str, ensure_ascii=False)
+    return json.dumps(_finite(value), indent=2, default=str, ensure_ascii=False, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    """NaN and ±Infinity (``.nan``/``.inf`` in YAML) as null, as the server stores them:
+    ``Infinity`` is not JSON, and ``--output json`` is read by JSON parsers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _sandbox(settings: Settings | None = None) -> Sandbox:

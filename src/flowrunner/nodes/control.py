@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from flowrunner.definition.durations import DURATION_HINT, DURATION_PATTERN, parse_duration
 from flowrunner.engine import Flow, NodeEvent
 from flowrunner.errors import ExecutionError, FlowFailed
-from flowrunner.expressions import to_text
+from flowrunner.expressions import thaw, to_text
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
 
 if TYPE_CHECKING:
@@ -85,6 +85,9 @@ class SetNode(DefinedNode):
                 f"node '{self.node_id}': values must be a mapping, got {type(values).__name__}",
                 node_id=self.node_id,
             )
+        # A copy: "${shared}" resolves to the live shared state itself, and storing that
+        # inside shared would make it contain itself (no longer JSON).
+        values = thaw(values)
         call.ctx.shared.update(values)
         return dict(values)
 
