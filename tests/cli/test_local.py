@@ -240,3 +240,18 @@ def test_json_output_stays_json_with_infinite_numbers(runner: CliRunner, tmp_pat
     assert "Infinity" not in result.stdout
     output = json.loads(result.stdout)["output"]
     assert output == {"up": None, "down": None, "nan": None, "one": 1.5}
+
+
+def test_retry_lines_number_the_attempt_that_failed(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "retry.yaml",
+        "metadata: {name: Retry}\nnodes:\n"
+        "  flaky: {type: fail, params: {message: down}, retry: {max_retries: 2}}\n",
+    )
+    result = runner.invoke(app, ["run", str(path)])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if "↻" in line]
+    assert len(lines) == 2
+    assert "flaky attempt 1 failed: down (retrying, attempt 2)" in lines[0]
+    assert "flaky attempt 2 failed: down (retrying, attempt 3)" in lines[1]

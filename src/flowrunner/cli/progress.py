@@ -63,9 +63,13 @@ class ProgressView:
             action = f" → {escape(event.action)}" if event.action not in (None, "default") else ""
             print_(f"[green]✓[/] {_name(event)} [dim]{took}{action}[/]", highlight=False)
         elif event.kind == "retrying":
+            # The event announces the next attempt; the one that failed is the one before.
+            wait = float((event.fields or {}).get("wait") or 0)
+            then = f"retrying in {wait:g}s" if wait > 0 else "retrying"
+            item = f" item {event.item_index}" if event.item_index is not None else ""
             print_(
-                f"[yellow]↻[/] {_name(event)} attempt {event.attempt} failed: "
-                f"{escape(mask(str(event.error)))}",
+                f"[yellow]↻[/] {_name(event)}{item} attempt {event.attempt - 1} failed: "
+                f"{escape(mask(str(event.error)))} [dim]({then}, attempt {event.attempt})[/]",
                 highlight=False,
             )
         elif event.kind in ("failed", "canceled"):
