@@ -255,3 +255,20 @@ def test_retry_lines_number_the_attempt_that_failed(runner: CliRunner, tmp_path:
     assert len(lines) == 2
     assert "flaky attempt 1 failed: down (retrying, attempt 2)" in lines[0]
     assert "flaky attempt 2 failed: down (retrying, attempt 3)" in lines[1]
+
+
+def test_a_script_that_throws_keeps_its_console_lines(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "throws.yaml",
+        "metadata: {name: Throws}\nnodes:\n"
+        "  shape:\n    type: transform\n    params:\n      script: |\n"
+        "        console.log('looking at', input.id);\n"
+        "        console.warn('about to give up');\n"
+        "        throw new Error('no good');\n",
+    )
+    result = runner.invoke(app, ["run", str(path), "-i", '{"id": 7}'])
+    assert result.exit_code == 1
+    assert "info shape looking at 7" in result.output
+    assert "warning shape about to give up" in result.output
+    assert "no good" in result.output

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy
-from flowrunner.errors import ExpressionError
+from flowrunner.errors import ExpressionError, SandboxError
 from flowrunner.expressions import JSEvaluator, Resolver, compile_value
 
 if TYPE_CHECKING:
@@ -206,9 +206,22 @@ class DefinedNode(Node):
     async def _hook(self, stage: str, scope: dict[str, Any], ctx: Context) -> Any:
         """Run the ``stage`` hook; shared writes and console output flow back into the run."""
         host: HookHost = self._js  # type: ignore[assignment]  # checked at compile time
-        result = await host.run_function(self._hooks[stage], scope)
-        apply_script_effects(ctx, result)
-        return getattr(result, "value", result)
+        return await run_script(host, self._hooks[stage], scope, ctx)
+
+
+async def run_script(host: HookHost, body: str, scope: Mapping[str, Any], ctx: Context) -> Any:
+    """Run ``body`` in the sandbox and apply its effects to the run; its return value.
+
+    A script that throws still leaves its ``console`` lines in the run log: they are often
+    what explains the throw.
+    """
+    try:
+        result = await host.run_function(body, scope)
+    except SandboxError as exc:
+        _log_lines(ctx, exc.context.get("logs"))
+        raise
+    apply_script_effects(ctx, result)
+    return getattr(result, "value", result)
 
 
 def apply_script_effects(ctx: Context, result: Any) -> None:
@@ -217,9 +230,17 @@ def apply_script_effects(ctx: Context, result: Any) -> None:
     if isinstance(shared, Mapping) and shared is not ctx.shared:
         ctx.shared.clear()
         ctx.shared.update(shared)
-    for line in getattr(result, "logs", None) or ():
-        level = getattr(line, "level", "info")
-        ctx.log(str(getattr(line, "message", line)), level="warning" if level == "warn" else level)
+    _log_lines(ctx, getattr(result, "logs", None))
+
+
+def _log_lines(ctx: Context, lines: Any) -> None:
+    """Console lines (``LogLine`` objects, or the dicts an error carries) into the run log."""
+    for line in lines or ():
+        if isinstance(line, Mapping):
+            level, message = line.get("level", "info"), line.get("message", "")
+        else:
+            level, message = getattr(line, "level", "info"), getattr(line, "message", line)
+        ctx.log(str(message), level="warning" if level == "warn" else str(level))
 
 
 @dataclass(frozen=True, slots=True)
