@@ -272,3 +272,17 @@ def test_a_script_that_throws_keeps_its_console_lines(runner: CliRunner, tmp_pat
     assert "info shape looking at 7" in result.output
     assert "warning shape about to give up" in result.output
     assert "no good" in result.output
+
+
+def test_a_month_added_to_january_31_is_the_end_of_february(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        "dates.yaml",
+        "metadata: {name: Dates}\nnodes:\n"
+        "  due: {type: transform, params: {script: \"return dates.add(input.on, 1, 'month')\"}}\n",
+    )
+    result = runner.invoke(app, ["run", str(path), "-i", '{"on": "2025-01-31"}', "-o", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["output"] == "2025-02-28T00:00:00.000Z"
