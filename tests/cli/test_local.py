@@ -286,3 +286,17 @@ def test_a_month_added_to_january_31_is_the_end_of_february(
     result = runner.invoke(app, ["run", str(path), "-i", '{"on": "2025-01-31"}', "-o", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["output"] == "2025-02-28T00:00:00.000Z"
+
+
+def test_execution_metadata_has_the_keys_a_server_run_has(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        "meta.yaml",
+        "metadata: {name: Meta}\nnodes:\n"
+        "  show: {type: transform, params: {script: return Object.keys(execution).sort()}}\n",
+    )
+    result = runner.invoke(app, ["run", str(path), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["output"] == ["flow", "flow_id", "flow_version", "id"]

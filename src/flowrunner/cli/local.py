@@ -134,7 +134,13 @@ async def _execute(
         compiled = compile_flow(
             definition, scripts=sandbox, base_path=path.parent, max_steps=settings.max_steps
         )
-        execution = {"id": str(uuid.uuid4()), "flow": definition.metadata.name}
+        # The same keys as a server run's; a file has no stored flow id or version.
+        execution = {
+            "id": str(uuid.uuid4()),
+            "flow_id": None,
+            "flow_version": None,
+            "flow": definition.metadata.name,
+        }
         with ProgressView(console, mask=masker.mask_text) as view:
             return await compiled.run(
                 run_input, observer=view, execution=execution, secrets=secrets

@@ -151,6 +151,7 @@ class Runner:
                     "id": execution.id,
                     "flow_id": execution.flow_id,
                     "flow_version": execution.flow_version,
+                    "flow": compiled.definition.name,
                 },
                 **kwargs,
             )

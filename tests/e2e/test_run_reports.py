@@ -1,5 +1,5 @@
-"""Through a real server: what a run that has ended leaves behind — the progress it reached
-(also when it failed or was canceled) and an end-of-stream message on the WebSocket."""
+"""Through a real server: what a run reports — the progress it reached (also when it failed
+or was canceled), an end-of-stream message on the WebSocket, and its ``execution`` metadata."""
 
 from __future__ import annotations
 
@@ -121,3 +121,19 @@ async def test_subscribing_to_a_finished_run_replays_it_then_ends(
         messages = await _until_end(ws)
     assert messages[-2]["type"] == "complete"
     assert messages[-1] == {"type": "end", "execution_id": execution_id, "status": "completed"}
+
+
+async def test_execution_metadata_has_the_documented_keys(client: httpx.AsyncClient) -> None:
+    yaml = """metadata: {name: Meta}
+nodes:
+  show: {type: set, params: {values: {execution: "${execution}"}}}
+"""
+    done = await _start(client, yaml, wait="20s")
+    assert done["status"] == "completed", done
+    meta = done["output"]["execution"]
+    assert meta == {
+        "id": done["id"],
+        "flow_id": done["flow_id"],
+        "flow_version": done["flow_version"],
+        "flow": "Meta",
+    }
