@@ -300,3 +300,29 @@ def test_execution_metadata_has_the_keys_a_server_run_has(
     result = runner.invoke(app, ["run", str(path), "-o", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["output"] == ["flow", "flow_id", "flow_version", "id"]
+
+
+ENDS_EARLY = """\
+metadata: {name: Ends early}
+nodes:
+  check:
+    type: switch
+    params: {value: "${input.ok}", cases: {"true": done}}
+    next: {done: END, default: complain}
+  complain: {type: fail, params: {message: "not ok"}, next: {error: END}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("ok", "action", "last", "output"),
+    [(True, "done", "check", {"ok": True}), (False, "error", "complain", None)],
+)
+def test_the_reserved_end_target_ends_the_run(
+    runner: CliRunner, tmp_path: Path, ok: bool, action: str, last: str, output: object
+) -> None:
+    path = write(tmp_path, "end.yaml", ENDS_EARLY)
+    result = runner.invoke(app, ["run", str(path), "-i", json.dumps({"ok": ok}), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["status"] == "completed"
+    assert (payload["action"], payload["last_node"], payload["output"]) == (action, last, output)

@@ -90,3 +90,14 @@ nodes:
         "candidates (nodes every other node can be reached from): 'a', 'b'"
     )
     assert problem.hint == "set metadata.start to one of them, e.g. start: a"
+
+
+def test_end_is_a_reserved_target_and_a_near_miss_suggests_it() -> None:
+    text = """\
+metadata: {name: x}
+nodes:
+  a: {type: log, params: {message: x}, next: {default: END, error: end}}
+"""
+    problem = only(check(text))
+    assert where(problem) == ("nodes.a.next.error", 3, 68)
+    assert "unknown node 'end' — did you mean 'END'?" in problem.message

@@ -137,3 +137,17 @@ nodes:
         "flow_version": done["flow_version"],
         "flow": "Meta",
     }
+
+
+async def test_a_run_routed_to_the_reserved_end_target_completes(
+    client: httpx.AsyncClient,
+) -> None:
+    yaml = """metadata: {name: Ends early}
+nodes:
+  complain: {type: fail, params: {message: "not ok"}, next: {error: END, default: never}}
+  never: {type: log, params: {message: x}}
+"""
+    done = await _start(client, yaml, wait="20s")
+    assert done["status"] == "completed", done
+    assert done["output"] is None
+    assert done["progress"] == 1.0

@@ -13,6 +13,9 @@ from typing import Any
 
 from flowrunner.definition.source import Path
 
+# The original's reserved target: `next: {default: END}` ends the run there (compile.py wires
+# it so), unless a node has that id.
+END_TARGET = "END"
 MAX_NAMED = 12  # candidates named in a message
 # Finding the nodes that reach every other costs a walk per node; past this many nodes the
 # message names them all (a flow this large is generated, and its author knows its start).
@@ -56,9 +59,9 @@ class GraphChecks(ABC):
 
     def _check_targets(self) -> None:
         for node_id, action, target in self._edges():
-            if target in self.nodes:
-                continue
-            close = self._close_ids(target)
+            if target in self.nodes or target == END_TARGET:
+                continue  # END: the original's reserved target, ends the run
+            close = self._close_ids(target) or ([END_TARGET] if target.upper() == "END" else [])
             mean = f" — did you mean '{close[0]}'?" if close else ""
             self.error(
                 ("nodes", node_id, "next", action),
