@@ -326,3 +326,20 @@ def test_the_reserved_end_target_ends_the_run(
     payload = json.loads(result.stdout)
     assert payload["status"] == "completed"
     assert (payload["action"], payload["last_node"], payload["output"]) == (action, last, output)
+
+
+def test_unknown_top_level_keys_are_warnings_and_the_flow_runs(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        "extra.yaml",
+        "metadata: {name: Extra}\nversion: 2\nnodes:\n  a: {type: set, params: {values: {x: 1}}}\n",
+    )
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0
+    assert "warning version: unknown key 'version'" in result.output
+    assert "0 errors, 1 warning" in result.output
+    result = runner.invoke(app, ["run", str(path), "-o", "json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["output"] == {"x": 1}
