@@ -53,3 +53,10 @@ def test_no_command_prints_the_help_without_a_traceback() -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "validate" in proc.stdout
+
+
+def test_version_and_help_still_exit_0() -> None:
+    version = flowrunner("--version")
+    assert version.returncode == 0
+    assert version.stdout.startswith("flowrunner ")
+    assert flowrunner("run", "--help").returncode == 0
