@@ -343,3 +343,20 @@ def test_unknown_top_level_keys_are_warnings_and_the_flow_runs(
     result = runner.invoke(app, ["run", str(path), "-o", "json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["output"] == {"x": 1}
+
+
+def test_a_sub_flow_may_take_shared_as_its_input(runner: CliRunner, tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "sub.yaml",
+        "metadata: {name: Sub}\nnodes:\n  say: {type: log, params: {message: hi}}\n",
+    )
+    path = write(
+        tmp_path,
+        "main.yaml",
+        "metadata: {name: Main}\nnodes:\n"
+        '  call: {type: flow, params: {path: sub.yaml, input: "${shared}"}}\n',
+    )
+    result = runner.invoke(app, ["run", str(path), "-i", '{"a": 1}', "-o", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["output"] == {"a": 1}

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy
 from flowrunner.errors import ExpressionError, SandboxError
-from flowrunner.expressions import JSEvaluator, Resolver, compile_value
+from flowrunner.expressions import JSEvaluator, Resolver, compile_value, thaw
 
 if TYPE_CHECKING:
     from flowrunner.definition.model import NodeSpec
@@ -175,6 +175,8 @@ class DefinedNode(Node):
         return await self.work(prep_res)
 
     async def post(self, ctx: Context, prep_res: Any, exec_res: Any) -> str | None:
+        if exec_res is ctx.shared:  # a node returning the shared state: store a snapshot
+            exec_res = thaw(exec_res)
         ctx.shared["result"] = exec_res
         action = self.route(ctx, prep_res, exec_res)
         if "post" in self._hooks:

@@ -181,7 +181,9 @@ class SubflowNode(DefinedNode):
 
     async def work(self, call: Call) -> Any:
         ctx = call.ctx
-        run_input = call.params.get("input", call.input)
+        # A copy: `input: "${shared}"` would otherwise hand the sub-flow the live shared state
+        # as data, and a pass-through node's output would then store shared inside itself.
+        run_input = thaw(call.params.get("input", call.input))
         prefix = (*ctx.flow_path, self.node_id)
 
         def forward(event: NodeEvent) -> None:
