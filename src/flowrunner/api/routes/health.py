@@ -1,4 +1,8 @@
-"""``/healthz`` (the process answers) and ``/readyz`` (the store answers too)."""
+"""``/healthz`` (the process answers) and ``/readyz`` (the store answers too).
+
+``/health`` and ``/api/v1/health`` answer like ``/healthz``: the original flowrunner's paths,
+which load balancers and scripts written for it still probe.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="The process is up (and how its event bus is doing)")
+@router.get("/health", include_in_schema=False)
+@router.get("/api/v1/health", include_in_schema=False)
 async def healthz(request: Request) -> dict[str, Any]:
     # The event bus is reported, never judged: without Redis runs go on and followers read the
     # store, so the process stays healthy.
