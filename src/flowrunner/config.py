@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     script_timeout: float = 1.0
     script_memory_mb: int = 64
     script_workers: int = 2
+    # The share of the workers one account may hold at once (at least one worker), so one
+    # account's slow scripts cannot keep every other account's scripts waiting.
+    script_worker_share: float = Field(default=0.5, gt=0, le=1)
 
     # Node visits per run before it is failed as an endless loop.
     max_steps: int = 10_000
@@ -70,6 +73,8 @@ class Settings(BaseSettings):
     # run's executor must renew within, how often expired leases are swept, how long a
     # shutdown lets running nodes finish, and the largest run input accepted.
     executor_concurrency: int = 16
+    # Runs of one account executing at once in a process; unset: half the concurrency.
+    max_runs_per_account: int | None = Field(default=None, ge=1)
     lease_ttl_seconds: float = 30.0
     recovery_interval_seconds: float = 10.0
     shutdown_grace_seconds: float = 10.0
@@ -80,6 +85,14 @@ class Settings(BaseSettings):
     event_bus_url: str | None = None
     event_bus_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     event_bus_buffer: int = Field(default=1000, ge=1, le=1_000_000)
+
+    def runs_per_account(self) -> int:
+        if self.max_runs_per_account is not None:
+            return min(self.max_runs_per_account, self.executor_concurrency)
+        return max(1, self.executor_concurrency // 2)
+
+    def script_workers_per_account(self) -> int:
+        return max(1, int(self.script_workers * self.script_worker_share))
 
     def sqlite_url(self) -> str:
         return f"sqlite+aiosqlite:///{self.data_dir / 'flowrunner.db'}"

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from flowrunner.definition import CompiledFlow
-from flowrunner.engine import ErrorInfo
+from flowrunner.engine import Checkpoint, ErrorInfo
 from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus
@@ -31,6 +31,7 @@ from flowrunner.executions.recorder import (
     uninterrupted,
 )
 from flowrunner.executions.states import transition
+from flowrunner.fairness import ACCOUNT_ID, reclaim
 from flowrunner.logging import masking
 from flowrunner.nodes.base import RUN_SECRETS
 from flowrunner.secrets import Masker
@@ -143,10 +144,17 @@ class Runner:
             last = resume_meta(results).get("last_node")
             return await self._complete(execution, recorder, masker, results.get(str(last)))
         token = RUN_SECRETS.set(secrets)
+        account = ACCOUNT_ID.set(execution.account_id)  # whose scripts the sandbox runs
+
+        async def save(point: Checkpoint) -> None:
+            await recorder.checkpoint(point)  # may stop a shutting-down run: before reclaim
+            # A node boundary: take back the executor slot a delay cut short let go.
+            await reclaim()
+
         try:
             result = await compiled.engine_flow.run(
                 observer=recorder.observe,
-                checkpoint=recorder.checkpoint,
+                checkpoint=save,
                 execution={
                     "id": execution.id,
                     "flow_id": execution.flow_id,
@@ -183,6 +191,7 @@ class Runner:
                 progress=_reached(recorder, checkpoint),
             )
         finally:
+            ACCOUNT_ID.reset(account)
             RUN_SECRETS.reset(token)
         return await self._complete(execution, recorder, masker, result.output)
 

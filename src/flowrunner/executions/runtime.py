@@ -31,6 +31,7 @@ async def execution_runtime(
         workers=settings.script_workers,
         timeout=settings.script_timeout,
         memory_mb=settings.script_memory_mb,
+        per_account=settings.script_workers_per_account(),
     )
     bus: EventBus = InProcessBus()
     if settings.event_bus_url:
@@ -51,7 +52,11 @@ async def execution_runtime(
     )
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
     executor = LocalExecutor(
-        runner, store.executions, concurrency=settings.executor_concurrency, lease_ttl=ttl
+        runner,
+        store.executions,
+        concurrency=settings.executor_concurrency,
+        per_account=settings.runs_per_account(),
+        lease_ttl=ttl,
     )
     recovery = Recovery(
         store.executions,
