@@ -2,7 +2,8 @@
 
 A :class:`FairSemaphore` has ``capacity`` slots and a cap per key (an account id). A freed
 slot goes to the waiting key that holds the fewest slots, ties broken round-robin (the key
-served longest ago first); within one key, in arrival order; a key at its cap is skipped.
+whose last grant is oldest first); within one key, in arrival order; a key at its cap is
+skipped.
 So an account queuing a hundred requests cannot push another account's first request
 behind them: the newcomer holds nothing, so it gets the next free slot.
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -42,8 +43,11 @@ class FairSemaphore:
         self.per_key = capacity if per_key is None else min(per_key, capacity)
         self._held: dict[str, int] = {}
         self._total = 0
-        # Keys with waiters, in round-robin order: a key just served moves to the end.
-        self._waiting: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()
+        self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
+        # When each key holding or waiting was last granted a slot (a grant counter): the
+        # round-robin order among keys holding as many.
+        self._granted = 0
+        self._last_grant: dict[str, int] = {}
 
     @property
     def in_use(self) -> int:
@@ -79,6 +83,8 @@ class FairSemaphore:
             raise RuntimeError(f"release for {key!r}, which holds no slot")
         if count == 1:
             del self._held[key]
+            if key not in self._waiting:
+                self._last_grant.pop(key, None)
         else:
             self._held[key] = count - 1
         self._total -= 1
@@ -98,6 +104,8 @@ class FairSemaphore:
     def _take(self, key: str) -> None:
         self._held[key] = self._held.get(key, 0) + 1
         self._total += 1
+        self._granted += 1
+        self._last_grant[key] = self._granted
 
     def _grant(self) -> None:
         while self._total < self.capacity:
@@ -106,22 +114,20 @@ class FairSemaphore:
                 return
             queue = self._waiting[key]
             future = queue.popleft()
-            if queue:
-                self._waiting.move_to_end(key)
-            else:
+            if not queue:
                 del self._waiting[key]
             self._take(key)  # counted now, so a second release cannot grant it twice
             future.set_result(None)
 
     def _next_key(self) -> str | None:
-        """The waiting key under its cap holding the fewest slots; the first in round-robin
-        order among equals."""
+        """The waiting key under its cap holding the fewest slots; among equals, the one
+        granted longest ago (never: first), then the one waiting longest."""
         best: str | None = None
-        fewest = self.per_key
+        best_rank = (self.per_key, 0)
         for key in self._waiting:
-            held = self._held.get(key, 0)
-            if held < fewest:
-                best, fewest = key, held
+            rank = (self._held.get(key, 0), self._last_grant.get(key, 0))
+            if rank < best_rank:
+                best, best_rank = key, rank
         return best
 
     def _forget(self, key: str, future: asyncio.Future[None]) -> None:
@@ -134,6 +140,8 @@ class FairSemaphore:
             return
         if not queue:
             del self._waiting[key]
+            if key not in self._held:
+                self._last_grant.pop(key, None)
 
 
 class Slot:

@@ -111,7 +111,13 @@ def registry_with_busy() -> NodeTypeRegistry:
 
 
 def make_harness(
-    store: Store, account: Account, *, concurrency: int = 4, ttl: float = 2.0, owner: str = "t"
+    store: Store,
+    account: Account,
+    *,
+    concurrency: int = 4,
+    per_account: int | None = None,
+    ttl: float = 2.0,
+    owner: str = "t",
 ) -> Harness:
     bus = InProcessBus()
     flows = FlowCache(registry=registry_with_busy())
@@ -120,6 +126,7 @@ def make_harness(
         runner,
         store.executions,
         concurrency=concurrency,
+        per_account=per_account,
         lease_ttl=timedelta(seconds=ttl),
         owner=owner,
     )

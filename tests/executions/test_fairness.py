@@ -1,0 +1,112 @@
+"""The executor between accounts: fair admission, the per-account cap, and delays that hold
+no slot."""
+
+from __future__ import annotations
+
+import asyncio
+
+from flowrunner.storage import Account, Execution, Store
+from tests.executions.conftest import BUSY, SLOW, STEPS, Harness, HarnessFactory
+
+
+async def _start(h: Harness, account: Account, flow_id: str, nap: float = 0) -> Execution:
+    execution = await h.store.executions.create(
+        account.id, flow_id=flow_id, flow_version=1, input={"nap": nap, "name": "b"}
+    )
+    assert await h.executor.submit(execution)
+    return execution
+
+
+async def _statuses(h: Harness, runs: list[Execution]) -> list[str]:
+    return [(await h.store.executions.get(r.account_id, r.id)).status for r in runs]
+
+
+async def _until_running(h: Harness, runs: list[Execution], count: int) -> None:
+    for _ in range(200):  # a hang guard, not a time limit
+        if (await _statuses(h, runs)).count("running") >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never {count} running: {await _statuses(h, runs)}")
+
+
+async def test_a_waiting_account_runs_before_the_earlier_queued_runs_of_another(
+    harnesses: HarnessFactory, store: Store, account: Account
+) -> None:
+    h = harnesses(concurrency=1)
+    bob = await store.accounts.create("bob", "hash")
+    ada_flow = await h.flow(BUSY)
+    bob_flow = await h.flow(BUSY, account_id=bob.id)
+    ada = [await _start(h, account, ada_flow, 0.1) for _ in range(3)]
+    bobs = await _start(h, bob, bob_flow, 0.1)
+    for run in (*ada, bobs):
+        await h.executor.wait(run.id)
+    done = {r.id: await store.executions.get(r.account_id, r.id) for r in (*ada, bobs)}
+    order = sorted(done, key=lambda i: done[i].finished_at or done[i].created_at)
+    assert [done[i].status for i in order] == ["completed"] * 4
+    # First come first served would run ada's three first; bob's one is next after ada's first.
+    assert order == [ada[0].id, bobs.id, ada[1].id, ada[2].id]
+
+
+async def test_an_account_at_its_cap_waits_while_another_account_runs(
+    harnesses: HarnessFactory, store: Store, account: Account
+) -> None:
+    h = harnesses(concurrency=4, per_account=2)
+    bob = await store.accounts.create("bob", "hash")
+    ada = [await _start(h, account, await h.flow(BUSY), 30) for _ in range(4)]
+    await _until_running(h, ada, 2)
+    bobs = await _start(h, bob, await h.flow(STEPS, account_id=bob.id))
+    await h.executor.wait(bobs.id)
+    assert await _statuses(h, [bobs]) == ["completed"]
+    statuses = await _statuses(h, ada)
+    assert sorted(statuses) == ["queued", "queued", "running", "running"]
+    for run in ada:
+        assert await h.executor.cancel(run)
+    assert await _statuses(h, ada) == ["canceled"] * 4
+
+
+async def test_a_run_sleeping_in_a_delay_holds_no_slot_and_takes_one_back_after(
+    harnesses: HarnessFactory, store: Store, account: Account
+) -> None:
+    h = harnesses(concurrency=1)
+    bob = await store.accounts.create("bob", "hash")
+    sleeping = await _start(h, account, await h.flow(SLOW), 0.5)
+    await _until_running(h, [sleeping], 1)
+    bobs = await _start(h, bob, await h.flow(BUSY, account_id=bob.id), 0.2)
+    await h.executor.wait(bobs.id)
+    # Bob's run had the only slot while ada's slept (or waited for it back after).
+    assert await _statuses(h, [bobs, sleeping]) == ["completed", "running"]
+    await h.executor.wait(sleeping.id)
+    assert await _statuses(h, [sleeping]) == ["completed"]
+
+
+async def test_many_sleeping_runs_of_one_account_do_not_count_against_the_concurrency(
+    harnesses: HarnessFactory, store: Store, account: Account
+) -> None:
+    h = harnesses(concurrency=2, per_account=1)
+    bob = await store.accounts.create("bob", "hash")
+    flow_id = await h.flow(SLOW)
+    sleepers = [await _start(h, account, flow_id, 3600) for _ in range(5)]
+    await _until_running(h, sleepers, 5)
+    bobs = await _start(h, bob, await h.flow(STEPS, account_id=bob.id))
+    await h.executor.wait(bobs.id)
+    assert await _statuses(h, [bobs]) == ["completed"]
+    assert await _statuses(h, sleepers) == ["running"] * 5
+    for run in sleepers:  # a sleeping run is canceled without waiting for a slot
+        assert await h.executor.cancel(run)
+    assert await _statuses(h, sleepers) == ["canceled"] * 5
+
+
+async def test_a_run_canceled_while_waiting_to_take_its_slot_back_frees_nothing_twice(
+    harnesses: HarnessFactory, store: Store, account: Account
+) -> None:
+    h = harnesses(concurrency=1)
+    bob = await store.accounts.create("bob", "hash")
+    sleeping = await _start(h, account, await h.flow(SLOW), 0.1)
+    await _until_running(h, [sleeping], 1)
+    busy = await _start(h, bob, await h.flow(BUSY, account_id=bob.id), 0.5)
+    await asyncio.sleep(0.3)  # ada's delay is over: it waits behind bob's busy node
+    assert await h.executor.cancel(sleeping)
+    await h.executor.wait(busy.id)
+    after = await _start(h, bob, await h.flow(STEPS, account_id=bob.id))
+    await h.executor.wait(after.id)
+    assert await _statuses(h, [sleeping, busy, after]) == ["canceled", "completed", "completed"]
