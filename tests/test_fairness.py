@@ -15,9 +15,7 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
-def _waiter(
-    semaphore: FairSemaphore, key: str, granted: list[str]
-) -> asyncio.Task[None]:
+def _waiter(semaphore: FairSemaphore, key: str, granted: list[str]) -> asyncio.Task[None]:
     async def wait() -> None:
         await semaphore.acquire(key)
         granted.append(key)
@@ -131,9 +129,9 @@ def test_releasing_a_slot_not_held_is_an_error() -> None:
 
 
 def test_capacity_and_cap_must_be_positive() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="capacity"):
         FairSemaphore(0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="per_key"):
         FairSemaphore(2, per_key=0)
 
 
