@@ -112,6 +112,24 @@ async def test_a_waiter_canceled_just_after_its_grant_passes_the_slot_on() -> No
     assert semaphore.in_use == 0
 
 
+async def test_holders_and_waiters_canceled_together_leak_no_slot() -> None:
+    semaphore = FairSemaphore(1)
+    forever = asyncio.Event()
+
+    async def hold(key: str) -> None:
+        async with semaphore.slot(key):
+            await forever.wait()
+
+    tasks = [asyncio.get_running_loop().create_task(hold(k)) for k in ("a", "a", "b")]
+    await _settle()
+    for task in tasks:  # the holder's release meets waiters canceled but not yet woken
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert semaphore.in_use == 0
+    assert (semaphore.waiting("a"), semaphore.waiting("b")) == (0, 0)
+    await semaphore.acquire("c")
+
+
 async def test_a_timeout_while_waiting_leaks_no_slot() -> None:
     semaphore = FairSemaphore(1)
     await semaphore.acquire("a")

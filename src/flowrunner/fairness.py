@@ -116,6 +116,12 @@ class FairSemaphore:
             future = queue.popleft()
             if not queue:
                 del self._waiting[key]
+            if future.done():
+                # Its task was canceled and has not run its handler yet: the handler finds
+                # the future canceled and out of the queue, and takes nothing.
+                if key not in self._waiting and key not in self._held:
+                    self._last_grant.pop(key, None)
+                continue
             self._take(key)  # counted now, so a second release cannot grant it twice
             future.set_result(None)
 
