@@ -34,3 +34,26 @@ def test_embedded_default_is_a_sqlite_file_in_the_data_dir(
     settings = load_settings()
     assert settings.storage == "sqlite"
     assert settings.resolved_database_url() == f"sqlite+aiosqlite:///{tmp_path}/flowrunner.db"
+
+
+def test_per_account_limits_default_to_half_and_never_exceed_the_whole() -> None:
+    settings = load_settings(executor_concurrency=16, script_workers=2)
+    assert settings.runs_per_account() == 8
+    assert settings.script_workers_per_account() == 1
+    assert load_settings(executor_concurrency=1).runs_per_account() == 1
+    assert load_settings(executor_concurrency=4, max_runs_per_account=9).runs_per_account() == 4
+    assert (
+        load_settings(script_workers=8, script_worker_share=0.3).script_workers_per_account() == 2
+    )
+    assert (
+        load_settings(script_workers=1, script_worker_share=0.1).script_workers_per_account() == 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("max_runs_per_account", 0), ("script_worker_share", 0), ("script_worker_share", 1.5)],
+)
+def test_per_account_limits_must_be_positive(name: str, value: float) -> None:
+    with pytest.raises(ValueError, match=name):
+        load_settings(**{name: value})
