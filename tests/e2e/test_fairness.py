@@ -165,8 +165,9 @@ async def test_endless_scripts_of_one_account_do_not_keep_another_accounts_scrip
         views = await _until(
             a,
             spinning,
-            lambda vs: sum(v["status"] == "running" and v["current_node"] == "spin" for v in vs)
-            == 2,
+            lambda vs: (
+                sum(v["status"] == "running" and v["current_node"] == "spin" for v in vs) == 2
+            ),
         )
         assert sorted(v["status"] for v in views) == ["queued"] * 4 + ["running"] * 2
         done = await _run_and_wait(b, TRANSFORM, 21)
