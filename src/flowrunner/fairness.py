@@ -3,9 +3,8 @@
 A :class:`FairSemaphore` has ``capacity`` slots and a cap per key (an account id). A freed
 slot goes to the waiting key that holds the fewest slots, ties broken round-robin (the key
 whose last grant is oldest first); within one key, in arrival order; a key at its cap is
-skipped.
-So an account queuing a hundred requests cannot push another account's first request
-behind them: the newcomer holds nothing, so it gets the next free slot.
+skipped. So an account queuing a hundred requests cannot push another account's first
+request behind them: the newcomer holds nothing, so it gets the next free slot.
 
 The executor admits runs through one (its slots are the process's run concurrency), the
 sandbox lends its workers through another. Two context variables carry what the engine in

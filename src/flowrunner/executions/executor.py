@@ -186,7 +186,6 @@ class LocalExecutor:
             if run.control.cancel_requested:
                 raise asyncio.CancelledError
             finished = await self._runner.run(execution, run.control)
-            slot.give_back()
             return finished
         except asyncio.CancelledError:
             slot.give_back()
