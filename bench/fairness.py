@@ -31,7 +31,10 @@ from cryptography.fernet import Fernet
 
 ADMIN = ("bench", "bench-password-1")
 SLEEPS = "metadata: {name: Sleeps}\nnodes:\n  nap: {type: delay, params: {duration: 1h}}\n"
-SPINS = "metadata: {name: Spins}\nnodes:\n  spin: {type: transform, params: {script: 'while (true) {}'}}\n"
+SPINS = (
+    "metadata: {name: Spins}\nnodes:\n"
+    "  spin: {type: transform, params: {script: 'while (true) {}'}}\n"
+)
 ONE_NODE = "metadata: {name: One}\nnodes:\n  only: {type: set, params: {values: {done: true}}}\n"
 TRANSFORM = (
     "metadata: {name: Doubles}\nnodes:\n"
