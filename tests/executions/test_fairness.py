@@ -110,3 +110,34 @@ async def test_a_run_canceled_while_waiting_to_take_its_slot_back_frees_nothing_
     after = await _start(h, bob, await h.flow(STEPS, account_id=bob.id))
     await h.executor.wait(after.id)
     assert await _statuses(h, [sleeping, busy, after]) == ["canceled", "completed", "completed"]
+
+
+PARALLEL_NAPS = """
+metadata: {name: parallel naps}
+nodes:
+  naps:
+    type: delay
+    batch: {items: [1, 2, 3, 4], strategy: parallel}
+    params: {duration: "${shared.nap}"}
+    next: {default: last}
+  last:
+    type: set
+    params: {values: {done: true}}
+"""
+
+
+async def test_parallel_sleeps_in_one_run_give_one_slot_back_and_take_one_again(
+    harnesses: HarnessFactory, store: Store, account: Account
+) -> None:
+    h = harnesses(concurrency=1)
+    bob = await store.accounts.create("bob", "hash")
+    naps = await _start(h, account, await h.flow(PARALLEL_NAPS), 0.5)
+    await _until_running(h, [naps], 1)
+    bobs = await _start(h, bob, await h.flow(STEPS, account_id=bob.id))
+    await h.executor.wait(bobs.id)
+    assert await _statuses(h, [bobs, naps]) == ["completed", "running"]
+    await h.executor.wait(naps.id)
+    assert await _statuses(h, [naps]) == ["completed"]
+    after = await _start(h, bob, await h.flow(STEPS, account_id=bob.id))
+    await h.executor.wait(after.id)  # the one slot came back: nothing leaked, nothing stuck
+    assert await _statuses(h, [after]) == ["completed"]
