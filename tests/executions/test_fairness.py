@@ -141,3 +141,27 @@ async def test_parallel_sleeps_in_one_run_give_one_slot_back_and_take_one_again(
     after = await _start(h, bob, await h.flow(STEPS, account_id=bob.id))
     await h.executor.wait(after.id)  # the one slot came back: nothing leaked, nothing stuck
     assert await _statuses(h, [after]) == ["completed"]
+
+
+RETRIES = """
+metadata: {name: retries slowly}
+nodes:
+  flaky:
+    type: fail
+    params: {message: "not yet"}
+    retry: {max_retries: 1, wait: 1h}
+"""
+
+
+async def test_a_run_waiting_to_retry_holds_no_slot(
+    harnesses: HarnessFactory, store: Store, account: Account
+) -> None:
+    h = harnesses(concurrency=1)
+    bob = await store.accounts.create("bob", "hash")
+    retrying = await _start(h, account, await h.flow(RETRIES))
+    await _until_running(h, [retrying], 1)
+    bobs = await _start(h, bob, await h.flow(STEPS, account_id=bob.id))
+    await h.executor.wait(bobs.id)
+    assert await _statuses(h, [bobs, retrying]) == ["completed", "running"]
+    assert await h.executor.cancel(retrying)
+    assert await _statuses(h, [retrying]) == ["canceled"]

@@ -8,6 +8,7 @@ post``) run through the flow's script host at the matching stage.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy
 from flowrunner.errors import ExpressionError, SandboxError
 from flowrunner.expressions import JSEvaluator, Resolver, compile_value, thaw
+from flowrunner.fairness import idle
 
 if TYPE_CHECKING:
     from flowrunner.definition.model import NodeSpec
@@ -131,6 +133,11 @@ class DefinedNode(Node):
         return next((c.action for c in prep_res if c.action), None)
 
     # --- engine hooks ------------------------------------------------------------------------
+
+    async def pause(self, seconds: float) -> None:
+        # Waiting to retry is not work: the run holds no executor slot meanwhile.
+        async with idle():
+            await asyncio.sleep(seconds)
 
     def scope(self, ctx: Context) -> dict[str, Any]:
         """The names a ``${...}`` expression (or a hook) can use during this visit."""
