@@ -117,8 +117,11 @@ async def test_holders_and_waiters_canceled_together_leak_no_slot() -> None:
     forever = asyncio.Event()
 
     async def hold(key: str) -> None:
-        async with semaphore.slot(key):
+        await semaphore.acquire(key)
+        try:
             await forever.wait()
+        finally:
+            semaphore.release(key)
 
     tasks = [asyncio.get_running_loop().create_task(hold(k)) for k in ("a", "a", "b")]
     await _settle()

@@ -89,14 +89,6 @@ class FairSemaphore:
         self._total -= 1
         self._grant()
 
-    @asynccontextmanager
-    async def slot(self, key: str) -> AsyncIterator[None]:
-        await self.acquire(key)
-        try:
-            yield
-        finally:
-            self.release(key)
-
     def _grantable(self, key: str) -> bool:
         return self._total < self.capacity and self._held.get(key, 0) < self.per_key
 
