@@ -35,16 +35,18 @@ async def test_a_waiting_account_runs_before_the_earlier_queued_runs_of_another(
     h = harnesses(concurrency=1)
     bob = await store.accounts.create("bob", "hash")
     ada_flow = await h.flow(BUSY)
-    bob_flow = await h.flow(BUSY, account_id=bob.id)
-    ada = [await _start(h, account, ada_flow, 0.1) for _ in range(3)]
-    bobs = await _start(h, bob, bob_flow, 0.1)
+    holder = await _start(h, account, ada_flow, 3600)  # holds the one slot until canceled
+    ada = [await _start(h, account, ada_flow, 0.05) for _ in range(2)]
+    bobs = await _start(h, bob, await h.flow(BUSY, account_id=bob.id), 0.05)
+    assert await _statuses(h, [*ada, bobs]) == ["queued"] * 3
+    assert await h.executor.cancel(holder)
     for run in (*ada, bobs):
         await h.executor.wait(run.id)
     done = {r.id: await store.executions.get(r.account_id, r.id) for r in (*ada, bobs)}
-    order = sorted(done, key=lambda i: done[i].finished_at or done[i].created_at)
-    assert [done[i].status for i in order] == ["completed"] * 4
-    # First come first served would run ada's three first; bob's one is next after ada's first.
-    assert order == [ada[0].id, bobs.id, ada[1].id, ada[2].id]
+    assert [d.status for d in done.values()] == ["completed"] * 3
+    order = sorted(done, key=lambda i: done[i].started_at or done[i].created_at)
+    # First come first served would run ada's two first; bob's one goes next instead.
+    assert order == [bobs.id, ada[0].id, ada[1].id]
 
 
 async def test_an_account_at_its_cap_waits_while_another_account_runs(
@@ -101,15 +103,21 @@ async def test_a_run_canceled_while_waiting_to_take_its_slot_back_frees_nothing_
 ) -> None:
     h = harnesses(concurrency=1)
     bob = await store.accounts.create("bob", "hash")
-    sleeping = await _start(h, account, await h.flow(SLOW), 0.1)
+    sleeping = await _start(h, account, await h.flow(SLOW), 1.0)
     await _until_running(h, [sleeping], 1)
-    busy = await _start(h, bob, await h.flow(BUSY, account_id=bob.id), 0.5)
-    await asyncio.sleep(0.3)  # ada's delay is over: it waits behind bob's busy node
+    busy = await _start(h, bob, await h.flow(BUSY, account_id=bob.id), 3600)
+    slots = h.executor._slots  # the only way to see a run wait for its slot back
+    for _ in range(200):  # a hang guard: until ada's delay is over and it waits behind bob
+        if slots.waiting(account.id) == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert slots.waiting(account.id) == 1
     assert await h.executor.cancel(sleeping)
-    await h.executor.wait(busy.id)
+    assert await h.executor.cancel(busy)
     after = await _start(h, bob, await h.flow(STEPS, account_id=bob.id))
-    await h.executor.wait(after.id)
-    assert await _statuses(h, [sleeping, busy, after]) == ["canceled", "completed", "completed"]
+    await h.executor.wait(after.id)  # the one slot is free again: nothing leaked
+    assert await _statuses(h, [sleeping, busy, after]) == ["canceled", "canceled", "completed"]
+    assert (slots.in_use, slots.waiting(account.id)) == (0, 0)
 
 
 PARALLEL_NAPS = """
