@@ -71,7 +71,7 @@ async def test_a_run_sleeping_in_a_delay_holds_no_slot_and_takes_one_back_after(
 ) -> None:
     h = harnesses(concurrency=1)
     bob = await store.accounts.create("bob", "hash")
-    sleeping = await _start(h, account, await h.flow(SLOW), 0.5)
+    sleeping = await _start(h, account, await h.flow(SLOW), 2.0)
     await _until_running(h, [sleeping], 1)
     bobs = await _start(h, bob, await h.flow(BUSY, account_id=bob.id), 0.2)
     await h.executor.wait(bobs.id)
@@ -139,7 +139,7 @@ async def test_parallel_sleeps_in_one_run_give_one_slot_back_and_take_one_again(
 ) -> None:
     h = harnesses(concurrency=1)
     bob = await store.accounts.create("bob", "hash")
-    naps = await _start(h, account, await h.flow(PARALLEL_NAPS), 0.5)
+    naps = await _start(h, account, await h.flow(PARALLEL_NAPS), 2.0)
     await _until_running(h, [naps], 1)
     bobs = await _start(h, bob, await h.flow(STEPS, account_id=bob.id))
     await h.executor.wait(bobs.id)
