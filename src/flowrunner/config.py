@@ -43,9 +43,6 @@ class Settings(BaseSettings):
     script_timeout: float = 1.0
     script_memory_mb: int = 64
     script_workers: int = 2
-    # The share of the workers one account may hold at once (at least one worker), so one
-    # account's slow scripts cannot keep every other account's scripts waiting.
-    script_worker_share: float = Field(default=0.5, gt=0, le=1)
 
     # Node visits per run before it is failed as an endless loop.
     max_steps: int = 10_000
@@ -73,8 +70,11 @@ class Settings(BaseSettings):
     # run's executor must renew within, how often expired leases are swept, how long a
     # shutdown lets running nodes finish, and the largest run input accepted.
     executor_concurrency: int = 16
-    # Runs of one account executing at once in a process; unset: half the concurrency.
+    # Fair sharing between accounts: runs of one account executing at once in a process
+    # (unset: half the concurrency), and the share of the sandbox workers one account may
+    # hold at once (at least one worker).
     max_runs_per_account: int | None = Field(default=None, ge=1)
+    script_worker_share: float = Field(default=0.5, gt=0, le=1)
     lease_ttl_seconds: float = 30.0
     recovery_interval_seconds: float = 10.0
     shutdown_grace_seconds: float = 10.0

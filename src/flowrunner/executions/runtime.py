@@ -29,9 +29,9 @@ async def execution_runtime(
 ) -> AsyncIterator[ExecutionService]:
     sandbox = Sandbox(
         workers=settings.script_workers,
+        per_account=settings.script_workers_per_account(),
         timeout=settings.script_timeout,
         memory_mb=settings.script_memory_mb,
-        per_account=settings.script_workers_per_account(),
     )
     bus: EventBus = InProcessBus()
     if settings.event_bus_url:

@@ -56,24 +56,24 @@ class Sandbox:
         self,
         *,
         workers: int = 2,
+        per_account: int | None = None,
         timeout: float = 1.0,
         memory_mb: int = 64,
         max_result_bytes: int = 8_000_000,
-        per_account: int | None = None,
     ) -> None:
         if timeout <= 0 or memory_mb < 8 or max_result_bytes < 1:
             raise ValueError("timeout, memory_mb and max_result_bytes must be positive")
         self.timeout = timeout
         self.limits = Limits(heap_mb=memory_mb, max_result_bytes=max_result_bytes)
         self._pool = WorkerPool(workers, self.limits)
-        # Turns at the workers, per account (``fairness.ACCOUNT_ID``, set by the runner): one
-        # account's endless scripts hold at most ``per_account`` workers, and a waiting
-        # account is served before one that already holds more.
-        self._turns = FairSemaphore(workers, per_key=per_account)
         self._checker = SyncWorker(self.limits)
         self._started = False
         self._closed = False
         self._start_lock = asyncio.Lock()
+        # Turns at the workers, per account (``fairness.ACCOUNT_ID``, set by the runner): one
+        # account's endless scripts hold at most ``per_account`` workers, and a waiting
+        # account is served before one that already holds more.
+        self._turns = FairSemaphore(workers, per_key=per_account)
 
     async def start(self) -> None:
         async with self._start_lock:
