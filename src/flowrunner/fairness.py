@@ -179,7 +179,7 @@ class Slot:
             self._sleepers -= 1
         # Only after a sleep that ended normally: a canceled run must not queue for a slot
         # to record that it is canceled. A node timeout that cut the sleep short leaves the
-        # slot for the runner to take back at the next node boundary (``reclaim``).
+        # slot to be taken back when the next node starts (``reclaim``).
         await self.take()
 
 
@@ -202,7 +202,7 @@ async def idle() -> AsyncIterator[None]:
 
 
 async def reclaim() -> None:
-    """Take the current run's slot back if a sleep cut short let it go (a node boundary)."""
+    """Take the current run's slot back if a sleep cut short let it go (a node starts)."""
     slot = RUN_SLOT.get()
     if slot is not None and not slot.held:
         await slot.take()

@@ -173,3 +173,38 @@ async def test_a_run_waiting_to_retry_holds_no_slot(
     assert await _statuses(h, [bobs, retrying]) == ["completed", "running"]
     assert await h.executor.cancel(retrying)
     assert await _statuses(h, [retrying]) == ["canceled"]
+
+
+CUT_SHORT = """
+metadata: {name: cut short}
+nodes:
+  nap:
+    type: delay
+    params: {duration: 1h}
+    timeout: 1s
+    next: {default: never, error: after}
+  never: {type: set, params: {values: {slept: true}}}
+  after: {type: set, params: {values: {cut: true}}}
+"""
+
+
+async def test_the_node_after_a_delay_cut_short_by_its_timeout_waits_for_a_slot(
+    harnesses: HarnessFactory, store: Store, account: Account
+) -> None:
+    h = harnesses(concurrency=1)
+    bob = await store.accounts.create("bob", "hash")
+    cut = await _start(h, account, await h.flow(CUT_SHORT))
+    await _until_running(h, [cut], 1)
+    busy = await _start(h, bob, await h.flow(BUSY, account_id=bob.id), 3600)
+    slots = h.executor._slots  # the only way to see a run wait for its slot back
+    for _ in range(200):  # a hang guard: until the timeout fired and `after` waits for a slot
+        if slots.waiting(account.id) == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert await _statuses(h, [cut, busy]) == ["running", "running"]
+    assert slots.waiting(account.id) == 1
+    assert await h.executor.cancel(busy)
+    await h.executor.wait(cut.id)
+    done = await store.executions.get(account.id, cut.id)
+    assert (done.status, done.output) == ("completed", {"cut": True})
+    assert slots.in_use == 0

@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from flowrunner.definition import CompiledFlow
-from flowrunner.engine import Checkpoint, ErrorInfo
+from flowrunner.engine import ErrorInfo
 from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus
@@ -31,7 +31,7 @@ from flowrunner.executions.recorder import (
     uninterrupted,
 )
 from flowrunner.executions.states import transition
-from flowrunner.fairness import ACCOUNT_ID, reclaim
+from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.logging import masking
 from flowrunner.nodes.base import RUN_SECRETS
 from flowrunner.secrets import Masker
@@ -145,16 +145,10 @@ class Runner:
             return await self._complete(execution, recorder, masker, results.get(str(last)))
         token = RUN_SECRETS.set(secrets)
         account = ACCOUNT_ID.set(execution.account_id)  # whose scripts the sandbox runs
-
-        async def save(point: Checkpoint) -> None:
-            await recorder.checkpoint(point)  # may stop a shutting-down run: before reclaim
-            # A node boundary: take back the executor slot a delay cut short let go.
-            await reclaim()
-
         try:
             result = await compiled.engine_flow.run(
                 observer=recorder.observe,
-                checkpoint=save,
+                checkpoint=recorder.checkpoint,
                 execution={
                     "id": execution.id,
                     "flow_id": execution.flow_id,

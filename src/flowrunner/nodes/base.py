@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy
 from flowrunner.errors import ExpressionError, SandboxError
 from flowrunner.expressions import JSEvaluator, Resolver, compile_value, thaw
-from flowrunner.fairness import idle
+from flowrunner.fairness import idle, reclaim
 
 if TYPE_CHECKING:
     from flowrunner.definition.model import NodeSpec
@@ -153,6 +153,9 @@ class DefinedNode(Node):
         }
 
     async def prep(self, ctx: Context) -> Call | list[Call]:
+        # A node starts: its run holds its executor slot again if a node timeout cut a
+        # delay (or a wait to retry) short and left it without one.
+        await reclaim()
         scope = self.scope(ctx)
         if self._items is None:
             params = await self._resolve(self._params, scope)
