@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import base64
 import json
+import urllib.parse
+from collections.abc import Callable
+
+import pytest
 
 from flowrunner.secrets import MASK, Masker
 
@@ -23,9 +28,63 @@ def test_regex_characters_in_secrets_are_literal() -> None:
     assert masker.mask_text("aXbc a.b*c (x|y) x") == f"aXbc {MASK} {MASK} x"
 
 
-def test_short_values_are_masked_too_and_empty_ones_ignored() -> None:
-    masker = Masker(["", "q"])
-    assert masker.mask_text("quiet") == f"{MASK}uiet"
+def test_short_values_are_masked_only_as_whole_fields_and_empty_ones_ignored() -> None:
+    masker = Masker(["", "ok"])
+    assert masker.mask_text("the check went ok") == "the check went ok"
+    assert masker.mask({"status": "ok", "ok": 1, "list": ["ok", "okay"]}) == {
+        "status": MASK,
+        MASK: 1,
+        "list": [MASK, "okay"],
+    }
+    assert masker.contains({"a": ["ok"]}) and not masker.contains("okay")
+
+
+def test_secrets_used_as_mapping_keys_are_masked() -> None:
+    masker = Masker(["hunter22"])
+    assert masker.mask({"hunter22": 1, "x-hunter22-y": [{"hunter22": 2}]}) == {
+        MASK: 1,
+        f"x-{MASK}-y": [{MASK: 2}],
+    }
+    assert masker.contains({"hunter22": None}) and not masker.contains({"other": "x"})
+
+
+SECRET = 'pa"ss\\wo rd/1+é'
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        json.dumps(SECRET),
+        json.dumps(SECRET, ensure_ascii=False),
+        json.dumps(json.dumps({"k": SECRET})),
+        repr(SECRET),
+        urllib.parse.quote(SECRET, safe=""),
+        urllib.parse.quote(SECRET),
+        urllib.parse.quote_plus(SECRET),
+        urllib.parse.quote(SECRET, safe="").lower(),
+        SECRET.encode().hex(),
+        SECRET.encode().hex().upper(),
+    ],
+)
+def test_escaped_and_encoded_forms_are_masked(encoded: str) -> None:
+    masker = Masker([SECRET])
+    masked = masker.mask_text(f"before {encoded} after")
+    assert MASK in masked
+    assert "pa" not in masked.replace("before", "")
+
+
+@pytest.mark.parametrize("prefix", ["", "u", "us", "usr:"])
+@pytest.mark.parametrize("suffix", ["", "!", "!!"])
+@pytest.mark.parametrize("encode", [base64.b64encode, base64.urlsafe_b64encode])
+def test_base64_of_a_secret_is_masked_at_every_alignment(
+    prefix: str, suffix: str, encode: Callable[[bytes], bytes]
+) -> None:
+    masker = Masker([SECRET])
+    text = encode((prefix + SECRET + suffix).encode()).decode()
+    masked = masker.mask_text(f"Authorization: Basic {text}")
+    assert MASK in masked
+    # What is left around the mask is at most the groups shared with the prefix/suffix.
+    assert len(masked) - len("Authorization: Basic ") < 16
 
 
 def test_structured_secrets_mask_their_strings_and_their_json() -> None:

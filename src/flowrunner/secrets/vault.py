@@ -37,6 +37,11 @@ class SecretVault:
         self._audit = audit
         self._registry = KeyIdRegistry(store)
 
+    @property
+    def keyring(self) -> Keyring:
+        """The vault's keys, which also seal run checkpoints that hold a secret."""
+        return self._keyring
+
     async def put(
         self,
         account: Account,
