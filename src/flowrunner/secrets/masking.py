@@ -98,6 +98,17 @@ class Masker:
         return obj
 
 
+def short_value_warning(value: Any) -> str | None:
+    """Why ``value`` (a secret about to be saved) will be masked less, or None."""
+    if any(0 < len(text) < MIN_SUBSTRING_LENGTH for text in _strings(value)):
+        return (
+            f"the value (or a string inside it) is shorter than {MIN_SUBSTRING_LENGTH} "
+            "characters: it is masked only where a whole field equals it, never inside "
+            "longer text (log lines, error messages), so it can show up there"
+        )
+    return None
+
+
 def encoded_forms(value: str) -> set[str]:
     """``value`` and the shapes it takes in text: JSON/JS and Python string escapes, URL
     encodings, base64 (standard and URL-safe, at any alignment inside a longer encoding) and

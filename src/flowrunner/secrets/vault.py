@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from flowrunner.audit import AuditLog, actions
 from flowrunner.errors import InvalidInput, NotFound
 from flowrunner.secrets.keyring import Keyring
+from flowrunner.secrets.masking import short_value_warning
 from flowrunner.secrets.registry import KeyIdRegistry
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT, Store
 from flowrunner.storage.records import Account, JSONValue, Page, Secret
@@ -28,6 +30,8 @@ MAX_METADATA_BYTES = 16 * 1024
 ROTATION_BATCH = 100
 
 SecretValue = str | dict[str, Any]
+
+log = logging.getLogger(__name__)
 
 
 class SecretVault:
@@ -74,6 +78,9 @@ class SecretVault:
         await self._audit.record(
             action, account_id=account.id, actor_id=(actor or account).id, target=key
         )
+        warning = short_value_warning(value)
+        if warning is not None:
+            log.warning("secret %s of account %s: %s", key, account.id, warning)
         return secret
 
     async def get(self, account: Account, key: str) -> Secret:
