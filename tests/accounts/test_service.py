@@ -366,9 +366,7 @@ async def test_a_password_change_can_revoke_api_tokens_too(
 ) -> None:
     api = await accounts.create_token(alice, "ci")
     session = await accounts.login("alice", PASSWORD, client="c")
-    revoked = await accounts.change_password(
-        alice, PASSWORD, "new-password-1", revoke_tokens=True
-    )
+    revoked = await accounts.change_password(alice, PASSWORD, "new-password-1", revoke_tokens=True)
     assert revoked == 2
     for token in (api.token, session.token):
         with pytest.raises(Unauthenticated):

@@ -20,7 +20,6 @@ import base64
 import binascii
 import functools
 import json
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -119,7 +118,7 @@ def _trie_regex(words: list[str]) -> str:
     # Split by first character; a word that is a prefix of others ends here optionally.
     if len(words) == 1:
         return re.escape(words[0])
-    prefix = os.path.commonprefix(words)
+    prefix = _common_prefix(words[0], words[-1])  # sorted: the extremes bound the rest
     if prefix:
         rest = [w[len(prefix) :] for w in words]
         ends_here = "" in rest
@@ -129,6 +128,15 @@ def _trie_regex(words: list[str]) -> str:
     for word in words:
         groups.setdefault(word[0], []).append(word)
     return "|".join(_trie_regex(group) for group in groups.values())
+
+
+def _common_prefix(first: str, last: str) -> str:
+    size = 0
+    for a, b in zip(first, last, strict=False):
+        if a != b:
+            break
+        size += 1
+    return first[:size]
 
 
 def short_value_warning(value: Any) -> str | None:
