@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import urllib.parse
 from collections.abc import Callable
 
@@ -101,3 +102,11 @@ def test_structured_secrets_mask_their_strings_and_their_json() -> None:
 def test_without_secrets_objects_pass_through_unchanged() -> None:
     value = {"a": ["b"]}
     assert Masker([]).mask(value) is value
+
+
+def test_overlapping_secrets_mask_like_a_longest_first_alternation() -> None:
+    values = ["abcd", "abcdef", "abcx", "bcdefg", "zzzz", "abcdefgh"]
+    flat = re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))
+    masker = Masker(values)
+    for text in ("abcdefgh abcdefg abcde abcx xabcdx zzzzz", "bcdefgabcd", "ab cd"):
+        assert masker.mask_text(text) == flat.sub(MASK, text)
