@@ -10,6 +10,8 @@ same id, and ``ping``. Server messages: the events ``status``, ``log``, ``node``
 and ``error`` (each with ``seq``, ``execution_id``, ``time`` and ``data``), ``pong``,
 ``subscribed``, and ``error`` with an ``error`` object (no ``seq``) when a request fails.
 An account only ever sees its own runs: another account's run or flow is "not found".
+The token is re-checked every few seconds: once it is revoked or expires, or its account is
+disabled, the socket gets an ``unauthenticated`` error and is closed with code 4401.
 """
 
 from __future__ import annotations
