@@ -25,6 +25,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
 
+from flowrunner import jsontext
+
 MASK = "***"
 MIN_SUBSTRING_LENGTH = 4
 """Shorter values are masked only as whole fields, never inside text."""
@@ -74,15 +76,19 @@ class Masker:
         return self._mask(obj)  # type: ignore[no-any-return]  # same shape as the input
 
     def contains(self, obj: Any) -> bool:
-        """Whether masking ``obj`` would hide anything (a secret in a value or a key)."""
+        """Whether ``obj`` (JSON-like) holds a secret in a value or a key."""
         if not self._active:
             return False
-        return any(self._hit(text) for text in _texts(obj))
-
-    def _hit(self, text: str) -> bool:
-        if text in self._exact:
-            return True
-        return self._pattern is not None and self._pattern.search(text) is not None
+        if self._pattern is not None:
+            # One search over the JSON text is several times cheaper than walking the tree
+            # string by string; escaped characters are found through the JSON-escaped forms.
+            try:
+                text = jsontext.dumps(obj, default=str)
+            except (TypeError, ValueError):
+                text = "\n".join(_texts(obj))
+            if self._pattern.search(text) is not None:
+                return True
+        return bool(self._exact) and _holds_exact(obj, self._exact)
 
     def _mask(self, obj: Any) -> Any:
         if isinstance(obj, str):
@@ -187,6 +193,25 @@ def _base64_cores(raw: bytes) -> Iterator[str]:
         end = 8 * (offset + n) // 6
         yield text[start:end]
     yield base64.b64encode(raw).decode()  # standalone, with its padding
+
+
+def _holds_exact(obj: Any, exact: frozenset[str]) -> bool:
+    # Plain loops: this walks every checkpoint of runs whose account has a short secret.
+    if isinstance(obj, str):
+        return obj in exact
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if key in exact or (not isinstance(value, int | float) and _holds_exact(value, exact)):
+                return True
+        return False
+    if isinstance(obj, list | tuple):
+        for item in obj:
+            if not isinstance(item, int | float) and _holds_exact(item, exact):
+                return True
+        return False
+    if isinstance(obj, Mapping):
+        return _holds_exact(dict(obj), exact)
+    return False
 
 
 def _texts(obj: Any) -> Iterator[str]:
