@@ -205,7 +205,7 @@ def _holds_exact(obj: Any, exact: frozenset[str]) -> bool:
                 return True
         return False
     if isinstance(obj, list | tuple):
-        for item in obj:
+        for item in obj:  # noqa: SIM110  # a loop: any() over a generator is ~2x slower here
             if not isinstance(item, int | float) and _holds_exact(item, exact):
                 return True
         return False
