@@ -69,9 +69,13 @@ class Masker:
         return self._pattern.sub(MASK, text)
 
     def mask(self, obj: T) -> T:
-        """A copy of ``obj`` (str, dict, list, tuple, scalars) with every secret masked,
-        in values and in mapping keys."""
+        """``obj`` (str, dict, list, tuple, scalars) with every secret masked, in values and
+        in mapping keys: a copy when something was masked, else ``obj`` itself."""
         if not self._active:
+            return obj
+        if not isinstance(obj, str) and not self.contains(obj):
+            # Most outputs hold no secret: one search over their JSON text beats rebuilding
+            # the tree string by string.
             return obj
         return self._mask(obj)  # type: ignore[no-any-return]  # same shape as the input
 
