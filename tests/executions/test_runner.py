@@ -254,3 +254,32 @@ async def test_without_keys_a_secret_in_a_checkpoint_is_masked(harness: Harness)
     assert saved is not None
     assert saved.shared["token"] == "***"
     assert "s3cr3t-value" not in repr((saved.shared, saved.results))
+
+
+async def test_a_checkpoint_sealed_under_a_lost_key_fails_the_run_and_says_why(
+    harness: Harness,
+) -> None:
+    flow_id = await harness.flow(SEALED_FLOW)
+    first = await _sealing_runner(harness).run(await _create(harness, flow_id, {}))
+    saved = await harness.store.executions.get_checkpoint(harness.account.id, first.id)
+    assert saved is not None
+    again = await _create(harness, flow_id, {})
+    again = await harness.store.executions.update(harness.account.id, again.id, status="running")
+    await harness.store.executions.save_checkpoint(
+        harness.account.id,
+        again.id,
+        shared=saved.shared,
+        next_node="check",
+        results={"keep": saved.results["keep"], RESUME_KEY: {"last_node": "keep", "steps": 1}},
+    )
+    other_keys = Runner(
+        harness.store,
+        harness.bus,
+        FlowCache(),
+        secrets=secrets_of,
+        keys=Keyring([Keyring.generate_key()]),
+    )
+    done = await other_keys.run(again)
+    assert done.status == "failed"
+    assert done.error is not None
+    assert "not in the keyring" in done.error["message"]

@@ -17,7 +17,7 @@ import structlog
 
 from flowrunner.definition import CompiledFlow
 from flowrunner.engine import ErrorInfo
-from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError
+from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError, VaultError
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus
 from flowrunner.executions.cache import FlowCache
@@ -140,12 +140,19 @@ class Runner:
         secrets: Mapping[str, Any],
         control: RunControl,
     ) -> Execution:
-        kwargs = _start_arguments(execution, checkpoint, self._keys)
-        if kwargs is None:  # the last checkpoint was after the last node: nothing left to run
-            results = dict(checkpoint.results) if checkpoint else {}
-            last = resume_meta(results).get("last_node")
-            output = unseal(results.get(str(last)), self._keys)
-            return await self._complete(execution, recorder, masker, output)
+        try:
+            kwargs = _start_arguments(execution, checkpoint, self._keys)
+            if kwargs is None:  # the last checkpoint was after the last node: nothing left
+                results = dict(checkpoint.results) if checkpoint else {}
+                last = resume_meta(results).get("last_node")
+                output = unseal(results.get(str(last)), self._keys)
+                return await self._complete(execution, recorder, masker, output)
+        except VaultError as exc:  # sealed under a key no longer in the keyring
+            details = error_details(exc, masker)
+            log.info("execution failed", error=details["message"])
+            return await self._finish(
+                execution, "failed", ev.error_event(details), recorder, error=details
+            )
         token = RUN_SECRETS.set(secrets)
         try:
             result = await compiled.engine_flow.run(
