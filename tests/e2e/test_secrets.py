@@ -301,3 +301,67 @@ async def test_a_password_change_ends_the_other_login_sessions_and_keeps_api_tok
         assert changed.status_code == 204, changed.text
         assert (await client.get(me, headers=auth(api_token))).status_code == 401
         assert (await client.get(me, headers=auth(current))).status_code == 200
+
+
+RESUMED = """metadata: {name: Resumed}
+nodes:
+  keep: {type: set, params: {values: {token: "${secrets.S}"}}, next: {default: nap}}
+  nap: {type: delay, params: {duration: 3s}, next: {default: check}}
+  check:
+    type: switch
+    params: {value: "${shared.token === secrets.S}", cases: {"true": same, "false": differ}}
+    next: {same: matched, differ: missed}
+  matched: {type: set, params: {values: {matched: true}}}
+  missed: {type: set, params: {values: {matched: false}}}
+"""
+
+
+async def test_a_run_killed_with_a_secret_in_shared_resumes_from_its_sealed_checkpoint(
+    tmp_path: Path,
+) -> None:
+    server = Server(tmp_path, lease_ttl_seconds=2, recovery_interval_seconds=0.5)
+    try:
+        server.start()
+        headers = {"Authorization": f"Bearer {server.token()}"}
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+            saved = await client.post(
+                "/api/v1/accounts/me/secrets", json={"key": "S", "value": SECRET}
+            )
+            assert saved.status_code == 201, saved.text
+            created = await client.post(
+                "/api/v1/flows", content=RESUMED, headers={"content-type": "application/yaml"}
+            )
+            flow_id = created.json()["id"]
+            async with websockets.connect(server.ws_url, additional_headers=headers) as ws:
+                await ws.send(json.dumps({"type": "subscribe", "flow_id": flow_id}))
+                started = await client.post(f"/api/v1/flows/{flow_id}/run", json={"input": {}})
+                execution_id = started.json()["execution_id"]
+
+                def napping(m: dict[str, Any]) -> bool:
+                    data = m.get("data", {})
+                    return data.get("node_id") == "nap" and data.get("state") == "started"
+
+                await _frames_until(ws, napping, [])
+        server.kill()  # mid-nap: the checkpoint after `keep` is all that is left
+        assert _leaks(_database_bytes(server), SECRET) == []
+
+        server.start()
+        headers = {"Authorization": f"Bearer {server.token()}"}
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+            async with asyncio.timeout(60):  # hang guard only
+                while True:
+                    run = (await client.get(f"/api/v1/executions/{execution_id}")).json()
+                    if run["status"] in ("completed", "failed", "canceled"):
+                        break
+                    await asyncio.sleep(0.2)
+            assert run["status"] == "completed", run
+            # The resumed run opened the sealed checkpoint: the secret reached `check` intact.
+            assert run["output"] == {"matched": True}
+            # The SSE stream of a finished run is its whole history.
+            history = await client.get(f"/api/v1/executions/{execution_id}/events")
+            resumed = [f for f in history.text.split("\n\n") if '"resumed":true' in f]
+            assert len(resumed) == 1, history.text
+            assert '"from_node":"nap"' in resumed[0]
+        assert _leaks(_database_bytes(server), SECRET) == []
+    finally:
+        server.kill()
