@@ -25,6 +25,7 @@ from flowrunner.engine import Checkpoint, NodeEvent
 from flowrunner.executions.bus import EventBus
 from flowrunner.executions.events import node_event
 from flowrunner.executions.payloads import to_json
+from flowrunner.executions.sizes import RunLimits
 from flowrunner.secrets import Masker
 from flowrunner.storage import (
     Execution,
@@ -55,6 +56,7 @@ class Recorder:
         masker: Masker,
         *,
         payload_limit: int,
+        limits: RunLimits,
         node_count: int,
         should_suspend: Callable[[], bool] = lambda: False,
     ) -> None:
@@ -63,6 +65,7 @@ class Recorder:
         self._execution = execution
         self._masker = masker
         self._limit = payload_limit
+        self._limits = limits
         self._node_count = node_count
         self._buffer: list[NewEvent] = []
         self._lock = asyncio.Lock()
@@ -87,6 +90,9 @@ class Recorder:
 
         After the last node there is nothing to resume: its events go out with the run's
         final event and status instead (a crash in between re-runs that node on resume).
+
+        The shared state and the whole checkpoint are measured against their caps before
+        they are copied (``SizeLimitExceeded`` naming the node that just ran fails the run).
         """
         if point.next_node_id is None:
             return
@@ -96,7 +102,9 @@ class Recorder:
             "total": self._node_count,
             "error": point.error.as_dict() if point.error is not None else None,
         }
-        results = to_json(point.results)
+        limits = self._limits
+        used = limits.check_shared(point.shared, point.node_id)
+        results = limits.checkpoint_parts(point.results.items(), used, point.node_id)
         results[RESUME_KEY] = to_json(meta)
         saved = NewCheckpoint(
             shared=to_json(point.shared), next_node=point.next_node_id, results=results

@@ -29,6 +29,7 @@ from flowrunner.executions.recorder import (
     resume_meta,
     uninterrupted,
 )
+from flowrunner.executions.sizes import RunLimits
 from flowrunner.executions.states import transition
 from flowrunner.logging import masking
 from flowrunner.nodes.base import RUN_SECRETS
@@ -42,6 +43,8 @@ SecretsResolver = Callable[[str], Awaitable[Mapping[str, Any]]]
 log = structlog.get_logger("flowrunner.executions")
 
 DEFAULT_PAYLOAD_LIMIT = 64 * 1024
+# The settings' defaults (config.py): a runner built without settings is bounded too.
+DEFAULT_RUN_LIMITS = RunLimits(node_output=8 << 20, shared=16 << 20, checkpoint=64 << 20)
 
 
 @dataclass(slots=True)
@@ -62,6 +65,7 @@ class Runner:
         *,
         secrets: SecretsResolver | None = None,
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
+        limits: RunLimits = DEFAULT_RUN_LIMITS,
         clock: Clock = utcnow,
     ) -> None:
         self._store = store
@@ -69,6 +73,7 @@ class Runner:
         self._flows = flows
         self._secrets = secrets
         self._limit = payload_limit
+        self._limits = limits
         self._clock = clock
 
     async def run(self, execution: Execution, control: RunControl | None = None) -> Execution:
@@ -105,6 +110,7 @@ class Runner:
                 execution,
                 masker,
                 payload_limit=self._limit,
+                limits=self._limits,
                 node_count=len(compiled.engine_flow.nodes()),
                 should_suspend=lambda: control.suspend_requested,
             )
@@ -146,6 +152,7 @@ class Runner:
             result = await compiled.engine_flow.run(
                 observer=recorder.observe,
                 checkpoint=recorder.checkpoint,
+                size_check=self._limits.check_output,
                 execution={
                     "id": execution.id,
                     "flow_id": execution.flow_id,
