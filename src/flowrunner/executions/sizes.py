@@ -19,12 +19,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from flowrunner import jsontext
 from flowrunner.errors import SizeLimitExceeded
 
 __all__ = ["RunLimits", "json_size"]
 
-_dumps = jsontext.dumps
+
+def _text_size(text: str) -> int:
+    """Bytes of ``text`` as a JSON string; orjson escapes exactly as the stored text will."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return len(text) + 2  # nothing to escape: the common case, without an encode
+    return len(orjson.dumps(text))
 
 
 def json_size(value: Any, limit: int) -> int:
@@ -35,8 +42,7 @@ def json_size(value: Any, limit: int) -> int:
     def size(v: Any, budget: int) -> int:
         kind = type(v)
         if kind is str:
-            # orjson escapes exactly as the stored text will; it is a C call, no Python loop.
-            return len(_dumps(v)) if not v.isascii() or '"' in v or "\\" in v else len(v) + 2
+            return _text_size(v)
         if kind is int:
             return len(str(v))
         if v is None or v is True:
@@ -44,7 +50,7 @@ def json_size(value: Any, limit: int) -> int:
         if v is False:
             return 5
         if kind is float:
-            return len(_dumps(v))
+            return len(orjson.dumps(v))
         if kind is dict or kind is list or kind is tuple:
             key = id(v)
             known = memo.get(key)
@@ -55,7 +61,7 @@ def json_size(value: Any, limit: int) -> int:
                 return total
             if kind is dict:
                 for k, item in v.items():
-                    total += len(k) + 3 if type(k) is str and k.isascii() else size(str(k), 0) + 1
+                    total += _text_size(k if type(k) is str else str(k)) + 1  # and the colon
                     if total > budget:
                         return total
                     total += size(item, budget - total)
@@ -69,7 +75,7 @@ def json_size(value: Any, limit: int) -> int:
             memo[key] = total
             return total
         # Anything else (datetimes, dataclasses, objects stored as text): as jsontext encodes it.
-        return len(_dumps(v, default=str))
+        return len(jsontext.dumps(v, default=str).encode())
 
     return size(value, limit)
 
