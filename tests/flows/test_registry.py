@@ -226,6 +226,6 @@ async def test_restore_makes_an_old_version_current_as_a_new_version(
 async def test_validate_reports_warnings_and_errors_without_saving(
     registry: FlowRegistry,
 ) -> None:
-    assert [p for p in registry.validate(flow_yaml()) if p.severity == "error"] == []
-    assert any(p.severity == "error" for p in registry.validate(BROKEN))
+    assert [p for p in await registry.validate(flow_yaml()) if p.severity == "error"] == []
+    assert any(p.severity == "error" for p in await registry.validate(BROKEN))
     assert (await registry.list("acc-a")).items == []
