@@ -190,9 +190,9 @@ class StepLimitExceeded(ExecutionError):
 class SizeLimitExceeded(ExecutionError):
     """A run's data grew past a size limit (measured as serialized JSON, in bytes).
 
-    ``what`` names the limited thing ("output", "shared state", "checkpoint") and ``setting``
-    the ``FLOWRUNNER_*`` variable that sets it. ``size`` is how far the measure got before it
-    stopped: at least that much, perhaps more (measuring stops at the limit).
+    ``what`` names the limited thing ("output of node 'x'", "shared state after node 'x'"...)
+    and ``setting`` the ``FLOWRUNNER_*`` variable that sets it. ``size`` is how far the
+    measure got before it stopped: at least that much, perhaps more (it stops at the limit).
     """
 
     code = "size_limit_exceeded"
@@ -200,9 +200,8 @@ class SizeLimitExceeded(ExecutionError):
     def __init__(
         self, what: str, *, limit: int, size: int, setting: str, node_id: str | None = None
     ) -> None:
-        where = f"node '{node_id}': " if node_id else ""
         super().__init__(
-            f"{where}{what} is over the limit of {limit} bytes (at least {size} bytes as "
+            f"{what} is over the limit of {limit} bytes (at least {size} bytes as "
             f"JSON); the limit is {setting}",
             node_id=node_id,
         )

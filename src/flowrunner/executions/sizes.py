@@ -98,7 +98,7 @@ class RunLimits:
         total = so_far + json_size(value, budget)
         if total > self.node_output:
             raise SizeLimitExceeded(
-                "output",
+                f"the output of node '{node_id}'",
                 limit=self.node_output,
                 size=total,
                 setting="FLOWRUNNER_MAX_NODE_OUTPUT_BYTES",
@@ -106,12 +106,12 @@ class RunLimits:
             )
         return total
 
-    def check_shared(self, shared: Any, node_id: str | None) -> int:
+    def check_shared(self, shared: Any, node_id: str) -> int:
         """The size of the shared state, or SizeLimitExceeded naming the node that grew it."""
         size = json_size(shared, self.shared)
         if size > self.shared:
             raise SizeLimitExceeded(
-                "shared state",
+                f"the shared state after node '{node_id}'",
                 limit=self.shared,
                 size=size,
                 setting="FLOWRUNNER_MAX_SHARED_BYTES",
@@ -120,7 +120,7 @@ class RunLimits:
         return size
 
     def checkpoint_parts(
-        self, parts: Iterable[tuple[str, Any]], used: int, node_id: str | None
+        self, parts: Iterable[tuple[str, Any]], used: int, node_id: str
     ) -> dict[str, Any]:
         """Detached JSON copies of ``parts`` (a checkpoint's results), one at a time, failing
         as soon as ``used`` plus what is copied passes the checkpoint cap: the copy never
@@ -131,7 +131,7 @@ class RunLimits:
             total += json_size(value, self.checkpoint - total) + len(key) + 4
             if total > self.checkpoint:
                 raise SizeLimitExceeded(
-                    "checkpoint (shared state and every node's output)",
+                    f"the checkpoint after node '{node_id}' (shared state and every output)",
                     limit=self.checkpoint,
                     size=total,
                     setting="FLOWRUNNER_MAX_CHECKPOINT_BYTES",
