@@ -103,12 +103,10 @@ class Recorder:
             "error": point.error.as_dict() if point.error is not None else None,
         }
         limits = self._limits
-        used = limits.check_shared(point.shared, point.node_id)
+        used, shared = limits.shared_copy(point.shared, point.node_id)
         results = limits.checkpoint_parts(point.results.items(), used, point.node_id)
         results[RESUME_KEY] = to_json(meta)
-        saved = NewCheckpoint(
-            shared=to_json(point.shared), next_node=point.next_node_id, results=results
-        )
+        saved = NewCheckpoint(shared=shared, next_node=point.next_node_id, results=results)
         await self._write(saved)
         if self._should_suspend():
             raise Suspended(point.next_node_id)

@@ -15,6 +15,7 @@ check) and the recorder (for the checkpoint).
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ import orjson
 from flowrunner import jsontext
 from flowrunner.errors import SizeLimitExceeded
 
-__all__ = ["RunLimits", "json_size"]
+__all__ = ["RunLimits", "json_size", "measured_copy"]
 
 
 def _text_size(text: str) -> int:
@@ -36,7 +37,66 @@ def _text_size(text: str) -> int:
 
 def json_size(value: Any, limit: int) -> int:
     """The length of ``value`` as compact JSON, or any number above ``limit`` once the count
-    passes it (the walk stops there). Exact for JSON data up to float formatting."""
+    passes it. Exact for JSON data (and values stored as text)."""
+    if _is_tree(value):
+        # No object twice: the JSON is about as big as the value already is in memory, so
+        # encoding it (in C) to count is safe and the fastest way.
+        return len(_encode(value))
+    return _walk(value, limit)
+
+
+def measured_copy(value: Any, limit: int) -> tuple[int, Any]:
+    """``(size, detached JSON copy)`` of ``value``; the copy is None when ``size > limit``
+    (and then was never made)."""
+    if _is_tree(value):
+        raw = _encode(value)
+        return (len(raw), None) if len(raw) > limit else (len(raw), jsontext.loads(raw))
+    size = _walk(value, limit)
+    return (size, None) if size > limit else (size, jsontext.copy(value, default=str))
+
+
+_CONTAINERS = frozenset({dict, list, tuple})
+# Strings shorter than this are not tracked as possibly repeated: repeating a short string
+# cannot blow a value up by much more than the references to it cost in memory already.
+_BIG_TEXT = 256
+
+
+def _is_tree(value: Any) -> bool:
+    """Whether no container (or long string) appears twice in ``value``.
+
+    Breadth-first over containers with ``gc.get_referents``, which lists an object's
+    elements in C: the Python part only looks at the containers and long strings found.
+    """
+    if type(value) not in _CONTAINERS:
+        return True
+    seen = {id(value)}
+    level = [value]
+    containers = _CONTAINERS
+    while level:
+        found = [
+            child
+            for child in gc.get_referents(*level)
+            if type(child) in containers or (type(child) is str and len(child) > _BIG_TEXT)
+        ]
+        for child in found:
+            key = id(child)
+            if key in seen:
+                return False
+            seen.add(key)
+        level = [child for child in found if type(child) is not str]
+    return True
+
+
+def _encode(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:  # what orjson declines (big integers): as jsontext does
+        return jsontext.dumps(value, default=str).encode()
+
+
+def _walk(value: Any, limit: int) -> int:
+    """The size by walking ``value``: each object once, then from a memo per reference; the
+    walk stops as soon as the count passes ``limit``."""
     memo: dict[int, int] = {}
 
     def size(v: Any, budget: int) -> int:
@@ -106,9 +166,10 @@ class RunLimits:
             )
         return total
 
-    def check_shared(self, shared: Any, node_id: str) -> int:
-        """The size of the shared state, or SizeLimitExceeded naming the node that grew it."""
-        size = json_size(shared, self.shared)
+    def shared_copy(self, shared: Any, node_id: str) -> tuple[int, Any]:
+        """``(size, detached JSON copy)`` of the shared state, or SizeLimitExceeded naming the
+        node that just ran (the copy is not made then)."""
+        size, copy = measured_copy(shared, self.shared)
         if size > self.shared:
             raise SizeLimitExceeded(
                 f"the shared state after node '{node_id}'",
@@ -117,7 +178,7 @@ class RunLimits:
                 setting="FLOWRUNNER_MAX_SHARED_BYTES",
                 node_id=node_id,
             )
-        return size
+        return size, copy
 
     def checkpoint_parts(
         self, parts: Iterable[tuple[str, Any]], used: int, node_id: str
@@ -128,7 +189,9 @@ class RunLimits:
         out: dict[str, Any] = {}
         total = used
         for key, value in parts:
-            total += json_size(value, self.checkpoint - total) + len(key) + 4
+            total += len(key) + 4  # quotes, colon, comma
+            size, copy = measured_copy(value, self.checkpoint - total)
+            total += size
             if total > self.checkpoint:
                 raise SizeLimitExceeded(
                     f"the checkpoint after node '{node_id}' (shared state and every output)",
@@ -137,5 +200,5 @@ class RunLimits:
                     setting="FLOWRUNNER_MAX_CHECKPOINT_BYTES",
                     node_id=node_id,
                 )
-            out[key] = jsontext.copy(value, default=str)
+            out[key] = copy
         return out
