@@ -85,8 +85,12 @@ class Settings(BaseSettings):
     max_node_output_bytes: int = Field(default=8 << 20, ge=1024)
     max_shared_bytes: int = Field(default=16 << 20, ge=1024)
     max_checkpoint_bytes: int = Field(default=64 << 20, ge=1024)
-    # Live events across processes: a redis:// URL selects the Redis pub/sub bus.
+    # Live events across processes: a redis:// URL selects the Redis pub/sub bus. Every Redis
+    # call is bounded by the timeout; events waiting to be published are bounded by the buffer
+    # (batches), beyond which they are dropped and counted (they are stored all the same).
     event_bus_url: str | None = None
+    event_bus_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    event_bus_buffer: int = Field(default=1000, ge=1, le=1_000_000)
 
     def sqlite_url(self) -> str:
         return f"sqlite+aiosqlite:///{self.data_dir / 'flowrunner.db'}"

@@ -111,19 +111,20 @@ def check_text(
             1,
             source=source,
         )
-        return [problem], None
+        return [*(replace(p, source=source) for p in parsed.problems), problem], None
     nodes = data.get("nodes")
     too_many = limits.nodes_message(len(nodes)) if isinstance(nodes, Mapping) else None
     if too_many is not None:
         # Alone, and before the other checks: they would take time in proportion to the size.
         line, column = parsed.positions.key(("nodes",)) or (None, None)
         hint = "split the flow into sub-flows, or raise FLOWRUNNER_MAX_FLOW_NODES"
-        return [Problem("nodes", too_many, line, column, hint=hint, source=source)], None
+        too_big = Problem("nodes", too_many, line, column, hint=hint, source=source)
+        return [*(replace(p, source=source) for p in parsed.problems), too_big], None
     checker = Checker(
         data, parsed.positions, registry, base_path, scripts, subflow, limits.max_script_bytes
     )
     problems = sorted(
-        (replace(p, source=source) for p in checker.run()),
+        (replace(p, source=source) for p in [*parsed.problems, *checker.run()]),
         key=lambda p: (p.line is None, p.line or 0, p.column or 0),
     )
     if any(p.severity == "error" for p in problems) or checker.start is None:

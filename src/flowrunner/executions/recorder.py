@@ -73,6 +73,8 @@ class Recorder:
         self._pending: set[asyncio.Task[None]] = set()
         self._should_suspend = should_suspend
         self.last_seq = execution.last_event_seq
+        # Progress at the last checkpoint written: what a failed or canceled run keeps.
+        self.progress: float | None = None
 
     # --- the engine side -------------------------------------------------------------------
 
@@ -106,6 +108,7 @@ class Recorder:
         used, shared = limits.shared_copy(point.shared, point.node_id)
         results = limits.checkpoint_parts(point.results.items(), used, point.node_id)
         results[RESUME_KEY] = to_json(meta)
+        self.progress = checkpoint_progress(results)
         saved = NewCheckpoint(shared=shared, next_node=point.next_node_id, results=results)
         await self._write(saved)
         if self._should_suspend():
@@ -201,3 +204,11 @@ class Suspended(Exception):
 def resume_meta(results: Mapping[str, Any]) -> dict[str, Any]:
     meta = results.get(RESUME_KEY)
     return dict(meta) if isinstance(meta, Mapping) else {}
+
+
+def checkpoint_progress(results: Mapping[str, Any]) -> float:
+    """The share of the flow's nodes a checkpoint's ``results`` show as done; below 1.0, which
+    only a completed run reaches."""
+    done = len([k for k in results if k != RESUME_KEY])
+    total = max(int(resume_meta(results).get("total") or 1), 1)
+    return min(done / total, 0.99)

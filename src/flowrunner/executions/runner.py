@@ -26,6 +26,7 @@ from flowrunner.executions.recorder import (
     RESUME_KEY,
     Recorder,
     Suspended,
+    checkpoint_progress,
     resume_meta,
     uninterrupted,
 )
@@ -157,6 +158,7 @@ class Runner:
                     "id": execution.id,
                     "flow_id": execution.flow_id,
                     "flow_version": execution.flow_version,
+                    "flow": compiled.definition.name,
                 },
                 **kwargs,
             )
@@ -169,12 +171,23 @@ class Runner:
                 raise  # shutdown past the grace period: the checkpoint is the resume point
             _uncancel()
             log.info("execution canceled")
-            return await self._finish(execution, "canceled", ev.status_event("canceled"), recorder)
+            return await self._finish(
+                execution,
+                "canceled",
+                ev.status_event("canceled"),
+                recorder,
+                progress=_reached(recorder, checkpoint),
+            )
         except Exception as exc:
             details = error_details(exc, masker)
             log.info("execution failed", node_id=details.get("node_id"), error=details["message"])
             return await self._finish(
-                execution, "failed", ev.error_event(details), recorder, error=details
+                execution,
+                "failed",
+                ev.error_event(details),
+                recorder,
+                error=details,
+                progress=_reached(recorder, checkpoint),
             )
         finally:
             RUN_SECRETS.reset(token)
@@ -229,6 +242,14 @@ class Runner:
         """The pinned version is gone or does not compile: the run fails before any node."""
         details = error_details(exc, masker)
         return await self._finish(execution, "failed", ev.error_event(details), error=details)
+
+
+def _reached(recorder: Recorder, checkpoint: Any) -> float | None:
+    """The progress a run that stops early keeps: its last checkpoint's, this attempt's or
+    the one it resumed from (None: no node finished, it stays 0)."""
+    if recorder.progress is not None:
+        return recorder.progress
+    return checkpoint_progress(checkpoint.results) if checkpoint is not None else None
 
 
 def _start_arguments(execution: Execution, checkpoint: Any) -> dict[str, Any] | None:

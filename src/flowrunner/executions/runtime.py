@@ -37,7 +37,11 @@ async def execution_runtime(
     if settings.event_bus_url:
         from flowrunner.executions.redis_bus import RedisBus  # optional dependency
 
-        bus = redis_bus = RedisBus(settings.event_bus_url)
+        bus = redis_bus = RedisBus(
+            settings.event_bus_url,
+            timeout=settings.event_bus_timeout_seconds,
+            buffer=settings.event_bus_buffer,
+        )
     else:
         redis_bus = None
     runner = Runner(

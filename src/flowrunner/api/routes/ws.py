@@ -8,7 +8,8 @@ missed from the store, then continues live with no gap and no duplicate), ``{"ty
 "subscribe", "flow_id"}`` (live events of every run of that flow), ``unsubscribe`` with the
 same id, and ``ping``. Server messages: the events ``status``, ``log``, ``node``, ``complete``
 and ``error`` (each with ``seq``, ``execution_id``, ``time`` and ``data``), ``pong``,
-``subscribed``, and ``error`` with an ``error`` object (no ``seq``) when a request fails.
+``subscribed``, ``end`` (``execution_id``, ``status``) after a run's final event, and ``error``
+with an ``error`` object (no ``seq``) when a request fails.
 An account only ever sees its own runs: another account's run or flow is "not found".
 """
 
@@ -24,7 +25,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from flowrunner.api.deps import Services
 from flowrunner.errors import FlowrunnerError, Unauthenticated
 from flowrunner.executions import ExecutionService
-from flowrunner.executions.events import as_message
+from flowrunner.executions.events import as_message, is_final
 from flowrunner.storage import Account, ExecutionEvent
 
 router = APIRouter(tags=["executions"])
@@ -119,7 +120,10 @@ class _Session:
             return
         await self.send({"type": "subscribed", what: ident})
         flow_id = ident if what == "flow_id" else None
-        self._tasks[target] = asyncio.get_running_loop().create_task(self._forward(stream, flow_id))
+        execution_id = ident if what == "execution_id" else None
+        self._tasks[target] = asyncio.get_running_loop().create_task(
+            self._forward(stream, flow_id, execution_id)
+        )
 
     async def _unsubscribe(self, target: tuple[str, str]) -> None:
         task = self._tasks.pop(target, None)
@@ -128,15 +132,30 @@ class _Session:
             await asyncio.wait([task])
 
     async def _forward(
-        self, stream: AsyncGenerator[ExecutionEvent, None], flow_id: str | None
+        self,
+        stream: AsyncGenerator[ExecutionEvent, None],
+        flow_id: str | None,
+        execution_id: str | None = None,
     ) -> None:
         try:
+            last: ExecutionEvent | None = None
             async for event in stream:
+                last = event
                 await self.send(as_message(event, flow_id))
+            if execution_id is not None:
+                # The run's stream is over: say so, so a client knows to stop waiting.
+                await self.send(await self._end(execution_id, last))
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
             await stream.aclose()
+
+    async def _end(self, execution_id: str, last: ExecutionEvent | None) -> dict[str, Any]:
+        status = last.data.get("status") if last is not None and is_final(last) else None
+        if status is None:  # ended without its final event (lost in a crash): the store knows
+            with contextlib.suppress(FlowrunnerError):
+                status = (await self._runs.get(self._account.id, execution_id)).execution.status
+        return {"type": "end", "execution_id": execution_id, "status": status}
 
     async def close(self) -> None:
         for target in list(self._tasks):
