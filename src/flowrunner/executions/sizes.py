@@ -2,12 +2,15 @@
 
 Everything a run keeps is stored as JSON (events, checkpoints, the final output), so sizes
 are measured as the bytes of compact JSON text, the same measure as the event payload cap
-(``payloads.bounded``). But the measure does not build that text: a value in memory can be
-far smaller than its JSON, because one object may be referenced many times (a batch whose
-every item returns its input holds one list a thousand times; as JSON it is a thousand
-copies). So ``json_size`` walks the value, counts each object once per reference from a memo
-(no re-walk), and stops as soon as the count passes the limit: measuring costs neither the
-copy it guards against nor time proportional to it.
+(``payloads.bounded``). A value in memory can be far smaller than its JSON, because one
+object may be referenced many times (a batch whose every item returns its input holds one
+list a thousand times; as JSON it is a thousand copies), so encoding it just to measure it
+would be the very copy the limit guards against. ``json_size`` first checks (in C, with
+``gc.get_referents``) whether any container or long string appears twice. If none does, the
+JSON is about the size of the value in memory and orjson encodes it to count (fast, and the
+encoding doubles as the copy a checkpoint needs). If one does, it walks the value instead,
+counting each repeated object from a memo (no re-walk) and stopping as soon as the count
+passes the limit: neither the copy nor time in proportion to it.
 
 ``RunLimits`` holds a run's three caps and is what the runner hands the engine (as its size
 check) and the recorder (for the checkpoint).
