@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     max_node_output_bytes: int = Field(default=8 << 20, ge=1024)
     max_shared_bytes: int = Field(default=16 << 20, ge=1024)
     max_checkpoint_bytes: int = Field(default=64 << 20, ge=1024)
+    # How often an open WebSocket re-checks its token: revoked, expired or account disabled
+    # closes it (code 4401) within this plus the token cache's few seconds.
+    ws_auth_recheck_seconds: float = Field(default=2.0, gt=0)
     # Live events across processes: a redis:// URL selects the Redis pub/sub bus. Every Redis
     # call is bounded by the timeout; events waiting to be published are bounded by the buffer
     # (batches), beyond which they are dropped and counted (they are stored all the same).

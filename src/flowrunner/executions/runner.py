@@ -17,7 +17,7 @@ import structlog
 
 from flowrunner.definition import CompiledFlow
 from flowrunner.engine import ErrorInfo
-from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError
+from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError, VaultError
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus
 from flowrunner.executions.cache import FlowCache
@@ -30,6 +30,7 @@ from flowrunner.executions.recorder import (
     resume_meta,
     uninterrupted,
 )
+from flowrunner.executions.sealing import Keys, Sealer, unseal
 from flowrunner.executions.sizes import RunLimits
 from flowrunner.executions.states import transition
 from flowrunner.logging import masking
@@ -68,6 +69,7 @@ class Runner:
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
         limits: RunLimits = DEFAULT_RUN_LIMITS,
         clock: Clock = utcnow,
+        keys: Keys | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
@@ -76,6 +78,7 @@ class Runner:
         self._limit = payload_limit
         self._limits = limits
         self._clock = clock
+        self._keys = keys  # seals checkpoint parts that hold a secret (the vault's keyring)
 
     async def run(self, execution: Execution, control: RunControl | None = None) -> Execution:
         """Run (or resume) ``execution`` until it ends or is suspended; returns its record.
@@ -114,6 +117,7 @@ class Runner:
                 limits=self._limits,
                 node_count=len(compiled.engine_flow.nodes()),
                 should_suspend=lambda: control.suspend_requested,
+                sealer=Sealer(masker, self._keys),
             )
             checkpoint = None
             if execution.status != "queued" or execution.last_event_seq > 0:
@@ -143,11 +147,19 @@ class Runner:
         secrets: Mapping[str, Any],
         control: RunControl,
     ) -> Execution:
-        kwargs = _start_arguments(execution, checkpoint)
-        if kwargs is None:  # the last checkpoint was after the last node: nothing left to run
-            results = dict(checkpoint.results) if checkpoint else {}
-            last = resume_meta(results).get("last_node")
-            return await self._complete(execution, recorder, masker, results.get(str(last)))
+        try:
+            kwargs = _start_arguments(execution, checkpoint, self._keys)
+            if kwargs is None:  # the last checkpoint was after the last node: nothing left
+                results = dict(checkpoint.results) if checkpoint else {}
+                last = resume_meta(results).get("last_node")
+                output = unseal(results.get(str(last)), self._keys)
+                return await self._complete(execution, recorder, masker, output)
+        except VaultError as exc:  # sealed under a key no longer in the keyring
+            details = error_details(exc, masker)
+            log.info("execution failed", error=details["message"])
+            return await self._finish(
+                execution, "failed", ev.error_event(details), recorder, error=details
+            )
         token = RUN_SECRETS.set(secrets)
         try:
             result = await compiled.engine_flow.run(
@@ -252,24 +264,26 @@ def _reached(recorder: Recorder, checkpoint: Any) -> float | None:
     return checkpoint_progress(checkpoint.results) if checkpoint is not None else None
 
 
-def _start_arguments(execution: Execution, checkpoint: Any) -> dict[str, Any] | None:
-    """Engine arguments for a fresh start, or to resume after ``checkpoint``; None if the run
-    had already passed its last node."""
+def _start_arguments(
+    execution: Execution, checkpoint: Any, keys: Keys | None
+) -> dict[str, Any] | None:
+    """Engine arguments for a fresh start, or to resume after ``checkpoint`` (its sealed
+    parts opened with ``keys``); None if the run had already passed its last node."""
     if checkpoint is None:
         raw = execution.input
         shared = dict(raw) if isinstance(raw, Mapping) else {}
         return {"input": raw, "shared": _deep(shared), "results": {}}
     if checkpoint.next_node is None:
         return None
-    results = dict(checkpoint.results)
+    results = {key: unseal(value, keys) for key, value in checkpoint.results.items()}
     meta = resume_meta(results)
     results.pop(RESUME_KEY, None)
-    error_data = meta.get("error")
+    error_data = unseal(meta.get("error"), keys)
     error = ErrorInfo(**error_data) if isinstance(error_data, Mapping) else None
     node_input = error.data if error else results.get(str(meta.get("last_node")))
     return {
         "input": node_input,
-        "shared": dict(checkpoint.shared or {}),
+        "shared": dict(unseal(checkpoint.shared, keys) or {}),
         "results": results,
         "start_at": checkpoint.next_node,
         "error": error,

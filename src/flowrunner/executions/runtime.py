@@ -18,6 +18,7 @@ from flowrunner.executions.cache import FlowCache
 from flowrunner.executions.executor import LocalExecutor
 from flowrunner.executions.recovery import Recovery
 from flowrunner.executions.runner import Runner, SecretsResolver
+from flowrunner.executions.sealing import Keys
 from flowrunner.executions.service import ExecutionService
 from flowrunner.executions.sizes import RunLimits
 from flowrunner.scripting import Sandbox
@@ -26,7 +27,11 @@ from flowrunner.storage import Store
 
 @asynccontextmanager
 async def execution_runtime(
-    settings: Settings, store: Store, *, secrets: SecretsResolver | None = None
+    settings: Settings,
+    store: Store,
+    *,
+    secrets: SecretsResolver | None = None,
+    keys: Keys | None = None,
 ) -> AsyncIterator[ExecutionService]:
     sandbox = Sandbox(
         workers=settings.script_workers,
@@ -54,6 +59,7 @@ async def execution_runtime(
             shared=settings.max_shared_bytes,
             checkpoint=settings.max_checkpoint_bytes,
         ),
+        keys=keys,  # checkpoints holding a secret are sealed with the vault's keys
     )
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
     executor = LocalExecutor(
