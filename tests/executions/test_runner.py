@@ -9,6 +9,7 @@ import pytest
 from flowrunner.executions import FlowCache, RunControl, Runner
 from flowrunner.executions.recorder import RESUME_KEY, uninterrupted
 from flowrunner.executions.sealing import is_sealed
+from flowrunner.executions.sizes import RunLimits
 from flowrunner.secrets import Keyring
 from flowrunner.storage import Execution, NewEvent
 from tests.executions.conftest import FAILING, STEPS, Harness, secrets_of
@@ -171,6 +172,38 @@ async def test_a_cancel_during_a_store_write_lets_the_write_finish_first(
         await task
     events = await harness.store.executions.list_events(harness.account.id, execution.id)
     assert [e.data["message"] for e in events] == ["kept"]
+
+
+async def test_a_checkpoint_over_its_cap_fails_the_run_naming_the_node_and_keeps_the_last_one(
+    harness: Harness,
+) -> None:
+    # Each node passes its ~500-byte input on: shared stays at ~1,050 bytes (the input and
+    # `result`), but the results add up: the third checkpoint would pass 2,500 bytes.
+    grow = """
+metadata: {name: grow}
+nodes:
+  a: {type: log, params: {message: a}, next: {default: b}}
+  b: {type: log, params: {message: b}, next: {default: c}}
+  c: {type: log, params: {message: c}, next: {default: d}}
+  d: {type: log, params: {message: d}}
+"""
+    runner = Runner(
+        harness.store,
+        harness.bus,
+        FlowCache(),
+        limits=RunLimits(node_output=1000, shared=1500, checkpoint=2500),
+    )
+    flow_id = await harness.flow(grow)
+    execution = await _create(harness, flow_id, {"blob": "x" * 500})
+    done = await runner.run(execution)
+    assert done.status == "failed"
+    assert done.error is not None
+    assert done.error["code"] == "size_limit_exceeded"
+    assert done.error["node_id"] == "c"
+    assert "FLOWRUNNER_MAX_CHECKPOINT_BYTES" in done.error["message"]
+    checkpoint = await harness.store.executions.get_checkpoint(harness.account.id, execution.id)
+    assert checkpoint is not None
+    assert checkpoint.next_node == "c"  # the last checkpoint within the cap stands
 
 
 SEALED_FLOW = """

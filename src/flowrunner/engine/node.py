@@ -208,6 +208,10 @@ class Node:
                 exec_res = await self._fallback(prep_res, exc)
         else:
             exec_res = await self._exec_retrying(ctx, prep_res, None)
+        if batch is None and ctx._size_check is not None:
+            # Before post: post may copy the output into shared state, and the output
+            # becomes the next node's input. (A batch checks item by item, as they finish.)
+            ctx._size_check(self.node_id, exec_res, 0)
 
         mode = self._post_mode
         if mode == SYNC:

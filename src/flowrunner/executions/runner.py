@@ -31,6 +31,7 @@ from flowrunner.executions.recorder import (
     uninterrupted,
 )
 from flowrunner.executions.sealing import Keys, Sealer, unseal
+from flowrunner.executions.sizes import RunLimits
 from flowrunner.executions.states import transition
 from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.logging import masking
@@ -45,6 +46,8 @@ SecretsResolver = Callable[[str], Awaitable[Mapping[str, Any]]]
 log = structlog.get_logger("flowrunner.executions")
 
 DEFAULT_PAYLOAD_LIMIT = 64 * 1024
+# The settings' defaults (config.py): a runner built without settings is bounded too.
+DEFAULT_RUN_LIMITS = RunLimits(node_output=8 << 20, shared=16 << 20, checkpoint=64 << 20)
 
 
 @dataclass(slots=True)
@@ -65,6 +68,7 @@ class Runner:
         *,
         secrets: SecretsResolver | None = None,
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
+        limits: RunLimits = DEFAULT_RUN_LIMITS,
         clock: Clock = utcnow,
         keys: Keys | None = None,
     ) -> None:
@@ -73,6 +77,7 @@ class Runner:
         self._flows = flows
         self._secrets = secrets
         self._limit = payload_limit
+        self._limits = limits
         self._clock = clock
         self._keys = keys  # seals checkpoint parts that hold a secret (the vault's keyring)
 
@@ -110,6 +115,7 @@ class Runner:
                 execution,
                 masker,
                 payload_limit=self._limit,
+                limits=self._limits,
                 node_count=len(compiled.engine_flow.nodes()),
                 should_suspend=lambda: control.suspend_requested,
                 sealer=Sealer(masker, self._keys),
@@ -161,6 +167,7 @@ class Runner:
             result = await compiled.engine_flow.run(
                 observer=recorder.observe,
                 checkpoint=recorder.checkpoint,
+                size_check=self._limits.check_output,
                 execution={
                     "id": execution.id,
                     "flow_id": execution.flow_id,

@@ -20,6 +20,7 @@ from flowrunner.executions.recovery import Recovery
 from flowrunner.executions.runner import Runner, SecretsResolver
 from flowrunner.executions.sealing import Keys
 from flowrunner.executions.service import ExecutionService
+from flowrunner.executions.sizes import RunLimits
 from flowrunner.scripting import Sandbox
 from flowrunner.storage import Store
 
@@ -54,6 +55,11 @@ async def execution_runtime(
         bus,
         FlowCache(scripts=sandbox, max_steps=settings.max_steps),
         secrets=secrets,
+        limits=RunLimits(
+            node_output=settings.max_node_output_bytes,
+            shared=settings.max_shared_bytes,
+            checkpoint=settings.max_checkpoint_bytes,
+        ),
         keys=keys,  # checkpoints holding a secret are sealed with the vault's keys
     )
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
