@@ -6,11 +6,11 @@ Leases and timers need real time, so these stores use the wall clock.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -84,6 +84,7 @@ class Harness:
     executor: LocalExecutor
     service: ExecutionService
     account: Account
+    gate: Gate
 
     async def flow(self, yaml: str, *, account_id: str | None = None) -> str:
         """A stored flow with ``yaml`` as its first version; its id."""
@@ -104,10 +105,66 @@ class BusyNode(DefinedNode):
         return call.input
 
 
-def registry_with_busy() -> NodeTypeRegistry:
+HANG_GUARD = 60.0
+"""Seconds a test waits for a state before it calls the run stuck: a guard against hangs,
+never a time limit the code under test must meet (a busy CI machine is slow, not wrong)."""
+
+
+class Gate:
+    """Holds every ``gated`` node of a harness while it works, until the test opens it.
+
+    Tests wait for ``arrived`` nodes instead of sleeping and hoping the runs got that far:
+    a node inside the gate holds its executor slot and provably has not finished.
+    """
+
+    def __init__(self) -> None:
+        self.arrived = 0
+        self._changed = asyncio.Condition()
+        self._opened = asyncio.Event()
+
+    async def enter(self) -> None:
+        async with self._changed:
+            self.arrived += 1
+            self._changed.notify_all()
+        await self._opened.wait()
+
+    async def until_arrived(self, count: int) -> None:
+        async with asyncio.timeout(HANG_GUARD), self._changed:
+            await self._changed.wait_for(lambda: self.arrived >= count)
+
+    def open(self) -> None:
+        self._opened.set()
+
+
+class GatedNode(DefinedNode):
+    """Works, holding its run's executor slot, until its harness's gate opens."""
+
+    __slots__ = ()
+    gate: ClassVar[Gate]
+
+    async def work(self, call: Call) -> Any:
+        await self.gate.enter()
+        return call.input
+
+
+def registry_with_busy(gate: Gate | None = None) -> NodeTypeRegistry:
     registry = builtin_registry()
     registry.register(DefinedNodeType("busy", "test: work a while", BusyNode, {"type": "object"}))
+    # A subclass per harness, so the gate is the harness's own and not a module global.
+    gated = type("HarnessGatedNode", (GatedNode,), {"__slots__": (), "gate": gate or Gate()})
+    registry.register(
+        DefinedNodeType("gated", "test: work until let go", gated, {"type": "object"})
+    )
     return registry
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Polls ``check`` until it holds: for a state other tasks reach with no event to await.
+    Only a hang fails it (``HANG_GUARD``), never slowness."""
+    async with asyncio.timeout(HANG_GUARD):
+        while not await check():  # noqa: ASYNC110 - the state lives in the store
+            await asyncio.sleep(0.02)
+    assert await check(), what
 
 
 def make_harness(
@@ -120,7 +177,8 @@ def make_harness(
     owner: str = "t",
 ) -> Harness:
     bus = InProcessBus()
-    flows = FlowCache(registry=registry_with_busy())
+    gate = Gate()
+    flows = FlowCache(registry=registry_with_busy(gate))
     runner = Runner(store, bus, flows, secrets=secrets_of, payload_limit=2048)
     executor = LocalExecutor(
         runner,
@@ -131,7 +189,7 @@ def make_harness(
         owner=owner,
     )
     service = ExecutionService(store, executor, bus, max_input_bytes=10_000)
-    return Harness(store, bus, runner, executor, service, account)
+    return Harness(store, bus, runner, executor, service, account, gate)
 
 
 HarnessFactory = Callable[..., Harness]
@@ -199,6 +257,22 @@ nodes:
   nap:
     type: busy
     params: {seconds: "${shared.nap}"}
+    next: {default: last}
+  last:
+    type: set
+    params: {values: {step: 3}}
+"""
+
+# Like BUSY, but its middle node holds the slot until the test opens the harness's gate.
+GATED = """
+metadata: {name: gated}
+nodes:
+  first:
+    type: set
+    params: {values: {step: 1}}
+    next: {default: nap}
+  nap:
+    type: gated
     next: {default: last}
   last:
     type: set
