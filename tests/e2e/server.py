@@ -17,6 +17,10 @@ from cryptography.fernet import Fernet
 
 ADMIN = ("admin", "admin-password-1")
 
+HANG_GUARD = 60.0
+"""Seconds a test waits on a server before calling it hung: only a hang fails a test by it,
+never a slow (busy, 2-core CI) machine."""
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -46,7 +50,7 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "server.log"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = HANG_GUARD) -> None:
         command = [sys.executable, "-m", "flowrunner", "serve", "--port", str(self.port)]
         command += self.serve_args
         with self.log.open("ab") as out:
