@@ -12,6 +12,8 @@ import pytest
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.sql.direct import DirectSqlite
 
+HANG_GUARD_MS = 60_000
+
 
 @pytest.fixture
 async def direct(tmp_path: Path) -> AsyncIterator[DirectSqlite]:
@@ -20,7 +22,9 @@ async def direct(tmp_path: Path) -> AsyncIterator[DirectSqlite]:
         setup.execute("PRAGMA journal_mode = WAL")  # as every Flowrunner database
         setup.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
     setup.close()
-    opened = DirectSqlite(str(path), busy_timeout_ms=1000, lock=asyncio.Lock())
+    # Tests hold SQLite's lock from a second connection for as long as they need: the
+    # thread's busy wait must outlast a slow machine, so it is a hang guard.
+    opened = DirectSqlite(str(path), busy_timeout_ms=HANG_GUARD_MS, lock=asyncio.Lock())
     yield opened
     await opened.close()
 
@@ -33,6 +37,13 @@ def _put(key: str, value: int) -> Callable[[sqlite3.Connection], int]:
     return work
 
 
+async def _until(check: Callable[[], bool]) -> None:
+    """Until ``check`` holds: the state of the store's own tasks, with no event to await."""
+    async with asyncio.timeout(HANG_GUARD_MS / 1000):
+        while not check():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
 def _rows(conn: sqlite3.Connection) -> list[tuple[str, int]]:
     return list(conn.execute("SELECT k, v FROM t ORDER BY k").fetchall())
 
@@ -43,10 +54,12 @@ async def test_writes_to_a_locked_database_wait_on_the_thread_and_share_commits(
     blocker = sqlite3.connect(tmp_path / "d.db", isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # another process writing
     writes = asyncio.gather(*(direct.write(_put(f"k{i:02}", i)) for i in range(40)))
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    await asyncio.sleep(0.1)  # the loop is free while they wait for the lock
-    assert loop.time() - started < 0.5
+    # The loop is free while they wait for the lock: a write waiting on the loop would hold
+    # it for the whole busy timeout, and this guard (half of it) would fire.
+    async with asyncio.timeout(HANG_GUARD_MS / 2000):
+        for _ in range(100):
+            await asyncio.sleep(0)
+    await _until(lambda: direct._committer is not None)  # they queued for the thread
     assert not writes.done()
     blocker.execute("COMMIT")
     blocker.close()
@@ -91,7 +104,7 @@ async def test_a_canceled_caller_still_gets_its_write_committed(
     blocker = sqlite3.connect(tmp_path / "d.db", isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # so the write waits on the thread, cancellable
     task = asyncio.ensure_future(direct.write(_put("kept", 7)))
-    await asyncio.sleep(0.05)
+    await _until(lambda: direct._committer is not None)  # the write waits on the thread
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -102,10 +115,13 @@ async def test_a_canceled_caller_still_gets_its_write_committed(
 
 
 async def test_an_idle_store_commits_a_single_write_at_once(direct: DirectSqlite) -> None:
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    # "At once": committed before the loop runs anything else, so it waited for nothing
+    # (no batching window, no thread hop).
+    others_ran: list[bool] = []
+    asyncio.get_running_loop().call_soon(others_ran.append, True)
     assert await direct.write(_put("only", 1)) == 1
-    assert loop.time() - started < 0.5
+    assert others_ran == []
+    assert direct.commits == 1
     # Visible to another connection: it is committed, not just buffered.
     path = direct._path
     with sqlite3.connect(path) as other:
@@ -121,13 +137,28 @@ async def test_the_log_is_rewound_under_steady_writes(
     monkeypatch.setattr("flowrunner.storage.sql.direct.CHECKPOINT_EVERY", 50)
     wal = tmp_path / "d.db-wal"
 
+    # Writes go on while a checkpoint copies the log (what the passive pass never caught up
+    # with), but at most ``ahead`` commits' worth: a busy machine's slow fsync must not let
+    # them outrun it without bound, or the log's size would measure the machine.
+    ahead = 100
+    began: dict[asyncio.Task[None], int] = {}
+
+    async def keep_pace() -> None:
+        running = direct._checkpointing
+        if running is None or running.done():
+            return
+        if direct.commits - began.setdefault(running, direct.commits) >= ahead:
+            await asyncio.wait([running])
+
     async def writer(n: int) -> None:
         for i in range(250):
             await direct.write(_put(f"w{n}-{i:03}", i))
             await asyncio.sleep(0)  # other work of the loop between writes, as in a server
+            await keep_pace()
 
     await asyncio.gather(*(writer(n) for n in range(8)))
     assert direct.commits > 1000  # mostly inline; some grouped while a checkpoint ran
+    assert began  # writes went on while checkpoints ran
     # Unrewound, these 2000 commits (two 4 KB pages each) make a 17 MB log; rewound every
     # 50 commits or so, it stays at a few hundred commits' worth at most.
     assert wal.stat().st_size < 6 * 1024 * 1024
