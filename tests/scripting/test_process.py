@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from flowrunner.scripting.worker import (
     STATUS_OK,
     STATUS_VALUE,
 )
+from tests.scripting.processes import HANG_GUARD, until_dead
 
 LIMITS = Limits(heap_mb=32, max_result_bytes=10_000)
 
@@ -66,7 +68,13 @@ def test_sync_worker_replaces_a_worker_that_died_idle(sync_worker: SyncWorker) -
     pid = sync_worker.pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    time.sleep(0.1)
+    # Died, and seen dead by its reaper: a signal is delivered, and its exit collected,
+    # some time after os.kill returns.
+    asyncio.run(until_dead(pid))
+    deadline = time.monotonic() + HANG_GUARD
+    while sync_worker._process is not None and sync_worker._process.poll() is None:
+        assert time.monotonic() < deadline, "the killed worker's exit was never collected"
+        time.sleep(0.01)
     assert decode_reply(sync_worker.call(run_request("return 2"), 5.0))["v"] == 2
     assert sync_worker.pid != pid
 
