@@ -17,17 +17,18 @@ from flowrunner.scripting import Sandbox
 from flowrunner.scripting import process as process_module
 from flowrunner.scripting.pool import WorkerPool
 from flowrunner.scripting.process import Limits
+from tests.scripting.processes import HANG_GUARD, running, until_dead
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-def running(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie waiting for its reaper."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+async def _until_seen_dead(box: Sandbox, pid: int) -> None:
+    """Until the pool knows its idle worker ``pid`` died: the promise under test is that it
+    then replaces it unseen. (A death in the instant before a call is that call's error.)"""
+    await until_dead(pid)
+    async with asyncio.timeout(HANG_GUARD):
+        while any(w.alive for w in box._pool._live if w.pid == pid):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
 
 
 async def assert_next_evaluation_works(sandbox: Sandbox) -> None:
@@ -56,7 +57,7 @@ async def test_worker_killed_while_idle_is_replaced_transparently(single: Sandbo
     await assert_next_evaluation_works(single)
     [pid] = single.worker_pids
     os.kill(pid, signal.SIGKILL)
-    await asyncio.sleep(0.1)
+    await _until_seen_dead(single, pid)
     await assert_next_evaluation_works(single)
 
 
@@ -79,12 +80,11 @@ async def test_more_callers_than_workers_all_get_answers(sandbox: Sandbox) -> No
 async def test_pool_keeps_its_size_after_replacing_workers(sandbox: Sandbox) -> None:
     before = sandbox.worker_pids
     os.kill(before[0], signal.SIGKILL)
-    await asyncio.sleep(0.1)  # let the loop see the socket close
+    await _until_seen_dead(sandbox, before[0])
     await asyncio.gather(*(sandbox.evaluate_expression("1", {}) for _ in range(6)))
-    for _ in range(50):
-        if len(sandbox.worker_pids) == 2:
-            break
-        await asyncio.sleep(0.05)
+    async with asyncio.timeout(HANG_GUARD):  # the replacement starts in the background
+        while len(sandbox.worker_pids) != 2 or before[0] in sandbox.worker_pids:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
     assert len(sandbox.worker_pids) == 2
     assert before[0] not in sandbox.worker_pids
 
@@ -120,13 +120,10 @@ async def test_workers_die_with_the_server_even_mid_script(tmp_path: Path) -> No
     )
     assert process.stdout is not None
     worker_pid = int(await process.stdout.readline())
-    await asyncio.sleep(0.2)  # the worker is now spinning in V8
+    await asyncio.sleep(0.2)  # the worker is now spinning in V8 (if not, it dies all the same)
     process.kill()
     await process.wait()
-    for _ in range(100):
-        if not running(worker_pid):
-            break
-        await asyncio.sleep(0.02)
+    await until_dead(worker_pid)  # a worker that outlived its server would hang here
     assert not running(worker_pid)
 
 
