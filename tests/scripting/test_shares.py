@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.scripting import Sandbox
+from tests.scripting.processes import HANG_GUARD
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    """Until the sandbox's turns reach a state (its own, with no event to await)."""
+    async with asyncio.timeout(HANG_GUARD):
+        while not check():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
 
 
 def _as(account: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -22,7 +30,8 @@ def _as(account: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
 async def test_an_account_holds_at_most_its_share_while_another_evaluates() -> None:
     async with Sandbox(workers=2, timeout=60, per_account=1) as box:
         spinning = [_as("a", box.run_function("while (true) {}", {})) for _ in range(4)]
-        await asyncio.sleep(0.2)  # let account a's scripts take what they may
+        # Account a's scripts take what they may: its share runs, the rest waits.
+        await _until(lambda: box._turns.held("a") == 1 and box._turns.waiting("a") == 3)
         answer = await _as("b", box.evaluate_expression("input + 1", {"input": 41}))
         assert answer == 42
         assert not any(task.done() for task in spinning)  # b went first: a's still spin
@@ -46,7 +55,7 @@ async def test_a_waiting_account_gets_the_next_free_worker_before_a_busier_one()
         queued = [_as("a", evaluate("a")) for _ in range(3)]
         await asyncio.sleep(0)
         queued.append(_as("b", evaluate("b")))  # arrives after a's three
-        await asyncio.sleep(0.1)
+        await _until(lambda: box._turns.waiting("a") == 3 and box._turns.waiting("b") == 1)
         assert order == []
         gate.cancel()
         await asyncio.gather(gate, return_exceptions=True)
