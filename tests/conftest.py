@@ -10,6 +10,12 @@ import pytest
 
 REQUIRE_SERVICES = os.environ.get("FLOWRUNNER_REQUIRE_SERVICES") == "1"
 
+HANG_GUARD = 60.0
+"""Seconds a test waits for a state before calling the code stuck. Only a hang fails a test
+by it, never slowness: tests assert on events, counts, order and statuses, and wait for a
+condition instead of sleeping a fixed time or bounding how long something took (a busy
+2-core CI machine is slow, not wrong)."""
+
 
 def require_service(env_var: str, what: str) -> str:
     """The service's address from ``env_var``; skip (or, in CI, fail) when it is not set."""

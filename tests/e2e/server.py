@@ -15,11 +15,9 @@ from typing import Any
 import httpx
 from cryptography.fernet import Fernet
 
-ADMIN = ("admin", "admin-password-1")
+from tests.conftest import HANG_GUARD
 
-HANG_GUARD = 60.0
-"""Seconds a test waits on a server before calling it hung: only a hang fails a test by it,
-never a slow (busy, 2-core CI) machine."""
+ADMIN = ("admin", "admin-password-1")
 
 
 def free_port() -> int:

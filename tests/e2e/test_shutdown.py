@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.server import HANG_GUARD, Server
+from tests.conftest import HANG_GUARD
+from tests.e2e.server import Server
 
 pytestmark = pytest.mark.slow
 

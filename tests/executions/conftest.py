@@ -26,7 +26,7 @@ from flowrunner.plugins import NodeTypeRegistry, builtin_registry
 from flowrunner.storage import Account, Store
 from flowrunner.storage.sql import SqlStore
 from flowrunner.storage.sql.migrate import upgrade
-from tests.conftest import require_service
+from tests.conftest import HANG_GUARD, require_service
 from tests.storage.conftest import scratch_postgres_database
 
 SECRETS = {"TOKEN": "s3cr3t-value"}
@@ -103,11 +103,6 @@ class BusyNode(DefinedNode):
     async def work(self, call: Call) -> Any:
         await asyncio.sleep(float(call.params["seconds"]))
         return call.input
-
-
-HANG_GUARD = 60.0
-"""Seconds a test waits for a state before it calls the run stuck: a guard against hangs,
-never a time limit the code under test must meet (a busy CI machine is slow, not wrong)."""
 
 
 class Gate:

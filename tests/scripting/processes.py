@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-HANG_GUARD = 60.0
-"""Seconds a test waits for a process to end before calling it stuck (never a time limit)."""
+from tests.conftest import HANG_GUARD
 
 
 def running(pid: int) -> bool:

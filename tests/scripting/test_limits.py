@@ -9,7 +9,7 @@ import pytest
 
 from flowrunner.errors import ScriptError, ScriptResourceError, ScriptTimeout
 from flowrunner.scripting import Sandbox
-from tests.scripting.processes import HANG_GUARD
+from tests.conftest import HANG_GUARD
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

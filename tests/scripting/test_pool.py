@@ -17,7 +17,8 @@ from flowrunner.scripting import Sandbox
 from flowrunner.scripting import process as process_module
 from flowrunner.scripting.pool import WorkerPool
 from flowrunner.scripting.process import Limits
-from tests.scripting.processes import HANG_GUARD, running, until_dead
+from tests.conftest import HANG_GUARD
+from tests.scripting.processes import running, until_dead
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -22,7 +22,8 @@ from flowrunner.scripting.worker import (
     STATUS_OK,
     STATUS_VALUE,
 )
-from tests.scripting.processes import HANG_GUARD, until_dead
+from tests.conftest import HANG_GUARD
+from tests.scripting.processes import until_dead
 
 LIMITS = Limits(heap_mb=32, max_result_bytes=10_000)
 

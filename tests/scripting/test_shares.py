@@ -10,7 +10,7 @@ from typing import Any
 
 from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.scripting import Sandbox
-from tests.scripting.processes import HANG_GUARD
+from tests.conftest import HANG_GUARD
 
 
 async def _until(check: Callable[[], bool]) -> None:

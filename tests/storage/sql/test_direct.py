@@ -11,8 +11,9 @@ import pytest
 
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.sql.direct import DirectSqlite
+from tests.conftest import HANG_GUARD
 
-HANG_GUARD_MS = 60_000
+HANG_GUARD_MS = round(HANG_GUARD * 1000)
 
 
 @pytest.fixture
