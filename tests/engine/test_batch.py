@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 
 from flowrunner.engine import BatchPolicy, Flow, Node, NodeEvent, RetryPolicy
 from flowrunner.errors import NodeFailed
+from tests.conftest import HANG_GUARD
 
 
 class Probe(Node):
@@ -128,14 +128,20 @@ async def test_fallback_applies_per_item() -> None:
 async def test_first_failing_item_fails_the_node_and_cancels_the_others(strategy: Any) -> None:
     cancelled: list[int] = []
     finished: list[int] = []
+    expected = [1, 2] if strategy == "worker_pool" else [1, 2, 3, 4, 5]
+    running: list[int] = []
+    all_running = asyncio.Event()
 
     class OneBad(Node):
         async def exec(self, prep_res: Any) -> Any:
             if prep_res == 0:
-                await asyncio.sleep(0.01)
+                await all_running.wait()  # breaks while the others run
                 raise RuntimeError("item 0 broke")
+            running.append(prep_res)
+            if len(running) == len(expected):
+                all_running.set()
             try:
-                await asyncio.sleep(1)
+                await asyncio.sleep(2 * HANG_GUARD)  # only being cancelled ends it in time
             except asyncio.CancelledError:
                 cancelled.append(prep_res)
                 raise
@@ -143,12 +149,10 @@ async def test_first_failing_item_fails_the_node_and_cancels_the_others(strategy
 
     bound = 3 if strategy == "worker_pool" else None
     node = OneBad(node_id="batch", batch=BatchPolicy(strategy, max_parallel=bound))
-    started = time.perf_counter()
     with pytest.raises(NodeFailed) as caught:
-        await Flow(node).run(list(range(6)))
-    assert time.perf_counter() - started < 0.5
+        async with asyncio.timeout(HANG_GUARD):
+            await Flow(node).run(list(range(6)))
     assert str(caught.value.cause) == "item 0 broke"
-    expected = [1, 2] if strategy == "worker_pool" else [1, 2, 3, 4, 5]
     assert sorted(cancelled) == expected
     assert finished == []
 
@@ -170,18 +174,20 @@ async def test_serial_batch_stops_at_the_first_failing_item() -> None:
 
 async def test_blocking_sync_items_run_in_threads_concurrently() -> None:
     threads: set[int] = set()
+    # Each item waits for three others to block beside it: items run one at a time would
+    # break the barrier (at the hang guard) instead of passing it.
+    together = threading.Barrier(4, timeout=HANG_GUARD)
 
     class Blocking(Node):
         def exec(self, prep_res: Any) -> Any:
             threads.add(threading.get_ident())
-            time.sleep(0.05)
+            together.wait()
             return prep_res
 
     node = Blocking(blocking=True, batch=BatchPolicy("worker_pool", max_parallel=4))
-    started = time.perf_counter()
     result = await Flow(node).run(range(8))
     assert result.output == list(range(8))
-    assert time.perf_counter() - started < 0.3  # 8 x 50 ms serially would be 0.4 s
+    assert len(threads) >= 4
     assert threading.get_ident() not in threads
 
 

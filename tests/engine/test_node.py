@@ -11,6 +11,7 @@ import pytest
 
 from flowrunner.engine import BatchPolicy, Context, Flow, Node, NodeEvent, RetryPolicy
 from flowrunner.errors import NodeFailed, NodeTimeout
+from tests.conftest import HANG_GUARD
 
 
 class Flaky(Node):
@@ -88,28 +89,34 @@ def test_hook_kinds_are_detected_once_per_class() -> None:
 
 async def test_blocking_sync_hooks_run_in_a_worker_thread_without_stalling_the_loop() -> None:
     threads: list[int] = []
+    blocked = threading.Event()
+    loop_ran = threading.Event()
 
     class Sleepy(Node):
         def exec(self, prep_res: Any) -> Any:
             threads.append(threading.get_ident())
-            time.sleep(0.1)
-            return "slept"
+            blocked.set()
+            # Blocks until the loop has ticked meanwhile: a stalled loop never lets it go.
+            return "slept" if loop_ran.wait(HANG_GUARD) else "the loop stalled"
 
     ticks = 0
 
     async def ticker() -> None:
         nonlocal ticks
-        while True:
+        while not blocked.is_set():  # noqa: ASYNC110 - set from exec's thread
+            await asyncio.sleep(0.005)
+        for _ in range(5):
             await asyncio.sleep(0.005)
             ticks += 1
+        loop_ran.set()
 
     tick_task = asyncio.create_task(ticker())
     output, _ = await run_one(Sleepy(blocking=True))
-    tick_task.cancel()
+    await tick_task
     assert output == "slept"
     assert len(threads) == 1
     assert threads[0] != threading.get_ident()
-    assert ticks >= 5  # the loop kept running while exec slept in its thread
+    assert ticks == 5  # the loop kept running while exec blocked in its thread
 
 
 async def test_default_prep_hands_exec_the_input_and_the_output_is_exec_result() -> None:
@@ -210,13 +217,12 @@ async def test_exec_exceeding_its_timeout_is_retried_then_raises_node_timeout() 
         async def exec(self, prep_res: Any) -> Any:
             nonlocal attempts
             attempts += 1
-            await asyncio.sleep(1)
+            await asyncio.sleep(2 * HANG_GUARD)  # only the node's timeout ends it in time
 
     node = Slow(node_id="slow", timeout=0.01, retry=RetryPolicy(max_retries=1))
-    started = time.perf_counter()
     with pytest.raises(NodeFailed) as caught:
-        await Flow(node).run()
-    assert time.perf_counter() - started < 0.5
+        async with asyncio.timeout(HANG_GUARD):
+            await Flow(node).run()
     assert attempts == 2
     assert isinstance(caught.value.cause, NodeTimeout)
     assert caught.value.cause.node_id == "slow"
@@ -224,14 +230,20 @@ async def test_exec_exceeding_its_timeout_is_retried_then_raises_node_timeout() 
 
 
 async def test_timeout_also_bounds_a_sync_exec() -> None:
+    release = threading.Event()
+    finished = threading.Event()
+
     class SyncSlow(Node):
         def exec(self, prep_res: Any) -> Any:
-            time.sleep(0.2)
+            release.wait(HANG_GUARD)  # a thread cannot be interrupted: it is let go below
+            finished.set()
 
-    started = time.perf_counter()
-    with pytest.raises(NodeFailed) as caught:
-        await Flow(SyncSlow(timeout=0.02)).run()
-    assert time.perf_counter() - started < 0.15
+    try:
+        with pytest.raises(NodeFailed) as caught:
+            await Flow(SyncSlow(timeout=0.02)).run()
+        assert not finished.is_set()  # the flow did not wait for the thread to end
+    finally:
+        release.set()
     assert isinstance(caught.value.cause, NodeTimeout)
 
 
@@ -248,12 +260,13 @@ async def test_a_timeout_error_raised_by_exec_itself_is_not_reported_as_node_tim
 async def test_fallback_can_handle_a_timeout() -> None:
     class SlowWithFallback(Node):
         async def exec(self, prep_res: Any) -> Any:
-            await asyncio.sleep(1)
+            await asyncio.sleep(2 * HANG_GUARD)  # only the node's timeout ends it in time
 
         def exec_fallback(self, prep_res: Any, exc: BaseException) -> Any:
             return type(exc).__name__
 
-    output, _ = await run_one(SlowWithFallback(timeout=0.01))
+    async with asyncio.timeout(HANG_GUARD):
+        output, _ = await run_one(SlowWithFallback(timeout=0.01))
     assert output == "NodeTimeout"
 
 
