@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,16 +42,28 @@ nodes:
     assert result.output == {"wait": "50ms"}
 
 
-async def test_delay_until_an_iso_time() -> None:
+async def test_delay_until_an_iso_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Waits are counted as well as timed: "no wait" is then exact, not a short time.
+    real_sleep = asyncio.sleep
+    waits: list[float] = []
+
+    async def counted_sleep(seconds: float, result: Any = None) -> Any:
+        if seconds > 0:
+            waits.append(seconds)
+        return await real_sleep(seconds, result)
+
+    monkeypatch.setattr(asyncio, "sleep", counted_sleep)
     until = (datetime.now(UTC) + timedelta(milliseconds=80)).isoformat()
     started = time.perf_counter()
     await run(
         "metadata: {name: d}\nnodes:\n  p: {type: delay, params: {until: '${input}'}}\n", until
     )
     assert time.perf_counter() - started >= 0.06
-    started = time.perf_counter()
+    waits.clear()
     await run("metadata: {name: d}\nnodes:\n  p: {type: delay, params: {until: '2001-01-01'}}\n")
-    assert time.perf_counter() - started < 0.05
+    assert waits == []  # a time already past waits not at all
+    await run("metadata: {name: d}\nnodes:\n  p: {type: delay, params: {duration: 1ms}}\n")
+    assert waits == [0.001]  # while any wait would have been counted
 
 
 async def test_delay_with_a_bad_runtime_duration_fails_the_node() -> None:
