@@ -162,6 +162,17 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
     assert await check(), what
 
 
+async def until_node(h: Harness, execution_id: str, node_id: str, state: str) -> None:
+    """Until the run's stored events say ``node_id`` reached ``state`` (a node's ``started``
+    is stored by the recorder's flush timer while the node still works)."""
+
+    async def reached() -> bool:
+        events = await h.store.executions.list_events(h.account.id, execution_id)
+        return (node_id, state) in [(e.data.get("node_id"), e.data.get("state")) for e in events]
+
+    await eventually(reached, f"{node_id} never {state}")
+
+
 def make_harness(
     store: Store,
     account: Account,

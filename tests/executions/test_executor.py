@@ -12,7 +12,7 @@ from tests.executions.conftest import (
     SLOW,
     Harness,
     HarnessFactory,
-    eventually,
+    until_node,
 )
 
 
@@ -26,16 +26,6 @@ async def _start(h: Harness, flow_id: str, nap: float) -> Execution:
 
 async def _status(h: Harness, execution: Execution) -> str:
     return (await h.store.executions.get(h.account.id, execution.id)).status
-
-
-async def _until_node(h: Harness, execution: Execution, node_id: str, state: str) -> None:
-    """Until the run's stored events say ``node_id`` reached ``state``."""
-
-    async def reached() -> bool:
-        events = await h.store.executions.list_events(h.account.id, execution.id)
-        return (node_id, state) in [(e.data.get("node_id"), e.data.get("state")) for e in events]
-
-    await eventually(reached, f"{node_id} never {state}")
 
 
 async def test_runs_beyond_the_concurrency_bound_wait_in_the_queue(
@@ -59,7 +49,7 @@ async def test_runs_beyond_the_concurrency_bound_wait_in_the_queue(
 async def test_cancel_stops_the_running_node_and_records_canceled(harness: Harness) -> None:
     flow_id = await harness.flow(SLOW)
     run = await _start(harness, flow_id, 3600)
-    await _until_node(harness, run, "nap", "started")
+    await until_node(harness, run.id, "nap", "started")
     # Far shorter than the nap: returning within it proves the node was interrupted.
     async with asyncio.timeout(HANG_GUARD):
         assert await harness.executor.cancel(run)
@@ -125,7 +115,7 @@ async def test_shutdown_past_the_grace_period_interrupts_the_node(
     h = harnesses()
     flow_id = await h.flow(SLOW)
     run = await _start(h, flow_id, 3600)
-    await _until_node(h, run, "nap", "started")
+    await until_node(h, run.id, "nap", "started")
     await h.executor.shutdown(grace=0.2)
     after = await store.executions.get(account.id, run.id)
     assert after.status == "running"

@@ -9,6 +9,7 @@ import pytest
 
 from flowrunner.executions import Recovery, Topic
 from flowrunner.storage import Account, Store
+from tests.conftest import HANG_GUARD
 from tests.executions.conftest import SLOW, HarnessFactory
 
 
@@ -27,7 +28,7 @@ async def test_a_crashed_run_resumes_from_its_checkpoint_on_another_executor(
     # nothing is handed back and nobody renews the lease.
     live = await crashed.bus.subscribe(Topic(account.id, execution_id=execution.id))
     dying = asyncio.get_running_loop().create_task(crashed.runner.run(execution))
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(HANG_GUARD):
         async for event in live:
             if event.data.get("node_id") == "nap" and event.data.get("state") == "started":
                 break
@@ -93,7 +94,7 @@ async def test_background_sweeps_pick_up_runs_that_expire_later(
     recovery = Recovery(store.executions, h.executor, interval=0.1)
     recovery.start()
     try:
-        done = await h.service.wait(account.id, execution.id, within=5)
+        done = await h.service.wait(account.id, execution.id, within=HANG_GUARD)
         assert done.status == "completed"
     finally:
         await recovery.stop()

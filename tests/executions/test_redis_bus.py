@@ -14,7 +14,7 @@ from flowrunner.executions import ExecutionService, Subscription, Topic
 from flowrunner.executions.bus import BusHealth
 from flowrunner.executions.redis_bus import RedisBus
 from flowrunner.storage import ExecutionEvent
-from tests.conftest import require_service
+from tests.conftest import HANG_GUARD, require_service
 from tests.executions.conftest import STEPS, Harness
 from tests.redis_server import RedisServer, redis_server
 
@@ -80,10 +80,10 @@ async def test_a_run_followed_over_redis_replays_then_goes_live(
     flow_id = await harness.flow(STEPS)
     started = await service.start(harness.account.id, flow_id, {"name": "r"})
     stream = await service.follow(harness.account.id, started.execution.id)
-    events = await asyncio.wait_for(_collect(stream), 10)
+    events = await asyncio.wait_for(_collect(stream), HANG_GUARD)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert events[-1].type == "complete"
-    done = await service.wait(harness.account.id, started.execution.id, within=5)
+    done = await service.wait(harness.account.id, started.execution.id, within=HANG_GUARD)
     assert done.status == "completed"
 
 

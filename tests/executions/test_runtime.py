@@ -11,7 +11,7 @@ import pytest
 from flowrunner.config import Settings
 from flowrunner.executions.runtime import execution_runtime
 from flowrunner.storage import Account, Store
-from tests.conftest import require_service
+from tests.conftest import HANG_GUARD, require_service
 from tests.executions.conftest import STEPS
 
 
@@ -34,7 +34,7 @@ async def test_runs_left_by_a_dead_process_are_resumed_on_start(
         account.id, left.id, owner="dead", ttl=timedelta(milliseconds=1)
     )
     async with execution_runtime(_settings(tmp_path), store) as service:
-        done = await service.wait(account.id, left.id, within=5)
+        done = await service.wait(account.id, left.id, within=HANG_GUARD)
     assert done.status == "completed"
 
 
@@ -48,6 +48,6 @@ async def test_a_run_started_through_the_runtime_completes(
     flow_id = await _flow(store, account)
     async with execution_runtime(_settings(tmp_path, **extra), store) as service:
         started = await service.start(account.id, flow_id, {"name": "rt"})
-        done = await service.wait(account.id, started.execution.id, within=5)
+        done = await service.wait(account.id, started.execution.id, within=HANG_GUARD)
     assert done.status == "completed"
     assert done.output == {"done": True}

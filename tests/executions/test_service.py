@@ -9,7 +9,8 @@ import pytest
 from flowrunner.errors import Conflict, InvalidInput, NotFound
 from flowrunner.executions import events as ev
 from flowrunner.storage import ExecutionEvent
-from tests.executions.conftest import FAILING, SLOW, STEPS, Harness
+from tests.conftest import HANG_GUARD
+from tests.executions.conftest import FAILING, GATED, SLOW, STEPS, Harness, until_node
 
 
 async def test_start_runs_the_current_version_and_wait_returns_the_result(
@@ -19,7 +20,7 @@ async def test_start_runs_the_current_version_and_wait_returns_the_result(
     started = await harness.service.start(harness.account.id, flow_id, {"name": "Ada"})
     assert started.created
     assert started.execution.status == "queued"
-    done = await harness.service.wait(harness.account.id, started.execution.id, within=5)
+    done = await harness.service.wait(harness.account.id, started.execution.id, within=HANG_GUARD)
     assert done.status == "completed"
     assert done.output == {"done": True}
 
@@ -30,7 +31,7 @@ async def test_a_run_keeps_the_version_it_started_with_when_the_flow_is_edited(
     flow_id = await harness.flow(SLOW)
     started = await harness.service.start(harness.account.id, flow_id, {"nap": 0.3})
     await harness.store.flows.add_version(harness.account.id, flow_id, yaml=STEPS)
-    done = await harness.service.wait(harness.account.id, started.execution.id, within=5)
+    done = await harness.service.wait(harness.account.id, started.execution.id, within=HANG_GUARD)
     assert done.flow_version == 1
     assert done.output == {"step": 3}
     pinned = await harness.service.start(harness.account.id, flow_id, {"nap": 0}, version=1)
@@ -79,15 +80,15 @@ async def test_unknown_deleted_or_other_accounts_flows_and_versions_are_not_foun
 async def test_cancel_of_a_finished_run_conflicts(harness: Harness) -> None:
     flow_id = await harness.flow(STEPS)
     started = await harness.service.start(harness.account.id, flow_id, {})
-    await harness.service.wait(harness.account.id, started.execution.id, within=5)
+    await harness.service.wait(harness.account.id, started.execution.id, within=HANG_GUARD)
     with pytest.raises(Conflict):
         await harness.service.cancel(harness.account.id, started.execution.id)
 
 
 async def test_cancel_stops_a_running_run(harness: Harness) -> None:
     flow_id = await harness.flow(SLOW)
-    started = await harness.service.start(harness.account.id, flow_id, {"nap": 30})
-    await asyncio.sleep(0.2)
+    started = await harness.service.start(harness.account.id, flow_id, {"nap": 3600})
+    await until_node(harness, started.execution.id, "nap", "started")
     view = await harness.service.get(harness.account.id, started.execution.id)
     assert view.current_node == "nap"
     assert 0 < view.progress < 1
@@ -100,13 +101,13 @@ async def test_retry_starts_a_new_run_and_resume_starts_at_the_failed_node(
 ) -> None:
     flow_id = await harness.flow(FAILING)
     started = await harness.service.start(harness.account.id, flow_id, {"a": 1})
-    failed = await harness.service.wait(harness.account.id, started.execution.id, within=5)
+    failed = await harness.service.wait(harness.account.id, started.execution.id, within=HANG_GUARD)
     assert failed.status == "failed"
     retried = await harness.service.retry(harness.account.id, failed.id)
     assert retried.execution.input == {"a": 1}
     assert retried.execution.id != failed.id
     resumed = await harness.service.retry(harness.account.id, failed.id, resume=True)
-    again = await harness.service.wait(harness.account.id, resumed.execution.id, within=5)
+    again = await harness.service.wait(harness.account.id, resumed.execution.id, within=HANG_GUARD)
     assert again.status == "failed"
     events = await harness.store.executions.list_events(harness.account.id, again.id)
     assert events[0].data == {"status": "queued", "retry_of": failed.id, "resume_from": "boom"}
@@ -125,7 +126,7 @@ nodes:
 """
     )
     started = await harness.service.start(harness.account.id, flow_id, {})
-    await harness.service.wait(harness.account.id, started.execution.id, within=5)
+    await harness.service.wait(harness.account.id, started.execution.id, within=HANG_GUARD)
     logs, cursor = await harness.service.logs(harness.account.id, started.execution.id, limit=2)
     assert [e.data["message"] for e in logs] == ["one", "two"]
     assert cursor is not None
@@ -149,14 +150,18 @@ async def _collect(stream: object) -> list[ExecutionEvent]:
 async def test_following_replays_then_continues_live_without_gap_or_duplicate(
     harness: Harness,
 ) -> None:
-    flow_id = await harness.flow(SLOW)
-    started = await harness.service.start(harness.account.id, flow_id, {"nap": 0.4})
+    flow_id = await harness.flow(GATED)
+    started = await harness.service.start(harness.account.id, flow_id, {})
     run_id = started.execution.id
-    await asyncio.sleep(0.25)  # mid-run: some events are history, the rest will be live
+    # Mid-run: some events are history, the rest will be live once the gate opens.
+    await harness.gate.until_arrived(1)
+    await until_node(harness, run_id, "nap", "started")
     seen_before = await harness.store.executions.list_events(harness.account.id, run_id)
-    assert seen_before
+    assert len(seen_before) > 2
     stream = await harness.service.follow(harness.account.id, run_id, after_seq=2)
-    events = await asyncio.wait_for(_collect(stream), 5)
+    harness.gate.open()
+    events = await asyncio.wait_for(_collect(stream), HANG_GUARD)
+    assert len(events) > len(seen_before) - 2  # what was history, and then live ones
     seqs = [e.seq for e in events]
     assert seqs == list(range(3, seqs[-1] + 1))
     assert events[-1].type == ev.COMPLETE
@@ -167,9 +172,9 @@ async def test_following_replays_then_continues_live_without_gap_or_duplicate(
 async def test_following_a_finished_run_replays_it_and_ends(harness: Harness) -> None:
     flow_id = await harness.flow(STEPS)
     started = await harness.service.start(harness.account.id, flow_id, {})
-    await harness.service.wait(harness.account.id, started.execution.id, within=5)
+    await harness.service.wait(harness.account.id, started.execution.id, within=HANG_GUARD)
     stream = await harness.service.follow(harness.account.id, started.execution.id)
-    events = await asyncio.wait_for(_collect(stream), 5)
+    events = await asyncio.wait_for(_collect(stream), HANG_GUARD)
     assert events[0].seq == 1
     assert events[-1].type == ev.COMPLETE
 
@@ -189,7 +194,7 @@ async def test_following_a_flow_sees_every_new_run_of_it(harness: Harness) -> No
     stream = await harness.service.follow_flow(harness.account.id, flow_id)
     runs = [await harness.service.start(harness.account.id, flow_id, {}) for _ in range(2)]
     completed: set[str] = set()
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(HANG_GUARD):
         async for event in stream:  # type: ignore[attr-defined]
             if event.type == ev.COMPLETE:
                 completed.add(event.execution_id)
@@ -201,11 +206,12 @@ async def test_following_a_flow_sees_every_new_run_of_it(harness: Harness) -> No
 async def test_wait_shorter_than_a_local_run_returns_it_unfinished_and_leaves_it_running(
     harness: Harness,
 ) -> None:
-    flow_id = await harness.flow(SLOW)
-    started = await harness.service.start(harness.account.id, flow_id, {"nap": 0.5})
+    flow_id = await harness.flow(GATED)
+    started = await harness.service.start(harness.account.id, flow_id, {})
     early = await harness.service.wait(harness.account.id, started.execution.id, within=0.05)
     assert early.status in ("queued", "running")
-    done = await harness.service.wait(harness.account.id, started.execution.id, within=5)
+    harness.gate.open()  # the run could not end before this
+    done = await harness.service.wait(harness.account.id, started.execution.id, within=HANG_GUARD)
     assert done.status == "completed"
     assert (
         done.last_event_seq
