@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from flowrunner.errors import (
 )
 from flowrunner.storage import Account, Store
 from tests.accounts.conftest import ManualClock
+from tests.conftest import HANG_GUARD
 
 PASSWORD = "s3cret-pass"
 
@@ -153,25 +155,39 @@ async def test_password_verification_does_not_block_the_event_loop(
 ) -> None:
     # Parameters costly enough (16 MiB, two passes) that a verification on the loop thread
     # would starve the ticker below.
-    hasher = PasswordHasher(time_cost=2, memory_cost=16 * 1024)
+    verifying = threading.Event()
+    loop_ran = threading.Event()
+
+    class Watched(PasswordHasher):
+        def _verify(self, password_hash: str, password: str) -> bool:
+            # Verifies only once the loop has ticked meanwhile: run on the loop's own thread,
+            # it would wait for ticks that cannot come (until the hang guard).
+            verifying.set()
+            loop_ran.wait(HANG_GUARD)
+            return super()._verify(password_hash, password)
+
+    hasher = Watched(time_cost=2, memory_cost=16 * 1024)
     service = AccountService(store, audit, limiter, hasher=hasher)
     await store.accounts.update(alice.id, password_hash=await hasher.hash(PASSWORD))
     ticks = 0
 
     async def ticker() -> None:
         nonlocal ticks
-        while True:
+        while not verifying.is_set():  # noqa: ASYNC110 - set from the hasher's thread
+            await asyncio.sleep(0.001)
+        for _ in range(3):
             await asyncio.sleep(0.001)
             ticks += 1
+        loop_ran.set()
 
     task = asyncio.create_task(ticker())
     started = asyncio.get_running_loop().time()
-    await service.authenticate_password("alice", PASSWORD, client="c")
+    account = await service.authenticate_password("alice", PASSWORD, client="c")
     elapsed = asyncio.get_running_loop().time() - started
-    task.cancel()
-    # A blocked loop would tick at most once; a free one about once per 1-2 ms.
+    await task
+    assert account.id == alice.id
     assert elapsed > 0.01, "verification too cheap for this test to mean anything"
-    assert ticks >= 3
+    assert ticks == 3  # the loop ticked while the verification waited in its thread
 
 
 async def test_login_issues_a_short_lived_token(
