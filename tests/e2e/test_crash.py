@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import HANG_GUARD
 from tests.e2e.server import Server
 
 pytestmark = pytest.mark.slow
@@ -68,13 +69,13 @@ async def test_kill_9_mid_run_then_restart_completes_every_run_from_its_checkpoi
                 ]
             )
             ids = [r.json()["execution_id"] for r in started]
-            await _until(client, flow_id, "running", 10, within=10)
+            await _until(client, flow_id, "running", 10, within=HANG_GUARD)
         server.kill()
 
         server.start()
         headers = {"Authorization": f"Bearer {server.token()}"}
         async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
-            await _until(client, flow_id, "completed", RUNS, within=40)
+            await _until(client, flow_id, "completed", RUNS, within=2 * HANG_GUARD)
             assert await _statuses(client, flow_id) == Counter({"completed": RUNS})
             resumed_runs = 0
             for execution_id in ids:
