@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from pathlib import Path
 
 import asyncpg
@@ -15,6 +16,7 @@ from flowrunner.errors import StorageError, StorageUnavailable
 from flowrunner.storage import NewEvent
 from flowrunner.storage.sql import SqlStore, database
 from flowrunner.storage.sql.database import normalize_url
+from tests.conftest import HANG_GUARD
 
 
 @pytest.mark.parametrize(
@@ -51,12 +53,20 @@ async def test_unopenable_sqlite_file_is_storage_unavailable(
 ) -> None:
     monkeypatch.setattr(database, "RETRY_DELAYS", ())
     store = SqlStore(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}", migrate=False)
+    before = set(threading.enumerate())
     with pytest.raises(StorageUnavailable):
         await store.connect()
     await store.close()
     # aiosqlite stops its worker thread after a failed connect without awaiting it; let the
     # thread finish while this test's loop is still open, or it reports to a closed loop.
-    await asyncio.sleep(0.1)
+    started = [
+        t
+        for t in set(threading.enumerate()) - before
+        if "_connection_worker_thread" in t.name  # aiosqlite's (Thread(target=...) names it)
+    ]
+    async with asyncio.timeout(HANG_GUARD):
+        while any(t.is_alive() for t in started):  # noqa: ASYNC110 - a thread, no event
+            await asyncio.sleep(0.01)
 
 
 async def test_two_stores_on_one_sqlite_file_write_concurrently(tmp_path: Path) -> None:
