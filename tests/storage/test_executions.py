@@ -283,3 +283,46 @@ async def test_concurrent_steps_of_many_runs_stay_gap_free(store: Store, account
         assert got is not None
         assert got.next_node == "n10"
         assert got.shared == {"i": 9}
+
+
+async def test_a_child_execution_names_its_parent_and_is_listed_under_it(
+    store: Store, account: Account, other: Account
+) -> None:
+    parent = await store.executions.create(account.id, flow_id="p", flow_version=1)
+    first = await store.executions.create(
+        account.id, flow_id="c", flow_version=2, parent_id=parent.id, idempotency_key="sub:1"
+    )
+    second = await store.executions.create(
+        account.id, flow_id="c", flow_version=2, parent_id=parent.id
+    )
+    await store.executions.create(account.id, flow_id="c", flow_version=2)  # not a child
+
+    assert parent.parent_id is None
+    assert (await store.executions.get(account.id, first.id)).parent_id == parent.id
+    assert (await store.executions.get_by_idempotency_key(account.id, "sub:1")) == first
+    updated = await store.executions.update(account.id, first.id, status="running")
+    assert updated.parent_id == parent.id  # other writes keep the link
+    children = await store.executions.list(account.id, parent_id=parent.id)
+    assert [e.id for e in children.items] == [second.id, first.id]
+    everything = await store.executions.list(account.id)
+    assert len(everything.items) == 4  # children are executions like any other
+    assert (await store.executions.list(other.id, parent_id=parent.id)).items == []
+
+
+async def test_crash_recovery_never_claims_a_child_run(
+    store: Store, account: Account, clock: FakeClock
+) -> None:
+    ttl = timedelta(seconds=5)
+    parent = await store.executions.create(account.id, flow_id="p", flow_version=1)
+    child = await store.executions.create(
+        account.id, flow_id="c", flow_version=1, parent_id=parent.id
+    )
+    for run in (parent, child):
+        await store.executions.acquire_lease(account.id, run.id, owner="dead", ttl=ttl)
+        await store.executions.update(account.id, run.id, status="running")
+    clock.advance(ttl * 2)
+    claimed = await store.executions.admin_claim_expired_leases(owner="rescuer", ttl=ttl)
+    assert [e.id for e in claimed] == [parent.id]  # the parent resumes its child itself
+    # Its expired lease is still free for the parent's process to take.
+    taken = await store.executions.acquire_lease(account.id, child.id, owner="rescuer", ttl=ttl)
+    assert taken.lease_owner == "rescuer"

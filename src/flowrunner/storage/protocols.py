@@ -229,9 +229,11 @@ class ExecutionStore(Protocol):
         input: JSONValue = None,
         idempotency_key: str | None = None,
         status: ExecutionStatus = "queued",
+        parent_id: str | None = None,
     ) -> Execution:
         """A new execution; ``Conflict`` if ``idempotency_key`` is already used in the account
-        (fetch the original with ``get_by_idempotency_key``)."""
+        (fetch the original with ``get_by_idempotency_key``). ``parent_id`` makes it a child
+        run (a sub-flow) of that execution."""
         ...
 
     async def get(self, account_id: str, execution_id: str) -> Execution: ...
@@ -248,7 +250,10 @@ class ExecutionStore(Protocol):
         flow_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
-    ) -> Page[Execution]: ...
+        parent_id: str | None = None,
+    ) -> Page[Execution]:
+        """Newest first; ``parent_id`` keeps the child runs of that execution only."""
+        ...
 
     async def update(
         self,
@@ -344,8 +349,9 @@ class ExecutionStore(Protocol):
     async def admin_claim_expired_leases(
         self, *, owner: str, ttl: timedelta, limit: int = 100
     ) -> builtins.list[Execution]:
-        """Crash recovery: take over active (queued/running) executions, of any account,
-        whose lease has expired. Concurrent claimers never get the same execution."""
+        """Crash recovery: take over active (queued/running) top-level executions, of any
+        account, whose lease has expired. Concurrent claimers never get the same execution.
+        Child runs (``parent_id`` set) are never claimed: their parent resumes them."""
         ...
 
 

@@ -61,6 +61,7 @@ def to_execution(f: dict[str, Any]) -> Execution:
         lease_expires_at=opt_ts(f.get("lease_expires_at")),
         idempotency_key=f.get("idempotency_key"),
         last_event_seq=f.get("last_event_seq", 0),
+        parent_id=f.get("parent_id"),
     )
 
 

@@ -40,6 +40,7 @@ class DynamoExecutions(EventLog, Leases):
         input: JSONValue = None,
         idempotency_key: str | None = None,
         status: ExecutionStatus = "queued",
+        parent_id: str | None = None,
     ) -> Execution:
         now = self._clock()
         execution_id = new_id()
@@ -52,6 +53,7 @@ class DynamoExecutions(EventLog, Leases):
             "id": execution_id, "account_id": account_id, "flow_id": flow_id,
             "flow_version": flow_version, "status": status, "input": dump_json(input),
             "created_at": ts(now), "idempotency_key": idempotency_key, "last_event_seq": 0,
+            "parent_id": parent_id,
         }  # fmt: skip
         if idempotency_key is None:
             await self._t.put(item, condition=NEW)
@@ -84,8 +86,15 @@ class DynamoExecutions(EventLog, Leases):
         flow_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        parent_id: str | None = None,
     ) -> Page[Execution]:
         wanted = set(status)
+
+        def keep(e: Execution) -> bool:
+            return (not wanted or e.status in wanted) and (
+                parent_id is None or e.parent_id == parent_id
+            )
+
         # A flow's executions have their own index partition, so filtering by flow reads
         # only that flow's runs; status is filtered on the way.
         index, partition = (
@@ -96,7 +105,7 @@ class DynamoExecutions(EventLog, Leases):
         return await query_page(
             self._t, index=index, partition=partition, build=to_execution, limit=limit,
             cursor=cursor, sort=time_range(created_after, created_before),
-            keep=(lambda e: e.status in wanted) if wanted else None,
+            keep=keep if wanted or parent_id is not None else None,
         )  # fmt: skip
 
     async def update(

@@ -105,6 +105,8 @@ class Leases(ExecutionTable):
         condition = (
             f"{EXISTS} AND {expr.is_in('status', list(ACTIVE_STATUSES))}"
             f" AND {expr.le('lease_expires_at', ts(now))}"
+            # A child run is resumed by its parent, never on its own.
+            f" AND {expr.missing('parent_id')}"
         )
         try:
             return to_execution(await self._t.update(pk, sk, expr, condition=condition))

@@ -38,6 +38,7 @@ class MemoryExecutions:
         input: JSONValue = None,
         idempotency_key: str | None = None,
         status: ExecutionStatus = "queued",
+        parent_id: str | None = None,
     ) -> Execution:
         async with self._s.lock:
             if idempotency_key is not None and any(
@@ -54,6 +55,7 @@ class MemoryExecutions:
                 input=json_copy(input),
                 created_at=self._s.clock(),
                 idempotency_key=idempotency_key,
+                parent_id=parent_id,
             )
             self._s.executions[execution.id] = execution
             return execution
@@ -80,6 +82,7 @@ class MemoryExecutions:
         flow_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        parent_id: str | None = None,
     ) -> Page[Execution]:
         rows = [
             e
@@ -87,6 +90,7 @@ class MemoryExecutions:
             if e.account_id == account_id
             and (not status or e.status in status)
             and (flow_id is None or e.flow_id == flow_id)
+            and (parent_id is None or e.parent_id == parent_id)
             and (created_after is None or e.created_at >= created_after)
             and (created_before is None or e.created_at < created_before)
         ]
@@ -248,6 +252,7 @@ class MemoryExecutions:
                     e
                     for e in self._s.executions.values()
                     if e.status in ACTIVE_STATUSES
+                    and e.parent_id is None
                     and e.lease_expires_at is not None
                     and e.lease_expires_at <= now
                 ),

@@ -130,6 +130,7 @@ class SqlExecutions:
         input: JSONValue = None,
         idempotency_key: str | None = None,
         status: ExecutionStatus = "queued",
+        parent_id: str | None = None,
     ) -> Execution:
         execution = Execution(
             id=new_id(),
@@ -140,6 +141,7 @@ class SqlExecutions:
             input=input,
             created_at=self._clock(),
             idempotency_key=idempotency_key,
+            parent_id=parent_id,
         )
 
         if self._direct is not None:
@@ -186,8 +188,11 @@ class SqlExecutions:
         flow_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        parent_id: str | None = None,
     ) -> Page[Execution]:
         stmt = select(executions).where(T.account_id == account_id)
+        if parent_id is not None:
+            stmt = stmt.where(T.parent_id == parent_id)
         if status:
             stmt = stmt.where(T.status.in_(list(status)))
         if flow_id is not None:
@@ -413,7 +418,12 @@ class SqlExecutions:
         self, *, owner: str, ttl: timedelta, limit: int = 100
     ) -> builtins.list[Execution]:
         now = self._clock()
-        expired = (T.status.in_(ACTIVE_STATUSES), T.lease_expires_at <= now)
+        # A child run is resumed by its parent, never on its own.
+        expired = (
+            T.status.in_(ACTIVE_STATUSES),
+            T.lease_expires_at <= now,
+            T.parent_id.is_(None),
+        )
         # SKIP LOCKED (PostgreSQL): two claimers each take different rows instead of queueing
         # behind each other; the outer WHERE re-checks expiry on the locked row. SQLite ignores
         # FOR UPDATE, its writes are serialized anyway.

@@ -177,10 +177,13 @@ executions = Table(
     # The next event number lives on the row: bumping it takes the row lock, which is what
     # keeps concurrent appends gap-free and ordered.
     Column("last_event_seq", Integer, nullable=False),
+    # The execution whose flow node started this one (a sub-flow); None at the top level.
+    _id("parent_id", nullable=True),
     UniqueConstraint("account_id", "idempotency_key"),
     Index(None, "account_id", "created_at", "id"),
     Index(None, "account_id", "status", "created_at", "id"),
     Index(None, "account_id", "flow_id", "created_at", "id"),
+    Index(None, "account_id", "parent_id", "created_at", "id"),
     Index(None, "lease_expires_at"),
 )
 
