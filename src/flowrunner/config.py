@@ -46,6 +46,9 @@ class Settings(BaseSettings):
 
     # Node visits per run before it is failed as an endless loop.
     max_steps: int = 10_000
+    # Stored sub-flows (flow nodes naming a flow) nested deeper than this fail the node: a
+    # bound at run time, beside the recursion check at save time.
+    max_subflow_depth: int = Field(default=8, ge=1, le=64)
 
     # Secrets vault: Fernet keys, comma-separated, newest first (encrypts; the rest decrypt).
     # Unset: a key generated once in <data_dir>/secret.key (embedded default only).

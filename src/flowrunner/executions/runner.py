@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -33,9 +33,13 @@ from flowrunner.executions.recorder import (
 from flowrunner.executions.states import transition
 from flowrunner.logging import masking
 from flowrunner.nodes.base import RUN_SECRETS
+from flowrunner.nodes.control import STORED_FLOWS
 from flowrunner.secrets import Masker
 from flowrunner.storage import Execution, NewEvent, Store
 from flowrunner.storage.records import Clock, ExecutionStatus, utcnow
+
+if TYPE_CHECKING:
+    from flowrunner.executions.subflows import SubflowHost
 
 SecretsResolver = Callable[[str], Awaitable[Mapping[str, Any]]]
 """account id → that account's secrets in clear (the vault provides it)."""
@@ -64,8 +68,11 @@ class Runner:
         secrets: SecretsResolver | None = None,
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
         clock: Clock = utcnow,
+        subflows: SubflowHost | None = None,
     ) -> None:
         self._store = store
+        # Runs stored sub-flows (``flow: <name>``) as child executions; None: they fail.
+        self.subflows = subflows
         self._bus = bus
         self._flows = flows
         self._secrets = secrets
@@ -143,6 +150,11 @@ class Runner:
             last = resume_meta(results).get("last_node")
             return await self._complete(execution, recorder, masker, results.get(str(last)))
         token = RUN_SECRETS.set(secrets)
+        hosted = STORED_FLOWS.set(
+            self.subflows.scope(self, execution, control, compiled.definition.name)
+            if self.subflows is not None
+            else None
+        )
         try:
             result = await compiled.engine_flow.run(
                 observer=recorder.observe,
@@ -183,6 +195,7 @@ class Runner:
                 progress=_reached(recorder, checkpoint),
             )
         finally:
+            STORED_FLOWS.reset(hosted)
             RUN_SECRETS.reset(token)
         return await self._complete(execution, recorder, masker, result.output)
 

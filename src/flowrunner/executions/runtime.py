@@ -15,10 +15,11 @@ from datetime import timedelta
 from flowrunner.config import Settings
 from flowrunner.executions.bus import EventBus, InProcessBus
 from flowrunner.executions.cache import FlowCache
-from flowrunner.executions.executor import LocalExecutor
+from flowrunner.executions.executor import LocalExecutor, default_owner
 from flowrunner.executions.recovery import Recovery
 from flowrunner.executions.runner import Runner, SecretsResolver
 from flowrunner.executions.service import ExecutionService
+from flowrunner.executions.subflows import SubflowHost
 from flowrunner.scripting import Sandbox
 from flowrunner.storage import Store
 
@@ -43,15 +44,24 @@ async def execution_runtime(
         )
     else:
         redis_bus = None
+    ttl = timedelta(seconds=settings.lease_ttl_seconds)
+    owner = default_owner()
     runner = Runner(
         store,
         bus,
         FlowCache(scripts=sandbox, max_steps=settings.max_steps),
         secrets=secrets,
+        # Child runs (stored sub-flows) run in their parent's task, leased by the same owner.
+        subflows=SubflowHost(
+            store, owner=owner, lease_ttl=ttl, max_depth=settings.max_subflow_depth
+        ),
     )
-    ttl = timedelta(seconds=settings.lease_ttl_seconds)
     executor = LocalExecutor(
-        runner, store.executions, concurrency=settings.executor_concurrency, lease_ttl=ttl
+        runner,
+        store.executions,
+        concurrency=settings.executor_concurrency,
+        lease_ttl=ttl,
+        owner=owner,
     )
     recovery = Recovery(
         store.executions,

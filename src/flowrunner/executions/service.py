@@ -22,6 +22,7 @@ from flowrunner.executions.executor import Executor
 from flowrunner.executions.follow import Follower
 from flowrunner.executions.recorder import RESUME_KEY, checkpoint_progress, resume_meta
 from flowrunner.executions.states import TERMINAL, is_terminal, transition
+from flowrunner.executions.subflows import cancel_children
 from flowrunner.storage import Execution, ExecutionEvent, Page, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
 from flowrunner.storage.records import ExecutionStatus, JSONValue
@@ -181,9 +182,11 @@ class ExecutionService:
         created_before: datetime | None = None,
         limit: int = DEFAULT_LIMIT,
         cursor: str | None = None,
+        parent_id: str | None = None,
     ) -> Page[Execution]:
         return await self._runs.list(
             account_id,
+            parent_id=parent_id,
             limit=limit,
             cursor=cursor,
             status=status,
@@ -241,6 +244,8 @@ class ExecutionService:
                 account_id, execution_id, [ev.status_event("canceled")]
             )
             await self._bus.publish(execution.flow_id, stored)
+            # Its children run in its owner's task (which stops them) or in nobody's.
+            await cancel_children(self._runs, self._bus, account_id, execution_id)
             return canceled
         return await self._runs.get(account_id, execution_id)
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from flowrunner.definition import FlowDefinition, load_flow, validate_flow
 from flowrunner.errors import Problem
+from flowrunner.flows.references import check_references
 from flowrunner.storage import Flow, FlowVersion, Page, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 
@@ -96,6 +97,13 @@ class FlowRegistry:
     ) -> SavedFlow:
         """A new flow at version 1. Name and description default to the YAML's metadata."""
         definition = self._load(yaml)
+        await check_references(
+            self._store.flows,
+            account_id,
+            definition,
+            flow_id=None,
+            name=name or definition.metadata.name,
+        )
         flow = await self._store.flows.create(
             account_id,
             name=name or definition.metadata.name,
@@ -265,6 +273,13 @@ class FlowRegistry:
         **details: Any,
     ) -> SavedFlow:
         before = await self._store.flows.get(account_id, flow_id)  # NotFound before any write
+        await check_references(
+            self._store.flows,
+            account_id,
+            definition,
+            flow_id=flow_id,
+            name=name or definition.metadata.name,
+        )
         version = await self._store.flows.add_version(
             account_id, flow_id, yaml=yaml, author=actor_id, expected_current=expected_version
         )

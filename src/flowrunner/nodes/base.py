@@ -104,6 +104,13 @@ class DefinedNode(Node):
         return []
 
     @classmethod
+    def subflow_refs(
+        cls, params: Mapping[str, Any]
+    ) -> list[tuple[tuple[str, ...], str, int | None]]:
+        """Stored flows this node runs: (param path, flow name or id, pinned version)."""
+        return []
+
+    @classmethod
     def declared_actions(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         """Actions the node can return, known from its params: (param path, action)."""
         return []
@@ -274,3 +281,8 @@ class DefinedNodeType:
 
     def subflow_paths(self, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         return self.node_class.subflow_paths(params)
+
+    def subflow_refs(
+        self, params: Mapping[str, Any]
+    ) -> list[tuple[tuple[str, ...], str, int | None]]:
+        return self.node_class.subflow_refs(params)

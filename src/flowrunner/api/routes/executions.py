@@ -66,6 +66,9 @@ class ExecutionOut(BaseModel):
     finished_at: datetime | None
     duration_ms: float | None
     last_event_seq: int
+    parent_id: str | None = Field(
+        default=None, description="the run whose flow node started this one (a sub-flow)"
+    )
 
     @classmethod
     def of(cls, view: ExecutionView) -> ExecutionOut:
@@ -88,6 +91,7 @@ class ExecutionOut(BaseModel):
             finished_at=e.finished_at,
             duration_ms=duration,
             last_event_seq=e.last_event_seq,
+            parent_id=e.parent_id,
         )
 
 
@@ -183,10 +187,14 @@ async def list_executions(
     status: Annotated[list[ExecutionStatus] | None, Query()] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    parent_id: Annotated[
+        str | None, Query(max_length=64, description="only the child runs of this run")
+    ] = None,
 ) -> ExecutionPage:
     page = await runs.list(
         account.id,
         flow_id=flow_id,
+        parent_id=parent_id,
         status=status or (),
         created_after=created_after,
         created_before=created_before,
@@ -199,6 +207,21 @@ async def list_executions(
 @router.get("/executions/{execution_id}", response_model=ExecutionOut, summary="One run")
 async def get_execution(execution_id: Id, account: CurrentAccount, runs: Runs) -> ExecutionOut:
     return ExecutionOut.of(await runs.get(account.id, execution_id))
+
+
+@router.get(
+    "/executions/{execution_id}/children",
+    response_model=ExecutionPage,
+    summary="The child runs a run's flow nodes started (stored sub-flows), newest first",
+)
+async def execution_children(
+    execution_id: Id, account: CurrentAccount, runs: Runs, paging: Paging
+) -> ExecutionPage:
+    await runs.get(account.id, execution_id)  # 404 for a missing (or another account's) run
+    page = await runs.list(
+        account.id, parent_id=execution_id, limit=paging.limit, cursor=paging.cursor
+    )
+    return ExecutionPage(items=[_view(e) for e in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/executions/{execution_id}/logs", response_model=LogPage, summary="A run's log lines")
