@@ -392,7 +392,7 @@ def test_a_flow_node_takes_a_path_or_a_stored_flow_and_version_only_with_flow(
     )
     result = runner.invoke(app, ["validate", str(both)])
     assert result.exit_code != 0
-    assert "nodes.call.params" in result.output
+    assert "either path (a flow file) or flow" in result.output
     pinned = write(
         tmp_path,
         "pinned.yaml",

@@ -195,6 +195,14 @@ class SubflowNode(DefinedNode):
         cls, params: Mapping[str, Any], base_path: Path | None
     ) -> list[tuple[tuple[str | int, ...], str]]:
         ref = params.get("flow")
+        if "path" in params and "flow" in params:
+            return [
+                (
+                    ("flow",),
+                    "give either path (a flow file) or flow (a flow stored on the server), "
+                    "not both",
+                )
+            ]
         if isinstance(ref, str) and "${" in ref:
             return [
                 (
@@ -320,7 +328,7 @@ FLOW = DefinedNodeType(
             "version": {"type": "integer", "minimum": 1},
             "input": {},
         },
-        oneOf=[{"required": ["path"]}, {"required": ["flow"]}],
+        anyOf=[{"required": ["path"]}, {"required": ["flow"]}],
     ),
 )
 
