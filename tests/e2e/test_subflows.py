@@ -314,3 +314,26 @@ async def test_after_kill_9_a_resumed_parent_resumes_its_child_instead_of_starti
             assert any(e["data"].get("resumed") for e in parent_events)
     finally:
         server.kill()
+
+
+async def test_a_secret_handed_to_a_child_is_never_stored_in_its_input(
+    client: httpx.AsyncClient,
+) -> None:
+    put = await client.put("/api/v1/accounts/me/secrets/PIN", json={"value": "s3cr3t-pin-42"})
+    assert put.status_code in (200, 201), put.text
+    await _save(
+        client,
+        "metadata: {name: Keeper}\nnodes:\n"
+        '  keep: {type: set, params: {values: {own: "${secrets.PIN}", given: "${input.pin}"}}}\n',
+    )
+    parent_flow = await _save(
+        client,
+        "metadata: {name: Giver}\nnodes:\n"
+        '  call: {type: flow, params: {flow: Keeper, input: {pin: "${secrets.PIN}"}}}\n',
+    )
+    run = await client.post(f"/api/v1/flows/{parent_flow}/run", params={"wait": "60s"}, json={})
+    assert run.json()["status"] == "completed", run.text
+    (child,) = (await client.get(f"/api/v1/executions/{run.json()['id']}/children")).json()["items"]
+    assert child["input"] == {"pin": "***"}
+    assert child["output"] == {"own": "***", "given": "***"}  # outputs are masked as always
+    assert "s3cr3t-pin-42" not in json.dumps(child)

@@ -37,8 +37,9 @@ from flowrunner.executions.payloads import to_json
 from flowrunner.executions.runner import RunControl
 from flowrunner.executions.states import is_terminal, transition
 from flowrunner.flows.references import find_flow, version_at
-from flowrunner.nodes.base import Call
+from flowrunner.nodes.base import RUN_SECRETS, Call
 from flowrunner.nodes.control import STORED_FLOWS, StoredFlows
+from flowrunner.secrets import Masker
 from flowrunner.storage import Execution, ExecutionStore, Store
 
 if TYPE_CHECKING:
@@ -141,7 +142,10 @@ class _Scope:
                 f"({names} → {name})",
                 node_id=node_id,
             )
-        child = await self._child(call, target_id, number, to_json(run_input))
+        # The child's input is stored in its row: secret values never are (masked, like every
+        # payload a run records); a child reads the account's secrets itself.
+        masked = Masker.for_secrets(RUN_SECRETS.get()).mask(to_json(run_input))
+        child = await self._child(call, target_id, number, masked)
         if not is_terminal(child.status):
             child = await self._drive(child)
         return await self._outcome(node_id, name, child)
