@@ -337,3 +337,22 @@ async def test_a_secret_handed_to_a_child_is_never_stored_in_its_input(
     assert child["input"] == {"pin": "***"}
     assert child["output"] == {"own": "***", "given": "***"}  # outputs are masked as always
     assert "s3cr3t-pin-42" not in json.dumps(child)
+
+
+async def test_each_retry_of_a_flow_node_runs_a_new_child(client: httpx.AsyncClient) -> None:
+    await _save(
+        client, "metadata: {name: Broke}\nnodes:\n  no: {type: fail, params: {message: nope}}\n"
+    )
+    parent_flow = await _save(
+        client,
+        "metadata: {name: Retrier}\nnodes:\n"
+        "  call: {type: flow, params: {flow: Broke}, retry: {max_retries: 1}}\n",
+    )
+    run = await client.post(f"/api/v1/flows/{parent_flow}/run", params={"wait": "60s"}, json={})
+    parent = run.json()
+    assert parent["status"] == "failed", parent
+    assert "sub-flow 'Broke'" in parent["error"]["message"]
+    assert "nope" in parent["error"]["message"]
+    children = (await client.get(f"/api/v1/executions/{parent['id']}/children")).json()["items"]
+    assert [c["status"] for c in children] == ["failed", "failed"]
+    assert len({c["id"] for c in children}) == 2

@@ -11,7 +11,8 @@ child that waits for a slot could never finish) and it stops with its parent:
 - **suspend / crash**: the child stops at its checkpoint; crash recovery never claims a child
   (the store skips them), the parent is resumed at the ``flow`` node and finds its child again
   by an idempotency key made of the parent, the node visit and the attempt, then resumes it
-  instead of starting a duplicate (a completed child is not run again: its output is reused).
+  instead of starting a duplicate (a completed child is not run again: its output is reused;
+  a failed one fails the attempt again, and a retry finds or starts the next attempt's).
 - **recursion**: every run knows the chain of flows above it; a flow already in the chain, or
   a chain deeper than ``max_depth``, fails the node with the chain in the message.
 
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger("flowrunner.executions")
 
 DEFAULT_MAX_DEPTH = 8
-# Attempts of one node visit (its retries) that each get their own child execution.
-MAX_ATTEMPTS = 100
 # How often a child held by another process is looked at while the parent waits for it.
 POLL = 0.5
 
@@ -125,6 +124,8 @@ class _Scope:
         self.parent = parent
         self.control = control
         self.chain = chain
+        # Attempts per node visit in this process (see ``_child``).
+        self._attempts: dict[str, int] = {}
 
     async def run_stored(
         self, call: Call, flow: str, version: int | None, run_input: Any
@@ -169,32 +170,29 @@ class _Scope:
         return target.id, version, target.name
 
     async def _child(self, call: Call, flow_id: str, number: int, run_input: Any) -> Execution:
-        """This node visit's child: the one a previous attempt of the parent created (after a
-        crash), else a new one. Each retry of the node gets a new child."""
-        runs = self.host.store.executions
+        """This attempt's child: the one an earlier run of the parent created for the same
+        node visit and attempt (it crashed meanwhile), else a new one.
+
+        Attempts are counted per visit from 1 in each process that runs the parent, so a
+        resumed parent replays the same sequence: attempt 1 finds the first child (completed:
+        reused; failed: the node fails again and its retry finds the second), and so on."""
         ctx = call.ctx
         visit = [list(ctx.flow_path), ctx.node_id, ctx.steps, call.index]
         digest = hashlib.sha256(jsontext.dumps(visit).encode()).hexdigest()[:32]
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            key = f"subflow:{self.parent.id}:{digest}:{attempt}"
-            try:
-                return await runs.create(
-                    self.parent.account_id,
-                    flow_id=flow_id,
-                    flow_version=number,
-                    input=run_input,
-                    idempotency_key=key,
-                    parent_id=self.parent.id,
-                )
-            except Conflict:
-                known = await runs.get_by_idempotency_key(self.parent.account_id, key)
-            if known.status not in ("failed", "canceled"):
-                return known  # active (resume it) or completed (reuse its output)
-            # A failed or canceled child is a previous attempt's: a retry gets a new one.
-        raise ExecutionError(
-            f"node '{ctx.node_id}': more than {MAX_ATTEMPTS} sub-flow attempts",
-            node_id=ctx.node_id,
-        )
+        attempt = self._attempts[digest] = self._attempts.get(digest, 0) + 1
+        key = f"subflow:{self.parent.id}:{digest}:{attempt}"
+        runs = self.host.store.executions
+        try:
+            return await runs.create(
+                self.parent.account_id,
+                flow_id=flow_id,
+                flow_version=number,
+                input=run_input,
+                idempotency_key=key,
+                parent_id=self.parent.id,
+            )
+        except Conflict:
+            return await runs.get_by_idempotency_key(self.parent.account_id, key)
 
     # --- running it ------------------------------------------------------------------------
 
