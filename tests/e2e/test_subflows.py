@@ -356,3 +356,43 @@ async def test_each_retry_of_a_flow_node_runs_a_new_child(client: httpx.AsyncCli
     children = (await client.get(f"/api/v1/executions/{parent['id']}/children")).json()["items"]
     assert [c["status"] for c in children] == ["failed", "failed"]
     assert len({c["id"] for c in children}) == 2
+
+
+@pytest.mark.slow
+async def test_a_graceful_shutdown_stops_parent_and_child_at_checkpoints_and_both_resume(
+    tmp_path: Path,
+) -> None:
+    server = Server(
+        tmp_path, lease_ttl_seconds=2, recovery_interval_seconds=0.5, shutdown_grace_seconds=30
+    )
+    try:
+        server.start()
+        headers = {"Authorization": f"Bearer {server.token()}"}
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+            await _save(client, SLOW_CHILD)
+            parent_flow = await _save(client, SLOW_PARENT)
+            parent_id = await _run(client, parent_flow, {"nap": "2s"})
+            children = await _until(
+                client,
+                f"/api/v1/executions/{parent_id}/children",
+                lambda body: [c for c in body["items"] if c["status"] == "running"],
+            )
+            child_id = children["items"][0]["id"]
+        server.stop()  # SIGTERM mid-nap: the nap finishes, then both stop at a checkpoint
+
+        server.start()
+        headers = {"Authorization": f"Bearer {server.token()}"}
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+            parent = await _until(client, f"/api/v1/executions/{parent_id}", _ended)
+            assert parent["status"] == "completed", parent
+            children = (await client.get(f"/api/v1/executions/{parent_id}/children")).json()
+            assert [c["id"] for c in children["items"]] == [child_id]
+            child_events = await _events(client, child_id)
+            finished = [
+                e["data"]["node_id"] for e in child_events if e["data"].get("state") == "finished"
+            ]
+            assert finished == ["nap", "done"]  # the nap ran once: resumed after it
+            resumed = [e for e in child_events if e["data"].get("resumed")]
+            assert [e["data"]["from_node"] for e in resumed] == ["done"]
+    finally:
+        server.kill()
