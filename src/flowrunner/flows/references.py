@@ -88,8 +88,10 @@ async def version_at(flows: FlowStore, flow: Flow, when: datetime) -> int:
     if flow.current_version < 1:
         raise NotFound(f"flow '{flow.name}' has no version yet", flow_id=flow.id)
     cursor: str | None = None
+    limit = 1  # almost always the current version: one row, then wider pages if not
     while True:
-        page = await flows.list_versions(flow.account_id, flow.id, limit=20, cursor=cursor)
+        page = await flows.list_versions(flow.account_id, flow.id, limit=limit, cursor=cursor)
+        limit = 50
         for version in page.items:  # newest first
             if version.created_at <= when:
                 return version.number
