@@ -206,13 +206,24 @@ class _Scope:
             return await self._wait_elsewhere(child)
         control = ChildControl(self.control)
         task = asyncio.current_task()
-        keeper = asyncio.get_running_loop().create_task(self._keep(child, control, task))
+        # Stopped between renewals, never cancelled mid-query (that would abandon a database
+        # connection).
+        stopping = asyncio.Event()
+        keeper = asyncio.get_running_loop().create_task(self._keep(child, control, task, stopping))
         done: Execution | None = None
         try:
             done = await self.runner.run(child, control)
             return done
+        except Exception as exc:
+            # The runner records a run's own failures; this is the machinery failing (the
+            # store): the child must not stay active with nobody to resume it.
+            with contextlib.suppress(StorageError):
+                await transition(
+                    runs, child, "failed", error={"message": f"sub-flow run broke: {exc}"}
+                )
+            raise
         finally:
-            keeper.cancel()
+            stopping.set()
             await asyncio.wait([keeper])
             if done is None or not is_terminal(done.status):
                 # Suspended or interrupted: expire the lease so the resumed parent takes it.
@@ -222,14 +233,21 @@ class _Scope:
                     )
 
     async def _keep(
-        self, child: Execution, control: ChildControl, task: asyncio.Task[Any] | None
+        self,
+        child: Execution,
+        control: ChildControl,
+        task: asyncio.Task[Any] | None,
+        stopping: asyncio.Event,
     ) -> None:
         """Renew the child's lease while it runs, and stop it when it (or its parent) was
         canceled by another process: their owner records only the status."""
         runs = self.host.store.executions
         interval = max(self.host.lease_ttl.total_seconds() / 3, 0.05)
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), interval)
+            if stopping.is_set():
+                return
             try:
                 held = await runs.renew_lease(
                     child.account_id, child.id, owner=self.host.owner, ttl=self.host.lease_ttl
