@@ -9,6 +9,7 @@ One root, a few families a caller can catch, leaves that carry context::
     │   ├── NodeFailed             a node raised and had no error edge
     │   ├── NodeTimeout            a node exceeded its timeout
     │   ├── StepLimitExceeded      a run visited more nodes than its step limit
+    │   ├── ResumeLimitExceeded    a run kept crashing: resumed too often without progress
     │   └── FlowFailed             a `fail` node ended the run on purpose
     ├── SandboxError               JavaScript could not run or failed inside the sandbox
     │   ├── ScriptError            the script threw or has a syntax error (JS line:column)
@@ -163,6 +164,23 @@ class StepLimitExceeded(ExecutionError):
         )
         self.limit = limit
         self.node_id = node_id
+
+
+class ResumeLimitExceeded(ExecutionError):
+    """Crash recovery took the run over more than the allowed number of times without it
+    saving a checkpoint in between: resuming it again would only repeat the crash (and the
+    side effects of the node it re-runs)."""
+
+    code = "resume_limit_exceeded"
+
+    def __init__(self, attempts: int, limit: int, last_error: str | None = None) -> None:
+        super().__init__(
+            f"run was resumed {attempts - 1} times without progress (limit {limit});"
+            " it is failed instead of resumed again"
+            + (f". Last crash: {last_error}" if last_error else ""),
+            attempts=attempts,
+            limit=limit,
+        )
 
 
 class FlowFailed(ExecutionError):

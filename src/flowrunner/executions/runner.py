@@ -17,7 +17,7 @@ import structlog
 
 from flowrunner.definition import CompiledFlow
 from flowrunner.engine import ErrorInfo
-from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError
+from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError, ResumeLimitExceeded
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus
 from flowrunner.executions.cache import FlowCache
@@ -42,6 +42,7 @@ SecretsResolver = Callable[[str], Awaitable[Mapping[str, Any]]]
 log = structlog.get_logger("flowrunner.executions")
 
 DEFAULT_PAYLOAD_LIMIT = 64 * 1024
+DEFAULT_MAX_RESUME_ATTEMPTS = 3
 
 
 @dataclass(slots=True)
@@ -63,6 +64,7 @@ class Runner:
         secrets: SecretsResolver | None = None,
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
         clock: Clock = utcnow,
+        max_resume_attempts: int = DEFAULT_MAX_RESUME_ATTEMPTS,
     ) -> None:
         self._store = store
         self._bus = bus
@@ -70,6 +72,7 @@ class Runner:
         self._secrets = secrets
         self._limit = payload_limit
         self._clock = clock
+        self._max_resumes = max_resume_attempts
 
     async def run(self, execution: Execution, control: RunControl | None = None) -> Execution:
         """Run (or resume) ``execution`` until it ends or is suspended; returns its record.
@@ -78,7 +81,6 @@ class Runner:
         suspend leaves it ``running`` with its checkpoint saved, for another executor.
         """
         control = control or RunControl()
-        store = self._store.executions
         secrets = dict(await self._secrets(execution.account_id)) if self._secrets else {}
         masker = Masker.for_secrets(secrets)
         with (
@@ -90,41 +92,57 @@ class Runner:
             ),
             masking(masker),
         ):
+            if execution.resume_attempts > self._max_resumes:
+                return await self._give_up(execution, masker)
             try:
-                compiled = await self._flows.load(
-                    self._store.flows,
-                    execution.account_id,
-                    execution.flow_id,
-                    execution.flow_version,
-                )
-            except (DefinitionError, FlowrunnerError) as exc:
-                return await self._fail_early(execution, exc, masker)
-            recorder = Recorder(
-                store,
-                self._bus,
-                execution,
-                masker,
-                payload_limit=self._limit,
-                node_count=len(compiled.engine_flow.nodes()),
-                should_suspend=lambda: control.suspend_requested,
+                return await self._run(execution, control, masker, secrets)
+            except Exception as exc:  # the runner itself failed, not the flow: recovery resumes
+                await self._record_crash(execution, exc, masker)
+                raise
+
+    async def _run(
+        self,
+        execution: Execution,
+        control: RunControl,
+        masker: Masker,
+        secrets: dict[str, Any],
+    ) -> Execution:
+        store = self._store.executions
+        try:
+            compiled = await self._flows.load(
+                self._store.flows,
+                execution.account_id,
+                execution.flow_id,
+                execution.flow_version,
             )
-            checkpoint = None
-            if execution.status != "queued" or execution.last_event_seq > 0:
-                # Only a resumed (or resume-retried) run can have one: fresh runs skip the read.
-                checkpoint = await store.get_checkpoint(execution.account_id, execution.id)
-            # Status events go out with the first node's batch: one write fewer per run.
-            if execution.status == "queued":
-                execution = await uninterrupted(
-                    transition(store, execution, "running", now=self._clock())
-                )
-                recorder.add(ev.status_event("running"))
-            else:
-                where = checkpoint.next_node if checkpoint else None
-                log.info("execution resumed", from_node=where)
-                recorder.add(ev.status_event("running", resumed=True, from_node=where))
-            return await self._drive(
-                execution, compiled, checkpoint, recorder, masker, secrets, control
+        except (DefinitionError, FlowrunnerError) as exc:
+            return await self._fail_early(execution, exc, masker)
+        recorder = Recorder(
+            store,
+            self._bus,
+            execution,
+            masker,
+            payload_limit=self._limit,
+            node_count=len(compiled.engine_flow.nodes()),
+            should_suspend=lambda: control.suspend_requested,
+        )
+        checkpoint = None
+        if execution.status != "queued" or execution.last_event_seq > 0:
+            # Only a resumed (or resume-retried) run can have one: fresh runs skip the read.
+            checkpoint = await store.get_checkpoint(execution.account_id, execution.id)
+        # Status events go out with the first node's batch: one write fewer per run.
+        if execution.status == "queued":
+            execution = await uninterrupted(
+                transition(store, execution, "running", now=self._clock())
             )
+            recorder.add(ev.status_event("running"))
+        else:
+            where = checkpoint.next_node if checkpoint else None
+            log.info("execution resumed", from_node=where)
+            recorder.add(ev.status_event("running", resumed=True, from_node=where))
+        return await self._drive(
+            execution, compiled, checkpoint, recorder, masker, secrets, control
+        )
 
     async def _drive(
         self,
@@ -215,6 +233,39 @@ class Runner:
         if current.status in ("completed", "failed", "canceled"):
             return current
         return await self._finish(current, "canceled", ev.status_event("canceled"))
+
+    async def _give_up(self, execution: Execution, masker: Masker) -> Execution:
+        """The poison-run guard: a run recovery keeps taking over without it ever saving a
+        checkpoint is failed, with its last crash, instead of re-running its node forever."""
+        store = self._store.executions
+        recent = await store.list_events(
+            execution.account_id, execution.id, after_seq=max(0, execution.last_event_seq - 50)
+        )
+        crashes = [e.data for e in recent if e.type == ev.LOG and e.data.get("crash")]
+        last = crashes[-1].get("message") if crashes else None
+        exc = ResumeLimitExceeded(
+            execution.resume_attempts, self._max_resumes, last if isinstance(last, str) else None
+        )
+        details = error_details(exc, masker)
+        log.warning("execution failed: resume limit", attempts=execution.resume_attempts)
+        return await self._finish(execution, "failed", ev.error_event(details), error=details)
+
+    async def _record_crash(self, execution: Execution, exc: Exception, masker: Masker) -> None:
+        """Best effort: the crash goes into the run's history (secrets masked), so the poison
+        guard can name it if the run never gets past it."""
+        details = error_details(exc, masker)
+        event = NewEvent(
+            ev.LOG,
+            {"node_id": None, "level": "error", "message": details["message"], "crash": details},
+            utcnow(),
+        )
+        try:
+            stored = await self._store.executions.append_events(
+                execution.account_id, execution.id, [event]
+            )
+            await self._bus.publish(execution.flow_id, stored)
+        except Exception:
+            log.warning("could not record the crash", exc_info=True)
 
     async def _fail_early(
         self, execution: Execution, exc: FlowrunnerError, masker: Masker

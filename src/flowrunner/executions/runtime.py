@@ -44,6 +44,7 @@ async def execution_runtime(
         bus,
         FlowCache(scripts=sandbox, max_steps=settings.max_steps),
         secrets=secrets,
+        max_resume_attempts=settings.max_resume_attempts,
     )
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
     executor = LocalExecutor(

@@ -153,8 +153,10 @@ def record_step(
     count = len(events)
     # Bumping the counter proves the execution exists and reserves the numbers (writes are
     # serialized, so ranges never overlap; a rolled-back step gives its range back).
+    # A step that saves a checkpoint made progress: the poison-run guard starts again.
+    progress = ", resume_attempts = 0" if checkpoint is not None else ""
     row = conn.execute(
-        "UPDATE executions SET last_event_seq = last_event_seq + ? "
+        f"UPDATE executions SET last_event_seq = last_event_seq + ?{progress} "
         "WHERE id = ? AND account_id = ? RETURNING last_event_seq",
         (count, execution_id, account_id),
     ).fetchone()
