@@ -226,3 +226,48 @@ async def test_sse_replays_a_finished_run_and_resumes_after_last_event_id(
     )
     again = [f for f in resumed.text.split("\n\n") if f]
     assert [int(f.split("\n")[0].removeprefix("id: ")) for f in again] == ids[-2:]
+
+
+async def resume_five_at_once(api: Api, who: Headers, flow_id: str) -> None:
+    """Five concurrent resumes of one failed run start one run: every answer is that run
+    (202) or, if it already ended, a 409 naming it. A later resume of the old run is a 409."""
+    failed = await api.client.post(RUN.format(flow_id) + "?wait=5s", json={}, headers=who)
+    assert failed.json()["status"] == "failed", failed.text
+    failed_id = failed.json()["id"]
+    answers = await asyncio.gather(
+        *(
+            api.client.post(f"{EXECUTIONS}/{failed_id}/retry", json={"resume": True}, headers=who)
+            for _ in range(5)
+        )
+    )
+    runs = await api.client.get(EXECUTIONS, params={"flow_id": flow_id}, headers=who)
+    ids = {e["id"] for e in runs.json()["items"]}
+    assert len(ids) == 2, ids  # the failed run and its one resume
+    (resumed_id,) = ids - {failed_id}
+    for answer in answers:
+        if answer.status_code == 202:
+            assert answer.json()["execution_id"] == resumed_id
+        else:
+            assert answer.status_code == 409, answer.text
+            assert resumed_id in error_of(answer)["message"]
+    assert sum(a.status_code == 202 for a in answers) >= 1
+    for _ in range(500):  # a hang guard, not a time limit
+        done = await api.client.get(f"{EXECUTIONS}/{resumed_id}", headers=who)
+        if done.json()["status"] == "failed":
+            break
+        await asyncio.sleep(0.02)
+    assert done.json()["status"] == "failed"
+    again = await api.client.post(
+        f"{EXECUTIONS}/{failed_id}/retry", json={"resume": True}, headers=who
+    )
+    assert again.status_code == 409
+    assert resumed_id in error_of(again)["message"]
+    # The newer run can be resumed in turn.
+    onward = await api.client.post(
+        f"{EXECUTIONS}/{resumed_id}/retry", json={"resume": True}, headers=who
+    )
+    assert onward.status_code == 202
+
+
+async def test_concurrent_resumes_of_one_failed_run_start_one_run(api: Api, alice: Headers) -> None:
+    await resume_five_at_once(api, alice, await _flow(api, alice, FAILING))
