@@ -98,19 +98,28 @@ nodes:
     assert finished[0].data["output"]["$truncated"] is True
 
 
-async def test_the_last_checkpoint_is_before_the_last_node_with_the_state_so_far(
-    harness: Harness,
-) -> None:
-    # After the last node the run ends: its status and final event replace a checkpoint.
+async def test_a_completed_run_keeps_no_checkpoint(harness: Harness) -> None:
+    # Nothing is left to resume: the final status drops the checkpoint in the same write.
     flow_id = await harness.flow(STEPS)
     execution = await _create(harness, flow_id, {"name": "Ada"})
-    await harness.runner.run(execution)
+    done = await harness.runner.run(execution)
+    assert done.status == "completed"
+    assert await harness.store.executions.get_checkpoint(harness.account.id, done.id) is None
+
+
+async def test_a_failed_run_keeps_its_last_checkpoint_with_the_state_so_far(
+    harness: Harness,
+) -> None:
+    # The checkpoint a retry with resume starts from: saved after `ok`, before `boom`.
+    flow_id = await harness.flow(FAILING)
+    execution = await _create(harness, flow_id, {})
+    failed = await harness.runner.run(execution)
+    assert failed.status == "failed"
     checkpoint = await harness.store.executions.get_checkpoint(harness.account.id, execution.id)
     assert checkpoint is not None
-    assert checkpoint.next_node == "third"
-    assert checkpoint.shared["greeting"] == "hi Ada"
-    assert "done" not in checkpoint.shared
-    assert checkpoint.results[RESUME_KEY]["last_node"] == "second"
+    assert checkpoint.next_node == "boom"
+    assert checkpoint.shared["before"] is True
+    assert checkpoint.results[RESUME_KEY]["last_node"] == "ok"
 
 
 async def test_resume_from_a_checkpoint_runs_only_the_remaining_nodes(harness: Harness) -> None:

@@ -359,3 +359,28 @@ async def test_any_json_value_round_trips_as_input_output_event_and_checkpoint(
     assert _same((await runs.get(account.id, made.id)).output, value)
     listed = await runs.list(account.id)
     assert _same(listed.items[0].output, value)
+
+
+@pytest.mark.parametrize("final", ["completed", "canceled"])
+async def test_a_run_that_completed_or_was_canceled_keeps_no_checkpoint(
+    store: Store, account: Account, final: str
+) -> None:
+    run_id = await _run(store, account)
+    await store.executions.update(account.id, run_id, status="running")
+    step = NewCheckpoint(shared={"n": 1}, next_node="b", results={"a": [1]})
+    await store.executions.record_step(account.id, run_id, [NewEvent("node")], checkpoint=step)
+    await store.executions.update(account.id, run_id, status=final)  # type: ignore[arg-type]
+    assert await store.executions.get_checkpoint(account.id, run_id) is None
+    assert [e.type for e in await store.executions.list_events(account.id, run_id)] == ["node"]
+
+
+async def test_a_failed_run_keeps_its_checkpoint_for_a_resume(
+    store: Store, account: Account
+) -> None:
+    run_id = await _run(store, account)
+    step = NewCheckpoint(shared={"n": 1}, next_node="b", results={"a": [1]})
+    await store.executions.record_step(account.id, run_id, [], checkpoint=step)
+    await store.executions.update(account.id, run_id, status="failed", error={"code": "x"})
+    kept = await store.executions.get_checkpoint(account.id, run_id)
+    assert kept is not None
+    assert kept.next_node == "b"

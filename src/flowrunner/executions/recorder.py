@@ -23,6 +23,7 @@ import structlog
 
 from flowrunner.engine import Checkpoint, NodeEvent
 from flowrunner.executions.bus import EventBus
+from flowrunner.executions.checkpoint_refs import Packer
 from flowrunner.executions.events import node_event
 from flowrunner.executions.payloads import to_json
 from flowrunner.secrets import Masker
@@ -70,6 +71,7 @@ class Recorder:
         self._pending: set[asyncio.Task[None]] = set()
         self._should_suspend = should_suspend
         self.last_seq = execution.last_event_seq
+        self._packer = Packer(execution.input)  # big values once per checkpoint, by reference
 
     # --- the engine side -------------------------------------------------------------------
 
@@ -96,11 +98,9 @@ class Recorder:
             "total": self._node_count,
             "error": point.error.as_dict() if point.error is not None else None,
         }
-        results = to_json(point.results)
+        shared, results = self._packer.pack(point.shared, point.results)
         results[RESUME_KEY] = to_json(meta)
-        saved = NewCheckpoint(
-            shared=to_json(point.shared), next_node=point.next_node_id, results=results
-        )
+        saved = NewCheckpoint(shared=shared, next_node=point.next_node_id, results=results)
         await self._write(saved)
         if self._should_suspend():
             raise Suspended(point.next_node_id)

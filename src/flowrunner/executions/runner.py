@@ -21,6 +21,7 @@ from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError, Resume
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus
 from flowrunner.executions.cache import FlowCache
+from flowrunner.executions.checkpoint_refs import unpack
 from flowrunner.executions.payloads import bounded, error_details
 from flowrunner.executions.recorder import (
     RESUME_KEY,
@@ -130,6 +131,8 @@ class Runner:
         if execution.status != "queued" or execution.last_event_seq > 0:
             # Only a resumed (or resume-retried) run can have one: fresh runs skip the read.
             checkpoint = await store.get_checkpoint(execution.account_id, execution.id)
+            if checkpoint is not None:
+                checkpoint = unpack(checkpoint, execution.input)
         # Status events go out with the first node's batch: one write fewer per run.
         if execution.status == "queued":
             execution = await uninterrupted(

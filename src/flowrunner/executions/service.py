@@ -18,6 +18,7 @@ from flowrunner import jsontext
 from flowrunner.errors import Conflict, InvalidInput, NotFound
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus, Topic
+from flowrunner.executions.checkpoint_refs import is_node_result
 from flowrunner.executions.executor import Executor
 from flowrunner.executions.follow import Follower
 from flowrunner.executions.recorder import RESUME_KEY, resume_meta
@@ -169,7 +170,7 @@ class ExecutionService:
         if checkpoint is None:
             return ExecutionView(execution, 0.0, current)
         meta = resume_meta(checkpoint.results)
-        done = len([k for k in checkpoint.results if k != RESUME_KEY])
+        done = len([k for k in checkpoint.results if is_node_result(k)])
         total = max(int(meta.get("total") or 1), 1)
         return ExecutionView(execution, min(done / total, 0.99), current)
 

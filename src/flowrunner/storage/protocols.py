@@ -269,7 +269,8 @@ class ExecutionStore(Protocol):
         With ``expected_status``, ``Conflict`` unless the current status is one of them: a
         compare-and-set that lets the state machine reject racing transitions. A final status
         (completed, failed, canceled) also releases the lease in the same write: a finished
-        run holds no lease.
+        run holds no lease. Completed and canceled also delete the run's checkpoint (nothing
+        is left to resume); a failed run keeps it, for a retry with resume.
         """
         ...
 
@@ -293,7 +294,7 @@ class ExecutionStore(Protocol):
         """Events with ``seq > after_seq`` in ascending order (tail with the last seq seen)."""
         ...
 
-    # checkpoints: one per execution ----------------------------------------------------
+    # checkpoints: one per execution, while it can still be resumed ----------------------
 
     async def save_checkpoint(
         self,

@@ -18,6 +18,7 @@ from flowrunner.storage.dynamodb.execution_items import (
     LEASE_QUEUE,
     exec_sk,
     lease_key,
+    run_pk,
     to_execution,
 )
 from flowrunner.storage.dynamodb.expr import Expr
@@ -155,4 +156,8 @@ class DynamoExecutions(EventLog, Leases):
             raise Conflict(
                 f"execution is {current.status}", execution_id=execution_id, status=current.status
             ) from None
+        if status in ("completed", "canceled"):
+            # Nothing left to resume. A separate write: a crash in between leaves a checkpoint
+            # nobody reads (the run has ended), not a wrong status.
+            await self._t.delete(run_pk(account_id, execution_id), "CHECKPOINT")
         return to_execution(fields)

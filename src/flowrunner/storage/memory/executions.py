@@ -124,6 +124,8 @@ class MemoryExecutions:
             )
             if e.status not in ACTIVE_STATUSES:
                 e = replace(e, lease_owner=None, lease_expires_at=None)  # a finished run holds none
+            if status in ("completed", "canceled"):
+                self._s.checkpoints.pop(execution_id, None)  # nothing left to resume
             self._s.executions[execution_id] = e
             return e
 

@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flowrunner.errors import Conflict, NotFound
@@ -33,6 +33,9 @@ from flowrunner.storage.sql.tables import checkpoints, execution_events, executi
 
 T = executions.c
 _ENDED = frozenset({"completed", "failed", "canceled"})
+# Nothing is left to resume once a run completed or was canceled: its checkpoint goes in the
+# same write. A failed run keeps it for a retry with resume.
+_DONE = frozenset({"completed", "canceled"})
 
 
 def _execution(r: Row[Any]) -> Execution:
@@ -232,10 +235,11 @@ class SqlExecutions:
         if status in _ENDED:
             # A finished run holds no lease: releasing it here saves the executor a write.
             values |= {"lease_owner": None, "lease_expires_at": None}
+        drop = status in _DONE
         if self._direct is not None:
             expected = list(expected_status)
             return await self._direct.write(
-                lambda c: fast.update(c, account_id, execution_id, values, expected)
+                lambda c: fast.update(c, account_id, execution_id, values, expected, drop)
             )
 
         async def work(conn: AsyncConnection) -> Execution:
@@ -251,6 +255,13 @@ class SqlExecutions:
                     f"execution is {current.status}",
                     execution_id=execution_id,
                     status=current.status,
+                )
+            if drop:
+                C = checkpoints.c
+                await conn.execute(
+                    delete(checkpoints).where(
+                        C.execution_id == execution_id, C.account_id == account_id
+                    )
                 )
             return _execution(row)
 
