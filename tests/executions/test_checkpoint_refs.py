@@ -10,7 +10,15 @@ import pytest
 
 from flowrunner import jsontext
 from flowrunner.executions import Recovery, Topic
-from flowrunner.executions.checkpoint_refs import INLINE_BYTES, REF, VALUES, Packer, unpack
+from flowrunner.executions.checkpoint_refs import (
+    DICT,
+    INLINE_BYTES,
+    KEY,
+    REF,
+    VALUES,
+    Packer,
+    unpack,
+)
 from flowrunner.storage import Account, Checkpoint, Store
 from tests.executions.conftest import HarnessFactory
 
@@ -29,8 +37,24 @@ def test_big_values_equal_to_the_input_are_references_and_others_are_stored_once
     assert results["a"] == {REF: "input"}
     assert results["b"] == results["c"] != {REF: "input"}
     assert results["d"] == 7  # small values stay in place
-    assert list(results[VALUES].values()) == [OTHER]
+    assert list(results[VALUES].values()) == [OTHER["rows"]]  # one copy for b and c
     assert len(jsontext.dumps(results)) < 1.2 * len(jsontext.dumps(OTHER))
+
+
+def test_an_object_holding_input_values_references_them_and_keeps_its_new_keys() -> None:
+    run_input = {"big": BIG, "other": OTHER, "small": 1}
+    shared = {"big": BIG, "mine": OTHER, "note": "x"}  # a value of the input, moved and new
+    packed_shared, results = Packer(run_input).pack(shared, {"a": OTHER})
+    assert packed_shared == {
+        DICT: {
+            "big": {REF: "input", KEY: "big"},
+            "mine": {REF: "input", KEY: "other"},
+            "note": "x",
+        }
+    }
+    assert results == {"a": {REF: "input", KEY: "other"}}
+    got = unpack(_checkpoint(packed_shared, results), run_input)
+    assert (got.shared, dict(got.results)) == (shared, {"a": OTHER})
 
 
 def test_unpack_gives_every_reference_its_own_copy() -> None:
@@ -43,12 +67,13 @@ def test_unpack_gives_every_reference_its_own_copy() -> None:
     assert got.shared is not got.results["a"]
 
 
-def test_user_data_that_looks_like_a_reference_round_trips_unchanged() -> None:
+def test_user_data_that_looks_like_a_marker_round_trips_unchanged() -> None:
     tricky = {REF: "input"}
-    shared, results = Packer(BIG).pack(tricky, {"a": tricky, "b": {REF: "nope"}})
+    nested = {"x": {DICT: {"y": 1}}, "big": OTHER, "z": {REF: "input", KEY: "rows"}}
+    shared, results = Packer(BIG).pack(tricky, {"a": tricky, "b": {REF: "nope"}, "c": nested})
     got = unpack(_checkpoint(shared, results), BIG)
     assert got.shared == tricky
-    assert dict(got.results) == {"a": tricky, "b": {REF: "nope"}}
+    assert dict(got.results) == {"a": tricky, "b": {REF: "nope"}, "c": nested}
 
 
 def test_a_checkpoint_saved_before_references_existed_reads_as_it_was() -> None:
@@ -90,9 +115,10 @@ async def test_a_crashed_run_resumes_from_a_checkpoint_of_references_and_then_dr
     stored = await store.executions.get_checkpoint(account.id, execution.id)
     assert stored is not None
     assert stored.next_node == "nap"
-    # The shared state (the input plus one key) is stored once; the input is not repeated.
-    assert VALUES in stored.results
-    assert len(jsontext.dumps(stored.results)) < 1.3 * len(jsontext.dumps(run_input))
+    # The shared state is the input plus a key: the input is not repeated, only referenced.
+    assert VALUES not in stored.results
+    stored_bytes = len(jsontext.dumps(stored.results)) + len(jsontext.dumps(stored.shared))
+    assert stored_bytes < len(jsontext.dumps(run_input)) / 10
     # Shorten the nap the resumed run will take (the run reads it from shared).
     point = unpack(stored, run_input)
     shared = {**point.shared, "nap": 0}  # type: ignore[dict-item]

@@ -8,10 +8,13 @@ wrote ~50 MB per run.
 
 Here a value whose JSON text is at least ``INLINE_BYTES`` long is replaced by a reference
 ``{"$ref": <digest>}`` to one copy kept under ``results["$values"][<digest>]``, or by
-``{"$ref": "input"}`` when it equals the run input, which the execution row holds already.
-``unpack`` gives the runner the values back (each reference its own copy, so a node changing
-one cannot change another). A value that itself looks like a reference is always stored
-under ``$values``, never in place, so user data is never mistaken for one.
+``{"$ref": "input"}`` (or ``{"$ref": "input", "key": k}`` for one of its values) when it
+equals the run input, which the execution row holds already. An object that is not known as
+a whole is looked into (``{"$dict": {...}}``, two levels deep), so the shared state — the
+input plus a few keys — costs only its new keys. ``unpack`` gives the runner the values back
+(each reference its own copy, so a node changing one cannot change another). User data
+shaped like a marker is always stored under ``$values``, which is never interpreted, so it
+is never mistaken for one.
 """
 
 from __future__ import annotations
@@ -25,10 +28,15 @@ from flowrunner import jsontext
 from flowrunner.storage import Checkpoint
 
 REF = "$ref"
+KEY = "key"
+DICT = "$dict"
 VALUES = "$values"
 INPUT = "input"
 INLINE_BYTES = 512
 """Values shorter than this (as JSON text) are stored in place: a reference would not pay."""
+DEPTH = 2
+"""How deep into objects big values are looked for: ``shared`` (depth 0) is usually the input
+plus a few keys, and each of its keys (depth 1) often a value of the input."""
 
 
 def _digest(text: str) -> str:
@@ -39,38 +47,52 @@ def _text(value: Any) -> str:
     return jsontext.dumps(value, default=str)  # as payloads.to_json: non-JSON values as text
 
 
+def _is_marker(value: Any) -> bool:
+    """A mapping ``unpack`` would interpret: user data of that shape is never stored in place."""
+    return isinstance(value, Mapping) and (REF in value or DICT in value)
+
+
 class Packer:
-    """Packs one run's checkpoints; knows the digest of that run's input."""
+    """Packs one run's checkpoints; knows the digests of that run's input and its values."""
 
     def __init__(self, run_input: Any) -> None:
         self._input = run_input
-        self._input_digest: str | None = None
+        self._known: dict[str, dict[str, Any]] | None = None
 
     def pack(self, shared: Any, results: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
         """JSON-safe, detached ``shared`` and ``results`` with big values referenced."""
         values: dict[str, Any] = {}
-        packed = {key: self._ref(value, values) for key, value in results.items()}
-        packed_shared = self._ref(shared, values)
+        packed = {key: self._ref(value, values, 1) for key, value in results.items()}
+        packed_shared = self._ref(shared, values, 0)
         if values:
             packed[VALUES] = values
         return packed_shared, packed
 
-    def _ref(self, value: Any, values: dict[str, Any]) -> Any:
+    def _ref(self, value: Any, values: dict[str, Any], depth: int) -> Any:
         text = _text(value)
-        looks_like_ref = isinstance(value, Mapping) and REF in value
-        if len(text) < INLINE_BYTES and not looks_like_ref:
+        if len(text) < INLINE_BYTES and not _is_marker(value):
             return jsontext.loads(text)
         digest = _digest(text)
-        if digest == self._digest_of_input():
-            return {REF: INPUT}
+        known = self._known_values().get(digest)
+        if known is not None:
+            return dict(known)
+        if depth < DEPTH and isinstance(value, Mapping) and not _is_marker(value):
+            # Its big members may be known (shared = the input plus a key or two).
+            return {DICT: {str(k): self._ref(v, values, depth + 1) for k, v in value.items()}}
         if digest not in values:
             values[digest] = jsontext.loads(text)
         return {REF: digest}
 
-    def _digest_of_input(self) -> str:
-        if self._input_digest is None:
-            self._input_digest = _digest(_text(self._input))
-        return self._input_digest
+    def _known_values(self) -> dict[str, dict[str, Any]]:
+        """Digest -> reference, for the input and each of its big top-level values."""
+        if self._known is None:
+            self._known = {_digest(_text(self._input)): {REF: INPUT}}
+            if isinstance(self._input, Mapping):
+                for key, member in self._input.items():
+                    text = _text(member)
+                    if len(text) >= INLINE_BYTES:
+                        self._known.setdefault(_digest(text), {REF: INPUT, KEY: str(key)})
+        return self._known
 
 
 def unpack(checkpoint: Checkpoint, run_input: Any) -> Checkpoint:
@@ -80,12 +102,18 @@ def unpack(checkpoint: Checkpoint, run_input: Any) -> Checkpoint:
     values: Mapping[str, Any] = stored if isinstance(stored, Mapping) else {}
 
     def value_of(item: Any) -> Any:
-        if isinstance(item, Mapping) and len(item) == 1 and isinstance(item.get(REF), str):
-            target = item[REF]
-            if target == INPUT:
+        if not isinstance(item, Mapping):
+            return item
+        target = item.get(REF)
+        if target == INPUT and set(item) <= {REF, KEY}:
+            if KEY not in item:
                 return jsontext.copy(run_input, default=str)
-            if target in values:
-                return jsontext.copy(values[target])
+            if isinstance(run_input, Mapping) and item[KEY] in run_input:
+                return jsontext.copy(run_input[item[KEY]], default=str)
+        elif isinstance(target, str) and len(item) == 1 and target in values:
+            return jsontext.copy(values[target])
+        elif len(item) == 1 and isinstance(item.get(DICT), Mapping):
+            return {k: value_of(v) for k, v in item[DICT].items()}
         return item
 
     return replace(
