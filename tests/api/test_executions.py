@@ -271,3 +271,62 @@ async def resume_five_at_once(api: Api, who: Headers, flow_id: str) -> None:
 
 async def test_concurrent_resumes_of_one_failed_run_start_one_run(api: Api, alice: Headers) -> None:
     await resume_five_at_once(api, alice, await _flow(api, alice, FAILING))
+
+
+SCALAR = """metadata: {name: Scalar}
+nodes:
+  answer: {type: transform, params: {script: "return input.value"}}
+"""
+
+
+async def test_a_run_whose_output_is_any_json_value_completes_and_reads_back(
+    api: Api, alice: Headers
+) -> None:
+    """A bare number used to be stored as a number by SQLite and crash the runner on read,
+    which recovery then resumed forever; a lone surrogate could not be stored at all."""
+    flow_id = await _flow(api, alice, SCALAR)
+    for value in (42, 1.5, 0, True, "42", "", "nul\x00", "\U0001f600", None):
+        body = json.dumps({"input": {"value": value}})  # \\ud800 goes over the wire escaped
+        done = await api.client.post(
+            RUN.format(flow_id) + "?wait=10s",
+            content=body,
+            headers={**alice, "content-type": "application/json"},
+        )
+        assert done.status_code == 200, done.text
+        assert done.json()["status"] == "completed", done.text
+        again = await api.client.get(f"{EXECUTIONS}/{done.json()['id']}", headers=alice)
+        assert again.status_code == 200, again.text
+        assert again.json()["output"] == value
+        assert again.json()["input"] == {"value": value}
+
+
+LONE_SURROGATE = """metadata: {name: Surrogate}
+nodes:
+  odd: {type: transform, params: {script: 'return {text: "a\\ud800b", ok: "\\ud83d\\ude00"}'}}
+"""
+
+
+async def test_lone_surrogates_become_the_replacement_character_in_outputs_and_are_refused_in_input(
+    api: Api, alice: Headers
+) -> None:
+    """A JavaScript string may hold a lone surrogate; what the run records is valid Unicode
+    (U+FFFD in its place), so every response, event and webhook can carry it. An input that
+    holds one is a 400, not a run that fails later or a response that cannot be encoded."""
+    flow_id = await _flow(api, alice, LONE_SURROGATE)
+    done = await api.client.post(RUN.format(flow_id) + "?wait=10s", json={}, headers=alice)
+    assert done.status_code == 200, done.text
+    assert done.json()["output"] == {"text": "a\ufffdb", "ok": "\U0001f600"}
+    again = await api.client.get(f"{EXECUTIONS}/{done.json()['id']}", headers=alice)
+    assert again.status_code == 200, again.text
+    assert again.json()["output"]["text"] == "a\ufffdb"
+    history = await api.client.get(f"{EXECUTIONS}/{done.json()['id']}/events", headers=alice)
+    assert history.status_code == 200
+    last = [line for line in history.text.splitlines() if line.startswith("data: ")][-1]
+    assert json.loads(last.removeprefix("data: "))["data"]["output"]["text"] == "a\ufffdb"
+    refused = await api.client.post(
+        RUN.format(flow_id),
+        content='{"input": {"s": "x\\udc00"}}',
+        headers={**alice, "content-type": "application/json"},
+    )
+    assert refused.status_code == 400, refused.text
+    assert error_of(refused)["code"] == "invalid_input"

@@ -109,9 +109,16 @@ class ExecutionService:
                 f"input must be a JSON object, got {type(run_input).__name__}", field="input"
             )
         try:
-            size = len(jsontext.dumps(run_input).encode())
+            text = jsontext.dumps(run_input)
+            size = len(text.encode())
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"input is not JSON: {exc}", field="input") from exc
+        if "\\ud" in text and jsontext.has_lone_surrogate(run_input):
+            # Not Unicode text: no node, script or response could carry it on.
+            raise InvalidInput(
+                "input holds a lone surrogate (an unpaired \\ud800-\\udfff escape)",
+                field="input",
+            )
         if size > self._max_input:
             raise InvalidInput(
                 f"input is {size} bytes, the limit is {self._max_input}",
