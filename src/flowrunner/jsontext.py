@@ -80,7 +80,7 @@ def replace_lone_surrogates(value: Any) -> Any:
 
 def has_lone_surrogate(value: Any) -> bool:
     """Whether any string (or key) of the JSON value ``value`` holds a lone surrogate."""
-    return replace_lone_surrogates(value) != value
+    return bool(replace_lone_surrogates(value) != value)
 
 
 def _well_formed(text: str) -> str:
