@@ -77,8 +77,15 @@ class Settings(BaseSettings):
     max_resume_attempts: int = Field(default=3, ge=0)
     shutdown_grace_seconds: float = 10.0
     max_run_input_bytes: int = 1_048_576
-    # Live events across processes: a redis:// URL selects the Redis pub/sub bus.
+    # How often an open WebSocket re-checks its token: revoked, expired or account disabled
+    # closes it (code 4401) within this plus the token cache's few seconds.
+    ws_auth_recheck_seconds: float = Field(default=2.0, gt=0)
+    # Live events across processes: a redis:// URL selects the Redis pub/sub bus. Every Redis
+    # call is bounded by the timeout; events waiting to be published are bounded by the buffer
+    # (batches), beyond which they are dropped and counted (they are stored all the same).
     event_bus_url: str | None = None
+    event_bus_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    event_bus_buffer: int = Field(default=1000, ge=1, le=1_000_000)
 
     def sqlite_url(self) -> str:
         return f"sqlite+aiosqlite:///{self.data_dir / 'flowrunner.db'}"

@@ -137,7 +137,16 @@ async def test_openapi_and_docs_are_served(api: Api) -> None:
 
 
 async def test_health_and_readiness(api: Api) -> None:
-    assert (await api.client.get("/healthz")).json() == {"status": "ok"}
+    assert (await api.client.get("/healthz")).json() == {
+        "status": "ok",
+        "event_bus": {
+            "kind": "in-process",
+            "connected": True,
+            "dropped_events": 0,
+            "subscriptions": 0,
+            "subscriptions_live": 0,
+        },
+    }
     assert (await api.client.get("/readyz")).json() == {"status": "ok"}
 
 

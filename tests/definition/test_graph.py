@@ -73,3 +73,31 @@ nodes:
     problem = only(check(text))
     assert where(problem) == ("metadata.start", 1, 28)
     assert problem.message == "start node 'fetc' does not exist — did you mean 'fetch'?"
+
+
+def test_when_every_node_is_a_target_the_nodes_that_reach_all_others_are_named() -> None:
+    # Two loops: a <-> b, then c <-> d after a. Only a or b can start it and reach every node.
+    text = """\
+metadata: {name: x}
+nodes:
+  c: {type: log, params: {message: x}, next: {default: d}}
+  d: {type: log, params: {message: x}, next: {default: c}}
+  a: {type: log, params: {message: x}, next: {default: b, error: c}}
+  b: {type: log, params: {message: x}, next: {default: a}}
+"""
+    problem = only(check(text))
+    assert problem.message.endswith(
+        "candidates (nodes every other node can be reached from): 'a', 'b'"
+    )
+    assert problem.hint == "set metadata.start to one of them, e.g. start: a"
+
+
+def test_end_is_a_reserved_target_and_a_near_miss_suggests_it() -> None:
+    text = """\
+metadata: {name: x}
+nodes:
+  a: {type: log, params: {message: x}, next: {default: END, error: end}}
+"""
+    problem = only(check(text))
+    assert where(problem) == ("nodes.a.next.error", 3, 68)
+    assert "unknown node 'end' — did you mean 'END'?" in problem.message

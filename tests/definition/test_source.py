@@ -35,11 +35,11 @@ def test_a_missing_path_falls_back_to_its_nearest_ancestor() -> None:
     assert pos.key(("nodes", "fetch", "nope")) == (5, 5)
 
 
-def test_duplicate_keys_are_rejected_at_the_second_one() -> None:
+def test_duplicate_keys_are_reported_at_the_second_one_and_the_first_is_kept() -> None:
     text = "metadata: {name: a}\nnodes:\n  a: {type: log}\n  a: {type: set}\n"
-    with pytest.raises(SourceError) as info:
-        parse_yaml(text)
-    problem = info.value.problem
+    parsed = parse_yaml(text)
+    assert parsed.data["nodes"] == {"a": {"type": "log"}}
+    [problem] = parsed.problems
     assert (problem.line, problem.column) == (4, 3)
     assert problem.path == "nodes.a"
     assert "duplicate key 'a'" in problem.message
@@ -52,6 +52,26 @@ def test_yaml_syntax_errors_carry_the_marks_position() -> None:
     problem = info.value.problem
     assert problem.message.startswith("YAML syntax error")
     assert problem.line == 3
+
+
+def test_an_unclosed_quote_is_reported_where_it_starts() -> None:
+    with pytest.raises(SourceError) as info:
+        parse_yaml('metadata: {name: a}\nnodes:\n  a:\n    type: "log\n    next: {}\n')
+    problem = info.value.problem
+    assert problem.message == (
+        "YAML syntax error: the quoted scalar that starts at 4:11 is never closed"
+    )
+    assert (problem.line, problem.column) == (4, 11)
+    assert problem.hint is not None
+    assert "end of the file (line 6)" in problem.hint
+
+
+def test_a_syntax_error_inside_a_construct_names_where_it_began() -> None:
+    with pytest.raises(SourceError) as info:
+        parse_yaml("metadata: {name: a\nnodes: {}\n")
+    problem = info.value.problem
+    assert problem.line == 2  # where the parser gave up
+    assert "in the flow mapping that starts at 1:11" in problem.message
 
 
 def test_timestamps_stay_text_and_non_string_keys_become_text() -> None:

@@ -232,9 +232,56 @@ nodes:
     next: {go: done, stop: done}
   done: {type: log, params: {message: x}}
 """
-    problem = only(check(text), "warning")
-    assert where(problem) == ("nodes.route.params.cases.b", 5, 51)
-    assert "action 'stpo' has no next edge" in problem.message
+    case, edge = [p for p in check(text) if p.severity == "warning"]
+    assert where(case) == ("nodes.route.params.cases.b", 5, 51)
+    assert "action 'stpo' has no next edge" in case.message
+    # ...and the edge the typo was meant for is never taken.
+    assert where(edge) == ("nodes.route.next.stop", 6, 22)
+    assert "never returns the action 'stop'" in edge.message
+    assert "did you mean 'stpo'?" in edge.message
+
+
+def test_an_edge_for_an_action_the_node_type_never_returns_is_a_warning() -> None:
+    text = """\
+metadata: {name: x}
+nodes:
+  shape:
+    type: transform
+    params: {script: "return input"}
+    next: {success: done, error: done}
+  done: {type: log, params: {message: x}, next: {defualt: end}}
+  end: {type: wait, params: {duration: 0}}
+"""
+    success, typo = [p for p in check(text) if p.severity == "warning"]
+    assert where(success) == ("nodes.shape.next.success", 6, 12)
+    assert "a 'transform' node never returns the action 'success'" in success.message
+    assert success.hint == "it returns default, or error when it fails"
+    assert where(typo) == ("nodes.done.next.defualt", 7, 50)
+    assert "did you mean 'default'?" in typo.message
+    assert not [p for p in check(text) if p.severity == "error"]
+
+
+@pytest.mark.parametrize(
+    "pick",
+    [
+        '{type: condition, params: {condition_script: "return 1"}}',  # a script decides
+        '{type: switch, params: {value: 1, cases: {a: "${input.x}"}}}',  # an expression
+        "{type: set, params: {values: {}}, hooks: {post: return 1}}",  # a post hook decides
+    ],
+    ids=["condition", "switch-expression", "post-hook"],
+)
+def test_nodes_whose_action_is_decided_at_run_time_are_not_warned_about(pick: str) -> None:
+    text = f"""\
+metadata: {{name: x}}
+nodes:
+  pick: {pick}
+  more: {{type: log, params: {{message: x}}}}
+"""
+    text = text.replace("}\n  more:", ", next: {whatever: more}}\n  more:", 1)
+    problems = check(text)
+    assert [p for p in problems if p.severity == "error"] == []
+    assert "whatever" in text
+    assert [p for p in problems if "never returns" in p.message] == []
 
 
 def test_sub_flow_errors_and_recursion_are_reported_at_the_calling_node(tmp_path: Path) -> None:

@@ -385,3 +385,29 @@ async def test_a_failing_checkpoint_hook_stops_the_run_before_the_next_node() ->
     with pytest.raises(OSError, match="disk full"):
         await Flow(first).run(checkpoint=checkpoint)
     assert ran == ["first"]
+
+
+async def test_an_action_wired_to_end_stops_the_flow_even_with_a_default_edge() -> None:
+    first = Say("first", value=1, action="stop")
+    first.connect(Say("never"))  # the default edge an unwired "stop" would follow
+    first.end("stop")
+    flow = Flow(first)
+    assert list(flow.nodes()) == ["first", "never"]
+    result = await flow.run(None)
+    assert (result.output, result.action, result.last_node_id, result.steps) == (
+        1,
+        "stop",
+        "first",
+        1,
+    )
+
+
+async def test_an_error_edge_wired_to_end_handles_the_failure_and_stops() -> None:
+    boom = Boom(node_id="boom")
+    boom.end("error")
+    events: list[NodeEvent] = []
+    result = await Flow(boom).run("x", observer=events.append)
+    assert (result.output, result.action, result.last_node_id) == (None, "error", "boom")
+    failed = [e for e in events if e.kind == "failed"]
+    assert len(failed) == 1
+    assert failed[0].next_node_id is None

@@ -62,7 +62,7 @@ async def test_dates_helpers(sandbox: Sandbox) -> None:
     assert await sandbox.evaluate_expression(code, {}) == [
         "2024-02-28T10:00:00.000Z",
         "2024-03-01T10:00:00.000Z",
-        "2024-03-02T00:00:00.000Z",
+        "2024-02-29T00:00:00.000Z",  # clamped to the month's last day
         "2023-12-31T22:30:00.000Z",
         24,
         "2024/03/05 07:08:09.010",
@@ -70,6 +70,25 @@ async def test_dates_helpers(sandbox: Sandbox) -> None:
     ]
     now = await sandbox.evaluate_expression("dates.now()", {})
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", now)
+
+
+async def test_adding_months_or_years_clamps_to_the_last_day_of_the_month(
+    sandbox: Sandbox,
+) -> None:
+    code = """[
+      dates.add('2023-01-31T08:00:00Z', 1, 'month'),
+      dates.add('2024-03-31T08:00:00Z', -1, 'months'),
+      dates.add('2024-02-29T00:00:00Z', 1, 'year'),
+      dates.add('2024-01-31T00:00:00Z', 3, 'months'),
+      dates.add('2024-01-15T00:00:00Z', 13, 'months'),
+    ]"""
+    assert await sandbox.evaluate_expression(code, {}) == [
+        "2023-02-28T08:00:00.000Z",
+        "2024-02-29T08:00:00.000Z",
+        "2025-02-28T00:00:00.000Z",
+        "2024-04-30T00:00:00.000Z",
+        "2025-02-15T00:00:00.000Z",
+    ]
 
 
 async def test_dates_reject_invalid_input(sandbox: Sandbox) -> None:

@@ -87,8 +87,10 @@ def create_app(
         opened = store if store is not None else await open_store(settings)
         try:
             app.state.services = await build_services(settings, opened, hasher=hasher)
-            resolve = app.state.services.vault.resolve_all
-            async with execution_runtime(settings, opened, secrets=resolve) as app.state.executions:
+            vault = app.state.services.vault
+            async with execution_runtime(
+                settings, opened, secrets=vault.resolve_all, keys=vault.keyring
+            ) as app.state.executions:
                 yield
         finally:
             if store is None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from flowrunner import __version__
 from flowrunner.cli import accounts, audit, local, secrets, server
@@ -42,17 +42,35 @@ def _root(
 
 
 def main() -> None:
-    """Console-script entry point: a FlowrunnerError becomes a message and its exit code."""
+    """Console-script entry point: a FlowrunnerError becomes a message and its exit code.
+
+    A usage error (unknown command or option, missing argument, bad value) is one line on
+    stderr and exit 2, as click's own ``main`` would do; Typer bundles its own click, whose
+    exceptions only share ``typer.TyperException`` with ours.
+    """
     try:
         # standalone_mode=False hands exit codes back instead of calling sys.exit itself.
         code = app(standalone_mode=False)
     except FlowrunnerError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.Abort:
+    except typer.TyperException as exc:
+        sys.exit(_show_usage_error(exc))
+    except typer.Abort:
         Console(stderr=True).print("aborted")
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _show_usage_error(exc: typer.TyperException) -> int:
+    """Print a click error in one line (with where to get help); its exit code."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        # A group called with no arguments: Typer printed its help while raising this.
+        return 2
+    message = " ".join(exc.format_message().split())  # click may wrap long messages
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    Console(stderr=True, soft_wrap=True).print(
+        f"[bold red]error:[/] {escape(message)}{escape(hint)}", highlight=False
+    )
+    return int(getattr(exc, "exit_code", 2))

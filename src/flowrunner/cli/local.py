@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import os
 import uuid
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +18,8 @@ from rich.markup import escape
 
 from flowrunner.cli.problems import render_problems, summary
 from flowrunner.cli.progress import ProgressView
-from flowrunner.config import load_settings
+from flowrunner.cli.run_secrets import collect_secrets
+from flowrunner.config import Settings, load_settings
 from flowrunner.definition import (
     FlowDefinition,
     compile_flow,
@@ -24,8 +28,9 @@ from flowrunner.definition import (
     validate_flow,
 )
 from flowrunner.engine import RunResult
-from flowrunner.errors import DefinitionError, ExecutionError, NodeFailed
+from flowrunner.errors import DefinitionError, ExecutionError, FlowrunnerError, NodeFailed
 from flowrunner.scripting import Sandbox
+from flowrunner.secrets import Masker
 
 
 class OutputFormat(StrEnum):
@@ -59,12 +64,24 @@ def parse_input(raw: str | None) -> Any:
 
 
 def _to_json(value: Any) -> str:
-    return json.dumps(value, indent=2, default=str, ensure_ascii=False)
+    return json.dumps(_finite(value), indent=2, default=str, ensure_ascii=False, allow_nan=False)
 
 
-def _sandbox() -> Sandbox:
+def _finite(value: Any) -> Any:
+    """NaN and ±Infinity (``.nan``/``.inf`` in YAML) as null, as the server stores them:
+    ``Infinity`` is not JSON, and ``--output json`` is read by JSON parsers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _sandbox(settings: Settings | None = None) -> Sandbox:
     """One sandbox worker is plenty for a single local run; limits come from settings."""
-    settings = load_settings()
+    settings = settings or load_settings()
     return Sandbox(workers=1, timeout=settings.script_timeout, memory_mb=settings.script_memory_mb)
 
 
@@ -107,13 +124,27 @@ def _load(path: Path, console: Console, sandbox: Sandbox) -> FlowDefinition:
     return definition
 
 
-async def _execute(path: Path, run_input: Any, console: Console) -> RunResult:
-    async with _sandbox() as sandbox:
+async def _execute(
+    path: Path, run_input: Any, console: Console, secrets: dict[str, Any], masker: Masker
+) -> RunResult:
+    settings = load_settings()
+    async with _sandbox(settings) as sandbox:
         definition = _load(path, console, sandbox)
-        compiled = compile_flow(definition, scripts=sandbox, base_path=path.parent)
-        execution = {"id": str(uuid.uuid4()), "flow": definition.metadata.name}
-        with ProgressView(console) as view:
-            return await compiled.run(run_input, observer=view, execution=execution)
+        # The same step limit as on the server (FLOWRUNNER_MAX_STEPS).
+        compiled = compile_flow(
+            definition, scripts=sandbox, base_path=path.parent, max_steps=settings.max_steps
+        )
+        # The same keys as a server run's; a file has no stored flow id or version.
+        execution = {
+            "id": str(uuid.uuid4()),
+            "flow_id": None,
+            "flow_version": None,
+            "flow": definition.metadata.name,
+        }
+        with ProgressView(console, mask=masker.mask_text) as view:
+            return await compiled.run(
+                run_input, observer=view, execution=execution, secrets=secrets
+            )
 
 
 def run(
@@ -125,21 +156,45 @@ def run(
     output: Annotated[
         OutputFormat, typer.Option("--output", "-o", help="How to print the result.")
     ] = OutputFormat.pretty,
+    secrets_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--secrets-file",
+            help="Secrets for ${secrets.NAME}: a dotenv file (KEY=VALUE lines) or a JSON object.",
+        ),
+    ] = None,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--secret", "-s", help="One secret as KEY=VALUE (repeatable; wins over the file)."
+        ),
+    ] = None,
 ) -> None:
-    """Run a flow file locally, showing nodes as they start and finish."""
+    """Run a flow file locally, showing nodes as they start and finish.
+
+    Secrets also come from FLOWRUNNER_SECRET_<NAME> environment variables; their values are
+    shown as *** wherever the run prints them.
+    """
     err = Console(stderr=True, soft_wrap=True)
     run_input = parse_input(input_)
+    secrets = collect_secrets(environ=os.environ, file=secrets_file, pairs=secret or ())
+    # The same masking as on the server: no secret value reaches the terminal.
+    masker = Masker.for_secrets(secrets)
     try:
-        result = asyncio.run(_execute(file, run_input, err))
+        result = asyncio.run(_execute(file, run_input, err, secrets, masker))
     except ExecutionError as exc:
-        _report_failure(err, exc, output)
+        _report_failure(err, exc, output, masker)
         raise typer.Exit(1) from exc
+    except FlowrunnerError as exc:  # e.g. the sandbox could not start: still masked
+        err.print(f"[bold red]error:[/] {escape(masker.mask_text(str(exc)))}", highlight=False)
+        raise typer.Exit(exc.exit_code) from exc
+    output_value = masker.mask(result.output)
     if output is OutputFormat.json:
         typer.echo(
             _to_json(
                 {
                     "status": "completed",
-                    "output": result.output,
+                    "output": output_value,
                     "action": result.action,
                     "last_node": result.last_node_id,
                     "steps": result.steps,
@@ -149,12 +204,15 @@ def run(
         return
     ended = "" if result.action in (None, "default") else f", ended by action '{result.action}'"
     err.print(f"[bold green]completed[/] in {result.steps} steps{escape(ended)}", highlight=False)
-    typer.echo(_to_json(result.output))
+    typer.echo(_to_json(output_value))
 
 
-def _report_failure(console: Console, exc: ExecutionError, output: OutputFormat) -> None:
+def _report_failure(
+    console: Console, exc: ExecutionError, output: OutputFormat, masker: Masker
+) -> None:
     node_id = getattr(exc, "node_id", None)
-    data = exc.data if isinstance(exc, NodeFailed) else None
+    data = masker.mask(exc.data) if isinstance(exc, NodeFailed) else None
+    message = masker.mask_text(str(exc))
     if output is OutputFormat.json:
         typer.echo(
             _to_json(
@@ -162,7 +220,7 @@ def _report_failure(console: Console, exc: ExecutionError, output: OutputFormat)
                     "status": "failed",
                     "error": {
                         "code": exc.code,
-                        "message": str(exc),
+                        "message": message,
                         "node_id": node_id,
                         "data": data,
                     },
@@ -170,7 +228,7 @@ def _report_failure(console: Console, exc: ExecutionError, output: OutputFormat)
             )
         )
         return
-    console.print(f"[bold red]failed[/]: {escape(str(exc))}", highlight=False)
+    console.print(f"[bold red]failed[/]: {escape(message)}", highlight=False)
     if data is not None:
         console.print(f"[dim]node input:[/] {escape(_to_json(data))}", highlight=False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 
 from rich.console import Console
@@ -26,8 +27,10 @@ def _name(event: NodeEvent) -> str:
 class ProgressView:
     """An engine observer that draws node events on a (stderr) console."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, mask: Callable[[str], str] = str) -> None:
         self._console = console
+        # Hides the run's secret values in every line printed (log messages, errors).
+        self._mask = mask
         self._status: Status | None = None
         self.finished = 0
 
@@ -47,6 +50,7 @@ class ProgressView:
             self._status.stop()
 
     def __call__(self, event: NodeEvent) -> None:
+        mask = self._mask
         print_ = self._console.print
         if event.kind == "started":
             if event.item_index is None and self._status is not None:
@@ -59,22 +63,26 @@ class ProgressView:
             action = f" → {escape(event.action)}" if event.action not in (None, "default") else ""
             print_(f"[green]✓[/] {_name(event)} [dim]{took}{action}[/]", highlight=False)
         elif event.kind == "retrying":
+            # The event announces the next attempt; the one that failed is the one before.
+            wait = float((event.fields or {}).get("wait") or 0)
+            then = f"retrying in {wait:g}s" if wait > 0 else "retrying"
+            item = f" item {event.item_index}" if event.item_index is not None else ""
             print_(
-                f"[yellow]↻[/] {_name(event)} attempt {event.attempt} failed: "
-                f"{escape(str(event.error))}",
+                f"[yellow]↻[/] {_name(event)}{item} attempt {event.attempt - 1} failed: "
+                f"{escape(mask(str(event.error)))} [dim]({then}, attempt {event.attempt})[/]",
                 highlight=False,
             )
         elif event.kind in ("failed", "canceled"):
             if event.item_index is not None:
                 return
             print_(
-                f"[red]✗[/] {_name(event)} {event.kind}: {escape(str(event.error))}",
+                f"[red]✗[/] {_name(event)} {event.kind}: {escape(mask(str(event.error)))}",
                 highlight=False,
             )
         elif event.kind == "log":
             style = _LEVEL_STYLE.get(event.level or "info", "blue")
             print_(
                 f"  [{style}]{escape(event.level or 'info')}[/] [dim]{_name(event)}[/] "
-                f"{escape(event.message or '')}",
+                f"{escape(mask(event.message or ''))}",
                 highlight=False,
             )

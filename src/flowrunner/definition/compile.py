@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from flowrunner.definition.graph import END_TARGET
 from flowrunner.definition.load import check_text, origin
 from flowrunner.definition.model import FlowDefinition
 from flowrunner.engine import Checkpoint, ErrorInfo, Flow, Node, Observer, RunResult
@@ -116,7 +117,10 @@ class _Compiler:
                 self._fail(definition, f"nodes.{node_id}", f"cannot build node: {exc}")
         for node_id, spec in definition.nodes.items():
             for action, target in spec.next.items():
-                nodes[node_id].connect(nodes[target], action)
+                if target == END_TARGET and target not in nodes:
+                    nodes[node_id].end(action)
+                else:
+                    nodes[node_id].connect(nodes[target], action)
         flow = Flow(nodes[definition.start], node_id=definition.name, max_steps=self.max_steps)
         return CompiledFlow(definition, flow)
 

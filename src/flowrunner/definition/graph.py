@@ -13,7 +13,13 @@ from typing import Any
 
 from flowrunner.definition.source import Path
 
-START_HINT = "set metadata.start to the id of the node the flow begins with"
+# The original's reserved target: `next: {default: END}` ends the run there (compile.py wires
+# it so), unless a node has that id.
+END_TARGET = "END"
+MAX_NAMED = 12  # candidates named in a message
+# Finding the nodes that reach every other costs a walk per node; past this many nodes the
+# message names them all (a flow this large is generated, and its author knows its start).
+MAX_REACH_CHECKS = 500
 
 
 class GraphChecks(ABC):
@@ -53,9 +59,9 @@ class GraphChecks(ABC):
 
     def _check_targets(self) -> None:
         for node_id, action, target in self._edges():
-            if target in self.nodes:
-                continue
-            close = self._close_ids(target)
+            if target in self.nodes or target == END_TARGET:
+                continue  # END: the original's reserved target, ends the run
+            close = self._close_ids(target) or ([END_TARGET] if target.upper() == "END" else [])
             mean = f" — did you mean '{close[0]}'?" if close else ""
             self.error(
                 ("nodes", node_id, "next", action),
@@ -84,10 +90,14 @@ class GraphChecks(ABC):
         if len(candidates) == 1:
             return candidates[0]
         if not candidates:
+            likely = self._reaching_all()
+            names = ", ".join(f"'{c}'" for c in likely[:MAX_NAMED])
+            more = f" (and {len(likely) - MAX_NAMED} more)" if len(likely) > MAX_NAMED else ""
             self.error(
                 ("nodes",),
-                "cannot find the start node: every node is the target of some next",
-                START_HINT,
+                "cannot find the start node: every node is the target of some next; "
+                f"candidates (nodes every other node can be reached from): {names}{more}",
+                f"set metadata.start to one of them, e.g. start: {likely[0]}",
                 key=True,
             )
         else:
@@ -100,17 +110,25 @@ class GraphChecks(ABC):
             )
         return None
 
-    def _check_reachable(self, start: str) -> None:
+    def _reaching_all(self) -> list[str]:
+        """Nodes from which every node can be reached, in file order (any of them can start a
+        flow that loops back to its beginning); all nodes when none can, or the flow is too
+        large to try each one."""
+        ids = list(self.nodes)
+        if len(ids) > MAX_REACH_CHECKS:
+            return ids
+        graph = self._graph()
+        found = [n for n in ids if len(_reachable(graph, n, self.nodes)) == len(ids)]
+        return found or ids
+
+    def _graph(self) -> dict[str, list[str]]:
         graph: dict[str, list[str]] = {}
         for node_id, _, target in self._edges():
             graph.setdefault(node_id, []).append(target)
-        seen = {start}
-        todo = [start]
-        while todo:
-            for target in graph.get(todo.pop(), ()):
-                if target in self.nodes and target not in seen:
-                    seen.add(target)
-                    todo.append(target)
+        return graph
+
+    def _check_reachable(self, start: str) -> None:
+        seen = _reachable(self._graph(), start, self.nodes)
         for node_id in self.nodes:
             if node_id not in seen:
                 self.error(
@@ -120,6 +138,17 @@ class GraphChecks(ABC):
                     key=True,
                     severity="warning",
                 )
+
+
+def _reachable(graph: Mapping[str, list[str]], start: str, nodes: Mapping[str, Any]) -> set[str]:
+    seen = {start}
+    todo = [start]
+    while todo:
+        for target in graph.get(todo.pop(), ()):
+            if target in nodes and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
 
 
 def _known(nodes: Mapping[str, Any]) -> str | None:

@@ -100,10 +100,10 @@ def check_text(
             1,
             source=source,
         )
-        return [problem], None
+        return [*(replace(p, source=source) for p in parsed.problems), problem], None
     checker = Checker(data, parsed.positions, registry, base_path, scripts, subflow)
     problems = sorted(
-        (replace(p, source=source) for p in checker.run()),
+        (replace(p, source=source) for p in [*parsed.problems, *checker.run()]),
         key=lambda p: (p.line is None, p.line or 0, p.column or 0),
     )
     if any(p.severity == "error" for p in problems) or checker.start is None:

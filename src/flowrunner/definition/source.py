@@ -2,7 +2,8 @@
 
 ``yaml.compose`` gives the node tree with marks; we build the data ourselves from it so that
 every path (a tuple of keys and indices) maps to its 1-based position, duplicate keys are
-rejected with the position of the second one, and aliases cannot blow up memory.
+reported with the position of the second one (without hiding the document's other
+problems), and aliases cannot blow up memory.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class SourceMap:
 class ParsedSource:
     data: Any
     positions: SourceMap
+    # Errors that do not stop reading (duplicate keys: the first value is kept), reported
+    # together with everything validation finds.
+    problems: list[Problem] = field(default_factory=list)
 
 
 class SourceError(Exception):
@@ -84,23 +88,57 @@ def dotted(path: Path) -> str:
 
 
 def parse_yaml(text: str) -> ParsedSource:
-    """Parse one YAML document; raises SourceError for syntax errors and duplicate keys."""
+    """Parse one YAML document; raises SourceError for syntax errors. Duplicate keys are in
+    the result's ``problems`` (the first value is kept)."""
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        message = exc.problem or exc.context or "invalid YAML"
-        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise SourceError(
-            Problem("(document)", f"YAML syntax error: {message}", line, column)
-        ) from exc
+        raise SourceError(_syntax_problem(exc)) from exc
     except yaml.YAMLError as exc:  # reader errors (bad characters) carry no mark object
         raise SourceError(Problem("(document)", f"YAML error: {exc}", 1, 1)) from exc
     positions = SourceMap()
     if root is None:
         return ParsedSource(None, positions)
     builder = _Builder(positions, text.splitlines())
-    return ParsedSource(builder.build(root, ()), positions)
+    return ParsedSource(builder.build(root, ()), positions, builder.problems)
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError) -> Problem:
+    """Where the parser gave up and, when it was inside a construct (a quoted string, a
+    ``{...}`` mapping), where that construct began: the unclosed quote is usually there."""
+    problem = exc.problem or exc.context or "invalid YAML"
+    at = _mark(exc.problem_mark) or _mark(exc.context_mark)
+    began = _mark(exc.context_mark) if exc.problem else None
+    context = exc.context or ""
+    for prefix in ("while scanning ", "while parsing "):
+        if context.startswith(prefix) and not context.startswith(f"{prefix}for "):
+            what = context[len(prefix) :]
+            break
+    else:
+        what = ""
+    if not what or began is None or began == at:
+        return Problem("(document)", f"YAML syntax error: {problem}", *(at or (None, None)))
+    the = f"the {what[2:]}" if what.startswith("a ") else what
+    start = f"{began[0]}:{began[1]}"
+    if "end of stream" in problem:
+        # The file ended inside it: point at its start, not at the end of the file.
+        return Problem(
+            "(document)",
+            f"YAML syntax error: {the} that starts at {start} is never closed",
+            *began,
+            hint=f"the parser reached the end of the file (line {at[0]}) looking for its end"
+            if at
+            else None,
+        )
+    return Problem(
+        "(document)",
+        f"YAML syntax error: {problem}, in {the} that starts at {start}",
+        *(at or began),
+    )
+
+
+def _mark(mark: yaml.Mark | None) -> Position | None:
+    return (mark.line + 1, mark.column + 1) if mark is not None else None
 
 
 class _Builder:
@@ -110,6 +148,7 @@ class _Builder:
         self.constructor = SafeConstructor()
         self.count = 0
         self.active: set[int] = set()
+        self.problems: list[Problem] = []
 
     def build(self, node: Node, path: Path) -> Any:
         self.count += 1
@@ -150,9 +189,16 @@ class _Builder:
                 line, column = _pos(key_node)
                 first = self.positions.keys.get(child)
                 where = f" (first defined at line {first[0]})" if first else ""
-                raise SourceError(
-                    Problem(dotted(child), f"duplicate key '{key}'{where}", line, column)
+                self.problems.append(
+                    Problem(
+                        dotted(child),
+                        f"duplicate key '{key}'{where}",
+                        line,
+                        column,
+                        hint="rename or remove one: only the first is checked",
+                    )
                 )
+                continue
             self.positions.keys[child] = _pos(key_node)
             out[key] = self.build(value_node, child)
         return out

@@ -7,6 +7,7 @@ node and reachability.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from pathlib import Path as FsPath
@@ -123,6 +124,7 @@ class Checker(GraphChecks):
                 for rel, message in check(params, self.base_path):
                     self.error((*base, "params", *rel), message)
             self._check_actions(node_id, node, node_type, params)
+            self._check_edges_taken(node_id, node, node_type, params)
             self._check_subflows(node_id, node_type, params)
         if isinstance(params, Mapping):
             for path, text in _strings(params, (*base, "params"), code_params):
@@ -166,6 +168,38 @@ class Checker(GraphChecks):
                     f"add it to next (edges: {edges}), or add a default edge",
                     severity="warning",
                 )
+
+    def _check_edges_taken(
+        self, node_id: str, node: Mapping[str, Any], node_type: Any, params: Mapping[str, Any]
+    ) -> None:
+        """A ``next`` action the node type never returns (``success:`` after a transform) is
+        an edge never taken: the author expects a route that will not happen."""
+        nxt = node.get("next")
+        possible = getattr(node_type, "possible_actions", None)
+        hooks = node.get("hooks")
+        if not isinstance(nxt, Mapping) or not callable(possible):
+            return
+        if isinstance(hooks, Mapping) and "post" in hooks:
+            return  # a post hook may return any action
+        declared = possible(params)
+        if declared is None:
+            return  # decided at run time (a condition's script, a sub-flow's ending)
+        returns = ["default", *sorted(declared - {"default", "error"})]
+        for action in nxt:
+            if str(action) in returns:
+                continue
+            if str(action) == "error":
+                continue  # every node takes its error edge when it fails
+            close = difflib.get_close_matches(str(action), returns, n=1, cutoff=0.6)
+            mean = f" — did you mean '{close[0]}'?" if close else ""
+            self.error(
+                ("nodes", node_id, "next", str(action)),
+                f"a '{node.get('type')}' node never returns the action '{action}': this edge "
+                f"is never taken{mean}",
+                f"it returns {', '.join(returns)}, or error when it fails",
+                key=True,
+                severity="warning",
+            )
 
     def _check_subflows(self, node_id: str, node_type: Any, params: Mapping[str, Any]) -> None:
         """A sub-flow's own errors surface at the node that runs it."""

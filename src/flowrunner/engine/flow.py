@@ -4,7 +4,8 @@ Routing: an action of ``None`` or ``""`` means ``"default"``. An action with no 
 ``"default"`` when the node has one; otherwise the flow ends and the result records the action.
 A node that raises (after retries and ``exec_fallback``) follows its ``"error"`` edge, with
 ``ctx.error`` describing the failure and ``ctx.input`` the failed node's input; without such an
-edge the run raises ``NodeFailed``.
+edge the run raises ``NodeFailed``. An action wired with ``Node.end`` ends the flow there (for
+``"error"``: the failure is handled, the output is None and the action ``"error"``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from flowrunner.engine.context import CheckpointHook, Context, ErrorInfo
 from flowrunner.engine.events import Checkpoint, NodeEvent, Observer, RunResult
-from flowrunner.engine.node import Node
+from flowrunner.engine.node import FLOW_END, Node
 from flowrunner.errors import ExecutionError, NodeFailed, NodeTimeout, StepLimitExceeded
 
 __all__ = ["Flow"]
@@ -63,7 +64,7 @@ class Flow(Node):
             if seen is not None:
                 raise ValueError(f"two different nodes share the id {node.node_id!r}")
             found[node.node_id] = node
-            todo.extend(reversed(node._successors.values()))
+            todo.extend(n for n in reversed(node._successors.values()) if n is not FLOW_END)
         return found
 
     async def run(
@@ -162,6 +163,9 @@ class Flow(Node):
                 raise
             except Exception as exc:
                 target = node._successors.get("error")
+                ends = target is FLOW_END
+                if ends:
+                    target = None
                 if observer is not None:
                     observer(
                         NodeEvent(
@@ -177,7 +181,7 @@ class Flow(Node):
                         )
                     )
                 ctx._attempt = 1
-                if target is None:
+                if target is None and not ends:
                     raise NodeFailed(node_id, exc, data=node_input) from exc
                 ctx.error = ErrorInfo.from_exception(node_id, exc, node_input)
                 ctx.input = node_input
@@ -185,7 +189,7 @@ class Flow(Node):
                     await checkpoint(
                         Checkpoint(
                             node_id,
-                            target.node_id,
+                            target.node_id if target is not None else None,
                             "error",
                             None,
                             ctx.shared,
@@ -194,6 +198,8 @@ class Flow(Node):
                             ctx.error,
                         )
                     )
+                if target is None:  # the error edge ends the flow: the failure is handled
+                    return None, "error", node_id
                 node = target
                 continue
 
@@ -204,6 +210,8 @@ class Flow(Node):
             target = successors.get(action or "default") if successors else None
             if target is None and action is not None:
                 target = successors.get("default")
+            if target is FLOW_END:
+                target = None
             if observer is not None:
                 observer(
                     NodeEvent(

@@ -160,6 +160,12 @@ class Node:
         self._successors[action] = target
         return target
 
+    def end(self, action: str = "default") -> None:
+        """Make ``action`` end the flow at this node, even when the node has a ``default``
+        edge (an unwired action would follow it); ``end("error")`` ends the flow when the node
+        fails, instead of failing the run."""
+        self.connect(FLOW_END, action)
+
     def __rshift__(self, target: Node) -> Node:
         return self.connect(target)
 
@@ -297,3 +303,12 @@ class _Transition:
 
     def __rshift__(self, target: Node) -> Node:
         return self.source.connect(target, self.action)
+
+
+class _FlowEnd(Node):
+    """The target of an action that ends the flow (``Node.end``); never visited."""
+
+    __slots__ = ()
+
+
+FLOW_END: Node = _FlowEnd(node_id="(end)")

@@ -6,6 +6,10 @@ bus and fills any gap (a slow subscriber whose queue overflowed) from the store 
 keeps the bus simple enough to swap for Redis pub/sub across processes.
 
 Topics: one per execution, and one per (account, flow) for "every run of this flow".
+
+A bus may lose its transport (Redis down or hung): publishing then drops live events (counted
+in ``BusHealth.dropped_events``) and never holds up a run, and a subscription says it is not
+``live`` while it reconnects, so followers poll the store meanwhile.
 """
 
 from __future__ import annotations
@@ -34,16 +38,36 @@ class Topic:
         return f"flow:{self.account_id}:{self.flow_id}"
 
 
+@dataclass(frozen=True, slots=True)
+class BusHealth:
+    """What ``/healthz`` reports of the bus: whether it reaches its transport, how many live
+    events it dropped since the process started (they are in the store all the same), and how
+    many subscriptions are open and how many of those are live (the rest poll the store)."""
+
+    kind: str
+    connected: bool
+    dropped_events: int
+    subscriptions: int
+    subscriptions_live: int
+
+
 class Subscription(Protocol):
     """Live events of one topic, in publish order; ``lagged`` once any was dropped."""
 
     @property
     def lagged(self) -> bool: ...
 
+    @property
+    def live(self) -> bool:
+        """False while the transport is lost: events published now are not delivered."""
+        ...
+
     def __aiter__(self) -> AsyncIterator[ExecutionEvent]: ...
 
     async def next(self, within: float | None = None) -> ExecutionEvent | None:
-        """The next event, or None after ``within`` seconds without one."""
+        """The next event, or None after ``within`` seconds without one, or when the
+        subscription lost or regained its transport (events may have been missed: look at
+        the store)."""
         ...
 
     async def close(self) -> None: ...
@@ -55,14 +79,20 @@ class EventBus(Protocol):
         ...
 
     async def subscribe(self, topic: Topic) -> Subscription:
-        """Start receiving; events published after this returns are delivered."""
+        """Start receiving; events published after this returns are delivered while the
+        subscription is ``live``. Never fails for the transport: a subscription made while
+        it is down starts not live and goes live once it reconnects."""
         ...
+
+    def health(self) -> BusHealth: ...
 
 
 class _Queue:
     """An in-process subscription: a bounded queue that drops (and says so) when full."""
 
     __slots__ = ("_bus", "_key", "_queue", "lagged")
+
+    live = True  # nothing between the publisher and the queue can fail
 
     def __init__(self, bus: InProcessBus, key: str) -> None:
         self._bus = bus
@@ -117,6 +147,10 @@ class InProcessBus:
         queue = _Queue(self, key)
         self._subscribers.setdefault(key, set()).add(queue)
         return queue
+
+    def health(self) -> BusHealth:
+        open_ = sum(len(queues) for queues in self._subscribers.values())
+        return BusHealth("in-process", True, 0, subscriptions=open_, subscriptions_live=open_)
 
     def _drop(self, key: str, queue: _Queue) -> None:
         queues = self._subscribers.get(key)

@@ -25,6 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 from flowrunner import jsontext
+from flowrunner.executions.sealing import is_sealed
 from flowrunner.storage import Checkpoint
 
 REF = "$ref"
@@ -60,18 +61,25 @@ class Packer:
         self._known: dict[str, dict[str, Any]] | None = None
 
     def pack(self, shared: Any, results: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
-        """JSON-safe, detached ``shared`` and ``results`` with big values referenced."""
+        """``shared`` and ``results`` with big values referenced. They must be JSON-safe,
+        detached copies (``payloads.to_json``): values are kept, not copied again. Reserved
+        keys (``$resume``) and sealed parts (encrypted: they hold a secret) stay as they are."""
         values: dict[str, Any] = {}
-        packed = {key: self._ref(value, values, 1) for key, value in results.items()}
+        packed = {
+            key: self._ref(value, values, 1) if is_node_result(key) else value
+            for key, value in results.items()
+        }
         packed_shared = self._ref(shared, values, 0)
         if values:
             packed[VALUES] = values
         return packed_shared, packed
 
     def _ref(self, value: Any, values: dict[str, Any], depth: int) -> Any:
+        if is_sealed(value):
+            return value
         text = _text(value)
         if len(text) < INLINE_BYTES and not _is_marker(value):
-            return jsontext.loads(text)
+            return value
         digest = _digest(text)
         known = self._known_values().get(digest)
         if known is not None:
@@ -79,8 +87,7 @@ class Packer:
         if depth < DEPTH and isinstance(value, Mapping) and not _is_marker(value):
             # Its big members may be known (shared = the input plus a key or two).
             return {DICT: {str(k): self._ref(v, values, depth + 1) for k, v in value.items()}}
-        if digest not in values:
-            values[digest] = jsontext.loads(text)
+        values.setdefault(digest, value)
         return {REF: digest}
 
     def _known_values(self) -> dict[str, dict[str, Any]]:

@@ -3,6 +3,9 @@
 The bus is subscribed to before the store is read, so nothing published in between is
 missed; live events already replayed are dropped; a gap in live sequence numbers (the bus
 dropped some) or a quiet spell sends the follower back to the store, which is the truth.
+While the bus has lost its transport (Redis down or hung) the follower polls the store every
+``POLL_SECONDS``; when the subscription is live again it reads the store once more and goes
+back to live events, the sequence numbers keeping out duplicates.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from flowrunner.storage import ExecutionEvent, Store
 from flowrunner.storage.protocols import MAX_LIMIT
 
 QUIET_SECONDS = 5.0
+POLL_SECONDS = 1.0  # while the bus is not live
 
 
 class Follower:
@@ -47,7 +51,8 @@ class Follower:
                 if ev.is_final(event):
                     return
             while True:
-                live = await subscription.next(within=QUIET_SECONDS)
+                quiet = QUIET_SECONDS if subscription.live else POLL_SECONDS
+                live = await subscription.next(within=quiet)
                 if live is not None and live.seq <= last:
                     continue  # already replayed from the store
                 if live is not None and live.seq == last + 1:
@@ -56,7 +61,8 @@ class Follower:
                     if ev.is_final(live):
                         return
                     continue
-                # A gap (the bus dropped events) or a quiet spell: the store is the truth.
+                # A gap (the bus dropped events), a quiet spell, or the bus lost or regained
+                # its transport (``next`` says None): the store is the truth.
                 ended = live is None and is_terminal(
                     (await self._runs.get(account_id, execution_id)).status
                 )

@@ -23,9 +23,10 @@ import structlog
 
 from flowrunner.engine import Checkpoint, NodeEvent
 from flowrunner.executions.bus import EventBus
-from flowrunner.executions.checkpoint_refs import Packer
+from flowrunner.executions.checkpoint_refs import Packer, is_node_result
 from flowrunner.executions.events import node_event
 from flowrunner.executions.payloads import to_json
+from flowrunner.executions.sealing import Sealer
 from flowrunner.secrets import Masker
 from flowrunner.storage import (
     Execution,
@@ -58,11 +59,13 @@ class Recorder:
         payload_limit: int,
         node_count: int,
         should_suspend: Callable[[], bool] = lambda: False,
+        sealer: Sealer | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
         self._execution = execution
         self._masker = masker
+        self._sealer = sealer or Sealer(masker, None)
         self._limit = payload_limit
         self._node_count = node_count
         self._buffer: list[NewEvent] = []
@@ -72,6 +75,8 @@ class Recorder:
         self._should_suspend = should_suspend
         self.last_seq = execution.last_event_seq
         self._packer = Packer(execution.input)  # big values once per checkpoint, by reference
+        # Progress at the last checkpoint written: what a failed or canceled run keeps.
+        self.progress: float | None = None
 
     # --- the engine side -------------------------------------------------------------------
 
@@ -92,14 +97,21 @@ class Recorder:
         """
         if point.next_node_id is None:
             return
+        seal = self._sealer.seal
+        error = point.error.as_dict() if point.error is not None else None
         meta: dict[str, Any] = {
             "last_node": point.node_id,
             "steps": point.steps,
             "total": self._node_count,
-            "error": point.error.as_dict() if point.error is not None else None,
+            # The error an error edge carries names the failure: it may quote a secret.
+            "error": seal(to_json(error)) if error is not None else None,
         }
-        shared, results = self._packer.pack(point.shared, point.results)
-        results[RESUME_KEY] = to_json(meta)
+        # Secret-holding parts are sealed (encrypted), the rest stays readable JSON.
+        results = {key: seal(value) for key, value in to_json(point.results).items()}
+        results[RESUME_KEY] = meta
+        self.progress = checkpoint_progress(results)
+        shared = seal(to_json(point.shared))
+        shared, results = self._packer.pack(shared, results)
         saved = NewCheckpoint(shared=shared, next_node=point.next_node_id, results=results)
         await self._write(saved)
         if self._should_suspend():
@@ -195,3 +207,11 @@ class Suspended(Exception):
 def resume_meta(results: Mapping[str, Any]) -> dict[str, Any]:
     meta = results.get(RESUME_KEY)
     return dict(meta) if isinstance(meta, Mapping) else {}
+
+
+def checkpoint_progress(results: Mapping[str, Any]) -> float:
+    """The share of the flow's nodes a checkpoint's ``results`` show as done; below 1.0, which
+    only a completed run reaches."""
+    done = len([k for k in results if is_node_result(k)])
+    total = max(int(resume_meta(results).get("total") or 1), 1)
+    return min(done / total, 0.99)

@@ -17,7 +17,13 @@ import structlog
 
 from flowrunner.definition import CompiledFlow
 from flowrunner.engine import ErrorInfo
-from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError, ResumeLimitExceeded
+from flowrunner.errors import (
+    Conflict,
+    DefinitionError,
+    FlowrunnerError,
+    ResumeLimitExceeded,
+    VaultError,
+)
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus
 from flowrunner.executions.cache import FlowCache
@@ -27,9 +33,11 @@ from flowrunner.executions.recorder import (
     RESUME_KEY,
     Recorder,
     Suspended,
+    checkpoint_progress,
     resume_meta,
     uninterrupted,
 )
+from flowrunner.executions.sealing import Keys, Sealer, unseal
 from flowrunner.executions.states import transition
 from flowrunner.logging import masking
 from flowrunner.nodes.base import RUN_SECRETS
@@ -65,6 +73,7 @@ class Runner:
         secrets: SecretsResolver | None = None,
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
         clock: Clock = utcnow,
+        keys: Keys | None = None,
         max_resume_attempts: int = DEFAULT_MAX_RESUME_ATTEMPTS,
     ) -> None:
         self._store = store
@@ -73,15 +82,27 @@ class Runner:
         self._secrets = secrets
         self._limit = payload_limit
         self._clock = clock
+        self._keys = keys  # seals checkpoint parts that hold a secret (the vault's keyring)
         self._max_resumes = max_resume_attempts
 
     async def run(self, execution: Execution, control: RunControl | None = None) -> Execution:
         """Run (or resume) ``execution`` until it ends or is suspended; returns its record.
 
         A cancel (``control.cancel_requested`` then ``Task.cancel``) ends it ``canceled``; a
-        suspend leaves it ``running`` with its checkpoint saved, for another executor.
+        suspend leaves it ``running`` with its checkpoint saved, for another executor. If the
+        runner itself fails (not a node: the store refusing a write), the crash is recorded in
+        the run's history and raised: recovery resumes the run, at most
+        ``max_resume_attempts`` times without progress (the poison-run guard).
         """
+        try:
+            return await self._run(execution, control)
+        except Exception as exc:
+            await self._record_crash(execution, exc)
+            raise
+
+    async def _run(self, execution: Execution, control: RunControl | None) -> Execution:
         control = control or RunControl()
+        store = self._store.executions
         secrets = dict(await self._secrets(execution.account_id)) if self._secrets else {}
         masker = Masker.for_secrets(secrets)
         with (
@@ -96,56 +117,43 @@ class Runner:
             if execution.resume_attempts > self._max_resumes:
                 return await self._give_up(execution, masker)
             try:
-                return await self._run(execution, control, masker, secrets)
-            except Exception as exc:  # the runner itself failed, not the flow: recovery resumes
-                await self._record_crash(execution, exc, masker)
-                raise
-
-    async def _run(
-        self,
-        execution: Execution,
-        control: RunControl,
-        masker: Masker,
-        secrets: dict[str, Any],
-    ) -> Execution:
-        store = self._store.executions
-        try:
-            compiled = await self._flows.load(
-                self._store.flows,
-                execution.account_id,
-                execution.flow_id,
-                execution.flow_version,
+                compiled = await self._flows.load(
+                    self._store.flows,
+                    execution.account_id,
+                    execution.flow_id,
+                    execution.flow_version,
+                )
+            except (DefinitionError, FlowrunnerError) as exc:
+                return await self._fail_early(execution, exc, masker)
+            recorder = Recorder(
+                store,
+                self._bus,
+                execution,
+                masker,
+                payload_limit=self._limit,
+                node_count=len(compiled.engine_flow.nodes()),
+                should_suspend=lambda: control.suspend_requested,
+                sealer=Sealer(masker, self._keys),
             )
-        except (DefinitionError, FlowrunnerError) as exc:
-            return await self._fail_early(execution, exc, masker)
-        recorder = Recorder(
-            store,
-            self._bus,
-            execution,
-            masker,
-            payload_limit=self._limit,
-            node_count=len(compiled.engine_flow.nodes()),
-            should_suspend=lambda: control.suspend_requested,
-        )
-        checkpoint = None
-        if execution.status != "queued" or execution.last_event_seq > 0:
-            # Only a resumed (or resume-retried) run can have one: fresh runs skip the read.
-            checkpoint = await store.get_checkpoint(execution.account_id, execution.id)
-            if checkpoint is not None:
-                checkpoint = unpack(checkpoint, execution.input)
-        # Status events go out with the first node's batch: one write fewer per run.
-        if execution.status == "queued":
-            execution = await uninterrupted(
-                transition(store, execution, "running", now=self._clock())
+            checkpoint = None
+            if execution.status != "queued" or execution.last_event_seq > 0:
+                # Only a resumed (or resume-retried) run can have one: fresh runs skip the read.
+                checkpoint = await store.get_checkpoint(execution.account_id, execution.id)
+                if checkpoint is not None:  # big values are stored once, by reference
+                    checkpoint = unpack(checkpoint, execution.input)
+            # Status events go out with the first node's batch: one write fewer per run.
+            if execution.status == "queued":
+                execution = await uninterrupted(
+                    transition(store, execution, "running", now=self._clock())
+                )
+                recorder.add(ev.status_event("running"))
+            else:
+                where = checkpoint.next_node if checkpoint else None
+                log.info("execution resumed", from_node=where)
+                recorder.add(ev.status_event("running", resumed=True, from_node=where))
+            return await self._drive(
+                execution, compiled, checkpoint, recorder, masker, secrets, control
             )
-            recorder.add(ev.status_event("running"))
-        else:
-            where = checkpoint.next_node if checkpoint else None
-            log.info("execution resumed", from_node=where)
-            recorder.add(ev.status_event("running", resumed=True, from_node=where))
-        return await self._drive(
-            execution, compiled, checkpoint, recorder, masker, secrets, control
-        )
 
     async def _drive(
         self,
@@ -157,11 +165,19 @@ class Runner:
         secrets: Mapping[str, Any],
         control: RunControl,
     ) -> Execution:
-        kwargs = _start_arguments(execution, checkpoint)
-        if kwargs is None:  # the last checkpoint was after the last node: nothing left to run
-            results = dict(checkpoint.results) if checkpoint else {}
-            last = resume_meta(results).get("last_node")
-            return await self._complete(execution, recorder, masker, results.get(str(last)))
+        try:
+            kwargs = _start_arguments(execution, checkpoint, self._keys)
+            if kwargs is None:  # the last checkpoint was after the last node: nothing left
+                results = dict(checkpoint.results) if checkpoint else {}
+                last = resume_meta(results).get("last_node")
+                output = unseal(results.get(str(last)), self._keys)
+                return await self._complete(execution, recorder, masker, output)
+        except VaultError as exc:  # sealed under a key no longer in the keyring
+            details = error_details(exc, masker)
+            log.info("execution failed", error=details["message"])
+            return await self._finish(
+                execution, "failed", ev.error_event(details), recorder, error=details
+            )
         token = RUN_SECRETS.set(secrets)
         try:
             result = await compiled.engine_flow.run(
@@ -171,6 +187,7 @@ class Runner:
                     "id": execution.id,
                     "flow_id": execution.flow_id,
                     "flow_version": execution.flow_version,
+                    "flow": compiled.definition.name,
                 },
                 **kwargs,
             )
@@ -183,12 +200,23 @@ class Runner:
                 raise  # shutdown past the grace period: the checkpoint is the resume point
             _uncancel()
             log.info("execution canceled")
-            return await self._finish(execution, "canceled", ev.status_event("canceled"), recorder)
+            return await self._finish(
+                execution,
+                "canceled",
+                ev.status_event("canceled"),
+                recorder,
+                progress=_reached(recorder, checkpoint),
+            )
         except Exception as exc:
             details = error_details(exc, masker)
             log.info("execution failed", node_id=details.get("node_id"), error=details["message"])
             return await self._finish(
-                execution, "failed", ev.error_event(details), recorder, error=details
+                execution,
+                "failed",
+                ev.error_event(details),
+                recorder,
+                error=details,
+                progress=_reached(recorder, checkpoint),
             )
         finally:
             RUN_SECRETS.reset(token)
@@ -253,16 +281,22 @@ class Runner:
         log.warning("execution failed: resume limit", attempts=execution.resume_attempts)
         return await self._finish(execution, "failed", ev.error_event(details), error=details)
 
-    async def _record_crash(self, execution: Execution, exc: Exception, masker: Masker) -> None:
-        """Best effort: the crash goes into the run's history (secrets masked), so the poison
-        guard can name it if the run never gets past it."""
-        details = error_details(exc, masker)
-        event = NewEvent(
-            ev.LOG,
-            {"node_id": None, "level": "error", "message": details["message"], "crash": details},
-            utcnow(),
-        )
+    async def _record_crash(self, execution: Execution, exc: Exception) -> None:
+        """Best effort: the crash goes into the run's history (secrets masked), so the
+        poison-run guard can name it if the run never gets past it."""
         try:
+            secrets = dict(await self._secrets(execution.account_id)) if self._secrets else {}
+            details = error_details(exc, Masker.for_secrets(secrets))
+            event = NewEvent(
+                ev.LOG,
+                {
+                    "node_id": None,
+                    "level": "error",
+                    "message": details["message"],
+                    "crash": details,
+                },
+                utcnow(),
+            )
             stored = await self._store.executions.append_events(
                 execution.account_id, execution.id, [event]
             )
@@ -278,24 +312,34 @@ class Runner:
         return await self._finish(execution, "failed", ev.error_event(details), error=details)
 
 
-def _start_arguments(execution: Execution, checkpoint: Any) -> dict[str, Any] | None:
-    """Engine arguments for a fresh start, or to resume after ``checkpoint``; None if the run
-    had already passed its last node."""
+def _reached(recorder: Recorder, checkpoint: Any) -> float | None:
+    """The progress a run that stops early keeps: its last checkpoint's, this attempt's or
+    the one it resumed from (None: no node finished, it stays 0)."""
+    if recorder.progress is not None:
+        return recorder.progress
+    return checkpoint_progress(checkpoint.results) if checkpoint is not None else None
+
+
+def _start_arguments(
+    execution: Execution, checkpoint: Any, keys: Keys | None
+) -> dict[str, Any] | None:
+    """Engine arguments for a fresh start, or to resume after ``checkpoint`` (its sealed
+    parts opened with ``keys``); None if the run had already passed its last node."""
     if checkpoint is None:
         raw = execution.input
         shared = dict(raw) if isinstance(raw, Mapping) else {}
         return {"input": raw, "shared": _deep(shared), "results": {}}
     if checkpoint.next_node is None:
         return None
-    results = dict(checkpoint.results)
+    results = {key: unseal(value, keys) for key, value in checkpoint.results.items()}
     meta = resume_meta(results)
     results.pop(RESUME_KEY, None)
-    error_data = meta.get("error")
+    error_data = unseal(meta.get("error"), keys)
     error = ErrorInfo(**error_data) if isinstance(error_data, Mapping) else None
     node_input = error.data if error else results.get(str(meta.get("last_node")))
     return {
         "input": node_input,
-        "shared": dict(checkpoint.shared or {}),
+        "shared": dict(unseal(checkpoint.shared, keys) or {}),
         "results": results,
         "start_at": checkpoint.next_node,
         "error": error,

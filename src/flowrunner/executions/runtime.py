@@ -18,6 +18,7 @@ from flowrunner.executions.cache import FlowCache
 from flowrunner.executions.executor import LocalExecutor
 from flowrunner.executions.recovery import Recovery
 from flowrunner.executions.runner import Runner, SecretsResolver
+from flowrunner.executions.sealing import Keys
 from flowrunner.executions.service import ExecutionService
 from flowrunner.scripting import Sandbox
 from flowrunner.storage import Store
@@ -25,7 +26,11 @@ from flowrunner.storage import Store
 
 @asynccontextmanager
 async def execution_runtime(
-    settings: Settings, store: Store, *, secrets: SecretsResolver | None = None
+    settings: Settings,
+    store: Store,
+    *,
+    secrets: SecretsResolver | None = None,
+    keys: Keys | None = None,
 ) -> AsyncIterator[ExecutionService]:
     sandbox = Sandbox(
         workers=settings.script_workers,
@@ -36,7 +41,11 @@ async def execution_runtime(
     if settings.event_bus_url:
         from flowrunner.executions.redis_bus import RedisBus  # optional dependency
 
-        bus = redis_bus = RedisBus(settings.event_bus_url)
+        bus = redis_bus = RedisBus(
+            settings.event_bus_url,
+            timeout=settings.event_bus_timeout_seconds,
+            buffer=settings.event_bus_buffer,
+        )
     else:
         redis_bus = None
     runner = Runner(
@@ -44,6 +53,7 @@ async def execution_runtime(
         bus,
         FlowCache(scripts=sandbox, max_steps=settings.max_steps),
         secrets=secrets,
+        keys=keys,  # checkpoints holding a secret are sealed with the vault's keys
         max_resume_attempts=settings.max_resume_attempts,
     )
     ttl = timedelta(seconds=settings.lease_ttl_seconds)

@@ -17,11 +17,10 @@ from typing import Any
 from flowrunner import jsontext
 from flowrunner.errors import Conflict, InvalidInput, NotFound
 from flowrunner.executions import events as ev
-from flowrunner.executions.bus import EventBus, Topic
-from flowrunner.executions.checkpoint_refs import is_node_result
+from flowrunner.executions.bus import BusHealth, EventBus, Topic
 from flowrunner.executions.executor import Executor
 from flowrunner.executions.follow import Follower
-from flowrunner.executions.recorder import RESUME_KEY, resume_meta
+from flowrunner.executions.recorder import RESUME_KEY, checkpoint_progress, resume_meta
 from flowrunner.executions.states import TERMINAL, is_terminal, transition
 from flowrunner.storage import Execution, ExecutionEvent, Page, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
@@ -162,6 +161,9 @@ class ExecutionService:
         finally:
             await subscription.close()
 
+    def bus_health(self) -> BusHealth:
+        return self._bus.health()
+
     # --- reading ---------------------------------------------------------------------------
 
     async def get(self, account_id: str, execution_id: str) -> ExecutionView:
@@ -176,10 +178,7 @@ class ExecutionService:
         current = _current_node(recent) or (checkpoint.next_node if checkpoint else None)
         if checkpoint is None:
             return ExecutionView(execution, 0.0, current)
-        meta = resume_meta(checkpoint.results)
-        done = len([k for k in checkpoint.results if is_node_result(k)])
-        total = max(int(meta.get("total") or 1), 1)
-        return ExecutionView(execution, min(done / total, 0.99), current)
+        return ExecutionView(execution, checkpoint_progress(checkpoint.results), current)
 
     async def list(
         self,
@@ -244,7 +243,9 @@ class ExecutionService:
         if not await self._executor.cancel(execution):
             # Not ours (queued elsewhere, or its owner died): record the cancel; an owner that
             # is still alive fails its final compare-and-set and keeps the canceled status.
-            canceled = await transition(self._runs, execution, "canceled")
+            checkpoint = await self._runs.get_checkpoint(account_id, execution_id)
+            reached = checkpoint_progress(checkpoint.results) if checkpoint else None
+            canceled = await transition(self._runs, execution, "canceled", progress=reached)
             stored = await self._runs.append_events(
                 account_id, execution_id, [ev.status_event("canceled")]
             )

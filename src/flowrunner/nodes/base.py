@@ -16,8 +16,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy
-from flowrunner.errors import ExpressionError
-from flowrunner.expressions import JSEvaluator, Resolver, compile_value
+from flowrunner.errors import ExpressionError, SandboxError
+from flowrunner.expressions import JSEvaluator, Resolver, compile_value, thaw
 
 if TYPE_CHECKING:
     from flowrunner.definition.model import NodeSpec
@@ -60,6 +60,9 @@ class DefinedNode(Node):
 
     # Params that hold code: kept verbatim, never interpolated.
     code_params: ClassVar[frozenset[str]] = frozenset()
+    # Actions a node of this type can return besides ``default`` (and ``error``, which every
+    # node takes when it fails); None: not known before it runs, so any ``next`` is plausible.
+    actions: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, spec: NodeSpec, env: BuildEnv) -> None:
         retry = spec.retry
@@ -104,6 +107,12 @@ class DefinedNode(Node):
     def declared_actions(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         """Actions the node can return, known from its params: (param path, action)."""
         return []
+
+    @classmethod
+    def possible_actions(cls, params: Mapping[str, Any]) -> frozenset[str] | None:
+        """Every action a node with these params can return besides ``default``; None when
+        that is only known at run time."""
+        return cls.actions
 
     # --- the part a node type writes -------------------------------------------------------
 
@@ -166,6 +175,8 @@ class DefinedNode(Node):
         return await self.work(prep_res)
 
     async def post(self, ctx: Context, prep_res: Any, exec_res: Any) -> str | None:
+        if exec_res is ctx.shared:  # a node returning the shared state: store a snapshot
+            exec_res = thaw(exec_res)
         ctx.shared["result"] = exec_res
         action = self.route(ctx, prep_res, exec_res)
         if "post" in self._hooks:
@@ -197,9 +208,22 @@ class DefinedNode(Node):
     async def _hook(self, stage: str, scope: dict[str, Any], ctx: Context) -> Any:
         """Run the ``stage`` hook; shared writes and console output flow back into the run."""
         host: HookHost = self._js  # type: ignore[assignment]  # checked at compile time
-        result = await host.run_function(self._hooks[stage], scope)
-        apply_script_effects(ctx, result)
-        return getattr(result, "value", result)
+        return await run_script(host, self._hooks[stage], scope, ctx)
+
+
+async def run_script(host: HookHost, body: str, scope: Mapping[str, Any], ctx: Context) -> Any:
+    """Run ``body`` in the sandbox and apply its effects to the run; its return value.
+
+    A script that throws still leaves its ``console`` lines in the run log: they are often
+    what explains the throw.
+    """
+    try:
+        result = await host.run_function(body, scope)
+    except SandboxError as exc:
+        _log_lines(ctx, exc.context.get("logs"))
+        raise
+    apply_script_effects(ctx, result)
+    return getattr(result, "value", result)
 
 
 def apply_script_effects(ctx: Context, result: Any) -> None:
@@ -208,9 +232,17 @@ def apply_script_effects(ctx: Context, result: Any) -> None:
     if isinstance(shared, Mapping) and shared is not ctx.shared:
         ctx.shared.clear()
         ctx.shared.update(shared)
-    for line in getattr(result, "logs", None) or ():
-        level = getattr(line, "level", "info")
-        ctx.log(str(getattr(line, "message", line)), level="warning" if level == "warn" else level)
+    _log_lines(ctx, getattr(result, "logs", None))
+
+
+def _log_lines(ctx: Context, lines: Any) -> None:
+    """Console lines (``LogLine`` objects, or the dicts an error carries) into the run log."""
+    for line in lines or ():
+        if isinstance(line, Mapping):
+            level, message = line.get("level", "info"), line.get("message", "")
+        else:
+            level, message = getattr(line, "level", "info"), getattr(line, "message", line)
+        ctx.log(str(message), level="warning" if level == "warn" else str(level))
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +268,9 @@ class DefinedNodeType:
 
     def declared_actions(self, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         return self.node_class.declared_actions(params)
+
+    def possible_actions(self, params: Mapping[str, Any]) -> frozenset[str] | None:
+        return self.node_class.possible_actions(params)
 
     def subflow_paths(self, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         return self.node_class.subflow_paths(params)

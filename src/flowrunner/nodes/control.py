@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from flowrunner.definition.durations import DURATION_HINT, DURATION_PATTERN, parse_duration
 from flowrunner.engine import Flow, NodeEvent
 from flowrunner.errors import ExecutionError, FlowFailed
-from flowrunner.expressions import to_text
+from flowrunner.expressions import thaw, to_text
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
 
 if TYPE_CHECKING:
@@ -33,6 +33,8 @@ _LEVELS = ["debug", "info", "warning", "warn", "error"]
 
 class DelayNode(DefinedNode):
     __slots__ = ()
+
+    actions = frozenset()
 
     async def work(self, call: Call) -> Any:
         await asyncio.sleep(self._seconds(call.params))
@@ -62,6 +64,8 @@ class DelayNode(DefinedNode):
 class LogNode(DefinedNode):
     __slots__ = ()
 
+    actions = frozenset()
+
     async def work(self, call: Call) -> Any:
         params = call.params
         level = str(params.get("level") or "info")
@@ -72,6 +76,8 @@ class LogNode(DefinedNode):
 class SetNode(DefinedNode):
     __slots__ = ()
 
+    actions = frozenset()
+
     async def work(self, call: Call) -> Any:
         values = call.params.get("values") or {}
         if not isinstance(values, Mapping):
@@ -79,6 +85,9 @@ class SetNode(DefinedNode):
                 f"node '{self.node_id}': values must be a mapping, got {type(values).__name__}",
                 node_id=self.node_id,
             )
+        # A copy: "${shared}" resolves to the live shared state itself, and storing that
+        # inside shared would make it contain itself (no longer JSON).
+        values = thaw(values)
         call.ctx.shared.update(values)
         return dict(values)
 
@@ -95,6 +104,15 @@ class SwitchNode(DefinedNode):
         found.append((("default",), params.get("default")))
         return [(path, a) for path, a in found if isinstance(a, str) and a and "${" not in a]
 
+    @classmethod
+    def possible_actions(cls, params: Mapping[str, Any]) -> frozenset[str] | None:
+        found = cls.declared_actions(params)
+        cases = params.get("cases")
+        written = [*(cases.values() if isinstance(cases, Mapping) else ()), params.get("default")]
+        if len(found) < len([a for a in written if a is not None]):
+            return None  # an action is an expression: known only at run time
+        return frozenset(action for _, action in found)
+
     async def work(self, call: Call) -> Any:
         params = call.params
         # Case keys are YAML mapping keys, so text: the value is compared as text too
@@ -108,6 +126,8 @@ class SwitchNode(DefinedNode):
 
 class FailNode(DefinedNode):
     __slots__ = ()
+
+    actions = frozenset()
 
     async def work(self, call: Call) -> Any:
         message = to_text(call.params.get("message")) or f"flow failed at node '{self.node_id}'"
@@ -161,7 +181,9 @@ class SubflowNode(DefinedNode):
 
     async def work(self, call: Call) -> Any:
         ctx = call.ctx
-        run_input = call.params.get("input", call.input)
+        # A copy: `input: "${shared}"` would otherwise hand the sub-flow the live shared state
+        # as data, and a pass-through node's output would then store shared inside itself.
+        run_input = thaw(call.params.get("input", call.input))
         prefix = (*ctx.flow_path, self.node_id)
 
         def forward(event: NodeEvent) -> None:

@@ -18,7 +18,7 @@ from flowrunner.nodes.base import (
     DefinedNode,
     DefinedNodeType,
     HookHost,
-    apply_script_effects,
+    run_script,
 )
 
 if TYPE_CHECKING:
@@ -48,9 +48,7 @@ class ScriptNode(DefinedNode):
         if call.index is not None:
             scope["item"] = call.item
             scope["index"] = call.index
-        result = await self._host.run_function(self._script, scope)
-        apply_script_effects(call.ctx, result)
-        return getattr(result, "value", result)
+        return await run_script(self._host, self._script, scope, call.ctx)
 
 
 class TransformNode(ScriptNode):
@@ -58,6 +56,7 @@ class TransformNode(ScriptNode):
 
     code_params = frozenset({"script"})
     code_param = "script"
+    actions = frozenset()  # its value is its output; only a post hook could route it
 
     async def work(self, call: Call) -> Any:
         return await self.run_script(call)

@@ -42,7 +42,10 @@ class NodeType(Protocol):
     """A node type: its name, docs, params JSON Schema, code params and a node factory.
 
     Optional: ``check_params(params, base_path) -> [(param_path, message)]`` for load-time
-    checks a JSON Schema cannot express (a referenced file exists, say).
+    checks a JSON Schema cannot express (a referenced file exists, say), and
+    ``possible_actions(params) -> set of actions | None``: every action a node can return
+    besides ``default`` (None: any, decided at run time), so a ``next`` edge no node of the
+    type can take is warned about.
     """
 
     @property

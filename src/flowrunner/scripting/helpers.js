@@ -154,7 +154,17 @@
       const d = toDate(value, "dates.add");
       const u = String(unit).replace(/s$/, "");
       if (u === "month" || u === "year") {
-        d.setUTCMonth(d.getUTCMonth() + Number(amount) * (u === "year" ? 12 : 1));
+        const months = Number(amount) * (u === "year" ? 12 : 1);
+        if (!Number.isInteger(months)) {
+          throw new RangeError(`dates.add: ${u}s must be a whole number, got ${String(amount)}`);
+        }
+        // Clamp to the target month's last day (Jan 31 + 1 month = Feb 28/29), as date
+        // libraries do; setUTCMonth alone would roll over into March.
+        const day = d.getUTCDate();
+        d.setUTCDate(1);
+        d.setUTCMonth(d.getUTCMonth() + months);
+        const last = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 0)).getUTCDate();
+        d.setUTCDate(Math.min(day, last));
       } else if (UNIT_MS[u] !== undefined) {
         d.setTime(d.getTime() + Number(amount) * UNIT_MS[u]);
       } else {

@@ -1,8 +1,15 @@
-"""``/healthz`` (the process answers) and ``/readyz`` (the store answers too)."""
+"""``/healthz`` (the process answers) and ``/readyz`` (the store answers too).
+
+``/health`` and ``/api/v1/health`` answer like ``/healthz``: the original flowrunner's paths,
+which load balancers and scripts written for it still probe.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from flowrunner.api.deps import Svc
@@ -11,9 +18,16 @@ from flowrunner.errors import NotFound, StorageError
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/healthz", summary="The process is up (and how its event bus is doing)")
+@router.get("/health", include_in_schema=False)
+@router.get("/api/v1/health", include_in_schema=False)
+async def healthz(request: Request) -> dict[str, Any]:
+    # The event bus is reported, never judged: without Redis runs go on and followers read the
+    # store, so the process stays healthy.
+    runs = getattr(request.app.state, "executions", None)
+    if runs is None:
+        return {"status": "ok"}
+    return {"status": "ok", "event_bus": asdict(runs.bus_health())}
 
 
 @router.get("/readyz", summary="Storage is reachable", responses={503: {}})
