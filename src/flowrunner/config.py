@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     # run's executor must renew within, how often expired leases are swept, how long a
     # shutdown lets running nodes finish, and the largest run input accepted.
     executor_concurrency: int = 16
+    # Fair sharing between accounts: runs of one account executing at once in a process
+    # (unset: half the concurrency), and the share of the sandbox workers one account may
+    # hold at once (at least one worker).
+    max_runs_per_account: int | None = Field(default=None, ge=1)
+    script_worker_share: float = Field(default=0.5, gt=0, le=1)
     lease_ttl_seconds: float = 30.0
     recovery_interval_seconds: float = 10.0
     # Times crash recovery may resume a run that saves no checkpoint in between (a crash
@@ -86,6 +91,14 @@ class Settings(BaseSettings):
     event_bus_url: str | None = None
     event_bus_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     event_bus_buffer: int = Field(default=1000, ge=1, le=1_000_000)
+
+    def runs_per_account(self) -> int:
+        if self.max_runs_per_account is not None:
+            return min(self.max_runs_per_account, self.executor_concurrency)
+        return max(1, self.executor_concurrency // 2)
+
+    def script_workers_per_account(self) -> int:
+        return max(1, int(self.script_workers * self.script_worker_share))
 
     def sqlite_url(self) -> str:
         return f"sqlite+aiosqlite:///{self.data_dir / 'flowrunner.db'}"

@@ -135,6 +135,11 @@ class Node:
     def exec_fallback(self, prep_res: Any, exc: BaseException) -> Any:
         raise exc
 
+    async def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` before the next attempt. Override to use the wait: a server lets
+        the run's executor slot go meanwhile."""
+        await asyncio.sleep(seconds)
+
     # The Awaitable in the return type lets an `async def post` override type-check.
     def post(
         self, ctx: Context, prep_res: Any, exec_res: Any
@@ -251,7 +256,7 @@ class Node:
                         )
                     )
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    await self.pause(delay)
                 continue
             if index is None:
                 ctx._attempt = attempt

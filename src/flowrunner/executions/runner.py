@@ -39,6 +39,7 @@ from flowrunner.executions.recorder import (
 )
 from flowrunner.executions.sealing import Keys, Sealer, unseal
 from flowrunner.executions.states import transition
+from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.logging import masking
 from flowrunner.nodes.base import RUN_SECRETS
 from flowrunner.secrets import Masker
@@ -179,6 +180,7 @@ class Runner:
                 execution, "failed", ev.error_event(details), recorder, error=details
             )
         token = RUN_SECRETS.set(secrets)
+        account = ACCOUNT_ID.set(execution.account_id)  # whose scripts the sandbox runs
         try:
             result = await compiled.engine_flow.run(
                 observer=recorder.observe,
@@ -219,6 +221,7 @@ class Runner:
                 progress=_reached(recorder, checkpoint),
             )
         finally:
+            ACCOUNT_ID.reset(account)
             RUN_SECRETS.reset(token)
         return await self._complete(execution, recorder, masker, result.output)
 

@@ -34,6 +34,7 @@ async def execution_runtime(
 ) -> AsyncIterator[ExecutionService]:
     sandbox = Sandbox(
         workers=settings.script_workers,
+        per_account=settings.script_workers_per_account(),
         timeout=settings.script_timeout,
         memory_mb=settings.script_memory_mb,
     )
@@ -58,7 +59,11 @@ async def execution_runtime(
     )
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
     executor = LocalExecutor(
-        runner, store.executions, concurrency=settings.executor_concurrency, lease_ttl=ttl
+        runner,
+        store.executions,
+        concurrency=settings.executor_concurrency,
+        per_account=settings.runs_per_account(),
+        lease_ttl=ttl,
     )
     recovery = Recovery(
         store.executions,
