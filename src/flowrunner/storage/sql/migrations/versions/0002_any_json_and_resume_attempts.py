@@ -15,6 +15,8 @@ Create Date: 2026-12-07 05:20:00
 
 from __future__ import annotations
 
+import sqlite3
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -33,6 +35,11 @@ _RETYPED = (
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
+        if sqlite3.sqlite_version_info < (3, 35, 0):
+            raise RuntimeError(
+                f"this upgrade needs SQLite 3.35 or later (DROP COLUMN); Python here uses"
+                f" {sqlite3.sqlite_version}: upgrade the system's libsqlite3"
+            )
         for table, column in _RETYPED:
             _retype_as_text(table, column)
     op.add_column(
