@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 
-from flowrunner.executions import RunControl
+from flowrunner.executions import FlowCache, RunControl, Runner
 from flowrunner.executions.recorder import RESUME_KEY, uninterrupted
-from flowrunner.storage import Execution, NewEvent
-from tests.executions.conftest import FAILING, STEPS, Harness
+from flowrunner.executions.sealing import is_sealed
+from flowrunner.executions.sizes import RunLimits
+from flowrunner.secrets import Keyring
+from flowrunner.storage import Execution, ExecutionEvent, NewCheckpoint, NewEvent
+from tests.executions.conftest import FAILING, STEPS, Harness, secrets_of
+
+KEY = Keyring.generate_key()
 
 
 async def _create(h: Harness, flow_id: str, run_input: object) -> Execution:
@@ -98,19 +104,28 @@ nodes:
     assert finished[0].data["output"]["$truncated"] is True
 
 
-async def test_the_last_checkpoint_is_before_the_last_node_with_the_state_so_far(
-    harness: Harness,
-) -> None:
-    # After the last node the run ends: its status and final event replace a checkpoint.
+async def test_a_completed_run_keeps_no_checkpoint(harness: Harness) -> None:
+    # Nothing is left to resume: the final status drops the checkpoint in the same write.
     flow_id = await harness.flow(STEPS)
     execution = await _create(harness, flow_id, {"name": "Ada"})
-    await harness.runner.run(execution)
+    done = await harness.runner.run(execution)
+    assert done.status == "completed"
+    assert await harness.store.executions.get_checkpoint(harness.account.id, done.id) is None
+
+
+async def test_a_failed_run_keeps_its_last_checkpoint_with_the_state_so_far(
+    harness: Harness,
+) -> None:
+    # The checkpoint a retry with resume starts from: saved after `ok`, before `boom`.
+    flow_id = await harness.flow(FAILING)
+    execution = await _create(harness, flow_id, {})
+    failed = await harness.runner.run(execution)
+    assert failed.status == "failed"
     checkpoint = await harness.store.executions.get_checkpoint(harness.account.id, execution.id)
     assert checkpoint is not None
-    assert checkpoint.next_node == "third"
-    assert checkpoint.shared["greeting"] == "hi Ada"
-    assert "done" not in checkpoint.shared
-    assert checkpoint.results[RESUME_KEY]["last_node"] == "second"
+    assert checkpoint.next_node == "boom"
+    assert checkpoint.shared["before"] is True
+    assert checkpoint.results[RESUME_KEY]["last_node"] == "ok"
 
 
 async def test_resume_from_a_checkpoint_runs_only_the_remaining_nodes(harness: Harness) -> None:
@@ -167,3 +182,171 @@ async def test_a_cancel_during_a_store_write_lets_the_write_finish_first(
         await task
     events = await harness.store.executions.list_events(harness.account.id, execution.id)
     assert [e.data["message"] for e in events] == ["kept"]
+
+
+async def test_a_checkpoint_over_its_cap_fails_the_run_naming_the_node_and_keeps_the_last_one(
+    harness: Harness,
+) -> None:
+    # Each node passes its ~500-byte input on: shared stays at ~1,050 bytes (the input and
+    # `result`), but the results add up: the third checkpoint would pass 2,500 bytes.
+    grow = """
+metadata: {name: grow}
+nodes:
+  a: {type: log, params: {message: a}, next: {default: b}}
+  b: {type: log, params: {message: b}, next: {default: c}}
+  c: {type: log, params: {message: c}, next: {default: d}}
+  d: {type: log, params: {message: d}}
+"""
+    runner = Runner(
+        harness.store,
+        harness.bus,
+        FlowCache(),
+        limits=RunLimits(node_output=1000, shared=1500, checkpoint=2500),
+    )
+    flow_id = await harness.flow(grow)
+    execution = await _create(harness, flow_id, {"blob": "x" * 500})
+    done = await runner.run(execution)
+    assert done.status == "failed"
+    assert done.error is not None
+    assert done.error["code"] == "size_limit_exceeded"
+    assert done.error["node_id"] == "c"
+    assert "FLOWRUNNER_MAX_CHECKPOINT_BYTES" in done.error["message"]
+    checkpoint = await harness.store.executions.get_checkpoint(harness.account.id, execution.id)
+    assert checkpoint is not None
+    assert checkpoint.next_node == "c"  # the last checkpoint within the cap stands
+
+
+SEALED_FLOW = """
+metadata: {name: sealed}
+nodes:
+  keep:
+    type: set
+    params: {values: {token: "${secrets.TOKEN}"}}
+    next: {default: check}
+  check:
+    type: switch
+    params: {value: "${shared.token}", cases: {s3cr3t-value: match}, default: nomatch}
+    next: {match: matched, nomatch: missed}
+  matched: {type: set, params: {values: {matched: true}}}
+  missed: {type: set, params: {values: {matched: false}}}
+"""
+
+
+def _sealing_runner(h: Harness) -> Runner:
+    return Runner(h.store, h.bus, FlowCache(), secrets=secrets_of, keys=Keyring([KEY]))
+
+
+def _written_checkpoints(h: Harness) -> list[NewCheckpoint]:
+    """Every checkpoint the runner saves, as the store receives it (a completed run's own
+    checkpoint is deleted when it ends, so the tests look at what was written)."""
+    written: list[NewCheckpoint] = []
+    runs = h.store.executions
+    record_step = runs.record_step
+
+    async def spy(
+        account_id: str,
+        execution_id: str,
+        events: Sequence[NewEvent],
+        *,
+        checkpoint: NewCheckpoint | None = None,
+    ) -> list[ExecutionEvent]:
+        if checkpoint is not None:
+            written.append(checkpoint)
+        return await record_step(account_id, execution_id, events, checkpoint=checkpoint)
+
+    runs.record_step = spy  # type: ignore[method-assign]
+    return written
+
+
+async def test_a_checkpoint_holding_a_secret_is_sealed_and_resumes_with_the_value(
+    harness: Harness,
+) -> None:
+    runner = _sealing_runner(harness)
+    flow_id = await harness.flow(SEALED_FLOW)
+    written = _written_checkpoints(harness)
+    first = await runner.run(await _create(harness, flow_id, {}))
+    assert first.status == "completed"
+    assert first.output == {"matched": True}
+    saved = written[-1]
+    assert "s3cr3t-value" not in repr((saved.shared, saved.results))
+    assert is_sealed(saved.shared)
+    assert is_sealed(saved.results["keep"])
+    assert saved.results[RESUME_KEY]["last_node"] == "check"  # progress stays readable
+    # A run resumed from that checkpoint opens it and sees the secret in shared again.
+    again = await _create(harness, flow_id, {})
+    again = await harness.store.executions.update(harness.account.id, again.id, status="running")
+    await harness.store.executions.save_checkpoint(
+        harness.account.id,
+        again.id,
+        shared=saved.shared,
+        next_node="check",
+        results={"keep": saved.results["keep"], RESUME_KEY: {"last_node": "keep", "steps": 1}},
+    )
+    done = await runner.run(again)
+    assert done.status == "completed"
+    assert done.output == {"matched": True}
+
+
+async def test_an_error_edge_checkpoint_seals_the_error_text(harness: Harness) -> None:
+    runner = _sealing_runner(harness)
+    flow_id = await harness.flow(
+        """
+metadata: {name: error-edge}
+nodes:
+  boom:
+    type: fail
+    params: {message: "bad ${secrets.TOKEN}, all fine"}
+    next: {error: handled}
+  handled: {type: log, params: {message: "handled ${error.message}"}, next: {default: end}}
+  end: {type: set, params: {values: {done: true}}}
+"""
+    )
+    written = _written_checkpoints(harness)
+    done = await runner.run(await _create(harness, flow_id, {}))
+    assert done.status == "completed"
+    events = await harness.store.executions.list_events(harness.account.id, done.id)
+    assert "s3cr3t-value" not in repr([e.data for e in events])
+    logs = [e.data["message"] for e in events if e.type == "log"]
+    assert logs == ["handled bad ***, all fine"]
+    assert written
+    for saved in written:
+        assert "s3cr3t-value" not in repr((saved.shared, saved.results))
+
+
+async def test_without_keys_a_secret_in_a_checkpoint_is_masked(harness: Harness) -> None:
+    flow_id = await harness.flow(SEALED_FLOW)
+    written = _written_checkpoints(harness)
+    await harness.runner.run(await _create(harness, flow_id, {}))
+    saved = written[-1]
+    assert isinstance(saved.shared, dict)
+    assert saved.shared["token"] == "***"
+    assert "s3cr3t-value" not in repr((saved.shared, saved.results))
+
+
+async def test_a_checkpoint_sealed_under_a_lost_key_fails_the_run_and_says_why(
+    harness: Harness,
+) -> None:
+    flow_id = await harness.flow(SEALED_FLOW)
+    written = _written_checkpoints(harness)
+    await _sealing_runner(harness).run(await _create(harness, flow_id, {}))
+    saved = written[-1]
+    again = await _create(harness, flow_id, {})
+    again = await harness.store.executions.update(harness.account.id, again.id, status="running")
+    await harness.store.executions.save_checkpoint(
+        harness.account.id,
+        again.id,
+        shared=saved.shared,
+        next_node="check",
+        results={"keep": saved.results["keep"], RESUME_KEY: {"last_node": "keep", "steps": 1}},
+    )
+    other_keys = Runner(
+        harness.store,
+        harness.bus,
+        FlowCache(),
+        secrets=secrets_of,
+        keys=Keyring([Keyring.generate_key()]),
+    )
+    done = await other_keys.run(again)
+    assert done.status == "failed"
+    assert done.error is not None
+    assert "not in the keyring" in done.error["message"]

@@ -5,7 +5,7 @@ action and is itself a node, so flows nest. The engine imports only the standard
 ``flowrunner.errors``: storage, HTTP and YAML live in the layers around it.
 """
 
-from flowrunner.engine.context import CheckpointHook, Context, ErrorInfo
+from flowrunner.engine.context import CheckpointHook, Context, ErrorInfo, SizeCheck
 from flowrunner.engine.events import Checkpoint, NodeEvent, Observer, RunResult
 from flowrunner.engine.flow import Flow
 from flowrunner.engine.node import Node
@@ -23,4 +23,5 @@ __all__ = [
     "Observer",
     "RetryPolicy",
     "RunResult",
+    "SizeCheck",
 ]

@@ -17,10 +17,17 @@ import structlog
 
 from flowrunner.definition import CompiledFlow
 from flowrunner.engine import ErrorInfo
-from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError
+from flowrunner.errors import (
+    Conflict,
+    DefinitionError,
+    FlowrunnerError,
+    ResumeLimitExceeded,
+    VaultError,
+)
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus
 from flowrunner.executions.cache import FlowCache
+from flowrunner.executions.checkpoint_refs import unpack
 from flowrunner.executions.payloads import bounded, error_details
 from flowrunner.executions.recorder import (
     RESUME_KEY,
@@ -30,7 +37,10 @@ from flowrunner.executions.recorder import (
     resume_meta,
     uninterrupted,
 )
+from flowrunner.executions.sealing import Keys, Sealer, unseal
+from flowrunner.executions.sizes import RunLimits
 from flowrunner.executions.states import transition
+from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.logging import masking
 from flowrunner.nodes.base import RUN_SECRETS
 from flowrunner.nodes.control import STORED_FLOWS
@@ -47,6 +57,9 @@ SecretsResolver = Callable[[str], Awaitable[Mapping[str, Any]]]
 log = structlog.get_logger("flowrunner.executions")
 
 DEFAULT_PAYLOAD_LIMIT = 64 * 1024
+# The settings' defaults (config.py): a runner built without settings is bounded too.
+DEFAULT_RUN_LIMITS = RunLimits(node_output=8 << 20, shared=16 << 20, checkpoint=64 << 20)
+DEFAULT_MAX_RESUME_ATTEMPTS = 3
 
 
 @dataclass(slots=True)
@@ -67,7 +80,10 @@ class Runner:
         *,
         secrets: SecretsResolver | None = None,
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
+        limits: RunLimits = DEFAULT_RUN_LIMITS,
         clock: Clock = utcnow,
+        keys: Keys | None = None,
+        max_resume_attempts: int = DEFAULT_MAX_RESUME_ATTEMPTS,
         subflows: SubflowHost | None = None,
     ) -> None:
         self._store = store
@@ -77,14 +93,27 @@ class Runner:
         self._flows = flows
         self._secrets = secrets
         self._limit = payload_limit
+        self._limits = limits
         self._clock = clock
+        self._keys = keys  # seals checkpoint parts that hold a secret (the vault's keyring)
+        self._max_resumes = max_resume_attempts
 
     async def run(self, execution: Execution, control: RunControl | None = None) -> Execution:
         """Run (or resume) ``execution`` until it ends or is suspended; returns its record.
 
         A cancel (``control.cancel_requested`` then ``Task.cancel``) ends it ``canceled``; a
-        suspend leaves it ``running`` with its checkpoint saved, for another executor.
+        suspend leaves it ``running`` with its checkpoint saved, for another executor. If the
+        runner itself fails (not a node: the store refusing a write), the crash is recorded in
+        the run's history and raised: recovery resumes the run, at most
+        ``max_resume_attempts`` times without progress (the poison-run guard).
         """
+        try:
+            return await self._run(execution, control)
+        except Exception as exc:
+            await self._record_crash(execution, exc)
+            raise
+
+    async def _run(self, execution: Execution, control: RunControl | None) -> Execution:
         control = control or RunControl()
         store = self._store.executions
         secrets = dict(await self._secrets(execution.account_id)) if self._secrets else {}
@@ -98,6 +127,8 @@ class Runner:
             ),
             masking(masker),
         ):
+            if execution.resume_attempts > self._max_resumes:
+                return await self._give_up(execution, masker)
             try:
                 compiled = await self._flows.load(
                     self._store.flows,
@@ -113,13 +144,17 @@ class Runner:
                 execution,
                 masker,
                 payload_limit=self._limit,
+                limits=self._limits,
                 node_count=len(compiled.engine_flow.nodes()),
                 should_suspend=lambda: control.suspend_requested,
+                sealer=Sealer(masker, self._keys),
             )
             checkpoint = None
             if execution.status != "queued" or execution.last_event_seq > 0:
                 # Only a resumed (or resume-retried) run can have one: fresh runs skip the read.
                 checkpoint = await store.get_checkpoint(execution.account_id, execution.id)
+                if checkpoint is not None:  # big values are stored once, by reference
+                    checkpoint = unpack(checkpoint, execution.input)
             # Status events go out with the first node's batch: one write fewer per run.
             if execution.status == "queued":
                 execution = await uninterrupted(
@@ -144,12 +179,21 @@ class Runner:
         secrets: Mapping[str, Any],
         control: RunControl,
     ) -> Execution:
-        kwargs = _start_arguments(execution, checkpoint)
-        if kwargs is None:  # the last checkpoint was after the last node: nothing left to run
-            results = dict(checkpoint.results) if checkpoint else {}
-            last = resume_meta(results).get("last_node")
-            return await self._complete(execution, recorder, masker, results.get(str(last)))
+        try:
+            kwargs = _start_arguments(execution, checkpoint, self._keys)
+            if kwargs is None:  # the last checkpoint was after the last node: nothing left
+                results = dict(checkpoint.results) if checkpoint else {}
+                last = resume_meta(results).get("last_node")
+                output = unseal(results.get(str(last)), self._keys)
+                return await self._complete(execution, recorder, masker, output)
+        except VaultError as exc:  # sealed under a key no longer in the keyring
+            details = error_details(exc, masker)
+            log.info("execution failed", error=details["message"])
+            return await self._finish(
+                execution, "failed", ev.error_event(details), recorder, error=details
+            )
         token = RUN_SECRETS.set(secrets)
+        account = ACCOUNT_ID.set(execution.account_id)  # whose scripts the sandbox runs
         hosted = STORED_FLOWS.set(
             self.subflows.scope(self, execution, control, compiled.definition.name)
             if self.subflows is not None
@@ -159,6 +203,7 @@ class Runner:
             result = await compiled.engine_flow.run(
                 observer=recorder.observe,
                 checkpoint=recorder.checkpoint,
+                size_check=self._limits.check_output,
                 execution={
                     "id": execution.id,
                     "flow_id": execution.flow_id,
@@ -195,6 +240,7 @@ class Runner:
                 progress=_reached(recorder, checkpoint),
             )
         finally:
+            ACCOUNT_ID.reset(account)
             STORED_FLOWS.reset(hosted)
             RUN_SECRETS.reset(token)
         return await self._complete(execution, recorder, masker, result.output)
@@ -242,6 +288,45 @@ class Runner:
             return current
         return await self._finish(current, "canceled", ev.status_event("canceled"))
 
+    async def _give_up(self, execution: Execution, masker: Masker) -> Execution:
+        """The poison-run guard: a run recovery keeps taking over without it ever saving a
+        checkpoint is failed, with its last crash, instead of re-running its node forever."""
+        store = self._store.executions
+        recent = await store.list_events(
+            execution.account_id, execution.id, after_seq=max(0, execution.last_event_seq - 50)
+        )
+        crashes = [e.data for e in recent if e.type == ev.LOG and e.data.get("crash")]
+        last = crashes[-1].get("message") if crashes else None
+        exc = ResumeLimitExceeded(
+            execution.resume_attempts, self._max_resumes, last if isinstance(last, str) else None
+        )
+        details = error_details(exc, masker)
+        log.warning("execution failed: resume limit", attempts=execution.resume_attempts)
+        return await self._finish(execution, "failed", ev.error_event(details), error=details)
+
+    async def _record_crash(self, execution: Execution, exc: Exception) -> None:
+        """Best effort: the crash goes into the run's history (secrets masked), so the
+        poison-run guard can name it if the run never gets past it."""
+        try:
+            secrets = dict(await self._secrets(execution.account_id)) if self._secrets else {}
+            details = error_details(exc, Masker.for_secrets(secrets))
+            event = NewEvent(
+                ev.LOG,
+                {
+                    "node_id": None,
+                    "level": "error",
+                    "message": details["message"],
+                    "crash": details,
+                },
+                utcnow(),
+            )
+            stored = await self._store.executions.append_events(
+                execution.account_id, execution.id, [event]
+            )
+            await self._bus.publish(execution.flow_id, stored)
+        except Exception:
+            log.warning("could not record the crash", exc_info=True)
+
     async def _fail_early(
         self, execution: Execution, exc: FlowrunnerError, masker: Masker
     ) -> Execution:
@@ -258,24 +343,26 @@ def _reached(recorder: Recorder, checkpoint: Any) -> float | None:
     return checkpoint_progress(checkpoint.results) if checkpoint is not None else None
 
 
-def _start_arguments(execution: Execution, checkpoint: Any) -> dict[str, Any] | None:
-    """Engine arguments for a fresh start, or to resume after ``checkpoint``; None if the run
-    had already passed its last node."""
+def _start_arguments(
+    execution: Execution, checkpoint: Any, keys: Keys | None
+) -> dict[str, Any] | None:
+    """Engine arguments for a fresh start, or to resume after ``checkpoint`` (its sealed
+    parts opened with ``keys``); None if the run had already passed its last node."""
     if checkpoint is None:
         raw = execution.input
         shared = dict(raw) if isinstance(raw, Mapping) else {}
         return {"input": raw, "shared": _deep(shared), "results": {}}
     if checkpoint.next_node is None:
         return None
-    results = dict(checkpoint.results)
+    results = {key: unseal(value, keys) for key, value in checkpoint.results.items()}
     meta = resume_meta(results)
     results.pop(RESUME_KEY, None)
-    error_data = meta.get("error")
+    error_data = unseal(meta.get("error"), keys)
     error = ErrorInfo(**error_data) if isinstance(error_data, Mapping) else None
     node_input = error.data if error else results.get(str(meta.get("last_node")))
     return {
         "input": node_input,
-        "shared": dict(checkpoint.shared or {}),
+        "shared": dict(unseal(checkpoint.shared, keys) or {}),
         "results": results,
         "start_at": checkpoint.next_node,
         "error": error,

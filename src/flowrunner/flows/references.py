@@ -9,6 +9,7 @@ can be deleted). Every lookup is scoped by account: another account's flow is ne
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +23,9 @@ MAX_NAME_PAGES = 10
 # The cycle check at save time reads at most this many flow versions (the run-time depth
 # bound covers anything deeper).
 MAX_WALK = 100
+Loader = Callable[[str], Awaitable[FlowDefinition]]
+"""Stored YAML → its definition (the registry parses off the event loop)."""
+
 RECURSION_HINT = "a flow cannot run itself, directly or through other flows"
 _ID = re.compile(r"[0-9a-f]{32}")
 
@@ -110,6 +114,7 @@ async def check_references(
     flow_id: str | None,
     name: str,
     registry: NodeTypeRegistry | None = None,
+    load: Loader | None = None,
 ) -> None:
     """Before ``definition`` is saved as flow ``flow_id`` (None: a new flow) named ``name``:
     every stored sub-flow it names exists in the account at the given version, and no chain of
@@ -138,7 +143,7 @@ async def check_references(
                 f"(its latest is {target.current_version})"
             )
             continue
-        chain = await _cycle(flows, account_id, target, ref.version, flow_id, name)
+        chain = await _cycle(flows, account_id, target, ref.version, flow_id, name, load)
         if chain is not None:
             problem(f"sub-flow recursion: {' → '.join([name, *chain])}", RECURSION_HINT)
     if problems:
@@ -152,6 +157,7 @@ async def _cycle(
     version: int | None,
     flow_id: str | None,
     name: str,
+    load: Loader | None,
 ) -> list[str] | None:
     """The names along a chain of references from ``start`` back to the flow being saved, or
     None. Unresolvable references are skipped here: the run reports them."""
@@ -167,7 +173,7 @@ async def _cycle(
         budget -= 1
         try:
             stored = await flows.get_version(account_id, flow.id, number or flow.current_version)
-            definition = load_flow(stored.yaml)
+            definition = await load(stored.yaml) if load else load_flow(stored.yaml)
         except (NotFound, DefinitionError):
             return None
         for ref in references(definition):
