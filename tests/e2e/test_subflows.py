@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.conftest import require_service
 from tests.e2e.server import Server
+from tests.storage.conftest import scratch_postgres_database
 
 YAML = {"content-type": "application/yaml"}
 
@@ -275,11 +277,24 @@ async def _events(client: httpx.AsyncClient, execution_id: str) -> list[dict[str
     return [json.loads(f.split("data: ", 1)[1]) for f in frames]
 
 
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    server = require_service("FLOWRUNNER_TEST_POSTGRES_URL", "PostgreSQL")
+    # Not migrated up front: `flowrunner serve` migrates it (0001 → head) when it starts.
+    yield from scratch_postgres_database(server, migrate=False)
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "storage", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 async def test_after_kill_9_a_resumed_parent_resumes_its_child_instead_of_starting_another(
-    tmp_path: Path,
+    tmp_path: Path, storage: str, request: pytest.FixtureRequest
 ) -> None:
-    server = Server(tmp_path, lease_ttl_seconds=2, recovery_interval_seconds=0.5)
+    database: dict[str, str] = {}
+    if storage == "postgres":
+        database = {"storage": "postgres", "database_url": request.getfixturevalue("postgres_url")}
+    server = Server(tmp_path, lease_ttl_seconds=2, recovery_interval_seconds=0.5, **database)
     try:
         server.start()
         headers = {"Authorization": f"Bearer {server.token()}"}
