@@ -100,3 +100,28 @@ async def test_a_new_flow_naming_itself_is_refused(flows: FlowStore) -> None:
         await check_references(
             flows, "acc-a", load_flow(caller("Self", "Self")), flow_id=None, name="Self"
         )
+
+
+async def test_one_save_reads_each_referenced_version_once_however_often_it_is_named(
+    flows: FlowStore,
+) -> None:
+    await save(flows, "acc-a", "Leaf", leaf("Leaf"))
+    await save(flows, "acc-a", "Mid", caller("Mid", "Leaf"))
+    reads: list[tuple[str, int]] = []
+    real = flows.get_version
+
+    async def counted(account_id: str, flow_id: str, number: int) -> object:
+        reads.append((flow_id, number))
+        return await real(account_id, flow_id, number)
+
+    flows.get_version = counted  # type: ignore[method-assign]
+    many = (
+        "metadata: {name: Many}\nnodes:\n"
+        + "".join(
+            f"  c{i}: {{type: flow, params: {{flow: Mid}}, next: {{default: c{i + 1}}}}}\n"
+            for i in range(50)
+        )
+        + "  c50: {type: flow, params: {flow: Mid}}\n"
+    )
+    await check_references(flows, "acc-a", load_flow(many), flow_id=None, name="Many")
+    assert len(reads) == 2  # Mid's version, then Leaf's: once each for 51 nodes

@@ -119,6 +119,7 @@ async def check_references(
     """Before ``definition`` is saved as flow ``flow_id`` (None: a new flow) named ``name``:
     every stored sub-flow it names exists in the account at the given version, and no chain of
     references leads back to it. ``DefinitionError`` with each problem's line:column."""
+    walk = _Walk(flows, account_id, flow_id, name, load)
     problems: list[Problem] = []
     for ref in references(definition, registry):
 
@@ -130,7 +131,7 @@ async def check_references(
             problem(f"sub-flow recursion: '{name}' runs itself", RECURSION_HINT)
             continue
         try:
-            target = await find_flow(flows, account_id, ref.flow)
+            target = await walk.find(ref.flow)
         except NotFound as exc:
             problem(exc.message, "save the sub-flow first, then name it by its name or id")
             continue
@@ -143,49 +144,71 @@ async def check_references(
                 f"(its latest is {target.current_version})"
             )
             continue
-        chain = await _cycle(flows, account_id, target, ref.version, flow_id, name, load)
+        chain = await walk.back_to_saved(target, ref.version, [target.name])
         if chain is not None:
             problem(f"sub-flow recursion: {' → '.join([name, *chain])}", RECURSION_HINT)
     if problems:
         raise DefinitionError(problems)
 
 
-async def _cycle(
-    flows: FlowStore,
-    account_id: str,
-    start: Flow,
-    version: int | None,
-    flow_id: str | None,
-    name: str,
-    load: Loader | None,
-) -> list[str] | None:
-    """The names along a chain of references from ``start`` back to the flow being saved, or
-    None. Unresolvable references are skipped here: the run reports them."""
-    seen: set[tuple[str, int | None]] = set()
-    budget = MAX_WALK
+class _Walk:
+    """Follows references from the flows the saved one names, looking for a way back to it.
 
-    async def walk(flow: Flow, number: int | None, trail: list[str]) -> list[str] | None:
-        nonlocal budget
+    One walk serves every reference of the save: a flow version already explored leads
+    nowhere new (reachability), names are looked up once, and ``MAX_WALK`` bounds the versions
+    read in all. Unresolvable references are skipped here: a run reports them."""
+
+    def __init__(
+        self,
+        flows: FlowStore,
+        account_id: str,
+        flow_id: str | None,
+        name: str,
+        load: Loader | None,
+    ) -> None:
+        self.flows = flows
+        self.account_id = account_id
+        self.saved = (flow_id, name)
+        self.load = load
+        self.seen: set[tuple[str, int | None]] = set()
+        self.budget = MAX_WALK
+        self.found: dict[str, Flow | NotFound | InvalidInput] = {}
+
+    async def find(self, ref: str) -> Flow:
+        if ref not in self.found:
+            try:
+                self.found[ref] = await find_flow(self.flows, self.account_id, ref)
+            except (NotFound, InvalidInput) as exc:
+                self.found[ref] = exc
+        known = self.found[ref]
+        if isinstance(known, Exception):
+            raise known
+        return known
+
+    async def back_to_saved(
+        self, flow: Flow, number: int | None, trail: list[str]
+    ) -> list[str] | None:
+        """The names from ``flow`` back to the saved flow, or None."""
         key = (flow.id, number)
-        if key in seen or budget <= 0:
+        if key in self.seen or self.budget <= 0:
             return None
-        seen.add(key)
-        budget -= 1
+        self.seen.add(key)
+        self.budget -= 1
         try:
-            stored = await flows.get_version(account_id, flow.id, number or flow.current_version)
-            definition = await load(stored.yaml) if load else load_flow(stored.yaml)
+            stored = await self.flows.get_version(
+                self.account_id, flow.id, number or flow.current_version
+            )
+            definition = await self.load(stored.yaml) if self.load else load_flow(stored.yaml)
         except (NotFound, DefinitionError):
             return None
         for ref in references(definition):
-            if ref.flow in (flow_id, name) and ref.version is None:
-                return [*trail, name]
+            if ref.flow in self.saved and ref.version is None:
+                return [*trail, self.saved[1]]
             try:
-                target = await find_flow(flows, account_id, ref.flow)
+                target = await self.find(ref.flow)
             except (NotFound, InvalidInput):
                 continue
-            found = await walk(target, ref.version, [*trail, target.name])
+            found = await self.back_to_saved(target, ref.version, [*trail, target.name])
             if found is not None:
                 return found
         return None
-
-    return await walk(start, version, [start.name])
