@@ -126,12 +126,18 @@ class _Scope:
         self.chain = chain
         # Attempts per node visit in this process (see ``_child``).
         self._attempts: dict[str, int] = {}
+        # (flow, version) → (flow id, version, name): pinned for the run, so a node visited
+        # again (a loop, a batch) reads nothing.
+        self._pins: dict[tuple[str, int | None], tuple[str, int, str]] = {}
 
     async def run_stored(
         self, call: Call, flow: str, version: int | None, run_input: Any
     ) -> tuple[Any, str | None]:
         node_id = call.ctx.node_id
-        target_id, number, name = await self._resolve(node_id, flow, version)
+        pin = self._pins.get((flow, version))
+        if pin is None:
+            pin = self._pins[flow, version] = await self._resolve(node_id, flow, version)
+        target_id, number, name = pin
         names = " → ".join(n for _, n in self.chain)
         if any(flow_id == target_id for flow_id, _ in self.chain):
             raise ExecutionError(
