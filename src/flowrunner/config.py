@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     # Request body limits in bytes, answered with 413 before the body is read in full.
     max_flow_bytes: int = 1_048_576
     max_request_bytes: int = 1_048_576
+    # Levels of nested arrays/objects a JSON body or WebSocket message may have (400 beyond).
+    max_json_depth: int = Field(default=64, ge=2, le=500)
     # Runs (flowrunner.executions): parallel runs per process (the rest queue), lease time a
     # run's executor must renew within, how often expired leases are swept, how long a
     # shutdown lets running nodes finish, and the largest run input accepted.
