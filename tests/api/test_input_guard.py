@@ -125,6 +125,19 @@ def test_nul_in_a_json_body_is_a_400_naming_the_field(
     assert_refused(response, where, "NUL")
 
 
+def test_nul_in_a_yaml_flow_is_a_400_at_its_line(client: httpx.Client) -> None:
+    # YAML's "\0" escape is the one way a NUL gets into a flow sent as text.
+    yaml = flow_yaml(name='"Nul\\0Name"', description='"and\\0here"')
+    response = client.post(f"{API}/flows", content=yaml, headers=YAML_TYPE)
+    assert response.status_code == 400, response.text
+    problems = response.json()["error"]["details"]
+    assert [(p["path"], p["line"]) for p in problems] == [
+        ("metadata.name", 2),
+        ("metadata.description", 3),
+    ]
+    assert all("NUL" in p["message"] for p in problems)
+
+
 @pytest.mark.parametrize(
     "url",
     [
