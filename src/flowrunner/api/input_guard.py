@@ -13,15 +13,18 @@ Two kinds of input got past the models and failed later as a 500:
 
 ``InputGuardMiddleware`` applies both to every HTTP request (JSON bodies, including the ones
 routes read themselves) and answers ``400 invalid_input`` naming where the bad value is; the
-WebSocket route decodes its messages with ``loads_checked``. Most bodies are cleared by a
-scan of their bytes (too few brackets to be deep, no escape that could be NUL or a
-surrogate), so the full walk runs only on bodies that might fail it.
+WebSocket route decodes its messages with ``loads_checked``. Bodies are checked from their
+bytes, at C speed, without being decoded a second time: the depth from the brackets outside
+strings, the text by looking for the bytes a NUL or a surrogate needs. Only a body that may
+hold bad text is decoded here, and walked.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import re
+from itertools import accumulate, count
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -29,9 +32,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flowrunner.api.errors import ApiError, envelope
 
-# What a JSON text must contain to hold a NUL or a surrogate: the escapes, or the raw bytes
-# (json.loads decodes bytes with "surrogatepass", so UTF-8-encoded surrogates come through).
-_SUSPECT_TEXT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|\x00|\xed[\xa0-\xbf]")
+# What a JSON text must contain to hold a surrogate: its escape, or its UTF-8 bytes (json.loads
+# decodes bytes with "surrogatepass", so those come through). Searched only after a plain
+# find says one may be there: an alternation that starts at every backslash is slow on text
+# full of "\n" escapes.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE_BYTES = re.compile(rb"\xed[\xa0-\xbf]")
+# Structure only: "{" and "}" become "[" and "]", everything else goes.
+_BRACKETS = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPEN_AS_TWO = bytes.maketrans(b"[]", b"\x02\x00")
+_STRIP_PASSES = 8
 _BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
 _JSON_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -62,21 +73,49 @@ def check_text(value: str, loc: tuple[str | int, ...]) -> None:
 def check_json(value: Any, *, max_depth: int, loc: tuple[str | int, ...] = ("body",)) -> None:
     """Walk a decoded JSON value: at most ``max_depth`` levels of arrays and objects, and
     every string and key free of NUL and lone surrogates. Iterative: depth cannot hurt it."""
-    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 0, loc)]
+    check_depth(value, max_depth=max_depth, loc=loc)
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, loc)]
     while stack:
-        item, depth, where = stack.pop()
+        item, where = stack.pop()
         if isinstance(item, str):
             check_text(item, where)
-        elif isinstance(item, dict | list):
-            if depth >= max_depth:
-                raise _too_deep(max_depth, where)
-            if isinstance(item, dict):
-                for key, child in item.items():
-                    key_loc = (*where, _shown(key))
-                    check_text(key, key_loc)
-                    stack.append((child, depth + 1, key_loc))
-            else:
-                stack.extend((child, depth + 1, (*where, i)) for i, child in enumerate(item))
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                key_loc = (*where, _shown(key))
+                check_text(key, key_loc)
+                stack.append((child, key_loc))
+        elif isinstance(item, list):
+            stack.extend((child, (*where, i)) for i, child in enumerate(item))
+
+
+def check_depth(value: Any, *, max_depth: int, loc: tuple[str | int, ...] = ("body",)) -> None:
+    """At most ``max_depth`` levels of arrays and objects. Level by level, keeping only the
+    containers (most of a large body is scalars); the path is looked for only on failure."""
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(max_depth):
+        below: list[Any] = []
+        for item in level:
+            children = item.values() if isinstance(item, dict) else item
+            below.extend([c for c in children if isinstance(c, dict | list)])
+        if not below:
+            return
+        level = below
+    raise _too_deep(max_depth, _deep_path(value, max_depth, loc))
+
+
+def _deep_path(value: Any, max_depth: int, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 1, loc)]
+    while stack:
+        item, depth, where = stack.pop()
+        if depth > max_depth:
+            return where
+        pairs = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, child in pairs:
+            if isinstance(child, dict | list):
+                stack.append(
+                    (child, depth + 1, (*where, _shown(key) if isinstance(key, str) else key))
+                )
+    return loc
 
 
 def _shown(key: str) -> str:
@@ -86,21 +125,67 @@ def _shown(key: str) -> str:
     return shown if len(shown) <= 64 else shown[:61] + "..."
 
 
-def might_fail(raw: bytes, *, max_depth: int) -> bool:
-    """False when ``raw`` certainly passes ``check_json`` (a scan of the bytes, no parse)."""
-    brackets = raw.count(b"[") + raw.count(b"{")
-    return brackets > max_depth or _SUSPECT_TEXT.search(raw) is not None
+def check_raw(raw: bytes, *, max_depth: int, loc: tuple[str | int, ...]) -> None:
+    """Check JSON text without decoding it where its bytes allow: its depth from the brackets
+    outside strings, its strings only when a NUL or surrogate may be in them (then decoded and
+    walked). ``InputRejected`` if it fails; text that is not JSON passes (its reader says so).
+    """
+    if raw.count(b"[") + raw.count(b"{") > max_depth and _depth_exceeds(raw, max_depth):
+        raise _too_deep(max_depth, _deep_path_of(raw, max_depth, loc))
+    if _may_hold_bad_text(raw):
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return
+        check_json(value, max_depth=max_depth, loc=loc)
+
+
+def _depth_exceeds(raw: bytes, max_depth: int) -> bool:
+    """Whether JSON text nests deeper than ``max_depth``, from its bytes alone, in C loops
+    only (no regular expression that could backtrack, no Python loop per byte).
+
+    Escaped backslashes and quotes are dropped, so every quote left delimits a string; what
+    lies between strings is kept, then only its brackets. A few passes strip the innermost
+    pairs, one level each: that empties the shallow structure of most bodies at once. What
+    is left is measured in one pass: with ``[`` counted as 2 and ``]`` as 0, the depth after
+    ``i`` brackets is the running sum minus ``i``.
+    """
+    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    structure = b"".join(unescaped.split(b'"')[::2]).translate(_BRACKETS, _NOT_BRACKETS)
+    limit = max_depth
+    for _ in range(min(_STRIP_PASSES, max_depth)):
+        if not structure:
+            return False
+        structure, limit = structure.replace(b"[]", b""), limit - 1
+    if not structure:
+        return False
+    running = accumulate(structure.translate(_OPEN_AS_TWO))
+    deepest: int = max(map(operator.sub, running, count(1)))
+    return deepest > limit
+
+
+def _deep_path_of(raw: bytes, max_depth: int, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """Where text found too deep goes too deep (only on failure: it decodes the text)."""
+    try:
+        return _deep_path(json.loads(raw), max_depth, loc)
+    except (ValueError, RecursionError):
+        return loc
+
+
+def _may_hold_bad_text(raw: bytes) -> bool:
+    if b"\x00" in raw or b"\\u0000" in raw:
+        return True
+    if (b"\\ud" in raw or b"\\uD" in raw) and _SURROGATE_ESCAPE.search(raw):
+        return True
+    return b"\xed" in raw and _SURROGATE_BYTES.search(raw) is not None
 
 
 def loads_checked(raw: str | bytes, *, max_depth: int, loc: tuple[str | int, ...]) -> Any:
-    """Decode and check JSON; ``ValueError`` if it is not JSON at all, ``InputRejected`` if it
-    is too deep or holds text no store can keep."""
-    try:
-        value = json.loads(raw)
-    except RecursionError as exc:
-        raise _too_deep(max_depth, loc) from exc
-    check_json(value, max_depth=max_depth, loc=loc)
-    return value
+    """Check, then decode JSON text; ``InputRejected`` as ``check_raw``, ``ValueError`` if it
+    is not JSON at all."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    check_raw(data, max_depth=max_depth, loc=loc)
+    return json.loads(data)
 
 
 def _too_deep(max_depth: int, loc: tuple[str | int, ...]) -> InputRejected:
@@ -149,14 +234,11 @@ class InputGuardMiddleware:
             await self.app(scope, receive, send)
             return
         body, more = await _read_body(receive)
-        if might_fail(body, max_depth=self.max_depth):
-            try:
-                loads_checked(body, max_depth=self.max_depth, loc=("body",))
-            except InputRejected as exc:
-                await self._refuse(exc, scope, receive, send)
-                return
-            except ValueError:
-                pass  # not JSON at all: the route answers that with its usual 422
+        try:
+            check_raw(body, max_depth=self.max_depth, loc=("body",))
+        except InputRejected as exc:
+            await self._refuse(exc, scope, receive, send)
+            return
         await self.app(scope, _replay(body, more, receive), send)
 
     async def _refuse(self, exc: InputRejected, scope: Scope, receive: Receive, send: Send) -> None:
