@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -42,3 +43,32 @@ def test_nan_is_written_as_null_and_old_nan_text_still_reads() -> None:
     assert math.isnan(jsontext.loads('{"x": NaN}')["x"])
     with pytest.raises(json.JSONDecodeError):
         jsontext.loads("{not json")
+
+
+@pytest.mark.parametrize("convert", [jsontext.copy, lambda v: jsontext.loads(jsontext.dumps(v))])
+def test_nul_and_lone_surrogates_become_replacement_characters(convert: Any) -> None:
+    # PostgreSQL cannot store a NUL in text or JSON, and no UTF-8 store a lone surrogate.
+    value = {"nul": "a\x00b", "k\x00": ["\udc00", "ok"], "escaped": "\\u0000 is text"}
+    assert convert(value) == {
+        "nul": "a\ufffdb",
+        "k\ufffd": ["\ufffd", "ok"],
+        "escaped": "\\u0000 is text",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "depth", "deeper"),
+    [
+        (b"[[1]]", 2, False),
+        (b"[[1]]", 1, True),
+        (b'{"a": "[[[[[[", "b": {"c": []}}', 3, False),
+        (b'{"a": "\\"[[[[", "b": [{}]}', 2, True),
+        (b'{"a": "x\\\\", "b": "[[[", "c": "]]"}', 1, False),
+        (b"[" * 300 + b"]" * 300, 200, True),
+        (b"[" * 200 + b"]" * 200, 200, False),
+    ],
+)
+def test_deeper_than_reads_depth_from_the_text_outside_strings(
+    text: bytes, depth: int, deeper: bool
+) -> None:
+    assert jsontext.deeper_than(text, depth) is deeper

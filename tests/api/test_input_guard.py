@@ -330,3 +330,42 @@ def test_flow_sent_as_text_or_form_is_a_415_that_says_what_to_send(
     assert response.status_code == 415, response.text
     assert "application/yaml" in response.json()["error"]["message"]
     assert "Plain" not in [f["name"] for f in client.get(f"{API}/flows").json()["items"]]
+
+
+# What a run produces is not checked at the door: a script may return anything. It is made
+# storable and servable on the way out, so the run completes and its account's list reads.
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        (
+            "return {a: 'x\\u0000y', b: 'p\\ud800q', ['k\\u0000']: 1};",
+            {"a": "x\ufffdy", "b": "p\ufffdq", "k\ufffd": 1},
+        ),
+        ("let v = 1; for (let i = 0; i < 900; i++) v = [v]; return {v};", None),
+    ],
+)
+def test_a_run_output_with_nul_surrogates_or_deep_nesting_completes_and_lists(
+    client: httpx.Client, script: str, expected: Any
+) -> None:
+    yaml = (
+        "metadata:\n  name: Output\nnodes:\n  t:\n    type: transform\n    params:\n"
+        f"      script: |\n        {script}\n"
+    )
+    created = client.post(f"{API}/flows", content=yaml, headers=YAML_TYPE)
+    assert created.status_code == 201, created.text
+    run = client.post(f"{API}/flows/{created.json()['id']}/run", params={"wait": "60s"}, json={})
+    assert run.status_code == 200, run.text
+    assert run.json()["status"] == "completed"
+    output = run.json()["output"]
+    if expected is None:
+        assert output["$truncated"] is True
+        assert output["reason"] == "nested deeper than 200 levels"
+    else:
+        assert output == expected
+    listed = client.get(f"{API}/executions")
+    assert listed.status_code == 200
+    assert run.json()["id"] in [e["id"] for e in listed.json()["items"]]
+    logs = client.get(f"{API}/executions/{run.json()['id']}/logs")
+    assert logs.status_code == 200

@@ -22,14 +22,13 @@ hold bad text is decoded here, and walked.
 from __future__ import annotations
 
 import json
-import operator
 import re
-from itertools import accumulate, count
 from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from flowrunner import jsontext
 from flowrunner.api.errors import ApiError, envelope
 
 # What a JSON text must contain to hold a surrogate: its escape, or its UTF-8 bytes (json.loads
@@ -38,11 +37,6 @@ from flowrunner.api.errors import ApiError, envelope
 # full of "\n" escapes.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE_BYTES = re.compile(rb"\xed[\xa0-\xbf]")
-# Structure only: "{" and "}" become "[" and "]", everything else goes.
-_BRACKETS = bytes.maketrans(b"{}", b"[]")
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_OPEN_AS_TWO = bytes.maketrans(b"[]", b"\x02\x00")
-_STRIP_PASSES = 8
 _BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
 _JSON_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -130,7 +124,7 @@ def check_raw(raw: bytes, *, max_depth: int, loc: tuple[str | int, ...]) -> None
     outside strings, its strings only when a NUL or surrogate may be in them (then decoded and
     walked). ``InputRejected`` if it fails; text that is not JSON passes (its reader says so).
     """
-    if raw.count(b"[") + raw.count(b"{") > max_depth and _depth_exceeds(raw, max_depth):
+    if jsontext.deeper_than(raw, max_depth):
         raise _too_deep(max_depth, _deep_path_of(raw, max_depth, loc))
     if _may_hold_bad_text(raw):
         try:
@@ -138,30 +132,6 @@ def check_raw(raw: bytes, *, max_depth: int, loc: tuple[str | int, ...]) -> None
         except ValueError:
             return
         check_json(value, max_depth=max_depth, loc=loc)
-
-
-def _depth_exceeds(raw: bytes, max_depth: int) -> bool:
-    """Whether JSON text nests deeper than ``max_depth``, from its bytes alone, in C loops
-    only (no regular expression that could backtrack, no Python loop per byte).
-
-    Escaped backslashes and quotes are dropped, so every quote left delimits a string; what
-    lies between strings is kept, then only its brackets. A few passes strip the innermost
-    pairs, one level each: that empties the shallow structure of most bodies at once. What
-    is left is measured in one pass: with ``[`` counted as 2 and ``]`` as 0, the depth after
-    ``i`` brackets is the running sum minus ``i``.
-    """
-    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
-    structure = b"".join(unescaped.split(b'"')[::2]).translate(_BRACKETS, _NOT_BRACKETS)
-    limit = max_depth
-    for _ in range(min(_STRIP_PASSES, max_depth)):
-        if not structure:
-            return False
-        structure, limit = structure.replace(b"[]", b""), limit - 1
-    if not structure:
-        return False
-    running = accumulate(structure.translate(_OPEN_AS_TWO))
-    deepest: int = max(map(operator.sub, running, count(1)))
-    return deepest > limit
 
 
 def _deep_path_of(raw: bytes, max_depth: int, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import builtins
-import json
 from typing import Any
 
 from sqlalchemy import Row, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from flowrunner import jsontext
 from flowrunner.storage.chain import GENESIS_HASH, link
 from flowrunner.storage.pagination import clamp_limit
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
@@ -108,4 +108,5 @@ class SqlAudit:
 
 
 def _json_copy(data: Any) -> Any:
-    return json.loads(json.dumps(dict(data)))
+    # The column's own serializer (jsontext), so the hash covers exactly what is stored.
+    return jsontext.copy(dict(data))
