@@ -25,6 +25,9 @@ from tests.storage.conftest import scratch_postgres_database
 pytestmark = pytest.mark.slow
 API = "/api/v1"
 DEPTH_LIMIT = 64  # the default FLOWRUNNER_MAX_JSON_DEPTH
+# Generous, for a busy machine: a script building a 900-level value must not hit the default
+# one-second limit because the CPU was elsewhere.
+HANG_GUARDS = {"script_timeout": 60}
 
 
 @pytest.fixture(
@@ -37,10 +40,10 @@ def server(
     if request.param == "postgres":
         url = require_service("FLOWRUNNER_TEST_POSTGRES_URL", "PostgreSQL")
         databases = scratch_postgres_database(url, migrate=False)
-        running = Server(data_dir, storage="postgres", database_url=next(databases))
+        running = Server(data_dir, storage="postgres", database_url=next(databases), **HANG_GUARDS)
     else:
-        databases, running = iter(()), Server(data_dir)
-    running.start()
+        databases, running = iter(()), Server(data_dir, **HANG_GUARDS)
+    running.start(timeout=120)
     try:
         yield running
     finally:
@@ -349,6 +352,9 @@ def test_flow_sent_as_text_or_form_is_a_415_that_says_what_to_send(
 def test_a_run_output_with_nul_surrogates_or_deep_nesting_completes_and_lists(
     client: httpx.Client, script: str, expected: Any
 ) -> None:
+    # A secret in the account: outputs are then masked, which walks them too.
+    secret = client.put(f"{API}/accounts/me/secrets/MASKED", json={"value": "hunter22"})
+    assert secret.status_code == 200, secret.text
     yaml = (
         "metadata:\n  name: Output\nnodes:\n  t:\n    type: transform\n    params:\n"
         f"      script: |\n        {script}\n"
@@ -357,7 +363,7 @@ def test_a_run_output_with_nul_surrogates_or_deep_nesting_completes_and_lists(
     assert created.status_code == 201, created.text
     run = client.post(f"{API}/flows/{created.json()['id']}/run", params={"wait": "60s"}, json={})
     assert run.status_code == 200, run.text
-    assert run.json()["status"] == "completed"
+    assert run.json()["status"] == "completed", run.json()["error"]
     output = run.json()["output"]
     if expected is None:
         assert output["$truncated"] is True

@@ -70,7 +70,7 @@ def deployment(
         databases = iter(())
         server = Server(data_dir)
         db = Database("sqlite", str(data_dir / "flowrunner.db"))
-    server.start()
+    server.start(timeout=120)  # a hang guard on a busy machine
     try:
         yield server, db
     finally:

@@ -39,6 +39,9 @@ def test_bounded_marks_values_too_deep_to_serve_again() -> None:
     deep = bounded({"v": nested(900)}, masker, 100_000)
     assert deep[TRUNCATED] is True
     assert deep["reason"] == f"nested deeper than {MAX_DEPTH} levels"
+    # With secrets to mask, the recursive masking gives up first: the same marker, no preview.
+    masked = bounded({"v": nested(900), "k": "hunter22"}, Masker(["hunter22"]), 100_000)
+    assert masked == {TRUNCATED: True, "reason": f"nested deeper than {MAX_DEPTH} levels"}
 
 
 def test_bounded_text_holds_no_nul_or_lone_surrogate() -> None:

@@ -32,7 +32,12 @@ def bounded(value: Any, masker: Masker, limit: int) -> Any:
     with a masked preview."""
     # Mask the value tree before serialising, not the text: a secret with a quote or a
     # backslash appears escaped in JSON text and would slip through a textual replace.
-    text = jsontext.dumps(masker.mask(value), default=str)
+    try:
+        text = jsontext.dumps(masker.mask(value), default=str)
+    except RecursionError:
+        # Masking and encoding recurse: a value hundreds of levels deep is too deep for them,
+        # and shows nothing (no preview: unmasked text must not leave the run).
+        return {TRUNCATED: True, "reason": f"nested deeper than {MAX_DEPTH} levels"}
     preview = text[: max(0, limit // 4)]
     if len(text) > limit:
         return {TRUNCATED: True, "size": len(text), "preview": preview}
