@@ -66,6 +66,7 @@ class Checker(GraphChecks):
         self.problems.extend(
             schema_problems(_flow_validator().iter_errors(self.data), self.positions)
         )
+        self._check_nul(self.data)
         for node_id, node in self.nodes.items():
             self._check_node(node_id, node)
         self.start = self.check_graph()
@@ -96,6 +97,25 @@ class Checker(GraphChecks):
                 hint,
             )
         )
+
+    def _check_nul(self, data: Any) -> None:
+        """YAML's ``"\\0"`` escape puts a NUL in a name, an id or a value, which PostgreSQL
+        cannot store in text or JSON: refuse it here, with its position, not as a failed write.
+        (A lone surrogate never gets this far: the YAML parser refuses ``"\\ud800"``.)
+        Iterative, so a deeply nested document cannot make it recurse."""
+        stack: list[tuple[Any, Path]] = [(data, ())]
+        while stack:
+            value, path = stack.pop()
+            if isinstance(value, str):
+                if "\x00" in value:
+                    self.error(path, "text must not contain a NUL character")
+            elif isinstance(value, Mapping):
+                for k, v in value.items():
+                    if isinstance(k, str) and "\x00" in k:
+                        self.error((*path, k), "a key must not contain a NUL character", key=True)
+                    stack.append((v, (*path, k)))
+            elif isinstance(value, list):
+                stack.extend((v, (*path, i)) for i, v in enumerate(value))
 
     # --- per node --------------------------------------------------------------------------
 
