@@ -181,7 +181,7 @@ def _retry(retry: Mapping[str, Any]) -> RetrySpec:
 
 def _batch(batch: Mapping[str, Any]) -> BatchSpec:
     return BatchSpec(
-        items=freeze(batch["items"]),
+        items=freeze(batch.get("items")),
         strategy=batch.get("strategy", "serial"),
         max_parallel=batch.get("max_parallel"),
     )

@@ -139,6 +139,15 @@ class Checker(GraphChecks):
                 if isinstance(code, str):
                     self._check_script((*base, "hooks", stage), code, "function")
         batch = node.get("batch")
+        if isinstance(batch, Mapping) and "items" not in batch:
+            self.error(
+                (*base, "batch"),
+                "batch without items: a list input becomes the items (the original flowrunner "
+                "ran the node once); any other input runs the node once, with a warning",
+                "write items: ${input} to say so, or remove batch",
+                key=True,
+                severity="warning",
+            )
         if isinstance(batch, Mapping) and isinstance(batch.get("items"), str):
             items = batch["items"]
             if "${" not in items:

@@ -5,6 +5,7 @@ action and is itself a node, so flows nest. The engine imports only the standard
 ``flowrunner.errors``: storage, HTTP and YAML live in the layers around it.
 """
 
+from flowrunner.engine.batch import Unbatched
 from flowrunner.engine.context import CheckpointHook, Context, ErrorInfo
 from flowrunner.engine.events import Checkpoint, NodeEvent, Observer, RunResult
 from flowrunner.engine.flow import Flow
@@ -23,4 +24,5 @@ __all__ = [
     "Observer",
     "RetryPolicy",
     "RunResult",
+    "Unbatched",
 ]

@@ -3,12 +3,17 @@
 Whatever the strategy, the output lists results in input order, each item is retried on its
 own, and the first item that finally fails fails the node: the items still running are
 cancelled and awaited before the error propagates, so nothing outlives the node.
+
+A batch node's ``prep`` may return ``Unbatched(value)`` instead of items: exec then runs once
+on ``value`` and the output is not wrapped in a list (a node that is a batch only when its
+input turns out to be a list).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flowrunner.engine.context import Context
@@ -17,7 +22,14 @@ from flowrunner.engine.policies import BatchPolicy
 if TYPE_CHECKING:
     from flowrunner.engine.node import Node
 
-__all__ = ["run_batch"]
+__all__ = ["Unbatched", "run_batch"]
+
+
+@dataclass(frozen=True, slots=True)
+class Unbatched:
+    """What a batch node's ``prep`` returns to run ``exec`` once on ``value``, as a plain node."""
+
+    value: Any
 
 
 async def run_batch(node: Node, ctx: Context, prep_res: Any, policy: BatchPolicy) -> list[Any]:

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from flowrunner.engine.batch import run_batch
+from flowrunner.engine.batch import Unbatched, run_batch
 from flowrunner.engine.context import Context
 from flowrunner.engine.events import NodeEvent
 from flowrunner.engine.policies import NO_RETRY, BatchPolicy, RetryPolicy
@@ -188,7 +188,10 @@ class Node:
 
         batch = self._batch
         if batch is not None:
-            exec_res: Any = await run_batch(self, ctx, prep_res, batch)
+            if type(prep_res) is Unbatched:
+                exec_res: Any = await self._exec_item(ctx, prep_res.value, None)
+            else:
+                exec_res = await run_batch(self, ctx, prep_res, batch)
         elif self._plain:
             # The common case, inlined: one attempt, straight into exec.
             try:

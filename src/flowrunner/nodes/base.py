@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy
+from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy, Unbatched
 from flowrunner.errors import ExpressionError, SandboxError
 from flowrunner.expressions import JSEvaluator, Resolver, compile_value, thaw
 
@@ -81,7 +81,9 @@ class DefinedNode(Node):
         label = f"node '{spec.id}'"
         self._params: Resolver = compile_value(spec.params, label, skip=self.code_params)
         self._items: Resolver | None = (
-            compile_value(batch.items, label, path="batch.items") if batch else None
+            compile_value(batch.items, label, path="batch.items")
+            if batch and batch.items is not None
+            else None
         )
         self._raw_params = spec.params  # read-only: shared by every run of this node
         self._js: JSEvaluator | None = env.scripts
@@ -126,6 +128,8 @@ class DefinedNode(Node):
         By default the action ``work`` put on its call (``call.action``); for a batch node,
         the first item's that set one.
         """
+        if isinstance(prep_res, Unbatched):
+            prep_res = prep_res.value
         if isinstance(prep_res, Call):
             return prep_res.action
         return next((c.action for c in prep_res if c.action), None)
@@ -145,15 +149,26 @@ class DefinedNode(Node):
             "secrets": RUN_SECRETS.get(),
         }
 
-    async def prep(self, ctx: Context) -> Call | list[Call]:
+    async def prep(self, ctx: Context) -> Call | list[Call] | Unbatched:
         scope = self.scope(ctx)
-        if self._items is None:
+        if self._items is not None:
+            items = await self._resolve(self._items, scope)
+        elif self._batch is not None and isinstance(ctx.input, list | tuple):
+            # The original's batch without items: a list input is the items.
+            items = list(ctx.input)
+        else:
             params = await self._resolve(self._params, scope)
             call = Call(ctx, params, ctx.input)
             if "prep" in self._hooks:
                 await self._prep_hook(call, scope)
-            return call
-        items = await self._resolve(self._items, scope)
+            if self._batch is None:
+                return call
+            ctx.log(
+                f"batch without items and the input is a {_kind(ctx.input)}, not a list: "
+                "the node runs once",
+                level="warning",
+            )
+            return Unbatched(call)
         if not isinstance(items, list):
             raise ExpressionError(
                 f"node '{self.node_id}': batch.items must be a list, got {type(items).__name__}",
@@ -243,6 +258,19 @@ def _log_lines(ctx: Context, lines: Any) -> None:
         else:
             level, message = getattr(line, "level", "info"), getattr(line, "message", line)
         ctx.log(str(message), level="warning" if level == "warn" else str(level))
+
+
+def _kind(value: Any) -> str:
+    """A value's kind in JSON words, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "mapping" if isinstance(value, Mapping) else type(value).__name__
 
 
 @dataclass(frozen=True, slots=True)
