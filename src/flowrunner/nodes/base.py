@@ -2,7 +2,8 @@
 
 ``prep`` resolves the node's ``${...}`` params against the run scope (and, for a batch node,
 resolves ``batch.items`` and the params once per item); ``exec`` calls ``work``; ``post``
-records ``shared["result"]`` and returns the action. JavaScript hooks (``hooks: prep/exec/
+records ``shared["result"]`` (and the original's ``shared["<kind>_result"]``, see
+``result_keys``) and returns the action. JavaScript hooks (``hooks: prep/exec/
 post``) run through the flow's script host at the matching stage.
 """
 
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy, Unbatched
 from flowrunner.errors import ExpressionError, SandboxError
 from flowrunner.expressions import JSEvaluator, Resolver, compile_value, thaw
+from flowrunner.nodes.result_keys import result_key
 
 if TYPE_CHECKING:
     from flowrunner.definition.model import NodeSpec
@@ -56,7 +58,7 @@ class Call:
 class DefinedNode(Node):
     """Base for node types written in YAML; subclasses implement ``work`` (and ``route``)."""
 
-    __slots__ = ("_hooks", "_items", "_js", "_params", "_raw_params", "spec")
+    __slots__ = ("_hooks", "_items", "_js", "_params", "_raw_params", "_result_key", "spec")
 
     # Params that hold code: kept verbatim, never interpolated.
     code_params: ClassVar[frozenset[str]] = frozenset()
@@ -88,6 +90,7 @@ class DefinedNode(Node):
         self._raw_params = spec.params  # read-only: shared by every run of this node
         self._js: JSEvaluator | None = env.scripts
         self._hooks: Mapping[str, str] = spec.hooks
+        self._result_key = result_key(spec.type, spec.params)
         self.setup(env)
 
     def setup(self, env: BuildEnv) -> None:
@@ -192,7 +195,10 @@ class DefinedNode(Node):
     async def post(self, ctx: Context, prep_res: Any, exec_res: Any) -> str | None:
         if exec_res is ctx.shared:  # a node returning the shared state: store a snapshot
             exec_res = thaw(exec_res)
-        ctx.shared["result"] = exec_res
+        shared = ctx.shared
+        shared["result"] = exec_res
+        if self._result_key is not None:  # the original's shared["<kind>_result"]: a reference
+            shared[self._result_key] = exec_res
         action = self.route(ctx, prep_res, exec_res)
         if "post" in self._hooks:
             scope = {**self.scope(ctx), "output": exec_res, "action": action}
