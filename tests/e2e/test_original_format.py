@@ -47,7 +47,9 @@ async def run_flow(client: httpx.AsyncClient, yaml: str, run_input: Any) -> dict
     )
     assert created.status_code == 201, created.text
     started = await client.post(
-        f"/api/v1/flows/{created.json()['id']}/run", json={"input": run_input}, params={"wait": "30s"}
+        f"/api/v1/flows/{created.json()['id']}/run",
+        json={"input": run_input},
+        params={"wait": "30s"},
     )
     assert started.status_code == 200, started.text
     body: dict[str, Any] = started.json()
