@@ -64,3 +64,25 @@ def test_batch_without_items_on_a_non_list_input_warns_and_runs_once(
     payload = json.loads(result.stdout)
     assert payload["output"] == {"seen": {"n": 1}, "item": "undefined"}
     assert "batch without items and the input is a mapping, not a list" in result.output
+
+
+def test_validate_warns_where_the_original_read_a_value_as_a_boolean(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        "flags.yaml",
+        "metadata: {name: Flags}\nnodes:\n  a:\n    type: set\n"
+        "    params: {values: {notify: yes, mode: 010}}\n",
+    )
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"{path}:5:31 warning nodes.a.params.values.notify: 'yes' is text (YAML 1.2); "
+        "the original flowrunner read it as the boolean true"
+    ) in result.output
+    assert f"{path}:5:42 warning nodes.a.params.values.mode: '010' is the number 10" in (
+        result.output
+    )
+    result = runner.invoke(app, ["run", str(path), "-o", "json"])
+    assert json.loads(result.stdout)["output"] == {"notify": "yes", "mode": 10}

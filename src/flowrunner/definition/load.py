@@ -102,13 +102,23 @@ def check_text(
         )
         return [*(replace(p, source=source) for p in parsed.problems), problem], None
     checker = Checker(data, parsed.positions, registry, base_path, scripts, subflow)
+    # The original decoded params (and batch items) as free-form values, so only there did
+    # YAML 1.1 make `yes` a boolean or `010` octal; its typed fields kept the text.
+    reread = [p for path, p in parsed.reread if _free_form(path)]
     problems = sorted(
-        (replace(p, source=source) for p in [*parsed.problems, *checker.run()]),
+        (replace(p, source=source) for p in [*parsed.problems, *reread, *checker.run()]),
         key=lambda p: (p.line is None, p.line or 0, p.column or 0),
     )
     if any(p.severity == "error" for p in problems) or checker.start is None:
         return problems, None
     return problems, _build(data, parsed.positions, checker.start, problems, source)
+
+
+def _free_form(path: tuple[str | int, ...]) -> bool:
+    """Under ``nodes.<id>.params`` or ``nodes.<id>.batch.items``."""
+    if len(path) < 3 or path[0] != "nodes":
+        return False
+    return path[2] == "params" or path[2:4] == ("batch", "items")
 
 
 def origin(source: str | None, base_path: Path | None) -> tuple[Path, ...]:
