@@ -50,8 +50,8 @@ CORE: list[tuple[str, re.Pattern[str], str]] = [
     ),
 ]
 
-_V2_TRUE = frozenset("y Y yes Yes YES on On ON true True TRUE".split())
-_V2_FALSE = frozenset("n N no No NO off Off OFF false False FALSE".split())
+_V2_TRUE = frozenset(["y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE"])
+_V2_FALSE = frozenset(["n", "N", "no", "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE"])
 _V2_SPECIAL = {
     **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), math.inf),
     **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), -math.inf),
