@@ -6,6 +6,7 @@ action and is itself a node, so flows nest. The engine imports only the standard
 """
 
 from flowrunner.engine.batch import Unbatched
+from flowrunner.engine.branches import BranchResult, run_branches
 from flowrunner.engine.context import CheckpointHook, Context, ErrorInfo
 from flowrunner.engine.events import Checkpoint, NodeEvent, Observer, RunResult
 from flowrunner.engine.flow import Flow
@@ -14,6 +15,7 @@ from flowrunner.engine.policies import BatchPolicy, RetryPolicy
 
 __all__ = [
     "BatchPolicy",
+    "BranchResult",
     "Checkpoint",
     "CheckpointHook",
     "Context",
@@ -25,4 +27,5 @@ __all__ = [
     "RetryPolicy",
     "RunResult",
     "Unbatched",
+    "run_branches",
 ]

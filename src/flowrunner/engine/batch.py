@@ -22,7 +22,7 @@ from flowrunner.engine.policies import BatchPolicy
 if TYPE_CHECKING:
     from flowrunner.engine.node import Node
 
-__all__ = ["Unbatched", "run_batch"]
+__all__ = ["Unbatched", "all_or_cancel", "run_batch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ async def run_batch(node: Node, ctx: Context, prep_res: Any, policy: BatchPolicy
         tasks = [
             loop.create_task(node._exec_item(ctx, item, index)) for index, item in enumerate(items)
         ]
-        return await _all_or_cancel(tasks)
+        return await all_or_cancel(tasks)
     return await _pool(node, ctx, items, size, loop)
 
 
@@ -61,11 +61,13 @@ async def _pool(
         for index, item in pending:
             out[index] = await node._exec_item(ctx, item, index)
 
-    await _all_or_cancel([loop.create_task(worker()) for _ in range(size)])
+    await all_or_cancel([loop.create_task(worker()) for _ in range(size)])
     return out
 
 
-async def _all_or_cancel(tasks: list[asyncio.Task[Any]]) -> list[Any]:
+async def all_or_cancel(tasks: list[asyncio.Task[Any]]) -> list[Any]:
+    """Every task's result in order; on the first failure (or our cancellation) the rest are
+    cancelled and awaited before the error propagates."""
     try:
         return await asyncio.gather(*tasks)
     except BaseException:

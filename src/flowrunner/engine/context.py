@@ -58,6 +58,7 @@ class Context:
         "_loop_thread",
         "_node_id",
         "_observer",
+        "_walker",
         "error",
         "execution",
         "input",
@@ -89,6 +90,8 @@ class Context:
         self._checkpoint = checkpoint
         self._flow_path = flow_path
         self._node_id = ""
+        # The Flow walking this context (set by the flow), for nodes that run branches.
+        self._walker: Any = None
         # Attempts the current node's exec took; the retry loop writes it only when it retried.
         self._attempt = 1
         # The loop the run lives on, so a blocking node logging from its worker thread hands

@@ -25,6 +25,8 @@ from flowrunner.errors import NodeTimeout
 
 __all__ = ["Node"]
 
+_NO_BRANCHES: Mapping[str, Node] = MappingProxyType({})
+
 # How a hook is called: inline on the loop, awaited, or in a worker thread.
 SYNC, ASYNC, THREAD = 0, 1, 2
 
@@ -142,6 +144,12 @@ class Node:
         return None
 
     # --- wiring ---------------------------------------------------------------------------
+
+    @property
+    def branches(self) -> Mapping[str, Node]:
+        """Branches this node runs itself with ``run_branches`` (a fan-out); none by default.
+        Listed so that ``Flow.nodes`` finds the nodes inside them."""
+        return _NO_BRANCHES
 
     @property
     def successors(self) -> Mapping[str, Node]:
