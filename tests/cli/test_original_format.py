@@ -86,3 +86,78 @@ def test_validate_warns_where_the_original_read_a_value_as_a_boolean(
     )
     result = runner.invoke(app, ["run", str(path), "-o", "json"])
     assert json.loads(result.stdout)["output"] == {"notify": "yes", "mode": 10}
+
+
+FAN_OUT = """\
+metadata: {name: Fan out}
+nodes:
+  fan:
+    type: split
+    next: {default: geo, risk: risk}
+  geo:
+    type: log
+    params: {message: "geo branch ran"}
+    next: {default: locate}
+  locate:
+    type: set
+    params: {values: {country: "NL-${input.ip}"}}
+    next: {default: merge}
+  risk:
+    type: set
+    params: {values: {score: "${input.amount}"}}
+    next: {default: merge}
+  merge:
+    type: join
+    params: {format: FORMAT}
+    next: {default: after}
+  after:
+    type: log
+    params: {message: "after: ${shared.country} / ${results.locate.country}"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "output"),
+    [
+        ("object", {"country": "NL-1.2.3.4", "score": 150}),
+        ("array", [{"country": "NL-1.2.3.4"}, {"score": 150}]),
+        ("map", {"default": {"country": "NL-1.2.3.4"}, "risk": {"score": 150}}),
+    ],
+)
+def test_split_runs_every_branch_once_and_join_combines_them(
+    runner: CliRunner, tmp_path: Path, how: str, output: object
+) -> None:
+    path = write(tmp_path, "fan.yaml", FAN_OUT.replace("FORMAT", how))
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+    result = runner.invoke(
+        app, ["run", str(path), "-i", '{"ip": "1.2.3.4", "amount": 150}', "-o", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["status"] == "completed"
+    assert payload["last_node"] == "after"
+    assert payload["output"] == output
+    # The default edge is a branch like the others, run once (not once more after the split).
+    assert result.output.count("geo branch ran") == 1
+    # A branch's writes to shared stay in its copy; its nodes' results are the run's.
+    assert "after:  / NL-1.2.3.4" in result.output
+
+
+def test_validate_rejects_branches_that_meet_at_two_joins(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        "two.yaml",
+        "metadata: {name: Two joins}\nnodes:\n"
+        "  fan: {type: split, next: {a: a, b: b}}\n"
+        "  a: {type: log, params: {message: a}, next: {default: j1}}\n"
+        "  b: {type: log, params: {message: b}, next: {default: j2}}\n"
+        "  j1: {type: join}\n  j2: {type: join}\n",
+    )
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert "the branches of split 'fan' meet at 2 joins (j1, j2)" in result.output
+    assert f"{path}:3:" in result.output

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+import websockets
 
 from tests.e2e.server import Server
 
@@ -70,3 +73,89 @@ async def test_a_nodes_output_is_also_shared_kind_result_and_secrets_stay_masked
     assert events.status_code == 200, events.text
     assert "tok-9f8e7d" not in events.text
     assert "tok-9f8e7d" not in repr(run)
+
+
+FAN_OUT = """\
+metadata: {name: Fan out}
+nodes:
+  fan:
+    type: split
+    next: {default: geo, risk: risk}
+  geo:
+    type: set
+    params: {values: {country: "NL-${input.ip}"}}
+    next: {default: merge}
+  risk:
+    type: set
+    params: {values: {score: "${input.amount}"}}
+    next: {default: merge}
+  merge:
+    type: join
+    params: {format: object}
+"""
+
+FAN_OUT_NAPS = """\
+metadata: {name: Fan out naps}
+nodes:
+  fan: {type: split, next: {a: nap_a, b: nap_b}}
+  nap_a: {type: delay, params: {duration: 120}, next: {default: merge}}
+  nap_b: {type: delay, params: {duration: 120}, next: {default: merge}}
+  merge: {type: join}
+"""
+
+
+async def events_of(client: httpx.AsyncClient, execution_id: str) -> list[dict[str, Any]]:
+    """A finished run's events, replayed by the SSE stream (which ends after the last)."""
+    response = await client.get(f"/api/v1/executions/{execution_id}/events")
+    assert response.status_code == 200, response.text
+    return [
+        json.loads(line[len("data: ") :])
+        for line in response.text.splitlines()
+        if line.startswith("data: ")
+    ]
+
+
+async def test_split_runs_its_branches_and_join_merges_them(client: httpx.AsyncClient) -> None:
+    run = await run_flow(client, FAN_OUT, {"ip": "1.2.3.4", "amount": 150})
+    assert run["status"] == "completed", run
+    assert run["output"] == {"country": "NL-1.2.3.4", "score": 150}
+    events = await events_of(client, run["id"])
+    finished = [e["data"]["node_id"] for e in events if e["data"].get("state") == "finished"]
+    # Every branch once (the default edge too), then the split, then the join.
+    assert sorted(finished[:2]) == ["geo", "risk"]
+    assert finished[2:] == ["fan", "merge"]
+    split = next(
+        e["data"] for e in events if e["data"].get("node_id") == "fan" and "output" in e["data"]
+    )
+    assert split["output"] == {"default": {"country": "NL-1.2.3.4"}, "risk": {"score": 150}}
+    assert split["next_node"] == "merge"
+
+
+async def test_cancelling_a_run_cancels_every_running_branch(
+    server: Server, token: str, client: httpx.AsyncClient
+) -> None:
+    created = await client.post(
+        "/api/v1/flows", content=FAN_OUT_NAPS, headers={"content-type": "application/yaml"}
+    )
+    assert created.status_code == 201, created.text
+    async with websockets.connect(f"{server.ws_url}?token={token}") as ws:
+        started = await client.post(f"/api/v1/flows/{created.json()['id']}/run", json={"input": {}})
+        assert started.status_code == 202, started.text
+        execution_id = started.json()["execution_id"]
+        await ws.send(json.dumps({"type": "subscribe", "execution_id": execution_id}))
+        running: set[str] = set()
+        async with asyncio.timeout(30):  # hang guard: both naps start within milliseconds
+            while running != {"nap_a", "nap_b"}:
+                data = json.loads(await ws.recv()).get("data", {})
+                if data.get("state") == "started" and data.get("node_id", "").startswith("nap"):
+                    running.add(data["node_id"])
+    canceled = await client.post(f"/api/v1/executions/{execution_id}/cancel")
+    assert canceled.status_code == 200, canceled.text
+    assert canceled.json()["status"] == "canceled"
+    events = await events_of(client, execution_id)
+    states = {(e["data"].get("node_id"), e["data"].get("state")) for e in events}
+    assert {("nap_a", "started"), ("nap_b", "started")} <= states
+    assert {("nap_a", "canceled"), ("nap_b", "canceled")} <= states
+    assert ("nap_a", "finished") not in states
+    assert ("nap_b", "finished") not in states
+    assert events[-1]["data"]["status"] == "canceled"

@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema
 
+from flowrunner.definition.fanout import SPLIT, branches_of, meeting_points
 from flowrunner.definition.graph import GraphChecks
 from flowrunner.definition.schema import flow_schema
 from flowrunner.definition.schema_errors import schema_problems
@@ -66,6 +67,7 @@ class Checker(GraphChecks):
         for node_id, node in self.nodes.items():
             self._check_node(node_id, node)
         self.start = self.check_graph()
+        self._check_splits()
         return self.problems
 
     # --- helpers ---------------------------------------------------------------------------
@@ -209,6 +211,43 @@ class Checker(GraphChecks):
                 key=True,
                 severity="warning",
             )
+
+    def _check_splits(self) -> None:
+        """A split needs a branch; its branches must meet at one join (or none); a batch
+        would run the whole fan-out once per item, which no one means."""
+
+        def next_of(node_id: str) -> Mapping[str, str]:
+            nxt = self.nodes.get(node_id, {}).get("next")
+            if not isinstance(nxt, Mapping):
+                return {}
+            return {str(a): t for a, t in nxt.items() if isinstance(t, str)}
+
+        def type_of(node_id: str) -> str | None:
+            node = self.nodes.get(node_id)
+            return None if node is None else str(node.get("type"))
+
+        for node_id, node in self.nodes.items():
+            if node.get("type") != SPLIT:
+                continue
+            base: Path = ("nodes", node_id)
+            if not branches_of(next_of, node_id, lambda i: i in self.nodes):
+                self.error(
+                    (*base, "type"),
+                    "a split needs at least one next edge besides error: each one is a branch",
+                    "add next: {a: first_node_of_a, b: first_node_of_b}",
+                )
+                continue
+            if "batch" in node:
+                self.error((*base, "batch"), "a split cannot be a batch node", key=True)
+            joins = sorted(meeting_points(node_id, next_of, type_of))
+            if len(joins) > 1:
+                self.error(
+                    (*base, "next"),
+                    f"the branches of split '{node_id}' meet at {len(joins)} joins "
+                    f"({', '.join(joins)}): they must all lead to the same one",
+                    "point every branch's path at one join node, or at none",
+                    key=True,
+                )
 
     def _check_subflows(self, node_id: str, node_type: Any, params: Mapping[str, Any]) -> None:
         """A sub-flow's own errors surface at the node that runs it."""
