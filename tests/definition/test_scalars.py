@@ -77,7 +77,16 @@ def test_values_the_original_read_differently_are_warnings_with_their_position()
     definition = load_flow(FLOW)
     assert definition.nodes["a"].params["values"]["ok"] == "yes"
     assert definition.nodes["a"].params["values"]["mode"] == 10
-    assert definition.metadata.version == "10"  # a typed field: the original kept "010"
+    assert definition.metadata.version == "010"  # free text, as written (the original too)
+
+
+@pytest.mark.parametrize("version", ["1.10", "2", "1.0", "010"])
+def test_a_numeric_version_is_kept_as_written(version: str) -> None:
+    text = (
+        f"metadata: {{name: v, version: {version}}}\n"
+        "nodes:\n  a: {type: log, params: {message: m}}\n"
+    )
+    assert load_flow(text).metadata.version == version
 
 
 def test_keys_and_typed_fields_are_not_compared_with_the_original() -> None:

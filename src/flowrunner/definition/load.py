@@ -111,7 +111,8 @@ def check_text(
     )
     if any(p.severity == "error" for p in problems) or checker.start is None:
         return problems, None
-    return problems, _build(data, parsed.positions, checker.start, problems, source)
+    version_text = parsed.numbers.get(("metadata", "version"))
+    return problems, _build(data, parsed.positions, checker.start, problems, source, version_text)
 
 
 def _free_form(path: tuple[str | int, ...]) -> bool:
@@ -137,9 +138,12 @@ def _build(
     start: str,
     problems: list[Problem],
     source: str | None,
+    version_text: str | None = None,
 ) -> FlowDefinition:
     meta = data["metadata"]
     version = meta.get("version")
+    if version_text is not None:
+        version = version_text  # free text: `1.10` as written, not the number 1.1
     metadata = Metadata(
         name=meta["name"],
         description=meta.get("description"),

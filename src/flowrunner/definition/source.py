@@ -26,6 +26,7 @@ _CORE_TAGS = frozenset({scalars.NULL, scalars.BOOL, scalars.INT, scalars.FLOAT})
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = frozenset({*_CORE_TAGS, _STR})
+_NUMBER_TAGS = frozenset({scalars.INT, scalars.FLOAT})
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -84,6 +85,9 @@ class ParsedSource:
     # Plain values the original flowrunner (yaml.v2, YAML 1.1) read differently, as warnings
     # with the path of each; the caller picks the ones that matter to it.
     reread: list[tuple[Path, Problem]] = field(default_factory=list)
+    # The text of each plain scalar read as a number, for fields that are text (a version
+    # `1.10` stays "1.10", as the original kept it, not "1.1").
+    numbers: dict[Path, str] = field(default_factory=dict)
 
 
 class SourceError(Exception):
@@ -118,7 +122,8 @@ def parse_yaml(text: str) -> ParsedSource:
     if root is None:
         return ParsedSource(None, positions)
     builder = _Builder(positions, text.splitlines())
-    return ParsedSource(builder.build(root, ()), positions, builder.problems, builder.reread)
+    data = builder.build(root, ())
+    return ParsedSource(data, positions, builder.problems, builder.reread, builder.numbers)
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError) -> Problem:
@@ -168,6 +173,7 @@ class _Builder:
         self.active: set[int] = set()
         self.problems: list[Problem] = []
         self.reread: list[tuple[Path, Problem]] = []
+        self.numbers: dict[Path, str] = {}
 
     def build(self, node: Node, path: Path) -> Any:
         self.count += 1
@@ -247,6 +253,8 @@ class _Builder:
                 value = node.value if node.tag == _STR else scalars.construct(node.tag, node.value)
                 if compare:
                     self._compare_with_original(node, path, value)
+                    if node.tag in _NUMBER_TAGS:
+                        self.numbers[path] = node.value
                 return value
             value = self.constructor.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError) as exc:
