@@ -57,3 +57,21 @@ async def test_join_object_needs_mapping_outputs() -> None:
     )
     with pytest.raises(NodeFailed, match="format object merges mappings, and branch 'a'"):
         await flow.run([1])
+
+
+async def test_a_failing_branch_fails_the_split_and_its_error_edge_catches_it() -> None:
+    flow = compile_flow(
+        load_flow(
+            "metadata: {name: S}\nnodes:\n"
+            "  s: {type: split, next: {a: a, b: b, error: handle}}\n"
+            "  a: {type: delay, params: {duration: 60}, next: {default: j}}\n"
+            "  b: {type: fail, params: {message: no stock}, next: {default: j}}\n"
+            "  j: {type: join}\n"
+            '  handle: {type: set, params: {values: {failed: "${error.node_id}",'
+            ' why: "${error.message}"}}}\n'
+        )
+    )
+    result = await flow.run({})
+    assert result.last_node_id == "handle"
+    assert result.output["failed"] == "s"
+    assert "node 'b' failed: no stock" in result.output["why"]
