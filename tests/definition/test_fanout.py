@@ -75,3 +75,12 @@ async def test_a_failing_branch_fails_the_split_and_its_error_edge_catches_it() 
     assert result.last_node_id == "handle"
     assert result.output["failed"] == "s"
     assert "node 'b' failed: no stock" in result.output["why"]
+
+
+def test_a_join_no_split_leads_to_is_a_warning() -> None:
+    problems = validate_flow(
+        "metadata: {name: J}\nnodes:\n  a: {type: log, params: {message: m}, next: {default: j}}\n"
+        "  j: {type: join}\n"
+    )
+    assert [(p.severity, p.path, p.line) for p in problems] == [("warning", "nodes.j.type", 4)]
+    assert "no split's branches meet at join 'j'" in problems[0].message

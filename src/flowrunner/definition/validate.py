@@ -15,7 +15,7 @@ from typing import Any
 
 import jsonschema
 
-from flowrunner.definition.fanout import SPLIT, branches_of, meeting_points
+from flowrunner.definition.fanout import JOIN, SPLIT, branches_of, meeting_points
 from flowrunner.definition.graph import GraphChecks
 from flowrunner.definition.schema import flow_schema
 from flowrunner.definition.schema_errors import schema_problems
@@ -226,9 +226,11 @@ class Checker(GraphChecks):
             node = self.nodes.get(node_id)
             return None if node is None else str(node.get("type"))
 
+        met: set[str] = set()
         for node_id, node in self.nodes.items():
             if node.get("type") != SPLIT:
                 continue
+            met |= meeting_points(node_id, next_of, type_of)
             base: Path = ("nodes", node_id)
             if not branches_of(next_of, node_id, lambda i: i in self.nodes):
                 self.error(
@@ -247,6 +249,15 @@ class Checker(GraphChecks):
                     f"({', '.join(joins)}): they must all lead to the same one",
                     "point every branch's path at one join node, or at none",
                     key=True,
+                )
+        for node_id, node in self.nodes.items():
+            if node.get("type") == JOIN and node_id not in met:
+                self.error(
+                    ("nodes", node_id, "type"),
+                    f"no split's branches meet at join '{node_id}': its input will not be "
+                    "branch outputs",
+                    "lead the branches of a split here, or use another node type",
+                    severity="warning",
                 )
 
     def _check_subflows(self, node_id: str, node_type: Any, params: Mapping[str, Any]) -> None:
