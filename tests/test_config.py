@@ -13,6 +13,29 @@ def test_original_storage_type_variable_is_accepted(monkeypatch: pytest.MonkeyPa
     assert load_settings().storage == "memory"
 
 
+def test_per_account_limits_default_to_half_and_never_exceed_the_whole() -> None:
+    settings = load_settings(executor_concurrency=16, script_workers=2)
+    assert settings.runs_per_account() == 8
+    assert settings.script_workers_per_account() == 1
+    assert load_settings(executor_concurrency=1).runs_per_account() == 1
+    assert load_settings(executor_concurrency=4, max_runs_per_account=9).runs_per_account() == 4
+    assert (
+        load_settings(script_workers=8, script_worker_share=0.3).script_workers_per_account() == 2
+    )
+    assert (
+        load_settings(script_workers=1, script_worker_share=0.1).script_workers_per_account() == 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("max_runs_per_account", 0), ("script_worker_share", 0), ("script_worker_share", 1.5)],
+)
+def test_per_account_limits_must_be_positive(name: str, value: float) -> None:
+    with pytest.raises(ValueError, match=name):
+        load_settings(**{name: value})
+
+
 def test_environment_beats_file_and_overrides_beat_both(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

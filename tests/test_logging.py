@@ -71,3 +71,28 @@ def test_levels_below_the_configured_one_are_dropped() -> None:
         structlog.reset_defaults()
         root.handlers[:], root.level = saved
     assert [line["event"] for line in _lines(stream)] == ["shown"]
+
+
+def test_credentials_in_logged_urls_are_redacted_whoever_logs_them(
+    captured: io.StringIO,
+) -> None:
+    # uvicorn's access log formats the path with its query string into the message.
+    logging.getLogger("uvicorn.access").info(
+        '%s - "%s %s HTTP/%s" %d', "127.0.0.1:1", "GET", "/api/v1/ws?token=frt_leak", "1.1", 101
+    )
+    structlog.get_logger().info("calling", url="https://user:pw-leak@h.test/?api_key=k-leak")
+    text = captured.getvalue()
+    assert "leak" not in text
+    first, second = _lines(captured)
+    assert first["event"] == '127.0.0.1:1 - "GET /api/v1/ws?token=*** HTTP/1.1" 101'
+    assert second["url"] == "https://user:***@h.test/?api_key=***"
+
+
+def test_a_secret_in_a_logged_traceback_is_masked(captured: io.StringIO) -> None:
+    with masking(Masker(["p4ssw0rd"])):
+        try:
+            raise ValueError("rejected p4ssw0rd")
+        except ValueError:
+            structlog.get_logger().exception("call failed")
+    assert "p4ssw0rd" not in captured.getvalue()
+    assert "rejected ***" in captured.getvalue()

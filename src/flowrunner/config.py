@@ -65,21 +65,48 @@ class Settings(BaseSettings):
     port: int = 8080
     # Request body limits in bytes, answered with 413 before the body is read in full.
     max_flow_bytes: int = 1_048_576
+    # Per-flow limits checked when a flow is saved or validated (400 naming the path), and how
+    # many flows are parsed and validated at once, off the event loop (the rest wait).
+    max_flow_nodes: int = Field(default=1000, ge=1)
+    max_script_bytes: int = Field(default=65_536, ge=1)
+    flow_validation_workers: int = Field(default=2, ge=1, le=32)
     max_request_bytes: int = 1_048_576
     # Runs (flowrunner.executions): parallel runs per process (the rest queue), lease time a
     # run's executor must renew within, how often expired leases are swept, how long a
     # shutdown lets running nodes finish, and the largest run input accepted.
     executor_concurrency: int = 16
+    # Fair sharing between accounts: runs of one account executing at once in a process
+    # (unset: half the concurrency), and the share of the sandbox workers one account may
+    # hold at once (at least one worker).
+    max_runs_per_account: int | None = Field(default=None, ge=1)
+    script_worker_share: float = Field(default=0.5, gt=0, le=1)
     lease_ttl_seconds: float = 30.0
     recovery_interval_seconds: float = 10.0
     shutdown_grace_seconds: float = 10.0
     max_run_input_bytes: int = 1_048_576
+    # Size caps of a run's data, in bytes of JSON, checked before anything that big is copied:
+    # one node's output (a batch: all its items together), the shared state, and a checkpoint
+    # (the shared state plus every node's output). Over a cap, the node (and the run) fails.
+    max_node_output_bytes: int = Field(default=8 << 20, ge=1024)
+    max_shared_bytes: int = Field(default=16 << 20, ge=1024)
+    max_checkpoint_bytes: int = Field(default=64 << 20, ge=1024)
+    # How often an open WebSocket re-checks its token: revoked, expired or account disabled
+    # closes it (code 4401) within this plus the token cache's few seconds.
+    ws_auth_recheck_seconds: float = Field(default=2.0, gt=0)
     # Live events across processes: a redis:// URL selects the Redis pub/sub bus. Every Redis
     # call is bounded by the timeout; events waiting to be published are bounded by the buffer
     # (batches), beyond which they are dropped and counted (they are stored all the same).
     event_bus_url: str | None = None
     event_bus_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     event_bus_buffer: int = Field(default=1000, ge=1, le=1_000_000)
+
+    def runs_per_account(self) -> int:
+        if self.max_runs_per_account is not None:
+            return min(self.max_runs_per_account, self.executor_concurrency)
+        return max(1, self.executor_concurrency // 2)
+
+    def script_workers_per_account(self) -> int:
+        return max(1, int(self.script_workers * self.script_worker_share))
 
     def sqlite_url(self) -> str:
         return f"sqlite+aiosqlite:///{self.data_dir / 'flowrunner.db'}"

@@ -4,11 +4,13 @@ One root, a few families a caller can catch, leaves that carry context::
 
     FlowrunnerError
     ├── DefinitionError            a flow's YAML is invalid (carries every Problem found)
+    │   └── FlowTooLarge           its text is over the flow size limit (HTTP 413)
     ├── ExpressionError            a ${...} expression could not be parsed or evaluated
     ├── ExecutionError             a run could not finish
     │   ├── NodeFailed             a node raised and had no error edge
     │   ├── NodeTimeout            a node exceeded its timeout
     │   ├── StepLimitExceeded      a run visited more nodes than its step limit
+    │   ├── SizeLimitExceeded      a node's output, the shared state or a checkpoint is too big
     │   └── FlowFailed             a `fail` node ended the run on purpose
     ├── SandboxError               JavaScript could not run or failed inside the sandbox
     │   ├── ScriptError            the script threw or has a syntax error (JS line:column)
@@ -115,6 +117,26 @@ class DefinitionError(FlowrunnerError):
         return [p for p in self.problems if p.severity == "warning"]
 
 
+class FlowTooLarge(DefinitionError):
+    """The flow's text is over the size limit; refused before it is parsed at all."""
+
+    code = "payload_too_large"
+
+    def __init__(self, size: int, limit: int, source: str | None = None) -> None:
+        super().__init__(
+            [
+                Problem(
+                    "(document)",
+                    f"the flow is {size} bytes, over the limit of {limit} bytes",
+                    hint="split it into sub-flows, or raise FLOWRUNNER_MAX_FLOW_BYTES",
+                )
+            ],
+            source=source,
+        )
+        self.size = size
+        self.limit = limit
+
+
 class ExpressionError(FlowrunnerError):
     """A ``${...}`` expression failed; names the node, the param and the expression."""
 
@@ -162,6 +184,31 @@ class StepLimitExceeded(ExecutionError):
             node_id=node_id,
         )
         self.limit = limit
+        self.node_id = node_id
+
+
+class SizeLimitExceeded(ExecutionError):
+    """A run's data grew past a size limit (measured as serialized JSON, in bytes).
+
+    ``what`` names the limited thing ("output of node 'x'", "shared state after node 'x'"...)
+    and ``setting`` the ``FLOWRUNNER_*`` variable that sets it. ``size`` is how far the
+    measure got before it stopped: at least that much, perhaps more (it stops at the limit).
+    """
+
+    code = "size_limit_exceeded"
+
+    def __init__(
+        self, what: str, *, limit: int, size: int, setting: str, node_id: str | None = None
+    ) -> None:
+        super().__init__(
+            f"{what} is over the limit of {limit} bytes (at least {size} bytes as "
+            f"JSON); the limit is {setting}",
+            node_id=node_id,
+        )
+        self.what = what
+        self.limit = limit
+        self.size = size
+        self.setting = setting
         self.node_id = node_id
 
 

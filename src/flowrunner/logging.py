@@ -20,6 +20,7 @@ import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flowrunner.secrets import Masker
+from flowrunner.secrets.redaction import redact_credentials
 
 _masker: contextvars.ContextVar[Masker | None] = contextvars.ContextVar(
     "flowrunner_log_masker", default=None
@@ -46,6 +47,24 @@ def mask_secrets(
     return {key: masker.mask(value) for key, value in event_dict.items()}
 
 
+def redact_urls(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: no credential of a URL (``?token=``, ``user:password@``) in any
+    field, whoever logged it (uvicorn's access log prints the WebSocket's ``?token=``)."""
+    return {key: _redacted(value) for key, value in event_dict.items()}
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_credentials(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value
+
+
 def _shared_processors() -> list[Any]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -53,7 +72,6 @@ def _shared_processors() -> list[Any]:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
-        mask_secrets,
     ]
 
 
@@ -86,6 +104,9 @@ def configure_logging(
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            # After the traceback is text, so a secret or token quoted in it is hidden too.
+            mask_secrets,
+            redact_urls,
             renderer,
         ],
     )

@@ -343,3 +343,31 @@ async def test_servers_starting_together_create_the_env_admin_once(
     assert len({a.id for a in results if a is not None}) == 1
     listed = await store.accounts.admin_list(username_contains="boss")
     assert len(listed.items) == 1
+
+
+async def test_a_password_change_revokes_the_other_login_sessions_only(
+    accounts: AccountService, alice: Account
+) -> None:
+    current = await accounts.login("alice", PASSWORD, client="c")
+    other = await accounts.login("alice", PASSWORD, client="c")
+    api = await accounts.create_token(alice, "ci")
+    revoked = await accounts.change_password(
+        alice, PASSWORD, "new-password-1", current_token=current.token
+    )
+    assert revoked == 1
+    await accounts.authenticate_token(current.token)
+    await accounts.authenticate_token(api.token)
+    with pytest.raises(Unauthenticated):
+        await accounts.authenticate_token(other.token)
+
+
+async def test_a_password_change_can_revoke_api_tokens_too(
+    accounts: AccountService, alice: Account
+) -> None:
+    api = await accounts.create_token(alice, "ci")
+    session = await accounts.login("alice", PASSWORD, client="c")
+    revoked = await accounts.change_password(alice, PASSWORD, "new-password-1", revoke_tokens=True)
+    assert revoked == 2
+    for token in (api.token, session.token):
+        with pytest.raises(Unauthenticated):
+            await accounts.authenticate_token(token)

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 from fastapi import FastAPI
 
+from flowrunner.definition.limits import FlowLimits
+from flowrunner.flows import FlowChecker, FlowRegistry
 from flowrunner.storage.sql import SqlStore
 from tests.api.helpers import YAML_TYPE, Api, Headers, error_of, flow_yaml
 
@@ -170,3 +172,28 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+async def test_a_stored_flow_over_a_lowered_byte_limit_is_a_413_when_restored(
+    api: Api, app: FastAPI, alice: Headers
+) -> None:
+    big = flow_yaml() + "#" * 2000
+    headers = {**alice, **YAML_TYPE}
+    created = await api.client.post("/api/v1/flows", content=big, headers=headers)
+    flow_id = created.json()["id"]
+    await api.client.put(f"/api/v1/flows/{flow_id}", content=flow_yaml(), headers=headers)
+    services = app.state.services
+    lowered = FlowRegistry(services.store, services.audit, FlowChecker(FlowLimits(max_bytes=1000)))
+    app.state.services = dataclasses.replace(services, flows=lowered)
+    try:
+        response = await api.client.post(
+            f"/api/v1/flows/{flow_id}/versions/1/restore", headers=alice
+        )
+    finally:
+        app.state.services = services
+        lowered.close()
+    assert response.status_code == 413
+    error = error_of(response)
+    assert error["code"] == "payload_too_large"
+    assert "over the limit of 1000 bytes" in error["message"]
+    assert error["details"] == [{"limit_bytes": 1000, "size_bytes": len(big.encode())}]

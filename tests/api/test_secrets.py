@@ -106,3 +106,18 @@ async def test_a_wrong_key_set_fails_at_start(api: Api, alice: Headers, settings
     with pytest.raises(VaultError, match="not in the keyring"):
         async with running(with_keys(settings, Fernet.generate_key().decode())):
             pass
+
+
+async def test_saving_a_short_value_answers_with_a_warning(api: Api, alice: Headers) -> None:
+    short = await api.client.post(SECRETS, json={"key": "FLAG", "value": "ok"}, headers=alice)
+    assert short.status_code == 201
+    assert "shorter than 4 characters" in short.json()["warnings"][0]
+    nested = await api.client.put(
+        f"{SECRETS}/SMTP", json={"value": {**SMTP, "user": "me"}}, headers=alice
+    )
+    assert nested.status_code == 200
+    assert len(nested.json()["warnings"]) == 1
+    long = await api.client.post(
+        SECRETS, json={"key": "TOKEN", "value": "long-enough"}, headers=alice
+    )
+    assert long.json()["warnings"] == []

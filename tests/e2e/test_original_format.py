@@ -60,7 +60,7 @@ async def run_flow(client: httpx.AsyncClient, yaml: str, run_input: Any) -> dict
 
 
 async def test_a_nodes_output_is_also_shared_kind_result_and_secrets_stay_masked(
-    client: httpx.AsyncClient,
+    server: Server, client: httpx.AsyncClient
 ) -> None:
     put = await client.put("/api/v1/accounts/me/secrets/SHOP_TOKEN", json={"value": "tok-9f8e7d"})
     assert put.status_code in (200, 201), put.text
@@ -73,6 +73,9 @@ async def test_a_nodes_output_is_also_shared_kind_result_and_secrets_stay_masked
     assert events.status_code == 200, events.text
     assert "tok-9f8e7d" not in events.text
     assert "tok-9f8e7d" not in repr(run)
+    # Nor in the database: checkpoints of shared (kind keys included) are sealed.
+    for path in server.data_dir.rglob("flowrunner.db*"):
+        assert b"tok-9f8e7d" not in path.read_bytes(), path
 
 
 FAN_OUT = """\

@@ -253,3 +253,15 @@ async def test_a_batch_node_whose_prep_returns_unbatched_runs_exec_once_without_
     node = MaybeBatch(batch=BatchPolicy("parallel"))
     assert (await Flow(node).run("one")).output == "<one>"
     assert (await Flow(node).run(["a", "b"])).output == ["<a>", "<b>"]
+
+
+async def test_an_unbatched_output_is_size_checked_like_a_plain_nodes() -> None:
+    seen: list[tuple[str, Any]] = []
+
+    def check(node_id: str, value: Any, total: int) -> int:
+        seen.append((node_id, value))
+        return total + 1
+
+    node = MaybeBatch(node_id="maybe", batch=BatchPolicy("parallel"))
+    await Flow(node).run("one", size_check=check)
+    assert seen == [("maybe", "<one>")]

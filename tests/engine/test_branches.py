@@ -163,3 +163,15 @@ async def test_cancelling_the_run_cancels_every_branch() -> None:
 async def test_run_branches_outside_a_flow_is_refused() -> None:
     with pytest.raises(RuntimeError, match="Flow"):
         await run_branches(Context(), {"a": Step("a")})
+
+
+async def test_branch_outputs_go_through_the_runs_size_check() -> None:
+    seen: list[str] = []
+
+    def check(node_id: str, value: Any, total: int) -> int:
+        seen.append(node_id)
+        return total
+
+    fan = Fan({"a": Step("a"), "b": Step("b")}, node_id="fan")
+    await Flow(fan).run([], size_check=check)
+    assert sorted(seen) == ["a", "b", "fan"]

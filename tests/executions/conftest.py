@@ -21,6 +21,8 @@ from flowrunner.executions import (
     LocalExecutor,
     Runner,
 )
+from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
+from flowrunner.plugins import NodeTypeRegistry, builtin_registry
 from flowrunner.storage import Account, Store
 from flowrunner.storage.sql import SqlStore
 from flowrunner.storage.sql.migrate import upgrade
@@ -91,15 +93,40 @@ class Harness:
         return flow.id
 
 
+class BusyNode(DefinedNode):
+    """Works for ``seconds`` while holding its run's executor slot, as a node waiting on an
+    HTTP reply does (a ``delay`` lets the slot go)."""
+
+    __slots__ = ()
+
+    async def work(self, call: Call) -> Any:
+        await asyncio.sleep(float(call.params["seconds"]))
+        return call.input
+
+
+def registry_with_busy() -> NodeTypeRegistry:
+    registry = builtin_registry()
+    registry.register(DefinedNodeType("busy", "test: work a while", BusyNode, {"type": "object"}))
+    return registry
+
+
 def make_harness(
-    store: Store, account: Account, *, concurrency: int = 4, ttl: float = 2.0, owner: str = "t"
+    store: Store,
+    account: Account,
+    *,
+    concurrency: int = 4,
+    per_account: int | None = None,
+    ttl: float = 2.0,
+    owner: str = "t",
 ) -> Harness:
     bus = InProcessBus()
-    runner = Runner(store, bus, FlowCache(), secrets=secrets_of, payload_limit=2048)
+    flows = FlowCache(registry=registry_with_busy())
+    runner = Runner(store, bus, flows, secrets=secrets_of, payload_limit=2048)
     executor = LocalExecutor(
         runner,
         store.executions,
         concurrency=concurrency,
+        per_account=per_account,
         lease_ttl=timedelta(seconds=ttl),
         owner=owner,
     )
@@ -155,6 +182,23 @@ nodes:
   nap:
     type: delay
     params: {duration: "${shared.nap}"}
+    next: {default: last}
+  last:
+    type: set
+    params: {values: {step: 3}}
+"""
+
+# Like SLOW, but its middle node holds the run's executor slot while it works.
+BUSY = """
+metadata: {name: busy}
+nodes:
+  first:
+    type: set
+    params: {values: {step: 1}}
+    next: {default: nap}
+  nap:
+    type: busy
+    params: {seconds: "${shared.nap}"}
     next: {default: last}
   last:
     type: set

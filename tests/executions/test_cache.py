@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
+import pytest
+
 from flowrunner.executions import FlowCache
+from flowrunner.executions import cache as cache_module
 from tests.executions.conftest import STEPS, Harness
 
 
@@ -25,3 +31,20 @@ async def test_the_cache_is_bounded(harness: Harness) -> None:
     one = await cache.load(harness.store.flows, harness.account.id, flow_id, 1)
     await cache.load(harness.store.flows, harness.account.id, other, 1)
     assert await cache.load(harness.store.flows, harness.account.id, flow_id, 1) is not one
+
+
+async def test_a_version_is_parsed_and_compiled_off_the_event_loop_thread(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[int] = []
+    original = cache_module.load_flow
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cache_module, "load_flow", spy)
+    flow_id = await harness.flow(STEPS)
+    await FlowCache().load(harness.store.flows, harness.account.id, flow_id, 1)
+    assert len(threads) == 1
+    assert threads[0] != threading.get_ident()

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from flowrunner.storage import Account, Execution, Store
-from tests.executions.conftest import SLOW, Harness, HarnessFactory
+from tests.executions.conftest import BUSY, SLOW, Harness, HarnessFactory
 
 
 async def _start(h: Harness, flow_id: str, nap: float) -> Execution:
@@ -25,7 +25,7 @@ async def test_runs_beyond_the_concurrency_bound_wait_in_the_queue(
     harnesses: HarnessFactory, store: Store, account: Account
 ) -> None:
     h = harnesses(concurrency=2)
-    flow_id = await h.flow(SLOW)
+    flow_id = await h.flow(BUSY)
     runs = [await _start(h, flow_id, 0.4) for _ in range(4)]
     await asyncio.sleep(0.2)
     statuses = [await _status(h, r) for r in runs]
@@ -56,7 +56,7 @@ async def test_cancel_of_a_queued_run_never_starts_it(
     harnesses: HarnessFactory, store: Store, account: Account
 ) -> None:
     h = harnesses(concurrency=1)
-    flow_id = await h.flow(SLOW)
+    flow_id = await h.flow(BUSY)
     first = await _start(h, flow_id, 0.5)
     queued = await _start(h, flow_id, 0.5)
     assert await h.executor.cancel(queued)
@@ -71,7 +71,7 @@ async def test_shutdown_stops_runs_at_a_checkpoint_and_expires_their_lease(
     harnesses: HarnessFactory, store: Store, account: Account
 ) -> None:
     h = harnesses(concurrency=1)
-    flow_id = await h.flow(SLOW)
+    flow_id = await h.flow(BUSY)
     running = await _start(h, flow_id, 0.3)
     waiting = await _start(h, flow_id, 0.3)
     await asyncio.sleep(0.1)

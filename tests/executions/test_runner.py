@@ -6,10 +6,15 @@ import asyncio
 
 import pytest
 
-from flowrunner.executions import RunControl
+from flowrunner.executions import FlowCache, RunControl, Runner
 from flowrunner.executions.recorder import RESUME_KEY, uninterrupted
+from flowrunner.executions.sealing import is_sealed
+from flowrunner.executions.sizes import RunLimits
+from flowrunner.secrets import Keyring
 from flowrunner.storage import Execution, NewEvent
-from tests.executions.conftest import FAILING, STEPS, Harness
+from tests.executions.conftest import FAILING, STEPS, Harness, secrets_of
+
+KEY = Keyring.generate_key()
 
 
 async def _create(h: Harness, flow_id: str, run_input: object) -> Execution:
@@ -167,3 +172,147 @@ async def test_a_cancel_during_a_store_write_lets_the_write_finish_first(
         await task
     events = await harness.store.executions.list_events(harness.account.id, execution.id)
     assert [e.data["message"] for e in events] == ["kept"]
+
+
+async def test_a_checkpoint_over_its_cap_fails_the_run_naming_the_node_and_keeps_the_last_one(
+    harness: Harness,
+) -> None:
+    # Each node passes its ~500-byte input on: shared stays at ~1,050 bytes (the input and
+    # `result`), but the results add up: the third checkpoint would pass 2,500 bytes.
+    grow = """
+metadata: {name: grow}
+nodes:
+  a: {type: log, params: {message: a}, next: {default: b}}
+  b: {type: log, params: {message: b}, next: {default: c}}
+  c: {type: log, params: {message: c}, next: {default: d}}
+  d: {type: log, params: {message: d}}
+"""
+    runner = Runner(
+        harness.store,
+        harness.bus,
+        FlowCache(),
+        limits=RunLimits(node_output=1000, shared=1500, checkpoint=2500),
+    )
+    flow_id = await harness.flow(grow)
+    execution = await _create(harness, flow_id, {"blob": "x" * 500})
+    done = await runner.run(execution)
+    assert done.status == "failed"
+    assert done.error is not None
+    assert done.error["code"] == "size_limit_exceeded"
+    assert done.error["node_id"] == "c"
+    assert "FLOWRUNNER_MAX_CHECKPOINT_BYTES" in done.error["message"]
+    checkpoint = await harness.store.executions.get_checkpoint(harness.account.id, execution.id)
+    assert checkpoint is not None
+    assert checkpoint.next_node == "c"  # the last checkpoint within the cap stands
+
+
+SEALED_FLOW = """
+metadata: {name: sealed}
+nodes:
+  keep:
+    type: set
+    params: {values: {token: "${secrets.TOKEN}"}}
+    next: {default: check}
+  check:
+    type: switch
+    params: {value: "${shared.token}", cases: {s3cr3t-value: match}, default: nomatch}
+    next: {match: matched, nomatch: missed}
+  matched: {type: set, params: {values: {matched: true}}}
+  missed: {type: set, params: {values: {matched: false}}}
+"""
+
+
+def _sealing_runner(h: Harness) -> Runner:
+    return Runner(h.store, h.bus, FlowCache(), secrets=secrets_of, keys=Keyring([KEY]))
+
+
+async def test_a_checkpoint_holding_a_secret_is_sealed_and_resumes_with_the_value(
+    harness: Harness,
+) -> None:
+    runner = _sealing_runner(harness)
+    flow_id = await harness.flow(SEALED_FLOW)
+    first = await runner.run(await _create(harness, flow_id, {}))
+    assert first.status == "completed"
+    assert first.output == {"matched": True}
+    saved = await harness.store.executions.get_checkpoint(harness.account.id, first.id)
+    assert saved is not None
+    assert "s3cr3t-value" not in repr((saved.shared, saved.results))
+    assert is_sealed(saved.shared)
+    assert is_sealed(saved.results["keep"])
+    assert saved.results[RESUME_KEY]["last_node"] == "check"  # progress stays readable
+    # A run resumed from that checkpoint opens it and sees the secret in shared again.
+    again = await _create(harness, flow_id, {})
+    again = await harness.store.executions.update(harness.account.id, again.id, status="running")
+    await harness.store.executions.save_checkpoint(
+        harness.account.id,
+        again.id,
+        shared=saved.shared,
+        next_node="check",
+        results={"keep": saved.results["keep"], RESUME_KEY: {"last_node": "keep", "steps": 1}},
+    )
+    done = await runner.run(again)
+    assert done.status == "completed"
+    assert done.output == {"matched": True}
+
+
+async def test_an_error_edge_checkpoint_seals_the_error_text(harness: Harness) -> None:
+    runner = _sealing_runner(harness)
+    flow_id = await harness.flow(
+        """
+metadata: {name: error-edge}
+nodes:
+  boom:
+    type: fail
+    params: {message: "bad ${secrets.TOKEN}, all fine"}
+    next: {error: handled}
+  handled: {type: log, params: {message: "handled ${error.message}"}, next: {default: end}}
+  end: {type: set, params: {values: {done: true}}}
+"""
+    )
+    done = await runner.run(await _create(harness, flow_id, {}))
+    assert done.status == "completed"
+    events = await harness.store.executions.list_events(harness.account.id, done.id)
+    assert "s3cr3t-value" not in repr([e.data for e in events])
+    logs = [e.data["message"] for e in events if e.type == "log"]
+    assert logs == ["handled bad ***, all fine"]
+    saved = await harness.store.executions.get_checkpoint(harness.account.id, done.id)
+    assert saved is not None
+    assert "s3cr3t-value" not in repr((saved.shared, saved.results))
+
+
+async def test_without_keys_a_secret_in_a_checkpoint_is_masked(harness: Harness) -> None:
+    flow_id = await harness.flow(SEALED_FLOW)
+    done = await harness.runner.run(await _create(harness, flow_id, {}))
+    saved = await harness.store.executions.get_checkpoint(harness.account.id, done.id)
+    assert saved is not None
+    assert saved.shared["token"] == "***"
+    assert "s3cr3t-value" not in repr((saved.shared, saved.results))
+
+
+async def test_a_checkpoint_sealed_under_a_lost_key_fails_the_run_and_says_why(
+    harness: Harness,
+) -> None:
+    flow_id = await harness.flow(SEALED_FLOW)
+    first = await _sealing_runner(harness).run(await _create(harness, flow_id, {}))
+    saved = await harness.store.executions.get_checkpoint(harness.account.id, first.id)
+    assert saved is not None
+    again = await _create(harness, flow_id, {})
+    again = await harness.store.executions.update(harness.account.id, again.id, status="running")
+    await harness.store.executions.save_checkpoint(
+        harness.account.id,
+        again.id,
+        shared=saved.shared,
+        next_node="check",
+        results={"keep": saved.results["keep"], RESUME_KEY: {"last_node": "keep", "steps": 1}},
+    )
+    other_keys = Runner(
+        harness.store,
+        harness.bus,
+        FlowCache(),
+        secrets=secrets_of,
+        keys=Keyring([Keyring.generate_key()]),
+    )
+    done = await other_keys.run(again)
+    assert done.status == "failed"
+    assert done.error is not None
+    assert "not in the keyring" in done.error["message"]

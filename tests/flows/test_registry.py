@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,10 @@ from typing import Any
 import pytest
 
 from flowrunner.audit import AuditLog
-from flowrunner.errors import Conflict, DefinitionError, NotFound
-from flowrunner.flows import FlowFilters, FlowRegistry
+from flowrunner.definition import load as load_module
+from flowrunner.definition.limits import FlowLimits
+from flowrunner.errors import Conflict, DefinitionError, FlowTooLarge, NotFound
+from flowrunner.flows import FlowChecker, FlowFilters, FlowRegistry
 from flowrunner.storage import AuditRecord, Store, upgrade
 from flowrunner.storage.memory import MemoryStore
 from flowrunner.storage.sql import SqlStore
@@ -226,6 +229,57 @@ async def test_restore_makes_an_old_version_current_as_a_new_version(
 async def test_validate_reports_warnings_and_errors_without_saving(
     registry: FlowRegistry,
 ) -> None:
-    assert [p for p in registry.validate(flow_yaml()) if p.severity == "error"] == []
-    assert any(p.severity == "error" for p in registry.validate(BROKEN))
+    assert [p for p in await registry.validate(flow_yaml()) if p.severity == "error"] == []
+    assert any(p.severity == "error" for p in await registry.validate(BROKEN))
     assert (await registry.list("acc-a")).items == []
+
+
+async def test_flows_over_the_per_flow_limits_are_refused_and_nothing_is_stored(
+    store: Store, audit: AuditLog
+) -> None:
+    limits = FlowLimits(max_bytes=2000, max_nodes=1, max_script_bytes=100)
+    strict = FlowRegistry(store, audit, FlowChecker(limits, workers=1))
+    try:
+        with pytest.raises(FlowTooLarge):
+            await strict.create("acc-a", flow_yaml() + "#" * 2000)
+        with pytest.raises(FlowTooLarge):
+            await strict.validate(flow_yaml() + "#" * 2000)
+        two_nodes = flow_yaml() + "  other:\n    type: set\n"
+        with pytest.raises(DefinitionError) as raised:
+            await strict.create("acc-a", two_nodes)
+        assert [p.path for p in raised.value.errors] == ["nodes"]
+        assert (await strict.list("acc-a")).items == []
+        saved = await strict.create("acc-a", flow_yaml())
+        assert saved.version.number == 1
+    finally:
+        strict.close()
+
+
+async def test_restoring_a_version_checks_it_against_todays_limits(
+    registry: FlowRegistry, store: Store, audit: AuditLog
+) -> None:
+    saved = await registry.create("acc-a", flow_yaml() + "#" * 1000)
+    await registry.update("acc-a", saved.flow.id, flow_yaml(value="v2"))
+    lowered = FlowRegistry(store, audit, FlowChecker(FlowLimits(max_bytes=500)))
+    try:
+        with pytest.raises(FlowTooLarge):
+            await lowered.restore("acc-a", saved.flow.id, 1)
+    finally:
+        lowered.close()
+
+
+async def test_validations_run_off_the_event_loop_thread(
+    registry: FlowRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    original = load_module.check_text
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(load_module, "check_text", spy)
+    await registry.validate(flow_yaml())
+    await registry.create("acc-a", flow_yaml())
+    assert len(seen) == 2
+    assert all(name.startswith("flow-check") for name in seen)

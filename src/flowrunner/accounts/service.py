@@ -28,13 +28,15 @@ from flowrunner.accounts.tokens import (
 from flowrunner.accounts.verified import VerifiedCache
 from flowrunner.audit import AuditLog, actions
 from flowrunner.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
-from flowrunner.storage.protocols import DEFAULT_LIMIT, Store
+from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT, Store
 from flowrunner.storage.records import Account, ApiToken, Clock, Page, utcnow
 
 MAX_USERNAME_LENGTH = 64
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{2,63}$")
 MAX_TOKEN_NAME = 100
 BAD_CREDENTIALS = "invalid username or password"
+LOGIN_TOKEN_NAME = "login"
+"""The name of the tokens ``POST /login`` issues: the account's login sessions."""
 
 
 class AdminSettings(Protocol):
@@ -107,7 +109,19 @@ class AccountService:
             raise NotFound("account not found", account_id=account_id)
         return await self._store.accounts.get(account_id)
 
-    async def change_password(self, account: Account, old: str, new: str) -> None:
+    async def change_password(
+        self,
+        account: Account,
+        old: str,
+        new: str,
+        *,
+        current_token: str | None = None,
+        revoke_tokens: bool = False,
+    ) -> int:
+        """Set a new password and end the account's other login sessions (the tokens ``POST
+        /login`` issued): whoever knew the old password must not keep a session made with it.
+        API tokens stay unless ``revoke_tokens``; ``current_token`` (the raw token of the
+        request, if any) always stays. Returns how many tokens were revoked."""
         current = await self._store.accounts.get(account.id)
         if not await self._hasher.verify(current.password_hash, old):
             raise Forbidden("the current password is wrong")
@@ -116,6 +130,32 @@ class AccountService:
         await self._audit.record(
             actions.PASSWORD_CHANGED, account_id=account.id, actor_id=account.id, target=account.id
         )
+        keep = hash_token(current_token) if current_token else None
+        revoked = 0
+        for token in await self._usable_tokens(account):
+            if token.token_hash == keep or (token.name != LOGIN_TOKEN_NAME and not revoke_tokens):
+                continue
+            await self._store.tokens.revoke(account.id, token.id)
+            await self._audit.record(
+                actions.TOKEN_REVOKED,
+                account_id=account.id,
+                actor_id=account.id,
+                target=token.id,
+                details={"reason": "password_changed"},
+            )
+            revoked += 1
+        return revoked
+
+    async def _usable_tokens(self, account: Account) -> list[ApiToken]:
+        now = self._clock()
+        found: list[ApiToken] = []
+        cursor: str | None = None
+        while True:
+            page = await self._store.tokens.list(account.id, limit=MAX_LIMIT, cursor=cursor)
+            found.extend(token for token in page.items if token.is_usable(now))
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
 
     async def admin_list(
         self,
@@ -214,7 +254,7 @@ class AccountService:
     async def login(self, username: str, password: str, *, client: str) -> IssuedToken:
         """Exchange credentials for a short-lived token (``POST /api/v1/login``)."""
         account = await self.authenticate_password(username, password, client=client)
-        issued = await self._issue(account, "login", self._policy.login_token_ttl)
+        issued = await self._issue(account, LOGIN_TOKEN_NAME, self._policy.login_token_ttl)
         await self._audit.record(
             actions.LOGIN,
             account_id=account.id,

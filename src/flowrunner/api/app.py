@@ -32,8 +32,9 @@ from flowrunner.api.routes import (
 )
 from flowrunner.audit import AuditLog
 from flowrunner.config import Settings
+from flowrunner.definition.limits import FlowLimits
 from flowrunner.executions.runtime import execution_runtime
-from flowrunner.flows import FlowRegistry
+from flowrunner.flows import FlowChecker, FlowRegistry
 from flowrunner.logging import CorrelationMiddleware
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Store, open_store
@@ -68,8 +69,17 @@ async def build_services(
         audit=audit_log,
         accounts=account_service,
         vault=SecretVault(store, keyring, audit_log),
-        flows=FlowRegistry(store, audit_log),
+        flows=FlowRegistry(store, audit_log, _flow_checker(settings)),
     )
+
+
+def _flow_checker(settings: Settings) -> FlowChecker:
+    limits = FlowLimits(
+        max_bytes=settings.max_flow_bytes,
+        max_nodes=settings.max_flow_nodes,
+        max_script_bytes=settings.max_script_bytes,
+    )
+    return FlowChecker(limits, workers=settings.flow_validation_workers)
 
 
 def create_app(
@@ -87,9 +97,14 @@ def create_app(
         opened = store if store is not None else await open_store(settings)
         try:
             app.state.services = await build_services(settings, opened, hasher=hasher)
-            resolve = app.state.services.vault.resolve_all
-            async with execution_runtime(settings, opened, secrets=resolve) as app.state.executions:
-                yield
+            vault = app.state.services.vault
+            try:
+                async with execution_runtime(
+                    settings, opened, secrets=vault.resolve_all, keys=vault.keyring
+                ) as app.state.executions:
+                    yield
+            finally:
+                app.state.services.flows.close()
         finally:
             if store is None:
                 await opened.close()

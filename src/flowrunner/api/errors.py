@@ -26,6 +26,7 @@ log = logging.getLogger("flowrunner.api")
 
 # Most specific first: the first class the error is an instance of decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[errors.FlowrunnerError], int], ...] = (
+    (errors.FlowTooLarge, 413),
     (errors.DefinitionError, 400),
     (errors.ExpressionError, 400),
     (errors.InvalidInput, 400),
@@ -125,6 +126,8 @@ def _domain_status(exc: errors.FlowrunnerError) -> int:
 
 
 def _domain_details(exc: errors.FlowrunnerError) -> list[Any]:
+    if isinstance(exc, errors.FlowTooLarge):  # the same details as the body limit's 413
+        return [{"limit_bytes": exc.limit, "size_bytes": exc.size}]
     if isinstance(exc, errors.DefinitionError):
         return [p.as_dict() for p in exc.problems]
     return []

@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any
 
 from flowrunner.definition.durations import parse_duration
+from flowrunner.definition.limits import UNLIMITED, FlowLimits
 from flowrunner.definition.model import (
     BatchSpec,
     FlowDefinition,
@@ -33,13 +34,17 @@ def validate_flow(
     registry: NodeTypeRegistry | None = None,
     base_path: Path | None = None,
     scripts: Any = None,
+    limits: FlowLimits = UNLIMITED,
 ) -> list[Problem]:
-    """Every error and warning in ``text``, sorted by position. Never raises for bad input.
+    """Every error and warning in ``text``, sorted by position. Raises for bad input only
+    when the text is over ``limits.max_bytes`` (``FlowTooLarge``: it is not read at all).
 
     With ``scripts`` (anything with the sandbox's ``check_syntax``), JavaScript in code
     params, hooks and non-path expressions is syntax-checked too.
     """
-    problems, _ = check_text(text, source, registry, base_path, scripts, origin(source, base_path))
+    problems, _ = check_text(
+        text, source, registry, base_path, scripts, origin(source, base_path), limits
+    )
     return problems
 
 
@@ -50,13 +55,15 @@ def load_flow(
     registry: NodeTypeRegistry | None = None,
     base_path: Path | None = None,
     scripts: Any = None,
+    limits: FlowLimits = UNLIMITED,
 ) -> FlowDefinition:
-    """The validated definition of ``text``; DefinitionError listing every problem otherwise.
+    """The validated definition of ``text``; DefinitionError listing every problem otherwise
+    (``FlowTooLarge`` for a text over ``limits.max_bytes``).
 
     Warnings do not stop loading; they are kept on ``FlowDefinition.warnings``.
     """
     problems, built = check_text(
-        text, source, registry, base_path, scripts, origin(source, base_path)
+        text, source, registry, base_path, scripts, origin(source, base_path), limits
     )
     if built is None:
         raise DefinitionError(problems, source=source)
@@ -70,10 +77,12 @@ def check_text(
     base_path: Path | None,
     scripts: Any,
     stack: tuple[Path, ...],
+    limits: FlowLimits = UNLIMITED,
 ) -> tuple[list[Problem], FlowDefinition | None]:
     """Problems of ``text`` and, when it has no errors, its definition. ``stack`` holds the
     files being checked up the sub-flow chain (this one included), to catch recursion."""
     registry = registry if registry is not None else builtin_registry()
+    limits.check_text(text, source)
 
     def subflow(full: Path) -> list[Problem]:
         if full in stack:
@@ -83,7 +92,9 @@ def check_text(
             sub_text = full.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             return [Problem("(document)", f"cannot read it: {exc}", source=str(full))]
-        found, _ = check_text(sub_text, str(full), registry, full.parent, scripts, (*stack, full))
+        found, _ = check_text(
+            sub_text, str(full), registry, full.parent, scripts, (*stack, full), limits
+        )
         return found
 
     try:
@@ -101,7 +112,17 @@ def check_text(
             source=source,
         )
         return [*(replace(p, source=source) for p in parsed.problems), problem], None
-    checker = Checker(data, parsed.positions, registry, base_path, scripts, subflow)
+    nodes = data.get("nodes")
+    too_many = limits.nodes_message(len(nodes)) if isinstance(nodes, Mapping) else None
+    if too_many is not None:
+        # Alone, and before the other checks: they would take time in proportion to the size.
+        line, column = parsed.positions.key(("nodes",)) or (None, None)
+        hint = "split the flow into sub-flows, or raise FLOWRUNNER_MAX_FLOW_NODES"
+        too_big = Problem("nodes", too_many, line, column, hint=hint, source=source)
+        return [*(replace(p, source=source) for p in parsed.problems), too_big], None
+    checker = Checker(
+        data, parsed.positions, registry, base_path, scripts, subflow, limits.max_script_bytes
+    )
     # The original decoded params (and batch items) as free-form values, so only there did
     # YAML 1.1 make `yes` a boolean or `010` octal; its typed fields kept the text.
     reread = [p for path, p in parsed.reread if _free_form(path)]

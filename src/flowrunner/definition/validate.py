@@ -17,6 +17,7 @@ import jsonschema
 
 from flowrunner.definition.fanout import JOIN, SPLIT, branches_of, meeting_points
 from flowrunner.definition.graph import GraphChecks
+from flowrunner.definition.limits import script_too_long
 from flowrunner.definition.schema import flow_schema
 from flowrunner.definition.schema_errors import schema_problems
 from flowrunner.definition.source import Path, SourceMap, dotted
@@ -41,8 +42,10 @@ class Checker(GraphChecks):
         base_path: FsPath | None = None,
         scripts: Any = None,
         subflows: Callable[[FsPath], list[Problem]] | None = None,
+        max_script_bytes: int | None = None,
     ) -> None:
         self.data = data
+        self.max_script_bytes = max_script_bytes
         self.positions = positions
         self.registry = registry
         self.base_path = base_path
@@ -131,12 +134,11 @@ class Checker(GraphChecks):
         if isinstance(params, Mapping):
             for path, text in _strings(params, (*base, "params"), code_params):
                 self._check_expression(path, text)
-            if self.check_syntax is not None:
-                for name in sorted(code_params):
-                    if isinstance(params.get(name), str):
-                        self._check_script((*base, "params", name), params[name], "function")
+            for name in sorted(code_params):
+                if isinstance(params.get(name), str):
+                    self._check_script((*base, "params", name), params[name], "function")
         hooks = node.get("hooks")
-        if self.check_syntax is not None and isinstance(hooks, Mapping):
+        if isinstance(hooks, Mapping):
             for stage, code in hooks.items():
                 if isinstance(code, str):
                     self._check_script((*base, "hooks", stage), code, "function")
@@ -303,7 +305,16 @@ class Checker(GraphChecks):
                 self._check_script(path, part.code, "expression", start)
 
     def _check_script(self, path: Path, code: str, kind: str, column_in_text: int = 1) -> None:
-        """A JavaScript syntax error becomes a Problem at its own line:column in the file."""
+        """A script over the size limit, or a JavaScript syntax error, becomes a Problem (the
+        latter at its own line:column in the file)."""
+        if kind == "function":
+            too_long = script_too_long(code, self.max_script_bytes)
+            if too_long is not None:
+                # Not syntax-checked: the check's cost grows with the script.
+                self.error(path, too_long, "raise FLOWRUNNER_MAX_SCRIPT_BYTES to allow it")
+                return
+        if self.check_syntax is None:
+            return
         try:
             self.check_syntax(code, kind=kind)
         except ScriptError as exc:

@@ -7,7 +7,7 @@ action and is itself a node, so flows nest. The engine imports only the standard
 
 from flowrunner.engine.batch import Unbatched
 from flowrunner.engine.branches import BranchResult, run_branches
-from flowrunner.engine.context import CheckpointHook, Context, ErrorInfo
+from flowrunner.engine.context import CheckpointHook, Context, ErrorInfo, SizeCheck
 from flowrunner.engine.events import Checkpoint, NodeEvent, Observer, RunResult
 from flowrunner.engine.flow import Flow
 from flowrunner.engine.node import Node
@@ -26,6 +26,7 @@ __all__ = [
     "Observer",
     "RetryPolicy",
     "RunResult",
+    "SizeCheck",
     "Unbatched",
     "run_branches",
 ]

@@ -95,6 +95,7 @@ class _BranchContext(Context):
             results=dict(parent.results),
             observer=parent._observer,
             flow_path=parent._flow_path,
+            size_check=parent._size_check,
         )
         parent.steps = steps
         self.execution = parent.execution

@@ -12,9 +12,15 @@ from typing import Any
 
 from flowrunner.engine.events import Checkpoint, NodeEvent, Observer
 
-__all__ = ["CheckpointHook", "Context", "ErrorInfo"]
+__all__ = ["CheckpointHook", "Context", "ErrorInfo", "SizeCheck"]
 
 CheckpointHook = Callable[[Checkpoint], Awaitable[None]]
+
+SizeCheck = Callable[[str, Any, int], int]
+"""``(node_id, value, so_far) -> so_far + size of value``, raising to fail the node when the
+total is too big. The engine calls it with a node's output before ``post``, and for a batch
+node with each item's output as the item completes, so a fan-out is stopped at the item that
+crosses the limit. What "size" means (and the limit) is the caller's business."""
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -58,6 +64,7 @@ class Context:
         "_loop_thread",
         "_node_id",
         "_observer",
+        "_size_check",
         "_walker",
         "error",
         "execution",
@@ -77,6 +84,7 @@ class Context:
         observer: Observer | None = None,
         checkpoint: CheckpointHook | None = None,
         flow_path: tuple[str, ...] = (),
+        size_check: SizeCheck | None = None,
     ) -> None:
         self.shared: dict[str, Any] = {} if shared is None else shared
         self.input: Any = input
@@ -89,6 +97,7 @@ class Context:
         self._observer = observer
         self._checkpoint = checkpoint
         self._flow_path = flow_path
+        self._size_check = size_check
         self._node_id = ""
         # The Flow walking this context (set by the flow), for nodes that run branches.
         self._walker: Any = None
@@ -119,6 +128,7 @@ class Context:
             input=self.input,
             observer=self._observer,
             flow_path=(*self._flow_path, flow_node_id),
+            size_check=self._size_check,
         )
         sub.execution = self.execution
         return sub

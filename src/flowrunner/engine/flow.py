@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from flowrunner.engine.context import CheckpointHook, Context, ErrorInfo
+from flowrunner.engine.context import CheckpointHook, Context, ErrorInfo, SizeCheck
 from flowrunner.engine.events import Checkpoint, NodeEvent, Observer, RunResult
 from flowrunner.engine.node import FLOW_END, Node
 from flowrunner.errors import ExecutionError, NodeFailed, NodeTimeout, StepLimitExceeded
@@ -80,12 +80,15 @@ class Flow(Node):
         checkpoint: CheckpointHook | None = None,
         error: ErrorInfo | None = None,
         steps: int = 0,
+        size_check: SizeCheck | None = None,
     ) -> RunResult:
         """Run the flow once. ``shared`` and ``results`` are used (and mutated) in place.
 
         To resume from a checkpoint pass ``start_at`` (its ``next_node_id``), the stored
         ``shared`` and ``results``, ``input`` (the output the next node should see), and
         ``error``/``steps`` from the checkpoint so error handlers and the step limit carry on.
+        ``size_check`` bounds every node's output (see ``SizeCheck``); one that raises fails
+        the node like any exception, so an ``error`` edge can handle it.
         """
         if start_at is None:
             node = self.start
@@ -101,6 +104,7 @@ class Flow(Node):
             execution=execution,
             observer=observer,
             checkpoint=checkpoint,
+            size_check=size_check,
         )
         ctx.error = error
         ctx.steps = steps

@@ -137,6 +137,11 @@ class Node:
     def exec_fallback(self, prep_res: Any, exc: BaseException) -> Any:
         raise exc
 
+    async def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` before the next attempt. Override to use the wait: a server lets
+        the run's executor slot go meanwhile."""
+        await asyncio.sleep(seconds)
+
     # The Awaitable in the return type lets an `async def post` override type-check.
     def post(
         self, ctx: Context, prep_res: Any, exec_res: Any
@@ -214,6 +219,10 @@ class Node:
                 exec_res = await self._fallback(prep_res, exc)
         else:
             exec_res = await self._exec_retrying(ctx, prep_res, None)
+        if ctx._size_check is not None and (batch is None or type(prep_res) is Unbatched):
+            # Before post: post may copy the output into shared state, and the output
+            # becomes the next node's input. (A batch checks item by item, as they finish.)
+            ctx._size_check(self.node_id, exec_res, 0)
 
         mode = self._post_mode
         if mode == SYNC:
@@ -262,7 +271,7 @@ class Node:
                         )
                     )
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    await self.pause(delay)
                 continue
             if index is None:
                 ctx._attempt = attempt

@@ -7,6 +7,7 @@ version seen before reads no YAML at all.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from typing import Any
 
@@ -45,22 +46,40 @@ class FlowCache:
         if checksum is not None and checksum in self._flows:
             self._flows.move_to_end(checksum)
             return self._flows[checksum]
-        compiled = self.get(await flows.get_version(account_id, flow_id, number))
-        self._pins[pin] = next(reversed(self._flows))
+        version = await flows.get_version(account_id, flow_id, number)
+        compiled = self._hit(version)
+        if compiled is None:
+            # Parsing and compiling a big flow takes long enough to stall every request on
+            # the loop: it runs in a thread, and only the cache is touched back on the loop.
+            compiled = await asyncio.to_thread(self._compile, version)
+            self._keep(version, compiled)
+        self._pins[pin] = version.checksum
         if len(self._pins) > self._size:
             self._pins.popitem(last=False)
         return compiled
 
     def get(self, version: FlowVersion) -> CompiledFlow:
+        compiled = self._hit(version)
+        if compiled is None:
+            compiled = self._compile(version)
+            self._keep(version, compiled)
+        return compiled
+
+    def _hit(self, version: FlowVersion) -> CompiledFlow | None:
         compiled = self._flows.get(version.checksum)
         if compiled is not None:
             self._flows.move_to_end(version.checksum)
-            return compiled
+        return compiled
+
+    def _compile(self, version: FlowVersion) -> CompiledFlow:
+        # Stored versions passed the per-flow limits when saved: none are applied again, so
+        # lowering a limit never stops a flow that was accepted from running.
         definition = load_flow(version.yaml, registry=self._registry)
-        compiled = compile_flow(
+        return compile_flow(
             definition, registry=self._registry, scripts=self._scripts, max_steps=self._max_steps
         )
+
+    def _keep(self, version: FlowVersion, compiled: CompiledFlow) -> None:
         self._flows[version.checksum] = compiled
         if len(self._flows) > self._size:
             self._flows.popitem(last=False)
-        return compiled

@@ -70,7 +70,9 @@ def node_event(event: NodeEvent, masker: Masker, limit: int) -> NewEvent:
         data["duration_ms"] = round(event.duration * 1000, 3)
     if event.kind == "finished":
         data["output"] = bounded(event.output, masker, limit)
-        data["action"] = event.action
+        # An action can be computed (a condition or hook returning text, a switch case from
+        # an expression), so it can hold a secret like any output.
+        data["action"] = masker.mask_text(event.action) if event.action else event.action
         data["next_node"] = event.next_node_id
     elif event.kind == "failed" and event.error is not None:
         data["error"] = error_details(event.error, masker, node_id=event.node_id)

@@ -21,6 +21,7 @@ import structlog
 
 from flowrunner.errors import Conflict, ExecutionError, NotFound, StorageError
 from flowrunner.executions.runner import RunControl, Runner
+from flowrunner.fairness import RUN_SLOT, FairSemaphore, Slot
 from flowrunner.storage import Execution, ExecutionStore
 
 log = structlog.get_logger("flowrunner.executions")
@@ -72,8 +73,13 @@ class _Run:
 
 
 class LocalExecutor:
-    """Runs executions as tasks of this process, at most ``concurrency`` at once (the rest
-    wait in arrival order), and keeps their leases alive while it has them."""
+    """Runs executions as tasks of this process, at most ``concurrency`` at once and at most
+    ``per_account`` of one account, and keeps their leases alive while it has them.
+
+    Waiting runs are admitted fairly between accounts (``flowrunner.fairness``): a freed
+    slot goes to the waiting account running the fewest, round-robin among equals, and in
+    arrival order within an account. A run sleeping in a ``delay`` node holds no slot.
+    """
 
     def __init__(
         self,
@@ -81,6 +87,7 @@ class LocalExecutor:
         store: ExecutionStore,
         *,
         concurrency: int = 16,
+        per_account: int | None = None,
         lease_ttl: timedelta = timedelta(seconds=30),
         owner: str | None = None,
     ) -> None:
@@ -88,7 +95,7 @@ class LocalExecutor:
             raise ValueError("concurrency must be >= 1")
         self._runner = runner
         self._store = store
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = FairSemaphore(concurrency, per_key=per_account)
         self._ttl = lease_ttl
         self._owner = owner or default_owner()
         self._runs: dict[str, _Run] = {}
@@ -171,14 +178,17 @@ class LocalExecutor:
     async def _run(self, run: _Run) -> Execution:
         execution = run.execution
         finished: Execution | None = None
+        slot = Slot(self._slots, execution.account_id)
+        RUN_SLOT.set(slot)  # this task's own context: the run's nodes find it there
         try:
-            async with self._slots:
-                run.started = True
-                if run.control.cancel_requested:
-                    raise asyncio.CancelledError
-                finished = await self._runner.run(execution, run.control)
-                return finished
+            await slot.take()
+            run.started = True
+            if run.control.cancel_requested:
+                raise asyncio.CancelledError
+            finished = await self._runner.run(execution, run.control)
+            return finished
         except asyncio.CancelledError:
+            slot.give_back()
             if not run.control.cancel_requested:
                 raise
             # Canceled before the engine started (waiting for a slot, loading the flow).
@@ -191,6 +201,7 @@ class LocalExecutor:
             log.exception("execution crashed in the runner", execution_id=execution.id)
             raise
         finally:
+            slot.give_back()
             self._runs.pop(execution.id, None)
             await self._hand_back(execution, finished)
 

@@ -25,6 +25,8 @@ from flowrunner.engine import Checkpoint, NodeEvent
 from flowrunner.executions.bus import EventBus
 from flowrunner.executions.events import node_event
 from flowrunner.executions.payloads import to_json
+from flowrunner.executions.sealing import Sealer
+from flowrunner.executions.sizes import RunLimits
 from flowrunner.secrets import Masker
 from flowrunner.storage import (
     Execution,
@@ -55,14 +57,18 @@ class Recorder:
         masker: Masker,
         *,
         payload_limit: int,
+        limits: RunLimits,
         node_count: int,
         should_suspend: Callable[[], bool] = lambda: False,
+        sealer: Sealer | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
         self._execution = execution
         self._masker = masker
+        self._sealer = sealer or Sealer(masker, None)
         self._limit = payload_limit
+        self._limits = limits
         self._node_count = node_count
         self._buffer: list[NewEvent] = []
         self._lock = asyncio.Lock()
@@ -89,21 +95,31 @@ class Recorder:
 
         After the last node there is nothing to resume: its events go out with the run's
         final event and status instead (a crash in between re-runs that node on resume).
+
+        The shared state and the whole checkpoint are measured against their caps before
+        they are copied (``SizeLimitExceeded`` naming the node that just ran fails the run).
         """
         if point.next_node_id is None:
             return
+        seal = self._sealer.seal
+        error = point.error.as_dict() if point.error is not None else None
         meta: dict[str, Any] = {
             "last_node": point.node_id,
             "steps": point.steps,
             "total": self._node_count,
-            "error": point.error.as_dict() if point.error is not None else None,
+            # The error an error edge carries names the failure: it may quote a secret.
+            "error": seal(to_json(error)) if error is not None else None,
         }
-        results = to_json(point.results)
-        results[RESUME_KEY] = to_json(meta)
+        # Measured against the caps as they are copied (nothing over a cap is copied); then
+        # secret-holding parts are sealed (encrypted), the rest stays readable JSON.
+        limits = self._limits
+        used, shared = limits.shared_copy(point.shared, point.node_id)
+        copied = limits.checkpoint_parts(point.results.items(), used, point.node_id)
+        results = {key: seal(value) for key, value in copied.items()}
+        results[RESUME_KEY] = meta
         self.progress = checkpoint_progress(results)
-        saved = NewCheckpoint(
-            shared=to_json(point.shared), next_node=point.next_node_id, results=results
-        )
+        shared = seal(shared)
+        saved = NewCheckpoint(shared=shared, next_node=point.next_node_id, results=results)
         await self._write(saved)
         if self._should_suspend():
             raise Suspended(point.next_node_id)

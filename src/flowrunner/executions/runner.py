@@ -17,7 +17,7 @@ import structlog
 
 from flowrunner.definition import CompiledFlow
 from flowrunner.engine import ErrorInfo
-from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError
+from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError, VaultError
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus
 from flowrunner.executions.cache import FlowCache
@@ -30,7 +30,10 @@ from flowrunner.executions.recorder import (
     resume_meta,
     uninterrupted,
 )
+from flowrunner.executions.sealing import Keys, Sealer, unseal
+from flowrunner.executions.sizes import RunLimits
 from flowrunner.executions.states import transition
+from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.logging import masking
 from flowrunner.nodes.base import RUN_SECRETS
 from flowrunner.secrets import Masker
@@ -43,6 +46,8 @@ SecretsResolver = Callable[[str], Awaitable[Mapping[str, Any]]]
 log = structlog.get_logger("flowrunner.executions")
 
 DEFAULT_PAYLOAD_LIMIT = 64 * 1024
+# The settings' defaults (config.py): a runner built without settings is bounded too.
+DEFAULT_RUN_LIMITS = RunLimits(node_output=8 << 20, shared=16 << 20, checkpoint=64 << 20)
 
 
 @dataclass(slots=True)
@@ -63,14 +68,18 @@ class Runner:
         *,
         secrets: SecretsResolver | None = None,
         payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
+        limits: RunLimits = DEFAULT_RUN_LIMITS,
         clock: Clock = utcnow,
+        keys: Keys | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
         self._flows = flows
         self._secrets = secrets
         self._limit = payload_limit
+        self._limits = limits
         self._clock = clock
+        self._keys = keys  # seals checkpoint parts that hold a secret (the vault's keyring)
 
     async def run(self, execution: Execution, control: RunControl | None = None) -> Execution:
         """Run (or resume) ``execution`` until it ends or is suspended; returns its record.
@@ -106,8 +115,10 @@ class Runner:
                 execution,
                 masker,
                 payload_limit=self._limit,
+                limits=self._limits,
                 node_count=len(compiled.engine_flow.nodes()),
                 should_suspend=lambda: control.suspend_requested,
+                sealer=Sealer(masker, self._keys),
             )
             checkpoint = None
             if execution.status != "queued" or execution.last_event_seq > 0:
@@ -137,16 +148,26 @@ class Runner:
         secrets: Mapping[str, Any],
         control: RunControl,
     ) -> Execution:
-        kwargs = _start_arguments(execution, checkpoint)
-        if kwargs is None:  # the last checkpoint was after the last node: nothing left to run
-            results = dict(checkpoint.results) if checkpoint else {}
-            last = resume_meta(results).get("last_node")
-            return await self._complete(execution, recorder, masker, results.get(str(last)))
+        try:
+            kwargs = _start_arguments(execution, checkpoint, self._keys)
+            if kwargs is None:  # the last checkpoint was after the last node: nothing left
+                results = dict(checkpoint.results) if checkpoint else {}
+                last = resume_meta(results).get("last_node")
+                output = unseal(results.get(str(last)), self._keys)
+                return await self._complete(execution, recorder, masker, output)
+        except VaultError as exc:  # sealed under a key no longer in the keyring
+            details = error_details(exc, masker)
+            log.info("execution failed", error=details["message"])
+            return await self._finish(
+                execution, "failed", ev.error_event(details), recorder, error=details
+            )
         token = RUN_SECRETS.set(secrets)
+        account = ACCOUNT_ID.set(execution.account_id)  # whose scripts the sandbox runs
         try:
             result = await compiled.engine_flow.run(
                 observer=recorder.observe,
                 checkpoint=recorder.checkpoint,
+                size_check=self._limits.check_output,
                 execution={
                     "id": execution.id,
                     "flow_id": execution.flow_id,
@@ -183,6 +204,7 @@ class Runner:
                 progress=_reached(recorder, checkpoint),
             )
         finally:
+            ACCOUNT_ID.reset(account)
             RUN_SECRETS.reset(token)
         return await self._complete(execution, recorder, masker, result.output)
 
@@ -245,24 +267,26 @@ def _reached(recorder: Recorder, checkpoint: Any) -> float | None:
     return checkpoint_progress(checkpoint.results) if checkpoint is not None else None
 
 
-def _start_arguments(execution: Execution, checkpoint: Any) -> dict[str, Any] | None:
-    """Engine arguments for a fresh start, or to resume after ``checkpoint``; None if the run
-    had already passed its last node."""
+def _start_arguments(
+    execution: Execution, checkpoint: Any, keys: Keys | None
+) -> dict[str, Any] | None:
+    """Engine arguments for a fresh start, or to resume after ``checkpoint`` (its sealed
+    parts opened with ``keys``); None if the run had already passed its last node."""
     if checkpoint is None:
         raw = execution.input
         shared = dict(raw) if isinstance(raw, Mapping) else {}
         return {"input": raw, "shared": _deep(shared), "results": {}}
     if checkpoint.next_node is None:
         return None
-    results = dict(checkpoint.results)
+    results = {key: unseal(value, keys) for key, value in checkpoint.results.items()}
     meta = resume_meta(results)
     results.pop(RESUME_KEY, None)
-    error_data = meta.get("error")
+    error_data = unseal(meta.get("error"), keys)
     error = ErrorInfo(**error_data) if isinstance(error_data, Mapping) else None
     node_input = error.data if error else results.get(str(meta.get("last_node")))
     return {
         "input": node_input,
-        "shared": dict(checkpoint.shared or {}),
+        "shared": dict(unseal(checkpoint.shared, keys) or {}),
         "results": results,
         "start_at": checkpoint.next_node,
         "error": error,

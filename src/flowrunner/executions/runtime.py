@@ -18,17 +18,24 @@ from flowrunner.executions.cache import FlowCache
 from flowrunner.executions.executor import LocalExecutor
 from flowrunner.executions.recovery import Recovery
 from flowrunner.executions.runner import Runner, SecretsResolver
+from flowrunner.executions.sealing import Keys
 from flowrunner.executions.service import ExecutionService
+from flowrunner.executions.sizes import RunLimits
 from flowrunner.scripting import Sandbox
 from flowrunner.storage import Store
 
 
 @asynccontextmanager
 async def execution_runtime(
-    settings: Settings, store: Store, *, secrets: SecretsResolver | None = None
+    settings: Settings,
+    store: Store,
+    *,
+    secrets: SecretsResolver | None = None,
+    keys: Keys | None = None,
 ) -> AsyncIterator[ExecutionService]:
     sandbox = Sandbox(
         workers=settings.script_workers,
+        per_account=settings.script_workers_per_account(),
         timeout=settings.script_timeout,
         memory_mb=settings.script_memory_mb,
     )
@@ -48,10 +55,20 @@ async def execution_runtime(
         bus,
         FlowCache(scripts=sandbox, max_steps=settings.max_steps),
         secrets=secrets,
+        limits=RunLimits(
+            node_output=settings.max_node_output_bytes,
+            shared=settings.max_shared_bytes,
+            checkpoint=settings.max_checkpoint_bytes,
+        ),
+        keys=keys,  # checkpoints holding a secret are sealed with the vault's keys
     )
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
     executor = LocalExecutor(
-        runner, store.executions, concurrency=settings.executor_concurrency, lease_ttl=ttl
+        runner,
+        store.executions,
+        concurrency=settings.executor_concurrency,
+        per_account=settings.runs_per_account(),
+        lease_ttl=ttl,
     )
     recovery = Recovery(
         store.executions,

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from flowrunner.definition import FlowDefinition, load_flow, validate_flow
+from flowrunner.definition import FlowDefinition
 from flowrunner.errors import Problem
+from flowrunner.flows.checking import FlowChecker
 from flowrunner.storage import Flow, FlowVersion, Page, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 
@@ -66,21 +67,27 @@ class SavedFlow:
 
 
 class FlowRegistry:
-    def __init__(self, store: Store, audit: AuditSink) -> None:
+    def __init__(self, store: Store, audit: AuditSink, checker: FlowChecker | None = None) -> None:
         self._store = store
         self._audit = audit
+        # Parses and validates off the event loop, within the per-flow limits.
+        self._checker = checker or FlowChecker()
+
+    def close(self) -> None:
+        """Stop the validation threads (checks in progress finish)."""
+        self._checker.close()
 
     # --- validation ------------------------------------------------------------------------
 
-    @staticmethod
-    def validate(yaml: str) -> list[Problem]:
-        """Every error and warning in ``yaml``; nothing is stored."""
-        return validate_flow(yaml)
+    async def validate(self, yaml: str) -> list[Problem]:
+        """Every error and warning in ``yaml``; nothing is stored. FlowTooLarge for a text
+        over the size limit."""
+        return await self._checker.validate(yaml)
 
-    @staticmethod
-    def _load(yaml: str) -> FlowDefinition:
-        # DefinitionError carries every problem with line:column; the API turns it into a 400.
-        return load_flow(yaml)
+    async def _load(self, yaml: str) -> FlowDefinition:
+        # DefinitionError carries every problem with line:column; the API turns it into a 400
+        # (FlowTooLarge, a DefinitionError, into a 413).
+        return await self._checker.load(yaml)
 
     # --- create / read ---------------------------------------------------------------------
 
@@ -95,7 +102,7 @@ class FlowRegistry:
         actor_id: str | None = None,
     ) -> SavedFlow:
         """A new flow at version 1. Name and description default to the YAML's metadata."""
-        definition = self._load(yaml)
+        definition = await self._load(yaml)
         flow = await self._store.flows.create(
             account_id,
             name=name or definition.metadata.name,
@@ -151,7 +158,7 @@ class FlowRegistry:
     ) -> SavedFlow:
         """Validate, then append a new version. With ``expected_version``, ``Conflict`` unless
         the flow is still at that version (no lost updates between two editors)."""
-        definition = self._load(yaml)
+        definition = await self._load(yaml)
         return await self._append(
             account_id,
             flow_id,
@@ -236,7 +243,7 @@ class FlowRegistry:
         """Make old version ``number`` current again, as a new version (history only grows)."""
         old = await self.version(account_id, flow_id, number)
         # Re-validate: node types may have been removed since that version was saved.
-        definition = self._load(old.yaml)
+        definition = await self._load(old.yaml)
         return await self._append(
             account_id,
             flow_id,

@@ -9,6 +9,7 @@ post``) run through the flow's script host at the matching stage.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy, Unbatched
 from flowrunner.errors import ExpressionError, SandboxError
 from flowrunner.expressions import JSEvaluator, Resolver, compile_value, thaw
+from flowrunner.fairness import idle, reclaim
 from flowrunner.nodes.result_keys import result_key
 
 if TYPE_CHECKING:
@@ -139,6 +141,11 @@ class DefinedNode(Node):
 
     # --- engine hooks ------------------------------------------------------------------------
 
+    async def pause(self, seconds: float) -> None:
+        # Waiting to retry is not work: the run holds no executor slot meanwhile.
+        async with idle():
+            await asyncio.sleep(seconds)
+
     def scope(self, ctx: Context) -> dict[str, Any]:
         """The names a ``${...}`` expression (or a hook) can use during this visit."""
         error = ctx.error
@@ -153,6 +160,9 @@ class DefinedNode(Node):
         }
 
     async def prep(self, ctx: Context) -> Call | list[Call] | Unbatched:
+        # A node starts: its run holds its executor slot again if a node timeout cut a
+        # delay (or a wait to retry) short and left it without one.
+        await reclaim()
         scope = self.scope(ctx)
         if self._items is not None:
             items = await self._resolve(self._items, scope)

@@ -17,6 +17,7 @@ from flowrunner.definition.durations import DURATION_HINT, DURATION_PATTERN, par
 from flowrunner.engine import Flow, NodeEvent
 from flowrunner.errors import ExecutionError, FlowFailed
 from flowrunner.expressions import thaw, to_text
+from flowrunner.fairness import idle
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
 
 if TYPE_CHECKING:
@@ -37,7 +38,12 @@ class DelayNode(DefinedNode):
     actions = frozenset()
 
     async def work(self, call: Call) -> Any:
-        await asyncio.sleep(self._seconds(call.params))
+        seconds = self._seconds(call.params)
+        if seconds > 0:
+            # A sleeping run holds no executor slot: an hour's wait must not keep other
+            # runs (another account's, above all) queued.
+            async with idle():
+                await asyncio.sleep(seconds)
         return call.input
 
     def _seconds(self, params: Mapping[str, Any]) -> float:

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 from flowrunner.errors import SandboxError
+from flowrunner.fairness import ACCOUNT_ID, FairSemaphore
 from flowrunner.scripting.codec import decode_reply, encode_request, encode_scope, scope_names
 from flowrunner.scripting.pool import WorkerPool
 from flowrunner.scripting.process import Limits, SyncWorker
@@ -27,6 +28,8 @@ from flowrunner.scripting.worker import KIND_EXPRESSION, KIND_FUNCTION, OP_CHECK
 
 # A syntax check only parses; it gets a generous fixed limit rather than the script's.
 _CHECK_TIMEOUT = 5.0
+# How long an evaluation may wait for its turn at a worker before it fails.
+_QUEUE_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,7 @@ class Sandbox:
         self,
         *,
         workers: int = 2,
+        per_account: int | None = None,
         timeout: float = 1.0,
         memory_mb: int = 64,
         max_result_bytes: int = 8_000_000,
@@ -66,6 +70,10 @@ class Sandbox:
         self._started = False
         self._closed = False
         self._start_lock = asyncio.Lock()
+        # Turns at the workers, per account (``fairness.ACCOUNT_ID``, set by the runner): one
+        # account's endless scripts hold at most ``per_account`` workers, and a waiting
+        # account is served before one that already holds more.
+        self._turns = FairSemaphore(workers, per_key=per_account)
 
     async def start(self) -> None:
         async with self._start_lock:
@@ -147,4 +155,16 @@ class Sandbox:
         limit = self.timeout if seconds is None else seconds
         if limit <= 0:
             raise ValueError("timeout must be positive")
-        return decode_reply(await self._pool.call(request, limit))
+        account = ACCOUNT_ID.get()
+        try:
+            async with asyncio.timeout(_QUEUE_TIMEOUT):
+                await self._turns.acquire(account)
+        except TimeoutError:
+            raise SandboxError(
+                f"no sandbox worker became free within {_QUEUE_TIMEOUT:g} s"
+            ) from None
+        try:
+            reply = await self._pool.call(request, limit)
+        finally:
+            self._turns.release(account)
+        return decode_reply(reply)

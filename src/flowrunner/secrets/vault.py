@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from flowrunner.audit import AuditLog, actions
 from flowrunner.errors import InvalidInput, NotFound
 from flowrunner.secrets.keyring import Keyring
+from flowrunner.secrets.masking import short_value_warning
 from flowrunner.secrets.registry import KeyIdRegistry
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT, Store
 from flowrunner.storage.records import Account, JSONValue, Page, Secret
@@ -29,6 +31,8 @@ ROTATION_BATCH = 100
 
 SecretValue = str | dict[str, Any]
 
+log = logging.getLogger(__name__)
+
 
 class SecretVault:
     def __init__(self, store: Store, keyring: Keyring, audit: AuditLog) -> None:
@@ -36,6 +40,11 @@ class SecretVault:
         self._keyring = keyring
         self._audit = audit
         self._registry = KeyIdRegistry(store)
+
+    @property
+    def keyring(self) -> Keyring:
+        """The vault's keys, which also seal run checkpoints that hold a secret."""
+        return self._keyring
 
     async def put(
         self,
@@ -69,6 +78,9 @@ class SecretVault:
         await self._audit.record(
             action, account_id=account.id, actor_id=(actor or account).id, target=key
         )
+        warning = short_value_warning(value)
+        if warning is not None:
+            log.warning("secret %s of account %s: %s", key, account.id, warning)
         return secret
 
     async def get(self, account: Account, key: str) -> Secret:

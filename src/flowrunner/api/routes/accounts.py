@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from flowrunner.api.deps import AdminAccount, CurrentAccount, Paging, Svc
 from flowrunner.api.schemas.accounts import (
@@ -31,8 +31,19 @@ async def me(account: CurrentAccount) -> AccountOut:
 
 
 @router.post("/me/password", status_code=204, responses=error_responses(403))
-async def change_password(body: PasswordChange, account: CurrentAccount, svc: Svc) -> Response:
-    await svc.accounts.change_password(account, body.old_password, body.new_password)
+async def change_password(
+    body: PasswordChange, account: CurrentAccount, svc: Svc, request: Request
+) -> Response:
+    """Change the password; the account's other login sessions end (API tokens too with
+    ``revoke_tokens``), the token making this request stays."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    await svc.accounts.change_password(
+        account,
+        body.old_password,
+        body.new_password,
+        current_token=credentials.strip() if scheme.lower() == "bearer" else None,
+        revoke_tokens=body.revoke_tokens,
+    )
     svc.tokens.clear()  # whatever the change does to the account's tokens, it shows at once
     return Response(status_code=204)
 

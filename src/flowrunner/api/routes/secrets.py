@@ -19,9 +19,11 @@ from flowrunner.api.schemas.secrets import (
     SecretOut,
     SecretPage,
     SecretPut,
+    SecretSaved,
     SecretWithValue,
 )
-from flowrunner.storage import Account
+from flowrunner.secrets.masking import short_value_warning
+from flowrunner.storage import Account, Secret
 
 router = APIRouter(tags=["secrets"], responses=COMMON_ERRORS)
 PREFIX = "/accounts/{account_ref}/secrets"
@@ -46,22 +48,27 @@ async def list_secrets(
     return SecretPage(items=[SecretOut.of(s) for s in page.items], next_cursor=page.next_cursor)
 
 
-@router.post(PREFIX, status_code=201, response_model=SecretOut, summary="Create or replace")
+@router.post(PREFIX, status_code=201, response_model=SecretSaved, summary="Create or replace")
 async def create_secret(
     account_ref: AccountRef, body: SecretCreate, caller: CurrentAccount, svc: Svc
-) -> SecretOut:
+) -> SecretSaved:
     owner = await _owner(svc, caller, account_ref)
     secret = await svc.vault.put(owner, body.key, body.value, metadata=body.metadata, actor=caller)
-    return SecretOut.of(secret)
+    return _saved(secret, body.value)
 
 
-@router.put(PREFIX + "/{key}", response_model=SecretOut, summary="Create or replace")
+@router.put(PREFIX + "/{key}", response_model=SecretSaved, summary="Create or replace")
 async def put_secret(
     account_ref: AccountRef, key: SecretKey, body: SecretPut, caller: CurrentAccount, svc: Svc
-) -> SecretOut:
+) -> SecretSaved:
     owner = await _owner(svc, caller, account_ref)
     secret = await svc.vault.put(owner, key, body.value, metadata=body.metadata, actor=caller)
-    return SecretOut.of(secret)
+    return _saved(secret, body.value)
+
+
+def _saved(secret: Secret, value: object) -> SecretSaved:
+    warning = short_value_warning(value)
+    return SecretSaved(**SecretOut.of(secret).model_dump(), warnings=[warning] if warning else [])
 
 
 @router.get(PREFIX + "/{key}", response_model=SecretWithValue, summary="Read a value (audited)")

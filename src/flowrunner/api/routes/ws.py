@@ -11,24 +11,28 @@ and ``error`` (each with ``seq``, ``execution_id``, ``time`` and ``data``), ``po
 ``subscribed``, ``end`` (``execution_id``, ``status``) after a run's final event, and ``error``
 with an ``error`` object (no ``seq``) when a request fails.
 An account only ever sees its own runs: another account's run or flow is "not found".
+The token is re-checked every few seconds: once it is revoked or expires, or its account is
+disabled, the socket gets an ``unauthenticated`` error and is closed with code 4401.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from flowrunner.api.deps import Services
-from flowrunner.errors import FlowrunnerError, Unauthenticated
+from flowrunner.errors import FlowrunnerError, NotFound, Unauthenticated
 from flowrunner.executions import ExecutionService
 from flowrunner.executions.events import as_message, is_final
 from flowrunner.storage import Account, ExecutionEvent
 
 router = APIRouter(tags=["executions"])
+log = logging.getLogger(__name__)
 
 AUTH_TIMEOUT = 10.0
 UNAUTHORIZED = 4401  # application close code: the HTTP status, in the 4000 range
@@ -39,7 +43,7 @@ async def websocket_events(websocket: WebSocket) -> None:
     await websocket.accept()
     services: Services = websocket.app.state.services
     try:
-        account = await _authenticate(websocket, services)
+        account, token = await _authenticate(websocket, services)
     except (Unauthenticated, TimeoutError, ValueError, KeyError) as exc:
         message = str(exc) if isinstance(exc, Unauthenticated) else "authentication required"
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
@@ -49,16 +53,38 @@ async def websocket_events(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         return
     session = _Session(websocket, account, websocket.app.state.executions)
+    watch = asyncio.get_running_loop().create_task(_watch_token(session, services, token))
     try:
         while True:
             await session.handle(await websocket.receive_json())
     except (WebSocketDisconnect, RuntimeError):
-        pass  # the client went away
+        pass  # the client went away (or the watch closed the socket)
     finally:
+        watch.cancel()
+        await asyncio.wait([watch])
         await session.close()
 
 
-async def _authenticate(websocket: WebSocket, services: Services) -> Account:
+async def _watch_token(session: _Session, services: Services, token: str) -> None:
+    """Close the socket (4401) once its token is revoked or expires, or its account is
+    disabled: authentication happened once, at the upgrade, and a stream can stay open for
+    hours. Checked through the token cache, so a revoke in this process shows at the next
+    check and one in another process within the cache's few seconds more."""
+    interval = services.settings.ws_auth_recheck_seconds
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await services.tokens.resolve(token, services.accounts.authenticate_token)
+        except (Unauthenticated, NotFound) as exc:  # NotFound: the account is gone
+            message = str(exc) if isinstance(exc, Unauthenticated) else "invalid token"
+            await session.end(UNAUTHORIZED, _problem("unauthenticated", message))
+            return
+        except FlowrunnerError:
+            # The store is briefly unreachable: keep the stream, check again next time.
+            log.warning("websocket token re-check failed", exc_info=True)
+
+
+async def _authenticate(websocket: WebSocket, services: Services) -> tuple[Account, str]:
     header = websocket.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
     token = credentials.strip() if scheme.lower() == "bearer" else ""
@@ -68,7 +94,7 @@ async def _authenticate(websocket: WebSocket, services: Services) -> Account:
         if not isinstance(first, dict) or first.get("type") != "auth":
             raise Unauthenticated('send {"type": "auth", "token": ...} first')
         token = str(first.get("token") or "")
-    return await services.accounts.authenticate_token(token)
+    return await services.accounts.authenticate_token(token), token
 
 
 def _problem(code: str, message: str, **about: Any) -> dict[str, Any]:
@@ -160,6 +186,14 @@ class _Session:
     async def close(self) -> None:
         for target in list(self._tasks):
             await self._unsubscribe(target)
+
+    async def end(self, code: int, message: dict[str, Any]) -> None:
+        """Stop every stream, say why, and close the socket with ``code``."""
+        await self.close()
+        async with self._send_lock:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await self._ws.send_json(message)
+                await self._ws.close(code)
 
 
 def _target(message: dict[str, Any]) -> tuple[str, str] | None:

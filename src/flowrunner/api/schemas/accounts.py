@@ -52,6 +52,11 @@ class AccountPatch(RequestModel):
 class PasswordChange(RequestModel):
     old_password: str = PASSWORD
     new_password: str = PASSWORD
+    revoke_tokens: bool = Field(
+        default=False,
+        description="also revoke the account's API tokens (login sessions always are), "
+        "except the token making this request",
+    )
 
 
 class AccountOut(ResponseModel):

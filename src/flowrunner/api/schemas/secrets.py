@@ -42,6 +42,15 @@ class SecretOut(ResponseModel):
         )
 
 
+class SecretSaved(SecretOut):
+    """A secret just created or replaced, with what the caller should know about it."""
+
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="e.g. a value too short to be masked inside longer text",
+    )
+
+
 class SecretWithValue(SecretOut):
     value: SecretValue
 
