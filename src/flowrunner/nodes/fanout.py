@@ -12,12 +12,15 @@ in order, the default), ``object`` (the outputs, mappings, merged; later branche
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowrunner.engine import Node, run_branches
 from flowrunner.errors import ExecutionError
 from flowrunner.expressions import thaw
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
+
+if TYPE_CHECKING:
+    from flowrunner.plugins import BuildEnv
 
 __all__ = ["FANOUT_TYPES", "JoinNode", "SplitNode"]
 
@@ -28,7 +31,7 @@ class SplitNode(DefinedNode):
     # Its edges are branches named by the author, and it never returns any of them.
     actions = None
 
-    def setup(self, env: Any) -> None:
+    def setup(self, env: BuildEnv) -> None:
         self._fan: dict[str, Node] = {}
         self._join: Node | None = None
 
