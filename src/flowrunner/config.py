@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     script_worker_share: float = Field(default=0.5, gt=0, le=1)
     lease_ttl_seconds: float = 30.0
     recovery_interval_seconds: float = 10.0
+    # Times crash recovery may resume a run that saves no checkpoint in between (a crash
+    # loop) before failing it; runs created but never leased are recovered after the TTL.
+    max_resume_attempts: int = Field(default=3, ge=0)
     shutdown_grace_seconds: float = 10.0
     max_run_input_bytes: int = 1_048_576
     # Size caps of a run's data, in bytes of JSON, checked before anything that big is copied:

@@ -19,8 +19,9 @@ TRUNCATED = "$truncated"
 
 
 def to_json(value: Any) -> Any:
-    """A JSON round trip of ``value``: a detached copy, with non-JSON values as text."""
-    return jsontext.copy(value, default=str)
+    """A JSON round trip of ``value``: a detached copy, with non-JSON values as text and lone
+    surrogates (not valid Unicode, e.g. from a JavaScript string) replaced by U+FFFD."""
+    return jsontext.copy(value, default=str, well_formed=True)
 
 
 def bounded(value: Any, masker: Masker, limit: int) -> Any:
@@ -28,6 +29,8 @@ def bounded(value: Any, masker: Masker, limit: int) -> Any:
     # Mask the value tree before serialising, not the text: a secret with a quote or a
     # backslash appears escaped in JSON text and would slip through a textual replace.
     text = jsontext.dumps(masker.mask(value), default=str)
+    if "\\ud" in text:  # a lone surrogate came through as an escape: make it U+FFFD
+        text = jsontext.dumps(jsontext.replace_lone_surrogates(jsontext.loads(text)))
     if len(text) <= limit:
         return jsontext.loads(text)
     return {TRUNCATED: True, "size": len(text), "preview": text[: max(0, limit // 4)]}

@@ -61,6 +61,7 @@ async def execution_runtime(
             checkpoint=settings.max_checkpoint_bytes,
         ),
         keys=keys,  # checkpoints holding a secret are sealed with the vault's keys
+        max_resume_attempts=settings.max_resume_attempts,
     )
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
     executor = LocalExecutor(

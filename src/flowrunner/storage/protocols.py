@@ -269,7 +269,8 @@ class ExecutionStore(Protocol):
         With ``expected_status``, ``Conflict`` unless the current status is one of them: a
         compare-and-set that lets the state machine reject racing transitions. A final status
         (completed, failed, canceled) also releases the lease in the same write: a finished
-        run holds no lease.
+        run holds no lease. Completed and canceled also delete the run's checkpoint (nothing
+        is left to resume); a failed run keeps it, for a retry with resume.
         """
         ...
 
@@ -293,7 +294,7 @@ class ExecutionStore(Protocol):
         """Events with ``seq > after_seq`` in ascending order (tail with the last seq seen)."""
         ...
 
-    # checkpoints: one per execution ----------------------------------------------------
+    # checkpoints: one per execution, while it can still be resumed ----------------------
 
     async def save_checkpoint(
         self,
@@ -319,7 +320,9 @@ class ExecutionStore(Protocol):
     ) -> builtins.list[ExecutionEvent]:
         """One step of a run in one durable write: append ``events`` (numbered as by
         ``append_events``) and, if given, save ``checkpoint``; both or neither. This is the
-        runner's hot path (once per node), so backends make it their cheapest write."""
+        runner's hot path (once per node), so backends make it their cheapest write.
+
+        Saving a checkpoint is progress: it resets the execution's ``resume_attempts`` to 0."""
         ...
 
     # leases: who is running it -----------------------------------------------------------
@@ -342,10 +345,18 @@ class ExecutionStore(Protocol):
         ...
 
     async def admin_claim_expired_leases(
-        self, *, owner: str, ttl: timedelta, limit: int = 100
+        self,
+        *,
+        owner: str,
+        ttl: timedelta,
+        limit: int = 100,
+        unleased_after: timedelta | None = None,
     ) -> builtins.list[Execution]:
         """Crash recovery: take over active (queued/running) executions, of any account,
-        whose lease has expired. Concurrent claimers never get the same execution."""
+        whose lease has expired, and those that never had a lease (or were released while
+        active) and were created more than ``unleased_after`` ago (default: ``ttl``) — their
+        creator died before handing them to an executor. Concurrent claimers never get the
+        same execution. Each claim adds 1 to the execution's ``resume_attempts``."""
         ...
 
 

@@ -157,6 +157,8 @@ class Execution:
     lease_expires_at: datetime | None = None
     idempotency_key: str | None = None
     last_event_seq: int = 0
+    resume_attempts: int = 0
+    """Times crash recovery took the run over since it last saved a checkpoint."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,13 @@ from flowrunner.storage.dynamodb.accounts import EXISTS, NEW, account_pk
 from flowrunner.storage.dynamodb.client import ConditionFailed, TransactionCanceled
 from flowrunner.storage.dynamodb.codec import dump_json, time_key, ts
 from flowrunner.storage.dynamodb.events import EventLog
-from flowrunner.storage.dynamodb.execution_items import LEASE_QUEUE, exec_sk, to_execution
+from flowrunner.storage.dynamodb.execution_items import (
+    LEASE_QUEUE,
+    exec_sk,
+    lease_key,
+    run_pk,
+    to_execution,
+)
 from flowrunner.storage.dynamodb.expr import Expr
 from flowrunner.storage.dynamodb.flows import time_range
 from flowrunner.storage.dynamodb.leases import Leases
@@ -49,6 +55,8 @@ class DynamoExecutions(EventLog, Leases):
             "gsi2pk": f"ACCOUNT#{account_id}#FLOW#{flow_id}#EXECS",
             "gsi2sk": time_key(now, execution_id),
             "gsi3pk": LEASE_QUEUE if status in ACTIVE_STATUSES else None,
+            # Due for recovery from its creation until leased (if never leased, after a grace).
+            "gsi3sk": lease_key(now, execution_id) if status in ACTIVE_STATUSES else None,
             "id": execution_id, "account_id": account_id, "flow_id": flow_id,
             "flow_version": flow_version, "status": status, "input": dump_json(input),
             "created_at": ts(now), "idempotency_key": idempotency_key, "last_event_seq": 0,
@@ -148,4 +156,8 @@ class DynamoExecutions(EventLog, Leases):
             raise Conflict(
                 f"execution is {current.status}", execution_id=execution_id, status=current.status
             ) from None
+        if status in ("completed", "canceled"):
+            # Nothing left to resume. A separate write: a crash in between leaves a checkpoint
+            # nobody reads (the run has ended), not a wrong status.
+            await self._t.delete(run_pk(account_id, execution_id), "CHECKPOINT")
         return to_execution(fields)
