@@ -91,3 +91,27 @@ nodes:
     assert shared["store_result"]["params"] == {"key": "k"}
     assert shared["cooldown_result"] is shared["result"]
     assert shared["start"] == 1
+
+
+async def test_a_stored_checkpoint_holds_a_big_output_once_for_every_key() -> None:
+    from flowrunner import jsontext
+    from flowrunner.executions.checkpoint_refs import VALUES, Packer
+
+    class Big(DefinedNode):
+        __slots__ = ()
+
+        async def work(self, call: Call) -> Any:
+            return {"rows": [{"id": i, "text": f"row {i}"} for i in range(300)]}
+
+    reg = builtin_registry()
+    reg.register(DefinedNodeType("llm.big", "test double", Big, {"type": "object"}))
+    definition = load_flow(
+        "metadata: {name: Big}\nnodes:\n  ask: {type: llm.big, params: {model: m}}\n",
+        registry=reg,
+    )
+    result = await compile_flow(definition, registry=reg).run({})
+    assert result.shared["llm_result"] is result.shared["result"] is result.results["ask"]
+    shared, results = Packer({}).pack(result.shared, result.results)
+    # shared.result, shared.llm_result and results.ask: one stored copy.
+    assert len(results[VALUES]) == 1
+    assert len(jsontext.dumps([shared, results])) < 1.2 * len(jsontext.dumps(result.output))
