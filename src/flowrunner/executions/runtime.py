@@ -31,6 +31,8 @@ async def execution_runtime(
         workers=settings.script_workers,
         timeout=settings.script_timeout,
         memory_mb=settings.script_memory_mb,
+        recycle_after=settings.script_worker_max_evaluations,
+        recycle_rss_mb=settings.script_worker_max_rss_mb,
     )
     bus: EventBus = InProcessBus()
     if settings.event_bus_url:
