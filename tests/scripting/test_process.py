@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from flowrunner.errors import ScriptResourceError, ScriptTimeout
-from flowrunner.scripting.codec import decode_reply, encode_request, encode_scope
 from flowrunner.scripting import process as process_module
+from flowrunner.scripting.codec import decode_reply, encode_request, encode_scope
 from flowrunner.scripting.process import AsyncWorker, Limits, SyncWorker
 from flowrunner.scripting.worker import (
     KIND_EXPRESSION,
