@@ -65,6 +65,20 @@ async def test_update_sets_fields_and_keeps_the_rest(
     assert await store.executions.get(account.id, run_id) == done
 
 
+@pytest.mark.parametrize("value", [42, -1.5, 0, "42", "1e3", True, "text", [1, "2"], None])
+async def test_scalar_json_values_round_trip_as_they_were(
+    store: Store, account: Account, value: object
+) -> None:
+    # A run's output may be any JSON value: a bare 42 from a script, or the string "42".
+    run_id = await _run(store, account)
+    done = await store.executions.update(account.id, run_id, status="completed", output=value)
+    assert done.output == value
+    assert type(done.output) is type(value)
+    again = await store.executions.get(account.id, run_id)
+    assert again.output == value
+    assert type(again.output) is type(value)
+
+
 async def test_expected_status_makes_transitions_compare_and_set(
     store: Store, account: Account
 ) -> None:

@@ -34,8 +34,12 @@ def _dump(value: JSONValue) -> str | None:
     return None if value is None else jsontext.dumps(value)
 
 
-def _load(text: str | None) -> Any:
-    return None if text is None else jsontext.loads(text)
+def _load(text: str | int | float | None) -> Any:
+    # The JSON columns have NUMERIC affinity on SQLite (declared type "JSON"), so the JSON
+    # text of a bare number (a script's `return 42`) comes back as that number.
+    if text is None or isinstance(text, int | float):
+        return text
+    return jsontext.loads(text)
 
 
 def _execution(row: Sequence[Any]) -> Execution:
