@@ -91,13 +91,11 @@ async def soak(args: argparse.Namespace) -> None:
             await one(n)
         started = time.perf_counter()
         rows = [await snapshot(sandbox, "start", 0, started)]
-        marks = {args.evaluations // 2: "middle"}
-        progress_every = max(args.evaluations // 10, 1)
         next_index = 0
 
-        async def caller() -> None:
+        async def caller(upto: int) -> None:
             nonlocal done, next_index
-            while next_index < args.evaluations:
+            while next_index < upto:
                 n = next_index
                 next_index += 1
                 try:
@@ -105,14 +103,27 @@ async def soak(args: argparse.Namespace) -> None:
                 except Exception as exc:  # every failure is counted and shown below
                     failures[f"{type(exc).__name__}: {exc}"[:200]] += 1
                 done += 1
-                if done in marks:
-                    rows.append(await snapshot(sandbox, marks[done], done, started))
-                elif done % progress_every == 0:
-                    await snapshot(sandbox, "", done, started)
 
-        await asyncio.gather(*(caller() for _ in range(args.concurrency)))
-        elapsed = time.perf_counter() - started
-        rows.append(await snapshot(sandbox, "end", done, started))
+        async def progress() -> None:
+            # Only /proc here: a stats request would queue behind the callers.
+            while True:
+                await asyncio.sleep(args.progress_seconds)
+                elapsed = time.perf_counter() - started
+                rss = " ".join(f"{rss_mb(pid):6.1f}" for pid in sandbox.worker_pids)
+                print(
+                    f"       {done:>9,} evals {done / elapsed:8.0f}/s  worker RSS MB [{rss}]  "
+                    f"recycled {sandbox.recycled}  failures {sum(failures.values())}",
+                    flush=True,
+                )
+
+        reporter = asyncio.create_task(progress())
+        # Two phases, so the middle snapshot sees idle workers and an exact count.
+        for upto, label in ((args.evaluations // 2, "middle"), (args.evaluations, "end")):
+            await asyncio.gather(*(caller(upto) for _ in range(args.concurrency)))
+            if label == "end":
+                elapsed = time.perf_counter() - started
+            rows.append(await snapshot(sandbox, label, done, started))
+        reporter.cancel()
 
     print()
     print(f"evaluations      {done:,} in {elapsed:.0f} s = {done / elapsed:,.0f}/s")
@@ -133,6 +144,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--recycle-after", type=int, default=100_000)
     parser.add_argument("--recycle-rss-mb", type=int, default=384)
+    parser.add_argument("--progress-seconds", type=float, default=20.0)
     asyncio.run(soak(parser.parse_args()))
 
 

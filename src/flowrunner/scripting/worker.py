@@ -131,7 +131,10 @@ class _Server:
             names = body[:n_names].decode()
             code = body[n_names : n_names + n_code].decode()
             if op == OP_CHECK:
+                # A check compiles new source each time (the syntax checker's only job), so
+                # it counts toward the backstop collection like an evaluation.
                 self.check(kind, code)
+                self.collect_if_needed()
             elif op == OP_STATS:
                 self.send_json(STATUS_VALUE, {"l": [], "v": self.stats()})
             else:
