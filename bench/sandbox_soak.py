@@ -5,7 +5,8 @@ call's source) and a worker's V8 heap grew ~0.5 MB per 1,000 evaluations until i
 limit failed an innocent evaluation (~155k per worker), with worker RSS growing from ~71 to
 ~160 MB. This drives ``--evaluations`` (default 1,000,000) distinct-scope evaluations of a
 few snippets through a ``Sandbox`` with the server's default settings (2 workers, recycling
-after 100,000 evaluations or 384 MB RSS) from ``--concurrency`` callers, and prints
+after 100,000 evaluations or 384 MB RSS) from ``--concurrency`` callers (default: one per
+worker), and prints
 evaluations/s, failures, worker RSS and V8 heap at the start, middle and end, and how many
 workers were recycled. ``--recycle-after 0 --recycle-rss-mb 0`` soaks one set of workers
 with recycling off, which shows the heap itself stays flat.
@@ -141,11 +142,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--evaluations", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=4)
+    # As many callers as workers by default: this soaks memory and recycling. More callers
+    # than workers also measures the pool's hand-off, which (before the fairness work) let a
+    # caller that just released a worker take it straight back, so a waiting caller could
+    # starve until "no sandbox worker became available" (12 in 1M at --concurrency 4).
+    parser.add_argument("--concurrency", type=int, default=0, help="default: --workers")
     parser.add_argument("--recycle-after", type=int, default=100_000)
     parser.add_argument("--recycle-rss-mb", type=int, default=384)
     parser.add_argument("--progress-seconds", type=float, default=20.0)
-    asyncio.run(soak(parser.parse_args()))
+    args = parser.parse_args()
+    args.concurrency = args.concurrency or args.workers
+    asyncio.run(soak(args))
 
 
 if __name__ == "__main__":
