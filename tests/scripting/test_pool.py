@@ -216,14 +216,16 @@ async def test_callers_waiting_for_a_busy_worker_each_get_a_turn(single: Sandbox
     served = [0, 0, 0]
     total = 150  # bounded: the callers stop once this many evaluations were answered
 
+    enough = asyncio.Event()
+
     async def caller(k: int) -> None:
         while sum(served) < total:
             await single.evaluate_expression("input + 1", {"input": k})
             served[k] += 1
+        enough.set()
 
     tasks = [asyncio.create_task(caller(k)) for k in range(3)]
-    while sum(served) < total and not all(t.done() for t in tasks):
-        await asyncio.sleep(0.05)
+    await enough.wait()  # the pytest timeout guards a hang
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
