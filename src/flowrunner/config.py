@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     script_timeout: float = 1.0
     script_memory_mb: int = 64
     script_workers: int = 2
+    # A healthy sandbox worker is replaced (in the background, between evaluations) after
+    # this many evaluations or once its resident memory passes this many MB; 0 = never.
+    script_worker_max_evaluations: int = Field(default=100_000, ge=0)
+    script_worker_max_rss_mb: int = Field(default=384, ge=0)
 
     # Node visits per run before it is failed as an endless loop.
     max_steps: int = 10_000
