@@ -62,3 +62,21 @@ def test_a_well_formed_copy_replaces_only_lone_surrogates() -> None:
     }
     assert jsontext.has_lone_surrogate(value)
     assert not jsontext.has_lone_surrogate({"s": "\U0001f600 text", "n": [1, None]})
+
+
+@pytest.mark.parametrize(
+    ("text", "depth", "deeper"),
+    [
+        (b"[[1]]", 2, False),
+        (b"[[1]]", 1, True),
+        (b'{"a": "[[[[[[", "b": {"c": []}}', 3, False),
+        (b'{"a": "\\"[[[[", "b": [{}]}', 2, True),
+        (b'{"a": "x\\\\", "b": "[[[", "c": "]]"}', 1, False),
+        (b"[" * 300 + b"]" * 300, 200, True),
+        (b"[" * 200 + b"]" * 200, 200, False),
+    ],
+)
+def test_deeper_than_reads_depth_from_the_text_outside_strings(
+    text: bytes, depth: int, deeper: bool
+) -> None:
+    assert jsontext.deeper_than(text, depth) is deeper

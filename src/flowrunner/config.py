@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     script_timeout: float = 1.0
     script_memory_mb: int = 64
     script_workers: int = 2
+    # A healthy sandbox worker is replaced (in the background, between evaluations) after
+    # this many evaluations or once its resident memory passes this many MB; 0 = never.
+    script_worker_max_evaluations: int = Field(default=100_000, ge=0)
+    script_worker_max_rss_mb: int = Field(default=384, ge=0)
 
     # Node visits per run before it is failed as an endless loop.
     max_steps: int = 10_000
@@ -74,6 +78,10 @@ class Settings(BaseSettings):
     max_script_bytes: int = Field(default=65_536, ge=1)
     flow_validation_workers: int = Field(default=2, ge=1, le=32)
     max_request_bytes: int = 1_048_576
+    # Levels of nested arrays/objects a JSON body or WebSocket message may have (400 beyond).
+    # At most 200: stored values are served again inside response models, and pydantic
+    # refuses to serialize past about 254 levels.
+    max_json_depth: int = Field(default=64, ge=2, le=200)
     # Runs (flowrunner.executions): parallel runs per process (the rest queue), lease time a
     # run's executor must renew within, how often expired leases are swept, how long a
     # shutdown lets running nodes finish, and the largest run input accepted.

@@ -23,7 +23,9 @@ instead of going through ``default``.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable
+from itertools import accumulate, count
 from typing import Any
 
 import orjson
@@ -90,3 +92,36 @@ def _well_formed(text: str) -> str:
         # UTF-16 pairs the surrogates that do form a pair; the lone ones become U+FFFD.
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return text
+
+
+# Depth from the text alone: "{" and "}" become "[" and "]", everything else goes.
+_BRACKETS = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPEN_AS_TWO = bytes.maketrans(b"[]", b"\x02\x00")
+_STRIP_PASSES = 8
+
+
+def deeper_than(text: bytes, depth: int) -> bool:
+    """Whether JSON ``text`` nests arrays and objects more than ``depth`` levels, read from its
+    bytes in C loops only (no decoding, no regular expression that could backtrack, no Python
+    loop per byte). Meant for valid JSON; for other text the answer is a guess.
+
+    Escaped backslashes and quotes are dropped, so every quote left delimits a string; what
+    lies between strings is kept, then only its brackets. A few passes strip the innermost
+    pairs, one level each, which empties the shallow structure of most texts at once. What is
+    left is measured in one pass: with ``[`` counted as 2 and ``]`` as 0, the depth after
+    ``i`` brackets is the running sum minus ``i``.
+    """
+    if text.count(b"[") + text.count(b"{") <= depth:
+        return False
+    unescaped = text.replace(b"\\\\", b"").replace(b'\\"', b"")
+    structure = b"".join(unescaped.split(b'"')[::2]).translate(_BRACKETS, _NOT_BRACKETS)
+    limit = depth
+    for _ in range(min(_STRIP_PASSES, depth)):
+        if not structure:
+            return False
+        structure, limit = structure.replace(b"[]", b""), limit - 1
+    if not structure:
+        return False
+    deepest: int = max(map(operator.sub, accumulate(structure.translate(_OPEN_AS_TWO)), count(1)))
+    return deepest > limit

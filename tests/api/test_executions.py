@@ -283,9 +283,10 @@ async def test_a_run_whose_output_is_any_json_value_completes_and_reads_back(
     api: Api, alice: Headers
 ) -> None:
     """A bare number used to be stored as a number by SQLite and crash the runner on read,
-    which recovery then resumed forever; a lone surrogate could not be stored at all."""
+    which recovery then resumed forever; a lone surrogate could not be stored at all. (A NUL
+    is refused at the API edge; one a script makes is stored: tests/api/test_input_guard.py.)"""
     flow_id = await _flow(api, alice, SCALAR)
-    for value in (42, 1.5, 0, True, "42", "", "nul\x00", "\U0001f600", None):
+    for value in (42, 1.5, 0, True, "42", "", "\U0001f600", None):
         body = json.dumps({"input": {"value": value}})  # \\ud800 goes over the wire escaped
         done = await api.client.post(
             RUN.format(flow_id) + "?wait=10s",

@@ -39,6 +39,8 @@ async def execution_runtime(
         per_account=settings.script_workers_per_account(),
         timeout=settings.script_timeout,
         memory_mb=settings.script_memory_mb,
+        recycle_after=settings.script_worker_max_evaluations,
+        recycle_rss_mb=settings.script_worker_max_rss_mb,
     )
     bus: EventBus = InProcessBus()
     if settings.event_bus_url:

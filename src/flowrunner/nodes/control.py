@@ -286,7 +286,12 @@ DELAY = DefinedNodeType(
     "Wait for a duration, or until an ISO 8601 date-time; the input passes through.",
     DelayNode,
     _schema(
-        {"duration": _DURATION, "until": {"type": "string", "minLength": 1}},
+        {
+            "duration": _DURATION,
+            "until": {"type": "string", "minLength": 1},
+            # The original's wait nodes name their kind; the output is also shared.<type>_result.
+            "type": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+        },
         anyOf=[{"required": ["duration"]}, {"required": ["until"]}],
     ),
 )

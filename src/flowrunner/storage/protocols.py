@@ -22,6 +22,7 @@ from typing import Protocol
 from flowrunner.storage.records import (
     Account,
     ApiToken,
+    AuditChain,
     AuditRecord,
     Checkpoint,
     DeliveryStatus,
@@ -471,9 +472,19 @@ class AuditStore(Protocol):
         ...
 
     async def list_for_account(
-        self, account_id: str, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+        self,
+        account_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+        chain: str | None = None,
     ) -> Page[AuditRecord]:
-        """Records about one account, from every chain, newest first."""
+        """Records about one account, newest first: from ``chain`` only, or from every
+        chain when it is None."""
+        ...
+
+    async def chains(self) -> builtins.list[AuditChain]:
+        """Every chain that has records or a recorded head, by name, with that head."""
         ...
 
 

@@ -270,6 +270,20 @@ class AuditRecord:
     hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class AuditChain:
+    """A chain as the store knows it: its name and the head it recorded at the last append.
+
+    ``head_seq``/``head_hash`` are None when records exist under a name no append ever
+    recorded a head for (rows written around the store). Backends that keep no separate head
+    (memory, DynamoDB) report their last record as the head.
+    """
+
+    chain: str
+    head_seq: int | None
+    head_hash: str | None
+
+
 # --- key-value -----------------------------------------------------------------------------
 
 

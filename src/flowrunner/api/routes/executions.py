@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from flowrunner.api.deps import CurrentAccount, Paging
 from flowrunner.api.schemas.common import COMMON_ERRORS, error_responses
@@ -41,6 +41,9 @@ Runs = Annotated[ExecutionService, Depends(executions)]
 
 
 class RunRequest(BaseModel):
+    # A misspelt key ({"inputs": ...}) would otherwise start a run with an empty input.
+    model_config = ConfigDict(extra="forbid")
+
     input: Any = Field(default=None, description="the run input: a JSON object")
     shared: Any = Field(default=None, description="accepted as an alias of input")
     version: int | None = Field(default=None, ge=1, description="default: the current one")
@@ -114,6 +117,8 @@ class LogPage(BaseModel):
 
 
 class RetryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     resume: bool = Field(default=False, description="start at the node that failed")
 
 
