@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,16 @@ nodes:
     next: {default: after}
   after: {type: set, params: {values: {child: "${results.call}"}}}
 """
+
+
+UNTIL_CHILD = """metadata: {name: Sleeper}
+nodes:
+  nap: {type: delay, params: {until: "${input.until}"}, next: {default: done}}
+  done: {type: set, params: {values: {slept: true}}}
+"""
+UNTIL_PARENT = SLOW_PARENT.replace(
+    'input: {nap: "${shared.nap}"}', 'input: {until: "${shared.until}"}'
+)
 
 
 @pytest.fixture
@@ -299,9 +310,12 @@ async def test_after_kill_9_a_resumed_parent_resumes_its_child_instead_of_starti
         server.start()
         headers = {"Authorization": f"Bearer {server.token()}"}
         async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
-            await _save(client, SLOW_CHILD)
-            parent_flow = await _save(client, SLOW_PARENT)
-            parent_id = await _run(client, parent_flow, {"nap": "4s"})
+            await _save(client, UNTIL_CHILD)
+            parent_flow = await _save(client, UNTIL_PARENT)
+            # An absolute wake-up time: far enough for the kill to land mid-nap however busy
+            # the machine, and the resumed child waits only for what is left of it.
+            wake = datetime.now(UTC) + timedelta(seconds=15)
+            parent_id = await _run(client, parent_flow, {"until": wake.isoformat()})
             children = await _until(
                 client,
                 f"/api/v1/executions/{parent_id}/children",
