@@ -398,9 +398,12 @@ async def test_a_graceful_shutdown_stops_parent_and_child_at_checkpoints_and_bot
         server.start()
         headers = {"Authorization": f"Bearer {server.token()}"}
         async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
-            await _save(client, SLOW_CHILD)
-            parent_flow = await _save(client, SLOW_PARENT)
-            parent_id = await _run(client, parent_flow, {"nap": "2s"})
+            await _save(client, UNTIL_CHILD)
+            parent_flow = await _save(client, UNTIL_PARENT)
+            # The stop must land mid-nap however busy the machine: an absolute wake-up time
+            # well ahead, within the shutdown grace period.
+            wake = datetime.now(UTC) + timedelta(seconds=12)
+            parent_id = await _run(client, parent_flow, {"until": wake.isoformat()})
             children = await _until(
                 client,
                 f"/api/v1/executions/{parent_id}/children",
