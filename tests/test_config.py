@@ -57,3 +57,16 @@ def test_embedded_default_is_a_sqlite_file_in_the_data_dir(
     settings = load_settings()
     assert settings.storage == "sqlite"
     assert settings.resolved_database_url() == f"sqlite+aiosqlite:///{tmp_path}/flowrunner.db"
+
+
+def test_sandbox_worker_recycling_limits_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().script_worker_max_evaluations == 100_000
+    monkeypatch.setenv("FLOWRUNNER_SCRIPT_WORKER_MAX_EVALUATIONS", "0")
+    monkeypatch.setenv("FLOWRUNNER_SCRIPT_WORKER_MAX_RSS_MB", "256")
+    settings = load_settings()
+    assert (settings.script_worker_max_evaluations, settings.script_worker_max_rss_mb) == (0, 256)
+    monkeypatch.setenv("FLOWRUNNER_SCRIPT_WORKER_MAX_RSS_MB", "-1")
+    with pytest.raises(ValueError, match="script_worker_max_rss_mb"):
+        load_settings()

@@ -42,3 +42,41 @@ def test_nan_is_written_as_null_and_old_nan_text_still_reads() -> None:
     assert math.isnan(jsontext.loads('{"x": NaN}')["x"])
     with pytest.raises(json.JSONDecodeError):
         jsontext.loads("{not json")
+
+
+def test_lone_surrogates_are_written_as_escapes_and_read_back_unchanged() -> None:
+    value = {"s": "a\ud800b", "k\udfff": ["\U0001f600", "nul\x00"]}
+    text = jsontext.dumps(value)
+    assert text.isascii()  # valid UTF-8 for any database or driver
+    text.encode("utf-8")
+    assert jsontext.loads(text) == value
+    assert jsontext.copy(value) == value
+
+
+def test_a_well_formed_copy_replaces_only_lone_surrogates() -> None:
+    value = {"s": "a\ud800b", "pair": "\ud83d\ude00", "k\udfff": ["ok", 1]}
+    assert jsontext.copy(value, well_formed=True) == {
+        "s": "a\ufffdb",
+        "pair": "\U0001f600",
+        "k\ufffd": ["ok", 1],
+    }
+    assert jsontext.has_lone_surrogate(value)
+    assert not jsontext.has_lone_surrogate({"s": "\U0001f600 text", "n": [1, None]})
+
+
+@pytest.mark.parametrize(
+    ("text", "depth", "deeper"),
+    [
+        (b"[[1]]", 2, False),
+        (b"[[1]]", 1, True),
+        (b'{"a": "[[[[[[", "b": {"c": []}}', 3, False),
+        (b'{"a": "\\"[[[[", "b": [{}]}', 2, True),
+        (b'{"a": "x\\\\", "b": "[[[", "c": "]]"}', 1, False),
+        (b"[" * 300 + b"]" * 300, 200, True),
+        (b"[" * 200 + b"]" * 200, 200, False),
+    ],
+)
+def test_deeper_than_reads_depth_from_the_text_outside_strings(
+    text: bytes, depth: int, deeper: bool
+) -> None:
+    assert jsontext.deeper_than(text, depth) is deeper

@@ -43,9 +43,16 @@ class Settings(BaseSettings):
     script_timeout: float = 1.0
     script_memory_mb: int = 64
     script_workers: int = 2
+    # A healthy sandbox worker is replaced (in the background, between evaluations) after
+    # this many evaluations or once its resident memory passes this many MB; 0 = never.
+    script_worker_max_evaluations: int = Field(default=100_000, ge=0)
+    script_worker_max_rss_mb: int = Field(default=384, ge=0)
 
     # Node visits per run before it is failed as an endless loop.
     max_steps: int = 10_000
+    # Stored sub-flows (flow nodes naming a flow) nested deeper than this fail the node: a
+    # bound at run time, beside the recursion check at save time.
+    max_subflow_depth: int = Field(default=8, ge=1, le=64)
 
     # Secrets vault: Fernet keys, comma-separated, newest first (encrypts; the rest decrypt).
     # Unset: a key generated once in <data_dir>/secret.key (embedded default only).
@@ -71,6 +78,10 @@ class Settings(BaseSettings):
     max_script_bytes: int = Field(default=65_536, ge=1)
     flow_validation_workers: int = Field(default=2, ge=1, le=32)
     max_request_bytes: int = 1_048_576
+    # Levels of nested arrays/objects a JSON body or WebSocket message may have (400 beyond).
+    # At most 200: stored values are served again inside response models, and pydantic
+    # refuses to serialize past about 254 levels.
+    max_json_depth: int = Field(default=64, ge=2, le=200)
     # Runs (flowrunner.executions): parallel runs per process (the rest queue), lease time a
     # run's executor must renew within, how often expired leases are swept, how long a
     # shutdown lets running nodes finish, and the largest run input accepted.
@@ -82,6 +93,9 @@ class Settings(BaseSettings):
     script_worker_share: float = Field(default=0.5, gt=0, le=1)
     lease_ttl_seconds: float = 30.0
     recovery_interval_seconds: float = 10.0
+    # Times crash recovery may resume a run that saves no checkpoint in between (a crash
+    # loop) before failing it; runs created but never leased are recovered after the TTL.
+    max_resume_attempts: int = Field(default=3, ge=0)
     shutdown_grace_seconds: float = 10.0
     max_run_input_bytes: int = 1_048_576
     # Size caps of a run's data, in bytes of JSON, checked before anything that big is copied:

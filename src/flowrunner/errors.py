@@ -11,6 +11,7 @@ One root, a few families a caller can catch, leaves that carry context::
     │   ├── NodeTimeout            a node exceeded its timeout
     │   ├── StepLimitExceeded      a run visited more nodes than its step limit
     │   ├── SizeLimitExceeded      a node's output, the shared state or a checkpoint is too big
+    │   ├── ResumeLimitExceeded    a run kept crashing: resumed too often without progress
     │   └── FlowFailed             a `fail` node ended the run on purpose
     ├── SandboxError               JavaScript could not run or failed inside the sandbox
     │   ├── ScriptError            the script threw or has a syntax error (JS line:column)
@@ -210,6 +211,23 @@ class SizeLimitExceeded(ExecutionError):
         self.size = size
         self.setting = setting
         self.node_id = node_id
+
+
+class ResumeLimitExceeded(ExecutionError):
+    """Crash recovery took the run over more than the allowed number of times without it
+    saving a checkpoint in between: resuming it again would only repeat the crash (and the
+    side effects of the node it re-runs)."""
+
+    code = "resume_limit_exceeded"
+
+    def __init__(self, attempts: int, limit: int, last_error: str | None = None) -> None:
+        super().__init__(
+            f"run was resumed {attempts - 1} times without progress (limit {limit});"
+            " it is failed instead of resumed again"
+            + (f". Last crash: {last_error}" if last_error else ""),
+            attempts=attempts,
+            limit=limit,
+        )
 
 
 class FlowFailed(ExecutionError):

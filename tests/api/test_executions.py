@@ -241,3 +241,108 @@ async def test_sse_replays_a_finished_run_and_resumes_after_last_event_id(
     )
     again = [f for f in resumed.text.split("\n\n") if f]
     assert [int(f.split("\n")[0].removeprefix("id: ")) for f in again] == ids[-2:]
+
+
+async def resume_five_at_once(api: Api, who: Headers, flow_id: str) -> None:
+    """Five concurrent resumes of one failed run start one run: every answer is that run
+    (202) or, if it already ended, a 409 naming it. A later resume of the old run is a 409."""
+    failed = await api.client.post(RUN.format(flow_id) + "?wait=5s", json={}, headers=who)
+    assert failed.json()["status"] == "failed", failed.text
+    failed_id = failed.json()["id"]
+    answers = await asyncio.gather(
+        *(
+            api.client.post(f"{EXECUTIONS}/{failed_id}/retry", json={"resume": True}, headers=who)
+            for _ in range(5)
+        )
+    )
+    runs = await api.client.get(EXECUTIONS, params={"flow_id": flow_id}, headers=who)
+    ids = {e["id"] for e in runs.json()["items"]}
+    assert len(ids) == 2, ids  # the failed run and its one resume
+    (resumed_id,) = ids - {failed_id}
+    for answer in answers:
+        if answer.status_code == 202:
+            assert answer.json()["execution_id"] == resumed_id
+        else:
+            assert answer.status_code == 409, answer.text
+            assert resumed_id in error_of(answer)["message"]
+    assert sum(a.status_code == 202 for a in answers) >= 1
+    for _ in range(500):  # a hang guard, not a time limit
+        done = await api.client.get(f"{EXECUTIONS}/{resumed_id}", headers=who)
+        if done.json()["status"] == "failed":
+            break
+        await asyncio.sleep(0.02)
+    assert done.json()["status"] == "failed"
+    again = await api.client.post(
+        f"{EXECUTIONS}/{failed_id}/retry", json={"resume": True}, headers=who
+    )
+    assert again.status_code == 409
+    assert resumed_id in error_of(again)["message"]
+    # The newer run can be resumed in turn.
+    onward = await api.client.post(
+        f"{EXECUTIONS}/{resumed_id}/retry", json={"resume": True}, headers=who
+    )
+    assert onward.status_code == 202
+
+
+async def test_concurrent_resumes_of_one_failed_run_start_one_run(api: Api, alice: Headers) -> None:
+    await resume_five_at_once(api, alice, await _flow(api, alice, FAILING))
+
+
+SCALAR = """metadata: {name: Scalar}
+nodes:
+  answer: {type: transform, params: {script: "return input.value"}}
+"""
+
+
+async def test_a_run_whose_output_is_any_json_value_completes_and_reads_back(
+    api: Api, alice: Headers
+) -> None:
+    """A bare number used to be stored as a number by SQLite and crash the runner on read,
+    which recovery then resumed forever; a lone surrogate could not be stored at all. (A NUL
+    is refused at the API edge; one a script makes is stored: tests/api/test_input_guard.py.)"""
+    flow_id = await _flow(api, alice, SCALAR)
+    for value in (42, 1.5, 0, True, "42", "", "\U0001f600", None):
+        body = json.dumps({"input": {"value": value}})  # \\ud800 goes over the wire escaped
+        done = await api.client.post(
+            RUN.format(flow_id) + "?wait=10s",
+            content=body,
+            headers={**alice, "content-type": "application/json"},
+        )
+        assert done.status_code == 200, done.text
+        assert done.json()["status"] == "completed", done.text
+        again = await api.client.get(f"{EXECUTIONS}/{done.json()['id']}", headers=alice)
+        assert again.status_code == 200, again.text
+        assert again.json()["output"] == value
+        assert again.json()["input"] == {"value": value}
+
+
+LONE_SURROGATE = """metadata: {name: Surrogate}
+nodes:
+  odd: {type: transform, params: {script: 'return {text: "a\\ud800b", ok: "\\ud83d\\ude00"}'}}
+"""
+
+
+async def test_lone_surrogates_become_the_replacement_character_in_outputs_and_are_refused_in_input(
+    api: Api, alice: Headers
+) -> None:
+    """A JavaScript string may hold a lone surrogate; what the run records is valid Unicode
+    (U+FFFD in its place), so every response, event and webhook can carry it. An input that
+    holds one is a 400, not a run that fails later or a response that cannot be encoded."""
+    flow_id = await _flow(api, alice, LONE_SURROGATE)
+    done = await api.client.post(RUN.format(flow_id) + "?wait=10s", json={}, headers=alice)
+    assert done.status_code == 200, done.text
+    assert done.json()["output"] == {"text": "a\ufffdb", "ok": "\U0001f600"}
+    again = await api.client.get(f"{EXECUTIONS}/{done.json()['id']}", headers=alice)
+    assert again.status_code == 200, again.text
+    assert again.json()["output"]["text"] == "a\ufffdb"
+    history = await api.client.get(f"{EXECUTIONS}/{done.json()['id']}/events", headers=alice)
+    assert history.status_code == 200
+    last = [line for line in history.text.splitlines() if line.startswith("data: ")][-1]
+    assert json.loads(last.removeprefix("data: "))["data"]["output"]["text"] == "a\ufffdb"
+    refused = await api.client.post(
+        RUN.format(flow_id),
+        content='{"input": {"s": "x\\udc00"}}',
+        headers={**alice, "content-type": "application/json"},
+    )
+    assert refused.status_code == 400, refused.text
+    assert error_of(refused)["code"] == "invalid_input"

@@ -53,6 +53,14 @@ async def user(api: Api, name: str) -> Headers:
     return await api.login(name, "password-123")
 
 
+async def test_concurrent_resumes_of_one_failed_run_start_one_run_on_postgres(pg_api: Api) -> None:
+    from tests.api.test_executions import FAILING, resume_five_at_once
+
+    alice = await user(pg_api, "pg-resumer")
+    flow_id: str = (await pg_api.create_flow(alice, FAILING))["id"]
+    await resume_five_at_once(pg_api, alice, flow_id)
+
+
 async def test_flow_lifecycle_on_postgres(pg_api: Api) -> None:
     alice = await user(pg_api, "pg-alice")
     flow = await pg_api.create_flow(alice, flow_yaml(name="PgFlow"))

@@ -9,6 +9,7 @@ import pytest
 
 from flowrunner.audit import AuditLog
 from flowrunner.errors import InvalidInput
+from flowrunner.storage import NewAuditEntry, Store
 from flowrunner.storage.chain import hash_of
 from flowrunner.storage.sql import SqlStore
 
@@ -66,6 +67,22 @@ async def test_an_untouched_chain_verifies(audit: AuditLog, batch: int) -> None:
     assert report.head_hash == (await audit.list(None)).items[-1].hash
 
 
+async def test_verify_reports_every_chain_that_is_not_ours_and_listings_skip_it(
+    audit: AuditLog, store: Store
+) -> None:
+    await fill(audit, 2)
+    await store.audit.append("shadow", NewAuditEntry("secret.read", account_id="acct-a"))
+    report = await audit.verify()
+    assert not report.ok
+    assert report.chains == 2
+    assert report.checked == 3
+    assert report.problems == [
+        "chain 'shadow': not written by flowrunner (its one chain is 'global'); "
+        "1 record(s) under it are not shown"
+    ]
+    assert [r.chain for r in (await audit.list("acct-a")).items] == ["global"]
+
+
 # --- tampering, on a real SQLite database edited behind the service's back ---------------
 
 
@@ -94,7 +111,7 @@ async def test_verify_detects_an_edited_record(
     report = await audit.verify(batch=batch)
     assert not report.ok
     assert report.checked == 3
-    assert report.problems == ["record 4: content does not match its hash"]
+    assert report.problems == ["chain 'global': record 4: content does not match its hash"]
 
 
 async def test_verify_detects_edited_data(sqlite_file: tuple[Path, AuditLog]) -> None:
@@ -111,7 +128,7 @@ async def test_verify_detects_a_deleted_record(
     tamper(path, f"DELETE FROM audit_records WHERE seq = {seq}")
     report = await audit.verify()
     assert not report.ok
-    assert report.problems == [f"record {seq + 1}: expected seq {seq}"]
+    assert report.problems == [f"chain 'global': record {seq + 1}: expected seq {seq}"]
 
 
 async def test_verify_detects_a_record_rehashed_after_editing(
@@ -127,4 +144,28 @@ async def test_verify_detects_a_record_rehashed_after_editing(
     )
     report = await audit.verify()
     assert not report.ok
-    assert report.problems == ["record 4: prev_hash does not match"]
+    assert report.problems == ["chain 'global': record 4: prev_hash does not match"]
+
+
+async def test_listings_leave_out_a_record_that_fails_its_hash(
+    sqlite_file: tuple[Path, AuditLog],
+) -> None:
+    path, audit = sqlite_file
+    tamper(path, "UPDATE audit_records SET actor = 'mallory' WHERE seq = 3")
+    assert [r.seq for r in (await audit.list(None)).items] == [1, 2, 4, 5, 6]
+    assert [r.seq for r in (await audit.list("acct-a")).items] == [5, 1]
+
+
+async def test_verify_detects_records_cut_off_the_end_by_the_recorded_head(
+    sqlite_file: tuple[Path, AuditLog],
+) -> None:
+    path, audit = sqlite_file
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM audit_records WHERE seq >= 5")
+    report = await audit.verify()
+    assert not report.ok
+    assert report.head_seq == 4
+    assert report.problems == [
+        "chain 'global': ends at record 4 but its recorded head is record 6: "
+        "records were removed from its end"
+    ]

@@ -40,7 +40,7 @@ def test_verify_passes_on_an_untouched_log_and_prints_the_head(tmp_path: Path) -
     seed(tmp_path, 3)
     code, output = verify(tmp_path)
     assert code == 0, output
-    assert "audit log OK: 3 record(s)" in output
+    assert "audit log OK: 3 record(s) in 1 chain(s)" in output
     assert "head: seq 3 hash " in output
 
 
@@ -50,7 +50,7 @@ def test_verify_fails_with_its_own_exit_code_when_a_record_was_deleted(tmp_path:
         conn.execute("DELETE FROM audit_records WHERE seq = 2")
     code, output = verify(tmp_path)
     assert code == TAMPERED_EXIT_CODE
-    assert "TAMPERED: record 3: expected seq 2" in output
+    assert "TAMPERED: chain 'global': record 3: expected seq 2" in output
 
 
 def test_the_installed_command_exits_3_on_an_edited_record(tmp_path: Path) -> None:

@@ -360,3 +360,45 @@ def test_a_sub_flow_may_take_shared_as_its_input(runner: CliRunner, tmp_path: Pa
     result = runner.invoke(app, ["run", str(path), "-i", '{"a": 1}', "-o", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["output"] == {"a": 1}
+
+
+def test_a_stored_sub_flow_cannot_run_without_a_server_and_says_so(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        "main.yaml",
+        "metadata: {name: Main}\nnodes:\n  call: {type: flow, params: {flow: Billing}}\n",
+    )
+    result = runner.invoke(app, ["run", str(path), "-o", "json"])
+    assert result.exit_code != 0
+    assert "has no server" in result.output
+    assert "use 'path:'" in result.output
+
+
+def test_a_flow_node_takes_a_path_or_a_stored_flow_and_version_only_with_flow(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    write(
+        tmp_path,
+        "sub.yaml",
+        "metadata: {name: Sub}\nnodes:\n  say: {type: log, params: {message: hi}}\n",
+    )
+    both = write(
+        tmp_path,
+        "both.yaml",
+        "metadata: {name: Both}\nnodes:\n"
+        "  call: {type: flow, params: {path: sub.yaml, flow: Sub}}\n",
+    )
+    result = runner.invoke(app, ["validate", str(both)])
+    assert result.exit_code != 0
+    assert "either path (a flow file) or flow" in result.output
+    pinned = write(
+        tmp_path,
+        "pinned.yaml",
+        "metadata: {name: Pinned}\nnodes:\n"
+        "  call: {type: flow, params: {path: sub.yaml, version: 2}}\n",
+    )
+    result = runner.invoke(app, ["validate", str(pinned)])
+    assert result.exit_code != 0
+    assert "version applies to a stored flow" in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -106,5 +107,55 @@ async def test_kill_9_mid_run_then_restart_completes_every_run_from_its_checkpoi
                 for node in PATH:
                     assert finished[node] in ((1, 2) if node == rerun else (1,)), (node, events)
             assert resumed_runs >= 10
+            # Resumed from their checkpoints, then ended: no checkpoint is kept.
+            assert _checkpoint_rows(tmp_path) == 0
+    finally:
+        server.kill()
+
+
+def _checkpoint_rows(data_dir: Path) -> int:
+    # A read-only look at the server's SQLite file (WAL lets a reader in while it serves).
+    conn = sqlite3.connect(f"file:{data_dir / 'flowrunner.db'}?mode=ro", uri=True)
+    try:
+        (count,) = conn.execute("SELECT count(*) FROM checkpoints").fetchone()
+    finally:
+        conn.close()
+    return int(count)
+
+
+BARE = """metadata: {name: Bare}
+nodes:
+  first: {type: set, params: {values: {a: 1}}, next: {default: answer}}
+  answer: {type: transform, params: {script: "return 42"}}
+"""
+
+
+async def test_a_run_ending_in_a_bare_number_completes_once_and_is_never_resumed(
+    tmp_path: Path,
+) -> None:
+    """On SQLite the final output 42 used to be stored as an integer the runner could not read
+    back: it crashed after its last node, and recovery re-ran that node every few seconds."""
+    server = Server(tmp_path, lease_ttl_seconds=1, recovery_interval_seconds=0.2)
+    try:
+        server.start()
+        headers = {"Authorization": f"Bearer {server.token()}"}
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+            created = await client.post(
+                "/api/v1/flows", content=BARE, headers={"content-type": "application/yaml"}
+            )
+            flow_id = created.json()["id"]
+            done = await client.post(f"/api/v1/flows/{flow_id}/run?wait=20s", json={})
+            assert done.status_code == 200, done.text
+            assert (done.json()["status"], done.json()["output"]) == ("completed", 42)
+            execution_id = done.json()["id"]
+            # Several recovery sweeps later, nothing was resumed or run again.
+            await asyncio.sleep(1.5)
+            again = await client.get(f"/api/v1/executions/{execution_id}")
+            assert again.json()["output"] == 42
+            events = await _events(client, execution_id)
+            assert not [e for e in events if e["data"].get("resumed")]
+            finished = [e for e in events if e["data"].get("state") == "finished"]
+            assert [e["data"]["node_id"] for e in finished] == ["first", "answer"]
+            assert _checkpoint_rows(tmp_path) == 0
     finally:
         server.kill()

@@ -241,3 +241,33 @@ def test_any_batch_keeps_input_order_and_its_concurrency_bound(
     assert result.output == [item * 2 for item in items]
     expected_bound = {"serial": 1, "parallel": len(items), "worker_pool": bound}[strategy]
     assert node.max_running <= max(expected_bound, 1)
+
+
+class MaybeBatch(Node):
+    """A batch node whose prep decides: a list input is the items, anything else runs once."""
+
+    def prep(self, ctx: Any) -> Any:
+        from flowrunner.engine import Unbatched
+
+        return ctx.input if isinstance(ctx.input, list) else Unbatched(ctx.input)
+
+    def exec(self, prep_res: Any) -> Any:
+        return f"<{prep_res}>"
+
+
+async def test_a_batch_node_whose_prep_returns_unbatched_runs_exec_once_without_a_list() -> None:
+    node = MaybeBatch(batch=BatchPolicy("parallel"))
+    assert (await Flow(node).run("one")).output == "<one>"
+    assert (await Flow(node).run(["a", "b"])).output == ["<a>", "<b>"]
+
+
+async def test_an_unbatched_output_is_size_checked_like_a_plain_nodes() -> None:
+    seen: list[tuple[str, Any]] = []
+
+    def check(node_id: str, value: Any, total: int) -> int:
+        seen.append((node_id, value))
+        return total + 1
+
+    node = MaybeBatch(node_id="maybe", batch=BatchPolicy("parallel"))
+    await Flow(node).run("one", size_check=check)
+    assert seen == [("maybe", "<one>")]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flowrunner.errors import NodeFailed
-from flowrunner.executions.payloads import TRUNCATED, bounded, error_details
+from flowrunner.executions.payloads import MAX_DEPTH, TRUNCATED, bounded, error_details
 from flowrunner.secrets import Masker
 
 
@@ -24,6 +24,34 @@ def test_bounded_keeps_small_values_and_marks_large_ones() -> None:
     assert big[TRUNCATED] is True
     assert big["size"] > 500
     assert len(big["preview"]) == 25
+
+
+def nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_bounded_marks_values_too_deep_to_serve_again() -> None:
+    masker = Masker([])
+    assert bounded({"v": nested(MAX_DEPTH - 1)}, masker, 100_000) == {"v": nested(MAX_DEPTH - 1)}
+    deep = bounded({"v": nested(900)}, masker, 100_000)
+    assert deep[TRUNCATED] is True
+    assert deep["reason"] == f"nested deeper than {MAX_DEPTH} levels"
+    # With secrets to mask, the recursive masking gives up first: the same marker, no preview.
+    masked = bounded({"v": nested(900), "k": "hunter22"}, Masker(["hunter22"]), 100_000)
+    assert masked == {TRUNCATED: True, "reason": f"nested deeper than {MAX_DEPTH} levels"}
+
+
+def test_bounded_text_keeps_nul_and_replaces_lone_surrogates() -> None:
+    # NUL is a character every backend stores (JSON columns); a lone surrogate is not text.
+    value = {"a": "x\x00y", "b": "p\ud800q", "k\x00": "\\u0000 stays text"}
+    assert bounded(value, Masker([]), 1000) == {
+        "a": "x\x00y",
+        "b": "p\ufffdq",
+        "k\x00": "\\u0000 stays text",
+    }
 
 
 def test_bounded_masks_secrets_containing_quotes_exactly() -> None:

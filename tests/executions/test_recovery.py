@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
+from flowrunner.errors import StorageUnavailable
 from flowrunner.executions import Recovery, Topic
 from flowrunner.storage import Account, Store
 from tests.conftest import HANG_GUARD
-from tests.executions.conftest import SLOW, HarnessFactory
+from tests.executions.conftest import SLOW, STEPS, HarnessFactory, make_harness
 
 
 async def test_a_crashed_run_resumes_from_its_checkpoint_on_another_executor(
@@ -99,3 +101,99 @@ async def test_background_sweeps_pick_up_runs_that_expire_later(
     finally:
         await recovery.stop()
         await h.executor.shutdown(grace=1)
+
+
+class _FinishFails:
+    """A real store whose executions refuse to record a completed run (a full disk, a value
+    the database rejects): the runner crashes after the last node, every time."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    @property
+    def executions(self) -> Any:
+        inner = self._store.executions
+
+        class Executions:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(inner, name)
+
+            async def update(self, *args: Any, **kw: Any) -> Any:
+                if kw.get("status") == "completed":
+                    raise StorageUnavailable("disk full")
+                return await inner.update(*args, **kw)
+
+        return Executions()
+
+
+async def test_a_run_that_crashes_on_every_resume_ends_failed_instead_of_looping(
+    store: Store, account: Account
+) -> None:
+    """Each attempt runs on a new executor (a new process, as after a restart): the count
+    lives in the store. After 3 failed resumptions the 4th claim fails the run, naming the
+    crash, and its last node stops being re-run."""
+    broken = _FinishFails(store)
+    built = [make_harness(broken, account, owner="p0")]  # type: ignore[arg-type]
+    flow_id = await built[0].flow(STEPS)
+    execution = await store.executions.create(
+        account.id, flow_id=flow_id, flow_version=1, input={"n": 1}
+    )
+    try:
+        assert await built[0].executor.submit(execution)
+        await built[0].executor.wait(execution.id)
+        for attempt in range(1, 5):
+            built.append(make_harness(broken, account, owner=f"p{attempt}"))  # type: ignore[arg-type]
+            recovery = Recovery(
+                store.executions, built[-1].executor, lease_ttl=timedelta(seconds=2)
+            )
+            # The crashed runner's last events may still be being flushed (a row lock that
+            # makes the claim skip the run for now, as a real sweep would): claim until taken.
+            async with asyncio.timeout(HANG_GUARD):
+                while await recovery.claim_once() != 1:  # noqa: ASYNC110 - a store row
+                    await asyncio.sleep(0.05)
+            await built[-1].executor.wait(execution.id)
+            current = await store.executions.get(account.id, execution.id)
+            assert current.resume_attempts == attempt
+            assert current.status == ("running" if attempt <= 3 else "failed")
+        assert current.error is not None
+        assert current.error["code"] == "resume_limit_exceeded"
+        assert "disk full" in str(current.error["message"])
+        assert current.lease_owner is None
+        # Nothing left to claim: the loop is over.
+        assert await Recovery(store.executions, built[-1].executor).claim_once() == 0
+        events = await store.executions.list_events(account.id, execution.id)
+        crashes = [e for e in events if e.data.get("crash")]
+        assert len(crashes) == 4  # the first run and three resumptions
+        last_node = [
+            e
+            for e in events
+            if e.data.get("node_id") == "third" and e.data.get("state") == "finished"
+        ]
+        assert len(last_node) == 4
+        assert events[-1].type == "error"
+    finally:
+        for h in built:
+            await h.executor.shutdown(grace=0.5)
+
+
+async def test_a_run_whose_creator_died_before_leasing_it_is_recovered(
+    harnesses: HarnessFactory, store: Store, account: Account
+) -> None:
+    """Created (queued) but never handed to an executor: once older than the grace period
+    (the lease TTL), recovery claims and runs it, so an idempotent replay of the request
+    finds a run that completes instead of one queued forever."""
+    h = harnesses(owner="heir")
+    flow_id = await h.flow(STEPS)
+    orphan = await store.executions.create(
+        account.id, flow_id=flow_id, flow_version=1, input={"name": "x"}, idempotency_key="k"
+    )
+    recovery = Recovery(store.executions, h.executor, lease_ttl=timedelta(milliseconds=200))
+    await asyncio.sleep(0.3)
+    assert await recovery.claim_once() == 1
+    replay = await h.service.start(account.id, flow_id, {"name": "x"}, idempotency_key="k")
+    assert (replay.execution.id, replay.created) == (orphan.id, False)
+    done = await h.service.wait(account.id, orphan.id, within=HANG_GUARD)
+    assert done.status == "completed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 
@@ -11,7 +12,7 @@ from flowrunner.executions.recorder import RESUME_KEY, uninterrupted
 from flowrunner.executions.sealing import is_sealed
 from flowrunner.executions.sizes import RunLimits
 from flowrunner.secrets import Keyring
-from flowrunner.storage import Execution, NewEvent
+from flowrunner.storage import Execution, ExecutionEvent, NewCheckpoint, NewEvent
 from tests.executions.conftest import FAILING, STEPS, Harness, secrets_of
 
 KEY = Keyring.generate_key()
@@ -103,19 +104,28 @@ nodes:
     assert finished[0].data["output"]["$truncated"] is True
 
 
-async def test_the_last_checkpoint_is_before_the_last_node_with_the_state_so_far(
-    harness: Harness,
-) -> None:
-    # After the last node the run ends: its status and final event replace a checkpoint.
+async def test_a_completed_run_keeps_no_checkpoint(harness: Harness) -> None:
+    # Nothing is left to resume: the final status drops the checkpoint in the same write.
     flow_id = await harness.flow(STEPS)
     execution = await _create(harness, flow_id, {"name": "Ada"})
-    await harness.runner.run(execution)
+    done = await harness.runner.run(execution)
+    assert done.status == "completed"
+    assert await harness.store.executions.get_checkpoint(harness.account.id, done.id) is None
+
+
+async def test_a_failed_run_keeps_its_last_checkpoint_with_the_state_so_far(
+    harness: Harness,
+) -> None:
+    # The checkpoint a retry with resume starts from: saved after `ok`, before `boom`.
+    flow_id = await harness.flow(FAILING)
+    execution = await _create(harness, flow_id, {})
+    failed = await harness.runner.run(execution)
+    assert failed.status == "failed"
     checkpoint = await harness.store.executions.get_checkpoint(harness.account.id, execution.id)
     assert checkpoint is not None
-    assert checkpoint.next_node == "third"
-    assert checkpoint.shared["greeting"] == "hi Ada"
-    assert "done" not in checkpoint.shared
-    assert checkpoint.results[RESUME_KEY]["last_node"] == "second"
+    assert checkpoint.next_node == "boom"
+    assert checkpoint.shared["before"] is True
+    assert checkpoint.results[RESUME_KEY]["last_node"] == "ok"
 
 
 async def test_resume_from_a_checkpoint_runs_only_the_remaining_nodes(harness: Harness) -> None:
@@ -226,16 +236,38 @@ def _sealing_runner(h: Harness) -> Runner:
     return Runner(h.store, h.bus, FlowCache(), secrets=secrets_of, keys=Keyring([KEY]))
 
 
+def _written_checkpoints(h: Harness) -> list[NewCheckpoint]:
+    """Every checkpoint the runner saves, as the store receives it (a completed run's own
+    checkpoint is deleted when it ends, so the tests look at what was written)."""
+    written: list[NewCheckpoint] = []
+    runs = h.store.executions
+    record_step = runs.record_step
+
+    async def spy(
+        account_id: str,
+        execution_id: str,
+        events: Sequence[NewEvent],
+        *,
+        checkpoint: NewCheckpoint | None = None,
+    ) -> list[ExecutionEvent]:
+        if checkpoint is not None:
+            written.append(checkpoint)
+        return await record_step(account_id, execution_id, events, checkpoint=checkpoint)
+
+    runs.record_step = spy  # type: ignore[method-assign]
+    return written
+
+
 async def test_a_checkpoint_holding_a_secret_is_sealed_and_resumes_with_the_value(
     harness: Harness,
 ) -> None:
     runner = _sealing_runner(harness)
     flow_id = await harness.flow(SEALED_FLOW)
+    written = _written_checkpoints(harness)
     first = await runner.run(await _create(harness, flow_id, {}))
     assert first.status == "completed"
     assert first.output == {"matched": True}
-    saved = await harness.store.executions.get_checkpoint(harness.account.id, first.id)
-    assert saved is not None
+    saved = written[-1]
     assert "s3cr3t-value" not in repr((saved.shared, saved.results))
     assert is_sealed(saved.shared)
     assert is_sealed(saved.results["keep"])
@@ -269,22 +301,24 @@ nodes:
   end: {type: set, params: {values: {done: true}}}
 """
     )
+    written = _written_checkpoints(harness)
     done = await runner.run(await _create(harness, flow_id, {}))
     assert done.status == "completed"
     events = await harness.store.executions.list_events(harness.account.id, done.id)
     assert "s3cr3t-value" not in repr([e.data for e in events])
     logs = [e.data["message"] for e in events if e.type == "log"]
     assert logs == ["handled bad ***, all fine"]
-    saved = await harness.store.executions.get_checkpoint(harness.account.id, done.id)
-    assert saved is not None
-    assert "s3cr3t-value" not in repr((saved.shared, saved.results))
+    assert written
+    for saved in written:
+        assert "s3cr3t-value" not in repr((saved.shared, saved.results))
 
 
 async def test_without_keys_a_secret_in_a_checkpoint_is_masked(harness: Harness) -> None:
     flow_id = await harness.flow(SEALED_FLOW)
-    done = await harness.runner.run(await _create(harness, flow_id, {}))
-    saved = await harness.store.executions.get_checkpoint(harness.account.id, done.id)
-    assert saved is not None
+    written = _written_checkpoints(harness)
+    await harness.runner.run(await _create(harness, flow_id, {}))
+    saved = written[-1]
+    assert isinstance(saved.shared, dict)
     assert saved.shared["token"] == "***"
     assert "s3cr3t-value" not in repr((saved.shared, saved.results))
 
@@ -293,9 +327,9 @@ async def test_a_checkpoint_sealed_under_a_lost_key_fails_the_run_and_says_why(
     harness: Harness,
 ) -> None:
     flow_id = await harness.flow(SEALED_FLOW)
-    first = await _sealing_runner(harness).run(await _create(harness, flow_id, {}))
-    saved = await harness.store.executions.get_checkpoint(harness.account.id, first.id)
-    assert saved is not None
+    written = _written_checkpoints(harness)
+    await _sealing_runner(harness).run(await _create(harness, flow_id, {}))
+    saved = written[-1]
     again = await _create(harness, flow_id, {})
     again = await harness.store.executions.update(harness.account.id, again.id, status="running")
     await harness.store.executions.save_checkpoint(

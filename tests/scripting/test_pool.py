@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -15,7 +16,7 @@ import pytest_asyncio
 from flowrunner.errors import SandboxError, ScriptResourceError
 from flowrunner.scripting import Sandbox
 from flowrunner.scripting import process as process_module
-from flowrunner.scripting.pool import WorkerPool
+from flowrunner.scripting.pool import Recycling, WorkerPool
 from flowrunner.scripting.process import Limits
 from tests.conftest import HANG_GUARD
 from tests.scripting.processes import running, until_dead
@@ -128,12 +129,96 @@ async def test_workers_die_with_the_server_even_mid_script(tmp_path: Path) -> No
     assert not running(worker_pid)
 
 
-async def test_a_pool_whose_workers_cannot_start_fails_cleanly(
+async def test_a_pool_whose_workers_cannot_start_fails_cleanly_and_says_why(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Far below what V8 needs to start: the real worker dies during start-up.
+    # Far below what V8 needs to start: the real worker dies during start-up, and what it
+    # printed (V8's "Fatal process out of memory: ...") is the reason in the error.
     monkeypatch.setattr(process_module, "_DATA_BASE_MB", 16)
     pool = WorkerPool(2, Limits(heap_mb=8, max_result_bytes=1000))
-    with pytest.raises(SandboxError, match="could not start"):
+    with pytest.raises(SandboxError, match="could not start") as raised:
         await pool.start()
     assert pool.pids == []
+    message = str(raised.value)
+    assert re.search(r"failed to start \((killed by SIG\w+|exit status -?\d+): .+\)", message)
+    assert "memory" in message.lower(), message
+
+
+async def test_a_sandbox_whose_workers_cannot_start_names_the_reason_on_evaluation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(process_module, "_DATA_BASE_MB", 16)
+    sandbox = Sandbox(workers=1, memory_mb=8)
+    try:
+        with pytest.raises(SandboxError, match=r"could not start: .*failed to start \(.+: .+\)"):
+            await sandbox.evaluate_expression("1 + 1", {})
+    finally:
+        await sandbox.close()
+
+
+async def test_recycling_by_resident_memory_replaces_the_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A 1 MB mark: every worker is over it, so the first RSS check (after 256 evaluations)
+    # starts a successor while the old worker keeps answering.
+    async with Sandbox(workers=1, recycle_after=0, recycle_rss_mb=1) as sandbox:
+        [first] = sandbox.worker_pids
+        answers = []
+        for n in range(3000):  # bounded; ends once the successor took over
+            answers.append(await sandbox.evaluate_expression("input - 1", {"input": n}))
+            if sandbox.recycled:
+                break
+            if n >= 256:
+                await asyncio.sleep(0.01)
+        assert sandbox.recycled == 1
+        assert answers == [n - 1 for n in range(len(answers))]
+        assert len(answers) > 256  # not before the first check
+        assert sandbox.worker_pids != [first]
+        await until_dead(first)  # a parked old worker would hang here until the guard
+        assert not running(first)  # the old worker is gone, not parked
+
+
+async def test_recycling_under_concurrent_callers_fails_no_evaluation() -> None:
+    async with Sandbox(workers=2, recycle_after=40) as sandbox:
+        first = set(sandbox.worker_pids)
+
+        async def caller(k: int) -> list[int]:
+            got = []
+            for n in range(150):
+                got.append(await sandbox.evaluate_expression("input * 3", {"input": k + n}))
+                await asyncio.sleep(0.002)
+            return got
+
+        results = await asyncio.gather(*(caller(k * 1000) for k in range(4)))
+        assert results == [[(k * 1000 + n) * 3 for n in range(150)] for k in range(4)]
+        assert sandbox.recycled >= 1
+        assert len(sandbox.worker_pids) == 2
+        assert set(sandbox.worker_pids) != first
+
+
+async def test_recycling_limits_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="recycling"):
+        Recycling(max_evaluations=-1)
+
+
+async def test_callers_waiting_for_a_busy_worker_each_get_a_turn(single: Sandbox) -> None:
+    # The sandbox's fair semaphore hands a freed worker to the longest waiter, never back to
+    # the caller that just released it (asyncio.Queue alone lets it barge).
+    served = [0, 0, 0]
+    total = 150  # bounded: the callers stop once this many evaluations were answered
+
+    enough = asyncio.Event()
+
+    async def caller(k: int) -> None:
+        while sum(served) < total:
+            await single.evaluate_expression("input + 1", {"input": k})
+            served[k] += 1
+        enough.set()
+
+    tasks = [asyncio.create_task(caller(k)) for k in range(3)]
+    await enough.wait()  # the pytest timeout guards a hang
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    # Taking turns gives each about a third; a barging hand-off gives [150, 1, 1].
+    assert min(served) >= total // 6, served

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from flowrunner.errors import ScriptResourceError, ScriptTimeout
+from flowrunner.scripting import process as process_module
 from flowrunner.scripting.codec import decode_reply, encode_request, encode_scope
 from flowrunner.scripting.process import AsyncWorker, Limits, SyncWorker
 from flowrunner.scripting.worker import (
@@ -85,3 +87,19 @@ def test_sync_worker_reports_a_heap_blow_up_and_recovers(sync_worker: SyncWorker
     with pytest.raises(ScriptResourceError, match="memory limit"):
         decode_reply(sync_worker.call(bomb, 10.0))
     assert decode_reply(sync_worker.call(run_request("return 3"), 5.0))["v"] == 3
+
+
+def test_sync_worker_that_cannot_start_names_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Too little memory for V8 to start: what the worker printed is part of the error.
+    monkeypatch.setattr(process_module, "_DATA_BASE_MB", 16)
+    worker = SyncWorker(Limits(heap_mb=8, max_result_bytes=1000))
+    try:
+        with pytest.raises(ScriptResourceError) as raised:
+            worker.call(encode_request(OP_CHECK, KIND_EXPRESSION, "", "1"), 10)
+        how = re.search(
+            r"died \((killed by SIG\w+|exit status -?\d+): ([^)]+)\)", str(raised.value)
+        )
+        assert how is not None, str(raised.value)
+        assert "memory" in how[2].lower()  # V8's "Fatal process out of memory: ..."
+    finally:
+        worker.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from flowrunner.storage import Account, NewAuditEntry, Store, verify_chain
+from flowrunner.storage import Account, AuditChain, NewAuditEntry, Store, verify_chain
 from flowrunner.storage.chain import GENESIS_HASH
 
 
@@ -72,3 +72,22 @@ async def test_list_for_account_spans_chains_newest_first(
     rest = await store.audit.list_for_account(account.id, cursor=page.next_cursor)
     assert rest.items == [a]
     assert rest.next_cursor is None
+
+
+async def test_list_for_account_can_keep_to_one_chain(store: Store, account: Account) -> None:
+    kept = await store.audit.append("security", NewAuditEntry("login", account_id=account.id))
+    await store.audit.append("flows", NewAuditEntry("flow.create", account_id=account.id))
+    page = await store.audit.list_for_account(account.id, chain="security")
+    assert page.items == [kept]
+    assert page.next_cursor is None
+
+
+async def test_chains_names_every_chain_with_its_last_record_as_head(store: Store) -> None:
+    assert await store.audit.chains() == []
+    await store.audit.append("b", NewAuditEntry("x"))
+    last_b = await store.audit.append("b", NewAuditEntry("y"))
+    last_a = await store.audit.append("a", NewAuditEntry("z"))
+    assert await store.audit.chains() == [
+        AuditChain("a", 1, last_a.hash),
+        AuditChain("b", 2, last_b.hash),
+    ]

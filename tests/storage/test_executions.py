@@ -283,3 +283,147 @@ async def test_concurrent_steps_of_many_runs_stay_gap_free(store: Store, account
         assert got is not None
         assert got.next_node == "n10"
         assert got.shared == {"i": 9}
+
+
+# --- any JSON value round-trips, on every backend --------------------------------------------
+
+# Scalars SQLite would turn into numbers by column affinity, text that looks like a number,
+# and Unicode the drivers choke on: lone surrogates (stored escaped, read back as they were),
+# NUL characters and characters outside the Basic Multilingual Plane.
+ANY_JSON = [
+    42,
+    -7,
+    0,
+    2**63 - 1,
+    1.5,
+    -0.0,
+    1.0,
+    0.30000000000000004,
+    1e300,
+    True,
+    False,
+    "42",
+    "1.5",
+    "",
+    " 42 ",
+    "\ud800",
+    "a\udfffb",
+    "nul\x00here",
+    "\U0001f600 astral \U00010348",
+    {"k\x00": ["\ud800", "\U0001f600", 3, 2.5, None, True]},
+    [],
+    {},
+]
+
+
+def _same(got: object, want: object) -> bool:
+    """Equal, and of the same JSON type all the way down (1 vs 1.0 vs True, -0.0 vs 0.0)."""
+    if isinstance(want, dict):
+        return (
+            isinstance(got, dict)
+            and got.keys() == want.keys()
+            and all(_same(got[k], want[k]) for k in want)
+        )
+    if isinstance(want, list):
+        return (
+            isinstance(got, list)
+            and len(got) == len(want)
+            and all(_same(g, w) for g, w in zip(got, want, strict=True))
+        )
+    if isinstance(want, float) and isinstance(got, float):
+        return repr(got) == repr(want)
+    return type(got) is type(want) and got == want
+
+
+@pytest.mark.parametrize("value", ANY_JSON, ids=repr)
+async def test_any_json_value_round_trips_as_input_output_event_and_checkpoint(
+    store: Store, account: Account, value: object
+) -> None:
+    runs = store.executions
+    made = await runs.create(account.id, flow_id="f", flow_version=1, input=value)  # type: ignore[arg-type]
+    assert _same((await runs.get(account.id, made.id)).input, value)
+    step = NewCheckpoint(shared=value, next_node="b", results={"a": value})  # type: ignore[arg-type]
+    await runs.record_step(account.id, made.id, [NewEvent("node", {"v": value})], checkpoint=step)
+    saved = await runs.get_checkpoint(account.id, made.id)
+    assert saved is not None
+    assert _same(saved.shared, value)
+    assert _same(saved.results["a"], value)
+    (event,) = await runs.list_events(account.id, made.id)
+    assert _same(event.data["v"], value)
+    await runs.save_checkpoint(account.id, made.id, shared=value, next_node="c", results={})  # type: ignore[arg-type]
+    again = await runs.get_checkpoint(account.id, made.id)
+    assert again is not None
+    assert _same(again.shared, value)
+    done = await runs.update(account.id, made.id, status="completed", output=value)  # type: ignore[arg-type]
+    assert _same(done.output, value)
+    assert _same((await runs.get(account.id, made.id)).output, value)
+    listed = await runs.list(account.id)
+    assert _same(listed.items[0].output, value)
+
+
+@pytest.mark.parametrize("final", ["completed", "canceled"])
+async def test_a_run_that_completed_or_was_canceled_keeps_no_checkpoint(
+    store: Store, account: Account, final: str
+) -> None:
+    run_id = await _run(store, account)
+    await store.executions.update(account.id, run_id, status="running")
+    step = NewCheckpoint(shared={"n": 1}, next_node="b", results={"a": [1]})
+    await store.executions.record_step(account.id, run_id, [NewEvent("node")], checkpoint=step)
+    await store.executions.update(account.id, run_id, status=final)  # type: ignore[arg-type]
+    assert await store.executions.get_checkpoint(account.id, run_id) is None
+    assert [e.type for e in await store.executions.list_events(account.id, run_id)] == ["node"]
+
+
+async def test_a_failed_run_keeps_its_checkpoint_for_a_resume(
+    store: Store, account: Account
+) -> None:
+    run_id = await _run(store, account)
+    step = NewCheckpoint(shared={"n": 1}, next_node="b", results={"a": [1]})
+    await store.executions.record_step(account.id, run_id, [], checkpoint=step)
+    await store.executions.update(account.id, run_id, status="failed", error={"code": "x"})
+    kept = await store.executions.get_checkpoint(account.id, run_id)
+    assert kept is not None
+    assert kept.next_node == "b"
+
+
+async def test_a_child_execution_names_its_parent_and_is_listed_under_it(
+    store: Store, account: Account, other: Account
+) -> None:
+    parent = await store.executions.create(account.id, flow_id="p", flow_version=1)
+    first = await store.executions.create(
+        account.id, flow_id="c", flow_version=2, parent_id=parent.id, idempotency_key="sub:1"
+    )
+    second = await store.executions.create(
+        account.id, flow_id="c", flow_version=2, parent_id=parent.id
+    )
+    await store.executions.create(account.id, flow_id="c", flow_version=2)  # not a child
+
+    assert parent.parent_id is None
+    assert (await store.executions.get(account.id, first.id)).parent_id == parent.id
+    assert (await store.executions.get_by_idempotency_key(account.id, "sub:1")) == first
+    updated = await store.executions.update(account.id, first.id, status="running")
+    assert updated.parent_id == parent.id  # other writes keep the link
+    children = await store.executions.list(account.id, parent_id=parent.id)
+    assert [e.id for e in children.items] == [second.id, first.id]
+    everything = await store.executions.list(account.id)
+    assert len(everything.items) == 4  # children are executions like any other
+    assert (await store.executions.list(other.id, parent_id=parent.id)).items == []
+
+
+async def test_crash_recovery_never_claims_a_child_run(
+    store: Store, account: Account, clock: FakeClock
+) -> None:
+    ttl = timedelta(seconds=5)
+    parent = await store.executions.create(account.id, flow_id="p", flow_version=1)
+    child = await store.executions.create(
+        account.id, flow_id="c", flow_version=1, parent_id=parent.id
+    )
+    for run in (parent, child):
+        await store.executions.acquire_lease(account.id, run.id, owner="dead", ttl=ttl)
+        await store.executions.update(account.id, run.id, status="running")
+    clock.advance(ttl * 2)
+    claimed = await store.executions.admin_claim_expired_leases(owner="rescuer", ttl=ttl)
+    assert [e.id for e in claimed] == [parent.id]  # the parent resumes its child itself
+    # Its expired lease is still free for the parent's process to take.
+    taken = await store.executions.acquire_lease(account.id, child.id, owner="rescuer", ttl=ttl)
+    assert taken.lease_owner == "rescuer"

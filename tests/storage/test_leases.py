@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from flowrunner.errors import Conflict
-from flowrunner.storage import Account, Store
+from flowrunner.storage import Account, NewCheckpoint, NewEvent, Store
 from tests.storage.backends import FakeClock
 
 TTL = timedelta(seconds=30)
@@ -88,12 +88,12 @@ async def test_recovery_claims_only_expired_active_runs_across_accounts(
     crashed_elsewhere = await _run(store, other)
     alive = await _run(store, account)
     finished = await _run(store, account)
-    never_leased = await _run(store, account)
     for acc, run_id in [(account, crashed), (other, crashed_elsewhere), (account, finished)]:
         await store.executions.acquire_lease(acc.id, run_id, owner="dead", ttl=TTL)
     await store.executions.update(account.id, finished, status="completed")
     clock.advance(TTL + timedelta(seconds=1))
     await store.executions.acquire_lease(account.id, alive, owner="live", ttl=TTL)
+    never_leased = await _run(store, account)  # just created: its creator is leasing it
 
     claimed = await store.executions.admin_claim_expired_leases(owner="rescuer", ttl=TTL)
     assert {e.id for e in claimed} == {crashed, crashed_elsewhere}
@@ -134,3 +134,49 @@ async def test_a_final_status_lets_the_lease_go_in_the_same_write(
         await store.executions.renew_lease(account.id, run_id, owner="me", ttl=TTL)
     # A finished run is never handed to crash recovery, leased or not.
     assert await store.executions.admin_claim_expired_leases(owner="other", ttl=TTL) == []
+
+
+async def test_recovery_claims_runs_never_leased_once_past_the_grace_period(
+    store: Store, account: Account, clock: FakeClock
+) -> None:
+    """A process that dies between creating a run and leasing it leaves it queued with no
+    lease: recovery takes it once it is older than ``unleased_after``."""
+    orphan = await _run(store, account)
+    grace = timedelta(seconds=60)
+    clock.advance(timedelta(seconds=30))
+    young = await _run(store, account)
+    assert (
+        await store.executions.admin_claim_expired_leases(owner="r", ttl=TTL, unleased_after=grace)
+        == []
+    )
+    clock.advance(timedelta(seconds=31))
+    claimed = await store.executions.admin_claim_expired_leases(
+        owner="r", ttl=TTL, unleased_after=grace
+    )
+    assert [(e.id, e.status, e.lease_owner) for e in claimed] == [(orphan, "queued", "r")]
+    assert young not in {e.id for e in claimed}
+    # Claimed means leased: the next sweep leaves it to its new owner.
+    assert (
+        await store.executions.admin_claim_expired_leases(owner="r2", ttl=TTL, unleased_after=grace)
+        == []
+    )
+
+
+async def test_each_claim_counts_a_resume_attempt_until_a_checkpoint_is_saved(
+    store: Store, account: Account, clock: FakeClock
+) -> None:
+    run_id = await _run(store, account)
+    assert (await store.executions.get(account.id, run_id)).resume_attempts == 0
+    for attempt in (1, 2, 3):
+        await store.executions.acquire_lease(account.id, run_id, owner="w", ttl=TTL)
+        clock.advance(TTL + timedelta(seconds=1))
+        (claimed,) = await store.executions.admin_claim_expired_leases(owner="r", ttl=TTL)
+        assert claimed.resume_attempts == attempt
+        assert (await store.executions.get(account.id, run_id)).resume_attempts == attempt
+        await store.executions.release_lease(account.id, run_id, owner="r")
+    # An event without a checkpoint is no progress; a saved checkpoint is.
+    await store.executions.record_step(account.id, run_id, [NewEvent("log")])
+    assert (await store.executions.get(account.id, run_id)).resume_attempts == 3
+    step = NewCheckpoint(shared={}, next_node="b", results={})
+    await store.executions.record_step(account.id, run_id, [NewEvent("node")], checkpoint=step)
+    assert (await store.executions.get(account.id, run_id)).resume_attempts == 0

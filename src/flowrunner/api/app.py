@@ -18,6 +18,7 @@ from flowrunner import __version__
 from flowrunner.accounts import AccountService, LoginLimiter, PasswordHasher
 from flowrunner.api.deps import Services
 from flowrunner.api.errors import install_error_handlers
+from flowrunner.api.input_guard import InputGuardMiddleware
 from flowrunner.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from flowrunner.api.routes import (
     accounts,
@@ -123,6 +124,8 @@ def create_app(
     for module in (executions, flows, auth, accounts, tokens, secrets, audit, ws):
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(CorrelationMiddleware)  # inside RequestContext: logs get request_id
+    # Inside the body limit, which bounds what this one reads.
+    app.add_middleware(InputGuardMiddleware, max_depth=settings.max_json_depth)
     # Added last = outermost: the request id exists before anything else runs.
     app.add_middleware(
         BodyLimitMiddleware,

@@ -18,9 +18,10 @@ from flowrunner.api.errors import ApiError
 
 M = TypeVar("M", bound=BaseModel)
 
-YAML_TYPES = frozenset(
-    {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"}
-)
+# Not text/plain (nor form encoding): a web page may send those cross-site without a CORS
+# preflight, and a browser adds the Basic credentials it remembers — a flow could be planted
+# by any page the user visits. The YAML types need a preflight, which this API never grants.
+YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
 
 
 def media_type(request: Request) -> str:
@@ -52,7 +53,8 @@ async def read_yaml_or_json(request: Request, model: type[M]) -> M:
             ) from exc
     raise ApiError(
         415,
-        'send the flow as application/yaml, or as application/json {"content": ...}',
+        'send the flow as application/yaml, or as application/json {"content": ...} '
+        "(with curl: --data-binary @flow.yaml -H 'Content-Type: application/yaml')",
     )
 
 

@@ -19,6 +19,7 @@ from fastapi.security import (
 )
 
 from flowrunner.accounts import AccountService
+from flowrunner.api.input_guard import check_text
 from flowrunner.api.token_cache import TokenCache
 from flowrunner.audit import AuditLog
 from flowrunner.config import Settings
@@ -65,6 +66,10 @@ async def current_account(
     if bearer is not None:
         return await svc.tokens.resolve(bearer.credentials, svc.accounts.authenticate_token)
     if basic is not None:
+        # Decoded from base64 here, after the request-wide checks: a NUL must not reach a
+        # username lookup (PostgreSQL refuses it in text).
+        check_text(basic.username, ("header", "authorization"))
+        check_text(basic.password, ("header", "authorization"))
         return await svc.accounts.authenticate_password(
             basic.username, basic.password, client=client_address(request)
         )

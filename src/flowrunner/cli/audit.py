@@ -1,4 +1,4 @@
-"""``flowrunner audit verify``: check the audit log's hash chain end to end."""
+"""``flowrunner audit verify``: check every audit hash chain end to end, against its head."""
 
 from __future__ import annotations
 
@@ -18,14 +18,15 @@ TAMPERED_EXIT_CODE = 3
 
 @audit_app.command("verify")
 def verify() -> None:
-    """Verify every record's hash and link; exit 3 if any record was edited or deleted."""
+    """Verify every record's hash and link in every chain, and each chain's end against its
+    recorded head; exit 3 if a record was edited, deleted or added behind flowrunner's back."""
     report = asyncio.run(_verify(load_settings()))
     if not report.ok:
         for problem in report.problems:
             typer.echo(f"TAMPERED: {problem}", err=True)
         typer.echo(f"audit log verification FAILED after {report.checked} good record(s)", err=True)
         raise typer.Exit(TAMPERED_EXIT_CODE)
-    typer.echo(f"audit log OK: {report.checked} record(s)")
+    typer.echo(f"audit log OK: {report.checked} record(s) in {report.chains} chain(s)")
     # Only the head can prove nothing was cut off the end: note it somewhere else.
     typer.echo(f"head: seq {report.head_seq} hash {report.head_hash}")
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from flowrunner.definition.fanout import JOIN, SPLIT, branches_of, meeting_points
 from flowrunner.definition.graph import END_TARGET
 from flowrunner.definition.load import check_text, origin
 from flowrunner.definition.model import FlowDefinition
@@ -18,6 +19,7 @@ from flowrunner.engine import Checkpoint, ErrorInfo, Flow, Node, Observer, RunRe
 from flowrunner.errors import DefinitionError, FlowrunnerError, Problem
 from flowrunner.expressions import thaw
 from flowrunner.nodes.base import RUN_SECRETS
+from flowrunner.nodes.fanout import JoinNode, SplitNode
 from flowrunner.plugins import BuildEnv, NodeTypeRegistry, builtin_registry
 
 HOOKS_HINT = "run it with the JavaScript sandbox (flowrunner run does), or remove the hooks"
@@ -115,14 +117,45 @@ class _Compiler:
                 raise
             except (FlowrunnerError, ValueError, TypeError) as exc:
                 self._fail(definition, f"nodes.{node_id}", f"cannot build node: {exc}")
+        splits = {i: n for i, n in nodes.items() if isinstance(n, SplitNode)}
         for node_id, spec in definition.nodes.items():
             for action, target in spec.next.items():
+                if node_id in splits and action != "error":
+                    continue  # a branch, wired below
                 if target == END_TARGET and target not in nodes:
                     nodes[node_id].end(action)
                 else:
                     nodes[node_id].connect(nodes[target], action)
+        for node_id, split in splits.items():
+            self._wire_split(definition, node_id, split, nodes)
         flow = Flow(nodes[definition.start], node_id=definition.name, max_steps=self.max_steps)
         return CompiledFlow(definition, flow)
+
+    def _wire_split(
+        self, definition: FlowDefinition, node_id: str, split: SplitNode, nodes: dict[str, Node]
+    ) -> None:
+        """A split's branches, and the join where they meet (validation checked there is at
+        most one), which the run goes on to after the split."""
+
+        def next_of(i: str) -> Mapping[str, str]:
+            return definition.nodes[i].next if i in definition.nodes else {}
+
+        def type_of(i: str) -> str | None:
+            node = nodes.get(i)
+            if node is None:
+                return None
+            return (
+                SPLIT if isinstance(node, SplitNode) else JOIN if isinstance(node, JoinNode) else ""
+            )
+
+        branches = branches_of(next_of, node_id, lambda i: i in nodes)
+        joins = sorted(meeting_points(node_id, next_of, type_of))
+        if len(joins) > 1:
+            self._fail(definition, f"nodes.{node_id}.next", f"branches meet at {joins}")
+        join = nodes[joins[0]] if joins else None
+        split.wire({action: nodes[target] for action, target in branches.items()}, join)
+        if join is not None:
+            split.connect(join)
 
     def _check_hooks(self, definition: FlowDefinition) -> None:
         if callable(getattr(self.scripts, "run_function", None)):

@@ -123,13 +123,24 @@ def check_text(
     checker = Checker(
         data, parsed.positions, registry, base_path, scripts, subflow, limits.max_script_bytes
     )
+    # The original decoded params (and batch items) as free-form values, so only there did
+    # YAML 1.1 make `yes` a boolean or `010` octal; its typed fields kept the text.
+    reread = [p for path, p in parsed.reread if _free_form(path)]
     problems = sorted(
-        (replace(p, source=source) for p in [*parsed.problems, *checker.run()]),
+        (replace(p, source=source) for p in [*parsed.problems, *reread, *checker.run()]),
         key=lambda p: (p.line is None, p.line or 0, p.column or 0),
     )
     if any(p.severity == "error" for p in problems) or checker.start is None:
         return problems, None
-    return problems, _build(data, parsed.positions, checker.start, problems, source)
+    version_text = parsed.numbers.get(("metadata", "version"))
+    return problems, _build(data, parsed.positions, checker.start, problems, source, version_text)
+
+
+def _free_form(path: tuple[str | int, ...]) -> bool:
+    """Under ``nodes.<id>.params`` or ``nodes.<id>.batch.items``."""
+    if len(path) < 3 or path[0] != "nodes":
+        return False
+    return path[2] == "params" or path[2:4] == ("batch", "items")
 
 
 def origin(source: str | None, base_path: Path | None) -> tuple[Path, ...]:
@@ -148,9 +159,12 @@ def _build(
     start: str,
     problems: list[Problem],
     source: str | None,
+    version_text: str | None = None,
 ) -> FlowDefinition:
     meta = data["metadata"]
     version = meta.get("version")
+    if version_text is not None:
+        version = version_text  # free text: `1.10` as written, not the number 1.1
     metadata = Metadata(
         name=meta["name"],
         description=meta.get("description"),
@@ -202,7 +216,7 @@ def _retry(retry: Mapping[str, Any]) -> RetrySpec:
 
 def _batch(batch: Mapping[str, Any]) -> BatchSpec:
     return BatchSpec(
-        items=freeze(batch["items"]),
+        items=freeze(batch.get("items")),
         strategy=batch.get("strategy", "serial"),
         max_parallel=batch.get("max_parallel"),
     )

@@ -21,7 +21,9 @@ class RetrySpec:
 
 @dataclass(frozen=True, slots=True)
 class BatchSpec:
-    items: Any  # an expression string ("${input.rows}") or a literal list (frozen)
+    # An expression string ("${input.rows}") or a literal list (frozen); None: the node's
+    # input is the items when it is a list (the original's batch without items).
+    items: Any = None
     strategy: Literal["serial", "parallel", "worker_pool"] = "serial"
     max_parallel: int | None = None
 

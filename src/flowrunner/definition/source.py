@@ -8,6 +8,7 @@ problems), and aliases cannot blow up memory.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,18 +16,33 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from flowrunner.definition import scalars
 from flowrunner.errors import Problem
 
 Path = tuple[str | int, ...]
 Position = tuple[int, int]
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CORE_TAGS = frozenset({scalars.NULL, scalars.BOOL, scalars.INT, scalars.FLOAT})
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+_PLAIN_TAGS = frozenset({*_CORE_TAGS, _STR})
+_NUMBER_TAGS = frozenset({scalars.INT, scalars.FLOAT})
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]  # the C loader when available
+    """The safe loader with YAML 1.2 core-schema resolution of plain scalars (``scalars``)."""
+
+    yaml_implicit_resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
+
+
+for _tag, _pattern, _first in scalars.CORE:
+    _Loader.add_implicit_resolver(_tag, _pattern, list(_first))
+# `<<` merge keys stay a YAML feature the original's files use.
+_Loader.add_implicit_resolver(_MERGE, re.compile(r"^(?:<<)$"), ["<"])
 # Aliases make a small text expand exponentially ("billion laughs"); a flow never needs this many.
 MAX_NODES = 200_000
 MAX_DEPTH = 64  # deeper nesting is never a real flow, and would exhaust the Python stack
-_TIMESTAMP = "tag:yaml.org,2002:timestamp"
-_BOOL = "tag:yaml.org,2002:bool"
-_NUMBERS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
 @dataclass(slots=True)
@@ -66,6 +82,12 @@ class ParsedSource:
     # Errors that do not stop reading (duplicate keys: the first value is kept), reported
     # together with everything validation finds.
     problems: list[Problem] = field(default_factory=list)
+    # Plain values the original flowrunner (yaml.v2, YAML 1.1) read differently, as warnings
+    # with the path of each; the caller picks the ones that matter to it.
+    reread: list[tuple[Path, Problem]] = field(default_factory=list)
+    # The text of each plain scalar read as a number, for fields that are text (a version
+    # `1.10` stays "1.10", as the original kept it, not "1.1").
+    numbers: dict[Path, str] = field(default_factory=dict)
 
 
 class SourceError(Exception):
@@ -100,7 +122,8 @@ def parse_yaml(text: str) -> ParsedSource:
     if root is None:
         return ParsedSource(None, positions)
     builder = _Builder(positions, text.splitlines())
-    return ParsedSource(builder.build(root, ()), positions, builder.problems)
+    data = builder.build(root, ())
+    return ParsedSource(data, positions, builder.problems, builder.reread, builder.numbers)
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError) -> Problem:
@@ -149,6 +172,8 @@ class _Builder:
         self.count = 0
         self.active: set[int] = set()
         self.problems: list[Problem] = []
+        self.reread: list[tuple[Path, Problem]] = []
+        self.numbers: dict[Path, str] = {}
 
     def build(self, node: Node, path: Path) -> Any:
         self.count += 1
@@ -180,7 +205,8 @@ class _Builder:
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
                 raise self._error(key_node, path, "a mapping key must be a plain value")
-            key = self._scalar(key_node, path)
+            # Keys are names: the original read them as text too (into string-keyed maps).
+            key = self._scalar(key_node, path, compare=False)
             if not isinstance(key, str):
                 # YAML reads `1:` or `true:` as non-strings; ids and actions are names.
                 key = str(key).lower() if isinstance(key, bool) else str(key)
@@ -217,22 +243,55 @@ class _Builder:
         quoted = node.style in ("'", '"')
         self.positions.texts[path] = ((line, column + (1 if quoted else 0)), False)
 
-    def _scalar(self, node: ScalarNode, path: Path) -> Any:
-        if node.tag == _TIMESTAMP:
-            return node.value  # keep dates as the text written; values must stay JSON-like
-        # YAML 1.2 scalars, as the original (Go, yaml.v3) reads them: `no`, `on`, `y` are
-        # text, not booleans, and `1:30` is text, not a base-60 number.
-        if node.tag == _BOOL and node.value.lower() not in ("true", "false"):
-            return node.value
-        if node.tag in _NUMBERS and ":" in node.value:
-            return node.value
+    def _scalar(self, node: ScalarNode, path: Path, *, compare: bool = True) -> Any:
+        if node.tag == _MERGE:
+            return node.value  # `<<` outside a merge key (flatten_mapping took those) is text
         try:
+            if not node.style and node.tag in _PLAIN_TAGS:  # plain: None, or "" (C loader)
+                # Resolved by the YAML 1.2 core schema (the loader's resolver), or tagged
+                # explicitly (`!!int 12`), which the same construction reads.
+                value = node.value if node.tag == _STR else scalars.construct(node.tag, node.value)
+                if compare:
+                    self._compare_with_original(node, path, value)
+                    if node.tag in _NUMBER_TAGS:
+                        self.numbers[path] = node.value
+                return value
             value = self.constructor.construct_object(node, deep=True)
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, ValueError) as exc:
             raise self._error(node, path, f"cannot read value: {exc}") from exc
         if isinstance(value, bytes):
             raise self._error(node, path, "binary values are not supported")
+        if not isinstance(value, str | int | float | bool | None):
+            return node.value  # an explicit !!timestamp, !!set...: keep the text written
         return value
+
+    def _compare_with_original(self, node: ScalarNode, path: Path, value: Any) -> None:
+        """Warn where the original (yaml.v2, YAML 1.1) read this value differently."""
+        text = node.value
+        if not text or text[0] not in "-+.0123456789yYnNoO":
+            return  # cheap exit: only these can be a YAML 1.1 boolean or number
+        if node.tag == _STR and scalars.core_tag(text) is not None:
+            return  # tagged `!!str` explicitly: text for the original too
+        before = scalars.original_value(text)
+        if scalars.same(before, value):
+            return
+        line, column = _pos(node)
+        now = "text" if isinstance(value, str) else scalars.describe(value)
+        self.reread.append(
+            (
+                path,
+                Problem(
+                    dotted(path),
+                    f"'{text}' is {now} (YAML 1.2); the original flowrunner read it as "
+                    f"{scalars.describe(before)}",
+                    line,
+                    column,
+                    "warning",
+                    f"write {scalars.literal(before)} for the original's value, or quote it "
+                    f"('{text}') for the text",
+                ),
+            )
+        )
 
     def _error(self, node: Node, path: Path, message: str) -> SourceError:
         line, column = _pos(node)

@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema
 
+from flowrunner.definition.fanout import JOIN, SPLIT, branches_of, meeting_points
 from flowrunner.definition.graph import GraphChecks
 from flowrunner.definition.limits import script_too_long
 from flowrunner.definition.schema import flow_schema
@@ -66,9 +67,11 @@ class Checker(GraphChecks):
         self.problems.extend(
             schema_problems(_flow_validator().iter_errors(self.data), self.positions)
         )
+        self._check_nul(self.data)
         for node_id, node in self.nodes.items():
             self._check_node(node_id, node)
         self.start = self.check_graph()
+        self._check_splits()
         return self.problems
 
     # --- helpers ---------------------------------------------------------------------------
@@ -96,6 +99,25 @@ class Checker(GraphChecks):
                 hint,
             )
         )
+
+    def _check_nul(self, data: Any) -> None:
+        """YAML's ``"\\0"`` escape puts a NUL in a name, an id or a value, which PostgreSQL
+        cannot store in text or JSON: refuse it here, with its position, not as a failed write.
+        (A lone surrogate never gets this far: the YAML parser refuses ``"\\ud800"``.)
+        Iterative, so a deeply nested document cannot make it recurse."""
+        stack: list[tuple[Any, Path]] = [(data, ())]
+        while stack:
+            value, path = stack.pop()
+            if isinstance(value, str):
+                if "\x00" in value:
+                    self.error(path, "text must not contain a NUL character")
+            elif isinstance(value, Mapping):
+                for k, v in value.items():
+                    if isinstance(k, str) and "\x00" in k:
+                        self.error((*path, k), "a key must not contain a NUL character", key=True)
+                    stack.append((v, (*path, k)))
+            elif isinstance(value, list):
+                stack.extend((v, (*path, i)) for i, v in enumerate(value))
 
     # --- per node --------------------------------------------------------------------------
 
@@ -141,6 +163,15 @@ class Checker(GraphChecks):
                 if isinstance(code, str):
                     self._check_script((*base, "hooks", stage), code, "function")
         batch = node.get("batch")
+        if isinstance(batch, Mapping) and "items" not in batch:
+            self.error(
+                (*base, "batch"),
+                "batch without items: a list input becomes the items (the original flowrunner "
+                "ran the node once); any other input runs the node once, with a warning",
+                "write items: ${input} to say so, or remove batch",
+                key=True,
+                severity="warning",
+            )
         if isinstance(batch, Mapping) and isinstance(batch.get("items"), str):
             items = batch["items"]
             if "${" not in items:
@@ -202,6 +233,54 @@ class Checker(GraphChecks):
                 key=True,
                 severity="warning",
             )
+
+    def _check_splits(self) -> None:
+        """A split needs a branch; its branches must meet at one join (or none); a batch
+        would run the whole fan-out once per item, which no one means."""
+
+        def next_of(node_id: str) -> Mapping[str, str]:
+            nxt = self.nodes.get(node_id, {}).get("next")
+            if not isinstance(nxt, Mapping):
+                return {}
+            return {str(a): t for a, t in nxt.items() if isinstance(t, str)}
+
+        def type_of(node_id: str) -> str | None:
+            node = self.nodes.get(node_id)
+            return None if node is None else str(node.get("type"))
+
+        met: set[str] = set()
+        for node_id, node in self.nodes.items():
+            if node.get("type") != SPLIT:
+                continue
+            met |= meeting_points(node_id, next_of, type_of)
+            base: Path = ("nodes", node_id)
+            if not branches_of(next_of, node_id, lambda i: i in self.nodes):
+                self.error(
+                    (*base, "type"),
+                    "a split needs at least one next edge besides error: each one is a branch",
+                    "add next: {a: first_node_of_a, b: first_node_of_b}",
+                )
+                continue
+            if "batch" in node:
+                self.error((*base, "batch"), "a split cannot be a batch node", key=True)
+            joins = sorted(meeting_points(node_id, next_of, type_of))
+            if len(joins) > 1:
+                self.error(
+                    (*base, "next"),
+                    f"the branches of split '{node_id}' meet at {len(joins)} joins "
+                    f"({', '.join(joins)}): they must all lead to the same one",
+                    "point every branch's path at one join node, or at none",
+                    key=True,
+                )
+        for node_id, node in self.nodes.items():
+            if node.get("type") == JOIN and node_id not in met:
+                self.error(
+                    ("nodes", node_id, "type"),
+                    f"no split's branches meet at join '{node_id}': its input will not be "
+                    "branch outputs",
+                    "lead the branches of a split here, or use another node type",
+                    severity="warning",
+                )
 
     def _check_subflows(self, node_id: str, node_type: Any, params: Mapping[str, Any]) -> None:
         """A sub-flow's own errors surface at the node that runs it."""

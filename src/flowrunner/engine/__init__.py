@@ -5,6 +5,8 @@ action and is itself a node, so flows nest. The engine imports only the standard
 ``flowrunner.errors``: storage, HTTP and YAML live in the layers around it.
 """
 
+from flowrunner.engine.batch import Unbatched
+from flowrunner.engine.branches import BranchResult, run_branches
 from flowrunner.engine.context import CheckpointHook, Context, ErrorInfo, SizeCheck
 from flowrunner.engine.events import Checkpoint, NodeEvent, Observer, RunResult
 from flowrunner.engine.flow import Flow
@@ -13,6 +15,7 @@ from flowrunner.engine.policies import BatchPolicy, RetryPolicy
 
 __all__ = [
     "BatchPolicy",
+    "BranchResult",
     "Checkpoint",
     "CheckpointHook",
     "Context",
@@ -24,4 +27,6 @@ __all__ = [
     "RetryPolicy",
     "RunResult",
     "SizeCheck",
+    "Unbatched",
+    "run_branches",
 ]

@@ -8,12 +8,17 @@ With a size check on the context, each item's output is added to the node's runn
 the item completes; the item that takes it past the limit fails the node like any failing item.
 A fan-out whose items each return something big thus stops after a few items, instead of
 building the whole output and finding out afterwards.
+
+A batch node's ``prep`` may return ``Unbatched(value)`` instead of items: exec then runs once
+on ``value`` and the output is not wrapped in a list (a node that is a batch only when its
+input turns out to be a list).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flowrunner.engine.context import Context, SizeCheck
@@ -22,7 +27,14 @@ from flowrunner.engine.policies import BatchPolicy
 if TYPE_CHECKING:
     from flowrunner.engine.node import Node
 
-__all__ = ["run_batch"]
+__all__ = ["Unbatched", "all_or_cancel", "run_batch"]
+
+
+@dataclass(frozen=True, slots=True)
+class Unbatched:
+    """What a batch node's ``prep`` returns to run ``exec`` once on ``value``, as a plain node."""
+
+    value: Any
 
 
 async def run_batch(node: Node, ctx: Context, prep_res: Any, policy: BatchPolicy) -> list[Any]:
@@ -41,7 +53,7 @@ async def run_batch(node: Node, ctx: Context, prep_res: Any, policy: BatchPolicy
         tasks = [
             loop.create_task(node._exec_item(ctx, item, index)) for index, item in enumerate(items)
         ]
-        return await _all_or_cancel(tasks)
+        return await all_or_cancel(tasks)
     return await _pool(node, ctx, items, size, loop)
 
 
@@ -70,7 +82,7 @@ async def _checked(
         return out
     loop = asyncio.get_running_loop()
     if size is None or size >= len(items):
-        await _all_or_cancel([loop.create_task(one(i, item)) for i, item in enumerate(items)])
+        await all_or_cancel([loop.create_task(one(i, item)) for i, item in enumerate(items)])
         return out
     pending: Iterator[tuple[int, Any]] = iter(enumerate(items))
 
@@ -78,7 +90,7 @@ async def _checked(
         for index, item in pending:
             await one(index, item)
 
-    await _all_or_cancel([loop.create_task(worker()) for _ in range(size)])
+    await all_or_cancel([loop.create_task(worker()) for _ in range(size)])
     return out
 
 
@@ -94,11 +106,13 @@ async def _pool(
         for index, item in pending:
             out[index] = await node._exec_item(ctx, item, index)
 
-    await _all_or_cancel([loop.create_task(worker()) for _ in range(size)])
+    await all_or_cancel([loop.create_task(worker()) for _ in range(size)])
     return out
 
 
-async def _all_or_cancel(tasks: list[asyncio.Task[Any]]) -> list[Any]:
+async def all_or_cancel(tasks: list[asyncio.Task[Any]]) -> list[Any]:
+    """Every task's result in order; on the first failure (or our cancellation) the rest are
+    cancelled and awaited before the error propagates."""
     try:
         return await asyncio.gather(*tasks)
     except BaseException:

@@ -65,6 +65,7 @@ class Context:
         "_node_id",
         "_observer",
         "_size_check",
+        "_walker",
         "error",
         "execution",
         "input",
@@ -98,6 +99,8 @@ class Context:
         self._flow_path = flow_path
         self._size_check = size_check
         self._node_id = ""
+        # The Flow walking this context (set by the flow), for nodes that run branches.
+        self._walker: Any = None
         # Attempts the current node's exec took; the retry loop writes it only when it retried.
         self._attempt = 1
         # The loop the run lives on, so a blocking node logging from its worker thread hands

@@ -65,6 +65,7 @@ class Flow(Node):
                 raise ValueError(f"two different nodes share the id {node.node_id!r}")
             found[node.node_id] = node
             todo.extend(n for n in reversed(node._successors.values()) if n is not FLOW_END)
+            todo.extend(node.branches.values())
         return found
 
     async def run(
@@ -107,12 +108,14 @@ class Flow(Node):
         )
         ctx.error = error
         ctx.steps = steps
+        ctx._walker = self
         output, action, last = await self._walk(ctx, node)
         return RunResult(output, action, last, ctx.shared, ctx.results, ctx.steps)
 
     async def _run(self, ctx: Context) -> tuple[Any, Any]:
         """This flow as a node of another flow."""
         child = ctx.child(self.node_id)
+        child._walker = self
         timeout = self._timeout
         if timeout is None:
             output, action, _ = await self._walk(child, self.start)
@@ -127,8 +130,13 @@ class Flow(Node):
             raise
         return output, action
 
-    async def _walk(self, ctx: Context, node: Node) -> tuple[Any, str | None, str]:
+    async def _walk(
+        self, ctx: Context, node: Node, until: Node | None = None
+    ) -> tuple[Any, str | None, str]:
         """Visit nodes from ``node`` until one has nowhere to go; (output, action, last id).
+
+        With ``until`` (a branch of a fan-out, see ``branches``), the walk also stops before
+        visiting that node, and returns what would have been its input.
 
         This loop is the engine's hot path: locals instead of attribute lookups, and no event
         objects or clock reads unless someone observes the run.
@@ -139,7 +147,11 @@ class Flow(Node):
         results = ctx.results
         max_steps = self.max_steps
         started = 0.0
+        last_id = ctx._node_id
+        last_action: str | None = None
         while True:
+            if node is until:
+                return ctx.input, last_action, last_id
             node_id = node.node_id
             steps = ctx.steps + 1
             if steps > max_steps:
@@ -204,6 +216,7 @@ class Flow(Node):
                     )
                 if target is None:  # the error edge ends the flow: the failure is handled
                     return None, "error", node_id
+                last_id, last_action = node_id, "error"
                 node = target
                 continue
 
@@ -246,4 +259,5 @@ class Flow(Node):
             if target is None:
                 return output, action, node_id
             ctx.input = output
+            last_id, last_action = node_id, action
             node = target

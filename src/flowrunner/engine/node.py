@@ -17,13 +17,15 @@ from collections.abc import Awaitable, Mapping
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from flowrunner.engine.batch import run_batch
+from flowrunner.engine.batch import Unbatched, run_batch
 from flowrunner.engine.context import Context
 from flowrunner.engine.events import NodeEvent
 from flowrunner.engine.policies import NO_RETRY, BatchPolicy, RetryPolicy
 from flowrunner.errors import NodeTimeout
 
 __all__ = ["Node"]
+
+_NO_BRANCHES: Mapping[str, Node] = MappingProxyType({})
 
 # How a hook is called: inline on the loop, awaited, or in a worker thread.
 SYNC, ASYNC, THREAD = 0, 1, 2
@@ -149,6 +151,12 @@ class Node:
     # --- wiring ---------------------------------------------------------------------------
 
     @property
+    def branches(self) -> Mapping[str, Node]:
+        """Branches this node runs itself with ``run_branches`` (a fan-out); none by default.
+        Listed so that ``Flow.nodes`` finds the nodes inside them."""
+        return _NO_BRANCHES
+
+    @property
     def successors(self) -> Mapping[str, Node]:
         """The next node for each action (read-only: wire with ``connect`` or ``>>``)."""
         return MappingProxyType(self._successors)
@@ -193,7 +201,10 @@ class Node:
 
         batch = self._batch
         if batch is not None:
-            exec_res: Any = await run_batch(self, ctx, prep_res, batch)
+            if type(prep_res) is Unbatched:
+                exec_res: Any = await self._exec_item(ctx, prep_res.value, None)
+            else:
+                exec_res = await run_batch(self, ctx, prep_res, batch)
         elif self._plain:
             # The common case, inlined: one attempt, straight into exec.
             try:
@@ -208,7 +219,7 @@ class Node:
                 exec_res = await self._fallback(prep_res, exc)
         else:
             exec_res = await self._exec_retrying(ctx, prep_res, None)
-        if batch is None and ctx._size_check is not None:
+        if ctx._size_check is not None and (batch is None or type(prep_res) is Unbatched):
             # Before post: post may copy the output into shared state, and the output
             # becomes the next node's input. (A batch checks item by item, as they finish.)
             ctx._size_check(self.node_id, exec_res, 0)

@@ -2,9 +2,10 @@
 
 Everything a run records (event outputs and errors, the final output) passes through here.
 Secrets are masked wherever their value appears inside a string (with the vault's
-``Masker``); payloads above
-the size limit are replaced by a marker carrying a preview, so one node returning megabytes
-cannot bloat the event history or a WebSocket frame.
+``Masker``); payloads above the size limit, or nested deeper than ``MAX_DEPTH``, are replaced
+by a marker carrying a preview, so one node returning megabytes cannot bloat the event
+history or a WebSocket frame, and none can make its run unreadable. Text is made storable by
+``jsontext`` (a NUL or a lone surrogate becomes U+FFFD).
 """
 
 from __future__ import annotations
@@ -16,21 +17,39 @@ from flowrunner.errors import FlowrunnerError
 from flowrunner.secrets import Masker
 
 TRUNCATED = "$truncated"
+# Deeper values are stored but could not be served: the API's response models refuse to
+# serialize past about 254 levels, and one such output made its account's run list fail.
+MAX_DEPTH = 200
 
 
 def to_json(value: Any) -> Any:
-    """A JSON round trip of ``value``: a detached copy, with non-JSON values as text."""
-    return jsontext.copy(value, default=str)
+    """A JSON round trip of ``value``: a detached copy, with non-JSON values as text and lone
+    surrogates (not valid Unicode, e.g. from a JavaScript string) replaced by U+FFFD."""
+    return jsontext.copy(value, default=str, well_formed=True)
 
 
 def bounded(value: Any, masker: Masker, limit: int) -> Any:
-    """``value`` JSON-safe and masked; past ``limit`` bytes, a marker with a masked preview."""
+    """``value`` JSON-safe and masked; past ``limit`` bytes or ``MAX_DEPTH`` levels, a marker
+    with a masked preview."""
     # Mask the value tree before serialising, not the text: a secret with a quote or a
     # backslash appears escaped in JSON text and would slip through a textual replace.
-    text = jsontext.dumps(masker.mask(value), default=str)
-    if len(text) <= limit:
-        return jsontext.loads(text)
-    return {TRUNCATED: True, "size": len(text), "preview": text[: max(0, limit // 4)]}
+    try:
+        text = jsontext.dumps(masker.mask(value), default=str)
+    except RecursionError:
+        # Masking and encoding recurse: a value hundreds of levels deep is too deep for them,
+        # and shows nothing (no preview: unmasked text must not leave the run).
+        return {TRUNCATED: True, "reason": f"nested deeper than {MAX_DEPTH} levels"}
+    if "\\ud" in text:  # a lone surrogate came through as an escape: make it U+FFFD
+        text = jsontext.dumps(jsontext.replace_lone_surrogates(jsontext.loads(text)))
+    preview = text[: max(0, limit // 4)]
+    if len(text) > limit:
+        return {TRUNCATED: True, "size": len(text), "preview": preview}
+    # Counting brackets first spares most payloads the encoding (this runs for every event).
+    deep = text.count("[") + text.count("{") > MAX_DEPTH
+    if deep and jsontext.deeper_than(text.encode(), MAX_DEPTH):
+        reason = f"nested deeper than {MAX_DEPTH} levels"
+        return {TRUNCATED: True, "size": len(text), "reason": reason, "preview": preview}
+    return jsontext.loads(text)
 
 
 def error_details(

@@ -23,6 +23,7 @@ import structlog
 
 from flowrunner.engine import Checkpoint, NodeEvent
 from flowrunner.executions.bus import EventBus
+from flowrunner.executions.checkpoint_refs import Packer, is_node_result
 from flowrunner.executions.events import node_event
 from flowrunner.executions.payloads import to_json
 from flowrunner.executions.sealing import Sealer
@@ -76,6 +77,7 @@ class Recorder:
         self._pending: set[asyncio.Task[None]] = set()
         self._should_suspend = should_suspend
         self.last_seq = execution.last_event_seq
+        self._packer = Packer(execution.input)  # big values once per checkpoint, by reference
         # Progress at the last checkpoint written: what a failed or canceled run keeps.
         self.progress: float | None = None
 
@@ -119,6 +121,7 @@ class Recorder:
         results[RESUME_KEY] = meta
         self.progress = checkpoint_progress(results)
         shared = seal(shared)
+        shared, results = self._packer.pack(shared, results)
         saved = NewCheckpoint(shared=shared, next_node=point.next_node_id, results=results)
         await self._write(saved)
         if self._should_suspend():
@@ -219,6 +222,6 @@ def resume_meta(results: Mapping[str, Any]) -> dict[str, Any]:
 def checkpoint_progress(results: Mapping[str, Any]) -> float:
     """The share of the flow's nodes a checkpoint's ``results`` show as done; below 1.0, which
     only a completed run reaches."""
-    done = len([k for k in results if k != RESUME_KEY])
+    done = len([k for k in results if is_node_result(k)])
     total = max(int(resume_meta(results).get("total") or 1), 1)
     return min(done / total, 0.99)

@@ -1,9 +1,12 @@
 """Crash recovery: runs whose lease expired (their executor died) are claimed and resumed.
 
 At start-up and then periodically, ``Recovery`` claims active executions of any account whose
-lease has expired and submits them to the executor, which resumes each from its last
-checkpoint. The node that was running when the old owner died runs again: delivery is
-at-least-once per node. Celery workers will reuse this as is (claim, then run).
+lease has expired, or that were never leased and are older than the lease TTL (their creator
+died before handing them over), and submits them to the executor, which resumes each from its
+last checkpoint. The node that was running when the old owner died runs again: delivery is
+at-least-once per node. Each claim counts a resume attempt in the store; the runner fails a
+run claimed too often without progress (see ``Runner``'s poison-run guard) instead of
+re-running it forever. Celery workers will reuse this as is (claim, then run).
 """
 
 from __future__ import annotations

@@ -11,16 +11,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from flowrunner.definition import CompiledFlow
 from flowrunner.engine import ErrorInfo
-from flowrunner.errors import Conflict, DefinitionError, FlowrunnerError, VaultError
+from flowrunner.errors import (
+    Conflict,
+    DefinitionError,
+    FlowrunnerError,
+    ResumeLimitExceeded,
+    VaultError,
+)
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus
 from flowrunner.executions.cache import FlowCache
+from flowrunner.executions.checkpoint_refs import unpack
 from flowrunner.executions.payloads import bounded, error_details
 from flowrunner.executions.recorder import (
     RESUME_KEY,
@@ -36,9 +43,13 @@ from flowrunner.executions.states import transition
 from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.logging import masking
 from flowrunner.nodes.base import RUN_SECRETS
+from flowrunner.nodes.control import STORED_FLOWS
 from flowrunner.secrets import Masker
 from flowrunner.storage import Execution, NewEvent, Store
 from flowrunner.storage.records import Clock, ExecutionStatus, utcnow
+
+if TYPE_CHECKING:
+    from flowrunner.executions.subflows import SubflowHost
 
 SecretsResolver = Callable[[str], Awaitable[Mapping[str, Any]]]
 """account id → that account's secrets in clear (the vault provides it)."""
@@ -48,6 +59,7 @@ log = structlog.get_logger("flowrunner.executions")
 DEFAULT_PAYLOAD_LIMIT = 64 * 1024
 # The settings' defaults (config.py): a runner built without settings is bounded too.
 DEFAULT_RUN_LIMITS = RunLimits(node_output=8 << 20, shared=16 << 20, checkpoint=64 << 20)
+DEFAULT_MAX_RESUME_ATTEMPTS = 3
 
 
 @dataclass(slots=True)
@@ -71,8 +83,12 @@ class Runner:
         limits: RunLimits = DEFAULT_RUN_LIMITS,
         clock: Clock = utcnow,
         keys: Keys | None = None,
+        max_resume_attempts: int = DEFAULT_MAX_RESUME_ATTEMPTS,
+        subflows: SubflowHost | None = None,
     ) -> None:
         self._store = store
+        # Runs stored sub-flows (``flow: <name>``) as child executions; None: they fail.
+        self.subflows = subflows
         self._bus = bus
         self._flows = flows
         self._secrets = secrets
@@ -80,13 +96,24 @@ class Runner:
         self._limits = limits
         self._clock = clock
         self._keys = keys  # seals checkpoint parts that hold a secret (the vault's keyring)
+        self._max_resumes = max_resume_attempts
 
     async def run(self, execution: Execution, control: RunControl | None = None) -> Execution:
         """Run (or resume) ``execution`` until it ends or is suspended; returns its record.
 
         A cancel (``control.cancel_requested`` then ``Task.cancel``) ends it ``canceled``; a
-        suspend leaves it ``running`` with its checkpoint saved, for another executor.
+        suspend leaves it ``running`` with its checkpoint saved, for another executor. If the
+        runner itself fails (not a node: the store refusing a write), the crash is recorded in
+        the run's history and raised: recovery resumes the run, at most
+        ``max_resume_attempts`` times without progress (the poison-run guard).
         """
+        try:
+            return await self._run(execution, control)
+        except Exception as exc:
+            await self._record_crash(execution, exc)
+            raise
+
+    async def _run(self, execution: Execution, control: RunControl | None) -> Execution:
         control = control or RunControl()
         store = self._store.executions
         secrets = dict(await self._secrets(execution.account_id)) if self._secrets else {}
@@ -100,6 +127,8 @@ class Runner:
             ),
             masking(masker),
         ):
+            if execution.resume_attempts > self._max_resumes:
+                return await self._give_up(execution, masker)
             try:
                 compiled = await self._flows.load(
                     self._store.flows,
@@ -124,6 +153,8 @@ class Runner:
             if execution.status != "queued" or execution.last_event_seq > 0:
                 # Only a resumed (or resume-retried) run can have one: fresh runs skip the read.
                 checkpoint = await store.get_checkpoint(execution.account_id, execution.id)
+                if checkpoint is not None:  # big values are stored once, by reference
+                    checkpoint = unpack(checkpoint, execution.input)
             # Status events go out with the first node's batch: one write fewer per run.
             if execution.status == "queued":
                 execution = await uninterrupted(
@@ -163,6 +194,11 @@ class Runner:
             )
         token = RUN_SECRETS.set(secrets)
         account = ACCOUNT_ID.set(execution.account_id)  # whose scripts the sandbox runs
+        hosted = STORED_FLOWS.set(
+            self.subflows.scope(self, execution, control, compiled.definition.name)
+            if self.subflows is not None
+            else None
+        )
         try:
             result = await compiled.engine_flow.run(
                 observer=recorder.observe,
@@ -205,6 +241,7 @@ class Runner:
             )
         finally:
             ACCOUNT_ID.reset(account)
+            STORED_FLOWS.reset(hosted)
             RUN_SECRETS.reset(token)
         return await self._complete(execution, recorder, masker, result.output)
 
@@ -250,6 +287,45 @@ class Runner:
         if current.status in ("completed", "failed", "canceled"):
             return current
         return await self._finish(current, "canceled", ev.status_event("canceled"))
+
+    async def _give_up(self, execution: Execution, masker: Masker) -> Execution:
+        """The poison-run guard: a run recovery keeps taking over without it ever saving a
+        checkpoint is failed, with its last crash, instead of re-running its node forever."""
+        store = self._store.executions
+        recent = await store.list_events(
+            execution.account_id, execution.id, after_seq=max(0, execution.last_event_seq - 50)
+        )
+        crashes = [e.data for e in recent if e.type == ev.LOG and e.data.get("crash")]
+        last = crashes[-1].get("message") if crashes else None
+        exc = ResumeLimitExceeded(
+            execution.resume_attempts, self._max_resumes, last if isinstance(last, str) else None
+        )
+        details = error_details(exc, masker)
+        log.warning("execution failed: resume limit", attempts=execution.resume_attempts)
+        return await self._finish(execution, "failed", ev.error_event(details), error=details)
+
+    async def _record_crash(self, execution: Execution, exc: Exception) -> None:
+        """Best effort: the crash goes into the run's history (secrets masked), so the
+        poison-run guard can name it if the run never gets past it."""
+        try:
+            secrets = dict(await self._secrets(execution.account_id)) if self._secrets else {}
+            details = error_details(exc, Masker.for_secrets(secrets))
+            event = NewEvent(
+                ev.LOG,
+                {
+                    "node_id": None,
+                    "level": "error",
+                    "message": details["message"],
+                    "crash": details,
+                },
+                utcnow(),
+            )
+            stored = await self._store.executions.append_events(
+                execution.account_id, execution.id, [event]
+            )
+            await self._bus.publish(execution.flow_id, stored)
+        except Exception:
+            log.warning("could not record the crash", exc_info=True)
 
     async def _fail_early(
         self, execution: Execution, exc: FlowrunnerError, masker: Masker

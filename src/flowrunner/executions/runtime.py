@@ -15,12 +15,13 @@ from datetime import timedelta
 from flowrunner.config import Settings
 from flowrunner.executions.bus import EventBus, InProcessBus
 from flowrunner.executions.cache import FlowCache
-from flowrunner.executions.executor import LocalExecutor
+from flowrunner.executions.executor import LocalExecutor, default_owner
 from flowrunner.executions.recovery import Recovery
 from flowrunner.executions.runner import Runner, SecretsResolver
 from flowrunner.executions.sealing import Keys
 from flowrunner.executions.service import ExecutionService
 from flowrunner.executions.sizes import RunLimits
+from flowrunner.executions.subflows import SubflowHost
 from flowrunner.scripting import Sandbox
 from flowrunner.storage import Store
 
@@ -38,6 +39,8 @@ async def execution_runtime(
         per_account=settings.script_workers_per_account(),
         timeout=settings.script_timeout,
         memory_mb=settings.script_memory_mb,
+        recycle_after=settings.script_worker_max_evaluations,
+        recycle_rss_mb=settings.script_worker_max_rss_mb,
     )
     bus: EventBus = InProcessBus()
     if settings.event_bus_url:
@@ -50,6 +53,8 @@ async def execution_runtime(
         )
     else:
         redis_bus = None
+    ttl = timedelta(seconds=settings.lease_ttl_seconds)
+    owner = default_owner()
     runner = Runner(
         store,
         bus,
@@ -61,14 +66,19 @@ async def execution_runtime(
             checkpoint=settings.max_checkpoint_bytes,
         ),
         keys=keys,  # checkpoints holding a secret are sealed with the vault's keys
+        max_resume_attempts=settings.max_resume_attempts,
+        # Child runs (stored sub-flows) run in their parent's task, leased by the same owner.
+        subflows=SubflowHost(
+            store, owner=owner, lease_ttl=ttl, max_depth=settings.max_subflow_depth
+        ),
     )
-    ttl = timedelta(seconds=settings.lease_ttl_seconds)
     executor = LocalExecutor(
         runner,
         store.executions,
         concurrency=settings.executor_concurrency,
         per_account=settings.runs_per_account(),
         lease_ttl=ttl,
+        owner=owner,
     )
     recovery = Recovery(
         store.executions,

@@ -22,11 +22,14 @@ from flowrunner.executions.executor import Executor
 from flowrunner.executions.follow import Follower
 from flowrunner.executions.recorder import RESUME_KEY, checkpoint_progress, resume_meta
 from flowrunner.executions.states import TERMINAL, is_terminal, transition
+from flowrunner.executions.subflows import cancel_children
 from flowrunner.storage import Execution, ExecutionEvent, Page, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
 from flowrunner.storage.records import ExecutionStatus, JSONValue
 
 DEFAULT_MAX_INPUT = 1024 * 1024
+RESUME_KEY_PREFIX = "resume:"
+"""Idempotency key prefix of the one run that resumes a failed run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +109,16 @@ class ExecutionService:
                 f"input must be a JSON object, got {type(run_input).__name__}", field="input"
             )
         try:
-            size = len(jsontext.dumps(run_input).encode())
+            text = jsontext.dumps(run_input)
+            size = len(text.encode())
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"input is not JSON: {exc}", field="input") from exc
+        if "\\ud" in text and jsontext.has_lone_surrogate(run_input):
+            # Not Unicode text: no node, script or response could carry it on.
+            raise InvalidInput(
+                "input holds a lone surrogate (an unpaired \\ud800-\\udfff escape)",
+                field="input",
+            )
         if size > self._max_input:
             raise InvalidInput(
                 f"input is {size} bytes, the limit is {self._max_input}",
@@ -181,9 +191,11 @@ class ExecutionService:
         created_before: datetime | None = None,
         limit: int = DEFAULT_LIMIT,
         cursor: str | None = None,
+        parent_id: str | None = None,
     ) -> Page[Execution]:
         return await self._runs.list(
             account_id,
+            parent_id=parent_id,
             limit=limit,
             cursor=cursor,
             status=status,
@@ -241,12 +253,19 @@ class ExecutionService:
                 account_id, execution_id, [ev.status_event("canceled")]
             )
             await self._bus.publish(execution.flow_id, stored)
+            # Its children run in its owner's task (which stops them) or in nobody's.
+            await cancel_children(self._runs, self._bus, account_id, execution_id)
             return canceled
         return await self._runs.get(account_id, execution_id)
 
     async def retry(self, account_id: str, execution_id: str, *, resume: bool = False) -> Started:
         """A new run of the same flow version and input; with ``resume``, a failed run's
-        state is carried over and the new run starts at the node that failed."""
+        state is carried over and the new run starts at the node that failed.
+
+        A failed run is resumed once: the resume is created under the idempotency key
+        ``resume:<failed run id>``, so concurrent resumes of one run start one run and the
+        others get it (``created=False``) while it is active; once it has ended, resuming the
+        old run again is a ``Conflict`` naming it (resume the newer run instead)."""
         old = await self._runs.get(account_id, execution_id)
         if old.status not in TERMINAL:
             raise Conflict(f"execution is still {old.status}", execution_id=execution_id)
@@ -256,9 +275,19 @@ class ExecutionService:
             if old.status != "failed":
                 raise Conflict("only a failed execution can be resumed", execution_id=execution_id)
             checkpoint = await self._runs.get_checkpoint(account_id, execution_id)
-        execution = await self._runs.create(
-            account_id, flow_id=old.flow_id, flow_version=old.flow_version, input=old.input
-        )
+        key = f"{RESUME_KEY_PREFIX}{old.id}" if resume else None
+        try:
+            execution = await self._runs.create(
+                account_id,
+                flow_id=old.flow_id,
+                flow_version=old.flow_version,
+                input=old.input,
+                idempotency_key=key,
+            )
+        except Conflict:
+            if key is None:
+                raise
+            return Started(await self._resumed_already(account_id, old.id, key), created=False)
         note: dict[str, Any] = {"retry_of": old.id}
         if checkpoint is not None and isinstance(failed_node, str):
             # The failed node's input is the output of the node the checkpoint was saved after.
@@ -278,6 +307,18 @@ class ExecutionService:
         )
         await self._executor.submit(execution)
         return Started(execution, created=True)
+
+    async def _resumed_already(self, account_id: str, failed_id: str, key: str) -> Execution:
+        """The run an earlier resume of ``failed_id`` started, if it is still going."""
+        resumed = await self._runs.get_by_idempotency_key(account_id, key)
+        if is_terminal(resumed.status):
+            raise Conflict(
+                f"execution was already resumed as {resumed.id}, which is {resumed.status};"
+                " resume that run instead",
+                execution_id=failed_id,
+                resumed_as=resumed.id,
+            )
+        return resumed
 
     # --- following -------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from flowrunner.definition import FlowDefinition
 from flowrunner.errors import Problem
 from flowrunner.flows.checking import FlowChecker
+from flowrunner.flows.references import check_references
 from flowrunner.storage import Flow, FlowVersion, Page, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 
@@ -103,6 +104,14 @@ class FlowRegistry:
     ) -> SavedFlow:
         """A new flow at version 1. Name and description default to the YAML's metadata."""
         definition = await self._load(yaml)
+        await check_references(
+            self._store.flows,
+            account_id,
+            definition,
+            flow_id=None,
+            name=name or definition.metadata.name,
+            load=self._load,
+        )
         flow = await self._store.flows.create(
             account_id,
             name=name or definition.metadata.name,
@@ -272,6 +281,14 @@ class FlowRegistry:
         **details: Any,
     ) -> SavedFlow:
         before = await self._store.flows.get(account_id, flow_id)  # NotFound before any write
+        await check_references(
+            self._store.flows,
+            account_id,
+            definition,
+            flow_id=flow_id,
+            name=name or definition.metadata.name,
+            load=self._load,
+        )
         version = await self._store.flows.add_version(
             account_id, flow_id, yaml=yaml, author=actor_id, expected_current=expected_version
         )

@@ -2,7 +2,8 @@
 
 ``prep`` resolves the node's ``${...}`` params against the run scope (and, for a batch node,
 resolves ``batch.items`` and the params once per item); ``exec`` calls ``work``; ``post``
-records ``shared["result"]`` and returns the action. JavaScript hooks (``hooks: prep/exec/
+records ``shared["result"]`` (and the original's ``shared["<kind>_result"]``, see
+``result_keys``) and returns the action. JavaScript hooks (``hooks: prep/exec/
 post``) run through the flow's script host at the matching stage.
 """
 
@@ -16,10 +17,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy
+from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy, Unbatched
 from flowrunner.errors import ExpressionError, SandboxError
 from flowrunner.expressions import JSEvaluator, Resolver, compile_value, thaw
 from flowrunner.fairness import idle, reclaim
+from flowrunner.nodes.result_keys import result_key
 
 if TYPE_CHECKING:
     from flowrunner.definition.model import NodeSpec
@@ -58,7 +60,7 @@ class Call:
 class DefinedNode(Node):
     """Base for node types written in YAML; subclasses implement ``work`` (and ``route``)."""
 
-    __slots__ = ("_hooks", "_items", "_js", "_params", "_raw_params", "spec")
+    __slots__ = ("_hooks", "_items", "_js", "_params", "_raw_params", "_result_key", "spec")
 
     # Params that hold code: kept verbatim, never interpolated.
     code_params: ClassVar[frozenset[str]] = frozenset()
@@ -83,11 +85,14 @@ class DefinedNode(Node):
         label = f"node '{spec.id}'"
         self._params: Resolver = compile_value(spec.params, label, skip=self.code_params)
         self._items: Resolver | None = (
-            compile_value(batch.items, label, path="batch.items") if batch else None
+            compile_value(batch.items, label, path="batch.items")
+            if batch and batch.items is not None
+            else None
         )
         self._raw_params = spec.params  # read-only: shared by every run of this node
         self._js: JSEvaluator | None = env.scripts
         self._hooks: Mapping[str, str] = spec.hooks
+        self._result_key = result_key(spec.type, spec.params)
         self.setup(env)
 
     def setup(self, env: BuildEnv) -> None:
@@ -103,6 +108,13 @@ class DefinedNode(Node):
     @classmethod
     def subflow_paths(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         """Flow files this node runs, known from its params: (param path, relative path)."""
+        return []
+
+    @classmethod
+    def subflow_refs(
+        cls, params: Mapping[str, Any]
+    ) -> list[tuple[tuple[str, ...], str, int | None]]:
+        """Stored flows this node runs: (param path, flow name or id, pinned version)."""
         return []
 
     @classmethod
@@ -128,6 +140,8 @@ class DefinedNode(Node):
         By default the action ``work`` put on its call (``call.action``); for a batch node,
         the first item's that set one.
         """
+        if isinstance(prep_res, Unbatched):
+            prep_res = prep_res.value
         if isinstance(prep_res, Call):
             return prep_res.action
         return next((c.action for c in prep_res if c.action), None)
@@ -152,18 +166,29 @@ class DefinedNode(Node):
             "secrets": RUN_SECRETS.get(),
         }
 
-    async def prep(self, ctx: Context) -> Call | list[Call]:
+    async def prep(self, ctx: Context) -> Call | list[Call] | Unbatched:
         # A node starts: its run holds its executor slot again if a node timeout cut a
         # delay (or a wait to retry) short and left it without one.
         await reclaim()
         scope = self.scope(ctx)
-        if self._items is None:
+        if self._items is not None:
+            items = await self._resolve(self._items, scope)
+        elif self._batch is not None and isinstance(ctx.input, list | tuple):
+            # The original's batch without items: a list input is the items.
+            items = list(ctx.input)
+        else:
             params = await self._resolve(self._params, scope)
             call = Call(ctx, params, ctx.input)
             if "prep" in self._hooks:
                 await self._prep_hook(call, scope)
-            return call
-        items = await self._resolve(self._items, scope)
+            if self._batch is None:
+                return call
+            ctx.log(
+                f"batch without items and the input is a {_kind(ctx.input)}, not a list: "
+                "the node runs once",
+                level="warning",
+            )
+            return Unbatched(call)
         if not isinstance(items, list):
             raise ExpressionError(
                 f"node '{self.node_id}': batch.items must be a list, got {type(items).__name__}",
@@ -187,7 +212,10 @@ class DefinedNode(Node):
     async def post(self, ctx: Context, prep_res: Any, exec_res: Any) -> str | None:
         if exec_res is ctx.shared:  # a node returning the shared state: store a snapshot
             exec_res = thaw(exec_res)
-        ctx.shared["result"] = exec_res
+        shared = ctx.shared
+        shared["result"] = exec_res
+        if self._result_key is not None:  # the original's shared["<kind>_result"]: a reference
+            shared[self._result_key] = exec_res
         action = self.route(ctx, prep_res, exec_res)
         if "post" in self._hooks:
             scope = {**self.scope(ctx), "output": exec_res, "action": action}
@@ -255,6 +283,19 @@ def _log_lines(ctx: Context, lines: Any) -> None:
         ctx.log(str(message), level="warning" if level == "warn" else str(level))
 
 
+def _kind(value: Any) -> str:
+    """A value's kind in JSON words, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "mapping" if isinstance(value, Mapping) else type(value).__name__
+
+
 @dataclass(frozen=True, slots=True)
 class DefinedNodeType:
     """A NodeType whose nodes are a ``DefinedNode`` subclass: how built-ins register."""
@@ -284,3 +325,8 @@ class DefinedNodeType:
 
     def subflow_paths(self, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         return self.node_class.subflow_paths(params)
+
+    def subflow_refs(
+        self, params: Mapping[str, Any]
+    ) -> list[tuple[tuple[str, ...], str, int | None]]:
+        return self.node_class.subflow_refs(params)

@@ -7,11 +7,12 @@ two nodes does not change what the second one sees.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowrunner.definition.durations import DURATION_HINT, DURATION_PATTERN, parse_duration
 from flowrunner.engine import Flow, NodeEvent
@@ -140,6 +141,25 @@ class FailNode(DefinedNode):
         raise FlowFailed(message, node_id=self.node_id)
 
 
+class StoredFlows(Protocol):
+    """Runs a flow stored in the run's account as a child execution (the server provides it:
+    ``flowrunner.executions.subflows``); returns the child's output and ending action."""
+
+    async def run_stored(
+        self, call: Call, flow: str, version: int | None, run_input: Any
+    ) -> tuple[Any, str | None]: ...
+
+
+# Set by the server's runner around each run; None outside a server (``flowrunner run``).
+STORED_FLOWS: contextvars.ContextVar[StoredFlows | None] = contextvars.ContextVar(
+    "flowrunner_stored_flows", default=None
+)
+
+NO_SERVER = (
+    "a sub-flow named with 'flow:' is a flow stored on a server, and this run has no server: "
+    "use 'path:' (a flow file relative to this one) to run it with flowrunner run"
+)
+
 NO_BASE = (
     "sub-flow paths are relative to the flow's own file, and this flow was loaded without "
     "one (base_path)"
@@ -147,14 +167,29 @@ NO_BASE = (
 
 
 class SubflowNode(DefinedNode):
-    """Runs another flow file with the same ``shared``; its output and action are the node's."""
+    """Runs another flow: a file (``path``) with the same ``shared``, or a flow stored in the
+    account (``flow``, on a server) as a child execution. Its output and action are the node's.
+    """
 
     __slots__ = ("flow",)
 
     def setup(self, env: BuildEnv) -> None:
+        self.flow: Flow | None = None
+        if "path" not in self.spec.params:
+            return  # a stored flow: resolved and pinned by the server when the run starts
         if env.load_subflow is None:
             raise ExecutionError("flow nodes need a sub-flow loader (compile with compile_flow)")
-        self.flow: Flow = env.load_subflow(str(self.spec.params["path"]))
+        self.flow = env.load_subflow(str(self.spec.params["path"]))
+
+    @classmethod
+    def subflow_refs(
+        cls, params: Mapping[str, Any]
+    ) -> list[tuple[tuple[str, ...], str, int | None]]:
+        """Stored flows this node names: (param path, name or id, pinned version or None)."""
+        ref, version = params.get("flow"), params.get("version")
+        if not isinstance(ref, str) or not ref or "${" in ref:
+            return []
+        return [(("flow",), ref, version if isinstance(version, int) else None)]
 
     @classmethod
     def subflow_paths(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
@@ -165,6 +200,25 @@ class SubflowNode(DefinedNode):
     def check_params(
         cls, params: Mapping[str, Any], base_path: Path | None
     ) -> list[tuple[tuple[str | int, ...], str]]:
+        ref = params.get("flow")
+        if "path" in params and "flow" in params:
+            return [
+                (
+                    ("flow",),
+                    "give either path (a flow file) or flow (a flow stored on the server), "
+                    "not both",
+                )
+            ]
+        if isinstance(ref, str) and "${" in ref:
+            return [
+                (
+                    ("flow",),
+                    "flow must be a flow's name or id, not an expression: a stored sub-flow "
+                    "is checked when its parent is saved",
+                )
+            ]
+        if "version" in params and "flow" not in params:
+            return [(("version",), "version applies to a stored flow (flow:), not to a path")]
         path = params.get("path")
         if not isinstance(path, str):
             return []
@@ -190,6 +244,18 @@ class SubflowNode(DefinedNode):
         # A copy: `input: "${shared}"` would otherwise hand the sub-flow the live shared state
         # as data, and a pass-through node's output would then store shared inside itself.
         run_input = thaw(call.params.get("input", call.input))
+        if self.flow is None:
+            stored = STORED_FLOWS.get()
+            if stored is None:
+                raise ExecutionError(f"node '{self.node_id}': {NO_SERVER}", node_id=self.node_id)
+            version = call.params.get("version")
+            output, call.action = await stored.run_stored(
+                call,
+                str(call.params["flow"]),
+                version if isinstance(version, int) else None,
+                run_input,
+            )
+            return output
         prefix = (*ctx.flow_path, self.node_id)
 
         def forward(event: NodeEvent) -> None:
@@ -220,7 +286,12 @@ DELAY = DefinedNodeType(
     "Wait for a duration, or until an ISO 8601 date-time; the input passes through.",
     DelayNode,
     _schema(
-        {"duration": _DURATION, "until": {"type": "string", "minLength": 1}},
+        {
+            "duration": _DURATION,
+            "until": {"type": "string", "minLength": 1},
+            # The original's wait nodes name their kind; the output is also shared.<type>_result.
+            "type": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+        },
         anyOf=[{"required": ["duration"]}, {"required": ["until"]}],
     ),
 )
@@ -257,9 +328,19 @@ FAIL = DefinedNodeType(
 )
 FLOW = DefinedNodeType(
     "flow",
-    "Run another flow file (path relative to this one) as a sub-flow sharing shared.",
+    "Run another flow as a sub-flow: a file (path, relative to this one) sharing shared, or "
+    "a flow stored in the same account (flow: its name or id, optional version) as a child "
+    "execution.",
     SubflowNode,
-    _schema({"path": {"type": "string", "minLength": 1}, "input": {}}, ["path"]),
+    _schema(
+        {
+            "path": {"type": "string", "minLength": 1},
+            "flow": {"type": "string", "minLength": 1},
+            "version": {"type": "integer", "minimum": 1},
+            "input": {},
+        },
+        anyOf=[{"required": ["path"]}, {"required": ["flow"]}],
+    ),
 )
 
 # (type, aliases) of this module's built-ins.

@@ -4,12 +4,18 @@ A worker that timed out, died, or announced it is exiting is never reused: it is
 a fresh one is spawned in the background, so the caller of that one evaluation sees one clear
 error and every later evaluation a clean isolate. Idle workers are handed out last-in,
 first-out, which keeps one worker's compiled-snippet cache hot under light load.
+
+Healthy workers are recycled too (see ``Recycling``): after a number of evaluations, or once
+the process's resident memory passes a mark, a replacement is started in the background
+while the old worker keeps serving; when the replacement is ready it takes the old one's
+place and the old one is closed between two evaluations. No evaluation fails or waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from flowrunner.errors import SandboxError, ScriptTimeout
@@ -18,16 +24,37 @@ from flowrunner.scripting.process import AsyncWorker, Limits
 from flowrunner.scripting.worker import EXITING
 
 _ACQUIRE_TIMEOUT = 30.0
+# Resident memory is read from /proc every this many evaluations of a worker (a file read
+# on the event loop: cheap, but not free).
+_RSS_CHECK_EVERY = 256
+# After a replacement failed to start, the old worker serves this many more evaluations
+# before the next attempt, so a broken spawn does not turn into a spawn loop.
+_RETRY_AFTER = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Recycling:
+    """When a healthy worker is replaced: after ``max_evaluations`` evaluations, or once its
+    resident memory passes ``max_rss_mb`` (0 turns either trigger off)."""
+
+    max_evaluations: int = 100_000
+    max_rss_mb: int = 384
+
+    def __post_init__(self) -> None:
+        if self.max_evaluations < 0 or self.max_rss_mb < 0:
+            raise ValueError("recycling limits must be 0 (off) or positive")
 
 
 class WorkerPool:
     """A fixed number of workers; `call` borrows one for a single request."""
 
-    def __init__(self, size: int, limits: Limits) -> None:
+    def __init__(self, size: int, limits: Limits, recycling: Recycling | None = None) -> None:
         if size < 1:
             raise ValueError("a sandbox needs at least one worker")
         self.size = size
         self.limits = limits
+        self.recycling = recycling or Recycling()
+        self.recycled = 0  # healthy workers replaced so far (for diagnostics and benches)
         self._idle: asyncio.LifoQueue[AsyncWorker] = asyncio.LifoQueue()
         self._busy: set[AsyncWorker] = set()
         self._live: set[AsyncWorker] = set()
@@ -67,8 +94,9 @@ class WorkerPool:
             raise ScriptTimeout(f"script timed out after {round(seconds * 1000)} ms") from None
         finally:
             self._busy.discard(worker)
-            if reusable and not self._closed:
+            if reusable and not self._closed and not worker.retired:
                 self._idle.put_nowait(worker)
+                self._recycle_if_due(worker)
             else:
                 self._background(self._retire(worker))
 
@@ -120,6 +148,58 @@ class WorkerPool:
         if not self._closed and self._idle.qsize() + len(self._busy) + self._spawning < self.size:
             self._spawning += 1
             await self._spawn()
+
+    def _recycle_if_due(self, worker: AsyncWorker) -> None:
+        if worker.replacing or worker.evaluations < worker.recycle_at:
+            return
+        policy = self.recycling
+        due = bool(policy.max_evaluations) and worker.evaluations >= policy.max_evaluations
+        if not due and policy.max_rss_mb and worker.evaluations % _RSS_CHECK_EVERY == 0:
+            rss = worker.rss_mb()
+            due = rss is not None and rss > policy.max_rss_mb
+        if due:
+            worker.replacing = True
+            self._background(self._replace(worker))
+
+    async def _replace(self, old: AsyncWorker) -> None:
+        """Start a successor for ``old``; once it is ready, it serves instead of ``old``."""
+        try:
+            fresh = await AsyncWorker.spawn(self.limits)
+        except (OSError, SandboxError, TimeoutError) as exc:
+            self._last_spawn_error = exc
+            old.replacing = False
+            old.recycle_at = old.evaluations + _RETRY_AFTER
+            return
+        if self._closed or old not in self._live:
+            # Closing, or ``old`` died meanwhile and was replaced the ordinary way.
+            await fresh.kill()
+            return
+        old.retired = True  # from now on it is never handed out again
+        self._live.discard(old)
+        self._live.add(fresh)
+        idle = self._withdraw(old)
+        self._idle.put_nowait(fresh)
+        self.recycled += 1
+        if idle:
+            await old.close()
+        # A busy ``old`` is retired when its evaluation ends (see ``call``).
+
+    def _withdraw(self, worker: AsyncWorker) -> bool:
+        """Take ``worker`` out of the idle queue, keeping the others' order; False if absent.
+
+        Synchronous, so nothing runs in between; an idle queue with items has no waiters.
+        """
+        others: list[AsyncWorker] = []
+        found = False
+        while not self._idle.empty():
+            item = self._idle.get_nowait()
+            if item is worker:
+                found = True
+            else:
+                others.append(item)
+        for item in reversed(others):
+            self._idle.put_nowait(item)
+        return found
 
     async def close(self) -> None:
         self._closed = True

@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
-from typing import cast
+from typing import IO, cast
 
 from flowrunner.errors import SandboxError, ScriptResourceError, ScriptTimeout
 from flowrunner.scripting import worker as worker_module
@@ -27,6 +29,10 @@ from flowrunner.scripting.worker import EXITING, RESPONSE
 # reservations; the OS cap sits above that plus a multiple of the JS heap limit.
 _DATA_BASE_MB = 640
 _SPAWN_TIMEOUT = 20.0
+# How much of a dead worker's stderr is searched for the reason it died.
+_STDERR_SCAN = 64 * 1024
+_EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(Error|Exception|Exit)\b")
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,19 +55,46 @@ class Limits:
         return [sys.executable, "-I", path, *args]
 
 
-def _stderr() -> int | None:
-    # V8 prints fatal errors to stderr; keep them out of the server's output unless debugging.
-    return None if os.environ.get("FLOWRUNNER_SANDBOX_DEBUG") else subprocess.DEVNULL
+def _stderr() -> IO[bytes] | None:
+    """Where a worker's stderr goes: the server's own when debugging, else a private unlinked
+    file, read only when the worker dies (V8's fatal errors and a failed start land there)."""
+    return None if os.environ.get("FLOWRUNNER_SANDBOX_DEBUG") else tempfile.TemporaryFile()
 
 
-def _death_error(returncode: int | None) -> ScriptResourceError:
+def _reason(stderr: IO[bytes] | None) -> str:
+    """The line of a dead worker's stderr that says why: V8's "Fatal ..." line, else the
+    last exception line of a Python traceback, else the last line; "" if there is none."""
+    if stderr is None:
+        return ""
+    try:
+        stderr.seek(0)
+        head = stderr.read(_STDERR_SCAN).decode(errors="replace")
+    except (OSError, ValueError):
+        return ""
+    lines = [line.strip("# \t") for line in head.splitlines()]
+    lines = [line for line in lines if line]
+    fatal = next((line for line in lines if line.startswith("Fatal")), None)
+    exception = next((line for line in reversed(lines) if _EXCEPTION_LINE.match(line)), None)
+    reason = fatal or exception or (lines[-1] if lines else "")
+    return reason[:300]
+
+
+def _how(returncode: int | None) -> str:
     if returncode is not None and returncode < 0:
-        how = f"killed by {signal.Signals(-returncode).name}"
-    else:
-        how = f"exit status {returncode}" if returncode is not None else "connection lost"
+        return f"killed by {signal.Signals(-returncode).name}"
+    return f"exit status {returncode}" if returncode is not None else "connection lost"
+
+
+def _death_error(returncode: int | None, reason: str = "") -> ScriptResourceError:
+    how = _how(returncode) + (f": {reason}" if reason else "")
     return ScriptResourceError(
         f"the script's sandbox worker died ({how}); it probably exceeded a memory limit"
     )
+
+
+def _start_error(returncode: int | None, reason: str) -> SandboxError:
+    how = _how(returncode) + (f": {reason}" if reason else "")
+    return SandboxError(f"the sandbox worker failed to start ({how})")
 
 
 class _ReplyReader(asyncio.Protocol):
@@ -116,11 +149,22 @@ class _ReplyReader(asyncio.Protocol):
 class AsyncWorker:
     """One worker process driven from the event loop."""
 
-    def __init__(self, process: asyncio.subprocess.Process, reader: _ReplyReader) -> None:
+    def __init__(
+        self,
+        process: asyncio.subprocess.Process,
+        reader: _ReplyReader,
+        stderr: IO[bytes] | None = None,
+    ) -> None:
         self.process = process
         self._reader = reader
+        self._stderr = stderr
         assert reader.transport is not None
         self._transport = reader.transport
+        # Bookkeeping for recycling (the pool decides; see ``pool.Recycling``).
+        self.evaluations = 0
+        self.recycle_at = 0
+        self.replacing = False
+        self.retired = False
 
     @property
     def pid(self) -> int:
@@ -128,27 +172,54 @@ class AsyncWorker:
 
     @property
     def alive(self) -> bool:
-        return not self._reader.lost and self.process.returncode is None
+        """Running and still in service (a retired worker is never handed out again)."""
+        return not self.retired and not self._reader.lost and self.process.returncode is None
+
+    def rss_mb(self) -> int | None:
+        """Resident memory in MB, from /proc (None where there is no /proc, or it is gone)."""
+        try:
+            with open(f"/proc/{self.process.pid}/statm", "rb") as statm:
+                pages = int(statm.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            return None
+        return (pages * _PAGE_SIZE) >> 20
 
     @classmethod
     async def spawn(cls, limits: Limits) -> AsyncWorker:
+        """Start a worker and wait for its "ready"; a failure names the worker's reason."""
         parent, child = socket.socketpair()
+        stderr = _stderr()
         try:
             process = await asyncio.create_subprocess_exec(
                 *limits.argv(child.fileno()),
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=_stderr(),
+                stderr=stderr,
             )
+        except BaseException:
+            parent.close()
+            if stderr is not None:
+                stderr.close()
+            raise
         finally:
             child.close()
         loop = asyncio.get_running_loop()
         _, reader = await loop.create_unix_connection(lambda: _ReplyReader(limits), sock=parent)
-        worker = cls(process, reader)
+        worker = cls(process, reader, stderr)
         try:
             async with asyncio.timeout(_SPAWN_TIMEOUT):
-                await worker.read_reply()  # the "ready" answer
+                await worker._reader.next_reply()  # the "ready" answer
+        except ConnectionError as exc:
+            await worker._reap()
+            error = _start_error(process.returncode, _reason(stderr))
+            await worker.kill()
+            raise error from exc
+        except TimeoutError as exc:
+            await worker.kill()
+            raise SandboxError(
+                f"the sandbox worker failed to start (no answer within {_SPAWN_TIMEOUT:g} s)"
+            ) from exc
         except BaseException:
             await worker.kill()
             raise
@@ -159,11 +230,12 @@ class AsyncWorker:
             return await self._reader.next_reply()
         except ConnectionError as exc:
             await self._reap()
-            raise _death_error(self.process.returncode) from exc
+            raise _death_error(self.process.returncode, _reason(self._stderr)) from exc
 
     async def call(self, request: bytes) -> Reply:
         # One request in flight per worker, so the transport's buffer is all the flow
         # control needed; the worker reads every byte before it answers.
+        self.evaluations += 1
         self._transport.write(request)
         return await self.read_reply()
 
@@ -178,6 +250,7 @@ class AsyncWorker:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
         await self.process.wait()
+        self._close_stderr()
 
     async def close(self) -> None:
         """Ask politely (end of input), then insist."""
@@ -186,6 +259,11 @@ class AsyncWorker:
             await asyncio.wait_for(self.process.wait(), 2.0)
         except TimeoutError:
             await self.kill()
+        self._close_stderr()
+
+    def _close_stderr(self) -> None:
+        if self._stderr is not None:
+            self._stderr.close()
 
 
 class SyncWorker:
@@ -196,6 +274,7 @@ class SyncWorker:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
+        self._stderr: IO[bytes] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -204,13 +283,15 @@ class SyncWorker:
 
     def _start(self) -> socket.socket:
         parent, child = socket.socketpair()
+        self._close_stderr()
+        self._stderr = _stderr()
         try:
             self._process = subprocess.Popen(
                 self._limits.argv(child.fileno()),
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=_stderr(),
+                stderr=self._stderr,
             )
         finally:
             child.close()
@@ -249,22 +330,31 @@ class SyncWorker:
                 self._stop()
                 raise ScriptTimeout(f"script timed out after {round(timeout * 1000)} ms") from None
             except (OSError, ConnectionError) as exc:
-                returncode = self._stop()
-                raise _death_error(returncode) from exc
+                returncode = self._stop(keep_stderr=True)
+                reason = _reason(self._stderr)
+                self._close_stderr()
+                raise _death_error(returncode, reason) from exc
             if reply.flags & EXITING:
                 self._stop()
             return reply
 
-    def _stop(self) -> int | None:
+    def _stop(self, *, keep_stderr: bool = False) -> int | None:
         process, sock = self._process, self._sock
         self._process = self._sock = None
         if sock is not None:
             sock.close()
+        if not keep_stderr:
+            self._close_stderr()
         if process is None:
             return None
         if process.poll() is None:
             process.kill()
         return process.wait()
+
+    def _close_stderr(self) -> None:
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
 
     def close(self) -> None:
         with self._lock:

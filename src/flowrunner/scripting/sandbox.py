@@ -22,9 +22,15 @@ from typing import Any, Literal, Self
 from flowrunner.errors import SandboxError
 from flowrunner.fairness import ACCOUNT_ID, FairSemaphore
 from flowrunner.scripting.codec import decode_reply, encode_request, encode_scope, scope_names
-from flowrunner.scripting.pool import WorkerPool
+from flowrunner.scripting.pool import Recycling, WorkerPool
 from flowrunner.scripting.process import Limits, SyncWorker
-from flowrunner.scripting.worker import KIND_EXPRESSION, KIND_FUNCTION, OP_CHECK, OP_RUN
+from flowrunner.scripting.worker import (
+    KIND_EXPRESSION,
+    KIND_FUNCTION,
+    OP_CHECK,
+    OP_RUN,
+    OP_STATS,
+)
 
 # A syntax check only parses; it gets a generous fixed limit rather than the script's.
 _CHECK_TIMEOUT = 5.0
@@ -60,12 +66,15 @@ class Sandbox:
         timeout: float = 1.0,
         memory_mb: int = 64,
         max_result_bytes: int = 8_000_000,
+        recycle_after: int = 100_000,
+        recycle_rss_mb: int = 384,
     ) -> None:
         if timeout <= 0 or memory_mb < 8 or max_result_bytes < 1:
             raise ValueError("timeout, memory_mb and max_result_bytes must be positive")
         self.timeout = timeout
         self.limits = Limits(heap_mb=memory_mb, max_result_bytes=max_result_bytes)
-        self._pool = WorkerPool(workers, self.limits)
+        recycling = Recycling(max_evaluations=recycle_after, max_rss_mb=recycle_rss_mb)
+        self._pool = WorkerPool(workers, self.limits, recycling)
         self._checker = SyncWorker(self.limits)
         self._started = False
         self._closed = False
@@ -101,6 +110,21 @@ class Sandbox:
     @property
     def worker_pids(self) -> list[int]:
         return self._pool.pids
+
+    @property
+    def recycled(self) -> int:
+        """How many healthy workers were replaced by recycling so far."""
+        return self._pool.recycled
+
+    async def worker_stats(self) -> dict[str, int]:
+        """Heap statistics of the worker the next evaluation would get: ``heap_used``,
+        ``heap_total``, ``heap_limit`` (bytes), ``compiled`` (snippets it holds compiled),
+        ``evaluations`` and ``collections`` (full GCs it asked for between evaluations)."""
+        if not self._started:
+            await self.start()
+        request = encode_request(OP_STATS, KIND_EXPRESSION, "", "")
+        body = decode_reply(await self._pool.call(request, _CHECK_TIMEOUT))
+        return {str(k): int(v) for k, v in body["v"].items()}
 
     async def evaluate_expression(
         self,

@@ -15,7 +15,8 @@ worker: termination from outside is the one interrupt that always works.
 Wire format (both directions length-prefixed, little-endian):
 
 * request: ``REQUEST`` header (op, kind, len(names), len(code), len(scope)) then the three
-  UTF-8 strings. op ``R`` runs ``code`` with the JSON ``scope``; op ``C`` only compiles it.
+  UTF-8 strings. op ``R`` runs ``code`` with the JSON ``scope``; op ``C`` only compiles it;
+  op ``S`` asks for the worker's heap statistics (a ``V`` reply whose ``v`` holds them).
   kind ``e`` is an expression, ``f`` a function body. ``names`` is the comma-joined scope
   keys (validated identifiers) that become locals.
 * response: ``RESPONSE`` header (status, flags, len(payload)) then a UTF-8 JSON payload.
@@ -42,14 +43,17 @@ from typing import Any
 REQUEST = struct.Struct("<ccIII")
 RESPONSE = struct.Struct("<cBI")
 EXITING = 1
-OP_RUN, OP_CHECK = b"R", b"C"
+OP_RUN, OP_CHECK, OP_STATS = b"R", b"C", b"S"
 KIND_EXPRESSION, KIND_FUNCTION = b"e", b"f"
 STATUS_VALUE, STATUS_ERROR, STATUS_RESOURCE, STATUS_OK = b"V", b"E", b"R", b"K"
 
 # How many compiled snippets a worker keeps; beyond that the cache is dropped and rebuilt.
 COMPILED_CACHE_SIZE = 512
-# Scope JSON from this size on is passed as a function argument rather than a literal.
-LARGE_SCOPE = 8192
+# Every this many evaluations the worker looks at its heap, between evaluations; above half
+# the limit it asks V8 for a full collection. V8 sizes its own old-generation budget for a
+# far larger heap than our limit, so garbage could otherwise reach the limit first and fail
+# an innocent evaluation.
+HEAP_CHECK_EVERY = 1000
 # User code starts on this line of the source V8 compiles (see runtime.js, `source`).
 LINE_OFFSET = 3
 _SYNTAX = re.compile(r"undefined:(\d+): (\w+): ([^\n]*)\n([^\n]*)\n( *)\^")
@@ -80,14 +84,20 @@ def parse_syntax_error(text: str, code: str) -> dict[str, Any]:
 class _Server:
     """The request loop; owns the isolate and the compiled-snippet cache."""
 
-    def __init__(self, sock: socket.socket, mr: Any, token: str, max_result: int) -> None:
+    def __init__(
+        self, sock: socket.socket, mr: Any, token: str, max_result: int, heap_mb: int
+    ) -> None:
         self.sock = sock
         self.mr = mr
         self.rt = f"__fr_{token}"
         self.max_result = max_result
+        self.collect_above = (heap_mb << 20) // 2
         self.ids: dict[tuple[bytes, str, str], int] = {}
-        self.run_fn = mr.eval(f"{self.rt}.run")
+        # Evaluations go through this object's accessors: no source is compiled per call.
+        self.door = mr.eval(f"{self.rt}.door")
         self.next_id = 0
+        self.evaluations = 0
+        self.collections = 0
         from py_mini_racer import JSEvalException, JSOOMException
 
         self.eval_error: type[Exception] = JSEvalException
@@ -121,11 +131,17 @@ class _Server:
             names = body[:n_names].decode()
             code = body[n_names : n_names + n_code].decode()
             if op == OP_CHECK:
+                # A check compiles new source each time (the syntax checker's only job), so
+                # it counts toward the backstop collection like an evaluation.
                 self.check(kind, code)
+                self.collect_if_needed()
+            elif op == OP_STATS:
+                self.send_json(STATUS_VALUE, {"l": [], "v": self.stats()})
             else:
                 scope = body[n_names + n_code :].decode()
                 if not self.run(kind, names, code, scope):
                     return
+                self.collect_if_needed()  # after the answer, so no caller waits for it
 
     def guarded(self, call: Callable[[], Any]) -> tuple[Any, bool]:
         """Make our own call into the runtime; on an engine failure answer and say stop."""
@@ -137,6 +153,27 @@ class _Server:
             message = f"the script engine failed: {str(exc).strip().splitlines()[0]}"
         self.send_json(STATUS_RESOURCE, {"m": message}, EXITING)
         return None, False
+
+    def stats(self) -> dict[str, int]:
+        heap = self.mr.heap_stats()
+        compiled = json.loads(self.door["stats"])["compiled"]
+        return {
+            "heap_used": int(heap["used_heap_size"]),
+            "heap_total": int(heap["total_heap_size"]),
+            "heap_limit": self.collect_above * 2,
+            "compiled": int(compiled),
+            "evaluations": self.evaluations,
+            "collections": self.collections,
+        }
+
+    def collect_if_needed(self) -> None:
+        """Between evaluations: a full collection once the heap is half full."""
+        self.evaluations += 1
+        if self.evaluations % HEAP_CHECK_EVERY != 0:
+            return
+        if self.mr.heap_stats()["used_heap_size"] > self.collect_above:
+            self.mr.low_memory_notification()
+            self.collections += 1
 
     def check(self, kind: bytes, code: str) -> None:
         try:
@@ -166,19 +203,11 @@ class _Server:
                 self.send_json(STATUS_ERROR, {"e": parse_syntax_error(str(exc), code), "l": []})
                 return True
             self.ids[key] = fid
-        seed = os.urandom(32).hex()
-        if len(scope) < LARGE_SCOPE:
-            # One eval with the JSON as a string literal: the fewest hops into V8.
-            literal = json.dumps(scope, ensure_ascii=False)
-            _, ok = self.guarded(lambda: self.mr.eval(f"{self.rt}.run({fid},{literal},'{seed}')"))
-        else:
-            # A function call hands the string over as a value: a few more hops, but V8
-            # neither scans nor re-parses a large literal (about 2.5x faster at 100 KB).
-            _, ok = self.guarded(lambda: self.run_fn(fid, scope, seed))
+        packed = f"{fid}:{os.urandom(32).hex()}:{scope}"
+        _, ok = self.guarded(lambda: self.door.__setitem__("run", packed))
         # A second V8 task: mini-racer drains the microtask queue after each task, so by
         # now promises have settled and a microtask loop has blocked us (-> parent timeout).
-        settle = f"{self.rt}.settle()"
-        out, ok = self.guarded(lambda: self.mr.eval(settle)) if ok else (None, False)
+        out, ok = self.guarded(lambda: self.door["settle"]) if ok else (None, False)
         if not ok:
             return False
         data = str(out).encode()
@@ -235,7 +264,7 @@ def main(argv: list[str]) -> None:
             mr.set_hard_memory_limit(heap_mb << 20)
             token = os.urandom(16).hex()
             _bootstrap(mr, token, max_result)
-            _Server(sock, mr, token, max_result).serve()
+            _Server(sock, mr, token, max_result, heap_mb).serve()
 
     run: Callable[[Any], None] = asyncio.run
     run(serve())

@@ -21,6 +21,7 @@ from flowrunner.storage.protocols import (
 from flowrunner.storage.records import (
     Account,
     ApiToken,
+    AuditChain,
     AuditRecord,
     Checkpoint,
     Clock,
@@ -51,6 +52,7 @@ __all__ = [
     "Account",
     "AccountStore",
     "ApiToken",
+    "AuditChain",
     "AuditRecord",
     "AuditStore",
     "ChainCheck",

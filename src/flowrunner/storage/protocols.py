@@ -22,6 +22,7 @@ from typing import Protocol
 from flowrunner.storage.records import (
     Account,
     ApiToken,
+    AuditChain,
     AuditRecord,
     Checkpoint,
     DeliveryStatus,
@@ -229,9 +230,11 @@ class ExecutionStore(Protocol):
         input: JSONValue = None,
         idempotency_key: str | None = None,
         status: ExecutionStatus = "queued",
+        parent_id: str | None = None,
     ) -> Execution:
         """A new execution; ``Conflict`` if ``idempotency_key`` is already used in the account
-        (fetch the original with ``get_by_idempotency_key``)."""
+        (fetch the original with ``get_by_idempotency_key``). ``parent_id`` makes it a child
+        run (a sub-flow) of that execution."""
         ...
 
     async def get(self, account_id: str, execution_id: str) -> Execution: ...
@@ -248,7 +251,10 @@ class ExecutionStore(Protocol):
         flow_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
-    ) -> Page[Execution]: ...
+        parent_id: str | None = None,
+    ) -> Page[Execution]:
+        """Newest first; ``parent_id`` keeps the child runs of that execution only."""
+        ...
 
     async def update(
         self,
@@ -269,7 +275,8 @@ class ExecutionStore(Protocol):
         With ``expected_status``, ``Conflict`` unless the current status is one of them: a
         compare-and-set that lets the state machine reject racing transitions. A final status
         (completed, failed, canceled) also releases the lease in the same write: a finished
-        run holds no lease.
+        run holds no lease. Completed and canceled also delete the run's checkpoint (nothing
+        is left to resume); a failed run keeps it, for a retry with resume.
         """
         ...
 
@@ -293,7 +300,7 @@ class ExecutionStore(Protocol):
         """Events with ``seq > after_seq`` in ascending order (tail with the last seq seen)."""
         ...
 
-    # checkpoints: one per execution ----------------------------------------------------
+    # checkpoints: one per execution, while it can still be resumed ----------------------
 
     async def save_checkpoint(
         self,
@@ -319,7 +326,9 @@ class ExecutionStore(Protocol):
     ) -> builtins.list[ExecutionEvent]:
         """One step of a run in one durable write: append ``events`` (numbered as by
         ``append_events``) and, if given, save ``checkpoint``; both or neither. This is the
-        runner's hot path (once per node), so backends make it their cheapest write."""
+        runner's hot path (once per node), so backends make it their cheapest write.
+
+        Saving a checkpoint is progress: it resets the execution's ``resume_attempts`` to 0."""
         ...
 
     # leases: who is running it -----------------------------------------------------------
@@ -342,10 +351,19 @@ class ExecutionStore(Protocol):
         ...
 
     async def admin_claim_expired_leases(
-        self, *, owner: str, ttl: timedelta, limit: int = 100
+        self,
+        *,
+        owner: str,
+        ttl: timedelta,
+        limit: int = 100,
+        unleased_after: timedelta | None = None,
     ) -> builtins.list[Execution]:
         """Crash recovery: take over active (queued/running) executions, of any account,
-        whose lease has expired. Concurrent claimers never get the same execution."""
+        whose lease has expired, and those that never had a lease (or were released while
+        active) and were created more than ``unleased_after`` ago (default: ``ttl``) — their
+        creator died before handing them to an executor. Concurrent claimers never get the
+        same execution. Each claim adds 1 to the execution's ``resume_attempts``.
+        Child runs (``parent_id`` set) are never claimed: their parent resumes them."""
         ...
 
 
@@ -454,9 +472,19 @@ class AuditStore(Protocol):
         ...
 
     async def list_for_account(
-        self, account_id: str, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+        self,
+        account_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+        chain: str | None = None,
     ) -> Page[AuditRecord]:
-        """Records about one account, from every chain, newest first."""
+        """Records about one account, newest first: from ``chain`` only, or from every
+        chain when it is None."""
+        ...
+
+    async def chains(self) -> builtins.list[AuditChain]:
+        """Every chain that has records or a recorded head, by name, with that head."""
         ...
 
 

@@ -157,6 +157,10 @@ class Execution:
     lease_expires_at: datetime | None = None
     idempotency_key: str | None = None
     last_event_seq: int = 0
+    resume_attempts: int = 0
+    """Times crash recovery took the run over since it last saved a checkpoint."""
+    parent_id: str | None = None
+    """The execution whose ``flow`` node started this one as a sub-flow (None: top level)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +268,20 @@ class AuditRecord:
     created_at: datetime
     prev_hash: str
     hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditChain:
+    """A chain as the store knows it: its name and the head it recorded at the last append.
+
+    ``head_seq``/``head_hash`` are None when records exist under a name no append ever
+    recorded a head for (rows written around the store). Backends that keep no separate head
+    (memory, DynamoDB) report their last record as the head.
+    """
+
+    chain: str
+    head_seq: int | None
+    head_hash: str | None
 
 
 # --- key-value -----------------------------------------------------------------------------

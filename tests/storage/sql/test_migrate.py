@@ -71,3 +71,60 @@ async def test_stores_starting_together_migrate_once_without_error(empty_url: st
         assert await stores[2].accounts.get(account.id) == account
     finally:
         await asyncio.gather(*(s.close() for s in stores))
+
+
+async def test_upgrade_of_sqlite_keeps_events_and_turns_numbers_stored_as_numbers_to_json(
+    tmp_path: Path,
+) -> None:
+    """0002 re-declares JSON columns TEXT on SQLite without rebuilding ``executions`` (a
+    rebuild would cascade-delete its events and checkpoints); a bare number stored before as
+    an INTEGER/REAL (unreadable) reads back as that number."""
+    import sqlite3
+
+    from alembic import command
+
+    from flowrunner.storage.sql.migrate import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+
+    def to_0001(conn: Connection) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+
+    db = Database(url)
+    try:
+        async with db.engine.connect() as conn:
+            await conn.run_sync(to_0001)
+            await conn.commit()
+    finally:
+        await db.close()
+    raw = sqlite3.connect(tmp_path / "old.db")
+    raw.execute(
+        "INSERT INTO executions (id, account_id, flow_id, flow_version, status, input, output,"
+        " progress, created_at, last_event_seq) VALUES ('e1', 'a1', 'f1', 1, 'running', '{}',"
+        " '42', 0, '2026-01-01 00:00:00.000000', 1)"
+    )
+    raw.execute(
+        "INSERT INTO execution_events VALUES ('e1', 1, 'a1', 'status', '{}',"
+        " '2026-01-01 00:00:00.000000')"
+    )
+    raw.execute(
+        "INSERT INTO checkpoints VALUES ('e1', 'a1', '7', 'b', '{}', '2026-01-01 00:00:00.000000')"
+    )
+    raw.commit()
+    assert raw.execute("SELECT typeof(output) FROM executions").fetchone() == ("integer",)
+    raw.close()
+
+    await upgrade(url)
+    store = SqlStore(url, migrate=False)
+    await store.connect()
+    try:
+        run = await store.executions.get("a1", "e1")
+        assert (run.output, run.input, run.resume_attempts) == (42, {}, 0)
+        assert len(await store.executions.list_events("a1", "e1")) == 1
+        checkpoint = await store.executions.get_checkpoint("a1", "e1")
+        assert checkpoint is not None
+        assert checkpoint.shared == 7
+    finally:
+        await store.close()

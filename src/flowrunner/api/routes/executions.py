@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from flowrunner.api.deps import CurrentAccount, Paging
 from flowrunner.api.schemas.common import COMMON_ERRORS, error_responses
@@ -41,6 +41,9 @@ Runs = Annotated[ExecutionService, Depends(executions)]
 
 
 class RunRequest(BaseModel):
+    # A misspelt key ({"inputs": ...}) would otherwise start a run with an empty input.
+    model_config = ConfigDict(extra="forbid")
+
     input: Any = Field(default=None, description="the run input: a JSON object")
     shared: Any = Field(default=None, description="accepted as an alias of input")
     version: int | None = Field(default=None, ge=1, description="default: the current one")
@@ -66,6 +69,9 @@ class ExecutionOut(BaseModel):
     finished_at: datetime | None
     duration_ms: float | None
     last_event_seq: int
+    parent_id: str | None = Field(
+        default=None, description="the run whose flow node started this one (a sub-flow)"
+    )
 
     @classmethod
     def of(cls, view: ExecutionView) -> ExecutionOut:
@@ -88,6 +94,7 @@ class ExecutionOut(BaseModel):
             finished_at=e.finished_at,
             duration_ms=duration,
             last_event_seq=e.last_event_seq,
+            parent_id=e.parent_id,
         )
 
 
@@ -110,6 +117,8 @@ class LogPage(BaseModel):
 
 
 class RetryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     resume: bool = Field(default=False, description="start at the node that failed")
 
 
@@ -183,10 +192,14 @@ async def list_executions(
     status: Annotated[list[ExecutionStatus] | None, Query()] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    parent_id: Annotated[
+        str | None, Query(max_length=64, description="only the child runs of this run")
+    ] = None,
 ) -> ExecutionPage:
     page = await runs.list(
         account.id,
         flow_id=flow_id,
+        parent_id=parent_id,
         status=status or (),
         created_after=created_after,
         created_before=created_before,
@@ -199,6 +212,21 @@ async def list_executions(
 @router.get("/executions/{execution_id}", response_model=ExecutionOut, summary="One run")
 async def get_execution(execution_id: Id, account: CurrentAccount, runs: Runs) -> ExecutionOut:
     return ExecutionOut.of(await runs.get(account.id, execution_id))
+
+
+@router.get(
+    "/executions/{execution_id}/children",
+    response_model=ExecutionPage,
+    summary="The child runs a run's flow nodes started (stored sub-flows), newest first",
+)
+async def execution_children(
+    execution_id: Id, account: CurrentAccount, runs: Runs, paging: Paging
+) -> ExecutionPage:
+    await runs.get(account.id, execution_id)  # 404 for a missing (or another account's) run
+    page = await runs.list(
+        account.id, parent_id=execution_id, limit=paging.limit, cursor=paging.cursor
+    )
+    return ExecutionPage(items=[_view(e) for e in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/executions/{execution_id}/logs", response_model=LogPage, summary="A run's log lines")

@@ -26,6 +26,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from flowrunner.api.deps import Services
+from flowrunner.api.input_guard import InputRejected, loads_checked
 from flowrunner.errors import FlowrunnerError, NotFound, Unauthenticated
 from flowrunner.executions import ExecutionService
 from flowrunner.executions.events import as_message, is_final
@@ -54,9 +55,15 @@ async def websocket_events(websocket: WebSocket) -> None:
         return
     session = _Session(websocket, account, websocket.app.state.executions)
     watch = asyncio.get_running_loop().create_task(_watch_token(session, services, token))
+    max_depth = services.settings.max_json_depth
     try:
         while True:
-            await session.handle(await websocket.receive_json())
+            try:
+                message = await _receive(websocket, max_depth)
+            except _BadMessage as bad:  # answered; the connection and its subscriptions stay
+                await session.send(_problem("bad_request", str(bad)))
+                continue
+            await session.handle(message)
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client went away (or the watch closed the socket)
     finally:
@@ -90,11 +97,36 @@ async def _authenticate(websocket: WebSocket, services: Services) -> tuple[Accou
     token = credentials.strip() if scheme.lower() == "bearer" else ""
     token = token or websocket.query_params.get("token", "")
     if not token:
-        first = await asyncio.wait_for(websocket.receive_json(), AUTH_TIMEOUT)
+        try:
+            first = await asyncio.wait_for(
+                _receive(websocket, services.settings.max_json_depth), AUTH_TIMEOUT
+            )
+        except _BadMessage as bad:
+            raise Unauthenticated(f'send {{"type": "auth", "token": ...}} first ({bad})') from bad
         if not isinstance(first, dict) or first.get("type") != "auth":
             raise Unauthenticated('send {"type": "auth", "token": ...} first')
         token = str(first.get("token") or "")
     return await services.accounts.authenticate_token(token), token
+
+
+class _BadMessage(Exception):
+    """A frame that is not a JSON message we can read; the text says why."""
+
+
+async def _receive(websocket: WebSocket, max_depth: int) -> Any:
+    """The next client message, decoded and checked like an HTTP JSON body."""
+    frame = await websocket.receive()
+    if frame["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(frame.get("code", 1000), frame.get("reason"))
+    text = frame.get("text")
+    if text is None:
+        raise _BadMessage("messages are JSON text frames, not binary")
+    try:
+        return loads_checked(text, max_depth=max_depth, loc=("message",))
+    except InputRejected as exc:
+        raise _BadMessage(exc.message) from exc
+    except ValueError as exc:
+        raise _BadMessage(f"a message must be JSON: {exc}") from exc
 
 
 def _problem(code: str, message: str, **about: Any) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from flowrunner.storage.dynamodb.locks import KeyedLocks
 from flowrunner.storage.dynamodb.paging import query_page, read_range
 from flowrunner.storage.pagination import clamp_limit
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
-from flowrunner.storage.records import AuditRecord, Clock, NewAuditEntry, Page
+from flowrunner.storage.records import AuditChain, AuditRecord, Clock, NewAuditEntry, Page
 
 APPEND_ATTEMPTS = 200
 
@@ -115,9 +115,37 @@ class DynamoAudit:
         return [_record(f) for f in rows]
 
     async def list_for_account(
-        self, account_id: str, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+        self,
+        account_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+        chain: str | None = None,
     ) -> Page[AuditRecord]:
         return await query_page(
             self._t, index="gsi1", partition=f"ACCOUNT#{account_id}#AUDIT", build=_record,
             limit=limit, cursor=cursor,
+            keep=None if chain is None else (lambda r: r.chain == chain),
         )  # fmt: skip
+
+    async def chains(self) -> builtins.list[AuditChain]:
+        """A scan of the table for chain partitions (a verification is rare and reads every
+        record anyway); each chain's head is its last record, as there is no separate one."""
+        names: set[str] = set()
+        request: dict[str, Any] = {
+            "FilterExpression": "begins_with(pk, :audit)",
+            "ExpressionAttributeValues": {":audit": {"S": "AUDIT#"}},
+            "ProjectionExpression": "pk",
+        }
+        while True:
+            response = await self._t.scan(**request)
+            names.update(from_item(item)["pk"].removeprefix("AUDIT#") for item in response["Items"])
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        found = []
+        for name in sorted(names):
+            last = await self._last(f"AUDIT#{name}")
+            if last is not None:
+                found.append(AuditChain(name, last["seq"], last["hash"]))
+        return found

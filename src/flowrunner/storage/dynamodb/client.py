@@ -157,6 +157,12 @@ class Table:
             response: dict[str, Any] = await self.client.query(TableName=self.name, **request)
         return response
 
+    async def scan(self, **request: Any) -> dict[str, Any]:
+        """One page of a full-table scan (for rare whole-store reads such as audit checks)."""
+        with translated("Scan"):
+            response: dict[str, Any] = await self.client.scan(TableName=self.name, **request)
+        return response
+
     async def transact(self, actions: Sequence[dict[str, Any]]) -> None:
         """All ``actions`` or none. A failed condition raises ``TransactionCanceled``; pure
         contention (``TransactionConflict``) is retried with jitter; throttling is

@@ -24,7 +24,7 @@ from typing import Any
 
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.dynamodb.accounts import EXISTS, NEW, account_pk
-from flowrunner.storage.dynamodb.client import ConditionFailed, TransactionCanceled
+from flowrunner.storage.dynamodb.client import ConditionFailed, Table, TransactionCanceled
 from flowrunner.storage.dynamodb.codec import dump_json, from_item, load_json, parse_ts, seq_key, ts
 from flowrunner.storage.dynamodb.execution_items import ExecutionTable, exec_sk, run_pk
 from flowrunner.storage.dynamodb.expr import Expr
@@ -188,7 +188,7 @@ class EventLog(ExecutionTable):
             "next_node": next_node, "results": results_json, "updated_at": ts(now),
         }  # fmt: skip
         actions = [
-            self._t.tx_check(account_pk(account_id), exec_sk(execution_id), EXISTS, Expr()),
+            _progress(account_pk(account_id), exec_sk(execution_id), self._t),
             self._t.tx_put(item),
         ]
         try:
@@ -256,7 +256,7 @@ class EventLog(ExecutionTable):
                 "results": dump_json(dict(checkpoint.results)), "updated_at": ts(now),
             }  # fmt: skip
             actions = [
-                self._t.tx_check(account_pk(account_id), exec_sk(execution_id), EXISTS, Expr()),
+                _progress(account_pk(account_id), exec_sk(execution_id), self._t),
                 self._t.tx_put(item, condition=NEW),
                 self._t.tx_put(saved),
             ]
@@ -283,6 +283,12 @@ class EventLog(ExecutionTable):
             f["execution_id"], f["account_id"], load_json(f["shared"]), f.get("next_node"),
             load_json(f["results"]), parse_ts(f["updated_at"]),
         )  # fmt: skip
+
+
+def _progress(pk: str, sk: str, table: Table) -> dict[str, Any]:
+    """The transaction's check that the execution exists, which also records progress: a
+    saved checkpoint resets the poison-run guard's count."""
+    return table.tx_update(pk, sk, Expr().set("resume_attempts", 0), EXISTS)
 
 
 def _batch_json(batch: list[Entry]) -> str:

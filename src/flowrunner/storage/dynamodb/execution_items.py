@@ -11,8 +11,9 @@ Items::
     RUN#<a>#<id> / CHECKPOINT          the latest checkpoint
 
 ``gsi3`` is the crash-recovery queue: ``gsi3pk`` is present while the execution is active
-(queued/running) and ``gsi3sk`` while it is leased, so the index holds exactly the active,
-leased executions ordered by lease expiry.
+(queued/running), and ``gsi3sk`` is its lease expiry while it is leased (from creation until
+its first lease, its creation time: a run whose creator died before leasing it is found
+too), so the index holds the active executions ordered by when they are due for recovery.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def to_execution(f: dict[str, Any]) -> Execution:
         lease_expires_at=opt_ts(f.get("lease_expires_at")),
         idempotency_key=f.get("idempotency_key"),
         last_event_seq=f.get("last_event_seq", 0),
+        resume_attempts=int(f.get("resume_attempts", 0)),
+        parent_id=f.get("parent_id"),
     )
 
 

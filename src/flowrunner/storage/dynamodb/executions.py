@@ -14,7 +14,13 @@ from flowrunner.storage.dynamodb.accounts import EXISTS, NEW, account_pk
 from flowrunner.storage.dynamodb.client import ConditionFailed, TransactionCanceled
 from flowrunner.storage.dynamodb.codec import dump_json, time_key, ts
 from flowrunner.storage.dynamodb.events import EventLog
-from flowrunner.storage.dynamodb.execution_items import LEASE_QUEUE, exec_sk, to_execution
+from flowrunner.storage.dynamodb.execution_items import (
+    LEASE_QUEUE,
+    exec_sk,
+    lease_key,
+    run_pk,
+    to_execution,
+)
 from flowrunner.storage.dynamodb.expr import Expr
 from flowrunner.storage.dynamodb.flows import time_range
 from flowrunner.storage.dynamodb.leases import Leases
@@ -40,6 +46,7 @@ class DynamoExecutions(EventLog, Leases):
         input: JSONValue = None,
         idempotency_key: str | None = None,
         status: ExecutionStatus = "queued",
+        parent_id: str | None = None,
     ) -> Execution:
         now = self._clock()
         execution_id = new_id()
@@ -49,9 +56,12 @@ class DynamoExecutions(EventLog, Leases):
             "gsi2pk": f"ACCOUNT#{account_id}#FLOW#{flow_id}#EXECS",
             "gsi2sk": time_key(now, execution_id),
             "gsi3pk": LEASE_QUEUE if status in ACTIVE_STATUSES else None,
+            # Due for recovery from its creation until leased (if never leased, after a grace).
+            "gsi3sk": lease_key(now, execution_id) if status in ACTIVE_STATUSES else None,
             "id": execution_id, "account_id": account_id, "flow_id": flow_id,
             "flow_version": flow_version, "status": status, "input": dump_json(input),
             "created_at": ts(now), "idempotency_key": idempotency_key, "last_event_seq": 0,
+            "parent_id": parent_id,
         }  # fmt: skip
         if idempotency_key is None:
             await self._t.put(item, condition=NEW)
@@ -84,8 +94,15 @@ class DynamoExecutions(EventLog, Leases):
         flow_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        parent_id: str | None = None,
     ) -> Page[Execution]:
         wanted = set(status)
+
+        def keep(e: Execution) -> bool:
+            return (not wanted or e.status in wanted) and (
+                parent_id is None or e.parent_id == parent_id
+            )
+
         # A flow's executions have their own index partition, so filtering by flow reads
         # only that flow's runs; status is filtered on the way.
         index, partition = (
@@ -96,7 +113,7 @@ class DynamoExecutions(EventLog, Leases):
         return await query_page(
             self._t, index=index, partition=partition, build=to_execution, limit=limit,
             cursor=cursor, sort=time_range(created_after, created_before),
-            keep=(lambda e: e.status in wanted) if wanted else None,
+            keep=keep if wanted or parent_id is not None else None,
         )  # fmt: skip
 
     async def update(
@@ -148,4 +165,8 @@ class DynamoExecutions(EventLog, Leases):
             raise Conflict(
                 f"execution is {current.status}", execution_id=execution_id, status=current.status
             ) from None
+        if status in ("completed", "canceled"):
+            # Nothing left to resume. A separate write: a crash in between leaves a checkpoint
+            # nobody reads (the run has ended), not a wrong status.
+            await self._t.delete(run_pk(account_id, execution_id), "CHECKPOINT")
         return to_execution(fields)

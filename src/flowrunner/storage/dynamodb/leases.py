@@ -69,9 +69,15 @@ class Leases(ExecutionTable):
             await self._load(account_id, execution_id)
 
     async def admin_claim_expired_leases(
-        self, *, owner: str, ttl: timedelta, limit: int = 100
+        self,
+        *,
+        owner: str,
+        ttl: timedelta,
+        limit: int = 100,
+        unleased_after: timedelta | None = None,
     ) -> builtins.list[Execution]:
         now = self._clock()
+        born_before = ts(now - (ttl if unleased_after is None else unleased_after))
         limit = clamp_limit(limit)
         # Every key up to "<now> SEP <any id>": chr(1) sorts right above SEP.
         request: dict[str, Any] = {
@@ -88,7 +94,9 @@ class Leases(ExecutionTable):
             response = await self._t.query(**request)
             for raw in response.get("Items", []):
                 candidate = from_item(raw)
-                taken = await self._claim(candidate["pk"], candidate["sk"], owner, now, ttl)
+                taken = await self._claim(
+                    candidate["pk"], candidate["sk"], owner, now, ttl, born_before
+                )
                 if taken is not None:
                     claimed.append(taken)
                     if len(claimed) == limit:
@@ -99,12 +107,19 @@ class Leases(ExecutionTable):
         return claimed
 
     async def _claim(
-        self, pk: str, sk: str, owner: str, now: datetime, ttl: timedelta
+        self, pk: str, sk: str, owner: str, now: datetime, ttl: timedelta, born_before: str
     ) -> Execution | None:
         expr = _take(owner, now + ttl, sk.removeprefix("EXEC#"))
+        expr.set_expr(
+            "resume_attempts",
+            f"if_not_exists({expr.n('resume_attempts')}, {expr.v(0)}) + {expr.v(1)}",
+        )
+        unleased = f"{expr.missing('lease_expires_at')} AND {expr.le('created_at', born_before)}"
         condition = (
             f"{EXISTS} AND {expr.is_in('status', list(ACTIVE_STATUSES))}"
-            f" AND {expr.le('lease_expires_at', ts(now))}"
+            f" AND ({expr.le('lease_expires_at', ts(now))} OR ({unleased}))"
+            # A child run is resumed by its parent, never on its own.
+            f" AND {expr.missing('parent_id')}"
         )
         try:
             return to_execution(await self._t.update(pk, sk, expr, condition=condition))

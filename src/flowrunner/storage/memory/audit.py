@@ -13,7 +13,7 @@ from flowrunner.storage.pagination import (
     encode_cursor,
 )
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
-from flowrunner.storage.records import AuditRecord, NewAuditEntry, Page
+from flowrunner.storage.records import AuditChain, AuditRecord, NewAuditEntry, Page
 
 
 class MemoryAudit:
@@ -43,21 +43,40 @@ class MemoryAudit:
         return records[start : start + clamp_limit(limit)]
 
     async def list_for_account(
-        self, account_id: str, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+        self,
+        account_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+        chain: str | None = None,
     ) -> Page[AuditRecord]:
         rows = sorted(
-            (r for rs in self._s.audit.values() for r in rs if r.account_id == account_id),
+            (
+                r
+                for name, rs in self._s.audit.items()
+                if chain is None or name == chain
+                for r in rs
+                if r.account_id == account_id
+            ),
             key=_order,
             reverse=True,
         )
         if cursor is not None:
-            when, chain, seq = decode_cursor(cursor, 3)
-            after = (datetime.fromisoformat(str(when)), str(chain), int(seq))
+            when, at_chain, seq = decode_cursor(cursor, 3)
+            after = (datetime.fromisoformat(str(when)), str(at_chain), int(seq))
             rows = [r for r in rows if _order(r) < after]
         limit = clamp_limit(limit)
         items = rows[:limit]
         more = len(rows) > limit
         return Page(items, encode_cursor(*_order(items[-1])) if more else None)
+
+    async def chains(self) -> builtins.list[AuditChain]:
+        # No separate head here: the last record is the head.
+        return [
+            AuditChain(name, rs[-1].seq, rs[-1].hash)
+            for name, rs in sorted(self._s.audit.items())
+            if rs
+        ]
 
 
 def _order(r: AuditRecord) -> tuple[datetime, str, int]:

@@ -38,6 +38,7 @@ class MemoryExecutions:
         input: JSONValue = None,
         idempotency_key: str | None = None,
         status: ExecutionStatus = "queued",
+        parent_id: str | None = None,
     ) -> Execution:
         async with self._s.lock:
             if idempotency_key is not None and any(
@@ -54,6 +55,7 @@ class MemoryExecutions:
                 input=json_copy(input),
                 created_at=self._s.clock(),
                 idempotency_key=idempotency_key,
+                parent_id=parent_id,
             )
             self._s.executions[execution.id] = execution
             return execution
@@ -80,6 +82,7 @@ class MemoryExecutions:
         flow_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        parent_id: str | None = None,
     ) -> Page[Execution]:
         rows = [
             e
@@ -87,6 +90,7 @@ class MemoryExecutions:
             if e.account_id == account_id
             and (not status or e.status in status)
             and (flow_id is None or e.flow_id == flow_id)
+            and (parent_id is None or e.parent_id == parent_id)
             and (created_after is None or e.created_at >= created_after)
             and (created_before is None or e.created_at < created_before)
         ]
@@ -124,6 +128,8 @@ class MemoryExecutions:
             )
             if e.status not in ACTIVE_STATUSES:
                 e = replace(e, lease_owner=None, lease_expires_at=None)  # a finished run holds none
+            if status in ("completed", "canceled"):
+                self._s.checkpoints.pop(execution_id, None)  # nothing left to resume
             self._s.executions[execution_id] = e
             return e
 
@@ -164,6 +170,8 @@ class MemoryExecutions:
         async with self._s.lock:
             new = await self._append(account_id, execution_id, events)
             if checkpoint is not None:
+                e = self._s.executions[execution_id]
+                self._s.executions[execution_id] = replace(e, resume_attempts=0)
                 self._s.checkpoints[execution_id] = Checkpoint(
                     execution_id,
                     account_id,
@@ -239,21 +247,34 @@ class MemoryExecutions:
                 self._set_lease(e, None, None)
 
     async def admin_claim_expired_leases(
-        self, *, owner: str, ttl: timedelta, limit: int = 100
+        self,
+        *,
+        owner: str,
+        ttl: timedelta,
+        limit: int = 100,
+        unleased_after: timedelta | None = None,
     ) -> builtins.list[Execution]:
         async with self._s.lock:
             now = self._s.clock()
+            born_before = now - (ttl if unleased_after is None else unleased_after)
             expired = sorted(
                 (
                     e
                     for e in self._s.executions.values()
                     if e.status in ACTIVE_STATUSES
-                    and e.lease_expires_at is not None
-                    and e.lease_expires_at <= now
+                    and e.parent_id is None  # a child is resumed by its parent
+                    and (
+                        e.lease_expires_at <= now
+                        if e.lease_expires_at is not None
+                        else e.created_at <= born_before
+                    )
                 ),
-                key=lambda e: (e.lease_expires_at or now, e.id),
+                key=lambda e: (e.lease_expires_at or e.created_at, e.id),
             )[: clamp_limit(limit)]
-            return [self._set_lease(e, owner, now + ttl) for e in expired]
+            return [
+                self._set_lease(replace(e, resume_attempts=e.resume_attempts + 1), owner, now + ttl)
+                for e in expired
+            ]
 
     def _set_lease(self, e: Execution, owner: str | None, until: datetime | None) -> Execution:
         e = replace(e, lease_owner=owner, lease_expires_at=until)

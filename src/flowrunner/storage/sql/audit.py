@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import builtins
-import json
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from flowrunner import jsontext
 from flowrunner.storage.chain import GENESIS_HASH, link
 from flowrunner.storage.pagination import clamp_limit
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
-from flowrunner.storage.records import AuditRecord, Clock, NewAuditEntry, Page
+from flowrunner.storage.records import AuditChain, AuditRecord, Clock, NewAuditEntry, Page
 from flowrunner.storage.sql.database import Database, columns_of
 from flowrunner.storage.sql.paging import key_page
 from flowrunner.storage.sql.tables import audit_heads, audit_records
@@ -72,9 +72,16 @@ class SqlAudit:
         return await self._db.read(work)
 
     async def list_for_account(
-        self, account_id: str, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+        self,
+        account_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+        chain: str | None = None,
     ) -> Page[AuditRecord]:
         stmt = select(audit_records).where(A.account_id == account_id)
+        if chain is not None:
+            stmt = stmt.where(A.chain == chain)
 
         async def work(conn: AsyncConnection) -> Page[AuditRecord]:
             return await key_page(
@@ -84,6 +91,22 @@ class SqlAudit:
 
         return await self._db.read(work)
 
+    async def chains(self) -> builtins.list[AuditChain]:
+        # Names from both tables: rows written around the store may have no head, and a head
+        # may have lost all its rows.
+        names = union(select(A.chain), select(H.chain)).subquery()
+        stmt = (
+            select(names.c.chain, H.seq, H.hash)
+            .select_from(names.outerjoin(audit_heads, H.chain == names.c.chain))
+            .order_by(names.c.chain)
+        )
+
+        async def work(conn: AsyncConnection) -> builtins.list[AuditChain]:
+            return [AuditChain(r[0], r[1], r[2]) for r in (await conn.execute(stmt)).all()]
+
+        return await self._db.read(work)
+
 
 def _json_copy(data: Any) -> Any:
-    return json.loads(json.dumps(dict(data)))
+    # The column's own serializer (jsontext), so the hash covers exactly what is stored.
+    return jsontext.copy(dict(data))

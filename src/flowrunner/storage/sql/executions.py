@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flowrunner.errors import Conflict, NotFound
@@ -33,6 +33,9 @@ from flowrunner.storage.sql.tables import checkpoints, execution_events, executi
 
 T = executions.c
 _ENDED = frozenset({"completed", "failed", "canceled"})
+# Nothing is left to resume once a run completed or was canceled: its checkpoint goes in the
+# same write. A failed run keeps it for a retry with resume.
+_DONE = frozenset({"completed", "canceled"})
 
 
 def _execution(r: Row[Any]) -> Execution:
@@ -64,12 +67,15 @@ async def _append(
     execution_id: str,
     events: Sequence[NewEvent],
     now: datetime,
+    *,
+    progress: bool = False,
 ) -> list[ExecutionEvent]:
     count = len(events)
     # Reserving the numbers takes the execution's row lock until commit, so concurrent
     # appenders get consecutive, non-overlapping ranges, and a rolled-back append gives its
     # range back: no gaps.
-    last = await conn.scalar(_BUMP_SEQ, {"a": account_id, "e": execution_id, "n": count})
+    bump = _BUMP_SEQ_PROGRESS if progress else _BUMP_SEQ
+    last = await conn.scalar(bump, {"a": account_id, "e": execution_id, "n": count})
     if last is None:
         raise NotFound("execution not found", account_id=account_id, execution_id=execution_id)
     first = last - count + 1
@@ -103,6 +109,8 @@ _BUMP_SEQ = (
     .values(last_event_seq=T.last_event_seq + bindparam("n"))
     .returning(T.last_event_seq)
 )
+# A step that saves a checkpoint made progress: the poison-run guard starts counting again.
+_BUMP_SEQ_PROGRESS = _BUMP_SEQ.values(resume_attempts=0)
 _INSERT_EVENT = insert(execution_events)
 
 
@@ -130,6 +138,7 @@ class SqlExecutions:
         input: JSONValue = None,
         idempotency_key: str | None = None,
         status: ExecutionStatus = "queued",
+        parent_id: str | None = None,
     ) -> Execution:
         execution = Execution(
             id=new_id(),
@@ -140,6 +149,7 @@ class SqlExecutions:
             input=input,
             created_at=self._clock(),
             idempotency_key=idempotency_key,
+            parent_id=parent_id,
         )
 
         if self._direct is not None:
@@ -186,8 +196,11 @@ class SqlExecutions:
         flow_id: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        parent_id: str | None = None,
     ) -> Page[Execution]:
         stmt = select(executions).where(T.account_id == account_id)
+        if parent_id is not None:
+            stmt = stmt.where(T.parent_id == parent_id)
         if status:
             stmt = stmt.where(T.status.in_(list(status)))
         if flow_id is not None:
@@ -227,10 +240,11 @@ class SqlExecutions:
         if status in _ENDED:
             # A finished run holds no lease: releasing it here saves the executor a write.
             values |= {"lease_owner": None, "lease_expires_at": None}
+        drop = status in _DONE
         if self._direct is not None:
             expected = list(expected_status)
             return await self._direct.write(
-                lambda c: fast.update(c, account_id, execution_id, values, expected)
+                lambda c: fast.update(c, account_id, execution_id, values, expected, drop)
             )
 
         async def work(conn: AsyncConnection) -> Execution:
@@ -246,6 +260,13 @@ class SqlExecutions:
                     f"execution is {current.status}",
                     execution_id=execution_id,
                     status=current.status,
+                )
+            if drop:
+                C = checkpoints.c
+                await conn.execute(
+                    delete(checkpoints).where(
+                        C.execution_id == execution_id, C.account_id == account_id
+                    )
                 )
             return _execution(row)
 
@@ -284,7 +305,9 @@ class SqlExecutions:
 
         async def work(conn: AsyncConnection) -> builtins.list[ExecutionEvent]:
             # The sequence bump proves the execution exists: no separate read for it.
-            new = await _append(conn, account_id, execution_id, events, now)
+            new = await _append(
+                conn, account_id, execution_id, events, now, progress=saved is not None
+            )
             if saved is not None:
                 await conn.execute(self._upsert_checkpoint, saved)
             return new
@@ -410,10 +433,22 @@ class SqlExecutions:
         await self._db.write(work)
 
     async def admin_claim_expired_leases(
-        self, *, owner: str, ttl: timedelta, limit: int = 100
+        self,
+        *,
+        owner: str,
+        ttl: timedelta,
+        limit: int = 100,
+        unleased_after: timedelta | None = None,
     ) -> builtins.list[Execution]:
         now = self._clock()
-        expired = (T.status.in_(ACTIVE_STATUSES), T.lease_expires_at <= now)
+        born_before = now - (ttl if unleased_after is None else unleased_after)
+        unleased = and_(T.lease_expires_at.is_(None), T.created_at <= born_before)
+        # A child run is resumed by its parent, never on its own.
+        expired = (
+            T.status.in_(ACTIVE_STATUSES),
+            or_(T.lease_expires_at <= now, unleased),
+            T.parent_id.is_(None),
+        )
         # SKIP LOCKED (PostgreSQL): two claimers each take different rows instead of queueing
         # behind each other; the outer WHERE re-checks expiry on the locked row. SQLite ignores
         # FOR UPDATE, its writes are serialized anyway.
@@ -427,7 +462,11 @@ class SqlExecutions:
         stmt = (
             update(executions)
             .where(T.id.in_(candidates.scalar_subquery()), *expired)
-            .values(lease_owner=owner, lease_expires_at=now + ttl)
+            .values(
+                lease_owner=owner,
+                lease_expires_at=now + ttl,
+                resume_attempts=T.resume_attempts + 1,
+            )
             .returning(*executions.c)
         )
 

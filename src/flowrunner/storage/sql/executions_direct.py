@@ -84,9 +84,11 @@ def update(
     execution_id: str,
     values: Mapping[str, Any],
     expected_status: Collection[str],
+    drop_checkpoint: bool = False,
 ) -> Execution:
     """Set ``values`` where the status is one of ``expected_status`` (if any); ``Conflict``
-    when it is not, ``NotFound`` when there is no such execution."""
+    when it is not, ``NotFound`` when there is no such execution. ``drop_checkpoint``
+    deletes the run's checkpoint in the same transaction (the run ended)."""
     sets = ", ".join(f"{n} = ?" for n in values) or "id = id"
     params: list[Any] = [_column(n, v) for n, v in values.items()]
     where = "id = ? AND account_id = ?"
@@ -100,6 +102,11 @@ def update(
         current = get(conn, account_id, execution_id)
         raise Conflict(
             f"execution is {current.status}", execution_id=execution_id, status=current.status
+        )
+    if drop_checkpoint:
+        conn.execute(
+            "DELETE FROM checkpoints WHERE execution_id = ? AND account_id = ?",
+            (execution_id, account_id),
         )
     return _execution(row)
 
@@ -153,8 +160,10 @@ def record_step(
     count = len(events)
     # Bumping the counter proves the execution exists and reserves the numbers (writes are
     # serialized, so ranges never overlap; a rolled-back step gives its range back).
+    # A step that saves a checkpoint made progress: the poison-run guard starts again.
+    progress = ", resume_attempts = 0" if checkpoint is not None else ""
     row = conn.execute(
-        "UPDATE executions SET last_event_seq = last_event_seq + ? "
+        f"UPDATE executions SET last_event_seq = last_event_seq + ?{progress} "
         "WHERE id = ? AND account_id = ? RETURNING last_event_seq",
         (count, execution_id, account_id),
     ).fetchone()

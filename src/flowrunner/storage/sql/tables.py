@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
@@ -73,9 +74,29 @@ def _time(name: str, nullable: bool = False) -> Column[datetime]:
     return Column(name, UTCDateTime(), nullable=nullable)
 
 
-def _json(name: str, nullable: bool = True) -> Column[Any]:
+class AnyJSON(JSON):
+    """JSON for a column that may hold any JSON value, declared ``TEXT`` on SQLite.
+
+    SQLite gives a column declared ``JSON`` numeric affinity: the text of a bare JSON number
+    (``42``, ``1.0``, ``-0.0``) is stored as an INTEGER or REAL, reads back as a Python number
+    instead of JSON text (the decoder then fails), and loses its type (``1.0`` becomes ``1``)
+    or digits. ``TEXT`` affinity keeps the text exactly as written.
+    """
+
+    cache_ok = True
+
+
+@compiles(AnyJSON, "sqlite")
+def _any_json_on_sqlite(type_: AnyJSON, compiler: Any, **kw: Any) -> str:
+    return "TEXT"
+
+
+def _json(name: str, nullable: bool = True, *, scalar: bool = False) -> Column[Any]:
+    """A JSON column; ``scalar`` when its value may be a bare number (see ``AnyJSON``).
+    The others always hold an object or an array, which no affinity touches."""
     # none_as_null: Python None is SQL NULL, not the JSON text 'null', on both dialects.
-    return Column(name, JSON(none_as_null=True), nullable=nullable)
+    kind = AnyJSON if scalar else JSON
+    return Column(name, kind(none_as_null=True), nullable=nullable)
 
 
 accounts = Table(
@@ -163,8 +184,8 @@ executions = Table(
     _id("flow_id", nullable=False),
     Column("flow_version", Integer, nullable=False),
     Column("status", String(16), nullable=False),
-    _json("input"),
-    _json("output"),
+    _json("input", scalar=True),
+    _json("output", scalar=True),
     _json("error"),
     Column("progress", Float, nullable=False),
     Column("current_node", String(255), nullable=True),
@@ -177,11 +198,18 @@ executions = Table(
     # The next event number lives on the row: bumping it takes the row lock, which is what
     # keeps concurrent appends gap-free and ordered.
     Column("last_event_seq", Integer, nullable=False),
+    # Resumptions since the run last saved a checkpoint: the poison-run guard's count.
+    Column("resume_attempts", Integer, nullable=False, server_default="0"),
+    # The execution whose flow node started this one (a sub-flow); None at the top level.
+    _id("parent_id", nullable=True),
     UniqueConstraint("account_id", "idempotency_key"),
     Index(None, "account_id", "created_at", "id"),
     Index(None, "account_id", "status", "created_at", "id"),
     Index(None, "account_id", "flow_id", "created_at", "id"),
+    Index(None, "account_id", "parent_id", "created_at", "id"),
     Index(None, "lease_expires_at"),
+    # Recovery's other sweep: active runs nobody ever leased (their creator died first).
+    Index(None, "status", "created_at"),
 )
 
 execution_events = Table(
@@ -200,7 +228,7 @@ checkpoints = Table(
     metadata,
     _id("execution_id", ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True),
     _id("account_id", nullable=False),
-    _json("shared"),
+    _json("shared", scalar=True),
     Column("next_node", String(255), nullable=True),
     _json("results", nullable=False),
     _time("updated_at"),
@@ -275,7 +303,7 @@ kv_entries = Table(
     _id("account_id", primary_key=True),
     Column("namespace", String(255), primary_key=True),
     Column("key", String(512), primary_key=True),
-    _json("value"),
+    _json("value", scalar=True),
     _time("created_at"),
     _time("updated_at"),
     _time("expires_at", nullable=True),
