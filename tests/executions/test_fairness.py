@@ -6,7 +6,15 @@ from __future__ import annotations
 import asyncio
 
 from flowrunner.storage import Account, Execution, Store
-from tests.executions.conftest import BUSY, SLOW, STEPS, Harness, HarnessFactory
+from tests.executions.conftest import (
+    BUSY,
+    SLOW,
+    STEPS,
+    Harness,
+    HarnessFactory,
+    eventually,
+    until_node,
+)
 
 
 async def _start(h: Harness, account: Account, flow_id: str, nap: float = 0) -> Execution:
@@ -39,6 +47,12 @@ async def test_a_waiting_account_runs_before_the_earlier_queued_runs_of_another(
     ada = [await _start(h, account, ada_flow, 0.05) for _ in range(2)]
     bobs = await _start(h, bob, await h.flow(BUSY, account_id=bob.id), 0.05)
     assert await _statuses(h, [*ada, bobs]) == ["queued"] * 3
+    slots = h.executor._slots
+
+    async def all_waiting() -> bool:  # each queued run is in line for the slot, not before it
+        return slots.waiting(account.id) == 2 and slots.waiting(bob.id) == 1
+
+    await eventually(all_waiting, "the queued runs never all waited for the slot")
     assert await h.executor.cancel(holder)
     for run in (*ada, bobs):
         await h.executor.wait(run.id)
@@ -71,8 +85,9 @@ async def test_a_run_sleeping_in_a_delay_holds_no_slot_and_takes_one_back_after(
 ) -> None:
     h = harnesses(concurrency=1)
     bob = await store.accounts.create("bob", "hash")
-    sleeping = await _start(h, account, await h.flow(SLOW), 2.0)
-    await _until_running(h, [sleeping], 1)
+    # The nap is long beside bob's 0.2 s so that a loaded machine still finishes bob first.
+    sleeping = await _start(h, account, await h.flow(SLOW), 5.0)
+    await until_node(h, sleeping.id, "nap", "started")  # asleep: its slot is free
     bobs = await _start(h, bob, await h.flow(BUSY, account_id=bob.id), 0.2)
     await h.executor.wait(bobs.id)
     # Bob's run had the only slot while ada's slept (or waited for it back after).
@@ -181,7 +196,7 @@ nodes:
   nap:
     type: delay
     params: {duration: 1h}
-    timeout: 1s
+    timeout: 5s
     next: {default: never, error: after}
   never: {type: set, params: {values: {slept: true}}}
   after: {type: set, params: {values: {cut: true}}}
@@ -194,13 +209,16 @@ async def test_the_node_after_a_delay_cut_short_by_its_timeout_waits_for_a_slot(
     h = harnesses(concurrency=1)
     bob = await store.accounts.create("bob", "hash")
     cut = await _start(h, account, await h.flow(CUT_SHORT))
-    await _until_running(h, [cut], 1)
+    await until_node(h, cut.id, "nap", "started")  # asleep: its slot is free
+    # Bob takes the free slot well before the nap's 5 s timeout fires.
     busy = await _start(h, bob, await h.flow(BUSY, account_id=bob.id), 3600)
+    await _until_running(h, [busy], 1)
     slots = h.executor._slots  # the only way to see a run wait for its slot back
-    for _ in range(200):  # a hang guard: until the timeout fired and `after` waits for a slot
-        if slots.waiting(account.id) == 1:
-            break
-        await asyncio.sleep(0.05)
+
+    async def after_waits() -> bool:  # the timeout fired and `after` waits for a slot
+        return slots.waiting(account.id) == 1
+
+    await eventually(after_waits, "the node after the cut-short nap never waited for a slot")
     assert await _statuses(h, [cut, busy]) == ["running", "running"]
     assert slots.waiting(account.id) == 1
     assert await h.executor.cancel(busy)
