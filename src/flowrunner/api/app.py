@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from flowrunner import __version__
 from flowrunner.accounts import AccountService, LoginLimiter, PasswordHasher
@@ -20,6 +20,7 @@ from flowrunner.api.deps import Services
 from flowrunner.api.errors import install_error_handlers
 from flowrunner.api.input_guard import InputGuardMiddleware
 from flowrunner.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from flowrunner.api.query_params import single_valued_query
 from flowrunner.api.routes import (
     accounts,
     audit,
@@ -118,6 +119,7 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
         lifespan=lifespan,
+        dependencies=[Depends(single_valued_query)],
     )
     install_error_handlers(app)
     app.include_router(health.router)

@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from flowrunner.api.deps import CurrentAccount, Paging
-from flowrunner.api.schemas.common import COMMON_ERRORS, error_responses
+from flowrunner.api.schemas.common import COMMON_ERRORS, QueryDateTime, error_responses
 from flowrunner.definition import parse_duration
 from flowrunner.errors import InvalidInput
 from flowrunner.executions import ExecutionService, ExecutionView
@@ -190,8 +190,8 @@ async def list_executions(
     paging: Paging,
     flow_id: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[list[ExecutionStatus] | None, Query()] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: QueryDateTime | None = None,
+    created_before: QueryDateTime | None = None,
     parent_id: Annotated[
         str | None, Query(max_length=64, description="only the child runs of this run")
     ] = None,
@@ -236,8 +236,8 @@ async def execution_logs(
     runs: Runs,
     node_id: Annotated[str | None, Query(max_length=128)] = None,
     level: Annotated[str | None, Query(max_length=16)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: QueryDateTime | None = None,
+    until: QueryDateTime | None = None,
     after_seq: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> LogPage:

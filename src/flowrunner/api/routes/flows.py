@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -16,7 +15,7 @@ from fastapi.responses import PlainTextResponse
 from flowrunner.api.bodies import read_yaml_or_json, yaml_or_json_body
 from flowrunner.api.deps import CurrentAccount, Paging, Svc
 from flowrunner.api.errors import ApiError
-from flowrunner.api.schemas.common import COMMON_ERRORS, error_responses
+from flowrunner.api.schemas.common import COMMON_ERRORS, QueryDateTime, error_responses
 from flowrunner.api.schemas.flows import (
     DiffOut,
     FlowCreate,
@@ -129,10 +128,10 @@ async def list_flows(
     name: Annotated[str | None, Query(max_length=200, description="name contains")] = None,
     description: Annotated[str | None, Query(max_length=200)] = None,
     tag: Annotated[list[str] | None, Query(description="has every tag given")] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
-    updated_after: datetime | None = None,
-    updated_before: datetime | None = None,
+    created_after: QueryDateTime | None = None,
+    created_before: QueryDateTime | None = None,
+    updated_after: QueryDateTime | None = None,
+    updated_before: QueryDateTime | None = None,
 ) -> FlowPage:
     filters = FlowFilters(
         name_contains=name,
