@@ -93,3 +93,21 @@ class Server:
         response.raise_for_status()
         token: str = response.json()["token"]
         return token
+
+
+async def create_flow(client: httpx.AsyncClient, yaml: str) -> str:
+    """Stores ``yaml`` as a flow of the client's account; its id."""
+    response = await client.post(
+        "/api/v1/flows", content=yaml, headers={"content-type": "application/yaml"}
+    )
+    assert response.status_code == 201, response.text
+    flow_id: str = response.json()["id"]
+    return flow_id
+
+
+async def start_run(client: httpx.AsyncClient, flow_id: str, run_input: dict[str, Any]) -> str:
+    """Starts a run of ``flow_id`` without waiting for it; its execution id."""
+    response = await client.post(f"/api/v1/flows/{flow_id}/run", json={"input": run_input})
+    assert response.status_code == 202, response.text
+    execution_id: str = response.json()["execution_id"]
+    return execution_id

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.e2e.server import Server
+from tests.e2e.server import Server, create_flow, start_run
 from tests.redis_server import RedisServer, redis_server
 
 pytestmark = pytest.mark.slow
@@ -57,22 +57,6 @@ async def client(server: Server, token: str) -> AsyncIterator[httpx.AsyncClient]
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
         yield http
-
-
-async def _flow(client: httpx.AsyncClient) -> str:
-    response = await client.post(
-        "/api/v1/flows", content=STEPS, headers={"content-type": "application/yaml"}
-    )
-    assert response.status_code == 201, response.text
-    flow_id: str = response.json()["id"]
-    return flow_id
-
-
-async def _start(client: httpx.AsyncClient, flow_id: str, run_input: dict[str, Any]) -> str:
-    response = await client.post(f"/api/v1/flows/{flow_id}/run", json={"input": run_input})
-    assert response.status_code == 202, response.text
-    execution_id: str = response.json()["execution_id"]
-    return execution_id
 
 
 async def _bus(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -122,11 +106,11 @@ async def _sse_events(client: httpx.AsyncClient, execution_id: str) -> list[dict
 async def test_a_run_completes_while_redis_hangs_and_followers_read_it_from_the_store(
     redis: RedisServer, server: Server, token: str, client: httpx.AsyncClient
 ) -> None:
-    flow_id = await _flow(client)
+    flow_id = await create_flow(client, STEPS)
     dropped_before = (await _bus(client))["dropped_events"]
     redis.pause()
     try:
-        execution_id = await _start(client, flow_id, {"name": "Ada", "nap": 0.2})
+        execution_id = await start_run(client, flow_id, {"name": "Ada", "nap": 0.2})
         async with websockets.connect(f"{server.ws_url}?token={token}") as ws:
             await ws.send(json.dumps({"type": "subscribe", "execution_id": execution_id}))
             ws_events = (await _ws_events(ws))["run"]
@@ -151,9 +135,9 @@ async def test_a_run_completes_while_redis_hangs_and_followers_read_it_from_the_
 async def test_followers_subscribed_while_redis_is_down_go_live_when_it_is_back(
     redis: RedisServer, server: Server, token: str, client: httpx.AsyncClient
 ) -> None:
-    flow_id = await _flow(client)
+    flow_id = await create_flow(client, STEPS)
     redis.stop()
-    execution_id = await _start(client, flow_id, {"name": "Bo", "nap": 600})
+    execution_id = await start_run(client, flow_id, {"name": "Bo", "nap": 600})
     async with websockets.connect(f"{server.ws_url}?token={token}") as ws:
         await ws.send(json.dumps({"type": "subscribe", "execution_id": execution_id}))
         await ws.send(json.dumps({"type": "subscribe", "flow_id": flow_id}))
@@ -189,11 +173,11 @@ def _node_state(event: dict[str, Any]) -> tuple[Any, Any]:
 async def test_live_followers_ride_out_a_hung_redis_and_come_back_live(
     redis: RedisServer, server: Server, token: str, client: httpx.AsyncClient
 ) -> None:
-    flow_id = await _flow(client)
+    flow_id = await create_flow(client, STEPS)
     async with websockets.connect(f"{server.ws_url}?token={token}") as ws:
         await ws.send(json.dumps({"type": "subscribe", "flow_id": flow_id}))
         assert json.loads(await ws.recv())["type"] == "subscribed"
-        execution_id = await _start(client, flow_id, {"name": "Cy", "nap": 600})
+        execution_id = await start_run(client, flow_id, {"name": "Cy", "nap": 600})
         await ws.send(json.dumps({"type": "subscribe", "execution_id": execution_id}))
         before: dict[str, list[dict[str, Any]]] = {"run": [], "flow": []}
         async with asyncio.timeout(60):

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.server import Server
+from tests.e2e.server import Server, create_flow, start_run
 
 pytestmark = pytest.mark.slow
 
@@ -85,22 +85,6 @@ async def accounts(server: Server) -> AsyncIterator[tuple[httpx.AsyncClient, htt
             await client.aclose()
 
 
-async def _flow(client: httpx.AsyncClient, yaml: str) -> str:
-    response = await client.post(
-        "/api/v1/flows", content=yaml, headers={"content-type": "application/yaml"}
-    )
-    assert response.status_code == 201, response.text
-    flow_id: str = response.json()["id"]
-    return flow_id
-
-
-async def _start(client: httpx.AsyncClient, flow_id: str, n: int) -> str:
-    response = await client.post(f"/api/v1/flows/{flow_id}/run", json={"input": {"n": n}})
-    assert response.status_code == 202, response.text
-    execution_id: str = response.json()["execution_id"]
-    return execution_id
-
-
 async def _views(client: httpx.AsyncClient, ids: list[str]) -> list[dict[str, Any]]:
     views = []
     for execution_id in ids:
@@ -127,7 +111,7 @@ async def _cancel_all(client: httpx.AsyncClient, ids: list[str]) -> None:
 
 
 async def _run_and_wait(client: httpx.AsyncClient, yaml: str, n: int) -> dict[str, Any]:
-    flow_id = await _flow(client, yaml)
+    flow_id = await create_flow(client, yaml)
     response = await client.post(f"/api/v1/flows/{flow_id}/run?wait=60s", json={"input": {"n": n}})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -138,9 +122,9 @@ async def test_runs_sleeping_in_a_long_delay_do_not_keep_another_accounts_run_qu
     accounts: tuple[httpx.AsyncClient, httpx.AsyncClient],
 ) -> None:
     a, b = accounts
-    sleeps = await _flow(a, SLEEPS)
+    sleeps = await create_flow(a, SLEEPS)
     # More than the process runs at once (4), and than one account may run at once (2).
-    sleeping = [await _start(a, sleeps, n) for n in range(10)]
+    sleeping = [await start_run(a, sleeps, {"n": n}) for n in range(10)]
     try:
         # Every one of them reaches its delay: a sleeping run holds no executor slot.
         await _until(a, sleeping, lambda vs: all(v["current_node"] == "nap" for v in vs))
@@ -157,8 +141,8 @@ async def test_endless_scripts_of_one_account_do_not_keep_another_accounts_scrip
     accounts: tuple[httpx.AsyncClient, httpx.AsyncClient],
 ) -> None:
     a, b = accounts
-    spins = await _flow(a, SPINS)
-    spinning = [await _start(a, spins, n) for n in range(6)]
+    spins = await create_flow(a, SPINS)
+    spinning = [await start_run(a, spins, {"n": n}) for n in range(6)]
     try:
         # A may run two at once (FLOWRUNNER_MAX_RUNS_PER_ACCOUNT), the rest wait queued;
         # its two scripts queue for the one sandbox worker that is A's share of two.

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.e2e.server import Server
+from tests.e2e.server import Server, create_flow, start_run
 
 pytestmark = pytest.mark.slow
 
@@ -41,22 +41,6 @@ async def client(server: Server, token: str) -> AsyncIterator[httpx.AsyncClient]
         yield http
 
 
-async def _flow(client: httpx.AsyncClient, yaml: str) -> str:
-    response = await client.post(
-        "/api/v1/flows", content=yaml, headers={"content-type": "application/yaml"}
-    )
-    assert response.status_code == 201, response.text
-    flow_id: str = response.json()["id"]
-    return flow_id
-
-
-async def _start(client: httpx.AsyncClient, flow_id: str, run_input: dict[str, Any]) -> str:
-    response = await client.post(f"/api/v1/flows/{flow_id}/run", json={"input": run_input})
-    assert response.status_code == 202, response.text
-    execution_id: str = response.json()["execution_id"]
-    return execution_id
-
-
 async def _events(
     ws: Any, *, until_final: bool = True, count: int | None = None
 ) -> list[dict[str, Any]]:
@@ -79,12 +63,12 @@ async def _events(
 async def test_run_followed_over_websocket_completes_with_outputs(
     server: Server, token: str, client: httpx.AsyncClient
 ) -> None:
-    flow_id = await _flow(client, STEPS)
+    flow_id = await create_flow(client, STEPS)
     headers = {"Authorization": f"Bearer {token}"}
     async with websockets.connect(server.ws_url, additional_headers=headers) as ws:
         await ws.send(json.dumps({"type": "ping"}))
         assert json.loads(await ws.recv()) == {"type": "pong"}
-        execution_id = await _start(client, flow_id, {"name": "Ada", "nap": 0.2})
+        execution_id = await start_run(client, flow_id, {"name": "Ada", "nap": 0.2})
         await ws.send(json.dumps({"type": "subscribe", "execution_id": execution_id}))
         events = await _events(ws)
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
@@ -99,9 +83,9 @@ async def test_run_followed_over_websocket_completes_with_outputs(
 async def test_failure_arrives_as_an_error_naming_the_node(
     server: Server, token: str, client: httpx.AsyncClient
 ) -> None:
-    flow_id = await _flow(client, FAILING)
+    flow_id = await create_flow(client, FAILING)
     async with websockets.connect(f"{server.ws_url}?token={token}") as ws:
-        execution_id = await _start(client, flow_id, {})
+        execution_id = await start_run(client, flow_id, {})
         await ws.send(json.dumps({"type": "subscribe", "execution_id": execution_id}))
         events = await _events(ws)
     assert events[-1]["type"] == "error"
@@ -111,10 +95,10 @@ async def test_failure_arrives_as_an_error_naming_the_node(
 async def test_cancel_mid_run_stops_it(
     server: Server, token: str, client: httpx.AsyncClient
 ) -> None:
-    flow_id = await _flow(client, STEPS)
+    flow_id = await create_flow(client, STEPS)
     async with websockets.connect(server.ws_url) as ws:
         await ws.send(json.dumps({"type": "auth", "token": token}))
-        execution_id = await _start(client, flow_id, {"name": "x", "nap": 60})
+        execution_id = await start_run(client, flow_id, {"name": "x", "nap": 60})
         await ws.send(json.dumps({"type": "subscribe", "execution_id": execution_id}))
         started = await _events(ws, count=6)  # status, greet x2, say x2 + log... nap started
         assert started[-1]["data"].get("node_id") in ("say", "nap")
@@ -128,7 +112,7 @@ async def test_cancel_mid_run_stops_it(
 async def test_a_retried_run_request_with_the_same_key_starts_one_run(
     client: httpx.AsyncClient,
 ) -> None:
-    flow_id = await _flow(client, STEPS)
+    flow_id = await create_flow(client, STEPS)
     key = {"Idempotency-Key": "e2e-once"}
     body = {"input": {"name": "y", "nap": 0}}
     answers = await asyncio.gather(
@@ -142,9 +126,9 @@ async def test_a_retried_run_request_with_the_same_key_starts_one_run(
 async def test_replay_after_reconnect_has_no_gap_and_no_duplicate(
     server: Server, token: str, client: httpx.AsyncClient
 ) -> None:
-    flow_id = await _flow(client, STEPS)
+    flow_id = await create_flow(client, STEPS)
     headers = {"Authorization": f"Bearer {token}"}
-    execution_id = await _start(client, flow_id, {"name": "z", "nap": 0.8})
+    execution_id = await start_run(client, flow_id, {"name": "z", "nap": 0.8})
     async with websockets.connect(server.ws_url, additional_headers=headers) as ws:
         await ws.send(json.dumps({"type": "subscribe", "execution_id": execution_id}))
         before = await _events(ws, count=3)
@@ -165,8 +149,8 @@ async def test_replay_after_reconnect_has_no_gap_and_no_duplicate(
 async def test_another_account_cannot_subscribe(
     server: Server, token: str, client: httpx.AsyncClient
 ) -> None:
-    flow_id = await _flow(client, STEPS)
-    execution_id = await _start(client, flow_id, {"name": "q", "nap": 0})
+    flow_id = await create_flow(client, STEPS)
+    execution_id = await start_run(client, flow_id, {"name": "q", "nap": 0})
     created = await client.post(
         "/api/v1/accounts", json={"username": "mallory", "password": "password-123"}
     )
