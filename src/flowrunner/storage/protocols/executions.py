@@ -1,0 +1,170 @@
+"""Runs: executions, their events, checkpoints and leases.
+
+The rules every backend follows are in ``flowrunner.storage.protocols``.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from flowrunner.storage.protocols.limits import DEFAULT_LIMIT, MAX_LIMIT
+from flowrunner.storage.records import (
+    Checkpoint,
+    Execution,
+    ExecutionEvent,
+    ExecutionStatus,
+    JSONValue,
+    NewCheckpoint,
+    NewEvent,
+    Page,
+)
+
+
+class ExecutionStore(Protocol):
+    async def create(
+        self,
+        account_id: str,
+        *,
+        flow_id: str,
+        flow_version: int,
+        input: JSONValue = None,
+        idempotency_key: str | None = None,
+        status: ExecutionStatus = "queued",
+        parent_id: str | None = None,
+    ) -> Execution:
+        """A new execution; ``Conflict`` if ``idempotency_key`` is already used in the account
+        (fetch the original with ``get_by_idempotency_key``). ``parent_id`` makes it a child
+        run (a sub-flow) of that execution."""
+        ...
+
+    async def get(self, account_id: str, execution_id: str) -> Execution: ...
+
+    async def get_by_idempotency_key(self, account_id: str, key: str) -> Execution: ...
+
+    async def list(
+        self,
+        account_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+        status: Collection[ExecutionStatus] = (),
+        flow_id: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        parent_id: str | None = None,
+    ) -> Page[Execution]:
+        """Newest first; ``parent_id`` keeps the child runs of that execution only."""
+        ...
+
+    async def update(
+        self,
+        account_id: str,
+        execution_id: str,
+        *,
+        expected_status: Collection[ExecutionStatus] = (),
+        status: ExecutionStatus | None = None,
+        output: JSONValue = None,
+        error: Mapping[str, JSONValue] | None = None,
+        progress: float | None = None,
+        current_node: str | None = None,
+        started_at: datetime | None = None,
+        finished_at: datetime | None = None,
+    ) -> Execution:
+        """Set the given fields (None = leave as is).
+
+        With ``expected_status``, ``Conflict`` unless the current status is one of them: a
+        compare-and-set that lets the state machine reject racing transitions. A final status
+        (completed, failed, canceled) also releases the lease in the same write: a finished
+        run holds no lease. Completed and canceled also delete the run's checkpoint (nothing
+        is left to resume); a failed run keeps it, for a retry with resume.
+        """
+        ...
+
+    # events: append-only, numbered by the store ----------------------------------------
+
+    async def append_events(
+        self, account_id: str, execution_id: str, events: Sequence[NewEvent]
+    ) -> builtins.list[ExecutionEvent]:
+        """Append atomically; numbers continue the execution's sequence with no gap even
+        when several writers append at once."""
+        ...
+
+    async def list_events(
+        self,
+        account_id: str,
+        execution_id: str,
+        *,
+        after_seq: int = 0,
+        limit: int = MAX_LIMIT,
+    ) -> builtins.list[ExecutionEvent]:
+        """Events with ``seq > after_seq`` in ascending order (tail with the last seq seen)."""
+        ...
+
+    # checkpoints: one per execution, while it can still be resumed ----------------------
+
+    async def save_checkpoint(
+        self,
+        account_id: str,
+        execution_id: str,
+        *,
+        shared: JSONValue,
+        next_node: str | None,
+        results: Mapping[str, JSONValue],
+    ) -> Checkpoint: ...
+
+    async def get_checkpoint(self, account_id: str, execution_id: str) -> Checkpoint | None:
+        """The latest checkpoint, or None if the run never saved one."""
+        ...
+
+    async def record_step(
+        self,
+        account_id: str,
+        execution_id: str,
+        events: Sequence[NewEvent],
+        *,
+        checkpoint: NewCheckpoint | None = None,
+    ) -> builtins.list[ExecutionEvent]:
+        """One step of a run in one durable write: append ``events`` (numbered as by
+        ``append_events``) and, if given, save ``checkpoint``; both or neither. This is the
+        runner's hot path (once per node), so backends make it their cheapest write.
+
+        Saving a checkpoint is progress: it resets the execution's ``resume_attempts`` to 0."""
+        ...
+
+    # leases: who is running it -----------------------------------------------------------
+
+    async def acquire_lease(
+        self, account_id: str, execution_id: str, *, owner: str, ttl: timedelta
+    ) -> Execution:
+        """Take the lease if it is free, expired or already ``owner``'s; else ``Conflict``."""
+        ...
+
+    async def renew_lease(
+        self, account_id: str, execution_id: str, *, owner: str, ttl: timedelta
+    ) -> Execution:
+        """Extend ``owner``'s lease; ``Conflict`` if someone else holds it or it is free."""
+        ...
+
+    async def release_lease(self, account_id: str, execution_id: str, *, owner: str) -> None:
+        """Free the lease if ``owner`` holds it; releasing a lease one no longer holds is a
+        no-op (it was stolen after expiry, the new owner keeps it)."""
+        ...
+
+    async def admin_claim_expired_leases(
+        self,
+        *,
+        owner: str,
+        ttl: timedelta,
+        limit: int = 100,
+        unleased_after: timedelta | None = None,
+    ) -> builtins.list[Execution]:
+        """Crash recovery: take over active (queued/running) executions, of any account,
+        whose lease has expired, and those that never had a lease (or were released while
+        active) and were created more than ``unleased_after`` ago (default: ``ttl``) — their
+        creator died before handing them to an executor. Concurrent claimers never get the
+        same execution. Each claim adds 1 to the execution's ``resume_attempts``.
+        Child runs (``parent_id`` set) are never claimed: their parent resumes them."""
+        ...

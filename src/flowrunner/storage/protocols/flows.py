@@ -1,0 +1,95 @@
+"""Flows and their immutable versions.
+
+The rules every backend follows are in ``flowrunner.storage.protocols``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from flowrunner.storage.protocols.limits import DEFAULT_LIMIT
+from flowrunner.storage.records import (
+    Flow,
+    FlowVersion,
+    Page,
+)
+
+
+class FlowStore(Protocol):
+    async def create(
+        self,
+        account_id: str,
+        *,
+        name: str,
+        description: str = "",
+        tags: Sequence[str] = (),
+    ) -> Flow:
+        """A new flow with ``current_version == 0``; add its YAML with ``add_version``."""
+        ...
+
+    async def get(
+        self, account_id: str, flow_id: str, *, include_deleted: bool = False
+    ) -> Flow: ...
+
+    async def list(
+        self,
+        account_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+        name_contains: str | None = None,
+        tags: Collection[str] = (),
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        include_deleted: bool = False,
+    ) -> Page[Flow]:
+        """Flows matching every filter; ``tags`` keeps flows carrying all of the given tags,
+        ``name_contains`` is case-insensitive."""
+        ...
+
+    async def update(
+        self,
+        account_id: str,
+        flow_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> Flow: ...
+
+    async def delete(self, account_id: str, flow_id: str) -> None:
+        """Soft delete (sets ``deleted_at``); versions are kept for past executions."""
+        ...
+
+    async def add_version(
+        self,
+        account_id: str,
+        flow_id: str,
+        *,
+        yaml: str,
+        author: str | None = None,
+        expected_current: int | None = None,
+    ) -> FlowVersion:
+        """Append version ``current_version + 1`` and bump the flow in one atomic step.
+
+        With ``expected_current``, ``Conflict`` unless the flow is still at that version
+        (optimistic concurrency for editors that loaded an older version).
+        """
+        ...
+
+    async def get_version(self, account_id: str, flow_id: str, number: int) -> FlowVersion:
+        """A version of a flow, deleted or not (executions pin versions)."""
+        ...
+
+    async def list_versions(
+        self,
+        account_id: str,
+        flow_id: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[FlowVersion]:
+        """Newest version first."""
+        ...

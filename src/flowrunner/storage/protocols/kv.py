@@ -1,0 +1,57 @@
+"""The per-account key-value store.
+
+The rules every backend follows are in ``flowrunner.storage.protocols``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Protocol
+
+from flowrunner.storage.protocols.limits import DEFAULT_LIMIT
+from flowrunner.storage.records import (
+    JSONValue,
+    KVEntry,
+    Page,
+)
+
+
+class KVStore(Protocol):
+    async def put(
+        self,
+        account_id: str,
+        namespace: str,
+        key: str,
+        value: JSONValue,
+        *,
+        ttl: timedelta | None = None,
+    ) -> KVEntry:
+        """Create or replace; with ``ttl`` the entry vanishes after that long."""
+        ...
+
+    async def get(self, account_id: str, namespace: str, key: str) -> KVEntry:
+        """``NotFound`` if missing or expired."""
+        ...
+
+    async def delete(self, account_id: str, namespace: str, key: str) -> bool:
+        """True if a live entry was deleted."""
+        ...
+
+    async def list(
+        self,
+        account_id: str,
+        namespace: str,
+        *,
+        prefix: str = "",
+        where: Mapping[str, JSONValue] | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[KVEntry]:
+        """Live entries ordered by key; ``where`` keeps object values whose top-level fields
+        equal every given value (``{"status": "open"}``)."""
+        ...
+
+    async def admin_purge_expired(self) -> int:
+        """Physically delete expired entries of every account; returns how many."""
+        ...
