@@ -146,7 +146,9 @@ mail_location = maildir:~/Maildir
 postmaster_address = postmaster@{domain}
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/users
+  # One file per user: a new file is read at once, an edited one only when its mtime
+  # second changes.
+  args = scheme=PLAIN username_format=%u {root}/users/%u
 }}
 userdb {{
   driver = static
@@ -193,7 +195,7 @@ class Dovecot:
         self.uid, self.gid = mail_user.pw_uid, mail_user.pw_gid
         (self.root / "mail").mkdir()
         os.chown(self.root / "mail", self.uid, self.gid)
-        (self.root / "users").write_text("")
+        (self.root / "users").mkdir()
         self.config.write_text(
             _CONFIG.format(
                 root=self.root,
@@ -209,7 +211,6 @@ class Dovecot:
                 imaps_port=self.imaps_port,
             )
         )
-        self._users_lock = threading.Lock()
 
     def start(self) -> None:
         with (self.root / "stdout.log").open("ab") as out:
@@ -242,9 +243,8 @@ class Dovecot:
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in parts if p.exists())
 
     def add_user(self, name: str, password: str) -> None:
-        """A mailbox owner; Dovecot rereads the passwd-file when it changes."""
-        with self._users_lock, (self.root / "users").open("a") as users:
-            users.write(f"{name}:{{PLAIN}}{password}\n")
+        """A mailbox owner (``name`` is its address)."""
+        (self.root / "users" / name).write_text(f"{name}:{{PLAIN}}{password}\n")
 
     def deliver(self, user: str, raw: bytes, sender: str = f"sender@{DOMAIN}") -> None:
         """Deliver ``raw`` into ``user``'s INBOX as a mail server would (dovecot-lda)."""
@@ -332,6 +332,7 @@ class MailHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.hold is not None:
+            self.closed.clear()  # from here on: this client's connection
             self.held.set()
             while not self.hold.is_set():  # aiosmtpd's own loop: poll, don't block it
                 await _nap()

@@ -44,8 +44,11 @@ class ImapSession:
     async def __aenter__(self) -> ImapSession:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            await self._close_gracefully()
+        else:
+            self.close()
 
     # --- the conversation ------------------------------------------------------------------
 
@@ -97,9 +100,13 @@ class ImapSession:
         )
         self._check(response, "search")
         uids: list[int] = []
-        for line in response.lines:
-            if isinstance(line, bytes | bytearray) and line.startswith(b"SEARCH"):
-                uids.extend(int(n) for n in line.split()[1:] if n.isdigit())
+        # aioimaplib strips "* SEARCH" from the untagged lines; the last is the status text.
+        for line in response.lines[:-1]:
+            words = bytes(line).split()
+            if words and words[0] == b"SEARCH":
+                words = words[1:]
+            if words and all(w.isdigit() for w in words):
+                uids.extend(int(w) for w in words)
         return sorted(set(uids))
 
     async def sizes(self, uids: Iterable[int]) -> dict[int, int]:
@@ -128,7 +135,10 @@ class ImapSession:
             if isinstance(line, bytearray) and raw is None:
                 raw = bytes(line)
             elif isinstance(line, bytes) and (match := _FLAGS.search(line)):
-                flags = match.group(1).decode(errors="replace").split()
+                # \\Recent belongs to this session, not to the message.
+                flags = [
+                    f for f in match.group(1).decode(errors="replace").split() if f != "\\Recent"
+                ]
         if raw is None:
             raise EmailError(
                 f"{self.where}: message {uid} vanished before it could be read",
@@ -149,13 +159,38 @@ class ImapSession:
             await self._step("logout", self._protocol().logout())
 
     def close(self) -> None:
+        """Drop the connection now, TLS included (on failure and on cancellation)."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        if not client._client_task.done():
+            client._client_task.cancel()  # still connecting
+        transport = client.protocol.transport
+        if transport is not None:
+            transport.abort()
+
+    async def _close_gracefully(self) -> None:
+        """Close and wait (briefly) until the socket is gone: a TLS close is asynchronous,
+        and a socket left to the garbage collector is a leak warning."""
         client = self._client
         transport = client.protocol.transport if client is not None else None
-        if transport is not None:
-            transport.close()
-        if client is not None and not client._client_task.done():
-            client._client_task.cancel()  # still connecting
+        if client is None or transport is None or transport.is_closing():
+            self.close()
+            return
+        lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_lost(_exc: Exception | None) -> None:
+            if not lost.done():
+                lost.set_result(None)
+
+        client.protocol.conn_lost_cb = on_lost
         self._client = None
+        transport.close()
+        try:
+            async with asyncio.timeout(min(self._timeout, 5.0)):
+                await lost
+        except TimeoutError:
+            transport.abort()
 
     # --- helpers ---------------------------------------------------------------------------
 

@@ -21,7 +21,9 @@ def parse_message(
     raw: bytes, *, include_attachments: bool, max_attachment_bytes: int
 ) -> dict[str, Any]:
     """The message's headers, ``text``, ``html`` and ``attachments``."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    # Text as a reader writes it: LF line ends (IMAP hands out the wire form, CRLF). Binary
+    # parts are safe: they travel in base64 (or quoted-printable), where line ends are noise.
+    message = email.message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=email.policy.default)
     assert isinstance(message, EmailMessage)  # policy.default always makes one
     text_part = _body(message, "plain")
     html_part = _body(message, "html")
