@@ -144,6 +144,7 @@ first_valid_uid = {uid}
 first_valid_gid = {gid}
 mail_location = maildir:~/Maildir
 postmaster_address = postmaster@{domain}
+lda_mailbox_autocreate = yes
 passdb {{
   driver = passwd-file
   # One file per user: a new file is read at once, an edited one only when its mtime
@@ -246,10 +247,13 @@ class Dovecot:
         """A mailbox owner (``name`` is its address)."""
         (self.root / "users" / name).write_text(f"{name}:{{PLAIN}}{password}\n")
 
-    def deliver(self, user: str, raw: bytes, sender: str = f"sender@{DOMAIN}") -> None:
-        """Deliver ``raw`` into ``user``'s INBOX as a mail server would (dovecot-lda)."""
+    def deliver(
+        self, user: str, raw: bytes, sender: str = f"sender@{DOMAIN}", folder: str = "INBOX"
+    ) -> None:
+        """Deliver ``raw`` into ``user``'s ``folder`` (made if missing) as a mail server
+        would (dovecot-lda)."""
         done = subprocess.run(
-            [DOVECOT_LDA, "-c", str(self.config), "-d", user, "-f", sender],
+            [DOVECOT_LDA, "-c", str(self.config), "-d", user, "-f", sender, "-m", folder],
             input=raw,
             capture_output=True,
             timeout=HANG_GUARD,
