@@ -28,7 +28,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -481,3 +481,50 @@ def silent_server() -> Iterator[tuple[int, threading.Event]]:
         stop.set()
         thread.join(HANG_GUARD)
         listener.close()
+
+
+# --- local servers for trying the email example by hand ---------------------------------------
+
+
+@contextmanager
+def mail_setup(
+    directory: Path, mailbox: str = f"ana@{DOMAIN}"
+) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
+    """Dovecot and a delivering STARTTLS SMTP server, with a mailbox: the run input and
+    secrets the email example (examples/email-report.yaml) takes."""
+    certificate = make_certificate(directory)
+    password = f"imap-{os.urandom(6).hex()}"
+    with dovecot(certificate) as imap, smtp_server(certificate, dovecot=imap) as smtp:
+        imap.add_user(mailbox, password)
+        run_input = {
+            "smtp_port": smtp.port,
+            "smtp_user": SMTP_USER,
+            "imap_port": imap.imaps_port,
+            "mailbox": mailbox,
+            "ca_cert": certificate.pem,
+        }
+        yield run_input, {"SMTP_PASSWORD": SMTP_PASSWORD, "IMAP_PASSWORD": password}
+
+
+def main() -> None:
+    """``python -m tests.mail_servers``: serve until Ctrl-C, after printing how to run the
+    email example against these servers."""
+    import json
+
+    directory = Path(tempfile.mkdtemp(prefix="flowrunner-mail-"))
+    with mail_setup(directory) as (run_input, secrets):
+        secrets_file = directory / "secrets.json"
+        secrets_file.write_text(json.dumps(secrets))
+        print("SMTP (STARTTLS, AUTH) and IMAP (implicit TLS) on 127.0.0.1. Run the example with:")
+        print(
+            "flowrunner run examples/email-report.yaml "
+            f"--input '{json.dumps(run_input)}' --secrets-file {secrets_file}",
+            flush=True,
+        )
+        with suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
