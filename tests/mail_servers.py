@@ -156,6 +156,7 @@ userdb {{
   args = uid={uid} gid={gid} home={root}/mail/%u
 }}
 service imap-login {{
+{login_chroot}
   inet_listener imap {{
     address = 127.0.0.1
     port = {imap_port}
@@ -171,7 +172,7 @@ service stats {{
     mode = 0666
   }}
 }}
-"""
+{extra}"""
 
 
 class Dovecot:
@@ -186,13 +187,17 @@ class Dovecot:
         self.imaps_port = free_port()
         self.config = self.root / "dovecot.conf"
         self.process: subprocess.Popen[bytes] | None = None
+        login_chroot = extra = ""
         if os.geteuid() == 0:
             # Dovecot never gives mail access to root: mail belongs to "nobody".
             mail_user = pwd.getpwnam("nobody")
             internal_user, login_user = "dovecot", "dovenull"
         else:
+            # Everything as the test user, who may not chroot.
             mail_user = pwd.getpwuid(os.geteuid())
             internal_user = login_user = mail_user.pw_name
+            login_chroot = "  chroot ="
+            extra = "service anvil {\n  chroot =\n}\n"
         self.uid, self.gid = mail_user.pw_uid, mail_user.pw_gid
         (self.root / "mail").mkdir()
         os.chown(self.root / "mail", self.uid, self.gid)
@@ -210,6 +215,8 @@ class Dovecot:
                 domain=DOMAIN,
                 imap_port=self.imap_port,
                 imaps_port=self.imaps_port,
+                login_chroot=login_chroot,
+                extra=extra,
             )
         )
 

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from flowrunner.definition import compile_flow, load_flow
-from flowrunner.engine import RunResult
+from flowrunner.engine import Observer, RunResult
 from tests.mail_servers import SMTP_PASSWORD, SMTP_USER, Certificate, Dovecot, SmtpServer
 
 
@@ -31,10 +31,13 @@ async def run_node(
     secrets: Mapping[str, Any] | None = None,
     error_edge: bool = False,
     run_input: Any = None,
+    observer: Observer | None = None,
 ) -> RunResult:
     definition = load_flow(flow_yaml(node_type, params, error_edge=error_edge))
     assert definition.warnings == [], definition.warnings
-    return await compile_flow(definition).run(run_input or {}, secrets=secrets or {})
+    return await compile_flow(definition).run(
+        run_input or {}, secrets=secrets or {}, observer=observer
+    )
 
 
 def smtp_params(

@@ -7,6 +7,8 @@ import base64
 
 import pytest
 
+from flowrunner.engine import NodeEvent, Observer
+from flowrunner.nodes.email import receive
 from tests.conftest import HANG_GUARD
 from tests.mail_servers import Certificate, Dovecot, silent_server
 from tests.nodes.email.flows import imap_params, run_node
@@ -69,6 +71,7 @@ async def _receive(
     *,
     tls: str = "implicit",
     error_edge: bool = False,
+    observer: Observer | None = None,
     **params: object,
 ) -> object:
     user, password = mailbox
@@ -77,6 +80,7 @@ async def _receive(
         imap_params(imap_server, certificate, user, tls, **params),
         secrets={"IMAP_PASSWORD": password},
         error_edge=error_edge,
+        observer=observer,
     )
     return result
 
@@ -156,6 +160,51 @@ async def test_filters_and_limit_pick_the_newest_matching_messages(
     # SINCE/BEFORE compare the server's arrival date: everything arrived today.
     assert len(await subjects(since="2020-01-01")) == 5
     assert await subjects(before="2020-01-01") == []
+
+
+async def test_the_output_stops_before_the_message_that_would_take_it_over_its_cap(
+    imap_server: Dovecot,
+    certificate: Certificate,
+    mailbox: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for n in range(4):
+        imap_server.deliver(mailbox[0], _plain(f"m{n}") + b"x" * 3000 + b"\r\n")
+    # Room for two messages of about 4 KB of output each.
+    monkeypatch.setattr(receive, "MAX_OUTPUT_BYTES", 9_000)
+    events: list[NodeEvent] = []
+    result = await _receive(
+        imap_server, certificate, mailbox, mark_as_read=True, observer=events.append
+    )
+    assert [m["subject"] for m in result.output] == ["m0", "m1"]  # type: ignore[attr-defined]
+    [warning] = [e for e in events if e.kind == "log"]
+    assert warning.level == "warning"
+    assert warning.message == (
+        "email.receive: 2 more matching messages not returned: the output would be over "
+        "9000 bytes (lower limit or max_attachment_bytes)"
+    )
+    # What was not returned was not marked as read either.
+    left = await _receive(imap_server, certificate, mailbox, unseen=True)
+    assert [m["subject"] for m in left.output] == ["m2", "m3"]  # type: ignore[attr-defined]
+
+
+async def test_a_message_over_the_size_cap_comes_with_its_headers_only(
+    imap_server: Dovecot,
+    certificate: Certificate,
+    mailbox: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    imap_server.deliver(mailbox[0], MULTIPART)
+    imap_server.deliver(mailbox[0], _plain("small"))
+    monkeypatch.setattr(receive, "MAX_MESSAGE_BYTES", 600)
+    result = await _receive(imap_server, certificate, mailbox, include_attachments=True)
+    big, small = result.output  # type: ignore[attr-defined]
+    assert big["subject"] == "Report ✓"
+    assert big["truncated"] is True
+    assert big["size"] > 600
+    assert (big["text"], big["html"], big["attachments"]) == (None, None, [])
+    assert small["text"] == "body of small\n"
+    assert "truncated" not in small
 
 
 async def test_mark_as_read_sets_seen_only_on_the_messages_returned(
