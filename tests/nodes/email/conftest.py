@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -47,10 +45,3 @@ def smtp(certificate: Certificate, imap_server: Dovecot) -> Iterator[SmtpServer]
     """STARTTLS and AUTH required; delivers to Dovecot."""
     with smtp_server(certificate, dovecot=imap_server) as server:
         yield server
-
-
-def run_input(certificate: Certificate, **extra: Any) -> dict[str, Any]:
-    return {"ca_cert": certificate.pem, **extra}
-
-
-__all__ = ["Path", "run_input"]
