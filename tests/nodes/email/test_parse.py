@@ -15,7 +15,8 @@ def _parse(raw: bytes, **options: object) -> dict[str, object]:
 
 def test_an_unknown_charset_is_read_as_utf8_with_replacements_not_a_failure() -> None:
     message = _parse(
-        b"Subject: odd\r\nContent-Type: text/plain; charset=x-unknown-42\r\n\r\nna\xc3\xafve \xff\r\n"
+        b"Subject: odd\r\nContent-Type: text/plain; charset=x-unknown-42\r\n\r\n"
+        b"na\xc3\xafve \xff\r\n"
     )
     assert message["text"] == "naïve \ufffd\n"
 
