@@ -137,6 +137,24 @@ async def test_attachments_are_described_without_content_unless_asked_and_capped
     assert message["attachments"][0]["skipped"] == "larger than max_attachment_bytes (100)"
 
 
+async def test_a_big_attachment_is_read_whole(
+    imap_server: Dovecot, certificate: Certificate, mailbox: tuple[str, str]
+) -> None:
+    from email.message import EmailMessage
+
+    data = bytes(range(256)) * 2000  # 512 KB: decoded off the event loop
+    message = EmailMessage()
+    message["Subject"] = "big"
+    message.set_content("see attachment")
+    message.add_attachment(data, maintype="application", subtype="zip", filename="big.zip")
+    imap_server.deliver(mailbox[0], message.as_bytes())
+    result = await _receive(imap_server, certificate, mailbox, include_attachments=True)
+    [read] = result.output  # type: ignore[attr-defined]
+    [attachment] = read["attachments"]
+    assert attachment["size"] == len(data)
+    assert base64.b64decode(attachment["content"]) == data
+
+
 async def test_filters_and_limit_pick_the_newest_matching_messages(
     imap_server: Dovecot, certificate: Certificate, mailbox: tuple[str, str]
 ) -> None:

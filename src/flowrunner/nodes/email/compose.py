@@ -29,6 +29,7 @@ __all__ = ["MAX_ATTACHMENT_BYTES", "MAX_RECIPIENTS", "Composed", "compose"]
 MAX_RECIPIENTS = 100
 MAX_ATTACHMENTS = 20
 MAX_ATTACHMENT_BYTES = 10 << 20  # all attachments together, decoded
+MAX_BODY_CHARS = 5_000_000
 # Headers the node writes itself: `headers` may not replace them (a second From or a
 # Content-Type would make a different message than the params say).
 _OWN_HEADERS = frozenset(
@@ -96,6 +97,10 @@ def compose(params: Mapping[str, Any]) -> Composed:
 
     charset = str(params.get("charset") or "utf-8")
     body, html = params.get("body"), params.get("html")
+    if len(str(body or "")) + len(str(html or "")) > MAX_BODY_CHARS:
+        raise EmailError(
+            f"body and html are over {MAX_BODY_CHARS} characters together", reason="too_large"
+        )
     try:
         if body is not None or html is None:
             message.set_content(str(body or ""), charset=charset)

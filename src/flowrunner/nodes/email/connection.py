@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, Literal
 
 from flowrunner.definition.durations import DURATION_PATTERN, parse_duration
@@ -86,16 +87,21 @@ def timeout_seconds(params: Mapping[str, Any]) -> float:
 def tls_context(params: Mapping[str, Any]) -> ssl.SSLContext:
     """A client TLS context: the system's trust store, or ``ca_cert`` (PEM) instead; with
     ``verify_tls: false``, no certificate or host name check at all."""
-    context = ssl.create_default_context()
     ca_cert = params.get("ca_cert")
-    if ca_cert:
-        try:
-            context = ssl.create_default_context(cadata=str(ca_cert))
-        except ssl.SSLError as exc:
-            raise EmailError(
-                f"ca_cert is not a PEM certificate: {exc.reason or exc}", reason="invalid_params"
-            ) from exc
-    if params.get("verify_tls") is False:
+    return _context(str(ca_cert) if ca_cert else None, params.get("verify_tls") is not False)
+
+
+@lru_cache(maxsize=32)
+def _context(ca_cert: str | None, verify: bool) -> ssl.SSLContext:
+    # Cached: loading the system's trust store reads files, and a context is safe to share
+    # between connections (none is changed after it is made).
+    try:
+        context = ssl.create_default_context(cadata=ca_cert)
+    except ssl.SSLError as exc:
+        raise EmailError(
+            f"ca_cert is not a PEM certificate: {exc.reason or exc}", reason="invalid_params"
+        ) from exc
+    if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context

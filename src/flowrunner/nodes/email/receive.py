@@ -19,7 +19,9 @@ those are not marked as read).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
@@ -44,6 +46,7 @@ DEFAULT_ATTACHMENT_BYTES = 1 << 20
 MAX_ATTACHMENT_BYTES = 10 << 20
 MAX_MESSAGE_BYTES = 25 << 20
 MAX_OUTPUT_BYTES = 6 << 20  # under the run's default node output cap (8 MB)
+_PARSE_INLINE_BYTES = 256 << 10
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 _DATE = {"type": "string", "minLength": 10, "maxLength": 40}
@@ -119,14 +122,12 @@ class EmailReceiveNode(DefinedNode):
                 continue  # expunged since the search
             too_big = size > MAX_MESSAGE_BYTES
             raw, flags = await imap.fetch(uid, headers_only=too_big)
-            message = {
-                "id": str(uid),
-                **parse_message(
-                    raw, include_attachments=include, max_attachment_bytes=max_attachment
-                ),
-                "flags": flags,
-                "size": size,
-            }
+            parse = partial(
+                parse_message, raw, include_attachments=include, max_attachment_bytes=max_attachment
+            )
+            # Decoding megabytes of MIME is CPU work: off the event loop, which serves other runs.
+            parsed = parse() if len(raw) < _PARSE_INLINE_BYTES else await asyncio.to_thread(parse)
+            message = {"id": str(uid), **parsed, "flags": flags, "size": size}
             if too_big:
                 message["truncated"] = True
             total += _output_size(message)
