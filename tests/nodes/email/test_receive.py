@@ -281,6 +281,17 @@ async def test_a_wrong_password_is_an_authentication_failure(
     assert result.output["type"] == "EmailError"  # type: ignore[attr-defined]
 
 
+async def test_a_password_with_a_line_break_is_refused_before_it_is_sent(
+    imap_server: Dovecot, certificate: Certificate, mailbox: tuple[str, str]
+) -> None:
+    result = await _receive(
+        imap_server, certificate, (mailbox[0], "pw\r\nA1 LOGOUT"), error_edge=True
+    )
+    assert result.output["failed"] == (  # type: ignore[attr-defined]
+        f"IMAP server 127.0.0.1:{imap_server.imaps_port}: login: a value holds a line break or NUL"
+    )
+
+
 async def test_a_closed_port_is_a_clear_connection_error(
     certificate: Certificate, imap_server: Dovecot, mailbox: tuple[str, str]
 ) -> None:

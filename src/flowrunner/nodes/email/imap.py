@@ -237,6 +237,10 @@ class ImapSession:
             raise EmailError(
                 f"{verb} {self.where}: {describe_os_error(exc)}", reason="connect"
             ) from exc
+        except ValueError as exc:  # aioimaplib refuses CR, LF and NUL in a command's arguments
+            raise EmailError(
+                f"{self.where}: {name}: a value holds a line break or NUL", reason="invalid_params"
+            ) from exc
         except aioimaplib.AioImapException as exc:
             raise EmailError(
                 f"{self.where}: {name} failed: {getattr(exc, 'reason', exc)}", reason="protocol"
