@@ -24,7 +24,7 @@ class Echo(DefinedNode):
 def registry() -> Any:
     reg = builtin_registry()
     for name in ("http.request", "llm.chat", "email.send", "store.put"):
-        # Doubles in place of the real types (which exist for some): only the keys matter.
+        # Stand-ins replace the real built-ins of those names: no network, no mail server.
         reg.register(DefinedNodeType(name, "test double", Echo, {"type": "object"}), replace=True)
     return reg
 
