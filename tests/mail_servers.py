@@ -445,18 +445,24 @@ def smtp_server(certificate: Certificate, **kwargs: Any) -> Iterator[SmtpServer]
         server.stop()
 
 
-@contextmanager
-def silent_server() -> Iterator[tuple[int, threading.Event]]:
-    """A TCP server that accepts and never says a word: the client waits for a greeting.
+@dataclass
+class Silent:
+    """Where the silent server listens; ``connected`` is set once a client connected,
+    ``gone`` once a client that connected has gone away."""
 
-    Yields the port and an event set once a client that connected has gone away.
-    """
+    port: int
+    connected: threading.Event = field(default_factory=threading.Event)
+    gone: threading.Event = field(default_factory=threading.Event)
+
+
+@contextmanager
+def silent_server() -> Iterator[Silent]:
+    """A TCP server that accepts and never says a word: the client waits for a greeting."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     listener.settimeout(0.1)
-    port = listener.getsockname()[1]
-    gone = threading.Event()
+    silent = Silent(listener.getsockname()[1])
     stop = threading.Event()
 
     def serve() -> None:
@@ -467,23 +473,24 @@ def silent_server() -> Iterator[tuple[int, threading.Event]]:
                 continue
             except OSError:
                 return
+            silent.connected.set()
             with conn:
                 conn.settimeout(0.1)
                 while not stop.is_set():
                     try:
                         if conn.recv(4096) == b"":
-                            gone.set()
+                            silent.gone.set()
                             break
                     except TimeoutError:
                         continue
                     except OSError:
-                        gone.set()
+                        silent.gone.set()
                         break
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield port, gone
+        yield silent
     finally:
         stop.set()
         thread.join(HANG_GUARD)

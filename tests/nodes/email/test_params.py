@@ -94,8 +94,8 @@ def test_folder_names_are_written_in_modified_utf7() -> None:
 
 
 async def test_a_connection_failure_is_retried_as_the_node_says_then_takes_the_error_edge() -> None:
-    with silent_server() as (port, _gone):
-        pass  # nothing listens there any more
+    with silent_server() as silent:
+        port = silent.port  # closed on leaving: nothing listens there any more
     flow = f"""\
 metadata: {{name: Retry}}
 nodes:

@@ -295,8 +295,8 @@ async def test_a_password_with_a_line_break_is_refused_before_it_is_sent(
 async def test_a_closed_port_is_a_clear_connection_error(
     certificate: Certificate, imap_server: Dovecot, mailbox: tuple[str, str]
 ) -> None:
-    with silent_server() as (port, _gone):
-        pass  # closed again: nothing listens on port now
+    with silent_server() as silent:
+        port = silent.port  # closed on leaving: nothing listens there any more
     params = {**imap_params(imap_server, certificate, mailbox[0]), "imap_port": port}
     result = await run_node(
         "email.receive", params, secrets={"IMAP_PASSWORD": "x"}, error_edge=True
@@ -320,7 +320,8 @@ async def test_an_untrusted_certificate_is_refused(
 
 
 async def test_a_server_that_never_greets_times_out(certificate: Certificate) -> None:
-    with silent_server() as (port, _gone):
+    with silent_server() as silent:
+        port = silent.port
         params = {
             "imap_host": "127.0.0.1",
             "imap_port": port,
@@ -336,17 +337,18 @@ async def test_a_server_that_never_greets_times_out(certificate: Certificate) ->
 
 
 async def test_cancelling_the_run_closes_the_imap_connection(certificate: Certificate) -> None:
-    with silent_server() as (port, gone):
+    with silent_server() as silent:
         params = {
             "imap_host": "127.0.0.1",
-            "imap_port": port,
+            "imap_port": silent.port,
             "tls": "none",
             "username": "u",
             "password": "p",
         }
         run = asyncio.create_task(run_node("email.receive", params))
-        await asyncio.sleep(0.2)  # connected and waiting for the greeting (or about to)
+        # Connected, and waiting for the greeting.
+        assert await asyncio.to_thread(silent.connected.wait, HANG_GUARD)
         run.cancel()
         with pytest.raises(asyncio.CancelledError):
             await run
-        assert await asyncio.to_thread(gone.wait, HANG_GUARD)
+        assert await asyncio.to_thread(silent.gone.wait, HANG_GUARD)

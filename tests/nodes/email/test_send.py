@@ -165,7 +165,8 @@ async def test_a_closed_port_is_a_clear_connection_error(certificate: Certificat
 
 
 async def test_a_server_that_never_greets_times_out(certificate: Certificate) -> None:
-    with silent_server() as (port, _gone):
+    with silent_server() as silent:
+        port = silent.port
         params = {
             "smtp_host": "127.0.0.1",
             "smtp_port": port,
@@ -221,7 +222,8 @@ async def test_starttls_asked_of_a_server_without_it_is_refused_not_sent_in_clea
 async def test_bad_values_known_only_at_run_time_fail_clearly_before_connecting(
     certificate: Certificate, params: dict[str, object], message: str
 ) -> None:
-    with silent_server() as (port, _gone):
+    with silent_server() as silent:
+        port = silent.port
         full = {"smtp_host": "127.0.0.1", "smtp_port": port, "from": "b@example.test", **params}
         result = await run_node(
             "email.send",
