@@ -9,7 +9,7 @@ Routes: ``/echo`` (the request as JSON), ``/status/<code>``, ``/text``, ``/binar
 ``/problem`` (application/problem+json), ``/not-json`` (says JSON, is not), ``/slow?seconds=``,
 ``/hold`` (answers only when the client disconnects), ``/big?bytes=`` (streamed),
 ``/redirect?to=<url>&status=``, ``/hops/<n>`` (n redirects, then /echo), ``/basic``
-(401 unless user:pass), ``/bearer`` (401 unless the token).
+(401 unless user:pass), ``/bearer`` (401 unless the token), ``/set-cookie``.
 """
 
 from __future__ import annotations
@@ -144,6 +144,9 @@ class TestServer:
                 b'{"ok": %s}' % (b"true" if ok else b"false"),
                 "application/json",
             )
+        elif path == "/set-cookie":
+            cookie = [(b"set-cookie", b"session=s3cr3t; Path=/")]
+            await _send(send, 200, b"set", "text/plain", cookie)
         elif path == "/bearer":
             ok = request["headers"].get("authorization") == f"Bearer {TOKEN}"
             await _send(send, 200 if ok else 401, b"", "text/plain")
