@@ -4,8 +4,8 @@ checked hop by hop, and the shared client keeps no cookies and follows no proxy 
 
 from __future__ import annotations
 
-import re
 import asyncio
+import re
 from collections.abc import Iterator
 
 import httpx

@@ -3,8 +3,8 @@ reason in the error, and what the allow settings open."""
 
 from __future__ import annotations
 
-import re
 import ipaddress
+import re
 
 import pytest
 
