@@ -56,6 +56,7 @@ class TestServer:
             ws="none",
             http="h11",
             access_log=False,
+            timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -96,10 +96,12 @@ class HttpRequestNode(DefinedNode):
         self, client: httpx.AsyncClient, parts: RequestParts
     ) -> tuple[httpx.Response, bytes]:
         """Send the request, following redirects; the last response and its body."""
+        url = httpx.URL(parts.url)
+        if parts.query:  # added to the URL's own query (httpx's params= would replace it)
+            url = url.copy_with(params=url.params.merge(parts.query))
         request = client.build_request(
             parts.method,
-            parts.url,
-            params=parts.query or None,
+            url,
             headers=parts.headers,
             content=parts.content,
             data=parts.data,

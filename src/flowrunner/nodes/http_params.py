@@ -44,7 +44,7 @@ PARAMS_SCHEMA: dict[str, Any] = {
         "url": {"type": "string", "minLength": 1, "description": "http:// or https:// URL"},
         "method": {
             "type": "string",
-            "pattern": "^(?i:" + "|".join(METHODS) + ")$",
+            "enum": [*METHODS, *(m.lower() for m in METHODS)],
             "description": "default GET",
         },
         "headers": {"type": "object", "additionalProperties": _SCALAR},
@@ -215,24 +215,23 @@ def _files(value: Any, fail: Any) -> list[tuple[str, tuple[str | None, bytes, st
 
 
 def _auth(parts: RequestParts, params: Mapping[str, Any], fail: Any) -> None:
+    """Credentials from the ``auth`` block, else from the original's shortcuts at the top
+    level. A bearer token wins over username/password (both would be Authorization); an
+    API key goes in its own header beside either."""
     auth = _mapping(params, "auth", fail)
-    # The block wins over the original's shortcuts at the top level; inside each, the first
-    # kind given wins in this order: token, api_key, username/password.
-    token = auth.get("token") if auth else params.get("bearer_token")
-    api_key = auth.get("api_key") if auth else params.get("api_key")
-    key_name = (auth if auth else params).get("key_name") or DEFAULT_KEY_NAME
-    source = auth if auth else params
+    source, where = (auth, "auth.") if auth else (params, "")
+    token = source.get("token" if auth else "bearer_token")
+    api_key = source.get("api_key")
     username, password = source.get("username"), source.get("password")
-    where = "auth" if auth else ""
-    if token is not None and token != "":
-        parts.headers["Authorization"] = f"Bearer {to_text(token)}"
-    elif api_key is not None and api_key != "":
-        name = to_text(key_name)
+    if api_key is not None and api_key != "":
+        name = to_text(source.get("key_name") or DEFAULT_KEY_NAME)
         parts.headers[name] = to_text(api_key)
         parts.credential_headers = frozenset({name.lower()})
+    if token is not None and token != "":
+        parts.headers["Authorization"] = f"Bearer {to_text(token)}"
     elif username is not None or password is not None:
         if username is None:
-            raise fail(f"{where}.username".lstrip("."), "is required with password")
+            raise fail(f"{where}username", "is required with password")
         pair = f"{to_text(username)}:{to_text(password) if password is not None else ''}"
         parts.headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -59,10 +60,14 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                 return await self._inner.connect_tcp(
                     address, port, timeout, local_address, socket_options
                 )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+            except httpcore.ConnectError as exc:
+                failure = httpcore.ConnectError(
+                    f"cannot connect to {_endpoint(address, port)}: {_why(exc)}"
+                )
+                failure.__cause__ = exc
+            except httpcore.ConnectTimeout as exc:
                 failure = exc
-        assert failure is not None  # vetted() returns at least one address
-        raise failure
+        raise failure or httpcore.ConnectError(f"cannot connect to '{host}'")
 
     async def vetted(
         self,
@@ -111,3 +116,19 @@ def _parse(host: str, text: str) -> IPAddress:
             host=host,
             reason="unresolvable",
         ) from exc
+
+
+def _endpoint(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def _why(exc: BaseException) -> str:
+    """The most specific reason in a connect error's chain: anyio wraps "Connection refused"
+    in "All connection attempts failed"."""
+    reason = str(exc)
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno:
+            reason = os.strerror(cause.errno)
+        cause = cause.__cause__ or cause.__context__
+    return reason
