@@ -9,7 +9,8 @@ Routes: ``/echo`` (the request as JSON), ``/status/<code>``, ``/text``, ``/binar
 ``/problem`` (application/problem+json), ``/not-json`` (says JSON, is not), ``/slow?seconds=``,
 ``/hold`` (answers only when the client disconnects), ``/big?bytes=`` (streamed),
 ``/redirect?to=<url>&status=``, ``/hops/<n>`` (n redirects, then /echo), ``/basic``
-(401 unless user:pass), ``/bearer`` (401 unless the token), ``/set-cookie``.
+(401 unless user:pass), ``/bearer`` (401 unless the token), ``/set-cookie``, ``/orders``
+(the docs' example API).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 BASIC = ("user", "pa:ss word")
 TOKEN = "bearer-token-123"
+ORDERS = [{"id": 1, "total": 50}, {"id": 2, "total": 150}]
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00"
 
 
@@ -145,6 +147,8 @@ class TestServer:
                 b'{"ok": %s}' % (b"true" if ok else b"false"),
                 "application/json",
             )
+        elif path == "/orders":  # the docs' example API
+            await _send(send, 200, json.dumps(ORDERS).encode(), "application/json")
         elif path == "/set-cookie":
             cookie = [(b"set-cookie", b"session=s3cr3t; Path=/")]
             await _send(send, 200, b"set", "text/plain", cookie)

@@ -141,7 +141,11 @@ def request_parts(node_id: str, params: Mapping[str, Any], default_timeout: floa
     if not isinstance(follow, bool):
         raise fail("follow_redirects", f"must be true or false, got {_shown(follow)}")
     parts = RequestParts(method.upper(), url.strip(), timeout, follow)
-    parts.headers = {str(k): to_text(v) for k, v in _mapping(params, "headers", fail).items()}
+    # Surrounding whitespace is not part of a header value (RFC 9110), and h11 refuses it:
+    # "Bearer ${secrets.T}" with an empty secret must still send, and get its 401.
+    parts.headers = {
+        str(k): to_text(v).strip() for k, v in _mapping(params, "headers", fail).items()
+    }
     parts.query = {
         str(k): [to_text(i) for i in v] if isinstance(v, list) else to_text(v)
         for k, v in _mapping(params, "query", fail).items()
