@@ -363,6 +363,8 @@ async def test_a_response_over_the_limit_fails_while_it_is_read(
             "param files[0].content_base64: is not base64",
         ),
         ('url: "http://x.test", password: "${input.m}"', "param username: is required"),
+        ('url: "http://[::1/x"', "param url: "),
+        ('url: "http://x.test", headers: {X-Name: "Zoë"}', "param headers: 'ascii' codec"),
     ],
 )
 async def test_params_that_resolve_to_something_unusable_name_the_param(

@@ -23,7 +23,7 @@ import httpx
 from flowrunner.config import load_settings
 from flowrunner.errors import DestinationRefused, ExecutionError
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
-from flowrunner.nodes.http_params import PARAMS_SCHEMA, RequestParts, request_parts
+from flowrunner.nodes.http_params import PARAMS_SCHEMA, ParamError, RequestParts, request_parts
 from flowrunner.outbound import AddressPolicy, shared_client
 
 if TYPE_CHECKING:
@@ -96,18 +96,28 @@ class HttpRequestNode(DefinedNode):
         self, client: httpx.AsyncClient, parts: RequestParts
     ) -> tuple[httpx.Response, bytes]:
         """Send the request, following redirects; the last response and its body."""
-        url = httpx.URL(parts.url)
-        if parts.query:  # added to the URL's own query (httpx's params= would replace it)
-            url = url.copy_with(params=url.params.merge(parts.query))
-        request = client.build_request(
-            parts.method,
-            url,
-            headers=parts.headers,
-            content=parts.content,
-            data=parts.data,
-            files=parts.files,
-            timeout=parts.timeout,
-        )
+        try:
+            url = httpx.URL(parts.url)
+            if parts.query:  # added to the URL's own query (httpx's params= would replace it)
+                url = url.copy_with(params=url.params.merge(parts.query))
+        except httpx.InvalidURL as exc:
+            raise ParamError(
+                f"node '{self.node_id}': param url: {exc}", node_id=self.node_id
+            ) from exc
+        try:
+            request = client.build_request(
+                parts.method,
+                url,
+                headers=parts.headers,
+                content=parts.content,
+                data=parts.data,
+                files=parts.files,
+                timeout=parts.timeout,
+            )
+        except (UnicodeEncodeError, ValueError, TypeError) as exc:  # a header httpx cannot send
+            raise ParamError(
+                f"node '{self.node_id}': param headers: {exc}", node_id=self.node_id
+            ) from exc
         origin = request.url.copy_with(path="/", query=None, fragment=None)
         for _hop in range(MAX_REDIRECTS + 1):
             self._policy.check_url(str(request.url))
