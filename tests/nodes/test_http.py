@@ -17,6 +17,7 @@ import pytest
 from flowrunner.definition import compile_flow, load_flow
 from flowrunner.engine import RunResult
 from flowrunner.errors import DefinitionError, DestinationRefused, NodeFailed
+from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.nodes.http import HttpRequestFailed
 from flowrunner.nodes.http_params import ParamError
 from tests.conftest import HANG_GUARD
@@ -461,3 +462,36 @@ async def test_a_node_timeout_aborts_the_request_too(server: TestServer) -> None
     with pytest.raises(NodeFailed, match=r"timed out|timeout"):
         await run(text)
     assert await asyncio.to_thread(server.disconnected.wait, HANG_GUARD)
+
+
+async def test_one_account_cannot_take_every_connection_of_the_shared_client(
+    server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWRUNNER_HTTP_MAX_CONNECTIONS", "4")  # so 2 per account
+    hog_flow = f"""\
+metadata: {{name: hog}}
+nodes:
+  calls:
+    type: http.request
+    batch: {{items: [1, 2, 3, 4, 5, 6], strategy: parallel}}
+    params: {{url: "{server.url}/hold?i=${{item}}"}}
+"""
+
+    async def as_account(account: str, text: str) -> RunResult:
+        ACCOUNT_ID.set(account)  # what the runner sets for a run (the task's own context)
+        return await run(text)
+
+    def held() -> int:
+        return sum(r["path"] == "/hold" for r in server.seen) - before
+
+    before = sum(r["path"] == "/hold" for r in server.seen)
+    hog = asyncio.create_task(as_account("hog", hog_flow))
+    async with asyncio.timeout(HANG_GUARD):
+        while held() < 2:  # noqa: ASYNC110 - the state lives in the server thread
+            await asyncio.sleep(0.01)
+    other = await as_account("other", one(f'url: "{server.url}/echo"'))
+    assert other.action == "success"  # served while four of the hog's requests wait
+    assert held() == 2  # the hog stayed at its share
+    hog.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await hog

@@ -24,7 +24,7 @@ from flowrunner.config import load_settings
 from flowrunner.errors import DestinationRefused, ExecutionError
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
 from flowrunner.nodes.http_params import PARAMS_SCHEMA, ParamError, RequestParts, request_parts
-from flowrunner.outbound import AddressPolicy, shared_client
+from flowrunner.outbound import AddressPolicy, request_slot, shared_client
 
 if TYPE_CHECKING:
     from flowrunner.plugins import BuildEnv
@@ -77,7 +77,8 @@ class HttpRequestNode(DefinedNode):
         client = await shared_client(self._policy, max_connections=self._max_connections)
         started = time.perf_counter()
         try:
-            response, data = await self._exchange(client, parts)
+            async with request_slot(self._max_connections):  # fair between accounts
+                response, data = await self._exchange(client, parts)
         except DestinationRefused as exc:
             raise DestinationRefused(
                 f"node '{self.node_id}': {exc.message}", node_id=self.node_id, **exc.context

@@ -1,4 +1,4 @@
-"""Outbound HTTP for nodes and webhooks, behind the SSRF guard (a leaf: errors and httpx only).
+"""Outbound HTTP for nodes and webhooks, behind the SSRF guard (imports errors, fairness, httpx).
 
 ``AddressPolicy`` decides which destinations may be reached (policy.py), ``GuardedBackend``
 enforces it on every connection, by the address it checked (backend.py), and
@@ -10,6 +10,7 @@ from flowrunner.outbound.backend import GuardedBackend, Resolve, system_resolve
 from flowrunner.outbound.client import (
     close_shared_clients,
     guarded_client,
+    request_slot,
     shared_client,
 )
 from flowrunner.outbound.policy import AddressPolicy, literal_address, refusal
@@ -22,6 +23,7 @@ __all__ = [
     "guarded_client",
     "literal_address",
     "refusal",
+    "request_slot",
     "shared_client",
     "system_resolve",
 ]

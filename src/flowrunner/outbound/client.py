@@ -9,9 +9,14 @@ follows redirects itself (callers follow them hop by hop, checking each URL).
 ``shared_client`` hands out one such client per event loop and policy, so every http.request
 node of a process draws on the same connection pool (a server runs one loop; a test may run
 several, one after the other, and a client's connections belong to the loop that opened them).
-It is closed when its loop shuts down: the loop closes still-running async generators at the
-end of ``asyncio.run`` (``shutdown_asyncgens``), so a small generator holding the client closes
-it there, with no shutdown hook to wire into each entry point.
+Its connections are shared fairly between accounts (``request_slot``): at most half of them
+serve one account at a time, and a freed one goes to the account holding the fewest, so one
+account's thousand parallel requests queue behind their own cap, never in front of another
+account's first.
+
+The client is closed when its loop shuts down: the loop closes still-running async generators
+at the end of ``asyncio.run`` (``shutdown_asyncgens``), so a small generator holding the
+client closes it there, with no shutdown hook to wire into each entry point.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpcore
 import httpx
 
+from flowrunner.fairness import ACCOUNT_ID, FairSemaphore
 from flowrunner.outbound.backend import GuardedBackend, Resolve, system_resolve
 from flowrunner.outbound.policy import AddressPolicy
 
@@ -105,3 +112,26 @@ async def close_shared_clients() -> None:
     for client, closer in clients.values():
         await client.aclose()
         await closer.aclose()  # type: ignore[attr-defined]  # an async generator
+
+
+_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, FairSemaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@asynccontextmanager
+async def request_slot(max_connections: int = DEFAULT_MAX_CONNECTIONS) -> AsyncIterator[None]:
+    """Hold one of the loop's ``max_connections`` request slots for the body, waiting fairly
+    between accounts (``fairness.ACCOUNT_ID``; each account at most half of them)."""
+    slots = _SLOTS.setdefault(asyncio.get_running_loop(), {})
+    semaphore = slots.get(max_connections)
+    if semaphore is None:
+        semaphore = slots[max_connections] = FairSemaphore(
+            max_connections, per_key=max(1, max_connections // 2)
+        )
+    key = ACCOUNT_ID.get()
+    await semaphore.acquire(key)
+    try:
+        yield
+    finally:
+        semaphore.release(key)
