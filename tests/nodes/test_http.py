@@ -495,3 +495,12 @@ nodes:
     hog.cancel()
     with pytest.raises(asyncio.CancelledError):
         await hog
+
+
+def test_a_bad_allow_list_entry_stops_the_flow_from_compiling_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLOWRUNNER_HTTP_ALLOW", "10.0.0.0/8, http://intranet")
+    with pytest.raises(DefinitionError) as info:
+        compile_flow(load_flow(one('url: "http://x.test"')))
+    assert "FLOWRUNNER_HTTP_ALLOW: 'http://intranet' is not a CIDR or host" in str(info.value)

@@ -8,7 +8,6 @@ that fetches a URL a user wrote goes through these.
 
 from flowrunner.outbound.backend import GuardedBackend, Resolve, system_resolve
 from flowrunner.outbound.client import (
-    close_shared_clients,
     guarded_client,
     request_slot,
     shared_client,
@@ -19,7 +18,6 @@ __all__ = [
     "AddressPolicy",
     "GuardedBackend",
     "Resolve",
-    "close_shared_clients",
     "guarded_client",
     "literal_address",
     "refusal",

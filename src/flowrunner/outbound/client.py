@@ -106,14 +106,6 @@ async def _close_at_loop_shutdown(client: httpx.AsyncClient) -> AsyncIterator[No
         await client.aclose()
 
 
-async def close_shared_clients() -> None:
-    """Close the running loop's shared clients now (a server's shutdown, a test's end)."""
-    clients = _SHARED.pop(asyncio.get_running_loop(), {})
-    for client, closer in clients.values():
-        await client.aclose()
-        await closer.aclose()  # type: ignore[attr-defined]  # an async generator
-
-
 _SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, FairSemaphore]] = (
     weakref.WeakKeyDictionary()
 )
