@@ -75,9 +75,9 @@ class HttpRequestNode(DefinedNode):
     async def work(self, call: Call) -> Any:
         parts = request_parts(self.node_id, call.params, self._request_timeout)
         client = await shared_client(self._policy, max_connections=self._max_connections)
-        started = time.perf_counter()
         try:
             async with request_slot(self._max_connections):  # fair between accounts
+                started = time.perf_counter()
                 response, data = await self._exchange(client, parts)
         except DestinationRefused as exc:
             raise DestinationRefused(
