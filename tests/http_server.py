@@ -42,14 +42,14 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00"
 class TestServer:
     __test__ = False  # not a test class
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None) -> None:
         self.seen: list[dict[str, Any]] = []
         self.holding = threading.Event()
         self.disconnected = threading.Event()
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             self.app,
             log_level="warning",
@@ -59,6 +59,8 @@ class TestServer:
             http="h11",
             access_log=False,
             timeout_graceful_shutdown=1,
+            ssl_certfile=tls[0] if tls else None,
+            ssl_keyfile=tls[1] if tls else None,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -185,8 +187,9 @@ async def _stream(send: Send, size: int) -> None:
 
 
 @contextmanager
-def running_server() -> Iterator[TestServer]:
-    server = TestServer()
+def running_server(tls: tuple[str, str] | None = None) -> Iterator[TestServer]:
+    """A started server (HTTPS with ``tls``: paths of a certificate and its key)."""
+    server = TestServer(tls)
     server.start()
     try:
         yield server

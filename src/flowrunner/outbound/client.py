@@ -22,6 +22,7 @@ client closes it there, with no shutdown hook to wire into each entry point.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -47,10 +48,11 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         *,
         resolve: Resolve = system_resolve,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(trust_env=False, http2=False)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=ssl_context or httpx.create_ssl_context(trust_env=False),
             max_connections=max_connections,
             max_keepalive_connections=min(20, max_connections),
             keepalive_expiry=5.0,
@@ -65,10 +67,15 @@ def guarded_client(
     *,
     resolve: Resolve = system_resolve,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> httpx.AsyncClient:
-    """A new client that reaches only what ``policy`` allows (close it with ``aclose``)."""
+    """A new client that reaches only what ``policy`` allows (close it with ``aclose``);
+    ``ssl_context`` replaces the default trust store (certifi)."""
+    transport = GuardedTransport(
+        policy, resolve=resolve, max_connections=max_connections, ssl_context=ssl_context
+    )
     return httpx.AsyncClient(
-        transport=GuardedTransport(policy, resolve=resolve, max_connections=max_connections),
+        transport=transport,
         trust_env=False,
         follow_redirects=False,
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),  # stores none
