@@ -16,10 +16,17 @@ def builtin_registry() -> NodeTypeRegistry:
     from flowrunner.nodes.control import CONTROL_TYPES
     from flowrunner.nodes.email import EMAIL_TYPES
     from flowrunner.nodes.fanout import FANOUT_TYPES
+    from flowrunner.nodes.http import HTTP_TYPES
     from flowrunner.nodes.script import SCRIPT_TYPES
 
     registry = NodeTypeRegistry()
-    for node_type, aliases in (*CONTROL_TYPES, *SCRIPT_TYPES, *FANOUT_TYPES, *EMAIL_TYPES):
+    for node_type, aliases in (
+        *CONTROL_TYPES,
+        *SCRIPT_TYPES,
+        *FANOUT_TYPES,
+        *HTTP_TYPES,
+        *EMAIL_TYPES,
+    ):
         registry.register(node_type, aliases=aliases)
     return registry
 
