@@ -3,6 +3,7 @@ built from the filters, and the node's own retries on a connection failure."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,3 +120,25 @@ nodes:
     assert result.output["failed"] == (
         f"could not connect to SMTP server 127.0.0.1:{port}: connection refused"
     )
+
+
+def test_flowrunner_schema_checks_email_params_by_type() -> None:
+    import json
+
+    import jsonschema
+    import yaml
+    from typer.testing import CliRunner
+
+    from flowrunner.cli.app import app
+
+    printed = CliRunner().invoke(app, ["schema"])
+    assert printed.exit_code == 0, printed.output
+    validator = jsonschema.Draft202012Validator(json.loads(printed.stdout))
+
+    def errors(text: str) -> list[str]:
+        return [e.message for e in validator.iter_errors(yaml.safe_load(text))]
+
+    example = Path(__file__).resolve().parents[3] / "examples" / "email-report.yaml"
+    assert errors(example.read_text()) == []
+    assert errors(WRONG_PARAM) != []
+    assert errors(WRONG_PARAM.replace("startls", "starttls").replace("atachments", "cc")) == []
