@@ -36,6 +36,7 @@ from flowrunner.nodes.email.connection import (
 )
 from flowrunner.nodes.email.imap import ImapSession, imap_quote
 from flowrunner.nodes.email.parse import parse_message
+from flowrunner.nodes.email.slots import connection_slot
 
 __all__ = ["EMAIL_RECEIVE"]
 
@@ -91,7 +92,8 @@ class EmailReceiveNode(DefinedNode):
         host, port, tls = server_address(params, "imap", "implicit", _PORTS)
         context = tls_context(params) if tls != "none" else None
         mark = bool(params.get("mark_as_read"))
-        async with ImapSession(host, port, tls, context, timeout_seconds(params)) as imap:
+        session = ImapSession(host, port, tls, context, timeout_seconds(params))
+        async with connection_slot(), session as imap:
             await imap.open()
             await imap.login(str(params["username"]), str(params["password"]))
             await imap.select(str(params.get("folder") or "INBOX"), readonly=not mark)

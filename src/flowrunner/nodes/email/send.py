@@ -31,6 +31,7 @@ from flowrunner.nodes.email.connection import (
     timeout_seconds,
     tls_context,
 )
+from flowrunner.nodes.email.slots import connection_slot
 
 __all__ = ["EMAIL_SEND"]
 
@@ -108,13 +109,14 @@ class EmailSendNode(DefinedNode):
             timeout=timeout,
         )
         try:
-            await smtp.connect()
-            refused, response = await smtp.send_message(
-                composed.message, sender=composed.sender, recipients=composed.recipients
-            )
-            # Sent already; a server that hangs up without a goodbye changes nothing.
-            with contextlib.suppress(aiosmtplib.SMTPException):
-                await smtp.quit()
+            async with connection_slot():
+                await smtp.connect()
+                refused, response = await smtp.send_message(
+                    composed.message, sender=composed.sender, recipients=composed.recipients
+                )
+                # Sent already; a server that hangs up without a goodbye changes nothing.
+                with contextlib.suppress(aiosmtplib.SMTPException):
+                    await smtp.quit()
         except aiosmtplib.SMTPException as exc:
             raise _translate(exc, where, timeout) from exc
         except (OSError, ssl.SSLError) as exc:
