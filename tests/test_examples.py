@@ -8,7 +8,7 @@ a free port, passes the address as the input's ``base_url``, allows loopback for
 (``FLOWRUNNER_HTTP_ALLOW_PRIVATE``) and stops it afterwards.
 
 An example with ``email.send``/``email.receive`` nodes runs against the local mail servers
-(``tests.mail_servers.mail_setup``: aiosmtpd delivering to Dovecot): their ports, mailbox
+(``tests.mail.mail_setup``: aiosmtpd delivering to Dovecot): their ports, mailbox
 and certificate are added to its input, the passwords to its secrets."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pytest
 
 from flowrunner.definition import compile_flow, load_flow
 from flowrunner.scripting import Sandbox
-from tests.mail_servers import mail_setup
+from tests.mail import mail_setup
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 FLOWS = sorted(EXAMPLES.rglob("*.yaml"))

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.mail_servers import mail_setup
+from tests.mail import mail_setup
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "email-report.yaml"
 

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import HANG_GUARD
 from tests.e2e.server import Server, create_flow, start_run
 from tests.e2e.test_secrets import _database_bytes, _leaks
-from tests.mail_servers import SMTP_PASSWORD, mail_setup, make_certificate, smtp_server
+from tests.mail import SMTP_PASSWORD, mail_setup, make_certificate, smtp_server
 
 pytestmark = pytest.mark.slow
 

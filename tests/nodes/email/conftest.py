@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.mail_servers import (
+from tests.mail import (
     Certificate,
     Dovecot,
     SmtpServer,

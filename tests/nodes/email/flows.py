@@ -9,7 +9,7 @@ import yaml
 
 from flowrunner.definition import compile_flow, load_flow
 from flowrunner.engine import Observer, RunResult
-from tests.mail_servers import SMTP_PASSWORD, SMTP_USER, Certificate, Dovecot, SmtpServer
+from tests.mail import SMTP_PASSWORD, SMTP_USER, Certificate, Dovecot, SmtpServer
 
 
 def flow_yaml(node_type: str, params: Mapping[str, Any], *, error_edge: bool = False) -> str:

@@ -14,7 +14,7 @@ from flowrunner.errors import DefinitionError
 from flowrunner.nodes.email.imap import imap_utf7
 from flowrunner.nodes.email.receive import search_criteria
 from flowrunner.plugins import builtin_registry
-from tests.mail_servers import silent_server
+from tests.mail import silent_server
 
 WRONG_PARAM = """\
 metadata: {name: Wrong}

@@ -10,7 +10,7 @@ import pytest
 from flowrunner.engine import NodeEvent, Observer
 from flowrunner.nodes.email import receive
 from tests.conftest import HANG_GUARD
-from tests.mail_servers import Certificate, Dovecot, silent_server
+from tests.mail import Certificate, Dovecot, silent_server
 from tests.nodes.email.flows import imap_params, run_node
 
 LATIN1 = (

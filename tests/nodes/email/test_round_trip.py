@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from flowrunner.definition import compile_flow, load_flow
-from tests.mail_servers import Certificate, Dovecot, SmtpServer
+from tests.mail import Certificate, Dovecot, SmtpServer
 from tests.nodes.email.flows import SMTP_SECRETS, imap_params, smtp_params
 
 PNG = bytes(range(256)) * 4

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 import pytest
 
 from tests.conftest import HANG_GUARD
-from tests.mail_servers import Certificate, SmtpServer, silent_server, smtp_server
+from tests.mail import Certificate, SmtpServer, silent_server, smtp_server
 from tests.nodes.email.flows import SMTP_SECRETS, run_node, smtp_params
 
 
