@@ -7,14 +7,16 @@ import base64
 import email
 import email.policy
 import json
+import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 
 import pytest
 
+from flowrunner.definition import compile_flow, load_flow
 from tests.conftest import HANG_GUARD
 from tests.mail import Certificate, SmtpServer, silent_server, smtp_server
-from tests.nodes.email.flows import SMTP_SECRETS, run_node, smtp_params
+from tests.nodes.email.flows import SMTP_SECRETS, flow_yaml, run_node, smtp_params
 
 
 def _parsed(data: bytes) -> EmailMessage:
@@ -241,8 +243,6 @@ async def test_bad_values_known_only_at_run_time_fail_clearly_before_connecting(
 async def test_cancelling_the_run_mid_message_drops_the_connection_and_delivers_nothing(
     plain_smtp: SmtpServer, certificate: Certificate
 ) -> None:
-    import threading
-
     plain_smtp.handler.hold = threading.Event()
     params = smtp_params(plain_smtp, certificate, to="ana@example.test", body="x")
     run = asyncio.create_task(run_node("email.send", params, secrets=SMTP_SECRETS))
@@ -251,6 +251,35 @@ async def test_cancelling_the_run_mid_message_drops_the_connection_and_delivers_
     with pytest.raises(asyncio.CancelledError):
         await run
     # The server sees the client go away while it still holds the message.
+    assert await asyncio.to_thread(plain_smtp.handler.closed.wait, HANG_GUARD)
+    plain_smtp.handler.hold.set()
+    assert plain_smtp.received == []
+
+
+async def test_a_server_that_stalls_mid_message_times_out_and_delivers_nothing(
+    plain_smtp: SmtpServer, certificate: Certificate
+) -> None:
+    plain_smtp.handler.hold = threading.Event()
+    params = smtp_params(plain_smtp, certificate, to="ana@example.test", body="x", timeout="500ms")
+    result = await run_node("email.send", params, secrets=SMTP_SECRETS, error_edge=True)
+    assert result.output["failed"].startswith(
+        f"SMTP server 127.0.0.1:{plain_smtp.port}: no answer within 0.5s"
+    )
+    assert await asyncio.to_thread(plain_smtp.handler.closed.wait, HANG_GUARD)
+    plain_smtp.handler.hold.set()
+    assert plain_smtp.received == []
+
+
+async def test_the_nodes_own_timeout_ends_the_smtp_conversation(
+    plain_smtp: SmtpServer, certificate: Certificate
+) -> None:
+    plain_smtp.handler.hold = threading.Event()
+    params = smtp_params(plain_smtp, certificate, to="ana@example.test", body="x")
+    flow = flow_yaml("email.send", params, error_edge=True).replace(
+        "    type: email.send\n", "    type: email.send\n    timeout: 1s\n"
+    )
+    result = await compile_flow(load_flow(flow)).run({}, secrets=SMTP_SECRETS)
+    assert result.output["type"] == "NodeTimeout"
     assert await asyncio.to_thread(plain_smtp.handler.closed.wait, HANG_GUARD)
     plain_smtp.handler.hold.set()
     assert plain_smtp.received == []
