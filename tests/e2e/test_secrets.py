@@ -173,7 +173,9 @@ async def test_no_secret_or_encoding_of_it_reaches_the_database_the_log_or_the_a
         execution_id = started.json()["execution_id"]
 
         def napping(m: dict[str, Any]) -> bool:
-            return m.get("data", {}).get("node_id") == "nap" and m["data"]["state"] == "started"
+            return bool(
+                m.get("data", {}).get("node_id") == "nap" and m["data"]["state"] == "started"
+            )
 
         await _frames_until(ws, napping, frames)
         # In progress: the checkpoint before `nap` holds the secret in shared, sealed.
@@ -340,7 +342,7 @@ async def test_a_run_killed_with_a_secret_in_shared_resumes_from_its_sealed_chec
 
                 def napping(m: dict[str, Any]) -> bool:
                     data = m.get("data", {})
-                    return data.get("node_id") == "nap" and data.get("state") == "started"
+                    return bool(data.get("node_id") == "nap" and data.get("state") == "started")
 
                 await _frames_until(ws, napping, [])
         server.kill()  # mid-nap: the checkpoint after `keep` is all that is left
