@@ -121,18 +121,13 @@ def _database_bytes(server: Server) -> bytes:
 
 @pytest.fixture(scope="module")
 def secure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("secrets"), ws_auth_recheck_seconds=0.5)
-    running.start()
-    try:
+    with Server(tmp_path_factory.mktemp("secrets"), ws_auth_recheck_seconds=0.5) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
 async def admin(secure_server: Server) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {secure_server.token()}"}
-    async with httpx.AsyncClient(base_url=secure_server.url, headers=headers, timeout=30) as client:
+    async with secure_server.client() as client:
         yield client
 
 
@@ -325,8 +320,7 @@ async def test_a_run_killed_with_a_secret_in_shared_resumes_from_its_sealed_chec
     server = Server(tmp_path, lease_ttl_seconds=2, recovery_interval_seconds=0.5)
     try:
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+        async with server.client() as client:
             saved = await client.post(
                 "/api/v1/accounts/me/secrets", json={"key": "S", "value": SECRET}
             )
@@ -335,7 +329,8 @@ async def test_a_run_killed_with_a_secret_in_shared_resumes_from_its_sealed_chec
                 "/api/v1/flows", content=RESUMED, headers={"content-type": "application/yaml"}
             )
             flow_id = created.json()["id"]
-            async with websockets.connect(server.ws_url, additional_headers=headers) as ws:
+            bearer = {"Authorization": client.headers["Authorization"]}
+            async with websockets.connect(server.ws_url, additional_headers=bearer) as ws:
                 await ws.send(json.dumps({"type": "subscribe", "flow_id": flow_id}))
                 started = await client.post(f"/api/v1/flows/{flow_id}/run", json={"input": {}})
                 execution_id = started.json()["execution_id"]
@@ -349,8 +344,7 @@ async def test_a_run_killed_with_a_secret_in_shared_resumes_from_its_sealed_chec
         assert _leaks(_database_bytes(server), SECRET) == []
 
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+        async with server.client() as client:
             async with asyncio.timeout(60):  # hang guard only
                 while True:
                     run = (await client.get(f"/api/v1/executions/{execution_id}")).json()

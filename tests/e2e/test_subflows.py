@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,13 +65,6 @@ nodes:
 UNTIL_PARENT = SLOW_PARENT.replace(
     'input: {nap: "${shared.nap}"}', 'input: {until: "${shared.until}"}'
 )
-
-
-@pytest.fixture
-async def client(server: Server, token: str) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as c:
-        yield c
 
 
 async def _save(client: httpx.AsyncClient, yaml: str, flow_id: str | None = None) -> str:
@@ -308,8 +301,7 @@ async def test_after_kill_9_a_resumed_parent_resumes_its_child_instead_of_starti
     server = Server(tmp_path, lease_ttl_seconds=2, recovery_interval_seconds=0.5, **database)
     try:
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+        async with server.client() as client:
             await _save(client, UNTIL_CHILD)
             parent_flow = await _save(client, UNTIL_PARENT)
             # An absolute wake-up time: far enough for the kill to land mid-nap however busy
@@ -325,8 +317,7 @@ async def test_after_kill_9_a_resumed_parent_resumes_its_child_instead_of_starti
         server.kill()  # mid-nap: parent at its flow node, child in its delay
 
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+        async with server.client() as client:
             parent = await _until(client, f"/api/v1/executions/{parent_id}", _ended)
             assert parent["status"] == "completed", parent
             assert parent["output"] == {"child": {"slept": True}}
@@ -396,8 +387,7 @@ async def test_a_graceful_shutdown_stops_parent_and_child_at_checkpoints_and_bot
     )
     try:
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+        async with server.client() as client:
             await _save(client, UNTIL_CHILD)
             parent_flow = await _save(client, UNTIL_PARENT)
             # The stop must land mid-nap however busy the machine: an absolute wake-up time
@@ -413,8 +403,7 @@ async def test_a_graceful_shutdown_stops_parent_and_child_at_checkpoints_and_bot
         server.stop()  # SIGTERM mid-nap: the nap finishes, then both stop at a checkpoint
 
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+        async with server.client() as client:
             parent = await _until(client, f"/api/v1/executions/{parent_id}", _ended)
             assert parent["status"] == "completed", parent
             children = (await client.get(f"/api/v1/executions/{parent_id}/children")).json()
