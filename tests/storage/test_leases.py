@@ -9,7 +9,7 @@ import pytest
 
 from flowrunner.errors import Conflict
 from flowrunner.storage import Account, NewCheckpoint, NewEvent, Store
-from tests.storage.backends import FakeClock
+from tests.storage.backends import CLAIM_PAST_LIMIT, FakeClock, known_bug_on
 
 TTL = timedelta(seconds=30)
 
@@ -116,6 +116,18 @@ async def test_two_recoverers_never_claim_the_same_run(
     ids_a, ids_b = {e.id for e in a}, {e.id for e in b}
     assert not ids_a & ids_b
     assert ids_a | ids_b == set(runs)
+
+
+async def test_a_recovery_claim_takes_at_most_its_limit_and_the_next_one_the_rest(
+    store: Store, account: Account, clock: FakeClock, request: pytest.FixtureRequest
+) -> None:
+    known_bug_on(request, "postgres", CLAIM_PAST_LIMIT)
+    for run_id in [await _run(store, account) for _ in range(5)]:
+        await store.executions.acquire_lease(account.id, run_id, owner="dead", ttl=TTL)
+    clock.advance(TTL * 2)
+    first = await store.executions.admin_claim_expired_leases(owner="a", ttl=TTL, limit=3)
+    rest = await store.executions.admin_claim_expired_leases(owner="b", ttl=TTL, limit=3)
+    assert (len(first), len(rest)) == (3, 2)
 
 
 @pytest.mark.parametrize("final", ["completed", "failed", "canceled"])

@@ -9,7 +9,7 @@ import pytest
 
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage import Account, Store, WebhookEndpoint
-from tests.storage.backends import FakeClock
+from tests.storage.backends import CLAIM_PAST_LIMIT, FakeClock, known_bug_on
 
 LEASE = timedelta(seconds=60)
 
@@ -144,6 +144,19 @@ async def test_two_workers_never_claim_the_same_delivery(store: Store, account: 
     a, b = await asyncio.gather(worker("a"), worker("b"))
     assert not set(a) & set(b)
     assert sorted(a + b) == sorted(made)
+
+
+async def test_a_claim_takes_at_most_its_limit_and_the_next_one_the_rest(
+    store: Store, account: Account, request: pytest.FixtureRequest
+) -> None:
+    known_bug_on(request, "postgres", CLAIM_PAST_LIMIT)
+    ep = await _endpoint(store, account)
+    for i in range(5):
+        await store.webhooks.enqueue(account.id, ep.id, event_type="e", payload={"i": i})
+    first = await store.webhooks.admin_claim_due(worker="w", limit=3, lease=LEASE)
+    rest = await store.webhooks.admin_claim_due(worker="w", limit=3, lease=LEASE)
+    assert (len(first), len(rest)) == (3, 2)
+    assert not {d.id for d in first} & {d.id for d in rest}
 
 
 async def test_not_before_delays_delivery_and_deleting_endpoint_drops_outbox(
