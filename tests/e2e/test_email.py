@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,23 +37,6 @@ nodes:
 """
 
 
-@pytest.fixture(scope="module")
-def mail_server_e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("email"))
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture
-async def client(mail_server_e2e: Server) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {mail_server_e2e.token()}"}
-    async with httpx.AsyncClient(base_url=mail_server_e2e.url, headers=headers, timeout=60) as http:
-        yield http
-
-
 async def _save_secrets(client: httpx.AsyncClient, secrets: dict[str, str]) -> None:
     for key, value in secrets.items():
         saved = await client.post("/api/v1/accounts/me/secrets", json={"key": key, "value": value})
@@ -62,7 +44,7 @@ async def _save_secrets(client: httpx.AsyncClient, secrets: dict[str, str]) -> N
 
 
 async def test_the_email_example_runs_on_the_server_with_passwords_from_the_vault(
-    mail_server_e2e: Server, client: httpx.AsyncClient, tmp_path: Path
+    server: Server, client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     with mail_setup(tmp_path) as (run_input, secrets):
         await _save_secrets(client, secrets)
@@ -85,13 +67,13 @@ async def test_the_email_example_runs_on_the_server_with_passwords_from_the_vaul
         assert events.status_code == logs.status_code == 200, (events.text, logs.text)
     answers = "\n".join([run.text, again.text, events.text, logs.text]).encode()
     for password in secrets.values():
-        assert _leaks(_database_bytes(mail_server_e2e), password) == []
-        assert _leaks(mail_server_e2e.log.read_bytes(), password) == []
+        assert _leaks(_database_bytes(server), password) == []
+        assert _leaks(server.log.read_bytes(), password) == []
         assert _leaks(answers, password) == []
 
 
 async def test_cancelling_a_run_on_the_server_drops_the_smtp_conversation(
-    mail_server_e2e: Server, client: httpx.AsyncClient, tmp_path: Path
+    server: Server, client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     certificate = make_certificate(tmp_path)
     await _save_secrets(client, {"SMTP_PASSWORD": SMTP_PASSWORD})

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from typing import Any
 
 import pytest
 
-from flowrunner.engine import NodeEvent, Observer
+from flowrunner.engine import NodeEvent, Observer, RunResult
 from flowrunner.nodes.email import receive
 from tests.conftest import HANG_GUARD
 from tests.mail import Certificate, Dovecot, silent_server
@@ -72,8 +73,8 @@ async def _receive(
     tls: str = "implicit",
     error_edge: bool = False,
     observer: Observer | None = None,
-    **params: object,
-) -> object:
+    **params: Any,
+) -> RunResult:
     user, password = mailbox
     result = await run_node(
         "email.receive",
@@ -91,7 +92,7 @@ async def test_receive_decodes_headers_charsets_html_and_attachments(
     imap_server.deliver(mailbox[0], LATIN1)
     imap_server.deliver(mailbox[0], MULTIPART)
     result = await _receive(imap_server, certificate, mailbox, include_attachments=True)
-    latin1, multi = result.output  # type: ignore[attr-defined]
+    latin1, multi = result.output
     assert latin1["id"] == "1"
     assert latin1["from"] == "Jürgen Müller <juergen@example.test>"
     assert latin1["to"] == ["Ana <ana@example.test>"]
@@ -117,7 +118,7 @@ async def test_receive_decodes_headers_charsets_html_and_attachments(
         }
     ]
     # The original's key, beside shared.result.
-    assert result.shared["email_result"] is result.output  # type: ignore[attr-defined]
+    assert result.shared["email_result"] is result.output
 
 
 async def test_attachments_are_described_without_content_unless_asked_and_capped(
@@ -125,14 +126,14 @@ async def test_attachments_are_described_without_content_unless_asked_and_capped
 ) -> None:
     imap_server.deliver(mailbox[0], MULTIPART)
     plain = await _receive(imap_server, certificate, mailbox)
-    [message] = plain.output  # type: ignore[attr-defined]
+    [message] = plain.output
     assert message["attachments"] == [
         {"filename": "résumé.bin", "content_type": "application/octet-stream", "size": 256}
     ]
     capped = await _receive(
         imap_server, certificate, mailbox, include_attachments=True, max_attachment_bytes=100
     )
-    [message] = capped.output  # type: ignore[attr-defined]
+    [message] = capped.output
     assert message["attachments"][0]["content"] is None
     assert message["attachments"][0]["skipped"] == "larger than max_attachment_bytes (100)"
 
@@ -149,7 +150,7 @@ async def test_a_big_attachment_is_read_whole(
     message.add_attachment(data, maintype="application", subtype="zip", filename="big.zip")
     imap_server.deliver(mailbox[0], message.as_bytes())
     result = await _receive(imap_server, certificate, mailbox, include_attachments=True)
-    [read] = result.output  # type: ignore[attr-defined]
+    [read] = result.output
     [attachment] = read["attachments"]
     assert attachment["size"] == len(data)
     assert base64.b64decode(attachment["content"]) == data
@@ -165,9 +166,9 @@ async def test_filters_and_limit_pick_the_newest_matching_messages(
     imap_server.deliver(user, _plain("alpha three", "ann@example.test", "20 Feb 2024"))
     imap_server.deliver(user, LATIN1)
 
-    async def subjects(**params: object) -> list[str]:
+    async def subjects(**params: Any) -> list[str]:
         result = await _receive(imap_server, certificate, mailbox, **params)
-        return [m["subject"] for m in result.output]  # type: ignore[attr-defined]
+        return [m["subject"] for m in result.output]
 
     assert await subjects(subject="alpha") == ["alpha one", "alpha two", "alpha three"]
     assert await subjects(subject="alpha", limit=2) == ["alpha two", "alpha three"]
@@ -194,7 +195,7 @@ async def test_the_output_stops_before_the_message_that_would_take_it_over_its_c
     result = await _receive(
         imap_server, certificate, mailbox, mark_as_read=True, observer=events.append
     )
-    assert [m["subject"] for m in result.output] == ["m0", "m1"]  # type: ignore[attr-defined]
+    assert [m["subject"] for m in result.output] == ["m0", "m1"]
     [warning] = [e for e in events if e.kind == "log"]
     assert warning.level == "warning"
     assert warning.message == (
@@ -203,7 +204,7 @@ async def test_the_output_stops_before_the_message_that_would_take_it_over_its_c
     )
     # What was not returned was not marked as read either.
     left = await _receive(imap_server, certificate, mailbox, unseen=True)
-    assert [m["subject"] for m in left.output] == ["m2", "m3"]  # type: ignore[attr-defined]
+    assert [m["subject"] for m in left.output] == ["m2", "m3"]
 
 
 async def test_a_message_over_the_size_cap_comes_with_its_headers_only(
@@ -216,7 +217,7 @@ async def test_a_message_over_the_size_cap_comes_with_its_headers_only(
     imap_server.deliver(mailbox[0], _plain("small"))
     monkeypatch.setattr(receive, "MAX_MESSAGE_BYTES", 600)
     result = await _receive(imap_server, certificate, mailbox, include_attachments=True)
-    big, small = result.output  # type: ignore[attr-defined]
+    big, small = result.output
     assert big["subject"] == "Report ✓"
     assert big["truncated"] is True
     assert big["size"] > 600
@@ -231,14 +232,14 @@ async def test_mark_as_read_sets_seen_only_on_the_messages_returned(
     for n in range(3):
         imap_server.deliver(mailbox[0], _plain(f"m{n}"))
     peeked = await _receive(imap_server, certificate, mailbox, unseen=True)
-    assert len(peeked.output) == 3  # type: ignore[attr-defined]
+    assert len(peeked.output) == 3
     read = await _receive(
         imap_server, certificate, mailbox, unseen=True, mark_as_read=True, limit=2
     )
-    assert [m["subject"] for m in read.output] == ["m1", "m2"]  # type: ignore[attr-defined]
-    assert all(m["flags"] == ["\\Seen"] for m in read.output)  # type: ignore[attr-defined]
+    assert [m["subject"] for m in read.output] == ["m1", "m2"]
+    assert all(m["flags"] == ["\\Seen"] for m in read.output)
     left = await _receive(imap_server, certificate, mailbox, unseen=True)
-    assert [m["subject"] for m in left.output] == ["m0"]  # type: ignore[attr-defined]
+    assert [m["subject"] for m in left.output] == ["m0"]
 
 
 @pytest.mark.parametrize("tls", ["starttls", "none"])
@@ -247,7 +248,7 @@ async def test_receive_over_starttls_or_no_tls(
 ) -> None:
     imap_server.deliver(mailbox[0], _plain("over " + tls))
     result = await _receive(imap_server, certificate, mailbox, tls=tls)
-    assert [m["subject"] for m in result.output] == ["over " + tls]  # type: ignore[attr-defined]
+    assert [m["subject"] for m in result.output] == ["over " + tls]
 
 
 async def test_a_folder_with_a_non_ascii_name_is_read(
@@ -256,14 +257,14 @@ async def test_a_folder_with_a_non_ascii_name_is_read(
     imap_server.deliver(mailbox[0], _plain("draft"), folder="Entwürfe")
     imap_server.deliver(mailbox[0], _plain("in the inbox"))
     result = await _receive(imap_server, certificate, mailbox, folder="Entwürfe")
-    assert [m["subject"] for m in result.output] == ["draft"]  # type: ignore[attr-defined]
+    assert [m["subject"] for m in result.output] == ["draft"]
 
 
 async def test_a_missing_folder_is_named_in_the_error(
     imap_server: Dovecot, certificate: Certificate, mailbox: tuple[str, str]
 ) -> None:
     result = await _receive(imap_server, certificate, mailbox, folder="Archiv", error_edge=True)
-    assert result.output["failed"].startswith(  # type: ignore[attr-defined]
+    assert result.output["failed"].startswith(
         f"IMAP server 127.0.0.1:{imap_server.imaps_port}: cannot open folder 'Archiv': "
         "Mailbox doesn't exist"
     )
@@ -275,10 +276,10 @@ async def test_a_wrong_password_is_an_authentication_failure(
     result = await _receive(
         imap_server, certificate, (mailbox[0], "wrong-password"), error_edge=True
     )
-    assert result.output["failed"].startswith(  # type: ignore[attr-defined]
+    assert result.output["failed"].startswith(
         f"IMAP server 127.0.0.1:{imap_server.imaps_port}: authentication failed:"
     )
-    assert result.output["type"] == "EmailError"  # type: ignore[attr-defined]
+    assert result.output["type"] == "EmailError"
 
 
 async def test_a_password_with_a_line_break_is_refused_before_it_is_sent(
@@ -287,7 +288,7 @@ async def test_a_password_with_a_line_break_is_refused_before_it_is_sent(
     result = await _receive(
         imap_server, certificate, (mailbox[0], "pw\r\nA1 LOGOUT"), error_edge=True
     )
-    assert result.output["failed"] == (  # type: ignore[attr-defined]
+    assert result.output["failed"] == (
         f"IMAP server 127.0.0.1:{imap_server.imaps_port}: login: a value holds a line break or NUL"
     )
 
