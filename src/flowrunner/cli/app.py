@@ -63,7 +63,10 @@ def main() -> None:
         # standalone_mode=False hands exit codes back instead of calling sys.exit itself.
         code = app(standalone_mode=False)
     except FlowrunnerError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        # One line whatever the terminal's width; the server's message is text, not markup.
+        Console(stderr=True, soft_wrap=True).print(
+            f"[bold red]error:[/] {escape(' '.join(str(exc).split()))}", highlight=False
+        )
         sys.exit(exc.exit_code)
     except typer.TyperException as exc:
         sys.exit(_show_usage_error(exc))
