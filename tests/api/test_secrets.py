@@ -132,7 +132,11 @@ async def test_import_saves_every_secret_and_reports_each_key(api: Api, alice: H
     )
     assert imported.status_code == 200, imported.text
     report = imported.json()
-    assert (report["added"], report["changed"], report["unchanged"]) == (["NEW", "SMTP"], ["OLD"], [])
+    assert (report["added"], report["changed"], report["unchanged"]) == (
+        ["NEW", "SMTP"],
+        ["OLD"],
+        [],
+    )
     # SMTP's user "bot" is too short to be masked inside longer text: the caller is told.
     assert [w.split(":")[0] for w in report["warnings"]] == ["SMTP"]
     assert "new-value" not in imported.text

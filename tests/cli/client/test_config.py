@@ -62,14 +62,16 @@ def two_profiles(tmp_path: Path) -> Path:
 
 def test_flags_beat_the_environment_which_beats_the_profile(two_profiles: Path) -> None:
     plain = open_session(config=two_profiles, environ={})
-    assert (plain.url, plain.token, plain.output) == ("https://prod.test", "prod-token", Output.yaml)
+    assert (plain.url, plain.token, plain.output) == (
+        "https://prod.test",
+        "prod-token",
+        Output.yaml,
+    )
     env = {"FLOWRUNNER_PROFILE": "dev"}
     assert open_session(config=two_profiles, environ=env).token == "dev-token"
     env = {"FLOWRUNNER_TOKEN": "env-token"}
     assert open_session(config=two_profiles, environ=env).token == "env-token"
-    flagged = open_session(
-        config=two_profiles, token="flag-token", output=Output.json, environ=env
-    )
+    flagged = open_session(config=two_profiles, token="flag-token", output=Output.json, environ=env)
     assert (flagged.token, flagged.output) == ("flag-token", Output.json)
 
 

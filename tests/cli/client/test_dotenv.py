@@ -13,7 +13,7 @@ from flowrunner.cli.run_secrets import from_file
 
 def test_tricky_values_survive_the_round_trip(tmp_path: Path) -> None:
     values = {
-        "QUOTES": 'he said "hi" and \'bye\'',
+        "QUOTES": "he said \"hi\" and 'bye'",
         "BACKSLASH": "C:\\path\\n-not-a-newline",
         "LINES": "one\ntwo\tthree",
         "HASH": "a #not-a-comment",
@@ -31,6 +31,8 @@ def test_tricky_values_survive_the_round_trip(tmp_path: Path) -> None:
     [({"SMTP": {"host": "h"}}, "SMTP"), ({"CR": "a\rb"}, "CR")],
     ids=["object", "carriage-return"],
 )
-def test_values_dotenv_cannot_hold_are_refused_by_name(values: dict[str, object], named: str) -> None:
+def test_values_dotenv_cannot_hold_are_refused_by_name(
+    values: dict[str, object], named: str
+) -> None:
     with pytest.raises(UsageProblem, match=named):
         to_dotenv(values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import typer
@@ -18,7 +19,20 @@ from flowrunner.cli.client.output import (
     when,
 )
 from flowrunner.cli.client.session import Session
-from flowrunner.definition import parse_duration
+
+# Token lifetimes are days or weeks, which flow durations (seconds to hours) do not spell.
+_LIFETIME = re.compile(r"(\d+)\s*([smhdw])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def lifetime_seconds(text: str) -> int:
+    """``90d``, ``12h``, ``2w3d`` as seconds; ValueError for anything else."""
+    compact = text.strip().lower()
+    parts = _LIFETIME.findall(compact)
+    if not parts or _LIFETIME.sub("", compact).strip():
+        raise ValueError(f"invalid lifetime {text!r}: use e.g. 30d, 12h, 2w")
+    return sum(int(n) * _UNIT[unit] for n, unit in parts)
+
 
 tokens_app = typer.Typer(help="Your API tokens on a server.", no_args_is_help=True)
 
@@ -51,7 +65,7 @@ def create(
     body: dict[str, object] = {"name": name}
     if expires_in is not None:
         try:
-            body["expires_in_seconds"] = max(1, round(parse_duration(expires_in)))
+            body["expires_in_seconds"] = lifetime_seconds(expires_in)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--expires-in") from exc
     created = session.api.post("/tokens", json=body)
