@@ -6,16 +6,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import HANG_GUARD
 from tests.e2e.server import ADMIN, Server
 
 # Variables of a developer's shell that would point the CLI elsewhere.
+USER_PASSWORD = "user-password-1"
 _CLIENT_ENV = ("FLOWRUNNER_URL", "FLOWRUNNER_TOKEN", "FLOWRUNNER_PROFILE", "FLOWRUNNER_CONFIG")
 
 
@@ -74,3 +77,19 @@ def admin_cli(cli: Cli) -> Cli:
     """A CLI logged in as the server's admin."""
     cli.login()
     return cli
+
+
+@pytest.fixture
+def user_cli(server: Server, tmp_path: Path) -> Cli:
+    """A CLI logged in as an account of its own: nothing another test stored shows in it."""
+    username = f"user-{uuid.uuid4().hex[:12]}"
+    response = httpx.post(
+        f"{server.url}/api/v1/accounts",
+        json={"username": username, "password": USER_PASSWORD},
+        auth=ADMIN,
+        timeout=HANG_GUARD,
+    )
+    response.raise_for_status()
+    user = Cli(tmp_path / "user" / "config.toml", server.url)
+    user.login(username, USER_PASSWORD)
+    return user

@@ -85,3 +85,15 @@ def test_ctrl_c_while_following_asks_and_cancels_the_run(
         admin_cli.ok("executions", "list", "--flow", "Long nap in a terminal", "-o", "json").stdout
     )
     assert [r["status"] for r in runs] == ["canceled"]
+
+
+def test_secrets_set_prompts_for_the_value_without_showing_it(
+    admin_cli: Cli, terminal: Terminal
+) -> None:
+    terminal.run(*FLOWRUNNER, "secrets", "set", "TYPED_IN_TERMINAL")
+    terminal.wait_for("Value:")
+    terminal.type("typed-secret-value-1")
+    screen = terminal.wait_for("saved secret TYPED_IN_TERMINAL")
+    assert "typed-secret-value-1" not in screen
+    revealed = admin_cli.ok("secrets", "get", "TYPED_IN_TERMINAL", "--reveal").stdout
+    assert revealed == "typed-secret-value-1\n"

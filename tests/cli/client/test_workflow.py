@@ -9,11 +9,12 @@ import stat
 import tomllib
 from pathlib import Path
 
-from tests.cli.client.conftest import Cli
-from tests.cli.client.flows import steps, uses_secret
-from tests.e2e.server import ADMIN
+import pytest
 
-pytestmark = __import__("pytest").mark.slow
+from tests.cli.client.conftest import USER_PASSWORD, Cli
+from tests.cli.client.flows import steps, uses_secret
+
+pytestmark = pytest.mark.slow
 
 
 def _node_lines(stderr: str) -> list[str]:
@@ -21,12 +22,12 @@ def _node_lines(stderr: str) -> list[str]:
 
 
 def test_login_push_follow_logs_secrets_export_and_a_revoked_token(
-    admin_cli: Cli, tmp_path: Path
+    user_cli: Cli, tmp_path: Path
 ) -> None:
-    cli = admin_cli
+    cli = user_cli  # logged in by the fixture, as a user of its own
     stored = cli.config.read_text()
     assert "token = " in stored
-    assert ADMIN[1] not in stored  # never the password
+    assert USER_PASSWORD not in stored  # never the password
     assert stat.S_IMODE(cli.config.stat().st_mode) == 0o600
 
     flow_file = tmp_path / "steps.yaml"
@@ -78,8 +79,8 @@ def test_login_push_follow_logs_secrets_export_and_a_revoked_token(
     assert "correlation id" in line
 
 
-def test_a_run_shows_secret_values_masked(admin_cli: Cli, tmp_path: Path) -> None:
-    cli = admin_cli
+def test_a_run_shows_secret_values_masked(user_cli: Cli, tmp_path: Path) -> None:
+    cli = user_cli
     value = tmp_path / "value.txt"
     value.write_text("very-secret-value\n")
     cli.ok("secrets", "set", "SHOP_TOKEN", "--from-file", str(value))

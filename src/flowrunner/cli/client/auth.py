@@ -12,6 +12,7 @@ import socket
 import sys
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.markup import escape
@@ -70,6 +71,11 @@ def login(
     server = server.rstrip("/")
     if not server.startswith(("http://", "https://")):
         raise UsageProblem(f"--url must start with http:// or https://, not {server!r}")
+    if _in_clear(server):
+        stderr_console().print(
+            "[yellow]warning:[/] http:// to another machine: the password and the token "
+            "cross the network unencrypted (use https://)"
+        )
     known = existing if existing is not None and same_server(existing.url, server) else None
     if username is None:
         default = known.username if known is not None else None
@@ -98,6 +104,11 @@ def login(
         f"logged in to {escape(server)} as [bold]{escape(me['username'])}[/]{role}; "
         f"profile [bold]{escape(name)}[/] saved in {escape(str(file.path))}"
     )
+
+
+def _in_clear(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return url.startswith("http://") and host not in ("localhost", "127.0.0.1", "::1")
 
 
 def _revoke_quietly(server: str, token: str, token_id: str) -> bool:
