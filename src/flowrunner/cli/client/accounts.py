@@ -30,7 +30,7 @@ from flowrunner.cli.client.session import Session
 accounts_app = typer.Typer(help="Accounts on a server (admin).", no_args_is_help=True)
 
 COLUMNS = [
-    Column("ID", "id"),
+    Column("ID", "id", no_wrap=True),
     Column("USERNAME", "username"),
     Column("ADMIN", "is_admin"),
     Column("DISABLED", "disabled"),

@@ -151,7 +151,7 @@ def whoami(session: Session) -> None:
     me["profile"] = session.profile_name
     fields = [
         Column("USERNAME", "username"),
-        Column("ID", "id"),
+        Column("ID", "id", no_wrap=True),
         Column("ADMIN", "is_admin"),
         Column("SERVER", "server"),
         Column("PROFILE", "profile"),

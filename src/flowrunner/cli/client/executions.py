@@ -31,15 +31,17 @@ executions_app = typer.Typer(help="Runs (executions) on a server.", no_args_is_h
 ExecutionId = Annotated[str, typer.Argument(help="The execution's id.", show_default=False)]
 STATUSES = ("queued", "running", "completed", "failed", "canceled")
 LIST_COLUMNS = [
-    Column("ID", "id"),
-    Column("FLOW", "flow_id"),
+    Column("ID", "id", no_wrap=True),
+    Column("FLOW", "flow"),
     Column("VERSION", "flow_version"),
     Column("STATUS", "status"),
     Column("CREATED", "created_at", when),
     Column("DURATION", "duration_ms", ms),
 ]
 RECORD_FIELDS = [
-    *LIST_COLUMNS[:4],
+    LIST_COLUMNS[0],
+    Column("FLOW", "flow_id"),
+    *LIST_COLUMNS[2:4],
     Column("PROGRESS", "progress", lambda v: f"{float(v or 0) * 100:.0f}%"),
     Column("CURRENT NODE", "current_node"),
     Column("CREATED", "created_at", when),
@@ -68,6 +70,10 @@ def list_(
     flow_id = resolve_flow(api, flow)["id"] if flow is not None else None
     params = {"flow_id": flow_id, "status": status or None}
     items = list(api.items("/executions", params, limit=limit))
+    if session.output is Output.table and items:
+        # People read flow names; the API's JSON (for scripts) keeps flow_id only.
+        names = {f["id"]: f["name"] for f in api.items("/flows", limit=1000)}
+        items = [{**e, "flow": names.get(e["flow_id"], e["flow_id"])} for e in items]
     emit_list(items, LIST_COLUMNS, session.output, empty="no runs")
 
 

@@ -30,7 +30,7 @@ flows_app = typer.Typer(help="Flows stored on a server.", no_args_is_help=True)
 
 YAML = {"Content-Type": "application/yaml"}
 FLOW_COLUMNS = [
-    Column("ID", "id"),
+    Column("ID", "id", no_wrap=True),
     Column("NAME", "name"),
     Column("VERSION", "version"),
     Column("TAGS", "tags", lambda v: ", ".join(v or ())),

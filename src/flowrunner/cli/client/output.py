@@ -31,6 +31,8 @@ class Column:
     header: str
     key: str
     format: Callable[[Any], str] | None = None
+    # Ids are copied and pasted: never folded over two lines (other columns give way).
+    no_wrap: bool = False
 
 
 def when(value: Any) -> str:
@@ -86,7 +88,7 @@ def emit_list(
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in columns:
-        table.add_column(column.header, overflow="fold")
+        table.add_column(column.header, overflow="fold", no_wrap=column.no_wrap)
     for item in items:
         table.add_row(*(escape(_cell(item.get(c.key), c.format)) for c in columns))
     stdout_console().print(table)

@@ -37,7 +37,7 @@ def lifetime_seconds(text: str) -> int:
 tokens_app = typer.Typer(help="Your API tokens on a server.", no_args_is_help=True)
 
 COLUMNS = [
-    Column("ID", "id"),
+    Column("ID", "id", no_wrap=True),
     Column("NAME", "name"),
     Column("PREFIX", "prefix"),
     Column("CREATED", "created_at", when),
