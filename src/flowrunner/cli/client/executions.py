@@ -63,12 +63,21 @@ def list_(
         list[str] | None,
         typer.Option("--status", "-s", help=f"Only these statuses ({', '.join(STATUSES)})."),
     ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Created at or after (ISO 8601, e.g. 2026-12-01T00:00Z).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Created before (ISO 8601).")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many runs.")] = 50,
 ) -> None:
     """List runs, newest first."""
     api = session.api
     flow_id = resolve_flow(api, flow)["id"] if flow is not None else None
-    params = {"flow_id": flow_id, "status": status or None}
+    params = {
+        "flow_id": flow_id,
+        "status": status or None,
+        "created_after": since,
+        "created_before": until,
+    }
     items = list(api.items("/executions", params, limit=limit))
     if session.output is Output.table and items:
         # People read flow names; the API's JSON (for scripts) keeps flow_id only.
