@@ -30,7 +30,7 @@ async def test_import_reports_added_changed_and_unchanged_keys(
         for r in (await audit.list(None)).items
         if r.action in (actions.SECRET_CREATED, actions.SECRET_UPDATED)
     ]
-    assert sorted(writes) == ["NEW", "OLD", "OLD", "SAME"]
+    assert sorted(str(w) for w in writes) == ["NEW", "OLD", "OLD", "SAME"]
 
 
 @pytest.mark.parametrize(
@@ -88,7 +88,7 @@ async def test_a_write_failing_midway_puts_back_what_was_written(
 ) -> None:
     await vault.put(alice, "B_OLD", "before-value")
     failing = SecretVault(
-        _Store(store, _FailingSecrets(store.secrets, fail_at=3)),  # type: ignore[arg-type]
+        _Store(store, _FailingSecrets(store.secrets, fail_at=3)),
         vault.keyring,
         audit,
     )
