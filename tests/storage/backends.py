@@ -70,19 +70,6 @@ def backend_params() -> list[Any]:
     return [pytest.param(b.name, marks=list(b.marks), id=b.name) for b in BACKENDS.values()]
 
 
-CLAIM_PAST_LIMIT = (
-    "PostgreSQL re-runs the LIMIT ... FOR UPDATE SKIP LOCKED subquery of the claiming UPDATE"
-    " and claims past the limit (fix: select the candidates in a CTE)"
-)
-
-
-def known_bug_on(request: pytest.FixtureRequest, backend: str, reason: str) -> None:
-    """Expect this test to fail on ``backend`` (strictly: once the bug is fixed, the XPASS
-    fails the run, so the marker goes with the fix)."""
-    if request.node.callspec.params.get("store") == backend:
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
-
-
 @register_backend("memory")
 @asynccontextmanager
 async def memory_store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Store]:

@@ -9,7 +9,7 @@ import pytest
 
 from flowrunner.errors import Conflict
 from flowrunner.storage import Account, NewCheckpoint, NewEvent, Store
-from tests.storage.backends import CLAIM_PAST_LIMIT, FakeClock, known_bug_on
+from tests.storage.backends import FakeClock
 
 TTL = timedelta(seconds=30)
 
@@ -119,9 +119,8 @@ async def test_two_recoverers_never_claim_the_same_run(
 
 
 async def test_a_recovery_claim_takes_at_most_its_limit_and_the_next_one_the_rest(
-    store: Store, account: Account, clock: FakeClock, request: pytest.FixtureRequest
+    store: Store, account: Account, clock: FakeClock
 ) -> None:
-    known_bug_on(request, "postgres", CLAIM_PAST_LIMIT)
     for run_id in [await _run(store, account) for _ in range(5)]:
         await store.executions.acquire_lease(account.id, run_id, owner="dead", ttl=TTL)
     clock.advance(TTL * 2)

@@ -9,7 +9,7 @@ import pytest
 
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage import Account, Store, WebhookEndpoint
-from tests.storage.backends import CLAIM_PAST_LIMIT, FakeClock, known_bug_on
+from tests.storage.backends import FakeClock
 
 LEASE = timedelta(seconds=60)
 
@@ -147,9 +147,8 @@ async def test_two_workers_never_claim_the_same_delivery(store: Store, account: 
 
 
 async def test_a_claim_takes_at_most_its_limit_and_the_next_one_the_rest(
-    store: Store, account: Account, request: pytest.FixtureRequest
+    store: Store, account: Account
 ) -> None:
-    known_bug_on(request, "postgres", CLAIM_PAST_LIMIT)
     ep = await _endpoint(store, account)
     for i in range(5):
         await store.webhooks.enqueue(account.id, ep.id, event_type="e", payload={"i": i})
