@@ -19,6 +19,7 @@ from flowrunner.definition.model import (
     freeze,
 )
 from flowrunner.definition.source import SourceError, SourceMap, dotted, parse_yaml
+from flowrunner.definition.triggers import build_triggers
 from flowrunner.definition.validate import Checker
 from flowrunner.errors import DefinitionError, Problem
 from flowrunner.plugins import NodeTypeRegistry, builtin_registry
@@ -177,6 +178,7 @@ def _build(
         metadata=metadata,
         nodes=MappingProxyType(nodes),
         start=start,
+        triggers=build_triggers(data),
         problems=tuple(problems),
         source=source,
         positions=MappingProxyType({dotted(p): pos for p, pos in positions.values.items()}),
