@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 from flowrunner.errors import SandboxError
 from flowrunner.fairness import ACCOUNT_ID, FairSemaphore
 from flowrunner.scripting.codec import decode_reply, encode_request, encode_scope, scope_names
+from flowrunner.scripting.host import LogLine, ScriptResult, SyntaxKind
 from flowrunner.scripting.pool import Recycling, WorkerPool
 from flowrunner.scripting.process import Limits, SyncWorker
 from flowrunner.scripting.worker import (
@@ -38,25 +38,9 @@ _CHECK_TIMEOUT = 5.0
 _QUEUE_TIMEOUT = 30.0
 
 
-@dataclass(frozen=True, slots=True)
-class LogLine:
-    """One ``console.*`` call made by a script; ``level`` is debug, info, warn or error."""
-
-    level: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class ScriptResult:
-    """What a function body returned, the ``shared`` object after it ran, and its logs."""
-
-    value: Any
-    shared: dict[str, Any] | None
-    logs: list[LogLine] = field(default_factory=list)
-
-
 class Sandbox:
-    """Owns the worker pool; use as ``async with`` or call ``start``/``close``."""
+    """The ``ScriptHost``: owns the worker pool; use as ``async with`` or call
+    ``start``/``close``."""
 
     def __init__(
         self,
@@ -151,7 +135,7 @@ class Sandbox:
         shared = reply["s"] if "s" in reply else scope.get("shared")
         return ScriptResult(value=reply.get("v"), shared=shared, logs=logs)
 
-    def check_syntax(self, code: str, *, kind: Literal["expression", "function"]) -> None:
+    def check_syntax(self, code: str, *, kind: SyntaxKind) -> None:
         """Raise ``ScriptError`` (with line and column) if ``code`` does not parse.
 
         Synchronous for validators; it uses a dedicated worker started on first use, so it
