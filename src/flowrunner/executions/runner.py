@@ -124,7 +124,7 @@ class Runner:
                 account_id=execution.account_id,
                 node_id=None,
             ),
-            masking(masker),
+            masking(masker.mask),
         ):
             if execution.resume_attempts > self._max_resumes:
                 return await self._give_up(execution, masker)
