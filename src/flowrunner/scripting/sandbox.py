@@ -20,10 +20,11 @@ from typing import Any, Self
 
 from flowrunner.errors import SandboxError
 from flowrunner.fairness import ACCOUNT_ID, FairSemaphore
+from flowrunner.scripting.checker import SyntaxChecker
 from flowrunner.scripting.codec import decode_reply, encode_request, encode_scope, scope_names
 from flowrunner.scripting.host import LogLine, ScriptResult, SyntaxKind
 from flowrunner.scripting.pool import Recycling, WorkerPool
-from flowrunner.scripting.process import Limits, SyncWorker
+from flowrunner.scripting.process import Limits
 from flowrunner.scripting.worker import (
     KIND_EXPRESSION,
     KIND_FUNCTION,
@@ -59,7 +60,7 @@ class Sandbox:
         self.limits = Limits(heap_mb=memory_mb, max_result_bytes=max_result_bytes)
         recycling = Recycling(max_evaluations=recycle_after, max_rss_mb=recycle_rss_mb)
         self._pool = WorkerPool(workers, self.limits, recycling)
-        self._checker = SyncWorker(self.limits)
+        self._checker = SyntaxChecker(self.limits)
         self._started = False
         self._closed = False
         self._start_lock = asyncio.Lock()
@@ -138,8 +139,9 @@ class Sandbox:
     def check_syntax(self, code: str, *, kind: SyntaxKind) -> None:
         """Raise ``ScriptError`` (with line and column) if ``code`` does not parse.
 
-        Synchronous for validators; it uses a dedicated worker started on first use, so it
-        blocks for the hop (well under a millisecond) or, once, for the worker to start.
+        Synchronous for validators; it uses a dedicated worker started on first use (see
+        ``checker``), so it blocks for the hop (well under a millisecond) or, once, for the
+        worker to start.
         """
         if self._closed:
             raise SandboxError("the sandbox is closed")
