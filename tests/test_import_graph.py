@@ -231,3 +231,17 @@ def test_logging_depends_on_no_storage() -> None:
         or name.startswith(("starlette", "sqlalchemy"))
     ]
     assert not heavy, f"import flowrunner.logging loads {heavy}"
+
+
+def test_node_types_take_run_scoped_values_from_the_context_not_context_variables() -> None:
+    # One way for a node type to get what a run provides (secrets, a stored-flow host, an
+    # account's store): a ``RunScoped`` key read with ``ctx.scoped`` (docs/engine.md).
+    declared = []
+    for path in sorted((SRC / "nodes").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if name == "ContextVar":
+                    declared.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert not declared, "use a RunScoped key instead of a ContextVar: " + ", ".join(declared)
