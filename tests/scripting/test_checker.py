@@ -55,7 +55,7 @@ def test_checker_starts_its_worker_on_first_call(checker: SyntaxChecker) -> None
 
 
 def test_checker_serves_threads_at_once_with_one_worker(checker: SyntaxChecker) -> None:
-    replies: list[int] = []
+    replies: list[bytes] = []
     threads = [
         threading.Thread(target=lambda: replies.append(checker.call(check("1"), 5.0).status))
         for _ in range(4)
