@@ -98,6 +98,17 @@ class Settings(BaseSettings):
     max_resume_attempts: int = Field(default=3, ge=0)
     shutdown_grace_seconds: float = 10.0
     max_run_input_bytes: int = 1_048_576
+    # Inbound webhook triggers (flowrunner.triggers): the largest body a hook accepts (a
+    # trigger's max_body may only lower it), requests per minute per trigger and process
+    # (a trigger's rate_limit replaces it), and the longest a sync trigger waits for its run.
+    trigger_max_body_bytes: int = Field(default=1_048_576, ge=1)
+    trigger_rate_limit_per_minute: int = Field(default=6000, ge=1)
+    trigger_sync_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # Schedules: whether this process runs the scheduler, how often it looks for due
+    # occurrences, and how many missed occurrences catch_up: all fires at most.
+    scheduler_enabled: bool = True
+    scheduler_tick_seconds: float = Field(default=1.0, gt=0)
+    schedule_max_catch_up: int = Field(default=100, ge=1, le=10_000)
     # Size caps of a run's data, in bytes of JSON, checked before anything that big is copied:
     # one node's output (a batch: all its items together), the shared state, and a checkpoint
     # (the shared state plus every node's output). Over a cap, the node (and the run) fails.

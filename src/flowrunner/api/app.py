@@ -32,8 +32,10 @@ from flowrunner.api.routes import (
     executions,
     flows,
     health,
+    hooks,
     secrets,
     tokens,
+    triggers,
     ws,
 )
 from flowrunner.audit import AuditLog
@@ -43,6 +45,7 @@ from flowrunner.executions.runtime import execution_runtime
 from flowrunner.flows import FlowChecker, FlowRegistry
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Store, open_store
+from flowrunner.triggers import HookLimits, InboundHooks, Scheduler, TriggerService
 
 API_PREFIX = "/api/v1"
 
@@ -68,13 +71,16 @@ async def build_services(
         login_token_ttl=timedelta(seconds=settings.login_token_ttl_seconds),
     )
     await account_service.ensure_admin_from_env(settings)
+    triggers = TriggerService(store, audit_log)
     return Services(
         settings=settings,
         store=store,
         audit=audit_log,
         accounts=account_service,
         vault=SecretVault(store, keyring, audit_log),
-        flows=FlowRegistry(store, audit_log, _flow_checker(settings)),
+        # Saving a flow version rewrites the triggers its YAML declares.
+        flows=FlowRegistry(store, audit_log, _flow_checker(settings), listeners=[triggers]),
+        triggers=triggers,
     )
 
 
@@ -85,6 +91,38 @@ def _flow_checker(settings: Settings) -> FlowChecker:
         max_script_bytes=settings.max_script_bytes,
     )
     return FlowChecker(limits, workers=settings.flow_validation_workers)
+
+
+@asynccontextmanager
+async def _triggers_runtime(app: FastAPI, settings: Settings, store: Store) -> AsyncIterator[None]:
+    """The public hook route's service and the scheduler task, over the running executions."""
+    services: Services = app.state.services
+    hooks = InboundHooks(
+        store,
+        services.triggers.repository,
+        app.state.executions,
+        services.vault,
+        services.audit,
+        limits=HookLimits(
+            max_body=settings.trigger_max_body_bytes,
+            rate_per_minute=settings.trigger_rate_limit_per_minute,
+            sync_timeout=settings.trigger_sync_timeout_seconds,
+        ),
+    )
+    services.triggers.on_change(hooks.forget)
+    app.state.hooks = hooks
+    scheduler = Scheduler(
+        services.triggers.repository,
+        app.state.executions,
+        tick=settings.scheduler_tick_seconds,
+        max_catch_up=settings.schedule_max_catch_up,
+    )
+    if settings.scheduler_enabled:
+        scheduler.start()
+    try:
+        yield
+    finally:
+        await scheduler.stop()
 
 
 def create_app(
@@ -106,7 +144,7 @@ def create_app(
             try:
                 async with execution_runtime(
                     settings, opened, secrets=vault.resolve_all, keys=vault.keyring
-                ) as app.state.executions:
+                ) as app.state.executions, _triggers_runtime(app, settings, opened):
                     yield
             finally:
                 app.state.services.flows.close()
@@ -126,7 +164,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (executions, flows, auth, accounts, tokens, secrets, audit, ws):
+    for module in (executions, flows, auth, accounts, tokens, secrets, audit, ws, triggers, hooks):
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(CorrelationMiddleware)  # inside RequestContext: logs get request_id
     # Inside the body limit, which bounds what this one reads.
@@ -135,7 +173,10 @@ def create_app(
     app.add_middleware(
         BodyLimitMiddleware,
         default=settings.max_request_bytes,
-        by_prefix=[(f"{API_PREFIX}/flows", settings.max_flow_bytes)],
+        by_prefix=[
+            (f"{API_PREFIX}/flows", settings.max_flow_bytes),
+            (f"{API_PREFIX}/hooks", settings.trigger_max_body_bytes),
+        ],
     )
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -28,6 +28,7 @@ from flowrunner.flows import FlowRegistry
 from flowrunner.secrets import SecretVault
 from flowrunner.storage import Account, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
+from flowrunner.triggers import TriggerService
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class Services:
     accounts: AccountService
     vault: SecretVault
     flows: FlowRegistry
+    triggers: TriggerService
     tokens: TokenCache = field(default_factory=TokenCache)
     """Bearer token → account for a few seconds; cleared by revokes, disables, password changes."""
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from flowrunner.definition.durations import parse_duration
+from flowrunner.nodes.durations import parse_duration
 
 Scheme = Literal["none", "standard", "github", "stripe", "slack", "hmac", "token"]
 CatchUp = Literal["none", "latest", "all"]
@@ -104,7 +104,7 @@ def check_triggers(data: Mapping[str, Any], report: Report) -> None:
         elif kind == "webhook":
             _check_webhook(body, path, report)
     nodes = data.get("nodes")
-    for node_id, node in (nodes.items() if isinstance(nodes, Mapping) else ()):
+    for node_id, node in nodes.items() if isinstance(nodes, Mapping) else ():
         if isinstance(node, Mapping) and node.get("type") == "cron":
             params = node.get("params")
             params = params if isinstance(params, Mapping) else {}

@@ -41,8 +41,9 @@ class SaveListener(Protocol):
     """Told after a flow version is saved or a flow deleted (the triggers service keeps the
     flow's declared triggers in step)."""
 
-    async def flow_saved(self, account_id: str, flow_id: str, definition: FlowDefinition) -> None:
-        ...
+    async def flow_saved(
+        self, account_id: str, flow_id: str, definition: FlowDefinition
+    ) -> None: ...
 
     async def flow_deleted(self, account_id: str, flow_id: str) -> None: ...
 

@@ -46,12 +46,12 @@ class Trigger:
 
     @property
     def webhook(self) -> WebhookSpec:
-        assert isinstance(self.spec, WebhookSpec)  # noqa: S101 — callers check kind first
+        assert isinstance(self.spec, WebhookSpec)
         return self.spec
 
     @property
     def schedule(self) -> ScheduleSpec:
-        assert isinstance(self.spec, ScheduleSpec)  # noqa: S101 — callers check kind first
+        assert isinstance(self.spec, ScheduleSpec)
         return self.spec
 
     def to_json(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ state): it rests on the run's idempotency key, a conditional insert every backen
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -90,12 +91,12 @@ class TriggerRepository:
 
     async def get(self, account_id: str, trigger_id: str) -> Trigger:
         entry = await self._kv.get(account_id, NS_TRIGGERS, trigger_id)
-        return Trigger.from_json(entry.value)  # type: ignore[arg-type]
+        return Trigger.from_json(entry.value)
 
     async def find(self, trigger_id: str) -> Trigger:
         """Any account's trigger by id (the public hook route); ``NotFound`` if none."""
         entry = await self._kv.get(SYSTEM, NS_TRIGGERS, trigger_id)
-        return Trigger.from_json(entry.value)  # type: ignore[arg-type]
+        return Trigger.from_json(entry.value)
 
     async def list(
         self,
@@ -114,11 +115,11 @@ class TriggerRepository:
         page = await self._kv.list(
             account_id, NS_TRIGGERS, where=where or None, limit=limit, cursor=cursor
         )
-        items = [Trigger.from_json(e.value) for e in page.items]  # type: ignore[arg-type]
+        items = [Trigger.from_json(e.value) for e in page.items]
         return Page(items, page.next_cursor)
 
-    async def all_for_flow(self, account_id: str, flow_id: str) -> list[Trigger]:
-        found: list[Trigger] = []
+    async def all_for_flow(self, account_id: str, flow_id: str) -> builtins.list[Trigger]:
+        found: builtins.list[Trigger] = []
         cursor: str | None = None
         while True:
             page = await self.list(account_id, flow_id=flow_id, limit=MAX_LIMIT, cursor=cursor)
@@ -145,7 +146,7 @@ class TriggerRepository:
                 cursor=cursor,
             )
             for entry in page.items:
-                yield Trigger.from_json(entry.value)  # type: ignore[arg-type]
+                yield Trigger.from_json(entry.value)
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor

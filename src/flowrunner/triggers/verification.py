@@ -27,13 +27,13 @@ from typing import Any
 
 import orjson
 
-from flowrunner.definition.durations import parse_duration
+from flowrunner.nodes.durations import parse_duration
 
 DEFAULT_TOLERANCE = 300.0
 _ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
 
 
-class VerificationFailed(Exception):  # noqa: N818 — reads as what happened
+class VerificationFailed(Exception):
     """The request is not from the holder of the key; ``reason`` is safe to log and audit."""
 
     def __init__(self, reason: str) -> None:
@@ -153,9 +153,7 @@ def _generic(
         secret.encode(), signed, _ALGORITHMS[str(config.get("algorithm", "sha256"))]
     ).digest()
     encoded = (
-        base64.b64encode(digest).decode()
-        if config.get("encoding") == "base64"
-        else digest.hex()
+        base64.b64encode(digest).decode() if config.get("encoding") == "base64" else digest.hex()
     )
     _same(signature, str(config.get("prefix", "")) + encoded)
     return None
