@@ -92,9 +92,13 @@ def check_triggers(data: Mapping[str, Any], report: Report) -> None:
         if not isinstance(entry, Mapping) or len(entry) != 1:
             continue  # the schema reports it
         kind, body = next(iter(entry.items()))
+        path: tuple[str | int, ...] = ("triggers", index, kind)
+        if kind not in ("webhook", "schedule"):
+            # Unknown keys are warnings elsewhere; here it would be a trigger never made.
+            report(path, f"unknown trigger kind {kind!r} (webhook or schedule)")
+            continue
         if not isinstance(body, Mapping):
             continue
-        path: tuple[str | int, ...] = ("triggers", index, kind)
         name = body.get("name") or _default_name(kind, names)
         if name in names:
             report((*path, "name"), f"trigger name {name!r} is used twice in this flow")
@@ -112,7 +116,13 @@ def check_triggers(data: Mapping[str, Any], report: Report) -> None:
             if not any(params.get(k) for k in CRON_NODE_KEYS) and "interval" not in params:
                 report(path, "a cron node needs params.schedule (a cron expression) or interval")
                 continue
-            _check_schedule(_cron_node_schedule(params), path, report)
+            key = next((k for k in CRON_NODE_KEYS if params.get(k)), "interval")
+
+            def at_key(where: tuple[str | int, ...], message: str, key: str = key) -> None:
+                # The node's own param name (schedule:, cron: ...), not the trigger field's.
+                report((*where[:-1], key) if where[-1] in ("cron", "interval") else where, message)
+
+            _check_schedule(_cron_node_schedule(params), path, at_key)
 
 
 def _check_schedule(body: Mapping[str, Any], path: tuple[str | int, ...], report: Report) -> None:
