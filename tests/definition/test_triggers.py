@@ -25,9 +25,11 @@ def test_webhook_and_schedule_triggers_load_as_specs() -> None:
     webhook, cron, interval = load_flow(text).triggers
     assert isinstance(webhook, WebhookSpec)
     assert (webhook.name, webhook.response, webhook.timeout) == ("webhook", "sync", 10.0)
-    assert isinstance(cron, ScheduleSpec) and cron.timezone == "Europe/Berlin"
+    assert isinstance(cron, ScheduleSpec)
+    assert cron.timezone == "Europe/Berlin"
     assert (cron.name, interval.name) == ("schedule", "schedule-2")
-    assert isinstance(interval, ScheduleSpec) and interval.interval == 600.0
+    assert isinstance(interval, ScheduleSpec)
+    assert interval.interval == 600.0
     assert interval.catch_up == "all"
 
 

@@ -44,7 +44,7 @@ async def test_two_servers_sharing_a_database_fire_each_occurrence_once(tmp_path
 
                 async def several() -> bool:
                     runs = await _runs(client, flow_id)
-                    return sum(r["status"] == "completed" for r in runs) >= 5
+                    return sum(bool(r["status"] == "completed") for r in runs) >= 5
 
                 await eventually(several, "the schedule fires at least 5 times")
                 await client.delete(f"/api/v1/flows/{flow_id}")  # stops the schedule

@@ -46,7 +46,8 @@ async def _hook_flow(client: httpx.AsyncClient, tag: str, webhook: str) -> tuple
     listed = await client.get("/api/v1/triggers", params={"flow_id": flow_id})
     assert listed.status_code == 200, listed.text
     (trigger,) = listed.json()["items"]
-    assert trigger["kind"] == "webhook" and trigger["source"] == "flow"
+    assert trigger["kind"] == "webhook"
+    assert trigger["source"] == "flow"
     return flow_id, trigger["url"]
 
 
@@ -129,13 +130,12 @@ async def test_each_scheme_accepts_a_signed_request_and_refuses_forgeries_withou
     assert ok.status_code == 202, ok.text
     execution_id = ok.json()["execution_id"]
 
+    forged = {**_tamper(sign(now, BODY), header), **json_type}
+    missing = {k: v for k, v in sign(now, BODY).items() if k != header} | json_type
     refused = [
-        await client.post(url, content=BODY, headers={**_tamper(sign(now, BODY), header), **json_type}),
-        await client.post(
-            url, content=BODY,
-            headers={k: v for k, v in sign(now, BODY).items() if k != header} | json_type,
-        ),
-    ]  # fmt: skip
+        await client.post(url, content=BODY, headers=forged),
+        await client.post(url, content=BODY, headers=missing),
+    ]
     if scheme != "token":  # a token does not sign the body: a changed body is refused
         changed = {**sign(now, BODY), **json_type}
         refused.append(await client.post(url, content=BODY + b" ", headers=changed))
@@ -181,7 +181,7 @@ async def test_a_redelivered_webhook_starts_one_run(client: httpx.AsyncClient) -
 async def test_async_mode_answers_202_and_the_run_gets_body_headers_query_method_path(
     client: httpx.AsyncClient,
 ) -> None:
-    flow_id, url = await _hook_flow(client, "async", "{methods: [POST, PUT]}")
+    _flow_id, url = await _hook_flow(client, "async", "{methods: [POST, PUT]}")
     answer = await client.put(
         url, params={"page": "2", "tag": ["a", "b"]}, data={"name": "ada"},
         headers={"X-Custom": "yes", "Authorization": "Bearer never-stored"},
@@ -236,7 +236,7 @@ async def test_sync_mode_answers_with_the_respond_node(client: httpx.AsyncClient
 
 
 async def test_sync_mode_answers_with_the_flow_output(client: httpx.AsyncClient) -> None:
-    flow_id, url = await _hook_flow(client, "sync", "{response: sync}")
+    _flow_id, url = await _hook_flow(client, "sync", "{response: sync}")
     answer = await client.post(url, json={"a": 1})
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"got": {"a": 1}, "method": "POST"}
@@ -246,7 +246,8 @@ async def test_disabled_trigger_is_not_found_until_enabled(client: httpx.AsyncCl
     flow_id, url = await _hook_flow(client, "switch", "{}")
     trigger_id = url.rsplit("/", 1)[1]
     off = await client.post(f"/api/v1/triggers/{trigger_id}/disable")
-    assert off.status_code == 200 and off.json()["enabled"] is False
+    assert off.status_code == 200
+    assert off.json()["enabled"] is False
     assert (await client.post(url, json={})).status_code == 404
     # Saving the flow again keeps the trigger's id (its URL) and its switch.
     yaml = ECHO % {"tag": "switch", "webhook": "{}"}
@@ -254,7 +255,8 @@ async def test_disabled_trigger_is_not_found_until_enabled(client: httpx.AsyncCl
                              headers={"content-type": "application/yaml"})  # fmt: skip
     assert saved.status_code == 200, saved.text
     (again,) = (await client.get("/api/v1/triggers", params={"flow_id": flow_id})).json()["items"]
-    assert again["id"] == trigger_id and again["enabled"] is False
+    assert again["id"] == trigger_id
+    assert again["enabled"] is False
     on = await client.post(f"/api/v1/triggers/{trigger_id}/enable")
     assert on.json()["enabled"] is True
     assert (await client.post(url, json={})).status_code == 202

@@ -117,7 +117,7 @@ async def test_a_schedule_fires_on_time_once_per_occurrence_with_two_schedulers(
     second, ran_second = _scheduler(store, clock)
     assert await first.tick() == []  # not due before 00:01:00
     clock.advance(timedelta(seconds=29))
-    assert await asyncio.gather(first.tick(), second.tick()) == [[], []]
+    assert list(await asyncio.gather(first.tick(), second.tick())) == [[], []]
     for _ in range(3):
         clock.advance(timedelta(seconds=60))
         fired = [f for batch in await asyncio.gather(first.tick(), second.tick()) for f in batch]

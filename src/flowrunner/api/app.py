@@ -142,9 +142,12 @@ def create_app(
             app.state.services = await build_services(settings, opened, hasher=hasher)
             vault = app.state.services.vault
             try:
-                async with execution_runtime(
-                    settings, opened, secrets=vault.resolve_all, keys=vault.keyring
-                ) as app.state.executions, _triggers_runtime(app, settings, opened):
+                async with (
+                    execution_runtime(
+                        settings, opened, secrets=vault.resolve_all, keys=vault.keyring
+                    ) as app.state.executions,
+                    _triggers_runtime(app, settings, opened),
+                ):
                     yield
             finally:
                 app.state.services.flows.close()
@@ -164,7 +167,9 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (executions, flows, auth, accounts, tokens, secrets, audit, ws, triggers, hooks):
+    # The public hook route first: the hot path of a flow served as an API (routes are tried
+    # in order).
+    for module in (hooks, executions, flows, auth, accounts, tokens, secrets, audit, ws, triggers):
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(CorrelationMiddleware)  # inside RequestContext: logs get request_id
     # Inside the body limit, which bounds what this one reads.
