@@ -1,8 +1,9 @@
 """Trigger records over the key-value store, so every backend holds them with no new table.
 
 Two copies of each record: one in the owning account's ``triggers`` namespace (its listings),
-one in the system partition keyed by trigger id (the public hook route knows only the id; the
-scheduler walks every account's schedules). Both are written on every change, the account's
+one in the system partition keyed by trigger id (the public hook route knows only the id), and
+for a schedule a third in the system ``schedules`` namespace (the scheduler walks every
+account's schedules each second, and must not page through every webhook to find them). Both are written on every change, the account's
 copy first; a reader that finds only one of them treats the trigger as missing. Per-schedule
 progress (the last occurrence fired) lives beside them in ``schedule-state``.
 
@@ -28,6 +29,8 @@ SYSTEM = "_system"
 """The pseudo-account whose KV partition holds cross-account indexes (no account has this id:
 account ids are generated hex)."""
 NS_TRIGGERS = "triggers"
+NS_SCHEDULES = "schedules"
+"""The system partition's schedules only: what the scheduler scans every tick."""
 NS_STATE = "schedule-state"
 MAX_TRIGGERS_PER_ACCOUNT = 500
 
@@ -88,6 +91,8 @@ class TriggerRepository:
         value: JSONValue = trigger.to_json()
         await self._kv.put(trigger.account_id, NS_TRIGGERS, trigger.id, value)
         await self._kv.put(SYSTEM, NS_TRIGGERS, trigger.id, value)
+        if trigger.kind == "schedule":
+            await self._kv.put(SYSTEM, NS_SCHEDULES, trigger.id, value)
 
     async def get(self, account_id: str, trigger_id: str) -> Trigger:
         entry = await self._kv.get(account_id, NS_TRIGGERS, trigger_id)
@@ -132,6 +137,7 @@ class TriggerRepository:
         if not await self._kv.delete(account_id, NS_TRIGGERS, trigger_id):
             raise NotFound("trigger not found", trigger_id=trigger_id)
         await self._kv.delete(SYSTEM, NS_TRIGGERS, trigger_id)
+        await self._kv.delete(SYSTEM, NS_SCHEDULES, trigger_id)
         await self._kv.delete(SYSTEM, NS_STATE, trigger_id)
 
     async def schedules(self) -> AsyncIterator[Trigger]:
@@ -140,8 +146,8 @@ class TriggerRepository:
         while True:
             page = await self._kv.list(
                 SYSTEM,
-                NS_TRIGGERS,
-                where={"kind": "schedule", "enabled": True},
+                NS_SCHEDULES,
+                where={"enabled": True},
                 limit=MAX_LIMIT,
                 cursor=cursor,
             )
