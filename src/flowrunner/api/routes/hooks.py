@@ -13,18 +13,16 @@ from fastapi import APIRouter, Path, Request, Response
 
 from flowrunner.api.deps import client_address
 from flowrunner.api.errors import correlation_id, envelope
+from flowrunner.api.schemas.common import error_responses
 from flowrunner.triggers import HookRefused, HookRequest, InboundHooks
 from flowrunner.triggers.requests import query_of
 
 router = APIRouter(tags=["hooks"])
 
 
-@router.api_route(
-    "/hooks/{trigger_id}",
-    methods=["POST", "GET", "PUT"],
-    summary="Start the trigger's flow (async: 202 + execution id; sync: the flow's answer)",
-)
 async def hook(trigger_id: Annotated[str, Path(max_length=64)], request: Request) -> Response:
+    """Start the trigger's flow: async → 202 with the execution id; sync → the run's answer
+    (its output, or what a ``respond`` node set)."""
     hooks: InboundHooks = request.app.state.hooks
     incoming = HookRequest(
         method=request.method,
@@ -46,3 +44,19 @@ async def hook(trigger_id: Annotated[str, Path(max_length=64)], request: Request
             headers=refused.headers,
         )
     return Response(answer.body, answer.status, answer.headers, media_type=answer.media_type)
+
+
+# One operation per method (OpenAPI operation ids must be unique); the same handler.
+for _method in ("POST", "GET", "PUT"):
+    router.add_api_route(
+        "/hooks/{trigger_id}",
+        hook,
+        methods=[_method],
+        operation_id=f"hook_{_method.lower()}",
+        summary=f"{_method} to a webhook trigger (no token: the trigger's verification decides)",
+        status_code=202,
+        responses={
+            200: {"description": "sync: the run's output, or what a respond node set"},
+            **error_responses(400, 401, 404, 405, 413, 415, 429, 500),
+        },
+    )
