@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -150,6 +151,11 @@ async def test_each_scheme_accepts_a_signed_request_and_refuses_forgeries_withou
 
     runs = await _runs(client, flow_id)
     assert [r["id"] for r in runs] == [execution_id]  # the refused requests started nothing
+    stored = (await client.get(f"/api/v1/executions/{execution_id}")).json()["input"]
+    assert stored["body"] == {"id": "evt_1", "order": 42}
+    if scheme == "token":  # the token is a credential: never stored with the run
+        assert "x-hook-token" not in stored["headers"]
+        assert PLAIN_KEY not in json.dumps(stored)
     audit = (await client.get("/api/v1/audit", params={"limit": 200})).json()["items"]
     failures = [a for a in audit if a["action"] == "trigger.verification_failed"
                 and a["target"] == url.rsplit("/", 1)[1]]  # fmt: skip
