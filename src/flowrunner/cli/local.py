@@ -29,6 +29,7 @@ from flowrunner.definition import (
 )
 from flowrunner.engine import RunResult
 from flowrunner.errors import DefinitionError, ExecutionError, FlowrunnerError, NodeFailed
+from flowrunner.executions.run_kv import local_kv
 from flowrunner.scripting import Sandbox
 from flowrunner.secrets import Masker
 
@@ -141,10 +142,12 @@ async def _execute(
             "flow_version": None,
             "flow": definition.metadata.name,
         }
-        with ProgressView(console, mask=masker.mask_text) as view:
-            return await compiled.run(
-                run_input, observer=view, execution=execution, secrets=secrets
-            )
+        # store nodes: the configured database under the local account (executions.run_kv).
+        async with local_kv(settings):
+            with ProgressView(console, mask=masker.mask_text) as view:
+                return await compiled.run(
+                    run_input, observer=view, execution=execution, secrets=secrets
+                )
 
 
 def run(

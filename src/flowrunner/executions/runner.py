@@ -37,6 +37,7 @@ from flowrunner.executions.recorder import (
     resume_meta,
     uninterrupted,
 )
+from flowrunner.executions.run_kv import AccountKV
 from flowrunner.executions.sealing import Keys, Sealer, unseal
 from flowrunner.executions.sizes import RunLimits
 from flowrunner.executions.states import transition
@@ -44,6 +45,7 @@ from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.logging import masking
 from flowrunner.nodes.base import RUN_SECRETS
 from flowrunner.nodes.control import STORED_FLOWS
+from flowrunner.nodes.store import RUN_KV
 from flowrunner.secrets import Masker
 from flowrunner.storage import Execution, NewEvent, Store
 from flowrunner.storage.records import Clock, ExecutionStatus, utcnow
@@ -194,6 +196,8 @@ class Runner:
             )
         token = RUN_SECRETS.set(secrets)
         account = ACCOUNT_ID.set(execution.account_id)  # whose scripts the sandbox runs
+        # The store node's key-value store: the run's account's, never another's.
+        kv = RUN_KV.set(AccountKV(self._store.kv, execution.account_id))
         hosted = STORED_FLOWS.set(
             self.subflows.scope(self, execution, control, compiled.definition.name)
             if self.subflows is not None
@@ -242,6 +246,7 @@ class Runner:
         finally:
             ACCOUNT_ID.reset(account)
             STORED_FLOWS.reset(hosted)
+            RUN_KV.reset(kv)
             RUN_SECRETS.reset(token)
         return await self._complete(execution, recorder, masker, result.output)
 

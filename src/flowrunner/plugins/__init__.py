@@ -14,11 +14,19 @@ def builtin_registry() -> NodeTypeRegistry:
     """A new registry holding every built-in node type (entry points not loaded)."""
     # Imported here: the built-ins depend on the engine and this package, not the reverse.
     from flowrunner.nodes.control import CONTROL_TYPES
+    from flowrunner.nodes.database import DATABASE_TYPES
     from flowrunner.nodes.fanout import FANOUT_TYPES
     from flowrunner.nodes.script import SCRIPT_TYPES
+    from flowrunner.nodes.store import STORE_TYPES
 
     registry = NodeTypeRegistry()
-    for node_type, aliases in (*CONTROL_TYPES, *SCRIPT_TYPES, *FANOUT_TYPES):
+    for node_type, aliases in (
+        *CONTROL_TYPES,
+        *SCRIPT_TYPES,
+        *FANOUT_TYPES,
+        *STORE_TYPES,
+        *DATABASE_TYPES,
+    ):
         registry.register(node_type, aliases=aliases)
     return registry
 

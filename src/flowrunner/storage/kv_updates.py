@@ -28,11 +28,11 @@ def incremented(key: str, old: JSONValue, amount: Number, *, exists: bool) -> Nu
         raise Conflict(f"cannot increment '{key}' by {amount!r}: not a number", key=key)
     if not exists:
         return amount
-    if not is_number(old):
+    if isinstance(old, bool) or not isinstance(old, int | float):
         raise Conflict(
             f"cannot increment '{key}': its value is a {_kind(old)}, not a number", key=key
         )
-    return old + amount  # type: ignore[operator]  # checked by is_number above
+    return old + amount
 
 
 def appended(key: str, old: JSONValue, value: JSONValue, *, exists: bool) -> list[JSONValue]:
