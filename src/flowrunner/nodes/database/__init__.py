@@ -4,5 +4,7 @@
 from __future__ import annotations
 
 from flowrunner.nodes.base import DefinedNodeType
+from flowrunner.nodes.database.dynamodb import DYNAMODB
+from flowrunner.nodes.database.postgres import POSTGRES
 
-DATABASE_TYPES: list[tuple[DefinedNodeType, tuple[str, ...]]] = []
+DATABASE_TYPES: list[tuple[DefinedNodeType, tuple[str, ...]]] = [(POSTGRES, ()), (DYNAMODB, ())]
