@@ -16,6 +16,7 @@ from flowrunner.definition import compile_flow, load_flow
 from flowrunner.errors import NodeFailed
 from flowrunner.nodes.database.pg_pools import close_pools, pools
 from tests.conftest import require_service
+from tests.executions.conftest import eventually
 from tests.storage.conftest import scratch_postgres_database
 
 pytestmark = pytest.mark.postgres
@@ -164,7 +165,7 @@ async def test_host_params_with_sslmode_and_bad_credentials(dsn: str) -> None:
     ("params", "message"),
     [
         ({"query": "SELEC 1"}, r"PostgreSQL error 42601: syntax error"),
-        ({"query": "SELECT $1::int", "args": ["x"]}, r"execute: .*invalid input for query argument"),
+        ({"query": "SELECT $1::int", "args": ["x"]}, r"execute: .*invalid input for query arg"),
         ({"query": "SELECT pg_sleep(5)", "statement_timeout": "50ms"},
          r"ran longer than statement_timeout \(0.05s\)"),
         ({"query": "SELECT generate_series(1, 10)", "max_rows": 3},
@@ -187,23 +188,24 @@ async def test_refused_connection_is_a_clear_error() -> None:
 
 async def test_cancelling_the_run_cancels_the_query(dsn: str) -> None:
     marker = f"cancel-me-{os.urandom(4).hex()}"
-    task = asyncio.ensure_future(
-        run(
-            node(
-                {"dsn": dsn, "operation": "execute", "query": f'SELECT pg_sleep(60) AS "{marker}"'}
-            )
-        )  # fmt: skip
-    )
+    sleep = {"dsn": dsn, "operation": "execute", "query": f'SELECT pg_sleep(60) AS "{marker}"'}
+    task = asyncio.ensure_future(run(node(sleep)))
     conn = await asyncpg.connect(dsn)
     try:
         query = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE $1 AND state = 'active'"
-        while not await conn.fetchval(query, f"%{marker}%"):
-            await asyncio.sleep(0.02)
+
+        async def running() -> bool:
+            return bool(await conn.fetchval(query, f"%{marker}%"))
+
+        async def stopped() -> bool:
+            return not await running()
+
+        await eventually(running, "the query never started")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        while await conn.fetchval(query, f"%{marker}%"):
-            await asyncio.sleep(0.02)
+        # The server stopped it: not left running for its 60 s.
+        await eventually(stopped, "the query still runs on the server")
     finally:
         await conn.close()
 

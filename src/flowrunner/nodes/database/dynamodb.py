@@ -109,7 +109,7 @@ class DynamoNode(DefinedNode):
             import aioboto3  # noqa: F401  (the optional extra)
             from botocore.config import Config
             from botocore.exceptions import BotoCoreError, ClientError
-        except ModuleNotFoundError as exc:
+        except ImportError as exc:
             raise self._fail(INSTALL_HINT) from exc
         table_name = params.get("table_name")
         if not isinstance(table_name, str) or not table_name:
