@@ -23,13 +23,14 @@ from flowrunner.config import Settings, load_settings
 from flowrunner.definition import (
     FlowDefinition,
     compile_flow,
-    flow_schema,
     load_flow,
     validate_flow,
 )
+from flowrunner.definition.schema.node_types import flow_schema_with_node_types
 from flowrunner.engine import RunResult
 from flowrunner.errors import DefinitionError, ExecutionError, FlowrunnerError, NodeFailed
 from flowrunner.executions.run_kv import local_kv
+from flowrunner.plugins import builtin_registry
 from flowrunner.scripting import Sandbox
 from flowrunner.secrets import Masker
 
@@ -237,8 +238,9 @@ def _report_failure(
 
 
 def schema() -> None:
-    """Print the JSON Schema of the flow format (for editors: yaml-language-server)."""
-    typer.echo(json.dumps(flow_schema(), indent=2))
+    """Print the JSON Schema of the flow format, with each built-in node type's params (for
+    editors: yaml-language-server)."""
+    typer.echo(json.dumps(flow_schema_with_node_types(builtin_registry()), indent=2))
 
 
 def register(app: typer.Typer) -> None:
