@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from flowrunner.definition import compile_flow, load_flow
 from flowrunner.errors import NodeFailed
+from tests.nodes.silent_server import silent_server
 
 pytest.importorskip("aioboto3")
 pytestmark = pytest.mark.dynamodb
@@ -130,3 +132,21 @@ async def test_without_aioboto3_the_node_says_how_to_install_it(
     monkeypatch.setitem(sys.modules, "aioboto3", None)
     with pytest.raises(NodeFailed, match=r"pip install 'flowrunner\[dynamodb\]'"):
         await run({"g": ddb(conn, table, operation="get", key="x")})
+
+
+async def test_a_silent_endpoint_times_out_and_a_cancel_stops_the_request(
+    conn: dict[str, Any], table: str
+) -> None:
+    async with silent_server() as silent:
+        slow = {**conn, "endpoint": f"http://127.0.0.1:{silent.port}", "timeout": 0.3}
+        with pytest.raises(
+            NodeFailed, match=r"cannot reach DynamoDB at http://127\.0\.0\.1:.*timeout"
+        ):
+            await run({"g": ddb(slow, table, operation="get", key="x")})
+    async with silent_server() as silent:
+        hanging = {**conn, "endpoint": f"http://127.0.0.1:{silent.port}", "timeout": 600}
+        task = asyncio.ensure_future(run({"g": ddb(hanging, table, operation="get", key="x")}))
+        await silent.connected.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

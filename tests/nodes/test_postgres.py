@@ -17,6 +17,7 @@ from flowrunner.errors import NodeFailed
 from flowrunner.nodes.database.pg_pools import close_pools, pools
 from tests.conftest import require_service
 from tests.executions.conftest import eventually
+from tests.nodes.silent_server import silent_server
 from tests.storage.conftest import scratch_postgres_database
 
 pytestmark = pytest.mark.postgres
@@ -159,6 +160,16 @@ async def test_host_params_with_sslmode_and_bad_credentials(dsn: str) -> None:
     assert (await run(node(base))).output["rows"] == [{"db": url.database}]
     with pytest.raises(NodeFailed, match="does not exist"):
         await run(node({**base, "dbname": "no_such_db_here"}))
+    with pytest.raises(NodeFailed, match=r"authentication to PostgreSQL at .* failed: role"):
+        await run(node({**base, "user": "no_such_role", "password": "pw"}))
+
+
+async def test_a_silent_server_times_out_connecting() -> None:
+    async with silent_server() as silent:
+        dsn = f"postgresql://u@127.0.0.1:{silent.port}/db"
+        params = {"dsn": dsn, "operation": "execute", "query": "SELECT 1", "connect_timeout": 0.3}
+        with pytest.raises(NodeFailed, match=r"cannot connect to PostgreSQL at .*: timed out"):
+            await run(node(params))
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,7 @@ from flowrunner.definition.limits import FlowLimits
 from flowrunner.executions.runtime import execution_runtime
 from flowrunner.flows import FlowChecker, FlowRegistry
 from flowrunner.logging import CorrelationMiddleware
+from flowrunner.nodes.database.pg_pools import close_pools
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Store, open_store
 
@@ -107,6 +108,8 @@ def create_app(
                     yield
             finally:
                 app.state.services.flows.close()
+                # The postgres node's connection pools, once no run uses them any more.
+                await close_pools()
         finally:
             if store is None:
                 await opened.close()

@@ -30,6 +30,7 @@ from flowrunner.definition.schema.node_types import flow_schema_with_node_types
 from flowrunner.engine import RunResult
 from flowrunner.errors import DefinitionError, ExecutionError, FlowrunnerError, NodeFailed
 from flowrunner.executions.run_kv import local_kv
+from flowrunner.nodes.database.pg_pools import close_pools
 from flowrunner.plugins import builtin_registry
 from flowrunner.scripting import Sandbox
 from flowrunner.secrets import Masker
@@ -145,10 +146,13 @@ async def _execute(
         }
         # store nodes: the configured database under the local account (executions.run_kv).
         async with local_kv(settings):
-            with ProgressView(console, mask=masker.mask_text) as view:
-                return await compiled.run(
-                    run_input, observer=view, execution=execution, secrets=secrets
-                )
+            try:
+                with ProgressView(console, mask=masker.mask_text) as view:
+                    return await compiled.run(
+                        run_input, observer=view, execution=execution, secrets=secrets
+                    )
+            finally:
+                await close_pools()  # the postgres node's connections
 
 
 def run(
