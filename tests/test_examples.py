@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from flowrunner.definition import compile_flow, load_flow
 from flowrunner.executions.run_kv import AccountKV
-from flowrunner.nodes.database.pg_pools import close_pools
+from flowrunner.nodes.database.connections import close_connections
 from flowrunner.nodes.store import RUN_KV
 from flowrunner.scripting import Sandbox
 from flowrunner.storage.memory import MemoryStore
@@ -87,7 +87,7 @@ async def test_example_validates_and_runs(
     try:
         result = await compiled.run(run_input, secrets=secrets)
     finally:
-        await close_pools()
+        await close_connections()
     expected_file = path.with_suffix(".expected.json")
     if expected_file.exists():
         assert result.output == json.loads(expected_file.read_text())

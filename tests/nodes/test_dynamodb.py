@@ -6,12 +6,14 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from flowrunner.definition import compile_flow, load_flow
 from flowrunner.errors import NodeFailed
+from flowrunner.nodes.database.connections import close_connections
 from tests.nodes.silent_server import silent_server
 
 pytest.importorskip("aioboto3")
@@ -33,6 +35,12 @@ def conn(dynamodb_endpoint: str) -> dict[str, Any]:
         "aws_access_key_id": "${secrets.AWS_KEY}",
         "aws_secret_access_key": "${secrets.AWS_SECRET}",
     }
+
+
+@pytest.fixture(autouse=True)
+async def closed_clients() -> AsyncIterator[None]:
+    yield
+    await close_connections()
 
 
 async def run(nodes: dict[str, Any], run_input: Any = None) -> Any:
@@ -150,3 +158,21 @@ async def test_a_silent_endpoint_times_out_and_a_cancel_stops_the_request(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_clients_are_reused_and_bounded_per_account(conn: dict[str, Any], table: str) -> None:
+    from flowrunner.fairness import ACCOUNT_ID
+    from flowrunner.nodes.database import dynamo_clients
+
+    registry = dynamo_clients.clients()
+    regions = ["eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "us-east-2", "us-west-2"]
+    for account, count in (("acct-a", 6), ("acct-b", 1)):
+        token = ACCOUNT_ID.set(account)
+        try:
+            for region in regions[:count]:
+                node = ddb({**conn, "region": region}, table, operation="list")
+                await run({"l": node})
+                await run({"l": node})  # the same client again
+        finally:
+            ACCOUNT_ID.reset(token)
+    assert len(registry) == dynamo_clients.MAX_PER_ACCOUNT + 1

@@ -38,7 +38,7 @@ from flowrunner.definition.limits import FlowLimits
 from flowrunner.executions.runtime import execution_runtime
 from flowrunner.flows import FlowChecker, FlowRegistry
 from flowrunner.logging import CorrelationMiddleware
-from flowrunner.nodes.database.pg_pools import close_pools
+from flowrunner.nodes.database.connections import close_connections
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Store, open_store
 
@@ -109,7 +109,7 @@ def create_app(
             finally:
                 app.state.services.flows.close()
                 # The postgres node's connection pools, once no run uses them any more.
-                await close_pools()
+                await close_connections()
         finally:
             if store is None:
                 await opened.close()

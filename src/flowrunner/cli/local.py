@@ -30,7 +30,7 @@ from flowrunner.definition.schema.node_types import flow_schema_with_node_types
 from flowrunner.engine import RunResult
 from flowrunner.errors import DefinitionError, ExecutionError, FlowrunnerError, NodeFailed
 from flowrunner.executions.run_kv import local_kv
-from flowrunner.nodes.database.pg_pools import close_pools
+from flowrunner.nodes.database.connections import close_connections
 from flowrunner.plugins import builtin_registry
 from flowrunner.scripting import Sandbox
 from flowrunner.secrets import Masker
@@ -152,7 +152,7 @@ async def _execute(
                         run_input, observer=view, execution=execution, secrets=secrets
                     )
             finally:
-                await close_pools()  # the postgres node's connections
+                await close_connections()  # the postgres node's connections
 
 
 def run(

@@ -22,14 +22,13 @@ Needs the ``dynamodb`` extra (aioboto3): ``pip install 'flowrunner[dynamodb]'``.
 
 from __future__ import annotations
 
-import asyncio
-import weakref
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 from flowrunner.errors import ExecutionError
+from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
+from flowrunner.nodes.database.dynamo_clients import clients
 from flowrunner.nodes.database.dynamo_kv import DynamoTable
 from flowrunner.nodes.database.dynamo_values import from_item, to_item
 from flowrunner.nodes.kv_ops import (
@@ -45,7 +44,7 @@ ITEM_OPERATIONS = ("get_item", "put_item", "update_item", "delete_item")
 OPERATIONS = (*KV_OPERATIONS, "batch_write", *ITEM_OPERATIONS)
 DEFAULT_REGION = "us-east-1"
 DEFAULT_TIMEOUT = 30.0
-MAX_SESSIONS = 16
+MAX_MESSAGE = 500
 INSTALL_HINT = "the dynamodb node needs aioboto3: pip install 'flowrunner[dynamodb]'"
 AUTH_CODES = frozenset(
     {
@@ -59,44 +58,6 @@ AUTH_CODES = frozenset(
 )
 
 
-class _Sessions:
-    """aioboto3 sessions by credentials (a session caches botocore's models: making one per
-    call would reload them), the least recently used dropped past ``MAX_SESSIONS``; and the
-    KV tables known to exist."""
-
-    def __init__(self) -> None:
-        self.sessions: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-        self.tables: set[str] = set()
-
-    def get(self, credentials: tuple[Any, ...]) -> Any:
-        import aioboto3
-
-        session = self.sessions.get(credentials)
-        if session is None:
-            key_id, secret, token = credentials
-            session = aioboto3.Session(
-                aws_access_key_id=key_id, aws_secret_access_key=secret, aws_session_token=token
-            )
-            self.sessions[credentials] = session
-            while len(self.sessions) > MAX_SESSIONS:
-                self.sessions.popitem(last=False)
-        self.sessions.move_to_end(credentials)
-        return session
-
-
-_REGISTRIES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sessions] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _sessions() -> _Sessions:
-    loop = asyncio.get_running_loop()
-    found = _REGISTRIES.get(loop)
-    if found is None:
-        found = _REGISTRIES[loop] = _Sessions()
-    return found
-
-
 class DynamoNode(DefinedNode):
     __slots__ = ()
 
@@ -107,7 +68,6 @@ class DynamoNode(DefinedNode):
         operation = str(params.get("operation") or "get")
         try:
             import aioboto3  # noqa: F401  (the optional extra)
-            from botocore.config import Config
             from botocore.exceptions import BotoCoreError, ClientError
         except ImportError as exc:
             raise self._fail(INSTALL_HINT) from exc
@@ -115,28 +75,29 @@ class DynamoNode(DefinedNode):
         if not isinstance(table_name, str) or not table_name:
             raise self._fail("needs 'table_name'")
         timeout = float(params.get("timeout") or DEFAULT_TIMEOUT)
-        registry = _sessions()
-        session = registry.get(
-            (
-                params.get("aws_access_key_id") or params.get("access_key_id"),
-                params.get("aws_secret_access_key") or params.get("secret_access_key"),
-                params.get("aws_session_token") or params.get("session_token"),
-            )
+        credentials = (
+            params.get("aws_access_key_id") or params.get("access_key_id"),
+            params.get("aws_secret_access_key") or params.get("secret_access_key"),
+            params.get("aws_session_token") or params.get("session_token"),
         )
-        endpoint = params.get("endpoint") or params.get("endpoint_url")
+        endpoint = str(params.get("endpoint") or params.get("endpoint_url") or "") or None
         region = str(params.get("region") or DEFAULT_REGION)
-        config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 3})
         where = f"{endpoint or 'AWS'} ({region})"
+        registry = clients()
         try:
-            async with session.client(
-                "dynamodb", region_name=region, endpoint_url=endpoint or None, config=config
+            async with registry.client(
+                ACCOUNT_ID.get(), credentials, region, endpoint, timeout
             ) as client:
-                return await self._operate(client, operation, table_name, params, registry.tables)
+                known = {t for e, r, t in registry.tables if (e, r) == (endpoint, region)}
+                result = await self._operate(client, operation, table_name, params, known)
+                registry.tables |= {(endpoint, region, t) for t in known}
+                return result
         except (OperationError, KeyMissing, ValueError) as exc:
             raise self._fail(f"{operation}: {exc.args[0] if exc.args else exc}") from exc
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code, message = error.get("Code", "Error"), error.get("Message", str(exc))
+            message = " ".join(str(message).split())[:MAX_MESSAGE]  # an HTML error page
             if code in AUTH_CODES:
                 raise self._fail(
                     f"authentication to DynamoDB at {where} failed: {message}"
