@@ -240,3 +240,11 @@ async def test_pools_are_per_dsn_and_bounded_per_account(dsn: str) -> None:
         ACCOUNT_ID.reset(token)
     registry = pools()
     assert len(registry) == pg_pools.MAX_POOLS_PER_ACCOUNT + 1
+
+
+def test_driver_messages_lose_the_password_and_the_dsn() -> None:
+    from flowrunner.nodes.database.postgres import _scrub
+
+    dsn = "postgresql://ada:p%40ss-word@db:5432/x"
+    text = f"bad {dsn} and p@ss-word and p%40ss-word"
+    assert _scrub(text, dsn) == "bad *** and *** and ***"

@@ -25,7 +25,7 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import asyncpg
 
@@ -64,6 +64,15 @@ class PostgresNode(DefinedNode):
         params = call.params
         operation = str(params.get("operation") or "execute")
         dsn = self._dsn(params)
+        try:
+            return await self._work(dsn, operation, params)
+        except ExecutionError as exc:
+            # Whatever a driver message quotes, never the password or the DSN holding it.
+            raise self._fail(
+                _scrub(str(exc).removeprefix(f"node '{self.node_id}': "), dsn)
+            ) from exc
+
+    async def _work(self, dsn: str, operation: str, params: Mapping[str, Any]) -> Any:
         where = describe(dsn)
         try:
             async with self._connection(dsn, params) as conn:
@@ -77,6 +86,8 @@ class PostgresNode(DefinedNode):
         except (OperationError, KeyMissing) as exc:
             raise self._fail(f"{operation}: {exc.args[0] if exc.args else exc}") from exc
         except asyncpg.QueryCanceledError as exc:
+            if "statement timeout" not in str(exc):
+                raise self._fail(f"{operation}: the statement was cancelled: {exc}") from exc
             raise self._fail(
                 f"{operation}: the statement ran longer than statement_timeout "
                 f"({_seconds(params, 'statement_timeout', DEFAULT_STATEMENT_TIMEOUT):g}s) and was "
@@ -89,7 +100,7 @@ class PostgresNode(DefinedNode):
             raise self._fail(f"authentication to PostgreSQL at {where} failed: {exc}") from exc
         except asyncpg.PostgresError as exc:
             raise self._fail(f"{operation}: PostgreSQL error {exc.sqlstate}: {exc}") from exc
-        except asyncpg.InterfaceError as exc:
+        except (asyncpg.InterfaceError, ValueError) as exc:  # incl. bad connection settings
             raise self._fail(f"{operation}: {exc}") from exc
         except (OSError, TimeoutError) as exc:
             why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
@@ -171,10 +182,25 @@ class PostgresNode(DefinedNode):
         host = f"[{host}]" if ":" in host else host
         dbname = quote(str(params.get("dbname") or params.get("database") or "postgres"), safe="")
         query = urlencode({"sslmode": sslmode or "prefer"})
-        return f"postgresql://{auth}@{host}:{int(params.get('port') or 5432)}/{dbname}?{query}"
+        port = params.get("port") or 5432
+        if not str(port).isdigit():
+            raise self._fail(f"port must be a number, got {port!r}")
+        return f"postgresql://{auth}@{host}:{int(port)}/{dbname}?{query}"
 
     def _fail(self, message: str) -> ExecutionError:
         return ExecutionError(f"node '{self.node_id}': {message}", node_id=self.node_id)
+
+
+def _scrub(text: str, dsn: str) -> str:
+    """``text`` without the DSN or its password (in either spelling of the password)."""
+    try:
+        password = urlsplit(dsn).password
+    except ValueError:
+        password = None
+    for secret in (dsn, password, unquote(password) if password else None):
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _table_name(params: Mapping[str, Any]) -> str:
