@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import require_service
+from tests.storage.conftest import scratch_postgres_database
 
 COUNTER = """\
 metadata: {name: Counter}
@@ -83,3 +84,39 @@ def test_postgres_secrets_stay_masked_in_local_output(tmp_path: Path) -> None:
     assert "cannot connect to PostgreSQL at 127.0.0.1:1" in failed.stdout + failed.stderr
     for text in (ok.stdout, ok.stderr, failed.stdout, failed.stderr):
         assert password not in text
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.postgres
+def test_the_postgres_example_runs_as_its_header_says(tmp_path: Path) -> None:
+    server = require_service("FLOWRUNNER_TEST_POSTGRES_URL", "PostgreSQL")
+    flow = EXAMPLES / "postgres-orders.yaml"
+    for url in scratch_postgres_database(server, migrate=False):  # dropped afterwards
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+        done = flowrunner(
+            tmp_path, "run", str(flow), "-i", f"@{flow.with_suffix('.input.json')}",
+            "--secret", f"PG_DSN={dsn}", "-o", "json",
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    expected = json.loads(flow.with_suffix(".expected.json").read_text())
+    assert json.loads(done.stdout)["output"] == expected
+
+
+@pytest.mark.dynamodb
+def test_the_dynamodb_example_runs_as_its_header_says(
+    tmp_path: Path, dynamodb_endpoint: str
+) -> None:
+    pytest.importorskip("aioboto3")
+    flow = EXAMPLES / "dynamodb-sessions.yaml"
+    done = flowrunner(
+        tmp_path, "run", str(flow), "-i", f"@{flow.with_suffix('.input.json')}",
+        "--secret", f"DYNAMODB_ENDPOINT={dynamodb_endpoint}",
+        "--secret", "AWS_ACCESS_KEY_ID=local", "--secret", "AWS_SECRET_ACCESS_KEY=local",
+        "-o", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    output = json.loads(done.stdout)["output"]
+    assert output["session"] == {"user": "ada", "roles": ["admin"]}
+    assert output["logins"] >= 1  # the session's server may have run the example before

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import require_service
 from tests.e2e.server import Server, create_flow, start_run
+from tests.storage.conftest import scratch_postgres_database
 
 pytestmark = pytest.mark.slow
 
@@ -112,10 +113,19 @@ async def test_store_counts_concurrent_runs_atomically_per_account(
     assert other["output"] == {"runs": "none", "seen": [], "compat": []}
 
 
+@pytest.fixture(scope="module")
+def pg_database() -> Iterator[str]:
+    server = require_service("FLOWRUNNER_TEST_POSTGRES_URL", "PostgreSQL")
+    yield from scratch_postgres_database(server, migrate=False)
+
+
 async def test_postgres_and_dynamodb_nodes_keep_their_secrets_out_of_the_database_and_log(
-    server: Server, accounts: tuple[httpx.AsyncClient, httpx.AsyncClient], dynamodb_endpoint: str
+    server: Server,
+    accounts: tuple[httpx.AsyncClient, httpx.AsyncClient],
+    dynamodb_endpoint: str,
+    pg_database: str,
 ) -> None:
-    pg_server = require_service("FLOWRUNNER_TEST_POSTGRES_URL", "PostgreSQL")
+    pg_server = pg_database
     a, _ = accounts
     password = "pg-pw-" + os.urandom(6).hex()  # the server trusts local users: any password
     dsn = make_url(pg_server).set(drivername="postgresql", password=password)
