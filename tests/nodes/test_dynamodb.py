@@ -176,3 +176,15 @@ async def test_clients_are_reused_and_bounded_per_account(conn: dict[str, Any], 
         finally:
             ACCOUNT_ID.reset(token)
     assert len(registry) == dynamo_clients.MAX_PER_ACCOUNT + 1
+
+
+def test_wrong_params_are_named_with_their_position_when_the_flow_loads() -> None:
+    from flowrunner.errors import DefinitionError
+
+    text = (
+        "metadata: {name: f}\nnodes:\n  d:\n    type: dynamodb\n"
+        "    params:\n      table_name: t\n      operation: put_itm\n"
+    )
+    with pytest.raises(DefinitionError) as caught:
+        load_flow(text)
+    assert ("nodes.d.params.operation", 7) in {(p.path, p.line) for p in caught.value.problems}

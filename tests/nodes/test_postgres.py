@@ -248,3 +248,26 @@ def test_driver_messages_lose_the_password_and_the_dsn() -> None:
     dsn = "postgresql://ada:p%40ss-word@db:5432/x"
     text = f"bad {dsn} and p@ss-word and p%40ss-word"
     assert _scrub(text, dsn) == "bad *** and *** and ***"
+
+
+def test_wrong_params_are_named_with_their_position_when_the_flow_loads() -> None:
+    from flowrunner.errors import DefinitionError
+
+    text = (
+        "metadata: {name: f}\nnodes:\n  q:\n    type: postgres\n"
+        "    params:\n      dsn: postgresql://x@h/db\n      operation: execute\n"
+        "      querry: SELECT 1\n      sslmode: off\n"
+    )
+    with pytest.raises(DefinitionError) as caught:
+        load_flow(text)
+    found = {(p.path, p.line) for p in caught.value.problems}
+    assert ("nodes.q.params.querry", 8) in found
+    assert ("nodes.q.params.sslmode", 9) in found
+
+
+async def test_sslmode_applies_to_a_dsn_too(dsn: str) -> None:
+    params = {"dsn": f"{dsn}?sslmode=require", "sslmode": "disable", "operation": "execute"}
+    out = await run(
+        node({**params, "query": "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"})
+    )
+    assert out.output["rows"] == [{"ssl": False}]

@@ -25,7 +25,7 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -170,8 +170,10 @@ class PostgresNode(DefinedNode):
             text = str(dsn)
             if urlsplit(text).scheme not in ("postgres", "postgresql"):
                 raise self._fail("dsn must be a postgresql:// URL")
-            if sslmode:
-                text += ("&" if "?" in text else "?") + urlencode({"sslmode": sslmode})
+            if sslmode:  # the param wins over an sslmode in the DSN
+                parts = urlsplit(text)
+                kept = [(k, v) for k, v in parse_qsl(parts.query) if k != "sslmode"]
+                text = urlunsplit(parts._replace(query=urlencode([*kept, ("sslmode", sslmode)])))
             return text
         if not params.get("host"):
             raise self._fail("give dsn, or host (with port, user, password, dbname)")
