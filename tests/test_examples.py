@@ -1,16 +1,24 @@
 """Every flow in examples/ is validated and run; its output is checked when an
-``<name>.expected.json`` sits beside it (``<name>.input.json`` is its run input).
+``<name>.expected.json`` sits beside it (``<name>.input.json`` is its run input,
+``<name>.secrets.json`` its secrets).
+
+An example that calls a server ships it as ``<name>.server.py`` (a script that serves on
+127.0.0.1, takes ``--port`` and prints its address as its first line): the test starts it on
+a free port, passes the address as the input's ``base_url``, allows loopback for the run
+(``FLOWRUNNER_HTTP_ALLOW_PRIVATE``) and stops it afterwards.
 
 Examples that talk to a database get it from the test servers: ``postgres`` nodes a scratch
 database of the PostgreSQL server as ``secrets.PG_DSN``, ``dynamodb`` nodes the session's
 DynamoDB-API server as ``secrets.DYNAMODB_ENDPOINT`` (with any keys), ``store`` nodes a fresh
-in-memory store of their own.
-"""
+in-memory store of their own."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +36,6 @@ from tests.storage.conftest import scratch_postgres_database
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 FLOWS = sorted(EXAMPLES.rglob("*.yaml"))
-
-
-def _types(path: Path) -> set[str]:
-    text = path.read_text()
-    return {t for t in ("postgres", "dynamodb") if f"type: {t}" in text}
 
 
 @pytest.fixture
@@ -58,16 +61,34 @@ def example_database() -> Iterator[str]:
         yield make_url(url).set(drivername="postgresql").render_as_string(False)
 
 
-def _secrets(request: pytest.FixtureRequest, path: Path) -> dict[str, Any]:
+def _database_secrets(request: pytest.FixtureRequest, path: Path) -> dict[str, Any]:
+    text = path.read_text()
     secrets: dict[str, Any] = {}
-    needs = _types(path)
-    if "postgres" in needs:
+    if "type: postgres" in text:
         secrets["PG_DSN"] = request.getfixturevalue("example_database")
-    if "dynamodb" in needs:
+    if "type: dynamodb" in text:
         pytest.importorskip("aioboto3")
         secrets["DYNAMODB_ENDPOINT"] = request.getfixturevalue("dynamodb_endpoint")
         secrets |= {"AWS_ACCESS_KEY_ID": "examples", "AWS_SECRET_ACCESS_KEY": "examples"}
     return secrets
+
+
+@contextmanager
+def example_server(script: Path) -> Iterator[str]:
+    """Runs an example's server on a free port; its address."""
+    process = subprocess.Popen(
+        [sys.executable, str(script), "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        address = process.stdout.readline().strip()
+        assert address.startswith("http://127.0.0.1:"), f"{script.name} printed {address!r}"
+        yield address
+    finally:
+        process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def test_there_are_examples() -> None:
@@ -76,18 +97,34 @@ def test_there_are_examples() -> None:
 
 @pytest.mark.parametrize("path", FLOWS, ids=[str(p.relative_to(EXAMPLES)) for p in FLOWS])
 async def test_example_validates_and_runs(
-    path: Path, sandbox: Sandbox, kv: None, request: pytest.FixtureRequest
+    path: Path,
+    sandbox: Sandbox,
+    kv: None,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     definition = load_flow(path.read_text(), source=str(path), base_path=path.parent)
     assert definition.warnings == [], definition.warnings
-    secrets = _secrets(request, path)
     input_file = path.with_suffix(".input.json")
     run_input = json.loads(input_file.read_text()) if input_file.exists() else {}
-    compiled = compile_flow(definition, scripts=sandbox, base_path=path.parent)
-    try:
-        result = await compiled.run(run_input, secrets=secrets)
-    finally:
-        await close_connections()
+    secrets_file = path.with_suffix(".secrets.json")
+    secrets = json.loads(secrets_file.read_text()) if secrets_file.exists() else {}
+    secrets |= _database_secrets(request, path)
+    server = path.with_suffix(".server.py")
+    with example_server(server) if server.exists() else _no_server() as address:
+        if address is not None:
+            run_input["base_url"] = address
+            monkeypatch.setenv("FLOWRUNNER_HTTP_ALLOW_PRIVATE", "true")
+        compiled = compile_flow(definition, scripts=sandbox, base_path=path.parent)
+        try:
+            result = await compiled.run(run_input, secrets=secrets)
+        finally:
+            await close_connections()
     expected_file = path.with_suffix(".expected.json")
     if expected_file.exists():
         assert result.output == json.loads(expected_file.read_text())
+
+
+@contextmanager
+def _no_server() -> Iterator[None]:
+    yield None

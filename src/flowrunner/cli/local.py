@@ -26,7 +26,7 @@ from flowrunner.definition import (
     load_flow,
     validate_flow,
 )
-from flowrunner.definition.schema.node_types import flow_schema_with_node_types
+from flowrunner.definition.schema.editor import editor_schema
 from flowrunner.engine import RunResult
 from flowrunner.errors import DefinitionError, ExecutionError, FlowrunnerError, NodeFailed
 from flowrunner.executions.run_kv import local_kv
@@ -242,9 +242,11 @@ def _report_failure(
 
 
 def schema() -> None:
-    """Print the JSON Schema of the flow format, with each built-in node type's params (for
-    editors: yaml-language-server)."""
-    typer.echo(json.dumps(flow_schema_with_node_types(builtin_registry()), indent=2))
+    """Print the JSON Schema of the flow format, with every built-in node type's params
+    (for editors: yaml-language-server)."""
+    registry = builtin_registry()
+    types = {name: registry.get(name).params_schema for name in registry.names()}
+    typer.echo(json.dumps(editor_schema(types), indent=2))
 
 
 def register(app: typer.Typer) -> None:

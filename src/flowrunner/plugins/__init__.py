@@ -16,6 +16,7 @@ def builtin_registry() -> NodeTypeRegistry:
     from flowrunner.nodes.control import CONTROL_TYPES
     from flowrunner.nodes.database import DATABASE_TYPES
     from flowrunner.nodes.fanout import FANOUT_TYPES
+    from flowrunner.nodes.http import HTTP_TYPES
     from flowrunner.nodes.script import SCRIPT_TYPES
     from flowrunner.nodes.store import STORE_TYPES
 
@@ -24,6 +25,7 @@ def builtin_registry() -> NodeTypeRegistry:
         *CONTROL_TYPES,
         *SCRIPT_TYPES,
         *FANOUT_TYPES,
+        *HTTP_TYPES,
         *STORE_TYPES,
         *DATABASE_TYPES,
     ):
