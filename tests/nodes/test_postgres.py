@@ -271,3 +271,12 @@ async def test_sslmode_applies_to_a_dsn_too(dsn: str) -> None:
         node({**params, "query": "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"})
     )
     assert out.output["rows"] == [{"ssl": False}]
+
+
+async def test_statement_timeout_is_the_default_or_the_nodes_own(dsn: str) -> None:
+    show = {"dsn": dsn, "operation": "execute", "query": "SHOW statement_timeout"}
+    assert (await run(node(show))).output["rows"] == [{"statement_timeout": "30s"}]
+    own = await run(node({**show, "statement_timeout": "2m"}))
+    assert own.output["rows"] == [{"statement_timeout": "2min"}]
+    # SET LOCAL: the pooled connection is back to the default afterwards.
+    assert (await run(node(show))).output["rows"] == [{"statement_timeout": "30s"}]

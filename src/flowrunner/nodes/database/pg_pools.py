@@ -22,6 +22,9 @@ from collections import OrderedDict
 import asyncpg
 
 POOL_SIZE = 5
+# The postgres node's default statement_timeout, set on every connection when it opens: a
+# node with the default then needs no SET round trip of its own.
+DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
 IDLE_SECONDS = 60.0
 MAX_POOLS = 32
 MAX_POOLS_PER_ACCOUNT = 4
@@ -55,6 +58,7 @@ class PgPools:
                 max_inactive_connection_lifetime=IDLE_SECONDS,
                 timeout=connect_timeout,
                 init=_init,
+                server_settings={"statement_timeout": str(DEFAULT_STATEMENT_TIMEOUT_MS)},
             )
             self._pools[key] = pool
             self.tables.pop(key, None)

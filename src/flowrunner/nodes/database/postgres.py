@@ -34,7 +34,7 @@ from flowrunner.errors import ExecutionError
 from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
 from flowrunner.nodes.database.pg_kv import PgTable
-from flowrunner.nodes.database.pg_pools import describe, pools
+from flowrunner.nodes.database.pg_pools import DEFAULT_STATEMENT_TIMEOUT_MS, describe, pools
 from flowrunner.nodes.database.pg_values import to_json_row
 from flowrunner.nodes.kv_ops import (
     KV_OPERATIONS,
@@ -46,7 +46,7 @@ from flowrunner.nodes.kv_ops import (
 )
 
 DEFAULT_TABLE = "flowrunner_store"
-DEFAULT_STATEMENT_TIMEOUT = 30.0
+DEFAULT_STATEMENT_TIMEOUT = DEFAULT_STATEMENT_TIMEOUT_MS / 1000
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_ROWS = 1000
 MAX_ROWS_LIMIT = 100_000
@@ -113,9 +113,11 @@ class PostgresNode(DefinedNode):
         connect_timeout = _seconds(params, "connect_timeout", DEFAULT_CONNECT_TIMEOUT)
         pool = await pools().get(ACCOUNT_ID.get(), dsn, connect_timeout)
         ms = int(_seconds(params, "statement_timeout", DEFAULT_STATEMENT_TIMEOUT) * 1000)
-        # One transaction per node: statement_timeout set for it alone (SET LOCAL).
+        # One transaction per node; another statement_timeout than the connection's is set
+        # for this transaction alone (SET LOCAL).
         async with pool.acquire(timeout=connect_timeout) as conn, conn.transaction():
-            await conn.execute(f"SET LOCAL statement_timeout = {max(ms, 1)}")
+            if ms != DEFAULT_STATEMENT_TIMEOUT_MS:
+                await conn.execute(f"SET LOCAL statement_timeout = {max(ms, 1)}")
             yield conn
 
     async def _execute(
