@@ -188,3 +188,21 @@ def test_wrong_params_are_named_with_their_position_when_the_flow_loads() -> Non
     with pytest.raises(DefinitionError) as caught:
         load_flow(text)
     assert ("nodes.d.params.operation", 7) in {(p.path, p.line) for p in caught.value.problems}
+
+
+async def test_refused_credentials_are_an_authentication_error(
+    table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowrunner.storage.dynamodb.testing import moto_server
+
+    # moto checks credentials when told to (IAM-style, like AWS): none are known to it.
+    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "0")
+    with moto_server() as endpoint:
+        params = {"endpoint": endpoint, "aws_access_key_id": "AKIAUNKNOWN000000000",
+                  "aws_secret_access_key": "${secrets.AWS_SECRET}"}  # fmt: skip
+        with pytest.raises(NodeFailed) as caught:
+            await run({"g": ddb(params, table, operation="get", key="x")})
+    message = str(caught.value)
+    assert f"authentication to DynamoDB at {endpoint} (us-east-1) failed" in message
+    assert "security token included in the request is invalid" in message
+    assert SECRETS["AWS_SECRET"] not in message

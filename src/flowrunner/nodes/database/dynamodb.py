@@ -22,6 +22,7 @@ Needs the ``dynamodb`` extra (aioboto3): ``pip install 'flowrunner[dynamodb]'``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,6 +55,8 @@ AUTH_CODES = frozenset(
         "ExpiredTokenException",
         "MissingAuthenticationTokenException",
         "IncompleteSignature",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
     }
 )
 
@@ -98,7 +101,11 @@ class DynamoNode(DefinedNode):
             error = exc.response.get("Error", {})
             code, message = error.get("Code", "Error"), error.get("Message", str(exc))
             message = " ".join(str(message).split())[:MAX_MESSAGE]  # an HTML error page
-            if code in AUTH_CODES:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in AUTH_CODES or status in (401, 403):
+                if code.isdigit():  # an error body that is not DynamoDB's JSON (IAM's XML)
+                    found = re.search(r"<Message>(.*?)</Message>", message)
+                    message = found.group(1) if found else f"HTTP {status}"
                 raise self._fail(
                     f"authentication to DynamoDB at {where} failed: {message}"
                 ) from exc
