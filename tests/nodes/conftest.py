@@ -6,6 +6,5 @@ from tests.storage.conftest import (  # noqa: F401  (fixtures, used by name)
     other,
     postgres_database,
     postgres_server,
-    sqlite_template,
     store,
 )

@@ -141,5 +141,7 @@ async def test_concurrent_increments_and_appends_all_count(
         store.kv.increment(other.id, "ns", "hits", 100),
     )
     assert (await store.kv.get(account.id, "ns", "hits")).value == writers
-    assert sorted((await store.kv.get(account.id, "ns", "log")).value) == list(range(writers))  # type: ignore[type-var]
+    log = (await store.kv.get(account.id, "ns", "log")).value
+    assert isinstance(log, list)
+    assert sorted(log) == list(range(writers))
     assert (await store.kv.get(other.id, "ns", "hits")).value == 100
