@@ -38,12 +38,8 @@ nodes:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("datanodes"), executor_concurrency=8)
-    running.start()
-    try:
+    with Server(tmp_path_factory.mktemp("datanodes"), executor_concurrency=8) as running:
         yield running
-    finally:
-        running.stop()
 
 
 async def _login(server: Server, http: httpx.AsyncClient, username: str) -> httpx.AsyncClient:
