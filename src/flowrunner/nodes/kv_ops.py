@@ -33,6 +33,10 @@ class KeyMissing(LookupError):
 
 
 class KVTable(Protocol):
+    # True when ``scan`` yields keys in order: ``list`` and an unsorted ``query`` with a
+    # ``limit`` then stop reading once they have enough.
+    ordered: bool
+
     async def get(self, key: str) -> Any:
         """The value; KeyMissing when there is none."""
 
@@ -74,7 +78,12 @@ async def run_kv_operation(table: KVTable, operation: str, params: Mapping[str, 
         return {"key": key, "deleted": await table.delete(key), "success": True}
     if operation == "list":
         limit = limit_param(params)
-        keys = sorted([k async for k, _ in _bounded(table, prefix_param(params))])
+        keys: list[str] = []
+        async for key, _ in _bounded(table, prefix_param(params)):
+            keys.append(key)
+            if table.ordered and limit is not None and len(keys) >= limit:
+                break
+        keys.sort()
         return keys[:limit] if limit is not None else keys
     if operation == "query":
         return await query(table, params)
@@ -89,11 +98,13 @@ async def query(table: KVTable, params: Mapping[str, Any]) -> list[dict[str, Any
     except QueryError as exc:
         raise OperationError(str(exc)) from None
     limit = limit_param(params)
-    rows = [
-        {"key": k, "value": v}
-        async for k, v in _bounded(table, prefix_param(params))
-        if matches(v, where)
-    ]
+    enough = table.ordered and not fields and limit is not None
+    rows: list[dict[str, Any]] = []
+    async for key, value in _bounded(table, prefix_param(params)):
+        if matches(value, where):
+            rows.append({"key": key, "value": value})
+            if enough and len(rows) >= (limit or 0):
+                break
     rows.sort(key=lambda r: str(r["key"]))
     sort_rows(rows, fields, lambda r: r["value"])
     return rows[:limit] if limit is not None else rows

@@ -82,6 +82,8 @@ NO_STORE = "this run has no key-value store (run it with flowrunner run or on a 
 class _Namespace:
     """``kv_ops``'s table view of one namespace of the account's store."""
 
+    ordered = True
+
     def __init__(self, kv: AccountKV, namespace: str) -> None:
         self.kv, self.namespace = kv, namespace
 

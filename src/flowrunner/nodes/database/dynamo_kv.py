@@ -30,6 +30,8 @@ def _live(item: Mapping[str, Any]) -> bool:
 class DynamoTable:
     """``kv_ops.KVTable`` on one DynamoDB table."""
 
+    ordered = False  # a table Scan has no order
+
     def __init__(self, client: Any, name: str) -> None:
         self._c, self.name = client, name
 

@@ -29,6 +29,8 @@ def quoted(name: str) -> str:
 class PgTable:
     """``kv_ops.KVTable`` on one table, inside the node's transaction."""
 
+    ordered = True
+
     def __init__(self, conn: asyncpg.Connection, name: str) -> None:
         self._conn, self.name, self._t = conn, name, quoted(name)
 
