@@ -250,6 +250,8 @@ def schema() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(validate)
-    app.command()(run)
-    app.command()(schema)
+    app.command(epilog="Example: flowrunner validate flows/*.yaml")(validate)
+    app.command(epilog='Example: flowrunner run hello.yaml --input \'{"name": "Ada"}\' -o json')(
+        run
+    )
+    app.command(epilog="Example: flowrunner schema > flowrunner.schema.json")(schema)
