@@ -206,3 +206,20 @@ async def test_refused_credentials_are_an_authentication_error(
     assert f"authentication to DynamoDB at {endpoint} (us-east-1) failed" in message
     assert "security token included in the request is invalid" in message
     assert SECRETS["AWS_SECRET"] not in message
+
+
+async def test_batch_write_puts_and_deletes_in_requests_of_25(
+    conn: dict[str, Any], table: str
+) -> None:
+    items = [{"key": f"k{i:03d}", "value": i} for i in range(60)]
+    result = await run(
+        {
+            "put": ddb(conn, table, operation="batch_write", items=items),
+            "drop": ddb(conn, table, operation="batch_write", items=[{"key": "new", "value": 1}],
+                        delete_keys=[f"k{i:03d}" for i in range(50)]),
+            "keys": ddb(conn, table, operation="list"),
+        }
+    )  # fmt: skip
+    assert result.output == [*(f"k{i:03d}" for i in range(50, 60)), "new"]
+    assert result.results["put"] == {"written": 60, "deleted": 0, "success": True}
+    assert result.results["drop"] == {"written": 1, "deleted": 50, "success": True}
