@@ -39,14 +39,18 @@ def chain(node: dict[str, Any]) -> Any:
 
 
 async def compare(
-    name: str, flow: Any, bare: Callable[[], Awaitable[Any]], secrets: dict[str, str] | None = None
+    name: str,
+    flow: Any,
+    bare: Callable[[], Awaitable[Any]],
+    secrets: dict[str, str] | None = None,
+    scoped: dict[Any, Any] | None = None,
 ) -> None:
-    await flow.run({}, secrets=secrets)
+    await flow.run({}, secrets=secrets, scoped=scoped)
     await bare()
     flow_s = bare_s = 0.0
     for _ in range(ROUNDS):
         started = time.perf_counter()
-        await flow.run({}, secrets=secrets)
+        await flow.run({}, secrets=secrets, scoped=scoped)
         flow_s += time.perf_counter() - started
         started = time.perf_counter()
         for _ in range(NODES):
@@ -64,12 +68,12 @@ async def bench_store() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = SqlStore(f"sqlite:///{tmp}/bench.db")
         await store.connect()
-        token = RUN_KV.set(AccountKV(store.kv, "bench"))
+        scoped = {RUN_KV: AccountKV(store.kv, "bench")}
         try:
             flow = chain({"type": "store", "params": {"operation": "increment", "key": "n"}})
-            await compare("store", flow, lambda: store.kv.increment("bench", "default", "m"))
+            bare = lambda: store.kv.increment("bench", "default", "m")  # noqa: E731
+            await compare("store", flow, bare, scoped=scoped)
         finally:
-            RUN_KV.reset(token)
             await store.close()
 
 
@@ -119,7 +123,7 @@ async def main() -> None:
     if dsn:
         await bench_postgres(dsn.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        from flowrunner.storage.dynamodb.testing import endpoint_for_tests
+        from tests.dynamodb_server import endpoint_for_tests
     except ImportError:
         endpoint_for_tests = None  # type: ignore[assignment]
     if endpoint_for_tests is not None:

@@ -77,12 +77,10 @@ async def sandbox() -> AsyncIterator[Sandbox]:
 
 
 @pytest.fixture
-async def kv() -> AsyncIterator[None]:
+async def kv() -> AsyncIterator[AccountKV]:
     store = MemoryStore()
     await store.connect()
-    token = RUN_KV.set(AccountKV(store.kv, "docs"))
-    yield
-    RUN_KV.reset(token)
+    yield AccountKV(store.kv, "docs")
     await store.close()
 
 
@@ -92,7 +90,7 @@ def test_the_docs_have_flow_examples() -> None:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.where for e in EXAMPLES])
 async def test_doc_example_validates_and_runs(
-    example: Example, sandbox: Sandbox, kv: None, monkeypatch: pytest.MonkeyPatch
+    example: Example, sandbox: Sandbox, kv: AccountKV, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     marks = example.marks
     assert set(marks) <= KEYS, f"{example.where}: unknown marker keys {set(marks) - KEYS}"
@@ -122,6 +120,7 @@ async def test_doc_example_validates_and_runs(
         definition = load_flow(text, source=example.where, scripts=sandbox)
         assert len(definition.warnings) == int(marks.get("warnings", 0)), definition.warnings
         run_input = json.loads(marks["input"]) if "input" in marks else {}
-        result = await compile_flow(definition, scripts=sandbox).run(run_input)
+        compiled = compile_flow(definition, scripts=sandbox)
+        result = await compiled.run(run_input, scoped={RUN_KV: kv})
     if "output" in marks:
         assert result.output == json.loads(marks["output"])

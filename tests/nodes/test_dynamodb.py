@@ -193,7 +193,7 @@ def test_wrong_params_are_named_with_their_position_when_the_flow_loads() -> Non
 async def test_refused_credentials_are_an_authentication_error(
     table: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flowrunner.storage.dynamodb.testing import moto_server
+    from tests.dynamodb_server import moto_server
 
     # moto checks credentials when told to (IAM-style, like AWS): none are known to it.
     monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "0")

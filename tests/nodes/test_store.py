@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,17 +14,15 @@ from flowrunner.nodes.store import RUN_KV
 from flowrunner.storage import Account, Store
 
 
-async def run(text: str, run_input: Any = None) -> Any:
+async def run(text: str, run_input: Any = None, kv: AccountKV | None = None) -> Any:
+    """Runs ``text`` with ``kv`` as its account's store (what the runner hands a run)."""
     flow = compile_flow(load_flow(text))
-    return await flow.run(run_input)
+    return await flow.run(run_input, scoped={RUN_KV: kv} if kv is not None else None)
 
 
 @pytest.fixture
-def as_account(store: Store, account: Account) -> Iterator[AccountKV]:
-    kv = AccountKV(store.kv, account.id)
-    token = RUN_KV.set(kv)
-    yield kv
-    RUN_KV.reset(token)
+def as_account(store: Store, account: Account) -> AccountKV:
+    return AccountKV(store.kv, account.id)
 
 
 FLOW = """\
@@ -69,7 +66,7 @@ nodes:
 
 
 async def test_every_operation_with_the_originals_output_shapes(as_account: AccountKV) -> None:
-    result = await run(FLOW, 7)
+    result = await run(FLOW, 7, as_account)
     assert result.output["summary"] == {
         "got": "Ada",
         "hits": 6,
@@ -98,7 +95,7 @@ async def test_concurrent_runs_increment_atomically(as_account: AccountKV) -> No
         )
     )
     runs = 12
-    await asyncio.gather(*(flow.run(i) for i in range(runs)))
+    await asyncio.gather(*(flow.run(i, scoped={RUN_KV: as_account}) for i in range(runs)))
     assert (await as_account.get("default", "runs")).value == runs
     # Each run saw its own count: no two increments read the same old value.
     assert sorted((await as_account.get("default", "seen")).value) == list(range(1, runs + 1))
@@ -116,11 +113,8 @@ async def test_entries_belong_to_the_run_account(
         )
     )
     for who, value in ((account, "ada's"), (other, "bob's")):
-        token = RUN_KV.set(AccountKV(store.kv, who.id))
-        try:
-            assert (await flow.run(value)).output == ["k"]
-        finally:
-            RUN_KV.reset(token)
+        kv = AccountKV(store.kv, who.id)
+        assert (await flow.run(value, scoped={RUN_KV: kv})).output == ["k"]
     assert (await store.kv.get(account.id, "default", "k")).value == "ada's"
     assert (await store.kv.get(other.id, "default", "k")).value == "bob's"
 
@@ -129,7 +123,8 @@ async def test_namespaces_keep_keys_apart(as_account: AccountKV) -> None:
     await as_account.put("default", "k", 1)
     out = await run(
         "metadata: {name: n}\nnodes:\n"
-        "  g: {type: store, params: {operation: get, key: k, namespace: other, default: 0}}\n"
+        "  g: {type: store, params: {operation: get, key: k, namespace: other, default: 0}}\n",
+        kv=as_account,
     )
     assert out.output == 0
 
@@ -153,6 +148,7 @@ async def test_failures_are_clear_node_errors(
         await run(
             f"metadata: {{name: f}}\nnodes:\n  s: {{type: store, params: {params}}}\n",
             {"ttl": "soon"},
+            as_account,
         )
 
 

@@ -31,6 +31,7 @@ from flowrunner.engine import RunResult
 from flowrunner.errors import DefinitionError, ExecutionError, FlowrunnerError, NodeFailed
 from flowrunner.executions.run_kv import local_kv
 from flowrunner.nodes.database.connections import close_connections
+from flowrunner.nodes.store import RUN_KV
 from flowrunner.plugins import builtin_registry
 from flowrunner.scripting import Sandbox
 from flowrunner.secrets import Masker
@@ -145,14 +146,18 @@ async def _execute(
             "flow": definition.metadata.name,
         }
         # store nodes: the configured database under the local account (executions.run_kv).
-        async with local_kv(settings):
+        async with local_kv(settings) as kv:
             try:
                 with ProgressView(console, mask=masker.mask_text) as view:
                     return await compiled.run(
-                        run_input, observer=view, execution=execution, secrets=secrets
+                        run_input,
+                        observer=view,
+                        execution=execution,
+                        secrets=secrets,
+                        scoped={RUN_KV: kv},
                     )
             finally:
-                await close_connections()  # the postgres node's connections
+                await close_connections()  # the database nodes' pools and clients
 
 
 def run(

@@ -1,7 +1,8 @@
 """The ``store`` node's key-value store for a run: the run's account's, and the local one.
 
-On a server the runner binds the store's KV to the run's account (``AccountKV``), so no flow
-can read another account's entries. ``flowrunner run`` (no server, no account) uses the
+On a server the runner binds the store's KV to the run's account (``AccountKV``) and hands
+it to the run as the run-scoped value ``nodes.store.RUN_KV``, so no flow can read another
+account's entries. ``flowrunner run`` (no server, no account) uses the
 database the settings select (by default the embedded SQLite file in the data directory)
 under the reserved account id ``local``, which no server account can have: local runs share
 their entries with each other and never with a server's accounts. The database is opened on
@@ -16,7 +17,6 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from flowrunner.nodes.store import RUN_KV
 from flowrunner.storage import Store
 from flowrunner.storage.factory import StorageSettings, open_store
 from flowrunner.storage.protocols import KVStore
@@ -96,13 +96,12 @@ class _LazyKV:
 
 
 @asynccontextmanager
-async def local_kv(settings: StorageSettings) -> AsyncIterator[None]:
-    """Within: ``store`` nodes use the local store (see the module doc); closed at the end."""
+async def local_kv(settings: StorageSettings) -> AsyncIterator[_LazyKV]:
+    """The local store (see the module doc), to run flows with as ``scoped={RUN_KV: kv}``;
+    closed at the end if a node opened it."""
     lazy = _LazyKV(settings)
-    token = RUN_KV.set(lazy)
     try:
-        yield
+        yield lazy
     finally:
-        RUN_KV.reset(token)
         if lazy.store is not None:
             await lazy.store.close()

@@ -2,10 +2,10 @@
 
 It works on the key-value store of the storage layer (memory, SQLite, PostgreSQL or DynamoDB,
 whichever the server uses), always scoped to the run's account: the original kept one global
-store for every tenant. The runner provides the account's store through ``RUN_KV`` (like the
-stored sub-flows of ``control``); ``flowrunner run`` provides the local one
-(``flowrunner.executions.run_kv``). Entries live in a ``namespace`` (``default`` unless the
-node names one).
+store for every tenant. The account's store is the run-scoped value ``RUN_KV``
+(``ctx.scoped(RUN_KV)``): the server's runner provides the run account's, ``flowrunner run``
+the local one (``flowrunner.executions.run_kv``). Entries live in a ``namespace``
+(``default`` unless the node names one).
 
 Operations: those of ``kv_ops`` (get, set, delete, list, query), plus ``increment``
 (``amount``, default 1; atomic; the output is the new number) and ``append`` (``value``;
@@ -15,11 +15,11 @@ do nothing: every write is already durable.
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from flowrunner.engine import RunScoped
 from flowrunner.errors import Conflict, ExecutionError, NotFound, StorageError
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
 from flowrunner.nodes.kv_ops import (
@@ -71,10 +71,9 @@ class AccountKV(Protocol):
     async def append(self, namespace: str, key: str, value: Any) -> Entry: ...
 
 
-# Set by the runner around each run (the run's account), and by ``flowrunner run``.
-RUN_KV: contextvars.ContextVar[AccountKV | None] = contextvars.ContextVar(
-    "flowrunner_run_kv", default=None
-)
+RUN_KV: RunScoped[AccountKV | None] = RunScoped("store", None)
+"""The run account's key-value store, provided by whoever runs the flow: the server's runner
+(the run's account) and ``flowrunner run`` (the local one); None: the node fails."""
 
 NO_STORE = "this run has no key-value store (run it with flowrunner run or on a server)"
 
@@ -123,7 +122,7 @@ class StoreNode(DefinedNode):
         if operation in NOOPS:
             # The original wrote its in-memory map to a file; here every write is durable.
             return {"success": True, "operation": operation, "durable": True}
-        kv = RUN_KV.get()
+        kv = call.ctx.scoped(RUN_KV)
         if kv is None:
             raise self._fail(NO_STORE)
         namespace = str(params.get("namespace") or DEFAULT_NAMESPACE)
