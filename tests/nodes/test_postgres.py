@@ -280,3 +280,17 @@ async def test_statement_timeout_is_the_default_or_the_nodes_own(dsn: str) -> No
     assert own.output["rows"] == [{"statement_timeout": "2min"}]
     # SET LOCAL: the pooled connection is back to the default afterwards.
     assert (await run(node(show))).output["rows"] == [{"statement_timeout": "30s"}]
+
+
+async def test_a_kv_table_dropped_behind_its_back_is_created_again(dsn: str) -> None:
+    table = f"kv_{os.urandom(3).hex()}"
+    put = node({"dsn": dsn, "operation": "set", "table_name": table, "key": "k", "value": 1})
+    await run(put)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP TABLE "{table}"')
+    finally:
+        await conn.close()
+    with pytest.raises(NodeFailed, match="42P01"):  # the pool believed it existed
+        await run(put)
+    assert (await run(put)).output == {"key": "k", "value": 1, "success": True}

@@ -34,7 +34,10 @@ class PgTable:
     def __init__(self, conn: asyncpg.Connection, name: str) -> None:
         self._conn, self.name, self._t = conn, name, quoted(name)
 
-    async def ensure(self) -> None:
+    async def ensure(self, known: set[str]) -> None:
+        """Create the table unless ``known`` (tables this pool made or found) has it."""
+        if self.name in known:
+            return
         # IF NOT EXISTS still races on the catalog when two runs create the same table at
         # once; a savepoint lets the loser carry on (the table exists either way).
         try:
@@ -47,6 +50,7 @@ class PgTable:
                 )
         except asyncpg.UniqueViolationError:
             pass
+        known.add(self.name)
 
     async def get(self, key: str) -> Any:
         row = await self._conn.fetchrow(

@@ -28,6 +28,8 @@ DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
 IDLE_SECONDS = 60.0
 MAX_POOLS = 32
 MAX_POOLS_PER_ACCOUNT = 4
+# A ceiling for opening one connection; a node's own connect_timeout bounds its wait.
+MAX_CONNECT_SECONDS = 60.0
 
 
 async def _init(conn: asyncpg.Connection) -> None:
@@ -43,44 +45,53 @@ class PgPools:
         # Tables the key-value operations created (or found) per pool: created once.
         self.tables: dict[tuple[str, str], set[str]] = {}
 
-    async def get(self, account: str, dsn: str, connect_timeout: float) -> asyncpg.Pool:
+    async def get(self, account: str, dsn: str) -> asyncpg.Pool:
+        """The pool of ``dsn`` for ``account``, made when missing. Connecting is bounded by
+        each caller's own wait (``pool.acquire(timeout=...)``), not by the pool's maker."""
         key = (account, dsn)
+        evicted: asyncpg.Pool | None = None
         async with self._lock:
             pool = self._pools.get(key)
             if pool is not None and not pool._closed:
                 self._pools.move_to_end(key)
                 return pool
-            await self._make_room(account)
-            pool = await asyncpg.create_pool(
+            evicted = self._make_room(account)
+            pool = asyncpg.create_pool(
                 dsn,
-                min_size=0,
+                min_size=0,  # no connection until a node asks: creating the pool is instant
                 max_size=POOL_SIZE,
                 max_inactive_connection_lifetime=IDLE_SECONDS,
-                timeout=connect_timeout,
+                timeout=MAX_CONNECT_SECONDS,
                 init=_init,
                 server_settings={"statement_timeout": str(DEFAULT_STATEMENT_TIMEOUT_MS)},
             )
+            await pool
             self._pools[key] = pool
-            self.tables.pop(key, None)
-            return pool
+            self.tables[key] = set()
+        if evicted is not None:
+            # Outside the lock: it waits for queries in flight in the evicted pool to finish,
+            # and no other account's node may wait for that.
+            await evicted.close()
+        return pool
 
-    async def _make_room(self, account: str) -> None:
+    def _make_room(self, account: str) -> asyncpg.Pool | None:
+        """Take the pool to close for a new one of ``account`` out of the registry."""
         mine = [k for k in self._pools if k[0] == account]
         if len(mine) >= MAX_POOLS_PER_ACCOUNT:
-            await self._close(mine[0])
-        elif len(self._pools) >= MAX_POOLS:
-            await self._close(next(iter(self._pools)))
+            return self._take(mine[0])
+        if len(self._pools) >= MAX_POOLS:
+            return self._take(next(iter(self._pools)))
+        return None
 
-    async def _close(self, key: tuple[str, str]) -> None:
-        pool = self._pools.pop(key)
+    def _take(self, key: tuple[str, str]) -> asyncpg.Pool:
         self.tables.pop(key, None)
-        # Lets queries in flight finish; a pool evicted while busy is closed when they end.
-        await pool.close()
+        return self._pools.pop(key)
 
     async def close(self) -> None:
         async with self._lock:
-            for key in list(self._pools):
-                await self._close(key)
+            taken = [self._take(key) for key in list(self._pools)]
+        for pool in taken:
+            await pool.close()
 
     def __len__(self) -> int:
         return len(self._pools)

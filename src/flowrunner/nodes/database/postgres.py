@@ -81,8 +81,13 @@ class PostgresNode(DefinedNode):
                 if operation == "transaction":
                     return await self._transaction(conn, params)
                 table = PgTable(conn, _table_name(params))
-                await table.ensure()
-                return await run_kv_operation(table, operation, params)
+                known = pools().tables.setdefault((ACCOUNT_ID.get(), dsn), set())
+                await table.ensure(known)
+                try:
+                    return await run_kv_operation(table, operation, params)
+                except asyncpg.UndefinedTableError:
+                    known.discard(table.name)  # dropped since: the next run creates it again
+                    raise
         except (OperationError, KeyMissing) as exc:
             raise self._fail(f"{operation}: {exc.args[0] if exc.args else exc}") from exc
         except asyncpg.QueryCanceledError as exc:
@@ -111,7 +116,7 @@ class PostgresNode(DefinedNode):
         self, dsn: str, params: Mapping[str, Any]
     ) -> AsyncIterator[asyncpg.Connection]:
         connect_timeout = _seconds(params, "connect_timeout", DEFAULT_CONNECT_TIMEOUT)
-        pool = await pools().get(ACCOUNT_ID.get(), dsn, connect_timeout)
+        pool = await pools().get(ACCOUNT_ID.get(), dsn)
         ms = int(_seconds(params, "statement_timeout", DEFAULT_STATEMENT_TIMEOUT) * 1000)
         # One transaction per node; another statement_timeout than the connection's is set
         # for this transaction alone (SET LOCAL).
