@@ -7,7 +7,8 @@ against the same operation done directly, in the same run, alternating rounds.
 - dynamodb: 10 ``get`` nodes vs 10 ``get_item`` on one open client, against moto's server
   started here (needs the dynamodb extra and moto[server]).
 
-Not a test: numbers depend on the machine. Run: .venv/bin/python bench/data_nodes.py
+Not a test: numbers depend on the machine. Run from the repository root (the DynamoDB part
+starts its server from tests/): PYTHONPATH=. .venv/bin/python bench/data_nodes.py
 """
 
 from __future__ import annotations
