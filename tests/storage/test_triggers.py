@@ -100,6 +100,9 @@ async def test_trigger_records_are_found_by_id_and_scoped_by_account(
     assert [t.id for t in (await repo.list(account.id, flow_id=flow_id)).items] == [trigger_id]
     assert (await repo.list(other.id)).items == []
     assert [t.id async for t in repo.schedules()] == [trigger_id]
+    # Not in the account's own key-value store, which its flows edit with the store node.
+    for namespace in ("triggers", "schedules", "default"):
+        assert (await store.kv.list(account.id, namespace)).items == []
     await repo.delete(account.id, trigger_id)
     with pytest.raises(NotFound):
         await repo.find(trigger_id)

@@ -1,11 +1,12 @@
 """Trigger records over the key-value store, so every backend holds them with no new table.
 
-Two copies of each record: one in the owning account's ``triggers`` namespace (its listings),
-one in the system partition keyed by trigger id (the public hook route knows only the id), and
-for a schedule a third in the system ``schedules`` namespace (the scheduler walks every
-account's schedules each second, and must not page through every webhook to find them). Both are written on every change, the account's
-copy first; a reader that finds only one of them treats the trigger as missing. Per-schedule
-progress (the last occurrence fired) lives beside them in ``schedule-state``.
+Every record lives in the system partition (the pseudo-account ``_system``), never in the
+account's own key-value store: flows read and write their account's store with the ``store``
+node, and must not be able to edit a trigger (its verification, its account). Three copies:
+by account (``account-triggers:<account id>``, for listings), by id (``triggers``: the public
+hook route knows only the id), and for a schedule in ``schedules`` (the scheduler scans it
+every second and must not page through every webhook). Per-schedule progress (the last
+occurrence fired) lives beside them in ``schedule-state``.
 
 Exactly-once firing does not rest on these writes (two processes may both write the same
 state): it rests on the run's idempotency key, a conditional insert every backend has.
@@ -26,9 +27,10 @@ from flowrunner.storage.records import JSONValue
 from flowrunner.triggers.records import Kind, Source, Trigger
 
 SYSTEM = "_system"
-"""The pseudo-account whose KV partition holds cross-account indexes (no account has this id:
-account ids are generated hex)."""
+"""The pseudo-account whose KV partition holds the records (no account has this id: account
+ids are generated hex, and a run's ``store`` node reaches its own account's partition only)."""
 NS_TRIGGERS = "triggers"
+NS_ACCOUNT = "account-triggers:"
 NS_SCHEDULES = "schedules"
 """The system partition's schedules only: what the scheduler scans every tick."""
 NS_STATE = "schedule-state"
@@ -89,13 +91,13 @@ class TriggerRepository:
 
     async def _write(self, trigger: Trigger) -> None:
         value: JSONValue = trigger.to_json()
-        await self._kv.put(trigger.account_id, NS_TRIGGERS, trigger.id, value)
+        await self._kv.put(SYSTEM, NS_ACCOUNT + trigger.account_id, trigger.id, value)
         await self._kv.put(SYSTEM, NS_TRIGGERS, trigger.id, value)
         if trigger.kind == "schedule":
             await self._kv.put(SYSTEM, NS_SCHEDULES, trigger.id, value)
 
     async def get(self, account_id: str, trigger_id: str) -> Trigger:
-        entry = await self._kv.get(account_id, NS_TRIGGERS, trigger_id)
+        entry = await self._kv.get(SYSTEM, NS_ACCOUNT + account_id, trigger_id)
         return Trigger.from_json(entry.value)
 
     async def find(self, trigger_id: str) -> Trigger:
@@ -118,7 +120,7 @@ class TriggerRepository:
         if kind is not None:
             where["kind"] = kind
         page = await self._kv.list(
-            account_id, NS_TRIGGERS, where=where or None, limit=limit, cursor=cursor
+            SYSTEM, NS_ACCOUNT + account_id, where=where or None, limit=limit, cursor=cursor
         )
         items = [Trigger.from_json(e.value) for e in page.items]
         return Page(items, page.next_cursor)
@@ -134,7 +136,7 @@ class TriggerRepository:
             cursor = page.next_cursor
 
     async def delete(self, account_id: str, trigger_id: str) -> None:
-        if not await self._kv.delete(account_id, NS_TRIGGERS, trigger_id):
+        if not await self._kv.delete(SYSTEM, NS_ACCOUNT + account_id, trigger_id):
             raise NotFound("trigger not found", trigger_id=trigger_id)
         await self._kv.delete(SYSTEM, NS_TRIGGERS, trigger_id)
         await self._kv.delete(SYSTEM, NS_SCHEDULES, trigger_id)
@@ -173,7 +175,9 @@ class TriggerRepository:
     async def _count(self, account_id: str) -> int:
         total, cursor = 0, None
         while True:
-            page = await self._kv.list(account_id, NS_TRIGGERS, limit=MAX_LIMIT, cursor=cursor)
+            page = await self._kv.list(
+                SYSTEM, NS_ACCOUNT + account_id, limit=MAX_LIMIT, cursor=cursor
+            )
             total += len(page.items)
             if page.next_cursor is None:
                 return total
