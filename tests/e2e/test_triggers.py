@@ -332,3 +332,39 @@ async def test_the_original_cron_node_declares_a_schedule(client: httpx.AsyncCli
     # Deleting the flow deletes its triggers.
     assert (await client.delete(f"/api/v1/flows/{flow_id}")).status_code == 204
     assert (await client.get(f"/api/v1/triggers/{trigger['id']}")).status_code == 404
+
+
+FAILING = """metadata: {name: Hook fails}
+triggers:
+  - webhook: {response: sync}
+nodes:
+  boom: {type: fail, params: {message: no}}
+"""
+SLOW = """metadata: {name: Hook slow}
+triggers:
+  - webhook: {response: sync, timeout: 1s}
+nodes:
+  nap: {type: delay, params: {duration: 30s}}
+"""
+
+
+async def test_sync_mode_reports_a_failed_run_and_a_run_outliving_its_timeout(
+    client: httpx.AsyncClient,
+) -> None:
+    flow_id = await create_flow(client, FAILING)
+    (failing,) = (await client.get("/api/v1/triggers", params={"flow_id": flow_id})).json()["items"]
+    failed = await client.post(failing["url"], json={})
+    assert failed.status_code == 500
+    assert failed.json()["error"]["code"] == "run_failed"
+    assert failed.json()["error"]["execution_id"] == failed.headers["X-Flowrunner-Execution-Id"]
+
+    flow_id = await create_flow(client, SLOW)
+    (slow,) = (await client.get("/api/v1/triggers", params={"flow_id": flow_id})).json()["items"]
+    pending = await client.post(slow["url"], json={})
+    assert pending.status_code == 202  # the answer of async mode; the run goes on
+    execution_id = pending.json()["execution_id"]
+    assert pending.json()["status"] in ("queued", "running")
+    assert (await client.post(f"/api/v1/executions/{execution_id}/cancel")).status_code in (
+        200,
+        202,
+    )
