@@ -17,7 +17,8 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from tests.e2e.server import create_flow
+from tests.e2e.server import Server, create_flow
+from tests.e2e.test_secrets import _database_bytes, _leaks
 from tests.executions.conftest import eventually
 
 pytestmark = pytest.mark.slow
@@ -119,7 +120,7 @@ def _tamper(headers: dict[str, str], name: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("scheme", sorted(SCHEMES))
 async def test_each_scheme_accepts_a_signed_request_and_refuses_forgeries_without_a_run(
-    client: httpx.AsyncClient, scheme: str
+    client: httpx.AsyncClient, server: Server, scheme: str
 ) -> None:
     verify, key, sign, header, timestamped = SCHEMES[scheme]
     await _secret(client, "STD_KEY" if scheme == "standard" else "PLAIN", key)
@@ -156,6 +157,9 @@ async def test_each_scheme_accepts_a_signed_request_and_refuses_forgeries_withou
     if scheme == "token":  # the token is a credential: never stored with the run
         assert "x-hook-token" not in stored["headers"]
         assert PLAIN_KEY not in json.dumps(stored)
+        # Nor anywhere in the database: the vault holds it encrypted, audits hold reasons.
+        assert _leaks(_database_bytes(server), PLAIN_KEY) == []
+        assert _leaks(server.log.read_bytes(), PLAIN_KEY) == []
     audit = (await client.get("/api/v1/audit", params={"limit": 200})).json()["items"]
     failures = [a for a in audit if a["action"] == "trigger.verification_failed"
                 and a["target"] == url.rsplit("/", 1)[1]]  # fmt: skip
