@@ -372,3 +372,18 @@ async def test_sync_mode_reports_a_failed_run_and_a_run_outliving_its_timeout(
         200,
         202,
     )
+
+
+async def test_repeated_failed_verifications_lock_the_address_out(
+    client: httpx.AsyncClient,
+) -> None:
+    await _secret(client, "PLAIN", PLAIN_KEY)
+    flow_id, url = await _hook_flow(client, "lockout", "{verify: {scheme: github, secret: PLAIN}}")
+    wrong = {"X-Hub-Signature-256": "sha256=" + "0" * 64}
+    answers = [(await client.post(url, content=BODY, headers=wrong)).status_code for _ in range(11)]
+    assert answers == [401] * 10 + [429]
+    # Locked out for the rest of the minute, even with a good signature: nothing is checked.
+    signed = await client.post(url, content=BODY, headers=_github(1, BODY))
+    assert signed.status_code == 429
+    assert int(signed.headers["Retry-After"]) >= 1
+    assert await _runs(client, flow_id) == []
