@@ -153,9 +153,7 @@ nodes:
     assert "boom" in result.shared["message"]
 
 
-async def test_a_result_over_the_limit_fails(
-    server: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_result_over_the_limit_fails(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOWRUNNER_MCP_MAX_RESULT_BYTES", "2048")
     assert (await run(one(f"{server}, tool: big, arguments: {{n: 300}}"))).output["text"]
     cause = await failure(one(f"{server}, tool: big, arguments: {{n: 5000}}"))
@@ -205,9 +203,8 @@ async def test_a_slow_tool_times_out_and_its_server_process_ends(
 async def test_cancelling_the_run_closes_the_session_and_ends_the_process(
     tmp_path: Path,
 ) -> None:
-    text = one(
-        stdio_params(f'env: {{MCP_MARK_DIR: "{tmp_path}"}}, tool: sleep, arguments: {{seconds: 600}}')
-    )
+    marks = f'env: {{MCP_MARK_DIR: "{tmp_path}"}}'
+    text = one(stdio_params(f"{marks}, tool: sleep, arguments: {{seconds: 600}}"))
     task = asyncio.create_task(run(text))
 
     async def sleeping() -> bool:
