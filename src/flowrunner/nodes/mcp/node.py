@@ -13,19 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from flowrunner.config import load_settings
-from flowrunner.definition.durations import DURATION_PATTERN
 from flowrunner.errors import ExecutionError
 from flowrunner.expressions import thaw
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
+from flowrunner.nodes.durations import DURATION_PATTERN
 from flowrunner.nodes.mcp.errors import McpError
 from flowrunner.nodes.mcp.operations import OPERATIONS, run_operation
 from flowrunner.nodes.mcp.server import McpSettings, ServerSpec, parse_timeout
-
-if TYPE_CHECKING:
-    from flowrunner.plugins import BuildEnv
+from flowrunner.nodes.spec import BuildEnv
 
 __all__ = ["MCP", "MCP_TYPES", "PARAMS_SCHEMA"]
 
