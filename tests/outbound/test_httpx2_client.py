@@ -11,7 +11,7 @@ import pytest
 
 from flowrunner.errors import DestinationRefused
 from flowrunner.outbound import AddressPolicy
-from flowrunner.outbound.httpx2_client import guarded_httpx2_client
+from flowrunner.outbound.httpx2_client import ResponseTooLarge, guarded_httpx2_client
 from tests.http_server import running_server
 
 
@@ -42,3 +42,16 @@ async def test_a_refused_connection_is_httpx2s_connect_error() -> None:
         async with guarded_httpx2_client(AddressPolicy(allow_private=True)) as client:
             with pytest.raises(httpx2.ConnectError):
                 await client.get(f"http://127.0.0.1:{port}/")
+
+
+async def test_a_response_past_the_limit_fails_while_read_except_a_get_stream() -> None:
+    policy = AddressPolicy(allow_private=True)
+    with running_server() as server:
+        async with guarded_httpx2_client(policy, max_response_bytes=2000) as client:
+            with pytest.raises(ResponseTooLarge, match="over the limit of 2000 bytes"):
+                await client.post(f"{server.url}/echo", content=b"x" * 5000)
+            small = await client.post(f"{server.url}/echo", content=b"x")
+            assert small.status_code == 200
+            # A GET is a stream of server events, bounded per event by the caller.
+            long = await client.get(f"{server.url}/echo", headers={"X-Pad": "y" * 5000})
+            assert long.status_code == 200

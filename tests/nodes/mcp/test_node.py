@@ -161,6 +161,15 @@ async def test_a_result_over_the_limit_fails(server: str, monkeypatch: pytest.Mo
     assert "FLOWRUNNER_MCP_MAX_RESULT_BYTES" in str(cause)
 
 
+async def test_an_oversize_http_answer_fails_while_it_is_read(
+    mcp_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWRUNNER_MCP_MAX_RESULT_BYTES", "2048")
+    cause = await failure(one(http(mcp_url, "tool: big, arguments: {n: 100000}")))
+    assert isinstance(cause, McpResultTooLarge)
+    assert "response body over the limit of 4096 bytes" in str(cause)
+
+
 # --- the server going away, or never there ---------------------------------------------------
 
 

@@ -77,8 +77,11 @@ async def close_pool() -> None:
 class _Pooled:
     """One pooled session and the task that owns it."""
 
-    def __init__(self, spec: ServerSpec, settings: McpSettings, idle_seconds: float) -> None:
+    def __init__(
+        self, spec: ServerSpec, settings: McpSettings, idle_seconds: float, where: str
+    ) -> None:
         self.spec = spec
+        self._where = where  # the visit that opened it: named if connecting fails
         self.users = 0
         self.last_used = asyncio.get_running_loop().time()
         self.closed = False
@@ -115,12 +118,12 @@ class _Pooled:
                 try:
                     async with asyncio.timeout(self._settings.timeout):
                         self._session = await stack.enter_async_context(
-                            open_session(self.spec, self._settings, "a pooled MCP session")
+                            open_session(self.spec, self._settings, self._where)
                         )
                 except TimeoutError:
                     raise McpConnectionFailed(
-                        f"the MCP server {self.spec.describe()} did not answer within "
-                        f"{self._settings.timeout:g} s of connecting"
+                        f"{self._where}: the MCP server {self.spec.describe()} did not "
+                        f"answer within {self._settings.timeout:g} s of connecting"
                     ) from None
                 self._ready.set()
                 while not self._closing.is_set():
@@ -167,7 +170,7 @@ class SessionPool:
                 ):
                     yield session
                 return
-            entry = self._entries[key] = _Pooled(spec, settings, self._idle)
+            entry = self._entries[key] = _Pooled(spec, settings, self._idle, where)
             entry.start(lambda done: self._forget(key, done))
         entry.users += 1
         try:

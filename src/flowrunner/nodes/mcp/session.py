@@ -44,7 +44,7 @@ from flowrunner.nodes.mcp.errors import (
     McpUnknownTool,
 )
 from flowrunner.nodes.mcp.server import McpSettings, ServerSpec
-from flowrunner.outbound.httpx2_client import guarded_httpx2_client
+from flowrunner.outbound.httpx2_client import OVERSIZE, ResponseTooLarge, guarded_httpx2_client
 
 __all__ = ["McpSession", "function_definition", "open_session"]
 
@@ -88,7 +88,11 @@ async def _connect(stack: AsyncExitStack, spec: ServerSpec, settings: McpSetting
         )
     else:
         http = guarded_httpx2_client(
-            settings.policy, headers=dict(spec.headers), timeout=settings.timeout
+            settings.policy,
+            headers=dict(spec.headers),
+            timeout=settings.timeout,
+            # The JSON-RPC answer holds a result's content and its structured form, both.
+            max_response_bytes=settings.max_result_bytes * 2,
         )
         await stack.enter_async_context(http)
         transport = streamable_http_client(
@@ -237,6 +241,13 @@ def translate(exc: BaseException, spec: ServerSpec, where: str, doing: str) -> B
     if not isinstance(leaf, Exception):  # CancelledError and the like: not a failure
         return exc
     server = spec.describe()
+    if isinstance(leaf, MCPError | ResponseTooLarge) and OVERSIZE in str(leaf):
+        text = str(leaf)
+        why = text[text.index(OVERSIZE) :].split(")", 1)[0][:200]
+        return McpResultTooLarge(
+            f"{where}: the answer of {server} while {doing}: {why} (twice "
+            "FLOWRUNNER_MCP_MAX_RESULT_BYTES, for the raw answer)"
+        )
     if isinstance(leaf, MCPError):
         if leaf.code == mcp_types.CONNECTION_CLOSED:
             return McpConnectionFailed(
