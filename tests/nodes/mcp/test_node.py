@@ -338,6 +338,27 @@ async def test_a_full_pool_closes_the_least_recently_used_idle_session(
     assert await pid_of("pool: true, env: {VARIANT: b}") == second
 
 
+async def test_an_account_at_its_pool_share_evicts_its_own_session_not_anothers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flowrunner.fairness import ACCOUNT_ID
+
+    monkeypatch.setenv("FLOWRUNNER_MCP_POOL_SIZE", "2")  # one per account
+    token = ACCOUNT_ID.set("account-b")
+    try:
+        b = await pid_of("pool: true")
+    finally:
+        ACCOUNT_ID.reset(token)
+    a = await pid_of("pool: true")
+    await pid_of("pool: true, env: {VARIANT: b}")  # a's second server: a's first goes
+
+    async def gone() -> bool:
+        return process_gone(a)
+
+    await eventually(gone, "account a's first pooled server process ended")
+    assert not process_gone(b)  # b's session was not a's to take
+
+
 async def test_a_pooled_session_whose_server_crashed_is_replaced() -> None:
     first = await pid_of("pool: true")
     with pytest.raises(NodeFailed):

@@ -199,11 +199,12 @@ class SessionPool:
     def _make_room(self, account: str) -> bool:
         """Whether a new session may be pooled for ``account``, closing an idle one if
         that makes room."""
-        mine = [e for (owner, _), e in self._entries.items() if owner == account]
+        live = [(owner, e) for (owner, _), e in self._entries.items() if not e.closed]
+        mine = [e for owner, e in live if owner == account]
         if len(mine) >= self.per_account:
             return self._evict(mine)
-        if len(self._entries) >= self.size:
-            return self._evict(list(self._entries.values()))
+        if len(live) >= self.size:
+            return self._evict([e for _, e in live])
         return True
 
     def _evict(self, candidates: list[_Pooled]) -> bool:
