@@ -27,7 +27,7 @@ from flowrunner.nodes.mcp import (
     McpUnknownTool,
 )
 from tests.executions.conftest import eventually
-from tests.nodes.mcp.conftest import SCRIPT, process_gone, stdio_params
+from tests.nodes.mcp.conftest import SCRIPT, http_server, process_gone, stdio_params
 
 
 async def run(text: str, run_input: Any = None, **kwargs: Any) -> RunResult:
@@ -177,6 +177,13 @@ async def test_a_server_crash_mid_call_is_a_connection_failure() -> None:
     cause = await failure(one(stdio_params("tool: crash")))
     assert isinstance(cause, McpConnectionFailed)
     assert "closed the connection while calling tool 'crash'" in str(cause)
+
+
+async def test_an_http_server_dying_mid_call_is_a_connection_failure() -> None:
+    with http_server() as url:  # its own: the call ends its process
+        cause = await failure(one(http(url, "tool: crash")))
+    assert isinstance(cause, McpConnectionFailed)
+    assert f"{url}: connection failed while" in str(cause)
 
 
 async def test_a_refused_http_connection_is_a_connection_failure() -> None:

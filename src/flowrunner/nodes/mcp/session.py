@@ -74,7 +74,7 @@ async def open_session(
             yield McpSession(client, spec, settings, where)
     except BaseExceptionGroup as group:
         # The SDK's task groups wrap whatever ended the body (our own McpError included).
-        _fail(group, spec, where, "talking to it")
+        _fail(group, spec, where, "using the session")
 
 
 async def _connect(stack: AsyncExitStack, spec: ServerSpec, settings: McpSettings) -> Client:
@@ -267,7 +267,7 @@ def translate(exc: BaseException, spec: ServerSpec, where: str, doing: str) -> B
             f"{where}: {server} answered HTTP {leaf.response.status_code} while {doing}"
         )
     if isinstance(leaf, httpx2.HTTPError):
-        return McpConnectionFailed(f"{where}: cannot reach {server} while {doing}: {leaf}")
+        return McpConnectionFailed(f"{where}: {server}: connection failed while {doing}: {leaf}")
     if isinstance(leaf, OSError):
         why = leaf.strerror or str(leaf)
         return McpConnectionFailed(f"{where}: cannot start or reach {server}: {why}")
