@@ -51,3 +51,11 @@ def test_interval_occurrences_are_anchored_at_the_epoch() -> None:
     assert count == 3  # 00:10, 00:20, 00:30; the last two kept
     assert due == [datetime(2026, 1, 1, 0, 20, tzinfo=UTC), datetime(2026, 1, 1, 0, 30, tzinfo=UTC)]
     assert next_after(spec, start) == datetime(2026, 1, 1, 0, 10, tzinfo=UTC)
+
+
+def test_catch_up_looks_back_at_most_a_week() -> None:
+    spec = schedule_spec("m", {"cron": "* * * * *"})
+    until = datetime(2026, 6, 1, tzinfo=UTC)
+    due, count = due_between(spec, until - timedelta(days=365), until, keep=3)
+    assert count == 7 * 24 * 60
+    assert due[-1] == until

@@ -17,15 +17,19 @@ from cronsim import CronSim
 
 from flowrunner.definition.triggers import ScheduleSpec
 
+MAX_LOOKBACK = timedelta(days=7)
+"""Occurrences older than this before ``until`` are never due (so a schedule off for a year
+does not walk a year of minutes): catch-up looks back at most a week."""
 MAX_CRON_STEPS = 100_000
-"""Cron occurrences walked per computation: a window longer than that is cut to its end."""
+"""A further bound on the cron occurrences walked per computation."""
 
 
 def due_between(
     spec: ScheduleSpec, after: datetime, until: datetime, *, keep: int
 ) -> tuple[list[datetime], int]:
     """The last ``keep`` occurrences in ``(after, until]`` (UTC, oldest first) and how many
-    there were in all."""
+    there were in all (within ``MAX_LOOKBACK`` of ``until``)."""
+    after = max(after, until - MAX_LOOKBACK)
     if spec.interval is not None:
         step = spec.interval
         first = int(after.timestamp() // step) + 1
