@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     http_max_connections: int = Field(default=100, ge=1)
 
+    # Tokens (prompt + completion) an account's llm nodes may use per calendar month (UTC);
+    # a call over it fails with llm_budget_exceeded. None: no budget.
+    llm_monthly_token_budget: int | None = Field(default=None, ge=0)
+
     def runs_per_account(self) -> int:
         if self.max_runs_per_account is not None:
             return min(self.max_runs_per_account, self.executor_concurrency)

@@ -17,6 +17,7 @@ def builtin_registry() -> NodeTypeRegistry:
     from flowrunner.nodes.email import EMAIL_TYPES
     from flowrunner.nodes.fanout import FANOUT_TYPES
     from flowrunner.nodes.http import HTTP_TYPES
+    from flowrunner.nodes.llm import LLM_TYPES
     from flowrunner.nodes.script import SCRIPT_TYPES
 
     registry = NodeTypeRegistry()
@@ -26,6 +27,7 @@ def builtin_registry() -> NodeTypeRegistry:
         *FANOUT_TYPES,
         *HTTP_TYPES,
         *EMAIL_TYPES,
+        *LLM_TYPES,
     ):
         registry.register(node_type, aliases=aliases)
     return registry

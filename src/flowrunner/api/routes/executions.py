@@ -22,7 +22,7 @@ from flowrunner.api.schemas.common import COMMON_ERRORS, QueryDateTime, error_re
 from flowrunner.definition import parse_duration
 from flowrunner.errors import InvalidInput
 from flowrunner.executions import ExecutionService, ExecutionView
-from flowrunner.executions.events import as_message
+from flowrunner.executions.events import STREAM, as_message
 from flowrunner.storage import Execution
 from flowrunner.storage.records import ExecutionStatus
 
@@ -315,4 +315,7 @@ async def execution_events(
 async def _sse(stream: AsyncIterator[Any]) -> AsyncIterator[str]:
     async for event in stream:
         data = json.dumps(as_message(event), separators=(",", ":"))
+        if event.type == STREAM:  # live only: not a position to resume from
+            yield f"event: {event.type}\ndata: {data}\n\n"
+            continue
         yield f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"
