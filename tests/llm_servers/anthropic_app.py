@@ -41,7 +41,10 @@ def anthropic_app(state: ServerState) -> Starlette:
                 message = "prompt is too long: 9000 tokens > 8 maximum"
             headers = {"retry-after": reply.retry_after} if reply.retry_after else None
             return _error(status, message, headers)
-        prompt = count_tokens(turns)
+        system = body.get("system") or ""
+        if isinstance(system, list):
+            system = " ".join(str(b.get("text", "")) for b in system)
+        prompt = count_tokens([Turn("system", str(system)), *turns])
         output = len(reply.words()) + len(reply.tool_calls)
         if body.get("stream"):
             return StreamingResponse(
