@@ -116,7 +116,8 @@ async def test_streamed_text_arrives_over_the_websocket_before_the_node_finishes
     run = await wait_status(client, execution_id)
     assert run["output"]["content"] == story
     stored = await events_of(client, execution_id)
-    assert stored and not any(e["type"] == "stream" for e in stored)
+    assert stored
+    assert not any(e["type"] == "stream" for e in stored)
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
@@ -128,14 +129,14 @@ async def test_a_run_is_canceled_during_a_streaming_call(
     )
     execution_id = await start_run(client, flow_id, {})
     async with asyncio.timeout(HANG_GUARD):
-        while not models.state.streaming.is_set():
+        while not models.state.streaming.is_set():  # noqa: ASYNC110 - a thread's Event
             await asyncio.sleep(0.02)
     response = await client.post(f"/api/v1/executions/{execution_id}/cancel")
     assert response.status_code == 200, response.text
     run = await wait_status(client, execution_id)
     assert run["status"] == "canceled"
     async with asyncio.timeout(HANG_GUARD):  # the call was cut: the server saw the client go
-        while not models.state.disconnected.is_set():
+        while not models.state.disconnected.is_set():  # noqa: ASYNC110 - a thread's Event
             await asyncio.sleep(0.02)
 
 

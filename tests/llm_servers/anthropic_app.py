@@ -15,8 +15,12 @@ from tests.llm_servers.script import Reply, Turn, answer, count_tokens
 from tests.llm_servers.state import ServerState
 
 _STOP = {"stop": "end_turn", "tool_calls": "tool_use", "content_filter": "refusal"}
-_KINDS = {401: "authentication_error", 429: "rate_limit_error", 400: "invalid_request_error",
-          500: "api_error"}
+_KINDS = {
+    401: "authentication_error",
+    429: "rate_limit_error",
+    400: "invalid_request_error",
+    500: "api_error",
+}
 
 
 def anthropic_app(state: ServerState) -> Starlette:
@@ -102,35 +106,63 @@ async def _events(
         return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n"
 
     try:
-        yield event("message_start", {"message": {
-            "id": "msg_scripted", "type": "message", "role": "assistant", "model": model,
-            "content": [], "stop_reason": None, "stop_sequence": None,
-            "usage": {"input_tokens": prompt, "output_tokens": 0}}})
+        yield event(
+            "message_start",
+            {
+                "message": {
+                    "id": "msg_scripted",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": prompt, "output_tokens": 0},
+                }
+            },
+        )
         index = 0
         words = reply.words()
         if words:
-            yield event("content_block_start",
-                        {"index": 0, "content_block": {"type": "text", "text": ""}})
+            yield event(
+                "content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}
+            )
             for n, word in enumerate(words):
-                yield event("content_block_delta",
-                            {"index": 0, "delta": {"type": "text_delta", "text": word}})
+                yield event(
+                    "content_block_delta",
+                    {"index": 0, "delta": {"type": "text_delta", "text": word}},
+                )
                 if reply.gated and n == 2:
                     state.streaming.set()
                     await state.wait_gate()
             yield event("content_block_stop", {"index": 0})
             index = 1
         for ident, name, arguments in reply.tool_calls:
-            yield event("content_block_start", {"index": index, "content_block": {
-                "type": "tool_use", "id": ident, "name": name, "input": {}}})
+            yield event(
+                "content_block_start",
+                {
+                    "index": index,
+                    "content_block": {"type": "tool_use", "id": ident, "name": name, "input": {}},
+                },
+            )
             text = json.dumps(arguments)
             for piece in (text[: len(text) // 2], text[len(text) // 2 :]):
-                yield event("content_block_delta", {"index": index, "delta": {
-                    "type": "input_json_delta", "partial_json": piece}})
+                yield event(
+                    "content_block_delta",
+                    {"index": index, "delta": {"type": "input_json_delta", "partial_json": piece}},
+                )
             yield event("content_block_stop", {"index": index})
             index += 1
-        yield event("message_delta", {
-            "delta": {"stop_reason": _STOP.get(reply.finish, "end_turn"), "stop_sequence": None},
-            "usage": {"output_tokens": output}})
+        yield event(
+            "message_delta",
+            {
+                "delta": {
+                    "stop_reason": _STOP.get(reply.finish, "end_turn"),
+                    "stop_sequence": None,
+                },
+                "usage": {"output_tokens": output},
+            },
+        )
         yield event("message_stop", {})
     finally:
         if reply.gated and not state.gate.is_set():

@@ -29,9 +29,9 @@ def openai_app(state: ServerState) -> Starlette:
         model = str(body.get("model", ""))
         reply = answer(model, turns, tools, state.script)
         if reply.error is not None:
-            status, code, message = reply.error
+            status, code, text = reply.error
             headers = {"retry-after": reply.retry_after} if reply.retry_after else None
-            return _error(status, code, message, headers)
+            return _error(status, code, text, headers)
         usage = {
             "prompt_tokens": count_tokens(turns),
             "completion_tokens": len(reply.words()) + len(reply.tool_calls),
@@ -106,14 +106,30 @@ async def _chunks(
         for index, call in enumerate(reply.tool_calls):
             ident, name, arguments = call
             text = json.dumps(arguments)
-            yield chunk({"tool_calls": [{"index": index, "id": ident, "type": "function",
-                                         "function": {"name": name, "arguments": ""}}]})
+            yield chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": index,
+                            "id": ident,
+                            "type": "function",
+                            "function": {"name": name, "arguments": ""},
+                        }
+                    ]
+                }
+            )
             for piece in (text[: len(text) // 2], text[len(text) // 2 :]):
                 yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
         yield chunk({}, reply.finish)
         if usage is not None:
-            data = {"id": "chatcmpl-scripted", "object": "chat.completion.chunk",
-                    "created": int(time.time()), "model": model, "choices": [], "usage": usage}
+            data = {
+                "id": "chatcmpl-scripted",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [],
+                "usage": usage,
+            }
             yield f"data: {json.dumps(data)}\n\n"
         yield "data: [DONE]\n\n"
     finally:

@@ -73,12 +73,18 @@ def answer(model: str, turns: list[Turn], tools: list[str], state: dict[str, int
     if model == "scripted-rate-limit":
         state["rate_limited"] = state.get("rate_limited", 0) + 1
         if state["rate_limited"] == 1:
-            return Reply(error=(429, "rate_limit", "Rate limit reached, retry later"),
-                         retry_after="1")
+            return Reply(
+                error=(429, "rate_limit", "Rate limit reached, retry later"), retry_after="1"
+            )
         return Reply(f"echo: {last_user}")
     if model == "scripted-context":
-        return Reply(error=(400, "context_length", "This model's maximum context length "
-                            "is 8 tokens; the messages are too long"))
+        return Reply(
+            error=(
+                400,
+                "context_length",
+                "This model's maximum context length is 8 tokens; the messages are too long",
+            )
+        )
     if model == "scripted-filter":
         return Reply("", finish="content_filter")
     if model == "scripted-5xx":

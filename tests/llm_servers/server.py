@@ -37,7 +37,12 @@ class ModelServer:
             ]
         )
         config = uvicorn.Config(
-            app, log_level="warning", lifespan="off", ws="none", http="h11", access_log=False,
+            app,
+            log_level="warning",
+            lifespan="off",
+            ws="none",
+            http="h11",
+            access_log=False,
             timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)

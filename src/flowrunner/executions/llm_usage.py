@@ -50,7 +50,7 @@ class RunUsage:
 
     @property
     def used(self) -> bool:
-        return self.totals["calls"] > 0
+        return bool(self.totals["calls"] > 0)
 
     def snapshot(self) -> dict[str, Any]:
         """The run's totals and per-node counts (JSON)."""

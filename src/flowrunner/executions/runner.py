@@ -44,9 +44,9 @@ from flowrunner.executions.states import transition
 from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.logging import masking
 from flowrunner.nodes.base import RUN_SECRETS
+from flowrunner.nodes.control import STORED_FLOWS
 from flowrunner.nodes.live import LIVE_SINK
 from flowrunner.nodes.llm.usage import USAGE_METER
-from flowrunner.nodes.control import STORED_FLOWS
 from flowrunner.secrets import Masker
 from flowrunner.storage import Execution, NewEvent, Store
 from flowrunner.storage.records import Clock, ExecutionStatus, utcnow

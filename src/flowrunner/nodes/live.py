@@ -27,7 +27,7 @@ STREAM_MAX_CHARS = 4096  # a burst bigger than this goes out at once
 class TextStream:
     """Collects generated text and publishes it at most every ``interval`` seconds."""
 
-    __slots__ = ("_buffer", "_chunks", "_interval", "_last", "_node_id", "_size", "_sink")
+    __slots__ = ("_buffer", "_chunks", "_interval", "_last", "_node_id", "_sink", "_size")
 
     def __init__(
         self, node_id: str, sink: LiveSink | None, interval: float = STREAM_INTERVAL

@@ -14,10 +14,13 @@ def test_a_conversation_with_tool_calls_becomes_alternating_anthropic_turns() ->
         model="m",
         messages=[
             {"role": "system", "content": "sys"},
-            {"role": "user", "content": [
-                {"type": "text", "text": "look"},
-                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
-            ]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "look"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                ],
+            },
             {"role": "assistant", "content": None, "tool_calls": [call]},
             {"role": "tool", "tool_call_id": "t1", "content": "r1"},
             {"role": "tool", "tool_call_id": "t2", "content": "r2"},
@@ -36,7 +39,9 @@ def test_a_conversation_with_tool_calls_becomes_alternating_anthropic_turns() ->
         "type": "image",
         "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"},
     }
-    assert assistant["content"] == [{"type": "tool_use", "id": "t1", "name": "f", "input": {"a": 1}}]
+    assert assistant["content"] == [
+        {"type": "tool_use", "id": "t1", "name": "f", "input": {"a": 1}}
+    ]
     assert [b["tool_use_id"] for b in results["content"]] == ["t1", "t2"]  # merged in one turn
 
 
@@ -55,6 +60,10 @@ def test_a_reply_with_text_and_tool_use_reads_as_the_openai_shape() -> None:
     assert result.content == "Let me check."
     assert result.finish_reason == "tool_calls"
     assert result.tool_calls == [
-        {"id": "t1", "type": "function", "function": {"name": "f", "arguments": json.dumps({"a": 1})}}
+        {
+            "id": "t1",
+            "type": "function",
+            "function": {"name": "f", "arguments": json.dumps({"a": 1})},
+        }
     ]
     assert result.usage.as_dict() == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}

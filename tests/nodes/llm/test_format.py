@@ -11,8 +11,11 @@ from flowrunner.definition import compile_flow, load_flow
 from flowrunner.errors import NodeFailed
 from flowrunner.scripting import Sandbox
 
-ROUTED = {"tool_calls": [{"id": "c9", "type": "function",
-                          "function": {"name": "calc", "arguments": "{}"}}]}
+ROUTED = {
+    "tool_calls": [
+        {"id": "c9", "type": "function", "function": {"name": "calc", "arguments": "{}"}}
+    ]
+}
 
 
 @pytest.fixture
@@ -56,12 +59,12 @@ async def test_params_override_id_name_and_content() -> None:
 
 
 async def test_a_script_formats_the_content_or_the_whole_message(sandbox: Sandbox) -> None:
-    content = (
-        '    params:\n      script: |\n        return "total=" + input.total + " via " + tool_call.id;\n'
-    )
+    head = "    params:\n      script: |\n        "
+    content = head + 'return "total=" + input.total + " via " + tool_call.id;\n'
     out = await run(flow("{total: 3}", content), sandbox)
-    assert out["content"] == "total=3 via c9" and out["tool_call_id"] == "c9"
-    whole = "    params:\n      script: |\n        return {role: 'tool', tool_call_id: 'z', content: 'x'};\n"
+    assert out["content"] == "total=3 via c9"
+    assert out["tool_call_id"] == "c9"
+    whole = head + "return {role: 'tool', tool_call_id: 'z', content: 'x'};\n"
     assert await run(flow("{total: 3}", whole), sandbox) == {
         "role": "tool",
         "tool_call_id": "z",

@@ -64,7 +64,8 @@ async def test_a_call_gives_the_originals_output_keys(
     result = await run(flow(provider, base_url(models, provider), "scripted-echo", extra))
     out = result.output
     assert out["content"] == "echo: What is a flow?"
-    assert out["tool_calls"] == [] and out["has_tool_calls"] is False
+    assert out["tool_calls"] == []
+    assert out["has_tool_calls"] is False
     assert out["finish_reason"] == "stop"
     assert out["usage"] == {"prompt_tokens": 6, "completion_tokens": 5, "total_tokens": 11}
     assert out["structured_output"] is None
@@ -77,7 +78,8 @@ async def test_a_call_gives_the_originals_output_keys(
     assert models.state.keys == [API_KEY]  # the key went where it belongs, and only there
     sent = models.state.requests[0]
     if provider == "anthropic":
-        assert sent["system"] == "Be brief." and sent["max_tokens"] == 1024
+        assert sent["system"] == "Be brief."
+        assert sent["max_tokens"] == 1024
     else:
         assert sent["messages"][0] == {"role": "system", "content": "Be brief."}
 
@@ -98,7 +100,8 @@ async def test_a_tool_call_comes_back_in_the_openai_wire_shape_and_routes_tool_c
     result = await run(flow(provider, base_url(models, provider), "scripted-tools", extra))
     out = result.output
     assert result.action == "tool_calls"
-    assert out["has_tool_calls"] is True and out["finish_reason"] == "tool_calls"
+    assert out["has_tool_calls"] is True
+    assert out["finish_reason"] == "tool_calls"
     assert out["tool_calls"] == [
         {
             "id": "call_1",
@@ -142,7 +145,8 @@ async def test_response_format_json_schema_is_sent_to_openai_as_is(models: Model
     result = await run(flow("openai", models.openai_url, "scripted-json", extra))
     assert result.output["structured_output"] == PERSON
     sent = models.state.requests[0]["response_format"]
-    assert sent["type"] == "json_schema" and sent["json_schema"]["schema"] == PERSON_SCHEMA
+    assert sent["type"] == "json_schema"
+    assert sent["json_schema"]["schema"] == PERSON_SCHEMA
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -195,9 +199,12 @@ async def test_a_refused_key_is_an_auth_failure_that_does_not_quote_the_key(
 ) -> None:
     wrong = "sk-wrong-key-0000"
     with pytest.raises(NodeFailed) as info:
-        await run(flow(provider, base_url(models, provider), "scripted-echo"), secrets={"KEY": wrong})
+        await run(
+            flow(provider, base_url(models, provider), "scripted-echo"), secrets={"KEY": wrong}
+        )
     error = failure(info)
-    assert isinstance(error, LLMAuthFailed) and error.code == "llm_auth_failed"
+    assert isinstance(error, LLMAuthFailed)
+    assert error.code == "llm_auth_failed"
     assert f"{provider} answered 401" in str(error)
     assert wrong not in str(error)
 
@@ -224,7 +231,8 @@ async def test_a_rate_limit_without_retries_fails_with_the_hint(models: ModelSer
     with pytest.raises(NodeFailed) as info:
         await run(flow("openai", models.openai_url, "scripted-rate-limit"))
     error = failure(info)
-    assert isinstance(error, LLMRateLimited) and error.retry_after == 1.0
+    assert isinstance(error, LLMRateLimited)
+    assert error.retry_after == 1.0
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -287,6 +295,11 @@ REAL_MODEL = os.environ.get("FLOWRUNNER_TEST_OPENAI_MODEL")
 @pytest.mark.skipif(not (REAL_URL and REAL_MODEL), reason="no real model server configured")
 async def test_a_real_openai_compatible_server_answers() -> None:
     text = flow("openai", str(REAL_URL), str(REAL_MODEL), "      max_tokens: 16\n")
-    result = await run(text, "Say hello.", secrets={"KEY": os.environ.get("FLOWRUNNER_TEST_OPENAI_API_KEY", "none")})
-    assert isinstance(result.output["content"], str) and result.output["content"]
+    result = await run(
+        text,
+        "Say hello.",
+        secrets={"KEY": os.environ.get("FLOWRUNNER_TEST_OPENAI_API_KEY", "none")},
+    )
+    assert isinstance(result.output["content"], str)
+    assert result.output["content"]
     assert result.output["usage"]["total_tokens"] > 0

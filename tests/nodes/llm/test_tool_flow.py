@@ -84,7 +84,8 @@ async def test_a_transform_tool_result_goes_back_to_the_model_for_the_final_answ
     result = await compiled.run({"question": "meaning?"}, secrets={"KEY": API_KEY})
     assert result.output == {"answer": "The answer is 42 for meaning?"}
     routed = result.results["route"]
-    assert routed["tool_name"] == "lookup" and routed["tool_call_id"] == "call_1"
+    assert routed["tool_name"] == "lookup"
+    assert routed["tool_call_id"] == "call_1"
     assert routed["tool_params"] == {"query": "meaning?"}
     assert result.results["result"] == {
         "role": "tool",

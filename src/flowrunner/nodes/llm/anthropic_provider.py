@@ -62,7 +62,8 @@ class AnthropicProvider:
             return await self._stream(kwargs, on_text)
         except anthropic.APIStatusError as exc:
             body = exc.body if isinstance(exc.body, dict) else {}
-            detail = body.get("error") if isinstance(body.get("error"), dict) else {}
+            error = body.get("error")
+            detail: dict[str, Any] = error if isinstance(error, dict) else {}
             message_text = str(detail.get("message") or exc.message)
             code = detail.get("type")
             raise status_error(

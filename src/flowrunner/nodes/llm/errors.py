@@ -20,8 +20,8 @@ and the provider's own error text.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from flowrunner.errors import ExecutionError
@@ -71,8 +71,14 @@ class LLMBudgetExceeded(LLMError):
     code = "llm_budget_exceeded"
 
 
-_CONTEXT_WORDS = ("context_length", "context length", "too many tokens", "prompt is too long",
-                  "maximum context", "context window")
+_CONTEXT_WORDS = (
+    "context_length",
+    "context length",
+    "too many tokens",
+    "prompt is too long",
+    "maximum context",
+    "context window",
+)
 _FILTER_WORDS = ("content_filter", "content filter", "content_policy", "safety")
 
 

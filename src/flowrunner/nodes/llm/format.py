@@ -75,9 +75,8 @@ def _latest_route(results: Mapping[str, Any]) -> Mapping[str, Any]:
     routers: name the call with params then)."""
     found: Mapping[str, Any] = {}
     for value in results.values():
-        if isinstance(value, Mapping) and "tool_call_id" in value and "tool_name" in value:
-            if value.get("tool_call_id"):
-                found = value
+        if isinstance(value, Mapping) and value.get("tool_call_id") and "tool_name" in value:
+            found = value
     return found
 
 

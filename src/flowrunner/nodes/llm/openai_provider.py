@@ -77,7 +77,11 @@ class OpenAIProvider:
                     for part in delta.tool_calls or ():
                         call = calls.setdefault(
                             part.index,
-                            {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
+                            {
+                                "id": "",
+                                "type": "function",
+                                "function": {"name": "", "arguments": ""},
+                            },
                         )
                         if part.id:
                             call["id"] = part.id

@@ -108,7 +108,9 @@ def llm_call(node_id: str, params: Mapping[str, Any]) -> LLMCall:
     if api_key is not None and not isinstance(api_key, str):
         raise bad("api_key", "must be a string (use ${secrets.NAME})")
     base_url = params.get("base_url")
-    if base_url is not None and not (isinstance(base_url, str) and base_url.startswith(("http://", "https://"))):
+    if base_url is not None and not (
+        isinstance(base_url, str) and base_url.startswith(("http://", "https://"))
+    ):
         raise bad("base_url", "must be an http:// or https:// URL")
     return LLMCall(
         provider=provider,
@@ -235,7 +237,11 @@ def _schema(params: Mapping[str, Any], bad: Any) -> Mapping[str, Any] | None:
 def _timeout(value: Any, bad: Any) -> float:
     if value is None:
         return DEFAULT_TIMEOUT
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_TIMEOUT:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value <= MAX_TIMEOUT
+    ):
         raise bad("timeout", f"must be seconds, more than 0 and at most {MAX_TIMEOUT:g}")
     return float(value)
 

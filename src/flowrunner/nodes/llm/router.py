@@ -29,7 +29,7 @@ class RouterNode(DefinedNode):
 
     async def work(self, call: Call) -> Any:
         params = call.params
-        source = params["tool_calls"] if "tool_calls" in params else call.input
+        source = params.get("tool_calls", call.input)
         calls = find_tool_calls(source)
         index = params.get("index", 0)
         if not isinstance(index, int) or isinstance(index, bool) or index < 0:
@@ -47,7 +47,8 @@ class RouterNode(DefinedNode):
                 "original_input": call.input,
             }
         tool_call = calls[index]
-        function = tool_call.get("function") if isinstance(tool_call.get("function"), Mapping) else {}
+        found = tool_call.get("function")
+        function: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         name = function.get("name") or tool_call.get("name")
         if not isinstance(name, str) or not name:
             raise ExecutionError(
@@ -57,7 +58,9 @@ class RouterNode(DefinedNode):
         return {
             "tool_name": name,
             "tool_call": dict(tool_call),
-            "tool_params": self._arguments(name, function.get("arguments", tool_call.get("arguments"))),
+            "tool_params": self._arguments(
+                name, function.get("arguments", tool_call.get("arguments"))
+            ),
             "tool_call_id": tool_call.get("id"),
             "original_input": call.input,
         }

@@ -19,7 +19,7 @@ MAX_PROBLEM_CHARS = 500
 def check_schema(schema: Mapping[str, Any]) -> str | None:
     """Why ``schema`` is not a usable JSON Schema, or None."""
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
+        jsonschema.validators.validator_for(schema).check_schema(dict(schema))
     except SchemaError as exc:
         return exc.message
     return None
