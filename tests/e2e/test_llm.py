@@ -162,6 +162,7 @@ async def test_usage_is_reported_with_the_run_and_the_key_never_leaks(
     assert set(usage["nodes"]) == {"ask", "again"}
     assert usage["total_tokens"] == sum(n["total_tokens"] for n in usage["nodes"].values())
     assert usage["total_tokens"] > 0
+    assert (await client.get(f"/api/v1/executions/{execution_id}/usage")).json() == usage
     # The key: in no answer, no event, no log line, no byte of the database.
     answers = json.dumps([run, events])
     assert API_KEY not in answers

@@ -215,6 +215,16 @@ async def get_execution(execution_id: Id, account: CurrentAccount, runs: Runs) -
 
 
 @router.get(
+    "/executions/{execution_id}/usage",
+    summary="A run's model-call token usage (llm nodes): totals and per node",
+)
+async def execution_usage(
+    execution_id: Id, account: CurrentAccount, runs: Runs
+) -> dict[str, Any]:
+    return await runs.usage(account.id, execution_id)
+
+
+@router.get(
     "/executions/{execution_id}/children",
     response_model=ExecutionPage,
     summary="The child runs a run's flow nodes started (stored sub-flows), newest first",
