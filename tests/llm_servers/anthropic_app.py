@@ -38,7 +38,8 @@ def anthropic_app(state: ServerState) -> Starlette:
         turns = [t for m in body.get("messages", []) for t in _turns(m)]
         tools = [t["name"] for t in body.get("tools") or ()]
         model = str(body.get("model", ""))
-        reply = answer(model, turns, tools, state.script)
+        wants_json = "JSON Schema" in str(body.get("system") or "")
+        reply = answer(model, turns, tools, state.script, wants_json)
         if reply.error is not None:
             status, _, message = reply.error
             if status == 400:

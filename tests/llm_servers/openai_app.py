@@ -27,7 +27,8 @@ def openai_app(state: ServerState) -> Starlette:
         turns = [_turn(m) for m in body.get("messages", [])]
         tools = [t["function"]["name"] for t in body.get("tools") or ()]
         model = str(body.get("model", ""))
-        reply = answer(model, turns, tools, state.script)
+        wants_json = bool(body.get("response_format"))
+        reply = answer(model, turns, tools, state.script, wants_json)
         if reply.error is not None:
             status, code, text = reply.error
             headers = {"retry-after": reply.retry_after} if reply.retry_after else None

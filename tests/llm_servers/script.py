@@ -51,10 +51,16 @@ class Reply:
         return [p + " " for p in parts[:-1]] + [parts[-1]]
 
 
-def answer(model: str, turns: list[Turn], tools: list[str], state: dict[str, int]) -> Reply:
+def answer(
+    model: str, turns: list[Turn], tools: list[str], state: dict[str, int], wants_json: bool
+) -> Reply:
+    """Any other model name behaves as a plain assistant would: it calls the first tool when
+    given tools (and answers from the tool's result), replies JSON when asked for JSON (the
+    person above), and otherwise echoes."""
     last_user = next((t.text for t in reversed(turns) if t.role == "user"), "")
-    if model == "scripted-tools":
-        last = turns[-1] if turns else Turn("user", "")
+    last = turns[-1] if turns else Turn("user", "")
+    plain = not model.startswith("scripted-")
+    if model == "scripted-tools" or (plain and (tools or last.role == "tool")):
         if last.role == "tool":
             return Reply(f"The answer is {last.text}")
         if not tools:
@@ -89,6 +95,8 @@ def answer(model: str, turns: list[Turn], tools: list[str], state: dict[str, int
         return Reply("", finish="content_filter")
     if model == "scripted-5xx":
         return Reply(error=(500, "server_error", "The server had an error"))
+    if wants_json and not model.startswith("scripted-"):
+        return Reply(json.dumps(PERSON))
     return Reply(f"echo: {last_user}")
 
 

@@ -22,10 +22,10 @@ from tests.llm_servers.state import ServerState
 
 
 class ModelServer:
-    def __init__(self, api_key: str | None = None) -> None:
+    def __init__(self, api_key: str | None = None, port: int = 0) -> None:
         self.state = ServerState(api_key=api_key)
         self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind(("127.0.0.1", port))
         port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         self.openai_url = f"{self.url}/openai/v1"
