@@ -218,9 +218,7 @@ async def get_execution(execution_id: Id, account: CurrentAccount, runs: Runs) -
     "/executions/{execution_id}/usage",
     summary="A run's model-call token usage (llm nodes): totals and per node",
 )
-async def execution_usage(
-    execution_id: Id, account: CurrentAccount, runs: Runs
-) -> dict[str, Any]:
+async def execution_usage(execution_id: Id, account: CurrentAccount, runs: Runs) -> dict[str, Any]:
     return await runs.usage(account.id, execution_id)
 
 
