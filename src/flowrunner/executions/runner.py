@@ -38,15 +38,16 @@ from flowrunner.executions.recorder import (
     resume_meta,
     uninterrupted,
 )
+from flowrunner.executions.run_kv import AccountKV
 from flowrunner.executions.sealing import Keys, Sealer, unseal
 from flowrunner.executions.sizes import RunLimits
 from flowrunner.executions.states import transition
 from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.logging import masking
-from flowrunner.nodes.base import RUN_SECRETS
 from flowrunner.nodes.control import STORED_FLOWS
 from flowrunner.nodes.live import LIVE_SINK
 from flowrunner.nodes.llm.usage import USAGE_METER
+from flowrunner.nodes.store import RUN_KV
 from flowrunner.secrets import Masker
 from flowrunner.storage import Execution, NewEvent, Store
 from flowrunner.storage.records import Clock, ExecutionStatus, utcnow
@@ -130,7 +131,7 @@ class Runner:
                 account_id=execution.account_id,
                 node_id=None,
             ),
-            masking(masker),
+            masking(masker.mask),
         ):
             if execution.resume_attempts > self._max_resumes:
                 return await self._give_up(execution, masker)
@@ -205,20 +206,25 @@ class Runner:
             seed=seed if isinstance(seed, Mapping) else None,
         )
         recorder.usage = usage
-        token = RUN_SECRETS.set(secrets)
         account = ACCOUNT_ID.set(execution.account_id)  # whose scripts the sandbox runs
-        live = LIVE_SINK.set(recorder.live)  # streaming nodes' text, to live subscribers
-        meter = USAGE_METER.set(usage)
-        hosted = STORED_FLOWS.set(
+        hosted = (
             self.subflows.scope(self, execution, control, compiled.definition.name)
             if self.subflows is not None
             else None
         )
         try:
-            result = await compiled.engine_flow.run(
+            result = await compiled.run(
                 observer=recorder.observe,
                 checkpoint=recorder.checkpoint,
                 size_check=self._limits.check_output,
+                secrets=secrets,
+                # The store node's key-value store: the run's account's, never another's.
+                scoped={
+                    STORED_FLOWS: hosted,
+                    RUN_KV: AccountKV(self._store.kv, execution.account_id),
+                    LIVE_SINK: recorder.live,  # streaming nodes' text, to live subscribers
+                    USAGE_METER: usage,  # llm tokens: the run's totals, the account's budget
+                },
                 execution={
                     "id": execution.id,
                     "flow_id": execution.flow_id,
@@ -255,11 +261,7 @@ class Runner:
                 progress=_reached(recorder, checkpoint),
             )
         finally:
-            USAGE_METER.reset(meter)
-            LIVE_SINK.reset(live)
             ACCOUNT_ID.reset(account)
-            STORED_FLOWS.reset(hosted)
-            RUN_SECRETS.reset(token)
         return await self._complete(execution, recorder, masker, result.output)
 
     async def _complete(

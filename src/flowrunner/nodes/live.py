@@ -2,23 +2,22 @@
 
 A streaming ``llm`` node produces tokens far faster than a run's history should grow, so
 they go to the live subscribers (WebSocket/SSE) only, throttled, and the stored history keeps
-the node's final output. The runner sets ``LIVE_SINK`` for the run (the recorder publishes on
+the node's final output. The runner gives the run a ``LIVE_SINK`` (the recorder publishes on
 the event bus); with no sink (``flowrunner run``, a bare engine) the text is just dropped.
 """
 
 from __future__ import annotations
 
-import contextvars
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from flowrunner.engine import RunScoped
+
 LiveSink = Callable[[str, Mapping[str, Any]], None]
 """``(node_id, data)``: publish one live event for the node (never awaited; cheap)."""
 
-LIVE_SINK: contextvars.ContextVar[LiveSink | None] = contextvars.ContextVar(
-    "flowrunner_live_sink", default=None
-)
+LIVE_SINK: RunScoped[LiveSink | None] = RunScoped("live_sink", None)
 
 STREAM_INTERVAL = 0.1  # seconds between two live events of one node
 STREAM_MAX_CHARS = 4096  # a burst bigger than this goes out at once

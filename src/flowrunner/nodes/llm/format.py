@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from flowrunner.errors import ExecutionError, SandboxError
-from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType, HookHost, run_script
+from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType, run_script
 from flowrunner.nodes.script import SANDBOX_HINT
+from flowrunner.nodes.spec import BuildEnv
 
 if TYPE_CHECKING:
-    from flowrunner.plugins import BuildEnv
+    from flowrunner.scripting.host import ScriptHost
 
 MAX_CONTENT_CHARS = 1_000_000
 
@@ -30,9 +31,9 @@ class FormatNode(DefinedNode):
     actions: ClassVar[frozenset[str] | None] = frozenset()
 
     def setup(self, env: BuildEnv) -> None:
-        self._host: HookHost | None = None
+        self._host: ScriptHost | None = None
         if "script" in self.spec.params:
-            if not callable(getattr(env.scripts, "run_function", None)):
+            if env.scripts is None:
                 raise SandboxError("'format' nodes with a script need the sandbox: " + SANDBOX_HINT)
             self._host = env.scripts
 

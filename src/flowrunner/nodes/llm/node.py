@@ -29,7 +29,7 @@ from flowrunner.outbound import AddressPolicy, request_slot
 from flowrunner.outbound.sdk_client import shared_sdk_client
 
 if TYPE_CHECKING:
-    from flowrunner.plugins import BuildEnv
+    from flowrunner.nodes.spec import BuildEnv
 
 
 class LLMNode(DefinedNode):
@@ -83,8 +83,8 @@ class LLMNode(DefinedNode):
         self, call: Call, provider: Provider, spec: LLMCall
     ) -> tuple[ChatResult, Any, Usage, list[JSONDict]]:
         """Call the model; with an output schema, ask again while the reply is invalid."""
-        meter = USAGE_METER.get()
-        stream = TextStream(self.node_id, LIVE_SINK.get()) if spec.stream else None
+        meter = call.ctx.scoped(USAGE_METER)
+        stream = TextStream(self.node_id, call.ctx.scoped(LIVE_SINK)) if spec.stream else None
         messages = [dict(m) for m in spec.request.messages]
         total = Usage()
         for attempt in range(spec.max_repairs + 1):

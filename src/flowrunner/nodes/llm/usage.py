@@ -1,6 +1,6 @@
 """Token accounting seen from a node: a run-scoped meter the runner provides.
 
-The runner sets ``USAGE_METER`` for a run (executions/llm_usage.py): ``check`` refuses a
+The runner gives a run a ``USAGE_METER`` (a run-scoped value) (executions/llm_usage.py): ``check`` refuses a
 call when the account's monthly token budget is spent, ``record`` adds a call's usage to the
 node's and the run's totals (and the account's month). Without a meter (``flowrunner run``)
 usage is only reported in the node's output.
@@ -8,9 +8,9 @@ usage is only reported in the node's output.
 
 from __future__ import annotations
 
-import contextvars
 from typing import Protocol
 
+from flowrunner.engine import RunScoped
 from flowrunner.nodes.llm.types import Usage
 
 
@@ -22,6 +22,4 @@ class UsageMeter(Protocol):
     async def record(self, node_id: str, usage: Usage) -> None: ...
 
 
-USAGE_METER: contextvars.ContextVar[UsageMeter | None] = contextvars.ContextVar(
-    "flowrunner_usage_meter", default=None
-)
+USAGE_METER: RunScoped[UsageMeter | None] = RunScoped("usage_meter", None)
