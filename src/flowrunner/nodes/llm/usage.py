@@ -1,8 +1,8 @@
 """Token accounting seen from a node: a run-scoped meter the runner provides.
 
-The runner gives a run a ``USAGE_METER`` (a run-scoped value) (executions/llm_usage.py): ``check`` refuses a
-call when the account's monthly token budget is spent, ``record`` adds a call's usage to the
-node's and the run's totals (and the account's month). Without a meter (``flowrunner run``)
+The runner gives a run a ``USAGE_METER`` (a run-scoped value; executions/llm_usage.py):
+``check`` refuses a call when the account's monthly token budget is spent, ``record`` adds a
+call's usage to the node's and the run's totals (and the account's month). Without a meter (``flowrunner run``)
 usage is only reported in the node's output.
 """
 
