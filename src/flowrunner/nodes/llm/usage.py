@@ -2,8 +2,8 @@
 
 The runner gives a run a ``USAGE_METER`` (a run-scoped value; executions/llm_usage.py):
 ``check`` refuses a call when the account's monthly token budget is spent, ``record`` adds a
-call's usage to the node's and the run's totals (and the account's month). Without a meter (``flowrunner run``)
-usage is only reported in the node's output.
+call's usage to the node's and the run's totals (and the account's month). Without a meter
+(``flowrunner run``) usage is only reported in the node's output.
 """
 
 from __future__ import annotations
