@@ -6,7 +6,6 @@ error."""
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import pytest
@@ -286,20 +285,3 @@ async def test_bad_params_name_the_param(models: ModelServer) -> None:
     with pytest.raises(NodeFailed) as info:
         await compile_flow(load_flow(text)).run({"question": "q", "t": "hot"}, secrets=SECRETS)
     assert str(failure(info)) == "node 'ask': param temperature: must be a number"
-
-
-REAL_URL = os.environ.get("FLOWRUNNER_TEST_OPENAI_BASE_URL")
-REAL_MODEL = os.environ.get("FLOWRUNNER_TEST_OPENAI_MODEL")
-
-
-@pytest.mark.skipif(not (REAL_URL and REAL_MODEL), reason="no real model server configured")
-async def test_a_real_openai_compatible_server_answers() -> None:
-    text = flow("openai", str(REAL_URL), str(REAL_MODEL), "      max_tokens: 16\n")
-    result = await run(
-        text,
-        "Say hello.",
-        secrets={"KEY": os.environ.get("FLOWRUNNER_TEST_OPENAI_API_KEY", "none")},
-    )
-    assert isinstance(result.output["content"], str)
-    assert result.output["content"]
-    assert result.output["usage"]["total_tokens"] > 0

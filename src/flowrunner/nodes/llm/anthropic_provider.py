@@ -25,7 +25,14 @@ from flowrunner.nodes.llm.errors import (
     LLMUnreachable,
     status_error,
 )
-from flowrunner.nodes.llm.types import ChatRequest, ChatResult, JSONDict, OnText, Usage
+from flowrunner.nodes.llm.types import (
+    MAX_STREAMED_CHARS,
+    ChatRequest,
+    ChatResult,
+    JSONDict,
+    OnText,
+    Usage,
+)
 from flowrunner.outbound.sdk_client import refused_cause
 
 NAME = "anthropic"
@@ -85,9 +92,19 @@ class AnthropicProvider:
         stop = "end_turn"
         prompt = completion = 0
         model = str(kwargs["model"])
+        size = 0
         try:
             async for event in stream:
                 kind = event.type
+                if kind == "content_block_delta":
+                    delta_text = getattr(event.delta, "text", None) or getattr(
+                        event.delta, "partial_json", ""
+                    )
+                    size += len(delta_text or "")
+                    if size > MAX_STREAMED_CHARS:
+                        raise LLMError(
+                            f"anthropic: the streamed reply passed {MAX_STREAMED_CHARS} characters"
+                        )
                 if kind == "message_start":
                     model = event.message.model or model
                     prompt = event.message.usage.input_tokens or 0

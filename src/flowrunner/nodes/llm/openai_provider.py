@@ -19,7 +19,14 @@ from flowrunner.nodes.llm.errors import (
     LLMUnreachable,
     status_error,
 )
-from flowrunner.nodes.llm.types import ChatRequest, ChatResult, JSONDict, OnText, Usage
+from flowrunner.nodes.llm.types import (
+    MAX_STREAMED_CHARS,
+    ChatRequest,
+    ChatResult,
+    JSONDict,
+    OnText,
+    Usage,
+)
 from flowrunner.outbound.sdk_client import refused_cause
 
 NAME = "openai"
@@ -64,8 +71,14 @@ class OpenAIProvider:
         finish = "stop"
         usage = Usage()
         model = str(kwargs["model"])
+        size = 0
         try:
             async for chunk in stream:
+                size += sum(len(c.delta.content or "") for c in chunk.choices)
+                if size > MAX_STREAMED_CHARS:
+                    raise LLMError(
+                        f"openai: the streamed reply passed {MAX_STREAMED_CHARS} characters"
+                    )
                 model = chunk.model or model
                 if chunk.usage is not None:
                     usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)

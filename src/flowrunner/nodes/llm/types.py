@@ -20,6 +20,9 @@ from typing import Any, Protocol
 
 JSONDict = dict[str, Any]
 
+# A streamed reply longer than this fails the call (a server that never stops streaming).
+MAX_STREAMED_CHARS = 4_000_000
+
 OnText = Callable[[str], None]
 """Called with each piece of generated text as it arrives (streaming calls only)."""
 
