@@ -18,6 +18,7 @@ from typing import Any
 import anthropic
 import httpx2
 
+from flowrunner.errors import DestinationRefused
 from flowrunner.nodes.llm.errors import (
     LLMContentFiltered,
     LLMError,
@@ -33,7 +34,8 @@ from flowrunner.nodes.llm.types import (
     OnText,
     Usage,
 )
-from flowrunner.outbound.sdk_client import refused_cause
+from flowrunner.outbound.httpx2_client import ResponseTooLarge
+from flowrunner.outbound.sdk_client import wrapped
 
 NAME = "anthropic"
 DEFAULT_MAX_TOKENS = 1024  # the Messages API requires one
@@ -79,12 +81,18 @@ class AnthropicProvider:
         except anthropic.APITimeoutError as exc:
             raise LLMTimeout(f"anthropic: no answer within {request.timeout:g} s") from exc
         except anthropic.APIConnectionError as exc:
-            refused = refused_cause(exc)
+            refused = wrapped(exc, DestinationRefused)
             if refused is not None:
                 raise refused from exc
+            if wrapped(exc, ResponseTooLarge) is not None:
+                raise LLMError("anthropic: the reply is larger than the limit") from exc
             raise LLMUnreachable(f"anthropic: cannot reach the endpoint: {exc}") from exc
         except anthropic.AnthropicError as exc:
             raise LLMError(f"anthropic: {exc}") from exc
+        except ResponseTooLarge as exc:  # mid-stream: the SDK does not wrap it
+            raise LLMError(f"anthropic: the reply is larger than the limit ({exc})") from exc
+        except httpx2.HTTPError as exc:  # the connection failed mid-stream
+            raise LLMUnreachable(f"anthropic: the reply was cut off: {exc}") from exc
 
     async def _stream(self, kwargs: dict[str, Any], on_text: OnText) -> ChatResult:
         stream = await self._client.messages.create(**kwargs, stream=True)

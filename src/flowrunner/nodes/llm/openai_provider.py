@@ -12,6 +12,7 @@ from typing import Any
 import httpx2
 import openai
 
+from flowrunner.errors import DestinationRefused
 from flowrunner.nodes.llm.errors import (
     LLMContentFiltered,
     LLMError,
@@ -27,7 +28,8 @@ from flowrunner.nodes.llm.types import (
     OnText,
     Usage,
 )
-from flowrunner.outbound.sdk_client import refused_cause
+from flowrunner.outbound.httpx2_client import ResponseTooLarge
+from flowrunner.outbound.sdk_client import wrapped
 
 NAME = "openai"
 
@@ -55,12 +57,18 @@ class OpenAIProvider:
         except openai.APITimeoutError as exc:
             raise LLMTimeout(f"openai: no answer within {request.timeout:g} s") from exc
         except openai.APIConnectionError as exc:
-            refused = refused_cause(exc)
+            refused = wrapped(exc, DestinationRefused)
             if refused is not None:
                 raise refused from exc
+            if wrapped(exc, ResponseTooLarge) is not None:
+                raise LLMError("openai: the reply is larger than the limit") from exc
             raise LLMUnreachable(f"openai: cannot reach the endpoint: {_cause(exc)}") from exc
         except openai.OpenAIError as exc:
             raise LLMError(f"openai: {exc}") from exc
+        except ResponseTooLarge as exc:  # mid-stream: the SDK does not wrap it
+            raise LLMError(f"openai: the reply is larger than the limit ({exc})") from exc
+        except httpx2.HTTPError as exc:  # the connection failed mid-stream
+            raise LLMUnreachable(f"openai: the reply was cut off: {exc}") from exc
 
     async def _stream(self, kwargs: dict[str, Any], on_text: OnText) -> ChatResult:
         stream = await self._client.chat.completions.create(
