@@ -30,6 +30,7 @@ from flowrunner.api.routes import (
     audit,
     auth,
     executions,
+    flow_graph,
     flows,
     health,
     secrets,
@@ -44,6 +45,7 @@ from flowrunner.flows import FlowChecker, FlowRegistry
 from flowrunner.nodes.database.connections import close_connections
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Store, open_store
+from flowrunner.ui import install_ui
 
 API_PREFIX = "/api/v1"
 
@@ -122,15 +124,16 @@ def create_app(
         version=__version__,
         summary="YAML-driven workflow orchestration",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by install_ui, from local assets (no CDN)
         redoc_url=None,
         lifespan=lifespan,
         dependencies=[Depends(single_valued_query)],
     )
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (executions, flows, auth, accounts, tokens, secrets, audit, ws):
+    for module in (executions, flows, flow_graph, auth, accounts, tokens, secrets, audit, ws):
         app.include_router(module.router, prefix=API_PREFIX)
+    install_ui(app, openapi_url=f"{API_PREFIX}/openapi.json")
     app.add_middleware(CorrelationMiddleware)  # inside RequestContext: logs get request_id
     # Inside the body limit, which bounds what this one reads.
     app.add_middleware(InputGuardMiddleware, max_depth=settings.max_json_depth)
