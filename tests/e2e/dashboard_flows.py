@@ -22,7 +22,7 @@ nodes:
     type: transform
     batch: {items: "${[1, 2, 3]}", strategy: parallel, max_parallel: 2}
     params:
-      script: return input * 10;
+      script: return item * 10;
     next: {default: END}
   archive:
     type: set

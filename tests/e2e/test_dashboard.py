@@ -63,8 +63,11 @@ class Browser:
         self.offsite: list[str] = []
         self.errors: list[str] = []
 
-    async def open(self, fragment: str = "") -> None:
+    async def open(self, fragment: str = "", heading: str | None = None) -> None:
+        """Go to a dashboard page; with ``heading``, wait until that page is the one shown."""
         await self.page.goto(f"{self.server.url}/ui/{fragment}")
+        if heading is not None:
+            await expect(self.page.locator("main h1")).to_have_text(heading)
 
     async def login(self, username: str = ADMIN[0], password: str = ADMIN[1]) -> None:
         await self.open()
@@ -165,7 +168,7 @@ async def test_a_run_started_from_the_form_shows_node_states_live_and_can_be_can
     flow_id = await create_flow(client, SLOW)
     await browser.login()
     page = browser.page
-    await browser.open(f"#/flows/{flow_id}")
+    await browser.open(f"#/flows/{flow_id}", "Slow one")
     await page.get_by_label("Input (JSON)").fill('{"name": "Ada"}')
     await page.get_by_role("button", name="Run", exact=True).click()
 
@@ -198,7 +201,7 @@ async def test_a_failed_run_highlights_its_node_and_shows_the_error(
     run_id = await start_run(client, flow_id, {})
     await browser.login()
     page = browser.page
-    await browser.open(f"#/runs/{run_id}")
+    await browser.open(f"#/runs/{run_id}", f"Run {run_id[:8]}")
 
     await expect(page.locator("#run-status")).to_have_text("failed")
     await expect(browser.node("ok")).to_have_attribute("data-state", "done")
@@ -223,7 +226,7 @@ async def test_a_finished_run_replays_from_storage_with_its_output(
     run_id = response.json()["id"]
     await browser.login()
     page = browser.page
-    await browser.open(f"#/runs/{run_id}")
+    await browser.open(f"#/runs/{run_id}", f"Run {run_id[:8]}")
 
     await expect(page.locator("#run-status")).to_have_text("completed")
     for done in ("check", "route", "notify"):
@@ -248,7 +251,7 @@ async def test_versions_show_a_diff_and_an_old_one_can_be_restored(
     assert updated.status_code == 200, updated.text
     await browser.login()
     page = browser.page
-    await browser.open(f"#/flows/{flow_id}")
+    await browser.open(f"#/flows/{flow_id}", "Fails at boom")
 
     await page.get_by_role("button", name="Show diff").click()
     diff = page.get_by_label("Differences")
@@ -270,8 +273,8 @@ async def test_executions_filter_by_status_and_open_a_run(
     failed = await start_run(client, flow_id, {})
     await browser.login()
     page = browser.page
-    await browser.open("#/executions")
-    await page.get_by_label("Status").select_option("failed")
+    await browser.open("#/executions", "Executions")
+    await page.get_by_label("Status", exact=True).select_option("failed")
     rows = page.locator("#executions tbody tr")
     await expect(rows.first).to_be_visible()
     for status in await rows.locator(".badge").all_text_contents():
@@ -284,9 +287,9 @@ async def test_executions_filter_by_status_and_open_a_run(
 async def test_secrets_are_set_listed_without_values_and_deleted(browser: Browser) -> None:
     await browser.login()
     page = browser.page
-    await browser.open("#/secrets")
-    await page.get_by_label("Name").fill("SHOP_TOKEN")
-    await page.get_by_label("Value").fill("s3cr3t-value-xyz")
+    await browser.open("#/secrets", "Secrets")
+    await page.get_by_label("Name", exact=True).fill("SHOP_TOKEN")
+    await page.get_by_label("Value", exact=True).fill("s3cr3t-value-xyz")
     await page.get_by_role("button", name="Save").click()
     await expect(page.locator("#secrets")).to_contain_text("SHOP_TOKEN")
     assert "s3cr3t-value-xyz" not in await page.content()
@@ -299,16 +302,16 @@ async def test_secrets_are_set_listed_without_values_and_deleted(browser: Browse
 async def test_tokens_are_created_shown_once_and_revoked(browser: Browser) -> None:
     await browser.login()
     page = browser.page
-    await browser.open("#/tokens")
-    await page.get_by_label("Name").fill("ci")
+    await browser.open("#/tokens", "API tokens")
+    await page.get_by_label("Name", exact=True).fill("ci")
     await page.get_by_role("button", name="Create").click()
     shown = await page.get_by_label("The new token").input_value()
     assert len(shown) > 20
     page.once("dialog", lambda dialog: dialog.accept())
     await page.get_by_role("button", name="Revoke token ci").click()
     await expect(page.locator("#tokens tr.revoked")).to_contain_text("ci")
-    await browser.open("#/flows")
-    await browser.open("#/tokens")  # once left, the page never shows the token again
+    await browser.open("#/flows", "Flows")
+    await browser.open("#/tokens", "API tokens")  # once left, the page never shows the token again
     await expect(page.locator("#tokens")).to_contain_text("ci")
     assert shown not in await page.content()
 

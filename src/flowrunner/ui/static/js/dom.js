@@ -66,3 +66,9 @@ export function alertBox(message, kind = 'error') {
 export function statusBadge(status) {
   return h('span', { class: `badge status-${status}` }, status);
 }
+
+// `el.append` with the same skipping of null/false and flattening of arrays as `h`.
+export function put(el, ...children) {
+  append(el, children);
+  return el;
+}

@@ -1,5 +1,5 @@
 import { api, query } from '../api.js';
-import { alertBox, h, short, statusBadge, when } from '../dom.js';
+import { alertBox, h, put, short, statusBadge, when } from '../dom.js';
 import { drawGraph } from '../graph.js';
 import { yamlEditor, yamlView } from './yaml.js';
 
@@ -31,7 +31,7 @@ export async function renderFlow(main, flowId) {
   };
   view = drawGraph(graphBox, graph, { onSelect: showNode });
 
-  main.append(
+  put(main, 
     h('div', { class: 'title-row' },
       h('h1', {}, flow.name),
       h('a', { class: 'button secondary', href: `#/executions?flow_id=${encodeURIComponent(flow.id)}` }, 'Runs of this flow')),

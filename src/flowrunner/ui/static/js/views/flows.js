@@ -1,5 +1,5 @@
 import { api, query } from '../api.js';
-import { alertBox, h, when } from '../dom.js';
+import { alertBox, h, put, when } from '../dom.js';
 import { yamlEditor } from './yaml.js';
 
 const PAGE = 25;
@@ -42,7 +42,7 @@ export async function renderFlows(main) {
     h('label', { for: 'flow-search' }, 'Search by name'), search,
     h('label', { for: 'flow-tag' }, 'Tag'), tag,
     h('button', { type: 'submit' }, 'Search'));
-  main.append(
+  put(main, 
     h('div', { class: 'title-row' }, h('h1', {}, 'Flows'), h('a', { class: 'button', href: '#/flows/new' }, 'New flow')),
     form, results);
   await load(null);
@@ -89,5 +89,5 @@ export function renderNewFlow(main) {
       save.disabled = false;
     }
   });
-  main.append(h('h1', {}, 'New flow'), form);
+  put(main, h('h1', {}, 'New flow'), form);
 }

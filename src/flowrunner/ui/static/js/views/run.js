@@ -3,7 +3,7 @@
 // A finished run replays the same way: subscribing from seq 0 sends its stored events first.
 
 import { api, session } from '../api.js';
-import { alertBox, clear, h, ms, pretty, short, statusBadge, when } from '../dom.js';
+import { alertBox, clear, h, ms, pretty, put, short, statusBadge, when } from '../dom.js';
 import { drawGraph } from '../graph.js';
 
 const FINAL = new Set(['completed', 'failed', 'canceled']);
@@ -45,7 +45,7 @@ export async function renderRun(main, executionId) {
     const events = nodeEvents.get(id) || [];
     const last = [...events].reverse().find((e) => e.type === 'node' && e.data.state !== 'started');
     const logs = events.filter((e) => e.type === 'log');
-    clear(details).append(
+    put(clear(details), 
       h('h3', {}, id),
       h('dl', {},
         h('dt', {}, 'State'), h('dd', { class: 'node-detail-state' }, view.states.get(id) || '—'),
@@ -118,16 +118,16 @@ export async function renderRun(main, executionId) {
       h('dt', {}, 'Duration'), h('dd', {}, ms(execution.duration_ms)));
     result.append(facts);
     if (execution.status === 'completed') {
-      result.append(h('h3', {}, 'Output'), h('pre', { class: 'json', id: 'run-output', tabindex: 0 }, pretty(execution.output)));
+      put(result, h('h3', {}, 'Output'), h('pre', { class: 'json', id: 'run-output', tabindex: 0 }, pretty(execution.output)));
     } else if (execution.error) {
       const culprit = execution.error.node_id;
       if (culprit) view.mark(culprit, 'culprit');
-      result.append(
+      put(result, 
         alertBox(`${execution.status === 'canceled' ? 'Canceled' : 'Failed'}${culprit ? ` at node ${culprit}` : ''}: ${execution.error.message || ''}`),
         culprit ? h('button', { type: 'button', class: 'secondary', onclick: () => showNode(culprit) }, `Show node ${culprit}`) : null,
         h('pre', { class: 'json error-json', id: 'run-error', tabindex: 0 }, pretty(execution.error)));
     } else {
-      result.append(h('p', {}, `The run ended ${execution.status}.`));
+      put(result, h('p', {}, `The run ended ${execution.status}.`));
     }
   }
 
@@ -185,9 +185,9 @@ export async function renderRun(main, executionId) {
     }
   });
 
-  main.append(
+  put(main, 
     h('div', { class: 'title-row' },
-      h('h1', {}, `Run ${short(execution.id)}`), badge,
+      h('div', { class: 'title-main' }, h('h1', {}, `Run ${short(execution.id)}`), badge),
       h('div', { class: 'actions' }, cancel, retry)),
     h('p', { class: 'muted' },
       'Flow ', h('a', { href: `#/flows/${encodeURIComponent(graph.flow_id)}` }, graph.name || execution.flow_id),
