@@ -16,14 +16,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from playwright.async_api import Locator, Page, Route, ViewportSize, async_playwright, expect
 
 from tests.conftest import HANG_GUARD
 from tests.e2e.dashboard_flows import BRANCHY, FAILING, SLOW
 from tests.e2e.server import ADMIN, Server, create_flow, start_run
-
-playwright_api = pytest.importorskip("playwright.async_api")
-Page = playwright_api.Page
-expect = playwright_api.expect
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
@@ -37,8 +34,8 @@ ARTIFACTS = (
     / ("test-artifacts" if "FLOWRUNNER_TEST_ARTIFACTS" not in os.environ else "")
     / "dashboard"
 )
-LAPTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+LAPTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 expect.set_options(timeout=HANG_GUARD * 1000)
 
 
@@ -76,7 +73,7 @@ class Browser:
         await self.page.get_by_role("button", name="Log in").click()
         await expect(self.page.get_by_role("button", name="Log out")).to_be_visible()
 
-    def node(self, node_id: str) -> playwright_api.Locator:
+    def node(self, node_id: str) -> Locator:
         return self.page.locator(f'g.node[data-node="{node_id}"]')
 
     async def shot(self, name: str, *, full_page: bool = True) -> Path:
@@ -88,7 +85,7 @@ class Browser:
 
 @pytest.fixture
 async def browser(server: Server) -> AsyncIterator[Browser]:
-    async with playwright_api.async_playwright() as pw:
+    async with async_playwright() as pw:
         chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             context = await chromium.new_context(viewport=LAPTOP)
@@ -97,7 +94,7 @@ async def browser(server: Server) -> AsyncIterator[Browser]:
             seen = Browser(page, server)
             local = urlsplit(server.url).netloc
 
-            async def guard(route: playwright_api.Route) -> None:
+            async def guard(route: Route) -> None:
                 # The dashboard must work offline: anything not on our origin is refused.
                 if urlsplit(route.request.url).netloc != local:
                     seen.offsite.append(route.request.url)
