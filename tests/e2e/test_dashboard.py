@@ -272,6 +272,7 @@ async def test_executions_filter_by_status_and_open_a_run(
     page = browser.page
     await browser.open("#/executions", "Executions")
     await page.get_by_label("Status", exact=True).select_option("failed")
+    await expect(page.locator("[data-query*='status=failed']")).to_have_count(1)
     rows = page.locator("#executions tbody tr")
     await expect(rows.first).to_be_visible()
     for status in await rows.locator(".badge").all_text_contents():

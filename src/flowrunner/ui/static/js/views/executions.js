@@ -20,11 +20,16 @@ export async function renderExecutions(main) {
     return names.get(id);
   }
 
+  let generation = 0; // a newer load wins over a slower, older one
+
   async function load(cursor) {
+    const mine = ++generation;
     results.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
     let page;
+    const asked = query({ status: status.value, flow_id: flowId.value.trim(), limit: PAGE, cursor });
     try {
-      page = await api('GET', `/executions${query({ status: status.value, flow_id: flowId.value.trim(), limit: PAGE, cursor })}`);
+      page = await api('GET', `/executions${asked}`);
+      if (mine !== generation) return;
     } catch (error) {
       results.replaceChildren(alertBox(error.message));
       return;
@@ -43,6 +48,7 @@ export async function renderExecutions(main) {
             h('tbody', {}, rows))
         : h('p', { class: 'muted' }, 'No run matches.'),
       pager(cursors, page.next_cursor, load));
+    results.dataset.query = asked; // what the list shows (tests wait on it)
   }
 
   const form = h('form', { class: 'filters', role: 'search' },

@@ -11,11 +11,15 @@ export async function renderFlows(main) {
   const results = h('div', { 'aria-live': 'polite' });
   const cursors = [null];
 
+  let generation = 0; // a newer load wins over a slower, older one
+
   async function load(cursor) {
+    const mine = ++generation;
     results.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
     let page;
     try {
       page = await api('GET', `/flows${query({ name: search.value.trim(), tag: tag.value.trim(), limit: PAGE, cursor })}`);
+      if (mine !== generation) return;
     } catch (error) {
       results.replaceChildren(alertBox(error.message));
       return;
