@@ -77,9 +77,13 @@ class Browser:
         return self.page.locator(f'g.node[data-node="{node_id}"]')
 
     async def shot(self, name: str, *, full_page: bool = True) -> Path:
+        """``<name>.png`` (the whole page) and ``<name>-view.png`` (what the window shows,
+        the size docs/dashboard.md uses)."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
         await self.page.screenshot(path=str(path), full_page=full_page)
+        if full_page:
+            await self.page.screenshot(path=str(ARTIFACTS / f"{name}-view.png"))
         return path
 
 
@@ -198,7 +202,7 @@ async def test_a_failed_run_highlights_its_node_and_shows_the_error(
     run_id = await start_run(client, flow_id, {})
     await browser.login()
     page = browser.page
-    await browser.open(f"#/runs/{run_id}", f"Run {run_id[:8]}")
+    await browser.open(f"#/runs/{run_id}", f"Run {run_id[-8:]}")
 
     await expect(page.locator("#run-status")).to_have_text("failed")
     await expect(browser.node("ok")).to_have_attribute("data-state", "done")
@@ -223,7 +227,7 @@ async def test_a_finished_run_replays_from_storage_with_its_output(
     run_id = response.json()["id"]
     await browser.login()
     page = browser.page
-    await browser.open(f"#/runs/{run_id}", f"Run {run_id[:8]}")
+    await browser.open(f"#/runs/{run_id}", f"Run {run_id[-8:]}")
 
     await expect(page.locator("#run-status")).to_have_text("completed")
     for done in ("check", "route", "notify"):
@@ -277,7 +281,7 @@ async def test_executions_filter_by_status_and_open_a_run(
     await expect(rows.first).to_be_visible()
     for status in await rows.locator(".badge").all_text_contents():
         assert status == "failed"
-    await page.get_by_role("link", name=failed[:8]).click()
+    await page.get_by_role("link", name=failed[-8:]).click()
     await expect(page.locator("#run-status")).to_have_text("failed")
     await browser.shot("executions")
 

@@ -55,7 +55,8 @@ export function pretty(value) {
 }
 
 export function short(id) {
-  return id ? id.slice(0, 8) : '';
+  // Ids are ULIDs: their first characters are the time, alike for runs started together.
+  return id ? id.slice(-8) : '';
 }
 
 // A message in a live region, so a screen reader hears it.
