@@ -271,7 +271,9 @@ async def test_executions_filter_by_status_and_open_a_run(
     browser: Browser, client: httpx.AsyncClient
 ) -> None:
     flow_id = await create_flow(client, FAILING)
-    failed = await start_run(client, flow_id, {})
+    response = await client.post(f"/api/v1/flows/{flow_id}/run", params={"wait": "60s"}, json={})
+    assert response.json()["status"] == "failed", response.text
+    failed = response.json()["id"]
     await browser.login()
     page = browser.page
     await browser.open("#/executions", "Executions")
@@ -281,9 +283,10 @@ async def test_executions_filter_by_status_and_open_a_run(
     await expect(rows.first).to_be_visible()
     for status in await rows.locator(".badge").all_text_contents():
         assert status == "failed"
+    await browser.shot("executions")
     await page.get_by_role("link", name=failed[-8:]).click()
     await expect(page.locator("#run-status")).to_have_text("failed")
-    await browser.shot("executions")
+    await expect(browser.node("boom")).to_have_attribute("data-state", "failed")
 
 
 async def test_secrets_are_set_listed_without_values_and_deleted(browser: Browser) -> None:
