@@ -74,3 +74,27 @@ nodes:
     params:
       values: {reached: true}
 """
+
+QUICK = """metadata:
+  name: Quick
+nodes:
+  only:
+    type: set
+    params:
+      values: {ok: true}
+"""
+
+# Valid, with one warning: `island` is never reached from the start.
+WARNED = """metadata:
+  name: Has a warning
+  start: main
+nodes:
+  main:
+    type: set
+    params:
+      values: {ok: true}
+  island:
+    type: set
+    params:
+      values: {never: true}
+"""

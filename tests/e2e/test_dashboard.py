@@ -19,7 +19,7 @@ import pytest
 from playwright.async_api import Locator, Page, Route, ViewportSize, async_playwright, expect
 
 from tests.conftest import HANG_GUARD
-from tests.e2e.dashboard_flows import BRANCHY, FAILING, SLOW
+from tests.e2e.dashboard_flows import BRANCHY, FAILING, QUICK, SLOW, WARNED
 from tests.e2e.server import ADMIN, Server, create_flow, start_run
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -287,6 +287,36 @@ async def test_executions_filter_by_status_and_open_a_run(
     await page.get_by_role("link", name=failed[-8:]).click()
     await expect(page.locator("#run-status")).to_have_text("failed")
     await expect(browser.node("boom")).to_have_attribute("data-state", "failed")
+
+
+async def test_executions_page_through_with_next_and_previous(
+    browser: Browser, client: httpx.AsyncClient
+) -> None:
+    flow_id = await create_flow(client, QUICK)
+    for n in range(21):  # one more than a page
+        await start_run(client, flow_id, {"n": n})
+    await browser.login()
+    page = browser.page
+    await browser.open(f"#/executions?flow_id={flow_id}", "Executions")
+    rows = page.locator("#executions tbody tr")
+    await expect(rows).to_have_count(20)
+    await page.get_by_role("button", name="Next →").click()
+    await expect(rows).to_have_count(1)
+    await expect(page.get_by_role("button", name="Next →")).to_be_disabled()
+    await page.get_by_role("button", name="← Previous").click()
+    await expect(rows).to_have_count(20)
+    await expect(page.get_by_role("button", name="← Previous")).to_be_disabled()
+
+
+async def test_a_flows_warnings_are_shown_on_their_lines(
+    browser: Browser, client: httpx.AsyncClient
+) -> None:
+    flow_id = await create_flow(client, WARNED)
+    await browser.login()
+    page = browser.page
+    await browser.open(f"#/flows/{flow_id}", "Has a warning")
+    await expect(page.locator(".y-problem")).to_have_count(1)
+    await expect(page.locator(".y-problem .y-note")).to_contain_text("unreachable")
 
 
 async def test_secrets_are_set_listed_without_values_and_deleted(browser: Browser) -> None:

@@ -1,7 +1,7 @@
 import { api, query } from '../api.js';
 import { alertBox, h, put, short, statusBadge, when } from '../dom.js';
 import { drawGraph } from '../graph.js';
-import { yamlEditor, yamlView } from './yaml.js';
+import { problemList, yamlEditor, yamlView } from './yaml.js';
 
 export async function renderFlow(main, flowId) {
   const path = `/flows/${encodeURIComponent(flowId)}`;
@@ -85,6 +85,14 @@ function runForm(flow, versions) {
 
 function yamlSection(flow, path) {
   const body = h('div', {}, yamlView(flow.content));
+  // A stored flow has no errors, but may have warnings: shown on their lines.
+  api('POST', '/flows/validate', { body: { content: flow.content } }).then((report) => {
+    if (!report.problems.length || !body.querySelector('pre.yaml')) return;
+    body.replaceChildren(
+      h('p', { class: 'muted' }, `${report.problems.length} warning${report.problems.length > 1 ? 's' : ''}:`),
+      problemList(report.problems), yamlView(flow.content, { problems: report.problems }));
+  }, () => {}); // the YAML is shown either way
+
   const edit = h('button', { type: 'button', class: 'secondary' }, 'Edit');
   edit.addEventListener('click', () => {
     const editor = yamlEditor({ id: 'edit-yaml', label: 'Edit the YAML (saving makes a new version)', value: flow.content });
