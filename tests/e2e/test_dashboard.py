@@ -215,6 +215,28 @@ async def test_a_failed_run_highlights_its_node_and_shows_the_error(
     await expect(page.locator(".node-details .error-json")).to_contain_text("the answer was not 42")
     await browser.shot("run-failed")
 
+    await page.get_by_role("button", name="Retry").click()  # a new run of the same version
+    await expect(page).not_to_have_url(f"{browser.server.url}/ui/#/runs/{run_id}")
+    await expect(page.locator("#run-status")).to_have_text("failed")
+    await expect(browser.node("boom")).to_have_attribute("data-state", "failed")
+    retried = page.url.rsplit("/", 1)[1]
+    assert (await client.get(f"/api/v1/executions/{retried}")).json()["status"] == "failed"
+
+
+async def test_a_run_of_a_deleted_flow_still_shows_its_events(
+    browser: Browser, client: httpx.AsyncClient
+) -> None:
+    flow_id = await create_flow(client, FAILING)
+    response = await client.post(f"/api/v1/flows/{flow_id}/run", params={"wait": "60s"}, json={})
+    run_id = response.json()["id"]
+    assert (await client.delete(f"/api/v1/flows/{flow_id}")).status_code == 204
+    await browser.login()
+    page = browser.page
+    await browser.open(f"#/runs/{run_id}", f"Run {run_id[-8:]}")
+    await expect(page.get_by_text("The flow's graph is not available")).to_be_visible()
+    await expect(page.locator("#event-log")).to_contain_text("node boom failed")
+    await expect(page.locator("#run-error")).to_contain_text("the answer was not 42")
+
 
 async def test_a_finished_run_replays_from_storage_with_its_output(
     browser: Browser, client: httpx.AsyncClient

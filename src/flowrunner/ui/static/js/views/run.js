@@ -14,7 +14,13 @@ const NODE_STATE = { started: 'running', retrying: 'running', finished: 'done', 
 export async function renderRun(main, executionId) {
   const path = `/executions/${encodeURIComponent(executionId)}`;
   let execution = await api('GET', path);
-  const graph = await api('GET', `/flows/${encodeURIComponent(execution.flow_id)}/graph?version=${execution.flow_version}`);
+  let graphProblem = null;
+  // A deleted flow's runs stay readable, but its graph is gone: show the events without it.
+  const graph = await api('GET', `/flows/${encodeURIComponent(execution.flow_id)}/graph?version=${execution.flow_version}`)
+    .catch((error) => {
+      graphProblem = `The flow's graph is not available: ${error.message}`;
+      return { flow_id: execution.flow_id, name: '', start: null, nodes: [], edges: [] };
+    });
 
   const badge = h('span', { id: 'run-status', role: 'status', 'aria-live': 'polite' }, statusBadge(execution.status));
   const cancel = h('button', { type: 'button', class: 'danger', id: 'cancel-run' }, 'Cancel run');
@@ -200,6 +206,7 @@ export async function renderRun(main, executionId) {
     h('section', { 'aria-labelledby': 'log-title' },
       h('h2', { id: 'log-title' }, 'Event log'), log),
     h('details', { class: 'card' }, h('summary', {}, 'Run input'), h('pre', { class: 'json' }, pretty(execution.input))));
+  if (graphProblem) notes.append(alertBox(graphProblem, 'info'));
   setStatus(execution.status);
   connect();
   return () => {
