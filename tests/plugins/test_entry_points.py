@@ -55,7 +55,9 @@ def test_entry_points_may_name_a_type_a_list_or_a_factory(plugin_module: str) ->
     )
     # SHOUT is in both "one" and "many": the second registration is the broken one.
     assert [str(e) for e in errors] == [
-        f"plugin 'many' ({plugin_module}:BOTH): node type 'shout' is already registered"
+        f"plugin 'many': node type 'shout' of plugin 'many' (package: many = {plugin_module}:BOTH)"
+        f" clashes with plugin 'one' (package: one = {plugin_module}:SHOUT) of that name; use a"
+        " namespaced name such as 'many.shout'"
     ]
     assert {"shout", "made"} <= set(registry.names())
 
