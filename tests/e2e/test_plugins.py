@@ -205,7 +205,8 @@ async def test_a_folder_plugin_is_loaded_edited_broken_and_disabled_without_rest
     assert (await client.post("/api/v1/plugins/shouting/enable")).status_code == 200
     await create_flow(client, SHOUT_FLOW % ("accepted", "false"))
 
-    audit = (await client.get("/api/v1/audit", params={"limit": 200})).json()["items"]
+    audit = (await client.get("/api/v1/audit", params={"limit": 200, "scope": "all"})).json()
+    audit = audit["items"]
     actions = [r["action"] for r in audit]
     assert {"plugin.reloaded", "plugin.disabled", "plugin.enabled"} <= set(actions), actions
 
@@ -244,7 +245,7 @@ async def test_an_installed_package_plugin_is_listed_and_runs(client: httpx.Asyn
         """metadata: {name: Acme}
 nodes:
   size: {type: acme.text.classify, params: {text: "${input.text}", limit: 5}, next: {long: slug}}
-  slug: {type: acme.text.slug, params: {text: "${input.text}"}}
+  slug: {type: acme.text.slug, params: {text: "Hello Plugin World"}}
 """,
     )
     assert await run_output(client, flow, "Hello Plugin World") == "hello-plugin-world"

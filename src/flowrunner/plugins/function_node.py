@@ -10,12 +10,13 @@ from flowrunner.plugins.contract import Work, call_work
 
 
 class FunctionNode(DefinedNode):
-    __slots__ = ("_blocking", "_work")
+    __slots__ = ("_function", "_in_thread")
 
     def __init__(self, spec: NodeSpec, env: BuildEnv, work: Work, *, blocking: bool) -> None:
-        self._work = work
-        self._blocking = blocking
+        self._function = work
+        # Not ``_blocking``: the engine's Node has an attribute of that name.
+        self._in_thread = blocking
         super().__init__(spec, env)
 
     async def work(self, call: Call) -> Any:
-        return await call_work(self._work, call, blocking=self._blocking)
+        return await call_work(self._function, call, blocking=self._in_thread)
