@@ -153,7 +153,8 @@ async def test_a_folder_plugin_is_loaded_edited_broken_and_disabled_without_rest
     types = {t["name"]: t for t in (await client.get("/api/v1/node-types")).json()["items"]}
     shout = types["e2e.shout"]
     assert (shout["source"], shout["plugin"], shout["version"]) == ("folder", "shouting", "v1")
-    assert shout["blocking"] is True and shout["params_schema"]["required"] == ["text"]
+    assert shout["blocking"] is True
+    assert shout["params_schema"]["required"] == ["text"]
     assert types["log"]["source"] == "builtin"
 
     quick = await create_flow(client, SHOUT_FLOW % ("quick", "false"))
@@ -194,7 +195,8 @@ async def test_a_folder_plugin_is_loaded_edited_broken_and_disabled_without_rest
 
     # Disabled: a flow using its type is refused, naming the plugin; enabled again, accepted.
     answer = await client.post("/api/v1/plugins/shouting/disable")
-    assert answer.status_code == 200 and answer.json()["status"] == "disabled", answer.text
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "disabled"
     refused = await client.post(
         "/api/v1/flows",
         content=SHOUT_FLOW % ("refused", "false"),

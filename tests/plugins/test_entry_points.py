@@ -93,8 +93,7 @@ def test_strict_loading_raises_the_first_broken_plugin(plugin_module: str) -> No
 
 
 def test_installed_entry_points_are_read_from_the_group() -> None:
-    # Nothing in this environment declares the group: loading finds nothing and fails nothing.
+    # tests/e2e/test_plugins.py installs examples/plugins/flowrunner-acme into the venv; any
+    # other installed plugin must load cleanly too.
     registry = builtin_registry()
-    before = registry.names()
     assert load_entry_points(registry) == []
-    assert registry.names() == before
