@@ -14,7 +14,7 @@ from flowrunner.plugins import builtin_registry
 from flowrunner.plugins.pocketflow import pocketflow_type
 
 
-class Summarize(Node):  # the cookbook's pocketflow-node: retries, then a fallback
+class Summarize(Node):  # type: ignore[misc]  # pocketflow is untyped. The cookbook's pocketflow-node: retries, then a fallback
     """Summarize shared['data'] in a few words."""
 
     def prep(self, shared: dict[str, Any]) -> str:
@@ -34,7 +34,7 @@ class Summarize(Node):  # the cookbook's pocketflow-node: retries, then a fallba
         return "short" if len(exec_res) < 20 else None
 
 
-class CsvStats(BatchNode):  # the cookbook's pocketflow-batch-node: chunks, then a reduction
+class CsvStats(BatchNode):  # type: ignore[misc]  # untyped. The cookbook's pocketflow-batch-node: chunks, then a reduction
     def prep(self, shared: dict[str, Any]) -> list[list[int]]:
         rows: list[int] = shared["rows"]
         size = self.params["chunk"]
@@ -51,7 +51,7 @@ class CsvStats(BatchNode):  # the cookbook's pocketflow-batch-node: chunks, then
         return "default"
 
 
-class Fetch(AsyncNode):  # the cookbook's pocketflow-async-basic
+class Fetch(AsyncNode):  # type: ignore[misc]  # untyped. The cookbook's pocketflow-async-basic
     async def prep_async(self, shared: dict[str, Any]) -> str:
         return str(self.params["name"])
 
