@@ -119,11 +119,15 @@ async def plugin(client: httpx.AsyncClient, name: str) -> dict[str, Any] | None:
 
 
 async def finished(client: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
-    answer = await client.get(f"/api/v1/executions/{execution_id}?wait=30s")
-    run: dict[str, Any] = answer.json()
-    while run["status"] in ("queued", "running"):
-        answer = await client.get(f"/api/v1/executions/{execution_id}?wait=30s")
-        run = answer.json()
+    """The run once it ended (polled: its status lives in the server's store)."""
+    run: dict[str, Any] = {}
+
+    async def ended() -> bool:
+        nonlocal run
+        run = (await client.get(f"/api/v1/executions/{execution_id}")).json()
+        return run["status"] not in ("queued", "running")
+
+    await until(ended)
     return run
 
 
