@@ -74,8 +74,8 @@ class Database:
         # Same pool, but every transaction it begins is BEGIN IMMEDIATE on SQLite.
         self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         # SQLite's hot path bypasses the async layer (see direct/); the store picks its
-        # implementations by whether this is set. An in-memory database has one connection
-        # only, so it has none.
+        # implementations by whether this is set. An in-memory database lives in SQLAlchemy's
+        # one connection, which a second driver cannot open: it has none.
         self.direct: DirectSqlite | None = None
         if direct and self.is_sqlite and self.url.database not in (None, "", ":memory:"):
             self.direct = DirectSqlite(self.url.database, lock=self._write_lock)
