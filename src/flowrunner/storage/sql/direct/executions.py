@@ -27,7 +27,7 @@ from flowrunner.storage.records import (
 from flowrunner.storage.sql.database import Database
 from flowrunner.storage.sql.direct.connection import DirectSqlite
 from flowrunner.storage.sql.executions import SqlExecutions
-from flowrunner.storage.sql.sqlite import optional_text_time, time_text
+from flowrunner.storage.sql.sqlite import optional_text_time, optional_time_text, time_text
 
 COLUMNS = Execution.__slots__
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM executions WHERE id = ? AND account_id = ?"
@@ -56,7 +56,7 @@ def _column(name: str, value: Any) -> Any:
     if name in _JSON:
         return _dump(value)
     if name in _TIMES:
-        return None if value is None else time_text(value)
+        return optional_time_text(value)
     return value
 
 
