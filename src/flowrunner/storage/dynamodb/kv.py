@@ -21,12 +21,12 @@ from flowrunner.storage.dynamodb.client import ConditionFailed, Table
 from flowrunner.storage.dynamodb.codec import (
     SEP,
     dump_json,
-    from_item,
     load_json,
     opt_ts,
     parse_ts,
     ts,
 )
+from flowrunner.storage.dynamodb.due_queue import due_keys
 from flowrunner.storage.dynamodb.expr import Expr
 from flowrunner.storage.dynamodb.paging import SortRange, query_page
 from flowrunner.storage.dynamodb.schema import TTL_ATTRIBUTE
@@ -135,25 +135,13 @@ class DynamoKV:
 
     async def admin_purge_expired(self) -> int:
         now = ts(self._clock())
-        request: dict[str, Any] = {
-            "IndexName": "gsi3",
-            "KeyConditionExpression": "gsi3pk = :q AND gsi3sk <= :now",
-            "ExpressionAttributeValues": {":q": {"S": EXPIRY_QUEUE}, ":now": {"S": now}},
-        }
         purged = 0
-        while True:
-            response = await self._t.query(**request)
-            for raw in response.get("Items", []):
-                f = from_item(raw)
-                expr = Expr()
-                try:
-                    # Conditional: an entry rewritten since the index was read is kept.
-                    await self._t.delete(
-                        f["pk"], f["sk"], condition=expr.le("expires_at", now), expr=expr
-                    )
-                    purged += 1
-                except ConditionFailed:
-                    pass
-            if "LastEvaluatedKey" not in response:
-                return purged
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        async for pk, sk in due_keys(self._t, EXPIRY_QUEUE, now):
+            expr = Expr()
+            try:
+                # Conditional: an entry rewritten since the index was read is kept.
+                await self._t.delete(pk, sk, condition=expr.le("expires_at", now), expr=expr)
+                purged += 1
+            except ConditionFailed:
+                pass
+        return purged
