@@ -5,7 +5,11 @@
 An example that calls a server ships it as ``<name>.server.py`` (a script that serves on
 127.0.0.1, takes ``--port`` and prints its address as its first line): the test starts it on
 a free port, passes the address as the input's ``base_url``, allows loopback for the run
-(``FLOWRUNNER_HTTP_ALLOW_PRIVATE``) and stops it afterwards."""
+(``FLOWRUNNER_HTTP_ALLOW_PRIVATE``) and stops it afterwards.
+
+An example with ``email.send``/``email.receive`` nodes runs against the local mail servers
+(``tests.mail.mail_setup``: aiosmtpd delivering to Dovecot): their ports, mailbox
+and certificate are added to its input, the passwords to its secrets."""
 
 from __future__ import annotations
 
@@ -13,13 +17,14 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 
 from flowrunner.definition import compile_flow, load_flow
 from flowrunner.scripting import Sandbox
+from tests.mail import mail_setup
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 FLOWS = sorted(EXAMPLES.rglob("*.yaml"))
@@ -55,7 +60,7 @@ def test_there_are_examples() -> None:
 
 @pytest.mark.parametrize("path", FLOWS, ids=[str(p.relative_to(EXAMPLES)) for p in FLOWS])
 async def test_example_validates_and_runs(
-    path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+    path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     definition = load_flow(path.read_text(), source=str(path), base_path=path.parent)
     assert definition.warnings == [], definition.warnings
@@ -64,17 +69,16 @@ async def test_example_validates_and_runs(
     secrets_file = path.with_suffix(".secrets.json")
     secrets = json.loads(secrets_file.read_text()) if secrets_file.exists() else {}
     server = path.with_suffix(".server.py")
-    with example_server(server) if server.exists() else _no_server() as address:
-        if address is not None:
-            run_input["base_url"] = address
+    with ExitStack() as servers:
+        if server.exists():
+            run_input["base_url"] = servers.enter_context(example_server(server))
             monkeypatch.setenv("FLOWRUNNER_HTTP_ALLOW_PRIVATE", "true")
+        if "type: email." in path.read_text():
+            mail_input, mail_secrets = servers.enter_context(mail_setup(tmp_path))
+            run_input = {**run_input, **mail_input}
+            secrets = {**secrets, **mail_secrets}
         compiled = compile_flow(definition, scripts=sandbox, base_path=path.parent)
         result = await compiled.run(run_input, secrets=secrets)
     expected_file = path.with_suffix(".expected.json")
     if expected_file.exists():
         assert result.output == json.loads(expected_file.read_text())
-
-
-@contextmanager
-def _no_server() -> Iterator[None]:
-    yield None
