@@ -41,6 +41,7 @@ from flowrunner.config import Settings
 from flowrunner.definition.limits import FlowLimits
 from flowrunner.executions.runtime import execution_runtime
 from flowrunner.flows import FlowChecker, FlowRegistry
+from flowrunner.nodes.database.connections import close_connections
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Store, open_store
 
@@ -110,6 +111,8 @@ def create_app(
                     yield
             finally:
                 app.state.services.flows.close()
+                # The postgres node's connection pools, once no run uses them any more.
+                await close_connections()
         finally:
             if store is None:
                 await opened.close()
