@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     http_max_connections: int = Field(default=100, ge=1)
 
+    # Tokens (prompt + completion) an account's llm nodes may use per calendar month (UTC);
+    # a call over it fails with llm_budget_exceeded. None: no budget.
+    llm_monthly_token_budget: int | None = Field(default=None, ge=0)
     # MCP servers (the `mcp` node; docs/nodes/mcp.md). A flow may start a stdio MCP server
     # only with a command on this admin list (comma-separated; an entry may carry leading
     # arguments, "python /opt/mcp/files.py", which the node's args must then start with);

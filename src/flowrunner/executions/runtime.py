@@ -67,6 +67,7 @@ async def execution_runtime(
         ),
         keys=keys,  # checkpoints holding a secret are sealed with the vault's keys
         max_resume_attempts=settings.max_resume_attempts,
+        llm_token_budget=settings.llm_monthly_token_budget,
         # Child runs (stored sub-flows) run in their parent's task, leased by the same owner.
         subflows=SubflowHost(
             store, owner=owner, lease_ttl=ttl, max_depth=settings.max_subflow_depth
