@@ -8,6 +8,7 @@ hangs the services on ``app.state``; routes reach them through ``deps.services``
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -24,15 +25,18 @@ from flowrunner.api.middleware import (
     CorrelationMiddleware,
     RequestContextMiddleware,
 )
+from flowrunner.api.plugin_watcher import watching
 from flowrunner.api.query_params import single_valued_query
 from flowrunner.api.routes import (
     accounts,
     audit,
     auth,
     executions,
+    flow_graph,
     flows,
     health,
     hooks,
+    plugins,
     secrets,
     tokens,
     triggers,
@@ -44,15 +48,22 @@ from flowrunner.definition.limits import FlowLimits
 from flowrunner.executions.runtime import execution_runtime
 from flowrunner.flows import FlowChecker, FlowRegistry
 from flowrunner.nodes.database.connections import close_connections
+from flowrunner.plugins import plugin_manager
+from flowrunner.plugins.manager import PluginManager
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Store, open_store
 from flowrunner.triggers import HookLimits, InboundHooks, Scheduler, TriggerService
+from flowrunner.ui import install_ui
 
 API_PREFIX = "/api/v1"
 
 
 async def build_services(
-    settings: Settings, store: Store, *, hasher: PasswordHasher | None = None
+    settings: Settings,
+    store: Store,
+    *,
+    hasher: PasswordHasher | None = None,
+    plugins: PluginManager | None = None,
 ) -> Services:
     """Wire every service over a connected ``store``; fails on a keyring that cannot read
     the stored secrets."""
@@ -72,26 +83,31 @@ async def build_services(
         login_token_ttl=timedelta(seconds=settings.login_token_ttl_seconds),
     )
     await account_service.ensure_admin_from_env(settings)
+    # Plugin code is imported off the loop: a slow plugin import does not stall the start.
+    manager = plugins if plugins is not None else await asyncio.to_thread(plugin_manager, settings)
     triggers = TriggerService(store, audit_log)
     return Services(
+        plugins=manager,
         settings=settings,
         store=store,
         audit=audit_log,
         accounts=account_service,
         vault=SecretVault(store, keyring, audit_log),
         # Saving a flow version rewrites the triggers its YAML declares.
-        flows=FlowRegistry(store, audit_log, _flow_checker(settings), listeners=[triggers]),
+        flows=FlowRegistry(
+            store, audit_log, _flow_checker(settings, manager), listeners=[triggers]
+        ),
         triggers=triggers,
     )
 
 
-def _flow_checker(settings: Settings) -> FlowChecker:
+def _flow_checker(settings: Settings, plugins: PluginManager) -> FlowChecker:
     limits = FlowLimits(
         max_bytes=settings.max_flow_bytes,
         max_nodes=settings.max_flow_nodes,
         max_script_bytes=settings.max_script_bytes,
     )
-    return FlowChecker(limits, workers=settings.flow_validation_workers)
+    return FlowChecker(limits, workers=settings.flow_validation_workers, registry=plugins.current)
 
 
 @asynccontextmanager
@@ -140,13 +156,18 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened = store if store is not None else await open_store(settings)
         try:
-            app.state.services = await build_services(settings, opened, hasher=hasher)
-            vault = app.state.services.vault
+            app.state.services = services = await build_services(settings, opened, hasher=hasher)
+            vault = services.vault
             try:
                 async with (
                     execution_runtime(
-                        settings, opened, secrets=vault.resolve_all, keys=vault.keyring
+                        settings,
+                        opened,
+                        secrets=vault.resolve_all,
+                        keys=vault.keyring,
+                        registry=services.plugins.current,
                     ) as app.state.executions,
+                    watching(services.plugins, services.audit, watch=settings.plugins_watch),
                     _triggers_runtime(app, settings, opened),
                 ):
                     yield
@@ -163,7 +184,7 @@ def create_app(
         version=__version__,
         summary="YAML-driven workflow orchestration",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by install_ui, from local assets (no CDN)
         redoc_url=None,
         lifespan=lifespan,
         dependencies=[Depends(single_valued_query)],
@@ -172,8 +193,13 @@ def create_app(
     app.include_router(health.router)
     # The public hook route first: the hot path of a flow served as an API (routes are tried
     # in order).
-    for module in (hooks, executions, flows, auth, accounts, tokens, secrets, audit, ws, triggers):
+    routers = (
+        hooks, executions, flows, flow_graph, plugins, auth, accounts, tokens, secrets, audit,
+        ws, triggers,
+    )  # fmt: skip
+    for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
+    install_ui(app, openapi_url=f"{API_PREFIX}/openapi.json")
     app.add_middleware(CorrelationMiddleware)  # inside RequestContext: logs get request_id
     # Inside the body limit, which bounds what this one reads.
     app.add_middleware(InputGuardMiddleware, max_depth=settings.max_json_depth)
