@@ -18,6 +18,7 @@ from flowrunner.storage.records import (
     ExecutionStatus,
     JSONValue,
     NewCheckpoint,
+    NewDelivery,
     NewEvent,
     Page,
 )
@@ -72,8 +73,13 @@ class ExecutionStore(Protocol):
         current_node: str | None = None,
         started_at: datetime | None = None,
         finished_at: datetime | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> Execution:
         """Set the given fields (None = leave as is).
+
+        ``outbox`` entries (webhook events the change causes) are added to the webhook outbox,
+        pending and due now, in the same atomic write: both or neither. An entry whose
+        endpoint no longer exists is dropped, never a reason to refuse the change.
 
         With ``expected_status``, ``Conflict`` unless the current status is one of them: a
         compare-and-set that lets the state machine reject racing transitions. A final status

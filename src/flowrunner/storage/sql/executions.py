@@ -22,6 +22,7 @@ from flowrunner.storage.records import (
     ExecutionStatus,
     JSONValue,
     NewCheckpoint,
+    NewDelivery,
     NewEvent,
     Page,
     new_id,
@@ -30,6 +31,7 @@ from flowrunner.storage.sql import executions_direct as fast
 from flowrunner.storage.sql.database import Database, columns_of
 from flowrunner.storage.sql.paging import time_page
 from flowrunner.storage.sql.tables import checkpoints, execution_events, executions
+from flowrunner.storage.sql.webhooks import insert_outbox
 
 T = executions.c
 _ENDED = frozenset({"completed", "failed", "canceled"})
@@ -230,6 +232,7 @@ class SqlExecutions:
         current_node: str | None = None,
         started_at: datetime | None = None,
         finished_at: datetime | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> Execution:
         given = {
             "status": status, "output": output, "error": dict(error) if error else error,
@@ -243,8 +246,11 @@ class SqlExecutions:
         drop = status in _DONE
         if self._direct is not None:
             expected = list(expected_status)
+            now = self._clock()
             return await self._direct.write(
-                lambda c: fast.update(c, account_id, execution_id, values, expected, drop)
+                lambda c: fast.update(
+                    c, account_id, execution_id, values, expected, drop, outbox, now
+                )
             )
 
         async def work(conn: AsyncConnection) -> Execution:
@@ -261,6 +267,8 @@ class SqlExecutions:
                     execution_id=execution_id,
                     status=current.status,
                 )
+            if outbox:
+                await insert_outbox(conn, account_id, outbox, self._clock())
             if drop:
                 C = checkpoints.c
                 await conn.execute(
