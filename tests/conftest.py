@@ -63,7 +63,7 @@ def dynamodb_endpoint() -> Iterator[str]:
         importlib.util.find_spec("moto") is None or importlib.util.find_spec("aioboto3") is None
     ):
         require_service("FLOWRUNNER_TEST_DYNAMODB_ENDPOINT", "DynamoDB (or moto[server])")
-    from flowrunner.storage.dynamodb.testing import endpoint_for_tests
+    from tests.dynamodb_server import endpoint_for_tests
 
     with endpoint_for_tests() as endpoint:
         yield endpoint

@@ -8,13 +8,16 @@ version seen before reads no YAML at all.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cachetools import LRUCache
 
 from flowrunner.definition import CompiledFlow, compile_flow, load_flow
 from flowrunner.plugins import NodeTypeRegistry
 from flowrunner.storage import FlowStore, FlowVersion
+
+if TYPE_CHECKING:
+    from flowrunner.scripting.host import ScriptHost
 
 
 class FlowCache:
@@ -24,7 +27,7 @@ class FlowCache:
     def __init__(
         self,
         *,
-        scripts: Any = None,
+        scripts: ScriptHost | None = None,
         registry: NodeTypeRegistry | None = None,
         max_steps: int = 10_000,
         size: int = 256,
