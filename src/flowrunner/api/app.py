@@ -34,15 +34,18 @@ from flowrunner.api.routes import (
     health,
     secrets,
     tokens,
+    webhooks,
     ws,
 )
 from flowrunner.audit import AuditLog
 from flowrunner.config import Settings
 from flowrunner.definition.limits import FlowLimits
+from flowrunner.executions.executor import default_owner
 from flowrunner.executions.runtime import execution_runtime
 from flowrunner.flows import FlowChecker, FlowRegistry
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Store, open_store
+from flowrunner.webhooks import WebhookService, webhook_runtime
 
 API_PREFIX = "/api/v1"
 
@@ -102,11 +105,29 @@ def create_app(
         opened = store if store is not None else await open_store(settings)
         try:
             app.state.services = await build_services(settings, opened, hasher=hasher)
-            vault = app.state.services.vault
+            services = app.state.services
+            vault = services.vault
             try:
-                async with execution_runtime(
-                    settings, opened, secrets=vault.resolve_all, keys=vault.keyring
-                ) as app.state.executions:
+                async with (
+                    webhook_runtime(
+                        settings,
+                        opened,
+                        vault.keyring,
+                        worker=default_owner(),
+                        secrets=vault.resolve_all,
+                        audit=services.audit,
+                    ) as hooks,
+                    execution_runtime(
+                        settings,
+                        opened,
+                        secrets=vault.resolve_all,
+                        keys=vault.keyring,
+                        webhooks=hooks.outbox,
+                    ) as app.state.executions,
+                ):
+                    app.state.webhooks = WebhookService(
+                        opened, vault.keyring, hooks, services.audit
+                    )
                     yield
             finally:
                 app.state.services.flows.close()
@@ -126,7 +147,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (executions, flows, auth, accounts, tokens, secrets, audit, ws):
+    for module in (executions, flows, auth, accounts, tokens, secrets, audit, webhooks, ws):
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(CorrelationMiddleware)  # inside RequestContext: logs get request_id
     # Inside the body limit, which bounds what this one reads.

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from flowrunner.definition import CompiledFlow
+from flowrunner.definition import CompiledFlow, FlowDefinition
 from flowrunner.engine import ErrorInfo
 from flowrunner.errors import (
     Conflict,
@@ -44,11 +45,12 @@ from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.logging import masking
 from flowrunner.nodes.control import STORED_FLOWS
 from flowrunner.secrets import Masker
-from flowrunner.storage import Execution, NewEvent, Store
+from flowrunner.storage import Execution, NewDelivery, NewEvent, Store
 from flowrunner.storage.records import Clock, ExecutionStatus, utcnow
 
 if TYPE_CHECKING:
     from flowrunner.executions.subflows import SubflowHost
+    from flowrunner.webhooks import EventOutbox
 
 SecretsResolver = Callable[[str], Awaitable[Mapping[str, Any]]]
 """account id → that account's secrets in clear (the vault provides it)."""
@@ -84,8 +86,11 @@ class Runner:
         keys: Keys | None = None,
         max_resume_attempts: int = DEFAULT_MAX_RESUME_ATTEMPTS,
         subflows: SubflowHost | None = None,
+        webhooks: EventOutbox | None = None,
     ) -> None:
         self._store = store
+        # Webhook events go into the outbox with the status changes that cause them.
+        self._webhooks = webhooks
         # Runs stored sub-flows (``flow: <name>``) as child executions; None: they fail.
         self.subflows = subflows
         self._bus = bus
@@ -156,9 +161,12 @@ class Runner:
                     checkpoint = unpack(checkpoint, execution.input)
             # Status events go out with the first node's batch: one write fewer per run.
             if execution.status == "queued":
+                now = self._clock()
+                outbox = await self._outbox(execution, "running", now, compiled.definition)
                 execution = await uninterrupted(
-                    transition(store, execution, "running", now=self._clock())
+                    transition(store, execution, "running", now=now, outbox=outbox)
                 )
+                self._committed(outbox)
                 recorder.add(ev.status_event("running"))
             else:
                 where = checkpoint.next_node if checkpoint else None
@@ -264,8 +272,14 @@ class Runner:
         finds the finished run in the store. If a concurrent cancel ended the run first, its
         status (and its event) stand."""
         store = self._store.executions
+        now = self._clock()
         try:
-            done = await transition(store, execution, status, now=self._clock(), **fields)
+            outbox = await self._outbox(
+                execution, status, now, await self._definition(execution),
+                output=fields.get("output"), error=fields.get("error"),
+            )  # fmt: skip
+            done = await transition(store, execution, status, now=now, outbox=outbox, **fields)
+            self._committed(outbox)
         except Conflict:
             if recorder is not None:
                 await recorder.close()
@@ -278,6 +292,45 @@ class Runner:
             stored = await store.append_events(execution.account_id, execution.id, [final])
             await self._bus.publish(execution.flow_id, stored)
         return done
+
+    async def _outbox(
+        self,
+        execution: Execution,
+        status: ExecutionStatus,
+        now: datetime,
+        definition: FlowDefinition | None,
+        *,
+        output: Any = None,
+        error: Any = None,
+    ) -> list[NewDelivery]:
+        """The webhook events of a status change, for the store to write with it."""
+        if self._webhooks is None:
+            return []
+        return await self._webhooks.entries(
+            execution,
+            status,
+            now,
+            flow_name=definition.name if definition else None,
+            flow_webhooks=definition.metadata.webhooks if definition else (),
+            output=output,
+            error=error,
+        )
+
+    def _committed(self, outbox: list[NewDelivery]) -> None:
+        if outbox and self._webhooks is not None:
+            self._webhooks.committed()
+
+    async def _definition(self, execution: Execution) -> FlowDefinition | None:
+        """The run's flow definition (cached compiled), or None when it does not load."""
+        if self._webhooks is None:
+            return None
+        try:
+            compiled = await self._flows.load(
+                self._store.flows, execution.account_id, execution.flow_id, execution.flow_version
+            )
+        except (DefinitionError, FlowrunnerError):
+            return None
+        return compiled.definition
 
     async def record_canceled(self, execution: Execution) -> Execution:
         """Cancel a run that never reached the engine (still queued, or loading its flow)."""
