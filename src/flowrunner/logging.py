@@ -117,8 +117,10 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
-    # uvicorn installs its own handlers; route its lines through ours instead.
+    # uvicorn installs its own handlers and levels; route its lines through ours instead,
+    # at the level configured here.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         named = logging.getLogger(name)
         named.handlers.clear()
         named.propagate = True
+        named.setLevel(logging.NOTSET)
