@@ -125,7 +125,10 @@ class DeliveryPage(ResponseModel):
 
 
 class RedeliverFailed(RequestModel):
-    since: datetime = Field(description="dead-lettered deliveries created at or after this")
+    # ISO 8601 text (JSON has no datetime): parsed, despite the strict request models.
+    since: datetime = Field(
+        strict=False, description="dead-lettered deliveries created at or after this"
+    )
 
 
 class Redelivered(ResponseModel):
