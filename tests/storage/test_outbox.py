@@ -34,9 +34,7 @@ async def test_status_change_and_its_outbox_entries_are_written_together(
     ]
 
 
-async def test_refused_status_change_writes_no_outbox_entry(
-    store: Store, account: Account
-) -> None:
+async def test_refused_status_change_writes_no_outbox_entry(store: Store, account: Account) -> None:
     run = await _run(store, account)
     endpoint = await _endpoint(store, account)
     entry = NewDelivery(endpoint, "execution.failed", {"n": 1})
@@ -55,7 +53,10 @@ async def test_entry_for_a_deleted_endpoint_is_dropped_not_a_refused_change(
     kept = await _endpoint(store, account)
     gone = await _endpoint(store, account)
     await store.webhooks.delete_endpoint(account.id, gone)
-    outbox = [NewDelivery(gone, "execution.started", {}), NewDelivery(kept, "execution.started", {})]
+    outbox = [
+        NewDelivery(gone, "execution.started", {}),
+        NewDelivery(kept, "execution.started", {}),
+    ]
     started = await store.executions.update(account.id, run, status="running", outbox=outbox)
     assert started.status == "running"
     page = await store.webhooks.list_deliveries(account.id)
