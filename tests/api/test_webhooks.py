@@ -63,7 +63,7 @@ async def test_another_account_sees_nothing(api: Api, alice: Headers, bob: Heade
         ("POST", f"{HOOKS}/{made['id']}/test"),
         ("GET", f"{HOOKS}/{made['id']}/deliveries"),
     ]:
-        body = {} if method == "PATCH" else None
+        body: dict[str, object] | None = {} if method == "PATCH" else None
         response = await api.client.request(method, path, headers=bob, json=body)
         assert response.status_code == 404, (method, path, response.text)
     assert (await api.client.get(HOOKS, headers=bob)).json()["items"] == []
