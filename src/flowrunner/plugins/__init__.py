@@ -18,6 +18,7 @@ def builtin_registry() -> NodeTypeRegistry:
     from flowrunner.nodes.fanout import FANOUT_TYPES
     from flowrunner.nodes.http import HTTP_TYPES
     from flowrunner.nodes.script import SCRIPT_TYPES
+    from flowrunner.nodes.webhook import WEBHOOK_TYPES
 
     registry = NodeTypeRegistry()
     for node_type, aliases in (
@@ -26,6 +27,7 @@ def builtin_registry() -> NodeTypeRegistry:
         *FANOUT_TYPES,
         *HTTP_TYPES,
         *EMAIL_TYPES,
+        *WEBHOOK_TYPES,
     ):
         registry.register(node_type, aliases=aliases)
     return registry
