@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,7 +33,7 @@ from flowrunner.storage.records import utcnow
 from flowrunner.webhooks import attempts
 from flowrunner.webhooks.limits import EndpointSlots, RateLimiter
 from flowrunner.webhooks.retries import RetrySchedule, is_retryable, retry_after_seconds
-from flowrunner.webhooks.secretbox import unseal
+from flowrunner.webhooks.secretbox import EndpointConfig, unseal
 from flowrunner.webhooks.signing import signature_headers
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 HEALTH = "webhook-health"
 RESPONSE_BYTES = 4096
 CLAIM_BATCH = 50
+ENDPOINT_CACHE_SECONDS = 2.0
+MAX_CACHED_ENDPOINTS = 10_000
 
 SecretsResolver = Callable[[str], Awaitable[Mapping[str, Any]]]
 
@@ -96,6 +99,11 @@ class Dispatcher:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
+        # Endpoint id -> (read at, endpoint, unsealed config): a delivery skips a store read
+        # and a decrypt; changes through this process's API drop the entry (``forget``).
+        self._endpoints: OrderedDict[str, tuple[float, WebhookEndpoint, EndpointConfig]] = (
+            OrderedDict()
+        )
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -114,6 +122,26 @@ class Dispatcher:
             await asyncio.wait(self._in_flight, timeout=self._settings.timeout + 1)
         if self._client is not None:
             await self._client.aclose()
+
+    def forget(self, endpoint_id: str) -> None:
+        """The endpoint changed: read it again for the next delivery."""
+        self._endpoints.pop(endpoint_id, None)
+
+    async def _endpoint(
+        self, account_id: str, endpoint_id: str
+    ) -> tuple[WebhookEndpoint, EndpointConfig]:
+        now = time.monotonic()
+        cached = self._endpoints.get(endpoint_id)
+        fresh = cached is not None and now - cached[0] < ENDPOINT_CACHE_SECONDS
+        if cached is not None and fresh and cached[1].account_id == account_id:
+            return cached[1], cached[2]
+        endpoint = await self._store.webhooks.get_endpoint(account_id, endpoint_id)
+        config = unseal(self._keyring, endpoint.secret)
+        self._endpoints[endpoint_id] = (now, endpoint, config)
+        self._endpoints.move_to_end(endpoint_id)
+        if len(self._endpoints) > MAX_CACHED_ENDPOINTS:
+            self._endpoints.popitem(last=False)
+        return endpoint, config
 
     def wake(self) -> None:
         """New deliveries are due: look now rather than at the next poll."""
@@ -157,9 +185,7 @@ class Dispatcher:
 
     async def _deliver(self, delivery: WebhookDelivery) -> None:
         try:
-            endpoint = await self._store.webhooks.get_endpoint(
-                delivery.account_id, delivery.endpoint_id
-            )
+            endpoint, config = await self._endpoint(delivery.account_id, delivery.endpoint_id)
         except NotFound:
             await self._finish(delivery, None, _failed("the endpoint was deleted"), final=True)
             return
@@ -168,17 +194,20 @@ class Dispatcher:
             return
         async with self._slots.for_endpoint(endpoint.id):
             await self._rate.acquire()
-            outcome = await self.send(endpoint, delivery.id, delivery.payload)
+            outcome = await self.send(endpoint, config, delivery.id, delivery.payload)
         final = not outcome.delivered and not is_retryable(outcome.status_code)
         await self._finish(delivery, endpoint, outcome, final=final)
 
     async def send(
-        self, endpoint: WebhookEndpoint, message_id: str, payload: Mapping[str, Any]
+        self,
+        endpoint: WebhookEndpoint,
+        config: EndpointConfig,
+        message_id: str,
+        payload: Mapping[str, Any],
     ) -> Outcome:
-        """Sign and POST ``payload`` to ``endpoint`` once (also the API's test event)."""
+        """Sign and POST ``payload`` to ``endpoint`` once."""
         started = time.perf_counter()
         try:
-            config = unseal(self._keyring, endpoint.secret)
             resolved = None
             if config.ref is not None and self._secrets is not None:
                 value = (await self._secrets(endpoint.account_id)).get(config.ref)
@@ -266,6 +295,7 @@ class Dispatcher:
         if now - since < self._settings.disable_after:
             return
         await self._store.webhooks.update_endpoint(account, endpoint.id, enabled=False)
+        self.forget(endpoint.id)
         await kv.delete(account, HEALTH, endpoint.id)
         log.warning("webhook endpoint %s disabled: failing since %s", endpoint.id, since)
         if self._audit is not None:

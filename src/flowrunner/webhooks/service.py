@@ -152,13 +152,13 @@ class WebhookService:
             description=description,
             secret=seal(self._keyring, config) if config is not current.config else None,
         )  # fmt: skip
-        self._changed(account.id)
+        self._changed(account.id, endpoint_id)
         await self._record(actions.WEBHOOK_UPDATED, account, endpoint_id, {})
         return EndpointView(endpoint, config)
 
     async def delete(self, account: Account, endpoint_id: str) -> None:
         await self._store.webhooks.delete_endpoint(account.id, endpoint_id)
-        self._changed(account.id)
+        self._changed(account.id, endpoint_id)
         await self._record(actions.WEBHOOK_DELETED, account, endpoint_id, {})
 
     async def rotate_secret(
@@ -172,7 +172,7 @@ class WebhookService:
         endpoint = await self._store.webhooks.update_endpoint(
             account.id, endpoint_id, secret=seal(self._keyring, config)
         )
-        self._changed(account.id)
+        self._changed(account.id, endpoint_id)
         await self._record(
             actions.WEBHOOK_SECRET_ROTATED, account, endpoint_id, {"grace_until": until.isoformat()}
         )
@@ -253,8 +253,10 @@ class WebhookService:
             raise InvalidInput("url: at most 2048 characters")
         self._runtime.policy.check_url(url)  # DestinationRefused → 400 naming why
 
-    def _changed(self, account_id: str) -> None:
+    def _changed(self, account_id: str, endpoint_id: str | None = None) -> None:
         self._runtime.subscriptions.invalidate(account_id)
+        if endpoint_id is not None:
+            self._runtime.dispatcher.forget(endpoint_id)
 
     async def _record(
         self, action: str, account: Account, endpoint_id: str, details: dict[str, Any]
