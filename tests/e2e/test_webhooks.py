@@ -15,6 +15,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from tests.conftest import HANG_GUARD
+from tests.e2e.flows import STEPS
 from tests.e2e.server import Server, create_flow, start_run
 from tests.webhook_receiver import Receiver, receiving
 
@@ -204,6 +205,23 @@ async def test_rotation_sends_both_signatures_each_verifying(
     assert len(got.headers["webhook-signature"].split(" ")) == 2
     verified(hook["secret"], got.body, got.headers)  # receivers not yet updated
     verified(new_secret, got.body, got.headers)  # receivers already updated
+    await admin.delete(f"/api/v1/webhooks/{hook['id']}")
+
+
+async def test_started_and_canceled_runs_send_their_events(
+    admin: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    hook = await endpoint(
+        admin, f"{receiver.url}/life", events=["execution.started", "execution.canceled"]
+    )
+    run = await start_run(admin, await create_flow(admin, STEPS), {"name": "x", "nap": 60})
+    [started] = receiver.wait_for(1)
+    assert verified(hook["secret"], started.body, started.headers)["type"] == "execution.started"
+    canceled = await admin.post(f"/api/v1/executions/{run}/cancel")
+    assert canceled.status_code in (200, 202), canceled.text
+    arrived = receiver.wait_for(2)
+    event = verified(hook["secret"], arrived[1].body, arrived[1].headers)
+    assert (event["type"], event["data"]["execution_id"]) == ("execution.canceled", run)
     await admin.delete(f"/api/v1/webhooks/{hook['id']}")
 
 

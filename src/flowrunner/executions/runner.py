@@ -316,6 +316,16 @@ class Runner:
             error=error,
         )
 
+    async def status_outbox(
+        self, execution: Execution, status: ExecutionStatus, now: datetime
+    ) -> list[NewDelivery]:
+        """The webhook events of a status change made outside a run (a cancel through the
+        API of a run no executor holds), for the store to write with the change."""
+        return await self._outbox(execution, status, now, await self._definition(execution))
+
+    def outbox_committed(self, outbox: list[NewDelivery]) -> None:
+        self._committed(outbox)
+
     def _committed(self, outbox: list[NewDelivery]) -> None:
         if outbox and self._webhooks is not None:
             self._webhooks.committed()
