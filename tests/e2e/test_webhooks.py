@@ -225,6 +225,21 @@ async def test_started_and_canceled_runs_send_their_events(
     await admin.delete(f"/api/v1/webhooks/{hook['id']}")
 
 
+async def test_node_events_name_the_node_with_its_output_or_error(
+    admin: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    hook = await endpoint(admin, f"{receiver.url}/nodes", events=["node.completed", "node.failed"])
+    await start_run(admin, await create_flow(admin, OK_FLOW), {})
+    await start_run(admin, await create_flow(admin, BAD_FLOW), {})
+    arrived = receiver.wait_for(2)
+    events = {e["type"]: e["data"] for e in (verified(hook["secret"], r.body, r.headers)
+                                             for r in arrived)}  # fmt: skip
+    assert events["node.completed"]["node_id"] == "a"
+    assert events["node.completed"]["output"] == {"x": 1}
+    assert "boom" in str(events["node.failed"]["error"])
+    await admin.delete(f"/api/v1/webhooks/{hook['id']}")
+
+
 async def test_refused_destination_is_a_clear_400(admin: httpx.AsyncClient) -> None:
     response = await admin.post("/api/v1/webhooks", json={"url": "http://169.254.169.254/x"})
     assert response.status_code == 400

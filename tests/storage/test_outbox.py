@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flowrunner.errors import Conflict
-from flowrunner.storage import Account, NewDelivery, Store
+from flowrunner.errors import Conflict, NotFound
+from flowrunner.storage import Account, NewCheckpoint, NewDelivery, NewEvent, Store
 
 
 async def _run(store: Store, account: Account) -> str:
@@ -61,3 +61,39 @@ async def test_entry_for_a_deleted_endpoint_is_dropped_not_a_refused_change(
     assert started.status == "running"
     page = await store.webhooks.list_deliveries(account.id)
     assert [d.endpoint_id for d in page.items] == [kept]
+
+
+async def test_a_step_and_its_outbox_entries_are_written_together(
+    store: Store, account: Account
+) -> None:
+    run = await _run(store, account)
+    endpoint = await _endpoint(store, account)
+    events = [NewEvent("node", {"node_id": "a", "state": "finished"})]
+    entry = NewDelivery(endpoint, "node.completed", {"type": "node.completed"})
+    checkpoint = NewCheckpoint(shared={}, next_node="b", results={"a": 1})
+    written = await store.executions.record_step(
+        account.id, run, events, checkpoint=checkpoint, outbox=[entry]
+    )
+    assert [e.seq for e in written] == [1]
+    page = await store.webhooks.list_deliveries(account.id, endpoint_id=endpoint)
+    assert [(d.event_type, d.status) for d in page.items] == [("node.completed", "pending")]
+    again = await store.executions.record_step(
+        account.id, run, events, outbox=[NewDelivery(endpoint, "node.failed", {})]
+    )
+    assert [e.seq for e in again] == [2]
+    page = await store.webhooks.list_deliveries(account.id, endpoint_id=endpoint)
+    assert sorted(d.event_type for d in page.items) == ["node.completed", "node.failed"]
+
+
+async def test_a_step_of_a_missing_execution_writes_no_outbox_entry(
+    store: Store, account: Account
+) -> None:
+    endpoint = await _endpoint(store, account)
+    events = [NewEvent("node", {"node_id": "a"})]
+    checkpoint = NewCheckpoint(shared={}, next_node="b", results={})
+    with pytest.raises(NotFound):
+        await store.executions.record_step(
+            account.id, "missing", events, checkpoint=checkpoint,
+            outbox=[NewDelivery(endpoint, "node.completed", {})],
+        )  # fmt: skip
+    assert (await store.webhooks.list_deliveries(account.id)).items == []

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -34,6 +34,7 @@ from flowrunner.storage import (
     ExecutionEvent,
     ExecutionStore,
     NewCheckpoint,
+    NewDelivery,
     NewEvent,
 )
 
@@ -45,6 +46,15 @@ RESUME_KEY = "$resume"
 FLUSH_DELAY = 0.1
 
 T = TypeVar("T")
+
+
+class StepOutbox(Protocol):
+    """Webhook outbox entries for the events of one step (``webhooks.EventOutbox`` bound to a
+    run), and the signal that they were committed."""
+
+    async def entries(self, events: Sequence[NewEvent]) -> list[NewDelivery]: ...
+
+    def committed(self) -> None: ...
 
 
 class Recorder:
@@ -62,8 +72,11 @@ class Recorder:
         node_count: int,
         should_suspend: Callable[[], bool] = lambda: False,
         sealer: Sealer | None = None,
+        outbox: StepOutbox | None = None,
     ) -> None:
         self._store = store
+        # The webhook events of a step's node events, written in the step's own write.
+        self._outbox = outbox
         self._bus = bus
         self._execution = execution
         self._masker = masker
@@ -149,9 +162,18 @@ class Recorder:
             if not self._buffer and saved is None:
                 return []
             batch, self._buffer = self._buffer, []
+            try:
+                outbox = await self._outbox.entries(batch) if self._outbox else []
+            except BaseException:
+                self._buffer[:0] = batch
+                raise
             write = asyncio.ensure_future(
                 self._store.record_step(
-                    self._execution.account_id, self._execution.id, batch, checkpoint=saved
+                    self._execution.account_id,
+                    self._execution.id,
+                    batch,
+                    checkpoint=saved,
+                    outbox=outbox,
                 )
             )
             try:
@@ -168,6 +190,8 @@ class Recorder:
                 raise
             if stored:
                 self.last_seq = stored[-1].seq
+            if outbox and self._outbox is not None:
+                self._outbox.committed()
         if stored:
             await self._bus.publish(self._execution.flow_id, stored)
         return stored

@@ -9,7 +9,7 @@ the store. It never decides *where* or *when* a run happens; executors do.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -152,6 +152,11 @@ class Runner:
                 node_count=len(compiled.engine_flow.nodes()),
                 should_suspend=lambda: control.suspend_requested,
                 sealer=Sealer(masker, self._keys),
+                outbox=(
+                    None
+                    if self._webhooks is None
+                    else _RunOutbox(self._webhooks, execution, compiled.definition)
+                ),
             )
             checkpoint = None
             if execution.status != "queued" or execution.last_event_seq > 0:
@@ -394,6 +399,26 @@ class Runner:
         """The pinned version is gone or does not compile: the run fails before any node."""
         details = error_details(exc, masker)
         return await self._finish(execution, "failed", ev.error_event(details), error=details)
+
+
+@dataclass(frozen=True, slots=True)
+class _RunOutbox:
+    """The webhook outbox bound to one run, for its recorder (node events)."""
+
+    webhooks: EventOutbox
+    execution: Execution
+    definition: FlowDefinition
+
+    async def entries(self, events: Sequence[NewEvent]) -> list[NewDelivery]:
+        return await self.webhooks.node_entries(
+            self.execution,
+            events,
+            flow_name=self.definition.name,
+            flow_webhooks=self.definition.metadata.webhooks,
+        )
+
+    def committed(self) -> None:
+        self.webhooks.committed()
 
 
 def _reached(recorder: Recorder, checkpoint: Any) -> float | None:

@@ -7,6 +7,7 @@ so a delivery stays small whatever a flow returns.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ BY_STATUS = {
     "failed": "execution.failed",
     "canceled": "execution.canceled",
 }
+NODE_STATES = {"finished": "node.completed", "failed": "node.failed"}
 MAX_OUTPUT_BYTES = 64 << 10
 
 
@@ -65,3 +67,30 @@ def execution_event(
     if error is not None:
         data["error"] = truncated(error)
     return envelope(event_type, now, data)
+
+
+def node_event(
+    event_type: str,
+    execution: Execution,
+    node: Mapping[str, Any],
+    when: datetime,
+    *,
+    flow_name: str | None = None,
+) -> dict[str, JSONValue]:
+    """A top-level node's ``node.completed`` / ``node.failed`` from its stored run event
+    (already masked and bounded by the recorder)."""
+    data: dict[str, Any] = {
+        "execution_id": execution.id,
+        "flow_id": execution.flow_id,
+        "flow_name": flow_name,
+        "flow_version": execution.flow_version,
+        "node_id": node.get("node_id"),
+        "attempt": node.get("attempt"),
+        "duration_ms": node.get("duration_ms"),
+    }
+    if event_type == "node.completed":
+        data["output"] = truncated(node.get("output"))
+        data["action"] = node.get("action")
+    else:
+        data["error"] = truncated(node.get("error"))
+    return envelope(event_type, when, data)

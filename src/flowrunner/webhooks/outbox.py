@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from flowrunner.storage import Execution, NewDelivery
-from flowrunner.storage.records import JSONValue
-from flowrunner.webhooks.events import BY_STATUS, execution_event
+from flowrunner.storage import Execution, NewDelivery, NewEvent
+from flowrunner.storage.records import JSONValue, utcnow
+from flowrunner.webhooks.events import BY_STATUS, NODE_STATES, execution_event, node_event
 from flowrunner.webhooks.subscriptions import Subscriptions
 
 
@@ -46,6 +46,33 @@ class EventOutbox:
             event_type, execution, now, flow_name=flow_name, output=output, error=error
         )
         return [NewDelivery(endpoint_id, event_type, payload) for endpoint_id in ids]
+
+    async def node_entries(
+        self,
+        execution: Execution,
+        events: Sequence[NewEvent],
+        *,
+        flow_name: str | None = None,
+        flow_webhooks: Sequence[Mapping[str, Any]] = (),
+    ) -> list[NewDelivery]:
+        """``node.completed`` / ``node.failed`` entries for the top-level node events of a
+        step the recorder is about to write (none when nobody subscribed to them)."""
+        if execution.parent_id is not None:
+            return []
+        entries: list[NewDelivery] = []
+        for event in events:
+            data = event.data
+            event_type = NODE_STATES.get(str(data.get("state"))) if event.type == "node" else None
+            if event_type is None or data.get("flow_path"):
+                continue
+            ids = await self._subscriptions.endpoint_ids(
+                execution.account_id, execution.flow_id, event_type, flow_webhooks
+            )
+            if ids:
+                when = event.time or utcnow()
+                payload = node_event(event_type, execution, data, when, flow_name=flow_name)
+                entries += [NewDelivery(endpoint_id, event_type, payload) for endpoint_id in ids]
+        return entries
 
     def committed(self) -> None:
         self._wake()

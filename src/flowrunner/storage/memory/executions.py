@@ -173,9 +173,14 @@ class MemoryExecutions:
         events: Sequence[NewEvent],
         *,
         checkpoint: NewCheckpoint | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> builtins.list[ExecutionEvent]:
         async with self._s.lock:
             new = await self._append(account_id, execution_id, events)
+            for entry in outbox:
+                if entry.endpoint_id in self._s.endpoints:  # deleted meanwhile: dropped
+                    delivery = new_delivery(account_id, entry, self._s.clock())
+                    self._s.deliveries[delivery.id] = delivery
             if checkpoint is not None:
                 e = self._s.executions[execution_id]
                 self._s.executions[execution_id] = replace(e, resume_attempts=0)

@@ -132,10 +132,12 @@ class ExecutionStore(Protocol):
         events: Sequence[NewEvent],
         *,
         checkpoint: NewCheckpoint | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> builtins.list[ExecutionEvent]:
         """One step of a run in one durable write: append ``events`` (numbered as by
-        ``append_events``) and, if given, save ``checkpoint``; both or neither. This is the
-        runner's hot path (once per node), so backends make it their cheapest write.
+        ``append_events``) and, if given, save ``checkpoint`` and add ``outbox`` entries (the
+        webhook events of the step's node events, as for ``update``); all or nothing. This is
+        the runner's hot path (once per node), so backends make it their cheapest write.
 
         Saving a checkpoint is progress: it resets the execution's ``resume_attempts`` to 0."""
         ...

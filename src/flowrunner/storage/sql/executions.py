@@ -299,11 +299,14 @@ class SqlExecutions:
         events: Sequence[NewEvent],
         *,
         checkpoint: NewCheckpoint | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> builtins.list[ExecutionEvent]:
         now = self._clock()
         if self._direct is not None:
             return await self._direct.write(
-                lambda c: fast.record_step(c, account_id, execution_id, events, checkpoint, now)
+                lambda c: fast.record_step(
+                    c, account_id, execution_id, events, checkpoint, now, outbox
+                )
             )
         saved = (
             None
@@ -318,6 +321,8 @@ class SqlExecutions:
             )
             if saved is not None:
                 await conn.execute(self._upsert_checkpoint, saved)
+            if outbox:
+                await insert_outbox(conn, account_id, outbox, now)
             return new
 
         return await self._db.write(work)

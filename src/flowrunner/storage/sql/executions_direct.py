@@ -183,6 +183,7 @@ def record_step(
     events: Sequence[NewEvent],
     checkpoint: NewCheckpoint | None,
     now: datetime,
+    outbox: Sequence[NewDelivery] = (),
 ) -> list[ExecutionEvent]:
     count = len(events)
     # Bumping the counter proves the execution exists and reserves the numbers (writes are
@@ -226,6 +227,8 @@ def record_step(
                 stamp,
             ),
         )
+    if outbox:
+        insert_outbox(conn, account_id, outbox, now)
     return new
 
 
