@@ -43,6 +43,7 @@ from flowrunner.definition.limits import FlowLimits
 from flowrunner.executions.executor import default_owner
 from flowrunner.executions.runtime import execution_runtime
 from flowrunner.flows import FlowChecker, FlowRegistry
+from flowrunner.nodes.database.connections import close_connections
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Store, open_store
 from flowrunner.webhooks import WebhookService, webhook_runtime
@@ -131,6 +132,8 @@ def create_app(
                     yield
             finally:
                 app.state.services.flows.close()
+                # The postgres node's connection pools, once no run uses them any more.
+                await close_connections()
         finally:
             if store is None:
                 await opened.close()

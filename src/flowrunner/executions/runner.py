@@ -38,12 +38,14 @@ from flowrunner.executions.recorder import (
     resume_meta,
     uninterrupted,
 )
+from flowrunner.executions.run_kv import AccountKV
 from flowrunner.executions.sealing import Keys, Sealer, unseal
 from flowrunner.executions.sizes import RunLimits
 from flowrunner.executions.states import transition
 from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.logging import masking
 from flowrunner.nodes.control import STORED_FLOWS
+from flowrunner.nodes.store import RUN_KV
 from flowrunner.secrets import Masker
 from flowrunner.storage import Execution, NewDelivery, NewEvent, Store
 from flowrunner.storage.records import Clock, ExecutionStatus, utcnow
@@ -216,7 +218,11 @@ class Runner:
                 checkpoint=recorder.checkpoint,
                 size_check=self._limits.check_output,
                 secrets=secrets,
-                scoped={STORED_FLOWS: hosted},
+                # The store node's key-value store: the run's account's, never another's.
+                scoped={
+                    STORED_FLOWS: hosted,
+                    RUN_KV: AccountKV(self._store.kv, execution.account_id),
+                },
                 execution={
                     "id": execution.id,
                     "flow_id": execution.flow_id,

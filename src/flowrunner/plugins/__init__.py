@@ -14,10 +14,12 @@ def builtin_registry() -> NodeTypeRegistry:
     """A new registry holding every built-in node type (entry points not loaded)."""
     # Imported here: a plugin's node type needs only the registry, not every built-in.
     from flowrunner.nodes.control import CONTROL_TYPES
+    from flowrunner.nodes.database import DATABASE_TYPES
     from flowrunner.nodes.email import EMAIL_TYPES
     from flowrunner.nodes.fanout import FANOUT_TYPES
     from flowrunner.nodes.http import HTTP_TYPES
     from flowrunner.nodes.script import SCRIPT_TYPES
+    from flowrunner.nodes.store import STORE_TYPES
     from flowrunner.nodes.webhook import WEBHOOK_TYPES
 
     registry = NodeTypeRegistry()
@@ -27,6 +29,8 @@ def builtin_registry() -> NodeTypeRegistry:
         *FANOUT_TYPES,
         *HTTP_TYPES,
         *EMAIL_TYPES,
+        *STORE_TYPES,
+        *DATABASE_TYPES,
         *WEBHOOK_TYPES,
     ):
         registry.register(node_type, aliases=aliases)
