@@ -35,6 +35,10 @@ class Receiver:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.answers: list[int] = []
+        # While set to an unset Event, requests wait for it before answering (a slow receiver).
+        self.gate: threading.Event | None = None
+        self.in_flight = 0
+        self.most_in_flight = 0
         self._changed = threading.Condition()
         receiver = self
 
@@ -49,7 +53,14 @@ class Receiver:
                     receiver.received.append(
                         Received(self.path, dict(self.headers.items()), body, time.monotonic())
                     )
+                    receiver.in_flight += 1
+                    receiver.most_in_flight = max(receiver.most_in_flight, receiver.in_flight)
                     receiver._changed.notify_all()
+                    gate = receiver.gate
+                if gate is not None:
+                    gate.wait(HANG_GUARD)
+                with receiver._changed:
+                    receiver.in_flight -= 1
                 reply = b'{"ok": true}' if status < 300 else b'{"error": "nope"}'
                 self.send_response(status)
                 self.send_header("content-type", "application/json")

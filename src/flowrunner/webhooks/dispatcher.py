@@ -17,7 +17,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -66,6 +66,8 @@ class Outcome:
     error: str | None
     retry_after: float | None
     latency_ms: float
+    refused: bool = False
+    """The SSRF guard refused the destination: retrying cannot help."""
 
     @property
     def delivered(self) -> bool:
@@ -195,7 +197,7 @@ class Dispatcher:
         async with self._slots.for_endpoint(endpoint.id):
             await self._rate.acquire()
             outcome = await self.send(endpoint, config, delivery.id, delivery.payload)
-        final = not outcome.delivered and not is_retryable(outcome.status_code)
+        final = not outcome.delivered and (outcome.refused or not is_retryable(outcome.status_code))
         await self._finish(delivery, endpoint, outcome, final=final)
 
     async def send(
@@ -235,7 +237,7 @@ class Dispatcher:
                     latency,
                 )
         except DestinationRefused as exc:
-            return _failed(str(exc), started)
+            return replace(_failed(str(exc), started), refused=True)
         except (VaultError, WebhookError) as exc:
             return _failed(str(exc), started)
         except httpx.TimeoutException:
