@@ -167,13 +167,15 @@ class Recorder:
             except BaseException:
                 self._buffer[:0] = batch
                 raise
+            # Passed only when there is some: the common call stays the plain one.
+            extra = {"outbox": outbox} if outbox else {}
             write = asyncio.ensure_future(
                 self._store.record_step(
                     self._execution.account_id,
                     self._execution.id,
                     batch,
                     checkpoint=saved,
-                    outbox=outbox,
+                    **extra,
                 )
             )
             try:

@@ -82,7 +82,7 @@ async def transition(
             current_node=current_node,
             started_at=started_at,
             finished_at=finished_at,
-            outbox=outbox,
+            **({"outbox": outbox} if outbox else {}),
         )
     except Conflict as exc:
         raise Conflict(
