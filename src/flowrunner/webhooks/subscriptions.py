@@ -66,6 +66,9 @@ class Subscriptions:
         self._monotonic = monotonic
         self._cache: dict[str, tuple[float, list[Subscriber]]] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # Flow webhook entries that could not be saved (a refused URL): not retried on every
+        # run of the flow, only when the flow's entry changes (a new digest).
+        self._refused: set[str] = set()
 
     def invalidate(self, account_id: str) -> None:
         self._cache.pop(account_id, None)
@@ -111,7 +114,7 @@ class Subscriptions:
         subscribers: list[Subscriber],
     ) -> list[Subscriber]:
         wanted = {_description(flow_id, i, spec): (i, spec) for i, spec in enumerate(specs)}
-        have = {s.endpoint.description for s in subscribers}
+        have = {s.endpoint.description for s in subscribers} | self._refused
         if all(d in have for d in wanted):
             return subscribers
         lock = self._locks.setdefault((account_id, flow_id), asyncio.Lock())
@@ -124,7 +127,9 @@ class Subscriptions:
                 if s.endpoint.description.startswith(f"{FLOW_PREFIX}{flow_id}:")
             }
             for description, (index, spec) in wanted.items():
-                if any(s.endpoint.description == description for s in subscribers):
+                if description in self._refused or any(
+                    s.endpoint.description == description for s in subscribers
+                ):
                     continue
                 try:
                     await self._save_flow_endpoint(
@@ -136,6 +141,8 @@ class Subscriptions:
                     )
                 except FlowrunnerError as exc:
                     log.warning("flow webhook %s of flow %s not saved: %s", index, flow_id, exc)
+                    if len(self._refused) < 10_000:
+                        self._refused.add(description)
             self.invalidate(account_id)
             return await self.subscribers(account_id)
 
