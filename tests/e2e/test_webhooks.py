@@ -250,26 +250,33 @@ def test_deliveries_due_when_the_server_is_killed_all_arrive_after_restart(
     tmp_path: Path,
 ) -> None:
     runs = 5
-    with (
-        receiving() as receiver,
-        Server(tmp_path, **{**SETTINGS, "webhook_retry_schedule": "1s"}) as server,
-    ):
-        receiver.answers = [503] * runs  # every first attempt fails: all are due again in ~1 s
-        asyncio.run(_start_runs(server, receiver, runs))
-        receiver.wait_for(runs)
+    settings = {**SETTINGS, "webhook_retry_schedule": "5s"}
+    with receiving() as receiver, Server(tmp_path, **settings) as server:
+        receiver.answers = [503] * runs  # every first attempt fails: all are due again within 5 s
+        executions = asyncio.run(_runs_with_a_failed_first_attempt(server, receiver, runs))
         server.kill()  # kill -9 while every delivery is due for its retry
         server.start()
         arrived = receiver.wait_for(2 * runs)
         delivered = {r.headers["webhook-id"] for r in arrived[runs:]}
         assert len(delivered) == runs  # every one arrived (duplicates only if re-claimed)
-        assert {r.json()["data"]["execution_id"] for r in arrived} == set(_EXECUTIONS)
+        assert {r.json()["data"]["execution_id"] for r in arrived} == set(executions)
 
 
-_EXECUTIONS: list[str] = []
-
-
-async def _start_runs(server: Server, receiver: Receiver, runs: int) -> None:
+async def _runs_with_a_failed_first_attempt(
+    server: Server, receiver: Receiver, runs: int
+) -> list[str]:
+    """Starts ``runs`` runs; returns once each one's delivery has failed once and is pending
+    (recorded: no delivery is mid-send, so none waits for a lease to expire)."""
     async with server.client() as client:
-        await endpoint(client, f"{receiver.url}/crash", events=["execution.completed"])
+        hook = await endpoint(client, f"{receiver.url}/crash", events=["execution.completed"])
         flow = await create_flow(client, OK_FLOW)
-        _EXECUTIONS[:] = [await start_run(client, flow, {}) for _ in range(runs)]
+        executions = [await start_run(client, flow, {}) for _ in range(runs)]
+        async with asyncio.timeout(HANG_GUARD):
+            while True:
+                response = await client.get(
+                    f"/api/v1/webhooks/{hook['id']}/deliveries", params={"status": "pending"}
+                )
+                items = response.json()["items"]
+                if len(items) == runs and all(d["attempts"] == 1 for d in items):
+                    return executions
+                await asyncio.sleep(0.02)
