@@ -21,7 +21,7 @@ from flowrunner.webhooks.secretbox import EndpointConfig, seal
 from flowrunner.webhooks.signing import new_secret
 from tests.conftest import HANG_GUARD
 from tests.executions.conftest import eventually
-from tests.webhook_receiver import receiving
+from tests.webhook_receiver import Received, Receiver, receiving
 
 KEYRING = Keyring([Fernet.generate_key().decode()])
 
@@ -101,3 +101,37 @@ async def test_a_refused_destination_is_dead_lettered_without_a_request(store: S
         assert dead.items[0].attempts == 1
         assert "127.0.0.1" in (dead.items[0].last_error or "")
         assert receiver.received == []
+
+
+async def test_an_endpoint_failing_past_the_limit_is_disabled_with_a_notice(
+    store: Store,
+) -> None:
+    account = await store.accounts.create("ada", "hash")
+    with receiving() as broken, receiving() as watcher:
+        broken.answers = [500] * 10
+        failing = await _endpoint(store, account.id, f"{broken.url}/down")
+        sealed = seal(KEYRING, EndpointConfig(current=new_secret()))
+        await store.webhooks.create_endpoint(
+            account.id, url=f"{watcher.url}/ops", secret=sealed, events=["webhook.disabled"]
+        )
+        for n in range(2):
+            await store.webhooks.enqueue(account.id, failing, event_type="t", payload={"n": n})
+        settings = DispatchSettings(
+            schedule=RetrySchedule((0.01,) * 5), per_endpoint=1, poll_seconds=0.05,
+            disable_after=timedelta(0),  # failing at all counts as "for days"
+        )  # fmt: skip
+        policy = AddressPolicy.from_settings(False, "127.0.0.1")
+        dispatcher = Dispatcher(store, KEYRING, policy, settings, worker="test")
+        dispatcher.start()
+        try:
+            [notice] = await _arrivals(watcher, 1)
+        finally:
+            await dispatcher.stop()
+        assert notice.json()["type"] == "webhook.disabled"
+        assert notice.json()["data"]["endpoint_id"] == failing
+        assert not (await store.webhooks.get_endpoint(account.id, failing)).enabled
+
+
+async def _arrivals(receiver: Receiver, count: int) -> list[Received]:
+    await _until(lambda: len(receiver.received) >= count, f"{count} requests")
+    return list(receiver.received)

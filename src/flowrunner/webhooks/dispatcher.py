@@ -31,6 +31,7 @@ from flowrunner.secrets import Keyring
 from flowrunner.storage import Store, WebhookDelivery, WebhookEndpoint
 from flowrunner.storage.records import utcnow
 from flowrunner.webhooks import attempts
+from flowrunner.webhooks.events import envelope
 from flowrunner.webhooks.limits import EndpointSlots, RateLimiter
 from flowrunner.webhooks.retries import RetrySchedule, is_retryable, retry_after_seconds
 from flowrunner.webhooks.secretbox import EndpointConfig, unseal
@@ -100,6 +101,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._disabling: set[str] = set()
         self._client: httpx.AsyncClient | None = None
         # Endpoint id -> (read at, endpoint, unsealed config): a delivery skips a store read
         # and a decrypt; changes through this process's API drop the entry (``forget``).
@@ -294,12 +296,23 @@ class Dispatcher:
         except NotFound:
             await kv.put(account, HEALTH, endpoint.id, now.isoformat())
             return
-        if now - since < self._settings.disable_after:
+        if now - since < self._settings.disable_after or endpoint.id in self._disabling:
             return
+        self._disabling.add(endpoint.id)  # two failures finishing together: one notice
+        try:
+            if not (await self._store.webhooks.get_endpoint(account, endpoint.id)).enabled:
+                return
+            await self._disable(endpoint, since, now)
+        finally:
+            self._disabling.discard(endpoint.id)
+
+    async def _disable(self, endpoint: WebhookEndpoint, since: datetime, now: datetime) -> None:
+        kv, account = self._store.kv, endpoint.account_id
         await self._store.webhooks.update_endpoint(account, endpoint.id, enabled=False)
         self.forget(endpoint.id)
         await kv.delete(account, HEALTH, endpoint.id)
         log.warning("webhook endpoint %s disabled: failing since %s", endpoint.id, since)
+        await self._notify_disabled(endpoint, since, now)
         if self._audit is not None:
             await self._audit.record(
                 actions.WEBHOOK_DISABLED,
@@ -309,6 +322,25 @@ class Dispatcher:
                 outcome="disabled",
                 details={"failing_since": since.isoformat(), "url": endpoint.url},
             )
+
+    async def _notify_disabled(
+        self, endpoint: WebhookEndpoint, since: datetime, now: datetime
+    ) -> None:
+        """The notice: a ``webhook.disabled`` event to the account's other endpoints that
+        subscribe to it (by name: an endpoint taking every event is not sent it)."""
+        payload = envelope(
+            "webhook.disabled",
+            now,
+            {"endpoint_id": endpoint.id, "url": endpoint.url, "failing_since": since.isoformat()},
+        )
+        others = await self._store.webhooks.list_endpoints(
+            endpoint.account_id, enabled=True, event="webhook.disabled"
+        )
+        for other in others.items:
+            if other.id != endpoint.id and "webhook.disabled" in other.events:
+                await self._store.webhooks.enqueue(
+                    endpoint.account_id, other.id, event_type="webhook.disabled", payload=payload
+                )
 
 
 def _failed(error: str, started: float | None = None) -> Outcome:

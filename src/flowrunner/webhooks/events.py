@@ -22,7 +22,7 @@ EXECUTION_EVENTS = (
     "execution.canceled",
 )
 EVENT_TYPES = (*EXECUTION_EVENTS, "node.completed", "node.failed", "flow.created",
-               "flow.updated", "flow.deleted", "webhook.test")  # fmt: skip
+               "flow.updated", "flow.deleted", "webhook.test", "webhook.disabled")  # fmt: skip
 BY_STATUS = {
     "running": "execution.started",
     "completed": "execution.completed",
