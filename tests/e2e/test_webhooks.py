@@ -17,6 +17,7 @@ from standardwebhooks import Webhook
 from tests.conftest import HANG_GUARD
 from tests.e2e.flows import STEPS
 from tests.e2e.server import Server, create_flow, start_run
+from tests.e2e.test_secrets import _database_bytes, _leaks
 from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.slow
@@ -237,6 +238,37 @@ async def test_node_events_name_the_node_with_its_output_or_error(
     assert events["node.completed"]["node_id"] == "a"
     assert events["node.completed"]["output"] == {"x": 1}
     assert "boom" in str(events["node.failed"]["error"])
+    await admin.delete(f"/api/v1/webhooks/{hook['id']}")
+
+
+async def test_no_endpoint_secret_reaches_the_database_the_log_or_the_payloads(
+    server: Server, admin: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    vault_value = "whsec_" + "dmF1bHQtaGVsZC1mbG93LXdlYmhvb2stc2VjcmV0"
+    await admin.post("/api/v1/accounts/me/secrets", json={"key": "LEAK", "value": vault_value})
+    hook = await endpoint(
+        admin, f"{receiver.url}/leak", events=["execution.completed"],
+        headers={"Authorization": "Bearer header-t0ken-value"},
+    )  # fmt: skip
+    rotated = (await admin.post(f"/api/v1/webhooks/{hook['id']}/rotate-secret")).json()
+    flow = f"""\
+metadata:
+  name: Leaky
+  webhooks: [{{url: "{receiver.url}/leak-flow", secret: "${{secrets.LEAK}}"}}]
+nodes:
+  a: {{type: set, params: {{values: {{x: 1}}}}}}
+"""
+    await start_run(admin, await create_flow(admin, flow), {})
+    arrived = receiver.wait_for(2)
+    listed = (await admin.get("/api/v1/webhooks")).text
+    stored = _database_bytes(server)
+    log = server.log.read_bytes()
+    for value in (hook["secret"], rotated["secret"], vault_value, "header-t0ken-value"):
+        assert _leaks(stored, value) == [], value
+        assert _leaks(log, value) == [], value
+        assert value not in listed
+        for received in arrived:
+            assert value.encode() not in received.body
     await admin.delete(f"/api/v1/webhooks/{hook['id']}")
 
 
