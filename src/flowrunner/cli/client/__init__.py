@@ -1,7 +1,7 @@
 """The command line as a client of a Flowrunner server (over HTTP and the WebSocket).
 
 ``register`` adds the client commands to the root app: ``login``/``logout``/``whoami``,
-``profile``, ``flows`` (with ``flows run``), ``executions``, ``secrets``, ``tokens``,
+``profile``, ``flows`` (with ``flows run``), ``executions``, ``secrets``, ``tokens``, ``webhooks``,
 ``accounts`` and ``audit list``. Local commands on the same nouns (``secrets rotate-key``,
 ``audit verify``) are added to these groups by ``cli/app.py``.
 """
@@ -16,6 +16,7 @@ from flowrunner.cli.client.executions import executions_app
 from flowrunner.cli.client.flows import flows_app
 from flowrunner.cli.client.secrets import secrets_app
 from flowrunner.cli.client.tokens import tokens_app
+from flowrunner.cli.client.webhooks import webhooks_app
 
 __all__ = ["flows_run", "register"]
 
@@ -27,6 +28,7 @@ def register(app: typer.Typer) -> tuple[typer.Typer, typer.Typer]:
     app.add_typer(executions_app, name="executions")
     app.add_typer(secrets_app, name="secrets")
     app.add_typer(tokens_app, name="tokens")
+    app.add_typer(webhooks_app, name="webhooks")
     app.add_typer(accounts_app, name="accounts")
     audit_app = typer.Typer(
         help="The audit log: on a server (list), or the local store's (verify).",
