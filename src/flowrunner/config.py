@@ -144,6 +144,22 @@ class Settings(BaseSettings):
     # Rotating an endpoint's secret keeps signing with the old one too for this long.
     webhook_rotation_grace_seconds: float = Field(default=86400, ge=0)
 
+    # MCP servers (the `mcp` node; docs/nodes/mcp.md). A flow may start a stdio MCP server
+    # only with a command on this admin list (comma-separated; an entry may carry leading
+    # arguments, "python /opt/mcp/files.py", which the node's args must then start with);
+    # empty: no stdio servers at all. HTTP servers go through the SSRF rules above.
+    mcp_stdio_commands: str = ""
+    # An operation's default timeout (connecting included; the node's `timeout` overrides
+    # it), and the largest result a node accepts, in bytes of JSON.
+    mcp_timeout_seconds: float = Field(default=30.0, gt=0)
+    mcp_max_result_bytes: int = Field(default=1 << 20, ge=1024)
+    # MCP sessions open at once per process (each stdio one is a child process), each
+    # account at most half; pooled sessions (`pool: true`) kept per account and server, at
+    # most this many in all, each closed after this long unused.
+    mcp_max_sessions: int = Field(default=32, ge=1)
+    mcp_pool_size: int = Field(default=16, ge=1)
+    mcp_pool_idle_seconds: float = Field(default=300.0, gt=0)
+
     def runs_per_account(self) -> int:
         if self.max_runs_per_account is not None:
             return min(self.max_runs_per_account, self.executor_concurrency)
