@@ -312,3 +312,27 @@ async def _runs_with_a_failed_first_attempt(
                 if len(items) == runs and all(d["attempts"] == 1 for d in items):
                     return executions
                 await asyncio.sleep(0.02)
+
+
+def test_two_server_processes_send_each_delivery_once(tmp_path: Path) -> None:
+    runs = 10
+    with (
+        receiving() as receiver,
+        Server(tmp_path, serve_args=["--workers", "2"], **SETTINGS) as server,
+    ):
+        delivered = asyncio.run(_delivered_once_each(server, receiver, runs))
+        assert len(delivered) == runs
+        assert all(d["attempts"] == 1 for d in delivered)
+        assert len(receiver.received) == runs  # recorded delivered after arriving: no extra
+        assert len({r.headers["webhook-id"] for r in receiver.received}) == runs
+
+
+async def _delivered_once_each(
+    server: Server, receiver: Receiver, runs: int
+) -> list[dict[str, Any]]:
+    async with server.client() as client:
+        hook = await endpoint(client, f"{receiver.url}/pair", events=["execution.completed"])
+        flow = await create_flow(client, OK_FLOW)
+        for _ in range(runs):
+            await start_run(client, flow, {})
+        return await delivery_where(client, hook["id"], "delivered", count=runs)
