@@ -144,6 +144,10 @@ class Settings(BaseSettings):
     # Rotating an endpoint's secret keeps signing with the old one too for this long.
     webhook_rotation_grace_seconds: float = Field(default=86400, ge=0)
 
+    # Tokens (prompt + completion) an account's llm nodes may use per calendar month (UTC);
+    # a call over it fails with llm_budget_exceeded. None: no budget.
+    llm_monthly_token_budget: int | None = Field(default=None, ge=0)
+
     # MCP servers (the `mcp` node; docs/nodes/mcp.md). A flow may start a stdio MCP server
     # only with a command on this admin list (comma-separated; an entry may carry leading
     # arguments, "python /opt/mcp/files.py", which the node's args must then start with);

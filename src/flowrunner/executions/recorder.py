@@ -24,7 +24,8 @@ import structlog
 from flowrunner.engine import Checkpoint, NodeEvent
 from flowrunner.executions.bus import EventBus
 from flowrunner.executions.checkpoint_refs import Packer, is_node_result
-from flowrunner.executions.events import node_event
+from flowrunner.executions.events import STREAM, node_event
+from flowrunner.executions.llm_usage import RunUsage
 from flowrunner.executions.payloads import to_json
 from flowrunner.executions.sealing import Sealer
 from flowrunner.executions.sizes import RunLimits
@@ -37,6 +38,7 @@ from flowrunner.storage import (
     NewDelivery,
     NewEvent,
 )
+from flowrunner.storage.records import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,8 @@ class Recorder:
         self._packer = Packer(execution.input)  # big values once per checkpoint, by reference
         # Progress at the last checkpoint written: what a failed or canceled run keeps.
         self.progress: float | None = None
+        # The run's model-call usage (executions/llm_usage.RunUsage), kept in the resume data.
+        self.usage: RunUsage | None = None
 
     # --- the engine side -------------------------------------------------------------------
 
@@ -104,6 +108,27 @@ class Recorder:
             structlog.contextvars.bind_contextvars(node_id=event.node_id)
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_DELAY, self._on_timer)
+
+    def live(self, node_id: str, data: Mapping[str, Any]) -> None:
+        """Publish a live-only ``stream`` event (nodes.live.LIVE_SINK): to subscribers now,
+        never to the store. Its ``seq`` is the last stored one: it takes no place in the
+        history, and followers pass it through without counting it as a gap."""
+        payload = dict(data)
+        if isinstance(payload.get("delta"), str):
+            payload["delta"] = self._masker.mask_text(payload["delta"])
+        event = ExecutionEvent(
+            self._execution.id,
+            self._execution.account_id,
+            self.last_seq,
+            STREAM,
+            payload,
+            utcnow(),
+        )
+        task = asyncio.get_running_loop().create_task(
+            self._bus.publish(self._execution.flow_id, [event])
+        )
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def checkpoint(self, point: Checkpoint) -> None:
         """The engine checkpoint hook: events, then the resumable state, both durable.
@@ -131,6 +156,8 @@ class Recorder:
         used, shared = limits.shared_copy(point.shared, point.node_id)
         copied = limits.checkpoint_parts(point.results.items(), used, point.node_id)
         results = {key: seal(value) for key, value in copied.items()}
+        if self.usage is not None and self.usage.used:
+            meta["usage"] = self.usage.snapshot()
         results[RESUME_KEY] = meta
         self.progress = checkpoint_progress(results)
         shared = seal(shared)

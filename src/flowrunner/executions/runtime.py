@@ -69,6 +69,7 @@ async def execution_runtime(
         ),
         keys=keys,  # checkpoints holding a secret are sealed with the vault's keys
         max_resume_attempts=settings.max_resume_attempts,
+        llm_token_budget=settings.llm_monthly_token_budget,
         webhooks=webhooks,
         # Child runs (stored sub-flows) run in their parent's task, leased by the same owner.
         subflows=SubflowHost(

@@ -184,6 +184,29 @@ class ExecutionService:
             return ExecutionView(execution, 0.0, current)
         return ExecutionView(execution, checkpoint_progress(checkpoint.results), current)
 
+    async def usage(self, account_id: str, execution_id: str) -> dict[str, Any]:
+        """The run's model-call usage (llm nodes): totals and per node. A finished run's is in
+        its final event; a running run's as of its last checkpoint."""
+        execution = await self._runs.get(account_id, execution_id)
+        found: Any = None
+        if is_terminal(execution.status):
+            last = await self._runs.list_events(
+                account_id, execution_id, after_seq=max(0, execution.last_event_seq - 1)
+            )
+            found = last[-1].data.get("usage") if last else None
+        else:
+            checkpoint = await self._runs.get_checkpoint(account_id, execution_id)
+            found = resume_meta(checkpoint.results).get("usage") if checkpoint else None
+        if isinstance(found, Mapping):
+            return dict(found)
+        return {
+            "calls": 0,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "total_tokens": 0,
+            "nodes": {},
+        }
+
     async def list(
         self,
         account_id: str,

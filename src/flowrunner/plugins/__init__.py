@@ -18,6 +18,7 @@ def builtin_registry() -> NodeTypeRegistry:
     from flowrunner.nodes.email import EMAIL_TYPES
     from flowrunner.nodes.fanout import FANOUT_TYPES
     from flowrunner.nodes.http import HTTP_TYPES
+    from flowrunner.nodes.llm import LLM_TYPES
     from flowrunner.nodes.mcp import MCP_TYPES
     from flowrunner.nodes.script import SCRIPT_TYPES
     from flowrunner.nodes.store import STORE_TYPES
@@ -32,6 +33,7 @@ def builtin_registry() -> NodeTypeRegistry:
         *EMAIL_TYPES,
         *STORE_TYPES,
         *DATABASE_TYPES,
+        *LLM_TYPES,
         *MCP_TYPES,
         *WEBHOOK_TYPES,
     ):
