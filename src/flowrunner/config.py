@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     # bound at run time, beside the recursion check at save time.
     max_subflow_depth: int = Field(default=8, ge=1, le=64)
 
+    # Plugins (docs/plugins.md): a folder of Python plugin modules, loaded at start and
+    # reloaded when a file changes (watch) or on request; plugins disabled at start
+    # (comma-separated names); whether installed packages' entry points are loaded.
+    plugins_dir: Path | None = None
+    plugins_watch: bool = True
+    plugins_disabled: str = ""
+    plugins_entry_points: bool = True
+
     # Secrets vault: Fernet keys, comma-separated, newest first (encrypts; the rest decrypt).
     # Unset: a key generated once in <data_dir>/secret.key (embedded default only).
     secret_keys: SecretStr | None = None
@@ -163,6 +171,9 @@ class Settings(BaseSettings):
     mcp_max_sessions: int = Field(default=32, ge=1)
     mcp_pool_size: int = Field(default=16, ge=1)
     mcp_pool_idle_seconds: float = Field(default=300.0, gt=0)
+
+    def disabled_plugins(self) -> list[str]:
+        return [n.strip() for n in self.plugins_disabled.split(",") if n.strip()]
 
     def runs_per_account(self) -> int:
         if self.max_runs_per_account is not None:

@@ -8,7 +8,7 @@ the executor down gracefully so unfinished runs are checkpointed and handed back
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -22,6 +22,7 @@ from flowrunner.executions.sealing import Keys
 from flowrunner.executions.service import ExecutionService
 from flowrunner.executions.sizes import RunLimits
 from flowrunner.executions.subflows import SubflowHost
+from flowrunner.plugins import NodeTypeRegistry
 from flowrunner.scripting import Sandbox
 from flowrunner.storage import Store
 from flowrunner.webhooks.outbox import EventOutbox
@@ -34,6 +35,7 @@ async def execution_runtime(
     *,
     secrets: SecretsResolver | None = None,
     keys: Keys | None = None,
+    registry: Callable[[], NodeTypeRegistry] | None = None,
     webhooks: EventOutbox | None = None,
 ) -> AsyncIterator[ExecutionService]:
     sandbox = Sandbox(
@@ -60,7 +62,7 @@ async def execution_runtime(
     runner = Runner(
         store,
         bus,
-        FlowCache(scripts=sandbox, max_steps=settings.max_steps),
+        FlowCache(scripts=sandbox, registry=registry, max_steps=settings.max_steps),
         secrets=secrets,
         limits=RunLimits(
             node_output=settings.max_node_output_bytes,

@@ -1,9 +1,10 @@
 """The command line as a client of a Flowrunner server (over HTTP and the WebSocket).
 
 ``register`` adds the client commands to the root app: ``login``/``logout``/``whoami``,
-``profile``, ``flows`` (with ``flows run``), ``executions``, ``secrets``, ``tokens``, ``webhooks``,
-``accounts`` and ``audit list``. Local commands on the same nouns (``secrets rotate-key``,
-``audit verify``) are added to these groups by ``cli/app.py``.
+``profile``, ``flows`` (with ``flows run``), ``executions``, ``secrets``, ``tokens``,
+``webhooks``, ``accounts``, ``plugins``, ``node-types`` and ``audit list``. Local commands on
+the same nouns (``secrets rotate-key``, ``audit verify``) are added to these groups by
+``cli/app.py``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from flowrunner.cli.client import audit, auth, flows_run
 from flowrunner.cli.client.accounts import accounts_app
 from flowrunner.cli.client.executions import executions_app
 from flowrunner.cli.client.flows import flows_app
+from flowrunner.cli.client.plugins import node_types_app, plugins_app
 from flowrunner.cli.client.secrets import secrets_app
 from flowrunner.cli.client.tokens import tokens_app
 from flowrunner.cli.client.webhooks import webhooks_app
@@ -30,6 +32,8 @@ def register(app: typer.Typer) -> tuple[typer.Typer, typer.Typer]:
     app.add_typer(tokens_app, name="tokens")
     app.add_typer(webhooks_app, name="webhooks")
     app.add_typer(accounts_app, name="accounts")
+    app.add_typer(plugins_app, name="plugins")
+    app.add_typer(node_types_app, name="node-types")
     audit_app = typer.Typer(
         help="The audit log: on a server (list), or the local store's (verify).",
         no_args_is_help=True,
