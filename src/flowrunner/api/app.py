@@ -32,6 +32,7 @@ from flowrunner.api.routes import (
     audit,
     auth,
     executions,
+    flow_graph,
     flows,
     health,
     plugins,
@@ -51,6 +52,7 @@ from flowrunner.plugins import plugin_manager
 from flowrunner.plugins.manager import PluginManager
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Store, open_store
+from flowrunner.ui import install_ui
 from flowrunner.webhooks import WebhookService, webhook_runtime
 
 API_PREFIX = "/api/v1"
@@ -156,17 +158,20 @@ def create_app(
         version=__version__,
         summary="YAML-driven workflow orchestration",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by install_ui, from local assets (no CDN)
         redoc_url=None,
         lifespan=lifespan,
         dependencies=[Depends(single_valued_query)],
     )
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (
-        executions, flows, plugins, auth, accounts, tokens, secrets, audit, webhooks, ws
-    ):
+    routers = (
+        executions, flows, flow_graph, plugins, auth, accounts, tokens, secrets, audit,
+        webhooks, ws,
+    )  # fmt: skip
+    for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
+    install_ui(app, openapi_url=f"{API_PREFIX}/openapi.json")
     app.add_middleware(CorrelationMiddleware)  # inside RequestContext: logs get request_id
     # Inside the body limit, which bounds what this one reads.
     app.add_middleware(InputGuardMiddleware, max_depth=settings.max_json_depth)
