@@ -256,7 +256,7 @@ def _written_checkpoints(h: Harness) -> list[NewCheckpoint]:
             written.append(checkpoint)
         return await record_step(account_id, execution_id, events, checkpoint=checkpoint, **rest)
 
-    runs.record_step = spy  # type: ignore[method-assign,assignment]
+    runs.record_step = spy  # type: ignore[method-assign]
     return written
 
 
