@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -249,10 +250,11 @@ def _written_checkpoints(h: Harness) -> list[NewCheckpoint]:
         events: Sequence[NewEvent],
         *,
         checkpoint: NewCheckpoint | None = None,
+        **rest: Any,
     ) -> list[ExecutionEvent]:
         if checkpoint is not None:
             written.append(checkpoint)
-        return await record_step(account_id, execution_id, events, checkpoint=checkpoint)
+        return await record_step(account_id, execution_id, events, checkpoint=checkpoint, **rest)
 
     runs.record_step = spy  # type: ignore[method-assign]
     return written

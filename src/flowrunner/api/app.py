@@ -40,11 +40,13 @@ from flowrunner.api.routes import (
     secrets,
     tokens,
     triggers,
+    webhooks,
     ws,
 )
 from flowrunner.audit import AuditLog
 from flowrunner.config import Settings
 from flowrunner.definition.limits import FlowLimits
+from flowrunner.executions.executor import default_owner
 from flowrunner.executions.runtime import execution_runtime
 from flowrunner.flows import FlowChecker, FlowRegistry
 from flowrunner.nodes.database.connections import close_connections
@@ -54,6 +56,7 @@ from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Store, open_store
 from flowrunner.triggers import HookLimits, InboundHooks, Scheduler, TriggerService
 from flowrunner.ui import install_ui
+from flowrunner.webhooks import WebhookService, webhook_runtime
 
 API_PREFIX = "/api/v1"
 
@@ -160,16 +163,28 @@ def create_app(
             vault = services.vault
             try:
                 async with (
+                    webhook_runtime(
+                        settings,
+                        opened,
+                        vault.keyring,
+                        worker=default_owner(),
+                        secrets=vault.resolve_all,
+                        audit=services.audit,
+                    ) as hooks,
                     execution_runtime(
                         settings,
                         opened,
                         secrets=vault.resolve_all,
                         keys=vault.keyring,
                         registry=services.plugins.current,
+                        webhooks=hooks.outbox,
                     ) as app.state.executions,
                     watching(services.plugins, services.audit, watch=settings.plugins_watch),
                     _triggers_runtime(app, settings, opened),
                 ):
+                    app.state.webhooks = WebhookService(
+                        opened, vault.keyring, hooks, services.audit
+                    )
                     yield
             finally:
                 app.state.services.flows.close()
@@ -195,7 +210,7 @@ def create_app(
     # in order).
     routers = (
         hooks, executions, flows, flow_graph, plugins, auth, accounts, tokens, secrets, audit,
-        ws, triggers,
+        webhooks, ws, triggers,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)

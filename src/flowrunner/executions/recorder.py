@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -35,6 +35,7 @@ from flowrunner.storage import (
     ExecutionEvent,
     ExecutionStore,
     NewCheckpoint,
+    NewDelivery,
     NewEvent,
 )
 from flowrunner.storage.records import utcnow
@@ -47,6 +48,15 @@ RESUME_KEY = "$resume"
 FLUSH_DELAY = 0.1
 
 T = TypeVar("T")
+
+
+class StepOutbox(Protocol):
+    """Webhook outbox entries for the events of one step (``webhooks.EventOutbox`` bound to a
+    run), and the signal that they were committed."""
+
+    async def entries(self, events: Sequence[NewEvent]) -> list[NewDelivery]: ...
+
+    def committed(self) -> None: ...
 
 
 class Recorder:
@@ -64,8 +74,11 @@ class Recorder:
         node_count: int,
         should_suspend: Callable[[], bool] = lambda: False,
         sealer: Sealer | None = None,
+        outbox: StepOutbox | None = None,
     ) -> None:
         self._store = store
+        # The webhook events of a step's node events, written in the step's own write.
+        self._outbox = outbox
         self._bus = bus
         self._execution = execution
         self._masker = masker
@@ -176,9 +189,20 @@ class Recorder:
             if not self._buffer and saved is None:
                 return []
             batch, self._buffer = self._buffer, []
+            try:
+                outbox = await self._outbox.entries(batch) if self._outbox else []
+            except BaseException:
+                self._buffer[:0] = batch
+                raise
+            # Passed only when there is some: the common call stays the plain one.
+            extra = {"outbox": outbox} if outbox else {}
             write = asyncio.ensure_future(
                 self._store.record_step(
-                    self._execution.account_id, self._execution.id, batch, checkpoint=saved
+                    self._execution.account_id,
+                    self._execution.id,
+                    batch,
+                    checkpoint=saved,
+                    **extra,
                 )
             )
             try:
@@ -195,6 +219,8 @@ class Recorder:
                 raise
             if stored:
                 self.last_seq = stored[-1].seq
+            if outbox and self._outbox is not None:
+                self._outbox.committed()
         if stored:
             await self._bus.publish(self._execution.flow_id, stored)
         return stored

@@ -21,11 +21,12 @@ from flowrunner.executions.bus import BusHealth, EventBus, Topic
 from flowrunner.executions.executor import Executor
 from flowrunner.executions.follow import Follower
 from flowrunner.executions.recorder import RESUME_KEY, checkpoint_progress, resume_meta
+from flowrunner.executions.runner import Runner
 from flowrunner.executions.states import TERMINAL, is_terminal, transition
 from flowrunner.executions.subflows import cancel_children
 from flowrunner.storage import Execution, ExecutionEvent, Page, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
-from flowrunner.storage.records import ExecutionStatus, JSONValue
+from flowrunner.storage.records import ExecutionStatus, JSONValue, utcnow
 
 DEFAULT_MAX_INPUT = 1024 * 1024
 RESUME_KEY_PREFIX = "resume:"
@@ -56,8 +57,10 @@ class ExecutionService:
         bus: EventBus,
         *,
         max_input_bytes: int = DEFAULT_MAX_INPUT,
+        runner: Runner | None = None,
     ) -> None:
         self._store = store
+        self._runner = runner  # the webhook events of a cancel recorded here
         self._runs = store.executions
         self._executor = executor
         self._bus = bus
@@ -271,7 +274,17 @@ class ExecutionService:
             # is still alive fails its final compare-and-set and keeps the canceled status.
             checkpoint = await self._runs.get_checkpoint(account_id, execution_id)
             reached = checkpoint_progress(checkpoint.results) if checkpoint else None
-            canceled = await transition(self._runs, execution, "canceled", progress=reached)
+            now = utcnow()
+            outbox = (
+                await self._runner.status_outbox(execution, "canceled", now)
+                if self._runner is not None
+                else []
+            )
+            canceled = await transition(
+                self._runs, execution, "canceled", now=now, progress=reached, outbox=outbox
+            )
+            if self._runner is not None:
+                self._runner.outbox_committed(outbox)
             stored = await self._runs.append_events(
                 account_id, execution_id, [ev.status_event("canceled")]
             )

@@ -8,11 +8,12 @@ and the runner finishing the run) cannot both win: the loser gets ``Conflict``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from flowrunner.errors import Conflict
-from flowrunner.storage import Execution, ExecutionStore
+from flowrunner.storage import Execution, ExecutionStore, NewDelivery
 from flowrunner.storage.records import ExecutionStatus, JSONValue, utcnow
 
 TERMINAL: frozenset[ExecutionStatus] = frozenset({"completed", "failed", "canceled"})
@@ -58,9 +59,11 @@ async def transition(
     error: dict[str, Any] | None = None,
     progress: float | None = None,
     current_node: str | None = None,
+    outbox: Sequence[NewDelivery] = (),
 ) -> Execution:
     """Move ``execution`` to ``target`` atomically; ``Conflict`` if it is no longer in a status
-    the move is allowed from (someone else changed it first)."""
+    the move is allowed from (someone else changed it first). ``outbox`` (the webhook events
+    of the move) is written in the same atomic write."""
     check_transition(execution.status, target, execution_id=execution.id)
     now = now or utcnow()
     started_at = now if target == "running" else None
@@ -79,6 +82,7 @@ async def transition(
             current_node=current_node,
             started_at=started_at,
             finished_at=finished_at,
+            **({"outbox": outbox} if outbox else {}),
         )
     except Conflict as exc:
         raise Conflict(

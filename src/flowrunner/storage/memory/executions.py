@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.memory.state import MemoryState, json_copy, page_by_time
+from flowrunner.storage.memory.webhooks import new_delivery
 from flowrunner.storage.pagination import clamp_limit
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
 from flowrunner.storage.records import (
@@ -19,6 +20,7 @@ from flowrunner.storage.records import (
     ExecutionStatus,
     JSONValue,
     NewCheckpoint,
+    NewDelivery,
     NewEvent,
     Page,
     new_id,
@@ -109,6 +111,7 @@ class MemoryExecutions:
         current_node: str | None = None,
         started_at: datetime | None = None,
         finished_at: datetime | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> Execution:
         async with self._s.lock:
             e = await self.get(account_id, execution_id)
@@ -131,6 +134,10 @@ class MemoryExecutions:
             if status in ("completed", "canceled"):
                 self._s.checkpoints.pop(execution_id, None)  # nothing left to resume
             self._s.executions[execution_id] = e
+            for entry in outbox:
+                if entry.endpoint_id in self._s.endpoints:  # deleted meanwhile: dropped
+                    delivery = new_delivery(account_id, entry, self._s.clock())
+                    self._s.deliveries[delivery.id] = delivery
             return e
 
     async def append_events(
@@ -166,9 +173,14 @@ class MemoryExecutions:
         events: Sequence[NewEvent],
         *,
         checkpoint: NewCheckpoint | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> builtins.list[ExecutionEvent]:
         async with self._s.lock:
             new = await self._append(account_id, execution_id, events)
+            for entry in outbox:
+                if entry.endpoint_id in self._s.endpoints:  # deleted meanwhile: dropped
+                    delivery = new_delivery(account_id, entry, self._s.clock())
+                    self._s.deliveries[delivery.id] = delivery
             if checkpoint is not None:
                 e = self._s.executions[execution_id]
                 self._s.executions[execution_id] = replace(e, resume_attempts=0)

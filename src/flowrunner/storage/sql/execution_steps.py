@@ -19,11 +19,13 @@ from flowrunner.storage.records import (
     ExecutionEvent,
     JSONValue,
     NewCheckpoint,
+    NewDelivery,
     NewEvent,
 )
 from flowrunner.storage.sql.database import Database, columns_of
 from flowrunner.storage.sql.execution_rows import ExecutionTable, T, get_execution
 from flowrunner.storage.sql.tables import checkpoints, execution_events, executions
+from flowrunner.storage.sql.webhooks import insert_outbox
 
 # Hot-path statements built once: SQLAlchemy then finds them in its compiled cache instead of
 # building and hashing a new statement tree per call.
@@ -71,8 +73,11 @@ class SqlExecutionSteps(ExecutionTable):
         events: Sequence[NewEvent],
         *,
         checkpoint: NewCheckpoint | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> builtins.list[ExecutionEvent]:
-        return await self._record(account_id, execution_id, events, checkpoint, self._clock())
+        return await self._record(
+            account_id, execution_id, events, checkpoint, self._clock(), outbox
+        )
 
     async def _record(
         self,
@@ -81,8 +86,10 @@ class SqlExecutionSteps(ExecutionTable):
         events: Sequence[NewEvent],
         checkpoint: NewCheckpoint | None,
         now: datetime,
+        outbox: Sequence[NewDelivery] = (),
     ) -> builtins.list[ExecutionEvent]:
-        """Number and insert ``events``, upsert ``checkpoint`` (if any): one transaction."""
+        """Number and insert ``events``, upsert ``checkpoint`` (if any), add the ``outbox``
+        entries: one transaction."""
         saved = None
         if checkpoint is not None:
             saved = {
@@ -118,6 +125,8 @@ class SqlExecutionSteps(ExecutionTable):
                 await conn.execute(_INSERT_EVENT, [columns_of(e) for e in new])
             if saved is not None:
                 await conn.execute(self._upsert_checkpoint, saved)
+            if outbox:
+                await insert_outbox(conn, account_id, outbox, now)
             return new
 
         return await self._db.write(work)

@@ -7,7 +7,7 @@ Events and checkpoints live in ``execution_steps``, leases in ``execution_leases
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from flowrunner.storage.records import (
     Execution,
     ExecutionStatus,
     JSONValue,
+    NewDelivery,
     Page,
     new_id,
 )
@@ -29,6 +30,7 @@ from flowrunner.storage.sql.execution_rows import T, get_execution, this, to_exe
 from flowrunner.storage.sql.execution_steps import SqlExecutionSteps
 from flowrunner.storage.sql.paging import time_page
 from flowrunner.storage.sql.tables import checkpoints, executions
+from flowrunner.storage.sql.webhooks import insert_outbox
 
 ENDED = frozenset({"completed", "failed", "canceled"})
 # Nothing is left to resume once a run completed or was canceled: its checkpoint goes in the
@@ -135,6 +137,7 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         current_node: str | None = None,
         started_at: datetime | None = None,
         finished_at: datetime | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> Execution:
         given = {
             "status": status, "output": output, "error": dict(error) if error else error,
@@ -146,7 +149,7 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
             # A finished run holds no lease: releasing it here saves the executor a write.
             values |= {"lease_owner": None, "lease_expires_at": None}
         expected = list(expected_status)
-        return await self._set(account_id, execution_id, values, expected, status in DONE)
+        return await self._set(account_id, execution_id, values, expected, status in DONE, outbox)
 
     async def _set(
         self,
@@ -155,10 +158,12 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         values: dict[str, Any],
         expected_status: Collection[str],
         drop_checkpoint: bool,
+        outbox: Sequence[NewDelivery] = (),
     ) -> Execution:
         """Set ``values`` where the status is one of ``expected_status`` (if any); ``Conflict``
         when it is not, ``NotFound`` when there is no such execution. ``drop_checkpoint``
-        deletes the run's checkpoint in the same transaction (the run ended)."""
+        deletes the run's checkpoint in the same transaction (the run ended); ``outbox``
+        entries are added to the webhook outbox in it too."""
         stmt = update(executions).where(*this(account_id, execution_id))
         if expected_status:
             stmt = stmt.where(T.status.in_(expected_status))
@@ -179,6 +184,8 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
                 )
             if drop_checkpoint:
                 await conn.execute(drop)
+            if outbox:
+                await insert_outbox(conn, account_id, outbox, self._clock())
             return to_execution(row)
 
         return await self._db.write(work)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flowrunner import jsontext
@@ -22,7 +22,9 @@ from flowrunner.storage.records import (
     ExecutionEvent,
     JSONValue,
     NewCheckpoint,
+    NewDelivery,
     NewEvent,
+    pending_delivery,
 )
 from flowrunner.storage.sql.database import Database
 from flowrunner.storage.sql.direct.connection import DirectSqlite
@@ -90,10 +92,13 @@ def update(
     values: Mapping[str, Any],
     expected_status: Collection[str],
     drop_checkpoint: bool = False,
+    outbox: Sequence[NewDelivery] = (),
+    now: datetime | None = None,
 ) -> Execution:
     """Set ``values`` where the status is one of ``expected_status`` (if any); ``Conflict``
     when it is not, ``NotFound`` when there is no such execution. ``drop_checkpoint``
-    deletes the run's checkpoint in the same transaction (the run ended)."""
+    deletes the run's checkpoint in the same transaction (the run ended); ``outbox``
+    entries are added to the webhook outbox in it too."""
     sets = ", ".join(f"{n} = ?" for n in values) or "id = id"
     params: list[Any] = [_column(n, v) for n, v in values.items()]
     where = "id = ? AND account_id = ?"
@@ -113,7 +118,29 @@ def update(
             "DELETE FROM checkpoints WHERE execution_id = ? AND account_id = ?",
             (execution_id, account_id),
         )
+    if outbox:
+        insert_outbox(conn, account_id, outbox, now or datetime.now(UTC))
     return _execution(row)
+
+
+def insert_outbox(
+    conn: sqlite3.Connection, account_id: str, outbox: Sequence[NewDelivery], now: datetime
+) -> None:
+    """Pending deliveries for ``outbox``, in the caller's transaction; an entry whose endpoint
+    is gone is dropped (the ``EXISTS`` guard) rather than failing the caller's write."""
+    for entry in outbox:
+        d = pending_delivery(account_id, entry, now)
+        conn.execute(
+            "INSERT INTO webhook_deliveries (id, account_id, endpoint_id, event_type, payload,"
+            " status, attempts, next_attempt_at, created_at)"
+            " SELECT ?, ?, ?, ?, ?, ?, 0, ?, ? WHERE EXISTS"
+            " (SELECT 1 FROM webhook_endpoints WHERE id = ? AND account_id = ?)",
+            (
+                d.id, account_id, d.endpoint_id, d.event_type, jsontext.dumps(d.payload),
+                d.status, time_text(d.next_attempt_at), time_text(d.created_at),
+                d.endpoint_id, account_id,
+            ),
+        )  # fmt: skip
 
 
 def set_lease(
@@ -161,6 +188,7 @@ def record_step(
     events: Sequence[NewEvent],
     checkpoint: NewCheckpoint | None,
     now: datetime,
+    outbox: Sequence[NewDelivery] = (),
 ) -> list[ExecutionEvent]:
     count = len(events)
     # Bumping the counter proves the execution exists and reserves the numbers (writes are
@@ -204,6 +232,8 @@ def record_step(
                 stamp,
             ),
         )
+    if outbox:
+        insert_outbox(conn, account_id, outbox, now)
     return new
 
 
@@ -229,10 +259,15 @@ class DirectExecutions(SqlExecutions):
         values: dict[str, Any],
         expected_status: Collection[str],
         drop_checkpoint: bool,
+        outbox: Sequence[NewDelivery] = (),
     ) -> Execution:
+        now = self._clock()
         return await self._direct.write(
-            lambda c: update(c, account_id, execution_id, values, expected_status, drop_checkpoint)
-        )
+            lambda c: update(
+                c, account_id, execution_id, values, expected_status, drop_checkpoint,
+                outbox, now,
+            )
+        )  # fmt: skip
 
     async def _record(
         self,
@@ -241,9 +276,10 @@ class DirectExecutions(SqlExecutions):
         events: Sequence[NewEvent],
         checkpoint: NewCheckpoint | None,
         now: datetime,
+        outbox: Sequence[NewDelivery] = (),
     ) -> list[ExecutionEvent]:
         return await self._direct.write(
-            lambda c: record_step(c, account_id, execution_id, events, checkpoint, now)
+            lambda c: record_step(c, account_id, execution_id, events, checkpoint, now, outbox)
         )
 
     async def _lease(
