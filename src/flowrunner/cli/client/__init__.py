@@ -2,9 +2,9 @@
 
 ``register`` adds the client commands to the root app: ``login``/``logout``/``whoami``,
 ``profile``, ``flows`` (with ``flows run``), ``executions``, ``secrets``, ``tokens``,
-``triggers``, ``webhooks``, ``accounts``, ``plugins``, ``node-types`` and ``audit list``. Local commands on
-the same nouns (``secrets rotate-key``, ``audit verify``) are added to these groups by
-``cli/app.py``.
+``triggers``, ``webhooks``, ``accounts``, ``plugins``, ``node-types`` and ``audit list``.
+Local commands on the same nouns (``secrets rotate-key``, ``audit verify``) are added to these
+groups by ``cli/app.py``.
 """
 
 from __future__ import annotations
