@@ -13,8 +13,8 @@ from flowrunner.definition.model import FlowDefinition, Metadata, freeze
 from flowrunner.definition.source import SourceError, SourceMap, dotted, parse_yaml
 from flowrunner.definition.triggers import build_triggers
 from flowrunner.definition.validate import Checker
+from flowrunner.durations import parse_duration
 from flowrunner.errors import DefinitionError, Problem
-from flowrunner.nodes.durations import parse_duration
 from flowrunner.nodes.spec import BatchSpec, NodeSpec, RetrySpec
 from flowrunner.plugins import NodeTypeRegistry, builtin_registry
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from flowrunner.nodes.durations import parse_duration
+from flowrunner.durations import parse_duration
 
 Scheme = Literal["none", "standard", "github", "stripe", "slack", "hmac", "token"]
 CatchUp = Literal["none", "latest", "all"]

@@ -24,9 +24,9 @@ from typing import Any, ClassVar
 import httpx
 
 from flowrunner.config import load_settings
+from flowrunner.durations import DURATION_PATTERN, parse_duration
 from flowrunner.errors import DestinationRefused, ExecutionError
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
-from flowrunner.nodes.durations import DURATION_PATTERN, parse_duration
 from flowrunner.nodes.spec import BuildEnv
 from flowrunner.outbound import AddressPolicy, request_slot, shared_client
 from flowrunner.webhooks.signing import check_secret, signature_headers

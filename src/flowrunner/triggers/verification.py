@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from flowrunner.nodes.durations import parse_duration
+from flowrunner.durations import parse_duration
 
 DEFAULT_TOLERANCE = 300.0
 _ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}

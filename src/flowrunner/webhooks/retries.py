@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from flowrunner.nodes.durations import parse_duration
+from flowrunner.durations import parse_duration
 
 # 408 Request Timeout, 409 Conflict and 429 Too Many Requests say "later", not "never".
 RETRIED_CLIENT_ERRORS = frozenset({408, 409, 429})
