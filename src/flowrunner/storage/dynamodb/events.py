@@ -44,6 +44,7 @@ BATCH_MAX_BYTES = 350_000
 APPEND_ATTEMPTS = 200
 HINTS_KEPT = 1024
 LAST_SEQ = 10**12 - 1
+OLD_RESUME_KEY = "$resume"
 
 
 Entry = tuple[str, str, str | None]
@@ -72,14 +73,33 @@ class EventLog(ExecutionTable):
         """Atomic for up to 99 events (and ~350 KB); a larger call is written as several
         batches, each atomic and gap-free, consecutive unless another process appends to the
         same execution at the same moment."""
+        return await self._append_all(account_id, execution_id, events, None)
+
+    async def _append_all(
+        self,
+        account_id: str,
+        execution_id: str,
+        events: Sequence[NewEvent],
+        position: dict[str, Any] | None,
+    ) -> builtins.list[ExecutionEvent]:
         if not events:
-            await self._load(account_id, execution_id)
+            if position and any(v is not None for v in position.values()):
+                expr = Expr().set_fields(position)
+                try:
+                    await self._t.update(
+                        account_pk(account_id), exec_sk(execution_id), expr, condition=EXISTS
+                    )
+                except ConditionFailed:
+                    await self._load(account_id, execution_id)  # NotFound
+                    raise
+            else:
+                await self._load(account_id, execution_id)
             return []
         written: list[ExecutionEvent] = []
         async with self._appending.hold((account_id, execution_id)):
             for batch in _slices(events):
                 written += await self._append(account_id, execution_id, batch)
-        await self._raise_counter(account_id, execution_id, written[-1].seq)
+        await self._raise_counter(account_id, execution_id, written[-1].seq, position)
         return written
 
     async def _append(
@@ -132,14 +152,26 @@ class EventLog(ExecutionTable):
         last = from_item(items[0])
         return int(last["first"]) + int(last["count"])
 
-    async def _raise_counter(self, account_id: str, execution_id: str, seq: int) -> None:
-        expr = Expr().set("last_event_seq", seq)
-        # A failed condition means a concurrent writer already raised it further.
-        with contextlib.suppress(ConditionFailed):
+    async def _raise_counter(
+        self,
+        account_id: str,
+        execution_id: str,
+        seq: int,
+        position: dict[str, Any] | None = None,
+    ) -> None:
+        """Raise ``last_event_seq`` to ``seq``, and set the run's position if given."""
+        key = account_pk(account_id), exec_sk(execution_id)
+        expr = Expr().set("last_event_seq", seq).set_fields(position or {})
+        try:
             await self._t.update(
-                account_pk(account_id), exec_sk(execution_id), expr,
-                condition=f"{EXISTS} AND {expr.n('last_event_seq')} < {expr.v(seq)}",
-            )  # fmt: skip
+                *key, expr, condition=f"{EXISTS} AND {expr.n('last_event_seq')} < {expr.v(seq)}"
+            )
+        except ConditionFailed:
+            # A concurrent writer already raised the counter further; the position still
+            # goes in.
+            if position and any(v is not None for v in position.values()):
+                with contextlib.suppress(ConditionFailed):
+                    await self._t.update(*key, Expr().set_fields(position), condition=EXISTS)
 
     async def list_events(
         self,
@@ -179,13 +211,16 @@ class EventLog(ExecutionTable):
         shared: JSONValue,
         next_node: str | None,
         results: Mapping[str, JSONValue],
+        resume: Mapping[str, JSONValue] | None = None,
     ) -> Checkpoint:
         now = self._clock()
         shared_json, results_json = dump_json(shared), dump_json(dict(results))
+        resume_json = dump_json(dict(resume or {}))
         item = {
             "pk": run_pk(account_id, execution_id), "sk": "CHECKPOINT",
             "execution_id": execution_id, "account_id": account_id, "shared": shared_json,
             "next_node": next_node, "results": results_json, "updated_at": ts(now),
+            "resume": resume_json,
         }  # fmt: skip
         actions = [
             _progress(account_pk(account_id), exec_sk(execution_id), self._t),
@@ -199,7 +234,7 @@ class EventLog(ExecutionTable):
             ) from exc
         return Checkpoint(
             execution_id, account_id, load_json(shared_json), next_node,
-            load_json(results_json), now,
+            load_json(results_json), now, load_json(resume_json),
         )  # fmt: skip
 
     async def record_step(
@@ -209,25 +244,33 @@ class EventLog(ExecutionTable):
         events: Sequence[NewEvent],
         *,
         checkpoint: NewCheckpoint | None = None,
+        progress: float | None = None,
+        current_node: str | None = None,
     ) -> builtins.list[ExecutionEvent]:
         """One transaction: the next event batch (on condition its number is free), the
         checkpoint, and a check that the execution exists. Atomic for a batch that fits one
-        item (99 events, ~350 KB), as ``append_events`` is; a bigger step appends first."""
+        item (99 events, ~350 KB), as ``append_events`` is; a bigger step appends first.
+        Where the run is goes on the execution item with the event counter."""
+        position = {
+            "progress": None if progress is None else float(progress),
+            "current_node": current_node,
+        }
         if checkpoint is None:
-            return await self.append_events(account_id, execution_id, events)
+            return await self._append_all(account_id, execution_id, events, position)
         slices = _slices(events) if events else [[]]
         if not events or len(slices) > 1:
-            written = await self.append_events(account_id, execution_id, events)
+            written = await self._append_all(account_id, execution_id, events, position)
             await self.save_checkpoint(
                 account_id, execution_id, shared=checkpoint.shared,
                 next_node=checkpoint.next_node, results=checkpoint.results,
+                resume=checkpoint.resume,
             )  # fmt: skip
             return written
         async with self._appending.hold((account_id, execution_id)):
             written = await self._append_with_checkpoint(
                 account_id, execution_id, slices[0], checkpoint
             )
-        await self._raise_counter(account_id, execution_id, written[-1].seq)
+        await self._raise_counter(account_id, execution_id, written[-1].seq, position)
         return written
 
     async def _append_with_checkpoint(
@@ -254,6 +297,7 @@ class EventLog(ExecutionTable):
                 "account_id": account_id, "shared": dump_json(checkpoint.shared),
                 "next_node": checkpoint.next_node,
                 "results": dump_json(dict(checkpoint.results)), "updated_at": ts(now),
+                "resume": dump_json(dict(checkpoint.resume)),
             }  # fmt: skip
             actions = [
                 _progress(account_pk(account_id), exec_sk(execution_id), self._t),
@@ -279,9 +323,14 @@ class EventLog(ExecutionTable):
         f = await self._t.get(run_pk(account_id, execution_id), "CHECKPOINT")
         if f is None:
             return None
+        results = load_json(f["results"])
+        if "resume" in f:
+            resume = load_json(f["resume"])
+        else:  # an item from before checkpoints had ``resume``: it rode in results
+            resume = results.pop(OLD_RESUME_KEY, None) or {}
         return Checkpoint(
             f["execution_id"], f["account_id"], load_json(f["shared"]), f.get("next_node"),
-            load_json(f["results"]), parse_ts(f["updated_at"]),
+            results, parse_ts(f["updated_at"]), resume,
         )  # fmt: skip
 
 

@@ -7,7 +7,19 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import (
+    Float,
+    Row,
+    String,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flowrunner.errors import Conflict, NotFound
@@ -32,10 +44,6 @@ from flowrunner.storage.sql.paging import time_page
 from flowrunner.storage.sql.tables import checkpoints, execution_events, executions
 
 T = executions.c
-_ENDED = frozenset({"completed", "failed", "canceled"})
-# Nothing is left to resume once a run completed or was canceled: its checkpoint goes in the
-# same write. A failed run keeps it for a retry with resume.
-_DONE = frozenset({"completed", "canceled"})
 
 
 def _execution(r: Row[Any]) -> Execution:
@@ -47,7 +55,10 @@ def _event(r: Row[Any]) -> ExecutionEvent:
 
 
 def _checkpoint(r: Row[Any]) -> Checkpoint:
-    return Checkpoint(r.execution_id, r.account_id, r.shared, r.next_node, r.results, r.updated_at)
+    return Checkpoint(
+        r.execution_id, r.account_id, r.shared, r.next_node, r.results, r.updated_at,
+        r.resume or {},
+    )  # fmt: skip
 
 
 def _this(account_id: str, execution_id: str) -> tuple[Any, ...]:
@@ -68,14 +79,15 @@ async def _append(
     events: Sequence[NewEvent],
     now: datetime,
     *,
-    progress: bool = False,
+    bump: Any = None,
+    position: Mapping[str, Any] | None = None,
 ) -> list[ExecutionEvent]:
     count = len(events)
     # Reserving the numbers takes the execution's row lock until commit, so concurrent
     # appenders get consecutive, non-overlapping ranges, and a rolled-back append gives its
     # range back: no gaps.
-    bump = _BUMP_SEQ_PROGRESS if progress else _BUMP_SEQ
-    last = await conn.scalar(bump, {"a": account_id, "e": execution_id, "n": count})
+    params = {"a": account_id, "e": execution_id, "n": count, **(position or {})}
+    last = await conn.scalar(_BUMP_SEQ if bump is None else bump, params)
     if last is None:
         raise NotFound("execution not found", account_id=account_id, execution_id=execution_id)
     first = last - count + 1
@@ -98,6 +110,7 @@ def _checkpoint_row(
         "next_node": checkpoint.next_node,
         "results": dict(checkpoint.results),
         "updated_at": now,
+        "resume": dict(checkpoint.resume),
     }
 
 
@@ -109,8 +122,13 @@ _BUMP_SEQ = (
     .values(last_event_seq=T.last_event_seq + bindparam("n"))
     .returning(T.last_event_seq)
 )
+# A step also says where the run is (None: as it was).
+_STEP = _BUMP_SEQ.values(
+    progress=func.coalesce(bindparam("p", type_=Float), T.progress),
+    current_node=func.coalesce(bindparam("c", type_=String), T.current_node),
+)
 # A step that saves a checkpoint made progress: the poison-run guard starts counting again.
-_BUMP_SEQ_PROGRESS = _BUMP_SEQ.values(resume_attempts=0)
+_STEP_CHECKPOINT = _STEP.values(resume_attempts=0)
 _INSERT_EVENT = insert(execution_events)
 
 
@@ -118,7 +136,9 @@ def _upsert(db: Database) -> Any:
     stmt = db.insert(checkpoints)
     return stmt.on_conflict_do_update(
         index_elements=[checkpoints.c.execution_id],
-        set_={c: stmt.excluded[c] for c in ("shared", "next_node", "results", "updated_at")},
+        set_={
+            c: stmt.excluded[c] for c in ("shared", "next_node", "results", "updated_at", "resume")
+        },
     )
 
 
@@ -230,6 +250,8 @@ class SqlExecutions:
         current_node: str | None = None,
         started_at: datetime | None = None,
         finished_at: datetime | None = None,
+        release_lease: bool = False,
+        drop_checkpoint: bool = False,
     ) -> Execution:
         given = {
             "status": status, "output": output, "error": dict(error) if error else error,
@@ -237,10 +259,9 @@ class SqlExecutions:
             "finished_at": finished_at,
         }  # fmt: skip
         values = {k: v for k, v in given.items() if v is not None}
-        if status in _ENDED:
-            # A finished run holds no lease: releasing it here saves the executor a write.
-            values |= {"lease_owner": None, "lease_expires_at": None}
-        drop = status in _DONE
+        if release_lease:
+            values |= {"lease_owner": None, "lease_expires_at": None, "current_node": None}
+        drop = drop_checkpoint
         if self._direct is not None:
             expected = list(expected_status)
             return await self._direct.write(
@@ -291,11 +312,15 @@ class SqlExecutions:
         events: Sequence[NewEvent],
         *,
         checkpoint: NewCheckpoint | None = None,
+        progress: float | None = None,
+        current_node: str | None = None,
     ) -> builtins.list[ExecutionEvent]:
         now = self._clock()
         if self._direct is not None:
             return await self._direct.write(
-                lambda c: fast.record_step(c, account_id, execution_id, events, checkpoint, now)
+                lambda c: fast.record_step(
+                    c, account_id, execution_id, events, checkpoint, now, progress, current_node
+                )
             )
         saved = (
             None
@@ -306,8 +331,10 @@ class SqlExecutions:
         async def work(conn: AsyncConnection) -> builtins.list[ExecutionEvent]:
             # The sequence bump proves the execution exists: no separate read for it.
             new = await _append(
-                conn, account_id, execution_id, events, now, progress=saved is not None
-            )
+                conn, account_id, execution_id, events, now,
+                bump=_STEP if saved is None else _STEP_CHECKPOINT,
+                position={"p": progress, "c": current_node},
+            )  # fmt: skip
             if saved is not None:
                 await conn.execute(self._upsert_checkpoint, saved)
             return new
@@ -346,10 +373,12 @@ class SqlExecutions:
         shared: JSONValue,
         next_node: str | None,
         results: Mapping[str, JSONValue],
+        resume: Mapping[str, JSONValue] | None = None,
     ) -> Checkpoint:
         checkpoint = Checkpoint(
-            execution_id, account_id, shared, next_node, dict(results), self._clock()
-        )
+            execution_id, account_id, shared, next_node, dict(results), self._clock(),
+            dict(resume or {}),
+        )  # fmt: skip
 
         async def work(conn: AsyncConnection) -> Checkpoint:
             await _get(conn, account_id, execution_id)

@@ -156,16 +156,19 @@ def record_step(
     events: Sequence[NewEvent],
     checkpoint: NewCheckpoint | None,
     now: datetime,
+    progress: float | None = None,
+    current_node: str | None = None,
 ) -> list[ExecutionEvent]:
     count = len(events)
     # Bumping the counter proves the execution exists and reserves the numbers (writes are
     # serialized, so ranges never overlap; a rolled-back step gives its range back).
     # A step that saves a checkpoint made progress: the poison-run guard starts again.
-    progress = ", resume_attempts = 0" if checkpoint is not None else ""
+    reset = ", resume_attempts = 0" if checkpoint is not None else ""
     row = conn.execute(
-        f"UPDATE executions SET last_event_seq = last_event_seq + ?{progress} "
-        "WHERE id = ? AND account_id = ? RETURNING last_event_seq",
-        (count, execution_id, account_id),
+        "UPDATE executions SET last_event_seq = last_event_seq + ?,"
+        " progress = COALESCE(?, progress), current_node = COALESCE(?, current_node)"
+        f"{reset} WHERE id = ? AND account_id = ? RETURNING last_event_seq",
+        (count, progress, current_node, execution_id, account_id),
     ).fetchone()
     if row is None:
         raise NotFound("execution not found", account_id=account_id, execution_id=execution_id)
@@ -187,9 +190,10 @@ def record_step(
     if checkpoint is not None:
         conn.execute(
             "INSERT INTO checkpoints (execution_id, account_id, shared, next_node, results,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET"
-            " shared = excluded.shared, next_node = excluded.next_node,"
-            " results = excluded.results, updated_at = excluded.updated_at",
+            " updated_at, resume) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (execution_id)"
+            " DO UPDATE SET shared = excluded.shared, next_node = excluded.next_node,"
+            " results = excluded.results, updated_at = excluded.updated_at,"
+            " resume = excluded.resume",
             (
                 execution_id,
                 account_id,
@@ -197,6 +201,7 @@ def record_step(
                 checkpoint.next_node,
                 jsontext.dumps(dict(checkpoint.results)),
                 stamp,
+                jsontext.dumps(dict(checkpoint.resume)),
             ),
         )
     return new

@@ -232,6 +232,8 @@ checkpoints = Table(
     Column("next_node", String(255), nullable=True),
     _json("results", nullable=False),
     _time("updated_at"),
+    # The runner's resume bookkeeping (an object; NULL, as rows from before 0004 had, is {}).
+    _json("resume"),
 )
 
 webhook_endpoints = Table(
