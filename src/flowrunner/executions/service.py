@@ -20,25 +20,15 @@ from flowrunner.executions import events as ev
 from flowrunner.executions.bus import BusHealth, EventBus, Topic
 from flowrunner.executions.executor import Executor
 from flowrunner.executions.follow import Follower
-from flowrunner.executions.recorder import RESUME_KEY, checkpoint_progress, resume_meta
-from flowrunner.executions.states import TERMINAL, is_terminal, transition
-from flowrunner.executions.subflows import cancel_children
-from flowrunner.storage import Execution, ExecutionEvent, Page, Store
+from flowrunner.executions.recorder import checkpoint_progress
+from flowrunner.executions.states import is_terminal
+from flowrunner.storage import Execution, ExecutionEvent, NewCheckpoint, Page, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
 from flowrunner.storage.records import ExecutionStatus, JSONValue
 
 DEFAULT_MAX_INPUT = 1024 * 1024
 RESUME_KEY_PREFIX = "resume:"
 """Idempotency key prefix of the one run that resumes a failed run."""
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionView:
-    """An execution with where it is now (derived from its checkpoint while it runs)."""
-
-    execution: Execution
-    progress: float
-    current_node: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,19 +157,9 @@ class ExecutionService:
 
     # --- reading ---------------------------------------------------------------------------
 
-    async def get(self, account_id: str, execution_id: str) -> ExecutionView:
-        execution = await self._runs.get(account_id, execution_id)
-        if execution.status != "running":
-            progress = 1.0 if execution.status == "completed" else execution.progress
-            return ExecutionView(execution, progress, execution.current_node)
-        checkpoint = await self._runs.get_checkpoint(account_id, execution_id)
-        recent = await self._runs.list_events(
-            account_id, execution_id, after_seq=max(0, execution.last_event_seq - 10)
-        )
-        current = _current_node(recent) or (checkpoint.next_node if checkpoint else None)
-        if checkpoint is None:
-            return ExecutionView(execution, 0.0, current)
-        return ExecutionView(execution, checkpoint_progress(checkpoint.results), current)
+    async def get(self, account_id: str, execution_id: str) -> Execution:
+        """The run, with where it is (its runner keeps ``progress`` and ``current_node``)."""
+        return await self._runs.get(account_id, execution_id)
 
     async def list(
         self,
@@ -239,24 +219,12 @@ class ExecutionService:
     # --- changing --------------------------------------------------------------------------
 
     async def cancel(self, account_id: str, execution_id: str) -> Execution:
-        """Stop the run (its running node is interrupted); ``Conflict`` if it already ended."""
+        """Stop the run (its running node is interrupted) and return it as recorded by its
+        runner; ``Conflict`` if it already ended."""
         execution = await self._runs.get(account_id, execution_id)
         if is_terminal(execution.status):
             raise Conflict(f"execution is already {execution.status}", execution_id=execution_id)
-        if not await self._executor.cancel(execution):
-            # Not ours (queued elsewhere, or its owner died): record the cancel; an owner that
-            # is still alive fails its final compare-and-set and keeps the canceled status.
-            checkpoint = await self._runs.get_checkpoint(account_id, execution_id)
-            reached = checkpoint_progress(checkpoint.results) if checkpoint else None
-            canceled = await transition(self._runs, execution, "canceled", progress=reached)
-            stored = await self._runs.append_events(
-                account_id, execution_id, [ev.status_event("canceled")]
-            )
-            await self._bus.publish(execution.flow_id, stored)
-            # Its children run in its owner's task (which stops them) or in nobody's.
-            await cancel_children(self._runs, self._bus, account_id, execution_id)
-            return canceled
-        return await self._runs.get(account_id, execution_id)
+        return await self._executor.cancel(execution)
 
     async def retry(self, account_id: str, execution_id: str, *, resume: bool = False) -> Started:
         """A new run of the same flow version and input; with ``resume``, a failed run's
@@ -267,7 +235,7 @@ class ExecutionService:
         others get it (``created=False``) while it is active; once it has ended, resuming the
         old run again is a ``Conflict`` naming it (resume the newer run instead)."""
         old = await self._runs.get(account_id, execution_id)
-        if old.status not in TERMINAL:
+        if not is_terminal(old.status):
             raise Conflict(f"execution is still {old.status}", execution_id=execution_id)
         checkpoint = None
         failed_node = (old.error or {}).get("node_id") if resume else None
@@ -290,21 +258,25 @@ class ExecutionService:
             return Started(await self._resumed_already(account_id, old.id, key), created=False)
         note: dict[str, Any] = {"retry_of": old.id}
         if checkpoint is not None and isinstance(failed_node, str):
-            # The failed node's input is the output of the node the checkpoint was saved after.
-            await self._runs.save_checkpoint(
+            # The failed node's input is the output of the node the checkpoint was saved after;
+            # the new run starts with the progress the failed one had reached.
+            note["resume_from"] = failed_node
+            await self._runs.record_step(
                 account_id,
                 execution.id,
-                shared=checkpoint.shared,
-                next_node=failed_node,
-                results={
-                    **checkpoint.results,
-                    RESUME_KEY: {**resume_meta(checkpoint.results), "error": None},
-                },
+                [ev.status_event("queued", **note)],
+                checkpoint=NewCheckpoint(
+                    shared=checkpoint.shared,
+                    next_node=failed_node,
+                    results=checkpoint.results,
+                    resume={**checkpoint.resume, "error": None},
+                ),
+                progress=checkpoint_progress(checkpoint.results, checkpoint.resume),
             )
-            note["resume_from"] = failed_node
-        await self._runs.append_events(
-            account_id, execution.id, [ev.status_event("queued", **note)]
-        )
+        else:
+            await self._runs.append_events(
+                account_id, execution.id, [ev.status_event("queued", **note)]
+            )
         await self._executor.submit(execution)
         return Started(execution, created=True)
 
@@ -333,20 +305,6 @@ class ExecutionService:
     ) -> AsyncGenerator[ExecutionEvent, None]:
         """Live events of every run of one flow."""
         return await self._follower.flow(account_id, flow_id)
-
-
-def _current_node(recent: builtins.list[ExecutionEvent]) -> str | None:
-    """The top-level node running now, from the latest node events (None if unknown)."""
-    for event in reversed(recent):
-        data = event.data
-        if event.type != ev.NODE or data.get("flow_path"):
-            continue
-        if data.get("state") in ("finished", "failed"):
-            next_node = data.get("next_node")
-            return next_node if isinstance(next_node, str) else None
-        node_id = data.get("node_id")
-        return node_id if isinstance(node_id, str) else None
-    return None
 
 
 def _keeps(

@@ -33,7 +33,6 @@ import structlog
 from flowrunner import jsontext
 from flowrunner.errors import Conflict, ExecutionError, InvalidInput, NotFound, StorageError
 from flowrunner.executions import events as ev
-from flowrunner.executions.bus import EventBus
 from flowrunner.executions.payloads import to_json
 from flowrunner.executions.runner import RunControl
 from flowrunner.executions.states import is_terminal, transition
@@ -41,7 +40,7 @@ from flowrunner.flows.references import find_flow, version_at
 from flowrunner.nodes.base import RUN_SECRETS, Call
 from flowrunner.nodes.control import STORED_FLOWS, StoredFlows
 from flowrunner.secrets import Masker
-from flowrunner.storage import Execution, ExecutionStore, Store
+from flowrunner.storage import Execution, Store
 
 if TYPE_CHECKING:
     from flowrunner.executions.runner import Runner
@@ -317,27 +316,3 @@ class _Scope:
                 action = data.get("action")
                 return action if isinstance(action, str) else None
         return None
-
-
-async def cancel_children(
-    runs: ExecutionStore, bus: EventBus, account_id: str, execution_id: str
-) -> None:
-    """Record ``canceled`` on the active children of a run canceled while no process runs it
-    (and on theirs): nobody would ever resume them, as recovery never claims a child."""
-    pending = [execution_id]
-    for _ in range(DEFAULT_MAX_DEPTH * 4):  # bounded: a tree of children, level by level
-        if not pending:
-            return
-        parents, pending = pending, []
-        for parent_id in parents:
-            page = await runs.list(
-                account_id, parent_id=parent_id, status=("queued", "running"), limit=100
-            )
-            for child in page.items:
-                with contextlib.suppress(Conflict):
-                    await transition(runs, child, "canceled")
-                    stored = await runs.append_events(
-                        account_id, child.id, [ev.status_event("canceled", by_parent=parent_id)]
-                    )
-                    await bus.publish(child.flow_id, stored)
-                pending.append(child.id)
