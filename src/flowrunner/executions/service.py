@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import AsyncGenerator, Collection, Mapping
+from collections.abc import AsyncGenerator, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flowrunner import jsontext
 from flowrunner.errors import Conflict, InvalidInput, NotFound
 from flowrunner.executions import events as ev
-from flowrunner.executions.bus import BusHealth, EventBus, Topic
+from flowrunner.executions.bus import BusHealth, EventBus
 from flowrunner.executions.executor import Executor
 from flowrunner.executions.follow import Follower
+from flowrunner.executions.inputs import check_run_input
+from flowrunner.executions.logs import LogFilter, read_logs
 from flowrunner.executions.recorder import checkpoint_progress
 from flowrunner.executions.states import is_terminal
 from flowrunner.storage import Execution, ExecutionEvent, NewCheckpoint, Page, Store
-from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
+from flowrunner.storage.protocols import DEFAULT_LIMIT
 from flowrunner.storage.records import ExecutionStatus, JSONValue
 
 DEFAULT_MAX_INPUT = 1024 * 1024
@@ -74,7 +75,7 @@ class ExecutionService:
                 pass
             else:
                 return Started(_same_request(known, flow_id, run_input, version), created=False)
-        self._check_input(run_input)
+        check_run_input(run_input, self._max_input)
         number = await self._pinned_version(account_id, flow_id, version)
         try:
             execution = await self._runs.create(
@@ -92,29 +93,6 @@ class ExecutionService:
             return Started(_same_request(original, flow_id, run_input, version), created=False)
         await self._executor.submit(execution)
         return Started(execution, created=True)
-
-    def _check_input(self, run_input: JSONValue) -> None:
-        if not isinstance(run_input, Mapping):
-            raise InvalidInput(
-                f"input must be a JSON object, got {type(run_input).__name__}", field="input"
-            )
-        try:
-            text = jsontext.dumps(run_input)
-            size = len(text.encode())
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"input is not JSON: {exc}", field="input") from exc
-        if "\\ud" in text and jsontext.has_lone_surrogate(run_input):
-            # Not Unicode text: no node, script or response could carry it on.
-            raise InvalidInput(
-                "input holds a lone surrogate (an unpaired \\ud800-\\udfff escape)",
-                field="input",
-            )
-        if size > self._max_input:
-            raise InvalidInput(
-                f"input is {size} bytes, the limit is {self._max_input}",
-                field="input",
-                limit=self._max_input,
-            )
 
     async def _pinned_version(self, account_id: str, flow_id: str, version: int | None) -> int:
         flow = await self._store.flows.get(account_id, flow_id)  # NotFound when deleted
@@ -136,21 +114,7 @@ class ExecutionService:
             execution = await self._runs.get(account_id, execution_id)
             if is_terminal(execution.status) or time.monotonic() >= deadline:
                 return execution
-        subscription = await self._bus.subscribe(Topic(account_id, execution_id=execution_id))
-        try:
-            execution = await self._runs.get(account_id, execution_id)
-            while not is_terminal(execution.status):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                # The bus says when to look; the store says what is true (an event published
-                # before we subscribed, or lost by the bus, is caught by the periodic re-read).
-                event = await subscription.next(within=min(left, 1.0))
-                if event is None or ev.is_final(event):
-                    execution = await self._runs.get(account_id, execution_id)
-            return execution
-        finally:
-            await subscription.close()
+        return await self._follower.until_end(account_id, execution_id, deadline)
 
     def bus_health(self) -> BusHealth:
         return self._bus.health()
@@ -199,22 +163,10 @@ class ExecutionService:
     ) -> tuple[builtins.list[ExecutionEvent], int | None]:
         """Log events matching every filter in ``seq`` order, and the ``after_seq`` of the
         next page (None on the last)."""
-        limit = max(1, min(limit, MAX_LIMIT))
-        found: builtins.list[ExecutionEvent] = []
-        cursor = after_seq
-        while True:
-            batch = await self._runs.list_events(account_id, execution_id, after_seq=cursor)
-            for event in batch:
-                cursor = event.seq
-                if _keeps(event, types, node_id, level, since, until):
-                    found.append(event)
-                    if len(found) == limit:
-                        more = await self._runs.list_events(
-                            account_id, execution_id, after_seq=cursor, limit=1
-                        )
-                        return found, (cursor if more else None)
-            if len(batch) < MAX_LIMIT:
-                return found, None
+        wanted = LogFilter(node_id, level, since, until, types)
+        return await read_logs(
+            self._runs, account_id, execution_id, wanted, after_seq=after_seq, limit=limit
+        )
 
     # --- changing --------------------------------------------------------------------------
 
@@ -305,24 +257,6 @@ class ExecutionService:
     ) -> AsyncGenerator[ExecutionEvent, None]:
         """Live events of every run of one flow."""
         return await self._follower.flow(account_id, flow_id)
-
-
-def _keeps(
-    event: ExecutionEvent,
-    types: Collection[str],
-    node_id: str | None,
-    level: str | None,
-    since: datetime | None,
-    until: datetime | None,
-) -> bool:
-    data = event.data
-    return (
-        (not types or event.type in types)
-        and (node_id is None or data.get("node_id") == node_id)
-        and (level is None or data.get("level") == level)
-        and (since is None or event.created_at >= since)
-        and (until is None or event.created_at < until)
-    )
 
 
 def _same_request(
