@@ -66,19 +66,16 @@ async def transition(
     now: datetime | None = None,
     output: JSONValue = None,
     error: dict[str, Any] | None = None,
-    progress: float | None = None,
-    current_node: str | None = None,
 ) -> Execution:
     """Move ``execution`` to ``target`` atomically, with the lease and checkpoint effects the
     module docstring lists; ``Conflict`` if it is no longer in a status the move is allowed
-    from (someone else changed it first)."""
+    from (someone else changed it first). A completed run's progress becomes 1.0; any other
+    keeps what its runner recorded (``record_step``)."""
     check_transition(execution.status, target, execution_id=execution.id)
     now = now or utcnow()
     started_at = now if target == "running" else None
     ends = target in TERMINAL
     finished_at = now if ends else None
-    if target == "completed" and progress is None:
-        progress = 1.0
     try:
         return await store.update(
             execution.account_id,
@@ -87,8 +84,7 @@ async def transition(
             status=target,
             output=output,
             error=error,
-            progress=progress,
-            current_node=current_node,
+            progress=1.0 if target == "completed" else None,
             started_at=started_at,
             finished_at=finished_at,
             release_lease=ends,
