@@ -5,7 +5,10 @@ A block may carry a marker on the line before its fence:
 output the docs promise, and how many warnings validation gives (default none);
 ``needs=<node type>`` skips a block that needs a node type that does not exist yet (the rest
 of it must still be valid), and fails once that type exists, so the marker cannot go stale;
-``skip=<reason>`` marks a block that is not a flow (and fails if it becomes one).
+``skip=<reason>`` marks a block that is not a flow (and fails if it becomes one);
+``server=<base URL>`` serves the block's URLs under that base from the test HTTP server
+(tests/http_server.py) on 127.0.0.1: they are pointed at it before the run, and loopback is
+allowed for it (``FLOWRUNNER_HTTP_ALLOW_PRIVATE``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +27,13 @@ from flowrunner.definition import compile_flow, load_flow, validate_flow
 from flowrunner.definition.source import parse_yaml
 from flowrunner.plugins import builtin_registry
 from flowrunner.scripting import Sandbox
+from tests.http_server import running_server
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+DOCS = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
 FENCE = re.compile(r"^```yaml\s*$")
 MARKER = re.compile(r"^<!--\s*example:\s*(.*?)\s*-->\s*$")
-KEYS = {"input", "output", "warnings", "needs", "skip"}
+KEYS = {"input", "output", "warnings", "needs", "skip", "server"}
 
 
 @dataclass
@@ -71,7 +76,9 @@ def test_the_docs_have_flow_examples() -> None:
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.where for e in EXAMPLES])
-async def test_doc_example_validates_and_runs(example: Example, sandbox: Sandbox) -> None:
+async def test_doc_example_validates_and_runs(
+    example: Example, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     marks = example.marks
     assert set(marks) <= KEYS, f"{example.where}: unknown marker keys {set(marks) - KEYS}"
     data: Any = parse_yaml(example.text).data
@@ -90,9 +97,16 @@ async def test_doc_example_validates_and_runs(example: Example, sandbox: Sandbox
         assert errors, f"{example.where}: needs {needed} but nothing uses it"
         assert all(f"unknown node type '{needed}'" in p.message for p in errors), errors
         pytest.skip(f"needs the {needed} node type")
-    definition = load_flow(example.text, source=example.where, scripts=sandbox)
-    assert len(definition.warnings) == int(marks.get("warnings", 0)), definition.warnings
-    run_input = json.loads(marks["input"]) if "input" in marks else {}
-    result = await compile_flow(definition, scripts=sandbox).run(run_input)
+    with ExitStack() as stack:
+        text = example.text
+        if "server" in marks:
+            server = stack.enter_context(running_server())
+            assert marks["server"] in text, f"{example.where}: no URL under {marks['server']}"
+            text = text.replace(marks["server"], server.url)
+            monkeypatch.setenv("FLOWRUNNER_HTTP_ALLOW_PRIVATE", "true")
+        definition = load_flow(text, source=example.where, scripts=sandbox)
+        assert len(definition.warnings) == int(marks.get("warnings", 0)), definition.warnings
+        run_input = json.loads(marks["input"]) if "input" in marks else {}
+        result = await compile_flow(definition, scripts=sandbox).run(run_input)
     if "output" in marks:
         assert result.output == json.loads(marks["output"])

@@ -114,6 +114,18 @@ class Settings(BaseSettings):
     event_bus_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     event_bus_buffer: int = Field(default=1000, ge=1, le=1_000_000)
 
+    # Outbound HTTP (http.request nodes; see outbound/policy.py for the SSRF rules). By
+    # default loopback, private, link-local (cloud metadata) and other non-public addresses
+    # are refused; ALLOW_PRIVATE opens them all, ALLOW lists CIDRs and host names to open.
+    http_allow_private: bool = False
+    http_allow: str = ""
+    # A response body past this many bytes fails the node while it is read (never buffered).
+    http_max_response_bytes: int = Field(default=10 << 20, ge=1)
+    # A request's default timeout (a node's `timeout` param overrides it), and how many
+    # connections the process's shared client keeps open at once.
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    http_max_connections: int = Field(default=100, ge=1)
+
     def runs_per_account(self) -> int:
         if self.max_runs_per_account is not None:
             return min(self.max_runs_per_account, self.executor_concurrency)

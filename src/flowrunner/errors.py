@@ -28,7 +28,8 @@ One root, a few families a caller can catch, leaves that carry context::
     ├── InvalidInput               a request value breaks a rule (password length, key name...)
     ├── VaultError                 secrets cannot be encrypted/decrypted (missing or wrong key)
     ├── WebhookError
-    └── PluginError                a node type could not be loaded or registered
+    ├── PluginError                a node type could not be loaded or registered
+    └── DestinationRefused         an outbound URL is not http(s) or reaches a private address
 
 Foreign exceptions (driver, V8, YAML) are translated at the boundary where they occur with
 ``raise ... from exc``; nothing above a package sees them. The API and the CLI map this tree
@@ -326,3 +327,11 @@ class WebhookError(FlowrunnerError):
 
 class PluginError(FlowrunnerError):
     code = "plugin_error"
+
+
+class DestinationRefused(FlowrunnerError):
+    """An outbound request (a node, a webhook) would reach what the SSRF policy refuses:
+    a scheme other than http(s), or a loopback, private, link-local... address. Carries the
+    ``host``, the resolved ``address`` and the ``reason``."""
+
+    code = "destination_refused"

@@ -23,12 +23,13 @@ from flowrunner.config import Settings, load_settings
 from flowrunner.definition import (
     FlowDefinition,
     compile_flow,
-    flow_schema,
     load_flow,
     validate_flow,
 )
+from flowrunner.definition.schema.editor import editor_schema
 from flowrunner.engine import RunResult
 from flowrunner.errors import DefinitionError, ExecutionError, FlowrunnerError, NodeFailed
+from flowrunner.plugins import builtin_registry
 from flowrunner.scripting import Sandbox
 from flowrunner.secrets import Masker
 
@@ -234,8 +235,11 @@ def _report_failure(
 
 
 def schema() -> None:
-    """Print the JSON Schema of the flow format (for editors: yaml-language-server)."""
-    typer.echo(json.dumps(flow_schema(), indent=2))
+    """Print the JSON Schema of the flow format, with every built-in node type's params
+    (for editors: yaml-language-server)."""
+    registry = builtin_registry()
+    types = {name: registry.get(name).params_schema for name in registry.names()}
+    typer.echo(json.dumps(editor_schema(types), indent=2))
 
 
 def register(app: typer.Typer) -> None:

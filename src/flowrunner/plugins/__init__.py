@@ -15,10 +15,11 @@ def builtin_registry() -> NodeTypeRegistry:
     # Imported here: the built-ins depend on the engine and this package, not the reverse.
     from flowrunner.nodes.control import CONTROL_TYPES
     from flowrunner.nodes.fanout import FANOUT_TYPES
+    from flowrunner.nodes.http import HTTP_TYPES
     from flowrunner.nodes.script import SCRIPT_TYPES
 
     registry = NodeTypeRegistry()
-    for node_type, aliases in (*CONTROL_TYPES, *SCRIPT_TYPES, *FANOUT_TYPES):
+    for node_type, aliases in (*CONTROL_TYPES, *SCRIPT_TYPES, *FANOUT_TYPES, *HTTP_TYPES):
         registry.register(node_type, aliases=aliases)
     return registry
 
