@@ -83,7 +83,7 @@ class EventLog(ExecutionTable):
         position: dict[str, Any] | None,
     ) -> builtins.list[ExecutionEvent]:
         if not events:
-            if position and any(v is not None for v in position.values()):
+            if position:
                 expr = Expr().set_fields(position)
                 try:
                     await self._t.update(
@@ -169,7 +169,7 @@ class EventLog(ExecutionTable):
         except ConditionFailed:
             # A concurrent writer already raised the counter further; the position still
             # goes in.
-            if position and any(v is not None for v in position.values()):
+            if position:
                 with contextlib.suppress(ConditionFailed):
                     await self._t.update(*key, Expr().set_fields(position), condition=EXISTS)
 
@@ -251,10 +251,11 @@ class EventLog(ExecutionTable):
         checkpoint, and a check that the execution exists. Atomic for a batch that fits one
         item (99 events, ~350 KB), as ``append_events`` is; a bigger step appends first.
         Where the run is goes on the execution item with the event counter."""
-        position = {
+        given = {
             "progress": None if progress is None else float(progress),
             "current_node": current_node,
         }
+        position = {name: value for name, value in given.items() if value is not None}
         if checkpoint is None:
             return await self._append_all(account_id, execution_id, events, position)
         slices = _slices(events) if events else [[]]
