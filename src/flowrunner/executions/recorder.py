@@ -83,6 +83,7 @@ class Recorder:
         # top-level node running now (None: not known yet, the record keeps what it has).
         self.progress: float | None = None
         self._at: str | None = None
+        self._stored: tuple[float | None, str | None] = (None, None)  # as last written
         self._ended = False
 
     # --- the engine side -------------------------------------------------------------------
@@ -159,15 +160,18 @@ class Recorder:
             if not self._buffer and saved is None:
                 return []
             batch, self._buffer = self._buffer, []
-            ended = self._ended
+            # Where the run is, if that changed since the last write (None: as it was).
+            position = (None, None) if self._ended else (self.progress, self._at)
+            progress = position[0] if position[0] != self._stored[0] else None
+            at = position[1] if position[1] != self._stored[1] else None
             write = asyncio.ensure_future(
                 self._store.record_step(
                     self._execution.account_id,
                     self._execution.id,
                     batch,
                     checkpoint=saved,
-                    progress=None if ended else self.progress,
-                    current_node=None if ended else self._at,
+                    progress=progress,
+                    current_node=at,
                 )
             )
             try:
@@ -184,6 +188,8 @@ class Recorder:
                 raise
             if stored:
                 self.last_seq = stored[-1].seq
+            if not self._ended:
+                self._stored = position
         if stored:
             await self._bus.publish(self._execution.flow_id, stored)
         return stored

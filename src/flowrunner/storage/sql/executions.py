@@ -7,19 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    Float,
-    Row,
-    String,
-    and_,
-    bindparam,
-    delete,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Row, Select, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flowrunner.errors import Conflict, NotFound
@@ -41,9 +29,21 @@ from flowrunner.storage.records import (
 from flowrunner.storage.sql import executions_direct as fast
 from flowrunner.storage.sql.database import Database, columns_of
 from flowrunner.storage.sql.paging import time_page
-from flowrunner.storage.sql.tables import checkpoints, execution_events, executions
+from flowrunner.storage.sql.tables import (
+    checkpoints,
+    execution_events,
+    execution_positions,
+    executions,
+)
 
 T = executions.c
+P = execution_positions.c
+# An execution as readers see it: where it is comes from its position row while it runs.
+_RUNS: Select[Any] = select(
+    *(c for c in executions.c if c.name not in ("progress", "current_node")),
+    func.coalesce(P.progress, T.progress).label("progress"),
+    func.coalesce(P.current_node, T.current_node).label("current_node"),
+).select_from(executions.outerjoin(execution_positions, P.execution_id == T.id))
 
 
 def _execution(r: Row[Any]) -> Execution:
@@ -66,7 +66,7 @@ def _this(account_id: str, execution_id: str) -> tuple[Any, ...]:
 
 
 async def _get(conn: AsyncConnection, account_id: str, execution_id: str) -> Execution:
-    row = (await conn.execute(select(executions).where(*_this(account_id, execution_id)))).first()
+    row = (await conn.execute(_RUNS.where(*_this(account_id, execution_id)))).first()
     if row is None:
         raise NotFound("execution not found", account_id=account_id, execution_id=execution_id)
     return _execution(row)
@@ -79,15 +79,14 @@ async def _append(
     events: Sequence[NewEvent],
     now: datetime,
     *,
-    bump: Any = None,
-    position: Mapping[str, Any] | None = None,
+    progress: bool = False,
 ) -> list[ExecutionEvent]:
     count = len(events)
     # Reserving the numbers takes the execution's row lock until commit, so concurrent
     # appenders get consecutive, non-overlapping ranges, and a rolled-back append gives its
     # range back: no gaps.
-    params = {"a": account_id, "e": execution_id, "n": count, **(position or {})}
-    last = await conn.scalar(_BUMP_SEQ if bump is None else bump, params)
+    bump = _BUMP_SEQ_PROGRESS if progress else _BUMP_SEQ
+    last = await conn.scalar(bump, {"a": account_id, "e": execution_id, "n": count})
     if last is None:
         raise NotFound("execution not found", account_id=account_id, execution_id=execution_id)
     first = last - count + 1
@@ -122,14 +121,23 @@ _BUMP_SEQ = (
     .values(last_event_seq=T.last_event_seq + bindparam("n"))
     .returning(T.last_event_seq)
 )
-# A step also says where the run is (None: as it was).
-_STEP = _BUMP_SEQ.values(
-    progress=func.coalesce(bindparam("p", type_=Float), T.progress),
-    current_node=func.coalesce(bindparam("c", type_=String), T.current_node),
-)
 # A step that saves a checkpoint made progress: the poison-run guard starts counting again.
-_STEP_CHECKPOINT = _STEP.values(resume_attempts=0)
+_BUMP_SEQ_PROGRESS = _BUMP_SEQ.values(resume_attempts=0)
 _INSERT_EVENT = insert(execution_events)
+
+
+def _upsert_position(db: Database) -> Any:
+    stmt = db.insert(execution_positions)
+    return stmt.on_conflict_do_update(
+        index_elements=[P.execution_id],
+        set_={c: func.coalesce(stmt.excluded[c], P[c]) for c in ("progress", "current_node")},
+    )
+
+
+def _ended_position(execution_id: str) -> dict[str, Any]:
+    """What a run's final write sets: the progress it reached, and no current node."""
+    reached = select(P.progress).where(P.execution_id == execution_id).scalar_subquery()
+    return {"progress": func.coalesce(reached, T.progress), "current_node": None}
 
 
 def _upsert(db: Database) -> Any:
@@ -146,6 +154,7 @@ class SqlExecutions:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db, self._clock = db, clock
         self._upsert_checkpoint = _upsert(db)
+        self._upsert_position = _upsert_position(db)
         # SQLite: the calls of every run go through the one-hop, group-committed path.
         self._direct = db.direct
 
@@ -198,7 +207,7 @@ class SqlExecutions:
 
     async def get_by_idempotency_key(self, account_id: str, key: str) -> Execution:
         async def work(conn: AsyncConnection) -> Execution:
-            stmt = select(executions).where(T.account_id == account_id, T.idempotency_key == key)
+            stmt = _RUNS.where(T.account_id == account_id, T.idempotency_key == key)
             row = (await conn.execute(stmt)).first()
             if row is None:
                 raise NotFound("execution not found", account_id=account_id, idempotency_key=key)
@@ -218,7 +227,7 @@ class SqlExecutions:
         created_before: datetime | None = None,
         parent_id: str | None = None,
     ) -> Page[Execution]:
-        stmt = select(executions).where(T.account_id == account_id)
+        stmt = _RUNS.where(T.account_id == account_id)
         if parent_id is not None:
             stmt = stmt.where(T.parent_id == parent_id)
         if status:
@@ -260,13 +269,17 @@ class SqlExecutions:
         }  # fmt: skip
         values = {k: v for k, v in given.items() if v is not None}
         if release_lease:
-            values |= {"lease_owner": None, "lease_expires_at": None, "current_node": None}
+            values |= {"lease_owner": None, "lease_expires_at": None}
         drop = drop_checkpoint
         if self._direct is not None:
             expected = list(expected_status)
             return await self._direct.write(
-                lambda c: fast.update(c, account_id, execution_id, values, expected, drop)
+                lambda c: fast.update(
+                    c, account_id, execution_id, values, expected, drop, ended=release_lease
+                )
             )
+        if release_lease:  # the run ends: it keeps the progress it reached, and runs nowhere
+            values = _ended_position(execution_id) | values
 
         async def work(conn: AsyncConnection) -> Execution:
             stmt = update(executions).where(*_this(account_id, execution_id))
@@ -288,6 +301,10 @@ class SqlExecutions:
                     delete(checkpoints).where(
                         C.execution_id == execution_id, C.account_id == account_id
                     )
+                )
+            if release_lease:
+                await conn.execute(
+                    delete(execution_positions).where(P.execution_id == execution_id)
                 )
             return _execution(row)
 
@@ -331,12 +348,15 @@ class SqlExecutions:
         async def work(conn: AsyncConnection) -> builtins.list[ExecutionEvent]:
             # The sequence bump proves the execution exists: no separate read for it.
             new = await _append(
-                conn, account_id, execution_id, events, now,
-                bump=_STEP if saved is None else _STEP_CHECKPOINT,
-                position={"p": progress, "c": current_node},
-            )  # fmt: skip
+                conn, account_id, execution_id, events, now, progress=saved is not None
+            )
             if saved is not None:
                 await conn.execute(self._upsert_checkpoint, saved)
+            if progress is not None or current_node is not None:
+                position = {"progress": progress, "current_node": current_node}
+                await conn.execute(
+                    self._upsert_position, {"execution_id": execution_id, **position}
+                )
             return new
 
         return await self._db.write(work)

@@ -25,7 +25,16 @@ from flowrunner.storage.records import (
 from flowrunner.storage.sql.direct import parse_time, sql_time
 
 COLUMNS = Execution.__slots__
-_SELECT = f"SELECT {', '.join(COLUMNS)} FROM executions WHERE id = ? AND account_id = ?"
+# Where a running execution is comes from its position row (see tables.py).
+_POSITIONED = {
+    "progress": "COALESCE(p.progress, e.progress)",
+    "current_node": "COALESCE(p.current_node, e.current_node)",
+}
+_SELECT = (
+    f"SELECT {', '.join(_POSITIONED.get(c, f'e.{c}') for c in COLUMNS)} FROM executions e"
+    " LEFT JOIN execution_positions p ON p.execution_id = e.id"
+    " WHERE e.id = ? AND e.account_id = ?"
+)
 _JSON = frozenset({"input", "output", "error"})
 _TIMES = frozenset({"created_at", "started_at", "finished_at", "lease_expires_at"})
 
@@ -85,12 +94,25 @@ def update(
     values: Mapping[str, Any],
     expected_status: Collection[str],
     drop_checkpoint: bool = False,
+    *,
+    ended: bool = False,
 ) -> Execution:
     """Set ``values`` where the status is one of ``expected_status`` (if any); ``Conflict``
     when it is not, ``NotFound`` when there is no such execution. ``drop_checkpoint``
-    deletes the run's checkpoint in the same transaction (the run ended)."""
-    sets = ", ".join(f"{n} = ?" for n in values) or "id = id"
+    deletes the run's checkpoint in the same transaction; ``ended`` moves the progress its
+    position row shows into the execution (unless ``values`` sets it), clears
+    ``current_node`` and deletes that row."""
+    assigned = [f"{n} = ?" for n in values]
     params: list[Any] = [_column(n, v) for n, v in values.items()]
+    if ended:
+        if "progress" not in values:
+            assigned.append(
+                "progress = COALESCE((SELECT progress FROM execution_positions"
+                " WHERE execution_id = executions.id), progress)"
+            )
+        if "current_node" not in values:
+            assigned.append("current_node = NULL")
+    sets = ", ".join(assigned) or "id = id"
     where = "id = ? AND account_id = ?"
     params += [execution_id, account_id]
     if expected_status:
@@ -108,6 +130,8 @@ def update(
             "DELETE FROM checkpoints WHERE execution_id = ? AND account_id = ?",
             (execution_id, account_id),
         )
+    if ended:
+        conn.execute("DELETE FROM execution_positions WHERE execution_id = ?", (execution_id,))
     return _execution(row)
 
 
@@ -165,10 +189,9 @@ def record_step(
     # A step that saves a checkpoint made progress: the poison-run guard starts again.
     reset = ", resume_attempts = 0" if checkpoint is not None else ""
     row = conn.execute(
-        "UPDATE executions SET last_event_seq = last_event_seq + ?,"
-        " progress = COALESCE(?, progress), current_node = COALESCE(?, current_node)"
-        f"{reset} WHERE id = ? AND account_id = ? RETURNING last_event_seq",
-        (count, progress, current_node, execution_id, account_id),
+        f"UPDATE executions SET last_event_seq = last_event_seq + ?{reset} "
+        "WHERE id = ? AND account_id = ? RETURNING last_event_seq",
+        (count, execution_id, account_id),
     ).fetchone()
     if row is None:
         raise NotFound("execution not found", account_id=account_id, execution_id=execution_id)
@@ -203,6 +226,14 @@ def record_step(
                 stamp,
                 jsontext.dumps(dict(checkpoint.resume)),
             ),
+        )
+    if progress is not None or current_node is not None:
+        conn.execute(
+            "INSERT INTO execution_positions (execution_id, progress, current_node)"
+            " VALUES (?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET"
+            " progress = COALESCE(excluded.progress, progress),"
+            " current_node = COALESCE(excluded.current_node, current_node)",
+            (execution_id, progress, current_node),
         )
     return new
 

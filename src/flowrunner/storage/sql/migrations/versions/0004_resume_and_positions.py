@@ -1,7 +1,12 @@
-"""Checkpoints keep the runner's resume bookkeeping in their own column, ``resume``.
+"""Checkpoints keep the runner's resume bookkeeping in their own column; running executions
+keep where they are in ``execution_positions``.
 
-It used to ride in ``results`` under the reserved key ``$resume``; existing checkpoints (runs
-in progress, failed runs kept for a retry with resume) have it moved out, in batches.
+- ``checkpoints.resume``: it used to ride in ``results`` under the reserved key ``$resume``;
+  existing checkpoints (runs in progress, failed runs kept for a retry with resume) have it
+  moved out, in batches.
+- ``execution_positions``: progress and current node of a running execution, written with
+  every step apart from the executions row (see ``tables.py``). Empty at first: a run in
+  progress shows its position again from its next step.
 
 Revision ID: 0004
 Revises: 0003
@@ -40,9 +45,23 @@ def upgrade() -> None:
     with op.batch_alter_table("checkpoints") as batch:
         batch.add_column(sa.Column("resume", sa.JSON(none_as_null=True), nullable=True))
     _move(lambda results, resume: _split(results))
+    op.create_table(
+        "execution_positions",
+        sa.Column("execution_id", sa.String(length=32), nullable=False),
+        sa.Column("progress", sa.Float(), nullable=True),
+        sa.Column("current_node", sa.String(length=255), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["execution_id"],
+            ["executions.id"],
+            name=op.f("fk_execution_positions_execution_id_executions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("execution_id", name=op.f("pk_execution_positions")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("execution_positions")
     _move(lambda results, resume: ({**results, _OLD_KEY: resume} if resume else results, None))
     with op.batch_alter_table("checkpoints") as batch:
         batch.drop_column("resume")
