@@ -36,3 +36,7 @@ if command -v redis-cli >/dev/null 2>&1; then
     export FLOWRUNNER_TEST_REDIS_URL=${FLOWRUNNER_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
   fi
 fi
+
+# Dovecot (the email node tests) is not a service to start here: the tests run their own
+# `dovecot -F` from a config in a temp dir on a free port, and skip (fail in CI) when
+# /usr/sbin/dovecot is missing. .ci/run installs it (apt-get install dovecot-imapd).

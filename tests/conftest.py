@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
+
+from flowrunner.storage.sql.migrate import upgrade
+
+T = TypeVar("T")
 
 REQUIRE_SERVICES = os.environ.get("FLOWRUNNER_REQUIRE_SERVICES") == "1"
 
@@ -28,6 +36,25 @@ def require_service(env_var: str, what: str) -> str:
     pytest.skip(reason)
 
 
+def run_async(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+    """Run ``fn(*args)`` to completion on a fresh loop in a thread.
+
+    Session resources are created lazily from inside a test's (running) event loop, where
+    ``asyncio.run`` is not allowed; a thread has no running loop.
+    """
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(fn(*args))).result()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated once per session: a test copies it rather than migrating
+    from scratch (seconds each; the migrations have their own tests)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    run_async(upgrade, f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture(scope="session")
 def dynamodb_endpoint() -> Iterator[str]:
     """A DynamoDB-API server for the session: ``FLOWRUNNER_TEST_DYNAMODB_ENDPOINT`` if set, else
@@ -36,7 +63,7 @@ def dynamodb_endpoint() -> Iterator[str]:
         importlib.util.find_spec("moto") is None or importlib.util.find_spec("aioboto3") is None
     ):
         require_service("FLOWRUNNER_TEST_DYNAMODB_ENDPOINT", "DynamoDB (or moto[server])")
-    from flowrunner.storage.dynamodb.testing import endpoint_for_tests
+    from tests.dynamodb_server import endpoint_for_tests
 
     with endpoint_for_tests() as endpoint:
         yield endpoint

@@ -33,7 +33,7 @@ def test_per_account_limits_default_to_half_and_never_exceed_the_whole() -> None
 )
 def test_per_account_limits_must_be_positive(name: str, value: float) -> None:
     with pytest.raises(ValueError, match=name):
-        load_settings(**{name: value})
+        load_settings(None, **{name: value})
 
 
 def test_environment_beats_file_and_overrides_beat_both(

@@ -9,6 +9,8 @@ of it must still be valid), and fails once that type exists, so the marker canno
 ``server=<base URL>`` serves the block's URLs under that base from the test HTTP server
 (tests/http_server.py) on 127.0.0.1: they are pointed at it before the run, and loopback is
 allowed for it (``FLOWRUNNER_HTTP_ALLOW_PRIVATE``).
+
+``store`` nodes run on a fresh in-memory key-value store per block.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ import pytest
 
 from flowrunner.definition import compile_flow, load_flow, validate_flow
 from flowrunner.definition.source import parse_yaml
+from flowrunner.executions.run_kv import AccountKV
+from flowrunner.nodes.store import RUN_KV
 from flowrunner.plugins import builtin_registry
 from flowrunner.scripting import Sandbox
+from flowrunner.storage.memory import MemoryStore
 from tests.http_server import running_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,13 +76,21 @@ async def sandbox() -> AsyncIterator[Sandbox]:
         yield box
 
 
+@pytest.fixture
+async def kv() -> AsyncIterator[AccountKV]:
+    store = MemoryStore()
+    await store.connect()
+    yield AccountKV(store.kv, "docs")
+    await store.close()
+
+
 def test_the_docs_have_flow_examples() -> None:
     assert len(EXAMPLES) >= 6
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.where for e in EXAMPLES])
 async def test_doc_example_validates_and_runs(
-    example: Example, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+    example: Example, sandbox: Sandbox, kv: AccountKV, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     marks = example.marks
     assert set(marks) <= KEYS, f"{example.where}: unknown marker keys {set(marks) - KEYS}"
@@ -107,6 +120,7 @@ async def test_doc_example_validates_and_runs(
         definition = load_flow(text, source=example.where, scripts=sandbox)
         assert len(definition.warnings) == int(marks.get("warnings", 0)), definition.warnings
         run_input = json.loads(marks["input"]) if "input" in marks else {}
-        result = await compile_flow(definition, scripts=sandbox).run(run_input)
+        compiled = compile_flow(definition, scripts=sandbox)
+        result = await compiled.run(run_input, scoped={RUN_KV: kv})
     if "output" in marks:
         assert result.output == json.loads(marks["output"])

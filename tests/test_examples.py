@@ -5,21 +5,41 @@
 An example that calls a server ships it as ``<name>.server.py`` (a script that serves on
 127.0.0.1, takes ``--port`` and prints its address as its first line): the test starts it on
 a free port, passes the address as the input's ``base_url``, allows loopback for the run
-(``FLOWRUNNER_HTTP_ALLOW_PRIVATE``) and stops it afterwards."""
+(``FLOWRUNNER_HTTP_ALLOW_PRIVATE``) and stops it afterwards.
+
+An example with ``email.send``/``email.receive`` nodes runs against the local mail servers
+(``tests.mail.mail_setup``: aiosmtpd delivering to Dovecot): their ports, mailbox
+and certificate are added to its input, the passwords to its secrets.
+
+Examples that talk to a database get it from the test servers: ``postgres`` nodes a scratch
+database of the PostgreSQL server as ``secrets.PG_DSN``, ``dynamodb`` nodes a DynamoDB-API
+server of their own as ``secrets.DYNAMODB_ENDPOINT`` (with any keys), ``store`` nodes a fresh
+in-memory store of their own."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from flowrunner.definition import compile_flow, load_flow
+from flowrunner.executions.run_kv import AccountKV
+from flowrunner.nodes.database.connections import close_connections
+from flowrunner.nodes.store import RUN_KV
 from flowrunner.scripting import Sandbox
+from flowrunner.storage.memory import MemoryStore
+from tests.conftest import require_service
+from tests.dynamodb_server import endpoint_for_tests
+from tests.mail import mail_setup
+from tests.storage.conftest import scratch_postgres_database
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 FLOWS = sorted(EXAMPLES.rglob("*.yaml"))
@@ -49,13 +69,49 @@ def example_server(script: Path) -> Iterator[str]:
             process.stdout.close()
 
 
+@pytest.fixture
+async def memory_kv() -> AsyncIterator[AccountKV]:
+    store = MemoryStore()
+    await store.connect()
+    yield AccountKV(store.kv, "examples")
+    await store.close()
+
+
+@pytest.fixture(scope="module")
+def example_database() -> Iterator[str]:
+    server = require_service("FLOWRUNNER_TEST_POSTGRES_URL", "PostgreSQL")
+    for url in scratch_postgres_database(server, migrate=False):
+        yield make_url(url).set(drivername="postgresql").render_as_string(False)
+
+
+def _database_secrets(
+    request: pytest.FixtureRequest, text: str, servers: ExitStack
+) -> dict[str, Any]:
+    secrets: dict[str, Any] = {}
+    if "type: postgres" in text:
+        secrets["PG_DSN"] = request.getfixturevalue("example_database")
+    if "type: dynamodb" in text:
+        pytest.importorskip("aioboto3")
+        if importlib.util.find_spec("moto") is None:
+            require_service("FLOWRUNNER_TEST_DYNAMODB_ENDPOINT", "DynamoDB (or moto[server])")
+        # A server of its own: the expected output counts from an empty table.
+        secrets["DYNAMODB_ENDPOINT"] = servers.enter_context(endpoint_for_tests())
+        secrets |= {"AWS_ACCESS_KEY_ID": "examples", "AWS_SECRET_ACCESS_KEY": "examples"}
+    return secrets
+
+
 def test_there_are_examples() -> None:
     assert len(FLOWS) >= 3
 
 
 @pytest.mark.parametrize("path", FLOWS, ids=[str(p.relative_to(EXAMPLES)) for p in FLOWS])
 async def test_example_validates_and_runs(
-    path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+    path: Path,
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    memory_kv: AccountKV,
+    request: pytest.FixtureRequest,
 ) -> None:
     definition = load_flow(path.read_text(), source=str(path), base_path=path.parent)
     assert definition.warnings == [], definition.warnings
@@ -64,17 +120,20 @@ async def test_example_validates_and_runs(
     secrets_file = path.with_suffix(".secrets.json")
     secrets = json.loads(secrets_file.read_text()) if secrets_file.exists() else {}
     server = path.with_suffix(".server.py")
-    with example_server(server) if server.exists() else _no_server() as address:
-        if address is not None:
-            run_input["base_url"] = address
+    with ExitStack() as servers:
+        if server.exists():
+            run_input["base_url"] = servers.enter_context(example_server(server))
             monkeypatch.setenv("FLOWRUNNER_HTTP_ALLOW_PRIVATE", "true")
+        if "type: email." in path.read_text():
+            mail_input, mail_secrets = servers.enter_context(mail_setup(tmp_path))
+            run_input = {**run_input, **mail_input}
+            secrets = {**secrets, **mail_secrets}
+        secrets = {**secrets, **_database_secrets(request, path.read_text(), servers)}
         compiled = compile_flow(definition, scripts=sandbox, base_path=path.parent)
-        result = await compiled.run(run_input, secrets=secrets)
+        try:
+            result = await compiled.run(run_input, secrets=secrets, scoped={RUN_KV: memory_kv})
+        finally:
+            await close_connections()
     expected_file = path.with_suffix(".expected.json")
     if expected_file.exists():
         assert result.output == json.loads(expected_file.read_text())
-
-
-@contextmanager
-def _no_server() -> Iterator[None]:
-    yield None

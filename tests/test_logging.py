@@ -50,7 +50,7 @@ def test_run_context_and_correlation_id_are_on_every_line(captured: io.StringIO)
 
 
 def test_secret_values_are_masked_in_log_lines(captured: io.StringIO) -> None:
-    with masking(Masker(["p4ssw0rd"])):
+    with masking(Masker(["p4ssw0rd"]).mask):
         structlog.get_logger().info("calling with p4ssw0rd", header={"auth": "Bearer p4ssw0rd"})
         logging.getLogger("x").error("failed: p4ssw0rd")
     assert "p4ssw0rd" not in captured.getvalue()
@@ -89,7 +89,7 @@ def test_credentials_in_logged_urls_are_redacted_whoever_logs_them(
 
 
 def test_a_secret_in_a_logged_traceback_is_masked(captured: io.StringIO) -> None:
-    with masking(Masker(["p4ssw0rd"])):
+    with masking(Masker(["p4ssw0rd"]).mask):
         try:
             raise ValueError("rejected p4ssw0rd")
         except ValueError:

@@ -15,7 +15,7 @@ def test_every_public_name_resolves(name: str) -> None:
 
 def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError):
-        _ = flowrunner.NoSuchThing  # type: ignore[attr-defined]
+        _ = flowrunner.NoSuchThing
 
 
 def test_importing_the_error_tree_does_not_load_the_definition_stack() -> None:

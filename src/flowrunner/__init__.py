@@ -20,7 +20,15 @@ from flowrunner.errors import (
 
 if TYPE_CHECKING:
     from flowrunner.definition import CompiledFlow, FlowDefinition, compile_flow, load_flow
-    from flowrunner.engine import BatchPolicy, Context, Flow, Node, NodeEvent, RetryPolicy
+    from flowrunner.engine import (
+        BatchPolicy,
+        Context,
+        Flow,
+        Node,
+        NodeEvent,
+        RetryPolicy,
+        RunScoped,
+    )
     from flowrunner.nodes import Call, DefinedNode, DefinedNodeType
     from flowrunner.plugins import NodeType, NodeTypeRegistry, builtin_registry
     from flowrunner.scripting import Sandbox
@@ -34,6 +42,7 @@ _LAZY = {
     "Node": "flowrunner.engine",
     "NodeEvent": "flowrunner.engine",
     "RetryPolicy": "flowrunner.engine",
+    "RunScoped": "flowrunner.engine",
     "CompiledFlow": "flowrunner.definition",
     "FlowDefinition": "flowrunner.definition",
     "compile_flow": "flowrunner.definition",
@@ -76,6 +85,7 @@ __all__ = [
     "NodeTypeRegistry",
     "Problem",
     "RetryPolicy",
+    "RunScoped",
     "Sandbox",
     "__version__",
     "builtin_registry",

@@ -12,39 +12,41 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any, TextIO
 
 import structlog
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from flowrunner.secrets import Masker
 from flowrunner.secrets.redaction import redact_credentials
 
-_masker: contextvars.ContextVar[Masker | None] = contextvars.ContextVar(
-    "flowrunner_log_masker", default=None
+Mask = Callable[[Any], Any]
+"""A value → the same value with secrets hidden (a run's ``secrets.Masker.mask``)."""
+
+_mask: contextvars.ContextVar[Mask | None] = contextvars.ContextVar(
+    "flowrunner_log_mask", default=None
 )
 
 
 @contextmanager
-def masking(masker: Masker) -> Iterator[None]:
-    """Mask ``masker``'s secrets in every line logged inside this block (and its tasks)."""
-    token = _masker.set(masker)
+def masking(mask: Mask) -> Iterator[None]:
+    """Pass every field of every line logged inside this block (and its tasks) through
+    ``mask``: the run's secret values never reach a log."""
+    token = _mask.set(mask)
     try:
         yield
     finally:
-        _masker.reset(token)
+        _mask.reset(token)
 
 
 def mask_secrets(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: hide the current run's secret values in every field."""
-    masker = _masker.get()
-    if masker is None:
+    mask = _mask.get()
+    if mask is None:
         return event_dict
-    return {key: masker.mask(value) for key, value in event_dict.items()}
+    return {key: mask(value) for key, value in event_dict.items()}
 
 
 def redact_urls(
@@ -115,25 +117,10 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
-    # uvicorn installs its own handlers; route its lines through ours instead.
+    # uvicorn installs its own handlers and levels; route its lines through ours instead,
+    # at the level configured here.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         named = logging.getLogger(name)
         named.handlers.clear()
         named.propagate = True
-
-
-class CorrelationMiddleware:
-    """Binds the request's correlation id (``request.state.request_id``, set by the request
-    middleware outside this one) to the log context for everything the request does,
-    including runs it starts: their tasks inherit the context."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rid = scope.get("state", {}).get("request_id") if scope["type"] != "lifespan" else None
-        if rid is None:
-            await self.app(scope, receive, send)
-            return
-        with structlog.contextvars.bound_contextvars(request_id=rid):
-            await self.app(scope, receive, send)
+        named.setLevel(logging.NOTSET)

@@ -7,7 +7,6 @@ Basic authentication does not dominate the suite's time.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,15 +19,7 @@ from pydantic import SecretStr
 
 from flowrunner.api import create_app
 from flowrunner.config import Settings
-from flowrunner.storage import upgrade
 from tests.api.helpers import ADMIN, Api, Headers, cheap_hasher
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("api-template") / "template.db"
-    asyncio.run(upgrade(f"sqlite:///{path}"))
-    return path
 
 
 @pytest.fixture(scope="session")

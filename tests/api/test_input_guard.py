@@ -27,7 +27,7 @@ API = "/api/v1"
 DEPTH_LIMIT = 64  # the default FLOWRUNNER_MAX_JSON_DEPTH
 # Generous, for a busy machine: a script building a 900-level value must not hit the default
 # one-second limit because the CPU was elsewhere.
-HANG_GUARDS = {"script_timeout": 60}
+HANG_GUARDS: dict[str, Any] = {"script_timeout": 60}
 
 
 @pytest.fixture(

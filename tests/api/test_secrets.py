@@ -121,3 +121,33 @@ async def test_saving_a_short_value_answers_with_a_warning(api: Api, alice: Head
         SECRETS, json={"key": "TOKEN", "value": "long-enough"}, headers=alice
     )
     assert long.json()["warnings"] == []
+
+
+async def test_import_saves_every_secret_and_reports_each_key(api: Api, alice: Headers) -> None:
+    await api.client.put(f"{SECRETS}/OLD", json={"value": "old-value"}, headers=alice)
+    imported = await api.client.post(
+        f"{SECRETS}/import",
+        json={"secrets": {"OLD": "new-value", "NEW": "fresh-value", "SMTP": SMTP}},
+        headers=alice,
+    )
+    assert imported.status_code == 200, imported.text
+    report = imported.json()
+    assert (report["added"], report["changed"], report["unchanged"]) == (
+        ["NEW", "SMTP"],
+        ["OLD"],
+        [],
+    )
+    # SMTP's user "bot" is too short to be masked inside longer text: the caller is told.
+    assert [w.split(":")[0] for w in report["warnings"]] == ["SMTP"]
+    assert "new-value" not in imported.text
+    one = await api.client.get(f"{SECRETS}/OLD", headers=alice)
+    assert one.json()["value"] == "new-value"
+
+
+async def test_import_with_one_bad_key_saves_nothing(api: Api, alice: Headers) -> None:
+    refused = await api.client.post(
+        f"{SECRETS}/import", json={"secrets": {"GOOD": "value-1", "9bad": "v"}}, headers=alice
+    )
+    assert refused.status_code == 400
+    assert "9bad" in error_of(refused)["message"]
+    assert (await api.client.get(f"{SECRETS}/GOOD", headers=alice)).status_code == 404

@@ -81,3 +81,16 @@ async def test_a_zero_ttl_disables_the_cache() -> None:
     await cache.resolve("frt_good", resolver)
     await cache.resolve("frt_good", resolver)
     assert resolver.calls == 2
+
+
+async def test_beyond_the_bound_the_least_recently_used_resolution_goes_first() -> None:
+    resolver = Resolver()
+    resolver.valid.update({"frt_two": ALICE, "frt_three": ALICE})
+    cache = TokenCache(5.0, max_entries=2)
+    for token in ["frt_good", "frt_two", "frt_good", "frt_three"]:
+        await cache.resolve(token, resolver)
+    assert (len(cache), resolver.calls) == (2, 3)
+    await cache.resolve("frt_good", resolver)  # kept: used after frt_two
+    assert resolver.calls == 3
+    await cache.resolve("frt_two", resolver)  # gone
+    assert resolver.calls == 4

@@ -29,7 +29,7 @@ def stored_account(data_dir: Path, username: str) -> Account:
 
 def test_create_admin_prompts_for_the_password_twice(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        app, ["accounts", "create", "root", "--admin"], input="pass-word-1\npass-word-1\n",
+        app, ["admin", "accounts", "create", "root", "--admin"], input="pass-word-1\npass-word-1\n",
         env=env(tmp_path),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -41,7 +41,7 @@ def test_create_admin_prompts_for_the_password_twice(tmp_path: Path) -> None:
 
 def test_create_reads_the_password_from_stdin_for_scripts(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        app, ["accounts", "create", "bot", "--password-stdin"], input="pass-word-2\n",
+        app, ["admin", "accounts", "create", "bot", "--password-stdin"], input="pass-word-2\n",
         env=env(tmp_path),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -56,10 +56,10 @@ def test_create_refuses_taken_names_and_weak_passwords(
     tmp_path: Path, username: str, password: str, error: type[Exception]
 ) -> None:
     runner = CliRunner()
-    runner.invoke(app, ["accounts", "create", "root", "--password-stdin"],
+    runner.invoke(app, ["admin", "accounts", "create", "root", "--password-stdin"],
                   input="pass-word-1\n", env=env(tmp_path))  # fmt: skip
     result = runner.invoke(
-        app, ["accounts", "create", username, "--password-stdin"], input=f"{password}\n",
+        app, ["admin", "accounts", "create", username, "--password-stdin"], input=f"{password}\n",
         env=env(tmp_path),
     )  # fmt: skip
     assert isinstance(result.exception, error)

@@ -64,3 +64,15 @@ def test_with_expressions_leaves_the_original_untouched() -> None:
     assert original == {"type": "object", "properties": {"n": {"type": "integer"}}}
     assert widened["properties"]["n"]["anyOf"][0] == {"type": "integer"}
     assert "allOf" not in editor_schema({})["$defs"]["node"]
+
+
+def test_the_data_nodes_params_are_checked_by_type(schema: dict[str, Any]) -> None:
+    assert errors(schema, flow("operation: get, key: k", "store")) == []
+    assert errors(schema, flow('operation: list, limit: "${input.n}"', "store")) == []
+    assert errors(schema, flow("operation: get, keys: k", "store")) != []
+    assert errors(schema, flow("dsn: 'postgresql://h/db', operation: execute, query: 'SELECT 1'",
+                               "postgres")) == []  # fmt: skip
+    assert errors(schema, flow("operation: execute, query: 'SELECT 1'", "postgres")) != []
+    assert errors(schema, flow("table_name: tbl, operation: get_item, key: {k: 1}",
+                               "dynamodb")) == []  # fmt: skip
+    assert errors(schema, flow("table_name: tbl, operation: scan", "dynamodb")) != []

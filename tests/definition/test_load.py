@@ -48,7 +48,7 @@ def test_load_builds_a_typed_definition() -> None:
 def test_definitions_are_read_only() -> None:
     defn = load_flow(TEXT)
     with pytest.raises(TypeError):
-        defn.nodes["done"].params["values"]["ok"] = False  # type: ignore[index]
+        defn.nodes["done"].params["values"]["ok"] = False
     with pytest.raises(TypeError):
         defn.nodes["x"] = defn.nodes["done"]  # type: ignore[index]
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -6,25 +6,31 @@ test starts its own, because it kills it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 
+from tests.conftest import HANG_GUARD
 from tests.e2e.server import Server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(
+    with Server(
         tmp_path_factory.mktemp("e2e"), lease_ttl_seconds=2, recovery_interval_seconds=0.5
-    )
-    running.start()
-    try:
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
 def token(server: Server) -> str:
     return server.token()
+
+
+@pytest.fixture
+async def client(server: Server, token: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The admin's HTTP client on the module's ``server``."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=HANG_GUARD) as http:
+        yield http

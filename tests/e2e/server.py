@@ -10,7 +10,8 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import httpx
 from cryptography.fernet import Fernet
@@ -28,7 +29,10 @@ def free_port() -> int:
 
 
 class Server:
-    """Starts (and restarts) one server on one data dir; always killed by ``stop``."""
+    """Starts (and restarts) one server on one data dir; always killed by ``stop``.
+
+    As a context manager it is started on entry and stopped on exit, whatever happened.
+    """
 
     def __init__(self, data_dir: Path, *, serve_args: Sequence[str] = (), **settings: Any) -> None:
         self.data_dir = data_dir
@@ -68,6 +72,18 @@ class Server:
         self.stop()
         raise RuntimeError(f"server did not start: {self.log.read_text()[-3000:]}")
 
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
     def kill(self) -> None:
         """``kill -9``: no shutdown, no lease hand-back, nothing flushed."""
         if self.process is not None and self.process.poll() is None:
@@ -93,6 +109,12 @@ class Server:
         response.raise_for_status()
         token: str = response.json()["token"]
         return token
+
+    def client(self, *, timeout: float = HANG_GUARD) -> httpx.AsyncClient:
+        """An HTTP client of the admin (a fresh Bearer token) on this server; ``timeout``
+        only guards against a hang."""
+        headers = {"Authorization": f"Bearer {self.token()}"}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
 
 
 async def create_flow(client: httpx.AsyncClient, yaml: str) -> str:

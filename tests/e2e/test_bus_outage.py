@@ -5,29 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 
+from tests.e2e.flows import STEPS
 from tests.e2e.server import Server, create_flow, start_run
 from tests.redis_server import RedisServer, redis_server
 
 pytestmark = pytest.mark.slow
 
-STEPS = """metadata: {name: Steps}
-nodes:
-  greet:
-    type: set
-    params: {values: {greeting: "hi ${input.name}"}}
-    next: {default: say}
-  say: {type: log, params: {message: "${shared.greeting}"}, next: {default: nap}}
-  nap: {type: delay, params: {duration: "${shared.nap}"}, next: {default: done}}
-  done: {type: set, params: {values: {done: true}}}
-"""
 FINAL = ("completed", "failed", "canceled")
 
 
@@ -40,23 +30,12 @@ def redis() -> Iterator[RedisServer]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, redis: RedisServer) -> Iterator[Server]:
     # A short bound on Redis calls, so that a hung Redis is noticed soon.
-    running = Server(
-        Path(tmp_path_factory.mktemp("bus")),
+    with Server(
+        tmp_path_factory.mktemp("bus"),
         event_bus_url=redis.url,
         event_bus_timeout_seconds=0.5,
-    )
-    running.start()
-    try:
+    ) as running:
         yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture
-async def client(server: Server, token: str) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
-        yield http
 
 
 async def _bus(client: httpx.AsyncClient) -> dict[str, Any]:

@@ -57,8 +57,7 @@ async def test_kill_9_mid_run_then_restart_completes_every_run_from_its_checkpoi
     server = Server(tmp_path, lease_ttl_seconds=2, recovery_interval_seconds=0.5)
     try:
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+        async with server.client() as client:
             created = await client.post(
                 "/api/v1/flows", content=SLOW, headers={"content-type": "application/yaml"}
             )
@@ -74,8 +73,7 @@ async def test_kill_9_mid_run_then_restart_completes_every_run_from_its_checkpoi
         server.kill()
 
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+        async with server.client() as client:
             await _until(client, flow_id, "completed", RUNS, within=2 * HANG_GUARD)
             assert await _statuses(client, flow_id) == Counter({"completed": RUNS})
             resumed_runs = 0
@@ -138,8 +136,7 @@ async def test_a_run_ending_in_a_bare_number_completes_once_and_is_never_resumed
     server = Server(tmp_path, lease_ttl_seconds=1, recovery_interval_seconds=0.2)
     try:
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+        async with server.client() as client:
             created = await client.post(
                 "/api/v1/flows", content=BARE, headers={"content-type": "application/yaml"}
             )

@@ -42,7 +42,7 @@ ACTIVE = ("queued", "running")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # Small bounds so a few runs saturate them; endless scripts never time out on their own.
-    running = Server(
+    with Server(
         tmp_path_factory.mktemp("fairness"),
         executor_concurrency=4,
         max_runs_per_account=2,
@@ -50,12 +50,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         script_worker_share=0.5,
         script_timeout=600,
         shutdown_grace_seconds=1,
-    )
-    running.start()
-    try:
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

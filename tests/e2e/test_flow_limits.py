@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.e2e.server import Server
@@ -35,32 +34,19 @@ def chain(count: int, *, extra: str = "") -> str:
 @pytest.fixture(scope="module")
 def roomy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server that accepts a 1 MB flow of ~12,000 nodes, so the whole validation runs."""
-    server = Server(tmp_path_factory.mktemp("roomy"), max_flow_nodes=20_000)
-    server.start()
-    try:
+    with Server(tmp_path_factory.mktemp("roomy"), max_flow_nodes=20_000) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = Server(
+    with Server(
         tmp_path_factory.mktemp("strict"),
         max_flow_bytes=20_000,
         max_flow_nodes=50,
         max_script_bytes=1000,
-    )
-    server.start()
-    try:
+    ) as server:
         yield server
-    finally:
-        server.stop()
-
-
-async def _client(server: Server) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {server.token()}"}
-    return httpx.AsyncClient(base_url=server.url, headers=headers, timeout=120)
 
 
 @pytest.mark.parametrize("uploads", [1, 4])
@@ -76,7 +62,7 @@ async def test_healthz_is_answered_while_big_flows_are_being_validated(
             yield big[start : start + 64 * 1024]
         done.set()  # httpx asks for the next chunk only once the last one is written
 
-    async with await _client(roomy) as uploader, await _client(roomy) as pings:
+    async with roomy.client(timeout=120) as uploader, roomy.client(timeout=120) as pings:
         tasks = [
             asyncio.create_task(
                 uploader.post(
@@ -104,7 +90,7 @@ async def test_healthz_is_answered_while_big_flows_are_being_validated(
 
 
 async def test_a_flow_over_the_byte_limit_is_a_413(strict: Server) -> None:
-    async with await _client(strict) as client:
+    async with strict.client(timeout=120) as client:
         response = await client.post("/api/v1/flows", content=chain(400).encode(), headers=YAML)
     assert response.status_code == 413
     error = response.json()["error"]
@@ -113,7 +99,7 @@ async def test_a_flow_over_the_byte_limit_is_a_413(strict: Server) -> None:
 
 
 async def test_a_flow_with_too_many_nodes_is_a_400_naming_the_nodes_path(strict: Server) -> None:
-    async with await _client(strict) as client:
+    async with strict.client(timeout=120) as client:
         response = await client.post("/api/v1/flows", content=chain(51), headers=YAML)
         report = await client.post("/api/v1/flows/validate", content=chain(51), headers=YAML)
     assert response.status_code == 400
@@ -138,7 +124,7 @@ async def test_a_script_over_the_size_limit_is_a_400_naming_its_path(strict: Ser
         f"{script}\n"
         "    hooks: {post: 'return null'}\n"
     )
-    async with await _client(strict) as client:
+    async with strict.client(timeout=120) as client:
         response = await client.post("/api/v1/flows", content=flow, headers=YAML)
     assert response.status_code == 400, response.text
     error = response.json()["error"]
@@ -149,6 +135,6 @@ async def test_a_script_over_the_size_limit_is_a_400_naming_its_path(strict: Ser
 
 
 async def test_a_flow_within_every_limit_is_saved(strict: Server, tmp_path: Path) -> None:
-    async with await _client(strict) as client:
+    async with strict.client(timeout=120) as client:
         response = await client.post("/api/v1/flows", content=chain(50), headers=YAML)
     assert response.status_code == 201, response.text

@@ -5,40 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 
+from tests.e2e.flows import STEPS
 from tests.e2e.server import Server, create_flow, start_run
 
 pytestmark = pytest.mark.slow
 
-STEPS = """metadata: {name: Steps}
-nodes:
-  greet:
-    type: set
-    params: {values: {greeting: "hi ${input.name}"}}
-    next: {default: say}
-  say: {type: log, params: {message: "${shared.greeting}"}, next: {default: nap}}
-  nap: {type: delay, params: {duration: "${shared.nap}"}, next: {default: done}}
-  done: {type: set, params: {values: {done: true}}}
-"""
 
 FAILING = """metadata: {name: Failing}
 nodes:
   ok: {type: set, params: {values: {a: 1}}, next: {default: boom}}
   boom: {type: fail, params: {message: "no luck"}}
 """
-
-
-@pytest.fixture
-async def client(server: Server, token: str) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
-        yield http
 
 
 async def _events(

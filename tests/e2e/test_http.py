@@ -31,22 +31,13 @@ def api() -> Iterator[TestServer]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("http"), http_allow_private="true")
-    running.start()
-    try:
+    with Server(tmp_path_factory.mktemp("http"), http_allow_private="true") as running:
         yield running
-    finally:
-        running.stop()
-
-
-async def client_for(server: Server) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {server.token()}"}
-    return httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30)
 
 
 @pytest.fixture
 async def admin(server: Server) -> AsyncIterator[httpx.AsyncClient]:
-    async with await client_for(server) as client:
+    async with server.client() as client:
         yield client
 
 
@@ -129,16 +120,13 @@ async def test_a_server_with_default_settings_refuses_loopback(
     default = Server(tmp_path_factory.mktemp("default"))
     default.env.pop("FLOWRUNNER_HTTP_ALLOW_PRIVATE", None)
     default.env.pop("FLOWRUNNER_HTTP_ALLOW", None)
-    default.start()
-    try:
-        async with await client_for(default) as client:
+    with default:
+        async with default.client() as client:
             flow = one_request("Local", f"{api.url}/echo")
             before = len(api.seen)
             run = await finished(
                 client, await start_run(client, await create_flow(client, flow), {})
             )
-    finally:
-        default.stop()
     assert run["status"] == "failed", run
     assert run["error"]["node_id"] == "get"
     assert "refused to connect to '127.0.0.1': a loopback address" in run["error"]["message"]

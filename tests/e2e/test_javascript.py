@@ -24,18 +24,13 @@ SECRET_VALUE = "tok-5f1c2e9a-very-secret"
 
 @pytest.fixture(scope="module")
 def js_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("javascript"))  # default settings
-    running.start(timeout=60)
-    try:
+    with Server(tmp_path_factory.mktemp("javascript")) as running:  # default settings
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
 async def client(js_server: Server) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {js_server.token()}"}
-    async with httpx.AsyncClient(base_url=js_server.url, headers=headers, timeout=30) as http:
+    async with js_server.client() as http:
         yield http
 
 

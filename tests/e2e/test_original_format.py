@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -35,13 +34,6 @@ nodes:
         via_result: "${shared.result.n}"
         token_seen: "${shared.timer_result.token}"
 """
-
-
-@pytest.fixture
-async def client(server: Server, token: str) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
-        yield http
 
 
 async def run_flow(client: httpx.AsyncClient, yaml: str, run_input: Any) -> dict[str, Any]:

@@ -71,8 +71,7 @@ async def test_batch_fan_out_past_the_output_cap_fails_the_run_and_server_memory
     try:
         server.start()
         assert server.process is not None
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as client:
+        async with server.client() as client:
             run = await _run_to_end(client, FAN_OUT, FAN_OUT_INPUT)
             assert run["status"] == "failed"
             error = run["error"]
@@ -99,8 +98,7 @@ nodes:
     server = Server(tmp_path, max_shared_bytes=3000, max_node_output_bytes=2500)
     try:
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as client:
+        async with server.client() as client:
             run = await _run_to_end(client, grow, {"blob": "x" * 500})
         assert run["status"] == "failed"
         assert run["error"]["code"] == "size_limit_exceeded"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -33,13 +32,6 @@ QUICK = """metadata: {name: Quick}
 nodes:
   only: {type: set, params: {values: {a: 1}}}
 """
-
-
-@pytest.fixture
-async def client(server: Server, token: str) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
-        yield http
 
 
 async def _start(client: httpx.AsyncClient, yaml: str, *, wait: str | None = None) -> Any:

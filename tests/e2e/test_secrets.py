@@ -121,18 +121,13 @@ def _database_bytes(server: Server) -> bytes:
 
 @pytest.fixture(scope="module")
 def secure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("secrets"), ws_auth_recheck_seconds=0.5)
-    running.start()
-    try:
+    with Server(tmp_path_factory.mktemp("secrets"), ws_auth_recheck_seconds=0.5) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
 async def admin(secure_server: Server) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {secure_server.token()}"}
-    async with httpx.AsyncClient(base_url=secure_server.url, headers=headers, timeout=30) as client:
+    async with secure_server.client() as client:
         yield client
 
 
@@ -173,7 +168,9 @@ async def test_no_secret_or_encoding_of_it_reaches_the_database_the_log_or_the_a
         execution_id = started.json()["execution_id"]
 
         def napping(m: dict[str, Any]) -> bool:
-            return m.get("data", {}).get("node_id") == "nap" and m["data"]["state"] == "started"
+            return bool(
+                m.get("data", {}).get("node_id") == "nap" and m["data"]["state"] == "started"
+            )
 
         await _frames_until(ws, napping, frames)
         # In progress: the checkpoint before `nap` holds the secret in shared, sealed.
@@ -323,8 +320,7 @@ async def test_a_run_killed_with_a_secret_in_shared_resumes_from_its_sealed_chec
     server = Server(tmp_path, lease_ttl_seconds=2, recovery_interval_seconds=0.5)
     try:
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+        async with server.client() as client:
             saved = await client.post(
                 "/api/v1/accounts/me/secrets", json={"key": "S", "value": SECRET}
             )
@@ -333,22 +329,22 @@ async def test_a_run_killed_with_a_secret_in_shared_resumes_from_its_sealed_chec
                 "/api/v1/flows", content=RESUMED, headers={"content-type": "application/yaml"}
             )
             flow_id = created.json()["id"]
-            async with websockets.connect(server.ws_url, additional_headers=headers) as ws:
+            bearer = {"Authorization": client.headers["Authorization"]}
+            async with websockets.connect(server.ws_url, additional_headers=bearer) as ws:
                 await ws.send(json.dumps({"type": "subscribe", "flow_id": flow_id}))
                 started = await client.post(f"/api/v1/flows/{flow_id}/run", json={"input": {}})
                 execution_id = started.json()["execution_id"]
 
                 def napping(m: dict[str, Any]) -> bool:
                     data = m.get("data", {})
-                    return data.get("node_id") == "nap" and data.get("state") == "started"
+                    return bool(data.get("node_id") == "nap" and data.get("state") == "started")
 
                 await _frames_until(ws, napping, [])
         server.kill()  # mid-nap: the checkpoint after `keep` is all that is left
         assert _leaks(_database_bytes(server), SECRET) == []
 
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+        async with server.client() as client:
             async with asyncio.timeout(60):  # hang guard only
                 while True:
                     run = (await client.get(f"/api/v1/executions/{execution_id}")).json()

@@ -39,8 +39,7 @@ async def test_sigterm_with_an_open_stream_exits_and_the_run_resumes_after_resta
     server = Server(tmp_path, shutdown_grace_seconds=1, lease_ttl_seconds=2)
     try:
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+        async with server.client() as client:
             created = await client.post(
                 "/api/v1/flows", content=FLOW, headers={"content-type": "application/yaml"}
             )
@@ -73,8 +72,7 @@ async def test_sigterm_with_an_open_stream_exits_and_the_run_resumes_after_resta
                 await streaming
 
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+        async with server.client() as client:
             done = await client.post(
                 f"/api/v1/flows/{flow_id}/run?wait={HANG_GUARD:.0f}s",
                 json={"input": {}},

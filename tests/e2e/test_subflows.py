@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import require_service
-from tests.e2e.server import Server
+from tests.e2e.server import Server, start_run
 from tests.storage.conftest import scratch_postgres_database
 
 YAML = {"content-type": "application/yaml"}
@@ -67,13 +67,6 @@ UNTIL_PARENT = SLOW_PARENT.replace(
 )
 
 
-@pytest.fixture
-async def client(server: Server, token: str) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as c:
-        yield c
-
-
 async def _save(client: httpx.AsyncClient, yaml: str, flow_id: str | None = None) -> str:
     if flow_id is None:
         response = await client.post("/api/v1/flows", content=yaml, headers=YAML)
@@ -91,13 +84,6 @@ async def _refused(client: httpx.AsyncClient, yaml: str) -> dict[str, Any]:
     return error
 
 
-async def _run(client: httpx.AsyncClient, flow_id: str, run_input: dict[str, Any]) -> str:
-    started = await client.post(f"/api/v1/flows/{flow_id}/run", json={"input": run_input})
-    assert started.status_code == 202, started.text
-    execution_id: str = started.json()["execution_id"]
-    return execution_id
-
-
 async def _until(
     client: httpx.AsyncClient, path: str, done: Any, *, within: float = 60
 ) -> dict[str, Any]:
@@ -108,6 +94,24 @@ async def _until(
             if done(body):
                 return body
             await asyncio.sleep(0.1)
+
+
+async def _napping_parent_and_child(
+    client: httpx.AsyncClient, *, seconds: float
+) -> tuple[str, str]:
+    """Starts a parent whose child naps until ``seconds`` from now; both ids once the child
+    runs."""
+    await _save(client, UNTIL_CHILD)
+    parent_flow = await _save(client, UNTIL_PARENT)
+    wake = datetime.now(UTC) + timedelta(seconds=seconds)
+    parent_id = await start_run(client, parent_flow, {"until": wake.isoformat()})
+    children = await _until(
+        client,
+        f"/api/v1/executions/{parent_id}/children",
+        lambda body: [c for c in body["items"] if c["status"] == "running"],
+    )
+    child_id: str = children["items"][0]["id"]
+    return parent_id, child_id
 
 
 def _ended(body: dict[str, Any]) -> bool:
@@ -247,7 +251,7 @@ async def test_another_accounts_flow_can_never_be_named(client: httpx.AsyncClien
 async def test_cancelling_a_parent_cancels_its_running_child(client: httpx.AsyncClient) -> None:
     await _save(client, SLOW_CHILD)
     parent_flow = await _save(client, SLOW_PARENT)
-    parent_id = await _run(client, parent_flow, {"nap": "60s"})
+    parent_id = await start_run(client, parent_flow, {"nap": "60s"})
     children = await _until(
         client,
         f"/api/v1/executions/{parent_id}/children",
@@ -269,7 +273,7 @@ async def test_cancelling_a_child_alone_fails_its_parents_flow_node(
     parent_flow = await _save(
         client, SLOW_PARENT.replace("Sleeper", "Sleeper2").replace("Waiter", "W2")
     )
-    parent_id = await _run(client, parent_flow, {"nap": "60s"})
+    parent_id = await start_run(client, parent_flow, {"nap": "60s"})
     children = await _until(
         client,
         f"/api/v1/executions/{parent_id}/children",
@@ -308,25 +312,14 @@ async def test_after_kill_9_a_resumed_parent_resumes_its_child_instead_of_starti
     server = Server(tmp_path, lease_ttl_seconds=2, recovery_interval_seconds=0.5, **database)
     try:
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
-            await _save(client, UNTIL_CHILD)
-            parent_flow = await _save(client, UNTIL_PARENT)
+        async with server.client() as client:
             # An absolute wake-up time: far enough for the kill to land mid-nap however busy
             # the machine, and the resumed child waits only for what is left of it.
-            wake = datetime.now(UTC) + timedelta(seconds=15)
-            parent_id = await _run(client, parent_flow, {"until": wake.isoformat()})
-            children = await _until(
-                client,
-                f"/api/v1/executions/{parent_id}/children",
-                lambda body: [c for c in body["items"] if c["status"] == "running"],
-            )
-            child_id = children["items"][0]["id"]
+            parent_id, child_id = await _napping_parent_and_child(client, seconds=15)
         server.kill()  # mid-nap: parent at its flow node, child in its delay
 
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+        async with server.client() as client:
             parent = await _until(client, f"/api/v1/executions/{parent_id}", _ended)
             assert parent["status"] == "completed", parent
             assert parent["output"] == {"child": {"slept": True}}
@@ -396,25 +389,14 @@ async def test_a_graceful_shutdown_stops_parent_and_child_at_checkpoints_and_bot
     )
     try:
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
-            await _save(client, UNTIL_CHILD)
-            parent_flow = await _save(client, UNTIL_PARENT)
+        async with server.client() as client:
             # The stop must land mid-nap however busy the machine: an absolute wake-up time
             # well ahead, within the shutdown grace period.
-            wake = datetime.now(UTC) + timedelta(seconds=12)
-            parent_id = await _run(client, parent_flow, {"until": wake.isoformat()})
-            children = await _until(
-                client,
-                f"/api/v1/executions/{parent_id}/children",
-                lambda body: [c for c in body["items"] if c["status"] == "running"],
-            )
-            child_id = children["items"][0]["id"]
+            parent_id, child_id = await _napping_parent_and_child(client, seconds=12)
         server.stop()  # SIGTERM mid-nap: the nap finishes, then both stop at a checkpoint
 
         server.start()
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as client:
+        async with server.client() as client:
             parent = await _until(client, f"/api/v1/executions/{parent_id}", _ended)
             assert parent["status"] == "completed", parent
             children = (await client.get(f"/api/v1/executions/{parent_id}/children")).json()

@@ -26,8 +26,7 @@ async def test_two_worker_processes_share_the_port_the_database_and_the_key_file
     server.env.pop("FLOWRUNNER_SECRET_KEYS")  # the generated key file, created once
     server.start(timeout=60)
     try:
-        headers = {"Authorization": f"Bearer {server.token()}"}
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
+        async with server.client() as http:
             put = await http.put("/api/v1/accounts/me/secrets/API_TOKEN", json={"value": "s3cret"})
             assert put.status_code in (200, 201), put.text
             created = await http.post(
@@ -39,7 +38,7 @@ async def test_two_worker_processes_share_the_port_the_database_and_the_key_file
             async def run(n: int) -> httpx.Response:
                 # A connection of its own each: uvicorn's processes take turns accepting.
                 async with httpx.AsyncClient(
-                    base_url=server.url, headers=headers, timeout=30
+                    base_url=server.url, headers=http.headers, timeout=30
                 ) as own:
                     return await own.post(path, json={"input": {"n": n}})
 

@@ -25,18 +25,10 @@ from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
 from flowrunner.plugins import NodeTypeRegistry, builtin_registry
 from flowrunner.storage import Account, Store
 from flowrunner.storage.sql import SqlStore
-from flowrunner.storage.sql.migrate import upgrade
 from tests.conftest import HANG_GUARD, require_service
 from tests.storage.conftest import scratch_postgres_database
 
 SECRETS = {"TOKEN": "s3cr3t-value"}
-
-
-@pytest.fixture(scope="session")
-def run_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("runs-template") / "template.db"
-    asyncio.run(upgrade(f"sqlite:///{path}"))
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +43,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgres":
         url: str = request.getfixturevalue("run_postgres_database")
         return url
-    template: Path = request.getfixturevalue("run_sqlite_template")
+    template: Path = request.getfixturevalue("sqlite_template")
     db = tmp_path / "runs.db"
     db.write_bytes(template.read_bytes())
     return f"sqlite:///{db}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flowrunner.executions import InProcessBus, Topic
-from flowrunner.executions.bus import QUEUE_SIZE
+from flowrunner.executions.live_queue import QUEUE_SIZE
 from flowrunner.storage import ExecutionEvent
 
 

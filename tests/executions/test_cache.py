@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from flowrunner.definition import load_flow
 from flowrunner.executions import FlowCache
 from flowrunner.executions import cache as cache_module
 from tests.executions.conftest import STEPS, Harness
@@ -37,7 +38,7 @@ async def test_a_version_is_parsed_and_compiled_off_the_event_loop_thread(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     threads: list[int] = []
-    original = cache_module.load_flow
+    original = load_flow
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         threads.append(threading.get_ident())

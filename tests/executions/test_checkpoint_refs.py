@@ -62,7 +62,7 @@ def test_unpack_gives_every_reference_its_own_copy() -> None:
     got = unpack(_checkpoint(shared, results), BIG)
     assert got.shared == BIG
     assert dict(got.results) == {"a": BIG, "b": OTHER, "c": OTHER}
-    got.results["b"]["rows"].clear()  # type: ignore[index]
+    got.results["b"]["rows"].clear()
     assert got.results["c"] == OTHER
     assert got.shared is not got.results["a"]
 
@@ -121,7 +121,7 @@ async def test_a_crashed_run_resumes_from_a_checkpoint_of_references_and_then_dr
     assert stored_bytes < len(jsontext.dumps(run_input)) / 10
     # Shorten the nap the resumed run will take (the run reads it from shared).
     point = unpack(stored, run_input)
-    shared = {**point.shared, "nap": 0}  # type: ignore[dict-item]
+    shared = {**point.shared, "nap": 0}
     await store.executions.save_checkpoint(
         account.id, execution.id, shared=shared, next_node="nap", results=dict(stored.results)
     )

@@ -6,9 +6,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from flowrunner.storage import Account, Execution, Store
+from tests.conftest import HANG_GUARD
 from tests.executions.conftest import (
     GATED,
-    HANG_GUARD,
     SLOW,
     Harness,
     HarnessFactory,

@@ -136,7 +136,7 @@ async def test_a_run_that_crashes_on_every_resume_ends_failed_instead_of_looping
     lives in the store. After 3 failed resumptions the 4th claim fails the run, naming the
     crash, and its last node stops being re-run."""
     broken = _FinishFails(store)
-    built = [make_harness(broken, account, owner="p0")]  # type: ignore[arg-type]
+    built = [make_harness(broken, account, owner="p0")]
     flow_id = await built[0].flow(STEPS)
     execution = await store.executions.create(
         account.id, flow_id=flow_id, flow_version=1, input={"n": 1}
@@ -145,7 +145,7 @@ async def test_a_run_that_crashes_on_every_resume_ends_failed_instead_of_looping
         assert await built[0].executor.submit(execution)
         await built[0].executor.wait(execution.id)
         for attempt in range(1, 5):
-            built.append(make_harness(broken, account, owner=f"p{attempt}"))  # type: ignore[arg-type]
+            built.append(make_harness(broken, account, owner=f"p{attempt}"))
             recovery = Recovery(
                 store.executions, built[-1].executor, lease_ttl=timedelta(seconds=2)
             )

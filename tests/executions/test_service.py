@@ -220,7 +220,7 @@ async def test_following_a_flow_sees_every_new_run_of_it(harness: Harness) -> No
     runs = [await harness.service.start(harness.account.id, flow_id, {}) for _ in range(2)]
     completed: set[str] = set()
     async with asyncio.timeout(HANG_GUARD):
-        async for event in stream:  # type: ignore[attr-defined]
+        async for event in stream:
             if event.type == ev.COMPLETE:
                 completed.add(event.execution_id)
             if len(completed) == 2:

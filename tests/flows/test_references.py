@@ -10,7 +10,7 @@ import pytest
 from flowrunner.definition import load_flow
 from flowrunner.errors import DefinitionError, InvalidInput, NotFound
 from flowrunner.flows.references import check_references, find_flow, references, version_at
-from flowrunner.storage import FlowStore
+from flowrunner.storage import FlowStore, FlowVersion
 from flowrunner.storage.memory import MemoryStore
 
 
@@ -110,7 +110,7 @@ async def test_one_save_reads_each_referenced_version_once_however_often_it_is_n
     reads: list[tuple[str, int]] = []
     real = flows.get_version
 
-    async def counted(account_id: str, flow_id: str, number: int) -> object:
+    async def counted(account_id: str, flow_id: str, number: int) -> FlowVersion:
         reads.append((flow_id, number))
         return await real(account_id, flow_id, number)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import threading
 from collections.abc import AsyncIterator
@@ -16,7 +15,7 @@ from flowrunner.definition import load as load_module
 from flowrunner.definition.limits import FlowLimits
 from flowrunner.errors import Conflict, DefinitionError, FlowTooLarge, NotFound
 from flowrunner.flows import FlowChecker, FlowFilters, FlowRegistry
-from flowrunner.storage import AuditRecord, Store, upgrade
+from flowrunner.storage import AuditRecord, Store
 from flowrunner.storage.memory import MemoryStore
 from flowrunner.storage.sql import SqlStore
 
@@ -31,13 +30,6 @@ def flow_yaml(name: str = "Greeter", description: str = "Says hello", value: str
 BROKEN = (
     "metadata:\n  name: Broken\nnodes:\n  a:\n    type: no.such.type\n    next: {default: ghost}\n"
 )
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("flows-template") / "template.db"
-    asyncio.run(upgrade(f"sqlite:///{path}"))
-    return path
 
 
 @pytest.fixture(params=["memory", "sqlite"])

@@ -211,6 +211,23 @@ nodes:
     assert ("finished", ("call",), "decide") in nested
 
 
+async def test_a_sub_flow_file_sees_the_run_s_secrets(tmp_path: Path) -> None:
+    (tmp_path / "child.yaml").write_text("""\
+metadata: {name: child}
+nodes:
+  use: {type: set, params: {values: {auth: "Bearer ${secrets.TOKEN}"}}}
+""")
+    text = """\
+metadata: {name: parent}
+nodes:
+  call: {type: flow, params: {path: child.yaml}}
+"""
+    flow = compile_flow(load_flow(text, base_path=tmp_path), base_path=tmp_path)
+    result = await flow.run({}, secrets={"TOKEN": "t0k"})
+    assert result.output == {"auth": "Bearer t0k"}
+    assert (await flow.run({})).output == {"auth": "Bearer "}  # a run given none has none
+
+
 def _errors(text: str) -> list[Any]:
     from flowrunner.definition import validate_flow
 

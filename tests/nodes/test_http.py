@@ -482,9 +482,9 @@ nodes:
         return await run(text)
 
     def held() -> int:
-        return sum(r["path"] == "/hold" for r in server.seen) - before
+        return sum(1 for r in server.seen if r["path"] == "/hold") - before
 
-    before = sum(r["path"] == "/hold" for r in server.seen)
+    before = sum(1 for r in server.seen if r["path"] == "/hold")
     hog = asyncio.create_task(as_account("hog", hog_flow))
     async with asyncio.timeout(HANG_GUARD):
         while held() < 2:  # noqa: ASYNC110 - the state lives in the server thread

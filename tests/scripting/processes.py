@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from tests.conftest import HANG_GUARD
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+async def until_spinning(pid: int, *, burnt: float = 0.1) -> None:
+    """Until ``pid`` has burnt ``burnt`` more seconds of CPU: an idle worker uses next to
+    none, so a worker that did is running the script (an endless loop) it was sent."""
+    start = cpu_seconds(pid)
+    async with asyncio.timeout(HANG_GUARD):
+        while cpu_seconds(pid) - start < burnt:  # noqa: ASYNC110 - no event to await here
+            await asyncio.sleep(0.01)
 
 
 def running(pid: int) -> bool:

@@ -18,6 +18,7 @@ import uvloop
 
 from flowrunner.errors import ScriptError, ScriptResourceError, ScriptTimeout
 from flowrunner.scripting import Sandbox
+from tests.scripting.processes import until_spinning
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 LOOPS = pytest.mark.parametrize(
@@ -73,7 +74,7 @@ def test_a_worker_death_fails_one_evaluation_and_the_next_one_works(
         async with Sandbox(workers=1, timeout=5.0) as sandbox:
             [pid] = sandbox.worker_pids
             spinning = asyncio.create_task(sandbox.run_function("while (true) {}", {}))
-            await asyncio.sleep(0.2)
+            await until_spinning(pid)
             os.kill(pid, signal.SIGKILL)
             with pytest.raises(ScriptResourceError, match=r"died \(killed by SIGKILL\)"):
                 await spinning

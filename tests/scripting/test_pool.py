@@ -19,7 +19,7 @@ from flowrunner.scripting import process as process_module
 from flowrunner.scripting.pool import Recycling, WorkerPool
 from flowrunner.scripting.process import Limits
 from tests.conftest import HANG_GUARD
-from tests.scripting.processes import running, until_dead
+from tests.scripting.processes import running, until_dead, until_spinning
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -47,7 +47,7 @@ async def single() -> AsyncIterator[Sandbox]:
 async def test_worker_killed_mid_evaluation_is_one_clear_error(single: Sandbox) -> None:
     [pid] = single.worker_pids
     running = asyncio.create_task(single.run_function("while (true) {}", {}, timeout=10))
-    await asyncio.sleep(0.2)
+    await until_spinning(pid)  # killed mid-evaluation, however long the script took to arrive
     os.kill(pid, signal.SIGKILL)
     with pytest.raises(ScriptResourceError, match=r"died \(killed by SIGKILL\)"):
         await running
@@ -64,8 +64,9 @@ async def test_worker_killed_while_idle_is_replaced_transparently(single: Sandbo
 
 
 async def test_cancelled_caller_leaves_no_busy_worker_behind(single: Sandbox) -> None:
+    [pid] = single.worker_pids
     running = asyncio.create_task(single.run_function("while (true) {}", {}, timeout=10))
-    await asyncio.sleep(0.1)
+    await until_spinning(pid)  # canceled while the worker is busy with it
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running

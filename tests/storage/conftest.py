@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
@@ -15,10 +11,8 @@ from sqlalchemy.engine import make_url
 
 from flowrunner.storage import Account, Store
 from flowrunner.storage.sql.migrate import upgrade
-from tests.conftest import require_service
+from tests.conftest import require_service, run_async
 from tests.storage.backends import BACKENDS, FakeClock, backend_params
-
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -41,23 +35,6 @@ async def account(store: Store) -> Account:
 async def other(store: Store) -> Account:
     """A second account, to prove isolation."""
     return await store.accounts.create("bob", "hash-b")
-
-
-def run_async(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
-    """Run ``fn(*args)`` to completion on a fresh loop in a thread.
-
-    Session resources are created lazily from inside a test's (running) event loop, where
-    ``asyncio.run`` is not allowed; a thread has no running loop.
-    """
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(fn(*args))).result()
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "template.db"
-    run_async(upgrade, f"sqlite:///{path}")
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ try:
     import aioboto3
 
     from flowrunner.storage.dynamodb import DynamoStore
-    from flowrunner.storage.dynamodb.testing import ENDPOINT_ENV
+    from tests.dynamodb_server import ENDPOINT_ENV
 except ImportError:  # pragma: no cover - the dynamodb extra is not installed
     aioboto3 = None
 

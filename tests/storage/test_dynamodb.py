@@ -15,7 +15,7 @@ from flowrunner.config import Settings
 from flowrunner.errors import StorageError, StorageUnavailable
 from flowrunner.storage import InvalidCursor, NewEvent, create_store, open_store
 from flowrunner.storage.dynamodb import DynamoStore, paging
-from flowrunner.storage.dynamodb.testing import ENDPOINT_ENV, free_port
+from tests.dynamodb_server import ENDPOINT_ENV, free_port
 from tests.storage.backends import FakeClock
 from tests.storage.dynamodb_backend import aws_session, unique_prefix
 

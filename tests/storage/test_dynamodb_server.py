@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from flowrunner.storage.dynamodb.testing import ENDPOINT_ENV, endpoint_for_tests, moto_server
+from tests.dynamodb_server import ENDPOINT_ENV, endpoint_for_tests, moto_server
 
 
 def _accepts(endpoint: str) -> bool:

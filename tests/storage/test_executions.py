@@ -373,9 +373,9 @@ async def test_any_json_value_round_trips_as_input_output_event_and_checkpoint(
     store: Store, account: Account, value: object
 ) -> None:
     runs = store.executions
-    made = await runs.create(account.id, flow_id="f", flow_version=1, input=value)  # type: ignore[arg-type]
+    made = await runs.create(account.id, flow_id="f", flow_version=1, input=value)
     assert _same((await runs.get(account.id, made.id)).input, value)
-    step = NewCheckpoint(shared=value, next_node="b", results={"a": value})  # type: ignore[arg-type]
+    step = NewCheckpoint(shared=value, next_node="b", results={"a": value})
     await runs.record_step(account.id, made.id, [NewEvent("node", {"v": value})], checkpoint=step)
     saved = await runs.get_checkpoint(account.id, made.id)
     assert saved is not None
@@ -383,11 +383,11 @@ async def test_any_json_value_round_trips_as_input_output_event_and_checkpoint(
     assert _same(saved.results["a"], value)
     (event,) = await runs.list_events(account.id, made.id)
     assert _same(event.data["v"], value)
-    await runs.save_checkpoint(account.id, made.id, shared=value, next_node="c", results={})  # type: ignore[arg-type]
+    await runs.save_checkpoint(account.id, made.id, shared=value, next_node="c", results={})
     again = await runs.get_checkpoint(account.id, made.id)
     assert again is not None
     assert _same(again.shared, value)
-    done = await runs.update(account.id, made.id, status="completed", output=value)  # type: ignore[arg-type]
+    done = await runs.update(account.id, made.id, status="completed", output=value)
     assert _same(done.output, value)
     assert _same((await runs.get(account.id, made.id)).output, value)
     listed = await runs.list(account.id)

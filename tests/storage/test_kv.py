@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 
-from flowrunner.errors import NotFound
+from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage import Account, Store
 from tests.storage.backends import FakeClock
 
@@ -90,3 +91,57 @@ async def test_where_query_matches_top_level_fields(store: Store, account: Accou
     assert rest.next_cursor is None
     both = await store.kv.list(account.id, "tickets", where={"status": "closed", "n": 4})
     assert [e.key for e in both.items] == ["t04"]
+
+
+async def test_increment_counts_from_zero_and_keeps_the_ttl(
+    store: Store, account: Account, clock: FakeClock
+) -> None:
+    assert (await store.kv.increment(account.id, "ns", "n")).value == 1
+    assert (await store.kv.increment(account.id, "ns", "n", 41)).value == 42
+    assert (await store.kv.increment(account.id, "ns", "n", -0.5)).value == 41.5
+    assert (await store.kv.get(account.id, "ns", "n")).value == 41.5
+    timed = await store.kv.put(account.id, "ns", "t", 5, ttl=timedelta(seconds=10))
+    bumped = await store.kv.increment(account.id, "ns", "t", 2)
+    assert (bumped.value, bumped.expires_at, bumped.created_at) == (
+        7,
+        timed.expires_at,
+        timed.created_at,
+    )
+    clock.advance(timedelta(seconds=11))
+    # An expired entry counts as missing: a new entry, without the old TTL.
+    fresh = await store.kv.increment(account.id, "ns", "t", 2)
+    assert (fresh.value, fresh.expires_at) == (2, None)
+    assert (await store.kv.get(account.id, "ns", "t")).value == 2
+
+
+async def test_increment_refuses_what_is_not_a_number(store: Store, account: Account) -> None:
+    for value in ["3", True, None, [1], {"n": 1}]:
+        await store.kv.put(account.id, "ns", "k", value)
+        with pytest.raises(Conflict, match="not a number"):
+            await store.kv.increment(account.id, "ns", "k")
+        assert (await store.kv.get(account.id, "ns", "k")).value == value
+
+
+async def test_append_grows_a_list_and_refuses_other_values(store: Store, account: Account) -> None:
+    assert (await store.kv.append(account.id, "ns", "l", {"a": 1})).value == [{"a": 1}]
+    assert (await store.kv.append(account.id, "ns", "l", [2])).value == [{"a": 1}, [2]]
+    await store.kv.put(account.id, "ns", "s", "text")
+    with pytest.raises(Conflict, match="not a list"):
+        await store.kv.append(account.id, "ns", "s", 1)
+    assert (await store.kv.get(account.id, "ns", "s")).value == "text"
+
+
+async def test_concurrent_increments_and_appends_all_count(
+    store: Store, account: Account, other: Account
+) -> None:
+    writers = 16
+    await asyncio.gather(
+        *(store.kv.increment(account.id, "ns", "hits") for _ in range(writers)),
+        *(store.kv.append(account.id, "ns", "log", i) for i in range(writers)),
+        store.kv.increment(other.id, "ns", "hits", 100),
+    )
+    assert (await store.kv.get(account.id, "ns", "hits")).value == writers
+    log = (await store.kv.get(account.id, "ns", "log")).value
+    assert isinstance(log, list)
+    assert sorted(log) == list(range(writers))
+    assert (await store.kv.get(other.id, "ns", "hits")).value == 100

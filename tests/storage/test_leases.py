@@ -120,6 +120,17 @@ async def test_two_recoverers_never_claim_the_same_run(
     assert ids_a | ids_b == set(runs)
 
 
+async def test_a_recovery_claim_takes_at_most_its_limit_and_the_next_one_the_rest(
+    store: Store, account: Account, clock: FakeClock
+) -> None:
+    for run_id in [await _run(store, account) for _ in range(5)]:
+        await store.executions.acquire_lease(account.id, run_id, owner="dead", ttl=TTL)
+    clock.advance(TTL * 2)
+    first = await store.executions.admin_claim_expired_leases(owner="a", ttl=TTL, limit=3)
+    rest = await store.executions.admin_claim_expired_leases(owner="b", ttl=TTL, limit=3)
+    assert (len(first), len(rest)) == (3, 2)
+
+
 @pytest.mark.parametrize("final", ["completed", "failed", "canceled"])
 async def test_a_final_transition_lets_the_lease_go_in_the_same_write(
     store: Store, account: Account, final: ExecutionStatus

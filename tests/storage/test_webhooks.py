@@ -146,6 +146,18 @@ async def test_two_workers_never_claim_the_same_delivery(store: Store, account: 
     assert sorted(a + b) == sorted(made)
 
 
+async def test_a_claim_takes_at_most_its_limit_and_the_next_one_the_rest(
+    store: Store, account: Account
+) -> None:
+    ep = await _endpoint(store, account)
+    for i in range(5):
+        await store.webhooks.enqueue(account.id, ep.id, event_type="e", payload={"i": i})
+    first = await store.webhooks.admin_claim_due(worker="w", limit=3, lease=LEASE)
+    rest = await store.webhooks.admin_claim_due(worker="w", limit=3, lease=LEASE)
+    assert (len(first), len(rest)) == (3, 2)
+    assert not {d.id for d in first} & {d.id for d in rest}
+
+
 async def test_not_before_delays_delivery_and_deleting_endpoint_drops_outbox(
     store: Store, account: Account, other: Account, clock: FakeClock
 ) -> None:

@@ -17,13 +17,17 @@ import hashlib
 import hmac
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Callable
+
+from cachetools import TTLCache
 
 from flowrunner.storage.records import Account
 
 
 class VerifiedCache:
+    """HMAC keys of (account, password hash, password) verified less than ``ttl`` ago; beyond
+    ``max_entries`` the least recently used go first."""
+
     def __init__(
         self,
         *,
@@ -32,31 +36,15 @@ class VerifiedCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ttl = ttl
-        self._max = max_entries
-        self._clock = clock
         self._secret = os.urandom(32)
-        self._entries: OrderedDict[bytes, float] = OrderedDict()
+        self._entries: TTLCache[bytes, bool] = TTLCache(max_entries, max(ttl, 0), timer=clock)
 
     def hit(self, account: Account, password: str) -> bool:
-        if self._ttl <= 0:
-            return False
-        key = self._key(account, password)
-        expires = self._entries.get(key)
-        if expires is None:
-            return False
-        if expires <= self._clock():
-            del self._entries[key]
-            return False
-        return True
+        return self._ttl > 0 and self._key(account, password) in self._entries
 
     def add(self, account: Account, password: str) -> None:
-        if self._ttl <= 0:
-            return
-        key = self._key(account, password)
-        self._entries[key] = self._clock() + self._ttl
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
+        if self._ttl > 0:
+            self._entries[self._key(account, password)] = True
 
     def _key(self, account: Account, password: str) -> bytes:
         material = "\0".join((account.id, account.password_hash, password)).encode()

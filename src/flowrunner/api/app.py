@@ -19,7 +19,11 @@ from flowrunner.accounts import AccountService, LoginLimiter, PasswordHasher
 from flowrunner.api.deps import Services
 from flowrunner.api.errors import install_error_handlers
 from flowrunner.api.input_guard import InputGuardMiddleware
-from flowrunner.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from flowrunner.api.middleware import (
+    BodyLimitMiddleware,
+    CorrelationMiddleware,
+    RequestContextMiddleware,
+)
 from flowrunner.api.query_params import single_valued_query
 from flowrunner.api.routes import (
     accounts,
@@ -37,7 +41,7 @@ from flowrunner.config import Settings
 from flowrunner.definition.limits import FlowLimits
 from flowrunner.executions.runtime import execution_runtime
 from flowrunner.flows import FlowChecker, FlowRegistry
-from flowrunner.logging import CorrelationMiddleware
+from flowrunner.nodes.database.connections import close_connections
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Store, open_store
 
@@ -107,6 +111,8 @@ def create_app(
                     yield
             finally:
                 app.state.services.flows.close()
+                # The postgres node's connection pools, once no run uses them any more.
+                await close_connections()
         finally:
             if store is None:
                 await opened.close()

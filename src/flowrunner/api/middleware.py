@@ -1,4 +1,5 @@
-"""ASGI middleware: the request id every response carries, the last-resort 500, body limits.
+"""ASGI middleware: the request id every response carries (and every log line of the
+request), the last-resort 500, body limits.
 
 Both are plain ASGI (not ``BaseHTTPMiddleware``) so they add no task per request and can see
 the body as it streams in.
@@ -11,6 +12,7 @@ import re
 import uuid
 from collections.abc import Sequence
 
+import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -98,3 +100,20 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+class CorrelationMiddleware:
+    """Binds the request's correlation id (``request.state.request_id``, set by the request
+    middleware outside this one) to the log context for everything the request does,
+    including runs it starts: their tasks inherit the context."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rid = scope.get("state", {}).get("request_id") if scope["type"] != "lifespan" else None
+        if rid is None:
+            await self.app(scope, receive, send)
+            return
+        with structlog.contextvars.bound_contextvars(request_id=rid):
+            await self.app(scope, receive, send)

@@ -17,39 +17,39 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
+from cachetools import TTLCache
+
 from flowrunner.storage import Account
 
 DEFAULT_TTL_SECONDS = 5.0
-# Bounds memory against clients cycling through many tokens; beyond it the cache starts over.
+# Bounds memory against clients cycling through many tokens; beyond it the least recently
+# used resolution goes first.
 MAX_ENTRIES = 10_000
 
 
 class TokenCache:
-    """Raw token → (account, monotonic expiry). Not shared between processes."""
+    """Raw token → account, for ``ttl`` seconds. Not shared between processes."""
 
     def __init__(
         self,
         ttl: float = DEFAULT_TTL_SECONDS,
         *,
+        max_entries: int = MAX_ENTRIES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ttl = ttl
-        self._clock = clock
-        self._entries: dict[str, tuple[Account, float]] = {}
+        self._entries: TTLCache[str, Account] = TTLCache(max_entries, max(ttl, 0), timer=clock)
 
     async def resolve(
         self, token: str, authenticate: Callable[[str], Awaitable[Account]]
     ) -> Account:
         """The account of ``token``: remembered, or from ``authenticate`` (then remembered)."""
-        now = self._clock()
-        hit = self._entries.get(token)
-        if hit is not None and hit[1] > now:
-            return hit[0]
+        account = self._entries.get(token)
+        if account is not None:
+            return account
         account = await authenticate(token)
         if self._ttl > 0:
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[token] = (account, now + self._ttl)
+            self._entries[token] = account
         return account
 
     def clear(self) -> None:

@@ -1,4 +1,8 @@
-"""``flowrunner accounts create``: make an account (the first admin) directly in the store."""
+"""``flowrunner admin accounts create``: make an account (the first admin) directly in the store.
+
+``flowrunner accounts`` is the server's (through the API, by an admin); this one needs no
+server and no token, only the server's settings: it is how the first admin is made.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,12 @@ from flowrunner.audit import AuditLog
 from flowrunner.config import Settings, load_settings
 from flowrunner.storage import Account, open_store
 
-accounts_app = typer.Typer(help="Manage accounts directly in the store (no server needed).")
+accounts_app = typer.Typer(
+    help="Manage accounts directly in the store (no server needed).", no_args_is_help=True
+)
 
 
-@accounts_app.command("create")
+@accounts_app.command("create", epilog="Example: flowrunner admin accounts create root --admin")
 def create(
     username: Annotated[str, typer.Argument(help="Login name (3-64 characters).")],
     admin: Annotated[bool, typer.Option("--admin", help="Make it an administrator.")] = False,

@@ -9,21 +9,32 @@ from rich.console import Console
 from rich.markup import escape
 
 from flowrunner import __version__
-from flowrunner.cli import accounts, audit, local, secrets, server
+from flowrunner.cli import accounts, audit, client, local, secrets, server
 from flowrunner.errors import FlowrunnerError
 
 app = typer.Typer(
     name="flowrunner",
     help="Run YAML-defined workflows locally or on a Flowrunner server.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 local.register(app)
-accounts.register(app)
-secrets.register(app)
-audit.register(app)
 server.register(app)
+client_secrets, client_audit = client.register(app)
+# Commands on the server's store itself, run where the server's settings are (no server
+# process needed): the first admin, key rotation, audit verification.
+admin_app = typer.Typer(
+    help="Work on the local store directly (where the server's settings are; no server needed).",
+    no_args_is_help=True,
+)
+accounts.register(admin_app)
+secrets.register(admin_app)
+audit.register(admin_app)
+app.add_typer(admin_app, name="admin")
+# The old spellings keep working (hidden beside the client commands of the same noun).
+secrets.register_rotate_key(client_secrets, hidden=True)
+audit.register_verify(client_audit, hidden=True)
 
 
 def _version(value: bool) -> None:
@@ -52,7 +63,10 @@ def main() -> None:
         # standalone_mode=False hands exit codes back instead of calling sys.exit itself.
         code = app(standalone_mode=False)
     except FlowrunnerError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        # One line whatever the terminal's width; the server's message is text, not markup.
+        Console(stderr=True, soft_wrap=True).print(
+            f"[bold red]error:[/] {escape(' '.join(str(exc).split()))}", highlight=False
+        )
         sys.exit(exc.exit_code)
     except typer.TyperException as exc:
         sys.exit(_show_usage_error(exc))

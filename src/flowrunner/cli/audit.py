@@ -10,13 +10,13 @@ from flowrunner.audit import AuditLog, VerifyReport
 from flowrunner.config import Settings, load_settings
 from flowrunner.storage import open_store
 
-audit_app = typer.Typer(help="Inspect the tamper-evident audit log.")
+audit_app = typer.Typer(help="Inspect the tamper-evident audit log.", no_args_is_help=True)
+EXAMPLE = "Example: flowrunner admin audit verify"
 
 # Distinct from 1 (any error) so monitoring can tell "tampered" from "could not check".
 TAMPERED_EXIT_CODE = 3
 
 
-@audit_app.command("verify")
 def verify() -> None:
     """Verify every record's hash and link in every chain, and each chain's end against its
     recorded head; exit 3 if a record was edited, deleted or added behind flowrunner's back."""
@@ -37,6 +37,13 @@ async def _verify(settings: Settings) -> VerifyReport:
         return await AuditLog(store).verify()
     finally:
         await store.close()
+
+
+def register_verify(group: typer.Typer, *, hidden: bool = False) -> None:
+    group.command("verify", hidden=hidden, epilog=EXAMPLE)(verify)
+
+
+register_verify(audit_app)
 
 
 def register(app: typer.Typer) -> None:

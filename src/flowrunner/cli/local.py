@@ -29,6 +29,9 @@ from flowrunner.definition import (
 from flowrunner.definition.schema.editor import editor_schema
 from flowrunner.engine import RunResult
 from flowrunner.errors import DefinitionError, ExecutionError, FlowrunnerError, NodeFailed
+from flowrunner.executions.run_kv import local_kv
+from flowrunner.nodes.database.connections import close_connections
+from flowrunner.nodes.store import RUN_KV
 from flowrunner.plugins import builtin_registry
 from flowrunner.scripting import Sandbox
 from flowrunner.secrets import Masker
@@ -142,10 +145,19 @@ async def _execute(
             "flow_version": None,
             "flow": definition.metadata.name,
         }
-        with ProgressView(console, mask=masker.mask_text) as view:
-            return await compiled.run(
-                run_input, observer=view, execution=execution, secrets=secrets
-            )
+        # store nodes: the configured database under the local account (executions.run_kv).
+        async with local_kv(settings) as kv:
+            try:
+                with ProgressView(console, mask=masker.mask_text) as view:
+                    return await compiled.run(
+                        run_input,
+                        observer=view,
+                        execution=execution,
+                        secrets=secrets,
+                        scoped={RUN_KV: kv},
+                    )
+            finally:
+                await close_connections()  # the database nodes' pools and clients
 
 
 def run(
@@ -243,6 +255,8 @@ def schema() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command()(validate)
-    app.command()(run)
-    app.command()(schema)
+    app.command(epilog="Example: flowrunner validate flows/*.yaml")(validate)
+    app.command(epilog='Example: flowrunner run hello.yaml --input \'{"name": "Ada"}\' -o json')(
+        run
+    )
+    app.command(epilog="Example: flowrunner schema > flowrunner.schema.json")(schema)

@@ -67,9 +67,11 @@ class ProgressView:
             wait = float((event.fields or {}).get("wait") or 0)
             then = f"retrying in {wait:g}s" if wait > 0 else "retrying"
             item = f" item {event.item_index}" if event.item_index is not None else ""
+            # A server's stored retry event does not carry the error (its log lines do).
+            why = f": {escape(mask(str(event.error)))}" if event.error is not None else ""
             print_(
-                f"[yellow]↻[/] {_name(event)}{item} attempt {event.attempt - 1} failed: "
-                f"{escape(mask(str(event.error)))} [dim]({then}, attempt {event.attempt})[/]",
+                f"[yellow]↻[/] {_name(event)}{item} attempt {event.attempt - 1} failed{why} "
+                f"[dim]({then}, attempt {event.attempt})[/]",
                 highlight=False,
             )
         elif event.kind in ("failed", "canceled"):

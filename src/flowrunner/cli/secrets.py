@@ -11,10 +11,10 @@ from flowrunner.config import Settings, load_settings
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import open_store
 
-secrets_app = typer.Typer(help="Manage the secrets vault's encryption keys.")
+secrets_app = typer.Typer(help="Manage the secrets vault's encryption keys.", no_args_is_help=True)
+EXAMPLE = "Example: FLOWRUNNER_SECRET_KEYS=new,old flowrunner admin secrets rotate-key"
 
 
-@secrets_app.command("rotate-key")
 def rotate_key() -> None:
     """Re-encrypt all secrets with the first key of FLOWRUNNER_SECRET_KEYS.
 
@@ -37,6 +37,13 @@ async def _rotate(settings: Settings, keyring: Keyring) -> int:
         return await SecretVault(store, keyring, AuditLog(store)).rotate()
     finally:
         await store.close()
+
+
+def register_rotate_key(group: typer.Typer, *, hidden: bool = False) -> None:
+    group.command("rotate-key", hidden=hidden, epilog=EXAMPLE)(rotate_key)
+
+
+register_rotate_key(secrets_app)
 
 
 def register(app: typer.Typer) -> None:

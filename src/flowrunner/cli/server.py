@@ -24,9 +24,11 @@ _CONFIG_ENV = "FLOWRUNNER_CONFIG"
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
+    app.command("serve", epilog="Example: flowrunner serve --host 0.0.0.0 --port 8080")(serve)
     db = typer.Typer(help="Database maintenance.", no_args_is_help=True)
-    db.command("upgrade")(db_upgrade)
+    db.command("upgrade", epilog="Example: FLOWRUNNER_STORAGE=postgres flowrunner db upgrade")(
+        db_upgrade
+    )
     app.add_typer(db, name="db")
 
 

@@ -6,10 +6,11 @@
 """
 
 from flowrunner.definition.compile import CompiledFlow, compile_flow
-from flowrunner.definition.durations import parse_duration
 from flowrunner.definition.load import load_flow, validate_flow
-from flowrunner.definition.model import BatchSpec, FlowDefinition, Metadata, NodeSpec, RetrySpec
+from flowrunner.definition.model import FlowDefinition, Metadata
 from flowrunner.definition.schema import flow_schema
+from flowrunner.nodes.durations import parse_duration
+from flowrunner.nodes.spec import BatchSpec, NodeSpec, RetrySpec
 
 __all__ = [
     "BatchSpec",

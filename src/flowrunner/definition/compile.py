@@ -1,26 +1,40 @@
 """``compile_flow``: a FlowDefinition → an engine graph, built once and reused by every run.
 
 The compiled flow holds no per-run state: each ``run`` gets its own shared dict, results and
-context, so one CompiledFlow serves any number of concurrent runs.
+context, so one CompiledFlow serves any number of concurrent runs. ``CompiledFlow.run`` is
+the one way to run it, for ``flowrunner run`` and the server's runner alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from flowrunner.definition.fanout import JOIN, SPLIT, branches_of, meeting_points
 from flowrunner.definition.graph import END_TARGET
 from flowrunner.definition.load import check_text, origin
 from flowrunner.definition.model import FlowDefinition
-from flowrunner.engine import Checkpoint, ErrorInfo, Flow, Node, Observer, RunResult
+from flowrunner.engine import (
+    CheckpointHook,
+    ErrorInfo,
+    Flow,
+    Node,
+    Observer,
+    RunResult,
+    ScopedValues,
+    SizeCheck,
+)
 from flowrunner.errors import DefinitionError, FlowrunnerError, Problem
 from flowrunner.expressions import thaw
-from flowrunner.nodes.base import RUN_SECRETS
+from flowrunner.nodes.base import SECRETS
 from flowrunner.nodes.fanout import JoinNode, SplitNode
-from flowrunner.plugins import BuildEnv, NodeTypeRegistry, builtin_registry
+from flowrunner.nodes.spec import BuildEnv
+from flowrunner.plugins import NodeTypeRegistry, builtin_registry
+
+if TYPE_CHECKING:
+    from flowrunner.scripting.host import ScriptHost
 
 HOOKS_HINT = "run it with the JavaScript sandbox (flowrunner run does), or remove the hooks"
 
@@ -38,8 +52,10 @@ class CompiledFlow:
         *,
         observer: Observer | None = None,
         secrets: Mapping[str, Any] | None = None,
+        scoped: ScopedValues | None = None,
         execution: Mapping[str, Any] | None = None,
-        checkpoint: Callable[[Checkpoint], Awaitable[None]] | None = None,
+        checkpoint: CheckpointHook | None = None,
+        size_check: SizeCheck | None = None,
         shared: dict[str, Any] | None = None,
         start_at: str | None = None,
         results: dict[str, Any] | None = None,
@@ -48,40 +64,44 @@ class CompiledFlow:
     ) -> RunResult:
         """Run once. ``shared`` defaults to a copy of ``input`` when it is a mapping.
 
-        To resume from a checkpoint pass ``start_at`` (its ``next_node_id``), its ``shared``,
-        ``results``, ``error`` and ``steps``, and as ``input`` the output the next node sees.
+        ``secrets`` are the run's (``${secrets.X}``); ``scoped`` holds any other run-scoped
+        values the run's nodes read (see ``engine.scoped``). ``size_check`` bounds each
+        node's output. To resume from a checkpoint pass ``start_at`` (its
+        ``next_node_id``), its ``shared``, ``results``, ``error`` and ``steps``, and as
+        ``input`` the output the next node sees.
         """
         if shared is None:
             shared = thaw(input) if isinstance(input, Mapping) else {}
-        token = RUN_SECRETS.set(secrets if secrets is not None else {})
-        try:
-            return await self.engine_flow.run(
-                input,
-                shared=shared,
-                observer=observer,
-                execution=execution,
-                start_at=start_at,
-                results=results,
-                checkpoint=checkpoint,
-                error=error,
-                steps=steps,
-            )
-        finally:
-            RUN_SECRETS.reset(token)
+        values = dict(scoped) if scoped else {}
+        if secrets is not None:
+            values[SECRETS] = secrets
+        return await self.engine_flow.run(
+            input,
+            shared=shared,
+            observer=observer,
+            execution=execution,
+            start_at=start_at,
+            results=results,
+            checkpoint=checkpoint,
+            error=error,
+            steps=steps,
+            size_check=size_check,
+            scoped=values,
+        )
 
 
 def compile_flow(
     definition: FlowDefinition,
     *,
     registry: NodeTypeRegistry | None = None,
-    scripts: Any = None,
+    scripts: ScriptHost | None = None,
     base_path: Path | None = None,
     max_steps: int = 10_000,
 ) -> CompiledFlow:
     """Build the engine graph of ``definition``; DefinitionError if it cannot be built.
 
     ``scripts`` is the JavaScript host (the sandbox) used for non-path ``${...}``
-    expressions and hooks; ``base_path`` is where relative sub-flow paths start.
+    expressions, scripts and hooks; ``base_path`` is where relative sub-flow paths start.
     """
     return _Compiler(registry or builtin_registry(), scripts, max_steps).compile(
         definition, base_path, origin(definition.source, base_path)
@@ -89,7 +109,9 @@ def compile_flow(
 
 
 class _Compiler:
-    def __init__(self, registry: NodeTypeRegistry, scripts: Any, max_steps: int) -> None:
+    def __init__(
+        self, registry: NodeTypeRegistry, scripts: ScriptHost | None, max_steps: int
+    ) -> None:
         self.registry = registry
         self.scripts = scripts
         self.max_steps = max_steps
@@ -99,7 +121,6 @@ class _Compiler:
     ) -> CompiledFlow:
         self._check_hooks(definition)
         env = BuildEnv(
-            registry=self.registry,
             scripts=self.scripts,
             base_path=base_path,
             load_subflow=lambda path: self._subflow(definition, path, base_path, stack),
@@ -158,7 +179,7 @@ class _Compiler:
             split.connect(join)
 
     def _check_hooks(self, definition: FlowDefinition) -> None:
-        if callable(getattr(self.scripts, "run_function", None)):
+        if self.scripts is not None:
             return
         problems = [
             _problem(

@@ -6,22 +6,19 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flowrunner.definition.durations import parse_duration
 from flowrunner.definition.limits import UNLIMITED, FlowLimits
-from flowrunner.definition.model import (
-    BatchSpec,
-    FlowDefinition,
-    Metadata,
-    NodeSpec,
-    RetrySpec,
-    freeze,
-)
+from flowrunner.definition.model import FlowDefinition, Metadata, freeze
 from flowrunner.definition.source import SourceError, SourceMap, dotted, parse_yaml
 from flowrunner.definition.validate import Checker
 from flowrunner.errors import DefinitionError, Problem
+from flowrunner.nodes.durations import parse_duration
+from flowrunner.nodes.spec import BatchSpec, NodeSpec, RetrySpec
 from flowrunner.plugins import NodeTypeRegistry, builtin_registry
+
+if TYPE_CHECKING:
+    from flowrunner.scripting.host import ScriptHost
 
 # Path of the problem a sub-flow check returns for a file already being checked up the chain.
 RECURSION = "(recursion)"
@@ -33,13 +30,13 @@ def validate_flow(
     source: str | None = None,
     registry: NodeTypeRegistry | None = None,
     base_path: Path | None = None,
-    scripts: Any = None,
+    scripts: ScriptHost | None = None,
     limits: FlowLimits = UNLIMITED,
 ) -> list[Problem]:
     """Every error and warning in ``text``, sorted by position. Raises for bad input only
     when the text is over ``limits.max_bytes`` (``FlowTooLarge``: it is not read at all).
 
-    With ``scripts`` (anything with the sandbox's ``check_syntax``), JavaScript in code
+    With ``scripts`` (the sandbox, or another ``ScriptHost``), JavaScript in code
     params, hooks and non-path expressions is syntax-checked too.
     """
     problems, _ = check_text(
@@ -54,7 +51,7 @@ def load_flow(
     source: str | None = None,
     registry: NodeTypeRegistry | None = None,
     base_path: Path | None = None,
-    scripts: Any = None,
+    scripts: ScriptHost | None = None,
     limits: FlowLimits = UNLIMITED,
 ) -> FlowDefinition:
     """The validated definition of ``text``; DefinitionError listing every problem otherwise
@@ -75,7 +72,7 @@ def check_text(
     source: str | None,
     registry: NodeTypeRegistry | None,
     base_path: Path | None,
-    scripts: Any,
+    scripts: ScriptHost | None,
     stack: tuple[Path, ...],
     limits: FlowLimits = UNLIMITED,
 ) -> tuple[list[Problem], FlowDefinition | None]:

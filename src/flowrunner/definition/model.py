@@ -1,48 +1,20 @@
-"""The typed, immutable form of a flow file (what ``load_flow`` returns)."""
+"""The typed, immutable form of a flow file (what ``load_flow`` returns).
+
+The per-node types (``NodeSpec``, ``RetrySpec``, ``BatchSpec``) live in ``nodes.spec``, the
+leaf that node types build from; ``flowrunner.definition`` names them too.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from flowrunner.errors import Problem
+from flowrunner.nodes.spec import NodeSpec
 
-
-@dataclass(frozen=True, slots=True)
-class RetrySpec:
-    max_retries: int = 0
-    wait: float = 0.0
-    backoff: Literal["fixed", "exponential"] = "fixed"
-    max_wait: float | None = None
-    jitter: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class BatchSpec:
-    # An expression string ("${input.rows}") or a literal list (frozen); None: the node's
-    # input is the items when it is a list (the original's batch without items).
-    items: Any = None
-    strategy: Literal["serial", "parallel", "worker_pool"] = "serial"
-    max_parallel: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NodeSpec:
-    """One node of a flow, as written (params still hold their ``${...}`` expressions)."""
-
-    id: str
-    type: str
-    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    next: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    retry: RetrySpec | None = None
-    batch: BatchSpec | None = None
-    timeout: float | None = None
-    hooks: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    description: str | None = None
-    line: int | None = None
-    column: int | None = None
+__all__ = ["FlowDefinition", "Metadata", "freeze"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,9 @@ from typing import Any
 
 import jsonschema
 
-from flowrunner.definition.durations import DURATION_HINT
 from flowrunner.definition.source import Path, SourceMap, dotted
 from flowrunner.errors import Problem
+from flowrunner.nodes.durations import DURATION_HINT
 
 _REQUIRED = re.compile(r"^'(.+)' is a required property$")
 _JSON_TYPE = {

@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from pathlib import Path as FsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
@@ -24,6 +24,9 @@ from flowrunner.definition.source import Path, SourceMap, dotted
 from flowrunner.errors import ExpressionError, FlowrunnerError, Problem, ScriptError
 from flowrunner.expressions import SCOPE_NAMES, Segment, parse_path, split_template
 from flowrunner.plugins import NodeTypeRegistry
+
+if TYPE_CHECKING:
+    from flowrunner.scripting.host import ScriptHost, SyntaxKind
 
 
 @cache
@@ -40,7 +43,7 @@ class Checker(GraphChecks):
         positions: SourceMap,
         registry: NodeTypeRegistry,
         base_path: FsPath | None = None,
-        scripts: Any = None,
+        scripts: ScriptHost | None = None,
         subflows: Callable[[FsPath], list[Problem]] | None = None,
         max_script_bytes: int | None = None,
     ) -> None:
@@ -49,9 +52,8 @@ class Checker(GraphChecks):
         self.positions = positions
         self.registry = registry
         self.base_path = base_path
-        # A syntax checker for JavaScript (the sandbox's ``check_syntax``), if one was given.
-        check = getattr(scripts, "check_syntax", None)
-        self.check_syntax: Any = check if callable(check) else None
+        # Checks JavaScript syntax (the sandbox's), when one was given.
+        self.scripts = scripts
         self.problems: list[Problem] = []
         # Validates a sub-flow file (recursion included); given by load.py, which owns that.
         self.subflows = subflows
@@ -315,7 +317,7 @@ class Checker(GraphChecks):
                 "an expression is ${...}; write $${ for a literal ${",
             )
             return
-        if self.check_syntax is None:
+        if self.scripts is None:
             return
         for part in parts:
             if isinstance(part, Segment) and parse_path(part.code, SCOPE_NAMES) is None:
@@ -324,7 +326,9 @@ class Checker(GraphChecks):
                 start = part.offset + 3 + len(raw) - len(raw.lstrip())
                 self._check_script(path, part.code, "expression", start)
 
-    def _check_script(self, path: Path, code: str, kind: str, column_in_text: int = 1) -> None:
+    def _check_script(
+        self, path: Path, code: str, kind: SyntaxKind, column_in_text: int = 1
+    ) -> None:
         """A script over the size limit, or a JavaScript syntax error, becomes a Problem (the
         latter at its own line:column in the file)."""
         if kind == "function":
@@ -333,10 +337,10 @@ class Checker(GraphChecks):
                 # Not syntax-checked: the check's cost grows with the script.
                 self.error(path, too_long, "raise FLOWRUNNER_MAX_SCRIPT_BYTES to allow it")
                 return
-        if self.check_syntax is None:
+        if self.scripts is None:
             return
         try:
-            self.check_syntax(code, kind=kind)
+            self.scripts.check_syntax(code, kind=kind)
         except ScriptError as exc:
             line, column = exc.line or 1, exc.column or 1
             if line == 1:  # an expression starts mid-string; a script at its first column

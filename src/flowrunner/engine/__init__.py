@@ -12,6 +12,7 @@ from flowrunner.engine.events import Checkpoint, NodeEvent, Observer, RunResult
 from flowrunner.engine.flow import Flow
 from flowrunner.engine.node import Node
 from flowrunner.engine.policies import BatchPolicy, RetryPolicy
+from flowrunner.engine.scoped import RunScoped, ScopedValues
 
 __all__ = [
     "BatchPolicy",
@@ -26,6 +27,8 @@ __all__ = [
     "Observer",
     "RetryPolicy",
     "RunResult",
+    "RunScoped",
+    "ScopedValues",
     "SizeCheck",
     "Unbatched",
     "run_branches",

@@ -99,6 +99,7 @@ class _BranchContext(Context):
         )
         parent.steps = steps
         self.execution = parent.execution
+        self._scoped = parent._scoped
         self._walker = parent._walker
         self._node_id = parent._node_id
 

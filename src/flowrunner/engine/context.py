@@ -8,9 +8,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from flowrunner.engine.events import Checkpoint, NodeEvent, Observer
+from flowrunner.engine.scoped import RunScoped, ScopedValues
 
 __all__ = ["CheckpointHook", "Context", "ErrorInfo", "SizeCheck"]
 
@@ -23,6 +24,9 @@ node with each item's output as the item completes, so a fan-out is stopped at t
 crosses the limit. What "size" means (and the limit) is the caller's business."""
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_NO_SCOPED: ScopedValues = MappingProxyType({})
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,8 @@ class Context:
     previous node's output (the run input for the start node). ``results`` maps the id of
     every finished node to its output. ``error`` is set only while a node reached through an
     ``error`` edge runs. ``execution`` is read-only run metadata. ``steps`` counts node visits.
+    ``scoped(key)`` reads a value the caller of the run provided for its nodes (see
+    ``engine.scoped``): the run's secrets, say.
     """
 
     __slots__ = (
@@ -64,6 +70,7 @@ class Context:
         "_loop_thread",
         "_node_id",
         "_observer",
+        "_scoped",
         "_size_check",
         "_walker",
         "error",
@@ -85,6 +92,7 @@ class Context:
         checkpoint: CheckpointHook | None = None,
         flow_path: tuple[str, ...] = (),
         size_check: SizeCheck | None = None,
+        scoped: ScopedValues | None = None,
     ) -> None:
         self.shared: dict[str, Any] = {} if shared is None else shared
         self.input: Any = input
@@ -98,6 +106,7 @@ class Context:
         self._checkpoint = checkpoint
         self._flow_path = flow_path
         self._size_check = size_check
+        self._scoped: ScopedValues = _NO_SCOPED if not scoped else MappingProxyType(dict(scoped))
         self._node_id = ""
         # The Flow walking this context (set by the flow), for nodes that run branches.
         self._walker: Any = None
@@ -121,6 +130,15 @@ class Context:
         """The ids of the enclosing sub-flow nodes, outermost first."""
         return self._flow_path
 
+    def scoped(self, key: RunScoped[T]) -> T:
+        """The run-scoped value of ``key`` (its default when the run was given none)."""
+        return cast(T, self._scoped.get(key, key.default))
+
+    @property
+    def scoped_values(self) -> ScopedValues:
+        """Every run-scoped value of this run, to hand on to a flow it runs in turn."""
+        return self._scoped
+
     def child(self, flow_node_id: str) -> Context:
         """The context for a sub-flow: same shared dict and observer, its own results."""
         sub = Context(
@@ -131,6 +149,7 @@ class Context:
             size_check=self._size_check,
         )
         sub.execution = self.execution
+        sub._scoped = self._scoped
         return sub
 
     def log(self, message: str, *, level: str = "info", **fields: Any) -> None:

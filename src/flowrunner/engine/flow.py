@@ -18,6 +18,7 @@ from typing import Any
 from flowrunner.engine.context import CheckpointHook, Context, ErrorInfo, SizeCheck
 from flowrunner.engine.events import Checkpoint, NodeEvent, Observer, RunResult
 from flowrunner.engine.node import FLOW_END, Node
+from flowrunner.engine.scoped import ScopedValues
 from flowrunner.errors import ExecutionError, NodeFailed, NodeTimeout, StepLimitExceeded
 
 __all__ = ["Flow"]
@@ -81,6 +82,7 @@ class Flow(Node):
         error: ErrorInfo | None = None,
         steps: int = 0,
         size_check: SizeCheck | None = None,
+        scoped: ScopedValues | None = None,
     ) -> RunResult:
         """Run the flow once. ``shared`` and ``results`` are used (and mutated) in place.
 
@@ -88,7 +90,8 @@ class Flow(Node):
         ``shared`` and ``results``, ``input`` (the output the next node should see), and
         ``error``/``steps`` from the checkpoint so error handlers and the step limit carry on.
         ``size_check`` bounds every node's output (see ``SizeCheck``); one that raises fails
-        the node like any exception, so an ``error`` edge can handle it.
+        the node like any exception, so an ``error`` edge can handle it. ``scoped`` holds
+        the run-scoped values the caller provides to the nodes (see ``engine.scoped``).
         """
         if start_at is None:
             node = self.start
@@ -105,6 +108,7 @@ class Flow(Node):
             observer=observer,
             checkpoint=checkpoint,
             size_check=size_check,
+            scoped=scoped,
         )
         ctx.error = error
         ctx.steps = steps

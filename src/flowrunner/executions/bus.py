@@ -14,14 +14,12 @@ in ``BusHealth.dropped_events``) and never holds up a run, and a subscription sa
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from flowrunner.executions.live_queue import LiveQueue
 from flowrunner.storage import ExecutionEvent
-
-QUEUE_SIZE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +34,14 @@ class Topic:
         if self.execution_id is not None:
             return f"execution:{self.account_id}:{self.execution_id}"
         return f"flow:{self.account_id}:{self.flow_id}"
+
+
+def topics_of(flow_id: str, event: ExecutionEvent) -> tuple[Topic, Topic]:
+    """The two topics an event of a run of ``flow_id`` is published to."""
+    return (
+        Topic(event.account_id, execution_id=event.execution_id),
+        Topic(event.account_id, flow_id=flow_id),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,38 +93,17 @@ class EventBus(Protocol):
     def health(self) -> BusHealth: ...
 
 
-class _Queue:
-    """An in-process subscription: a bounded queue that drops (and says so) when full."""
+class _Queue(LiveQueue):
+    """An in-process subscription: the bus offers each event straight to its queue."""
 
-    __slots__ = ("_bus", "_key", "_queue", "lagged")
+    __slots__ = ("_bus", "_key")
 
     live = True  # nothing between the publisher and the queue can fail
 
     def __init__(self, bus: InProcessBus, key: str) -> None:
+        super().__init__()
         self._bus = bus
         self._key = key
-        self._queue: asyncio.Queue[ExecutionEvent] = asyncio.Queue(QUEUE_SIZE)
-        self.lagged = False
-
-    def offer(self, event: ExecutionEvent) -> None:
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
-            # A subscriber that cannot keep up loses live events, never the history: it sees
-            # the gap in sequence numbers and re-reads the store.
-            self.lagged = True
-
-    async def __aiter__(self) -> AsyncIterator[ExecutionEvent]:
-        while True:
-            yield await self._queue.get()
-
-    async def next(self, within: float | None = None) -> ExecutionEvent | None:
-        if not self._queue.empty():  # no timer task when an event is already waiting
-            return self._queue.get_nowait()
-        try:
-            return await asyncio.wait_for(self._queue.get(), within)
-        except TimeoutError:
-            return None
 
     async def close(self) -> None:
         self._bus._drop(self._key, self)
@@ -133,12 +118,8 @@ class InProcessBus:
     async def publish(self, flow_id: str, events: Sequence[ExecutionEvent]) -> None:
         if not events or not self._subscribers:
             return
-        first = events[0]
-        for key in (
-            Topic(first.account_id, execution_id=first.execution_id).key(),
-            Topic(first.account_id, flow_id=flow_id).key(),
-        ):
-            for queue in self._subscribers.get(key, ()):
+        for topic in topics_of(flow_id, events[0]):
+            for queue in self._subscribers.get(topic.key(), ()):
                 for event in events:
                     queue.offer(event)
 

@@ -21,7 +21,7 @@ from datetime import datetime
 import structlog
 
 from flowrunner.errors import StorageError
-from flowrunner.executions.bus import BusHealth, Subscription, Topic
+from flowrunner.executions.bus import BusHealth, Subscription, Topic, topics_of
 from flowrunner.storage import ExecutionEvent
 
 try:
@@ -133,11 +133,8 @@ class RedisBus:
         if len(self._outbox) >= self._buffer:
             self._drop(len(events), "publish buffer full")
             return
-        first = events[0]
-        channels = (
-            self._channel(Topic(first.account_id, execution_id=first.execution_id)),
-            self._channel(Topic(first.account_id, flow_id=flow_id)),
-        )
+        execution, flow = topics_of(flow_id, events[0])
+        channels = (self._channel(execution), self._channel(flow))
         self._outbox.append(_Outgoing(channels, _encode(events), len(events)))
         self._drained.clear()
         self._queued.set()

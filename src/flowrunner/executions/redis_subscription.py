@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 from redis.exceptions import RedisError  # imported through redis_bus, which checks the extra
 
-from flowrunner.executions.bus import QUEUE_SIZE
+from flowrunner.executions.live_queue import LiveQueue
 from flowrunner.storage import ExecutionEvent
 
 FIRST_RETRY_SECONDS = 0.1
@@ -30,7 +30,7 @@ log = structlog.get_logger("flowrunner.executions")
 LinkErrors = (RedisError, OSError, TimeoutError)
 
 
-class RedisSubscription:
+class RedisSubscription(LiveQueue):
     """Live events of one channel, drained by a reconnecting task into a bounded queue."""
 
     def __init__(
@@ -43,35 +43,19 @@ class RedisSubscription:
         on_link: Callable[[bool], None],
         registry: set[RedisSubscription],
     ) -> None:
+        super().__init__()
         self._open_pubsub = open_pubsub
         self._channel = channel
         self._decode = decode
         self._timeout = timeout
         self._on_link = on_link
-        # None is a wake-up: the link went down or came back, events may have been missed.
-        self._queue: asyncio.Queue[ExecutionEvent | None] = asyncio.Queue(QUEUE_SIZE)
-        self.lagged = False
         self.live = False
         self.first_attempt = asyncio.Event()
         self._registry = registry
         registry.add(self)
         self._reader = asyncio.get_running_loop().create_task(self._run())
 
-    # --- the consumer's side ----------------------------------------------------------------
-
-    async def __aiter__(self) -> AsyncIterator[ExecutionEvent]:
-        while True:
-            event = await self._queue.get()
-            if event is not None:
-                yield event
-
-    async def next(self, within: float | None = None) -> ExecutionEvent | None:
-        if not self._queue.empty():
-            return self._queue.get_nowait()
-        try:
-            return await asyncio.wait_for(self._queue.get(), within)
-        except TimeoutError:
-            return None
+    # --- the consumer's side (the rest is LiveQueue's) ----------------------------------------
 
     async def close(self) -> None:
         self._registry.discard(self)
@@ -141,15 +125,7 @@ class RedisSubscription:
                     log.warning("event bus message not understood", channel=self._channel)
                     continue
                 for event in events:
-                    self._offer(event)
-
-    def _offer(self, event: ExecutionEvent | None) -> None:
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
-            # A subscriber that cannot keep up loses live events, never the history: it sees
-            # the gap in sequence numbers and re-reads the store.
-            self.lagged = True
+                    self.offer(event)
 
     def _set_live(self, live: bool) -> None:
         # Whoever waits looks at the store now; not on the first subscribe, which misses
@@ -157,7 +133,7 @@ class RedisSubscription:
         if live != self.live:
             self.live = live
             if self.first_attempt.is_set():
-                self._offer(None)
+                self.offer(None)
         if live:
             self.first_attempt.set()
             self._on_link(True)

@@ -30,13 +30,14 @@ from flowrunner.executions.cache import FlowCache
 from flowrunner.executions.checkpoint_refs import unpack
 from flowrunner.executions.payloads import bounded, error_details
 from flowrunner.executions.recorder import Recorder, Suspended, uninterrupted
+from flowrunner.executions.run_kv import AccountKV
 from flowrunner.executions.sealing import Keys, Sealer, unseal
 from flowrunner.executions.sizes import RunLimits
 from flowrunner.executions.states import is_terminal, transition
 from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.logging import masking
-from flowrunner.nodes.base import RUN_SECRETS
 from flowrunner.nodes.control import STORED_FLOWS
+from flowrunner.nodes.store import RUN_KV
 from flowrunner.secrets import Masker
 from flowrunner.storage import Execution, NewEvent, Store
 from flowrunner.storage.records import Clock, ExecutionStatus, utcnow
@@ -122,7 +123,7 @@ class Runner:
                 account_id=execution.account_id,
                 node_id=None,
             ),
-            masking(masker),
+            masking(masker.mask),
         ):
             if execution.resume_attempts > self._max_resumes:
                 return await self._give_up(execution, masker)
@@ -188,18 +189,23 @@ class Runner:
             return await self._finish(
                 execution, "failed", ev.error_event(details), recorder, error=details
             )
-        token = RUN_SECRETS.set(secrets)
         account = ACCOUNT_ID.set(execution.account_id)  # whose scripts the sandbox runs
-        hosted = STORED_FLOWS.set(
+        hosted = (
             self.subflows.scope(self, execution, control, compiled.definition.name)
             if self.subflows is not None
             else None
         )
         try:
-            result = await compiled.engine_flow.run(
+            result = await compiled.run(
                 observer=recorder.observe,
                 checkpoint=recorder.checkpoint,
                 size_check=self._limits.check_output,
+                secrets=secrets,
+                # The store node's key-value store: the run's account's, never another's.
+                scoped={
+                    STORED_FLOWS: hosted,
+                    RUN_KV: AccountKV(self._store.kv, execution.account_id),
+                },
                 execution={
                     "id": execution.id,
                     "flow_id": execution.flow_id,
@@ -226,8 +232,6 @@ class Runner:
             )
         finally:
             ACCOUNT_ID.reset(account)
-            STORED_FLOWS.reset(hosted)
-            RUN_SECRETS.reset(token)
         return await self._complete(execution, recorder, masker, result.output)
 
     async def _complete(

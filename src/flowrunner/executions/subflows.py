@@ -37,8 +37,8 @@ from flowrunner.executions.payloads import to_json
 from flowrunner.executions.runner import RunControl
 from flowrunner.executions.states import is_terminal, transition
 from flowrunner.flows.references import find_flow, version_at
-from flowrunner.nodes.base import RUN_SECRETS, Call
-from flowrunner.nodes.control import STORED_FLOWS, StoredFlows
+from flowrunner.nodes.base import SECRETS, Call
+from flowrunner.nodes.control import StoredFlows
 from flowrunner.secrets import Masker
 from flowrunner.storage import Execution, Store
 
@@ -53,13 +53,15 @@ POLL = 0.5
 
 
 class ChildControl(RunControl):
-    """A child run's control: canceled or suspended with its parent, or canceled alone."""
+    """A child run's control: canceled or suspended with its parent, or canceled alone.
+    ``chain`` is the flows of the runs above the child, outermost first."""
 
-    __slots__ = ("_alone", "_parent")
+    __slots__ = ("_alone", "_parent", "chain")
 
-    def __init__(self, parent: RunControl) -> None:
+    def __init__(self, parent: RunControl, chain: tuple[tuple[str, str], ...] = ()) -> None:
         self._parent = parent
         self._alone = False
+        self.chain = chain
 
     @property
     def cancel_requested(self) -> bool:
@@ -98,12 +100,7 @@ class SubflowHost:
         self, runner: Runner, execution: Execution, control: RunControl, flow_name: str
     ) -> StoredFlows:
         """What the ``flow`` nodes of this run call; knows the chain of runs above it."""
-        outer = STORED_FLOWS.get()
-        above = (
-            outer.chain
-            if isinstance(outer, _Scope) and outer.parent.id == execution.parent_id
-            else ()
-        )
+        above = control.chain if isinstance(control, ChildControl) else ()
         return _Scope(self, runner, execution, control, (*above, (execution.flow_id, flow_name)))
 
 
@@ -150,7 +147,7 @@ class _Scope:
             )
         # The child's input is stored in its row: secret values never are (masked, like every
         # payload a run records); a child reads the account's secrets itself.
-        masked = Masker.for_secrets(RUN_SECRETS.get()).mask(to_json(run_input))
+        masked = Masker.for_secrets(call.ctx.scoped(SECRETS)).mask(to_json(run_input))
         child = await self._child(call, target_id, number, masked)
         if not is_terminal(child.status):
             child = await self._drive(child)
@@ -209,7 +206,7 @@ class _Scope:
             )
         except Conflict:
             return await self._wait_elsewhere(child)
-        control = ChildControl(self.control)
+        control = ChildControl(self.control, self.chain)
         task = asyncio.current_task()
         # Stopped between renewals, never cancelled mid-query (that would abandon a database
         # connection).

@@ -10,38 +10,25 @@ post``) run through the flow's script host at the matching stage.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy, Unbatched
+from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy, RunScoped, Unbatched
 from flowrunner.errors import ExpressionError, SandboxError
-from flowrunner.expressions import JSEvaluator, Resolver, compile_value, thaw
+from flowrunner.expressions import Resolver, compile_value, thaw
 from flowrunner.fairness import idle, reclaim
 from flowrunner.nodes.result_keys import result_key
+from flowrunner.nodes.spec import BuildEnv, NodeSpec
 
 if TYPE_CHECKING:
-    from flowrunner.definition.model import NodeSpec
-    from flowrunner.plugins import BuildEnv
+    from flowrunner.scripting.host import ScriptHost, ScriptResult
 
-# Secrets of the current run. Not in ``shared`` or ``execution``: those are checkpointed and
-# shown in events, secrets must never be. Tasks copy the context, so batch items see them.
-RUN_SECRETS: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
-    "flowrunner_run_secrets", default=MappingProxyType({})
-)
-
-
-class HookHost(Protocol):
-    """Runs a JavaScript function body with ``scope``'s names as locals (the sandbox).
-
-    The result has ``value`` (the return value), ``shared`` (the script's ``shared`` after
-    it ran, or None) and ``logs`` (items with ``level`` and ``message``).
-    """
-
-    async def run_function(self, body: str, scope: Mapping[str, Any]) -> Any: ...
+SECRETS: RunScoped[Mapping[str, Any]] = RunScoped("secrets", MappingProxyType({}))
+"""The run's secrets, ``${secrets.X}``: a run-scoped value (``ctx.scoped(SECRETS)``), never
+in ``shared`` or ``execution``, which are checkpointed and shown in events."""
 
 
 @dataclass(slots=True)
@@ -90,7 +77,7 @@ class DefinedNode(Node):
             else None
         )
         self._raw_params = spec.params  # read-only: shared by every run of this node
-        self._js: JSEvaluator | None = env.scripts
+        self._js: ScriptHost | None = env.scripts
         self._hooks: Mapping[str, str] = spec.hooks
         self._result_key = result_key(spec.type, spec.params)
         self.setup(env)
@@ -163,7 +150,7 @@ class DefinedNode(Node):
             "params": self._raw_params,
             "execution": ctx.execution,
             "error": error.as_dict() if error is not None else None,
-            "secrets": RUN_SECRETS.get(),
+            "secrets": ctx.scoped(SECRETS),
         }
 
     async def prep(self, ctx: Context) -> Call | list[Call] | Unbatched:
@@ -245,11 +232,11 @@ class DefinedNode(Node):
 
     async def _hook(self, stage: str, scope: dict[str, Any], ctx: Context) -> Any:
         """Run the ``stage`` hook; shared writes and console output flow back into the run."""
-        host: HookHost = self._js  # type: ignore[assignment]  # checked at compile time
+        host: ScriptHost = self._js  # type: ignore[assignment]  # checked at compile time
         return await run_script(host, self._hooks[stage], scope, ctx)
 
 
-async def run_script(host: HookHost, body: str, scope: Mapping[str, Any], ctx: Context) -> Any:
+async def run_script(host: ScriptHost, body: str, scope: Mapping[str, Any], ctx: Context) -> Any:
     """Run ``body`` in the sandbox and apply its effects to the run; its return value.
 
     A script that throws still leaves its ``console`` lines in the run log: they are often
@@ -261,16 +248,16 @@ async def run_script(host: HookHost, body: str, scope: Mapping[str, Any], ctx: C
         _log_lines(ctx, exc.context.get("logs"))
         raise
     apply_script_effects(ctx, result)
-    return getattr(result, "value", result)
+    return result.value
 
 
-def apply_script_effects(ctx: Context, result: Any) -> None:
+def apply_script_effects(ctx: Context, result: ScriptResult) -> None:
     """Copy a script's ``shared`` back into the run and its console lines into the run log."""
-    shared = getattr(result, "shared", None)
+    shared = result.shared
     if isinstance(shared, Mapping) and shared is not ctx.shared:
         ctx.shared.clear()
         ctx.shared.update(shared)
-    _log_lines(ctx, getattr(result, "logs", None))
+    _log_lines(ctx, result.logs)
 
 
 def _log_lines(ctx: Context, lines: Any) -> None:

@@ -7,22 +7,19 @@ two nodes does not change what the second one sees.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from flowrunner.definition.durations import DURATION_HINT, DURATION_PATTERN, parse_duration
-from flowrunner.engine import Flow, NodeEvent
+from flowrunner.engine import Flow, NodeEvent, RunScoped
 from flowrunner.errors import ExecutionError, FlowFailed
 from flowrunner.expressions import thaw, to_text
 from flowrunner.fairness import idle
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
-
-if TYPE_CHECKING:
-    from flowrunner.plugins import BuildEnv
+from flowrunner.nodes.durations import DURATION_HINT, DURATION_PATTERN, parse_duration
+from flowrunner.nodes.spec import BuildEnv
 
 _DURATION = {
     "type": ["number", "string"],
@@ -150,10 +147,9 @@ class StoredFlows(Protocol):
     ) -> tuple[Any, str | None]: ...
 
 
-# Set by the server's runner around each run; None outside a server (``flowrunner run``).
-STORED_FLOWS: contextvars.ContextVar[StoredFlows | None] = contextvars.ContextVar(
-    "flowrunner_stored_flows", default=None
-)
+STORED_FLOWS: RunScoped[StoredFlows | None] = RunScoped("stored_flows", None)
+"""A run-scoped value (``ctx.scoped(STORED_FLOWS)``): provided by the server's runner for
+each run; None outside a server (``flowrunner run``)."""
 
 NO_SERVER = (
     "a sub-flow named with 'flow:' is a flow stored on a server, and this run has no server: "
@@ -245,7 +241,7 @@ class SubflowNode(DefinedNode):
         # as data, and a pass-through node's output would then store shared inside itself.
         run_input = thaw(call.params.get("input", call.input))
         if self.flow is None:
-            stored = STORED_FLOWS.get()
+            stored = ctx.scoped(STORED_FLOWS)
             if stored is None:
                 raise ExecutionError(f"node '{self.node_id}': {NO_SERVER}", node_id=self.node_id)
             version = call.params.get("version")
@@ -263,7 +259,11 @@ class SubflowNode(DefinedNode):
             ctx.emit(event)
 
         result = await self.flow.run(
-            run_input, shared=ctx.shared, observer=forward, execution=ctx.execution
+            run_input,
+            shared=ctx.shared,
+            observer=forward,
+            execution=ctx.execution,
+            scoped=ctx.scoped_values,
         )
         call.action = result.action
         return result.output

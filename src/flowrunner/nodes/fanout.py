@@ -12,15 +12,13 @@ in order, the default), ``object`` (the outputs, mappings, merged; later branche
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flowrunner.engine import Node, run_branches
 from flowrunner.errors import ExecutionError
 from flowrunner.expressions import thaw
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
-
-if TYPE_CHECKING:
-    from flowrunner.plugins import BuildEnv
+from flowrunner.nodes.spec import BuildEnv
 
 __all__ = ["FANOUT_TYPES", "JoinNode", "SplitNode"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
@@ -24,10 +24,8 @@ from flowrunner.config import load_settings
 from flowrunner.errors import DestinationRefused, ExecutionError
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
 from flowrunner.nodes.http_params import PARAMS_SCHEMA, ParamError, RequestParts, request_parts
+from flowrunner.nodes.spec import BuildEnv
 from flowrunner.outbound import AddressPolicy, request_slot, shared_client
-
-if TYPE_CHECKING:
-    from flowrunner.plugins import BuildEnv
 
 MAX_REDIRECTS = 10
 _TEXT_TYPES = frozenset(

@@ -7,6 +7,7 @@ the original's, decided from the node as written:
 - params with ``url`` → ``http_result``; params with ``model`` → ``llm_result``
 - a node type of the ``email`` family (``email``, ``email.send``) → ``email_result``
 - a node type of the ``store`` family (``store``, ``store.get``) → ``store_result``
+- a ``postgres`` or ``dynamodb`` node → ``postgres_result`` / ``dynamodb_result``
 - a ``wait``/``delay`` node with a ``type`` param → ``<type>_result``
 
 The value stored is the output itself (a second reference, not a copy), beside
@@ -32,7 +33,7 @@ def result_key(node_type: str, params: Mapping[str, Any]) -> str | None:
     if "model" in params:
         return "llm_result"
     family = node_type.split(".", 1)[0]
-    if family in ("email", "store"):
+    if family in ("email", "store", "postgres", "dynamodb"):
         return f"{family}_result"
     kind = params.get("type")
     if node_type in _WAIT_TYPES and isinstance(kind, str) and _NAME.fullmatch(kind):

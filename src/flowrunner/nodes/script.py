@@ -13,16 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from flowrunner.errors import ExecutionError, SandboxError
-from flowrunner.nodes.base import (
-    Call,
-    DefinedNode,
-    DefinedNodeType,
-    HookHost,
-    run_script,
-)
+from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType, run_script
+from flowrunner.nodes.spec import BuildEnv
 
 if TYPE_CHECKING:
-    from flowrunner.plugins import BuildEnv
+    from flowrunner.scripting.host import ScriptHost
 
 SANDBOX_HINT = "compile the flow with the JavaScript sandbox (scripts=Sandbox(...))"
 
@@ -35,11 +30,11 @@ class ScriptNode(DefinedNode):
     code_param: ClassVar[str] = "script"
 
     def setup(self, env: BuildEnv) -> None:
-        if not callable(getattr(env.scripts, "run_function", None)):
+        if env.scripts is None:
             raise SandboxError(
                 f"'{self.spec.type}' nodes need the JavaScript sandbox: " + SANDBOX_HINT
             )
-        self._host: HookHost = env.scripts
+        self._host: ScriptHost = env.scripts
         self._script = str(self.spec.params[self.code_param])
 
     async def run_script(self, call: Call) -> Any:

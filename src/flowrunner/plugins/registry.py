@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import jsonschema
@@ -20,21 +18,8 @@ import jsonschema
 from flowrunner.errors import PluginError
 
 if TYPE_CHECKING:
-    from flowrunner.definition.model import NodeSpec
-    from flowrunner.engine import Flow, Node
-
-
-@dataclass(frozen=True, slots=True)
-class BuildEnv:
-    """What a node type may use while building its engine node (once, at compile time)."""
-
-    registry: NodeTypeRegistry
-    # The JavaScript host (the sandbox): evaluate_expression for ${...}, run_function for
-    # hooks and scripts. None when the flow is compiled without one.
-    scripts: Any = None
-    base_path: Path | None = None
-    # Compiles another flow file (relative to base_path) into an engine node: for `flow` nodes.
-    load_subflow: Callable[[str], Flow] | None = None
+    from flowrunner.engine import Node
+    from flowrunner.nodes.spec import BuildEnv, NodeSpec
 
 
 @runtime_checkable

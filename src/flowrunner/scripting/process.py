@@ -1,8 +1,9 @@
-"""One sandbox worker process, driven from the event loop or with blocking calls.
+"""One sandbox worker process, driven from the event loop.
 
 ``AsyncWorker`` serves the pool (one request in flight, replies read by a protocol on the
-loop); ``SyncWorker`` serves synchronous callers (syntax checks during validation). Both
-translate a dead worker into ``ScriptResourceError`` with how it died.
+loop) and translates a dead worker into ``ScriptResourceError`` with how it died.
+Synchronous callers (syntax checks during validation) reach a worker through
+``checker.SyntaxChecker``, which drives the same code from a loop of its own.
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass
 from typing import IO, cast
 
-from flowrunner.errors import SandboxError, ScriptResourceError, ScriptTimeout
+from flowrunner.errors import SandboxError, ScriptResourceError
 from flowrunner.scripting import worker as worker_module
 from flowrunner.scripting.codec import Reply
-from flowrunner.scripting.worker import EXITING, RESPONSE
+from flowrunner.scripting.worker import RESPONSE
 
 # Baseline writable memory of a worker with V8 started is ~560 MB of mostly untouched
 # reservations; the OS cap sits above that plus a multiple of the JS heap limit.
@@ -264,98 +264,3 @@ class AsyncWorker:
     def _close_stderr(self) -> None:
         if self._stderr is not None:
             self._stderr.close()
-
-
-class SyncWorker:
-    """One worker driven with blocking calls, for synchronous callers (syntax checks)."""
-
-    def __init__(self, limits: Limits) -> None:
-        self._limits = limits
-        self._lock = threading.Lock()
-        self._process: subprocess.Popen[bytes] | None = None
-        self._sock: socket.socket | None = None
-        self._stderr: IO[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        """The worker's process id, None until the first call starts it."""
-        return self._process.pid if self._process is not None else None
-
-    def _start(self) -> socket.socket:
-        parent, child = socket.socketpair()
-        self._close_stderr()
-        self._stderr = _stderr()
-        try:
-            self._process = subprocess.Popen(
-                self._limits.argv(child.fileno()),
-                pass_fds=(child.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=self._stderr,
-            )
-        finally:
-            child.close()
-        self._sock = parent
-        parent.settimeout(_SPAWN_TIMEOUT)
-        self._read()
-        return parent
-
-    def _read_exact(self, n: int) -> bytes:
-        assert self._sock is not None
-        chunks, got = [], 0
-        while got < n:
-            chunk = self._sock.recv(n - got)
-            if not chunk:
-                raise ConnectionError("sandbox worker closed the connection")
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
-
-    def _read(self) -> Reply:
-        status, flags, size = RESPONSE.unpack(self._read_exact(RESPONSE.size))
-        if size > self._limits.max_reply_bytes:
-            raise SandboxError(f"sandbox worker sent an oversized reply ({size} bytes)")
-        return Reply(status, flags, self._read_exact(size) if size else b"")
-
-    def call(self, request: bytes, timeout: float) -> Reply:
-        with self._lock:
-            if self._process is not None and self._process.poll() is not None:
-                self._stop()  # died while idle (or with the thread that started it)
-            try:
-                sock = self._sock or self._start()
-                sock.settimeout(timeout)
-                sock.sendall(request)
-                reply = self._read()
-            except TimeoutError:
-                self._stop()
-                raise ScriptTimeout(f"script timed out after {round(timeout * 1000)} ms") from None
-            except (OSError, ConnectionError) as exc:
-                returncode = self._stop(keep_stderr=True)
-                reason = _reason(self._stderr)
-                self._close_stderr()
-                raise _death_error(returncode, reason) from exc
-            if reply.flags & EXITING:
-                self._stop()
-            return reply
-
-    def _stop(self, *, keep_stderr: bool = False) -> int | None:
-        process, sock = self._process, self._sock
-        self._process = self._sock = None
-        if sock is not None:
-            sock.close()
-        if not keep_stderr:
-            self._close_stderr()
-        if process is None:
-            return None
-        if process.poll() is None:
-            process.kill()
-        return process.wait()
-
-    def _close_stderr(self) -> None:
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
-
-    def close(self) -> None:
-        with self._lock:
-            self._stop()

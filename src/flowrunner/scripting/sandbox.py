@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 from flowrunner.errors import SandboxError
 from flowrunner.fairness import ACCOUNT_ID, FairSemaphore
+from flowrunner.scripting.checker import SyntaxChecker
 from flowrunner.scripting.codec import decode_reply, encode_request, encode_scope, scope_names
+from flowrunner.scripting.host import LogLine, ScriptResult, SyntaxKind
 from flowrunner.scripting.pool import Recycling, WorkerPool
-from flowrunner.scripting.process import Limits, SyncWorker
+from flowrunner.scripting.process import Limits
 from flowrunner.scripting.worker import (
     KIND_EXPRESSION,
     KIND_FUNCTION,
@@ -38,25 +39,9 @@ _CHECK_TIMEOUT = 5.0
 _QUEUE_TIMEOUT = 30.0
 
 
-@dataclass(frozen=True, slots=True)
-class LogLine:
-    """One ``console.*`` call made by a script; ``level`` is debug, info, warn or error."""
-
-    level: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class ScriptResult:
-    """What a function body returned, the ``shared`` object after it ran, and its logs."""
-
-    value: Any
-    shared: dict[str, Any] | None
-    logs: list[LogLine] = field(default_factory=list)
-
-
 class Sandbox:
-    """Owns the worker pool; use as ``async with`` or call ``start``/``close``."""
+    """The ``ScriptHost``: owns the worker pool; use as ``async with`` or call
+    ``start``/``close``."""
 
     def __init__(
         self,
@@ -75,7 +60,7 @@ class Sandbox:
         self.limits = Limits(heap_mb=memory_mb, max_result_bytes=max_result_bytes)
         recycling = Recycling(max_evaluations=recycle_after, max_rss_mb=recycle_rss_mb)
         self._pool = WorkerPool(workers, self.limits, recycling)
-        self._checker = SyncWorker(self.limits)
+        self._checker = SyntaxChecker(self.limits)
         self._started = False
         self._closed = False
         self._start_lock = asyncio.Lock()
@@ -151,11 +136,12 @@ class Sandbox:
         shared = reply["s"] if "s" in reply else scope.get("shared")
         return ScriptResult(value=reply.get("v"), shared=shared, logs=logs)
 
-    def check_syntax(self, code: str, *, kind: Literal["expression", "function"]) -> None:
+    def check_syntax(self, code: str, *, kind: SyntaxKind) -> None:
         """Raise ``ScriptError`` (with line and column) if ``code`` does not parse.
 
-        Synchronous for validators; it uses a dedicated worker started on first use, so it
-        blocks for the hop (well under a millisecond) or, once, for the worker to start.
+        Synchronous for validators; it uses a dedicated worker started on first use (see
+        ``checker``), so it blocks for the hop (well under a millisecond) or, once, for the
+        worker to start.
         """
         if self._closed:
             raise SandboxError("the sandbox is closed")

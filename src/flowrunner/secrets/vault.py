@@ -13,6 +13,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from flowrunner.audit import AuditLog, actions
@@ -28,10 +29,22 @@ KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MAX_VALUE_BYTES = 64 * 1024
 MAX_METADATA_BYTES = 16 * 1024
 ROTATION_BATCH = 100
+# One import is one request: bounded like a listing page, so its writes and undo stay small.
+MAX_IMPORT_KEYS = 1000
 
 SecretValue = str | dict[str, Any]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import did, key by key (sorted); values never appear here."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 class SecretVault:
@@ -57,11 +70,7 @@ class SecretVault:
     ) -> Secret:
         """Create or replace ``key``'s value; ``actor`` is who did it if not the owner."""
         _check_key(key)
-        if not isinstance(value, str | dict):
-            raise InvalidInput("a secret value must be a string or a JSON object", key=key)
-        plaintext = json.dumps(value, separators=(",", ":")).encode()
-        if len(plaintext) > MAX_VALUE_BYTES:
-            raise InvalidInput(f"a secret value is limited to {MAX_VALUE_BYTES} bytes", key=key)
+        plaintext = _plaintext(key, value)
         meta = dict(metadata or {})
         if len(json.dumps(meta)) > MAX_METADATA_BYTES:
             raise InvalidInput(f"secret metadata is limited to {MAX_METADATA_BYTES} bytes", key=key)
@@ -82,6 +91,72 @@ class SecretVault:
         if warning is not None:
             log.warning("secret %s of account %s: %s", key, account.id, warning)
         return secret
+
+    async def import_values(
+        self,
+        account: Account,
+        values: Mapping[str, SecretValue],
+        *,
+        actor: Account | None = None,
+    ) -> ImportReport:
+        """Create or replace many secrets at once, all or nothing.
+
+        Every key and value is checked before anything is written; a write that fails midway
+        puts back what the earlier writes replaced (the store has no multi-key transaction),
+        then raises. A value equal to the stored one is left alone (no write, no audit).
+        """
+        if len(values) > MAX_IMPORT_KEYS:
+            raise InvalidInput(f"an import is limited to {MAX_IMPORT_KEYS} secrets")
+        for key, value in values.items():
+            try:
+                _check_key(key)
+            except InvalidInput as exc:  # among many keys, say which one
+                raise InvalidInput(f"{key!r}: {exc.message}", key=key) from exc
+            _plaintext(key, value)
+        report = ImportReport()
+        previous: dict[str, Secret | None] = {}
+        for key in sorted(values):
+            try:
+                current: Secret | None = await self._store.secrets.get(account.id, key)
+            except NotFound:
+                current = None
+            if current is not None and self._decrypt(current) == values[key]:
+                report.unchanged.append(key)
+                continue
+            previous[key] = current
+            (report.changed if current is not None else report.added).append(key)
+            warning = short_value_warning(values[key])
+            if warning is not None:
+                report.warnings.append(f"{key}: {warning}")
+        written: list[str] = []
+        try:
+            for key in previous:
+                await self.put(account, key, values[key], actor=actor)
+                written.append(key)
+        except BaseException:
+            await self._undo(account, written, previous)
+            raise
+        return report
+
+    async def _undo(
+        self, account: Account, written: builtins.list[str], previous: Mapping[str, Secret | None]
+    ) -> None:
+        for key in written:
+            before = previous[key]
+            try:
+                if before is None:
+                    await self._store.secrets.delete(account.id, key)
+                else:
+                    await self._store.secrets.put(
+                        account.id,
+                        key,
+                        ciphertext=before.ciphertext,
+                        key_id=before.key_id,
+                        metadata=before.metadata,
+                    )
+            except Exception:  # keep undoing the others; the import's own error is raised
+                log.exception("could not undo the import of secret %s (account %s)", key,
+                              account.id)  # fmt: skip
 
     async def get(self, account: Account, key: str) -> Secret:
         """Metadata of one secret (the record holds only ciphertext); not audited."""
@@ -188,6 +263,15 @@ class SecretVault:
 
     def _decrypt(self, secret: Secret) -> Any:
         return json.loads(self._keyring.decrypt(secret.ciphertext, secret.key_id))
+
+
+def _plaintext(key: str, value: Any) -> bytes:
+    if not isinstance(value, str | dict):
+        raise InvalidInput(f"{key}: a secret value must be a string or a JSON object", key=key)
+    plaintext = json.dumps(value, separators=(",", ":")).encode()
+    if len(plaintext) > MAX_VALUE_BYTES:
+        raise InvalidInput(f"{key}: a secret value is limited to {MAX_VALUE_BYTES} bytes", key=key)
+    return plaintext
 
 
 def _check_key(key: str) -> None:

@@ -14,8 +14,10 @@ from fastapi import APIRouter, Path, Query, Response
 from flowrunner.api.deps import AdminAccount, CurrentAccount, Paging, Svc
 from flowrunner.api.schemas.common import COMMON_ERRORS, error_responses
 from flowrunner.api.schemas.secrets import (
+    ImportOut,
     RotationOut,
     SecretCreate,
+    SecretImport,
     SecretOut,
     SecretPage,
     SecretPut,
@@ -55,6 +57,24 @@ async def create_secret(
     owner = await _owner(svc, caller, account_ref)
     secret = await svc.vault.put(owner, body.key, body.value, metadata=body.metadata, actor=caller)
     return _saved(secret, body.value)
+
+
+@router.post(
+    PREFIX + "/import",
+    response_model=ImportOut,
+    summary="Create or replace many secrets, all or nothing",
+)
+async def import_secrets(
+    account_ref: AccountRef, body: SecretImport, caller: CurrentAccount, svc: Svc
+) -> ImportOut:
+    owner = await _owner(svc, caller, account_ref)
+    report = await svc.vault.import_values(owner, body.secrets, actor=caller)
+    return ImportOut(
+        added=report.added,
+        changed=report.changed,
+        unchanged=report.unchanged,
+        warnings=report.warnings,
+    )
 
 
 @router.put(PREFIX + "/{key}", response_model=SecretSaved, summary="Create or replace")

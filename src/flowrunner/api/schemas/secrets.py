@@ -24,6 +24,21 @@ class SecretPut(RequestModel):
     metadata: dict[str, Any] | None = None
 
 
+class SecretImport(RequestModel):
+    secrets: dict[str, SecretValue] = Field(
+        description="KEY → value; all are saved or none (at most 1000)"
+    )
+
+
+class ImportOut(ResponseModel):
+    """Keys by what the import did to them; never values."""
+
+    added: list[str]
+    changed: list[str]
+    unchanged: list[str]
+    warnings: list[str]
+
+
 class SecretOut(ResponseModel):
     """A secret's metadata; listings never carry values."""
 

@@ -20,6 +20,7 @@ import builtins
 import contextlib
 import random
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from flowrunner.errors import Conflict, NotFound
@@ -103,8 +104,14 @@ class EventLog(ExecutionTable):
         return written
 
     async def _append(
-        self, account_id: str, execution_id: str, batch: list[Entry]
+        self,
+        account_id: str,
+        execution_id: str,
+        batch: list[Entry],
+        checkpoint: NewCheckpoint | None = None,
     ) -> builtins.list[ExecutionEvent]:
+        """Put ``batch`` at the next free number (with ``checkpoint``, in one transaction,
+        when given), re-reading the last batch after each lost race."""
         pk = run_pk(account_id, execution_id)
         hint = self._next_hint.pop((account_id, execution_id), None)
         for attempt in range(APPEND_ATTEMPTS):
@@ -117,15 +124,42 @@ class EventLog(ExecutionTable):
                 "events": _batch_json(batch),
                 "created_at": ts(now),
             }  # fmt: skip
+            if await self._put_batch(item, checkpoint, now):
+                self._remember(account_id, execution_id, first + len(batch))
+                return _expand(item)
+            # Another process took this number first: back off a little and re-read.
+            await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
+        raise Conflict("too many concurrent event writers; retry", execution_id=execution_id)
+
+    async def _put_batch(
+        self, item: dict[str, Any], checkpoint: NewCheckpoint | None, now: datetime
+    ) -> bool:
+        """False when another writer holds the batch's number already."""
+        account_id, execution_id = item["account_id"], item["execution_id"]
+        if checkpoint is None:
             try:
                 await self._t.put(item, condition=NEW)
             except ConditionFailed:
-                # Another process took this number first: back off a little and re-read.
-                await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
-                continue
-            self._remember(account_id, execution_id, first + len(batch))
-            return _expand(item)
-        raise Conflict("too many concurrent event writers; retry", execution_id=execution_id)
+                return False
+            return True
+        saved = _checkpoint_item(
+            account_id, execution_id, dump_json(checkpoint.shared), checkpoint.next_node,
+            dump_json(dict(checkpoint.results)), dump_json(dict(checkpoint.resume)), now,
+        )  # fmt: skip
+        actions = [
+            _progress(account_pk(account_id), exec_sk(execution_id), self._t),
+            self._t.tx_put(item, condition=NEW),
+            self._t.tx_put(saved),
+        ]
+        try:
+            await self._t.transact(actions)
+        except TransactionCanceled as exc:
+            if exc.failed(0):
+                raise NotFound(
+                    "execution not found", account_id=account_id, execution_id=execution_id
+                ) from exc
+            return False
+        return True
 
     def _remember(self, account_id: str, execution_id: str, next_seq: int) -> None:
         """Where this process expects the next batch to go: saves the read of the last batch
@@ -216,12 +250,9 @@ class EventLog(ExecutionTable):
         now = self._clock()
         shared_json, results_json = dump_json(shared), dump_json(dict(results))
         resume_json = dump_json(dict(resume or {}))
-        item = {
-            "pk": run_pk(account_id, execution_id), "sk": "CHECKPOINT",
-            "execution_id": execution_id, "account_id": account_id, "shared": shared_json,
-            "next_node": next_node, "results": results_json, "updated_at": ts(now),
-            "resume": resume_json,
-        }  # fmt: skip
+        item = _checkpoint_item(
+            account_id, execution_id, shared_json, next_node, results_json, resume_json, now
+        )
         actions = [
             _progress(account_pk(account_id), exec_sk(execution_id), self._t),
             self._t.tx_put(item),
@@ -268,56 +299,9 @@ class EventLog(ExecutionTable):
             )  # fmt: skip
             return written
         async with self._appending.hold((account_id, execution_id)):
-            written = await self._append_with_checkpoint(
-                account_id, execution_id, slices[0], checkpoint
-            )
+            written = await self._append(account_id, execution_id, slices[0], checkpoint)
         await self._raise_counter(account_id, execution_id, written[-1].seq, position)
         return written
-
-    async def _append_with_checkpoint(
-        self,
-        account_id: str,
-        execution_id: str,
-        batch: list[Entry],
-        checkpoint: NewCheckpoint,
-    ) -> builtins.list[ExecutionEvent]:
-        pk = run_pk(account_id, execution_id)
-        hint = self._next_hint.pop((account_id, execution_id), None)
-        for attempt in range(APPEND_ATTEMPTS):
-            first = hint or await self._next_seq(account_id, execution_id)
-            hint = None
-            now = self._clock()
-            item = {
-                "pk": pk, "sk": seq_key("EVENT#", first), "execution_id": execution_id,
-                "account_id": account_id, "first": first, "count": len(batch),
-                "events": _batch_json(batch),
-                "created_at": ts(now),
-            }  # fmt: skip
-            saved = {
-                "pk": pk, "sk": "CHECKPOINT", "execution_id": execution_id,
-                "account_id": account_id, "shared": dump_json(checkpoint.shared),
-                "next_node": checkpoint.next_node,
-                "results": dump_json(dict(checkpoint.results)), "updated_at": ts(now),
-                "resume": dump_json(dict(checkpoint.resume)),
-            }  # fmt: skip
-            actions = [
-                _progress(account_pk(account_id), exec_sk(execution_id), self._t),
-                self._t.tx_put(item, condition=NEW),
-                self._t.tx_put(saved),
-            ]
-            try:
-                await self._t.transact(actions)
-            except TransactionCanceled as exc:
-                if exc.failed(0):
-                    raise NotFound(
-                        "execution not found", account_id=account_id, execution_id=execution_id
-                    ) from exc
-                # Another process took this number first: back off a little and re-read.
-                await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
-                continue
-            self._remember(account_id, execution_id, first + len(batch))
-            return _expand(item)
-        raise Conflict("too many concurrent event writers; retry", execution_id=execution_id)
 
     async def get_checkpoint(self, account_id: str, execution_id: str) -> Checkpoint | None:
         await self._load(account_id, execution_id)
@@ -333,6 +317,23 @@ class EventLog(ExecutionTable):
             f["execution_id"], f["account_id"], load_json(f["shared"]), f.get("next_node"),
             results, parse_ts(f["updated_at"]), resume,
         )  # fmt: skip
+
+
+def _checkpoint_item(
+    account_id: str,
+    execution_id: str,
+    shared_json: str,
+    next_node: str | None,
+    results_json: str,
+    resume_json: str,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "pk": run_pk(account_id, execution_id), "sk": "CHECKPOINT",
+        "execution_id": execution_id, "account_id": account_id, "shared": shared_json,
+        "next_node": next_node, "results": results_json, "resume": resume_json,
+        "updated_at": ts(now),
+    }  # fmt: skip
 
 
 def _progress(pk: str, sk: str, table: Table) -> dict[str, Any]:

@@ -12,7 +12,9 @@ partition, without scanning the table.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import random
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,20 +23,24 @@ from flowrunner.storage.dynamodb.client import ConditionFailed, Table
 from flowrunner.storage.dynamodb.codec import (
     SEP,
     dump_json,
-    from_item,
     load_json,
     opt_ts,
     parse_ts,
     ts,
 )
+from flowrunner.storage.dynamodb.due_queue import due_keys
 from flowrunner.storage.dynamodb.expr import Expr
 from flowrunner.storage.dynamodb.paging import SortRange, query_page
 from flowrunner.storage.dynamodb.schema import TTL_ATTRIBUTE
+from flowrunner.storage.kv_updates import appended, incremented
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 from flowrunner.storage.records import Clock, JSONValue, KVEntry, Page
 
 EXPIRY_QUEUE = "KVEXPIRY"
 PUT_ATTEMPTS = 20
+# Compare-and-set attempts of one increment/append: each round one contender wins, so this
+# bounds how many writers of the same key can race before one of them gives up.
+UPDATE_ATTEMPTS = 64
 
 
 def _pk(account_id: str, namespace: str) -> str:
@@ -106,6 +112,56 @@ class DynamoKV:
             return _entry({k: v for k, v in item.items() if v is not None})
         raise StorageError("KV entry is being rewritten too often; retry", key=key)
 
+    async def increment(
+        self, account_id: str, namespace: str, key: str, amount: int | float = 1
+    ) -> KVEntry:
+        return await self._update(
+            account_id, namespace, key, lambda old, live: incremented(key, old, amount, exists=live)
+        )
+
+    async def append(self, account_id: str, namespace: str, key: str, value: JSONValue) -> KVEntry:
+        return await self._update(
+            account_id, namespace, key, lambda old, live: appended(key, old, value, exists=live)
+        )
+
+    async def _update(
+        self,
+        account_id: str,
+        namespace: str,
+        key: str,
+        compute: Callable[[JSONValue, bool], JSONValue],
+    ) -> KVEntry:
+        """Read, compute, then write only if the entry is still as read (compare-and-set on
+        ``updated_at`` and the value); a lost race reads again."""
+        pk, sk = _pk(account_id, namespace), f"K#{key}"
+        for attempt in range(UPDATE_ATTEMPTS):
+            now = self._clock()
+            old = await self._t.get(pk, sk)
+            live = old is not None and _live(old, now)
+            value = dump_json(compute(load_json(old["value"]) if old and live else None, live))
+            expr = Expr()
+            try:
+                if old is not None and live:
+                    expr.set("value", value).set("updated_at", ts(now))
+                    same = f"{expr.eq('updated_at', old['updated_at'])} AND " + expr.eq(
+                        "value", old["value"]
+                    )
+                    return _entry(await self._t.update(pk, sk, expr, condition=same))
+                item = {
+                    "pk": pk, "sk": sk, "account_id": account_id, "namespace": namespace,
+                    "key": key, "value": value, "created_at": ts(now), "updated_at": ts(now),
+                }  # fmt: skip
+                # Missing, or the expired entry as read: replaced whole (its TTL goes too).
+                unchanged = (
+                    expr.missing() if old is None else expr.eq("updated_at", old["updated_at"])
+                )
+                await self._t.put(item, condition=unchanged, expr=expr)
+                return _entry(item)
+            except ConditionFailed:
+                # Another writer got there first: back off a little (jittered) and redo.
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise StorageError("KV entry is being updated too often; retry", key=key)
+
     async def get(self, account_id: str, namespace: str, key: str) -> KVEntry:
         fields = await self._t.get(_pk(account_id, namespace), f"K#{key}")
         if fields is None or not _live(fields, self._clock()):
@@ -135,25 +191,13 @@ class DynamoKV:
 
     async def admin_purge_expired(self) -> int:
         now = ts(self._clock())
-        request: dict[str, Any] = {
-            "IndexName": "gsi3",
-            "KeyConditionExpression": "gsi3pk = :q AND gsi3sk <= :now",
-            "ExpressionAttributeValues": {":q": {"S": EXPIRY_QUEUE}, ":now": {"S": now}},
-        }
         purged = 0
-        while True:
-            response = await self._t.query(**request)
-            for raw in response.get("Items", []):
-                f = from_item(raw)
-                expr = Expr()
-                try:
-                    # Conditional: an entry rewritten since the index was read is kept.
-                    await self._t.delete(
-                        f["pk"], f["sk"], condition=expr.le("expires_at", now), expr=expr
-                    )
-                    purged += 1
-                except ConditionFailed:
-                    pass
-            if "LastEvaluatedKey" not in response:
-                return purged
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        async for pk, sk in due_keys(self._t, EXPIRY_QUEUE, now):
+            expr = Expr()
+            try:
+                # Conditional: an entry rewritten since the index was read is kept.
+                await self._t.delete(pk, sk, condition=expr.le("expires_at", now), expr=expr)
+                purged += 1
+            except ConditionFailed:
+                pass
+        return purged

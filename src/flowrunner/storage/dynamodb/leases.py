@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import builtins
 from datetime import datetime, timedelta
-from typing import Any
 
 from flowrunner.errors import Conflict
 from flowrunner.storage.dynamodb.accounts import EXISTS, account_pk
 from flowrunner.storage.dynamodb.client import ConditionFailed
-from flowrunner.storage.dynamodb.codec import SEP, from_item, ts
+from flowrunner.storage.dynamodb.codec import ts
+from flowrunner.storage.dynamodb.due_queue import claim_due
 from flowrunner.storage.dynamodb.execution_items import (
     LEASE_QUEUE,
     ExecutionTable,
@@ -25,7 +25,6 @@ from flowrunner.storage.dynamodb.execution_items import (
     to_execution,
 )
 from flowrunner.storage.dynamodb.expr import Expr
-from flowrunner.storage.pagination import clamp_limit
 from flowrunner.storage.records import ACTIVE_STATUSES, Execution
 
 
@@ -78,33 +77,10 @@ class Leases(ExecutionTable):
     ) -> builtins.list[Execution]:
         now = self._clock()
         born_before = ts(now - (ttl if unleased_after is None else unleased_after))
-        limit = clamp_limit(limit)
-        # Every key up to "<now> SEP <any id>": chr(1) sorts right above SEP.
-        request: dict[str, Any] = {
-            "IndexName": "gsi3",
-            "KeyConditionExpression": "gsi3pk = :q AND gsi3sk <= :now",
-            "ExpressionAttributeValues": {
-                ":q": {"S": LEASE_QUEUE},
-                ":now": {"S": f"{ts(now)}{chr(ord(SEP) + 1)}"},
-            },
-            "Limit": limit,
-        }
-        claimed: list[Execution] = []
-        while len(claimed) < limit:
-            response = await self._t.query(**request)
-            for raw in response.get("Items", []):
-                candidate = from_item(raw)
-                taken = await self._claim(
-                    candidate["pk"], candidate["sk"], owner, now, ttl, born_before
-                )
-                if taken is not None:
-                    claimed.append(taken)
-                    if len(claimed) == limit:
-                        break
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return claimed
+        return await claim_due(
+            self._t, LEASE_QUEUE, now, limit,
+            lambda pk, sk: self._claim(pk, sk, owner, now, ttl, born_before),
+        )  # fmt: skip
 
     async def _claim(
         self, pk: str, sk: str, owner: str, now: datetime, ttl: timedelta, born_before: str

@@ -12,11 +12,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from flowrunner.storage.dynamodb import due_queue
 from flowrunner.storage.dynamodb.accounts import EXISTS
 from flowrunner.storage.dynamodb.client import ConditionFailed, Table
-from flowrunner.storage.dynamodb.codec import SEP, from_item, load_json, opt_ts, parse_ts, ts
+from flowrunner.storage.dynamodb.codec import SEP, load_json, opt_ts, parse_ts, ts
 from flowrunner.storage.dynamodb.expr import Expr
-from flowrunner.storage.pagination import clamp_limit
 from flowrunner.storage.records import WebhookDelivery, WebhookEndpoint
 
 OUTBOX = "OUTBOX"
@@ -51,31 +51,9 @@ def to_delivery(f: dict[str, Any]) -> WebhookDelivery:
 async def claim_due(
     table: Table, now: datetime, *, worker: str, limit: int, lease: timedelta
 ) -> list[WebhookDelivery]:
-    limit = clamp_limit(limit)
-    request: dict[str, Any] = {
-        "IndexName": "gsi3",
-        "KeyConditionExpression": "gsi3pk = :q AND gsi3sk <= :now",
-        "ExpressionAttributeValues": {
-            ":q": {"S": OUTBOX},
-            # Every key up to "<now> SEP <any id>": chr(1) sorts right above SEP.
-            ":now": {"S": f"{ts(now)}{chr(ord(SEP) + 1)}"},
-        },
-        "Limit": limit,
-    }
-    claimed: list[WebhookDelivery] = []
-    while len(claimed) < limit:
-        response = await table.query(**request)
-        for raw in response.get("Items", []):
-            candidate = from_item(raw)
-            taken = await _claim(table, candidate["pk"], candidate["sk"], now, worker, lease)
-            if taken is not None:
-                claimed.append(taken)
-                if len(claimed) == limit:
-                    break
-        if "LastEvaluatedKey" not in response:
-            break
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-    return claimed
+    return await due_queue.claim_due(
+        table, OUTBOX, now, limit, lambda pk, sk: _claim(table, pk, sk, now, worker, lease)
+    )
 
 
 async def _claim(

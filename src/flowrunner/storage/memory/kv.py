@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from flowrunner.errors import NotFound
+from flowrunner.storage.kv_updates import appended, incremented
 from flowrunner.storage.memory.state import MemoryState, json_copy, page_by_name
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 from flowrunner.storage.query import matches
@@ -45,6 +46,43 @@ class MemoryKV:
         entry = self._s.kv.get((account_id, namespace, key))
         if entry is None or self._expired(entry):
             raise NotFound("key not found", namespace=namespace, key=key)
+        return entry
+
+    async def increment(
+        self, account_id: str, namespace: str, key: str, amount: int | float = 1
+    ) -> KVEntry:
+        async with self._s.lock:
+            old = self._live(account_id, namespace, key)
+            value = incremented(key, old.value if old else None, amount, exists=old is not None)
+            return self._replace(account_id, namespace, key, old, value)
+
+    async def append(self, account_id: str, namespace: str, key: str, value: JSONValue) -> KVEntry:
+        async with self._s.lock:
+            old = self._live(account_id, namespace, key)
+            items = appended(
+                key, old.value if old else None, json_copy(value), exists=old is not None
+            )
+            return self._replace(account_id, namespace, key, old, items)
+
+    def _live(self, account_id: str, namespace: str, key: str) -> KVEntry | None:
+        entry = self._s.kv.get((account_id, namespace, key))
+        return None if entry is None or self._expired(entry) else entry
+
+    def _replace(
+        self, account_id: str, namespace: str, key: str, old: KVEntry | None, value: JSONValue
+    ) -> KVEntry:
+        """Store ``value`` in place of the live entry ``old`` (keeping its TTL), or anew."""
+        now = self._s.clock()
+        entry = KVEntry(
+            account_id,
+            namespace,
+            key,
+            value,
+            old.created_at if old else now,
+            now,
+            old.expires_at if old else None,
+        )
+        self._s.kv[(account_id, namespace, key)] = entry
         return entry
 
     async def delete(self, account_id: str, namespace: str, key: str) -> bool:

@@ -34,6 +34,20 @@ class KVStore(Protocol):
         """``NotFound`` if missing or expired."""
         ...
 
+    async def increment(
+        self, account_id: str, namespace: str, key: str, amount: int | float = 1
+    ) -> KVEntry:
+        """Atomically add ``amount`` to a number: concurrent calls all count. A missing or
+        expired entry counts as 0 (and is created without TTL); a live one keeps its TTL.
+        ``Conflict`` if the value is not a number."""
+        ...
+
+    async def append(self, account_id: str, namespace: str, key: str, value: JSONValue) -> KVEntry:
+        """Atomically add ``value`` at the end of a list: concurrent calls all land. A missing
+        or expired entry starts a new list; a live one keeps its TTL. ``Conflict`` if the
+        value is not a list or already holds ``MAX_APPEND_ITEMS`` items."""
+        ...
+
     async def delete(self, account_id: str, namespace: str, key: str) -> bool:
         """True if a live entry was deleted."""
         ...

@@ -507,10 +507,13 @@ class SqlExecutions:
             .order_by(T.lease_expires_at, T.id)
             .limit(clamp_limit(limit))
             .with_for_update(skip_locked=True)
+            # A CTE, so PostgreSQL picks the candidates once: as a plain IN subquery it may
+            # re-run the LIMIT per outer row and claim past the limit.
+            .cte("candidates")
         )
         stmt = (
             update(executions)
-            .where(T.id.in_(candidates.scalar_subquery()), *expired)
+            .where(T.id.in_(select(candidates.c.id)), *expired)
             .values(
                 lease_owner=owner,
                 lease_expires_at=now + ttl,

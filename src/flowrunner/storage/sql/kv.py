@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, case, delete, or_, select
+from sqlalchemy import Row, case, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flowrunner.errors import NotFound
+from flowrunner.storage.kv_updates import appended, incremented
 from flowrunner.storage.pagination import clamp_limit, encode_cursor
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 from flowrunner.storage.query import matches
@@ -84,6 +85,72 @@ class SqlKV:
             return _entry(row)
 
         return await self._db.read(work)
+
+    async def increment(
+        self, account_id: str, namespace: str, key: str, amount: int | float = 1
+    ) -> KVEntry:
+        return await self._update(
+            account_id, namespace, key, lambda old, live: incremented(key, old, amount, exists=live)
+        )
+
+    async def append(self, account_id: str, namespace: str, key: str, value: JSONValue) -> KVEntry:
+        return await self._update(
+            account_id, namespace, key, lambda old, live: appended(key, old, value, exists=live)
+        )
+
+    async def _update(
+        self,
+        account_id: str,
+        namespace: str,
+        key: str,
+        compute: Callable[[JSONValue, bool], JSONValue],
+    ) -> KVEntry:
+        """Read-modify-write of one entry in a write transaction, the row locked throughout.
+
+        SQLite write transactions are serial (BEGIN IMMEDIATE); on PostgreSQL the row is
+        locked (FOR UPDATE), and a missing row is inserted first: a concurrent insert of the
+        same key waits for ours to commit, finds the row, and then locks it.
+        """
+        now = self._clock()
+        where = (K.account_id == account_id, K.namespace == namespace, K.key == key)
+        locked = select(kv_entries).where(*where).with_for_update()
+
+        async def work(conn: AsyncConnection) -> KVEntry:
+            row = (await conn.execute(locked)).first()
+            if row is None:
+                insert = (
+                    self._db.insert(kv_entries)
+                    .values(
+                        account_id=account_id,
+                        namespace=namespace,
+                        key=key,
+                        value=compute(None, False),
+                        created_at=now,
+                        updated_at=now,
+                        expires_at=None,
+                    )
+                    .on_conflict_do_nothing()
+                    .returning(*kv_entries.c)
+                )
+                inserted = (await conn.execute(insert)).first()
+                if inserted is not None:
+                    return _entry(inserted)
+                row = (await conn.execute(locked)).one()
+            live = row.expires_at is None or row.expires_at > now
+            stmt = (
+                update(kv_entries)
+                .where(*where)
+                .values(
+                    value=compute(row.value if live else None, live),
+                    updated_at=now,
+                    created_at=row.created_at if live else now,
+                    expires_at=row.expires_at if live else None,
+                )
+                .returning(*kv_entries.c)
+            )
+            return _entry((await conn.execute(stmt)).one())
+
+        return await self._db.write(work)
 
     async def delete(self, account_id: str, namespace: str, key: str) -> bool:
         where = (K.account_id == account_id, K.namespace == namespace, K.key == key)

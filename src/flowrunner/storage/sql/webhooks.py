@@ -236,10 +236,13 @@ class SqlWebhooks:
             .order_by(D.next_attempt_at, D.id)
             .limit(clamp_limit(limit))
             .with_for_update(skip_locked=True)
+            # A CTE, so PostgreSQL picks the candidates once: as a plain IN subquery it may
+            # re-run the LIMIT per outer row and claim past the limit.
+            .cte("candidates")
         )
         stmt = (
             update(webhook_deliveries)
-            .where(D.id.in_(candidates.scalar_subquery()), *due)
+            .where(D.id.in_(select(candidates.c.id)), *due)
             .values(claimed_by=worker, claimed_until=now + lease)
             .returning(*webhook_deliveries.c)
         )

@@ -1,4 +1,9 @@
-"""Durations as written in flow files: ``500ms``, ``2s``, ``1m``, ``1h``, ``1m30s`` or seconds."""
+"""Durations as written in flow files: ``500ms``, ``2s``, ``1m``, ``1h``, ``1m30s`` or seconds.
+
+One syntax for the format's own fields (``retry.wait``, ``timeout``), read by the loader, and
+for node params that take a duration (``delay``): a leaf beside the node-spec types, so
+node types need not import the format's loader.
+"""
 
 from __future__ import annotations
 

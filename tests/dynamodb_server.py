@@ -1,4 +1,4 @@
-"""A throwaway DynamoDB-API server on loopback for tests and local development.
+"""A throwaway DynamoDB-API server on loopback for the tests (beside ``redis_server.py``).
 
 Starts moto's standalone server (``moto_server``, from the ``moto[server]`` dev dependency) as
 a child process on a free 127.0.0.1 port and stops it afterwards. It is a real HTTP server

@@ -1,0 +1,57 @@
+"""The sandbox seam: what the flow layers ask of a JavaScript host, and what it answers.
+
+``ScriptHost`` is the one Protocol between the code that runs flows (node types, the
+compiler, the validator) and the sandbox: evaluate a ``${...}`` expression, run a function
+body (scripts and hooks), check syntax at load time. ``Sandbox`` is the real one; a test can
+pass anything of this shape. A flow compiled without a host (``scripts=None``) can use only
+plain paths in its expressions and no script nodes or hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+__all__ = ["LogLine", "ScriptHost", "ScriptResult", "SyntaxKind"]
+
+SyntaxKind = Literal["expression", "function"]
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One ``console.*`` call made by a script; ``level`` is debug, info, warn or error."""
+
+    level: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptResult:
+    """What a function body returned, the ``shared`` object after it ran, and its logs."""
+
+    value: Any
+    shared: dict[str, Any] | None
+    logs: list[LogLine] = field(default_factory=list)
+
+
+class ScriptHost(Protocol):
+    """Runs user JavaScript with only the names in ``scope`` visible.
+
+    Failures are the sandbox family of ``flowrunner.errors`` (``ScriptError`` with a line
+    and column, ``ScriptTimeout``, ``ScriptResourceError``); a ``SandboxError`` raised by
+    ``run_function`` carries the script's console lines in ``context["logs"]``.
+    """
+
+    async def evaluate_expression(self, code: str, scope: Mapping[str, Any]) -> Any:
+        """The value of one JavaScript expression with ``scope``'s keys as variables."""
+        ...
+
+    async def run_function(self, body: str, scope: Mapping[str, Any]) -> ScriptResult:
+        """Run a function body: ``return`` gives ``value``, ``shared`` comes back changed."""
+        ...
+
+    def check_syntax(self, code: str, *, kind: SyntaxKind) -> None:
+        """Raise ``ScriptError`` (with line and column) if ``code`` does not parse; runs
+        nothing. Synchronous: validation is."""
+        ...
