@@ -251,21 +251,30 @@ class _Scope:
             if stopping.is_set():
                 return
             try:
-                held = await runs.renew_lease(
-                    child.account_id, child.id, owner=self.host.owner, ttl=self.host.lease_ttl
-                )
+                try:
+                    held = await runs.renew_lease(
+                        child.account_id, child.id, owner=self.host.owner, ttl=self.host.lease_ttl
+                    )
+                except Conflict:
+                    # No lease left: the child ended, and a final status lets the lease go
+                    # (states.transition), a cancel from outside as well as its own end.
+                    held = await runs.get(child.account_id, child.id)
                 parent = await runs.get(self.parent.account_id, self.parent.id)
-            except (Conflict, NotFound):
-                return  # the child ended (its final write let the lease go)
+            except NotFound:
+                return
             except StorageError:
                 log.warning("child lease renewal failed", execution_id=child.id, exc_info=True)
                 continue
+            if control.cancel_requested:
+                return  # being canceled already (with its parent): its runner records it
             if held.status == "canceled" or parent.status == "canceled":
                 log.info("child run canceled from outside", execution_id=child.id)
                 control.cancel_requested = True
                 if task is not None:
                     task.cancel()
                 return
+            if is_terminal(held.status):
+                return  # it ended on its own
 
     async def _wait_elsewhere(self, child: Execution) -> Execution:
         """Another live process holds the child: wait for it to end (the parent is canceled
