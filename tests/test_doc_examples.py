@@ -8,7 +8,10 @@ of it must still be valid), and fails once that type exists, so the marker canno
 ``skip=<reason>`` marks a block that is not a flow (and fails if it becomes one);
 ``server=<base URL>`` serves the block's URLs under that base from the test HTTP server
 (tests/http_server.py) on 127.0.0.1: they are pointed at it before the run, and loopback is
-allowed for it (``FLOWRUNNER_HTTP_ALLOW_PRIVATE``).
+allowed for it (``FLOWRUNNER_HTTP_ALLOW_PRIVATE``);
+``models=<base URL>`` points the block's model ``base_url`` (an OpenAI-compatible one, or an
+Anthropic one when the URL says ``anthropic``) at the scripted model server
+(tests/llm_servers), loopback allowed likewise.
 
 ``store`` nodes run on a fresh in-memory key-value store per block.
 """
@@ -33,12 +36,13 @@ from flowrunner.plugins import builtin_registry
 from flowrunner.scripting import Sandbox
 from flowrunner.storage.memory import MemoryStore
 from tests.http_server import running_server
+from tests.llm_servers.server import model_server
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
 FENCE = re.compile(r"^```yaml\s*$")
 MARKER = re.compile(r"^<!--\s*example:\s*(.*?)\s*-->\s*$")
-KEYS = {"input", "output", "warnings", "needs", "skip", "server"}
+KEYS = {"input", "output", "warnings", "needs", "skip", "server", "models"}
 
 
 @dataclass
@@ -116,6 +120,14 @@ async def test_doc_example_validates_and_runs(
             server = stack.enter_context(running_server())
             assert marks["server"] in text, f"{example.where}: no URL under {marks['server']}"
             text = text.replace(marks["server"], server.url)
+            monkeypatch.setenv("FLOWRUNNER_HTTP_ALLOW_PRIVATE", "true")
+        if "models" in marks:
+            models = stack.enter_context(model_server())
+            base = marks["models"]
+            assert base in text, f"{example.where}: no URL under {base}"
+            text = text.replace(
+                base, models.anthropic_url if "anthropic" in base else models.openai_url
+            )
             monkeypatch.setenv("FLOWRUNNER_HTTP_ALLOW_PRIVATE", "true")
         definition = load_flow(text, source=example.where, scripts=sandbox)
         assert len(definition.warnings) == int(marks.get("warnings", 0)), definition.warnings

@@ -7,6 +7,10 @@ An example that calls a server ships it as ``<name>.server.py`` (a script that s
 a free port, passes the address as the input's ``base_url``, allows loopback for the run
 (``FLOWRUNNER_HTTP_ALLOW_PRIVATE``) and stops it afterwards.
 
+An example with an ``mcp`` node that starts a stdio server (a ``command:`` param) runs from
+the repository root with ``python`` in its input (this interpreter) and the admin's
+allow-list (``FLOWRUNNER_MCP_STDIO_COMMANDS``) holding ``MCP_STDIO_ALLOWED``.
+
 An example with ``email.send``/``email.receive`` nodes runs against the local mail servers
 (``tests.mail.mail_setup``: aiosmtpd delivering to Dovecot): their ports, mailbox
 and certificate are added to its input, the passwords to its secrets.
@@ -42,6 +46,7 @@ from tests.mail import mail_setup
 from tests.storage.conftest import scratch_postgres_database
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+MCP_STDIO_ALLOWED = f"{sys.executable} examples/mcp-notes.server.py --stdio"
 FLOWS = sorted(EXAMPLES.rglob("*.yaml"))
 
 
@@ -124,7 +129,12 @@ async def test_example_validates_and_runs(
         if server.exists():
             run_input["base_url"] = servers.enter_context(example_server(server))
             monkeypatch.setenv("FLOWRUNNER_HTTP_ALLOW_PRIVATE", "true")
-        if "type: email." in path.read_text():
+        text = path.read_text()
+        if "type: mcp" in text and "command:" in text:
+            run_input["python"] = sys.executable
+            monkeypatch.setenv("FLOWRUNNER_MCP_STDIO_COMMANDS", MCP_STDIO_ALLOWED)
+            monkeypatch.chdir(EXAMPLES.parent)
+        if "type: email." in text:
             mail_input, mail_secrets = servers.enter_context(mail_setup(tmp_path))
             run_input = {**run_input, **mail_input}
             secrets = {**secrets, **mail_secrets}

@@ -30,7 +30,14 @@ if TYPE_CHECKING:
         RunScoped,
     )
     from flowrunner.nodes import Call, DefinedNode, DefinedNodeType
-    from flowrunner.plugins import NodeType, NodeTypeRegistry, builtin_registry
+    from flowrunner.plugins import (
+        FunctionNodeType,
+        NodeType,
+        NodeTypeRegistry,
+        Plugin,
+        builtin_registry,
+    )
+    from flowrunner.plugins.pocketflow import pocketflow_type
     from flowrunner.scripting import Sandbox
 
 __version__ = "0.1.0"
@@ -53,6 +60,9 @@ _LAZY = {
     "NodeType": "flowrunner.plugins",
     "NodeTypeRegistry": "flowrunner.plugins",
     "builtin_registry": "flowrunner.plugins",
+    "FunctionNodeType": "flowrunner.plugins",
+    "Plugin": "flowrunner.plugins",
+    "pocketflow_type": "flowrunner.plugins.pocketflow",
     "Sandbox": "flowrunner.scripting",
 }
 
@@ -78,11 +88,13 @@ __all__ = [
     "Flow",
     "FlowDefinition",
     "FlowrunnerError",
+    "FunctionNodeType",
     "Node",
     "NodeEvent",
     "NodeFailed",
     "NodeType",
     "NodeTypeRegistry",
+    "Plugin",
     "Problem",
     "RetryPolicy",
     "RunScoped",
@@ -91,4 +103,5 @@ __all__ = [
     "builtin_registry",
     "compile_flow",
     "load_flow",
+    "pocketflow_type",
 ]

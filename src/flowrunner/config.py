@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     # bound at run time, beside the recursion check at save time.
     max_subflow_depth: int = Field(default=8, ge=1, le=64)
 
+    # Plugins (docs/plugins.md): a folder of Python plugin modules, loaded at start and
+    # reloaded when a file changes (watch) or on request; plugins disabled at start
+    # (comma-separated names); whether installed packages' entry points are loaded.
+    plugins_dir: Path | None = None
+    plugins_watch: bool = True
+    plugins_disabled: str = ""
+    plugins_entry_points: bool = True
+
     # Secrets vault: Fernet keys, comma-separated, newest first (encrypts; the rest decrypt).
     # Unset: a key generated once in <data_dir>/secret.key (embedded default only).
     secret_keys: SecretStr | None = None
@@ -125,6 +133,28 @@ class Settings(BaseSettings):
     # connections the process's shared client keeps open at once.
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     http_max_connections: int = Field(default=100, ge=1)
+
+    # Tokens (prompt + completion) an account's llm nodes may use per calendar month (UTC);
+    # a call over it fails with llm_budget_exceeded. None: no budget.
+    llm_monthly_token_budget: int | None = Field(default=None, ge=0)
+    # MCP servers (the `mcp` node; docs/nodes/mcp.md). A flow may start a stdio MCP server
+    # only with a command on this admin list (comma-separated; an entry may carry leading
+    # arguments, "python /opt/mcp/files.py", which the node's args must then start with);
+    # empty: no stdio servers at all. HTTP servers go through the SSRF rules above.
+    mcp_stdio_commands: str = ""
+    # An operation's default timeout (connecting included; the node's `timeout` overrides
+    # it), and the largest result a node accepts, in bytes of JSON.
+    mcp_timeout_seconds: float = Field(default=30.0, gt=0)
+    mcp_max_result_bytes: int = Field(default=1 << 20, ge=1024)
+    # MCP sessions open at once per process (each stdio one is a child process), each
+    # account at most half; pooled sessions (`pool: true`) kept per account and server, at
+    # most this many in all, each closed after this long unused.
+    mcp_max_sessions: int = Field(default=32, ge=1)
+    mcp_pool_size: int = Field(default=16, ge=1)
+    mcp_pool_idle_seconds: float = Field(default=300.0, gt=0)
+
+    def disabled_plugins(self) -> list[str]:
+        return [n.strip() for n in self.plugins_disabled.split(",") if n.strip()]
 
     def runs_per_account(self) -> int:
         if self.max_runs_per_account is not None:

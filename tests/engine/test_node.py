@@ -178,6 +178,25 @@ async def test_exponential_backoff_waits_grow_and_stop_at_the_cap() -> None:
     assert waits == [0.001, 0.002, 0.003, 0.003]
 
 
+async def test_an_error_with_retry_after_waits_at_least_that_long_before_the_retry() -> None:
+    class Throttled(Exception):
+        retry_after = 0.005  # what an API's Retry-After said (an llm node's rate limit)
+
+    class RateLimited(Flaky):
+        def exec(self, prep_res: Any) -> Any:
+            self.calls += 1
+            if self.calls == 1:
+                raise Throttled("slow down")
+            if self.calls == 2:
+                raise RuntimeError("no hint")
+            return prep_res
+
+    policy = RetryPolicy(max_retries=2, wait=0.001)
+    _, events = await run_one(RateLimited(0, retry=policy), 1)
+    waits = [e.fields["wait"] for e in events if e.kind == "retrying" and e.fields]
+    assert waits == [0.005, 0.001]  # the hint when longer than the policy's wait; else the wait
+
+
 async def test_fallback_receives_prep_result_and_last_error_and_supplies_the_output() -> None:
     seen: list[tuple[Any, str]] = []
 

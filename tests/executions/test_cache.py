@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from flowrunner.definition import load_flow
 from flowrunner.executions import FlowCache
 from flowrunner.executions import cache as cache_module
+from flowrunner.plugins.manager import PluginManager
 from tests.executions.conftest import STEPS, Harness
 
 
@@ -49,3 +51,25 @@ async def test_a_version_is_parsed_and_compiled_off_the_event_loop_thread(
     await FlowCache().load(harness.store.flows, harness.account.id, flow_id, 1)
     assert len(threads) == 1
     assert threads[0] != threading.get_ident()
+
+
+async def test_a_new_registry_generation_compiles_the_version_again(
+    harness: Harness, tmp_path: Path
+) -> None:
+    # A plugin reload swaps in a registry with a higher generation: a flow compiled against
+    # the old plugin code must not be served to new runs.
+    plugins = PluginManager(folder=tmp_path, entry_points=False)
+    plugins.reload()
+    cache = FlowCache(registry=plugins.current)
+    flow_id = await harness.flow(STEPS)
+    account = harness.account.id
+    before = await cache.load(harness.store.flows, account, flow_id, 1)
+    assert await cache.load(harness.store.flows, account, flow_id, 1) is before
+    (tmp_path / "new.py").write_text(
+        "from flowrunner.plugins import FunctionNodeType, Plugin\n"
+        "plugin = Plugin('new', '1', [FunctionNodeType('n.x', 'd', lambda call: 1)])\n"
+    )
+    plugins.reload()
+    after = await cache.load(harness.store.flows, account, flow_id, 1)
+    assert after is not before
+    assert await cache.load(harness.store.flows, account, flow_id, 1) is after

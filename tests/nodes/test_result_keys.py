@@ -34,6 +34,8 @@ def registry() -> Any:
     [
         ("http.request", {"url": "https://x.test"}, "http_result"),
         ("anything", {"url": "https://x.test", "model": "m"}, "http_result"),
+        ("mcp", {"url": "https://x.test/mcp", "tool": "t"}, "mcp_result"),
+        ("mcp", {"command": "server", "tool": "t"}, "mcp_result"),
         ("llm.chat", {"model": "gpt"}, "llm_result"),
         ("email.send", {"to": "a@b.test"}, "email_result"),
         ("email", {}, "email_result"),

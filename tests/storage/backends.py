@@ -79,16 +79,35 @@ async def memory_store(request: pytest.FixtureRequest, clock: FakeClock) -> Asyn
     await store.close()
 
 
-@register_backend("sqlite")
-@asynccontextmanager
-async def sqlite_store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Store]:
+def _sqlite_copy(request: pytest.FixtureRequest) -> Path:
     # A copy of a database migrated once per session: migrating per test would dominate the
     # suite's run time, and the migration itself has its own tests.
     template: Path = request.getfixturevalue("sqlite_template")
     tmp_path: Path = request.getfixturevalue("tmp_path")
     db = tmp_path / "store.db"
     db.write_bytes(template.read_bytes())
-    store = SqlStore(f"sqlite:///{db}", clock=clock, migrate=False)
+    return db
+
+
+@register_backend("sqlite")
+@asynccontextmanager
+async def sqlite_store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Store]:
+    """SQLite as served: the hot calls on plain sqlite3 (``storage/sql/direct/``)."""
+    store = SqlStore(f"sqlite:///{_sqlite_copy(request)}", clock=clock, migrate=False)
+    assert store.db.direct is not None
+    await store.connect()
+    yield store
+    await store.close()
+
+
+@register_backend("sqlite-sqlalchemy")
+@asynccontextmanager
+async def sqlite_sqlalchemy_store(
+    request: pytest.FixtureRequest, clock: FakeClock
+) -> AsyncIterator[Store]:
+    """SQLite with every call through SQLAlchemy, the code PostgreSQL runs."""
+    url = f"sqlite:///{_sqlite_copy(request)}"
+    store = SqlStore(url, clock=clock, migrate=False, direct=False)
     await store.connect()
     yield store
     await store.close()

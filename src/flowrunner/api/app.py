@@ -8,6 +8,7 @@ hangs the services on ``app.state``; routes reach them through ``deps.services``
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -24,6 +25,7 @@ from flowrunner.api.middleware import (
     CorrelationMiddleware,
     RequestContextMiddleware,
 )
+from flowrunner.api.plugin_watcher import watching
 from flowrunner.api.query_params import single_valued_query
 from flowrunner.api.routes import (
     accounts,
@@ -32,6 +34,7 @@ from flowrunner.api.routes import (
     executions,
     flows,
     health,
+    plugins,
     secrets,
     tokens,
     ws,
@@ -42,6 +45,8 @@ from flowrunner.definition.limits import FlowLimits
 from flowrunner.executions.runtime import execution_runtime
 from flowrunner.flows import FlowChecker, FlowRegistry
 from flowrunner.nodes.database.connections import close_connections
+from flowrunner.plugins import plugin_manager
+from flowrunner.plugins.manager import PluginManager
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Store, open_store
 
@@ -49,7 +54,11 @@ API_PREFIX = "/api/v1"
 
 
 async def build_services(
-    settings: Settings, store: Store, *, hasher: PasswordHasher | None = None
+    settings: Settings,
+    store: Store,
+    *,
+    hasher: PasswordHasher | None = None,
+    plugins: PluginManager | None = None,
 ) -> Services:
     """Wire every service over a connected ``store``; fails on a keyring that cannot read
     the stored secrets."""
@@ -69,23 +78,26 @@ async def build_services(
         login_token_ttl=timedelta(seconds=settings.login_token_ttl_seconds),
     )
     await account_service.ensure_admin_from_env(settings)
+    # Plugin code is imported off the loop: a slow plugin import does not stall the start.
+    manager = plugins if plugins is not None else await asyncio.to_thread(plugin_manager, settings)
     return Services(
+        plugins=manager,
         settings=settings,
         store=store,
         audit=audit_log,
         accounts=account_service,
         vault=SecretVault(store, keyring, audit_log),
-        flows=FlowRegistry(store, audit_log, _flow_checker(settings)),
+        flows=FlowRegistry(store, audit_log, _flow_checker(settings, manager)),
     )
 
 
-def _flow_checker(settings: Settings) -> FlowChecker:
+def _flow_checker(settings: Settings, plugins: PluginManager) -> FlowChecker:
     limits = FlowLimits(
         max_bytes=settings.max_flow_bytes,
         max_nodes=settings.max_flow_nodes,
         max_script_bytes=settings.max_script_bytes,
     )
-    return FlowChecker(limits, workers=settings.flow_validation_workers)
+    return FlowChecker(limits, workers=settings.flow_validation_workers, registry=plugins.current)
 
 
 def create_app(
@@ -102,12 +114,19 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened = store if store is not None else await open_store(settings)
         try:
-            app.state.services = await build_services(settings, opened, hasher=hasher)
-            vault = app.state.services.vault
+            app.state.services = services = await build_services(settings, opened, hasher=hasher)
+            vault = services.vault
             try:
-                async with execution_runtime(
-                    settings, opened, secrets=vault.resolve_all, keys=vault.keyring
-                ) as app.state.executions:
+                async with (
+                    execution_runtime(
+                        settings,
+                        opened,
+                        secrets=vault.resolve_all,
+                        keys=vault.keyring,
+                        registry=services.plugins.current,
+                    ) as app.state.executions,
+                    watching(services.plugins, services.audit, watch=settings.plugins_watch),
+                ):
                     yield
             finally:
                 app.state.services.flows.close()
@@ -129,7 +148,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (executions, flows, auth, accounts, tokens, secrets, audit, ws):
+    for module in (executions, flows, plugins, auth, accounts, tokens, secrets, audit, ws):
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(CorrelationMiddleware)  # inside RequestContext: logs get request_id
     # Inside the body limit, which bounds what this one reads.

@@ -25,6 +25,7 @@ from flowrunner.audit import AuditLog
 from flowrunner.config import Settings
 from flowrunner.errors import Forbidden, Unauthenticated
 from flowrunner.flows import FlowRegistry
+from flowrunner.plugins.manager import PluginManager
 from flowrunner.secrets import SecretVault
 from flowrunner.storage import Account, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
@@ -42,6 +43,8 @@ class Services:
     flows: FlowRegistry
     tokens: TokenCache = field(default_factory=TokenCache)
     """Bearer token → account for a few seconds; cleared by revokes, disables, password changes."""
+    plugins: PluginManager = field(default_factory=PluginManager)
+    """Node types from plugins, and the registry flows are checked and compiled against."""
 
 
 async def services(request: Request) -> Services:

@@ -32,7 +32,7 @@ from flowrunner.errors import DefinitionError, ExecutionError, FlowrunnerError, 
 from flowrunner.executions.run_kv import local_kv
 from flowrunner.nodes.database.connections import close_connections
 from flowrunner.nodes.store import RUN_KV
-from flowrunner.plugins import builtin_registry
+from flowrunner.plugins import NodeTypeRegistry, plugin_manager
 from flowrunner.scripting import Sandbox
 from flowrunner.secrets import Masker
 
@@ -99,11 +99,18 @@ def validate(
 
 async def _validate_all(files: list[Path], out: Console) -> bool:
     ok = True
+    registry = _registry(out)
     # The sandbox parses scripts and JavaScript expressions, so their syntax errors are found.
     async with _sandbox() as sandbox:
         for path in files:
             text = _read(path)
-            problems = validate_flow(text, source=str(path), base_path=path.parent, scripts=sandbox)
+            problems = validate_flow(
+                text,
+                source=str(path),
+                base_path=path.parent,
+                scripts=sandbox,
+                registry=registry,
+            )
             render_problems(out, problems, source_name=str(path), text=text)
             if any(p.severity == "error" for p in problems):
                 ok = False
@@ -116,10 +123,27 @@ async def _validate_all(files: list[Path], out: Console) -> bool:
     return ok
 
 
-def _load(path: Path, console: Console, sandbox: Sandbox) -> FlowDefinition:
+def _registry(console: Console, settings: Settings | None = None) -> NodeTypeRegistry:
+    """Built-ins and the plugins the server would load (its settings); a broken plugin is
+    a warning line, not a failure of the command."""
+    manager = plugin_manager(settings or load_settings())
+    for status in manager.plugins():
+        if status.error:
+            console.print(
+                f"[yellow]warning:[/] plugin {escape(status.name)}: {escape(status.error)}",
+                highlight=False,
+            )
+    return manager.current()
+
+
+def _load(
+    path: Path, console: Console, sandbox: Sandbox, registry: NodeTypeRegistry
+) -> FlowDefinition:
     text = _read(path)
     try:
-        definition = load_flow(text, source=str(path), base_path=path.parent, scripts=sandbox)
+        definition = load_flow(
+            text, source=str(path), base_path=path.parent, scripts=sandbox, registry=registry
+        )
     except DefinitionError as exc:
         render_problems(console, exc.problems, source_name=str(path), text=text)
         console.print(f"[red]✗[/] {escape(str(path))}: {summary(exc.problems)}", highlight=False)
@@ -133,10 +157,15 @@ async def _execute(
 ) -> RunResult:
     settings = load_settings()
     async with _sandbox(settings) as sandbox:
-        definition = _load(path, console, sandbox)
+        registry = _registry(console, settings)
+        definition = _load(path, console, sandbox, registry)
         # The same step limit as on the server (FLOWRUNNER_MAX_STEPS).
         compiled = compile_flow(
-            definition, scripts=sandbox, base_path=path.parent, max_steps=settings.max_steps
+            definition,
+            registry=registry,
+            scripts=sandbox,
+            base_path=path.parent,
+            max_steps=settings.max_steps,
         )
         # The same keys as a server run's; a file has no stored flow id or version.
         execution = {
@@ -247,9 +276,9 @@ def _report_failure(
 
 
 def schema() -> None:
-    """Print the JSON Schema of the flow format, with every built-in node type's params
-    (for editors: yaml-language-server)."""
-    registry = builtin_registry()
+    """Print the JSON Schema of the flow format, with the params of every node type, built-in
+    or plugin (for editors: yaml-language-server)."""
+    registry = _registry(Console(stderr=True, soft_wrap=True))
     types = {name: registry.get(name).params_schema for name in registry.names()}
     typer.echo(json.dumps(editor_schema(types), indent=2))
 

@@ -255,6 +255,11 @@ class Node:
                         ctx._attempt = attempt
                     return await self._fallback(prep_res, exc)
                 delay = policy.delay(attempt)
+                # A failure that says how long to wait (an API's Retry-After) waits at least
+                # that long; the error bounds the hint.
+                hint = getattr(exc, "retry_after", None)
+                if isinstance(hint, int | float) and hint > delay:
+                    delay = float(hint)
                 attempt += 1
                 observer = ctx._observer
                 if observer is not None:

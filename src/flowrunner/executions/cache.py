@@ -1,19 +1,22 @@
 """Compiled flows, cached: a stored version never changes, so neither does its engine graph.
 
 One compiled flow serves any number of concurrent runs (it holds no per-run state), so the
-cache is keyed by the version's checksum, plus (account, flow, number) so that a run of a
+cache is keyed by the version's checksum and the node-type registry's generation (a plugin
+reload makes a new registry: a flow is compiled again against the new plugin code, while runs
+in flight keep the graph they started with), plus (account, flow, number) so that a run of a
 version seen before reads no YAML at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cachetools import LRUCache
 
 from flowrunner.definition import CompiledFlow, compile_flow, load_flow
-from flowrunner.plugins import NodeTypeRegistry
+from flowrunner.plugins import NodeTypeRegistry, builtin_registry
 from flowrunner.storage import FlowStore, FlowVersion
 
 if TYPE_CHECKING:
@@ -28,14 +31,14 @@ class FlowCache:
         self,
         *,
         scripts: ScriptHost | None = None,
-        registry: NodeTypeRegistry | None = None,
+        registry: NodeTypeRegistry | Callable[[], NodeTypeRegistry] | None = None,
         max_steps: int = 10_000,
         size: int = 256,
     ) -> None:
         self._scripts = scripts
         self._registry = registry
         self._max_steps = max_steps
-        self._flows: LRUCache[str, CompiledFlow] = LRUCache(size)
+        self._flows: LRUCache[tuple[int, str], CompiledFlow] = LRUCache(size)
         # (account, flow, number) -> checksum: a stored version never changes, so a run of a
         # version seen before needs no read of its YAML at all.
         self._pins: LRUCache[tuple[str, str, int], str] = LRUCache(size)
@@ -45,30 +48,41 @@ class FlowCache:
     ) -> CompiledFlow:
         """The compiled version ``number`` of a flow, reading the store only on a miss."""
         pin = (account_id, flow_id, number)
+        registry = self._current()
         checksum = self._pins.get(pin)
-        hit = None if checksum is None else self._flows.get(checksum)
+        hit = None if checksum is None else self._flows.get((registry.generation, checksum))
         if hit is not None:
             return hit
         version = await flows.get_version(account_id, flow_id, number)
-        compiled = self._flows.get(version.checksum)
+        key = (registry.generation, version.checksum)
+        compiled = self._flows.get(key)
         if compiled is None:
             # Parsing and compiling a big flow takes long enough to stall every request on
             # the loop: it runs in a thread, and only the cache is touched back on the loop.
-            compiled = await asyncio.to_thread(self._compile, version)
-            self._flows[version.checksum] = compiled
+            compiled = await asyncio.to_thread(self._compile, version, registry)
+            self._flows[key] = compiled
         self._pins[pin] = version.checksum
         return compiled
 
     def get(self, version: FlowVersion) -> CompiledFlow:
-        compiled = self._flows.get(version.checksum)
+        registry = self._current()
+        key = (registry.generation, version.checksum)
+        compiled = self._flows.get(key)
         if compiled is None:
-            compiled = self._flows[version.checksum] = self._compile(version)
+            compiled = self._flows[key] = self._compile(version, registry)
         return compiled
 
-    def _compile(self, version: FlowVersion) -> CompiledFlow:
+    def _current(self) -> NodeTypeRegistry:
+        if self._registry is None:
+            self._registry = builtin_registry()
+        if isinstance(self._registry, NodeTypeRegistry):
+            return self._registry
+        return self._registry()
+
+    def _compile(self, version: FlowVersion, registry: NodeTypeRegistry) -> CompiledFlow:
         # Stored versions passed the per-flow limits when saved: none are applied again, so
         # lowering a limit never stops a flow that was accepted from running.
-        definition = load_flow(version.yaml, registry=self._registry)
+        definition = load_flow(version.yaml, registry=registry)
         return compile_flow(
-            definition, registry=self._registry, scripts=self._scripts, max_steps=self._max_steps
+            definition, registry=registry, scripts=self._scripts, max_steps=self._max_steps
         )

@@ -7,6 +7,9 @@ Stored event types are the WebSocket message types, so a stream is the history v
 - ``log``      a node logged a line
 - ``complete`` the run completed (``data.output``)
 - ``error``    the run failed (``data.error`` with the failing ``node_id``)
+- ``stream``   live only, never stored: text a node is generating (``data.node_id``,
+  ``data.delta``, ``data.chunk``), throttled; its ``seq`` is the last stored event's, so a
+  follower's position is unchanged by it. The node's ``finished`` event has the whole text.
 
 A run's last event always carries a terminal ``data.status``.
 """
@@ -29,7 +32,8 @@ NODE = "node"
 LOG = "log"
 COMPLETE = "complete"
 ERROR = "error"
-TYPES = (STATUS, NODE, LOG, COMPLETE, ERROR)
+STREAM = "stream"
+TYPES = (STATUS, NODE, LOG, COMPLETE, ERROR)  # the stored ones
 
 
 def is_final(event: ExecutionEvent) -> bool:

@@ -72,6 +72,9 @@ class Follower:
             while True:
                 quiet = QUIET_SECONDS if subscription.live else POLL_SECONDS
                 live = await subscription.next(within=quiet)
+                if live is not None and live.type == ev.STREAM:
+                    yield live  # live-only: not in the store, not in the sequence
+                    continue
                 if live is not None and live.seq <= last:
                     continue  # already replayed from the store
                 if live is not None and live.seq == last + 1:

@@ -28,7 +28,8 @@ import structlog
 from flowrunner.engine import Checkpoint, NodeEvent
 from flowrunner.executions.bus import EventBus
 from flowrunner.executions.checkpoint_refs import Packer, is_node_result
-from flowrunner.executions.events import node_event
+from flowrunner.executions.events import STREAM, node_event
+from flowrunner.executions.llm_usage import RunUsage
 from flowrunner.executions.payloads import to_json
 from flowrunner.executions.sealing import Sealer
 from flowrunner.executions.sizes import RunLimits
@@ -40,6 +41,7 @@ from flowrunner.storage import (
     NewCheckpoint,
     NewEvent,
 )
+from flowrunner.storage.records import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,8 @@ class Recorder:
         self._at: str | None = None
         self._stored: tuple[float | None, str | None] = (None, None)  # as last written
         self._ended = False
+        # The run's model-call usage (executions/llm_usage.RunUsage), kept in the resume data.
+        self.usage: RunUsage | None = None
 
     # --- the engine side -------------------------------------------------------------------
 
@@ -101,6 +105,27 @@ class Recorder:
                 structlog.contextvars.bind_contextvars(node_id=event.node_id)
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_DELAY, self._on_timer)
+
+    def live(self, node_id: str, data: Mapping[str, Any]) -> None:
+        """Publish a live-only ``stream`` event (nodes.live.LIVE_SINK): to subscribers now,
+        never to the store. Its ``seq`` is the last stored one: it takes no place in the
+        history, and followers pass it through without counting it as a gap."""
+        payload = dict(data)
+        if isinstance(payload.get("delta"), str):
+            payload["delta"] = self._masker.mask_text(payload["delta"])
+        event = ExecutionEvent(
+            self._execution.id,
+            self._execution.account_id,
+            self.last_seq,
+            STREAM,
+            payload,
+            utcnow(),
+        )
+        task = asyncio.get_running_loop().create_task(
+            self._bus.publish(self._execution.flow_id, [event])
+        )
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def checkpoint(self, point: Checkpoint) -> None:
         """The engine checkpoint hook: events, then the resumable state, both durable.
@@ -128,6 +153,8 @@ class Recorder:
         used, shared = limits.shared_copy(point.shared, point.node_id)
         copied = limits.checkpoint_parts(point.results.items(), used, point.node_id)
         results = {key: seal(value) for key, value in copied.items()}
+        if self.usage is not None and self.usage.used:
+            resume["usage"] = self.usage.snapshot()
         self.progress = checkpoint_progress(results, resume)
         shared = seal(shared)
         shared, results = self._packer.pack(shared, results)

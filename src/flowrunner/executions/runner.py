@@ -28,6 +28,7 @@ from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus
 from flowrunner.executions.cache import FlowCache
 from flowrunner.executions.checkpoint_refs import unpack
+from flowrunner.executions.llm_usage import RunUsage
 from flowrunner.executions.payloads import bounded, error_details
 from flowrunner.executions.recorder import Recorder, Suspended, uninterrupted
 from flowrunner.executions.run_kv import AccountKV
@@ -37,6 +38,8 @@ from flowrunner.executions.states import is_terminal, transition
 from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.logging import masking
 from flowrunner.nodes.control import STORED_FLOWS
+from flowrunner.nodes.live import LIVE_SINK
+from flowrunner.nodes.llm.usage import USAGE_METER
 from flowrunner.nodes.store import RUN_KV
 from flowrunner.secrets import Masker
 from flowrunner.storage import Execution, NewEvent, Store
@@ -82,6 +85,7 @@ class Runner:
         keys: Keys | None = None,
         max_resume_attempts: int = DEFAULT_MAX_RESUME_ATTEMPTS,
         subflows: SubflowHost | None = None,
+        llm_token_budget: int | None = None,
     ) -> None:
         self._store = store
         # Runs stored sub-flows (``flow: <name>``) as child executions; None: they fail.
@@ -94,6 +98,7 @@ class Runner:
         self._clock = clock
         self._keys = keys  # seals checkpoint parts that hold a secret (the vault's keyring)
         self._max_resumes = max_resume_attempts
+        self._llm_budget = llm_token_budget  # per account and month; None: no limit
 
     async def run(self, execution: Execution, control: RunControl | None = None) -> Execution:
         """Run (or resume) ``execution`` until it ends or is suspended; returns its record.
@@ -189,6 +194,14 @@ class Runner:
             return await self._finish(
                 execution, "failed", ev.error_event(details), recorder, error=details
             )
+        seed = checkpoint.resume.get("usage") if checkpoint else None
+        usage = RunUsage(
+            self._store.kv,
+            execution.account_id,
+            budget=self._llm_budget,
+            seed=seed if isinstance(seed, Mapping) else None,
+        )
+        recorder.usage = usage
         account = ACCOUNT_ID.set(execution.account_id)  # whose scripts the sandbox runs
         hosted = (
             self.subflows.scope(self, execution, control, compiled.definition.name)
@@ -205,6 +218,8 @@ class Runner:
                 scoped={
                     STORED_FLOWS: hosted,
                     RUN_KV: AccountKV(self._store.kv, execution.account_id),
+                    LIVE_SINK: recorder.live,  # streaming nodes' text, to live subscribers
+                    USAGE_METER: usage,  # llm tokens: the run's totals, the account's budget
                 },
                 execution={
                     "id": execution.id,
@@ -264,6 +279,10 @@ class Runner:
                 await recorder.close()
             return await store.get(execution.account_id, execution.id)
         if recorder is not None:
+            if recorder.usage is not None and recorder.usage.used:  # model calls' tokens
+                final = NewEvent(
+                    final.type, {**final.data, "usage": recorder.usage.snapshot()}, final.time
+                )
             # The last node's events and the final one, in one append.
             recorder.add(final)
             await recorder.close()

@@ -8,7 +8,7 @@ the executor down gracefully so unfinished runs are checkpointed and handed back
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -22,6 +22,7 @@ from flowrunner.executions.sealing import Keys
 from flowrunner.executions.service import ExecutionService
 from flowrunner.executions.sizes import RunLimits
 from flowrunner.executions.subflows import SubflowHost
+from flowrunner.plugins import NodeTypeRegistry
 from flowrunner.scripting import Sandbox
 from flowrunner.storage import Store
 
@@ -33,6 +34,7 @@ async def execution_runtime(
     *,
     secrets: SecretsResolver | None = None,
     keys: Keys | None = None,
+    registry: Callable[[], NodeTypeRegistry] | None = None,
 ) -> AsyncIterator[ExecutionService]:
     sandbox = Sandbox(
         workers=settings.script_workers,
@@ -58,7 +60,7 @@ async def execution_runtime(
     runner = Runner(
         store,
         bus,
-        FlowCache(scripts=sandbox, max_steps=settings.max_steps),
+        FlowCache(scripts=sandbox, registry=registry, max_steps=settings.max_steps),
         secrets=secrets,
         limits=RunLimits(
             node_output=settings.max_node_output_bytes,
@@ -67,6 +69,7 @@ async def execution_runtime(
         ),
         keys=keys,  # checkpoints holding a secret are sealed with the vault's keys
         max_resume_attempts=settings.max_resume_attempts,
+        llm_token_budget=settings.llm_monthly_token_budget,
         # Child runs (stored sub-flows) run in their parent's task, leased by the same owner.
         subflows=SubflowHost(
             store, owner=owner, lease_ttl=ttl, max_depth=settings.max_subflow_depth

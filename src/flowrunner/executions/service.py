@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import AsyncGenerator, Collection
+from collections.abc import AsyncGenerator, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -124,6 +124,29 @@ class ExecutionService:
     async def get(self, account_id: str, execution_id: str) -> Execution:
         """The run, with where it is (its runner keeps ``progress`` and ``current_node``)."""
         return await self._runs.get(account_id, execution_id)
+
+    async def usage(self, account_id: str, execution_id: str) -> dict[str, Any]:
+        """The run's model-call usage (llm nodes): totals and per node. A finished run's is in
+        its final event; a running run's as of its last checkpoint."""
+        execution = await self._runs.get(account_id, execution_id)
+        found: Any = None
+        if is_terminal(execution.status):
+            last = await self._runs.list_events(
+                account_id, execution_id, after_seq=max(0, execution.last_event_seq - 1)
+            )
+            found = last[-1].data.get("usage") if last else None
+        else:
+            checkpoint = await self._runs.get_checkpoint(account_id, execution_id)
+            found = checkpoint.resume.get("usage") if checkpoint else None
+        if isinstance(found, Mapping):
+            return dict(found)
+        return {
+            "calls": 0,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "total_tokens": 0,
+            "nodes": {},
+        }
 
     async def list(
         self,

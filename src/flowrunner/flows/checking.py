@@ -24,6 +24,7 @@ from typing import TypeVar
 from flowrunner.definition import FlowDefinition, load_flow, validate_flow
 from flowrunner.definition.limits import FlowLimits
 from flowrunner.errors import Problem
+from flowrunner.plugins import NodeTypeRegistry, builtin_registry
 
 T = TypeVar("T")
 
@@ -34,7 +35,15 @@ DEFAULT_LIMITS = FlowLimits(max_bytes=1_048_576, max_nodes=1000, max_script_byte
 class FlowChecker:
     """Loads and validates flow text in a bounded thread pool, with ``limits`` applied."""
 
-    def __init__(self, limits: FlowLimits = DEFAULT_LIMITS, *, workers: int = 2) -> None:
+    def __init__(
+        self,
+        limits: FlowLimits = DEFAULT_LIMITS,
+        *,
+        workers: int = 2,
+        registry: Callable[[], NodeTypeRegistry] = builtin_registry,
+    ) -> None:
+        # The current node-type registry (plugins come and go): asked once per check.
+        self.registry = registry
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.limits = limits
@@ -45,12 +54,16 @@ class FlowChecker:
     async def load(self, yaml: str) -> FlowDefinition:
         """The validated definition; DefinitionError (FlowTooLarge for the text) otherwise."""
         self.limits.check_text(yaml)
-        return await self._off_loop(partial(load_flow, yaml, limits=self.limits))
+        return await self._off_loop(
+            partial(load_flow, yaml, limits=self.limits, registry=self.registry())
+        )
 
     async def validate(self, yaml: str) -> list[Problem]:
         """Every problem in ``yaml``; FlowTooLarge when the text is over the limit."""
         self.limits.check_text(yaml)
-        return await self._off_loop(partial(validate_flow, yaml, limits=self.limits))
+        return await self._off_loop(
+            partial(validate_flow, yaml, limits=self.limits, registry=self.registry())
+        )
 
     def close(self) -> None:
         """Stop the threads once the checks in progress end; queued ones are dropped."""

@@ -111,6 +111,7 @@ class FlowRegistry:
             flow_id=None,
             name=name or definition.metadata.name,
             load=self._load,
+            registry=self._checker.registry(),
         )
         flow = await self._store.flows.create(
             account_id,
@@ -288,6 +289,7 @@ class FlowRegistry:
             flow_id=flow_id,
             name=name or definition.metadata.name,
             load=self._load,
+            registry=self._checker.registry(),
         )
         version = await self._store.flows.add_version(
             account_id, flow_id, yaml=yaml, author=actor_id, expected_current=expected_version

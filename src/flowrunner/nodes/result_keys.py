@@ -4,6 +4,7 @@ Flows written for the original read a node's output back as ``${shared.llm_resul
 ``${shared.http_result.body}``, keyed by what the node is rather than by its id. The rule is
 the original's, decided from the node as written:
 
+- an ``mcp`` node → ``mcp_result`` (before the ``url`` rule: an HTTP MCP server has a url)
 - params with ``url`` → ``http_result``; params with ``model`` → ``llm_result``
 - a node type of the ``email`` family (``email``, ``email.send``) → ``email_result``
 - a node type of the ``store`` family (``store``, ``store.get``) → ``store_result``
@@ -28,6 +29,8 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def result_key(node_type: str, params: Mapping[str, Any]) -> str | None:
     """The original's ``<kind>_result`` key for a node, or None when it has none."""
+    if node_type == "mcp":
+        return "mcp_result"
     if "url" in params:
         return "http_result"
     if "model" in params:

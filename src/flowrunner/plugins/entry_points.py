@@ -3,22 +3,53 @@
 A package declares, in its pyproject.toml::
 
     [project.entry-points."flowrunner.nodes"]
-    slack = "flowrunner_slack:node_types"
+    acme = "flowrunner_acme:plugin"
 
-The object an entry point names may be a node type, a list of them, or a zero-argument
-callable returning either. A plugin that fails to import or register becomes a PluginError
-naming it; the other plugins still load.
+The object an entry point names is a ``Plugin`` (see contract.py), or — the older form — a
+node type, a list of them, or a zero-argument callable returning any of these (the plugin is
+then named after the entry point, at its distribution's version). A plugin that fails to
+import or keep the contract becomes a PluginError naming it; the other plugins still load.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
 from flowrunner.errors import PluginError
-from flowrunner.plugins.registry import NodeType, NodeTypeRegistry
+from flowrunner.plugins.contract import Plugin, as_plugin
+from flowrunner.plugins.registry import NodeTypeRegistry, TypeSource
 
 GROUP = "flowrunner.nodes"
+
+
+@dataclass(frozen=True, slots=True)
+class Discovered:
+    """One entry point: its plugin, or why it has none."""
+
+    name: str
+    origin: str
+    plugin: Plugin | None
+    error: PluginError | None
+
+
+def discover_entry_points(
+    *, group: str = GROUP, points: Iterable[EntryPoint] | None = None
+) -> list[Discovered]:
+    """Load every entry point of ``group`` (or ``points``) into a checked Plugin."""
+    found: list[Discovered] = []
+    for point in entry_points(group=group) if points is None else points:
+        origin = f"{point.name} = {point.value}"
+        try:
+            found.append(Discovered(point.name, origin, _plugin(point, origin), None))
+        except PluginError as exc:
+            error = PluginError(
+                f"plugin '{point.name}' ({point.value}): {exc.message}", plugin=point.name
+            )
+            error.__cause__ = exc
+            found.append(Discovered(point.name, origin, None, error))
+    return found
 
 
 def load_entry_points(
@@ -34,40 +65,45 @@ def load_entry_points(
     the first broken plugin raises instead.
     """
     errors: list[PluginError] = []
-    for point in entry_points(group=group) if points is None else points:
-        try:
-            for node_type in _node_types(point):
-                registry.register(node_type)
-        except PluginError as exc:
-            error = PluginError(
-                f"plugin '{point.name}' ({point.value}): {exc.message}", plugin=point.name
-            )
-            error.__cause__ = exc
+    for found in discover_entry_points(group=group, points=points):
+        error = found.error
+        if found.plugin is not None:
+            try:
+                register_plugin(registry, found.plugin, "package", found.origin)
+            except PluginError as exc:
+                error = PluginError(f"plugin '{found.name}': {exc.message}", plugin=found.name)
+        if error is not None:
             if strict:
-                raise error from exc
+                raise error
             errors.append(error)
     return errors
 
 
-def _node_types(point: EntryPoint) -> list[NodeType]:
+def register_plugin(
+    registry: NodeTypeRegistry, plugin: Plugin, kind: str, origin: str
+) -> list[str]:
+    """Register every type of ``plugin`` or none (PluginError naming both sides of a clash)."""
+    source = TypeSource(kind, plugin.name, plugin.version, origin)
+    done: list[str] = []
+    try:
+        for node_type in plugin.node_types:
+            registry.register(node_type, source=source)
+            done.append(node_type.name)
+    except PluginError:
+        for name in done:
+            registry.unregister(name)
+        raise
+    return done
+
+
+def _plugin(point: EntryPoint, origin: str) -> Plugin:
     try:
         obj = point.load()
     except Exception as exc:  # any import-time failure of third-party code is the plugin's
         raise PluginError(f"failed to load: {type(exc).__name__}: {exc}") from exc
-    if not _looks_like_type(obj) and not isinstance(obj, list | tuple) and callable(obj):
-        try:
-            obj = obj()
-        except Exception as exc:  # same: the factory is third-party code
-            raise PluginError(f"factory failed: {type(exc).__name__}: {exc}") from exc
-    items = list(obj) if isinstance(obj, list | tuple) else [obj]
-    for item in items:
-        if not _looks_like_type(item):
-            raise PluginError(
-                f"{item!r} is not a node type (needs name, description, "
-                "params_schema, code_params and build)"
-            )
-    return items
-
-
-def _looks_like_type(obj: object) -> bool:
-    return isinstance(obj, NodeType) and not isinstance(obj, type)
+    version = point.dist.version if point.dist is not None else "0"
+    try:
+        return as_plugin(obj, name=point.name, version=version, origin=origin)
+    except PluginError as exc:
+        # The origin is in the outer message already.
+        raise PluginError(exc.message.removeprefix(f"{origin}: ")) from exc

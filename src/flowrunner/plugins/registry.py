@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -50,26 +51,71 @@ class NodeType(Protocol):
     def build(self, spec: NodeSpec, env: BuildEnv) -> Node: ...
 
 
-class NodeTypeRegistry:
-    """Node types by name (aliases included), with did-you-mean suggestions."""
+@dataclass(frozen=True, slots=True)
+class TypeSource:
+    """Where a node type comes from: ``kind`` is builtin, package, folder or account; the
+    plugin's name and version, and its origin (an entry point, a file)."""
 
-    def __init__(self, types: Iterable[NodeType] = ()) -> None:
+    kind: str = "builtin"
+    plugin: str | None = None
+    version: str | None = None
+    origin: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "builtin":
+            return "the built-in"
+        return f"plugin '{self.plugin}' ({self.kind}: {self.origin})"
+
+
+BUILTIN = TypeSource()
+
+
+class NodeTypeRegistry:
+    """Node types by name (aliases included), with did-you-mean suggestions.
+
+    ``generation`` tells registries of one server apart: a plugin reload builds a new registry
+    with a higher generation, so a flow compiled against an older one is not reused.
+    """
+
+    def __init__(self, types: Iterable[NodeType] = (), *, generation: int = 0) -> None:
+        self.generation = generation
         self._types: dict[str, NodeType] = {}
         self._validators: dict[str, jsonschema.protocols.Validator] = {}
+        self._sources: dict[str, TypeSource] = {}
+        # Names of types a flow may not use now, with why (a disabled plugin's types).
+        self._withheld: dict[str, str] = {}
         for node_type in types:
             self.register(node_type)
 
     def register(
-        self, node_type: NodeType, *, aliases: Iterable[str] = (), replace: bool = False
+        self,
+        node_type: NodeType,
+        *,
+        aliases: Iterable[str] = (),
+        replace: bool = False,
+        source: TypeSource = BUILTIN,
     ) -> None:
-        """Add ``node_type`` under its name and ``aliases``; PluginError if taken or invalid."""
-        _check_shape(node_type)
+        """Add ``node_type`` under its name and ``aliases``; PluginError if taken or invalid.
+
+        A taken name is refused naming both sources: a plugin never silently replaces a
+        built-in or another plugin's type.
+        """
+        check_shape(node_type)
         names = [node_type.name, *aliases]
         for name in names:
             if not isinstance(name, str) or not name:
                 raise PluginError(f"node type name must be a non-empty string, got {name!r}")
             if name in self._types and not replace:
-                raise PluginError(f"node type '{name}' is already registered", node_type=name)
+                taken = self._sources.get(name, BUILTIN)
+                if source == BUILTIN and taken == BUILTIN:
+                    message = f"node type '{name}' is already registered"
+                else:
+                    message = (
+                        f"node type '{name}' of {source.describe()} clashes with "
+                        f"{taken.describe()} of that name; use a namespaced name "
+                        f"such as '{source.plugin or 'acme'}.{name}'"
+                    )
+                raise PluginError(message, node_type=name)
         try:
             validator = _validator(json.dumps(node_type.params_schema, sort_keys=True))
         except (TypeError, ValueError) as exc:
@@ -85,6 +131,13 @@ class NodeTypeRegistry:
         for name in names:
             self._types[name] = node_type
             self._validators[name] = validator
+            self._sources[name] = source
+            self._withheld.pop(name, None)
+
+    def withhold(self, name: str, reason: str) -> None:
+        """Make ``name`` unknown with ``reason`` as the message (a disabled plugin's type)."""
+        if name not in self._types:
+            self._withheld[name] = reason
 
     def unregister(self, name: str) -> None:
         """Remove one name (an alias or the type's own name); PluginError if unknown."""
@@ -92,6 +145,20 @@ class NodeTypeRegistry:
             raise PluginError(self.unknown_message(name), node_type=name)
         del self._types[name]
         del self._validators[name]
+        self._sources.pop(name, None)
+
+    def source(self, name: str) -> TypeSource:
+        """Where the type registered as ``name`` comes from."""
+        return self._sources.get(name, BUILTIN)
+
+    def aliases(self, name: str) -> list[str]:
+        """The other names the type registered as ``name`` answers to."""
+        node_type = self._types.get(name)
+        return sorted(n for n, t in self._types.items() if t is node_type and n != name)
+
+    def canonical_names(self) -> list[str]:
+        """One name per type (its own), sorted: what a catalog lists."""
+        return sorted(n for n, t in self._types.items() if getattr(t, "name", n) == n)
 
     def get(self, name: str) -> NodeType:
         """The type registered as ``name``; PluginError with a suggestion when unknown."""
@@ -112,9 +179,13 @@ class NodeTypeRegistry:
 
     def suggest(self, name: str) -> list[str]:
         """Registered names close to ``name``, best first."""
+        if name in self._withheld:
+            return [name]  # the message says why; no list of every type as a hint
         return difflib.get_close_matches(name, list(self._types), n=3, cutoff=0.6)
 
     def unknown_message(self, name: str) -> str:
+        if name in self._withheld:
+            return self._withheld[name]
         close = self.suggest(name)
         hint = f" — did you mean '{close[0]}'?" if close else ""
         return f"unknown node type '{name}'{hint}"
@@ -137,7 +208,7 @@ def _validator(schema_json: str) -> jsonschema.protocols.Validator:
     return validator
 
 
-def _check_shape(node_type: object) -> None:
+def check_shape(node_type: object) -> None:
     missing = [
         attr
         for attr in ("name", "description", "params_schema", "code_params", "build")

@@ -30,7 +30,7 @@ from flowrunner.api.schemas.executions import (
 from flowrunner.definition import parse_duration
 from flowrunner.errors import InvalidInput
 from flowrunner.executions import ExecutionService, is_terminal
-from flowrunner.executions.events import as_message
+from flowrunner.executions.events import STREAM, as_message
 from flowrunner.storage.records import ExecutionStatus
 
 router = APIRouter(tags=["executions"], responses=COMMON_ERRORS)
@@ -135,6 +135,14 @@ async def get_execution(execution_id: Id, account: CurrentAccount, runs: Runs) -
 
 
 @router.get(
+    "/executions/{execution_id}/usage",
+    summary="A run's model-call token usage (llm nodes): totals and per node",
+)
+async def execution_usage(execution_id: Id, account: CurrentAccount, runs: Runs) -> dict[str, Any]:
+    return await runs.usage(account.id, execution_id)
+
+
+@router.get(
     "/executions/{execution_id}/children",
     response_model=ExecutionPage,
     summary="The child runs a run's flow nodes started (stored sub-flows), newest first",
@@ -235,4 +243,7 @@ async def execution_events(
 async def _sse(stream: AsyncIterator[Any]) -> AsyncIterator[str]:
     async for event in stream:
         data = json.dumps(as_message(event), separators=(",", ":"))
+        if event.type == STREAM:  # live only: not a position to resume from
+            yield f"event: {event.type}\ndata: {data}\n\n"
+            continue
         yield f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"

@@ -2,8 +2,8 @@
 
 ``register`` adds the client commands to the root app: ``login``/``logout``/``whoami``,
 ``profile``, ``flows`` (with ``flows run``), ``executions``, ``secrets``, ``tokens``,
-``accounts`` and ``audit list``. Local commands on the same nouns (``secrets rotate-key``,
-``audit verify``) are added to these groups by ``cli/app.py``.
+``accounts``, ``plugins``, ``node-types`` and ``audit list``. Local commands on the same
+nouns (``secrets rotate-key``, ``audit verify``) are added to these groups by ``cli/app.py``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from flowrunner.cli.client import audit, auth, flows_run
 from flowrunner.cli.client.accounts import accounts_app
 from flowrunner.cli.client.executions import executions_app
 from flowrunner.cli.client.flows import flows_app
+from flowrunner.cli.client.plugins import node_types_app, plugins_app
 from flowrunner.cli.client.secrets import secrets_app
 from flowrunner.cli.client.tokens import tokens_app
 
@@ -28,6 +29,8 @@ def register(app: typer.Typer) -> tuple[typer.Typer, typer.Typer]:
     app.add_typer(secrets_app, name="secrets")
     app.add_typer(tokens_app, name="tokens")
     app.add_typer(accounts_app, name="accounts")
+    app.add_typer(plugins_app, name="plugins")
+    app.add_typer(node_types_app, name="node-types")
     audit_app = typer.Typer(
         help="The audit log: on a server (list), or the local store's (verify).",
         no_args_is_help=True,

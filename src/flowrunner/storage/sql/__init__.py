@@ -1,7 +1,9 @@
 """The SQL backend: one implementation for SQLite (embedded default) and PostgreSQL.
 
 ``SqlStore(url)`` accepts ``sqlite:///path``, ``postgresql://...`` (or their ``+aiosqlite`` /
-``+asyncpg`` forms) and migrates the schema on ``connect()`` unless told not to.
+``+asyncpg`` forms) and migrates the schema on ``connect()`` unless told not to. On a SQLite
+file, the calls every run makes go through plain ``sqlite3`` (``direct/``) unless
+``direct=False``: the implementations are chosen here, once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from flowrunner.storage.records import Clock, utcnow
 from flowrunner.storage.sql.accounts import SqlAccounts, SqlTokens
 from flowrunner.storage.sql.audit import SqlAudit
 from flowrunner.storage.sql.database import Database
+from flowrunner.storage.sql.direct.executions import DirectExecutions
+from flowrunner.storage.sql.direct.reads import DirectFlows, DirectSecrets
 from flowrunner.storage.sql.executions import SqlExecutions
 from flowrunner.storage.sql.flows import SqlFlows
 from flowrunner.storage.sql.kv import SqlKV
@@ -32,22 +36,35 @@ class SqlStore:
         migrate: bool = True,
         pool_size: int = 10,
         pool_pre_ping: bool = False,
+        direct: bool = True,
     ) -> None:
         # pool_pre_ping is off by default: it costs a round trip per checkout (about half the
         # throughput of small reads, see docs/storage.md), and a stale pooled connection only
         # costs a retry anyway, since a transaction that loses its connection before COMMIT is
         # re-run. SQLite never pings (a local file has no connection to lose).
-        self.db = Database(url, pool_size=pool_size, pool_pre_ping=pool_pre_ping)
+        # direct=False keeps a SQLite file on SQLAlchemy alone (the conformance suite runs
+        # SQLite both ways); it has no effect on PostgreSQL or an in-memory SQLite.
+        self.db = db = Database(
+            url, pool_size=pool_size, pool_pre_ping=pool_pre_ping, direct=direct
+        )
         self._migrate = migrate
         self._connected = False
-        self.accounts = SqlAccounts(self.db, clock)
-        self.tokens = SqlTokens(self.db, clock)
-        self.flows = SqlFlows(self.db, clock)
-        self.secrets = SqlSecrets(self.db, clock)
-        self.executions = SqlExecutions(self.db, clock)
-        self.webhooks = SqlWebhooks(self.db, clock)
-        self.audit = SqlAudit(self.db, clock)
-        self.kv = SqlKV(self.db, clock)
+        self.accounts = SqlAccounts(db, clock)
+        self.tokens = SqlTokens(db, clock)
+        self.flows: SqlFlows
+        self.secrets: SqlSecrets
+        self.executions: SqlExecutions
+        if db.direct is None:
+            self.flows = SqlFlows(db, clock)
+            self.secrets = SqlSecrets(db, clock)
+            self.executions = SqlExecutions(db, clock)
+        else:
+            self.flows = DirectFlows(db, clock, db.direct)
+            self.secrets = DirectSecrets(db, clock, db.direct)
+            self.executions = DirectExecutions(db, clock, db.direct)
+        self.webhooks = SqlWebhooks(db, clock)
+        self.audit = SqlAudit(db, clock)
+        self.kv = SqlKV(db, clock)
 
     async def connect(self) -> None:
         if self._connected:

@@ -6,8 +6,10 @@ The same code serves SQLite and PostgreSQL; what differs is decided here once:
   never spin on "database is locked"), start with ``BEGIN IMMEDIATE`` (so a writer in another
   process waits on ``busy_timeout`` instead of failing at commit), and WAL lets reads run
   alongside. pysqlite's own implicit transactions are switched off so we control BEGIN.
-- The executions hot path and a few one-statement reads bypass the async layer on SQLite
-  (``direct.py``): one thread hop per transaction instead of one per cursor operation.
+- On a SQLite file, the calls every run makes bypass the async layer (``direct/``: one thread
+  hop per transaction instead of one per cursor operation), unless the store is opened with
+  ``direct=False``; ``first`` and ``all`` (one-statement reads) take that path too.
+  Connections of both drivers are set up alike (``sqlite.py``).
 - PostgreSQL gets a pool (pre-ping only on request). A transaction is retried with backoff
   when it could not connect, lost its connection before committing (the server rolled it
   back), or was aborted for serialization or deadlock. A failure during COMMIT is never
@@ -26,18 +28,19 @@ from typing import Any, TypeVar
 from sqlalchemy import Executable, Row, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
 from flowrunner import jsontext
-from flowrunner.errors import Conflict, StorageError, StorageUnavailable
-from flowrunner.storage.sql.direct import DirectSqlite
+from flowrunner.errors import StorageError
+from flowrunner.storage.sql.direct.connection import DirectSqlite
+from flowrunner.storage.sql.errors import translate
+from flowrunner.storage.sql.sqlite import pragmas
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-SQLITE_BUSY_TIMEOUT_MS = 10_000
 RETRY_DELAYS = (0.05, 0.2, 0.5, 1.0)
 # serialization_failure, deadlock_detected: PostgreSQL rolled the transaction back, a retry is safe.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
@@ -55,7 +58,14 @@ def normalize_url(url: str | URL) -> URL:
 
 
 class Database:
-    def __init__(self, url: str | URL, *, pool_size: int = 10, pool_pre_ping: bool = False) -> None:
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        pool_size: int = 10,
+        pool_pre_ping: bool = False,
+        direct: bool = True,
+    ) -> None:
         self.url = normalize_url(url)
         self.dialect = self.url.get_backend_name()
         self.is_sqlite = self.dialect == "sqlite"
@@ -63,12 +73,12 @@ class Database:
         self.engine: AsyncEngine = self._create_engine(pool_size, pool_pre_ping)
         # Same pool, but every transaction it begins is BEGIN IMMEDIATE on SQLite.
         self._write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
-        # SQLite's hot path (executions) bypasses the async layer: see direct.py.
+        # SQLite's hot path bypasses the async layer (see direct/); the store picks its
+        # implementations by whether this is set. An in-memory database lives in SQLAlchemy's
+        # one connection, which a second driver cannot open: it has none.
         self.direct: DirectSqlite | None = None
-        if self.is_sqlite and self.url.database not in (None, "", ":memory:"):
-            self.direct = DirectSqlite(
-                self.url.database, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS, lock=self._write_lock
-            )
+        if direct and self.is_sqlite and self.url.database not in (None, "", ":memory:"):
+            self.direct = DirectSqlite(self.url.database, lock=self._write_lock)
 
     def _create_engine(self, pool_size: int, pool_pre_ping: bool) -> AsyncEngine:
         if not self.is_sqlite:
@@ -92,12 +102,8 @@ class Database:
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see _on_begin)
             cursor = dbapi_conn.cursor()
-            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = NORMAL")
-            cursor.execute("PRAGMA foreign_keys = ON")
-            # LIKE is case-sensitive on PostgreSQL; make prefix filters agree.
-            cursor.execute("PRAGMA case_sensitive_like = ON")
+            for pragma in pragmas():
+                cursor.execute(pragma)
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
@@ -189,22 +195,6 @@ def _retryable(exc: BaseException, stage: Stage) -> bool:
     # uncommitted transaction whose connection dropped. (A SQLite "database is locked" here
     # already waited out busy_timeout; waiting again would only stall the caller.)
     return isinstance(exc, OSError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
-
-
-def translate(exc: BaseException) -> StorageError:
-    """The domain error for a driver error; callers ``raise translate(e) from e``."""
-    if isinstance(exc, IntegrityError):
-        return Conflict(f"conflicts with existing data: {_first_line(exc)}")
-    if isinstance(exc, OSError | OperationalError | InterfaceError):
-        return StorageUnavailable(f"database unavailable: {_first_line(exc)}")
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return StorageUnavailable(f"database connection lost: {_first_line(exc)}")
-    return StorageError(f"database error: {_first_line(exc)}")
-
-
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None) or exc
-    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
 
 
 def columns_of(record: Any) -> dict[str, Any]:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import sqlite3
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, Select, delete, exists, func, select, update
@@ -16,7 +14,6 @@ from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 from flowrunner.storage.records import Clock, Flow, FlowVersion, Page, new_id
 from flowrunner.storage.sql.database import Database, columns_of
-from flowrunner.storage.sql.direct import parse_time
 from flowrunner.storage.sql.paging import key_page, time_page
 from flowrunner.storage.sql.tables import flow_tags, flow_versions, flows
 
@@ -61,15 +58,6 @@ class SqlFlows:
         return await self._db.write(work)
 
     async def get(self, account_id: str, flow_id: str, *, include_deleted: bool = False) -> Flow:
-        if self._db.direct is not None:
-            # Every run reads its flow: plain SQL on SQLite's one-hop path, no statement to
-            # build and compile (a third of the read's cost through SQLAlchemy Core).
-            found = await self._db.direct.read(
-                lambda conn: _direct_flow(conn, account_id, flow_id, include_deleted)
-            )
-            if found is None:
-                raise NotFound("flow not found", account_id=account_id, flow_id=flow_id)
-            return found
         row = await self._db.first(_select_flow(account_id, flow_id, include_deleted))
         if row is None:
             raise NotFound("flow not found", account_id=account_id, flow_id=flow_id)
@@ -235,25 +223,6 @@ def _live(account_id: str, flow_id: str) -> tuple[Any, ...]:
 def _select_flow(account_id: str, flow_id: str, include_deleted: bool) -> Select[Any]:
     stmt = select(flows).where(flows.c.id == flow_id, flows.c.account_id == account_id)
     return stmt if include_deleted else stmt.where(flows.c.deleted_at.is_(None))
-
-
-_FLOW_COLUMNS = (
-    "id, account_id, name, description, tags, current_version, created_at, updated_at, deleted_at"
-)
-
-
-def _direct_flow(
-    conn: sqlite3.Connection, account_id: str, flow_id: str, include_deleted: bool
-) -> Flow | None:
-    sql = f"SELECT {_FLOW_COLUMNS} FROM flows WHERE id = ? AND account_id = ?"
-    if not include_deleted:
-        sql += " AND deleted_at IS NULL"
-    row = conn.execute(sql, (flow_id, account_id)).fetchone()
-    if row is None:
-        return None
-    created, updated = (datetime.fromisoformat(v).replace(tzinfo=UTC) for v in row[6:8])
-    tags = tuple(json.loads(row[4]))
-    return Flow(row[0], row[1], row[2], row[3], tags, row[5], created, updated, parse_time(row[8]))
 
 
 async def _get(

@@ -22,7 +22,8 @@ from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from flowrunner.storage.sql.database import Database, translate
+from flowrunner.storage.sql.database import Database
+from flowrunner.storage.sql.errors import translate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # An arbitrary constant naming Flowrunner's migration lock among PostgreSQL advisory locks.

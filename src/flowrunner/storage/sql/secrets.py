@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flowrunner.errors import NotFound
-from flowrunner.storage.pagination import clamp_limit, encode_cursor
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 from flowrunner.storage.records import Clock, JSONValue, Page, Secret
 from flowrunner.storage.sql.database import Database
@@ -91,18 +87,11 @@ class SqlSecrets:
         cursor: str | None = None,
         key_prefix: str = "",
     ) -> Page[Secret]:
-        if self._db.direct is not None and cursor is None and not key_prefix:
-            # Every run resolves its account's secrets (this first page, nearly always the
-            # only one): plain SQL on SQLite's one-hop path, no statement to build per run.
-            size = clamp_limit(limit)
-            return await self._db.direct.read(
-                lambda conn: _direct_first_page(conn, account_id, size)
-            )
         stmt = select(secrets).where(secrets.c.account_id == account_id)
         if key_prefix:
             stmt = stmt.where(secrets.c.key.startswith(key_prefix, autoescape=True))
 
-        # Every run resolves its account's secrets: one statement, on SQLite's one-hop path.
+        # One statement (``Database.all``), on SQLite's one-hop path when there is one.
         order = [secrets.c.key]
         query = key_page_query(stmt, order, limit=limit, cursor=cursor)
         return key_page_cut(await self._db.all(query), order, limit, _secret)
@@ -119,20 +108,3 @@ class SqlSecrets:
             )  # fmt: skip
 
         return await self._db.read(work)
-
-
-def _direct_first_page(conn: sqlite3.Connection, account_id: str, limit: int) -> Page[Secret]:
-    rows = conn.execute(
-        "SELECT account_id, key, ciphertext, key_id, metadata, created_at, updated_at"
-        " FROM secrets WHERE account_id = ? ORDER BY key LIMIT ?",
-        (account_id, limit + 1),
-    ).fetchall()
-    items = [
-        Secret(r[0], r[1], bytes(r[2]), r[3], json.loads(r[4]), _time(r[5]), _time(r[6]))
-        for r in rows[:limit]
-    ]
-    return Page(items, encode_cursor(items[-1].key) if len(rows) > limit else None)
-
-
-def _time(value: str) -> datetime:
-    return datetime.fromisoformat(value).replace(tzinfo=UTC)

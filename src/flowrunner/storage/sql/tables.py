@@ -32,6 +32,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.types import TypeDecorator
 
+from flowrunner.storage.sql.sqlite import optional_text_time, optional_time_text
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -46,7 +48,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, on every dialect.
 
     SQLite has no time zone type: values are stored as naive UTC text, whose lexical order is
-    the chronological order, and given their zone back on read.
+    the chronological order, and given their zone back on read. The text is ``time_text``'s,
+    which the plain-sqlite3 hot path writes and reads too: one codec for both drivers.
     """
 
     impl = DateTime(timezone=True)
@@ -57,13 +60,24 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the store; use aware UTC datetimes")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    # On SQLite the shared codec replaces the dialect's own DATETIME text processing (same
+    # column type, same stored text), so both drivers cannot drift apart.
+    def bind_processor(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return optional_time_text
+        return super().bind_processor(dialect)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        if dialect.name == "sqlite":
+            return optional_text_time
+        return super().result_processor(dialect, coltype)
 
 
 def _id(name: str = "id", *args: Any, **kw: Any) -> Column[str]:

@@ -1,9 +1,10 @@
-"""The executions hot path in plain SQL, for ``DirectSqlite`` (see direct.py).
+"""``DirectExecutions``: the calls of every run in plain SQL on ``DirectSqlite``.
 
-Each function is one transaction's work, run on the connection's thread. Values are written
-exactly as the SQLAlchemy tables write them (JSON text, naive-UTC time text, NULL for None), so
-both paths read each other's rows; the conformance suite runs every call through this path on
-SQLite.
+It is ``SqlExecutions`` with the hot calls overridden (create, get, update, the events and
+checkpoint of a step, leases); the rest (listings, lookups by key, recovery) stays on
+SQLAlchemy. Each function below is one transaction's work, run inline or on the connection's
+thread. Values are written exactly as the SQLAlchemy tables write them (JSON text,
+``time_text``, NULL for None), so both paths read each other's rows.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from typing import Any
 from flowrunner import jsontext
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.records import (
+    Clock,
     Execution,
     ExecutionEvent,
     JSONValue,
     NewCheckpoint,
     NewEvent,
 )
-from flowrunner.storage.sql.direct import parse_time, sql_time
+from flowrunner.storage.sql.database import Database
+from flowrunner.storage.sql.direct.connection import DirectSqlite
+from flowrunner.storage.sql.executions import SqlExecutions
+from flowrunner.storage.sql.sqlite import optional_text_time, optional_time_text, time_text
 
 COLUMNS = Execution.__slots__
 # Where a running execution is comes from its position row (see tables.py).
@@ -52,7 +57,7 @@ def _execution(row: Sequence[Any]) -> Execution:
     for name in _JSON:
         values[name] = _load(values[name])
     for name in _TIMES:
-        values[name] = parse_time(values[name])
+        values[name] = optional_text_time(values[name])
     return Execution(**values)
 
 
@@ -60,7 +65,7 @@ def _column(name: str, value: Any) -> Any:
     if name in _JSON:
         return _dump(value)
     if name in _TIMES:
-        return None if value is None else sql_time(value)
+        return optional_time_text(value)
     return value
 
 
@@ -151,11 +156,11 @@ def set_lease(
         if renew
         else "(lease_owner IS NULL OR lease_expires_at <= ? OR lease_owner = ?)"
     )
-    free_params: list[Any] = [owner] if renew else [sql_time(now), owner]
+    free_params: list[Any] = [owner] if renew else [time_text(now), owner]
     row = conn.execute(
         f"UPDATE executions SET lease_owner = ?, lease_expires_at = ? "
         f"WHERE id = ? AND account_id = ? AND {free} RETURNING {', '.join(COLUMNS)}",
-        [owner, sql_time(until), execution_id, account_id, *free_params],
+        [owner, time_text(until), execution_id, account_id, *free_params],
     ).fetchone()
     if row is None:
         current = get(conn, account_id, execution_id)
@@ -196,7 +201,7 @@ def record_step(
     if row is None:
         raise NotFound("execution not found", account_id=account_id, execution_id=execution_id)
     first = row[0] - count + 1
-    stamp = sql_time(now)
+    stamp = time_text(now)
     new = [
         ExecutionEvent(execution_id, account_id, first + i, e.type, dict(e.data), e.time or now)
         for i, e in enumerate(events)
@@ -239,4 +244,68 @@ def record_step(
 
 
 def _stamp(event: NewEvent, now: str) -> str:
-    return now if event.time is None else sql_time(event.time)
+    return now if event.time is None else time_text(event.time)
+
+
+class DirectExecutions(SqlExecutions):
+    def __init__(self, db: Database, clock: Clock, direct: DirectSqlite) -> None:
+        super().__init__(db, clock)
+        self._direct = direct
+
+    async def _insert(self, execution: Execution) -> Execution:
+        return await self._direct.write(lambda c: insert(c, execution))
+
+    async def get(self, account_id: str, execution_id: str) -> Execution:
+        return await self._direct.read(lambda c: get(c, account_id, execution_id))
+
+    async def _set(
+        self,
+        account_id: str,
+        execution_id: str,
+        values: dict[str, Any],
+        expected_status: Collection[str],
+        drop_checkpoint: bool,
+        *,
+        ended: bool = False,
+    ) -> Execution:
+        return await self._direct.write(
+            lambda c: update(
+                c, account_id, execution_id, values, expected_status, drop_checkpoint, ended=ended
+            )
+        )
+
+    async def _record(
+        self,
+        account_id: str,
+        execution_id: str,
+        events: Sequence[NewEvent],
+        checkpoint: NewCheckpoint | None,
+        now: datetime,
+        position: dict[str, Any] | None = None,
+    ) -> list[ExecutionEvent]:
+        where = position or {}
+        progress, current_node = where.get("progress"), where.get("current_node")
+        return await self._direct.write(
+            lambda c: record_step(
+                c, account_id, execution_id, events, checkpoint, now, progress, current_node
+            )
+        )
+
+    async def _lease(
+        self,
+        account_id: str,
+        execution_id: str,
+        owner: str,
+        now: datetime,
+        until: datetime,
+        *,
+        renew: bool,
+    ) -> Execution:
+        return await self._direct.write(
+            lambda c: set_lease(
+                c, account_id, execution_id, owner=owner, until=until, now=now, renew=renew
+            )
+        )
+
+    async def release_lease(self, account_id: str, execution_id: str, *, owner: str) -> None:
+        await self._direct.write(lambda c: release_lease(c, account_id, execution_id, owner))

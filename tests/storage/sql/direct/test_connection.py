@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flowrunner.errors import Conflict, NotFound
-from flowrunner.storage.sql.direct import DirectSqlite
+from flowrunner.storage.sql.direct.connection import DirectSqlite
 from tests.conftest import HANG_GUARD
 
 HANG_GUARD_MS = round(HANG_GUARD * 1000)
@@ -135,7 +135,7 @@ async def test_the_log_is_rewound_under_steady_writes(
 ) -> None:
     # A passive checkpoint never caught up with a log written to all the time, so the log
     # was never rewound and grew by every commit (hundreds of MB a minute under load).
-    monkeypatch.setattr("flowrunner.storage.sql.direct.CHECKPOINT_EVERY", 50)
+    monkeypatch.setattr("flowrunner.storage.sql.direct.connection.CHECKPOINT_EVERY", 50)
     wal = tmp_path / "d.db-wal"
 
     # Writes go on while a checkpoint copies the log (what the passive pass never caught up

@@ -1,10 +1,5 @@
-"""SQLite's hot path: whole transactions on a plain ``sqlite3`` connection, one thread hop each,
-with group commit.
-
-Through SQLAlchemy's async layer a small SQLite transaction costs 1.5-3 ms of CPU: aiosqlite
-moves every cursor operation (begin, execute, fetch, close, commit, the pool's reset) to its
-thread and back, and each hop wakes the event loop. Here a transaction is one function run on
-one dedicated thread that owns one connection, so it costs one hop whatever it does.
+"""``DirectSqlite``: whole transactions on a plain ``sqlite3`` connection, one thread hop each,
+with group commit (why: see the package's docstring).
 
 Writes are group-committed: when a write arrives while another commits, it waits and goes out
 with every other write that arrived meanwhile, in one ``BEGIN IMMEDIATE … COMMIT`` (each in its
@@ -27,8 +22,9 @@ start again.
 
 Writes also hold the ``Database``'s writer lock, so they queue with SQLAlchemy's writers of
 this process instead of spinning on SQLite's file lock; writers in other processes wait on
-``busy_timeout`` as before. Durability is the SQLAlchemy path's: WAL with ``synchronous=NORMAL``
-(a committed transaction survives the process crashing; see docs/storage.md for power loss).
+``busy_timeout`` as before. Connections are set up as SQLAlchemy's are (``sqlite.pragmas``),
+so durability is the SQLAlchemy path's: WAL with ``synchronous=NORMAL`` (a committed
+transaction survives the process crashing; see docs/storage.md for power loss).
 """
 
 from __future__ import annotations
@@ -39,37 +35,18 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, nullcontext
-from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Connection, Executable, Row, StaticPool, create_engine
 
 from flowrunner import jsontext
-from flowrunner.errors import Conflict, FlowrunnerError, StorageError, StorageUnavailable
+from flowrunner.storage.sql.errors import translate
+from flowrunner.storage.sql.sqlite import BUSY_TIMEOUT_MS, pragmas
 
 T = TypeVar("T")
 Work = Callable[[sqlite3.Connection], T]
 
 CHECKPOINT_EVERY = 500
-WAL_SIZE_LIMIT = 32 * 1024 * 1024
-
-PRAGMAS = (
-    "PRAGMA journal_mode = WAL",
-    # A rewound log is cut back to this size; without it the file keeps its largest size.
-    f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}",
-    "PRAGMA synchronous = NORMAL",
-    "PRAGMA foreign_keys = ON",
-    "PRAGMA case_sensitive_like = ON",
-)
-
-
-def sql_time(value: datetime) -> str:
-    """A datetime as the SQLAlchemy SQLite dialect stores ``UTCDateTime``: naive UTC text."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def parse_time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 class _Pending(Generic[T]):
@@ -88,7 +65,7 @@ class DirectSqlite:
         self,
         path: str,
         *,
-        busy_timeout_ms: int,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
         lock: asyncio.Lock | None = None,
     ) -> None:
         self._path = path
@@ -177,7 +154,7 @@ class DirectSqlite:
             if _is_busy(exc):
                 return False, None  # rolled back: the thread runs it again, waiting its turn
             if isinstance(exc, sqlite3.Error):
-                raise _translate(exc) from exc
+                raise translate(exc) from exc
             raise
         return True, result
 
@@ -187,7 +164,7 @@ class DirectSqlite:
                 self._path, timeout=0, isolation_level=None, check_same_thread=False
             )
             try:
-                for pragma in (*PRAGMAS, "PRAGMA wal_autocheckpoint = 0"):
+                for pragma in (*pragmas(0), "PRAGMA wal_autocheckpoint = 0"):
                     conn.execute(pragma)
             except sqlite3.Error:
                 conn.close()  # locked while setting up: try again on the next call
@@ -231,7 +208,7 @@ class DirectSqlite:
                     async with self._lock:
                         await loop.run_in_executor(self._executor(), self._write_group, group)
                 except BaseException as exc:  # the commit itself failed: none of them stands
-                    error = _translate(exc) if isinstance(exc, sqlite3.Error) else exc
+                    error = translate(exc) if isinstance(exc, sqlite3.Error) else exc
                     for p in group:
                         p.error = error
                 else:
@@ -256,7 +233,7 @@ class DirectSqlite:
                 isolation_level=None,  # we BEGIN ourselves
                 check_same_thread=True,
             )
-            for pragma in PRAGMAS:
+            for pragma in pragmas(self._busy_timeout_ms):
                 conn.execute(pragma)
             self._conn = conn
         return self._conn
@@ -293,7 +270,7 @@ class DirectSqlite:
             finally:
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
 
     def _write_group(self, group: list[_Pending[Any]]) -> None:
         conn = self._connection()
@@ -305,7 +282,7 @@ class DirectSqlite:
                     p.result = p.work(conn)
                 except Exception as exc:
                     conn.execute("ROLLBACK TO step")
-                    p.error = _translate(exc) if isinstance(exc, sqlite3.Error) else exc
+                    p.error = translate(exc) if isinstance(exc, sqlite3.Error) else exc
                     p.error.__cause__ = exc if p.error is not exc else None
                 conn.execute("RELEASE step")
             conn.execute("COMMIT")
@@ -328,11 +305,3 @@ def _is_busy(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and (
         "locked" in str(exc) or "busy" in str(exc)
     )
-
-
-def _translate(exc: BaseException) -> FlowrunnerError:
-    if isinstance(exc, sqlite3.IntegrityError):
-        return Conflict(f"conflicts with existing data: {exc}")
-    if isinstance(exc, sqlite3.OperationalError):
-        return StorageUnavailable(f"database unavailable: {exc}")
-    return StorageError(f"database error: {exc}")

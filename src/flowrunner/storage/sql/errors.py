@@ -1,0 +1,34 @@
+"""Driver errors translated to the storage errors of ``flowrunner.errors``, in one place.
+
+Both drivers' errors come here: SQLAlchemy's wrappers (aiosqlite, asyncpg) and plain
+``sqlite3``'s on the hot path. They follow the DB-API's classes, so one mapping serves both:
+a broken constraint is a ``Conflict``, a database that cannot be reached or is locked out is
+``StorageUnavailable``, anything else a ``StorageError``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+
+from flowrunner.errors import Conflict, StorageError, StorageUnavailable
+
+_CONFLICT = (IntegrityError, sqlite3.IntegrityError)
+_UNAVAILABLE = (OSError, OperationalError, InterfaceError, sqlite3.OperationalError)
+
+
+def translate(exc: BaseException) -> StorageError:
+    """The domain error for a driver error; callers ``raise translate(e) from e``."""
+    if isinstance(exc, _CONFLICT):
+        return Conflict(f"conflicts with existing data: {_first_line(exc)}")
+    if isinstance(exc, _UNAVAILABLE):
+        return StorageUnavailable(f"database unavailable: {_first_line(exc)}")
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return StorageUnavailable(f"database connection lost: {_first_line(exc)}")
+    return StorageError(f"database error: {_first_line(exc)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__

@@ -1,0 +1,133 @@
+"""The plugin manager over a real folder: load, change, break, remove, clash, disable."""
+
+from __future__ import annotations
+
+import textwrap
+from importlib.metadata import EntryPoint
+from pathlib import Path
+
+import pytest
+
+from flowrunner.definition import validate_flow
+from flowrunner.errors import NotFound
+from flowrunner.plugins import GROUP
+from flowrunner.plugins.manager import PluginManager
+
+MODULE = """
+from flowrunner.plugins import FunctionNodeType, Plugin
+
+def work(call):
+    return "{tag}"
+
+plugin = Plugin(
+    name="{name}",
+    version="{tag}",
+    node_types=[FunctionNodeType(name="{type}", description="d", work=work)],
+)
+"""
+
+
+def write(folder: Path, stem: str, tag: str, type_name: str = "t.echo") -> None:
+    text = MODULE.format(tag=tag, name=stem, type=type_name)
+    (folder / f"{stem}.py").write_text(textwrap.dedent(text))
+
+
+def manager(folder: Path) -> PluginManager:
+    return PluginManager(folder=folder, entry_points=False)
+
+
+def test_a_reload_swaps_in_a_new_registry_with_a_higher_generation(tmp_path: Path) -> None:
+    plugins = manager(tmp_path)
+    write(tmp_path, "echo", "1")
+    first = plugins.reload()
+    old = plugins.current()
+    assert first.changed == ["echo"]
+    assert old.source("t.echo").kind == "folder"
+    assert old.source("t.echo").version == "1"
+
+    assert plugins.reload().changed == []  # unchanged code is not imported again
+    write(tmp_path, "echo", "2")
+    plugins.reload()
+    new = plugins.current()
+    assert new.generation > old.generation
+    assert new.source("t.echo").version == "2"
+    assert old.source("t.echo").version == "1"  # whoever holds the old registry keeps it
+
+
+def test_a_broken_edit_keeps_the_last_good_version_and_says_where(tmp_path: Path) -> None:
+    plugins = manager(tmp_path)
+    write(tmp_path, "echo", "1")
+    plugins.reload()
+    (tmp_path / "echo.py").write_text("x = 1\nraise RuntimeError('no token')\n")
+    report = plugins.reload()
+    assert "echo.py:2: failed to import: RuntimeError: no token" in report.errors["echo"]
+    status = plugins.get("echo")
+    assert status.status == "degraded"
+    assert "the last good version (1) serves" in (status.error or "")
+    assert plugins.current().source("t.echo").version == "1"
+
+
+def test_a_plugin_that_never_loaded_is_failed_and_the_others_serve(tmp_path: Path) -> None:
+    plugins = manager(tmp_path)
+    write(tmp_path, "good", "1", "t.good")
+    (tmp_path / "bad.py").write_text("plugin = 42\n")
+    (tmp_path / "_private.py").write_text("raise SystemExit\n")
+    report = plugins.reload()
+    assert "is not a node type" in report.errors["bad"]
+    assert plugins.get("bad").status == "failed"
+    assert "t.good" in plugins.current()
+    with pytest.raises(NotFound):
+        plugins.get("_private")
+
+
+def test_a_removed_file_takes_its_types_away(tmp_path: Path) -> None:
+    plugins = manager(tmp_path)
+    write(tmp_path, "echo", "1")
+    plugins.reload()
+    (tmp_path / "echo.py").unlink()
+    assert plugins.reload().removed == ["echo"]
+    assert "t.echo" not in plugins.current()
+
+
+def test_a_plugin_cannot_replace_a_builtin_and_the_error_names_both(tmp_path: Path) -> None:
+    plugins = manager(tmp_path)
+    write(tmp_path, "sneaky", "1", "log")
+    report = plugins.reload()
+    message = report.errors["sneaky"]
+    assert f"node type 'log' of plugin 'sneaky' (folder: {tmp_path / 'sneaky.py'})" in message
+    assert "clashes with the built-in" in message
+    assert "such as 'sneaky.log'" in message
+    assert plugins.current().source("log").kind == "builtin"
+    assert plugins.get("sneaky").types == ()
+
+
+def test_a_disabled_plugins_types_fail_validation_with_a_clear_message(tmp_path: Path) -> None:
+    plugins = manager(tmp_path)
+    write(tmp_path, "echo", "1")
+    plugins.reload()
+    flow = "metadata: {name: F}\nnodes:\n  a: {type: t.echo}\n"
+    assert validate_flow(flow, registry=plugins.current()) == []
+    plugins.set_enabled("echo", False)
+    [problem] = validate_flow(flow, registry=plugins.current())
+    assert problem.message == "node type 't.echo' belongs to plugin 'echo', which is disabled"
+    assert (problem.line, problem.column) == (3, 13)
+    assert problem.hint is None
+    plugins.set_enabled("echo", True)
+    assert validate_flow(flow, registry=plugins.current()) == []
+
+
+def test_a_package_plugin_declares_its_metadata(tmp_path: Path) -> None:
+    write(tmp_path, "fr_pkg_plugin", "3")
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        plugins = PluginManager(
+            points=[EntryPoint("pkg", "fr_pkg_plugin:plugin", GROUP)],
+        )
+        plugins.reload()
+    finally:
+        sys.path.remove(str(tmp_path))
+    status = plugins.get("pkg")
+    assert (status.kind, status.status, status.types) == ("package", "active", ("t.echo",))
+    assert plugins.current().source("t.echo").plugin == "fr_pkg_plugin"
