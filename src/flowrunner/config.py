@@ -106,6 +106,17 @@ class Settings(BaseSettings):
     max_resume_attempts: int = Field(default=3, ge=0)
     shutdown_grace_seconds: float = 10.0
     max_run_input_bytes: int = 1_048_576
+    # Inbound webhook triggers (flowrunner.triggers): the largest body a hook accepts (a
+    # trigger's max_body may only lower it), requests per minute per trigger and process
+    # (a trigger's rate_limit replaces it), and the longest a sync trigger waits for its run.
+    trigger_max_body_bytes: int = Field(default=1_048_576, ge=1)
+    trigger_rate_limit_per_minute: int = Field(default=6000, ge=1)
+    trigger_sync_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # Schedules: whether this process runs the scheduler, how often it looks for due
+    # occurrences, and how many missed occurrences catch_up: all fires at most.
+    scheduler_enabled: bool = True
+    scheduler_tick_seconds: float = Field(default=1.0, gt=0)
+    schedule_max_catch_up: int = Field(default=100, ge=1, le=10_000)
     # Size caps of a run's data, in bytes of JSON, checked before anything that big is copied:
     # one node's output (a batch: all its items together), the shared state, and a checkpoint
     # (the shared state plus every node's output). Over a cap, the node (and the run) fails.
@@ -134,9 +145,28 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     http_max_connections: int = Field(default=100, ge=1)
 
+    # Outbound webhooks (see docs/webhooks.md). The retry schedule is the delay before each
+    # retry (comma-separated durations: 5s, 5m, 2h); after the last one the delivery is
+    # dead-lettered. Each delay is drawn from [d/2, d] (jitter), Retry-After can lengthen it.
+    webhook_retry_schedule: str = "5s,5m,30m,2h,5h,10h,10h"
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # One slow receiver cannot stall the rest: at most this many requests in flight to one
+    # endpoint, this many in all, and this many sent per second by the process.
+    webhook_concurrency_per_endpoint: int = Field(default=4, ge=1, le=100)
+    webhook_max_in_flight: int = Field(default=64, ge=1, le=10_000)
+    webhook_rate_per_second: float = Field(default=200.0, gt=0)
+    # How often the dispatcher looks for due deliveries when nothing woke it (events of this
+    # process wake it at once; retries and other processes' events wait at most this long).
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # An endpoint that has failed every delivery for this long is disabled (audited).
+    webhook_disable_after_seconds: float = Field(default=5 * 86400, gt=0)
+    # Rotating an endpoint's secret keeps signing with the old one too for this long.
+    webhook_rotation_grace_seconds: float = Field(default=86400, ge=0)
+
     # Tokens (prompt + completion) an account's llm nodes may use per calendar month (UTC);
     # a call over it fails with llm_budget_exceeded. None: no budget.
     llm_monthly_token_budget: int | None = Field(default=None, ge=0)
+
     # MCP servers (the `mcp` node; docs/nodes/mcp.md). A flow may start a stdio MCP server
     # only with a command on this admin list (comma-separated; an entry may carry leading
     # arguments, "python /opt/mcp/files.py", which the node's args must then start with);

@@ -252,13 +252,11 @@ def _written_checkpoints(h: Harness) -> list[NewCheckpoint]:
         events: Sequence[NewEvent],
         *,
         checkpoint: NewCheckpoint | None = None,
-        **position: Any,
+        **rest: Any,
     ) -> list[ExecutionEvent]:
         if checkpoint is not None:
             written.append(checkpoint)
-        return await record_step(
-            account_id, execution_id, events, checkpoint=checkpoint, **position
-        )
+        return await record_step(account_id, execution_id, events, checkpoint=checkpoint, **rest)
 
     runs.record_step = spy  # type: ignore[method-assign]
     return written

@@ -32,16 +32,21 @@ from flowrunner.api.routes import (
     audit,
     auth,
     executions,
+    flow_graph,
     flows,
     health,
+    hooks,
     plugins,
     secrets,
     tokens,
+    triggers,
+    webhooks,
     ws,
 )
 from flowrunner.audit import AuditLog
 from flowrunner.config import Settings
 from flowrunner.definition.limits import FlowLimits
+from flowrunner.executions.executor import default_owner
 from flowrunner.executions.runtime import execution_runtime
 from flowrunner.flows import FlowChecker, FlowRegistry
 from flowrunner.nodes.database.connections import close_connections
@@ -49,6 +54,9 @@ from flowrunner.plugins import plugin_manager
 from flowrunner.plugins.manager import PluginManager
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Store, open_store
+from flowrunner.triggers import HookLimits, InboundHooks, Scheduler, TriggerService
+from flowrunner.ui import install_ui
+from flowrunner.webhooks import WebhookService, webhook_runtime
 
 API_PREFIX = "/api/v1"
 
@@ -80,6 +88,7 @@ async def build_services(
     await account_service.ensure_admin_from_env(settings)
     # Plugin code is imported off the loop: a slow plugin import does not stall the start.
     manager = plugins if plugins is not None else await asyncio.to_thread(plugin_manager, settings)
+    triggers = TriggerService(store, audit_log)
     return Services(
         plugins=manager,
         settings=settings,
@@ -87,7 +96,11 @@ async def build_services(
         audit=audit_log,
         accounts=account_service,
         vault=SecretVault(store, keyring, audit_log),
-        flows=FlowRegistry(store, audit_log, _flow_checker(settings, manager)),
+        # Saving a flow version rewrites the triggers its YAML declares.
+        flows=FlowRegistry(
+            store, audit_log, _flow_checker(settings, manager), listeners=[triggers]
+        ),
+        triggers=triggers,
     )
 
 
@@ -98,6 +111,38 @@ def _flow_checker(settings: Settings, plugins: PluginManager) -> FlowChecker:
         max_script_bytes=settings.max_script_bytes,
     )
     return FlowChecker(limits, workers=settings.flow_validation_workers, registry=plugins.current)
+
+
+@asynccontextmanager
+async def _triggers_runtime(app: FastAPI, settings: Settings, store: Store) -> AsyncIterator[None]:
+    """The public hook route's service and the scheduler task, over the running executions."""
+    services: Services = app.state.services
+    hooks = InboundHooks(
+        store,
+        services.triggers.repository,
+        app.state.executions,
+        services.vault,
+        services.audit,
+        limits=HookLimits(
+            max_body=settings.trigger_max_body_bytes,
+            rate_per_minute=settings.trigger_rate_limit_per_minute,
+            sync_timeout=settings.trigger_sync_timeout_seconds,
+        ),
+    )
+    services.triggers.on_change(hooks.forget)
+    app.state.hooks = hooks
+    scheduler = Scheduler(
+        services.triggers.repository,
+        app.state.executions,
+        tick=settings.scheduler_tick_seconds,
+        max_catch_up=settings.schedule_max_catch_up,
+    )
+    if settings.scheduler_enabled:
+        scheduler.start()
+    try:
+        yield
+    finally:
+        await scheduler.stop()
 
 
 def create_app(
@@ -118,15 +163,28 @@ def create_app(
             vault = services.vault
             try:
                 async with (
+                    webhook_runtime(
+                        settings,
+                        opened,
+                        vault.keyring,
+                        worker=default_owner(),
+                        secrets=vault.resolve_all,
+                        audit=services.audit,
+                    ) as hooks,
                     execution_runtime(
                         settings,
                         opened,
                         secrets=vault.resolve_all,
                         keys=vault.keyring,
                         registry=services.plugins.current,
+                        webhooks=hooks.outbox,
                     ) as app.state.executions,
                     watching(services.plugins, services.audit, watch=settings.plugins_watch),
+                    _triggers_runtime(app, settings, opened),
                 ):
+                    app.state.webhooks = WebhookService(
+                        opened, vault.keyring, hooks, services.audit
+                    )
                     yield
             finally:
                 app.state.services.flows.close()
@@ -141,15 +199,22 @@ def create_app(
         version=__version__,
         summary="YAML-driven workflow orchestration",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by install_ui, from local assets (no CDN)
         redoc_url=None,
         lifespan=lifespan,
         dependencies=[Depends(single_valued_query)],
     )
     install_error_handlers(app)
     app.include_router(health.router)
-    for module in (executions, flows, plugins, auth, accounts, tokens, secrets, audit, ws):
+    # The public hook route first: the hot path of a flow served as an API (routes are tried
+    # in order).
+    routers = (
+        hooks, executions, flows, flow_graph, plugins, auth, accounts, tokens, secrets, audit,
+        webhooks, ws, triggers,
+    )  # fmt: skip
+    for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
+    install_ui(app, openapi_url=f"{API_PREFIX}/openapi.json")
     app.add_middleware(CorrelationMiddleware)  # inside RequestContext: logs get request_id
     # Inside the body limit, which bounds what this one reads.
     app.add_middleware(InputGuardMiddleware, max_depth=settings.max_json_depth)
@@ -157,7 +222,10 @@ def create_app(
     app.add_middleware(
         BodyLimitMiddleware,
         default=settings.max_request_bytes,
-        by_prefix=[(f"{API_PREFIX}/flows", settings.max_flow_bytes)],
+        by_prefix=[
+            (f"{API_PREFIX}/flows", settings.max_flow_bytes),
+            (f"{API_PREFIX}/hooks", settings.trigger_max_body_bytes),
+        ],
     )
     app.add_middleware(RequestContextMiddleware)
     return app

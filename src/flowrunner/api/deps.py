@@ -29,6 +29,7 @@ from flowrunner.plugins.manager import PluginManager
 from flowrunner.secrets import SecretVault
 from flowrunner.storage import Account, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
+from flowrunner.triggers import TriggerService
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class Services:
     accounts: AccountService
     vault: SecretVault
     flows: FlowRegistry
+    triggers: TriggerService
     tokens: TokenCache = field(default_factory=TokenCache)
     """Bearer token → account for a few seconds; cleared by revokes, disables, password changes."""
     plugins: PluginManager = field(default_factory=PluginManager)

@@ -30,6 +30,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.FlowrunnerError], int], ...] = (
     (errors.DefinitionError, 400),
     (errors.ExpressionError, 400),
     (errors.InvalidInput, 400),
+    (errors.DestinationRefused, 400),
     (InvalidCursor, 400),
     (errors.NotFound, 404),
     (errors.Conflict, 409),

@@ -9,7 +9,7 @@ from flowrunner.definition.compile import CompiledFlow, compile_flow
 from flowrunner.definition.load import load_flow, validate_flow
 from flowrunner.definition.model import FlowDefinition, Metadata
 from flowrunner.definition.schema import flow_schema
-from flowrunner.nodes.durations import parse_duration
+from flowrunner.durations import parse_duration
 from flowrunner.nodes.spec import BatchSpec, NodeSpec, RetrySpec
 
 __all__ = [

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 from flowrunner.definition.limits import UNLIMITED, FlowLimits
 from flowrunner.definition.model import FlowDefinition, Metadata, freeze
 from flowrunner.definition.source import SourceError, SourceMap, dotted, parse_yaml
+from flowrunner.definition.triggers import build_triggers
 from flowrunner.definition.validate import Checker
+from flowrunner.durations import parse_duration
 from flowrunner.errors import DefinitionError, Problem
-from flowrunner.nodes.durations import parse_duration
 from flowrunner.nodes.spec import BatchSpec, NodeSpec, RetrySpec
 from flowrunner.plugins import NodeTypeRegistry, builtin_registry
 
@@ -174,6 +175,7 @@ def _build(
         metadata=metadata,
         nodes=MappingProxyType(nodes),
         start=start,
+        triggers=build_triggers(data),
         problems=tuple(problems),
         source=source,
         positions=MappingProxyType({dotted(p): pos for p, pos in positions.values.items()}),

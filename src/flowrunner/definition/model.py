@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from flowrunner.definition.triggers import TriggerSpec
 from flowrunner.errors import Problem
 from flowrunner.nodes.spec import NodeSpec
 
@@ -33,6 +34,8 @@ class FlowDefinition:
     metadata: Metadata
     nodes: Mapping[str, NodeSpec]
     start: str
+    triggers: tuple[TriggerSpec, ...] = ()
+    """``triggers:`` (and ``cron`` nodes): what starts the flow besides the API."""
     problems: tuple[Problem, ...] = ()  # warnings only: a definition with errors is never built
     source: str | None = None
     # Dotted path -> (line, column), for errors found later (compile time, sub-flows).

@@ -15,8 +15,8 @@ from typing import Any
 import jsonschema
 
 from flowrunner.definition.source import Path, SourceMap, dotted
+from flowrunner.durations import DURATION_HINT
 from flowrunner.errors import Problem
-from flowrunner.nodes.durations import DURATION_HINT
 
 _REQUIRED = re.compile(r"^'(.+)' is a required property$")
 _JSON_TYPE = {

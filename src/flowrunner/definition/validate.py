@@ -21,6 +21,7 @@ from flowrunner.definition.limits import script_too_long
 from flowrunner.definition.schema import flow_schema
 from flowrunner.definition.schema_errors import schema_problems
 from flowrunner.definition.source import Path, SourceMap, dotted
+from flowrunner.definition.triggers import check_triggers
 from flowrunner.errors import ExpressionError, FlowrunnerError, Problem, ScriptError
 from flowrunner.expressions import SCOPE_NAMES, Segment, parse_path, split_template
 from flowrunner.plugins import NodeTypeRegistry
@@ -74,6 +75,7 @@ class Checker(GraphChecks):
             self._check_node(node_id, node)
         self.start = self.check_graph()
         self._check_splits()
+        check_triggers(self.data, lambda path, message: self.error(path, message))
         return self.problems
 
     # --- helpers ---------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -39,6 +39,7 @@ from flowrunner.storage import (
     ExecutionEvent,
     ExecutionStore,
     NewCheckpoint,
+    NewDelivery,
     NewEvent,
 )
 from flowrunner.storage.records import utcnow
@@ -48,6 +49,15 @@ log = logging.getLogger(__name__)
 FLUSH_DELAY = 0.1
 
 T = TypeVar("T")
+
+
+class StepOutbox(Protocol):
+    """Webhook outbox entries for the events of one step (``webhooks.EventOutbox`` bound to a
+    run), and the signal that they were committed."""
+
+    async def entries(self, events: Sequence[NewEvent]) -> list[NewDelivery]: ...
+
+    def committed(self) -> None: ...
 
 
 class Recorder:
@@ -65,8 +75,11 @@ class Recorder:
         node_count: int,
         should_suspend: Callable[[], bool] = lambda: False,
         sealer: Sealer | None = None,
+        outbox: StepOutbox | None = None,
     ) -> None:
         self._store = store
+        # The webhook events of a step's node events, written in the step's own write.
+        self._outbox = outbox
         self._bus = bus
         self._execution = execution
         self._masker = masker
@@ -191,6 +204,13 @@ class Recorder:
             position = (None, None) if self._ended else (self.progress, self._at)
             progress = position[0] if position[0] != self._stored[0] else None
             at = position[1] if position[1] != self._stored[1] else None
+            try:
+                outbox = await self._outbox.entries(batch) if self._outbox else []
+            except BaseException:
+                self._buffer[:0] = batch
+                raise
+            # Passed only when there is some: the common call stays the plain one.
+            extra = {"outbox": outbox} if outbox else {}
             write = asyncio.ensure_future(
                 self._store.record_step(
                     self._execution.account_id,
@@ -199,6 +219,7 @@ class Recorder:
                     checkpoint=saved,
                     progress=progress,
                     current_node=at,
+                    **extra,
                 )
             )
             try:
@@ -217,6 +238,8 @@ class Recorder:
                 self.last_seq = stored[-1].seq
             if not self._ended:
                 self._stored = position
+            if outbox and self._outbox is not None:
+                self._outbox.committed()
         if stored:
             await self._bus.publish(self._execution.flow_id, stored)
         return stored

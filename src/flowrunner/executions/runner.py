@@ -9,13 +9,14 @@ the store. It never decides *where* or *when* a run happens; executors do.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from flowrunner.definition import CompiledFlow
+from flowrunner.definition import CompiledFlow, FlowDefinition
 from flowrunner.engine import ErrorInfo
 from flowrunner.errors import (
     Conflict,
@@ -42,11 +43,12 @@ from flowrunner.nodes.live import LIVE_SINK
 from flowrunner.nodes.llm.usage import USAGE_METER
 from flowrunner.nodes.store import RUN_KV
 from flowrunner.secrets import Masker
-from flowrunner.storage import Execution, NewEvent, Store
+from flowrunner.storage import Execution, NewDelivery, NewEvent, Store
 from flowrunner.storage.records import Clock, ExecutionStatus, utcnow
 
 if TYPE_CHECKING:
     from flowrunner.executions.subflows import SubflowHost
+    from flowrunner.webhooks import EventOutbox
 
 SecretsResolver = Callable[[str], Awaitable[Mapping[str, Any]]]
 """account id → that account's secrets in clear (the vault provides it)."""
@@ -86,8 +88,11 @@ class Runner:
         max_resume_attempts: int = DEFAULT_MAX_RESUME_ATTEMPTS,
         subflows: SubflowHost | None = None,
         llm_token_budget: int | None = None,
+        webhooks: EventOutbox | None = None,
     ) -> None:
         self._store = store
+        # Webhook events go into the outbox with the status changes that cause them.
+        self._webhooks = webhooks
         # Runs stored sub-flows (``flow: <name>``) as child executions; None: they fail.
         self.subflows = subflows
         self._bus = bus
@@ -151,6 +156,11 @@ class Runner:
                 node_count=len(compiled.engine_flow.nodes()),
                 should_suspend=lambda: control.suspend_requested,
                 sealer=Sealer(masker, self._keys),
+                outbox=(
+                    None
+                    if self._webhooks is None
+                    else _RunOutbox(self._webhooks, execution, compiled.definition)
+                ),
             )
             checkpoint = None
             if execution.status != "queued" or execution.last_event_seq > 0:
@@ -160,9 +170,12 @@ class Runner:
                     checkpoint = unpack(checkpoint, execution.input)
             # Status events go out with the first node's batch: one write fewer per run.
             if execution.status == "queued":
+                now = self._clock()
+                outbox = await self._outbox(execution, "running", now, compiled.definition)
                 execution = await uninterrupted(
-                    transition(store, execution, "running", now=self._clock())
+                    transition(store, execution, "running", now=now, outbox=outbox)
                 )
+                self._committed(outbox)
                 recorder.add(ev.status_event("running"))
             else:
                 where = checkpoint.next_node if checkpoint else None
@@ -272,8 +285,14 @@ class Runner:
         store = self._store.executions
         if recorder is not None:
             await recorder.settle()
+        now = self._clock()
         try:
-            done = await transition(store, execution, status, now=self._clock(), **fields)
+            outbox = await self._outbox(
+                execution, status, now, await self._definition(execution),
+                output=fields.get("output"), error=fields.get("error"),
+            )  # fmt: skip
+            done = await transition(store, execution, status, now=now, outbox=outbox, **fields)
+            self._committed(outbox)
         except Conflict:
             if recorder is not None:
                 await recorder.close()
@@ -290,6 +309,45 @@ class Runner:
             stored = await store.append_events(execution.account_id, execution.id, [final])
             await self._bus.publish(execution.flow_id, stored)
         return done
+
+    async def _outbox(
+        self,
+        execution: Execution,
+        status: ExecutionStatus,
+        now: datetime,
+        definition: FlowDefinition | None,
+        *,
+        output: Any = None,
+        error: Any = None,
+    ) -> list[NewDelivery]:
+        """The webhook events of a status change, for the store to write with it."""
+        if self._webhooks is None:
+            return []
+        return await self._webhooks.entries(
+            execution,
+            status,
+            now,
+            flow_name=definition.name if definition else None,
+            flow_webhooks=definition.metadata.webhooks if definition else (),
+            output=output,
+            error=error,
+        )
+
+    def _committed(self, outbox: list[NewDelivery]) -> None:
+        if outbox and self._webhooks is not None:
+            self._webhooks.committed()
+
+    async def _definition(self, execution: Execution) -> FlowDefinition | None:
+        """The run's flow definition (cached compiled), or None when it does not load."""
+        if self._webhooks is None:
+            return None
+        try:
+            compiled = await self._flows.load(
+                self._store.flows, execution.account_id, execution.flow_id, execution.flow_version
+            )
+        except (DefinitionError, FlowrunnerError):
+            return None
+        return compiled.definition
 
     async def record_canceled(self, execution: Execution) -> Execution:
         """Cancel a run no engine of this process runs: still queued or loading its flow, or
@@ -371,6 +429,26 @@ class Runner:
         """The pinned version is gone or does not compile: the run fails before any node."""
         details = error_details(exc, masker)
         return await self._finish(execution, "failed", ev.error_event(details), error=details)
+
+
+@dataclass(frozen=True, slots=True)
+class _RunOutbox:
+    """The webhook outbox bound to one run, for its recorder (node events)."""
+
+    webhooks: EventOutbox
+    execution: Execution
+    definition: FlowDefinition
+
+    async def entries(self, events: Sequence[NewEvent]) -> list[NewDelivery]:
+        return await self.webhooks.node_entries(
+            self.execution,
+            events,
+            flow_name=self.definition.name,
+            flow_webhooks=self.definition.metadata.webhooks,
+        )
+
+    def committed(self) -> None:
+        self.webhooks.committed()
 
 
 def _start_arguments(

@@ -25,6 +25,7 @@ from flowrunner.executions.subflows import SubflowHost
 from flowrunner.plugins import NodeTypeRegistry
 from flowrunner.scripting import Sandbox
 from flowrunner.storage import Store
+from flowrunner.webhooks.outbox import EventOutbox
 
 
 @asynccontextmanager
@@ -35,6 +36,7 @@ async def execution_runtime(
     secrets: SecretsResolver | None = None,
     keys: Keys | None = None,
     registry: Callable[[], NodeTypeRegistry] | None = None,
+    webhooks: EventOutbox | None = None,
 ) -> AsyncIterator[ExecutionService]:
     sandbox = Sandbox(
         workers=settings.script_workers,
@@ -70,6 +72,7 @@ async def execution_runtime(
         keys=keys,  # checkpoints holding a secret are sealed with the vault's keys
         max_resume_attempts=settings.max_resume_attempts,
         llm_token_budget=settings.llm_monthly_token_budget,
+        webhooks=webhooks,
         # Child runs (stored sub-flows) run in their parent's task, leased by the same owner.
         subflows=SubflowHost(
             store, owner=owner, lease_ttl=ttl, max_depth=settings.max_subflow_depth

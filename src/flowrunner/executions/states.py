@@ -14,11 +14,12 @@ executor relies on this: a run that ended has no lease to hand back.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from flowrunner.errors import Conflict
-from flowrunner.storage import Execution, ExecutionStore
+from flowrunner.storage import Execution, ExecutionStore, NewDelivery
 from flowrunner.storage.records import ExecutionStatus, JSONValue, utcnow
 
 TERMINAL: frozenset[ExecutionStatus] = frozenset({"completed", "failed", "canceled"})
@@ -66,11 +67,13 @@ async def transition(
     now: datetime | None = None,
     output: JSONValue = None,
     error: dict[str, Any] | None = None,
+    outbox: Sequence[NewDelivery] = (),
 ) -> Execution:
     """Move ``execution`` to ``target`` atomically, with the lease and checkpoint effects the
     module docstring lists; ``Conflict`` if it is no longer in a status the move is allowed
     from (someone else changed it first). A completed run's progress becomes 1.0; any other
-    keeps what its runner recorded (``record_step``)."""
+    keeps what its runner recorded (``record_step``). ``outbox`` (the webhook events of the
+    move) is written in the same atomic write."""
     check_transition(execution.status, target, execution_id=execution.id)
     now = now or utcnow()
     started_at = now if target == "running" else None
@@ -89,6 +92,7 @@ async def transition(
             finished_at=finished_at,
             release_lease=ends,
             drop_checkpoint=target in _DROPS_CHECKPOINT,
+            outbox=outbox,
         )
     except Conflict as exc:
         raise Conflict(

@@ -37,6 +37,17 @@ class AuditSink(Protocol):
     ) -> object: ...
 
 
+class SaveListener(Protocol):
+    """Told after a flow version is saved or a flow deleted (the triggers service keeps the
+    flow's declared triggers in step)."""
+
+    async def flow_saved(
+        self, account_id: str, flow_id: str, definition: FlowDefinition
+    ) -> None: ...
+
+    async def flow_deleted(self, account_id: str, flow_id: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class FlowFilters:
     """List filters; every one given must match. Text matches are case-insensitive."""
@@ -68,9 +79,16 @@ class SavedFlow:
 
 
 class FlowRegistry:
-    def __init__(self, store: Store, audit: AuditSink, checker: FlowChecker | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        audit: AuditSink,
+        checker: FlowChecker | None = None,
+        listeners: Sequence[SaveListener] = (),
+    ) -> None:
         self._store = store
         self._audit = audit
+        self._listeners = list(listeners)
         # Parses and validates off the event loop, within the per-flow limits.
         self._checker = checker or FlowChecker()
 
@@ -124,7 +142,13 @@ class FlowRegistry:
         )
         flow = await self._store.flows.get(account_id, flow.id)
         await self._record("flow.created", account_id, actor_id, flow.id, version=1)
+        for listener in self._listeners:
+            await listener.flow_saved(account_id, flow.id, definition)
         return SavedFlow(flow, version)
+
+    def listen(self, listener: SaveListener) -> None:
+        """Add a listener (the composition root wires services built after the registry)."""
+        self._listeners.append(listener)
 
     async def get(self, account_id: str, flow_id: str) -> SavedFlow:
         flow = await self._store.flows.get(account_id, flow_id)
@@ -207,6 +231,8 @@ class FlowRegistry:
         """Soft delete: no new runs, no listing; versions stay for past executions."""
         await self._store.flows.delete(account_id, flow_id)
         await self._record("flow.deleted", account_id, actor_id, flow_id)
+        for listener in self._listeners:
+            await listener.flow_deleted(account_id, flow_id)
 
     # --- versions --------------------------------------------------------------------------
 
@@ -304,6 +330,8 @@ class FlowRegistry:
             # Most saves change the nodes only: a read is cheaper than a second write.
             flow = await self._store.flows.get(account_id, flow_id)
         await self._record(action, account_id, actor_id, flow_id, version=version.number, **details)
+        for listener in self._listeners:
+            await listener.flow_saved(account_id, flow_id, definition)
         return SavedFlow(flow, version)
 
     async def _record(

@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from flowrunner.durations import DURATION_HINT, DURATION_PATTERN, parse_duration
 from flowrunner.engine import Flow, NodeEvent, RunScoped
 from flowrunner.errors import ExecutionError, FlowFailed
 from flowrunner.expressions import thaw, to_text
 from flowrunner.fairness import idle
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
-from flowrunner.nodes.durations import DURATION_HINT, DURATION_PATTERN, parse_duration
 from flowrunner.nodes.spec import BuildEnv
 
 _DURATION = {

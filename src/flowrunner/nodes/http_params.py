@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowrunner.durations import DURATION_HINT, DURATION_PATTERN, parse_duration
 from flowrunner.errors import ExecutionError
 from flowrunner.expressions import to_text
-from flowrunner.nodes.durations import DURATION_HINT, DURATION_PATTERN, parse_duration
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 DEFAULT_KEY_NAME = "X-API-Key"

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
-from flowrunner.nodes.durations import DURATION_HINT, DURATION_PATTERN, parse_duration
+from flowrunner.durations import DURATION_HINT, DURATION_PATTERN, parse_duration
 from flowrunner.nodes.kv_query import QueryError, check_filter, matches, sort_fields, sort_rows
 
 MAX_SCAN = 10_000

@@ -31,6 +31,8 @@ def builtin_registry() -> NodeTypeRegistry:
     from flowrunner.nodes.mcp import MCP_TYPES
     from flowrunner.nodes.script import SCRIPT_TYPES
     from flowrunner.nodes.store import STORE_TYPES
+    from flowrunner.nodes.triggering import TRIGGERING_TYPES
+    from flowrunner.nodes.webhook import WEBHOOK_TYPES
 
     registry = NodeTypeRegistry()
     for node_type, aliases in (
@@ -43,6 +45,8 @@ def builtin_registry() -> NodeTypeRegistry:
         *DATABASE_TYPES,
         *LLM_TYPES,
         *MCP_TYPES,
+        *WEBHOOK_TYPES,
+        *TRIGGERING_TYPES,
     ):
         registry.register(node_type, aliases=aliases)
     return registry

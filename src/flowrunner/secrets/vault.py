@@ -193,6 +193,11 @@ class SecretVault:
             target=key,
         )
 
+    async def resolve(self, account_id: str, key: str) -> Any:
+        """One decrypted secret for the system's own use (a trigger's verification key), like
+        ``resolve_all``: not audited per read. ``NotFound`` if missing."""
+        return self._decrypt(await self._store.secrets.get(account_id, key))
+
     async def resolve_all(self, account_id: str) -> dict[str, Any]:
         """Every secret of the account, decrypted, for ``${secrets.NAME}`` in runs."""
         resolved: dict[str, Any] = {}

@@ -246,6 +246,33 @@ class WebhookDelivery:
     claimed_until: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """An outbox entry written with a state change (``ExecutionStore.update(outbox=...)``):
+    the change and its webhook events commit together or not at all."""
+
+    endpoint_id: str
+    event_type: str
+    payload: Mapping[str, JSONValue]
+
+
+def pending_delivery(
+    account_id: str, entry: NewDelivery, now: datetime, not_before: datetime | None = None
+) -> WebhookDelivery:
+    """The outbox record for ``entry``: pending, due at ``not_before`` (default: now)."""
+    return WebhookDelivery(
+        id=new_id(),
+        account_id=account_id,
+        endpoint_id=entry.endpoint_id,
+        event_type=entry.event_type,
+        payload=dict(entry.payload),
+        status="pending",
+        attempts=0,
+        next_attempt_at=not_before or now,
+        created_at=now,
+    )
+
+
 # --- audit ---------------------------------------------------------------------------------
 
 

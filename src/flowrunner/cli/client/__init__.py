@@ -2,8 +2,9 @@
 
 ``register`` adds the client commands to the root app: ``login``/``logout``/``whoami``,
 ``profile``, ``flows`` (with ``flows run``), ``executions``, ``secrets``, ``tokens``,
-``accounts``, ``plugins``, ``node-types`` and ``audit list``. Local commands on the same
-nouns (``secrets rotate-key``, ``audit verify``) are added to these groups by ``cli/app.py``.
+``triggers``, ``webhooks``, ``accounts``, ``plugins``, ``node-types`` and ``audit list``.
+Local commands on the same nouns (``secrets rotate-key``, ``audit verify``) are added to these
+groups by ``cli/app.py``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from flowrunner.cli.client.flows import flows_app
 from flowrunner.cli.client.plugins import node_types_app, plugins_app
 from flowrunner.cli.client.secrets import secrets_app
 from flowrunner.cli.client.tokens import tokens_app
+from flowrunner.cli.client.triggers import triggers_app
+from flowrunner.cli.client.webhooks import webhooks_app
 
 __all__ = ["flows_run", "register"]
 
@@ -28,6 +31,8 @@ def register(app: typer.Typer) -> tuple[typer.Typer, typer.Typer]:
     app.add_typer(executions_app, name="executions")
     app.add_typer(secrets_app, name="secrets")
     app.add_typer(tokens_app, name="tokens")
+    app.add_typer(triggers_app, name="triggers")
+    app.add_typer(webhooks_app, name="webhooks")
     app.add_typer(accounts_app, name="accounts")
     app.add_typer(plugins_app, name="plugins")
     app.add_typer(node_types_app, name="node-types")

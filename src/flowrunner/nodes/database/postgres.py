@@ -29,13 +29,13 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 
 import asyncpg
 
+from flowrunner.durations import DURATION_PATTERN, parse_duration
 from flowrunner.errors import ExecutionError
 from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
 from flowrunner.nodes.database.pg_kv import PgTable
 from flowrunner.nodes.database.pg_pools import DEFAULT_STATEMENT_TIMEOUT_MS, describe, pools
 from flowrunner.nodes.database.pg_values import to_json_row
-from flowrunner.nodes.durations import DURATION_PATTERN, parse_duration
 from flowrunner.nodes.kv_ops import (
     KV_OPERATIONS,
     KV_PARAMS,

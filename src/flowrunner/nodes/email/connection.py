@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Literal
 
+from flowrunner.durations import DURATION_PATTERN, parse_duration
 from flowrunner.errors import ExecutionError
-from flowrunner.nodes.durations import DURATION_PATTERN, parse_duration
 
 __all__ = [
     "DEFAULT_TIMEOUT",

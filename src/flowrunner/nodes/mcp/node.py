@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from flowrunner.config import load_settings
+from flowrunner.durations import DURATION_PATTERN
 from flowrunner.errors import ExecutionError
 from flowrunner.expressions import thaw
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
-from flowrunner.nodes.durations import DURATION_PATTERN
 from flowrunner.nodes.mcp.errors import McpError
 from flowrunner.nodes.mcp.operations import OPERATIONS, run_operation
 from flowrunner.nodes.mcp.server import McpSettings, ServerSpec, parse_timeout

@@ -20,8 +20,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from flowrunner.config import Settings
+from flowrunner.durations import DURATION_HINT, parse_duration
 from flowrunner.expressions import to_text
-from flowrunner.nodes.durations import DURATION_HINT, parse_duration
 from flowrunner.nodes.mcp.errors import McpCommandRefused, McpError
 from flowrunner.outbound import AddressPolicy
 

@@ -29,6 +29,7 @@ from flowrunner.storage.dynamodb.client import ConditionFailed, Table, Transacti
 from flowrunner.storage.dynamodb.codec import dump_json, from_item, load_json, parse_ts, seq_key, ts
 from flowrunner.storage.dynamodb.execution_items import ExecutionTable, exec_sk, run_pk
 from flowrunner.storage.dynamodb.expr import Expr
+from flowrunner.storage.dynamodb.outbox import delivery_item
 from flowrunner.storage.pagination import clamp_limit
 from flowrunner.storage.protocols import MAX_LIMIT
 from flowrunner.storage.records import (
@@ -36,7 +37,9 @@ from flowrunner.storage.records import (
     ExecutionEvent,
     JSONValue,
     NewCheckpoint,
+    NewDelivery,
     NewEvent,
+    pending_delivery,
 )
 
 BATCH_MAX = 99
@@ -65,6 +68,11 @@ def _slices(events: Sequence[NewEvent]) -> list[list[Entry]]:
         out[-1].append(pair)
         size += cost
     return out
+
+
+TX_OUTBOX = 90
+"""Outbox entries written in a step's transaction (with the batch, the checkpoint and the
+progress check, under DynamoDB's 100 items)."""
 
 
 class EventLog(ExecutionTable):
@@ -109,6 +117,7 @@ class EventLog(ExecutionTable):
         execution_id: str,
         batch: list[Entry],
         checkpoint: NewCheckpoint | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> builtins.list[ExecutionEvent]:
         """Put ``batch`` at the next free number (with ``checkpoint``, in one transaction,
         when given), re-reading the last batch after each lost race."""
@@ -124,7 +133,7 @@ class EventLog(ExecutionTable):
                 "events": _batch_json(batch),
                 "created_at": ts(now),
             }  # fmt: skip
-            if await self._put_batch(item, checkpoint, now):
+            if await self._put_batch(item, checkpoint, now, outbox):
                 self._remember(account_id, execution_id, first + len(batch))
                 return _expand(item)
             # Another process took this number first: back off a little and re-read.
@@ -132,29 +141,35 @@ class EventLog(ExecutionTable):
         raise Conflict("too many concurrent event writers; retry", execution_id=execution_id)
 
     async def _put_batch(
-        self, item: dict[str, Any], checkpoint: NewCheckpoint | None, now: datetime
+        self,
+        item: dict[str, Any],
+        checkpoint: NewCheckpoint | None,
+        now: datetime,
+        outbox: Sequence[NewDelivery] = (),
     ) -> bool:
         """False when another writer holds the batch's number already."""
         account_id, execution_id = item["account_id"], item["execution_id"]
-        if checkpoint is None:
+        if checkpoint is None and not outbox:
             try:
                 await self._t.put(item, condition=NEW)
             except ConditionFailed:
                 return False
             return True
-        saved = _checkpoint_item(
-            account_id, execution_id, dump_json(checkpoint.shared), checkpoint.next_node,
-            dump_json(dict(checkpoint.results)), dump_json(dict(checkpoint.resume)), now,
-        )  # fmt: skip
-        actions = [
-            _progress(account_pk(account_id), exec_sk(execution_id), self._t),
-            self._t.tx_put(item, condition=NEW),
-            self._t.tx_put(saved),
-        ]
+        actions = [self._t.tx_put(item, condition=NEW)]
+        if checkpoint is not None:
+            saved = _checkpoint_item(
+                account_id, execution_id, dump_json(checkpoint.shared), checkpoint.next_node,
+                dump_json(dict(checkpoint.results)), dump_json(dict(checkpoint.resume)), now,
+            )  # fmt: skip
+            progress = _progress(account_pk(account_id), exec_sk(execution_id), self._t)
+            actions = [progress, *actions, self._t.tx_put(saved)]
+        for entry in outbox:
+            delivery = delivery_item(pending_delivery(account_id, entry, now))
+            actions.append(self._t.tx_put(delivery, condition=NEW))
         try:
             await self._t.transact(actions)
         except TransactionCanceled as exc:
-            if exc.failed(0):
+            if checkpoint is not None and exc.failed(0):
                 raise NotFound(
                     "execution not found", account_id=account_id, execution_id=execution_id
                 ) from exc
@@ -277,16 +292,33 @@ class EventLog(ExecutionTable):
         checkpoint: NewCheckpoint | None = None,
         progress: float | None = None,
         current_node: str | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> builtins.list[ExecutionEvent]:
         """One transaction: the next event batch (on condition its number is free), the
-        checkpoint, and a check that the execution exists. Atomic for a batch that fits one
-        item (99 events, ~350 KB), as ``append_events`` is; a bigger step appends first.
-        Where the run is goes on the execution item with the event counter."""
+        checkpoint, a check that the execution exists, and the outbox entries. Atomic for a
+        batch that fits one item (99 events, ~350 KB), as ``append_events`` is; a bigger step
+        appends first. Outbox entries past ``TX_OUTBOX`` are put just after the transaction
+        (a transaction holds at most 100 items). Where the run is goes on the execution item
+        with the event counter."""
         given = {
             "progress": None if progress is None else float(progress),
             "current_node": current_node,
         }
         position = {name: value for name, value in given.items() if value is not None}
+        if outbox and events:
+            slices = _slices(events)
+            async with self._appending.hold((account_id, execution_id)):
+                written: list[ExecutionEvent] = []
+                for batch in slices[:-1]:
+                    written += await self._append(account_id, execution_id, batch)
+                written += await self._append(
+                    account_id, execution_id, slices[-1], checkpoint, outbox[:TX_OUTBOX]
+                )
+            await self._raise_counter(account_id, execution_id, written[-1].seq, position)
+            for entry in outbox[TX_OUTBOX:]:
+                delivery = pending_delivery(account_id, entry, self._clock())
+                await self._t.put(delivery_item(delivery), condition=NEW)
+            return written
         if checkpoint is None:
             return await self._append_all(account_id, execution_id, events, position)
         slices = _slices(events) if events else [[]]

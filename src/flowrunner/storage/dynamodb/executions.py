@@ -6,8 +6,9 @@ whole ``ExecutionStore``. Item layout: see ``execution_items``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.dynamodb.accounts import EXISTS, NEW, account_pk
@@ -24,6 +25,7 @@ from flowrunner.storage.dynamodb.execution_items import (
 from flowrunner.storage.dynamodb.expr import Expr
 from flowrunner.storage.dynamodb.flows import time_range
 from flowrunner.storage.dynamodb.leases import Leases
+from flowrunner.storage.dynamodb.outbox import delivery_item
 from flowrunner.storage.dynamodb.paging import query_page
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 from flowrunner.storage.records import (
@@ -31,8 +33,10 @@ from flowrunner.storage.records import (
     Execution,
     ExecutionStatus,
     JSONValue,
+    NewDelivery,
     Page,
     new_id,
+    pending_delivery,
 )
 
 
@@ -131,6 +135,7 @@ class DynamoExecutions(EventLog, Leases):
         finished_at: datetime | None = None,
         release_lease: bool = False,
         drop_checkpoint: bool = False,
+        outbox: Sequence[NewDelivery] = (),
     ) -> Execution:
         expr = Expr().set_fields(
             {
@@ -152,7 +157,7 @@ class DynamoExecutions(EventLog, Leases):
         if release_lease:  # the lease's expiry is its place in the queue
             expr.remove("lease_owner", "lease_expires_at", "gsi3sk", "current_node")
         if expr.update:
-            updated = await self._set(account_id, execution_id, expr, expected_status)
+            updated = await self._set(account_id, execution_id, expr, expected_status, outbox)
         else:
             updated = await self.get(account_id, execution_id)
             if expected_status and updated.status not in expected_status:
@@ -169,17 +174,52 @@ class DynamoExecutions(EventLog, Leases):
         execution_id: str,
         expr: Expr,
         expected_status: Collection[ExecutionStatus],
+        outbox: Sequence[NewDelivery] = (),
     ) -> Execution:
+        """The conditional update, with ``outbox`` in the same transaction (if any)."""
         condition = EXISTS
         if expected_status:
             condition += f" AND {expr.is_in('status', list(expected_status))}"
         try:
-            fields = await self._t.update(
-                account_pk(account_id), exec_sk(execution_id), expr, condition=condition
-            )
-        except ConditionFailed:
+            if outbox:
+                fields = await self._update_with_outbox(
+                    account_id, execution_id, expr, condition, outbox
+                )
+            else:
+                fields = await self._t.update(
+                    account_pk(account_id), exec_sk(execution_id), expr, condition=condition
+                )
+        except (ConditionFailed, TransactionCanceled):
             current = await self.get(account_id, execution_id)  # NotFound if it is missing
             raise Conflict(
                 f"execution is {current.status}", execution_id=execution_id, status=current.status
             ) from None
         return to_execution(fields)
+
+    async def _update_with_outbox(
+        self,
+        account_id: str,
+        execution_id: str,
+        expr: Expr,
+        condition: str,
+        outbox: Sequence[NewDelivery],
+    ) -> dict[str, Any]:
+        """The update and its outbox entries in one ``TransactWriteItems``. Entries whose
+        endpoint is gone are left out (read first: a delete racing this write leaves an entry
+        the dispatcher dead-letters, never a refused status change)."""
+        pk = account_pk(account_id)
+        now = self._clock()
+        actions = [self._t.tx_update(pk, exec_sk(execution_id), expr, condition)]
+        present: dict[str, bool] = {}
+        for entry in outbox:
+            if entry.endpoint_id not in present:
+                found = await self._t.get(pk, f"WEBHOOK#{entry.endpoint_id}")
+                present[entry.endpoint_id] = found is not None
+            if present[entry.endpoint_id]:
+                delivery = pending_delivery(account_id, entry, now)
+                actions.append(self._t.tx_put(delivery_item(delivery), NEW))
+        await self._t.transact(actions)
+        fields = await self._t.get(pk, exec_sk(execution_id))
+        if fields is None:
+            raise NotFound("execution not found", execution_id=execution_id)
+        return fields

@@ -15,7 +15,15 @@ from typing import Any
 from flowrunner.storage.dynamodb import due_queue
 from flowrunner.storage.dynamodb.accounts import EXISTS
 from flowrunner.storage.dynamodb.client import ConditionFailed, Table
-from flowrunner.storage.dynamodb.codec import SEP, load_json, opt_ts, parse_ts, ts
+from flowrunner.storage.dynamodb.codec import (
+    SEP,
+    dump_json,
+    load_json,
+    opt_ts,
+    parse_ts,
+    time_key,
+    ts,
+)
 from flowrunner.storage.dynamodb.expr import Expr
 from flowrunner.storage.records import WebhookDelivery, WebhookEndpoint
 
@@ -46,6 +54,21 @@ def to_delivery(f: dict[str, Any]) -> WebhookDelivery:
         claimed_by=f.get("claimed_by"),
         claimed_until=opt_ts(f.get("claimed_until")),
     )
+
+
+def delivery_item(d: WebhookDelivery) -> dict[str, Any]:
+    """The item of a new (pending) delivery: in its account's and endpoint's listings and,
+    through the sparse ``gsi3`` index, in the outbox queue ordered by when it is due."""
+    a, e, i = d.account_id, d.endpoint_id, d.id
+    return {
+        "pk": f"ACCOUNT#{a}", "sk": f"DELIVERY#{i}",
+        "gsi1pk": f"ACCOUNT#{a}#DELIVERIES", "gsi1sk": time_key(d.created_at, i),
+        "gsi2pk": f"ACCOUNT#{a}#WEBHOOK#{e}#DELIVERIES", "gsi2sk": time_key(d.created_at, i),
+        "gsi3pk": OUTBOX, "gsi3sk": f"{ts(d.next_attempt_at)}{SEP}{i}",
+        "id": i, "account_id": a, "endpoint_id": e, "event_type": d.event_type,
+        "payload": dump_json(dict(d.payload)), "status": "pending", "attempts": 0,
+        "next_attempt_at": ts(d.next_attempt_at), "created_at": ts(d.created_at),
+    }  # fmt: skip
 
 
 async def claim_due(

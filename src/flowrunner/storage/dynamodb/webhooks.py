@@ -23,11 +23,11 @@ from typing import Any
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.dynamodb.accounts import EXISTS, NEW, account_pk
 from flowrunner.storage.dynamodb.client import ConditionFailed, Table, TransactionCanceled
-from flowrunner.storage.dynamodb.codec import SEP, dump_json, time_key, ts
+from flowrunner.storage.dynamodb.codec import SEP, time_key, ts
 from flowrunner.storage.dynamodb.expr import Expr
 from flowrunner.storage.dynamodb.outbox import (
-    OUTBOX,
     claim_due,
+    delivery_item,
     to_delivery,
     to_endpoint,
 )
@@ -37,11 +37,13 @@ from flowrunner.storage.records import (
     Clock,
     DeliveryStatus,
     JSONValue,
+    NewDelivery,
     Page,
     WebhookDelivery,
     WebhookEndpoint,
     delivery_status,
     new_id,
+    pending_delivery,
 )
 
 
@@ -156,19 +158,8 @@ class DynamoWebhooks:
         payload: Mapping[str, JSONValue],
         not_before: datetime | None = None,
     ) -> WebhookDelivery:
-        now = self._clock()
-        due = not_before or now
-        delivery_id = new_id()
-        item = {
-            "pk": account_pk(account_id), "sk": f"DELIVERY#{delivery_id}",
-            "gsi1pk": f"ACCOUNT#{account_id}#DELIVERIES", "gsi1sk": time_key(now, delivery_id),
-            "gsi2pk": f"ACCOUNT#{account_id}#WEBHOOK#{endpoint_id}#DELIVERIES",
-            "gsi2sk": time_key(now, delivery_id),
-            "gsi3pk": OUTBOX, "gsi3sk": f"{ts(due)}{SEP}{delivery_id}",
-            "id": delivery_id, "account_id": account_id, "endpoint_id": endpoint_id,
-            "event_type": event_type, "payload": dump_json(dict(payload)), "status": "pending",
-            "attempts": 0, "next_attempt_at": ts(due), "created_at": ts(now),
-        }  # fmt: skip
+        entry = NewDelivery(endpoint_id, event_type, payload)
+        item = delivery_item(pending_delivery(account_id, entry, self._clock(), not_before))
         actions = [
             self._t.tx_check(account_pk(account_id), f"WEBHOOK#{endpoint_id}", EXISTS, Expr()),
             self._t.tx_put(item, NEW),

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.memory.state import MemoryState, json_copy, page_by_time
+from flowrunner.storage.memory.webhooks import new_delivery
 from flowrunner.storage.pagination import clamp_limit
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
 from flowrunner.storage.records import (
@@ -19,6 +20,7 @@ from flowrunner.storage.records import (
     ExecutionStatus,
     JSONValue,
     NewCheckpoint,
+    NewDelivery,
     NewEvent,
     Page,
     new_id,
@@ -111,6 +113,7 @@ class MemoryExecutions:
         finished_at: datetime | None = None,
         release_lease: bool = False,
         drop_checkpoint: bool = False,
+        outbox: Sequence[NewDelivery] = (),
     ) -> Execution:
         async with self._s.lock:
             e = await self.get(account_id, execution_id)
@@ -133,6 +136,10 @@ class MemoryExecutions:
             if drop_checkpoint:
                 self._s.checkpoints.pop(execution_id, None)
             self._s.executions[execution_id] = e
+            for entry in outbox:
+                if entry.endpoint_id in self._s.endpoints:  # deleted meanwhile: dropped
+                    delivery = new_delivery(account_id, entry, self._s.clock())
+                    self._s.deliveries[delivery.id] = delivery
             return e
 
     async def append_events(
@@ -170,6 +177,7 @@ class MemoryExecutions:
         checkpoint: NewCheckpoint | None = None,
         progress: float | None = None,
         current_node: str | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> builtins.list[ExecutionEvent]:
         async with self._s.lock:
             new = await self._append(account_id, execution_id, events)
@@ -180,6 +188,10 @@ class MemoryExecutions:
                 current_node=e.current_node if current_node is None else current_node,
                 resume_attempts=0 if checkpoint is not None else e.resume_attempts,
             )
+            for entry in outbox:
+                if entry.endpoint_id in self._s.endpoints:  # deleted meanwhile: dropped
+                    delivery = new_delivery(account_id, entry, self._s.clock())
+                    self._s.deliveries[delivery.id] = delivery
             if checkpoint is not None:
                 self._s.checkpoints[execution_id] = Checkpoint(
                     execution_id,

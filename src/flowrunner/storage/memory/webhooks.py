@@ -13,11 +13,13 @@ from flowrunner.storage.protocols import DEFAULT_LIMIT
 from flowrunner.storage.records import (
     DeliveryStatus,
     JSONValue,
+    NewDelivery,
     Page,
     WebhookDelivery,
     WebhookEndpoint,
     delivery_status,
     new_id,
+    pending_delivery,
 )
 
 
@@ -110,18 +112,8 @@ class MemoryWebhooks:
     ) -> WebhookDelivery:
         async with self._s.lock:
             await self.get_endpoint(account_id, endpoint_id)
-            now = self._s.clock()
-            delivery = WebhookDelivery(
-                id=new_id(),
-                account_id=account_id,
-                endpoint_id=endpoint_id,
-                event_type=event_type,
-                payload=json_copy(dict(payload)),
-                status="pending",
-                attempts=0,
-                next_attempt_at=not_before or now,
-                created_at=now,
-            )
+            entry = NewDelivery(endpoint_id, event_type, payload)
+            delivery = new_delivery(account_id, entry, self._s.clock(), not_before)
             self._s.deliveries[delivery.id] = delivery
             return delivery
 
@@ -198,3 +190,10 @@ class MemoryWebhooks:
             )
             self._s.deliveries[delivery_id] = d
             return d
+
+
+def new_delivery(
+    account_id: str, entry: NewDelivery, now: datetime, not_before: datetime | None = None
+) -> WebhookDelivery:
+    delivery = pending_delivery(account_id, entry, now, not_before)
+    return replace(delivery, payload=json_copy(dict(entry.payload)))

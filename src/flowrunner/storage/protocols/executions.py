@@ -18,6 +18,7 @@ from flowrunner.storage.records import (
     ExecutionStatus,
     JSONValue,
     NewCheckpoint,
+    NewDelivery,
     NewEvent,
     Page,
 )
@@ -74,8 +75,13 @@ class ExecutionStore(Protocol):
         finished_at: datetime | None = None,
         release_lease: bool = False,
         drop_checkpoint: bool = False,
+        outbox: Sequence[NewDelivery] = (),
     ) -> Execution:
         """Set the given fields (None = leave as is).
+
+        ``outbox`` entries (webhook events the change causes) are added to the webhook outbox,
+        pending and due now, in the same atomic write: both or neither. An entry whose
+        endpoint no longer exists is dropped, never a reason to refuse the change.
 
         With ``expected_status``, ``Conflict`` unless the current status is one of them: a
         compare-and-set that lets the state machine reject racing transitions.
@@ -134,10 +140,12 @@ class ExecutionStore(Protocol):
         checkpoint: NewCheckpoint | None = None,
         progress: float | None = None,
         current_node: str | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> builtins.list[ExecutionEvent]:
         """One step of a run in one durable write: append ``events`` (numbered as by
-        ``append_events``) and, if given, save ``checkpoint``; both or neither. This is the
-        runner's hot path (once per node), so backends make it their cheapest write.
+        ``append_events``) and, if given, save ``checkpoint`` and add ``outbox`` entries (the
+        webhook events of the step's node events, as for ``update``); all or nothing. This is
+        the runner's hot path (once per node), so backends make it their cheapest write.
 
         ``progress`` and ``current_node`` (None = leave as is) are set on the execution with
         the step, as its ``last_event_seq`` is: where the run is, for readers of the record.

@@ -19,6 +19,7 @@ from flowrunner.storage.records import (
     ExecutionEvent,
     JSONValue,
     NewCheckpoint,
+    NewDelivery,
     NewEvent,
 )
 from flowrunner.storage.sql.database import Database, columns_of
@@ -29,6 +30,7 @@ from flowrunner.storage.sql.tables import (
     execution_positions,
     executions,
 )
+from flowrunner.storage.sql.webhooks import insert_outbox
 
 # Hot-path statements built once: SQLAlchemy then finds them in its compiled cache instead of
 # building and hashing a new statement tree per call.
@@ -94,13 +96,14 @@ class SqlExecutionSteps(ExecutionTable):
         checkpoint: NewCheckpoint | None = None,
         progress: float | None = None,
         current_node: str | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> builtins.list[ExecutionEvent]:
         position = None
         if progress is not None or current_node is not None:
             position = {"execution_id": execution_id, "progress": progress}
             position["current_node"] = current_node
         return await self._record(
-            account_id, execution_id, events, checkpoint, self._clock(), position
+            account_id, execution_id, events, checkpoint, self._clock(), position, outbox
         )
 
     async def _record(
@@ -111,9 +114,10 @@ class SqlExecutionSteps(ExecutionTable):
         checkpoint: NewCheckpoint | None,
         now: datetime,
         position: dict[str, Any] | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> builtins.list[ExecutionEvent]:
-        """Number and insert ``events``, upsert ``checkpoint`` and ``position`` (if any): one
-        transaction."""
+        """Number and insert ``events``, upsert ``checkpoint`` and ``position`` (if any), add
+        the ``outbox`` entries: one transaction."""
         saved = None
         if checkpoint is not None:
             saved = {
@@ -152,6 +156,8 @@ class SqlExecutionSteps(ExecutionTable):
                 await conn.execute(self._upsert_checkpoint, saved)
             if position is not None:
                 await conn.execute(self._upsert_position, position)
+            if outbox:
+                await insert_outbox(conn, account_id, outbox, now)
             return new
 
         return await self._db.write(work)

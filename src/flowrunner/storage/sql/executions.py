@@ -7,7 +7,7 @@ Events and checkpoints live in ``execution_steps``, leases in ``execution_leases
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from flowrunner.storage.records import (
     Execution,
     ExecutionStatus,
     JSONValue,
+    NewDelivery,
     Page,
     new_id,
 )
@@ -36,6 +37,7 @@ from flowrunner.storage.sql.execution_rows import (
 from flowrunner.storage.sql.execution_steps import SqlExecutionSteps
 from flowrunner.storage.sql.paging import time_page
 from flowrunner.storage.sql.tables import checkpoints, execution_positions, executions
+from flowrunner.storage.sql.webhooks import insert_outbox
 
 
 class SqlExecutions(SqlExecutionSteps, SqlLeases):
@@ -139,6 +141,7 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         finished_at: datetime | None = None,
         release_lease: bool = False,
         drop_checkpoint: bool = False,
+        outbox: Sequence[NewDelivery] = (),
     ) -> Execution:
         given = {
             "status": status, "output": output, "error": dict(error) if error else error,
@@ -150,8 +153,9 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
             values |= {"lease_owner": None, "lease_expires_at": None}
         expected = list(expected_status)
         return await self._set(
-            account_id, execution_id, values, expected, drop_checkpoint, ended=release_lease
-        )
+            account_id, execution_id, values, expected, drop_checkpoint, outbox,
+            ended=release_lease,
+        )  # fmt: skip
 
     async def _set(
         self,
@@ -160,6 +164,7 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         values: dict[str, Any],
         expected_status: Collection[str],
         drop_checkpoint: bool,
+        outbox: Sequence[NewDelivery] = (),
         *,
         ended: bool = False,
     ) -> Execution:
@@ -167,7 +172,8 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         when it is not, ``NotFound`` when there is no such execution. ``drop_checkpoint``
         deletes the run's checkpoint in the same transaction; ``ended`` moves the progress of
         its position row into the execution (unless ``values`` sets it), clears
-        ``current_node`` and deletes that row."""
+        ``current_node`` and deletes that row; ``outbox`` entries are added to the webhook
+        outbox in it too."""
         if ended:  # the run ends: it keeps the progress it reached, and runs nowhere
             values = ended_position(execution_id) | values
         stmt = update(executions).where(*this(account_id, execution_id))
@@ -196,6 +202,8 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
                         execution_positions.c.execution_id == execution_id
                     )
                 )
+            if outbox:
+                await insert_outbox(conn, account_id, outbox, self._clock())
             return to_execution(row)
 
         return await self._db.write(work)

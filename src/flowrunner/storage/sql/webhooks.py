@@ -16,11 +16,13 @@ from flowrunner.storage.records import (
     Clock,
     DeliveryStatus,
     JSONValue,
+    NewDelivery,
     Page,
     WebhookDelivery,
     WebhookEndpoint,
     delivery_status,
     new_id,
+    pending_delivery,
 )
 from flowrunner.storage.sql.database import Database, columns_of
 from flowrunner.storage.sql.paging import time_page
@@ -308,3 +310,20 @@ class SqlWebhooks:
         if row is None:
             raise NotFound("webhook delivery not found", delivery_id=delivery_id)
         return _delivery(row)
+
+
+async def insert_outbox(
+    conn: AsyncConnection, account_id: str, outbox: Sequence[NewDelivery], now: datetime
+) -> None:
+    """Add ``outbox`` as pending deliveries inside the caller's transaction; entries whose
+    endpoint is gone (deleted meanwhile) are dropped rather than failing the caller's write."""
+    wanted = {entry.endpoint_id for entry in outbox}
+    stmt = select(W.id).where(W.account_id == account_id, W.id.in_(wanted))
+    present = set((await conn.execute(stmt)).scalars())
+    rows = [
+        columns_of(pending_delivery(account_id, entry, now))
+        for entry in outbox
+        if entry.endpoint_id in present
+    ]
+    if rows:
+        await conn.execute(webhook_deliveries.insert(), rows)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flowrunner import jsontext
@@ -22,7 +22,9 @@ from flowrunner.storage.records import (
     ExecutionEvent,
     JSONValue,
     NewCheckpoint,
+    NewDelivery,
     NewEvent,
+    pending_delivery,
 )
 from flowrunner.storage.sql.database import Database
 from flowrunner.storage.sql.direct.connection import DirectSqlite
@@ -99,6 +101,8 @@ def update(
     values: Mapping[str, Any],
     expected_status: Collection[str],
     drop_checkpoint: bool = False,
+    outbox: Sequence[NewDelivery] = (),
+    now: datetime | None = None,
     *,
     ended: bool = False,
 ) -> Execution:
@@ -106,7 +110,8 @@ def update(
     when it is not, ``NotFound`` when there is no such execution. ``drop_checkpoint``
     deletes the run's checkpoint in the same transaction; ``ended`` moves the progress its
     position row shows into the execution (unless ``values`` sets it), clears
-    ``current_node`` and deletes that row."""
+    ``current_node`` and deletes that row; ``outbox`` entries are added to the webhook
+    outbox in it too."""
     assigned = [f"{n} = ?" for n in values]
     params: list[Any] = [_column(n, v) for n, v in values.items()]
     if ended:
@@ -137,7 +142,29 @@ def update(
         )
     if ended:
         conn.execute("DELETE FROM execution_positions WHERE execution_id = ?", (execution_id,))
+    if outbox:
+        insert_outbox(conn, account_id, outbox, now or datetime.now(UTC))
     return _execution(row)
+
+
+def insert_outbox(
+    conn: sqlite3.Connection, account_id: str, outbox: Sequence[NewDelivery], now: datetime
+) -> None:
+    """Pending deliveries for ``outbox``, in the caller's transaction; an entry whose endpoint
+    is gone is dropped (the ``EXISTS`` guard) rather than failing the caller's write."""
+    for entry in outbox:
+        d = pending_delivery(account_id, entry, now)
+        conn.execute(
+            "INSERT INTO webhook_deliveries (id, account_id, endpoint_id, event_type, payload,"
+            " status, attempts, next_attempt_at, created_at)"
+            " SELECT ?, ?, ?, ?, ?, ?, 0, ?, ? WHERE EXISTS"
+            " (SELECT 1 FROM webhook_endpoints WHERE id = ? AND account_id = ?)",
+            (
+                d.id, account_id, d.endpoint_id, d.event_type, jsontext.dumps(d.payload),
+                d.status, time_text(d.next_attempt_at), time_text(d.created_at),
+                d.endpoint_id, account_id,
+            ),
+        )  # fmt: skip
 
 
 def set_lease(
@@ -187,6 +214,7 @@ def record_step(
     now: datetime,
     progress: float | None = None,
     current_node: str | None = None,
+    outbox: Sequence[NewDelivery] = (),
 ) -> list[ExecutionEvent]:
     count = len(events)
     # Bumping the counter proves the execution exists and reserves the numbers (writes are
@@ -240,6 +268,8 @@ def record_step(
             " current_node = COALESCE(excluded.current_node, current_node)",
             (execution_id, progress, current_node),
         )
+    if outbox:
+        insert_outbox(conn, account_id, outbox, now)
     return new
 
 
@@ -265,14 +295,17 @@ class DirectExecutions(SqlExecutions):
         values: dict[str, Any],
         expected_status: Collection[str],
         drop_checkpoint: bool,
+        outbox: Sequence[NewDelivery] = (),
         *,
         ended: bool = False,
     ) -> Execution:
+        now = self._clock()
         return await self._direct.write(
             lambda c: update(
-                c, account_id, execution_id, values, expected_status, drop_checkpoint, ended=ended
+                c, account_id, execution_id, values, expected_status, drop_checkpoint,
+                outbox, now, ended=ended,
             )
-        )
+        )  # fmt: skip
 
     async def _record(
         self,
@@ -282,12 +315,21 @@ class DirectExecutions(SqlExecutions):
         checkpoint: NewCheckpoint | None,
         now: datetime,
         position: dict[str, Any] | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> list[ExecutionEvent]:
         where = position or {}
         progress, current_node = where.get("progress"), where.get("current_node")
         return await self._direct.write(
             lambda c: record_step(
-                c, account_id, execution_id, events, checkpoint, now, progress, current_node
+                c,
+                account_id,
+                execution_id,
+                events,
+                checkpoint,
+                now,
+                progress,
+                current_node,
+                outbox,
             )
         )
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from flowrunner.definition import flow_schema, parse_duration
-from flowrunner.nodes.durations import DURATION_PATTERN
+from flowrunner.durations import DURATION_PATTERN
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
 """Durations as written in flow files: ``500ms``, ``2s``, ``1m``, ``1h``, ``1m30s`` or seconds.
 
 One syntax for the format's own fields (``retry.wait``, ``timeout``), read by the loader, and
-for node params that take a duration (``delay``): a leaf beside the node-spec types, so
-node types need not import the format's loader.
+for node params that take a duration (``delay``), and for settings (the webhook retry
+schedule): a standard-library leaf, so neither nodes nor services import the format's loader.
 """
 
 from __future__ import annotations

@@ -1,0 +1,128 @@
+"""Sync webhook trigger → 10-node flow → response, against the same server's ``/healthz``.
+
+Starts one real ``flowrunner serve`` (uvicorn, one worker, SQLite in a scratch data dir, the
+README's defaults) and stores a flow whose webhook trigger answers synchronously: 9 ``set``
+nodes then a ``respond`` node (the shape of n8n's "webhook → 10 Set nodes → Respond to
+Webhook" benchmark). Each connection count (1, 8, 32 by default) drives keep-alive aiohttp
+clients for ``--seconds`` in total, split into ``--rounds`` interleaved rounds, against the
+hook and against ``/healthz`` of the same process, and prints requests/s, p50 and p99.
+Every hook request is a full run: queued, leased, 10 nodes executed and recorded, answered.
+
+    .venv/bin/python bench/webhook_trigger.py [--seconds 8] [--rounds 2] [--connections 1,8,32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+import aiohttp
+from common import Call, Result, drive, free_port, server
+
+ADMIN = ("bench", "bench-password-1")
+N8N = {1: 69, 8: 75, 32: 77}
+"""n8n 2.8.4 on this kind of machine, same flow shape (issue 15's reference)."""
+
+
+def flow() -> str:
+    nodes = []
+    for i in range(1, 10):
+        nodes.append(
+            f"  set{i}:\n    type: set\n"
+            f'    params: {{values: {{step{i}: "${{input.body.n}}"}}}}\n'
+            f"    next: {{default: {'set' + str(i + 1) if i < 9 else 'answer'}}}\n"
+        )
+    nodes.append(
+        "  answer:\n    type: respond\n"
+        '    params: {status: 200, body: {ok: true, n: "${shared.step9}"}}\n'
+    )
+    return (
+        "metadata: {name: Webhook bench}\n"
+        "triggers:\n  - webhook: {response: sync, rate_limit: 100000000}\n"
+        "nodes:\n" + "".join(nodes)
+    )
+
+
+async def run(seconds: float, rounds: int, connections: list[int]) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="flowrunner-bench-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        "FLOWRUNNER_DATA_DIR": str(data_dir),
+        "FLOWRUNNER_STORAGE": "sqlite",
+        "FLOWRUNNER_ADMIN_USERNAME": ADMIN[0],
+        "FLOWRUNNER_ADMIN_PASSWORD": ADMIN[1],
+        "FLOWRUNNER_EXECUTOR_CONCURRENCY": "64",
+    }
+    serve = [sys.executable, "-m", "flowrunner", "serve", "--port", str(port)]
+    with server([*serve, "--log-level", "warning"], env, f"{url}/healthz"):
+        async with aiohttp.ClientSession(url) as setup:
+            login = await setup.post(
+                "/api/v1/login", json={"username": ADMIN[0], "password": ADMIN[1]}
+            )
+            auth = {"Authorization": f"Bearer {(await login.json())['token']}"}
+            made = await setup.post(
+                "/api/v1/flows", data=flow(), headers={**auth, "content-type": "application/yaml"}
+            )
+            flow_id = (await made.json())["id"]
+            listed = await setup.get("/api/v1/triggers", params={"flow_id": flow_id}, headers=auth)
+            hook = (await listed.json())["items"][0]["url"]
+
+        def call(method: str, path: str, body: bytes | None, expect: int = 200) -> Call:
+            headers = {"content-type": "application/json"} if body else {}
+
+            async def send(session: aiohttp.ClientSession) -> None:
+                async with session.request(method, path, data=body, headers=headers) as answer:
+                    if answer.status != expect:
+                        text = (await answer.text())[:200]
+                        raise SystemExit(f"{method} {path}: HTTP {answer.status} {text}")
+                    await answer.read()
+
+            return send
+
+        run_path = f"/api/v1/flows/{flow_id}/run?wait=30s"
+        scenarios = [
+            ("healthz", {}, call("GET", "/healthz", None)),
+            ("webhook → 10 nodes", {}, call("POST", hook, b'{"n": 7}')),
+            # The same run started over the authenticated API: what the trigger adds or saves.
+            ("API run ?wait", auth, call("POST", run_path, b'{"input": {"body": {"n": 7}}}')),
+        ]
+        totals: dict[tuple[str, int], Result] = {}
+        for _ in range(rounds):
+            for count in connections:
+                for name, headers, send in scenarios:
+                    got = await drive(url, headers, count, seconds / rounds, send)
+                    totals.setdefault((name, count), Result()).add(got)
+    report(totals, connections, rounds)
+
+
+def report(totals: dict[tuple[str, int], Result], connections: list[int], rounds: int) -> None:
+    print(f"{rounds} interleaved rounds, one uvicorn worker, SQLite, in-process executor")
+    print(f"{'scenario':<22}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}  vs healthz, vs n8n")
+    for count in connections:
+        health = totals[("healthz", count)]
+        for name in ("healthz", "webhook → 10 nodes", "API run ?wait"):
+            r = totals[(name, count)]
+            versus = f"{r.rps / health.rps:.2f}x"
+            if name == "webhook → 10 nodes" and count in N8N:
+                versus += f", {r.rps / N8N[count]:.1f}x n8n ({N8N[count]} req/s)"
+            print(
+                f"{name:<22}{count:>6}{r.rps:>9.0f}{r.pct(0.5):>9.2f}{r.pct(0.99):>9.2f}  {versus}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured time per scenario")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds")
+    parser.add_argument("--connections", default="1,8,32", help="comma-separated counts")
+    args = parser.parse_args()
+    counts = [int(c) for c in args.connections.split(",")]
+    asyncio.run(run(args.seconds, args.rounds, counts))
+
+
+if __name__ == "__main__":
+    main()
