@@ -171,6 +171,8 @@ async def test_cancel_stops_a_run_and_a_second_cancel_conflicts(api: Api, alice:
     canceled = await api.client.post(f"{EXECUTIONS}/{execution_id}/cancel", headers=alice)
     assert canceled.status_code == 200
     assert canceled.json()["status"] == "canceled"
+    assert canceled.json()["current_node"] is None
+    assert canceled.json()["progress"] == running.json()["progress"]
     again = await api.client.post(f"{EXECUTIONS}/{execution_id}/cancel", headers=alice)
     assert again.status_code == 409
     assert error_of(again)["code"] == "conflict"

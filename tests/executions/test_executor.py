@@ -109,6 +109,36 @@ async def test_shutdown_stops_runs_at_a_checkpoint_and_expires_their_lease(
     assert {e.id for e in claimed} == {running.id, waiting.id}
 
 
+async def test_a_run_canceled_before_its_task_took_a_step_is_recorded_canceled(
+    harness: Harness,
+) -> None:
+    flow_id = await harness.flow(SLOW)
+    run = await _start(harness, flow_id, 3600)  # no await in between: its task never ran yet
+    done = await harness.executor.cancel(run)
+    assert done.status == "canceled"
+    assert done.lease_owner is None
+    assert not harness.executor.holds(run.id)
+    events = await harness.store.executions.list_events(harness.account.id, run.id)
+    assert [e.data for e in events] == [{"status": "canceled"}]
+
+
+async def test_shutdown_before_a_run_took_a_step_hands_its_lease_back(
+    harnesses: HarnessFactory, store: Store, account: Account
+) -> None:
+    h = harnesses()
+    flow_id = await h.flow(SLOW)
+    run = await _start(h, flow_id, 3600)  # no await in between: its task never ran yet
+    await h.executor.shutdown(grace=HANG_GUARD)
+    assert not h.executor.holds(run.id)
+    after = await store.executions.get(account.id, run.id)
+    assert after.status == "queued"
+    # Expired at once, not left to its TTL: the next process takes it straight away.
+    claimed = await store.executions.admin_claim_expired_leases(
+        owner="next", ttl=timedelta(seconds=5)
+    )
+    assert [e.id for e in claimed] == [run.id]
+
+
 async def test_shutdown_past_the_grace_period_interrupts_the_node(
     harnesses: HarnessFactory, store: Store, account: Account
 ) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from flowrunner.executions import FlowCache, RunControl, Runner
-from flowrunner.executions.recorder import RESUME_KEY, uninterrupted
+from flowrunner.executions.recorder import uninterrupted
 from flowrunner.executions.sealing import is_sealed
 from flowrunner.executions.sizes import RunLimits
 from flowrunner.secrets import Keyring
@@ -126,7 +126,8 @@ async def test_a_failed_run_keeps_its_last_checkpoint_with_the_state_so_far(
     assert checkpoint is not None
     assert checkpoint.next_node == "boom"
     assert checkpoint.shared["before"] is True
-    assert checkpoint.results[RESUME_KEY]["last_node"] == "ok"
+    assert checkpoint.resume["last_node"] == "ok"
+    assert set(checkpoint.results) == {"ok"}  # node outputs only: the bookkeeping is apart
 
 
 async def test_resume_from_a_checkpoint_runs_only_the_remaining_nodes(harness: Harness) -> None:
@@ -141,7 +142,8 @@ async def test_resume_from_a_checkpoint_runs_only_the_remaining_nodes(harness: H
         execution.id,
         shared={"name": "Ada", "greeting": "hi from before the crash"},
         next_node="second",
-        results={"first": {"greeting": "x"}, RESUME_KEY: {"last_node": "first", "steps": 1}},
+        results={"first": {"greeting": "x"}},
+        resume={"last_node": "first", "steps": 1},
     )
     done = await harness.runner.run(execution)
     assert done.status == "completed"
@@ -273,7 +275,7 @@ async def test_a_checkpoint_holding_a_secret_is_sealed_and_resumes_with_the_valu
     assert "s3cr3t-value" not in repr((saved.shared, saved.results))
     assert is_sealed(saved.shared)
     assert is_sealed(saved.results["keep"])
-    assert saved.results[RESUME_KEY]["last_node"] == "check"  # progress stays readable
+    assert saved.resume["last_node"] == "check"  # progress stays readable
     # A run resumed from that checkpoint opens it and sees the secret in shared again.
     again = await _create(harness, flow_id, {})
     again = await harness.store.executions.update(harness.account.id, again.id, status="running")
@@ -282,7 +284,8 @@ async def test_a_checkpoint_holding_a_secret_is_sealed_and_resumes_with_the_valu
         again.id,
         shared=saved.shared,
         next_node="check",
-        results={"keep": saved.results["keep"], RESUME_KEY: {"last_node": "keep", "steps": 1}},
+        results={"keep": saved.results["keep"]},
+        resume={"last_node": "keep", "steps": 1},
     )
     done = await runner.run(again)
     assert done.status == "completed"
@@ -311,8 +314,9 @@ nodes:
     logs = [e.data["message"] for e in events if e.type == "log"]
     assert logs == ["handled bad ***, all fine"]
     assert written
+    assert any(saved.resume.get("error") for saved in written)  # the error edge's, sealed
     for saved in written:
-        assert "s3cr3t-value" not in repr((saved.shared, saved.results))
+        assert "s3cr3t-value" not in repr((saved.shared, saved.results, saved.resume))
 
 
 async def test_without_keys_a_secret_in_a_checkpoint_is_masked(harness: Harness) -> None:
@@ -339,7 +343,8 @@ async def test_a_checkpoint_sealed_under_a_lost_key_fails_the_run_and_says_why(
         again.id,
         shared=saved.shared,
         next_node="check",
-        results={"keep": saved.results["keep"], RESUME_KEY: {"last_node": "keep", "steps": 1}},
+        results={"keep": saved.results["keep"]},
+        resume={"last_node": "keep", "steps": 1},
     )
     other_keys = Runner(
         harness.store,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
@@ -92,8 +93,29 @@ async def test_cancel_stops_a_running_run(harness: Harness) -> None:
     view = await harness.service.get(harness.account.id, started.execution.id)
     assert view.current_node == "nap"
     assert 0 < view.progress < 1
+    # A listing shows where the run is just as reading it does.
+    (listed,) = (await harness.service.list(harness.account.id)).items
+    assert (listed.current_node, listed.progress) == ("nap", view.progress)
     canceled = await harness.service.cancel(harness.account.id, started.execution.id)
     assert canceled.status == "canceled"
+    assert canceled.current_node is None  # it runs nowhere any more
+    assert canceled.progress == view.progress  # and keeps what it reached
+
+
+async def test_cancel_of_a_run_no_process_holds_is_recorded_with_the_progress_it_reached(
+    harness: Harness,
+) -> None:
+    runs, account = harness.store.executions, harness.account.id
+    # As a process that died mid-run left it: running, leased, one node of two done.
+    orphan = await runs.create(account, flow_id="f", flow_version=1)
+    await runs.acquire_lease(account, orphan.id, owner="dead", ttl=timedelta(seconds=30))
+    await runs.update(account, orphan.id, status="running")
+    await runs.record_step(account, orphan.id, [], progress=0.5, current_node="b")
+    canceled = await harness.service.cancel(account, orphan.id)
+    assert (canceled.status, canceled.progress, canceled.current_node) == ("canceled", 0.5, None)
+    assert canceled.lease_owner is None
+    events = await runs.list_events(account, orphan.id)
+    assert [e.data for e in events] == [{"status": "canceled"}]
 
 
 async def test_retry_starts_a_new_run_and_resume_starts_at_the_failed_node(
@@ -106,9 +128,12 @@ async def test_retry_starts_a_new_run_and_resume_starts_at_the_failed_node(
     retried = await harness.service.retry(harness.account.id, failed.id)
     assert retried.execution.input == {"a": 1}
     assert retried.execution.id != failed.id
+    assert failed.progress == 0.5  # `ok` done, of two nodes
     resumed = await harness.service.retry(harness.account.id, failed.id, resume=True)
     again = await harness.service.wait(harness.account.id, resumed.execution.id, within=HANG_GUARD)
     assert again.status == "failed"
+    # It started with the progress the failed run had reached, and failing again kept it.
+    assert again.progress == 0.5
     events = await harness.store.executions.list_events(harness.account.id, again.id)
     assert events[0].data == {"status": "queued", "retry_of": failed.id, "resume_from": "boom"}
     started_nodes = [e.data["node_id"] for e in events if e.data.get("state") == "started"]

@@ -263,3 +263,26 @@ async def test_finished_executions_leave_the_recovery_queue(
     assert "gsi3pk" not in raw
     clock.advance(timedelta(minutes=1))
     assert await dynamo.executions.admin_claim_expired_leases(owner="w2", ttl=timedelta(1)) == []
+
+
+async def test_a_checkpoint_item_from_before_the_resume_field_reads_with_it(
+    dynamo: DynamoStore,
+) -> None:
+    """Items written when the runner's bookkeeping rode in ``results["$resume"]`` (there are
+    no migrations here) read as checkpoints with it in ``resume``."""
+    from flowrunner.storage.dynamodb.codec import dump_json
+
+    account = await dynamo.accounts.create("ada", "h")
+    run = await dynamo.executions.create(account.id, flow_id="f", flow_version=1)
+    await dynamo.executions.save_checkpoint(
+        account.id, run.id, shared={}, next_node="b", results={"a": 1}
+    )
+    pk = f"RUN#{account.id}#{run.id}"
+    item = await dynamo.table.get(pk, "CHECKPOINT")
+    assert item is not None
+    del item["resume"]
+    item["results"] = dump_json({"a": 1, "$resume": {"last_node": "a", "steps": 1}})
+    await dynamo.table.put(item)
+    old = await dynamo.executions.get_checkpoint(account.id, run.id)
+    assert old is not None
+    assert (dict(old.results), dict(old.resume)) == ({"a": 1}, {"last_node": "a", "steps": 1})

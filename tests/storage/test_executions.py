@@ -192,14 +192,23 @@ async def test_checkpoint_is_upserted_one_per_execution(store: Store, account: A
     await store.executions.save_checkpoint(
         account.id, run_id, shared={"n": 1}, next_node="b", results={"a": [1]}
     )
+    first = await store.executions.get_checkpoint(account.id, run_id)
+    assert first is not None
+    assert first.resume == {}  # none given
     saved = await store.executions.save_checkpoint(
-        account.id, run_id, shared={"n": 2}, next_node=None, results={"a": [1], "b": "x"}
+        account.id,
+        run_id,
+        shared={"n": 2},
+        next_node=None,
+        results={"a": [1], "b": "x"},
+        resume={"last_node": "b", "steps": 2},
     )
     got = await store.executions.get_checkpoint(account.id, run_id)
     assert got == saved
     assert got is not None
     assert got.shared == {"n": 2}
     assert got.next_node is None
+    assert got.resume == {"last_node": "b", "steps": 2}
 
 
 async def test_stored_json_is_not_aliased_to_callers_objects(
@@ -217,7 +226,8 @@ async def test_record_step_appends_events_and_saves_checkpoint_together(
     store: Store, account: Account
 ) -> None:
     run_id = await _run(store, account)
-    step = NewCheckpoint(shared={"n": 1}, next_node="b", results={"a": [1]})
+    resume = {"last_node": "a", "steps": 1, "error": None}
+    step = NewCheckpoint(shared={"n": 1}, next_node="b", results={"a": [1]}, resume=resume)
     first = await store.executions.record_step(
         account.id, run_id, [NewEvent("node", {"id": "a"}), NewEvent("log")], checkpoint=step
     )
@@ -232,7 +242,30 @@ async def test_record_step_appends_events_and_saves_checkpoint_together(
     got = await store.executions.get_checkpoint(account.id, run_id)
     assert got is not None
     assert (got.shared, got.next_node, dict(got.results)) == ({"n": 1}, "b", {"a": [1]})
+    assert got.resume == resume
     assert (await store.executions.get(account.id, run_id)).last_event_seq == 3
+
+
+async def test_record_step_says_where_the_run_is_and_none_leaves_it(
+    store: Store, account: Account
+) -> None:
+    run_id = await _run(store, account)
+    runs = store.executions
+    await runs.record_step(account.id, run_id, [NewEvent("node")], current_node="a")
+    at_a = await runs.get(account.id, run_id)
+    assert (at_a.progress, at_a.current_node, at_a.last_event_seq) == (0.0, "a", 1)
+    step = NewCheckpoint(shared={}, next_node="b", results={"a": 1})
+    await runs.record_step(
+        account.id, run_id, [NewEvent("node")], checkpoint=step, progress=0.5, current_node="b"
+    )
+    at_b = await runs.get(account.id, run_id)
+    assert (at_b.progress, at_b.current_node, at_b.last_event_seq) == (0.5, "b", 2)
+    # A step that says nothing of where the run is (a log line) leaves it; so does an
+    # empty step that only says where it is.
+    await runs.record_step(account.id, run_id, [NewEvent("log")])
+    await runs.record_step(account.id, run_id, [], progress=0.75)
+    later = await runs.get(account.id, run_id)
+    assert (later.progress, later.current_node, later.last_event_seq) == (0.75, "b", 3)
 
 
 async def test_events_keep_the_time_they_happened_else_get_the_store_clock(
@@ -361,29 +394,18 @@ async def test_any_json_value_round_trips_as_input_output_event_and_checkpoint(
     assert _same(listed.items[0].output, value)
 
 
-@pytest.mark.parametrize("final", ["completed", "canceled"])
-async def test_a_run_that_completed_or_was_canceled_keeps_no_checkpoint(
-    store: Store, account: Account, final: str
+async def test_a_checkpoint_is_dropped_only_by_an_update_that_asks_for_it(
+    store: Store, account: Account
 ) -> None:
     run_id = await _run(store, account)
     await store.executions.update(account.id, run_id, status="running")
     step = NewCheckpoint(shared={"n": 1}, next_node="b", results={"a": [1]})
     await store.executions.record_step(account.id, run_id, [NewEvent("node")], checkpoint=step)
-    await store.executions.update(account.id, run_id, status=final)  # type: ignore[arg-type]
+    await store.executions.update(account.id, run_id, status="completed")
+    assert await store.executions.get_checkpoint(account.id, run_id) is not None  # not asked
+    await store.executions.update(account.id, run_id, drop_checkpoint=True)
     assert await store.executions.get_checkpoint(account.id, run_id) is None
     assert [e.type for e in await store.executions.list_events(account.id, run_id)] == ["node"]
-
-
-async def test_a_failed_run_keeps_its_checkpoint_for_a_resume(
-    store: Store, account: Account
-) -> None:
-    run_id = await _run(store, account)
-    step = NewCheckpoint(shared={"n": 1}, next_node="b", results={"a": [1]})
-    await store.executions.record_step(account.id, run_id, [], checkpoint=step)
-    await store.executions.update(account.id, run_id, status="failed", error={"code": "x"})
-    kept = await store.executions.get_checkpoint(account.id, run_id)
-    assert kept is not None
-    assert kept.next_node == "b"
 
 
 async def test_a_child_execution_names_its_parent_and_is_listed_under_it(

@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 
 from flowrunner.errors import Conflict
+from flowrunner.executions.states import transition
 from flowrunner.storage import Account, NewCheckpoint, NewEvent, Store
+from flowrunner.storage.records import ExecutionStatus
 from tests.storage.backends import FakeClock
 
 TTL = timedelta(seconds=30)
@@ -130,21 +132,42 @@ async def test_a_recovery_claim_takes_at_most_its_limit_and_the_next_one_the_res
 
 
 @pytest.mark.parametrize("final", ["completed", "failed", "canceled"])
-async def test_a_final_status_lets_the_lease_go_in_the_same_write(
-    store: Store, account: Account, final: str
+async def test_a_final_transition_lets_the_lease_go_in_the_same_write(
+    store: Store, account: Account, final: ExecutionStatus
 ) -> None:
-    run_id = await _run(store, account)
-    await store.executions.acquire_lease(account.id, run_id, owner="me", ttl=TTL)
-    running = await store.executions.update(account.id, run_id, status="running")
-    assert running.lease_owner == "me"  # a status move that does not end the run keeps it
-    done = await store.executions.update(account.id, run_id, status=final)  # type: ignore[arg-type]
-    assert done.lease_owner is None
-    assert done.lease_expires_at is None
-    assert (await store.executions.get(account.id, run_id)).lease_owner is None
+    """The run lifecycle (``executions.states``) on every backend: what ending a run does
+    besides its status, which the executor relies on (it hands back no lease of a run that
+    ended)."""
+    run = await store.executions.create(account.id, flow_id="f", flow_version=1)
+    await store.executions.acquire_lease(account.id, run.id, owner="me", ttl=TTL)
+    running = await transition(store.executions, run, "running")
+    assert running.lease_owner == "me"  # a move that does not end the run keeps it
+    step = NewCheckpoint(shared={}, next_node="b", results={"a": 1}, resume={"last_node": "a"})
+    await store.executions.record_step(
+        account.id, run.id, [NewEvent("node")], checkpoint=step, current_node="b"
+    )
+    done = await transition(store.executions, running, final)
+    assert (done.lease_owner, done.lease_expires_at, done.current_node) == (None, None, None)
+    assert await store.executions.get(account.id, run.id) == done
     with pytest.raises(Conflict):  # nothing left to renew
-        await store.executions.renew_lease(account.id, run_id, owner="me", ttl=TTL)
+        await store.executions.renew_lease(account.id, run.id, owner="me", ttl=TTL)
+    # A failed run keeps its checkpoint for a retry with resume; the others have none left.
+    kept = await store.executions.get_checkpoint(account.id, run.id)
+    assert (kept is not None) == (final == "failed")
     # A finished run is never handed to crash recovery, leased or not.
     assert await store.executions.admin_claim_expired_leases(owner="other", ttl=TTL) == []
+
+
+async def test_the_store_lets_a_lease_go_only_when_asked(store: Store, account: Account) -> None:
+    run_id = await _run(store, account)
+    await store.executions.acquire_lease(account.id, run_id, owner="me", ttl=TTL)
+    await store.executions.update(account.id, run_id, status="running", current_node="a")
+    ended = await store.executions.update(account.id, run_id, status="failed")
+    assert (ended.lease_owner, ended.current_node) == ("me", "a")
+    released = await store.executions.update(account.id, run_id, release_lease=True)
+    assert (released.lease_owner, released.lease_expires_at) == (None, None)
+    assert released.current_node is None
+    assert released.status == "failed"
 
 
 async def test_recovery_claims_runs_never_leased_once_past_the_grace_period(

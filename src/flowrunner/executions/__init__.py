@@ -11,14 +11,13 @@ from flowrunner.executions.cache import FlowCache
 from flowrunner.executions.executor import Executor, LocalExecutor
 from flowrunner.executions.recovery import Recovery
 from flowrunner.executions.runner import RunControl, Runner, SecretsResolver
-from flowrunner.executions.service import ExecutionService, ExecutionView, Started
+from flowrunner.executions.service import ExecutionService, Started
 from flowrunner.executions.states import TERMINAL, is_terminal, transition
 
 __all__ = [
     "TERMINAL",
     "EventBus",
     "ExecutionService",
-    "ExecutionView",
     "Executor",
     "FlowCache",
     "InProcessBus",

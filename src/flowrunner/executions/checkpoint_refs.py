@@ -63,7 +63,7 @@ class Packer:
     def pack(self, shared: Any, results: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
         """``shared`` and ``results`` with big values referenced. They must be JSON-safe,
         detached copies (``payloads.to_json``): values are kept, not copied again. Reserved
-        keys (``$resume``) and sealed parts (encrypted: they hold a secret) stay as they are."""
+        keys (``$values``) and sealed parts (encrypted: they hold a secret) stay as they are."""
         values: dict[str, Any] = {}
         packed = {
             key: self._ref(value, values, 1) if is_node_result(key) else value
@@ -131,5 +131,5 @@ def unpack(checkpoint: Checkpoint, run_input: Any) -> Checkpoint:
 
 
 def is_node_result(key: str) -> bool:
-    """Whether a checkpoint ``results`` key is a node's output (not ``$resume``/``$values``)."""
+    """Whether a checkpoint ``results`` key is a node's output (not ``$values``)."""
     return not key.startswith("$")

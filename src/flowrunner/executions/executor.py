@@ -3,7 +3,8 @@
 ``Executor`` is the seam: the in-process ``LocalExecutor`` here, a Celery one later that
 submits a task whose body calls the same ``Runner.run``. Whoever runs an execution holds its
 lease in the store and renews it; a lease left to expire (a crashed process) is claimed by
-``recovery`` and the run resumes from its last checkpoint.
+``recovery`` and the run resumes from its last checkpoint. A run that ended holds no lease:
+its final status released it (``states.transition``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import structlog
 
 from flowrunner.errors import Conflict, ExecutionError, NotFound, StorageError
 from flowrunner.executions.runner import RunControl, Runner
+from flowrunner.executions.states import is_terminal
 from flowrunner.fairness import RUN_SLOT, FairSemaphore, Slot
 from flowrunner.storage import Execution, ExecutionStore
 
@@ -40,9 +42,11 @@ class Executor(Protocol):
         it. Raises ``ExecutionError`` once shutting down."""
         ...
 
-    async def cancel(self, execution: Execution) -> bool:
-        """Stop the run if this executor has it, and wait until it is recorded ``canceled``;
-        False if it does not have it."""
+    async def cancel(self, execution: Execution) -> Execution:
+        """Have the run recorded ``canceled`` and return it as it ended: stopped if this
+        executor runs it (its runner records the cancel as it stops), else recorded by the
+        runner for whoever had it (queued elsewhere, or its owner died). A run that ended
+        first keeps its status."""
         ...
 
     def holds(self, execution_id: str) -> bool:
@@ -69,7 +73,10 @@ class _Run:
     execution: Execution
     control: RunControl = field(default_factory=RunControl)
     task: asyncio.Task[Execution] | None = None
+    entered: bool = False
+    """Its task took its first step: canceling the task now runs its handlers."""
     started: bool = False
+    """It got a slot and went to the runner."""
 
 
 class LocalExecutor:
@@ -135,19 +142,14 @@ class LocalExecutor:
             self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
         return True
 
-    async def cancel(self, execution: Execution) -> bool:
+    async def cancel(self, execution: Execution) -> Execution:
         run = self._runs.get(execution.id)
         if run is None or run.task is None:
-            return False
+            return await self._runner.record_canceled(execution)
         run.control.cancel_requested = True
-        run.task.cancel()
+        self._interrupt(run)
         await asyncio.wait([run.task])
-        if self._runs.get(execution.id) is run:
-            # Canceled before its task took its first step: no handler of its own ran.
-            self._runs.pop(execution.id)
-            finished = await self._runner.record_canceled(execution)
-            await self._hand_back(execution, finished)
-        return True
+        return await self._store.get(execution.account_id, execution.id)
 
     async def wait(self, execution_id: str, within: float | None = None) -> None:
         run = self._runs.get(execution_id)
@@ -159,8 +161,8 @@ class LocalExecutor:
         runs = list(self._runs.values())
         for run in runs:
             run.control.suspend_requested = True
-            if not run.started and run.task is not None:
-                run.task.cancel()
+            if not run.started:
+                self._interrupt(run)
         tasks = [r.task for r in runs if r.task is not None]
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=grace)
@@ -175,21 +177,29 @@ class LocalExecutor:
 
     # --- internals -------------------------------------------------------------------------
 
+    def _interrupt(self, run: _Run) -> None:
+        """Cancel the run's task where it is. A task that has not taken its first step would
+        end without running any handler: it reads ``run.control`` as it enters instead."""
+        if run.entered and run.task is not None:
+            run.task.cancel()
+
     async def _run(self, run: _Run) -> Execution:
-        execution = run.execution
+        run.entered = True
+        execution, control = run.execution, run.control
         finished: Execution | None = None
         slot = Slot(self._slots, execution.account_id)
         RUN_SLOT.set(slot)  # this task's own context: the run's nodes find it there
         try:
-            await slot.take()
-            run.started = True
-            if run.control.cancel_requested:
+            if not (control.cancel_requested or control.suspend_requested):
+                await slot.take()
+                run.started = True
+            if control.cancel_requested or not run.started:
                 raise asyncio.CancelledError
-            finished = await self._runner.run(execution, run.control)
+            finished = await self._runner.run(execution, control)
             return finished
         except asyncio.CancelledError:
             slot.give_back()
-            if not run.control.cancel_requested:
+            if not control.cancel_requested:
                 raise
             # Canceled before the engine started (waiting for a slot, loading the flow).
             task = asyncio.current_task()
@@ -206,19 +216,14 @@ class LocalExecutor:
             await self._hand_back(execution, finished)
 
     async def _hand_back(self, execution: Execution, finished: Execution | None) -> None:
-        """Release a finished run's lease; expire an unfinished one's so recovery takes it
-        at once (a released lease on an active run would never be claimed)."""
+        """Expire an unfinished run's lease so recovery takes it at once (a released lease on
+        an active run would never be claimed). A finished run's went with its final status."""
+        if finished is not None and is_terminal(finished.status):
+            return
         try:
-            if finished is not None and finished.status in ("completed", "failed", "canceled"):
-                if finished.lease_owner is None:
-                    return  # the store let the lease go with the final status
-                await self._store.release_lease(
-                    execution.account_id, execution.id, owner=self._owner
-                )
-            else:
-                await self._store.renew_lease(
-                    execution.account_id, execution.id, owner=self._owner, ttl=EXPIRED
-                )
+            await self._store.renew_lease(
+                execution.account_id, execution.id, owner=self._owner, ttl=EXPIRED
+            )
         except (Conflict, NotFound):
             pass  # the lease was taken over after expiry; the new owner keeps it
         except StorageError:
@@ -258,4 +263,4 @@ class LocalExecutor:
             current = await self._store.get(execution.account_id, execution.id)
         except NotFound:
             return False
-        return current.status in ("completed", "failed", "canceled")
+        return is_terminal(current.status)

@@ -10,12 +10,13 @@ back to live events, the sequence numbers keeping out duplicates.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator
 
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus, Subscription, Topic
 from flowrunner.executions.states import is_terminal
-from flowrunner.storage import ExecutionEvent, Store
+from flowrunner.storage import Execution, ExecutionEvent, Store
 from flowrunner.storage.protocols import MAX_LIMIT
 
 QUIET_SECONDS = 5.0
@@ -27,6 +28,24 @@ class Follower:
         self._store = store
         self._runs = store.executions
         self._bus = bus
+
+    async def until_end(self, account_id: str, execution_id: str, deadline: float) -> Execution:
+        """The run once it ended, or as it is at ``deadline`` (``time.monotonic``)."""
+        subscription = await self._bus.subscribe(Topic(account_id, execution_id=execution_id))
+        try:
+            execution = await self._runs.get(account_id, execution_id)
+            while not is_terminal(execution.status):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                # The bus says when to look; the store says what is true (an event published
+                # before we subscribed, or lost by the bus, is caught by the periodic re-read).
+                event = await subscription.next(within=min(left, 1.0))
+                if event is None or ev.is_final(event):
+                    execution = await self._runs.get(account_id, execution_id)
+            return execution
+        finally:
+            await subscription.close()
 
     async def execution(
         self, account_id: str, execution_id: str, *, after_seq: int = 0

@@ -10,6 +10,10 @@ event, its logs) without waiting for the node to finish.
 A crash before that write leaves neither the node's events nor its checkpoint, so the node
 runs again on resume: at-least-once per node. (Events a timer flushed while the node ran are
 stored already, so the history shows both attempts.)
+
+Every write also says where the run is: its ``progress`` (the share of nodes its last
+checkpoint shows done) and its ``current_node`` (the top-level node running, or next), kept on
+the execution record for whoever reads it, until the run ends (``settle``).
 """
 
 from __future__ import annotations
@@ -41,9 +45,6 @@ from flowrunner.storage import (
 from flowrunner.storage.records import utcnow
 
 log = logging.getLogger(__name__)
-
-RESUME_KEY = "$resume"
-"""Key of the checkpoint's ``results`` that holds what resuming needs beyond shared/results."""
 
 FLUSH_DELAY = 0.1
 
@@ -93,8 +94,12 @@ class Recorder:
         self._should_suspend = should_suspend
         self.last_seq = execution.last_event_seq
         self._packer = Packer(execution.input)  # big values once per checkpoint, by reference
-        # Progress at the last checkpoint written: what a failed or canceled run keeps.
+        # Where the run is, for the next write: progress at the last checkpoint and the
+        # top-level node running now (None: not known yet, the record keeps what it has).
         self.progress: float | None = None
+        self._at: str | None = None
+        self._stored: tuple[float | None, str | None] = (None, None)  # as last written
+        self._ended = False
         # The run's model-call usage (executions/llm_usage.RunUsage), kept in the resume data.
         self.usage: RunUsage | None = None
 
@@ -103,9 +108,14 @@ class Recorder:
     def observe(self, event: NodeEvent) -> None:
         """The engine observer: buffer, and make sure a slow node's events still go out."""
         self._buffer.append(node_event(event, self._masker, self._limit))
-        if event.kind == "started" and not event.flow_path:
-            # Log lines of the node's own code (a plugin using structlog) name the node.
-            structlog.contextvars.bind_contextvars(node_id=event.node_id)
+        if not event.flow_path and event.kind != "log":
+            if event.kind in ("finished", "failed"):
+                self._at = event.next_node_id or self._at
+            else:
+                self._at = event.node_id
+            if event.kind == "started":
+                # Log lines of the node's own code (a plugin using structlog) name the node.
+                structlog.contextvars.bind_contextvars(node_id=event.node_id)
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_DELAY, self._on_timer)
 
@@ -143,7 +153,7 @@ class Recorder:
             return
         seal = self._sealer.seal
         error = point.error.as_dict() if point.error is not None else None
-        meta: dict[str, Any] = {
+        resume: dict[str, Any] = {
             "last_node": point.node_id,
             "steps": point.steps,
             "total": self._node_count,
@@ -157,12 +167,13 @@ class Recorder:
         copied = limits.checkpoint_parts(point.results.items(), used, point.node_id)
         results = {key: seal(value) for key, value in copied.items()}
         if self.usage is not None and self.usage.used:
-            meta["usage"] = self.usage.snapshot()
-        results[RESUME_KEY] = meta
-        self.progress = checkpoint_progress(results)
+            resume["usage"] = self.usage.snapshot()
+        self.progress = checkpoint_progress(results, resume)
         shared = seal(shared)
         shared, results = self._packer.pack(shared, results)
-        saved = NewCheckpoint(shared=shared, next_node=point.next_node_id, results=results)
+        saved = NewCheckpoint(
+            shared=shared, next_node=point.next_node_id, results=results, resume=resume
+        )
         await self._write(saved)
         if self._should_suspend():
             raise Suspended(point.next_node_id)
@@ -189,6 +200,10 @@ class Recorder:
             if not self._buffer and saved is None:
                 return []
             batch, self._buffer = self._buffer, []
+            # Where the run is, if that changed since the last write (None: as it was).
+            position = (None, None) if self._ended else (self.progress, self._at)
+            progress = position[0] if position[0] != self._stored[0] else None
+            at = position[1] if position[1] != self._stored[1] else None
             try:
                 outbox = await self._outbox.entries(batch) if self._outbox else []
             except BaseException:
@@ -202,6 +217,8 @@ class Recorder:
                     self._execution.id,
                     batch,
                     checkpoint=saved,
+                    progress=progress,
+                    current_node=at,
                     **extra,
                 )
             )
@@ -219,11 +236,20 @@ class Recorder:
                 raise
             if stored:
                 self.last_seq = stored[-1].seq
+            if not self._ended:
+                self._stored = position
             if outbox and self._outbox is not None:
                 self._outbox.committed()
         if stored:
             await self._bus.publish(self._execution.flow_id, stored)
         return stored
+
+    async def settle(self) -> None:
+        """The run is ending: no later write moves its position (its final status clears
+        ``current_node``), and none still in flight does either."""
+        self._ended = True
+        async with self._lock:
+            pass  # a write that took the lock before this wrote its position already
 
     async def close(self) -> None:
         """Write what is left and wait for timer flushes in flight."""
@@ -267,14 +293,9 @@ class Suspended(Exception):
         self.next_node = next_node
 
 
-def resume_meta(results: Mapping[str, Any]) -> dict[str, Any]:
-    meta = results.get(RESUME_KEY)
-    return dict(meta) if isinstance(meta, Mapping) else {}
-
-
-def checkpoint_progress(results: Mapping[str, Any]) -> float:
-    """The share of the flow's nodes a checkpoint's ``results`` show as done; below 1.0, which
-    only a completed run reaches."""
+def checkpoint_progress(results: Mapping[str, Any], resume: Mapping[str, Any]) -> float:
+    """The share of the flow's nodes a checkpoint's ``results`` show as done (``resume``
+    holds the flow's node count); below 1.0, which only a completed run reaches."""
     done = len([k for k in results if is_node_result(k)])
-    total = max(int(resume_meta(results).get("total") or 1), 1)
+    total = max(int(resume.get("total") or 1), 1)
     return min(done / total, 0.99)

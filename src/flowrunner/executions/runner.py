@@ -31,18 +31,11 @@ from flowrunner.executions.cache import FlowCache
 from flowrunner.executions.checkpoint_refs import unpack
 from flowrunner.executions.llm_usage import RunUsage
 from flowrunner.executions.payloads import bounded, error_details
-from flowrunner.executions.recorder import (
-    RESUME_KEY,
-    Recorder,
-    Suspended,
-    checkpoint_progress,
-    resume_meta,
-    uninterrupted,
-)
+from flowrunner.executions.recorder import Recorder, Suspended, uninterrupted
 from flowrunner.executions.run_kv import AccountKV
 from flowrunner.executions.sealing import Keys, Sealer, unseal
 from flowrunner.executions.sizes import RunLimits
-from flowrunner.executions.states import transition
+from flowrunner.executions.states import is_terminal, transition
 from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.logging import masking
 from flowrunner.nodes.control import STORED_FLOWS
@@ -66,6 +59,9 @@ DEFAULT_PAYLOAD_LIMIT = 64 * 1024
 # The settings' defaults (config.py): a runner built without settings is bounded too.
 DEFAULT_RUN_LIMITS = RunLimits(node_output=8 << 20, shared=16 << 20, checkpoint=64 << 20)
 DEFAULT_MAX_RESUME_ATTEMPTS = 3
+# How deep ``record_canceled`` looks for children: sub-flows nest at most this deep (the
+# subflow host's own limit is lower), so the walk is bounded.
+MAX_CHILD_DEPTH = 32
 
 
 @dataclass(slots=True)
@@ -113,10 +109,11 @@ class Runner:
         """Run (or resume) ``execution`` until it ends or is suspended; returns its record.
 
         A cancel (``control.cancel_requested`` then ``Task.cancel``) ends it ``canceled``; a
-        suspend leaves it ``running`` with its checkpoint saved, for another executor. If the
-        runner itself fails (not a node: the store refusing a write), the crash is recorded in
-        the run's history and raised: recovery resumes the run, at most
-        ``max_resume_attempts`` times without progress (the poison-run guard).
+        suspend leaves it ``running`` with its checkpoint saved, for another executor. Either
+        way, and failed, it keeps the progress its last checkpoint recorded. If the runner
+        itself fails (not a node: the store refusing a write), the crash is recorded in the
+        run's history and raised: recovery resumes the run, at most ``max_resume_attempts``
+        times without progress (the poison-run guard).
         """
         try:
             return await self._run(execution, control)
@@ -201,9 +198,8 @@ class Runner:
         try:
             kwargs = _start_arguments(execution, checkpoint, self._keys)
             if kwargs is None:  # the last checkpoint was after the last node: nothing left
-                results = dict(checkpoint.results) if checkpoint else {}
-                last = resume_meta(results).get("last_node")
-                output = unseal(results.get(str(last)), self._keys)
+                last = checkpoint.resume.get("last_node")
+                output = unseal(checkpoint.results.get(str(last)), self._keys)
                 return await self._complete(execution, recorder, masker, output)
         except VaultError as exc:  # sealed under a key no longer in the keyring
             details = error_details(exc, masker)
@@ -211,7 +207,7 @@ class Runner:
             return await self._finish(
                 execution, "failed", ev.error_event(details), recorder, error=details
             )
-        seed = resume_meta(checkpoint.results).get("usage") if checkpoint else None
+        seed = checkpoint.resume.get("usage") if checkpoint else None
         usage = RunUsage(
             self._store.kv,
             execution.account_id,
@@ -255,23 +251,12 @@ class Runner:
                 raise  # shutdown past the grace period: the checkpoint is the resume point
             _uncancel()
             log.info("execution canceled")
-            return await self._finish(
-                execution,
-                "canceled",
-                ev.status_event("canceled"),
-                recorder,
-                progress=_reached(recorder, checkpoint),
-            )
+            return await self._finish(execution, "canceled", ev.status_event("canceled"), recorder)
         except Exception as exc:
             details = error_details(exc, masker)
             log.info("execution failed", node_id=details.get("node_id"), error=details["message"])
             return await self._finish(
-                execution,
-                "failed",
-                ev.error_event(details),
-                recorder,
-                error=details,
-                progress=_reached(recorder, checkpoint),
+                execution, "failed", ev.error_event(details), recorder, error=details
             )
         finally:
             ACCOUNT_ID.reset(account)
@@ -298,6 +283,8 @@ class Runner:
         finds the finished run in the store. If a concurrent cancel ended the run first, its
         status (and its event) stand."""
         store = self._store.executions
+        if recorder is not None:
+            await recorder.settle()
         now = self._clock()
         try:
             outbox = await self._outbox(
@@ -346,16 +333,6 @@ class Runner:
             error=error,
         )
 
-    async def status_outbox(
-        self, execution: Execution, status: ExecutionStatus, now: datetime
-    ) -> list[NewDelivery]:
-        """The webhook events of a status change made outside a run (a cancel through the
-        API of a run no executor holds), for the store to write with the change."""
-        return await self._outbox(execution, status, now, await self._definition(execution))
-
-    def outbox_committed(self, outbox: list[NewDelivery]) -> None:
-        self._committed(outbox)
-
     def _committed(self, outbox: list[NewDelivery]) -> None:
         if outbox and self._webhooks is not None:
             self._webhooks.committed()
@@ -373,11 +350,39 @@ class Runner:
         return compiled.definition
 
     async def record_canceled(self, execution: Execution) -> Execution:
-        """Cancel a run that never reached the engine (still queued, or loading its flow)."""
-        current = await self._store.executions.get(execution.account_id, execution.id)
-        if current.status in ("completed", "failed", "canceled"):
+        """Cancel a run no engine of this process runs: still queued or loading its flow, or
+        held by no live process. Its active children are canceled too (nobody would resume
+        them: recovery never claims a child). An owner still alive elsewhere fails its final
+        compare-and-set and keeps this status. A run canceled in the engine is ``_drive``'s.
+        """
+        store = self._store.executions
+        current = await store.get(execution.account_id, execution.id)
+        if is_terminal(current.status):
             return current
-        return await self._finish(current, "canceled", ev.status_event("canceled"))
+        done = await self._finish(current, "canceled", ev.status_event("canceled"))
+        if done.status == "canceled":
+            await self._cancel_children(done)
+        return done
+
+    async def _cancel_children(self, parent: Execution) -> None:
+        """Record ``canceled`` on the active children of ``parent``, and on theirs."""
+        store = self._store.executions
+        pending = [parent.id]
+        for _ in range(MAX_CHILD_DEPTH):  # bounded: a tree of children, level by level
+            if not pending:
+                return
+            parents, pending = pending, []
+            for parent_id in parents:
+                page = await store.list(
+                    parent.account_id, parent_id=parent_id, status=("queued", "running"),
+                    limit=100,
+                )  # fmt: skip
+                for child in page.items:
+                    # A child that ended meanwhile keeps its status (``_finish`` reads it).
+                    await self._finish(
+                        child, "canceled", ev.status_event("canceled", by_parent=parent_id)
+                    )
+                    pending.append(child.id)
 
     async def _give_up(self, execution: Execution, masker: Masker) -> Execution:
         """The poison-run guard: a run recovery keeps taking over without it ever saving a
@@ -446,14 +451,6 @@ class _RunOutbox:
         self.webhooks.committed()
 
 
-def _reached(recorder: Recorder, checkpoint: Any) -> float | None:
-    """The progress a run that stops early keeps: its last checkpoint's, this attempt's or
-    the one it resumed from (None: no node finished, it stays 0)."""
-    if recorder.progress is not None:
-        return recorder.progress
-    return checkpoint_progress(checkpoint.results) if checkpoint is not None else None
-
-
 def _start_arguments(
     execution: Execution, checkpoint: Any, keys: Keys | None
 ) -> dict[str, Any] | None:
@@ -466,18 +463,17 @@ def _start_arguments(
     if checkpoint.next_node is None:
         return None
     results = {key: unseal(value, keys) for key, value in checkpoint.results.items()}
-    meta = resume_meta(results)
-    results.pop(RESUME_KEY, None)
-    error_data = unseal(meta.get("error"), keys)
+    resume = checkpoint.resume
+    error_data = unseal(resume.get("error"), keys)
     error = ErrorInfo(**error_data) if isinstance(error_data, Mapping) else None
-    node_input = error.data if error else results.get(str(meta.get("last_node")))
+    node_input = error.data if error else results.get(str(resume.get("last_node")))
     return {
         "input": node_input,
         "shared": dict(unseal(checkpoint.shared, keys) or {}),
         "results": results,
         "start_at": checkpoint.next_node,
         "error": error,
-        "steps": int(meta.get("steps", 0)),
+        "steps": int(resume.get("steps", 0)),
     }
 
 

@@ -92,9 +92,7 @@ async def execution_runtime(
         lease_ttl=ttl,
         interval=settings.recovery_interval_seconds,
     )
-    service = ExecutionService(
-        store, executor, bus, max_input_bytes=settings.max_run_input_bytes, runner=runner
-    )
+    service = ExecutionService(store, executor, bus, max_input_bytes=settings.max_run_input_bytes)
     recovery.start()  # its first sweep runs at once: runs a dead process left are resumed
     try:
         yield service

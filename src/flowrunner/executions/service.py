@@ -14,32 +14,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flowrunner import jsontext
 from flowrunner.errors import Conflict, InvalidInput, NotFound
 from flowrunner.executions import events as ev
-from flowrunner.executions.bus import BusHealth, EventBus, Topic
+from flowrunner.executions.bus import BusHealth, EventBus
 from flowrunner.executions.executor import Executor
 from flowrunner.executions.follow import Follower
-from flowrunner.executions.recorder import RESUME_KEY, checkpoint_progress, resume_meta
-from flowrunner.executions.runner import Runner
-from flowrunner.executions.states import TERMINAL, is_terminal, transition
-from flowrunner.executions.subflows import cancel_children
-from flowrunner.storage import Execution, ExecutionEvent, Page, Store
-from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
-from flowrunner.storage.records import ExecutionStatus, JSONValue, utcnow
+from flowrunner.executions.inputs import check_run_input
+from flowrunner.executions.logs import LogFilter, read_logs
+from flowrunner.executions.recorder import checkpoint_progress
+from flowrunner.executions.states import is_terminal
+from flowrunner.storage import Execution, ExecutionEvent, NewCheckpoint, Page, Store
+from flowrunner.storage.protocols import DEFAULT_LIMIT
+from flowrunner.storage.records import ExecutionStatus, JSONValue
 
 DEFAULT_MAX_INPUT = 1024 * 1024
 RESUME_KEY_PREFIX = "resume:"
 """Idempotency key prefix of the one run that resumes a failed run."""
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionView:
-    """An execution with where it is now (derived from its checkpoint while it runs)."""
-
-    execution: Execution
-    progress: float
-    current_node: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +47,8 @@ class ExecutionService:
         bus: EventBus,
         *,
         max_input_bytes: int = DEFAULT_MAX_INPUT,
-        runner: Runner | None = None,
     ) -> None:
         self._store = store
-        self._runner = runner  # the webhook events of a cancel recorded here
         self._runs = store.executions
         self._executor = executor
         self._bus = bus
@@ -87,7 +75,7 @@ class ExecutionService:
                 pass
             else:
                 return Started(_same_request(known, flow_id, run_input, version), created=False)
-        self._check_input(run_input)
+        check_run_input(run_input, self._max_input)
         number = await self._pinned_version(account_id, flow_id, version)
         try:
             execution = await self._runs.create(
@@ -105,29 +93,6 @@ class ExecutionService:
             return Started(_same_request(original, flow_id, run_input, version), created=False)
         await self._executor.submit(execution)
         return Started(execution, created=True)
-
-    def _check_input(self, run_input: JSONValue) -> None:
-        if not isinstance(run_input, Mapping):
-            raise InvalidInput(
-                f"input must be a JSON object, got {type(run_input).__name__}", field="input"
-            )
-        try:
-            text = jsontext.dumps(run_input)
-            size = len(text.encode())
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"input is not JSON: {exc}", field="input") from exc
-        if "\\ud" in text and jsontext.has_lone_surrogate(run_input):
-            # Not Unicode text: no node, script or response could carry it on.
-            raise InvalidInput(
-                "input holds a lone surrogate (an unpaired \\ud800-\\udfff escape)",
-                field="input",
-            )
-        if size > self._max_input:
-            raise InvalidInput(
-                f"input is {size} bytes, the limit is {self._max_input}",
-                field="input",
-                limit=self._max_input,
-            )
 
     async def _pinned_version(self, account_id: str, flow_id: str, version: int | None) -> int:
         flow = await self._store.flows.get(account_id, flow_id)  # NotFound when deleted
@@ -149,40 +114,16 @@ class ExecutionService:
             execution = await self._runs.get(account_id, execution_id)
             if is_terminal(execution.status) or time.monotonic() >= deadline:
                 return execution
-        subscription = await self._bus.subscribe(Topic(account_id, execution_id=execution_id))
-        try:
-            execution = await self._runs.get(account_id, execution_id)
-            while not is_terminal(execution.status):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                # The bus says when to look; the store says what is true (an event published
-                # before we subscribed, or lost by the bus, is caught by the periodic re-read).
-                event = await subscription.next(within=min(left, 1.0))
-                if event is None or ev.is_final(event):
-                    execution = await self._runs.get(account_id, execution_id)
-            return execution
-        finally:
-            await subscription.close()
+        return await self._follower.until_end(account_id, execution_id, deadline)
 
     def bus_health(self) -> BusHealth:
         return self._bus.health()
 
     # --- reading ---------------------------------------------------------------------------
 
-    async def get(self, account_id: str, execution_id: str) -> ExecutionView:
-        execution = await self._runs.get(account_id, execution_id)
-        if execution.status != "running":
-            progress = 1.0 if execution.status == "completed" else execution.progress
-            return ExecutionView(execution, progress, execution.current_node)
-        checkpoint = await self._runs.get_checkpoint(account_id, execution_id)
-        recent = await self._runs.list_events(
-            account_id, execution_id, after_seq=max(0, execution.last_event_seq - 10)
-        )
-        current = _current_node(recent) or (checkpoint.next_node if checkpoint else None)
-        if checkpoint is None:
-            return ExecutionView(execution, 0.0, current)
-        return ExecutionView(execution, checkpoint_progress(checkpoint.results), current)
+    async def get(self, account_id: str, execution_id: str) -> Execution:
+        """The run, with where it is (its runner keeps ``progress`` and ``current_node``)."""
+        return await self._runs.get(account_id, execution_id)
 
     async def usage(self, account_id: str, execution_id: str) -> dict[str, Any]:
         """The run's model-call usage (llm nodes): totals and per node. A finished run's is in
@@ -196,7 +137,7 @@ class ExecutionService:
             found = last[-1].data.get("usage") if last else None
         else:
             checkpoint = await self._runs.get_checkpoint(account_id, execution_id)
-            found = resume_meta(checkpoint.results).get("usage") if checkpoint else None
+            found = checkpoint.resume.get("usage") if checkpoint else None
         if isinstance(found, Mapping):
             return dict(found)
         return {
@@ -245,54 +186,20 @@ class ExecutionService:
     ) -> tuple[builtins.list[ExecutionEvent], int | None]:
         """Log events matching every filter in ``seq`` order, and the ``after_seq`` of the
         next page (None on the last)."""
-        limit = max(1, min(limit, MAX_LIMIT))
-        found: builtins.list[ExecutionEvent] = []
-        cursor = after_seq
-        while True:
-            batch = await self._runs.list_events(account_id, execution_id, after_seq=cursor)
-            for event in batch:
-                cursor = event.seq
-                if _keeps(event, types, node_id, level, since, until):
-                    found.append(event)
-                    if len(found) == limit:
-                        more = await self._runs.list_events(
-                            account_id, execution_id, after_seq=cursor, limit=1
-                        )
-                        return found, (cursor if more else None)
-            if len(batch) < MAX_LIMIT:
-                return found, None
+        wanted = LogFilter(node_id, level, since, until, types)
+        return await read_logs(
+            self._runs, account_id, execution_id, wanted, after_seq=after_seq, limit=limit
+        )
 
     # --- changing --------------------------------------------------------------------------
 
     async def cancel(self, account_id: str, execution_id: str) -> Execution:
-        """Stop the run (its running node is interrupted); ``Conflict`` if it already ended."""
+        """Stop the run (its running node is interrupted) and return it as recorded by its
+        runner; ``Conflict`` if it already ended."""
         execution = await self._runs.get(account_id, execution_id)
         if is_terminal(execution.status):
             raise Conflict(f"execution is already {execution.status}", execution_id=execution_id)
-        if not await self._executor.cancel(execution):
-            # Not ours (queued elsewhere, or its owner died): record the cancel; an owner that
-            # is still alive fails its final compare-and-set and keeps the canceled status.
-            checkpoint = await self._runs.get_checkpoint(account_id, execution_id)
-            reached = checkpoint_progress(checkpoint.results) if checkpoint else None
-            now = utcnow()
-            outbox = (
-                await self._runner.status_outbox(execution, "canceled", now)
-                if self._runner is not None
-                else []
-            )
-            canceled = await transition(
-                self._runs, execution, "canceled", now=now, progress=reached, outbox=outbox
-            )
-            if self._runner is not None:
-                self._runner.outbox_committed(outbox)
-            stored = await self._runs.append_events(
-                account_id, execution_id, [ev.status_event("canceled")]
-            )
-            await self._bus.publish(execution.flow_id, stored)
-            # Its children run in its owner's task (which stops them) or in nobody's.
-            await cancel_children(self._runs, self._bus, account_id, execution_id)
-            return canceled
-        return await self._runs.get(account_id, execution_id)
+        return await self._executor.cancel(execution)
 
     async def retry(self, account_id: str, execution_id: str, *, resume: bool = False) -> Started:
         """A new run of the same flow version and input; with ``resume``, a failed run's
@@ -303,7 +210,7 @@ class ExecutionService:
         others get it (``created=False``) while it is active; once it has ended, resuming the
         old run again is a ``Conflict`` naming it (resume the newer run instead)."""
         old = await self._runs.get(account_id, execution_id)
-        if old.status not in TERMINAL:
+        if not is_terminal(old.status):
             raise Conflict(f"execution is still {old.status}", execution_id=execution_id)
         checkpoint = None
         failed_node = (old.error or {}).get("node_id") if resume else None
@@ -326,21 +233,25 @@ class ExecutionService:
             return Started(await self._resumed_already(account_id, old.id, key), created=False)
         note: dict[str, Any] = {"retry_of": old.id}
         if checkpoint is not None and isinstance(failed_node, str):
-            # The failed node's input is the output of the node the checkpoint was saved after.
-            await self._runs.save_checkpoint(
+            # The failed node's input is the output of the node the checkpoint was saved after;
+            # the new run starts with the progress the failed one had reached.
+            note["resume_from"] = failed_node
+            await self._runs.record_step(
                 account_id,
                 execution.id,
-                shared=checkpoint.shared,
-                next_node=failed_node,
-                results={
-                    **checkpoint.results,
-                    RESUME_KEY: {**resume_meta(checkpoint.results), "error": None},
-                },
+                [ev.status_event("queued", **note)],
+                checkpoint=NewCheckpoint(
+                    shared=checkpoint.shared,
+                    next_node=failed_node,
+                    results=checkpoint.results,
+                    resume={**checkpoint.resume, "error": None},
+                ),
+                progress=checkpoint_progress(checkpoint.results, checkpoint.resume),
             )
-            note["resume_from"] = failed_node
-        await self._runs.append_events(
-            account_id, execution.id, [ev.status_event("queued", **note)]
-        )
+        else:
+            await self._runs.append_events(
+                account_id, execution.id, [ev.status_event("queued", **note)]
+            )
         await self._executor.submit(execution)
         return Started(execution, created=True)
 
@@ -369,38 +280,6 @@ class ExecutionService:
     ) -> AsyncGenerator[ExecutionEvent, None]:
         """Live events of every run of one flow."""
         return await self._follower.flow(account_id, flow_id)
-
-
-def _current_node(recent: builtins.list[ExecutionEvent]) -> str | None:
-    """The top-level node running now, from the latest node events (None if unknown)."""
-    for event in reversed(recent):
-        data = event.data
-        if event.type != ev.NODE or data.get("flow_path"):
-            continue
-        if data.get("state") in ("finished", "failed"):
-            next_node = data.get("next_node")
-            return next_node if isinstance(next_node, str) else None
-        node_id = data.get("node_id")
-        return node_id if isinstance(node_id, str) else None
-    return None
-
-
-def _keeps(
-    event: ExecutionEvent,
-    types: Collection[str],
-    node_id: str | None,
-    level: str | None,
-    since: datetime | None,
-    until: datetime | None,
-) -> bool:
-    data = event.data
-    return (
-        (not types or event.type in types)
-        and (node_id is None or data.get("node_id") == node_id)
-        and (level is None or data.get("level") == level)
-        and (since is None or event.created_at >= since)
-        and (until is None or event.created_at < until)
-    )
 
 
 def _same_request(

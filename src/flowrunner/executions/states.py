@@ -1,9 +1,15 @@
-"""The one place that decides how an execution's status may change.
+"""The one place that decides how an execution's status may change, and what else changes
+with it.
 
 ``queued → running → completed | failed | canceled``; a queued run may also be canceled or
 failed before it starts (its flow version cannot be compiled). Terminal statuses never change.
 Every transition is a compare-and-set in the store, so two racing writers (a cancel request
 and the runner finishing the run) cannot both win: the loser gets ``Conflict``.
+
+Entering a terminal status also, in the same write: releases the lease (nobody runs the run
+any more, so it is at no node either) and, for ``completed`` and ``canceled``, deletes the
+checkpoint (nothing is left to resume; a failed run keeps it for a retry with resume). The
+executor relies on this: a run that ended has no lease to hand back.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ _SOURCES: dict[ExecutionStatus, tuple[ExecutionStatus, ...]] = {
     "failed": ("queued", "running"),
     "canceled": ("queued", "running"),
 }
+
+
+# Terminal statuses after which no retry can resume the run from its checkpoint.
+_DROPS_CHECKPOINT: frozenset[ExecutionStatus] = frozenset({"completed", "canceled"})
 
 
 def is_terminal(status: str) -> bool:
@@ -57,19 +67,18 @@ async def transition(
     now: datetime | None = None,
     output: JSONValue = None,
     error: dict[str, Any] | None = None,
-    progress: float | None = None,
-    current_node: str | None = None,
     outbox: Sequence[NewDelivery] = (),
 ) -> Execution:
-    """Move ``execution`` to ``target`` atomically; ``Conflict`` if it is no longer in a status
-    the move is allowed from (someone else changed it first). ``outbox`` (the webhook events
-    of the move) is written in the same atomic write."""
+    """Move ``execution`` to ``target`` atomically, with the lease and checkpoint effects the
+    module docstring lists; ``Conflict`` if it is no longer in a status the move is allowed
+    from (someone else changed it first). A completed run's progress becomes 1.0; any other
+    keeps what its runner recorded (``record_step``). ``outbox`` (the webhook events of the
+    move) is written in the same atomic write."""
     check_transition(execution.status, target, execution_id=execution.id)
     now = now or utcnow()
     started_at = now if target == "running" else None
-    finished_at = now if target in TERMINAL else None
-    if target == "completed" and progress is None:
-        progress = 1.0
+    ends = target in TERMINAL
+    finished_at = now if ends else None
     try:
         return await store.update(
             execution.account_id,
@@ -78,11 +87,12 @@ async def transition(
             status=target,
             output=output,
             error=error,
-            progress=progress,
-            current_node=current_node,
+            progress=1.0 if target == "completed" else None,
             started_at=started_at,
             finished_at=finished_at,
-            **({"outbox": outbox} if outbox else {}),
+            release_lease=ends,
+            drop_checkpoint=target in _DROPS_CHECKPOINT,
+            outbox=outbox,
         )
     except Conflict as exc:
         raise Conflict(

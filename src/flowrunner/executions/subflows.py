@@ -33,7 +33,6 @@ import structlog
 from flowrunner import jsontext
 from flowrunner.errors import Conflict, ExecutionError, InvalidInput, NotFound, StorageError
 from flowrunner.executions import events as ev
-from flowrunner.executions.bus import EventBus
 from flowrunner.executions.payloads import to_json
 from flowrunner.executions.runner import RunControl
 from flowrunner.executions.states import is_terminal, transition
@@ -41,7 +40,7 @@ from flowrunner.flows.references import find_flow, version_at
 from flowrunner.nodes.base import SECRETS, Call
 from flowrunner.nodes.control import StoredFlows
 from flowrunner.secrets import Masker
-from flowrunner.storage import Execution, ExecutionStore, Store
+from flowrunner.storage import Execution, Store
 
 if TYPE_CHECKING:
     from flowrunner.executions.runner import Runner
@@ -252,21 +251,30 @@ class _Scope:
             if stopping.is_set():
                 return
             try:
-                held = await runs.renew_lease(
-                    child.account_id, child.id, owner=self.host.owner, ttl=self.host.lease_ttl
-                )
+                try:
+                    held = await runs.renew_lease(
+                        child.account_id, child.id, owner=self.host.owner, ttl=self.host.lease_ttl
+                    )
+                except Conflict:
+                    # No lease left: the child ended, and a final status lets the lease go
+                    # (states.transition), a cancel from outside as well as its own end.
+                    held = await runs.get(child.account_id, child.id)
                 parent = await runs.get(self.parent.account_id, self.parent.id)
-            except (Conflict, NotFound):
-                return  # the child ended (its final write let the lease go)
+            except NotFound:
+                return
             except StorageError:
                 log.warning("child lease renewal failed", execution_id=child.id, exc_info=True)
                 continue
+            if control.cancel_requested:
+                return  # being canceled already (with its parent): its runner records it
             if held.status == "canceled" or parent.status == "canceled":
                 log.info("child run canceled from outside", execution_id=child.id)
                 control.cancel_requested = True
                 if task is not None:
                     task.cancel()
                 return
+            if is_terminal(held.status):
+                return  # it ended on its own
 
     async def _wait_elsewhere(self, child: Execution) -> Execution:
         """Another live process holds the child: wait for it to end (the parent is canceled
@@ -314,27 +322,3 @@ class _Scope:
                 action = data.get("action")
                 return action if isinstance(action, str) else None
         return None
-
-
-async def cancel_children(
-    runs: ExecutionStore, bus: EventBus, account_id: str, execution_id: str
-) -> None:
-    """Record ``canceled`` on the active children of a run canceled while no process runs it
-    (and on theirs): nobody would ever resume them, as recovery never claims a child."""
-    pending = [execution_id]
-    for _ in range(DEFAULT_MAX_DEPTH * 4):  # bounded: a tree of children, level by level
-        if not pending:
-            return
-        parents, pending = pending, []
-        for parent_id in parents:
-            page = await runs.list(
-                account_id, parent_id=parent_id, status=("queued", "running"), limit=100
-            )
-            for child in page.items:
-                with contextlib.suppress(Conflict):
-                    await transition(runs, child, "canceled")
-                    stored = await runs.append_events(
-                        account_id, child.id, [ev.status_event("canceled", by_parent=parent_id)]
-                    )
-                    await bus.publish(child.flow_id, stored)
-                pending.append(child.id)

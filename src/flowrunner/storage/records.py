@@ -194,6 +194,9 @@ class Checkpoint:
     next_node: str | None
     results: Mapping[str, JSONValue]
     updated_at: datetime
+    resume: Mapping[str, JSONValue] = field(default_factory=dict)
+    """What resuming needs besides the state: the runner's own bookkeeping (the node that
+    last ran, the step count, the error an error edge carries, the flow's node count)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +206,7 @@ class NewCheckpoint:
     shared: JSONValue
     next_node: str | None
     results: Mapping[str, JSONValue]
+    resume: Mapping[str, JSONValue] = field(default_factory=dict)
 
 
 # --- webhooks ------------------------------------------------------------------------------

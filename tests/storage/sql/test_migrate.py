@@ -128,3 +128,55 @@ async def test_upgrade_of_sqlite_keeps_events_and_turns_numbers_stored_as_number
         assert checkpoint.shared == 7
     finally:
         await store.close()
+
+
+async def test_upgrade_moves_the_resume_bookkeeping_out_of_checkpoint_results(
+    empty_url: str,
+) -> None:
+    """0004: checkpoints saved with ``results["$resume"]`` (runs in progress, failed runs kept
+    for a resume) read back with it in ``resume`` and only node outputs in ``results``."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+
+    from flowrunner.storage.sql.migrate import alembic_config
+    from flowrunner.storage.sql.tables import checkpoints, executions
+
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    meta = {"last_node": "a", "steps": 1, "total": 3, "error": None}
+
+    def at_0003_with_an_old_checkpoint(conn: Connection) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        conn.execute(
+            executions.insert().values(
+                id="e1", account_id="a1", flow_id="f1", flow_version=1, status="failed",
+                input={}, progress=0.33, created_at=when, last_event_seq=0,
+            )
+        )  # fmt: skip
+        conn.execute(
+            checkpoints.insert().values(
+                execution_id="e1", account_id="a1", shared={}, next_node="b",
+                results={"a": {"v": 1}, "$resume": meta}, updated_at=when,
+            )
+        )  # fmt: skip
+
+    db = Database(empty_url)
+    try:
+        async with db.engine.connect() as conn:
+            await conn.run_sync(at_0003_with_an_old_checkpoint)
+            await conn.commit()
+    finally:
+        await db.close()
+
+    await upgrade(empty_url)
+    store = SqlStore(empty_url, migrate=False)
+    await store.connect()
+    try:
+        checkpoint = await store.executions.get_checkpoint("a1", "e1")
+        assert checkpoint is not None
+        assert dict(checkpoint.results) == {"a": {"v": 1}}
+        assert checkpoint.resume == meta
+    finally:
+        await store.close()

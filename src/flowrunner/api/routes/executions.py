@@ -10,20 +10,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from flowrunner.api.deps import CurrentAccount, Paging
 from flowrunner.api.schemas.common import COMMON_ERRORS, QueryDateTime, error_responses
+from flowrunner.api.schemas.executions import (
+    EventOut,
+    ExecutionOut,
+    ExecutionPage,
+    LogPage,
+    RetryRequest,
+    RunAccepted,
+    RunRequest,
+)
 from flowrunner.definition import parse_duration
 from flowrunner.errors import InvalidInput
-from flowrunner.executions import ExecutionService, ExecutionView
+from flowrunner.executions import ExecutionService, is_terminal
 from flowrunner.executions.events import STREAM, as_message
-from flowrunner.storage import Execution
 from flowrunner.storage.records import ExecutionStatus
 
 router = APIRouter(tags=["executions"], responses=COMMON_ERRORS)
@@ -38,93 +45,6 @@ async def executions(request: Request) -> ExecutionService:
 
 
 Runs = Annotated[ExecutionService, Depends(executions)]
-
-
-class RunRequest(BaseModel):
-    # A misspelt key ({"inputs": ...}) would otherwise start a run with an empty input.
-    model_config = ConfigDict(extra="forbid")
-
-    input: Any = Field(default=None, description="the run input: a JSON object")
-    shared: Any = Field(default=None, description="accepted as an alias of input")
-    version: int | None = Field(default=None, ge=1, description="default: the current one")
-
-
-class RunAccepted(BaseModel):
-    execution_id: str
-    status: ExecutionStatus
-
-
-class ExecutionOut(BaseModel):
-    id: str
-    flow_id: str
-    flow_version: int
-    status: ExecutionStatus
-    progress: float
-    current_node: str | None
-    input: Any
-    output: Any
-    error: dict[str, Any] | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    duration_ms: float | None
-    last_event_seq: int
-    parent_id: str | None = Field(
-        default=None, description="the run whose flow node started this one (a sub-flow)"
-    )
-
-    @classmethod
-    def of(cls, view: ExecutionView) -> ExecutionOut:
-        e = view.execution
-        duration = None
-        if e.started_at is not None and e.finished_at is not None:
-            duration = round((e.finished_at - e.started_at).total_seconds() * 1000, 3)
-        return cls(
-            id=e.id,
-            flow_id=e.flow_id,
-            flow_version=e.flow_version,
-            status=e.status,
-            progress=view.progress,
-            current_node=view.current_node,
-            input=e.input,
-            output=e.output,
-            error=dict(e.error) if e.error is not None else None,
-            created_at=e.created_at,
-            started_at=e.started_at,
-            finished_at=e.finished_at,
-            duration_ms=duration,
-            last_event_seq=e.last_event_seq,
-            parent_id=e.parent_id,
-        )
-
-
-class ExecutionPage(BaseModel):
-    items: list[ExecutionOut]
-    next_cursor: str | None
-
-
-class EventOut(BaseModel):
-    type: str
-    seq: int
-    execution_id: str
-    time: str
-    data: dict[str, Any]
-
-
-class LogPage(BaseModel):
-    items: list[EventOut]
-    next_cursor: str | None = Field(description="pass as after_seq for the next page")
-
-
-class RetryRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    resume: bool = Field(default=False, description="start at the node that failed")
-
-
-def _view(execution: Execution) -> ExecutionOut:
-    progress = 1.0 if execution.status == "completed" else execution.progress
-    return ExecutionOut.of(ExecutionView(execution, progress, execution.current_node))
 
 
 def _wait_seconds(wait: str | None) -> float:
@@ -172,8 +92,8 @@ async def run_flow(
         headers["Idempotent-Replayed"] = "true"
     if seconds > 0:
         execution = await runs.wait(account.id, execution.id, within=seconds)
-        if execution.status in ("completed", "failed", "canceled"):
-            return _json(_view(execution), 200, headers)
+        if is_terminal(execution.status):
+            return _json(ExecutionOut.of(execution), 200, headers)
     accepted = RunAccepted(execution_id=execution.id, status=execution.status)
     return _json(accepted, 202, headers)
 
@@ -206,7 +126,7 @@ async def list_executions(
         limit=paging.limit,
         cursor=paging.cursor,
     )
-    return ExecutionPage(items=[_view(e) for e in page.items], next_cursor=page.next_cursor)
+    return ExecutionPage.of(page.items, page.next_cursor)
 
 
 @router.get("/executions/{execution_id}", response_model=ExecutionOut, summary="One run")
@@ -234,7 +154,7 @@ async def execution_children(
     page = await runs.list(
         account.id, parent_id=execution_id, limit=paging.limit, cursor=paging.cursor
     )
-    return ExecutionPage(items=[_view(e) for e in page.items], next_cursor=page.next_cursor)
+    return ExecutionPage.of(page.items, page.next_cursor)
 
 
 @router.get("/executions/{execution_id}/logs", response_model=LogPage, summary="A run's log lines")
@@ -273,7 +193,7 @@ async def execution_logs(
     summary="Stop a run (its running node is interrupted)",
 )
 async def cancel_execution(execution_id: Id, account: CurrentAccount, runs: Runs) -> ExecutionOut:
-    return _view(await runs.cancel(account.id, execution_id))
+    return ExecutionOut.of(await runs.cancel(account.id, execution_id))
 
 
 @router.post(

@@ -212,7 +212,7 @@ class _Session:
         status = last.data.get("status") if last is not None and is_final(last) else None
         if status is None:  # ended without its final event (lost in a crash): the store knows
             with contextlib.suppress(FlowrunnerError):
-                status = (await self._runs.get(self._account.id, execution_id)).execution.status
+                status = (await self._runs.get(self._account.id, execution_id)).status
         return {"type": "end", "execution_id": execution_id, "status": status}
 
     async def close(self) -> None:

@@ -48,6 +48,7 @@ BATCH_MAX_BYTES = 350_000
 APPEND_ATTEMPTS = 200
 HINTS_KEPT = 1024
 LAST_SEQ = 10**12 - 1
+OLD_RESUME_KEY = "$resume"
 
 
 Entry = tuple[str, str, str | None]
@@ -81,14 +82,33 @@ class EventLog(ExecutionTable):
         """Atomic for up to 99 events (and ~350 KB); a larger call is written as several
         batches, each atomic and gap-free, consecutive unless another process appends to the
         same execution at the same moment."""
+        return await self._append_all(account_id, execution_id, events, None)
+
+    async def _append_all(
+        self,
+        account_id: str,
+        execution_id: str,
+        events: Sequence[NewEvent],
+        position: dict[str, Any] | None,
+    ) -> builtins.list[ExecutionEvent]:
         if not events:
-            await self._load(account_id, execution_id)
+            if position:
+                expr = Expr().set_fields(position)
+                try:
+                    await self._t.update(
+                        account_pk(account_id), exec_sk(execution_id), expr, condition=EXISTS
+                    )
+                except ConditionFailed:
+                    await self._load(account_id, execution_id)  # NotFound
+                    raise
+            else:
+                await self._load(account_id, execution_id)
             return []
         written: list[ExecutionEvent] = []
         async with self._appending.hold((account_id, execution_id)):
             for batch in _slices(events):
                 written += await self._append(account_id, execution_id, batch)
-        await self._raise_counter(account_id, execution_id, written[-1].seq)
+        await self._raise_counter(account_id, execution_id, written[-1].seq, position)
         return written
 
     async def _append(
@@ -139,7 +159,7 @@ class EventLog(ExecutionTable):
         if checkpoint is not None:
             saved = _checkpoint_item(
                 account_id, execution_id, dump_json(checkpoint.shared), checkpoint.next_node,
-                dump_json(dict(checkpoint.results)), now,
+                dump_json(dict(checkpoint.results)), dump_json(dict(checkpoint.resume)), now,
             )  # fmt: skip
             progress = _progress(account_pk(account_id), exec_sk(execution_id), self._t)
             actions = [progress, *actions, self._t.tx_put(saved)]
@@ -181,14 +201,26 @@ class EventLog(ExecutionTable):
         last = from_item(items[0])
         return int(last["first"]) + int(last["count"])
 
-    async def _raise_counter(self, account_id: str, execution_id: str, seq: int) -> None:
-        expr = Expr().set("last_event_seq", seq)
-        # A failed condition means a concurrent writer already raised it further.
-        with contextlib.suppress(ConditionFailed):
+    async def _raise_counter(
+        self,
+        account_id: str,
+        execution_id: str,
+        seq: int,
+        position: dict[str, Any] | None = None,
+    ) -> None:
+        """Raise ``last_event_seq`` to ``seq``, and set the run's position if given."""
+        key = account_pk(account_id), exec_sk(execution_id)
+        expr = Expr().set("last_event_seq", seq).set_fields(position or {})
+        try:
             await self._t.update(
-                account_pk(account_id), exec_sk(execution_id), expr,
-                condition=f"{EXISTS} AND {expr.n('last_event_seq')} < {expr.v(seq)}",
-            )  # fmt: skip
+                *key, expr, condition=f"{EXISTS} AND {expr.n('last_event_seq')} < {expr.v(seq)}"
+            )
+        except ConditionFailed:
+            # A concurrent writer already raised the counter further; the position still
+            # goes in.
+            if position:
+                with contextlib.suppress(ConditionFailed):
+                    await self._t.update(*key, Expr().set_fields(position), condition=EXISTS)
 
     async def list_events(
         self,
@@ -228,10 +260,14 @@ class EventLog(ExecutionTable):
         shared: JSONValue,
         next_node: str | None,
         results: Mapping[str, JSONValue],
+        resume: Mapping[str, JSONValue] | None = None,
     ) -> Checkpoint:
         now = self._clock()
         shared_json, results_json = dump_json(shared), dump_json(dict(results))
-        item = _checkpoint_item(account_id, execution_id, shared_json, next_node, results_json, now)
+        resume_json = dump_json(dict(resume or {}))
+        item = _checkpoint_item(
+            account_id, execution_id, shared_json, next_node, results_json, resume_json, now
+        )
         actions = [
             _progress(account_pk(account_id), exec_sk(execution_id), self._t),
             self._t.tx_put(item),
@@ -244,7 +280,7 @@ class EventLog(ExecutionTable):
             ) from exc
         return Checkpoint(
             execution_id, account_id, load_json(shared_json), next_node,
-            load_json(results_json), now,
+            load_json(results_json), now, load_json(resume_json),
         )  # fmt: skip
 
     async def record_step(
@@ -254,13 +290,21 @@ class EventLog(ExecutionTable):
         events: Sequence[NewEvent],
         *,
         checkpoint: NewCheckpoint | None = None,
+        progress: float | None = None,
+        current_node: str | None = None,
         outbox: Sequence[NewDelivery] = (),
     ) -> builtins.list[ExecutionEvent]:
         """One transaction: the next event batch (on condition its number is free), the
         checkpoint, a check that the execution exists, and the outbox entries. Atomic for a
         batch that fits one item (99 events, ~350 KB), as ``append_events`` is; a bigger step
         appends first. Outbox entries past ``TX_OUTBOX`` are put just after the transaction
-        (a transaction holds at most 100 items)."""
+        (a transaction holds at most 100 items). Where the run is goes on the execution item
+        with the event counter."""
+        given = {
+            "progress": None if progress is None else float(progress),
+            "current_node": current_node,
+        }
+        position = {name: value for name, value in given.items() if value is not None}
         if outbox and events:
             slices = _slices(events)
             async with self._appending.hold((account_id, execution_id)):
@@ -270,24 +314,25 @@ class EventLog(ExecutionTable):
                 written += await self._append(
                     account_id, execution_id, slices[-1], checkpoint, outbox[:TX_OUTBOX]
                 )
-            await self._raise_counter(account_id, execution_id, written[-1].seq)
+            await self._raise_counter(account_id, execution_id, written[-1].seq, position)
             for entry in outbox[TX_OUTBOX:]:
                 delivery = pending_delivery(account_id, entry, self._clock())
                 await self._t.put(delivery_item(delivery), condition=NEW)
             return written
         if checkpoint is None:
-            return await self.append_events(account_id, execution_id, events)
+            return await self._append_all(account_id, execution_id, events, position)
         slices = _slices(events) if events else [[]]
         if not events or len(slices) > 1:
-            written = await self.append_events(account_id, execution_id, events)
+            written = await self._append_all(account_id, execution_id, events, position)
             await self.save_checkpoint(
                 account_id, execution_id, shared=checkpoint.shared,
                 next_node=checkpoint.next_node, results=checkpoint.results,
+                resume=checkpoint.resume,
             )  # fmt: skip
             return written
         async with self._appending.hold((account_id, execution_id)):
             written = await self._append(account_id, execution_id, slices[0], checkpoint)
-        await self._raise_counter(account_id, execution_id, written[-1].seq)
+        await self._raise_counter(account_id, execution_id, written[-1].seq, position)
         return written
 
     async def get_checkpoint(self, account_id: str, execution_id: str) -> Checkpoint | None:
@@ -295,9 +340,14 @@ class EventLog(ExecutionTable):
         f = await self._t.get(run_pk(account_id, execution_id), "CHECKPOINT")
         if f is None:
             return None
+        results = load_json(f["results"])
+        if "resume" in f:
+            resume = load_json(f["resume"])
+        else:  # an item from before checkpoints had ``resume``: it rode in results
+            resume = results.pop(OLD_RESUME_KEY, None) or {}
         return Checkpoint(
             f["execution_id"], f["account_id"], load_json(f["shared"]), f.get("next_node"),
-            load_json(f["results"]), parse_ts(f["updated_at"]),
+            results, parse_ts(f["updated_at"]), resume,
         )  # fmt: skip
 
 
@@ -307,12 +357,14 @@ def _checkpoint_item(
     shared_json: str,
     next_node: str | None,
     results_json: str,
+    resume_json: str,
     now: datetime,
 ) -> dict[str, Any]:
     return {
         "pk": run_pk(account_id, execution_id), "sk": "CHECKPOINT",
         "execution_id": execution_id, "account_id": account_id, "shared": shared_json,
-        "next_node": next_node, "results": results_json, "updated_at": ts(now),
+        "next_node": next_node, "results": results_json, "resume": resume_json,
+        "updated_at": ts(now),
     }  # fmt: skip
 
 

@@ -133,6 +133,8 @@ class DynamoExecutions(EventLog, Leases):
         current_node: str | None = None,
         started_at: datetime | None = None,
         finished_at: datetime | None = None,
+        release_lease: bool = False,
+        drop_checkpoint: bool = False,
         outbox: Sequence[NewDelivery] = (),
     ) -> Execution:
         expr = Expr().set_fields(
@@ -151,13 +153,30 @@ class DynamoExecutions(EventLog, Leases):
             if status in ACTIVE_STATUSES:
                 expr.set("gsi3pk", LEASE_QUEUE)
             else:
-                # A finished run holds no lease (and leaves the lease index with it).
-                expr.remove("gsi3pk", "lease_owner", "lease_expires_at", "gsi3sk")
-        if not expr.update:
-            current = await self.get(account_id, execution_id)
-            if expected_status and current.status not in expected_status:
-                raise Conflict(f"execution is {current.status}", execution_id=execution_id)
-            return current
+                expr.remove("gsi3pk")
+        if release_lease:  # the lease's expiry is its place in the queue
+            expr.remove("lease_owner", "lease_expires_at", "gsi3sk", "current_node")
+        if expr.update:
+            updated = await self._set(account_id, execution_id, expr, expected_status, outbox)
+        else:
+            updated = await self.get(account_id, execution_id)
+            if expected_status and updated.status not in expected_status:
+                raise Conflict(f"execution is {updated.status}", execution_id=execution_id)
+        if drop_checkpoint:
+            # A separate write: a crash in between leaves a checkpoint nobody reads (the run
+            # has ended), not a wrong status.
+            await self._t.delete(run_pk(account_id, execution_id), "CHECKPOINT")
+        return updated
+
+    async def _set(
+        self,
+        account_id: str,
+        execution_id: str,
+        expr: Expr,
+        expected_status: Collection[ExecutionStatus],
+        outbox: Sequence[NewDelivery] = (),
+    ) -> Execution:
+        """The conditional update, with ``outbox`` in the same transaction (if any)."""
         condition = EXISTS
         if expected_status:
             condition += f" AND {expr.is_in('status', list(expected_status))}"
@@ -175,10 +194,6 @@ class DynamoExecutions(EventLog, Leases):
             raise Conflict(
                 f"execution is {current.status}", execution_id=execution_id, status=current.status
             ) from None
-        if status in ("completed", "canceled"):
-            # Nothing left to resume. A separate write: a crash in between leaves a checkpoint
-            # nobody reads (the run has ended), not a wrong status.
-            await self._t.delete(run_pk(account_id, execution_id), "CHECKPOINT")
         return to_execution(fields)
 
     async def _update_with_outbox(

@@ -111,6 +111,8 @@ class MemoryExecutions:
         current_node: str | None = None,
         started_at: datetime | None = None,
         finished_at: datetime | None = None,
+        release_lease: bool = False,
+        drop_checkpoint: bool = False,
         outbox: Sequence[NewDelivery] = (),
     ) -> Execution:
         async with self._s.lock:
@@ -129,10 +131,10 @@ class MemoryExecutions:
                 started_at=e.started_at if started_at is None else started_at,
                 finished_at=e.finished_at if finished_at is None else finished_at,
             )
-            if e.status not in ACTIVE_STATUSES:
-                e = replace(e, lease_owner=None, lease_expires_at=None)  # a finished run holds none
-            if status in ("completed", "canceled"):
-                self._s.checkpoints.pop(execution_id, None)  # nothing left to resume
+            if release_lease:
+                e = replace(e, lease_owner=None, lease_expires_at=None, current_node=None)
+            if drop_checkpoint:
+                self._s.checkpoints.pop(execution_id, None)
             self._s.executions[execution_id] = e
             for entry in outbox:
                 if entry.endpoint_id in self._s.endpoints:  # deleted meanwhile: dropped
@@ -173,17 +175,24 @@ class MemoryExecutions:
         events: Sequence[NewEvent],
         *,
         checkpoint: NewCheckpoint | None = None,
+        progress: float | None = None,
+        current_node: str | None = None,
         outbox: Sequence[NewDelivery] = (),
     ) -> builtins.list[ExecutionEvent]:
         async with self._s.lock:
             new = await self._append(account_id, execution_id, events)
+            e = self._s.executions[execution_id]
+            self._s.executions[execution_id] = replace(
+                e,
+                progress=e.progress if progress is None else progress,
+                current_node=e.current_node if current_node is None else current_node,
+                resume_attempts=0 if checkpoint is not None else e.resume_attempts,
+            )
             for entry in outbox:
                 if entry.endpoint_id in self._s.endpoints:  # deleted meanwhile: dropped
                     delivery = new_delivery(account_id, entry, self._s.clock())
                     self._s.deliveries[delivery.id] = delivery
             if checkpoint is not None:
-                e = self._s.executions[execution_id]
-                self._s.executions[execution_id] = replace(e, resume_attempts=0)
                 self._s.checkpoints[execution_id] = Checkpoint(
                     execution_id,
                     account_id,
@@ -191,6 +200,7 @@ class MemoryExecutions:
                     checkpoint.next_node,
                     json_copy(dict(checkpoint.results)),
                     self._s.clock(),
+                    json_copy(dict(checkpoint.resume)),
                 )
             return new
 
@@ -215,6 +225,7 @@ class MemoryExecutions:
         shared: JSONValue,
         next_node: str | None,
         results: Mapping[str, JSONValue],
+        resume: Mapping[str, JSONValue] | None = None,
     ) -> Checkpoint:
         async with self._s.lock:
             await self.get(account_id, execution_id)
@@ -225,6 +236,7 @@ class MemoryExecutions:
                 next_node,
                 json_copy(dict(results)),
                 self._s.clock(),
+                json_copy(dict(resume or {})),
             )
             self._s.checkpoints[execution_id] = checkpoint
             return checkpoint

@@ -73,6 +73,8 @@ class ExecutionStore(Protocol):
         current_node: str | None = None,
         started_at: datetime | None = None,
         finished_at: datetime | None = None,
+        release_lease: bool = False,
+        drop_checkpoint: bool = False,
         outbox: Sequence[NewDelivery] = (),
     ) -> Execution:
         """Set the given fields (None = leave as is).
@@ -82,10 +84,11 @@ class ExecutionStore(Protocol):
         endpoint no longer exists is dropped, never a reason to refuse the change.
 
         With ``expected_status``, ``Conflict`` unless the current status is one of them: a
-        compare-and-set that lets the state machine reject racing transitions. A final status
-        (completed, failed, canceled) also releases the lease in the same write: a finished
-        run holds no lease. Completed and canceled also delete the run's checkpoint (nothing
-        is left to resume); a failed run keeps it, for a retry with resume.
+        compare-and-set that lets the state machine reject racing transitions.
+        ``release_lease`` frees the lease and clears ``current_node`` in the same write (the
+        run is no longer run anywhere); ``drop_checkpoint`` deletes the run's checkpoint with
+        it. The store does neither on its own: ``executions.states`` says when (a final
+        status).
         """
         ...
 
@@ -119,7 +122,10 @@ class ExecutionStore(Protocol):
         shared: JSONValue,
         next_node: str | None,
         results: Mapping[str, JSONValue],
-    ) -> Checkpoint: ...
+        resume: Mapping[str, JSONValue] | None = None,
+    ) -> Checkpoint:
+        """Save (replace) the run's checkpoint; ``resume`` None is stored as ``{}``."""
+        ...
 
     async def get_checkpoint(self, account_id: str, execution_id: str) -> Checkpoint | None:
         """The latest checkpoint, or None if the run never saved one."""
@@ -132,12 +138,17 @@ class ExecutionStore(Protocol):
         events: Sequence[NewEvent],
         *,
         checkpoint: NewCheckpoint | None = None,
+        progress: float | None = None,
+        current_node: str | None = None,
         outbox: Sequence[NewDelivery] = (),
     ) -> builtins.list[ExecutionEvent]:
         """One step of a run in one durable write: append ``events`` (numbered as by
         ``append_events``) and, if given, save ``checkpoint`` and add ``outbox`` entries (the
         webhook events of the step's node events, as for ``update``); all or nothing. This is
         the runner's hot path (once per node), so backends make it their cheapest write.
+
+        ``progress`` and ``current_node`` (None = leave as is) are set on the execution with
+        the step, as its ``last_event_seq`` is: where the run is, for readers of the record.
 
         Saving a checkpoint is progress: it resets the execution's ``resume_attempts`` to 0."""
         ...

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flowrunner.errors import NotFound
@@ -24,7 +24,12 @@ from flowrunner.storage.records import (
 )
 from flowrunner.storage.sql.database import Database, columns_of
 from flowrunner.storage.sql.execution_rows import ExecutionTable, T, get_execution
-from flowrunner.storage.sql.tables import checkpoints, execution_events, executions
+from flowrunner.storage.sql.tables import (
+    checkpoints,
+    execution_events,
+    execution_positions,
+    executions,
+)
 from flowrunner.storage.sql.webhooks import insert_outbox
 
 # Hot-path statements built once: SQLAlchemy then finds them in its compiled cache instead of
@@ -45,14 +50,29 @@ def _event(r: Row[Any]) -> ExecutionEvent:
 
 
 def _checkpoint(r: Row[Any]) -> Checkpoint:
-    return Checkpoint(r.execution_id, r.account_id, r.shared, r.next_node, r.results, r.updated_at)
+    return Checkpoint(
+        r.execution_id, r.account_id, r.shared, r.next_node, r.results, r.updated_at,
+        r.resume or {},
+    )  # fmt: skip
 
 
 def _upsert(db: Database) -> Any:
     stmt = db.insert(checkpoints)
     return stmt.on_conflict_do_update(
         index_elements=[checkpoints.c.execution_id],
-        set_={c: stmt.excluded[c] for c in ("shared", "next_node", "results", "updated_at")},
+        set_={
+            c: stmt.excluded[c] for c in ("shared", "next_node", "results", "updated_at", "resume")
+        },
+    )
+
+
+def _upsert_position(db: Database) -> Any:
+    """Where a run is, None values leaving what the row has."""
+    stmt = db.insert(execution_positions)
+    P = execution_positions.c
+    return stmt.on_conflict_do_update(
+        index_elements=[P.execution_id],
+        set_={c: func.coalesce(stmt.excluded[c], P[c]) for c in ("progress", "current_node")},
     )
 
 
@@ -60,6 +80,7 @@ class SqlExecutionSteps(ExecutionTable):
     def __init__(self, db: Database, clock: Clock) -> None:
         super().__init__(db, clock)
         self._upsert_checkpoint = _upsert(db)
+        self._upsert_position = _upsert_position(db)
 
     async def append_events(
         self, account_id: str, execution_id: str, events: Sequence[NewEvent]
@@ -73,10 +94,16 @@ class SqlExecutionSteps(ExecutionTable):
         events: Sequence[NewEvent],
         *,
         checkpoint: NewCheckpoint | None = None,
+        progress: float | None = None,
+        current_node: str | None = None,
         outbox: Sequence[NewDelivery] = (),
     ) -> builtins.list[ExecutionEvent]:
+        position = None
+        if progress is not None or current_node is not None:
+            position = {"execution_id": execution_id, "progress": progress}
+            position["current_node"] = current_node
         return await self._record(
-            account_id, execution_id, events, checkpoint, self._clock(), outbox
+            account_id, execution_id, events, checkpoint, self._clock(), position, outbox
         )
 
     async def _record(
@@ -86,10 +113,11 @@ class SqlExecutionSteps(ExecutionTable):
         events: Sequence[NewEvent],
         checkpoint: NewCheckpoint | None,
         now: datetime,
+        position: dict[str, Any] | None = None,
         outbox: Sequence[NewDelivery] = (),
     ) -> builtins.list[ExecutionEvent]:
-        """Number and insert ``events``, upsert ``checkpoint`` (if any), add the ``outbox``
-        entries: one transaction."""
+        """Number and insert ``events``, upsert ``checkpoint`` and ``position`` (if any), add
+        the ``outbox`` entries: one transaction."""
         saved = None
         if checkpoint is not None:
             saved = {
@@ -99,6 +127,7 @@ class SqlExecutionSteps(ExecutionTable):
                 "next_node": checkpoint.next_node,
                 "results": dict(checkpoint.results),
                 "updated_at": now,
+                "resume": dict(checkpoint.resume),
             }
         count = len(events)
         # The sequence bump proves the execution exists (no separate read for it) and
@@ -125,6 +154,8 @@ class SqlExecutionSteps(ExecutionTable):
                 await conn.execute(_INSERT_EVENT, [columns_of(e) for e in new])
             if saved is not None:
                 await conn.execute(self._upsert_checkpoint, saved)
+            if position is not None:
+                await conn.execute(self._upsert_position, position)
             if outbox:
                 await insert_outbox(conn, account_id, outbox, now)
             return new
@@ -163,10 +194,12 @@ class SqlExecutionSteps(ExecutionTable):
         shared: JSONValue,
         next_node: str | None,
         results: Mapping[str, JSONValue],
+        resume: Mapping[str, JSONValue] | None = None,
     ) -> Checkpoint:
         checkpoint = Checkpoint(
-            execution_id, account_id, shared, next_node, dict(results), self._clock()
-        )
+            execution_id, account_id, shared, next_node, dict(results), self._clock(),
+            dict(resume or {}),
+        )  # fmt: skip
 
         async def work(conn: AsyncConnection) -> Checkpoint:
             await get_execution(conn, account_id, execution_id)

@@ -26,16 +26,18 @@ from flowrunner.storage.records import (
 )
 from flowrunner.storage.sql.database import columns_of
 from flowrunner.storage.sql.execution_leases import SqlLeases
-from flowrunner.storage.sql.execution_rows import T, get_execution, this, to_execution
+from flowrunner.storage.sql.execution_rows import (
+    RUNS,
+    T,
+    ended_position,
+    get_execution,
+    this,
+    to_execution,
+)
 from flowrunner.storage.sql.execution_steps import SqlExecutionSteps
 from flowrunner.storage.sql.paging import time_page
-from flowrunner.storage.sql.tables import checkpoints, executions
+from flowrunner.storage.sql.tables import checkpoints, execution_positions, executions
 from flowrunner.storage.sql.webhooks import insert_outbox
-
-ENDED = frozenset({"completed", "failed", "canceled"})
-# Nothing is left to resume once a run completed or was canceled: its checkpoint goes in the
-# same write. A failed run keeps it for a retry with resume.
-DONE = frozenset({"completed", "canceled"})
 
 
 class SqlExecutions(SqlExecutionSteps, SqlLeases):
@@ -83,7 +85,7 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         return await self._db.read(work)
 
     async def get_by_idempotency_key(self, account_id: str, key: str) -> Execution:
-        stmt = select(executions).where(T.account_id == account_id, T.idempotency_key == key)
+        stmt = RUNS.where(T.account_id == account_id, T.idempotency_key == key)
 
         async def work(conn: AsyncConnection) -> Execution:
             row = (await conn.execute(stmt)).first()
@@ -105,7 +107,7 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         created_before: datetime | None = None,
         parent_id: str | None = None,
     ) -> Page[Execution]:
-        stmt = select(executions).where(T.account_id == account_id)
+        stmt = RUNS.where(T.account_id == account_id)
         if parent_id is not None:
             stmt = stmt.where(T.parent_id == parent_id)
         if status:
@@ -137,6 +139,8 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         current_node: str | None = None,
         started_at: datetime | None = None,
         finished_at: datetime | None = None,
+        release_lease: bool = False,
+        drop_checkpoint: bool = False,
         outbox: Sequence[NewDelivery] = (),
     ) -> Execution:
         given = {
@@ -145,11 +149,13 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
             "finished_at": finished_at,
         }  # fmt: skip
         values = {k: v for k, v in given.items() if v is not None}
-        if status in ENDED:
-            # A finished run holds no lease: releasing it here saves the executor a write.
+        if release_lease:
             values |= {"lease_owner": None, "lease_expires_at": None}
         expected = list(expected_status)
-        return await self._set(account_id, execution_id, values, expected, status in DONE, outbox)
+        return await self._set(
+            account_id, execution_id, values, expected, drop_checkpoint, outbox,
+            ended=release_lease,
+        )  # fmt: skip
 
     async def _set(
         self,
@@ -159,11 +165,17 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         expected_status: Collection[str],
         drop_checkpoint: bool,
         outbox: Sequence[NewDelivery] = (),
+        *,
+        ended: bool = False,
     ) -> Execution:
         """Set ``values`` where the status is one of ``expected_status`` (if any); ``Conflict``
         when it is not, ``NotFound`` when there is no such execution. ``drop_checkpoint``
-        deletes the run's checkpoint in the same transaction (the run ended); ``outbox``
-        entries are added to the webhook outbox in it too."""
+        deletes the run's checkpoint in the same transaction; ``ended`` moves the progress of
+        its position row into the execution (unless ``values`` sets it), clears
+        ``current_node`` and deletes that row; ``outbox`` entries are added to the webhook
+        outbox in it too."""
+        if ended:  # the run ends: it keeps the progress it reached, and runs nowhere
+            values = ended_position(execution_id) | values
         stmt = update(executions).where(*this(account_id, execution_id))
         if expected_status:
             stmt = stmt.where(T.status.in_(expected_status))
@@ -184,6 +196,12 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
                 )
             if drop_checkpoint:
                 await conn.execute(drop)
+            if ended:
+                await conn.execute(
+                    delete(execution_positions).where(
+                        execution_positions.c.execution_id == execution_id
+                    )
+                )
             if outbox:
                 await insert_outbox(conn, account_id, outbox, self._clock())
             return to_execution(row)

@@ -226,6 +226,18 @@ executions = Table(
     Index(None, "status", "created_at"),
 )
 
+# Where a running execution is, written by its runner with every step. Not on the executions
+# row: that row holds the run input, and SQLite rewrites a row whole (its overflow pages too)
+# whenever its size changes, as a node name of another length would make it do at every node.
+# The final status copies the progress into the executions row and deletes this one.
+execution_positions = Table(
+    "execution_positions",
+    metadata,
+    _id("execution_id", ForeignKey("executions.id", ondelete="CASCADE"), primary_key=True),
+    Column("progress", Float, nullable=True),
+    Column("current_node", String(255), nullable=True),
+)
+
 execution_events = Table(
     "execution_events",
     metadata,
@@ -246,6 +258,8 @@ checkpoints = Table(
     Column("next_node", String(255), nullable=True),
     _json("results", nullable=False),
     _time("updated_at"),
+    # The runner's resume bookkeeping (an object; NULL, as rows from before 0004 had, is {}).
+    _json("resume"),
 )
 
 webhook_endpoints = Table(

@@ -32,7 +32,16 @@ from flowrunner.storage.sql.executions import SqlExecutions
 from flowrunner.storage.sql.sqlite import optional_text_time, optional_time_text, time_text
 
 COLUMNS = Execution.__slots__
-_SELECT = f"SELECT {', '.join(COLUMNS)} FROM executions WHERE id = ? AND account_id = ?"
+# Where a running execution is comes from its position row (see tables.py).
+_POSITIONED = {
+    "progress": "COALESCE(p.progress, e.progress)",
+    "current_node": "COALESCE(p.current_node, e.current_node)",
+}
+_SELECT = (
+    f"SELECT {', '.join(_POSITIONED.get(c, f'e.{c}') for c in COLUMNS)} FROM executions e"
+    " LEFT JOIN execution_positions p ON p.execution_id = e.id"
+    " WHERE e.id = ? AND e.account_id = ?"
+)
 _JSON = frozenset({"input", "output", "error"})
 _TIMES = frozenset({"created_at", "started_at", "finished_at", "lease_expires_at"})
 
@@ -94,13 +103,26 @@ def update(
     drop_checkpoint: bool = False,
     outbox: Sequence[NewDelivery] = (),
     now: datetime | None = None,
+    *,
+    ended: bool = False,
 ) -> Execution:
     """Set ``values`` where the status is one of ``expected_status`` (if any); ``Conflict``
     when it is not, ``NotFound`` when there is no such execution. ``drop_checkpoint``
-    deletes the run's checkpoint in the same transaction (the run ended); ``outbox``
-    entries are added to the webhook outbox in it too."""
-    sets = ", ".join(f"{n} = ?" for n in values) or "id = id"
+    deletes the run's checkpoint in the same transaction; ``ended`` moves the progress its
+    position row shows into the execution (unless ``values`` sets it), clears
+    ``current_node`` and deletes that row; ``outbox`` entries are added to the webhook
+    outbox in it too."""
+    assigned = [f"{n} = ?" for n in values]
     params: list[Any] = [_column(n, v) for n, v in values.items()]
+    if ended:
+        if "progress" not in values:
+            assigned.append(
+                "progress = COALESCE((SELECT progress FROM execution_positions"
+                " WHERE execution_id = executions.id), progress)"
+            )
+        if "current_node" not in values:
+            assigned.append("current_node = NULL")
+    sets = ", ".join(assigned) or "id = id"
     where = "id = ? AND account_id = ?"
     params += [execution_id, account_id]
     if expected_status:
@@ -118,6 +140,8 @@ def update(
             "DELETE FROM checkpoints WHERE execution_id = ? AND account_id = ?",
             (execution_id, account_id),
         )
+    if ended:
+        conn.execute("DELETE FROM execution_positions WHERE execution_id = ?", (execution_id,))
     if outbox:
         insert_outbox(conn, account_id, outbox, now or datetime.now(UTC))
     return _execution(row)
@@ -188,15 +212,17 @@ def record_step(
     events: Sequence[NewEvent],
     checkpoint: NewCheckpoint | None,
     now: datetime,
+    progress: float | None = None,
+    current_node: str | None = None,
     outbox: Sequence[NewDelivery] = (),
 ) -> list[ExecutionEvent]:
     count = len(events)
     # Bumping the counter proves the execution exists and reserves the numbers (writes are
     # serialized, so ranges never overlap; a rolled-back step gives its range back).
     # A step that saves a checkpoint made progress: the poison-run guard starts again.
-    progress = ", resume_attempts = 0" if checkpoint is not None else ""
+    reset = ", resume_attempts = 0" if checkpoint is not None else ""
     row = conn.execute(
-        f"UPDATE executions SET last_event_seq = last_event_seq + ?{progress} "
+        f"UPDATE executions SET last_event_seq = last_event_seq + ?{reset} "
         "WHERE id = ? AND account_id = ? RETURNING last_event_seq",
         (count, execution_id, account_id),
     ).fetchone()
@@ -220,9 +246,10 @@ def record_step(
     if checkpoint is not None:
         conn.execute(
             "INSERT INTO checkpoints (execution_id, account_id, shared, next_node, results,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET"
-            " shared = excluded.shared, next_node = excluded.next_node,"
-            " results = excluded.results, updated_at = excluded.updated_at",
+            " updated_at, resume) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (execution_id)"
+            " DO UPDATE SET shared = excluded.shared, next_node = excluded.next_node,"
+            " results = excluded.results, updated_at = excluded.updated_at,"
+            " resume = excluded.resume",
             (
                 execution_id,
                 account_id,
@@ -230,7 +257,16 @@ def record_step(
                 checkpoint.next_node,
                 jsontext.dumps(dict(checkpoint.results)),
                 stamp,
+                jsontext.dumps(dict(checkpoint.resume)),
             ),
+        )
+    if progress is not None or current_node is not None:
+        conn.execute(
+            "INSERT INTO execution_positions (execution_id, progress, current_node)"
+            " VALUES (?, ?, ?) ON CONFLICT (execution_id) DO UPDATE SET"
+            " progress = COALESCE(excluded.progress, progress),"
+            " current_node = COALESCE(excluded.current_node, current_node)",
+            (execution_id, progress, current_node),
         )
     if outbox:
         insert_outbox(conn, account_id, outbox, now)
@@ -260,12 +296,14 @@ class DirectExecutions(SqlExecutions):
         expected_status: Collection[str],
         drop_checkpoint: bool,
         outbox: Sequence[NewDelivery] = (),
+        *,
+        ended: bool = False,
     ) -> Execution:
         now = self._clock()
         return await self._direct.write(
             lambda c: update(
                 c, account_id, execution_id, values, expected_status, drop_checkpoint,
-                outbox, now,
+                outbox, now, ended=ended,
             )
         )  # fmt: skip
 
@@ -276,10 +314,23 @@ class DirectExecutions(SqlExecutions):
         events: Sequence[NewEvent],
         checkpoint: NewCheckpoint | None,
         now: datetime,
+        position: dict[str, Any] | None = None,
         outbox: Sequence[NewDelivery] = (),
     ) -> list[ExecutionEvent]:
+        where = position or {}
+        progress, current_node = where.get("progress"), where.get("current_node")
         return await self._direct.write(
-            lambda c: record_step(c, account_id, execution_id, events, checkpoint, now, outbox)
+            lambda c: record_step(
+                c,
+                account_id,
+                execution_id,
+                events,
+                checkpoint,
+                now,
+                progress,
+                current_node,
+                outbox,
+            )
         )
 
     async def _lease(
