@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 EXTRA_KEYS = """\
 metadata: {name: Extra keys}
 version: 2
-triggers: [{type: cron, schedule: "0 * * * *"}]
+settings: {concurrency: 4}
 nodes:
   a: {type: log, params: {message: x}}
 """
@@ -38,7 +38,7 @@ def test_unknown_top_level_keys_are_warnings_and_the_flow_is_saved(
         problems = report.json()["problems"]
         assert {(p["path"], p["severity"]) for p in problems} == {
             ("version", "warning"),
-            ("triggers", "warning"),
+            ("settings", "warning"),
         }
         created = http.post("/api/v1/flows", content=EXTRA_KEYS)
         assert created.status_code == 201, created.text
