@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,37 @@ nodes:
     listed = (await admin.get("/api/v1/webhooks")).json()["items"]
     [mine] = [e for e in listed if e["source"] == "flow" and e["url"] == f"{receiver.url}/flow"]
     assert mine["headers"] == {"X-Team": "***"} or set(mine["headers"]) == {"X-Team"}
+
+
+async def test_flow_created_updated_deleted_events_are_delivered_signed(
+    admin: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    events = ["flow.created", "flow.updated", "flow.deleted"]
+    hook = await endpoint(admin, f"{receiver.url}/flows", events=events)
+    flow_id = await create_flow(admin, OK_FLOW)
+    saved = await admin.put(
+        f"/api/v1/flows/{flow_id}",
+        content=OK_FLOW.replace("Fine", "Finer"),
+        headers={"content-type": "application/yaml"},
+    )
+    assert saved.status_code == 200, saved.text
+    patched = await admin.patch(f"/api/v1/flows/{flow_id}", json={"tags": ["ops"]})
+    assert patched.status_code == 200, patched.text
+    assert (await admin.delete(f"/api/v1/flows/{flow_id}")).status_code == 204
+    arrived = receiver.wait_for(4)
+    messages = [verified(hook["secret"], r.body, r.headers) for r in arrived]
+    got = sorted(
+        (m["data"]["version"], m["type"], m["data"]["flow_name"], tuple(m["data"]["tags"]))
+        for m in messages
+    )
+    assert got == [
+        (1, "flow.created", "Fine", ()),
+        (2, "flow.deleted", "Finer", ("ops",)),
+        (2, "flow.updated", "Finer", ()),
+        (2, "flow.updated", "Finer", ("ops",)),
+    ]
+    assert {m["data"]["flow_id"] for m in messages} == {flow_id}
+    await admin.delete(f"/api/v1/webhooks/{hook['id']}")
 
 
 async def test_receiver_failing_three_times_gets_the_event_on_the_fourth_attempt(

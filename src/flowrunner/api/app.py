@@ -185,6 +185,8 @@ def create_app(
                     app.state.webhooks = WebhookService(
                         opened, vault.keyring, hooks, services.audit
                     )
+                    # Flow saves and deletes write their webhook events with the change.
+                    services.flows.publish(hooks.outbox)
                     yield
             finally:
                 app.state.services.flows.close()
