@@ -5,7 +5,6 @@ outbox surviving ``kill -9``, dead letters with manual redelivery, and secret ro
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path

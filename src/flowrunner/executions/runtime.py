@@ -16,6 +16,7 @@ from flowrunner.config import Settings
 from flowrunner.executions.bus import EventBus, InProcessBus
 from flowrunner.executions.cache import FlowCache
 from flowrunner.executions.executor import LocalExecutor, default_owner
+from flowrunner.executions.on_failure import FailureFlows
 from flowrunner.executions.recovery import Recovery
 from flowrunner.executions.runner import Runner, SecretsResolver
 from flowrunner.executions.sealing import Keys
@@ -59,6 +60,7 @@ async def execution_runtime(
         redis_bus = None
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
     owner = default_owner()
+    on_failure = FailureFlows(store)
     runner = Runner(
         store,
         bus,
@@ -73,6 +75,7 @@ async def execution_runtime(
         max_resume_attempts=settings.max_resume_attempts,
         llm_token_budget=settings.llm_monthly_token_budget,
         webhooks=webhooks,
+        on_failure=on_failure,
         # Child runs (stored sub-flows) run in their parent's task, leased by the same owner.
         subflows=SubflowHost(
             store, owner=owner, lease_ttl=ttl, max_depth=settings.max_subflow_depth
@@ -86,13 +89,17 @@ async def execution_runtime(
         lease_ttl=ttl,
         owner=owner,
     )
+    on_failure.bind(executor.submit)
     recovery = Recovery(
         store.executions,
         executor,
         lease_ttl=ttl,
         interval=settings.recovery_interval_seconds,
     )
-    service = ExecutionService(store, executor, bus, max_input_bytes=settings.max_run_input_bytes)
+    service = ExecutionService(
+        store, executor, bus, max_input_bytes=settings.max_run_input_bytes,
+        on_failure=on_failure,
+    )  # fmt: skip
     recovery.start()  # its first sweep runs at once: runs a dead process left are resumed
     try:
         yield service

@@ -21,6 +21,7 @@ from flowrunner.executions.executor import Executor
 from flowrunner.executions.follow import Follower
 from flowrunner.executions.inputs import check_run_input
 from flowrunner.executions.logs import LogFilter, read_logs
+from flowrunner.executions.on_failure import FailureFlows
 from flowrunner.executions.recorder import checkpoint_progress
 from flowrunner.executions.states import is_terminal
 from flowrunner.storage import Execution, ExecutionEvent, NewCheckpoint, Page, Store
@@ -47,8 +48,11 @@ class ExecutionService:
         bus: EventBus,
         *,
         max_input_bytes: int = DEFAULT_MAX_INPUT,
+        on_failure: FailureFlows | None = None,
     ) -> None:
         self._store = store
+        # The account-wide on-failure flow is set through here (the runner starts them).
+        self.on_failure = on_failure or FailureFlows(store)
         self._runs = store.executions
         self._executor = executor
         self._bus = bus

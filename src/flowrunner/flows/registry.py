@@ -8,6 +8,7 @@ number and must always find the text they ran.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -247,7 +248,7 @@ class FlowRegistry:
         actor_id: str | None = None,
     ) -> Flow:
         """Change metadata only (None = leave as is); the YAML and versions are untouched."""
-        entries: list[NewDelivery] = []
+        entries: builtins.list[NewDelivery] = []
         if self._events is not None:
             before = await self._store.flows.get(account_id, flow_id)
             after = replace(
@@ -270,7 +271,7 @@ class FlowRegistry:
 
     async def delete(self, account_id: str, flow_id: str, *, actor_id: str | None = None) -> None:
         """Soft delete: no new runs, no listing; versions stay for past executions."""
-        entries: list[NewDelivery] = []
+        entries: builtins.list[NewDelivery] = []
         if self._events is not None:
             flow = await self._store.flows.get(account_id, flow_id)
             entries = await self._entries("flow.deleted", flow, flow.current_version, actor_id)
@@ -420,7 +421,7 @@ class FlowRegistry:
         version: int,
         actor_id: str | None,
         definition: FlowDefinition | None = None,
-    ) -> list[NewDelivery]:
+    ) -> builtins.list[NewDelivery]:
         if self._events is None:
             return []
         webhooks = definition.metadata.webhooks if definition is not None else ()

@@ -42,7 +42,7 @@ class EventOutbox:
         error: JSONValue = None,
     ) -> list[NewDelivery]:
         event_type = BY_STATUS.get(status)
-        if event_type is None or execution.parent_id is not None:
+        if event_type is None or not execution.detached:
             return []  # a sub-flow's child run is part of its parent's run, not an event
         ids = await self._subscriptions.endpoint_ids(
             execution.account_id, execution.flow_id, event_type, flow_webhooks
@@ -64,7 +64,7 @@ class EventOutbox:
     ) -> list[NewDelivery]:
         """``node.completed`` / ``node.failed`` entries for the top-level node events of a
         step the recorder is about to write (none when nobody subscribed to them)."""
-        if execution.parent_id is not None:
+        if not execution.detached:
             return []
         entries: list[NewDelivery] = []
         for event in events:
