@@ -57,6 +57,7 @@ from flowrunner.storage import Store, open_store
 from flowrunner.triggers import HookLimits, InboundHooks, Scheduler, TriggerService
 from flowrunner.ui import install_ui
 from flowrunner.webhooks import WebhookService, webhook_runtime
+from flowrunner.webhooks.secretbox import reseal_endpoints
 
 API_PREFIX = "/api/v1"
 
@@ -95,7 +96,8 @@ async def build_services(
         store=store,
         audit=audit_log,
         accounts=account_service,
-        vault=SecretVault(store, keyring, audit_log),
+        # Key rotation re-seals webhook endpoint secrets too (sealed with the same keyring).
+        vault=SecretVault(store, keyring, audit_log, resealers=[reseal_endpoints]),
         # Saving a flow version rewrites the triggers its YAML declares.
         flows=FlowRegistry(
             store, audit_log, _flow_checker(settings, manager), listeners=[triggers]
