@@ -67,14 +67,17 @@ class EventOutbox:
         if not execution.detached:
             return []
         entries: list[NewDelivery] = []
+        wanted: dict[str, list[str]] = {}  # per event type, once per step
         for event in events:
             data = event.data
             event_type = NODE_STATES.get(str(data.get("state"))) if event.type == "node" else None
             if event_type is None or data.get("flow_path"):
                 continue
-            ids = await self._subscriptions.endpoint_ids(
-                execution.account_id, execution.flow_id, event_type, flow_webhooks
-            )
+            ids = wanted.get(event_type)
+            if ids is None:
+                ids = wanted[event_type] = await self._subscriptions.endpoint_ids(
+                    execution.account_id, execution.flow_id, event_type, flow_webhooks
+                )
             if ids:
                 when = event.time or utcnow()
                 payload = node_event(event_type, execution, data, when, flow_name=flow_name)
