@@ -285,15 +285,15 @@ def strict_equals(a: Any, b: Any) -> bool:
 
 
 def loose_equals(a: Any, b: Any) -> bool:
-    """IsLooselyEqual(a, b) for primitives."""
+    """IsLooselyEqual(a, b) for primitives, and for an object against null/undefined."""
+    if a is None or a is UNDEFINED:
+        return b is None or b is UNDEFINED  # an object is never == null
+    if b is None or b is UNDEFINED:
+        return False
     if _is_object(a) or _is_object(b):
         raise NotNative
     if type(a) is type(b):
         return strict_equals(a, b)
-    if a is None or a is UNDEFINED:
-        return b is None or b is UNDEFINED
-    if b is None or b is UNDEFINED:
-        return False
     # number, string and boolean, of two different types: compare as numbers.
     return to_number(a) == to_number(b)
 
