@@ -429,7 +429,8 @@ def _or(left: Eval, right: Eval) -> Eval:
 
 
 def _plus(a: Any, b: Any) -> Any:
-    if type(a) is float and type(b) is float:
+    kind = type(a)
+    if kind is type(b) and (kind is float or kind is str):  # the common cases, inline
         return a + b
     return add(a, b)
 
