@@ -191,6 +191,7 @@ class CountingHost:
     def __init__(self, inner: Sandbox) -> None:
         self.inner = inner
         self.bodies: list[str] = []
+        self.checked: list[str] = []
 
     async def evaluate_expression(self, code: str, scope: Mapping[str, Any]) -> Any:
         return await self.inner.evaluate_expression(code, scope)
@@ -200,6 +201,7 @@ class CountingHost:
         return await self.inner.run_function(body, scope)
 
     def check_syntax(self, code: str, *, kind: SyntaxKind) -> None:
+        self.checked.append(code)
         self.inner.check_syntax(code, kind=kind)
 
 
@@ -226,6 +228,17 @@ async def test_a_condition_that_returns_one_native_expression_skips_the_sandbox(
     flow = compile_flow(load_flow(NATIVE_CONDITION, scripts=host), scripts=host)
     assert (await flow.run({"n": value})).output == {"went": expected}
     assert host.bodies == []
+    assert host.checked == []  # valid JavaScript by construction: no syntax check at load
+
+
+async def test_a_flow_with_expressions_outside_the_subset_is_still_syntax_checked(
+    sandbox: Sandbox,
+) -> None:
+    host = CountingHost(sandbox)
+    text = NATIVE_CONDITION.replace("yes ${input.n}", "yes ${input.n ** 2}")
+    flow = compile_flow(load_flow(text, scripts=host), scripts=host)
+    assert host.checked == ["input.n ** 2"]
+    assert (await flow.run({"n": 3})).output == {"went": "yes 9"}
 
 
 async def test_a_native_condition_goes_to_the_sandbox_when_its_values_need_it(
