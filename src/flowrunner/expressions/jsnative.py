@@ -503,7 +503,12 @@ class Program:
         self._evaluate = evaluate
 
     def evaluate(self, scope: Scope) -> Any:
-        return to_python(self._evaluate(scope))
+        try:
+            return to_python(self._evaluate(scope))
+        except RecursionError:
+            # `1+1+...+1` parses iteratively but nests its closures: thousands of terms
+            # overflow Python's stack. V8 has a deeper one.
+            raise NotNative from None
 
     def __repr__(self) -> str:
         return f"Program({self.code!r})"
