@@ -133,6 +133,14 @@ class Settings(BaseSettings):
     event_bus_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     event_bus_buffer: int = Field(default=1000, ge=1, le=1_000_000)
 
+    # Prometheus metrics at /metrics (docs/operations.md). A scrape authenticates with an
+    # admin account's token or with METRICS_TOKEN (a scrape-only credential, so Prometheus
+    # never holds an admin token); METRICS_PUBLIC drops the check for a /metrics reachable
+    # only from a private network.
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
+    metrics_public: bool = False
+
     # Outbound HTTP (http.request nodes; see outbound/policy.py for the SSRF rules). By
     # default loopback, private, link-local (cloud metadata) and other non-public addresses
     # are refused; ALLOW_PRIVATE opens them all, ALLOW lists CIDRs and host names to open.
