@@ -37,6 +37,7 @@ from flowrunner.api.routes import (
     health,
     hooks,
     plugins,
+    retention,
     secrets,
     tokens,
     triggers,
@@ -55,6 +56,7 @@ from flowrunner.metrics import HttpMetricsMiddleware, Metrics, metered_store
 from flowrunner.nodes.database.connections import close_connections
 from flowrunner.plugins import plugin_manager
 from flowrunner.plugins.manager import PluginManager
+from flowrunner.retention import PolicyStore, Pruner, RetentionPolicy
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Store, open_store
 from flowrunner.triggers import HookLimits, InboundHooks, Scheduler, TriggerService
@@ -149,6 +151,28 @@ async def _triggers_runtime(app: FastAPI, settings: Settings, store: Store) -> A
 
 
 @asynccontextmanager
+async def _retention(app: FastAPI, settings: Settings, store: Store) -> AsyncIterator[None]:
+    """Account policies for the API, and the background pruner."""
+    if not settings.retention_enabled:
+        app.state.retention = None
+        yield
+        return
+    policies = PolicyStore(store, RetentionPolicy.from_settings(settings))
+    app.state.retention = policies
+    pruner = Pruner(
+        store,
+        policies,
+        batch=settings.retention_batch,
+        interval=settings.retention_interval_seconds,
+    )
+    pruner.start()
+    try:
+        yield
+    finally:
+        await pruner.stop()
+
+
+@asynccontextmanager
 async def _sampling(metrics: Metrics | None, executions: ExecutionService) -> AsyncIterator[None]:
     """The gauges read off this process's state, sampled in the background."""
     if metrics is None:
@@ -207,7 +231,10 @@ def create_app(
                     app.state.webhooks = WebhookService(
                         opened, vault.keyring, hooks, services.audit
                     )
-                    async with _sampling(metrics, app.state.executions):
+                    async with (
+                        _sampling(metrics, app.state.executions),
+                        _retention(app, settings, opened),
+                    ):
                         yield
             finally:
                 app.state.services.flows.close()
@@ -237,7 +264,7 @@ def create_app(
     # in order).
     routers = (
         hooks, executions, flows, flow_graph, plugins, auth, accounts, tokens, secrets, audit,
-        webhooks, ws, triggers,
+        webhooks, ws, triggers, retention,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 import uvicorn
 
+from flowrunner.cli.prune import EXAMPLE as prune_example
+from flowrunner.cli.prune import prune
 from flowrunner.config import Settings, load_settings
 from flowrunner.logging import configure_logging
 from flowrunner.secrets import Keyring
@@ -33,6 +35,7 @@ def register(app: typer.Typer) -> None:
     db.command("upgrade", epilog="Example: FLOWRUNNER_STORAGE=postgres flowrunner db upgrade")(
         db_upgrade
     )
+    db.command("prune", epilog=prune_example)(prune)
     app.add_typer(db, name="db")
 
 

@@ -7,6 +7,7 @@ Events and checkpoints live in ``execution_steps``, leases in ``execution_leases
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -137,17 +138,17 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         execution_ids: Sequence[str],
         *,
         statuses: Collection[ExecutionStatus],
-    ) -> list[str]:
-        ids = list(dict.fromkeys(execution_ids))
-        if not ids or not statuses:
+    ) -> builtins.list[str]:
+        ids, wanted = builtins.list(dict.fromkeys(execution_ids)), builtins.list(statuses)
+        if not ids or not wanted:
             return []
 
-        async def work(conn: AsyncConnection) -> list[str]:
+        async def work(conn: AsyncConnection) -> builtins.list[str]:
             # The status is checked by the DELETE itself, so a run resumed since it was
             # chosen stays; its children go by id (and by the foreign keys' cascade).
             gone = await conn.execute(
                 delete(executions)
-                .where(T.account_id == account_id, T.id.in_(ids), T.status.in_(list(statuses)))
+                .where(T.account_id == account_id, T.id.in_(ids), T.status.in_(wanted))
                 .returning(T.id)
             )
             deleted = [row[0] for row in gone]
