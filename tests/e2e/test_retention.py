@@ -72,8 +72,7 @@ async def test_an_accounts_policy_over_the_api_and_db_prune_as_typed(tmp_path: P
 
 
 async def test_the_background_pruner_applies_the_servers_default(tmp_path: Path) -> None:
-    settings = {"retention_failed_keep_last": 1, "retention_interval_seconds": 0.2}
-    with Server(tmp_path, **settings) as server:
+    with Server(tmp_path, retention_failed_keep_last=1, retention_interval_seconds=0.2) as server:
         async with server.client() as http:
             ok_flow = await create_flow(http, FLOW)
             await run_three(http, ok_flow)  # successful runs: no default rule, all kept
