@@ -1,6 +1,6 @@
 """The JavaScript sandbox: what the rest of Flowrunner calls to run user code.
 
-    async with Sandbox(workers=2, timeout=1.0, memory_mb=64) as sandbox:
+    async with Sandbox(workers=2, timeout=1.0, memory_mb=64, idle_seconds=300) as sandbox:
         total = await sandbox.evaluate_expression("input.a + input.b", {"input": {...}})
         result = await sandbox.run_function("shared.n = 1; return input * 2", scope)
 
@@ -61,14 +61,15 @@ class Sandbox:
         max_result_bytes: int = 8_000_000,
         recycle_after: int = 100_000,
         recycle_rss_mb: int = 384,
+        idle_seconds: float = 0.0,
     ) -> None:
         if timeout <= 0 or memory_mb < 8 or max_result_bytes < 1:
             raise ValueError("timeout, memory_mb and max_result_bytes must be positive")
         self.timeout = timeout
         self.limits = Limits(heap_mb=memory_mb, max_result_bytes=max_result_bytes)
         recycling = Recycling(max_evaluations=recycle_after, max_rss_mb=recycle_rss_mb)
-        self._pool = WorkerPool(workers, self.limits, recycling)
-        self._checker = SyntaxChecker(self.limits)
+        self._pool = WorkerPool(workers, self.limits, recycling, idle_seconds=idle_seconds)
+        self._checker = SyntaxChecker(self.limits, idle_seconds=idle_seconds)
         self._started = False
         self._closed = False
         self._start_lock = asyncio.Lock()
@@ -103,6 +104,11 @@ class Sandbox:
     @property
     def worker_pids(self) -> list[int]:
         return self._pool.pids
+
+    @property
+    def shrunk(self) -> int:
+        """How many workers were closed for being idle ``idle_seconds`` so far."""
+        return self._pool.shrunk
 
     @property
     def recycled(self) -> int:
