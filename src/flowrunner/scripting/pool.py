@@ -123,6 +123,12 @@ class WorkerPool:
     async def _acquire(self) -> AsyncWorker:
         if self._closed:
             raise SandboxError("the sandbox is closed")
+        while not self._idle.empty():  # the common case: no waiting, no timer
+            worker = self._idle.get_nowait()
+            if worker.alive:
+                self._busy.add(worker)
+                return worker
+            self._background(self._retire(worker))
         # On demand: one more worker when none is idle for this caller (and the ones
         # already starting are spoken for by earlier waiters).
         if self._waiting + 1 > self._idle.qsize() + self._spawning and self._room():

@@ -212,13 +212,14 @@ class Sandbox:
         if limit <= 0:
             raise ValueError("timeout must be positive")
         account = ACCOUNT_ID.get()
-        try:
-            async with asyncio.timeout(_QUEUE_TIMEOUT):
-                await self._turns.acquire(account)
-        except TimeoutError:
-            raise SandboxError(
-                f"no sandbox worker became free within {_QUEUE_TIMEOUT:g} s"
-            ) from None
+        if not self._turns.try_acquire(account):  # the common case needs no timer
+            try:
+                async with asyncio.timeout(_QUEUE_TIMEOUT):
+                    await self._turns.acquire(account)
+            except TimeoutError:
+                raise SandboxError(
+                    f"no sandbox worker became free within {_QUEUE_TIMEOUT:g} s"
+                ) from None
         try:
             reply = await self._pool.call(request, limit)
         finally:
