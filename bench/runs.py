@@ -117,6 +117,9 @@ def serve(data_dir: Path, env_extra: dict[str, str], workers: int = 1) -> Iterat
         "FLOWRUNNER_ADMIN_USERNAME": ADMIN[0],
         "FLOWRUNNER_ADMIN_PASSWORD": ADMIN[1],
         "FLOWRUNNER_EXECUTOR_CONCURRENCY": "64",
+        # A busy shared machine can stall a worker past the default 1 s: a run failed by a
+        # neighbour's load would stop the benchmark, not measure Flowrunner.
+        "FLOWRUNNER_SCRIPT_TIMEOUT": "10",
         **env_extra,
     }
     argv = [sys.executable, "-m", "flowrunner", "serve", "--port", str(port)]
