@@ -74,17 +74,35 @@ nodes:
     params:
       values:
         sum: "${input.a + input.b}"
-        label: "${input.a * 10}-${input.b * 10}-${input.a + input.b}"
+        label: "${Math.max(input.a, input.b)}-${input.items.map(x => x * 2).join('+')}"
         plain: "${input.a}"
-        list: ["${input.b - 1}", "${input.c.toUpperCase()}"]
+        list: ["${JSON.stringify(input.items)}", "${input.c.toUpperCase()}"]
 """
 
 
 async def test_a_nodes_expressions_take_one_sandbox_call(sandbox: Sandbox) -> None:
     host = CountingHost(sandbox)
     flow = compile_flow(load_flow(MANY), scripts=host)
-    result = await flow.run({"a": 1, "b": 2, "c": "x"})
-    assert result.output == {"sum": 3, "label": "10-20-3", "plain": 1, "list": [1, "X"]}
+    result = await flow.run({"a": 1, "b": 2, "c": "x", "items": [1, 2]})
+    assert result.output == {"sum": 3, "label": "2-2+4", "plain": 1, "list": ["[1,2]", "X"]}
+    assert host.calls == 1  # four V8 expressions in one call; the sum is native
+
+
+NATIVE_TWO = """\
+metadata: {name: native two}
+nodes:
+  calc: {type: set, params: {values: {a: "${input.a + 1}", b: "${input.b * 2}"}}}
+"""
+
+
+async def test_only_the_expressions_native_evaluation_declines_go_to_v8(sandbox: Sandbox) -> None:
+    host = CountingHost(sandbox)
+    flow = compile_flow(load_flow(NATIVE_TWO), scripts=host)
+    assert (await flow.run({"a": 1, "b": 2})).output == {"a": 2, "b": 4}
+    assert host.calls == 0
+    # Object operands take both outside the native subset: V8 answers both, in one call.
+    result = await flow.run({"a": {"x": 1}, "b": [3]})
+    assert result.output == {"a": "[object Object]1", "b": 6}
     assert host.calls == 1
 
 
@@ -92,7 +110,8 @@ async def test_the_first_failing_expression_of_a_batch_is_the_one_named(sandbox:
     host = CountingHost(sandbox)
     flow = compile_flow(load_flow(MANY), scripts=host)
     with pytest.raises(NodeFailed) as info:
-        await flow.run({"a": 1, "b": 2})  # input.c.toUpperCase() throws; the rest would succeed
+        # input.c.toUpperCase() throws; the rest would succeed
+        await flow.run({"a": 1, "b": 2, "items": []})
     cause = info.value.cause
     assert isinstance(cause, ExpressionError)
     assert "node 'calc', param 'values.list[1]': expression ${input.c.toUpperCase()} failed" in str(
@@ -107,16 +126,54 @@ async def test_a_javascript_expression_without_a_sandbox_names_node_param_and_co
         load_flow("""\
 metadata: {name: js}
 nodes:
-  calc: {type: set, params: {values: {total: "${input.a + 1}"}}}
+  calc: {type: set, params: {values: {total: "${Math.max(input.a, 1)}"}}}
 """)
     )
     with pytest.raises(NodeFailed) as info:
         await flow.run({"a": 1})
     cause = info.value.cause
     assert isinstance(cause, ExpressionError)
-    assert "node 'calc', param 'values.total': expression ${input.a + 1} needs JavaScript" in (
-        str(cause)
+    assert (
+        "node 'calc', param 'values.total': expression ${Math.max(input.a, 1)} needs JavaScript"
+        in str(cause)
     )
+
+
+async def test_arithmetic_on_primitives_runs_without_a_sandbox() -> None:
+    flow = compile_flow(
+        load_flow("""\
+metadata: {name: native}
+nodes:
+  calc:
+    type: set
+    params:
+      values:
+        total: "${input.a + 1}"
+        half: "${input.a / 2}"
+        label: "${input.a > 0 ? 'positive' : 'not positive'} (${input.name + '!'})"
+""")
+    )
+    result = await flow.run({"a": 1, "name": "Ada"})
+    assert result.output == {"total": 2, "half": 0.5, "label": "positive (Ada!)"}
+    # The same expression with an object as the operand is JavaScript's ToPrimitive: V8's.
+    with pytest.raises(NodeFailed, match=r"\$\{input\.a \+ 1\} needs JavaScript"):
+        await flow.run({"a": {"b": 1}, "name": "Ada"})
+
+
+async def test_a_native_expression_falls_back_to_the_sandbox_for_object_operands(
+    sandbox: Sandbox,
+) -> None:
+    flow = compile_flow(
+        load_flow("""\
+metadata: {name: fallback}
+nodes:
+  calc: {type: set, params: {values: {total: "${input.a + 1}"}}}
+"""),
+        scripts=sandbox,
+    )
+    assert (await flow.run({"a": 1})).output == {"total": 2}
+    assert (await flow.run({"a": {"b": 1}})).output == {"total": "[object Object]1"}
+    assert (await flow.run({"a": [1, 2]})).output == {"total": "1,21"}
 
 
 async def test_hooks_run_at_prep_exec_and_post(sandbox: Sandbox) -> None:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy, RunScoped, Unbatched
 from flowrunner.errors import ExpressionError, SandboxError
-from flowrunner.expressions import Resolver, compile_value, thaw
-from flowrunner.expressions.batch import js_codes, prefetch
+from flowrunner.expressions import Expression, Resolver, compile_value, thaw
+from flowrunner.expressions.batch import js_expressions, prefetch, v8_codes
 from flowrunner.fairness import idle, reclaim
 from flowrunner.nodes.result_keys import result_key
 from flowrunner.nodes.spec import BuildEnv, NodeSpec
@@ -86,10 +86,10 @@ class DefinedNode(Node):
             if batch and batch.items is not None
             else None
         )
-        # The JavaScript expressions of each compiled value: two or more are evaluated in
-        # one sandbox call per visit rather than one call each.
-        self._codes: dict[int, tuple[str, ...]] = {
-            id(r): js_codes(r) for r in (self._params, self._items) if r is not None
+        # The expressions of each compiled value that may need V8: two or more that do at a
+        # visit are evaluated in one sandbox call rather than one call each.
+        self._codes: dict[int, tuple[Expression, ...]] = {
+            id(r): js_expressions(r) for r in (self._params, self._items) if r is not None
         }
         self._raw_params = spec.params  # read-only: shared by every run of this node
         self._js: ScriptHost | None = env.scripts
@@ -231,9 +231,11 @@ class DefinedNode(Node):
     async def _resolve(self, resolver: Resolver, scope: Mapping[str, Any]) -> Any:
         if not resolver.needs_js:
             return resolver.resolve(scope)
-        codes = self._codes.get(id(resolver), ())
-        if len(codes) > 1 and self._js is not None:
-            return await resolver.aresolve(scope, await prefetch(codes, scope, self._js))
+        candidates = self._codes.get(id(resolver), ())
+        if len(candidates) > 1 and self._js is not None:
+            codes = v8_codes(candidates, scope)
+            if len(codes) > 1:
+                return await resolver.aresolve(scope, await prefetch(codes, scope, self._js))
         return await resolver.aresolve(scope, self._js)
 
     async def _prep_hook(self, call: Call, scope: dict[str, Any]) -> None:
