@@ -88,8 +88,12 @@ class DefinedNode(Node):
         )
         # The expressions of each compiled value that may need V8: two or more that do at a
         # visit are evaluated in one sandbox call rather than one call each.
+        # A host written before ``evaluate_expressions`` existed gets one call per expression.
+        batches = callable(getattr(env.scripts, "evaluate_expressions", None))
         self._codes: dict[int, tuple[Expression, ...]] = {
-            id(r): js_expressions(r) for r in (self._params, self._items) if r is not None
+            id(r): js_expressions(r)
+            for r in (self._params, self._items)
+            if r is not None and batches
         }
         self._raw_params = spec.params  # read-only: shared by every run of this node
         self._js: ScriptHost | None = env.scripts
