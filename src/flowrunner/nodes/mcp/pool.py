@@ -78,9 +78,18 @@ class _Pooled:
     """One pooled session and the task that owns it."""
 
     def __init__(
-        self, spec: ServerSpec, settings: McpSettings, idle_seconds: float, where: str
+        self,
+        spec: ServerSpec,
+        settings: McpSettings,
+        idle_seconds: float,
+        where: str,
+        *,
+        slot: bool = False,
     ) -> None:
         self.spec = spec
+        # Whether the session holds one of the loop's session slots while it lives (a run's
+        # sessions do; the pool bounds its own).
+        self._slot = slot
         self._where = where  # the visit that opened it: named if connecting fails
         self.users = 0
         self.last_used = asyncio.get_running_loop().time()
@@ -115,6 +124,8 @@ class _Pooled:
         loop = asyncio.get_running_loop()
         try:
             async with AsyncExitStack() as stack:
+                if self._slot:
+                    await stack.enter_async_context(session_slot(self._settings.max_sessions))
                 try:
                     async with asyncio.timeout(self._settings.timeout):
                         self._session = await stack.enter_async_context(
