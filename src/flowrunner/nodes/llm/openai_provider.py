@@ -176,4 +176,3 @@ def _status_error(exc: openai.APIStatusError) -> LLMError:
     return status_error(
         NAME, exc.status_code, message, exc.response.headers, str(code) if code else None
     )
-
