@@ -67,8 +67,9 @@ def answer(
     schemas: dict[str, dict[str, Any]] | None = None,
 ) -> Reply:
     """Any other model name behaves as a plain assistant would: it calls the first tool when
-    given tools (and answers from the tool's result), replies JSON when asked for JSON (the
-    person above), and otherwise echoes."""
+    given tools (its arguments from the tool's schema, as the agent models fill them; else
+    ``{"query": <last user text>}``) and answers from the tool's result, replies JSON when
+    asked for JSON (the person above), and otherwise echoes."""
     last_user = next((t.text for t in reversed(turns) if t.role == "user"), "")
     last = turns[-1] if turns else Turn("user", "")
     plain = not model.startswith("scripted-")
@@ -80,7 +81,10 @@ def answer(
         if not tools:
             return Reply("no tools were given")
         count = state["tool_calls"] = state.get("tool_calls", 0) + 1
-        return Reply(None, [(f"call_{count}", tools[0], {"query": last_user})], "tool_calls")
+        # A plain model fills the arguments the tool's schema asks for, when it says.
+        filled = _arguments((schemas or {}).get(tools[0]) or {}, last_user) if plain else {}
+        arguments = filled or {"query": last_user}
+        return Reply(None, [(f"call_{count}", tools[0], arguments)], "tool_calls")
     if model == "scripted-json":
         return Reply(json.dumps(PERSON))
     if model == "scripted-json-repair":
