@@ -3,6 +3,8 @@ the SDKs' own exceptions chained as the SDKs chain them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anthropic
 import httpx2
 import openai
@@ -34,7 +36,7 @@ def chained(outer: BaseException, cause: BaseException) -> BaseException:
     ],
 )
 def test_each_sdks_failures_map_to_the_same_errors(
-    connection: type[Exception], timeout: type[Exception]
+    connection: Callable[..., Exception], timeout: Callable[..., Exception]
 ) -> None:
     timed_out = chained(timeout(request=REQUEST), httpx2.ReadTimeout("slow", request=REQUEST))
     error = transport_error("p", timed_out, timeout=7)
