@@ -17,9 +17,12 @@ from flowrunner.definition import compile_flow, load_flow
 from flowrunner.engine import NodeEvent, RunResult
 from flowrunner.errors import DefinitionError, NodeFailed
 from flowrunner.executions.llm_usage import RunUsage
+from flowrunner.executions.run_kv import AccountKV
 from flowrunner.nodes.agent import AgentStepsExhausted
+from flowrunner.nodes.agent.memory import NAMESPACE as MEMORY
 from flowrunner.nodes.llm.errors import LLMBudgetExceeded
 from flowrunner.nodes.llm.usage import USAGE_METER
+from flowrunner.nodes.store import RUN_KV
 from flowrunner.scripting import Sandbox
 from flowrunner.storage.memory import MemoryStore
 from tests.conftest import HANG_GUARD
@@ -290,3 +293,48 @@ def test_two_tools_with_one_name_are_refused_when_the_flow_loads() -> None:
     with pytest.raises(DefinitionError) as info:
         load_flow(text)
     assert "tool 'add' is defined twice" in str(info.value)
+
+
+async def test_memory_key_keeps_the_conversation_across_runs_trimmed_and_masked(
+    models: ModelServer, sandbox: Sandbox
+) -> None:
+    store = MemoryStore()
+    await store.connect()
+    kv = AccountKV(store.kv, "acct")
+    secrets = {"KEY": API_KEY, "PIN": "4711-secret"}
+    extra = "      system: Be brief.\n      memory_key: chat-1\n"
+    text = agent("openai", models.openai_url, "llama3.2", [], extra)
+    first = await run(sandbox, text, "my pin is 4711-secret", scoped={RUN_KV: kv}, secrets=secrets)
+    assert first.output["response"] == "echo: my pin is 4711-secret"
+    again = "and again " * 20  # long: the three turns will not fit 100 tokens
+    await run(sandbox, text, again, scoped={RUN_KV: kv}, secrets=secrets)
+    # The second run's call carried the first run's turn, between its system message and
+    # its own prompt (the system message is not kept twice).
+    sent = models.state.requests[1]["messages"]
+    assert [(m["role"], m["content"]) for m in sent] == [
+        ("system", "Be brief."),
+        ("user", "my pin is ***"),
+        ("assistant", "echo: my pin is ***"),
+        ("user", again),
+    ]
+    kept = (await kv.get(MEMORY, "chat-1")).value
+    assert [m["role"] for m in kept] == ["user", "assistant"] * 2
+    assert "4711-secret" not in json.dumps(kept)
+    # A small budget keeps only the newest whole turn.
+    small = text.replace("memory_key: chat-1", "memory_key: chat-1\n      memory_tokens: 100")
+    await run(sandbox, small, "third", scoped={RUN_KV: kv}, secrets=secrets)
+    kept = (await kv.get(MEMORY, "chat-1")).value
+    assert [(m["role"], m["content"]) for m in kept] == [
+        ("user", "third"),
+        ("assistant", "echo: third"),
+    ]
+
+
+async def test_memory_key_without_a_store_fails_clearly(
+    models: ModelServer, sandbox: Sandbox
+) -> None:
+    text = agent("openai", models.openai_url, "llama3.2", [], "      memory_key: k\n")
+    with pytest.raises(NodeFailed) as info:
+        await run(sandbox, text)
+    assert "param memory_key: this run has no key-value store" in str(info.value.cause)
+    assert models.state.requests == []

@@ -13,6 +13,9 @@ Every step is a ``log`` event of the run (``fields.event``: ``agent.model_call``
 ``agent.tool_call``, ``agent.tool_result``, ``agent.tool_error``), so the live view shows the
 agent at work; a streamed reply's text goes out as live ``stream`` events as for ``llm``.
 
+With ``memory_key`` the conversation is kept across runs in the account's key-value store
+(memory.py).
+
 Output: ``response`` (the final text), ``steps`` (model calls made), ``intermediate_results``
 (one entry per tool call: step, tool, arguments, result or error), ``conversation`` (every
 message, the final reply included), ``usage`` (summed over the steps), ``model``,
@@ -33,9 +36,10 @@ from flowrunner.engine import Flow
 from flowrunner.errors import ExecutionError, SandboxError
 from flowrunner.expressions import Resolver, compile_value
 from flowrunner.nodes.agent.errors import AgentError, AgentStepsExhausted
+from flowrunner.nodes.agent.memory import recall, remember
 from flowrunner.nodes.agent.params import PARAMS_SCHEMA, AgentParams, agent_params, tool_problems
 from flowrunner.nodes.agent.tools import Tool, Visit, mcp_tools, static_tool
-from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
+from flowrunner.nodes.base import SECRETS, Call, DefinedNode, DefinedNodeType
 from flowrunner.nodes.live import LIVE_SINK, TextStream
 from flowrunner.nodes.llm.errors import LLMError
 from flowrunner.nodes.llm.providers import make_provider
@@ -43,6 +47,7 @@ from flowrunner.nodes.llm.types import JSONDict, Provider, Usage
 from flowrunner.nodes.llm.usage import USAGE_METER, metered_chat
 from flowrunner.nodes.mcp import McpSettings
 from flowrunner.nodes.script import SANDBOX_HINT
+from flowrunner.nodes.store import NO_STORE, RUN_KV
 from flowrunner.outbound import AddressPolicy, request_slot
 from flowrunner.outbound.sdk_client import shared_sdk_client
 
@@ -166,6 +171,13 @@ class AgentNode(DefinedNode):
         stream = TextStream(self.node_id, ctx.scoped(LIVE_SINK)) if spec.model.stream else None
         definitions = [tool.definition for tool in tools.values()] or None
         messages: list[JSONDict] = [dict(m) for m in spec.model.request.messages]
+        kv = ctx.scoped(RUN_KV) if spec.memory_key is not None else None
+        if spec.memory_key is not None:
+            if kv is None:
+                raise AgentError(f"node '{self.node_id}': param memory_key: {NO_STORE}")
+            system = [m for m in messages if m.get("role") in ("system", "developer")]
+            rest = [m for m in messages if m.get("role") not in ("system", "developer")]
+            messages = [*system, *await recall(kv, spec.memory_key), *rest]
         usage = Usage()
         results: list[JSONDict] = []
         model = spec.model.request.model
@@ -194,6 +206,9 @@ class AgentNode(DefinedNode):
                 usage=reply.usage.as_dict(),
             )
             if not reply.tool_calls:
+                if kv is not None and spec.memory_key is not None:
+                    secrets = ctx.scoped(SECRETS)
+                    await remember(kv, spec.memory_key, messages, spec.memory_tokens, secrets)
                 return {
                     "response": reply.content or "",
                     "steps": step,

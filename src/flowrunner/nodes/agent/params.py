@@ -4,7 +4,8 @@ resolved values of one visit.
 The model params are the ``llm`` node's (provider, model, api_key, base_url, messages or
 prompt + system, temperature, max_tokens, top_p, stop, timeout, stream) and are read by its
 ``llm_call``. An agent adds ``max_steps``, ``tools``, ``tool_choice``, ``max_parallel_tools``,
-``tool_timeout`` and ``max_result_chars``. A tool is one of:
+``tool_timeout``, ``max_result_chars``, and ``memory_key``/``memory_tokens`` (memory.py). A
+tool is one of:
 
 - ``mcp: {command, args, env | url, headers}`` (+ ``only: [names]``): the server's tools;
 - ``name``, ``description``, ``parameters`` (JSON Schema) and ``script``: a JavaScript
@@ -36,6 +37,9 @@ DEFAULT_TOOL_TIMEOUT = 120.0
 MAX_TOOL_TIMEOUT = 3600.0
 DEFAULT_RESULT_CHARS = 20_000
 MAX_RESULT_CHARS = 200_000
+
+DEFAULT_MEMORY_TOKENS = 4000
+MAX_MEMORY_TOKENS = 200_000
 
 # What every provider accepts as a function name.
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -80,6 +84,13 @@ PARAMS_SCHEMA: dict[str, Any] = {
             "description": "seconds one tool call may take (default 120)",
         },
         "max_result_chars": {"type": "integer", "minimum": 100, "maximum": MAX_RESULT_CHARS},
+        "memory_key": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "keep the conversation across runs under this key",
+        },
+        "memory_tokens": {"type": "integer", "minimum": 100, "maximum": MAX_MEMORY_TOKENS},
     },
 }
 
@@ -148,6 +159,8 @@ class AgentParams:
     max_parallel: int
     tool_timeout: float
     max_result_chars: int
+    memory_key: str | None
+    memory_tokens: int
 
 
 def agent_params(node_id: str, params: Mapping[str, Any]) -> AgentParams:
@@ -164,7 +177,19 @@ def agent_params(node_id: str, params: Mapping[str, Any]) -> AgentParams:
         max_result_chars=_integer(
             params, "max_result_chars", DEFAULT_RESULT_CHARS, 100, MAX_RESULT_CHARS, bad
         ),
+        memory_key=_key(params.get("memory_key"), bad),
+        memory_tokens=_integer(
+            params, "memory_tokens", DEFAULT_MEMORY_TOKENS, 100, MAX_MEMORY_TOKENS, bad
+        ),
     )
+
+
+def _key(value: Any, bad: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+        raise bad("memory_key", "must be a non-empty string of at most 200 characters")
+    return value.strip()
 
 
 def _integer(
