@@ -443,3 +443,16 @@ async def test_a_pooled_session_whose_server_crashed_is_replaced() -> None:
 def test_bad_params_are_refused_when_the_flow_loads(params: str, message: str) -> None:
     with pytest.raises(DefinitionError, match=message):
         load_flow(one(params))
+
+
+async def test_a_run_whose_session_waits_for_a_slot_ends_without_waiting_for_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every session slot is taken (by another run of the account): the visit times out, and
+    the run ends at once — its session, still waiting for a slot, is given up, not awaited."""
+    from flowrunner.nodes.mcp.pool import session_slot
+
+    monkeypatch.setenv("FLOWRUNNER_MCP_MAX_SESSIONS", "1")
+    async with session_slot(1):  # the only slot, held for the whole test
+        cause = await failure(one(stdio_params("tool: pid, timeout: 0.2")))
+    assert isinstance(cause, McpTimeout)

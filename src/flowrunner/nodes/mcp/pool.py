@@ -108,13 +108,20 @@ class _Pooled:
     async def ready(self, where: str) -> McpSession:
         await self._ready.wait()
         if self._session is None:
-            assert self._failure is not None
-            raise self._failure
+            if self._failure is not None:
+                raise self._failure
+            raise McpConnectionFailed(
+                f"{where}: the session with {self.spec.describe()} was closed before it was ready"
+            )
         return self._session.for_node(where)
 
     def close(self) -> None:
         self.closed = True  # no new visit gets it from now on
         self._closing.set()
+        if self._task is not None and not self._ready.is_set():
+            # Still waiting for a session slot or connecting: nobody will use it now, and
+            # whoever closes it must not wait for a slot to come free first.
+            self._task.cancel()
 
     async def wait_closed(self) -> None:
         if self._task is not None:
