@@ -338,3 +338,15 @@ async def test_memory_key_without_a_store_fails_clearly(
         await run(sandbox, text)
     assert "param memory_key: this run has no key-value store" in str(info.value.cause)
     assert models.state.requests == []
+
+
+def test_a_script_tools_syntax_error_is_refused_at_its_line_when_the_flow_loads(
+    sandbox: Sandbox,
+) -> None:
+    broken = "{name: bad, script: 'return args.a +'}"
+    text = agent("openai", "http://127.0.0.1:1/v1", "m", [ADD, broken])
+    with pytest.raises(DefinitionError) as info:
+        load_flow(text, scripts=sandbox)
+    problem = info.value.problems[0]
+    assert problem.path == "nodes.think.params.tools[1].script"
+    assert problem.line == text.splitlines().index(f"        - {broken}") + 1

@@ -105,6 +105,14 @@ class AgentNode(DefinedNode):
         return tool_problems(params, base_path)
 
     @classmethod
+    def nested_scripts(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+        return [
+            (("tools", i, "script"), tool["script"])
+            for i, tool in enumerate(_entries(params))
+            if isinstance(tool.get("script"), str)
+        ]
+
+    @classmethod
     def subflow_paths(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         return [
             (("tools", str(i), "path"), tool["path"])
