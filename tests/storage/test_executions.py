@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 import pytest
@@ -474,3 +475,36 @@ async def test_usage_is_stored_with_the_execution_and_none_leaves_it(
     assert again.usage == usage
     listed = await store.executions.list(account.id)
     assert [e.usage for e in listed.items] == [usage]
+
+
+async def test_delete_takes_only_this_accounts_runs_in_the_given_statuses_with_their_data(
+    store: Store, account: Account, other: Account
+) -> None:
+    runs = store.executions
+    done = await _run(store, account, idempotency_key="done-key")
+    await runs.update(account.id, done, status="completed", output={"ok": True})
+    await runs.append_events(account.id, done, [NewEvent("status", {"status": "completed"})])
+    await runs.save_checkpoint(account.id, done, shared={}, next_node=None, results={})
+    running = await _run(store, account)
+    await runs.update(account.id, running, status="running")
+    theirs = await _run(store, other)
+    await runs.update(other.id, theirs, status="completed")
+
+    deleted = await runs.delete(
+        account.id, [done, running, theirs, "missing", done], statuses=["completed", "failed"]
+    )
+
+    assert deleted == [done]
+    with pytest.raises(NotFound):
+        await runs.get(account.id, done)
+    # A backend may say the run is missing instead of answering empty.
+    with contextlib.suppress(NotFound):
+        assert await runs.list_events(account.id, done) == []
+    with contextlib.suppress(NotFound):
+        assert await runs.get_checkpoint(account.id, done) is None
+    assert (await runs.get(account.id, running)).status == "running"  # active: never deleted
+    assert (await runs.get(other.id, theirs)).status == "completed"  # another account's
+    # The idempotency key is free again, and the run's events went with it.
+    again = await _run(store, account, idempotency_key="done-key")
+    assert await runs.list_events(account.id, again) == []
+    assert [e.id for e in (await runs.list(account.id)).items] == [again, running]
