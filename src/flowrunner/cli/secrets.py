@@ -3,15 +3,13 @@ and the webhook endpoints' signing secrets sealed with the same keys)."""
 
 from __future__ import annotations
 
-import asyncio
+from typing import TYPE_CHECKING
 
 import typer
 
-from flowrunner.audit import AuditLog
-from flowrunner.config import Settings, load_settings
-from flowrunner.secrets import Keyring, SecretVault
-from flowrunner.storage import open_store
-from flowrunner.webhooks.secretbox import reseal_endpoints
+if TYPE_CHECKING:
+    from flowrunner.config import Settings
+    from flowrunner.secrets import Keyring
 
 secrets_app = typer.Typer(help="Manage the secrets vault's encryption keys.", no_args_is_help=True)
 EXAMPLE = "Example: FLOWRUNNER_SECRET_KEYS=new,old flowrunner admin secrets rotate-key"
@@ -24,6 +22,11 @@ def rotate_key() -> None:
     Procedure: put the new key first in FLOWRUNNER_SECRET_KEYS (keep the old ones after it)
     and restart the servers; run this command; then remove the old keys.
     """
+    import asyncio
+
+    from flowrunner.config import load_settings
+    from flowrunner.secrets import Keyring
+
     settings = load_settings()
     keyring = Keyring.from_settings(settings)
     count = asyncio.run(_rotate(settings, keyring))
@@ -35,6 +38,11 @@ def rotate_key() -> None:
 
 
 async def _rotate(settings: Settings, keyring: Keyring) -> int:
+    from flowrunner.audit import AuditLog
+    from flowrunner.secrets import SecretVault
+    from flowrunner.storage import open_store
+    from flowrunner.webhooks.secretbox import reseal_endpoints
+
     store = await open_store(settings)
     try:
         vault = SecretVault(store, keyring, AuditLog(store), resealers=[reseal_endpoints])

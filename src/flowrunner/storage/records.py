@@ -173,6 +173,10 @@ class Execution:
     parent_id: str | None = None
     """The execution whose ``flow`` node started this one as a sub-flow, or whose failure
     started it as its on-failure run (None: top level)."""
+    usage: Mapping[str, JSONValue] | None = None
+    """Model-call token usage (llm/agent nodes), run totals and per node, set when the run
+    ends: ``{calls, prompt_tokens, completion_tokens, total_tokens, nodes: {id: {...}}}``.
+    None when the run made no model call."""
 
     @property
     def detached(self) -> bool:
