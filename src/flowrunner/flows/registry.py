@@ -15,11 +15,14 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from flowrunner.definition import FlowDefinition
-from flowrunner.errors import Problem
+from flowrunner.errors import InvalidInput, Problem
 from flowrunner.flows.checking import FlowChecker
 from flowrunner.flows.references import check_references
 from flowrunner.storage import Flow, FlowVersion, Page, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT
+
+MAX_VERSION_MESSAGE = 1000
+"""Characters of a version's message (``flows push --message``): a note, not a document."""
 
 
 class AuditSink(Protocol):
@@ -119,8 +122,11 @@ class FlowRegistry:
         description: str | None = None,
         tags: Sequence[str] = (),
         actor_id: str | None = None,
+        message: str | None = None,
     ) -> SavedFlow:
-        """A new flow at version 1. Name and description default to the YAML's metadata."""
+        """A new flow at version 1. Name and description default to the YAML's metadata;
+        ``message`` is stored with the version."""
+        message = _message(message)
         definition = await self._load(yaml)
         await check_references(
             self._store.flows,
@@ -138,7 +144,7 @@ class FlowRegistry:
             tags=tags,
         )
         version = await self._store.flows.add_version(
-            account_id, flow.id, yaml=yaml, author=actor_id, expected_current=0
+            account_id, flow.id, yaml=yaml, author=actor_id, expected_current=0, message=message
         )
         flow = await self._store.flows.get(account_id, flow.id)
         await self._record("flow.created", account_id, actor_id, flow.id, version=1)
@@ -189,9 +195,11 @@ class FlowRegistry:
         name: str | None = None,
         description: str | None = None,
         actor_id: str | None = None,
+        message: str | None = None,
     ) -> SavedFlow:
         """Validate, then append a new version. With ``expected_version``, ``Conflict`` unless
         the flow is still at that version (no lost updates between two editors)."""
+        message = _message(message)
         definition = await self._load(yaml)
         return await self._append(
             account_id,
@@ -203,6 +211,7 @@ class FlowRegistry:
             description=description,
             action="flow.updated",
             actor_id=actor_id,
+            message=message,
         )
 
     async def patch(
@@ -275,8 +284,11 @@ class FlowRegistry:
         *,
         expected_version: int | None = None,
         actor_id: str | None = None,
+        message: str | None = None,
     ) -> SavedFlow:
-        """Make old version ``number`` current again, as a new version (history only grows)."""
+        """Make old version ``number`` current again, as a new version (history only grows);
+        its message says so unless ``message`` is given."""
+        message = _message(message) or f"restored version {number}"
         old = await self.version(account_id, flow_id, number)
         # Re-validate: node types may have been removed since that version was saved.
         definition = await self._load(old.yaml)
@@ -288,6 +300,7 @@ class FlowRegistry:
             expected_version=expected_version,
             action="flow.restored",
             actor_id=actor_id,
+            message=message,
             restored_from=number,
         )
 
@@ -305,6 +318,7 @@ class FlowRegistry:
         actor_id: str | None,
         name: str | None = None,
         description: str | None = None,
+        message: str | None = None,
         **details: Any,
     ) -> SavedFlow:
         before = await self._store.flows.get(account_id, flow_id)  # NotFound before any write
@@ -318,7 +332,12 @@ class FlowRegistry:
             registry=self._checker.registry(),
         )
         version = await self._store.flows.add_version(
-            account_id, flow_id, yaml=yaml, author=actor_id, expected_current=expected_version
+            account_id,
+            flow_id,
+            yaml=yaml,
+            author=actor_id,
+            expected_current=expected_version,
+            message=message,
         )
         new_name = name or definition.metadata.name
         new_description = description if description is not None else _description(definition)
@@ -344,6 +363,17 @@ class FlowRegistry:
             target=f"flow:{flow_id}",
             details=details or None,
         )
+
+
+def _message(message: str | None) -> str | None:
+    """A version message as stored: stripped, None when blank; InvalidInput when too long."""
+    text = (message or "").strip()
+    if len(text) > MAX_VERSION_MESSAGE:
+        raise InvalidInput(
+            f"a version message holds at most {MAX_VERSION_MESSAGE} characters",
+            limit=MAX_VERSION_MESSAGE,
+        )
+    return text or None
 
 
 def _description(definition: FlowDefinition) -> str:
