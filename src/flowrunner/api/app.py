@@ -25,6 +25,7 @@ from flowrunner.api.middleware import (
     CorrelationMiddleware,
     RequestContextMiddleware,
 )
+from flowrunner.api.plugin_choices import PluginChoices
 from flowrunner.api.plugin_watcher import watching
 from flowrunner.api.query_params import single_valued_query
 from flowrunner.api.routes import (
@@ -88,6 +89,8 @@ async def build_services(
     await account_service.ensure_admin_from_env(settings)
     # Plugin code is imported off the loop: a slow plugin import does not stall the start.
     manager = plugins if plugins is not None else await asyncio.to_thread(plugin_manager, settings)
+    # An admin's enable/disable outlives the process that answered it.
+    await asyncio.to_thread(manager.apply_choices, await PluginChoices(store).load())
     triggers = TriggerService(store, audit_log)
     return Services(
         plugins=manager,

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import EntryPoint
@@ -154,6 +154,22 @@ class PluginManager:
             entry.status = replace(entry.status, enabled=enabled)
             self._rebuild({})
             return self._entries[name].status
+
+    def apply_choices(self, choices: Mapping[str, bool]) -> None:
+        """Enable or disable plugins by name as stored choices say (those not loaded are
+        remembered for when they load), over the settings' ``disabled``; one rebuild."""
+        with self._lock:
+            changed = False
+            for name, enabled in choices.items():
+                if (name not in self._disabled) == enabled:
+                    continue
+                changed = True
+                (self._disabled.discard if enabled else self._disabled.add)(name)
+                entry = self._entries.get(name)
+                if entry is not None:
+                    entry.status = replace(entry.status, enabled=enabled)
+            if changed:
+                self._rebuild({})
 
     async def watch(self, stop: asyncio.Event, *, poll: float = 1.0) -> None:
         """Reload whenever a ``.py`` file of the folder changes, until ``stop`` is set.

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from flowrunner.api.deps import AdminAccount, CurrentAccount, Svc
+from flowrunner.api.plugin_choices import PluginChoices
 from flowrunner.api.plugin_watcher import audit_reload
 from flowrunner.api.schemas.common import COMMON_ERRORS, error_responses
 from flowrunner.api.schemas.plugins import (
@@ -48,6 +49,8 @@ async def list_plugins(account: CurrentAccount, svc: Svc) -> PluginList:
 )
 async def reload_plugins(admin: AdminAccount, svc: Svc) -> ReloadOut:
     report = await svc.plugins.areload(notify=False)
+    # Choices another server process stored since this one started apply now.
+    await asyncio.to_thread(svc.plugins.apply_choices, await PluginChoices(svc.store).load())
     await audit_reload(svc.audit, report, admin.id)
     return ReloadOut.of(report, svc.plugins.plugins())
 
@@ -75,6 +78,9 @@ async def disable_plugin(name: PluginName, admin: AdminAccount, svc: Svc) -> Plu
 
 
 async def _set_enabled(svc: Svc, actor_id: str, name: str, enabled: bool) -> PluginOut:
+    svc.plugins.get(name)  # NotFound before anything is stored
+    # Stored first: a choice that could not be kept is not applied either.
+    await PluginChoices(svc.store).save(name, enabled, actor_id)
     # The registry rebuild validates every schema again: off the loop.
     status = await asyncio.to_thread(svc.plugins.set_enabled, name, enabled)
     await svc.audit.record(
