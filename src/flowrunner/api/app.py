@@ -32,6 +32,7 @@ from flowrunner.api.routes import (
     accounts,
     audit,
     auth,
+    custom_types,
     executions,
     flow_graph,
     flows,
@@ -46,6 +47,7 @@ from flowrunner.api.routes import (
 )
 from flowrunner.audit import AuditLog
 from flowrunner.config import Settings
+from flowrunner.custom_types import CustomTypes
 from flowrunner.definition.limits import FlowLimits
 from flowrunner.executions.executor import default_owner
 from flowrunner.executions.runtime import execution_runtime
@@ -92,6 +94,9 @@ async def build_services(
     # An admin's enable/disable outlives the process that answered it.
     await asyncio.to_thread(manager.apply_choices, await PluginChoices(store).load())
     triggers = TriggerService(store, audit_log)
+    node_types = CustomTypes(
+        store, audit_log, manager.current, max_script_bytes=settings.max_script_bytes
+    )
     return Services(
         plugins=manager,
         settings=settings,
@@ -101,9 +106,14 @@ async def build_services(
         vault=SecretVault(store, keyring, audit_log),
         # Saving a flow version rewrites the triggers its YAML declares.
         flows=FlowRegistry(
-            store, audit_log, _flow_checker(settings, manager), listeners=[triggers]
+            store,
+            audit_log,
+            _flow_checker(settings, manager),
+            listeners=[triggers],
+            types=node_types.registry_for,
         ),
         triggers=triggers,
+        node_types=node_types,
     )
 
 
@@ -180,6 +190,7 @@ def create_app(
                         secrets=vault.resolve_all,
                         keys=vault.keyring,
                         registry=services.plugins.current,
+                        types=services.node_types.registry_for,
                         webhooks=hooks.outbox,
                     ) as app.state.executions,
                     watching(services.plugins, services.audit, watch=settings.plugins_watch),
@@ -212,7 +223,7 @@ def create_app(
     # The public hook route first: the hot path of a flow served as an API (routes are tried
     # in order).
     routers = (
-        hooks, executions, flows, flow_graph, plugins, auth, accounts, tokens, secrets, audit,
+        hooks, executions, flows, flow_graph, custom_types, plugins, auth, accounts, tokens, secrets, audit,
         webhooks, ws, triggers,
     )  # fmt: skip
     for module in routers:

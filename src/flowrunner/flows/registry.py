@@ -9,7 +9,8 @@ number and must always find the text they ran.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Mapping, Sequence
+from functools import partial
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -18,6 +19,7 @@ from flowrunner.definition import FlowDefinition
 from flowrunner.errors import InvalidInput, Problem
 from flowrunner.flows.checking import FlowChecker
 from flowrunner.flows.references import check_references
+from flowrunner.plugins import NodeTypeRegistry
 from flowrunner.storage import Flow, FlowVersion, Page, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 
@@ -88,8 +90,12 @@ class FlowRegistry:
         audit: AuditSink,
         checker: FlowChecker | None = None,
         listeners: Sequence[SaveListener] = (),
+        types: Callable[[str], Awaitable[NodeTypeRegistry]] | None = None,
     ) -> None:
         self._store = store
+        # An account's node types (the server's plus its own JavaScript ones); without it,
+        # every account is checked against the checker's registry.
+        self._types = types
         self._audit = audit
         self._listeners = list(listeners)
         # Parses and validates off the event loop, within the per-flow limits.
@@ -101,15 +107,22 @@ class FlowRegistry:
 
     # --- validation ------------------------------------------------------------------------
 
-    async def validate(self, yaml: str) -> list[Problem]:
-        """Every error and warning in ``yaml``; nothing is stored. FlowTooLarge for a text
-        over the size limit."""
-        return await self._checker.validate(yaml)
+    async def validate(self, yaml: str, account_id: str | None = None) -> list[Problem]:
+        """Every error and warning in ``yaml`` (against ``account_id``'s node types); nothing
+        is stored. FlowTooLarge for a text over the size limit."""
+        registry = await self.registry_for(account_id) if account_id else None
+        return await self._checker.validate(yaml, registry=registry)
 
-    async def _load(self, yaml: str) -> FlowDefinition:
+    async def registry_for(self, account_id: str) -> NodeTypeRegistry:
+        """The node types ``account_id``'s flows may use now."""
+        if self._types is None:
+            return self._checker.registry()
+        return await self._types(account_id)
+
+    async def _load(self, yaml: str, registry: NodeTypeRegistry | None = None) -> FlowDefinition:
         # DefinitionError carries every problem with line:column; the API turns it into a 400
         # (FlowTooLarge, a DefinitionError, into a 413).
-        return await self._checker.load(yaml)
+        return await self._checker.load(yaml, registry=registry)
 
     # --- create / read ---------------------------------------------------------------------
 
@@ -127,15 +140,16 @@ class FlowRegistry:
         """A new flow at version 1. Name and description default to the YAML's metadata;
         ``message`` is stored with the version."""
         message = _message(message)
-        definition = await self._load(yaml)
+        registry = await self.registry_for(account_id)
+        definition = await self._load(yaml, registry)
         await check_references(
             self._store.flows,
             account_id,
             definition,
             flow_id=None,
             name=name or definition.metadata.name,
-            load=self._load,
-            registry=self._checker.registry(),
+            load=partial(self._load, registry=registry),
+            registry=registry,
         )
         flow = await self._store.flows.create(
             account_id,
@@ -200,7 +214,8 @@ class FlowRegistry:
         """Validate, then append a new version. With ``expected_version``, ``Conflict`` unless
         the flow is still at that version (no lost updates between two editors)."""
         message = _message(message)
-        definition = await self._load(yaml)
+        registry = await self.registry_for(account_id)
+        definition = await self._load(yaml, registry)
         return await self._append(
             account_id,
             flow_id,
@@ -212,6 +227,7 @@ class FlowRegistry:
             action="flow.updated",
             actor_id=actor_id,
             message=message,
+            registry=registry,
         )
 
     async def patch(
@@ -291,7 +307,8 @@ class FlowRegistry:
         message = _message(message) or f"restored version {number}"
         old = await self.version(account_id, flow_id, number)
         # Re-validate: node types may have been removed since that version was saved.
-        definition = await self._load(old.yaml)
+        registry = await self.registry_for(account_id)
+        definition = await self._load(old.yaml, registry)
         return await self._append(
             account_id,
             flow_id,
@@ -301,6 +318,7 @@ class FlowRegistry:
             action="flow.restored",
             actor_id=actor_id,
             message=message,
+            registry=registry,
             restored_from=number,
         )
 
@@ -319,17 +337,19 @@ class FlowRegistry:
         name: str | None = None,
         description: str | None = None,
         message: str | None = None,
+        registry: NodeTypeRegistry | None = None,
         **details: Any,
     ) -> SavedFlow:
         before = await self._store.flows.get(account_id, flow_id)  # NotFound before any write
+        registry = registry or await self.registry_for(account_id)
         await check_references(
             self._store.flows,
             account_id,
             definition,
             flow_id=flow_id,
             name=name or definition.metadata.name,
-            load=self._load,
-            registry=self._checker.registry(),
+            load=partial(self._load, registry=registry),
+            registry=registry,
         )
         version = await self._store.flows.add_version(
             account_id,

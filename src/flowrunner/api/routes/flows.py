@@ -126,7 +126,7 @@ async def create_flow(
 )
 async def validate_flow(request: Request, account: CurrentAccount, svc: Svc) -> ValidationReport:
     body = await read_yaml_or_json(request, FlowValidate)
-    problems = await svc.flows.validate(body.content)
+    problems = await svc.flows.validate(body.content, account.id)
     return ValidationReport(
         valid=not any(p.severity == "error" for p in problems),
         problems=[ProblemOut.of(p) for p in problems],

@@ -1,9 +1,10 @@
 """``/api/v1/node-types`` and ``/api/v1/plugins``: the catalog of node types, and plugin
 management (admins enable, disable and reload; every change is audited).
 
-Node types and plugins are the server's, the same for every account: any signed-in account
-may read the catalog (an editor needs it); only admins change it, since Python plugins run
-with the server's rights.
+Plugins are the server's, the same for every account: any signed-in account may read the
+catalog (an editor needs it) — the server's types plus the caller's own JavaScript node types
+(``routes/custom_types.py``); only admins change plugins, since Python plugins run with the
+server's rights.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ ADMIN_ONLY = error_responses(403)
 
 @router.get("/node-types", response_model=NodeTypeList, summary="Every node type a flow may use")
 async def list_node_types(account: CurrentAccount, svc: Svc) -> NodeTypeList:
-    return NodeTypeList(items=NodeTypeOut.catalog(svc.plugins.current()))
+    # The server's types and the caller's own JavaScript ones (source "account").
+    return NodeTypeList(items=NodeTypeOut.catalog(await svc.node_types.registry_for(account.id)))
 
 
 @router.get("/plugins", response_model=PluginList, summary="Installed plugins and their status")
