@@ -3,6 +3,7 @@ flows of that account use them (checked and run in the sandbox); other accounts 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tests.api.helpers import YAML_TYPE, Api, Headers, error_of
@@ -40,6 +41,17 @@ USES = """metadata: {name: Uses custom}
 nodes:
   size: {type: acme.size, params: {limit: 5}, next: {long: greet}}
   greet: {type: acme.greet, params: {name: "${input.who}", shout: true}}
+"""
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "node-types" / "greet.yaml"
+DOC_FLOW = """metadata: {name: Greeting}
+nodes:
+  greet:
+    type: acme.greet
+    params: {name: "${input.who}", shout: true}
+    next: {loud: log}
+  log: {type: log, params: {message: "${input}"}}
 """
 
 
@@ -226,3 +238,19 @@ async def test_every_change_is_audited(api: Api, alice: Headers) -> None:
         ("node_type.deleted", "node_type:acme.greet"),
         ("node_type.updated", "node_type:acme.greet"),
     ]
+
+
+async def test_the_documented_example_defines_a_type_whose_action_routes_the_flow(
+    api: Api, alice: Headers
+) -> None:
+    """examples/node-types/greet.yaml and the flow of docs/plugins.md, walk-through 4."""
+    assert DOC_FLOW in (EXAMPLE.parents[2] / "docs" / "plugins.md").read_text()
+    await _define(api, alice, EXAMPLE.read_text())
+    flow = await api.create_flow(alice, DOC_FLOW)
+    run = await api.client.post(
+        f"{FLOWS}/{flow['id']}/run{WAIT}", json={"input": {"who": "Ada"}}, headers=alice
+    )
+    done = run.json()
+    assert done["status"] == "completed", done
+    logs = await api.client.get(f"/api/v1/executions/{done['id']}/logs", headers=alice)
+    assert "HELLO, ADA!" in logs.text  # the log node ran: the loud edge was taken
