@@ -107,7 +107,9 @@ async def test_params_are_checked_against_the_types_schema_when_a_flow_is_saved(
     (problem,) = [p for p in error_of(answer)["details"] if p["severity"] == "error"]
     assert problem["path"] == "nodes.g.params.name"
     assert (problem["line"], problem["column"]) == (3, 40)
-    validated = await api.client.post(f"{FLOWS}/validate", content=bad, headers={**alice, **YAML_TYPE})
+    validated = await api.client.post(
+        f"{FLOWS}/validate", content=bad, headers={**alice, **YAML_TYPE}
+    )
     assert validated.json()["valid"] is False
 
 
@@ -164,9 +166,7 @@ async def test_versions_grow_with_each_save_and_runs_use_the_current_one(
         (1, None),
     ]
     one = (await api.client.get(f"{CUSTOM}/acme.greet/versions/1", headers=alice)).json()
-    assert one["script"] == GREET.split("script: |\n")[1].replace("  ", "", 1).replace(
-        "\n  ", "\n"
-    )
+    assert one["script"] == GREET.split("script: |\n")[1].replace("  ", "", 1).replace("\n  ", "\n")
     page = (
         await api.client.get(f"{CUSTOM}/acme.greet/versions", params={"limit": 1}, headers=alice)
     ).json()
@@ -187,9 +187,7 @@ async def test_versions_grow_with_each_save_and_runs_use_the_current_one(
     assert again["version"] == 3  # the numbering goes on
 
 
-async def test_bad_definitions_are_refused_with_every_problem(
-    api: Api, alice: Headers
-) -> None:
+async def test_bad_definitions_are_refused_with_every_problem(api: Api, alice: Headers) -> None:
     answer = await api.client.post(
         CUSTOM,
         json={
@@ -219,7 +217,9 @@ async def test_bad_definitions_are_refused_with_every_problem(
     assert twice.status_code == 409
     bad_yaml = await api.client.post(CUSTOM, content="name: [", headers={**alice, **YAML_TYPE})
     assert bad_yaml.status_code == 400
-    plain = await api.client.post(CUSTOM, content="x", headers={**alice, "content-type": "text/plain"})
+    plain = await api.client.post(
+        CUSTOM, content="x", headers={**alice, "content-type": "text/plain"}
+    )
     assert plain.status_code == 415
     renamed = await api.client.put(
         f"{CUSTOM}/log.x", json={"name": "log.y", "script": "return 1"}, headers=alice

@@ -223,8 +223,8 @@ def create_app(
     # The public hook route first: the hot path of a flow served as an API (routes are tried
     # in order).
     routers = (
-        hooks, executions, flows, flow_graph, custom_types, plugins, auth, accounts, tokens, secrets, audit,
-        webhooks, ws, triggers,
+        hooks, executions, flows, flow_graph, custom_types, plugins, auth, accounts, tokens,
+        secrets, audit, webhooks, ws, triggers,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)

@@ -19,7 +19,7 @@ from flowrunner.audit.actions import NODE_TYPE_CREATED, NODE_TYPE_DELETED, NODE_
 from flowrunner.custom_types.node import AccountNodeType
 from flowrunner.custom_types.spec import CustomTypeSpec, parse_spec
 from flowrunner.custom_types.store import CustomType, CustomTypeStore
-from flowrunner.errors import Conflict, InvalidInput, NotFound
+from flowrunner.errors import Conflict, InvalidInput
 from flowrunner.plugins.registry import NodeTypeRegistry
 from flowrunner.storage import Page, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT
@@ -57,8 +57,8 @@ class CustomTypes:
         self._base = base
         self.max_script_bytes = max_script_bytes
         # account -> (base cache key, types stamp, registry)
-        self._registries: LRUCache[str, tuple[tuple[int, str], str, NodeTypeRegistry]] = (
-            LRUCache(cache_size)
+        self._registries: LRUCache[str, tuple[tuple[int, str], str, NodeTypeRegistry]] = LRUCache(
+            cache_size
         )
 
     # --- reading ---------------------------------------------------------------------------

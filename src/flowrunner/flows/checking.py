@@ -51,9 +51,7 @@ class FlowChecker:
         # once; further ones wait in the pool's queue.
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flow-check")
 
-    async def load(
-        self, yaml: str, *, registry: NodeTypeRegistry | None = None
-    ) -> FlowDefinition:
+    async def load(self, yaml: str, *, registry: NodeTypeRegistry | None = None) -> FlowDefinition:
         """The validated definition; DefinitionError (FlowTooLarge for the text) otherwise.
         ``registry``: an account's own (default: the server's current one)."""
         self.limits.check_text(yaml)

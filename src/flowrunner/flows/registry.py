@@ -9,10 +9,10 @@ number and must always find the text they ran.
 from __future__ import annotations
 
 import difflib
-from functools import partial
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
 from flowrunner.definition import FlowDefinition

@@ -54,9 +54,7 @@ def test_versions_diff_restore_get_update_and_delete(admin_cli: Cli, tmp_path: P
     assert cli("flows", "get", "Versioned").returncode == 3
 
 
-def test_push_with_a_message_stores_it_and_versions_show_it(
-    admin_cli: Cli, tmp_path: Path
-) -> None:
+def test_push_with_a_message_stores_it_and_versions_show_it(admin_cli: Cli, tmp_path: Path) -> None:
     cli = admin_cli
     flow = tmp_path / "m.yaml"
     flow.write_text(steps("Messaged"))

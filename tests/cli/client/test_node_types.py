@@ -37,7 +37,8 @@ def test_push_get_versions_run_and_delete_an_accounts_node_type(
     cli = user_cli
     definition = tmp_path / "greet.yaml"
     definition.write_text(GREET)
-    assert "created node type cli.greet version 1" in cli.ok("node-types", "push", str(definition)).stderr
+    created = cli.ok("node-types", "push", str(definition))
+    assert "created node type cli.greet version 1" in created.stderr
     assert "unchanged" in cli.ok("node-types", "push", str(definition)).stderr
     definition.write_text(GREET.replace("Hello", "Hi"))
     pushed = cli.ok("node-types", "push", str(definition), "-m", "less formal")

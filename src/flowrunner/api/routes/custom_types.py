@@ -90,7 +90,8 @@ def _expected(if_match: str | None) -> int | None:
 
 @router.get("", response_model=CustomTypeList, summary="The account's node types")
 async def list_types(account: CurrentAccount, svc: Svc) -> CustomTypeList:
-    return CustomTypeList(items=[CustomTypeOut.of(t) for t in await svc.node_types.list(account.id)])
+    mine = await svc.node_types.list(account.id)
+    return CustomTypeList(items=[CustomTypeOut.of(t) for t in mine])
 
 
 @router.post(
@@ -168,9 +169,7 @@ async def delete_type(name: TypeName, account: CurrentAccount, svc: Svc) -> Resp
 async def list_versions(
     name: TypeName, account: CurrentAccount, svc: Svc, paging: Paging
 ) -> CustomTypeVersionPage:
-    page = await svc.node_types.versions(
-        account.id, name, limit=paging.limit, cursor=paging.cursor
-    )
+    page = await svc.node_types.versions(account.id, name, limit=paging.limit, cursor=paging.cursor)
     return CustomTypeVersionPage(
         items=[CustomTypeOut.of(t) for t in page.items], next_cursor=page.next_cursor
     )

@@ -20,8 +20,7 @@ TAGS = Field(default=None, max_length=50)
 MESSAGE = Field(
     default=None,
     max_length=MAX_VERSION_MESSAGE,
-    description="a note stored with the version (with a YAML body: the `message` query "
-    "parameter)",
+    description="a note stored with the version (with a YAML body: the `message` query parameter)",
 )
 
 

@@ -40,9 +40,7 @@ FlowRef = Annotated[str, typer.Argument(help="The flow's id or name.", show_defa
 FlowFile = Annotated[Path, typer.Argument(help="A flow's YAML file.", show_default=False)]
 Message = Annotated[
     str | None,
-    typer.Option(
-        "--message", "-m", help="A note stored with the new version.", show_default=False
-    ),
+    typer.Option("--message", "-m", help="A note stored with the new version.", show_default=False),
 ]
 Tags = Annotated[
     list[str] | None, typer.Option("--tag", "-t", help="A tag (repeatable).", show_default=False)

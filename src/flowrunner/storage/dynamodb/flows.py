@@ -161,9 +161,7 @@ class DynamoFlows:
                 )
             now = self._clock()
             number = flow.current_version + 1
-            version = FlowVersion(
-                flow_id, account_id, number, yaml, checksum, author, now, message
-            )
+            version = FlowVersion(flow_id, account_id, number, yaml, checksum, author, now, message)
             bump = Expr().set("current_version", number).set("updated_at", ts(now))
             unchanged = f"{bump.eq('current_version', flow.current_version)} AND " + bump.missing(
                 "deleted_at"

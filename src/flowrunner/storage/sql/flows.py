@@ -172,9 +172,7 @@ class SqlFlows:
                     flow_id=flow_id,
                     current_version=flow.current_version,
                 )
-            version = FlowVersion(
-                flow_id, account_id, number, yaml, checksum, author, now, message
-            )
+            version = FlowVersion(flow_id, account_id, number, yaml, checksum, author, now, message)
             await conn.execute(flow_versions.insert().values(**columns_of(version)))
             return version
 
