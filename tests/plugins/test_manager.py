@@ -170,3 +170,27 @@ async def test_a_folder_created_after_the_start_is_loaded_watched_and_waited_for
     finally:
         stop.set()
         await asyncio.wait_for(task, HANG_GUARD)
+
+
+def test_stored_choices_override_the_settings_and_wait_for_plugins_not_loaded_yet(
+    tmp_path: Path,
+) -> None:
+    plugins = PluginManager(folder=tmp_path, entry_points=False, disabled=["echo"])
+    write(tmp_path, "echo", "1")
+    plugins.reload()
+    assert plugins.get("echo").status == "disabled"
+    generation = plugins.current().generation
+    plugins.apply_choices({"echo": True, "later": False})
+    assert plugins.get("echo").status == "active"
+    assert "t.echo" in plugins.current()
+    assert plugins.current().generation > generation
+    unchanged = plugins.current()
+    plugins.apply_choices({"echo": True})
+    assert plugins.current() is unchanged  # nothing to change: no rebuild
+
+    write(tmp_path, "later", "1", "t.later")
+    plugins.reload()
+    assert plugins.get("later").status == "disabled"
+    assert "belongs to plugin 'later', which is disabled" in plugins.current().unknown_message(
+        "t.later"
+    )

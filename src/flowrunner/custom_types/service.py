@@ -1,10 +1,12 @@
 """Account node types as a service: create, update, delete, versions (audited), and the
 node-type registry of one account — the server's types plus the account's own.
 
-Every flow check and every compile of a run asks ``registry_for(account)``: one read of the
-account's current types (a single page), and a registry built once per distinct set of
-(name, version) and kept in a small LRU, so an account without types of its own costs one
-read and gets the server's registry itself.
+Every flow check and every run start asks ``registry_for(account)``: the account's current
+types (one read of a single page, remembered for ``fresh_for`` seconds so that a burst of
+runs does not read them each time), and a registry built once per distinct set of
+(name, version) and kept in a small LRU; an account without types of its own gets the
+server's registry itself. A save or delete through this process forgets what it remembered
+of that account at once; another server process sees the change within ``fresh_for``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 
 from flowrunner.audit.actions import NODE_TYPE_CREATED, NODE_TYPE_DELETED, NODE_TYPE_UPDATED
 from flowrunner.custom_types.node import AccountNodeType
@@ -51,6 +53,7 @@ class CustomTypes:
         *,
         max_script_bytes: int = 65_536,
         cache_size: int = 1024,
+        fresh_for: float = 2.0,
     ) -> None:
         self._types = CustomTypeStore(store)
         self._audit = audit
@@ -86,7 +89,9 @@ class CustomTypes:
     async def registry_for(self, account_id: str) -> NodeTypeRegistry:
         """The registry flows of ``account_id`` are checked and compiled against."""
         base = self._base()
-        mine = await self._types.all_current(account_id, limit=MAX_TYPES_PER_ACCOUNT)
+        mine = self._current.get(account_id)
+        if mine is None:
+            mine = self._current[account_id] = await self.list(account_id)
         if not mine:
             return base
         stamp = hashlib.sha256(
@@ -123,6 +128,7 @@ class CustomTypes:
                 limit=MAX_TYPES_PER_ACCOUNT,
             )
         saved = await self._types.save(account_id, spec, author=actor_id, message=message)
+        self._current.pop(account_id, None)
         await self._record(NODE_TYPE_CREATED, account_id, actor_id, saved)
         return saved
 
@@ -157,6 +163,7 @@ class CustomTypes:
             )
         self._check_free(name)
         saved = await self._types.save(account_id, spec, author=actor_id, message=message)
+        self._current.pop(account_id, None)
         await self._record(NODE_TYPE_UPDATED, account_id, actor_id, saved)
         return saved
 
@@ -165,6 +172,7 @@ class CustomTypes:
         its versions are kept."""
         current = await self._types.current(account_id, name)
         await self._types.delete(account_id, name)
+        self._current.pop(account_id, None)
         await self._record(NODE_TYPE_DELETED, account_id, actor_id, current)
 
     # --- internals -------------------------------------------------------------------------
