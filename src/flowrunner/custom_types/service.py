@@ -63,6 +63,8 @@ class CustomTypes:
         self._registries: LRUCache[str, tuple[tuple[int, str], str, NodeTypeRegistry]] = LRUCache(
             cache_size
         )
+        # account -> its current types, for ``fresh_for`` seconds
+        self._current: TTLCache[str, list[CustomType]] = TTLCache(cache_size, ttl=fresh_for)
 
     # --- reading ---------------------------------------------------------------------------
 
