@@ -38,6 +38,7 @@ async def execution_runtime(
     registry: Callable[[], NodeTypeRegistry] | None = None,
     types: Callable[[str], Awaitable[NodeTypeRegistry]] | None = None,
     webhooks: EventOutbox | None = None,
+    observe_bus: Callable[[EventBus], EventBus] | None = None,
 ) -> AsyncIterator[ExecutionService]:
     sandbox = Sandbox(
         workers=settings.script_workers,
@@ -58,6 +59,8 @@ async def execution_runtime(
         )
     else:
         redis_bus = None
+    if observe_bus is not None:
+        bus = observe_bus(bus)  # metrics: runs and nodes counted off their published events
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
     owner = default_owner()
     runner = Runner(
