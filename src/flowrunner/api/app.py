@@ -191,7 +191,7 @@ async def _sampling(metrics: Metrics | None, executions: ExecutionService) -> As
     if metrics is None:
         yield
         return
-    probes = [(metrics.runs_held, executions.held)]
+    probes = metrics.probes(executions.held)
     task = asyncio.get_running_loop().create_task(metrics.sample(probes, every=1.0))
     try:
         yield
@@ -238,6 +238,7 @@ def create_app(
                         types=services.node_types.registry_for,
                         webhooks=hooks.outbox,
                         observe_bus=None if metrics is None else metrics.bus,
+                        observe_sandbox=None if metrics is None else metrics.watch_sandbox,
                     ) as app.state.executions,
                     watching(services.plugins, services.audit, watch=settings.plugins_watch),
                     _triggers_runtime(app, settings, opened),

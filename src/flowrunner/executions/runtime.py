@@ -39,6 +39,7 @@ async def execution_runtime(
     types: Callable[[str], Awaitable[NodeTypeRegistry]] | None = None,
     webhooks: EventOutbox | None = None,
     observe_bus: Callable[[EventBus], EventBus] | None = None,
+    observe_sandbox: Callable[[Sandbox], None] | None = None,
 ) -> AsyncIterator[ExecutionService]:
     sandbox = Sandbox(
         workers=settings.script_workers,
@@ -47,6 +48,7 @@ async def execution_runtime(
         memory_mb=settings.script_memory_mb,
         recycle_after=settings.script_worker_max_evaluations,
         recycle_rss_mb=settings.script_worker_max_rss_mb,
+        idle_seconds=settings.script_worker_idle_seconds,
     )
     bus: EventBus = InProcessBus()
     if settings.event_bus_url:
@@ -59,6 +61,8 @@ async def execution_runtime(
         )
     else:
         redis_bus = None
+    if observe_sandbox is not None:
+        observe_sandbox(sandbox)
     if observe_bus is not None:
         bus = observe_bus(bus)  # metrics: runs and nodes counted off their published events
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
