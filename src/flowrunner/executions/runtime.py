@@ -8,7 +8,7 @@ the executor down gracefully so unfinished runs are checkpointed and handed back
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -37,6 +37,7 @@ async def execution_runtime(
     secrets: SecretsResolver | None = None,
     keys: Keys | None = None,
     registry: Callable[[], NodeTypeRegistry] | None = None,
+    types: Callable[[str], Awaitable[NodeTypeRegistry]] | None = None,
     webhooks: EventOutbox | None = None,
     observe_bus: Callable[[EventBus], EventBus] | None = None,
     observe_sandbox: Callable[[Sandbox], None] | None = None,
@@ -71,7 +72,7 @@ async def execution_runtime(
     runner = Runner(
         store,
         bus,
-        FlowCache(scripts=sandbox, registry=registry, max_steps=settings.max_steps),
+        FlowCache(scripts=sandbox, registry=registry, types=types, max_steps=settings.max_steps),
         secrets=secrets,
         limits=RunLimits(
             node_output=settings.max_node_output_bytes,

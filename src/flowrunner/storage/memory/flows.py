@@ -108,6 +108,7 @@ class MemoryFlows:
         yaml: str,
         author: str | None = None,
         expected_current: int | None = None,
+        message: str | None = None,
         outbox: Sequence[NewDelivery] = (),
     ) -> FlowVersion:
         async with self._s.lock:
@@ -121,7 +122,7 @@ class MemoryFlows:
             now = self._s.clock()
             number = flow.current_version + 1
             checksum = hashlib.sha256(yaml.encode()).hexdigest()
-            version = FlowVersion(flow_id, account_id, number, yaml, checksum, author, now)
+            version = FlowVersion(flow_id, account_id, number, yaml, checksum, author, now, message)
             self._s.versions[(flow_id, number)] = version
             self._s.flows[flow_id] = replace(flow, current_version=number, updated_at=now)
             add_outbox(self._s, account_id, outbox)

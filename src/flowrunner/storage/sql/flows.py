@@ -28,7 +28,7 @@ def _flow(r: Row[Any]) -> Flow:
 
 def _version(r: Row[Any]) -> FlowVersion:
     return FlowVersion(
-        r.flow_id, r.account_id, r.number, r.yaml, r.checksum, r.author, r.created_at
+        r.flow_id, r.account_id, r.number, r.yaml, r.checksum, r.author, r.created_at, r.message
     )
 
 
@@ -158,6 +158,7 @@ class SqlFlows:
         yaml: str,
         author: str | None = None,
         expected_current: int | None = None,
+        message: str | None = None,
         outbox: Sequence[NewDelivery] = (),
     ) -> FlowVersion:
         now = self._clock()
@@ -181,7 +182,7 @@ class SqlFlows:
                     flow_id=flow_id,
                     current_version=flow.current_version,
                 )
-            version = FlowVersion(flow_id, account_id, number, yaml, checksum, author, now)
+            version = FlowVersion(flow_id, account_id, number, yaml, checksum, author, now, message)
             await conn.execute(flow_versions.insert().values(**columns_of(version)))
             if outbox:
                 await insert_outbox(conn, account_id, outbox, now)
