@@ -37,6 +37,7 @@ from flowrunner.api.routes import (
     health,
     hooks,
     plugins,
+    resume,
     secrets,
     tokens,
     triggers,
@@ -210,7 +211,7 @@ def create_app(
     # in order).
     routers = (
         hooks, executions, flows, flow_graph, plugins, auth, accounts, tokens, secrets, audit,
-        webhooks, ws, triggers,
+        webhooks, ws, triggers, resume,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)

@@ -22,7 +22,7 @@ Clock = Callable[[], datetime]
 
 T = TypeVar("T")
 
-ExecutionStatus = Literal["queued", "running", "completed", "failed", "canceled"]
+ExecutionStatus = Literal["queued", "running", "waiting", "completed", "failed", "canceled"]
 ACTIVE_STATUSES: tuple[ExecutionStatus, ...] = ("queued", "running")
 DeliveryStatus = Literal["pending", "delivered", "dead"]
 
@@ -161,6 +161,12 @@ class Execution:
     """Times crash recovery took the run over since it last saved a checkpoint."""
     parent_id: str | None = None
     """The execution whose ``flow`` node started this one as a sub-flow (None: top level)."""
+    wake_at: datetime | None = None
+    """While ``waiting``: when the run is due to be woken (None: only a signal wakes it)."""
+    wait: Mapping[str, JSONValue] | None = None
+    """The run's last durable wait (``executions.waits``): which node visit parked it, for
+    what, and the signal payload once one was delivered. Kept after the wake: the resumed
+    node reads it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,14 @@ class ExecutionOut(BaseModel):
     parent_id: str | None = Field(
         default=None, description="the run whose flow node started this one (a sub-flow)"
     )
+    wake_at: datetime | None = Field(
+        default=None,
+        description="while waiting: when its timer (a delay, a wait_for timeout) wakes it",
+    )
+    waiting_for: dict[str, Any] | None = Field(
+        default=None,
+        description="while waiting: the node, and the signal it waits for (if any)",
+    )
 
     @classmethod
     def of(cls, e: Execution) -> ExecutionOut:
@@ -72,7 +80,15 @@ class ExecutionOut(BaseModel):
             duration_ms=duration,
             last_event_seq=e.last_event_seq,
             parent_id=e.parent_id,
+            wake_at=e.wake_at if e.status == "waiting" else None,
+            waiting_for=_waiting_for(e),
         )
+
+
+def _waiting_for(e: Execution) -> dict[str, Any] | None:
+    if e.status != "waiting" or e.wait is None:
+        return None
+    return {k: e.wait.get(k) for k in ("node_id", "kind", "signal") if e.wait.get(k) is not None}
 
 
 class ExecutionPage(BaseModel):

@@ -216,12 +216,16 @@ executions = Table(
     Column("resume_attempts", Integer, nullable=False, server_default="0"),
     # The execution whose flow node started this one (a sub-flow); None at the top level.
     _id("parent_id", nullable=True),
+    # A waiting run: when the waker takes it (NULL: a signal only), and what it waits for.
+    _time("wake_at", nullable=True),
+    _json("wait"),
     UniqueConstraint("account_id", "idempotency_key"),
     Index(None, "account_id", "created_at", "id"),
     Index(None, "account_id", "status", "created_at", "id"),
     Index(None, "account_id", "flow_id", "created_at", "id"),
     Index(None, "account_id", "parent_id", "created_at", "id"),
     Index(None, "lease_expires_at"),
+    Index(None, "wake_at"),  # the waker's sweep; NULL for every run not waiting on a timer
     # Recovery's other sweep: active runs nobody ever leased (their creator died first).
     Index(None, "status", "created_at"),
 )
