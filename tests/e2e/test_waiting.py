@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -165,10 +164,10 @@ async def test_a_signal_sent_before_the_run_waits_is_a_409(client: httpx.AsyncCl
     # The nap waited durably first (two seconds is over the threshold), then the signal.
     run = (await client.get(f"/api/v1/executions/{run_id}")).json()
     assert run["waiting_for"]["node_id"] in ("nap", "approve")
-    while (await client.get(f"/api/v1/executions/{run_id}")).json()["waiting_for"][
-        "node_id"
-    ] != "approve":
-        await asyncio.sleep(0.05)
+    async with asyncio.timeout(HANG_GUARD):
+        while run["waiting_for"] is None or run["waiting_for"]["node_id"] != "approve":
+            await asyncio.sleep(0.05)  # noqa: ASYNC110 - another process: polling its API
+            run = (await client.get(f"/api/v1/executions/{run_id}")).json()
     assert (await client.post(history_url, json={"decision": "approve"})).status_code == 202
     done = await until_status(client, run_id, "completed", "failed")
     assert done["output"] == {"outcome": "approved"}

@@ -41,8 +41,7 @@ class DelayNode(DefinedNode):
         waits = durable_waits(call)
         if waits is not None and waits.woken(self.node_id, call.ctx.steps) is not None:
             return call.input  # woken from this very wait: it is over
-        wake_at = self._wake_at(call.params)
-        seconds = wake_at.timestamp() - time.time()
+        seconds, wake_at = self._wait(call.params)
         if waits is not None and seconds > waits.threshold:
             # Long: the run waits durably (nodes.wait), holding nothing until then.
             raise waits.pause(self.node_id, call.ctx.steps, wake_at=wake_at)
@@ -53,10 +52,11 @@ class DelayNode(DefinedNode):
                 await asyncio.sleep(seconds)
         return call.input
 
-    def _wake_at(self, params: Mapping[str, Any]) -> datetime:
+    def _wait(self, params: Mapping[str, Any]) -> tuple[float, datetime]:
+        """How long to wait, and until when."""
         if params.get("duration") is not None:
             seconds = seconds_param(self.node_id, params["duration"], "duration")
-            return datetime.now(UTC) + timedelta(seconds=seconds)
+            return seconds, datetime.now(UTC) + timedelta(seconds=seconds)
         until = params.get("until")
         try:
             when = datetime.fromisoformat(str(until))
@@ -67,7 +67,7 @@ class DelayNode(DefinedNode):
             ) from exc
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)  # a flow file has no local time zone to assume
-        return when
+        return when.timestamp() - time.time(), when
 
 
 class LogNode(DefinedNode):
