@@ -15,7 +15,7 @@ from tests.conftest import HANG_GUARD
 from tests.e2e.server import Server, create_flow, start_run
 
 # Every delay over a second waits durably; the waker looks five times a second.
-DURABLE = {"durable_wait_threshold_seconds": 1, "waker_tick_seconds": 0.2}
+DURABLE: dict[str, Any] = {"durable_wait_threshold_seconds": 1, "waker_tick_seconds": 0.2}
 
 APPROVAL = """metadata: {name: Approval}
 nodes:
@@ -166,7 +166,7 @@ async def test_a_signal_sent_before_the_run_waits_is_a_409(client: httpx.AsyncCl
     assert run["waiting_for"]["node_id"] in ("nap", "approve")
     async with asyncio.timeout(HANG_GUARD):
         while run["waiting_for"] is None or run["waiting_for"]["node_id"] != "approve":
-            await asyncio.sleep(0.05)  # noqa: ASYNC110 - another process: polling its API
+            await asyncio.sleep(0.05)
             run = (await client.get(f"/api/v1/executions/{run_id}")).json()
     assert (await client.post(history_url, json={"decision": "approve"})).status_code == 202
     done = await until_status(client, run_id, "completed", "failed")

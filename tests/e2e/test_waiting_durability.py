@@ -39,7 +39,9 @@ async def count(client: httpx.AsyncClient, flow_id: str) -> Counter[str]:
     found: Counter[str] = Counter()
     cursor = None
     while True:
-        params = {"flow_id": flow_id, "limit": 100, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, str | int] = {"flow_id": flow_id, "limit": 100}
+        if cursor:
+            params["cursor"] = cursor
         page = (await client.get("/api/v1/executions", params=params)).json()
         found.update(item["status"] for item in page["items"])
         cursor = page["next_cursor"]

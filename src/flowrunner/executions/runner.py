@@ -9,6 +9,7 @@ the store. It never decides *where* or *when* a run happens; executors do.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,7 +38,6 @@ from flowrunner.executions.sealing import Keys, Sealer, unseal
 from flowrunner.executions.sizes import RunLimits
 from flowrunner.executions.states import is_terminal, transition
 from flowrunner.executions.waits import (
-    DEFAULT_THRESHOLD,
     LinkTarget,
     ResumeLinks,
     RunWaits,
@@ -98,11 +98,12 @@ class Runner:
         llm_token_budget: int | None = None,
         webhooks: EventOutbox | None = None,
         resume_links: ResumeLinks | None = None,
-        wait_threshold: float = DEFAULT_THRESHOLD,
+        wait_threshold: float = math.inf,
     ) -> None:
         self._store = store
         # Durable waits (executions.waits): the resume links of wait_for nodes, and how long
-        # a delay sleeps in memory before it waits durably instead.
+        # a delay sleeps in memory before it waits durably instead (a runner built without
+        # the settings' threshold sleeps every delay in memory: nobody may run its waker).
         self._links = resume_links
         self._wait_threshold = wait_threshold
         # Webhook events go into the outbox with the status changes that cause them.

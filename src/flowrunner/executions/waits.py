@@ -39,7 +39,6 @@ from flowrunner.executions.sealing import Keys
 from flowrunner.storage import Execution, ExecutionStore
 from flowrunner.storage.records import ExecutionStatus, JSONValue, utcnow
 
-DEFAULT_THRESHOLD = 30.0
 MAX_PROBLEMS = 20
 # A signal racing the run's own last write (its ``waiting`` event) retries the
 # compare-and-set; more is a real change of state.
