@@ -41,7 +41,12 @@ expect.set_options(timeout=HANG_GUARD * 1000)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with Server(tmp_path_factory.mktemp("dashboard")) as running:
+    with Server(
+        tmp_path_factory.mktemp("dashboard"),
+        # Their naps keep a node running; durable waits have servers of their own
+        # (tests/e2e/test_waiting*.py).
+        durable_wait_threshold_seconds=3600,
+    ) as running:
         yield running
 
 
