@@ -196,7 +196,8 @@ class Runner:
             else:
                 where = checkpoint.next_node if checkpoint else None
                 log.info("execution resumed", from_node=where)
-                recorder.add(ev.status_event("running", resumed=True, from_node=where))
+                woken = _woken_from(execution, where)
+                recorder.add(ev.status_event("running", resumed=True, from_node=where, **woken))
             return await self._drive(
                 execution, compiled, checkpoint, recorder, masker, secrets, control
             )
@@ -538,6 +539,16 @@ def _start_arguments(
         "error": error,
         "steps": int(resume.get("steps", 0)),
     }
+
+
+def _woken_from(execution: Execution, next_node: str | None) -> dict[str, Any]:
+    """``{"woken": True}`` when the run resumes at the node of its durable wait (the waker or
+    a signal took it back; also a crash while that node ran again): the same run going on,
+    which the metrics do not count as a new start."""
+    wait = execution.wait
+    if wait is None or next_node not in (wait.get("node_id"), None):
+        return {}
+    return {"woken": True}
 
 
 def _deep(value: Any) -> Any:
