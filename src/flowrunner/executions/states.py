@@ -72,6 +72,7 @@ async def transition(
     output: JSONValue = None,
     error: dict[str, Any] | None = None,
     outbox: Sequence[NewDelivery] = (),
+    usage: Mapping[str, JSONValue] | None = None,
     wake_at: datetime | None = None,
     wait: Mapping[str, JSONValue] | None = None,
 ) -> Execution:
@@ -97,6 +98,7 @@ async def transition(
             progress=1.0 if target == "completed" else None,
             started_at=started_at,
             finished_at=finished_at,
+            usage=usage,
             release_lease=ends or target == "waiting",
             drop_checkpoint=target in _DROPS_CHECKPOINT,
             outbox=outbox,

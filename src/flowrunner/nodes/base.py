@@ -110,6 +110,12 @@ class DefinedNode(Node):
         return []
 
     @classmethod
+    def nested_scripts(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+        """JavaScript function bodies inside a code param (an agent's script tools), which
+        validation checks like a top-level code param: (param path, code)."""
+        return []
+
+    @classmethod
     def possible_actions(cls, params: Mapping[str, Any]) -> frozenset[str] | None:
         """Every action a node with these params can return besides ``default``; None when
         that is only known at run time."""
@@ -306,6 +312,9 @@ class DefinedNodeType:
 
     def declared_actions(self, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         return self.node_class.declared_actions(params)
+
+    def nested_scripts(self, params: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+        return self.node_class.nested_scripts(params)
 
     def possible_actions(self, params: Mapping[str, Any]) -> frozenset[str] | None:
         return self.node_class.possible_actions(params)

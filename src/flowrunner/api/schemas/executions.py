@@ -50,6 +50,12 @@ class ExecutionOut(BaseModel):
     parent_id: str | None = Field(
         default=None, description="the run whose flow node started this one (a sub-flow)"
     )
+    usage: dict[str, Any] | None = Field(
+        default=None,
+        description="model-call token usage (llm and agent nodes) once the run ended: calls, "
+        "prompt_tokens, completion_tokens, total_tokens, and the same per node under nodes; "
+        "null when it made no call (a running run's: GET .../usage)",
+    )
     wake_at: datetime | None = Field(
         default=None,
         description="while waiting: when its timer (a delay, a wait_for timeout) wakes it",
@@ -80,6 +86,7 @@ class ExecutionOut(BaseModel):
             duration_ms=duration,
             last_event_seq=e.last_event_seq,
             parent_id=e.parent_id,
+            usage=dict(e.usage) if e.usage is not None else None,
             wake_at=e.wake_at if e.status == "waiting" else None,
             waiting_for=_waiting_for(e),
         )

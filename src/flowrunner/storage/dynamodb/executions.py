@@ -186,6 +186,7 @@ class DynamoExecutions(EventLog, Leases):
         release_lease: bool = False,
         drop_checkpoint: bool = False,
         outbox: Sequence[NewDelivery] = (),
+        usage: Mapping[str, JSONValue] | None = None,
         wake_at: datetime | None = None,
         wait: Mapping[str, JSONValue] | None = None,
         expected_seq: int | None = None,
@@ -201,6 +202,7 @@ class DynamoExecutions(EventLog, Leases):
                 "current_node": current_node,
                 "started_at": None if started_at is None else ts(started_at),
                 "finished_at": None if finished_at is None else ts(finished_at),
+                "usage": None if usage is None else dump_json(dict(usage)),
             }
         )
         queued_wake = status == "waiting" and wake_at is not None

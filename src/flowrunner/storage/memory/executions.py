@@ -114,6 +114,7 @@ class MemoryExecutions:
         release_lease: bool = False,
         drop_checkpoint: bool = False,
         outbox: Sequence[NewDelivery] = (),
+        usage: Mapping[str, JSONValue] | None = None,
         wake_at: datetime | None = None,
         wait: Mapping[str, JSONValue] | None = None,
         expected_seq: int | None = None,
@@ -137,6 +138,7 @@ class MemoryExecutions:
                 current_node=e.current_node if current_node is None else current_node,
                 started_at=e.started_at if started_at is None else started_at,
                 finished_at=e.finished_at if finished_at is None else finished_at,
+                usage=e.usage if usage is None else json_copy(dict(usage)),
                 wake_at=e.wake_at if wake_at is None else wake_at,
                 wait=e.wait if wait is None else json_copy(dict(wait)),
             )

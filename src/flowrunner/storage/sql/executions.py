@@ -175,6 +175,7 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         release_lease: bool = False,
         drop_checkpoint: bool = False,
         outbox: Sequence[NewDelivery] = (),
+        usage: Mapping[str, JSONValue] | None = None,
         wake_at: datetime | None = None,
         wait: Mapping[str, JSONValue] | None = None,
         expected_seq: int | None = None,
@@ -182,8 +183,8 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         given = {
             "status": status, "output": output, "error": dict(error) if error else error,
             "progress": progress, "current_node": current_node, "started_at": started_at,
-            "finished_at": finished_at, "wake_at": wake_at,
-            "wait": dict(wait) if wait is not None else None,
+            "finished_at": finished_at, "usage": dict(usage) if usage else usage,
+            "wake_at": wake_at, "wait": dict(wait) if wait is not None else None,
         }  # fmt: skip
         values = {k: v for k, v in given.items() if v is not None}
         if status is not None and status != "waiting":

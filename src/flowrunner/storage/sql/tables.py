@@ -216,6 +216,8 @@ executions = Table(
     Column("resume_attempts", Integer, nullable=False, server_default="0"),
     # The execution whose flow node started this one (a sub-flow); None at the top level.
     _id("parent_id", nullable=True),
+    # Model-call token usage, totals and per node (set when the run ends).
+    _json("usage"),
     # A waiting run: when the waker takes it (NULL: a signal only), and what it waits for.
     _time("wake_at", nullable=True),
     _json("wait"),
