@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.markup import escape
 
 from flowrunner.cli.client.command import command
@@ -121,8 +120,7 @@ def get(
         print_data(record, session.output)
         return
     definition = {k: record[k] for k in DEFINITION if record.get(k) or k in ("name", "script")}
-    typer.echo(yaml.dump(definition, Dumper=_BlockDumper, sort_keys=False, allow_unicode=True),
-               nl=False)  # fmt: skip
+    typer.echo(_dump_yaml(definition), nl=False)
 
 
 @command(node_types_app, "versions", example="flowrunner node-types versions acme.greet")
@@ -147,19 +145,25 @@ def delete(
     stderr_console().print(f"deleted node type [bold]{escape(name)}[/]")
 
 
-class _BlockDumper(yaml.SafeDumper):
+def _dump_yaml(definition: dict[str, Any]) -> str:
     """Multi-line strings (the script) as ``|`` blocks: the file reads as it was written."""
+    import yaml  # here: `flowrunner --help` must not load it
 
+    class BlockDumper(yaml.SafeDumper):
+        pass
 
-def _block_strings(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    def block_strings(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
-
-_BlockDumper.add_representer(str, _block_strings)
+    BlockDumper.add_representer(str, block_strings)
+    dumped: str = yaml.dump(definition, Dumper=BlockDumper, sort_keys=False, allow_unicode=True)
+    return dumped
 
 
 def _name_in(text: str, file: Path) -> str:
+    import yaml
+
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -182,6 +186,8 @@ def _find(api: Api, name: str) -> dict[str, Any] | None:
 
 def _same(current: dict[str, Any], text: str) -> bool:
     """The file defines what the current version holds (the server's defaults applied)."""
+    import yaml
+
     document = yaml.safe_load(text)
     wanted = {
         "name": document.get("name"),
