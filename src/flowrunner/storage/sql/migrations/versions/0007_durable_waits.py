@@ -1,8 +1,8 @@
 """Durable waits: a ``waiting`` execution keeps when it is due (``wake_at``) and what it
 waits for (``wait``), and the waker finds the due ones by ``wake_at``.
 
-Revision ID: 0006
-Revises: 0007
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-07 11:00:00
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0007"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
