@@ -13,10 +13,12 @@ same concurrency, interleaved with the runs over ``--rounds`` rounds so a noisy 
 hits all alike; the ratios say what a persisted 10-node run costs over the HTTP round trip
 itself. ``cpu ms`` is the CPU time per run of the server process (all its threads) plus its
 child processes (the sandbox workers, live and exited). A backend named ``sqlite:2`` (or
-``postgres:2``) serves with ``--workers 2``.
+``postgres:2``) serves with ``--workers 2``; one named ``postgres-sqlalchemy`` (or
+``sqlite-sqlalchemy``) serves with ``FLOWRUNNER_DATABASE_DIRECT=false``, every store call
+through SQLAlchemy: the hot path's before and after, side by side in one run.
 
-    .venv/bin/python bench/runs.py [--seconds 6] [--rounds 3] [--backends sqlite,sqlite:2,postgres]
-                                   [--flows set,js]
+    .venv/bin/python bench/runs.py [--seconds 6] [--rounds 3] [--flows set,js]
+        [--backends sqlite,sqlite:2,postgres-sqlalchemy,postgres]
 """
 
 from __future__ import annotations
@@ -165,7 +167,7 @@ async def bench_backend(
             cpu_ms = f"{spent / rf.count * 1000:6.2f}" if spent is not None and rf.count else "-"
             n8n = f"{rf.rps / N8N_CODE_FLOW[clients]:6.2f}x" if flow == "js" else "      -"
             print(
-                f"{name:9} {flow:4} {clients:>3} | {rf.rps:8.1f} {rf.pct(0.5):7.2f} "
+                f"{name:19} {flow:4} {clients:>3} | {rf.rps:8.1f} {rf.pct(0.5):7.2f} "
                 f"{rf.pct(0.99):7.2f} {cpu_ms:>6} | {h.rps:8.1f} {h.pct(0.5):6.2f} "
                 f"{h.pct(0.99):6.2f} | {rf.pct(0.5) / h.pct(0.5):5.1f}x {h.rps / rf.rps:5.1f}x "
                 f"| {n8n}",
@@ -196,7 +198,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="measured run time a level")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds a level")
-    parser.add_argument("--backends", default="sqlite,sqlite:2,postgres")
+    parser.add_argument("--backends", default="sqlite,sqlite:2,postgres-sqlalchemy,postgres")
     parser.add_argument("--flows", default="set,js", help="set: 10 set nodes, js: 10 transforms")
     args = parser.parse_args()
     flows = args.flows.split(",")
@@ -210,16 +212,21 @@ def main() -> None:
         f"{args.seconds:g}s a level and flow in {args.rounds} rounds"
     )
     print(
-        "backend   flow clients |   runs/s  p50 ms  p99 ms cpu ms | health/s p50 ms p99 ms "
+        "backend             flow clients |   runs/s  p50 ms  p99 ms cpu ms | health/s p50 ms p99 ms "
         "| p50 ratio, rps ratio | vs n8n"
     )
     for name in args.backends.split(","):
-        backend, _, count = name.partition(":")
+        kind, _, count = name.partition(":")
         workers = int(count or 1)
-        label = backend if workers == 1 else f"{backend}x{workers}"
+        label = kind if workers == 1 else f"{kind}x{workers}"
+        backend, _, path = kind.partition("-")
+        if path not in ("", "sqlalchemy"):
+            parser.error(f"unknown backend {name!r}")
+        direct = {"FLOWRUNNER_DATABASE_DIRECT": "false" if path else "true"}
         with tempfile.TemporaryDirectory() as tmp:
             if backend == "sqlite":
-                with serve(Path(tmp), {"FLOWRUNNER_STORAGE": "sqlite"}, workers) as (url, pid):
+                env = {"FLOWRUNNER_STORAGE": "sqlite", **direct}
+                with serve(Path(tmp), env, workers) as (url, pid):
                     # Worker processes are the server's children: their CPU is not counted.
                     owner = pid if workers == 1 else None
                     asyncio.run(bench_backend(label, url, owner, args.seconds, args.rounds, flows))
@@ -231,7 +238,11 @@ def main() -> None:
                     postgres_database(pg) as db,
                     serve(
                         Path(tmp),
-                        {"FLOWRUNNER_STORAGE": "postgres", "FLOWRUNNER_DATABASE_URL": db},
+                        {
+                            "FLOWRUNNER_STORAGE": "postgres",
+                            "FLOWRUNNER_DATABASE_URL": db,
+                            **direct,
+                        },
                         workers,
                     ) as (url, pid),
                 ):

@@ -1,0 +1,121 @@
+"""``DirectPostgres``: one prepared statement per call on a plain asyncpg pool.
+
+Each call is one statement in its own implicit transaction: one round trip (asyncpg keeps
+every statement it has seen prepared on each connection, so the text is parsed and planned
+once per connection). The pool hands connections back without asyncpg's default reset query
+(``RESET ALL; UNLISTEN *; ...``, one more round trip per call): nothing here sets session
+state, opens a transaction or listens on a pooled connection.
+
+Retries follow ``Database``'s rules: a call is re-run with backoff when it could not get a
+connection, or when PostgreSQL aborted it for a serialization failure or a deadlock (it rolled
+the statement back). A read is also re-run when its connection was lost. A write whose
+connection was lost after it was sent is not: the statement is its own commit, and whether it
+happened is unknown (``StorageUnavailable``). Connections the server closed while idle in the
+pool (a restart, ``pg_terminate_backend``) are noticed and replaced at checkout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import asyncpg
+
+from flowrunner.storage.sql.errors import translate
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAYS = (0.05, 0.2, 0.5, 1.0)
+# serialization_failure, deadlock_detected: the server rolled the statement back. So did a
+# backend terminated under it (admin_shutdown): a commit that had happened would have been
+# answered before the termination notice on the same connection.
+_ROLLED_BACK = (
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CannotConnectNowError,
+)
+# No connection, or it went away: the statement may not have reached the server.
+_LOST = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+)
+
+
+async def _keep(_connection: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing to reset (see the module docstring)."""
+
+
+class DirectPostgres:
+    """An asyncpg pool opened on first use; ``fetchrow``/``fetchval``/``fetch``/``execute``."""
+
+    def __init__(self, dsn: str, *, max_size: int = 10) -> None:
+        self._dsn = dsn
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=1,
+                    max_size=self._max_size,
+                    reset=_keep,
+                    # Recycled like SQLAlchemy's pool (pool_recycle), so a server-side idle
+                    # timeout never meets a connection first.
+                    max_inactive_connection_lifetime=300.0,
+                )
+            return self._pool
+
+    async def close(self) -> None:
+        async with self._opening:
+            if self._pool is not None:
+                await self._pool.close()
+                self._pool = None
+
+    async def fetchrow(self, sql: str, *args: Any, write: bool = True) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self._run("fetchrow", sql, args, write)
+        return row
+
+    async def fetchval(self, sql: str, *args: Any, write: bool = True) -> Any:
+        return await self._run("fetchval", sql, args, write)
+
+    async def fetch(self, sql: str, *args: Any, write: bool = False) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._run("fetch", sql, args, write)
+        return rows
+
+    async def execute(self, sql: str, *args: Any, write: bool = True) -> str:
+        status: str = await self._run("execute", sql, args, write)
+        return status
+
+    async def _run(self, method: str, sql: str, args: tuple[Any, ...], write: bool) -> Any:
+        pool = self._pool or await self._get_pool()
+        for attempt, delay in enumerate((*RETRY_DELAYS, None)):
+            sent = False
+            try:
+                async with pool.acquire() as conn:
+                    sent = True
+                    return await getattr(conn, method)(sql, *args)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                if delay is None or not _retryable(exc, sent=sent, write=write):
+                    raise translate(exc) from exc
+                log.warning("storage: transient error, retry %d: %s", attempt + 1, exc)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # the loop always returns or raises
+
+
+def _retryable(exc: BaseException, *, sent: bool, write: bool) -> bool:
+    """Whether running the statement again is safe and may succeed."""
+    if isinstance(exc, _ROLLED_BACK):
+        return True
+    if not isinstance(exc, _LOST):
+        return False
+    # Not sent: nothing happened. A read can always run again; a write that was sent may
+    # have committed before its connection went.
+    return not sent or not write
