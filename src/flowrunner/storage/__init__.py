@@ -10,6 +10,7 @@ from flowrunner.storage.pagination import InvalidCursor
 from flowrunner.storage.protocols import (
     AccountStore,
     AuditStore,
+    EndNotices,
     ExecutionStore,
     FlowStore,
     KVStore,
@@ -62,6 +63,7 @@ __all__ = [
     "Execution",
     "ExecutionEvent",
     "ExecutionStatus",
+    "EndNotices",
     "ExecutionStore",
     "Flow",
     "FlowStore",

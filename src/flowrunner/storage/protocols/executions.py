@@ -5,10 +5,12 @@ The rules every backend follows are in ``flowrunner.storage.protocols``.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from flowrunner.storage.protocols.limits import DEFAULT_LIMIT, MAX_LIMIT
 from flowrunner.storage.records import (
@@ -186,4 +188,18 @@ class ExecutionStore(Protocol):
         creator died before handing them to an executor. Concurrent claimers never get the
         same execution. Each claim adds 1 to the execution's ``resume_attempts``.
         Child runs (``parent_id`` set) are never claimed: their parent resumes them."""
+        ...
+
+
+@runtime_checkable
+class EndNotices(Protocol):
+    """What an execution store may offer besides ``ExecutionStore``: a signal that a run has
+    ended, from whichever process ended it (PostgreSQL's hot path: LISTEN/NOTIFY). Waiters
+    use it to wake at once instead of re-reading the run on a timer."""
+
+    def watch_end(self, execution_id: str) -> AbstractAsyncContextManager[asyncio.Event]:
+        """An event set when a final status of ``execution_id`` is committed, or when the
+        signal may have been missed (its connection was lost): either way, read the run
+        again. It is watched from the time the context is entered, so a run read after
+        entering cannot end unseen. Best effort: a waiter still re-reads now and then."""
         ...

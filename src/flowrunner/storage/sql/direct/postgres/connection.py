@@ -1,4 +1,5 @@
-"""``DirectPostgres``: one prepared statement per call on a plain asyncpg pool.
+"""``DirectPostgres``: one prepared statement per call on a plain asyncpg pool (and the
+listener of ended runs, ``notices``).
 
 Each call is one statement in its own implicit transaction: one round trip (asyncpg keeps
 every statement it has seen prepared on each connection, so the text is parsed and planned
@@ -22,6 +23,7 @@ from typing import Any
 
 import asyncpg
 
+from flowrunner.storage.sql.direct.postgres.notices import EndListener
 from flowrunner.storage.sql.errors import translate
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class DirectPostgres:
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()
+        self.ended = EndListener(dsn)  # its own connection, opened by the first waiter
 
     async def _get_pool(self) -> asyncpg.Pool:
         async with self._opening:
@@ -74,6 +77,7 @@ class DirectPostgres:
             return self._pool
 
     async def close(self) -> None:
+        await self.ended.close()
         async with self._opening:
             if self._pool is not None:
                 await self._pool.close()
@@ -112,7 +116,9 @@ class DirectPostgres:
 
 def _retryable(exc: BaseException, *, sent: bool, write: bool) -> bool:
     """Whether running the statement again is safe and may succeed."""
-    if isinstance(exc, _ROLLED_BACK):
+    if isinstance(exc, _ROLLED_BACK) or isinstance(exc.__cause__, _ROLLED_BACK):
+        # (asyncpg reports a connection the server terminated as closed, the server's
+        # notice as its cause: the connection was ended before the statement could commit.)
         return True
     if not isinstance(exc, _LOST):
         return False

@@ -11,8 +11,10 @@ text, NULL for None, aware UTC times), so both paths read each other's rows.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +34,7 @@ from flowrunner.storage.records import (
 )
 from flowrunner.storage.sql.database import Database
 from flowrunner.storage.sql.direct.postgres.connection import DirectPostgres
+from flowrunner.storage.sql.direct.postgres.notices import ENDED_CHANNEL
 from flowrunner.storage.sql.executions import SqlExecutions
 
 COLUMNS = Execution.__slots__
@@ -124,6 +127,10 @@ class PgExecutions(SqlExecutions):
             raise
         return execution
 
+    def watch_end(self, execution_id: str) -> AbstractAsyncContextManager[asyncio.Event]:
+        """``EndNotices``: the final status of every run is notified on commit."""
+        return self._pg.ended.watch(execution_id)
+
     async def get(self, account_id: str, execution_id: str) -> Execution:
         row = await self._pg.fetchrow(_GET, execution_id, account_id, write=False)
         if row is None:
@@ -142,7 +149,8 @@ class PgExecutions(SqlExecutions):
         ended: bool = False,
     ) -> Execution:
         """One statement: the row's ``UPDATE`` (on condition of ``expected_status``) and, only
-        if it matched, the checkpoint's and position's deletion and the outbox rows. All
+        if it matched, the checkpoint's and position's deletion, the outbox rows and, for a
+        run that ends, the notice its waiters wake on (``notices``). All
         clauses read the snapshot the statement started with, so an ending run's progress is
         read from its position row in the same statement that deletes it."""
         args: list[Any] = [execution_id, account_id]
@@ -176,13 +184,17 @@ class PgExecutions(SqlExecutions):
                 "unplaced AS (DELETE FROM execution_positions WHERE execution_id = $1"
                 " AND EXISTS (SELECT 1 FROM row))"
             )
+        if ended:  # waiters for the run's end, in every process, wake on commit
+            clauses.append(f"notice AS (SELECT pg_notify('{ENDED_CHANNEL}', $1) FROM row)")
         if outbox:
             at = self._clock()
             args.append(at)
             now = f"${len(args)}"
             args.extend(_outbox_args(account_id, outbox, at))
             clauses.append(_outbox_clause("row", "$2", now, len(args) - 3))
-        sql = f"WITH {', '.join(clauses)} SELECT {_RETURNING} FROM row"
+        # Read-only WITH clauses run only when referenced: the notice is joined in.
+        source = "row, notice" if ended else "row"
+        sql = f"WITH {', '.join(clauses)} SELECT {_RETURNING} FROM {source}"
         row = await self._pg.fetchrow(sql, *args)
         if row is None:
             current = await self.get(account_id, execution_id)  # NotFound, else the status

@@ -1,0 +1,185 @@
+"""PostgreSQL's hot path (``direct/postgres/``) against the SQLAlchemy path on a real server:
+the same rows written, connections killed under it, and ended runs noticed across stores."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import asyncpg
+import pytest
+
+from flowrunner.executions.bus import InProcessBus
+from flowrunner.executions.follow import Follower
+from flowrunner.storage import EndNotices, NewCheckpoint, NewDelivery, NewEvent
+from flowrunner.storage.sql import SqlStore
+from tests.conftest import HANG_GUARD
+from tests.storage.backends import FakeClock
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def stores(postgres_database: str) -> AsyncIterator[tuple[SqlStore, SqlStore]]:
+    """The hot path and the SQLAlchemy path on one database, each with its own clock
+    (both start at the same instant, so the same calls stamp the same times)."""
+    fast = SqlStore(postgres_database, clock=FakeClock(), migrate=False)
+    slow = SqlStore(postgres_database, clock=FakeClock(), migrate=False, direct=False)
+    assert isinstance(fast.executions, EndNotices)
+    assert not isinstance(slow.executions, EndNotices)
+    await fast.connect()
+    await slow.connect()
+    await fast.truncate_all()
+    yield fast, slow
+    await fast.close()
+    await slow.close()
+
+
+async def _one_run(store: SqlStore, account_id: str, flow_id: str, endpoint_id: str) -> str:
+    """A run's store calls, as the runner makes them."""
+    runs = store.executions
+    execution = await runs.create(
+        account_id, flow_id=flow_id, flow_version=1, input={"n": 1.0, "s": "x\u0000\ud800"}
+    )
+    await runs.acquire_lease(account_id, execution.id, owner="me", ttl=timedelta(seconds=30))
+    hook = [NewDelivery(endpoint_id, "execution.running", {"id": "e"})]
+    await runs.update(
+        account_id, execution.id, expected_status=["queued"], status="running", outbox=hook
+    )
+    for i in range(3):
+        await runs.record_step(
+            account_id,
+            execution.id,
+            [NewEvent("node.started", {"node": f"n{i}"}), NewEvent("node.finished", {"i": i})],
+            checkpoint=NewCheckpoint(
+                shared={"i": i}, next_node=f"n{i + 1}", results={f"n{i}": [i]}, resume={"k": 1}
+            ),
+            progress=i / 3,
+            current_node=f"n{i + 1}",
+        )
+    await runs.update(
+        account_id,
+        execution.id,
+        expected_status=["running"],
+        status="failed",
+        error={"message": "no"},
+        release_lease=True,
+        outbox=[NewDelivery(endpoint_id, "execution.failed", {"id": "e"})],
+    )
+    await runs.append_events(account_id, execution.id, [NewEvent("execution.failed", {})])
+    return execution.id
+
+
+_ROWS = {
+    "executions": "SELECT flow_version, status, input::text, output::text, error::text,"
+    " progress, current_node, created_at, started_at, finished_at, lease_owner,"
+    " lease_expires_at, idempotency_key, last_event_seq, resume_attempts, parent_id"
+    " FROM executions WHERE id = $1",
+    "events": "SELECT seq, type, data::text, created_at FROM execution_events"
+    " WHERE execution_id = $1 ORDER BY seq",
+    "checkpoint": "SELECT shared::text, next_node, results::text, resume::text, updated_at"
+    " FROM checkpoints WHERE execution_id = $1",
+    "position": "SELECT progress, current_node FROM execution_positions WHERE execution_id = $1",
+    "outbox": "SELECT event_type, payload::text, status, attempts, next_attempt_at, created_at"
+    " FROM webhook_deliveries WHERE account_id = (SELECT account_id FROM executions"
+    " WHERE id = $1) ORDER BY created_at, event_type",
+}
+
+
+async def test_both_paths_write_the_same_rows(
+    stores: tuple[SqlStore, SqlStore], postgres_database: str
+) -> None:
+    written = []
+    for store in stores:
+        account = await store.accounts.create(f"user-{len(written)}", "h")
+        flow = await store.flows.create(account.id, name="f")
+        endpoint = await store.webhooks.create_endpoint(
+            account.id, url="https://example.test/h", events=["*"], secret="s"
+        )
+        run_id = await _one_run(store, account.id, flow.id, endpoint.id)
+        conn = await asyncpg.connect(postgres_database)
+        try:
+            rows = {}
+            for name, sql in _ROWS.items():
+                rows[name] = [tuple(r) for r in await conn.fetch(sql, run_id)]
+        finally:
+            await conn.close()
+        written.append(rows)
+        # Each path reads what the other wrote, alike.
+        other = stores[1] if store is stores[0] else stores[0]
+        assert await other.executions.get(account.id, run_id) == await store.executions.get(
+            account.id, run_id
+        )
+    fast, slow = written
+    assert fast["events"] and fast["checkpoint"] and len(fast["outbox"]) == 2
+    assert fast == slow
+
+
+async def _kill_other_connections(dsn: str) -> None:
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+
+
+async def test_the_hot_path_survives_its_connections_being_killed(
+    stores: tuple[SqlStore, SqlStore], postgres_database: str
+) -> None:
+    fast, _ = stores
+    account = await fast.accounts.create("survivor", "h")
+    flow = await fast.flows.create(account.id, name="f")
+    run = await fast.executions.create(account.id, flow_id=flow.id, flow_version=1)
+    await _kill_other_connections(postgres_database)
+    assert (await fast.executions.get(account.id, run.id)).status == "queued"  # a read, re-run
+    await _kill_other_connections(postgres_database)
+    await asyncio.sleep(0)  # the pool hears of the dead connection while it is idle
+    moved = await fast.executions.update(account.id, run.id, status="running")
+    assert moved.status == "running"
+
+
+async def test_a_run_ending_in_one_store_wakes_a_waiter_on_another(
+    stores: tuple[SqlStore, SqlStore], postgres_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast, _ = stores
+    # The waiter's own store, as another process would have.
+    elsewhere = SqlStore(postgres_database, migrate=False)
+    await elsewhere.connect()
+    try:
+        account = await fast.accounts.create("waiter", "h")
+        flow = await fast.flows.create(account.id, name="f")
+        runs = [
+            await fast.executions.create(account.id, flow_id=flow.id, flow_version=1)
+            for _ in range(2)
+        ]
+        assert isinstance(elsewhere.executions, EndNotices)
+        async with elsewhere.executions.watch_end(runs[0].id) as ended:
+            # Not an end, and not this run's end: no notice.
+            await fast.executions.update(account.id, runs[0].id, status="running")
+            await fast.executions.update(
+                account.id, runs[1].id, status="canceled", release_lease=True
+            )
+            await fast.executions.update(
+                account.id, runs[0].id, status="completed", release_lease=True
+            )
+            await asyncio.wait_for(ended.wait(), HANG_GUARD)
+
+        # The follower (``?wait``) sleeps on the notice: with no periodic re-read at all,
+        # only the notice can wake it before the deadline.
+        monkeypatch.setattr("flowrunner.executions.follow.NOTICED_RECHECK_SECONDS", 3600.0)
+        third = await fast.executions.create(account.id, flow_id=flow.id, flow_version=1)
+        follower = Follower(elsewhere, InProcessBus())
+        deadline = time.monotonic() + 3600.0
+        waiting = asyncio.ensure_future(follower.until_end(account.id, third.id, deadline))
+        while third.id not in elsewhere.db.direct_pg.ended._waiters:  # type: ignore[union-attr]
+            await asyncio.sleep(0.01)
+        await fast.executions.update(account.id, third.id, status="failed", release_lease=True)
+        done = await asyncio.wait_for(waiting, HANG_GUARD)
+        assert done.status == "failed"
+    finally:
+        await elsewhere.close()
