@@ -212,8 +212,8 @@ def main() -> None:
         f"{args.seconds:g}s a level and flow in {args.rounds} rounds"
     )
     print(
-        "backend             flow clients |   runs/s  p50 ms  p99 ms cpu ms | health/s p50 ms p99 ms "
-        "| p50 ratio, rps ratio | vs n8n"
+        "backend             flow clients |   runs/s  p50 ms  p99 ms cpu ms "
+        "| health/s p50 ms p99 ms | p50 ratio, rps ratio | vs n8n"
     )
     for name in args.backends.split(","):
         kind, _, count = name.partition(":")

@@ -73,7 +73,9 @@ async def test_reading_a_run_with_wait_answers_once_it_has_ended(
     api: Api, alice: Headers, bob: Headers
 ) -> None:
     flow_id = await _flow(api, alice, SLOW)
-    started = await api.client.post(RUN.format(flow_id), json={"input": {"nap": "1s"}}, headers=alice)
+    started = await api.client.post(
+        RUN.format(flow_id), json={"input": {"nap": "1s"}}, headers=alice
+    )
     assert started.status_code == 202
     url = f"{EXECUTIONS}/{started.json()['execution_id']}"
     # Another account's run is not waited for: it does not exist for them.

@@ -55,11 +55,13 @@ def test_the_sql_hot_path_is_on_unless_settings_turn_it_off(tmp_path: Path) -> N
     assert isinstance(on := create_store(_Settings("sqlite", tmp_path, sqlite_url)), SqlStore)
     assert on.db.direct is not None
     off = create_store(_Settings("sqlite", tmp_path, sqlite_url, database_direct=False))
-    assert isinstance(off, SqlStore) and off.db.direct is None
+    assert isinstance(off, SqlStore)
+    assert off.db.direct is None
     assert isinstance(pg := create_store(_Settings("postgres", tmp_path, postgres_url)), SqlStore)
     assert pg.db.direct_pg is not None
     pg_off = create_store(_Settings("postgres", tmp_path, postgres_url, database_direct=False))
-    assert isinstance(pg_off, SqlStore) and pg_off.db.direct_pg is None
+    assert isinstance(pg_off, SqlStore)
+    assert pg_off.db.direct_pg is None
     env = Settings.model_validate({"database_direct": "false"})
     assert env.database_direct is False
 

@@ -1,9 +1,9 @@
 """Driver errors translated to the storage errors of ``flowrunner.errors``, in one place.
 
 Every driver's errors come here: SQLAlchemy's wrappers (aiosqlite, asyncpg), plain
-``sqlite3``'s and plain asyncpg's on the hot paths. They follow the DB-API's classes, so one mapping serves both:
-a broken constraint is a ``Conflict``, a database that cannot be reached or is locked out is
-``StorageUnavailable``, anything else a ``StorageError``.
+``sqlite3``'s and plain asyncpg's on the hot paths. They fall in the same few classes, so one
+mapping serves all: a broken constraint is a ``Conflict``, a database that cannot be reached
+or is locked out is ``StorageUnavailable``, anything else a ``StorageError``.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import pytest
 
 from flowrunner.executions.bus import InProcessBus
 from flowrunner.executions.follow import Follower
-from flowrunner.storage import EndNotices, NewCheckpoint, NewDelivery, NewEvent
+from flowrunner.storage import EndNotices, Execution, NewCheckpoint, NewDelivery, NewEvent
 from flowrunner.storage.sql import SqlStore
 from tests.conftest import HANG_GUARD
 from tests.storage.backends import FakeClock
@@ -91,7 +91,7 @@ _ROWS = {
 async def test_both_paths_write_the_same_rows(
     stores: tuple[SqlStore, SqlStore], postgres_database: str
 ) -> None:
-    written = []
+    written: list[dict[str, list[tuple[object, ...]]]] = []
     for store in stores:
         account = await store.accounts.create(f"user-{len(written)}", "h")
         flow = await store.flows.create(account.id, name="f")
@@ -101,7 +101,7 @@ async def test_both_paths_write_the_same_rows(
         run_id = await _one_run(store, account.id, flow.id, endpoint.id)
         conn = await asyncpg.connect(postgres_database)
         try:
-            rows = {}
+            rows: dict[str, list[tuple[object, ...]]] = {}
             for name, sql in _ROWS.items():
                 rows[name] = [tuple(r) for r in await conn.fetch(sql, run_id)]
         finally:
@@ -113,7 +113,9 @@ async def test_both_paths_write_the_same_rows(
             account.id, run_id
         )
     fast, slow = written
-    assert fast["events"] and fast["checkpoint"] and len(fast["outbox"]) == 2
+    assert fast["events"]
+    assert fast["checkpoint"]
+    assert len(fast["outbox"]) == 2
     assert fast == slow
 
 
@@ -173,11 +175,20 @@ async def test_a_run_ending_in_one_store_wakes_a_waiter_on_another(
         # only the notice can wake it before the deadline.
         monkeypatch.setattr("flowrunner.executions.follow.NOTICED_RECHECK_SECONDS", 3600.0)
         third = await fast.executions.create(account.id, flow_id=flow.id, flow_version=1)
+        read = asyncio.Event()  # the follower read the run: it is watching since before
+        real_get = elsewhere.executions.get
+
+        async def get(account_id: str, execution_id: str) -> Execution:
+            found = await real_get(account_id, execution_id)
+            read.set()
+            return found
+
+        monkeypatch.setattr(elsewhere.executions, "get", get)
         follower = Follower(elsewhere, InProcessBus())
         deadline = time.monotonic() + 3600.0
         waiting = asyncio.ensure_future(follower.until_end(account.id, third.id, deadline))
-        while third.id not in elsewhere.db.direct_pg.ended._waiters:  # type: ignore[union-attr]
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(read.wait(), HANG_GUARD)
+        assert not waiting.done()
         await fast.executions.update(account.id, third.id, status="failed", release_lease=True)
         done = await asyncio.wait_for(waiting, HANG_GUARD)
         assert done.status == "failed"
