@@ -92,7 +92,9 @@ async def execution_runtime(
         lease_ttl=ttl,
         interval=settings.recovery_interval_seconds,
     )
-    service = ExecutionService(store, executor, bus, max_input_bytes=settings.max_run_input_bytes)
+    service = ExecutionService(
+        store, executor, bus, max_input_bytes=settings.max_run_input_bytes, lease_ttl=ttl
+    )
     recovery.start()  # its first sweep runs at once: runs a dead process left are resumed
     try:
         yield service

@@ -37,10 +37,13 @@ class ExecutionStore(Protocol):
         idempotency_key: str | None = None,
         status: ExecutionStatus = "queued",
         parent_id: str | None = None,
+        lease_owner: str | None = None,
+        lease_ttl: timedelta | None = None,
     ) -> Execution:
         """A new execution; ``Conflict`` if ``idempotency_key`` is already used in the account
         (fetch the original with ``get_by_idempotency_key``). ``parent_id`` makes it a child
-        run (a sub-flow) of that execution."""
+        run (a sub-flow) of that execution. With ``lease_owner`` (and ``lease_ttl``) it is
+        created leased, as ``acquire_lease`` right after would leave it, in the same write."""
         ...
 
     async def get(self, account_id: str, execution_id: str) -> Execution: ...
