@@ -18,7 +18,7 @@ child processes (the sandbox workers, live and exited). A backend named ``sqlite
 through SQLAlchemy: the hot path's before and after, side by side in one run.
 
     .venv/bin/python bench/runs.py [--seconds 6] [--rounds 3] [--flows set,js]
-        [--backends sqlite,sqlite:2,postgres-sqlalchemy,postgres]
+        [--backends sqlite,sqlite:2,postgres-sqlalchemy,postgres] [--async-commit]
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ async def bench_backend(
 
 
 @contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
+def postgres_database(server_url: str, *, async_commit: bool = False) -> Iterator[str]:
     name = f"flowrunner_bench_{os.getpid()}"
     base = server_url.rsplit("/", 1)[0]
 
@@ -188,6 +188,8 @@ def postgres_database(server_url: str) -> Iterator[str]:
             await conn.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    if async_commit:  # for this scratch database only
+        asyncio.run(admin(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     try:
         yield f"{base}/{name}"
     finally:
@@ -200,6 +202,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds a level")
     parser.add_argument("--backends", default="sqlite,sqlite:2,postgres-sqlalchemy,postgres")
     parser.add_argument("--flows", default="set,js", help="set: 10 set nodes, js: 10 transforms")
+    parser.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="PostgreSQL commits do not wait for the WAL flush (synchronous_commit=off on the"
+        " scratch database): what the server's CPU allows where fsync is slow; a measurement,"
+        " not a production setting",
+    )
     args = parser.parse_args()
     flows = args.flows.split(",")
     if unknown := set(flows) - set(FLOWS):
@@ -210,6 +219,7 @@ def main() -> None:
     print(
         f"{NODES}-node flows via POST /run?wait, every run persisted; "
         f"{args.seconds:g}s a level and flow in {args.rounds} rounds"
+        + ("; PostgreSQL with synchronous_commit=off" if args.async_commit else "")
     )
     print(
         "backend             flow clients |   runs/s  p50 ms  p99 ms cpu ms "
@@ -235,7 +245,7 @@ def main() -> None:
                     print("postgres  skipped: set FLOWRUNNER_BENCH_POSTGRES_URL")
                     continue
                 with (
-                    postgres_database(pg) as db,
+                    postgres_database(pg, async_commit=args.async_commit) as db,
                     serve(
                         Path(tmp),
                         {
