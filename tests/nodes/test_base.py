@@ -45,16 +45,54 @@ async def test_a_javascript_expression_without_a_sandbox_names_node_param_and_co
         load_flow("""\
 metadata: {name: js}
 nodes:
-  calc: {type: set, params: {values: {total: "${input.a + 1}"}}}
+  calc: {type: set, params: {values: {total: "${Math.max(input.a, 1)}"}}}
 """)
     )
     with pytest.raises(NodeFailed) as info:
         await flow.run({"a": 1})
     cause = info.value.cause
     assert isinstance(cause, ExpressionError)
-    assert "node 'calc', param 'values.total': expression ${input.a + 1} needs JavaScript" in (
-        str(cause)
+    assert (
+        "node 'calc', param 'values.total': expression ${Math.max(input.a, 1)} needs JavaScript"
+        in str(cause)
     )
+
+
+async def test_arithmetic_on_primitives_runs_without_a_sandbox() -> None:
+    flow = compile_flow(
+        load_flow("""\
+metadata: {name: native}
+nodes:
+  calc:
+    type: set
+    params:
+      values:
+        total: "${input.a + 1}"
+        half: "${input.a / 2}"
+        label: "${input.a > 0 ? 'positive' : 'not positive'} (${input.name + '!'})"
+""")
+    )
+    result = await flow.run({"a": 1, "name": "Ada"})
+    assert result.output == {"total": 2, "half": 0.5, "label": "positive (Ada!)"}
+    # The same expression with an object as the operand is JavaScript's ToPrimitive: V8's.
+    with pytest.raises(NodeFailed, match=r"\$\{input\.a \+ 1\} needs JavaScript"):
+        await flow.run({"a": {"b": 1}, "name": "Ada"})
+
+
+async def test_a_native_expression_falls_back_to_the_sandbox_for_object_operands(
+    sandbox: Sandbox,
+) -> None:
+    flow = compile_flow(
+        load_flow("""\
+metadata: {name: fallback}
+nodes:
+  calc: {type: set, params: {values: {total: "${input.a + 1}"}}}
+"""),
+        scripts=sandbox,
+    )
+    assert (await flow.run({"a": 1})).output == {"total": 2}
+    assert (await flow.run({"a": {"b": 1}})).output == {"total": "[object Object]1"}
+    assert (await flow.run({"a": [1, 2]})).output == {"total": "1,21"}
 
 
 async def test_hooks_run_at_prep_exec_and_post(sandbox: Sandbox) -> None:

@@ -37,6 +37,7 @@ async def execution_runtime(
     keys: Keys | None = None,
     registry: Callable[[], NodeTypeRegistry] | None = None,
     webhooks: EventOutbox | None = None,
+    observe_bus: Callable[[EventBus], EventBus] | None = None,
 ) -> AsyncIterator[ExecutionService]:
     sandbox = Sandbox(
         workers=settings.script_workers,
@@ -57,6 +58,8 @@ async def execution_runtime(
         )
     else:
         redis_bus = None
+    if observe_bus is not None:
+        bus = observe_bus(bus)  # metrics: runs and nodes counted off their published events
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
     owner = default_owner()
     runner = Runner(
