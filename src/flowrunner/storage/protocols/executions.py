@@ -218,8 +218,9 @@ class EndNotices(Protocol):
     use it to wake at once instead of re-reading the run on a timer."""
 
     def watch_end(self, execution_id: str) -> AbstractAsyncContextManager[asyncio.Event]:
-        """An event set when a final status of ``execution_id`` is committed, or when the
-        signal may have been missed (its connection was lost): either way, read the run
-        again. It is watched from the time the context is entered, so a run read after
-        entering cannot end unseen. Best effort: a waiter still re-reads now and then."""
+        """An event set once ``execution_id`` has ended and its final events are stored
+        (events appended to a run whose status is final are committed), or when the signal
+        may have been missed (its connection was lost): either way, read the run again. It
+        is watched from the time the context is entered, so a run read after entering
+        cannot end unseen. Best effort: a waiter still re-reads now and then."""
         ...

@@ -167,15 +167,21 @@ async def test_a_run_ending_in_one_store_wakes_a_waiter_on_another(
             for _ in range(2)
         ]
         assert isinstance(elsewhere.executions, EndNotices)
+        final = [NewEvent("execution.completed", {})]
         async with elsewhere.executions.watch_end(runs[0].id) as ended:
-            # Not an end, and not this run's end: no notice.
+            # Steps of a running run, and another run's end: no notice for this one.
             await fast.executions.update(account.id, runs[0].id, status="running")
+            await fast.executions.append_events(account.id, runs[0].id, final)
             await fast.executions.update(
                 account.id, runs[1].id, status="canceled", release_lease=True
             )
+            await fast.executions.append_events(account.id, runs[1].id, final)
+            assert not ended.is_set()
+            # Its end: the final status, then the final event, which wakes the waiter.
             await fast.executions.update(
                 account.id, runs[0].id, status="completed", release_lease=True
             )
+            await fast.executions.append_events(account.id, runs[0].id, final)
             await asyncio.wait_for(ended.wait(), HANG_GUARD)
 
         # The follower (``?wait``) sleeps on the notice: with no periodic re-read at all,
@@ -197,8 +203,10 @@ async def test_a_run_ending_in_one_store_wakes_a_waiter_on_another(
         await asyncio.wait_for(read.wait(), HANG_GUARD)
         assert not waiting.done()
         await fast.executions.update(account.id, third.id, status="failed", release_lease=True)
+        await fast.executions.append_events(account.id, third.id, [NewEvent("execution.failed")])
         done = await asyncio.wait_for(waiting, HANG_GUARD)
         assert done.status == "failed"
+        assert done.last_event_seq == 1  # woken once the run was whole
     finally:
         await elsewhere.close()
 

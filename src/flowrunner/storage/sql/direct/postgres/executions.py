@@ -54,6 +54,7 @@ _INSERT = (
     f" ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})"
 )
 _JSON = frozenset({"input", "output", "error"})
+_FINAL = "('completed', 'failed', 'canceled')"
 # The webhook outbox rows of a write, from parallel arrays; an entry whose endpoint is gone is
 # dropped (the EXISTS guard) rather than failing the write. ``{after}`` names the WITH clause
 # the rows depend on, so they are written only if it matched.
@@ -149,8 +150,7 @@ class PgExecutions(SqlExecutions):
         ended: bool = False,
     ) -> Execution:
         """One statement: the row's ``UPDATE`` (on condition of ``expected_status``) and, only
-        if it matched, the checkpoint's and position's deletion, the outbox rows and, for a
-        run that ends, the notice its waiters wake on (``notices``). All
+        if it matched, the checkpoint's and position's deletion and the outbox rows. All
         clauses read the snapshot the statement started with, so an ending run's progress is
         read from its position row in the same statement that deletes it."""
         args: list[Any] = [execution_id, account_id]
@@ -184,17 +184,13 @@ class PgExecutions(SqlExecutions):
                 "unplaced AS (DELETE FROM execution_positions WHERE execution_id = $1"
                 " AND EXISTS (SELECT 1 FROM row))"
             )
-        if ended:  # waiters for the run's end, in every process, wake on commit
-            clauses.append(f"notice AS (SELECT pg_notify('{ENDED_CHANNEL}', $1) FROM row)")
         if outbox:
             at = self._clock()
             args.append(at)
             now = f"${len(args)}"
             args.extend(_outbox_args(account_id, outbox, at))
             clauses.append(_outbox_clause("row", "$2", now, len(args) - 3))
-        # Read-only WITH clauses run only when referenced: the notice is joined in.
-        source = "row, notice" if ended else "row"
-        sql = f"WITH {', '.join(clauses)} SELECT {_RETURNING} FROM {source}"
+        sql = f"WITH {', '.join(clauses)} SELECT {_RETURNING} FROM row"
         row = await self._pg.fetchrow(sql, *args)
         if row is None:
             current = await self.get(account_id, execution_id)  # NotFound, else the status
@@ -216,14 +212,19 @@ class PgExecutions(SqlExecutions):
         """One statement: bump the execution's event counter (which proves it exists, takes
         its row lock until commit and reserves the numbers: gap-free, never overlapping),
         insert the events numbered from it, upsert the checkpoint and position, add the
-        outbox rows."""
+        outbox rows; notify the run's waiters if it has ended."""
         count = len(events)
         # A step that saves a checkpoint made progress: the poison-run guard starts again.
         reset = ", resume_attempts = 0" if checkpoint is not None else ""
         args: list[Any] = [execution_id, account_id, count]
         clauses = [
             f"seq AS (UPDATE executions SET last_event_seq = last_event_seq + $3{reset}"
-            " WHERE id = $1 AND account_id = $2 RETURNING last_event_seq)"
+            " WHERE id = $1 AND account_id = $2 RETURNING last_event_seq, status)",
+            # Events written to a run whose status is final are its last ones (the runner
+            # writes them right after that status): its waiters, in every process, wake on
+            # commit and find the run whole (``notices``).
+            f"notice AS (SELECT pg_notify('{ENDED_CHANNEL}', $1) FROM seq"
+            f" WHERE seq.status IN {_FINAL})",
         ]
         if events:
             args += [
@@ -272,7 +273,8 @@ class PgExecutions(SqlExecutions):
             stamp = f"${len(args)}"
             args.extend(_outbox_args(account_id, outbox, now))
             clauses.append(_outbox_clause("seq", "$2", stamp, len(args) - 3))
-        sql = f"WITH {', '.join(clauses)} SELECT last_event_seq FROM seq"
+        # A read-only WITH clause runs only when referenced: the notice is joined in.
+        sql = f"WITH {', '.join(clauses)} SELECT last_event_seq FROM seq LEFT JOIN notice ON true"
         last = await self._pg.fetchval(sql, *args)
         if last is None:
             raise NotFound("execution not found", account_id=account_id, execution_id=execution_id)
