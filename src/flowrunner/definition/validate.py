@@ -168,6 +168,10 @@ class Checker(GraphChecks):
             for name in sorted(code_params):
                 if isinstance(params.get(name), str):
                     self._check_script((*base, "params", name), params[name], "function")
+            nested = getattr(node_type, "nested_scripts", None)
+            if callable(nested):
+                for rel, code in nested(params):
+                    self._check_script((*base, "params", *rel), code, "function")
         hooks = node.get("hooks")
         if isinstance(hooks, Mapping):
             for stage, code in hooks.items():

@@ -46,6 +46,7 @@ async def execution_runtime(
         memory_mb=settings.script_memory_mb,
         recycle_after=settings.script_worker_max_evaluations,
         recycle_rss_mb=settings.script_worker_max_rss_mb,
+        idle_seconds=settings.script_worker_idle_seconds,
     )
     bus: EventBus = InProcessBus()
     if settings.event_bus_url:

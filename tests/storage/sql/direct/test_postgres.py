@@ -66,6 +66,7 @@ async def _one_run(store: SqlStore, account_id: str, flow_id: str, endpoint_id: 
         expected_status=["running"],
         status="failed",
         error={"message": "no"},
+        usage={"calls": 1, "total_tokens": 3, "nodes": {"n1": {"calls": 1}}},
         release_lease=True,
         outbox=[NewDelivery(endpoint_id, "execution.failed", {"id": "e"})],
     )
@@ -76,7 +77,8 @@ async def _one_run(store: SqlStore, account_id: str, flow_id: str, endpoint_id: 
 _ROWS = {
     "executions": "SELECT flow_version, status, input::text, output::text, error::text,"
     " progress, current_node, created_at, started_at, finished_at, lease_owner,"
-    " lease_expires_at, idempotency_key, last_event_seq, resume_attempts, parent_id"
+    " lease_expires_at, idempotency_key, last_event_seq, resume_attempts, parent_id,"
+    " usage::text"
     " FROM executions WHERE id = $1",
     "events": "SELECT seq, type, data::text, created_at FROM execution_events"
     " WHERE execution_id = $1 ORDER BY seq",

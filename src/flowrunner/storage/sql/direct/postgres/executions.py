@@ -53,7 +53,7 @@ _INSERT = (
     f"INSERT INTO executions ({_RETURNING}) VALUES"
     f" ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})"
 )
-_JSON = frozenset({"input", "output", "error"})
+_JSON = frozenset({"input", "output", "error", "usage"})
 _FINAL = "('completed', 'failed', 'canceled')"
 # The webhook outbox rows of a write, from parallel arrays; an entry whose endpoint is gone is
 # dropped (the EXISTS guard) rather than failing the write. ``{after}`` names the WITH clause
