@@ -193,7 +193,9 @@ async def test_recycling_under_concurrent_callers_fails_no_evaluation() -> None:
         results = await asyncio.gather(*(caller(k * 1000) for k in range(4)))
         assert results == [[(k * 1000 + n) * 3 for n in range(150)] for k in range(4)]
         assert sandbox.recycled >= 1
-        assert len(sandbox.worker_pids) == 2
+        # Workers start on demand: whether the second one was ever needed depends on how
+        # the callers interleaved on a busy machine; never more than the pool's size.
+        assert 1 <= len(sandbox.worker_pids) <= 2
         assert set(sandbox.worker_pids) != first
 
 

@@ -73,6 +73,7 @@ class WorkerPool:
         self.limits = limits
         self.recycling = recycling or Recycling()
         self.recycled = 0  # healthy workers replaced so far (for diagnostics and benches)
+        self.killed = 0  # workers that timed out, died or were leaving, killed (metrics)
         self._idle: asyncio.LifoQueue[AsyncWorker] = asyncio.LifoQueue()
         self._busy: set[AsyncWorker] = set()
         self._live: set[AsyncWorker] = set()
@@ -96,6 +97,10 @@ class WorkerPool:
     def _park(self, worker: AsyncWorker) -> None:
         worker.idle_since = asyncio.get_running_loop().time()
         self._idle.put_nowait(worker)
+
+    @property
+    def alive(self) -> int:
+        return len(self._live)
 
     @property
     def pids(self) -> list[int]:
@@ -177,6 +182,8 @@ class WorkerPool:
             self._park(worker)
 
     async def _retire(self, worker: AsyncWorker) -> None:
+        if not self._closed:
+            self.killed += 1
         self._live.discard(worker)
         await worker.kill()
         # A replacement only for someone waiting; otherwise the next caller starts one.

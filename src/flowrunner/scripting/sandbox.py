@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -77,6 +78,8 @@ class Sandbox:
         # account's endless scripts hold at most ``per_account`` workers, and a waiting
         # account is served before one that already holds more.
         self._turns = FairSemaphore(workers, per_key=per_account)
+        # Told each evaluation's time at a worker, in seconds (the server's metrics).
+        self.observe: Callable[[float], None] | None = None
 
     async def start(self) -> None:
         async with self._start_lock:
@@ -104,6 +107,16 @@ class Sandbox:
     @property
     def worker_pids(self) -> list[int]:
         return self._pool.pids
+
+    @property
+    def workers_alive(self) -> int:
+        return self._pool.alive
+
+    @property
+    def workers_killed(self) -> int:
+        """Workers killed so far for a timeout, a crash or a limit they hit (then replaced
+        when needed)."""
+        return self._pool.killed
 
     @property
     def shrunk(self) -> int:
@@ -220,8 +233,11 @@ class Sandbox:
                 raise SandboxError(
                     f"no sandbox worker became free within {_QUEUE_TIMEOUT:g} s"
                 ) from None
+        started = time.perf_counter()
         try:
             reply = await self._pool.call(request, limit)
         finally:
             self._turns.release(account)
+            if self.observe is not None:
+                self.observe(time.perf_counter() - started)
         return decode_reply(reply)
