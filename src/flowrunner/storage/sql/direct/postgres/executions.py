@@ -53,7 +53,7 @@ _INSERT = (
     f"INSERT INTO executions ({_RETURNING}) VALUES"
     f" ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})"
 )
-_JSON = frozenset({"input", "output", "error", "usage"})
+_JSON = frozenset({"input", "output", "error", "usage", "wait"})
 _FINAL = "('completed', 'failed', 'canceled')"
 # The webhook outbox rows of a write, from parallel arrays; an entry whose endpoint is gone is
 # dropped (the EXISTS guard) rather than failing the write. ``{after}`` names the WITH clause
@@ -148,8 +148,10 @@ class PgExecutions(SqlExecutions):
         outbox: Sequence[NewDelivery] = (),
         *,
         ended: bool = False,
+        expected_seq: int | None = None,
     ) -> Execution:
-        """One statement: the row's ``UPDATE`` (on condition of ``expected_status``) and, only
+        """One statement: the row's ``UPDATE`` (on condition of ``expected_status`` and
+        ``expected_seq``, its last event number) and, only
         if it matched, the checkpoint's and position's deletion and the outbox rows. All
         clauses read the snapshot the statement started with, so an ending run's progress is
         read from its position row in the same statement that deletes it."""
@@ -170,6 +172,9 @@ class PgExecutions(SqlExecutions):
         if expected_status:
             args.append(list(expected_status))
             where += f" AND status = ANY(${len(args)}::text[])"
+        if expected_seq is not None:
+            args.append(expected_seq)
+            where += f" AND last_event_seq = ${len(args)}"
         clauses = [
             f"row AS (UPDATE executions SET {', '.join(assigned) or 'id = id'}"
             f" WHERE {where} RETURNING {_RETURNING})"
