@@ -452,7 +452,7 @@ def test_a_tool_node_is_neither_a_start_candidate_nor_unreachable() -> None:
             "{node: shape, params: [script]}",
             "  shape:\n    type: transform\n    params: {script: 'return 1'}\n",
             "param 'script' of 'shape' is code",
-        ),  # fmt: skip
+        ),
         ("{node: population, parameters: {}}", CITIES, "parameters is not for node tools"),
         ("{node: 'a.b'}", "  a.b:\n    type: fail\n", "give the tool a name"),
         ("{node: population, name: add, params: []}", CITIES, "tool 'add' is defined twice"),
