@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -195,6 +195,11 @@ class CountingHost:
 
     async def evaluate_expression(self, code: str, scope: Mapping[str, Any]) -> Any:
         return await self.inner.evaluate_expression(code, scope)
+
+    async def evaluate_expressions(
+        self, codes: Sequence[str], scope: Mapping[str, Any]
+    ) -> list[Any]:
+        return await self.inner.evaluate_expressions(codes, scope)
 
     async def run_function(self, body: str, scope: Mapping[str, Any]) -> ScriptResult:
         self.bodies.append(body)

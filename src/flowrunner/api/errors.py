@@ -131,6 +131,8 @@ def _domain_details(exc: errors.FlowrunnerError) -> list[Any]:
         return [{"limit_bytes": exc.limit, "size_bytes": exc.size}]
     if isinstance(exc, errors.DefinitionError):
         return [p.as_dict() for p in exc.problems]
+    if isinstance(exc, errors.InvalidInput) and isinstance(exc.context.get("details"), list):
+        return list(exc.context["details"])  # every problem of the input, by field
     return []
 
 

@@ -8,7 +8,7 @@ the executor down gracefully so unfinished runs are checkpointed and handed back
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -36,8 +36,10 @@ async def execution_runtime(
     secrets: SecretsResolver | None = None,
     keys: Keys | None = None,
     registry: Callable[[], NodeTypeRegistry] | None = None,
+    types: Callable[[str], Awaitable[NodeTypeRegistry]] | None = None,
     webhooks: EventOutbox | None = None,
     observe_bus: Callable[[EventBus], EventBus] | None = None,
+    observe_sandbox: Callable[[Sandbox], None] | None = None,
 ) -> AsyncIterator[ExecutionService]:
     sandbox = Sandbox(
         workers=settings.script_workers,
@@ -46,6 +48,7 @@ async def execution_runtime(
         memory_mb=settings.script_memory_mb,
         recycle_after=settings.script_worker_max_evaluations,
         recycle_rss_mb=settings.script_worker_max_rss_mb,
+        idle_seconds=settings.script_worker_idle_seconds,
     )
     bus: EventBus = InProcessBus()
     if settings.event_bus_url:
@@ -58,6 +61,8 @@ async def execution_runtime(
         )
     else:
         redis_bus = None
+    if observe_sandbox is not None:
+        observe_sandbox(sandbox)
     if observe_bus is not None:
         bus = observe_bus(bus)  # metrics: runs and nodes counted off their published events
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
@@ -65,7 +70,7 @@ async def execution_runtime(
     runner = Runner(
         store,
         bus,
-        FlowCache(scripts=sandbox, registry=registry, max_steps=settings.max_steps),
+        FlowCache(scripts=sandbox, registry=registry, types=types, max_steps=settings.max_steps),
         secrets=secrets,
         limits=RunLimits(
             node_output=settings.max_node_output_bytes,

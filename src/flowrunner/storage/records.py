@@ -122,6 +122,8 @@ class FlowVersion:
     """sha256 hex digest of the UTF-8 YAML text, computed by the store."""
     author: str | None
     created_at: datetime
+    message: str | None = None
+    """What the author said of the change (``flows push --message``); None when unsaid."""
 
 
 # --- secrets -------------------------------------------------------------------------------

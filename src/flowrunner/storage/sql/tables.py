@@ -175,6 +175,7 @@ flow_versions = Table(
     Column("checksum", String(64), nullable=False),
     Column("author", String(255), nullable=True),
     _time("created_at"),
+    Column("message", Text, nullable=True),  # added by 0007: last, as ALTER TABLE puts it
 )
 
 secrets = Table(
