@@ -39,6 +39,7 @@ from flowrunner.api.routes import (
     health,
     hooks,
     plugins,
+    resume,
     retention,
     secrets,
     tokens,
@@ -279,7 +280,7 @@ def create_app(
     # in order).
     routers = (
         hooks, executions, flows, flow_graph, custom_types, plugins, auth, accounts, tokens,
-        secrets, audit, webhooks, ws, triggers, retention,
+        secrets, audit, webhooks, ws, triggers, retention, resume,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)

@@ -1,9 +1,10 @@
 """The run machinery of one server process, built from settings and torn down in order.
 
 ``execution_runtime`` is what the API's lifespan enters: it builds the bus, the compiled-flow
-cache (with a lazily started JavaScript sandbox), the runner, the in-process executor and
-recovery; claims runs a previous process left behind; and on exit stops recovery, then shuts
-the executor down gracefully so unfinished runs are checkpointed and handed back.
+cache (with a lazily started JavaScript sandbox), the runner, the in-process executor,
+recovery and the waker (durable waits); claims runs a previous process left behind; and on
+exit stops recovery and the waker, then shuts the executor down gracefully so unfinished runs
+are checkpointed and handed back.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from flowrunner.executions.sealing import Keys
 from flowrunner.executions.service import ExecutionService
 from flowrunner.executions.sizes import RunLimits
 from flowrunner.executions.subflows import SubflowHost
+from flowrunner.executions.waits import ResumeLinks
+from flowrunner.executions.waker import Waker
 from flowrunner.plugins import NodeTypeRegistry
 from flowrunner.scripting import Sandbox
 from flowrunner.storage import Store
@@ -67,6 +70,11 @@ async def execution_runtime(
         bus = observe_bus(bus)  # metrics: runs and nodes counted off their published events
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
     owner = default_owner()
+    links = (
+        ResumeLinks(keys, settings.public_url or f"http://{settings.host}:{settings.port}")
+        if keys is not None
+        else None
+    )
     runner = Runner(
         store,
         bus,
@@ -81,6 +89,8 @@ async def execution_runtime(
         max_resume_attempts=settings.max_resume_attempts,
         llm_token_budget=settings.llm_monthly_token_budget,
         webhooks=webhooks,
+        resume_links=links,
+        wait_threshold=settings.durable_wait_threshold_seconds,
         # Child runs (stored sub-flows) run in their parent's task, leased by the same owner.
         subflows=SubflowHost(
             store, owner=owner, lease_ttl=ttl, max_depth=settings.max_subflow_depth
@@ -100,11 +110,20 @@ async def execution_runtime(
         lease_ttl=ttl,
         interval=settings.recovery_interval_seconds,
     )
-    service = ExecutionService(store, executor, bus, max_input_bytes=settings.max_run_input_bytes)
+    waker = Waker(store.executions, executor, lease_ttl=ttl, tick=settings.waker_tick_seconds)
+    service = ExecutionService(
+        store,
+        executor,
+        bus,
+        max_input_bytes=settings.max_run_input_bytes,
+        resume_links=links,
+    )
     recovery.start()  # its first sweep runs at once: runs a dead process left are resumed
+    waker.start()
     try:
         yield service
     finally:
+        await waker.stop()
         await recovery.stop()
         await executor.shutdown(settings.shutdown_grace_seconds)
         await sandbox.close()

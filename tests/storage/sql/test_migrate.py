@@ -183,7 +183,7 @@ async def test_upgrade_moves_the_resume_bookkeeping_out_of_checkpoint_results(
 
 
 async def test_upgrade_keeps_versions_saved_before_messages_existed(empty_url: str) -> None:
-    """0007: a version stored at 0004 reads back with no message; new ones keep theirs."""
+    """0006: a version stored at 0004 reads back with no message; new ones keep theirs."""
     from datetime import UTC, datetime
 
     from alembic import command
