@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("FLOWRUNNER_STORAGE", "FLOWRUNNER_STORAGE_TYPE"),
     )
     database_url: str | None = None
+    # The SQL hot path (docs/storage.md): a run's calls on the plain driver (sqlite3, asyncpg)
+    # rather than SQLAlchemy. Off only to compare the two, or to rule the fast path out.
+    database_direct: bool = True
 
     dynamodb_endpoint: str | None = None
     dynamodb_region: str = "us-east-1"

@@ -121,6 +121,7 @@ async def execution_runtime(
         bus,
         max_input_bytes=settings.max_run_input_bytes,
         resume_links=links,
+        lease_ttl=ttl,
         on_failure=on_failure,
     )
     recovery.start()  # its first sweep runs at once: runs a dead process left are resumed

@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
 
 JSONValue = Any
@@ -192,6 +192,15 @@ class Execution:
         return self.parent_id is None or (self.idempotency_key or "").startswith(
             DETACHED_KEY_PREFIX
         )
+
+
+def leased(owner: str | None, ttl: timedelta | None, now: datetime) -> dict[str, Any]:
+    """The lease fields of an execution created with ``owner``'s lease (``create``)."""
+    if owner is None:
+        return {}
+    if ttl is None:
+        raise ValueError("a lease_owner needs a lease_ttl")
+    return {"lease_owner": owner, "lease_expires_at": now + ttl}
 
 
 @dataclass(frozen=True, slots=True)
