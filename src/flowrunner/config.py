@@ -180,7 +180,7 @@ class Settings(BaseSettings):
 
     # Outbound webhooks (see docs/webhooks.md). The retry schedule is the delay before each
     # retry (comma-separated durations: 5s, 5m, 2h); after the last one the delivery is
-    # dead-lettered. Each delay is drawn from [d/2, d] (jitter), Retry-After can lengthen it.
+    # dead-lettered. Each delay is drawn from [0, d] (full jitter), Retry-After can lengthen it.
     webhook_retry_schedule: str = "5s,5m,30m,2h,5h,10h,10h"
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     # One slow receiver cannot stall the rest: at most this many requests in flight to one

@@ -66,6 +66,7 @@ from flowrunner.storage import Store, open_store
 from flowrunner.triggers import HookLimits, InboundHooks, Scheduler, TriggerService
 from flowrunner.ui import install_ui
 from flowrunner.webhooks import WebhookService, webhook_runtime
+from flowrunner.webhooks.secretbox import reseal_endpoints
 
 API_PREFIX = "/api/v1"
 
@@ -109,7 +110,8 @@ async def build_services(
         store=store,
         audit=audit_log,
         accounts=account_service,
-        vault=SecretVault(store, keyring, audit_log),
+        # Key rotation re-seals webhook endpoint secrets too (sealed with the same keyring).
+        vault=SecretVault(store, keyring, audit_log, resealers=[reseal_endpoints]),
         # Saving a flow version rewrites the triggers its YAML declares.
         flows=FlowRegistry(
             store,
@@ -247,6 +249,8 @@ def create_app(
                     app.state.webhooks = WebhookService(
                         opened, vault.keyring, hooks, services.audit
                     )
+                    # Flow saves and deletes write their webhook events with the change.
+                    services.flows.publish(hooks.outbox)
                     async with (
                         _sampling(metrics, app.state.executions),
                         _retention(app, settings, opened),

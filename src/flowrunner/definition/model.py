@@ -25,6 +25,8 @@ class Metadata:
     version: str | None = None
     start: str | None = None
     webhooks: tuple[Mapping[str, Any], ...] = ()
+    on_failure: str | None = None
+    """``on_failure.flow``: the flow (name or id) a failed run of this flow starts."""
 
 
 @dataclass(frozen=True, slots=True)

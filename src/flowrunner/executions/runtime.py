@@ -17,6 +17,7 @@ from flowrunner.config import Settings
 from flowrunner.executions.bus import EventBus, InProcessBus
 from flowrunner.executions.cache import FlowCache
 from flowrunner.executions.executor import LocalExecutor, default_owner
+from flowrunner.executions.on_failure import FailureFlows
 from flowrunner.executions.recovery import Recovery
 from flowrunner.executions.runner import Runner, SecretsResolver
 from flowrunner.executions.sealing import Keys
@@ -70,6 +71,7 @@ async def execution_runtime(
         bus = observe_bus(bus)  # metrics: runs and nodes counted off their published events
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
     owner = default_owner()
+    on_failure = FailureFlows(store)
     links = (
         ResumeLinks(keys, settings.public_url or f"http://{settings.host}:{settings.port}")
         if keys is not None
@@ -89,6 +91,7 @@ async def execution_runtime(
         max_resume_attempts=settings.max_resume_attempts,
         llm_token_budget=settings.llm_monthly_token_budget,
         webhooks=webhooks,
+        on_failure=on_failure,
         resume_links=links,
         wait_threshold=settings.durable_wait_threshold_seconds,
         # Child runs (stored sub-flows) run in their parent's task, leased by the same owner.
@@ -104,6 +107,7 @@ async def execution_runtime(
         lease_ttl=ttl,
         owner=owner,
     )
+    on_failure.bind(executor.submit)
     recovery = Recovery(
         store.executions,
         executor,
@@ -118,6 +122,7 @@ async def execution_runtime(
         max_input_bytes=settings.max_run_input_bytes,
         resume_links=links,
         lease_ttl=ttl,
+        on_failure=on_failure,
     )
     recovery.start()  # its first sweep runs at once: runs a dead process left are resumed
     waker.start()

@@ -21,6 +21,7 @@ from flowrunner.executions.executor import Executor
 from flowrunner.executions.follow import Follower
 from flowrunner.executions.inputs import check_run_input
 from flowrunner.executions.logs import LogFilter, read_logs
+from flowrunner.executions.on_failure import FailureFlows
 from flowrunner.executions.recorder import checkpoint_progress
 from flowrunner.executions.states import is_terminal
 from flowrunner.executions.waits import ResumeLinks, Signals
@@ -50,6 +51,7 @@ class ExecutionService:
         max_input_bytes: int = DEFAULT_MAX_INPUT,
         resume_links: ResumeLinks | None = None,
         lease_ttl: timedelta | None = None,
+        on_failure: FailureFlows | None = None,
     ) -> None:
         self._store = store
         self._signals = Signals(store.executions)
@@ -59,6 +61,8 @@ class ExecutionService:
         # elsewhere (a worker) takes the lease itself.
         self._lease_owner = executor.owner if lease_ttl else None
         self._lease_ttl = lease_ttl
+        # The account-wide on-failure flow is set through here (the runner starts them).
+        self.on_failure = on_failure or FailureFlows(store)
         self._runs = store.executions
         self._executor = executor
         self._bus = bus

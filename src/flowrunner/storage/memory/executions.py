@@ -321,7 +321,7 @@ class MemoryExecutions:
                     e
                     for e in self._s.executions.values()
                     if e.status in ACTIVE_STATUSES
-                    and e.parent_id is None  # a child is resumed by its parent
+                    and e.detached  # a sub-flow's child is resumed by its parent
                     and (
                         e.lease_expires_at <= now
                         if e.lease_expires_at is not None
