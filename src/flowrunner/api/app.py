@@ -52,6 +52,7 @@ from flowrunner.audit import AuditLog
 from flowrunner.config import Settings
 from flowrunner.custom_types import CustomTypes
 from flowrunner.definition.limits import FlowLimits
+from flowrunner.executions.checkpoint_reseal import reseal_checkpoints
 from flowrunner.executions.executor import default_owner
 from flowrunner.executions.runtime import execution_runtime
 from flowrunner.executions.service import ExecutionService
@@ -110,8 +111,11 @@ async def build_services(
         store=store,
         audit=audit_log,
         accounts=account_service,
-        # Key rotation re-seals webhook endpoint secrets too (sealed with the same keyring).
-        vault=SecretVault(store, keyring, audit_log, resealers=[reseal_endpoints]),
+        # Key rotation re-seals what else the keyring sealed: webhook endpoint secrets, and
+        # the checkpoints of waiting runs (they may wait past the old key's removal).
+        vault=SecretVault(
+            store, keyring, audit_log, resealers=[reseal_endpoints, reseal_checkpoints]
+        ),
         # Saving a flow version rewrites the triggers its YAML declares.
         flows=FlowRegistry(
             store,

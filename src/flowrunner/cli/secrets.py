@@ -39,13 +39,16 @@ def rotate_key() -> None:
 
 async def _rotate(settings: Settings, keyring: Keyring) -> int:
     from flowrunner.audit import AuditLog
+    from flowrunner.executions.checkpoint_reseal import reseal_checkpoints
     from flowrunner.secrets import SecretVault
     from flowrunner.storage import open_store
     from flowrunner.webhooks.secretbox import reseal_endpoints
 
     store = await open_store(settings)
     try:
-        vault = SecretVault(store, keyring, AuditLog(store), resealers=[reseal_endpoints])
+        vault = SecretVault(
+            store, keyring, AuditLog(store), resealers=[reseal_endpoints, reseal_checkpoints]
+        )
         return await vault.rotate()
     finally:
         await store.close()
