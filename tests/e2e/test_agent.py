@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from tests.conftest import HANG_GUARD
+from tests.e2e.leaks import database_bytes, leaks
 from tests.e2e.server import Server, create_flow, start_run
-from tests.e2e.test_secrets import _database_bytes, _leaks
 from tests.llm_servers.server import ModelServer, model_server
 from tests.nodes.mcp.conftest import ALLOWED, SCRIPT
 
@@ -176,9 +176,9 @@ async def test_an_agent_calls_mcp_script_stored_flow_and_node_tools_and_its_usag
     # The key went to the model server only.
     assert models.state.keys == [API_KEY, API_KEY]
     answers = json.dumps([run, events, children]).encode()
-    assert _leaks(answers, API_KEY) == []
-    assert _leaks(_database_bytes(server), API_KEY) == []
-    assert _leaks(server.log.read_bytes(), API_KEY) == []
+    assert leaks(answers, API_KEY) == []
+    assert leaks(database_bytes(server), API_KEY) == []
+    assert leaks(server.log.read_bytes(), API_KEY) == []
 
 
 async def test_the_monthly_budget_stops_an_agent_between_steps(

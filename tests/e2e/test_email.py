@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from tests.conftest import HANG_GUARD
+from tests.e2e.leaks import database_bytes, leaks
 from tests.e2e.server import Server, create_flow, start_run
-from tests.e2e.test_secrets import _database_bytes, _leaks
 from tests.mail import SMTP_PASSWORD, mail_setup, make_certificate, smtp_server
 
 pytestmark = pytest.mark.slow
@@ -67,9 +67,9 @@ async def test_the_email_example_runs_on_the_server_with_passwords_from_the_vaul
         assert events.status_code == logs.status_code == 200, (events.text, logs.text)
     answers = "\n".join([run.text, again.text, events.text, logs.text]).encode()
     for password in secrets.values():
-        assert _leaks(_database_bytes(server), password) == []
-        assert _leaks(server.log.read_bytes(), password) == []
-        assert _leaks(answers, password) == []
+        assert leaks(database_bytes(server), password) == []
+        assert leaks(server.log.read_bytes(), password) == []
+        assert leaks(answers, password) == []
 
 
 async def test_cancelling_a_run_on_the_server_drops_the_smtp_conversation(

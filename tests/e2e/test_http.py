@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from tests.conftest import HANG_GUARD
+from tests.e2e.leaks import database_bytes, leaks
 from tests.e2e.server import Server, create_flow, start_run
-from tests.e2e.test_secrets import _database_bytes, _leaks
 from tests.http_server import TestServer, running_server
 
 pytestmark = pytest.mark.slow
@@ -95,9 +95,9 @@ nodes:
         assert response.status_code == 200
         answers.append(response.json())
     blob = json.dumps(answers).encode()
-    assert _leaks(blob, SECRET) == []
-    assert _leaks(_database_bytes(server), SECRET) == []
-    assert _leaks(server.log.read_bytes(), SECRET) == []
+    assert leaks(blob, SECRET) == []
+    assert leaks(database_bytes(server), SECRET) == []
+    assert leaks(server.log.read_bytes(), SECRET) == []
 
 
 async def test_cancelling_a_run_through_the_api_aborts_its_request(

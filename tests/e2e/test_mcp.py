@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from tests.conftest import HANG_GUARD
+from tests.e2e.leaks import database_bytes, leaks
 from tests.e2e.server import Server, create_flow, start_run
-from tests.e2e.test_secrets import _database_bytes, _leaks
 from tests.nodes.mcp.conftest import ALLOWED, http_server, process_gone, stdio_params
 
 pytestmark = pytest.mark.slow
@@ -89,9 +89,9 @@ async def test_a_secret_header_reaches_the_server_and_nowhere_else(
         response = await admin.get(path)
         assert response.status_code == 200
         answers.append(response.json())
-    assert _leaks(json.dumps(answers).encode(), SECRET) == []
-    assert _leaks(_database_bytes(server), SECRET) == []
-    assert _leaks(server.log.read_bytes(), SECRET) == []
+    assert leaks(json.dumps(answers).encode(), SECRET) == []
+    assert leaks(database_bytes(server), SECRET) == []
+    assert leaks(server.log.read_bytes(), SECRET) == []
 
 
 async def test_cancelling_a_run_through_the_api_ends_the_stdio_server(

@@ -4,9 +4,7 @@ form, and a WebSocket closes once its credentials stop working."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
+from tests.e2e.leaks import database_bytes, leaks
 from tests.e2e.server import Server
 
 pytestmark = pytest.mark.slow
@@ -83,42 +82,6 @@ nodes:
 """
 
 
-def _needles(value: str) -> dict[str, bytes]:
-    """The plain value and the encodings a leak would take, as bytes to grep files for."""
-    raw = value.encode()
-    forms = {
-        "plain": value,
-        "json": json.dumps(value)[1:-1],
-        "json-twice": json.dumps(json.dumps(value))[1:-1],
-        "url": urllib.parse.quote(value, safe=""),
-        "url-plus": urllib.parse.quote_plus(value),
-        "url-path": urllib.parse.quote(value),
-        "base64": base64.b64encode(raw).decode().rstrip("="),
-        "base64-url": base64.urlsafe_b64encode(raw).decode().rstrip("="),
-        "hex": raw.hex(),
-    }
-    for offset in (1, 2):  # embedded after 1 or 2 bytes: the stable middle of the encoding
-        core = base64.b64encode(b"\0" * offset + raw).decode()[4:-4]
-        forms[f"base64+{offset}"] = core
-        forms[f"base64-url+{offset}"] = core.translate(str.maketrans("+/", "-_"))
-    return {name: form.encode() for name, form in forms.items()}
-
-
-def _leaks(blob: bytes, value: str) -> list[str]:
-    return [name for name, needle in _needles(value).items() if needle in blob]
-
-
-def _data_files(server: Server) -> Iterator[Path]:
-    """The database and everything beside it (-wal, -shm), not the log."""
-    for path in sorted(server.data_dir.iterdir()):
-        if path.is_file() and path != server.log:
-            yield path
-
-
-def _database_bytes(server: Server) -> bytes:
-    return b"".join(path.read_bytes() for path in _data_files(server))
-
-
 @pytest.fixture(scope="module")
 def secure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with Server(tmp_path_factory.mktemp("secrets"), ws_auth_recheck_seconds=0.5) as running:
@@ -174,7 +137,7 @@ async def test_no_secret_or_encoding_of_it_reaches_the_database_the_log_or_the_a
 
         await _frames_until(ws, napping, frames)
         # In progress: the checkpoint before `nap` holds the secret in shared, sealed.
-        assert _leaks(_database_bytes(secure_server), SECRET) == []
+        assert leaks(database_bytes(secure_server), SECRET) == []
         await _frames_until(ws, _final, frames)
     assert json.loads(frames[-1])["data"]["status"] == "completed", frames[-1]
     for path in (
@@ -186,9 +149,9 @@ async def test_no_secret_or_encoding_of_it_reaches_the_database_the_log_or_the_a
         assert response.status_code == 200, response.text
         answers.append(response.text)
 
-    assert _leaks(_database_bytes(secure_server), SECRET) == []
-    assert _leaks(secure_server.log.read_bytes(), SECRET) == []
-    assert _leaks("\n".join(answers + frames).encode(), SECRET) == []
+    assert leaks(database_bytes(secure_server), SECRET) == []
+    assert leaks(secure_server.log.read_bytes(), SECRET) == []
+    assert leaks("\n".join(answers + frames).encode(), SECRET) == []
     # What was masked is still recognisable as masked, and short secrets spare words.
     events = [json.loads(f) for f in frames if '"seq"' in f]
     finished = {e["data"]["node_id"]: e["data"] for e in events if e["data"].get("state")}
@@ -341,7 +304,7 @@ async def test_a_run_killed_with_a_secret_in_shared_resumes_from_its_sealed_chec
 
                 await _frames_until(ws, napping, [])
         server.kill()  # mid-nap: the checkpoint after `keep` is all that is left
-        assert _leaks(_database_bytes(server), SECRET) == []
+        assert leaks(database_bytes(server), SECRET) == []
 
         server.start()
         async with server.client() as client:
@@ -359,6 +322,6 @@ async def test_a_run_killed_with_a_secret_in_shared_resumes_from_its_sealed_chec
             resumed = [f for f in history.text.split("\n\n") if '"resumed":true' in f]
             assert len(resumed) == 1, history.text
             assert '"from_node":"nap"' in resumed[0]
-        assert _leaks(_database_bytes(server), SECRET) == []
+        assert leaks(database_bytes(server), SECRET) == []
     finally:
         server.kill()

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
+from tests.e2e.leaks import database_bytes, leaks
 from tests.e2e.server import Server, create_flow
-from tests.e2e.test_secrets import _database_bytes, _leaks
 from tests.executions.conftest import eventually
 
 pytestmark = pytest.mark.slow
@@ -158,8 +158,8 @@ async def test_each_scheme_accepts_a_signed_request_and_refuses_forgeries_withou
         assert "x-hook-token" not in stored["headers"]
         assert PLAIN_KEY not in json.dumps(stored)
         # Nor anywhere in the database: the vault holds it encrypted, audits hold reasons.
-        assert _leaks(_database_bytes(server), PLAIN_KEY) == []
-        assert _leaks(server.log.read_bytes(), PLAIN_KEY) == []
+        assert leaks(database_bytes(server), PLAIN_KEY) == []
+        assert leaks(server.log.read_bytes(), PLAIN_KEY) == []
     audit = (await client.get("/api/v1/audit", params={"limit": 200})).json()["items"]
     failures = [a for a in audit if a["action"] == "trigger.verification_failed"
                 and a["target"] == url.rsplit("/", 1)[1]]  # fmt: skip

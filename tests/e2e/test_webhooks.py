@@ -16,8 +16,8 @@ from standardwebhooks import Webhook
 
 from tests.conftest import HANG_GUARD
 from tests.e2e.flows import STEPS
+from tests.e2e.leaks import database_bytes, leaks
 from tests.e2e.server import Server, create_flow, start_run
-from tests.e2e.test_secrets import _database_bytes, _leaks
 from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.slow
@@ -298,11 +298,11 @@ nodes:
     await start_run(admin, await create_flow(admin, flow), {})
     arrived = receiver.wait_for(2)
     listed = (await admin.get("/api/v1/webhooks")).text
-    stored = _database_bytes(server)
+    stored = database_bytes(server)
     log = server.log.read_bytes()
     for value in (hook["secret"], rotated["secret"], vault_value, "header-t0ken-value"):
-        assert _leaks(stored, value) == [], value
-        assert _leaks(log, value) == [], value
+        assert leaks(stored, value) == [], value
+        assert leaks(log, value) == [], value
         assert value not in listed
         for received in arrived:
             assert value.encode() not in received.body
