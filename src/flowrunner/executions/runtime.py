@@ -3,19 +3,23 @@
 ``execution_runtime`` is what the API's lifespan enters: it builds the bus, the compiled-flow
 cache (with a lazily started JavaScript sandbox), the runner, the in-process executor and
 recovery; claims runs a previous process left behind; and on exit stops recovery, then shuts
-the executor down gracefully so unfinished runs are checkpointed and handed back.
+the executor down gracefully so unfinished runs are checkpointed and handed back. With
+``executor = "celery"`` the executor only enqueues (``celery_executor``) and recovery
+re-enqueues; ``run_parts`` (runner, bus, cache) is what a ``flowrunner worker`` shares.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from flowrunner.config import Settings
 from flowrunner.executions.bus import EventBus, InProcessBus
 from flowrunner.executions.cache import FlowCache
-from flowrunner.executions.executor import LocalExecutor, default_owner
+from flowrunner.executions.executor import Executor, LocalExecutor, default_owner
 from flowrunner.executions.recovery import Recovery
 from flowrunner.executions.runner import Runner, SecretsResolver
 from flowrunner.executions.sealing import Keys
@@ -27,9 +31,25 @@ from flowrunner.scripting import Sandbox
 from flowrunner.storage import Store
 from flowrunner.webhooks.outbox import EventOutbox
 
+if TYPE_CHECKING:
+    from flowrunner.executions.redis_bus import RedisBus
+
+
+@dataclass(frozen=True, slots=True)
+class RunParts:
+    """What runs executions in a process, whichever executor feeds it: an API process with
+    the in-process executor, or a ``flowrunner worker``."""
+
+    runner: Runner
+    bus: EventBus
+    redis_bus: RedisBus | None
+    flows: FlowCache
+    owner: str
+    lease_ttl: timedelta
+
 
 @asynccontextmanager
-async def execution_runtime(
+async def run_parts(
     settings: Settings,
     store: Store,
     *,
@@ -37,7 +57,7 @@ async def execution_runtime(
     keys: Keys | None = None,
     registry: Callable[[], NodeTypeRegistry] | None = None,
     webhooks: EventOutbox | None = None,
-) -> AsyncIterator[ExecutionService]:
+) -> AsyncIterator[RunParts]:
     sandbox = Sandbox(
         workers=settings.script_workers,
         per_account=settings.script_workers_per_account(),
@@ -47,6 +67,7 @@ async def execution_runtime(
         recycle_rss_mb=settings.script_worker_max_rss_mb,
     )
     bus: EventBus = InProcessBus()
+    redis_bus: RedisBus | None = None
     if settings.event_bus_url:
         from flowrunner.executions.redis_bus import RedisBus  # optional dependency
 
@@ -55,14 +76,13 @@ async def execution_runtime(
             timeout=settings.event_bus_timeout_seconds,
             buffer=settings.event_bus_buffer,
         )
-    else:
-        redis_bus = None
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
     owner = default_owner()
+    flows = FlowCache(scripts=sandbox, registry=registry, max_steps=settings.max_steps)
     runner = Runner(
         store,
         bus,
-        FlowCache(scripts=sandbox, registry=registry, max_steps=settings.max_steps),
+        flows,
         secrets=secrets,
         limits=RunLimits(
             node_output=settings.max_node_output_bytes,
@@ -78,27 +98,59 @@ async def execution_runtime(
             store, owner=owner, lease_ttl=ttl, max_depth=settings.max_subflow_depth
         ),
     )
-    executor = LocalExecutor(
-        runner,
-        store.executions,
-        concurrency=settings.executor_concurrency,
-        per_account=settings.runs_per_account(),
-        lease_ttl=ttl,
-        owner=owner,
-    )
-    recovery = Recovery(
-        store.executions,
-        executor,
-        lease_ttl=ttl,
-        interval=settings.recovery_interval_seconds,
-    )
-    service = ExecutionService(store, executor, bus, max_input_bytes=settings.max_run_input_bytes)
-    recovery.start()  # its first sweep runs at once: runs a dead process left are resumed
     try:
-        yield service
+        yield RunParts(runner, bus, redis_bus, flows, owner, ttl)
     finally:
-        await recovery.stop()
-        await executor.shutdown(settings.shutdown_grace_seconds)
         await sandbox.close()
         if redis_bus is not None:
             await redis_bus.close()
+
+
+@asynccontextmanager
+async def execution_runtime(
+    settings: Settings,
+    store: Store,
+    *,
+    secrets: SecretsResolver | None = None,
+    keys: Keys | None = None,
+    registry: Callable[[], NodeTypeRegistry] | None = None,
+    webhooks: EventOutbox | None = None,
+) -> AsyncIterator[ExecutionService]:
+    async with run_parts(
+        settings, store, secrets=secrets, keys=keys, registry=registry, webhooks=webhooks
+    ) as parts:
+        executor: Executor
+        closing: Callable[[], Awaitable[None]]
+        if settings.executor == "celery":
+            from flowrunner.executions.celery_executor import CeleryExecutor  # optional
+
+            executor = celery = CeleryExecutor.from_settings(settings, store, parts)
+            closing = celery.close
+        else:
+            executor = local = LocalExecutor(
+                parts.runner,
+                store.executions,
+                concurrency=settings.executor_concurrency,
+                per_account=settings.runs_per_account(),
+                lease_ttl=parts.lease_ttl,
+                owner=parts.owner,
+            )
+
+            async def closing() -> None:
+                await local.shutdown(settings.shutdown_grace_seconds)
+
+        recovery = Recovery(
+            store.executions,
+            executor,
+            lease_ttl=parts.lease_ttl,
+            interval=settings.recovery_interval_seconds,
+        )
+        service = ExecutionService(
+            store, executor, parts.bus, max_input_bytes=settings.max_run_input_bytes
+        )
+        recovery.start()  # its first sweep runs at once: runs a dead process left are resumed
+        try:
+            yield service
+        finally:
+            await recovery.stop()
+            await closing()

@@ -1,0 +1,97 @@
+"""Scale-out end to end: API servers enqueue, ``flowrunner worker`` processes run, over real
+PostgreSQL, a real broker (Redis or RabbitMQ) and the Redis event bus (docs/deploy.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import HANG_GUARD
+from tests.e2e.cluster import cluster
+from tests.e2e.server import create_flow, start_run
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+BROKERS = ["redis", "rabbitmq"]
+
+STEPS = """metadata: {name: Steps}
+nodes:
+  one: {type: set, params: {values: {a: "${input.n}"}}, next: {default: two}}
+  two: {type: set, params: {values: {b: 2}}, next: {default: three}}
+  three: {type: set, params: {values: {total: "${shared.a * 10 + shared.b}"}}}
+"""
+
+# Each node naps: a worker can be killed (or a cancel land) while a run is between nodes.
+NAPS = """metadata: {name: Naps}
+nodes:
+  n1: {type: delay, params: {duration: "%(nap)s"}, next: {default: n2}}
+  n2: {type: delay, params: {duration: "%(nap)s"}, next: {default: n3}}
+  n3: {type: delay, params: {duration: "%(nap)s"}, next: {default: n4}}
+  n4: {type: delay, params: {duration: "%(nap)s"}, next: {default: done}}
+  done: {type: set, params: {values: {done: true}}}
+"""
+
+
+async def until(
+    fetch: Callable[[], Awaitable[Any]], check: Callable[[Any], bool], what: str
+) -> Any:
+    """``fetch()`` again until ``check`` holds (a hang guard, not a time bound)."""
+    deadline = asyncio.get_running_loop().time() + HANG_GUARD * 2
+    while True:
+        value = await fetch()
+        if check(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still waiting for {what}: {value}")
+        await asyncio.sleep(0.1)
+
+
+async def execution(client: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
+    response = await client.get(f"/api/v1/executions/{execution_id}")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def ended(client: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
+    result: dict[str, Any] = await until(
+        lambda: execution(client, execution_id),
+        lambda e: e["status"] in ("completed", "failed", "canceled"),
+        f"{execution_id} to end",
+    )
+    return result
+
+
+async def events(client: httpx.AsyncClient, execution_id: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/api/v1/executions/{execution_id}/events")
+    frames = [f for f in response.text.split("\n\n") if f.strip()]
+    return [json.loads(f.split("data: ", 1)[1]) for f in frames]
+
+
+@pytest.mark.parametrize("broker", BROKERS)
+async def test_runs_through_two_workers_complete_with_their_outputs(
+    tmp_path: Path, broker: str
+) -> None:
+    with cluster(tmp_path, broker) as made:
+        api = made.api()
+        made.worker("--concurrency", "2")
+        made.worker("--concurrency", "2")
+        async with api.client() as client:
+            flow_id = await create_flow(client, STEPS)
+            ids = [await start_run(client, flow_id, {"n": n}) for n in range(12)]
+            done = [await ended(client, i) for i in ids]
+            assert [d["status"] for d in done] == ["completed"] * 12
+            assert [d["output"] for d in done] == [{"total": n * 10 + 2} for n in range(12)]
+            # Run by the workers, not the API process: their lease owners are other processes.
+            history = await events(client, ids[0])
+            assert [e["seq"] for e in history] == list(range(1, len(history) + 1))
+            # ?wait on the API follows a run a worker executes.
+            waited = await client.post(f"/api/v1/flows/{flow_id}/run?wait=30s", json={"input": {"n": 4}})
+            assert waited.status_code == 200, waited.text
+            assert waited.json()["output"] == {"total": 42}
