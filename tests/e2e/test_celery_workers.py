@@ -95,3 +95,79 @@ async def test_runs_through_two_workers_complete_with_their_outputs(
             waited = await client.post(f"/api/v1/flows/{flow_id}/run?wait=30s", json={"input": {"n": 4}})
             assert waited.status_code == 200, waited.text
             assert waited.json()["output"] == {"total": 42}
+
+
+PATH = ["n1", "n2", "n3", "n4", "done"]
+
+
+@pytest.mark.parametrize("broker", BROKERS)
+async def test_a_worker_killed_mid_run_leaves_its_runs_to_the_other_which_resumes_them(
+    tmp_path: Path, broker: str
+) -> None:
+    with cluster(tmp_path, broker) as made:
+        api = made.api()
+        doomed = made.worker("--concurrency", "2")
+        made.worker("--concurrency", "2")
+        async with api.client() as client:
+            flow_id = await create_flow(client, NAPS % {"nap": "2s"})
+            ids = [await start_run(client, flow_id, {"n": n}) for n in range(4)]
+
+            async def current() -> list[dict[str, Any]]:
+                return [await execution(client, i) for i in ids]
+
+            # Prefetch 1: each worker holds two runs at most, so the doomed one has two.
+            await until(
+                current,
+                lambda runs: all(r["current_node"] in ("n2", "n3") for r in runs),
+                "every run past its first node",
+            )
+            doomed.kill()
+            done = [await ended(client, i) for i in ids]
+            assert [d["status"] for d in done] == ["completed"] * 4
+            resumed = 0
+            for execution_id in ids:
+                history = await events(client, execution_id)
+                assert [e["seq"] for e in history] == list(range(1, len(history) + 1))
+                finished = [
+                    e["data"]["node_id"] for e in history if e["data"].get("state") == "finished"
+                ]
+                assert set(finished) == set(PATH)  # each node at least once
+                marks = [e for e in history if e["data"].get("resumed")]
+                if marks:
+                    resumed += 1
+                    start = marks[0]["data"]["from_node"] or PATH[0]
+                    cut = history.index(marks[0])
+                    after = [
+                        e["data"]["node_id"]
+                        for e in history[cut:]
+                        if e["data"].get("state") == "started"
+                    ]
+                    assert after == PATH[PATH.index(start) :]  # from its checkpoint on
+            assert resumed == 2  # the doomed worker's two runs
+
+
+@pytest.mark.parametrize("broker", BROKERS)
+async def test_a_cancel_on_the_api_stops_the_node_running_on_a_worker(
+    tmp_path: Path, broker: str
+) -> None:
+    with cluster(tmp_path, broker) as made:
+        api = made.api()
+        worker = made.worker("--concurrency", "2")
+        async with api.client() as client:
+            flow_id = await create_flow(client, NAPS % {"nap": "1h"})
+            run_id = await start_run(client, flow_id, {})
+            await until(
+                lambda: execution(client, run_id),
+                lambda run: run["status"] == "running",
+                "the first nap to start",
+            )
+            canceled = await client.post(f"/api/v1/executions/{run_id}/cancel")
+            assert canceled.status_code == 200, canceled.text
+            assert canceled.json()["status"] == "canceled"
+            history = await events(client, run_id)
+            assert history[-1]["type"] == "status" and history[-1]["data"]["status"] == "canceled"
+            # The hour-long nap was interrupted where it ran: by the worker, told over Redis.
+            assert not any(e["data"].get("state") == "finished" for e in history)
+        log = worker.log.read_text()
+        assert "cancel requested from another process" in log
+        assert "did not stop a canceled run in time" not in (api.data_dir / "server.log").read_text()

@@ -1,19 +1,21 @@
 """The API side of the Celery executor: runs are enqueued for ``flowrunner worker`` processes.
 
 Order of a start (``ExecutionService.start``): the execution row is committed first, then
-``submit`` gives it the *queue lease* (owner ``QUEUE_OWNER``, ``queue_lease_seconds`` long)
-and publishes its task. So there is never a task for a run that does not exist, and a run
-whose task was never published is found again by recovery:
+``submit`` publishes its task. So there is never a task for a run that does not exist. A run
+waits in the broker *unleased* (no write per run for it), and recovery claims unleased runs
+once they are ``queue_lease_seconds`` old, so a run whose task was never published is found
+again:
 
-- crash after the commit, before the queue lease: the run is unleased, and recovery claims
-  unleased runs older than the lease TTL and enqueues them;
-- crash after the queue lease, before the publish (or the broker lost the message): the queue
-  lease lapses after ``queue_lease_seconds`` and recovery enqueues the run again;
+- crash after the commit, before the publish (or the broker lost the message, or the run was
+  parked by the cluster limits and Redis lost it): recovery enqueues it again once it is
+  ``queue_lease_seconds`` old; that bound must exceed the longest a run may wait in the queue;
 - the broker refuses the publish (down): the task is kept here and published again, with
-  backoff, once it answers (bounded; past the bound, the queue lease covers it).
+  backoff, once it answers (bounded; past the bound, recovery covers it as above);
+- a worker dies mid-run: its lease lapses after the lease TTL, recovery claims the run for the
+  queue (owner ``QUEUE_OWNER``, good for ``queue_lease_seconds``) and enqueues it again.
 
-A worker turns the queue lease into its own (``worker.WorkerHost``); from then on the lease
-decides who runs it, exactly as with the in-process executor. Recovery here re-enqueues runs
+A worker takes the run's lease (or turns the queue's into its own: ``worker.WorkerHost``);
+from then on the lease decides who runs it, exactly as with the in-process executor. Recovery here re-enqueues runs
 whose worker died (its lease lapsed) instead of running them.
 """
 
@@ -105,12 +107,13 @@ class CeleryExecutor:
     async def submit(self, execution: Execution) -> bool:
         if self._closing:
             raise ExecutionError("the executor is shutting down", execution_id=execution.id)
-        try:
-            execution = await self._store.executions.acquire_lease(
-                execution.account_id, execution.id, owner=QUEUE_OWNER, ttl=self._queue_lease
-            )
-        except Conflict:
-            return False  # a worker has it already
+        if execution.lease_owner == QUEUE_OWNER:  # claimed by recovery, for the queue
+            try:
+                execution = await self._store.executions.renew_lease(
+                    execution.account_id, execution.id, owner=QUEUE_OWNER, ttl=self._queue_lease
+                )
+            except Conflict:
+                return False  # a worker has it already
         queue = await self.queue_of(execution)
         await self._publish_or_keep(execution, queue)
         return True

@@ -106,6 +106,14 @@ async def run_parts(
             await redis_bus.close()
 
 
+def unleased_after(settings: Settings) -> timedelta | None:
+    """How old a never-leased run is before recovery takes it: with Celery, runs wait in the
+    broker unleased, for up to ``queue_lease_seconds``; else the lease TTL."""
+    if settings.executor == "celery":
+        return timedelta(seconds=settings.queue_lease_seconds)
+    return None
+
+
 @asynccontextmanager
 async def execution_runtime(
     settings: Settings,
@@ -144,6 +152,7 @@ async def execution_runtime(
             executor,
             lease_ttl=parts.lease_ttl,
             interval=settings.recovery_interval_seconds,
+            unleased_after=unleased_after(settings),
         )
         service = ExecutionService(
             store, executor, parts.bus, max_input_bytes=settings.max_run_input_bytes

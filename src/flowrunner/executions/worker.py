@@ -35,7 +35,7 @@ from flowrunner.executions.executor import EXPIRED, LocalExecutor
 from flowrunner.executions.recovery import Recovery
 from flowrunner.executions.redis_subscription import LinkErrors
 from flowrunner.executions.remote_cancel import RemoteCancel
-from flowrunner.executions.runtime import RunParts
+from flowrunner.executions.runtime import RunParts, unleased_after
 from flowrunner.executions.states import is_terminal
 from flowrunner.storage import Store
 
@@ -84,6 +84,7 @@ class WorkerHost:
             self.enqueuer,
             lease_ttl=parts.lease_ttl,
             interval=settings.recovery_interval_seconds,
+            unleased_after=unleased_after(settings),
         )
         self._tickets: dict[str, Ticket] = {}
         self._upkeep: asyncio.Task[None] | None = None
@@ -125,8 +126,9 @@ class WorkerHost:
             return Outcome.PARKED
         try:
             if execution.lease_owner == QUEUE_OWNER:
-                # The queue's lease becomes this worker's: expired, then taken. Anyone
-                # quicker in between (another copy of the message, recovery) wins the run.
+                # Recovery re-enqueued it under the queue's lease, which becomes this worker's:
+                # expired, then taken. Anyone quicker in between (another copy of the
+                # message, recovery) wins the run. A fresh run is unleased: taken at once.
                 with contextlib.suppress(Conflict):
                     await self._runs.renew_lease(
                         account_id, execution_id, owner=QUEUE_OWNER, ttl=EXPIRED
