@@ -171,3 +171,76 @@ async def test_a_cancel_on_the_api_stops_the_node_running_on_a_worker(
         log = worker.log.read_text()
         assert "cancel requested from another process" in log
         assert "did not stop a canceled run in time" not in (api.data_dir / "server.log").read_text()
+
+
+SLEEPS = """metadata: {name: Sleeps an hour}
+nodes:
+  start: {type: set, params: {values: {n: "${input.n}"}}, next: {default: nap}}
+  nap: {type: delay, params: {duration: 1h}}
+"""
+
+ONE_NODE = """metadata: {name: One node}
+nodes:
+  only: {type: set, params: {values: {done: true}}}
+"""
+
+
+async def _account(api: Any, admin: httpx.AsyncClient, name: str) -> httpx.AsyncClient:
+    created = await admin.post(
+        "/api/v1/accounts", json={"username": name, "password": "password-123"}
+    )
+    assert created.status_code == 201, created.text
+    login = await admin.post("/api/v1/login", json={"username": name, "password": "password-123"})
+    headers = {"Authorization": f"Bearer {login.json()['token']}"}
+    return httpx.AsyncClient(base_url=api.url, headers=headers, timeout=HANG_GUARD)
+
+
+async def _count(client: httpx.AsyncClient, flow_id: str, status: str) -> int:
+    """Runs of ``flow_id`` in ``status`` (pages of 100 followed to the end)."""
+    total, cursor = 0, None
+    while True:
+        params: dict[str, Any] = {"flow_id": flow_id, "status": status, "limit": 100}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await client.get("/api/v1/executions", params=params)).json()
+        total += len(page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return total
+
+
+async def test_an_account_with_500_runs_waiting_does_not_hold_back_another_accounts_run(
+    tmp_path: Path,
+) -> None:
+    many = 500
+    with cluster(
+        tmp_path, "redis", cluster_max_runs_per_account=2, shutdown_grace_seconds=1
+    ) as made:
+        api = made.api()
+        made.worker("--concurrency", "2")
+        made.worker("--concurrency", "2")
+        async with api.client() as admin:
+            a = await _account(api, admin, "account-a")
+            b = await _account(api, admin, "account-b")
+        async with a, b:
+            slow = await create_flow(a, SLEEPS)
+            gate = asyncio.Semaphore(8)
+
+            async def submit(n: int) -> str:
+                async with gate:
+                    return await start_run(a, slow, {"n": n})
+
+            await asyncio.gather(*(submit(n) for n in range(many)))
+            await until(
+                lambda: _count(a, slow, "running"), lambda n: n == 2, "account A at its limit"
+            )
+            quick = await create_flow(b, ONE_NODE)
+            b_run = await start_run(b, quick, {})  # behind A's 500 in the broker
+            done = await ended(b, b_run)
+            assert done["status"] == "completed"
+            # A holds its two slots of the four, the rest of its runs wait without a worker.
+            assert await _count(a, slow, "running") == 2
+            assert await _count(a, slow, "queued") == many - 2
+        logs = [w.read_text() for w in made.root.glob("worker-*.log")]
+        # Each waiting run was parked (in Redis, its message acknowledged), not kept busy.
+        assert sum(log.count("run parked: cluster limit reached") for log in logs) >= many - 2
