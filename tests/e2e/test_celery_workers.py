@@ -244,3 +244,148 @@ async def test_an_account_with_500_runs_waiting_does_not_hold_back_another_accou
         logs = [w.read_text() for w in made.root.glob("worker-*.log")]
         # Each waiting run was parked (in Redis, its message acknowledged), not kept busy.
         assert sum(log.count("run parked: cluster limit reached") for log in logs) >= many - 2
+
+
+async def test_runs_survive_the_redis_broker_going_away_for_a_few_seconds(
+    tmp_path: Path,
+) -> None:
+    with cluster(tmp_path, "redis") as made:
+        api = made.api()
+        made.worker("--concurrency", "4")
+        assert made.broker is not None
+        async with api.client() as client:
+            flow_id = await create_flow(client, NAPS % {"nap": "1s"})
+            before = [await start_run(client, flow_id, {"n": n}) for n in range(4)]
+            await until(
+                lambda: execution(client, before[0]),
+                lambda run: run["status"] == "running",
+                "the first run to start",
+            )
+            made.broker.stop()  # kill -9: queued messages are in its append-only file
+            # Accepted while the broker is down: kept by the API and published once it is back.
+            during = [await start_run(client, flow_id, {"n": n}) for n in range(4, 8)]
+            await asyncio.sleep(3)  # the outage: nothing to wait for, it is the scenario
+            made.broker.start()  # the same port and data
+            done = [await ended(client, i) for i in before + during]
+            assert [d["status"] for d in done] == ["completed"] * 8
+            for execution_id in before + during:
+                history = await events(client, execution_id)
+                assert [e["seq"] for e in history] == list(range(1, len(history) + 1))
+        assert "broker refused a run" in (api.data_dir / "server.log").read_text()
+
+
+ROUTED = """metadata: {name: Heavy, queue: %(queue)s}
+nodes:
+  only: {type: set, params: {values: {heavy: true}}}
+"""
+
+
+async def _ws_until_final(ws: Any) -> dict[str, list[dict[str, Any]]]:
+    seen: dict[str, list[dict[str, Any]]] = {"run": [], "flow": []}
+    async with asyncio.timeout(HANG_GUARD):
+        while not any(
+            e["data"].get("status") in ("completed", "failed", "canceled") or e["type"] == "complete"
+            for e in seen["run"]
+        ):
+            message = json.loads(await ws.recv())
+            if "seq" in message:
+                seen["flow" if "flow_id" in message else "run"].append(message)
+    return seen
+
+
+async def test_a_websocket_on_one_api_process_follows_a_run_a_worker_executes_for_another(
+    tmp_path: Path,
+) -> None:
+    import websockets
+
+    with cluster(tmp_path, "redis") as made:
+        starter, watcher = made.api(), made.api()
+        made.worker("--concurrency", "2")
+        async with starter.client() as client:
+            flow_id = await create_flow(client, NAPS % {"nap": "0.3s"})
+            token = watcher.token()
+            async with websockets.connect(f"{watcher.ws_url}?token={token}") as ws:
+                await ws.send(json.dumps({"type": "subscribe", "flow_id": flow_id}))
+                subscribed = json.loads(await ws.recv())
+                assert subscribed["type"] == "subscribed", subscribed
+                run_id = await start_run(client, flow_id, {})
+                await ws.send(json.dumps({"type": "subscribe", "execution_id": run_id}))
+                seen = await _ws_until_final(ws)
+            stored = await events(client, run_id)
+        run = seen["run"]
+        assert [e["seq"] for e in run] == list(range(1, len(run) + 1))
+        assert run == [{k: v for k, v in e.items()} for e in stored]
+        assert run[-1]["type"] == "complete"
+        # The flow's subscription got the worker's events live, in order.
+        flow_seqs = [e["seq"] for e in seen["flow"] if e["execution_id"] == run_id]
+        assert flow_seqs == sorted(flow_seqs) and flow_seqs
+
+
+async def test_a_flow_naming_a_queue_runs_only_on_the_workers_of_that_queue(
+    tmp_path: Path,
+) -> None:
+    with cluster(tmp_path, "redis") as made:
+        queue = made.settings["default_queue"]
+        api = made.api()
+        general = made.worker("--concurrency", "1")
+        heavy = made.worker("--concurrency", "1", "--queues", f"{queue}-heavy")
+        async with api.client() as client:
+            routed = await create_flow(client, ROUTED % {"queue": f"{queue}-heavy"})
+            plain = await create_flow(client, ONE_NODE)
+            heavy_runs = [await start_run(client, routed, {}) for _ in range(3)]
+            plain_runs = [await start_run(client, plain, {}) for _ in range(3)]
+            for run_id in heavy_runs + plain_runs:
+                assert (await ended(client, run_id))["status"] == "completed"
+        heavy_log, general_log = heavy.log.read_text(), general.log.read_text()
+        assert all(r in heavy_log and r not in general_log for r in heavy_runs)
+        assert all(r in general_log and r not in heavy_log for r in plain_runs)
+
+
+EVERY_SECOND = """metadata:
+  name: Every second
+  webhooks: [{url: "%(url)s", events: [execution.completed]}]
+triggers:
+  - schedule: {interval: 1s}
+nodes:
+  say: {type: set, params: {values: {at: "${input.trigger.occurrence}"}}}
+"""
+
+
+async def test_two_api_processes_and_workers_fire_each_occurrence_and_send_each_delivery_once(
+    tmp_path: Path,
+) -> None:
+    from collections import Counter
+
+    from tests.webhook_receiver import receiving
+
+    with (
+        receiving() as receiver,
+        cluster(
+            tmp_path, "redis", scheduler_enabled="true", http_allow="127.0.0.1",
+            webhook_poll_seconds="0.1",
+        ) as made,
+    ):  # fmt: skip
+        first, second = made.api(), made.api()
+        made.worker("--concurrency", "2")
+        made.worker("--concurrency", "2")
+        async with first.client() as client:
+            flow_id = await create_flow(client, EVERY_SECOND % {"url": f"{receiver.url}/hook"})
+
+            async def completed() -> int:
+                return await _count(client, flow_id, "completed")
+
+            await until(completed, lambda n: n >= 5, "five scheduled runs")
+            await client.delete(f"/api/v1/flows/{flow_id}")  # stops the schedule
+            page = await client.get("/api/v1/executions", params={"flow_id": flow_id, "limit": 1000})
+            runs = page.json()["items"]
+            done = [r for r in runs if r["status"] == "completed"]
+            await until(
+                lambda: asyncio.sleep(0, len(receiver.received)),
+                lambda n: n >= len(done),
+                "a delivery per completed run",
+            )
+        assert second.process is not None  # both API processes ran their schedulers
+    occurrences = Counter(r["input"]["trigger"]["occurrence"] for r in runs)
+    assert set(occurrences.values()) == {1}, occurrences
+    ids = [r.headers["webhook-id"] for r in receiver.received]
+    assert len(ids) == len(set(ids))  # no delivery sent twice
