@@ -25,6 +25,7 @@ from tests.e2e.server import ADMIN, Server
 from tests.redis_server import RedisServer, redis_server
 from tests.storage.conftest import scratch_postgres_database
 
+
 class Worker:
     """One ``flowrunner worker`` process; ``kill`` is ``kill -9``."""
 
@@ -159,7 +160,7 @@ def _database(server: str) -> Iterator[str]:
 
 def delete_queues(url: str, *prefixes: str) -> None:
     """Remove the queues a test declared (RabbitMQ keeps them after their consumers left)."""
-    from kombu import Connection
+    from kombu.connection import Connection
 
     with Connection(url) as connection:
         channel = connection.channel()

@@ -92,7 +92,9 @@ async def test_runs_through_two_workers_complete_with_their_outputs(
             history = await events(client, ids[0])
             assert [e["seq"] for e in history] == list(range(1, len(history) + 1))
             # ?wait on the API follows a run a worker executes.
-            waited = await client.post(f"/api/v1/flows/{flow_id}/run?wait=30s", json={"input": {"n": 4}})
+            waited = await client.post(
+                f"/api/v1/flows/{flow_id}/run?wait=30s", json={"input": {"n": 4}}
+            )
             assert waited.status_code == 200, waited.text
             assert waited.json()["output"] == {"total": 42}
 
@@ -165,12 +167,15 @@ async def test_a_cancel_on_the_api_stops_the_node_running_on_a_worker(
             assert canceled.status_code == 200, canceled.text
             assert canceled.json()["status"] == "canceled"
             history = await events(client, run_id)
-            assert history[-1]["type"] == "status" and history[-1]["data"]["status"] == "canceled"
+            assert history[-1]["type"] == "status"
+            assert history[-1]["data"]["status"] == "canceled"
             # The hour-long nap was interrupted where it ran: by the worker, told over Redis.
             assert not any(e["data"].get("state") == "finished" for e in history)
         log = worker.log.read_text()
         assert "cancel requested from another process" in log
-        assert "did not stop a canceled run in time" not in (api.data_dir / "server.log").read_text()
+        assert (
+            "did not stop a canceled run in time" not in (api.data_dir / "server.log").read_text()
+        )
 
 
 SLEEPS = """metadata: {name: Sleeps an hour}
@@ -284,7 +289,8 @@ async def _ws_until_final(ws: Any) -> dict[str, list[dict[str, Any]]]:
     seen: dict[str, list[dict[str, Any]]] = {"run": [], "flow": []}
     async with asyncio.timeout(HANG_GUARD):
         while not any(
-            e["data"].get("status") in ("completed", "failed", "canceled") or e["type"] == "complete"
+            e["data"].get("status") in ("completed", "failed", "canceled")
+            or e["type"] == "complete"
             for e in seen["run"]
         ):
             message = json.loads(await ws.recv())
@@ -318,7 +324,8 @@ async def test_a_websocket_on_one_api_process_follows_a_run_a_worker_executes_fo
         assert run[-1]["type"] == "complete"
         # The flow's subscription got the worker's events live, in order.
         flow_seqs = [e["seq"] for e in seen["flow"] if e["execution_id"] == run_id]
-        assert flow_seqs == sorted(flow_seqs) and flow_seqs
+        assert flow_seqs
+        assert flow_seqs == sorted(flow_seqs)
 
 
 async def test_a_flow_naming_a_queue_runs_only_on_the_workers_of_that_queue(
@@ -376,7 +383,9 @@ async def test_two_api_processes_and_workers_fire_each_occurrence_and_send_each_
 
             await until(completed, lambda n: n >= 5, "five scheduled runs")
             await client.delete(f"/api/v1/flows/{flow_id}")  # stops the schedule
-            page = await client.get("/api/v1/executions", params={"flow_id": flow_id, "limit": 1000})
+            page = await client.get(
+                "/api/v1/executions", params={"flow_id": flow_id, "limit": 1000}
+            )
             runs = page.json()["items"]
             done = [r for r in runs if r["status"] == "completed"]
             await until(

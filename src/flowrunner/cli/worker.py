@@ -40,7 +40,9 @@ def worker(
     queues: Annotated[
         str | None,
         typer.Option(
-            "--queues", "-Q", help="Comma-separated Celery queues to take runs from (default:"
+            "--queues",
+            "-Q",
+            help="Comma-separated Celery queues to take runs from (default:"
             " the default queue). Flows name theirs with `queue:` in their metadata.",
         ),
     ] = None,
@@ -77,7 +79,7 @@ def worker(
             outcome = loop.call(host.handle(account_id, execution_id))
             if outcome is Outcome.HANDED_BACK:
                 raise Reject("the worker is stopping", requeue=True)
-            return outcome.value
+            return str(outcome.value)
 
         def hand_back(**_: Any) -> None:
             # Celery stops taking messages and waits for its tasks: have them end at the next
@@ -122,16 +124,24 @@ async def _open(settings: Settings, threads: int, stack: AsyncExitStack) -> Work
     plugins = await asyncio.to_thread(plugin_manager, settings)
     hooks = await stack.enter_async_context(
         webhook_runtime(
-            settings, store, keyring, worker=default_owner(), secrets=vault.resolve_all,
+            settings,
+            store,
+            keyring,
+            worker=default_owner(),
+            secrets=vault.resolve_all,
             audit=audit,
-        )  # fmt: skip
+        )
     )
     stack.push_async_callback(close_connections)  # the postgres node's pools, after the runs
     parts = await stack.enter_async_context(
         run_parts(
-            settings, store, secrets=vault.resolve_all, keys=keyring, registry=plugins.current,
+            settings,
+            store,
+            secrets=vault.resolve_all,
+            keys=keyring,
+            registry=plugins.current,
             webhooks=hooks.outbox,
-        )  # fmt: skip
+        )
     )
     host = WorkerHost(settings, store, parts, concurrency=threads)
     await host.start()

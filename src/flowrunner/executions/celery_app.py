@@ -18,7 +18,9 @@ from flowrunner.errors import ExecutionError
 try:
     from celery import Celery
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
-    raise ExecutionError("the celery executor needs celery: pip install 'flowrunner[celery]'") from exc
+    raise ExecutionError(
+        "the celery executor needs celery: pip install 'flowrunner[celery]'"
+    ) from exc
 
 RUN_TASK = "flowrunner.run"
 

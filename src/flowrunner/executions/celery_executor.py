@@ -15,8 +15,8 @@ again:
   queue (owner ``QUEUE_OWNER``, good for ``queue_lease_seconds``) and enqueues it again.
 
 A worker takes the run's lease (or turns the queue's into its own: ``worker.WorkerHost``);
-from then on the lease decides who runs it, exactly as with the in-process executor. Recovery here re-enqueues runs
-whose worker died (its lease lapsed) instead of running them.
+from then on the lease decides who runs it, exactly as with the in-process executor.
+Recovery here re-enqueues runs whose worker died (its lease lapsed) instead of running them.
 """
 
 from __future__ import annotations
@@ -179,7 +179,8 @@ class CeleryExecutor:
             log.warning("a worker did not stop a canceled run in time", execution_id=execution.id)
         return await self._parts.runner.record_canceled(current)
 
-    async def close(self) -> None:
+    async def shutdown(self, grace: float) -> None:
+        """Publish nothing more (runs left unpublished are recovery's); nothing runs here."""
         self._closing = True
         if self._republisher is not None:
             self._republisher.cancel()
@@ -200,4 +201,3 @@ def held_by_worker(execution: Execution) -> bool:
         and execution.lease_expires_at is not None
         and execution.lease_expires_at > utcnow()
     )
-

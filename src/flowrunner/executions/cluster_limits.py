@@ -135,7 +135,7 @@ class ClusterLimits:
         if not self.enabled:
             return True
         now = _now_ms()
-        args = [
+        args: list[str | int] = [
             ticket.execution_id, now, now + self._ttl_ms, self._per_account,
             self._per_flow, ticket.encode(), ticket.account_id,
         ]  # fmt: skip
@@ -157,7 +157,9 @@ class ClusterLimits:
         """Give the run's slot back; the parked runs of its account to enqueue now."""
         if not self.enabled:
             return []
-        args = [ticket.execution_id, _now_ms(), self._per_account, ticket.account_id]
+        args: list[str | int] = [
+            ticket.execution_id, _now_ms(), self._per_account, ticket.account_id,
+        ]  # fmt: skip
         raw = await self._release(keys=self._keys(ticket), args=args)
         return [Ticket.decode(item) for item in raw]
 
@@ -176,7 +178,9 @@ class ClusterLimits:
                 f"{self._prefix}waiting:{account}",
                 f"{self._prefix}waiting",
             ]
-            popped = await self._release(keys=keys, args=["", _now_ms(), self._per_account, account])
+            popped = await self._release(
+                keys=keys, args=["", _now_ms(), self._per_account, account]
+            )
             found += [Ticket.decode(item) for item in popped]
         return found
 

@@ -10,7 +10,7 @@ re-enqueues; ``run_parts`` (runner, bus, cache) is what a ``flowrunner worker`` 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -128,14 +128,12 @@ async def execution_runtime(
         settings, store, secrets=secrets, keys=keys, registry=registry, webhooks=webhooks
     ) as parts:
         executor: Executor
-        closing: Callable[[], Awaitable[None]]
         if settings.executor == "celery":
             from flowrunner.executions.celery_executor import CeleryExecutor  # optional
 
-            executor = celery = CeleryExecutor.from_settings(settings, store, parts)
-            closing = celery.close
+            executor = CeleryExecutor.from_settings(settings, store, parts)
         else:
-            executor = local = LocalExecutor(
+            executor = LocalExecutor(
                 parts.runner,
                 store.executions,
                 concurrency=settings.executor_concurrency,
@@ -143,10 +141,6 @@ async def execution_runtime(
                 lease_ttl=parts.lease_ttl,
                 owner=parts.owner,
             )
-
-            async def closing() -> None:
-                await local.shutdown(settings.shutdown_grace_seconds)
-
         recovery = Recovery(
             store.executions,
             executor,
@@ -162,4 +156,4 @@ async def execution_runtime(
             yield service
         finally:
             await recovery.stop()
-            await closing()
+            await executor.shutdown(settings.shutdown_grace_seconds)

@@ -105,7 +105,7 @@ class WorkerHost:
                 await self._upkeep
         await self.cancels.close()
         await self.limits.close()
-        await self.enqueuer.close()
+        await self.enqueuer.shutdown(grace)
 
     async def handle(self, account_id: str, execution_id: str) -> Outcome:
         try:
@@ -155,7 +155,9 @@ class WorkerHost:
             execution = await self._runs.get(ticket.account_id, execution_id)
             log.info("cancel requested from another process", execution_id=execution_id)
             # In the background: the listener goes on with other requests meanwhile.
-            self._cancelling.add(asyncio.get_running_loop().create_task(self.local.cancel(execution)))
+            self._cancelling.add(
+                asyncio.get_running_loop().create_task(self.local.cancel(execution))
+            )
             self._cancelling = {t for t in self._cancelling if not t.done()}
 
     async def _wake(self, tickets: list[Ticket]) -> None:
