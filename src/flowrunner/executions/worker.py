@@ -42,6 +42,7 @@ from flowrunner.storage import Store
 log = structlog.get_logger("flowrunner.worker")
 
 T = TypeVar("T")
+REDIS_RETRY_SECONDS = 1.0
 
 
 class Outcome(enum.Enum):
@@ -121,9 +122,16 @@ class WorkerHost:
             return Outcome.DROPPED
         queue = await self.enqueuer.queue_of(execution)
         ticket = Ticket(account_id, execution_id, execution.flow_id, queue)
-        if not await self.limits.take(ticket):
-            log.info("run parked: cluster limit reached", execution_id=execution_id)
-            return Outcome.PARKED
+        try:
+            if not await self.limits.take(ticket):
+                log.info("run parked: cluster limit reached", execution_id=execution_id)
+                return Outcome.PARKED
+        except LinkErrors:
+            # Redis (the limits) is away: give the message back a moment later rather than
+            # run past the limits or drop the run.
+            log.warning("cluster limits unreachable; run handed back", execution_id=execution_id)
+            await asyncio.sleep(REDIS_RETRY_SECONDS)
+            return Outcome.HANDED_BACK
         try:
             if execution.lease_owner == QUEUE_OWNER:
                 # Recovery re-enqueued it under the queue's lease, which becomes this worker's:
@@ -143,7 +151,10 @@ class WorkerHost:
             await self.local.wait(execution_id)
         finally:
             self._tickets.pop(execution_id, None)
-            await self._wake(await self.limits.release(ticket))
+            try:
+                await self._wake(await self.limits.release(ticket))
+            except LinkErrors:  # its slot lapses unrenewed; the sweep wakes who waits
+                log.warning("could not give a cluster slot back", execution_id=execution_id)
         current = await self._runs.get(account_id, execution_id)
         return Outcome.DONE if is_terminal(current.status) else Outcome.HANDED_BACK
 
