@@ -318,6 +318,19 @@ async def test_a_websocket_on_one_api_process_follows_a_run_a_worker_executes_fo
                 await ws.send(json.dumps({"type": "subscribe", "execution_id": run_id}))
                 seen = await _ws_until_final(ws)
             stored = await events(client, run_id)
+            # A flow subscription that reconnects with a cursor gets what it missed, then live.
+            async with websockets.connect(f"{starter.ws_url}?token={token}") as ws:
+                await ws.send(json.dumps({"type": "subscribe", "flow_id": flow_id, "since": 1}))
+                refused = json.loads(await ws.recv())
+                assert refused["error"]["code"] == "bad_request", refused
+                cursor = {"since": stored[0]["time"], "after": {run_id: 2}}
+                await ws.send(json.dumps({"type": "subscribe", "flow_id": flow_id, **cursor}))
+                assert json.loads(await ws.recv())["type"] == "subscribed"
+                replayed = []
+                async with asyncio.timeout(HANG_GUARD):
+                    while not replayed or replayed[-1]["type"] != "complete":
+                        replayed.append(json.loads(await ws.recv()))
+            assert [e["seq"] for e in replayed] == [e["seq"] for e in stored[2:]]
         run = seen["run"]
         assert [e["seq"] for e in run] == list(range(1, len(run) + 1))
         assert run == [{k: v for k, v in e.items()} for e in stored]

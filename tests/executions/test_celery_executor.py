@@ -3,7 +3,7 @@ and that a task the broker refused is published once it is back."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ PLAIN = "metadata: {name: Plain}\nnodes:\n  a: {type: set, params: {values: {}}}
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> AsyncIterator[RedisServer]:
+def broker(tmp_path: Path) -> Iterator[RedisServer]:
     with redis_server(durable_in=tmp_path) as server:
         yield server
 
@@ -48,7 +48,8 @@ async def _flow(store: Store, account: Account, yaml: str) -> str:
 async def _queued(url: str, queue: str) -> list[str]:
     client = aioredis.from_url(url)
     try:
-        return [m.decode() for m in await client.lrange(queue, 0, -1)]
+        items = await client.lrange(queue, 0, -1)
+        return [m.decode() if isinstance(m, bytes) else m for m in items]
     finally:
         await client.aclose()
 
