@@ -151,6 +151,26 @@ class Settings(BaseSettings):
     event_bus_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     event_bus_buffer: int = Field(default=1000, ge=1, le=1_000_000)
 
+    # Retention (docs/operations.md#retention): the default policy of every account without
+    # its own. Successful runs (completed) and the others (failed, canceled) each keep runs
+    # for DAYS after they ended and/or the last KEEP_LAST per flow; unset keeps everything.
+    # The pruner deletes in batches of RETENTION_BATCH every RETENTION_INTERVAL_SECONDS.
+    retention_completed_days: float | None = Field(default=None, gt=0)
+    retention_completed_keep_last: int | None = Field(default=None, ge=1)
+    retention_failed_days: float | None = Field(default=None, gt=0)
+    retention_failed_keep_last: int | None = Field(default=None, ge=1)
+    retention_interval_seconds: float = Field(default=600.0, gt=0)
+    retention_batch: int = Field(default=100, ge=1, le=1000)
+    retention_enabled: bool = True
+
+    # Prometheus metrics at /metrics (docs/operations.md). A scrape authenticates with an
+    # admin account's token or with METRICS_TOKEN (a scrape-only credential, so Prometheus
+    # never holds an admin token); METRICS_PUBLIC drops the check for a /metrics reachable
+    # only from a private network.
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
+    metrics_public: bool = False
+
     # Outbound HTTP (http.request nodes; see outbound/policy.py for the SSRF rules). By
     # default loopback, private, link-local (cloud metadata) and other non-public addresses
     # are refused; ALLOW_PRIVATE opens them all, ALLOW lists CIDRs and host names to open.

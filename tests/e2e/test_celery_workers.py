@@ -326,7 +326,7 @@ async def test_a_websocket_on_one_api_process_follows_a_run_a_worker_executes_fo
                 cursor = {"since": stored[0]["time"], "after": {run_id: 2}}
                 await ws.send(json.dumps({"type": "subscribe", "flow_id": flow_id, **cursor}))
                 assert json.loads(await ws.recv())["type"] == "subscribed"
-                replayed = []
+                replayed: list[dict[str, Any]] = []
                 async with asyncio.timeout(HANG_GUARD):
                     while not replayed or replayed[-1]["type"] != "complete":
                         replayed.append(json.loads(await ws.recv()))

@@ -8,7 +8,9 @@ against a hang. Screenshots land in ``build/test-artifacts/dashboard/`` (or
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from playwright.async_api import Locator, Page, Route, ViewportSize, async_playw
 from tests.conftest import HANG_GUARD
 from tests.e2e.dashboard_flows import BRANCHY, FAILING, QUICK, SLOW, WARNED
 from tests.e2e.server import ADMIN, Server, create_flow, start_run
+from tests.http_server import running_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
@@ -41,7 +44,8 @@ expect.set_options(timeout=HANG_GUARD * 1000)
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with Server(tmp_path_factory.mktemp("dashboard")) as running:
+    # Webhook endpoints on 127.0.0.1 (the test receiver) must pass the SSRF guard.
+    with Server(tmp_path_factory.mktemp("dashboard"), http_allow_private="true") as running:
         yield running
 
 
@@ -181,7 +185,14 @@ async def test_a_run_started_from_the_form_shows_node_states_live_and_can_be_can
     await expect(page.locator("#run-status")).to_have_text("running")
     await expect(page.locator("#event-log")).to_contain_text("node first finished")
     await browser.node("first").click()
-    await expect(page.locator(".node-details pre.json")).to_contain_text('"hello": "Ada"')
+    details = page.locator(".node-details")
+    await expect(details.get_by_role("heading", name="Input (the run input)")).to_be_visible()
+    await expect(details.locator("pre.node-input")).to_contain_text('"name": "Ada"')
+    await expect(details.locator("pre.json:not(.node-input)")).to_contain_text('"hello": "Ada"')
+    await browser.node("wait").click()
+    await expect(details.get_by_role("heading", name="Input (output of first)")).to_be_visible()
+    await expect(details.locator("pre.node-input")).to_contain_text('"hello": "Ada"')
+    await browser.node("first").click()
     await browser.shot("run-live")
 
     await page.get_by_role("button", name="Cancel run").click()
@@ -276,8 +287,17 @@ async def test_versions_show_a_diff_and_an_old_one_can_be_restored(
     page = browser.page
     await browser.open(f"#/flows/{flow_id}", "Fails at boom")
 
+    # Side by side (the default): the removed line on the left, its replacement beside it.
     await page.get_by_role("button", name="Show diff").click()
-    diff = page.get_by_label("Differences")
+    split = page.get_by_label("Differences between v1 and v2")
+    changed = split.locator("tr", has=page.locator("td.del"))
+    await expect(changed.locator("td.del")).to_contain_text("the answer was not 42")
+    await expect(changed.locator("td.add")).to_contain_text("return 42;")
+    await split.scroll_into_view_if_needed()
+    await browser.shot("flow-diff-split")
+    await page.get_by_label("as").select_option("unified")
+    await page.get_by_role("button", name="Show diff").click()
+    diff = page.get_by_label("Differences", exact=True)
     await expect(diff.locator(".del")).to_contain_text("the answer was not 42")
     await expect(diff.locator(".add")).to_contain_text("return 42;")
     page.once("dialog", lambda dialog: dialog.accept())
@@ -379,3 +399,71 @@ async def test_swagger_ui_at_docs_renders_from_local_assets(browser: Browser) ->
     await expect(page.locator(".swagger-ui .title")).to_contain_text("Flowrunner")
     await expect(page.get_by_text("/api/v1/flows/{flow_id}/graph").first).to_be_visible()
     await browser.shot("swagger-docs", full_page=False)
+
+
+async def test_webhook_endpoints_are_added_tested_and_their_deliveries_shown(
+    browser: Browser, client: httpx.AsyncClient
+) -> None:
+    with running_server() as receiver:
+        await browser.login()
+        page = browser.page
+        await browser.open("#/webhooks", "Webhooks")
+        await page.get_by_label("URL").fill(f"{receiver.url}/echo")
+        await page.get_by_label("execution.failed").check()
+        await page.get_by_role("button", name="Add", exact=True).click()
+        secret = page.get_by_label("The signing secret")
+        await expect(secret).to_have_value(re.compile(r"^whsec_"))
+        row = page.locator("#webhooks tbody tr", has_text=receiver.url)
+        await expect(row).to_contain_text("execution.failed")
+        await row.get_by_role("button", name=re.compile("^Send a test event")).click()
+
+        endpoint = (await client.get("/api/v1/webhooks")).json()["items"][0]
+        deliveries = f"/api/v1/webhooks/{endpoint['id']}/deliveries"
+        # The hang guard bounds this: delivered once the dispatcher has recorded the attempt.
+        while (await client.get(deliveries)).json()["items"][0]["status"] != "delivered":  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        assert any(seen["path"] == "/echo" for seen in receiver.seen)
+
+        await row.get_by_role("link", name=f"{receiver.url}/echo").click()
+        await expect(page.locator("main h1")).to_have_text(f"Webhook {receiver.url}/echo")
+        await expect(page.locator("#deliveries")).to_contain_text("webhook.test")
+        await expect(page.locator("#deliveries")).to_contain_text("delivered")
+        await page.get_by_role("button", name=re.compile("^Delivery ")).first.click()
+        await expect(page.locator("#attempts tbody tr")).to_have_count(1)
+        await expect(page.locator("#attempts")).to_contain_text("200")
+        await expect(page.locator(".delivery-detail pre.json")).to_contain_text("webhook.test")
+        await browser.shot("webhook-deliveries")
+
+        await browser.open("#/webhooks", "Webhooks")
+        page.once("dialog", lambda dialog: dialog.accept())
+        await page.get_by_role("button", name=f"Delete {receiver.url}/echo").click()
+        await expect(page.locator("#webhooks tbody tr", has_text=receiver.url)).to_have_count(0)
+        assert (await client.get("/api/v1/webhooks")).json()["items"] == []
+
+
+async def test_triggers_of_a_flow_are_listed_and_can_be_disabled(
+    browser: Browser, client: httpx.AsyncClient
+) -> None:
+    flow_id = await create_flow(
+        client,
+        QUICK.replace(
+            "nodes:",
+            "triggers:\n  - webhook: {name: inbox, verify: {scheme: none}}\n"
+            '  - schedule: {name: nightly, cron: "0 3 * * *"}\nnodes:',
+            1,
+        ),
+    )
+    await browser.login()
+    page = browser.page
+    await browser.open("#/triggers", "Triggers")
+    inbox = page.locator("#triggers tbody tr", has_text="inbox")
+    nightly = page.locator("#triggers tbody tr", has_text="nightly")
+    await expect(inbox).to_contain_text("/api/v1/hooks/")
+    await expect(nightly).to_contain_text("cron 0 3 * * *")
+    await expect(nightly).to_contain_text("enabled")
+    await nightly.get_by_role("button", name="Disable trigger nightly").click()
+    await expect(nightly).to_contain_text("disabled")
+    listed = (await client.get("/api/v1/triggers")).json()["items"]
+    states = {t["name"]: t["enabled"] for t in listed if t["flow_id"] == flow_id}
+    assert states == {"inbox": True, "nightly": False}
+    await browser.shot("triggers")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 import pytest
@@ -449,3 +450,36 @@ async def test_crash_recovery_never_claims_a_child_run(
     # Its expired lease is still free for the parent's process to take.
     taken = await store.executions.acquire_lease(account.id, child.id, owner="rescuer", ttl=ttl)
     assert taken.lease_owner == "rescuer"
+
+
+async def test_delete_takes_only_this_accounts_runs_in_the_given_statuses_with_their_data(
+    store: Store, account: Account, other: Account
+) -> None:
+    runs = store.executions
+    done = await _run(store, account, idempotency_key="done-key")
+    await runs.update(account.id, done, status="completed", output={"ok": True})
+    await runs.append_events(account.id, done, [NewEvent("status", {"status": "completed"})])
+    await runs.save_checkpoint(account.id, done, shared={}, next_node=None, results={})
+    running = await _run(store, account)
+    await runs.update(account.id, running, status="running")
+    theirs = await _run(store, other)
+    await runs.update(other.id, theirs, status="completed")
+
+    deleted = await runs.delete(
+        account.id, [done, running, theirs, "missing", done], statuses=["completed", "failed"]
+    )
+
+    assert deleted == [done]
+    with pytest.raises(NotFound):
+        await runs.get(account.id, done)
+    # A backend may say the run is missing instead of answering empty.
+    with contextlib.suppress(NotFound):
+        assert await runs.list_events(account.id, done) == []
+    with contextlib.suppress(NotFound):
+        assert await runs.get_checkpoint(account.id, done) is None
+    assert (await runs.get(account.id, running)).status == "running"  # active: never deleted
+    assert (await runs.get(other.id, theirs)).status == "completed"  # another account's
+    # The idempotency key is free again, and the run's events went with it.
+    again = await _run(store, account, idempotency_key="done-key")
+    assert await runs.list_events(account.id, again) == []
+    assert [e.id for e in (await runs.list(account.id)).items] == [again, running]

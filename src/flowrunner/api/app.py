@@ -37,21 +37,26 @@ from flowrunner.api.routes import (
     health,
     hooks,
     plugins,
+    retention,
     secrets,
     tokens,
     triggers,
     webhooks,
     ws,
 )
+from flowrunner.api.routes import metrics as metrics_route
 from flowrunner.audit import AuditLog
 from flowrunner.config import Settings
 from flowrunner.definition.limits import FlowLimits
 from flowrunner.executions.executor import default_owner
 from flowrunner.executions.runtime import execution_runtime
+from flowrunner.executions.service import ExecutionService
 from flowrunner.flows import FlowChecker, FlowRegistry
+from flowrunner.metrics import HttpMetricsMiddleware, Metrics, metered_store
 from flowrunner.nodes.database.connections import close_connections
 from flowrunner.plugins import plugin_manager
 from flowrunner.plugins.manager import PluginManager
+from flowrunner.retention import PolicyStore, Pruner, RetentionPolicy
 from flowrunner.secrets import Keyring, SecretVault
 from flowrunner.storage import Store, open_store
 from flowrunner.triggers import HookLimits, InboundHooks, Scheduler, TriggerService
@@ -145,6 +150,43 @@ async def _triggers_runtime(app: FastAPI, settings: Settings, store: Store) -> A
         await scheduler.stop()
 
 
+@asynccontextmanager
+async def _retention(app: FastAPI, settings: Settings, store: Store) -> AsyncIterator[None]:
+    """Account policies for the API, and the background pruner."""
+    if not settings.retention_enabled:
+        app.state.retention = None
+        yield
+        return
+    policies = PolicyStore(store, RetentionPolicy.from_settings(settings))
+    app.state.retention = policies
+    pruner = Pruner(
+        store,
+        policies,
+        batch=settings.retention_batch,
+        interval=settings.retention_interval_seconds,
+    )
+    pruner.start()
+    try:
+        yield
+    finally:
+        await pruner.stop()
+
+
+@asynccontextmanager
+async def _sampling(metrics: Metrics | None, executions: ExecutionService) -> AsyncIterator[None]:
+    """The gauges read off this process's state, sampled in the background."""
+    if metrics is None:
+        yield
+        return
+    probes = [(metrics.runs_held, executions.held)]
+    task = asyncio.get_running_loop().create_task(metrics.sample(probes, every=1.0))
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -154,10 +196,12 @@ def create_app(
     """The Flowrunner API. ``store`` (already connected, kept open) and ``hasher`` (cheaper
     argon2 parameters) are for tests and embedding; by default the settings decide."""
     settings = settings or Settings()
+    metrics = Metrics() if settings.metrics_enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        opened = store if store is not None else await open_store(settings)
+        connected = store if store is not None else await open_store(settings)
+        opened = connected if metrics is None else metered_store(connected, metrics)
         try:
             app.state.services = services = await build_services(settings, opened, hasher=hasher)
             vault = services.vault
@@ -170,6 +214,7 @@ def create_app(
                         worker=default_owner(),
                         secrets=vault.resolve_all,
                         audit=services.audit,
+                        observe=None if metrics is None else metrics.webhook_delivered,
                     ) as hooks,
                     execution_runtime(
                         settings,
@@ -178,6 +223,7 @@ def create_app(
                         keys=vault.keyring,
                         registry=services.plugins.current,
                         webhooks=hooks.outbox,
+                        observe_bus=None if metrics is None else metrics.bus,
                     ) as app.state.executions,
                     watching(services.plugins, services.audit, watch=settings.plugins_watch),
                     _triggers_runtime(app, settings, opened),
@@ -185,14 +231,20 @@ def create_app(
                     app.state.webhooks = WebhookService(
                         opened, vault.keyring, hooks, services.audit
                     )
-                    yield
+                    async with (
+                        _sampling(metrics, app.state.executions),
+                        _retention(app, settings, opened),
+                    ):
+                        yield
             finally:
                 app.state.services.flows.close()
                 # The postgres node's connection pools, once no run uses them any more.
                 await close_connections()
         finally:
             if store is None:
-                await opened.close()
+                await connected.close()
+            if metrics is not None:
+                metrics.process_exited()
 
     app = FastAPI(
         title="Flowrunner",
@@ -204,13 +256,15 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Depends(single_valued_query)],
     )
+    app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics_route.router)
     # The public hook route first: the hot path of a flow served as an API (routes are tried
     # in order).
     routers = (
         hooks, executions, flows, flow_graph, plugins, auth, accounts, tokens, secrets, audit,
-        webhooks, ws, triggers,
+        webhooks, ws, triggers, retention,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
@@ -228,4 +282,7 @@ def create_app(
         ],
     )
     app.add_middleware(RequestContextMiddleware)
+    if metrics is not None:
+        # Outermost: a request refused by the body limit is counted too.
+        app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     return app

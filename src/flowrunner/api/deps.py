@@ -87,6 +87,8 @@ async def admin_account(account: Annotated[Account, Depends(current_account)]) -
     return account
 
 
+BasicCredentials = Annotated[HTTPBasicCredentials | None, Depends(_basic)]
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 CurrentAccount = Annotated[Account, Depends(current_account)]
 AdminAccount = Annotated[Account, Depends(admin_account)]
 Svc = Annotated[Services, Depends(services)]

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
 
+from flowrunner.cli.prune import EXAMPLE as prune_example
+from flowrunner.cli.prune import prune
 from flowrunner.config import Settings, load_settings
 from flowrunner.logging import configure_logging
 from flowrunner.secrets import Keyring
@@ -20,6 +24,8 @@ if TYPE_CHECKING:
 # How `serve --workers N` hands its options to the worker processes, which uvicorn starts
 # fresh (spawned) and which build the app from this module's factory.
 _LOG_LEVEL_ENV = "FLOWRUNNER_SERVE_LOG_LEVEL"
+# prometheus-client's multiprocess mode (flowrunner.metrics.registry).
+_METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _CONFIG_ENV = "FLOWRUNNER_CONFIG"
 
 
@@ -29,6 +35,7 @@ def register(app: typer.Typer) -> None:
     db.command("upgrade", epilog="Example: FLOWRUNNER_STORAGE=postgres flowrunner db upgrade")(
         db_upgrade
     )
+    db.command("prune", epilog=prune_example)(prune)
     app.add_typer(db, name="db")
 
 
@@ -60,6 +67,7 @@ def serve(
     settings = load_settings(config, **overrides)
     configure_logging(log_level)  # structlog: JSON lines, or a console on a terminal
     app: FastAPI | str
+    metrics_dir = None
     if workers == 1:
         app = create_app(settings)
     else:
@@ -70,6 +78,11 @@ def serve(
         # Worker processes start from scratch: they rebuild the settings from the same
         # environment (and config file) and configure logging in the factory below.
         os.environ[_LOG_LEVEL_ENV] = log_level
+        # Each worker writes its metrics to files here and a scrape sums them; a fresh
+        # directory per start, so values of an earlier server are not added in.
+        if not os.environ.get(_METRICS_ENV):
+            metrics_dir = tempfile.mkdtemp(prefix="flowrunner-metrics-")
+            os.environ[_METRICS_ENV] = metrics_dir
         if config is not None:
             os.environ[_CONFIG_ENV] = str(config)
         app = f"{__name__}:worker_app"
@@ -88,6 +101,8 @@ def serve(
         server_header=False,
         proxy_headers=False,
     )
+    if metrics_dir is not None:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def worker_app() -> FastAPI:

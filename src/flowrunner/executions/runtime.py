@@ -57,6 +57,7 @@ async def run_parts(
     keys: Keys | None = None,
     registry: Callable[[], NodeTypeRegistry] | None = None,
     webhooks: EventOutbox | None = None,
+    observe_bus: Callable[[EventBus], EventBus] | None = None,
 ) -> AsyncIterator[RunParts]:
     sandbox = Sandbox(
         workers=settings.script_workers,
@@ -76,6 +77,8 @@ async def run_parts(
             timeout=settings.event_bus_timeout_seconds,
             buffer=settings.event_bus_buffer,
         )
+    if observe_bus is not None:
+        bus = observe_bus(bus)  # metrics: runs and nodes counted off their published events
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
     owner = default_owner()
     flows = FlowCache(scripts=sandbox, registry=registry, max_steps=settings.max_steps)
@@ -123,10 +126,12 @@ async def execution_runtime(
     keys: Keys | None = None,
     registry: Callable[[], NodeTypeRegistry] | None = None,
     webhooks: EventOutbox | None = None,
+    observe_bus: Callable[[EventBus], EventBus] | None = None,
 ) -> AsyncIterator[ExecutionService]:
     async with run_parts(
-        settings, store, secrets=secrets, keys=keys, registry=registry, webhooks=webhooks
-    ) as parts:
+        settings, store, secrets=secrets, keys=keys, registry=registry, webhooks=webhooks,
+        observe_bus=observe_bus,
+    ) as parts:  # fmt: skip
         executor: Executor
         if settings.executor == "celery":
             from flowrunner.executions.celery_executor import CeleryExecutor  # optional

@@ -116,6 +116,11 @@ class ExecutionService:
                 return execution
         return await self._follower.until_end(account_id, execution_id, deadline)
 
+    def held(self) -> int:
+        """Runs this process's executor holds, running or waiting for a slot (metrics)."""
+        active = getattr(self._executor, "active", 0)
+        return active if isinstance(active, int) else 0
+
     def bus_health(self) -> BusHealth:
         return self._bus.health()
 

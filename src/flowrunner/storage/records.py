@@ -24,6 +24,11 @@ T = TypeVar("T")
 
 ExecutionStatus = Literal["queued", "running", "completed", "failed", "canceled"]
 ACTIVE_STATUSES: tuple[ExecutionStatus, ...] = ("queued", "running")
+
+SYSTEM_ACCOUNT = "_system"
+"""The pseudo-account whose key-value partition holds the server's own records (triggers,
+retention policies). No account has this id (account ids are generated hex), and a run's
+``store`` node reaches its own account's partition only."""
 DeliveryStatus = Literal["pending", "delivered", "dead"]
 
 

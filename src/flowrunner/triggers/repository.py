@@ -23,12 +23,10 @@ from typing import Any
 from flowrunner.errors import InvalidInput, NotFound
 from flowrunner.storage import Page, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
-from flowrunner.storage.records import JSONValue
+from flowrunner.storage.records import SYSTEM_ACCOUNT, JSONValue
 from flowrunner.triggers.records import Kind, Source, Trigger
 
-SYSTEM = "_system"
-"""The pseudo-account whose KV partition holds the records (no account has this id: account
-ids are generated hex, and a run's ``store`` node reaches its own account's partition only)."""
+SYSTEM = SYSTEM_ACCOUNT
 NS_TRIGGERS = "triggers"
 NS_ACCOUNT = "account-triggers:"
 NS_SCHEDULES = "schedules"

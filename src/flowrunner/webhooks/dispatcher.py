@@ -87,8 +87,11 @@ class Dispatcher:
         secrets: SecretsResolver | None = None,
         audit: AuditLog | None = None,
         clock: Callable[[], datetime] = utcnow,
+        observe: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
+        # Told each recorded attempt's outcome: delivered, retrying or gave_up (metrics).
+        self._observe = observe
         self._keyring = keyring
         self._policy = policy
         self._settings = settings
@@ -274,6 +277,8 @@ class Dispatcher:
         except Conflict:
             log.info("webhook delivery %s: claim lost before recording", delivery.id)
             return
+        if self._observe is not None:
+            self._observe("delivered" if outcome.delivered else "gave_up" if final else "retrying")
         await attempts.save(
             self._store.kv,
             delivery.account_id,

@@ -3,7 +3,7 @@ the outbox the runner writes to, and the dispatcher (started and stopped with th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -50,12 +50,13 @@ async def webhook_runtime(
     worker: str,
     secrets: SecretsResolver | None = None,
     audit: AuditLog | None = None,
+    observe: Callable[[str], None] | None = None,
 ) -> AsyncIterator[WebhookRuntime]:
     policy = AddressPolicy.from_settings(settings.http_allow_private, settings.http_allow)
     subscriptions = Subscriptions(store, keyring, policy)
     dispatcher = Dispatcher(
         store, keyring, policy, dispatch_settings(settings),
-        worker=worker, secrets=secrets, audit=audit,
+        worker=worker, secrets=secrets, audit=audit, observe=observe,
     )  # fmt: skip
     outbox = EventOutbox(subscriptions, wake=dispatcher.wake)
     dispatcher.start()

@@ -6,6 +6,7 @@ whole ``ExecutionStore``. Item layout: see ``execution_items``.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -119,6 +120,54 @@ class DynamoExecutions(EventLog, Leases):
             cursor=cursor, sort=time_range(created_after, created_before),
             keep=keep if wanted or parent_id is not None else None,
         )  # fmt: skip
+
+    async def delete(
+        self,
+        account_id: str,
+        execution_ids: Sequence[str],
+        *,
+        statuses: Collection[ExecutionStatus],
+    ) -> builtins.list[str]:
+        deleted = []
+        pk = account_pk(account_id)
+        for execution_id in dict.fromkeys(execution_ids):
+            expr = Expr()
+            condition = f"{EXISTS} AND {expr.is_in('status', list(statuses))}"
+            try:
+                # The execution item first, on its status: once it is gone the run is gone
+                # for every reader; its events and checkpoint are then only unreachable
+                # items, deleted next (a crash between leaves them for no one to see).
+                old = await self._t.delete(
+                    pk, exec_sk(execution_id), condition=condition, expr=expr
+                )
+            except ConditionFailed:
+                continue
+            if old is None:
+                continue
+            key = old.get("idempotency_key")
+            if key is not None:
+                await self._t.delete(pk, f"IDEMPOTENCY#{key}")
+            await self._delete_partition(run_pk(account_id, execution_id))
+            deleted.append(execution_id)
+        return deleted
+
+    async def _delete_partition(self, partition: str) -> None:
+        start: dict[str, Any] | None = None
+        while True:
+            request: dict[str, Any] = {
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": partition}},
+                "ProjectionExpression": "pk, sk",
+                "ConsistentRead": True,
+            }
+            if start is not None:
+                request["ExclusiveStartKey"] = start
+            page = await self._t.query(**request)
+            for item in page.get("Items", []):
+                await self._t.delete(item["pk"]["S"], item["sk"]["S"])
+            start = page.get("LastEvaluatedKey")
+            if start is None:
+                return
 
     async def update(
         self,

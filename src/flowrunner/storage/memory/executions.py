@@ -142,6 +142,25 @@ class MemoryExecutions:
                     self._s.deliveries[delivery.id] = delivery
             return e
 
+    async def delete(
+        self,
+        account_id: str,
+        execution_ids: Sequence[str],
+        *,
+        statuses: Collection[ExecutionStatus],
+    ) -> builtins.list[str]:
+        deleted = []
+        async with self._s.lock:
+            for execution_id in dict.fromkeys(execution_ids):
+                e = self._s.executions.get(execution_id)
+                if e is None or e.account_id != account_id or e.status not in statuses:
+                    continue
+                del self._s.executions[execution_id]
+                self._s.events.pop(execution_id, None)
+                self._s.checkpoints.pop(execution_id, None)
+                deleted.append(execution_id)
+        return deleted
+
     async def append_events(
         self, account_id: str, execution_id: str, events: Sequence[NewEvent]
     ) -> builtins.list[ExecutionEvent]:

@@ -92,6 +92,23 @@ class ExecutionStore(Protocol):
         """
         ...
 
+    async def delete(
+        self,
+        account_id: str,
+        execution_ids: Sequence[str],
+        *,
+        statuses: Collection[ExecutionStatus],
+    ) -> builtins.list[str]:
+        """Delete those of ``execution_ids`` that belong to this account and whose status is
+        one of ``statuses`` at the time of the delete, with their events, checkpoint and
+        position, each one whole or not at all; returns the ids deleted. Any other id
+        (missing, another account's, in another status) is left as it is.
+
+        Retention's one write: ``statuses`` is how it never deletes a run that is active
+        (or was made active again, by a resume, since it was chosen).
+        """
+        ...
+
     # events: append-only, numbered by the store ----------------------------------------
 
     async def append_events(

@@ -7,6 +7,7 @@ Events and checkpoints live in ``execution_steps``, leases in ``execution_leases
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -36,7 +37,12 @@ from flowrunner.storage.sql.execution_rows import (
 )
 from flowrunner.storage.sql.execution_steps import SqlExecutionSteps
 from flowrunner.storage.sql.paging import time_page
-from flowrunner.storage.sql.tables import checkpoints, execution_positions, executions
+from flowrunner.storage.sql.tables import (
+    checkpoints,
+    execution_events,
+    execution_positions,
+    executions,
+)
 from flowrunner.storage.sql.webhooks import insert_outbox
 
 
@@ -125,6 +131,33 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
             )
 
         return await self._db.read(work)
+
+    async def delete(
+        self,
+        account_id: str,
+        execution_ids: Sequence[str],
+        *,
+        statuses: Collection[ExecutionStatus],
+    ) -> builtins.list[str]:
+        ids, wanted = builtins.list(dict.fromkeys(execution_ids)), builtins.list(statuses)
+        if not ids or not wanted:
+            return []
+
+        async def work(conn: AsyncConnection) -> builtins.list[str]:
+            # The status is checked by the DELETE itself, so a run resumed since it was
+            # chosen stays; its children go by id (and by the foreign keys' cascade).
+            gone = await conn.execute(
+                delete(executions)
+                .where(T.account_id == account_id, T.id.in_(ids), T.status.in_(wanted))
+                .returning(T.id)
+            )
+            deleted = [row[0] for row in gone]
+            if deleted:
+                for table in (execution_events, checkpoints, execution_positions):
+                    await conn.execute(delete(table).where(table.c.execution_id.in_(deleted)))
+            return deleted
+
+        return await self._db.write(work)
 
     async def update(
         self,

@@ -10,6 +10,8 @@ import { renderRun } from './views/run.js';
 import { renderExecutions } from './views/executions.js';
 import { renderSecrets } from './views/secrets.js';
 import { renderTokens } from './views/tokens.js';
+import { renderWebhook, renderWebhooks } from './views/webhooks.js';
+import { renderTriggers } from './views/triggers.js';
 
 const ROUTES = [
   [/^#?\/?(?:flows)?$/, renderFlows, 'flows'],
@@ -19,6 +21,9 @@ const ROUTES = [
   [/^#\/executions$/, renderExecutions, 'executions'],
   [/^#\/secrets$/, renderSecrets, 'secrets'],
   [/^#\/tokens$/, renderTokens, 'tokens'],
+  [/^#\/webhooks$/, renderWebhooks, 'webhooks'],
+  [/^#\/webhooks\/([^/]+)$/, renderWebhook, 'webhooks'],
+  [/^#\/triggers$/, renderTriggers, 'triggers'],
 ];
 
 const main = document.getElementById('main');

@@ -125,15 +125,19 @@ function versionsSection(flow, versions, path) {
     from.append(h('option', { value: v.number, selected: v.number === Math.max(1, flow.version - 1) }, `v${v.number}`));
     to.append(h('option', { value: v.number, selected: v.number === flow.version }, `v${v.number}`));
   }
+  const layout = h('select', { id: 'diff-layout' },
+    h('option', { value: 'split' }, 'side by side'), h('option', { value: 'unified' }, 'unified'));
   const out = h('div', { 'aria-live': 'polite' });
   const diffForm = h('form', { class: 'filters' },
     h('label', { for: 'diff-from' }, 'Compare'), from, h('label', { for: 'diff-to' }, 'with'), to,
+    h('label', { for: 'diff-layout' }, 'as'), layout,
     h('button', { type: 'submit' }, 'Show diff'));
   diffForm.addEventListener('submit', async (event) => {
     event.preventDefault();
     try {
       const diff = await api('GET', `${path}/diff${query({ from: from.value, to: to.value })}`);
-      out.replaceChildren(diffView(diff.diff));
+      const label = `v${from.value} and v${to.value}`;
+      out.replaceChildren(layout.value === 'split' ? splitDiffView(diff.diff, label) : diffView(diff.diff));
     } catch (error) {
       out.replaceChildren(alertBox(error.message));
     }
@@ -171,4 +175,50 @@ function diffView(text) {
     const kind = line.startsWith('+++') || line.startsWith('---') ? 'file' : line.startsWith('+') ? 'add' : line.startsWith('-') ? 'del' : line.startsWith('@@') ? 'hunk' : '';
     return h('span', { class: `d-line ${kind}` }, line, '\n');
   }));
+}
+
+// The unified diff laid out in two columns: the old version's lines on the left, the new
+// one's on the right, a removed line beside the line that replaced it.
+function splitDiffView(text, label) {
+  if (!text) return h('p', { class: 'muted' }, 'The two versions are the same.');
+  const rows = [];
+  let left = 0, right = 0, dels = [], adds = [];
+  const cell = (number, line, kind) => [
+    h('td', { class: 'num' }, number === null ? '' : String(number)),
+    h('td', { class: `code ${kind}` }, line === null ? '' : line),
+  ];
+  const flush = () => {
+    for (let i = 0; i < Math.max(dels.length, adds.length); i++) {
+      const d = dels[i], a = adds[i];
+      rows.push(h('tr', {},
+        cell(d ? d[0] : null, d ? d[1] : null, d ? 'del' : 'empty'),
+        cell(a ? a[0] : null, a ? a[1] : null, a ? 'add' : 'empty')));
+    }
+    dels = []; adds = [];
+  };
+  for (const line of text.replace(/\n$/, '').split('\n')) {
+    if (line.startsWith('---') || line.startsWith('+++')) continue;
+    const hunk = /^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@/.exec(line);
+    if (hunk) {
+      flush();
+      left = Number(hunk[1]); right = Number(hunk[2]);
+      rows.push(h('tr', { class: 'hunk' }, h('td', { colspan: 4 }, line)));
+    } else if (line.startsWith('-')) {
+      dels.push([left++, line.slice(1)]);
+    } else if (line.startsWith('+')) {
+      adds.push([right++, line.slice(1)]);
+    } else {
+      flush();
+      const same = line.slice(1);
+      rows.push(h('tr', {}, cell(left++, same, ''), cell(right++, same, '')));
+    }
+  }
+  flush();
+  return h('div', { class: 'split-diff-box', tabindex: 0 },
+    h('table', { class: 'split-diff', 'aria-label': `Differences between ${label}` },
+      h('colgroup', {}, h('col', { class: 'n' }), h('col', {}), h('col', { class: 'n' }), h('col', {})),
+      h('thead', {}, h('tr', {},
+        h('th', { scope: 'col', colspan: 2 }, label.split(' and ')[0]),
+        h('th', { scope: 'col', colspan: 2 }, label.split(' and ')[1]))),
+      h('tbody', {}, rows)));
 }

@@ -33,6 +33,10 @@ export async function renderRun(main, executionId) {
   const graphBox = h('div', { class: 'graph-box' });
 
   const nodeEvents = new Map(); // node id -> its node/log events, in order
+  // node id -> { from, value }: what the node got as input on its latest visit. A node's input
+  // is the output of the node that routed to it (an error edge hands on the failed node's
+  // input); the first node's is the run's input.
+  const inputs = new Map();
   let selected = null;
   let lastSeq = 0;
   let ended = false;
@@ -58,6 +62,7 @@ export async function renderRun(main, executionId) {
         last && last.data.attempt ? [h('dt', {}, 'Attempts'), h('dd', {}, String(last.data.attempt))] : null,
         last && last.data.duration_ms !== undefined ? [h('dt', {}, 'Duration'), h('dd', {}, ms(last.data.duration_ms))] : null,
         last && last.data.action ? [h('dt', {}, 'Action'), h('dd', {}, `${last.data.action}${last.data.next_node ? ` → ${last.data.next_node}` : ''}`)] : null),
+      inputs.has(id) ? [h('h4', {}, `Input (${inputs.get(id).from})`), h('pre', { class: 'json node-input', tabindex: 0 }, pretty(inputs.get(id).value))] : null,
       last && last.data.error ? [h('h4', {}, 'Error'), h('pre', { class: 'json error-json', tabindex: 0 }, pretty(last.data.error))] : null,
       last && 'output' in last.data ? [h('h4', {}, 'Output'), h('pre', { class: 'json', tabindex: 0 }, pretty(last.data.output))] : null,
       logs.length ? [h('h4', {}, 'Logs'), h('ul', { class: 'node-logs' }, logs.map((e) => h('li', {}, `[${e.data.level}] ${e.data.message}`)))] : null,
@@ -81,6 +86,17 @@ export async function renderRun(main, executionId) {
     log.scrollTop = log.scrollHeight;
   }
 
+  function trackInput(d) {
+    if (d.state === 'started' && !inputs.has(d.node_id)) {
+      inputs.set(d.node_id, { from: 'the run input', value: execution.input });
+    } else if (d.next_node && d.state === 'finished') {
+      inputs.set(d.next_node, { from: `output of ${d.node_id}`, value: d.output });
+    } else if (d.next_node && d.state === 'failed') {
+      const had = inputs.get(d.node_id);
+      inputs.set(d.next_node, { from: `input of ${d.node_id}, which failed`, value: had ? had.value : null });
+    }
+  }
+
   function apply(message) {
     if (typeof message.seq === 'number') {
       if (message.seq <= lastSeq) return; // a replayed duplicate after a reconnect
@@ -92,6 +108,7 @@ export async function renderRun(main, executionId) {
       if (d.flow_path && d.flow_path.length) return; // inside a sub-flow: its own run view
       if (!d.node_id) return;
       nodeEvents.set(d.node_id, [...(nodeEvents.get(d.node_id) || []), message]);
+      if (message.type === 'node') trackInput(d);
       if (message.type === 'node') {
         const state = NODE_STATE[d.state] || d.state;
         const note = d.state === 'retrying' ? `retry ${d.attempt || ''}`.trim() : d.duration_ms !== undefined && state !== 'running' ? `${state} · ${ms(d.duration_ms)}` : state;
