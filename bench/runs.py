@@ -1,22 +1,27 @@
-"""Runs through the API: 10-node flows started with ``?wait``, every run persisted.
+"""Runs through the API: the 10-node flows of issue 20, started with ``?wait``, every run
+persisted.
 
 For each backend (SQLite in a scratch data dir; PostgreSQL in a scratch database when
 ``FLOWRUNNER_BENCH_POSTGRES_URL`` or ``FLOWRUNNER_TEST_POSTGRES_URL`` names a server), starts a
 real ``flowrunner serve`` on loopback and drives it with 1, 8 and 32 concurrent keep-alive
-clients (Bearer token). Each client posts ``/api/v1/flows/{id}/run?wait=30s`` and waits for
-the finished execution (200, completed). Two flows are measured in the same run: ``set``,
-ten ``set`` nodes, and ``js``, ten ``transform`` nodes each running a small JavaScript body
-in the sandbox workers (the shape of n8n's webhook -> 10 Code nodes flow, whose published
-rate on this kind of machine, 23/38/40 runs/s at 1/8/32 connections, is printed as the
-``vs n8n`` ratio). The same server's bare ``/healthz`` is measured in the same run at the
-same concurrency, interleaved with the runs over ``--rounds`` rounds so a noisy neighbour
-hits all alike; the ratios say what a persisted 10-node run costs over the HTTP round trip
-itself. ``cpu ms`` is the CPU time per run of the server process (all its threads) plus its
-child processes (the sandbox workers, live and exited). A backend named ``sqlite:2`` (or
-``postgres:2``) serves with ``--workers 2``.
+clients (Bearer token). Each client posts ``/api/v1/flows/{id}/run?wait=30s`` with input
+``{"n": 0}`` and checks every answer: 200, completed, and the right output. The flows, each
+ten nodes doing n -> n + 1 (the shapes measured against n8n 2.8.4 in issue 20):
+
+* ``set``: ten ``set`` nodes with ``n: "${input.n + 1}"`` (n8n: ten Set nodes);
+* ``js``: ten ``transform`` nodes with ``return {n: input.n + 1};`` (n8n: ten Code nodes);
+* ``path``: the ``set`` flow with a plain path, ``n: "${input.n}"`` (no JavaScript at all).
+
+The same server's bare ``/healthz`` is measured in the same run at the same concurrency,
+interleaved with the runs over ``--rounds`` rounds so a noisy neighbour hits all alike; the
+ratios say what a persisted 10-node run costs over the HTTP round trip itself, and ``vs n8n``
+divides runs/s by n8n's figure from the issue. ``cpu ms`` is CPU time per run: ``main`` of the
+server process (all its threads), ``sandbox`` of its child processes (the sandbox workers,
+live and exited). A backend named ``sqlite:2`` (or ``postgres:2``) serves with
+``--workers 2`` (its CPU is not split: the workers are children too).
 
     .venv/bin/python bench/runs.py [--seconds 6] [--rounds 3] [--backends sqlite,sqlite:2,postgres]
-                                   [--flows set,js]
+                                   [--flows set,js,path]
 """
 
 from __future__ import annotations
@@ -38,20 +43,25 @@ from cryptography.fernet import Fernet
 ADMIN = ("bench", "bench-password-1")
 LEVELS = (1, 8, 32)
 NODES = 10
-# n8n 2.8.4, webhook -> 10 Code nodes, runs/s at 1/8/32 connections on this kind of machine.
-N8N_CODE_FLOW = {1: 23.0, 8: 38.0, 32: 40.0}
+# n8n 2.8.4 on this kind of machine, SQLite, every run recorded (issue 20), runs/s at 1/8/32
+# connections: webhook -> 10 Set nodes ({{$json.n + 1}}) and webhook -> 10 Code nodes.
+N8N = {
+    "set": {1: 49.0, 8: 87.0, 32: 69.0},
+    "js": {1: 23.0, 8: 38.0, 32: 40.0},
+}
 
 
-def ten_node_flow() -> str:
-    lines = ["metadata: {name: Ten nodes}", "nodes:"]
+def set_flow(expression: str) -> str:
+    """Ten ``set`` nodes, each writing ``n`` from ``expression`` (over the node's input)."""
+    lines = ["metadata: {name: Ten sets}", "nodes:"]
     for i in range(1, NODES + 1):
         nxt = f", next: {{default: n{i + 1}}}" if i < NODES else ""
-        lines.append(f'  n{i}: {{type: set, params: {{values: {{v{i}: "${{input.x}}"}}}}{nxt}}}')
+        lines.append(f'  n{i}: {{type: set, params: {{values: {{n: "${{{expression}}}"}}}}{nxt}}}')
     return "\n".join(lines) + "\n"
 
 
-def ten_transform_flow() -> str:
-    """Ten JavaScript ``transform`` nodes, each reading the previous output and adding to it."""
+def transform_flow() -> str:
+    """Ten JavaScript ``transform`` nodes, each adding one to the previous output's ``n``."""
     lines = ["metadata: {name: Ten transforms}", "nodes:"]
     for i in range(1, NODES + 1):
         nxt = f"\n    next: {{default: n{i + 1}}}" if i < NODES else ""
@@ -59,13 +69,17 @@ def ten_transform_flow() -> str:
             f"  n{i}:",
             "    type: transform",
             "    params:",
-            f"      script: 'return {{...input, v{i}: input.x * {i}, n: (input.n ?? 0) + 1}};'"
-            + nxt,
+            "      script: 'return {n: input.n + 1};'" + nxt,
         ]
     return "\n".join(lines) + "\n"
 
 
-FLOWS = {"set": ten_node_flow, "js": ten_transform_flow}
+# name -> (flow YAML, the output every run must end with for input {"n": 0})
+FLOWS: dict[str, tuple[str, dict[str, int]]] = {
+    "set": (set_flow("input.n + 1"), {"n": NODES}),
+    "js": (transform_flow(), {"n": NODES}),
+    "path": (set_flow("input.n"), {"n": 0}),
+}
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -76,19 +90,21 @@ def _stat_fields(pid: int) -> list[str] | None:
         return None
 
 
-def tree_cpu_seconds(pid: int) -> float | None:
-    """CPU time of ``pid`` (all threads), its exited children and its live children (the
-    sandbox workers); None off Linux."""
+def tree_cpu_seconds(pid: int) -> tuple[float, float] | None:
+    """CPU seconds of ``pid`` itself (all threads) and of its children (the sandbox workers,
+    live and exited); None off Linux."""
     own = _stat_fields(pid)
     if own is None:
         return None
-    ticks = sum(int(own[k]) for k in (11, 12, 13, 14))  # utime stime cutime cstime
+    main = int(own[11]) + int(own[12])  # utime stime
+    children = int(own[13]) + int(own[14])  # cutime cstime: exited children
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and entry.name != str(pid):
             fields = _stat_fields(int(entry.name))
             if fields is not None and fields[1] == str(pid):  # its parent is the server
-                ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+                children += int(fields[11]) + int(fields[12])
+    tick = os.sysconf("SC_CLK_TCK")
+    return main / tick, children / tick
 
 
 @contextmanager
@@ -101,6 +117,9 @@ def serve(data_dir: Path, env_extra: dict[str, str], workers: int = 1) -> Iterat
         "FLOWRUNNER_ADMIN_USERNAME": ADMIN[0],
         "FLOWRUNNER_ADMIN_PASSWORD": ADMIN[1],
         "FLOWRUNNER_EXECUTOR_CONCURRENCY": "64",
+        # A busy shared machine can stall a worker past the default 1 s: a run failed by a
+        # neighbour's load would stop the benchmark, not measure Flowrunner.
+        "FLOWRUNNER_SCRIPT_TIMEOUT": "10",
         **env_extra,
     }
     argv = [sys.executable, "-m", "flowrunner", "serve", "--port", str(port)]
@@ -121,18 +140,24 @@ async def bench_backend(
         for flow in flows:
             created = await setup.post(
                 "/api/v1/flows",
-                data=FLOWS[flow](),
+                data=FLOWS[flow][0],
                 headers={**headers, "content-type": "application/yaml"},
             )
             created.raise_for_status()
             run_paths[flow] = f"/api/v1/flows/{(await created.json())['id']}/run?wait=30s"
 
-    def runner(run_path: str) -> Call:
+    def runner(flow: str) -> Call:
+        run_path, expected = run_paths[flow], FLOWS[flow][1]
+
         async def run(session: aiohttp.ClientSession) -> None:
-            async with session.post(run_path, json={"input": {"x": 1}}) as response:
+            async with session.post(run_path, json={"input": {"n": 0}}) as response:
                 body = await response.json()
-                if response.status != 200 or body["status"] != "completed":
-                    raise RuntimeError(f"run did not complete: {response.status} {body}")
+                if (
+                    response.status != 200
+                    or body["status"] != "completed"
+                    or body["output"] != expected
+                ):
+                    raise RuntimeError(f"wrong answer: {response.status} {body}")
 
         return run
 
@@ -141,32 +166,44 @@ async def bench_backend(
             response.raise_for_status()
             await response.read()
 
-    async def measure(clients: int, secs: float, call: Call) -> tuple[Result, float | None]:
+    async def measure(clients: int, secs: float, call: Call) -> tuple[Result, list[float] | None]:
         before = tree_cpu_seconds(pid) if pid else None
         result = await drive(url, headers, clients, secs, call)
         after = tree_cpu_seconds(pid) if pid else None
-        cpu = None if before is None or after is None else after - before
-        return result, cpu
+        if before is None or after is None:
+            return result, None
+        return result, [after[0] - before[0], after[1] - before[1]]
 
     for clients in LEVELS:
         h = Result()
         r = {flow: Result() for flow in flows}
-        cpu: dict[str, float | None] = dict.fromkeys(flows, 0.0)
+        cpu: dict[str, list[float] | None] = {flow: [0.0, 0.0] for flow in flows}
         for _ in range(rounds):
             got, _ = await measure(clients, seconds / rounds / 2, health)
             h.add(got)
             for flow in flows:
-                got, used = await measure(clients, seconds / rounds, runner(run_paths[flow]))
+                got, used = await measure(clients, seconds / rounds, runner(flow))
                 r[flow].add(got)
                 spent = cpu[flow]
-                cpu[flow] = spent + used if used is not None and spent is not None else None
+                cpu[flow] = (
+                    None
+                    if used is None or spent is None
+                    else [
+                        spent[0] + used[0],
+                        spent[1] + used[1],
+                    ]
+                )
         for flow in flows:
             rf, spent = r[flow], cpu[flow]
-            cpu_ms = f"{spent / rf.count * 1000:6.2f}" if spent is not None and rf.count else "-"
-            n8n = f"{rf.rps / N8N_CODE_FLOW[clients]:6.2f}x" if flow == "js" else "      -"
+            if spent is not None and rf.count:
+                cpu_ms = f"{spent[0] / rf.count * 1000:5.2f} {spent[1] / rf.count * 1000:5.2f}"
+            else:
+                cpu_ms = "    -     -"
+            base = N8N.get(flow, {}).get(clients)
+            n8n = f"{rf.rps / base:5.1f}x" if base else "     -"
             print(
-                f"{name:9} {flow:4} {clients:>3} | {rf.rps:8.1f} {rf.pct(0.5):7.2f} "
-                f"{rf.pct(0.99):7.2f} {cpu_ms:>6} | {h.rps:8.1f} {h.pct(0.5):6.2f} "
+                f"{name:9} {flow:4} {clients:>3} | {rf.rps:7.1f} {rf.pct(0.5):6.2f} "
+                f"{rf.pct(0.99):6.2f} | {cpu_ms} | {h.rps:8.1f} {h.pct(0.5):6.2f} "
                 f"{h.pct(0.99):6.2f} | {rf.pct(0.5) / h.pct(0.5):5.1f}x {h.rps / rf.rps:5.1f}x "
                 f"| {n8n}",
                 flush=True,
@@ -197,7 +234,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="measured run time a level")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds a level")
     parser.add_argument("--backends", default="sqlite,sqlite:2,postgres")
-    parser.add_argument("--flows", default="set,js", help="set: 10 set nodes, js: 10 transforms")
+    parser.add_argument(
+        "--flows",
+        default="set,js,path",
+        help="set: 10 set nodes with input.n + 1, js: 10 transforms, path: 10 sets with input.n",
+    )
     args = parser.parse_args()
     flows = args.flows.split(",")
     if unknown := set(flows) - set(FLOWS):
@@ -210,8 +251,8 @@ def main() -> None:
         f"{args.seconds:g}s a level and flow in {args.rounds} rounds"
     )
     print(
-        "backend   flow clients |   runs/s  p50 ms  p99 ms cpu ms | health/s p50 ms p99 ms "
-        "| p50 ratio, rps ratio | vs n8n"
+        "backend   flow clients | runs/s p50 ms p99 ms | cpu ms main sandbox "
+        "| health/s p50 ms p99 ms | p50, rps ratio | vs n8n"
     )
     for name in args.backends.split(","):
         backend, _, count = name.partition(":")

@@ -7,9 +7,10 @@ An example that calls a server ships it as ``<name>.server.py`` (a script that s
 a free port, passes the address as the input's ``base_url``, allows loopback for the run
 (``FLOWRUNNER_HTTP_ALLOW_PRIVATE``) and stops it afterwards.
 
-An example with an ``mcp`` node that starts a stdio server (a ``command:`` param) runs from
-the repository root with ``python`` in its input (this interpreter) and the admin's
-allow-list (``FLOWRUNNER_MCP_STDIO_COMMANDS``) holding ``MCP_STDIO_ALLOWED``.
+An example with an ``mcp`` node (or an ``agent``'s MCP tool) that starts a stdio server (a
+``command:`` param) runs from the repository root with ``python`` in its input (this
+interpreter) and the admin's allow-list (``FLOWRUNNER_MCP_STDIO_COMMANDS``) holding
+``MCP_STDIO_ALLOWED``.
 
 An example with ``email.send``/``email.receive`` nodes runs against the local mail servers
 (``tests.mail.mail_setup``: aiosmtpd delivering to Dovecot): their ports, mailbox
@@ -130,7 +131,7 @@ async def test_example_validates_and_runs(
             run_input["base_url"] = servers.enter_context(example_server(server))
             monkeypatch.setenv("FLOWRUNNER_HTTP_ALLOW_PRIVATE", "true")
         text = path.read_text()
-        if "type: mcp" in text and "command:" in text:
+        if ("type: mcp" in text or "type: agent" in text) and "command:" in text:
             run_input["python"] = sys.executable
             monkeypatch.setenv("FLOWRUNNER_MCP_STDIO_COMMANDS", MCP_STDIO_ALLOWED)
             monkeypatch.chdir(EXAMPLES.parent)

@@ -44,6 +44,26 @@ async def test_a_waiting_key_is_served_before_a_key_that_already_holds_slots() -
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def test_try_acquire_takes_only_what_acquire_would_grant_at_once() -> None:
+    semaphore = FairSemaphore(2, per_key=1)
+    assert semaphore.try_acquire("a")
+    assert not semaphore.try_acquire("a")  # its cap
+    granted: list[str] = []
+    waiter = _waiter(semaphore, "a", granted)
+    await _settle()
+    assert semaphore.try_acquire("b")
+    assert not semaphore.try_acquire("c")  # no slot left
+    semaphore.release("b")
+    await _settle()
+    assert granted == []  # a's waiter is still over a's cap: the free slot is c's
+    assert semaphore.try_acquire("c")
+    semaphore.release("a")
+    await _settle()
+    assert granted == ["a"]
+    assert not semaphore.try_acquire("a")
+    await waiter
+
+
 async def test_keys_holding_as_many_are_served_round_robin() -> None:
     semaphore = FairSemaphore(1)
     await semaphore.acquire("x")

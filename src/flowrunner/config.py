@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # this many evaluations or once its resident memory passes this many MB; 0 = never.
     script_worker_max_evaluations: int = Field(default=100_000, ge=0)
     script_worker_max_rss_mb: int = Field(default=384, ge=0)
+    # Sandbox workers start when scripts need them; one left idle this long is closed (0 =
+    # never), so a quiet server holds no V8 isolate (~70 MB each).
+    script_worker_idle_seconds: float = Field(default=300.0, ge=0)
 
     # Node visits per run before it is failed as an endless loop.
     max_steps: int = 10_000

@@ -58,6 +58,13 @@ class FairSemaphore:
     def waiting(self, key: str) -> int:
         return len(self._waiting.get(key, ()))
 
+    def try_acquire(self, key: str) -> bool:
+        """Take a slot now if ``acquire`` would grant one without waiting; False otherwise."""
+        if key not in self._waiting and self._grantable(key):
+            self._take(key)
+            return True
+        return False
+
     async def acquire(self, key: str) -> None:
         # Invariant after every call: no waiter could be granted. So a slot that is free now
         # is one no waiter may take, and taking it at once skips nobody (except this key's

@@ -255,3 +255,43 @@ async def test_a_secret_derived_output_is_not_stored_in_plaintext(
     assert run["status"] == "completed", run
     for path in Path(js_server.data_dir).glob("flowrunner.db*"):  # the database and its WAL
         assert SECRET_VALUE.encode() not in path.read_bytes(), path
+
+
+NATIVE = """metadata: {name: Native expressions}
+nodes:
+  add:
+    type: set
+    params: {values: {n: "${input.n + 1}", half: "${input.n / 2}", o: "${input.o}"}}
+    next: {default: check}
+  check:
+    type: condition
+    params: {condition_script: "return input.n > 2 ? 'big' : input.half >= 0.5;"}
+    next: {big: big, "true": small}
+  big: {type: set, params: {values: {went: "big ${input.n * 10}", obj: "${input.o + '!'}"}}}
+  small: {type: set, params: {values: {went: "small ${input.n === 2}"}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("run_input", "output"),
+    [
+        ({"n": 1}, {"went": "small true"}),
+        ({"n": 4}, {"went": "big 50", "obj": "null!"}),  # a missing key's path is null
+    ],
+)
+async def test_native_expressions_and_conditions_answer_as_javascript_does(
+    client: httpx.AsyncClient, run_input: dict[str, Any], output: dict[str, Any]
+) -> None:
+    # Evaluated in the server process (no sandbox round trip) with V8's exact results.
+    run = await run_flow(client, NATIVE, run_input)
+    assert run["status"] == "completed", run
+    assert run["output"] == output
+
+
+async def test_a_native_expression_with_an_object_operand_is_evaluated_by_v8(
+    client: httpx.AsyncClient,
+) -> None:
+    # `input.o + '!'` with an object is ToPrimitive: the sandbox workers answer.
+    run = await run_flow(client, NATIVE, {"n": 4, "o": {"a": 1}})
+    assert run["status"] == "completed", run
+    assert run["output"] == {"went": "big 50", "obj": "[object Object]!"}

@@ -24,7 +24,7 @@ nodes:
     type: condition
     params: {condition_script: "return input.n >= 0;"}
     next: {"true": three, "false": boom}
-  three: {type: set, params: {values: {ok: true}}}
+  three: {type: transform, params: {script: "return {ok: input.n > 0};"}}
   boom: {type: fail, params: {message: negative}}
 """
 
@@ -75,6 +75,9 @@ async def test_metrics_need_the_scrape_token_or_an_admin_and_count_runs(tmp_path
                 )
                 assert run.status_code == 200, run.text
             found = await scrape(server.url)
+            # Gauges are sampled every second: the sandbox's worker shows up on a later scrape.
+            while value(await scrape(server.url), "flowrunner_sandbox_workers") < 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
 
     assert value(found, "flowrunner_runs_started_total", flow=flow_id) == 3
     assert value(found, "flowrunner_runs_finished_total", flow=flow_id, status="completed") == 2
@@ -89,6 +92,8 @@ async def test_metrics_need_the_scrape_token_or_an_admin_and_count_runs(tmp_path
     assert value(found, "flowrunner_http_requests_total", route="/metrics", status="401") == 2
     assert value(found, "flowrunner_http_request_duration_seconds_count", route=route) == 3
     assert value(found, "flowrunner_storage_operation_seconds_count", family="executions") > 0
+    # The two transforms ran at a sandbox worker (the condition is evaluated natively).
+    assert value(found, "flowrunner_sandbox_evaluation_seconds_count") == 2
     # Route templates only: no concrete id ever becomes a label value.
     assert not [s for s in found if flow_id in s.labels.get("route", "")]
 

@@ -357,3 +357,33 @@ async def test_a_checkpoint_sealed_under_a_lost_key_fails_the_run_and_says_why(
     assert done.status == "failed"
     assert done.error is not None
     assert "not in the keyring" in done.error["message"]
+
+
+COPIED_ONCE = """
+metadata: {name: copied once}
+nodes:
+  a: {type: set, params: {values: {big: "${input.big}!"}}, next: {default: b}}
+  b: {type: set, params: {values: {n: 1}}, next: {default: c}}
+  c: {type: set, params: {values: {n: 2}}, next: {default: d}}
+  d: {type: set, params: {values: {n: 3}}}
+"""
+
+
+async def test_each_output_is_copied_into_the_checkpoints_once_and_stays_whole(
+    harness: Harness,
+) -> None:
+    flow_id = await harness.flow(COPIED_ONCE)
+    written = _written_checkpoints(harness)
+    done = await harness.runner.run(await _create(harness, flow_id, {"big": "x" * 2000}))
+    assert done.status == "completed"
+    assert [c.next_node for c in written] == ["b", "c", "d"]
+    for checkpoint in written:
+        # The big value (not the input) is stored once under $values, in every checkpoint.
+        [(digest, value)] = checkpoint.results["$values"].items()
+        assert value == "x" * 2000 + "!"
+        assert checkpoint.results["a"] == {"$dict": {"big": {"$ref": digest}}}
+    assert written[2].results["b"] == {"n": 1}
+    assert written[2].results["c"] == {"n": 2}
+    # Unchanged outputs are the copy made at their own checkpoint, not copied again.
+    assert written[2].results["b"] is written[1].results["b"]
+    assert written[2].results["$values"][digest] is written[0].results["$values"][digest]

@@ -106,22 +106,44 @@ def test_static_values_are_copied_per_resolution() -> None:
 
 
 def test_a_javascript_expression_without_an_evaluator_names_node_param_and_code() -> None:
-    resolver = compile_value({"n": "${input.count + 1}"}, "node 'calc'")
+    resolver = compile_value({"n": "${Math.max(input.count, 1)}"}, "node 'calc'")
     assert resolver.needs_js
     with pytest.raises(ExpressionError) as info:
         resolver.resolve(SCOPE)
     message = str(info.value)
     assert "node 'calc'" in message
     assert "param 'n'" in message
-    assert "${input.count + 1}" in message
+    assert "${Math.max(input.count, 1)}" in message
     assert "needs JavaScript" in message
 
 
-async def test_javascript_expressions_go_to_the_evaluator_and_paths_do_not() -> None:
+def test_operators_on_primitives_resolve_without_an_evaluator() -> None:
+    resolver = compile_value({"n": "${input.count + 1}", "t": "n=${input.ratio / 4}"})
+    assert resolver.resolve(SCOPE) == {"n": 4, "t": "n=0.5"}
+
+
+def test_a_native_expression_whose_values_need_javascript_says_so_without_an_evaluator() -> None:
+    resolver = compile_value({"n": "${input.items + 1}"}, "node 'calc'")
+    with pytest.raises(ExpressionError, match=r"\$\{input\.items \+ 1\} needs JavaScript"):
+        resolver.resolve(SCOPE)
+
+
+async def test_javascript_expressions_go_to_the_evaluator_and_native_ones_do_not() -> None:
     js = PythonEvaluator()
-    resolver = compile_value({"n": "${input['count'] + 1}", "p": "${input.name}"})
-    assert await resolver.aresolve(SCOPE, js) == {"n": 4, "p": "Ada"}
-    assert js.calls == ["input['count'] + 1"]
+    resolver = compile_value(
+        {"n": "${[input['count']][0] + 1}", "p": "${input.name}", "q": "${input.count * 2}"}
+    )
+    assert await resolver.aresolve(SCOPE, js) == {"n": 4, "p": "Ada", "q": 6}
+    assert js.calls == ["[input['count']][0] + 1"]
+
+
+async def test_a_native_expression_goes_to_the_evaluator_when_its_values_need_it() -> None:
+    js = PythonEvaluator()
+    # An array as an operand of + is V8's business (Array.prototype.join): the same code is
+    # handed over (the stand-in evaluates it as Python, which is why `+` on lists is used).
+    resolver = compile_value({"n": "${input['items'] + input['items']}"})
+    assert await resolver.aresolve(SCOPE, js) == {"n": SCOPE["input"]["items"] * 2}
+    assert js.calls == ["input['items'] + input['items']"]
 
 
 async def test_evaluator_errors_become_expression_errors_naming_the_param() -> None:

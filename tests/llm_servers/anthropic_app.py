@@ -37,9 +37,10 @@ def anthropic_app(state: ServerState) -> Starlette:
             return _error(400, "max_tokens: Field required")
         turns = [t for m in body.get("messages", []) for t in _turns(m)]
         tools = [t["name"] for t in body.get("tools") or ()]
+        schemas = {t["name"]: t.get("input_schema") or {} for t in body.get("tools") or ()}
         model = str(body.get("model", ""))
         wants_json = "JSON Schema" in str(body.get("system") or "")
-        reply = answer(model, turns, tools, state.script, wants_json)
+        reply = answer(model, turns, tools, state.script, wants_json, schemas)
         if reply.error is not None:
             status, _, message = reply.error
             if status == 400:

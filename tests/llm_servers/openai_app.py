@@ -26,9 +26,13 @@ def openai_app(state: ServerState) -> Starlette:
             return _error(401, "invalid_api_key", "Incorrect API key provided.")
         turns = [_turn(m) for m in body.get("messages", [])]
         tools = [t["function"]["name"] for t in body.get("tools") or ()]
+        schemas = {
+            t["function"]["name"]: t["function"].get("parameters") or {}
+            for t in body.get("tools") or ()
+        }
         model = str(body.get("model", ""))
         wants_json = bool(body.get("response_format"))
-        reply = answer(model, turns, tools, state.script, wants_json)
+        reply = answer(model, turns, tools, state.script, wants_json, schemas)
         if reply.error is not None:
             status, code, text = reply.error
             headers = {"retry-after": reply.retry_after} if reply.retry_after else None

@@ -8,6 +8,13 @@ tool result is in the conversation answers ``The answer is <result>``), ``script
 waits for the test to open the gate), ``scripted-rate-limit`` (429 with Retry-After once per
 server, then echoes), ``scripted-context`` (context too long), ``scripted-filter`` (content
 filtered), ``scripted-5xx``.
+
+The agent models fill each tool's arguments from its JSON Schema (a string property gets the
+last user text, a number property 2, then 3, …) and, once the tools' results are in, answer
+``Results: <result> | <result> …`` in the order they came: ``scripted-agent`` calls every
+tool at once (parallel calls), ``scripted-agent-steps`` one tool per step in order,
+``scripted-agent-loop`` the first tool again and again (it never answers),
+``scripted-agent-unknown`` a tool nobody offered (then answers with what it was told).
 """
 
 from __future__ import annotations
@@ -52,21 +59,32 @@ class Reply:
 
 
 def answer(
-    model: str, turns: list[Turn], tools: list[str], state: dict[str, int], wants_json: bool
+    model: str,
+    turns: list[Turn],
+    tools: list[str],
+    state: dict[str, int],
+    wants_json: bool,
+    schemas: dict[str, dict[str, Any]] | None = None,
 ) -> Reply:
     """Any other model name behaves as a plain assistant would: it calls the first tool when
-    given tools (and answers from the tool's result), replies JSON when asked for JSON (the
-    person above), and otherwise echoes."""
+    given tools (its arguments from the tool's schema, as the agent models fill them; else
+    ``{"query": <last user text>}``) and answers from the tool's result, replies JSON when
+    asked for JSON (the person above), and otherwise echoes."""
     last_user = next((t.text for t in reversed(turns) if t.role == "user"), "")
     last = turns[-1] if turns else Turn("user", "")
     plain = not model.startswith("scripted-")
+    if model.startswith("scripted-agent"):
+        return _agent(model, turns, tools, state, schemas or {}, last_user)
     if model == "scripted-tools" or (plain and (tools or last.role == "tool")):
         if last.role == "tool":
             return Reply(f"The answer is {last.text}")
         if not tools:
             return Reply("no tools were given")
         count = state["tool_calls"] = state.get("tool_calls", 0) + 1
-        return Reply(None, [(f"call_{count}", tools[0], {"query": last_user})], "tool_calls")
+        # A plain model fills the arguments the tool's schema asks for, when it says.
+        filled = _arguments((schemas or {}).get(tools[0]) or {}, last_user) if plain else {}
+        arguments = filled or {"query": last_user}
+        return Reply(None, [(f"call_{count}", tools[0], arguments)], "tool_calls")
     if model == "scripted-json":
         return Reply(json.dumps(PERSON))
     if model == "scripted-json-repair":
@@ -98,6 +116,52 @@ def answer(
     if wants_json and not model.startswith("scripted-"):
         return Reply(json.dumps(PERSON))
     return Reply(f"echo: {last_user}")
+
+
+def _agent(
+    model: str,
+    turns: list[Turn],
+    tools: list[str],
+    state: dict[str, int],
+    schemas: dict[str, dict[str, Any]],
+    last_user: str,
+) -> Reply:
+    since = len(turns) - next(
+        (i for i, t in enumerate(reversed(turns)) if t.role == "user"), len(turns)
+    )
+    results = [t.text for t in turns[since:] if t.role == "tool"]
+
+    def call(name: str) -> tuple[str, str, dict[str, Any]]:
+        count = state["tool_calls"] = state.get("tool_calls", 0) + 1
+        return (f"call_{count}", name, _arguments(schemas.get(name) or {}, last_user))
+
+    def done() -> Reply:
+        return Reply("Results: " + " | ".join(results))
+
+    if model == "scripted-agent-loop":
+        return Reply(None, [call(tools[0])], "tool_calls") if tools else done()
+    if model == "scripted-agent-unknown":
+        return done() if results else Reply(None, [call("nope")], "tool_calls")
+    if model == "scripted-agent-steps":
+        if len(results) < len(tools):
+            return Reply(None, [call(tools[len(results)])], "tool_calls")
+        return done()
+    if results or not tools:
+        return done()
+    return Reply(None, [call(name) for name in tools], "tool_calls")
+
+
+def _arguments(schema: dict[str, Any], text: str) -> dict[str, Any]:
+    arguments: dict[str, Any] = {}
+    number = 2
+    for name, prop in (schema.get("properties") or {}).items():
+        kind = prop.get("type") if isinstance(prop, dict) else None
+        if kind in ("integer", "number"):
+            arguments[name] = number
+            number += 1
+        elif kind == "string":
+            arguments[name] = text
+    return arguments
 
 
 def count_tokens(turns: list[Turn]) -> int:

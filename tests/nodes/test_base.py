@@ -3,7 +3,7 @@ DefinedNode/DefinedNodeType path a plugin author takes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -13,7 +13,8 @@ from flowrunner.engine import NodeEvent
 from flowrunner.errors import ExpressionError, NodeFailed
 from flowrunner.nodes import Call, DefinedNode, DefinedNodeType
 from flowrunner.plugins import builtin_registry
-from flowrunner.scripting import Sandbox
+from flowrunner.scripting import Sandbox, ScriptResult
+from flowrunner.scripting.host import SyntaxKind
 
 
 @pytest.fixture
@@ -40,21 +41,139 @@ nodes:
     assert result.output == {"total": 6, "label": "n=6 first=1"}
 
 
+class CountingHost:
+    """The real sandbox, counting the round trips the nodes make to it."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.calls = 0
+
+    async def evaluate_expression(self, code: str, scope: Mapping[str, Any]) -> Any:
+        self.calls += 1
+        return await self.sandbox.evaluate_expression(code, scope)
+
+    async def evaluate_expressions(
+        self, codes: Sequence[str], scope: Mapping[str, Any]
+    ) -> list[Any]:
+        self.calls += 1
+        return await self.sandbox.evaluate_expressions(codes, scope)
+
+    async def run_function(self, body: str, scope: Mapping[str, Any]) -> ScriptResult:
+        self.calls += 1
+        return await self.sandbox.run_function(body, scope)
+
+    def check_syntax(self, code: str, *, kind: SyntaxKind) -> None:
+        self.sandbox.check_syntax(code, kind=kind)
+
+
+MANY = """\
+metadata: {name: many}
+nodes:
+  calc:
+    type: set
+    params:
+      values:
+        sum: "${input.a + input.b}"
+        label: "${Math.max(input.a, input.b)}-${input.items.map(x => x * 2).join('+')}"
+        plain: "${input.a}"
+        list: ["${JSON.stringify(input.items)}", "${input.c.toUpperCase()}"]
+"""
+
+
+async def test_a_nodes_expressions_take_one_sandbox_call(sandbox: Sandbox) -> None:
+    host = CountingHost(sandbox)
+    flow = compile_flow(load_flow(MANY), scripts=host)
+    result = await flow.run({"a": 1, "b": 2, "c": "x", "items": [1, 2]})
+    assert result.output == {"sum": 3, "label": "2-2+4", "plain": 1, "list": ["[1,2]", "X"]}
+    assert host.calls == 1  # four V8 expressions in one call; the sum is native
+
+
+NATIVE_TWO = """\
+metadata: {name: native two}
+nodes:
+  calc: {type: set, params: {values: {a: "${input.a + 1}", b: "${input.b * 2}"}}}
+"""
+
+
+async def test_only_the_expressions_native_evaluation_declines_go_to_v8(sandbox: Sandbox) -> None:
+    host = CountingHost(sandbox)
+    flow = compile_flow(load_flow(NATIVE_TWO), scripts=host)
+    assert (await flow.run({"a": 1, "b": 2})).output == {"a": 2, "b": 4}
+    assert host.calls == 0
+    # Object operands take both outside the native subset: V8 answers both, in one call.
+    result = await flow.run({"a": {"x": 1}, "b": [3]})
+    assert result.output == {"a": "[object Object]1", "b": 6}
+    assert host.calls == 1
+
+
+async def test_the_first_failing_expression_of_a_batch_is_the_one_named(sandbox: Sandbox) -> None:
+    host = CountingHost(sandbox)
+    flow = compile_flow(load_flow(MANY), scripts=host)
+    with pytest.raises(NodeFailed) as info:
+        # input.c.toUpperCase() throws; the rest would succeed
+        await flow.run({"a": 1, "b": 2, "items": []})
+    cause = info.value.cause
+    assert isinstance(cause, ExpressionError)
+    assert "node 'calc', param 'values.list[1]': expression ${input.c.toUpperCase()} failed" in str(
+        cause
+    )
+    assert "TypeError" in str(cause)
+    assert host.calls == 1
+
+
 async def test_a_javascript_expression_without_a_sandbox_names_node_param_and_code() -> None:
     flow = compile_flow(
         load_flow("""\
 metadata: {name: js}
 nodes:
-  calc: {type: set, params: {values: {total: "${input.a + 1}"}}}
+  calc: {type: set, params: {values: {total: "${Math.max(input.a, 1)}"}}}
 """)
     )
     with pytest.raises(NodeFailed) as info:
         await flow.run({"a": 1})
     cause = info.value.cause
     assert isinstance(cause, ExpressionError)
-    assert "node 'calc', param 'values.total': expression ${input.a + 1} needs JavaScript" in (
-        str(cause)
+    assert (
+        "node 'calc', param 'values.total': expression ${Math.max(input.a, 1)} needs JavaScript"
+        in str(cause)
     )
+
+
+async def test_arithmetic_on_primitives_runs_without_a_sandbox() -> None:
+    flow = compile_flow(
+        load_flow("""\
+metadata: {name: native}
+nodes:
+  calc:
+    type: set
+    params:
+      values:
+        total: "${input.a + 1}"
+        half: "${input.a / 2}"
+        label: "${input.a > 0 ? 'positive' : 'not positive'} (${input.name + '!'})"
+""")
+    )
+    result = await flow.run({"a": 1, "name": "Ada"})
+    assert result.output == {"total": 2, "half": 0.5, "label": "positive (Ada!)"}
+    # The same expression with an object as the operand is JavaScript's ToPrimitive: V8's.
+    with pytest.raises(NodeFailed, match=r"\$\{input\.a \+ 1\} needs JavaScript"):
+        await flow.run({"a": {"b": 1}, "name": "Ada"})
+
+
+async def test_a_native_expression_falls_back_to_the_sandbox_for_object_operands(
+    sandbox: Sandbox,
+) -> None:
+    flow = compile_flow(
+        load_flow("""\
+metadata: {name: fallback}
+nodes:
+  calc: {type: set, params: {values: {total: "${input.a + 1}"}}}
+"""),
+        scripts=sandbox,
+    )
+    assert (await flow.run({"a": 1})).output == {"total": 2}
+    assert (await flow.run({"a": {"b": 1}})).output == {"total": "[object Object]1"}
+    assert (await flow.run({"a": [1, 2]})).output == {"total": "1,21"}
 
 
 async def test_hooks_run_at_prep_exec_and_post(sandbox: Sandbox) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ from flowrunner.definition import compile_flow, load_flow
 from flowrunner.engine import NodeEvent, RunResult
 from flowrunner.errors import DefinitionError, NodeFailed, ScriptError, ScriptTimeout
 from flowrunner.scripting import Sandbox
+from flowrunner.scripting.host import ScriptResult, SyntaxKind
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -182,6 +183,85 @@ async def test_condition_routes_by_boolean_or_action_name(
 ) -> None:
     text = CONDITION.replace("{script}", f'"{script}"')
     assert (await run(sandbox, text, value)).output == expected
+
+
+class CountingHost:
+    """The real sandbox, counting the function bodies sent to it."""
+
+    def __init__(self, inner: Sandbox) -> None:
+        self.inner = inner
+        self.bodies: list[str] = []
+        self.checked: list[str] = []
+
+    async def evaluate_expression(self, code: str, scope: Mapping[str, Any]) -> Any:
+        return await self.inner.evaluate_expression(code, scope)
+
+    async def evaluate_expressions(
+        self, codes: Sequence[str], scope: Mapping[str, Any]
+    ) -> list[Any]:
+        return await self.inner.evaluate_expressions(codes, scope)
+
+    async def run_function(self, body: str, scope: Mapping[str, Any]) -> ScriptResult:
+        self.bodies.append(body)
+        return await self.inner.run_function(body, scope)
+
+    def check_syntax(self, code: str, *, kind: SyntaxKind) -> None:
+        self.checked.append(code)
+        self.inner.check_syntax(code, kind=kind)
+
+
+NATIVE_CONDITION = """\
+metadata: {name: c}
+nodes:
+  check:
+    type: condition
+    params: {condition_script: "return input.n > params.limit ? 'big' : input.n > 0;", limit: 9}
+    next: {true: yes, false: no, big: huge}
+  yes: {type: set, params: {values: {went: "yes ${input.n}"}}}
+  no: {type: set, params: {values: {went: "no ${input.n}"}}}
+  huge: {type: set, params: {values: {went: "huge ${input.n}"}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(5, "yes 5"), (-5, "no -5"), (50, "huge 50"), ("12", "huge 12")]
+)
+async def test_a_condition_that_returns_one_native_expression_skips_the_sandbox(
+    sandbox: Sandbox, value: Any, expected: str
+) -> None:
+    host = CountingHost(sandbox)
+    flow = compile_flow(load_flow(NATIVE_CONDITION, scripts=host), scripts=host)
+    assert (await flow.run({"n": value})).output == {"went": expected}
+    assert host.bodies == []
+    assert host.checked == []  # valid JavaScript by construction: no syntax check at load
+
+
+async def test_a_flow_with_expressions_outside_the_subset_is_still_syntax_checked(
+    sandbox: Sandbox,
+) -> None:
+    host = CountingHost(sandbox)
+    text = NATIVE_CONDITION.replace("yes ${input.n}", "yes ${input.n ** 2}")
+    flow = compile_flow(load_flow(text, scripts=host), scripts=host)
+    assert host.checked == ["input.n ** 2"]
+    assert (await flow.run({"n": 3})).output == {"went": "yes 9"}
+
+
+async def test_a_native_condition_goes_to_the_sandbox_when_its_values_need_it(
+    sandbox: Sandbox,
+) -> None:
+    host = CountingHost(sandbox)
+    flow = compile_flow(load_flow(NATIVE_CONDITION, scripts=host), scripts=host)
+    # An array compared with a number is ToPrimitive (Array.prototype.join): V8's answer.
+    assert (await flow.run({"n": [50]})).output == {"went": "huge [50]"}
+    assert host.bodies == ["return input.n > params.limit ? 'big' : input.n > 0;"]
+
+
+async def test_a_condition_naming_shared_runs_in_the_sandbox(sandbox: Sandbox) -> None:
+    host = CountingHost(sandbox)
+    text = NATIVE_CONDITION.replace("input.n > 0;", "shared !== null;")
+    flow = compile_flow(load_flow(text, scripts=host), scripts=host)
+    assert (await flow.run({"n": 5})).output == {"went": "yes 5"}
+    assert len(host.bodies) == 1
 
 
 async def test_condition_passes_its_input_through_and_can_write_shared(sandbox: Sandbox) -> None:

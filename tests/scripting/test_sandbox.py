@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -254,3 +255,15 @@ async def test_large_scopes_cross_intact(sandbox: Sandbox) -> None:
     body = "return {n: input.rows.length, last: input.rows.at(-1), sum: input.rows.length}"
     value = (await sandbox.run_function(body, {"input": {"rows": rows}})).value
     assert value == {"n": 2000, "last": rows[-1], "sum": 2000}
+
+
+async def test_a_lone_surrogate_in_the_data_reaches_the_script_as_javascript_has_it(
+    sandbox: Sandbox,
+) -> None:
+    # JSON "\ud800" (valid JSON, as a request body may carry it) parses to a lone surrogate,
+    # which has no UTF-8 form.
+    lone = json.loads('"a\\ud800b"')
+    assert await sandbox.evaluate_expression("input.length", {"input": lone}) == 3
+    code = await sandbox.evaluate_expression("input.charCodeAt(1)", {"input": lone})
+    assert code == 0xD800
+    assert await sandbox.evaluate_expression("input", {"input": lone}) == lone

@@ -452,6 +452,31 @@ async def test_crash_recovery_never_claims_a_child_run(
     assert taken.lease_owner == "rescuer"
 
 
+async def test_usage_is_stored_with_the_execution_and_none_leaves_it(
+    store: Store, account: Account
+) -> None:
+    run_id = await _run(store, account)
+    assert (await store.executions.get(account.id, run_id)).usage is None
+    usage = {
+        "calls": 2,
+        "prompt_tokens": 30,
+        "completion_tokens": 12,
+        "total_tokens": 42,
+        "nodes": {"ask": {"calls": 2, "prompt_tokens": 30, "completion_tokens": 12,
+                          "total_tokens": 42}},
+    }  # fmt: skip
+    done = await store.executions.update(
+        account.id, run_id, status="completed", usage=usage, release_lease=True
+    )
+    assert done.usage == usage
+    assert (await store.executions.get(account.id, run_id)).usage == usage
+    # Another update that does not name usage keeps it.
+    again = await store.executions.update(account.id, run_id, output={"ok": True})
+    assert again.usage == usage
+    listed = await store.executions.list(account.id)
+    assert [e.usage for e in listed.items] == [usage]
+
+
 async def test_delete_takes_only_this_accounts_runs_in_the_given_statuses_with_their_data(
     store: Store, account: Account, other: Account
 ) -> None:

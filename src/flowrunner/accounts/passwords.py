@@ -15,6 +15,11 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from flowrunner.errors import InvalidInput
 
+# argon2id of "flowrunner-timing-equalizer" with the library's default parameters.
+_DUMMY = (
+    "$argon2id$v=19$m=65536,t=3,p=4$vm1FCeuMPJuJ3U0w3F3QDg$"
+    "cA3LDp8I7LqQZAdmnepr5698ltRPUKVekU96IUr/EjU"
+)
 MIN_PASSWORD_LENGTH = 8
 # argon2 accepts any length, but hashing megabytes per attempt is a cheap denial of service.
 MAX_PASSWORD_LENGTH = 1024
@@ -39,7 +44,11 @@ class PasswordHasher:
         )
         # A real hash to verify against when the username does not exist, so an unknown
         # user costs the same time as a wrong password (no username probing by timing).
-        self._dummy = self._argon2.hash("flowrunner-timing-equalizer")
+        # Not hashed here: a hash is ~0.2 s of CPU that every server start (and every CLI
+        # admin command) paid before answering anything. With the default parameters it is
+        # a stored one (verifying costs what the parameters in it say, whatever the
+        # password); with others it is made on first use.
+        self._dummy = None if self._argon2.check_needs_rehash(_DUMMY) else _DUMMY
 
     async def hash(self, password: str) -> str:
         return await asyncio.to_thread(self._argon2.hash, password)
@@ -49,13 +58,19 @@ class PasswordHasher:
 
     async def burn(self, password: str) -> None:
         """Spend the time of a verification (for unknown usernames)."""
-        await asyncio.to_thread(self._verify, self._dummy, password)
+        await asyncio.to_thread(self._burn, password)
 
     def needs_rehash(self, password_hash: str) -> bool:
         try:
             return self._argon2.check_needs_rehash(password_hash)
         except InvalidHashError:
             return True
+
+    def _burn(self, password: str) -> None:
+        if self._dummy is None:
+            # Two threads may both make one: the same work, either is as good.
+            self._dummy = self._argon2.hash("flowrunner-timing-equalizer")
+        self._verify(self._dummy, password)
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:

@@ -178,7 +178,7 @@ async def _sampling(metrics: Metrics | None, executions: ExecutionService) -> As
     if metrics is None:
         yield
         return
-    probes = [(metrics.runs_held, executions.held)]
+    probes = metrics.probes(executions.held)
     task = asyncio.get_running_loop().create_task(metrics.sample(probes, every=1.0))
     try:
         yield
@@ -224,6 +224,7 @@ def create_app(
                         registry=services.plugins.current,
                         webhooks=hooks.outbox,
                         observe_bus=None if metrics is None else metrics.bus,
+                        observe_sandbox=None if metrics is None else metrics.watch_sandbox,
                     ) as app.state.executions,
                     watching(services.plugins, services.audit, watch=settings.plugins_watch),
                     _triggers_runtime(app, settings, opened),

@@ -6,16 +6,14 @@ server and no token, only the server's settings: it is how the first admin is ma
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flowrunner.accounts import AccountService, LoginLimiter
-from flowrunner.audit import AuditLog
-from flowrunner.config import Settings, load_settings
-from flowrunner.storage import Account, open_store
+if TYPE_CHECKING:
+    from flowrunner.config import Settings
+    from flowrunner.storage import Account
 
 accounts_app = typer.Typer(
     help="Manage accounts directly in the store (no server needed).", no_args_is_help=True
@@ -32,6 +30,10 @@ def create(
     ] = False,
 ) -> None:
     """Create an account; the password is prompted for (twice) unless --password-stdin."""
+    import asyncio
+
+    from flowrunner.config import load_settings
+
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -42,6 +44,10 @@ def create(
 
 
 async def _create(settings: Settings, username: str, password: str, admin: bool) -> Account:
+    from flowrunner.accounts import AccountService, LoginLimiter
+    from flowrunner.audit import AuditLog
+    from flowrunner.storage import open_store
+
     store = await open_store(settings)
     try:
         # The limiter is irrelevant here (no login happens); the service needs one.

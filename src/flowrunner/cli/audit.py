@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
+from typing import TYPE_CHECKING
 
 import typer
 
-from flowrunner.audit import AuditLog, VerifyReport
-from flowrunner.config import Settings, load_settings
-from flowrunner.storage import open_store
+if TYPE_CHECKING:
+    from flowrunner.audit import VerifyReport
+    from flowrunner.config import Settings
 
 audit_app = typer.Typer(help="Inspect the tamper-evident audit log.", no_args_is_help=True)
 EXAMPLE = "Example: flowrunner admin audit verify"
@@ -20,6 +20,10 @@ TAMPERED_EXIT_CODE = 3
 def verify() -> None:
     """Verify every record's hash and link in every chain, and each chain's end against its
     recorded head; exit 3 if a record was edited, deleted or added behind flowrunner's back."""
+    import asyncio
+
+    from flowrunner.config import load_settings
+
     report = asyncio.run(_verify(load_settings()))
     if not report.ok:
         for problem in report.problems:
@@ -32,6 +36,9 @@ def verify() -> None:
 
 
 async def _verify(settings: Settings) -> VerifyReport:
+    from flowrunner.audit import AuditLog
+    from flowrunner.storage import open_store
+
     store = await open_store(settings)
     try:
         return await AuditLog(store).verify()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import os
@@ -10,7 +9,7 @@ import uuid
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,22 +18,17 @@ from rich.markup import escape
 from flowrunner.cli.problems import render_problems, summary
 from flowrunner.cli.progress import ProgressView
 from flowrunner.cli.run_secrets import collect_secrets
-from flowrunner.config import Settings, load_settings
-from flowrunner.definition import (
-    FlowDefinition,
-    compile_flow,
-    load_flow,
-    validate_flow,
-)
-from flowrunner.definition.schema.editor import editor_schema
-from flowrunner.engine import RunResult
 from flowrunner.errors import DefinitionError, ExecutionError, FlowrunnerError, NodeFailed
-from flowrunner.executions.run_kv import local_kv
-from flowrunner.nodes.database.connections import close_connections
-from flowrunner.nodes.store import RUN_KV
-from flowrunner.plugins import NodeTypeRegistry, plugin_manager
-from flowrunner.scripting import Sandbox
-from flowrunner.secrets import Masker
+
+if TYPE_CHECKING:
+    from flowrunner.config import Settings
+    from flowrunner.definition import (
+        FlowDefinition,
+    )
+    from flowrunner.engine import RunResult
+    from flowrunner.plugins import NodeTypeRegistry
+    from flowrunner.scripting import Sandbox
+    from flowrunner.secrets import Masker
 
 
 class OutputFormat(StrEnum):
@@ -85,6 +79,9 @@ def _finite(value: Any) -> Any:
 
 def _sandbox(settings: Settings | None = None) -> Sandbox:
     """One sandbox worker is plenty for a single local run; limits come from settings."""
+    from flowrunner.config import load_settings
+    from flowrunner.scripting import Sandbox
+
     settings = settings or load_settings()
     return Sandbox(workers=1, timeout=settings.script_timeout, memory_mb=settings.script_memory_mb)
 
@@ -93,11 +90,15 @@ def validate(
     files: Annotated[list[Path], typer.Argument(help="Flow files to check.")],
 ) -> None:
     """Check flow files; print every problem with its line:column. Exit 1 on any error."""
+    import asyncio
+
     if not asyncio.run(_validate_all(files, Console(stderr=True, soft_wrap=True))):
         raise typer.Exit(1)
 
 
 async def _validate_all(files: list[Path], out: Console) -> bool:
+    from flowrunner.definition import validate_flow
+
     ok = True
     registry = _registry(out)
     # The sandbox parses scripts and JavaScript expressions, so their syntax errors are found.
@@ -126,6 +127,9 @@ async def _validate_all(files: list[Path], out: Console) -> bool:
 def _registry(console: Console, settings: Settings | None = None) -> NodeTypeRegistry:
     """Built-ins and the plugins the server would load (its settings); a broken plugin is
     a warning line, not a failure of the command."""
+    from flowrunner.config import load_settings
+    from flowrunner.plugins import plugin_manager
+
     manager = plugin_manager(settings or load_settings())
     for status in manager.plugins():
         if status.error:
@@ -139,6 +143,8 @@ def _registry(console: Console, settings: Settings | None = None) -> NodeTypeReg
 def _load(
     path: Path, console: Console, sandbox: Sandbox, registry: NodeTypeRegistry
 ) -> FlowDefinition:
+    from flowrunner.definition import load_flow
+
     text = _read(path)
     try:
         definition = load_flow(
@@ -155,6 +161,12 @@ def _load(
 async def _execute(
     path: Path, run_input: Any, console: Console, secrets: dict[str, Any], masker: Masker
 ) -> RunResult:
+    from flowrunner.config import load_settings
+    from flowrunner.definition import compile_flow
+    from flowrunner.executions.run_kv import local_kv
+    from flowrunner.nodes.database.connections import close_connections
+    from flowrunner.nodes.store import RUN_KV
+
     settings = load_settings()
     async with _sandbox(settings) as sandbox:
         registry = _registry(console, settings)
@@ -217,6 +229,10 @@ def run(
     Secrets also come from FLOWRUNNER_SECRET_<NAME> environment variables; their values are
     shown as *** wherever the run prints them.
     """
+    import asyncio
+
+    from flowrunner.secrets import Masker
+
     err = Console(stderr=True, soft_wrap=True)
     run_input = parse_input(input_)
     secrets = collect_secrets(environ=os.environ, file=secrets_file, pairs=secret or ())
@@ -278,6 +294,8 @@ def _report_failure(
 def schema() -> None:
     """Print the JSON Schema of the flow format, with the params of every node type, built-in
     or plugin (for editors: yaml-language-server)."""
+    from flowrunner.definition.schema.editor import editor_schema
+
     registry = _registry(Console(stderr=True, soft_wrap=True))
     types = {name: registry.get(name).params_schema for name in registry.names()}
     typer.echo(json.dumps(editor_schema(types), indent=2))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.status import Status
 
-from flowrunner.engine import NodeEvent
+if TYPE_CHECKING:
+    from flowrunner.engine import NodeEvent
 
 _LEVEL_STYLE = {
     "debug": "dim",

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flowrunner.config import Settings, load_settings
-
 if TYPE_CHECKING:
+    from flowrunner.config import Settings
     from flowrunner.retention import Pruned
 
 EXAMPLE = "Example: flowrunner db prune --dry-run"
@@ -25,6 +23,10 @@ def prune(
 ) -> None:
     """Delete the finished runs the retention policies let go (FLOWRUNNER_RETENTION_* and each
     account's own), with their events and checkpoints; active runs and audit records stay."""
+    import asyncio
+
+    from flowrunner.config import load_settings
+
     done = asyncio.run(_prune(load_settings(), dry_run=dry_run, username=account))
     verb = "would delete" if dry_run else "deleted"
     for pruned in done:

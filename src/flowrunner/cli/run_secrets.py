@@ -15,9 +15,6 @@ from typing import Any
 
 import typer
 
-from flowrunner.config import Settings
-from flowrunner.secrets.vault import KEY_PATTERN, MAX_VALUE_BYTES
-
 ENV_PREFIX = "FLOWRUNNER_SECRET_"
 # A secrets file is a handful of lines; anything this large is the wrong file.
 MAX_FILE_BYTES = 1024 * 1024
@@ -45,6 +42,9 @@ def collect_secrets(
 
 def from_environment(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """``FLOWRUNNER_SECRET_<KEY>`` variables; settings that share the prefix are not secrets."""
+    from flowrunner.config import Settings
+    from flowrunner.secrets.vault import KEY_PATTERN
+
     settings = {f"FLOWRUNNER_{name.upper()}" for name in Settings.model_fields}
     out: dict[str, Any] = {}
     for name, value in environ.items():
@@ -138,6 +138,8 @@ def _dotenv_value(value: str) -> str:
 
 
 def _checked_key(key: str, hint: str) -> str:
+    from flowrunner.secrets.vault import KEY_PATTERN
+
     if not KEY_PATTERN.match(key):
         raise typer.BadParameter(
             f"secret name {key!r} must be letters, digits and _ (not starting with a digit), "
@@ -148,6 +150,8 @@ def _checked_key(key: str, hint: str) -> str:
 
 
 def _checked_value(value: Any, hint: str) -> Any:
+    from flowrunner.secrets.vault import MAX_VALUE_BYTES
+
     if len(json.dumps(value)) > MAX_VALUE_BYTES:
         raise typer.BadParameter(
             f"a secret value is limited to {MAX_VALUE_BYTES} bytes", param_hint=hint

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
+from typing import TYPE_CHECKING
 
 import typer
 
-from flowrunner.audit import AuditLog
-from flowrunner.config import Settings, load_settings
-from flowrunner.secrets import Keyring, SecretVault
-from flowrunner.storage import open_store
+if TYPE_CHECKING:
+    from flowrunner.config import Settings
+    from flowrunner.secrets import Keyring
 
 secrets_app = typer.Typer(help="Manage the secrets vault's encryption keys.", no_args_is_help=True)
 EXAMPLE = "Example: FLOWRUNNER_SECRET_KEYS=new,old flowrunner admin secrets rotate-key"
@@ -21,6 +20,11 @@ def rotate_key() -> None:
     Procedure: put the new key first in FLOWRUNNER_SECRET_KEYS (keep the old ones after it)
     and restart the servers; run this command; then remove the old keys.
     """
+    import asyncio
+
+    from flowrunner.config import load_settings
+    from flowrunner.secrets import Keyring
+
     settings = load_settings()
     keyring = Keyring.from_settings(settings)
     count = asyncio.run(_rotate(settings, keyring))
@@ -32,6 +36,10 @@ def rotate_key() -> None:
 
 
 async def _rotate(settings: Settings, keyring: Keyring) -> int:
+    from flowrunner.audit import AuditLog
+    from flowrunner.secrets import SecretVault
+    from flowrunner.storage import open_store
+
     store = await open_store(settings)
     try:
         return await SecretVault(store, keyring, AuditLog(store)).rotate()

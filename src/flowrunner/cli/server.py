@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import tempfile
@@ -10,16 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
 from flowrunner.cli.prune import EXAMPLE as prune_example
 from flowrunner.cli.prune import prune
-from flowrunner.config import Settings, load_settings
-from flowrunner.logging import configure_logging
-from flowrunner.secrets import Keyring
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from flowrunner.config import Settings
 
 # How `serve --workers N` hands its options to the worker processes, which uvicorn starts
 # fresh (spawned) and which build the app from this module's factory.
@@ -61,7 +58,12 @@ def serve(
     ] = 1,
 ) -> None:
     """Serve the HTTP API (SQLite in the data dir unless FLOWRUNNER_STORAGE says otherwise)."""
+    import uvicorn
+
     from flowrunner.api import create_app
+    from flowrunner.config import load_settings
+    from flowrunner.logging import configure_logging
+    from flowrunner.secrets import Keyring
 
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = load_settings(config, **overrides)
@@ -108,6 +110,8 @@ def serve(
 def worker_app() -> FastAPI:
     """The app of one ``serve --workers N`` process (uvicorn calls it in each worker)."""
     from flowrunner.api import create_app
+    from flowrunner.config import load_settings
+    from flowrunner.logging import configure_logging
 
     configure_logging(os.environ.get(_LOG_LEVEL_ENV, "info"))
     return create_app(load_settings(None))
@@ -115,6 +119,8 @@ def worker_app() -> FastAPI:
 
 def db_upgrade(config: ConfigOption = None) -> None:
     """Migrate the SQL database to the latest schema (also done on every start)."""
+    from flowrunner.config import load_settings
+
     settings = load_settings(config)
     if settings.storage not in ("sqlite", "postgres"):
         raise typer.BadParameter(f"storage {settings.storage!r} has no schema to migrate")
@@ -123,6 +129,8 @@ def db_upgrade(config: ConfigOption = None) -> None:
 
 
 def _upgrade(settings: Settings) -> None:
+    import asyncio
+
     from flowrunner.storage import upgrade
     from flowrunner.storage.factory import sql_url
 

@@ -30,6 +30,7 @@ from flowrunner.errors import DefinitionError, FlowrunnerError, Problem
 from flowrunner.expressions import thaw
 from flowrunner.nodes.base import SECRETS
 from flowrunner.nodes.fanout import JoinNode, SplitNode
+from flowrunner.nodes.run_resources import RUN_RESOURCES, RunResources
 from flowrunner.nodes.spec import BuildEnv
 from flowrunner.plugins import NodeTypeRegistry, builtin_registry
 
@@ -75,19 +76,24 @@ class CompiledFlow:
         values = dict(scoped) if scoped else {}
         if secrets is not None:
             values[SECRETS] = secrets
-        return await self.engine_flow.run(
-            input,
-            shared=shared,
-            observer=observer,
-            execution=execution,
-            start_at=start_at,
-            results=results,
-            checkpoint=checkpoint,
-            error=error,
-            steps=steps,
-            size_check=size_check,
-            scoped=values,
-        )
+        # What nodes keep open across visits (MCP sessions): this run's, closed as it ends.
+        resources = values[RUN_RESOURCES] = RunResources()
+        try:
+            return await self.engine_flow.run(
+                input,
+                shared=shared,
+                observer=observer,
+                execution=execution,
+                start_at=start_at,
+                results=results,
+                checkpoint=checkpoint,
+                error=error,
+                steps=steps,
+                size_check=size_check,
+                scoped=values,
+            )
+        finally:
+            await resources.aclose()
 
 
 def compile_flow(

@@ -23,7 +23,14 @@ from flowrunner.definition.schema_errors import schema_problems
 from flowrunner.definition.source import Path, SourceMap, dotted
 from flowrunner.definition.triggers import check_triggers
 from flowrunner.errors import ExpressionError, FlowrunnerError, Problem, ScriptError
-from flowrunner.expressions import SCOPE_NAMES, Segment, parse_path, split_template
+from flowrunner.expressions import (
+    SCOPE_NAMES,
+    Segment,
+    compile_expression,
+    compile_return,
+    parse_path,
+    split_template,
+)
 from flowrunner.plugins import NodeTypeRegistry
 
 if TYPE_CHECKING:
@@ -161,6 +168,10 @@ class Checker(GraphChecks):
             for name in sorted(code_params):
                 if isinstance(params.get(name), str):
                     self._check_script((*base, "params", name), params[name], "function")
+            nested = getattr(node_type, "nested_scripts", None)
+            if callable(nested):
+                for rel, code in nested(params):
+                    self._check_script((*base, "params", *rel), code, "function")
         hooks = node.get("hooks")
         if isinstance(hooks, Mapping):
             for stage, code in hooks.items():
@@ -322,7 +333,11 @@ class Checker(GraphChecks):
         if self.scripts is None:
             return
         for part in parts:
-            if isinstance(part, Segment) and parse_path(part.code, SCOPE_NAMES) is None:
+            if not isinstance(part, Segment) or parse_path(part.code, SCOPE_NAMES) is not None:
+                continue
+            # The native subset is valid JavaScript by construction: no V8 check needed (a
+            # flow with only such expressions loads without starting the syntax checker).
+            if compile_expression(part.code, SCOPE_NAMES) is None:
                 # Column of the code inside the string: after "${" and any leading blanks.
                 raw = text[part.offset + 2 :]
                 start = part.offset + 3 + len(raw) - len(raw.lstrip())
@@ -341,6 +356,8 @@ class Checker(GraphChecks):
                 return
         if self.scripts is None:
             return
+        if kind == "function" and compile_return(code, SCOPE_NAMES) is not None:
+            return  # one `return <native expression>`: valid JavaScript by construction
         try:
             self.scripts.check_syntax(code, kind=kind)
         except ScriptError as exc:

@@ -59,20 +59,39 @@ class Packer:
     def __init__(self, run_input: Any) -> None:
         self._input = run_input
         self._known: dict[str, dict[str, Any]] | None = None
+        # id of a result copy -> (that copy, its packed form, the values it added), from the
+        # last checkpoint: the recorder hands the same copy of an unchanged output to every
+        # checkpoint, which then costs no second encoding.
+        self._packed: dict[int, tuple[Any, Any, dict[str, Any]]] = {}
 
     def pack(self, shared: Any, results: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
         """``shared`` and ``results`` with big values referenced. They must be JSON-safe,
-        detached copies (``payloads.to_json``): values are kept, not copied again. Reserved
-        keys (``$values``) and sealed parts (encrypted: they hold a secret) stay as they are."""
+        detached copies (``payloads.to_json``) that are never changed afterwards: values are
+        kept, not copied again, and a result passed again (the same object) is packed as it
+        was. Reserved keys (``$values``) and sealed parts (encrypted: they hold a secret) stay
+        as they are."""
         values: dict[str, Any] = {}
+        last, self._packed = self._packed, {}
         packed = {
-            key: self._ref(value, values, 1) if is_node_result(key) else value
+            key: self._result(value, values, last) if is_node_result(key) else value
             for key, value in results.items()
         }
         packed_shared = self._ref(shared, values, 0)
         if values:
             packed[VALUES] = values
         return packed_shared, packed
+
+    def _result(
+        self, value: Any, values: dict[str, Any], last: dict[int, tuple[Any, Any, dict[str, Any]]]
+    ) -> Any:
+        hit = last.get(id(value))
+        if hit is None or hit[0] is not value:
+            added: dict[str, Any] = {}
+            hit = (value, self._ref(value, added, 1), added)
+        self._packed[id(value)] = hit  # kept for the next checkpoint only: bounded
+        for digest, member in hit[2].items():
+            values.setdefault(digest, member)
+        return hit[1]
 
     def _ref(self, value: Any, values: dict[str, Any], depth: int) -> Any:
         if is_sealed(value):

@@ -2,17 +2,20 @@
 
 ``RunUsage`` is the run's ``USAGE_METER`` (nodes/llm/usage.py): every call's usage is added to
 its node's and the run's totals (kept in the checkpoint's resume data, so a resumed run keeps
-counting, and reported in the run's final event as ``data.usage``) and to the account's count
-for the month (KV namespace ``llm.usage``, key ``YYYY-MM``). With a budget
-(``FLOWRUNNER_LLM_MONTHLY_TOKEN_BUDGET``), a call is refused once the month's count reached it.
+counting, and stored with the execution as its ``usage``) and to the account's count for the
+month (KV namespace ``llm.usage``, key ``tokens-YYYY-MM``, a number).
 
-The monthly count is read-modify-write, not atomic: parallel calls of one account can overshoot
-the budget by the calls in flight; a budget is a brake, not an invoice.
+The count is the store's atomic ``increment``, so it holds across server processes and
+workers. With a budget (``FLOWRUNNER_LLM_MONTHLY_TOKEN_BUDGET``) a call first adds an estimate
+of its tokens (its prompt plus its ``max_tokens``) to the count and goes ahead only if the
+count was under the budget before that; when it ends, its real usage replaces the estimate.
+Calls racing for the last of a budget are ordered by the increments: only the first passes
+the line, so the month can end over its budget by that one call's tokens, not by every call
+in flight.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -40,7 +43,6 @@ class RunUsage:
         self._account_id = account_id
         self._budget = budget
         self._clock = clock
-        self._lock = asyncio.Lock()
         self.totals: dict[str, Any] = _empty()
         self.nodes: dict[str, dict[str, Any]] = {}
         if seed:
@@ -56,40 +58,51 @@ class RunUsage:
         """The run's totals and per-node counts (JSON)."""
         return {**self.totals, "nodes": {k: dict(v) for k, v in self.nodes.items()}}
 
-    async def check(self, node_id: str) -> None:
+    async def reserve(self, node_id: str, tokens: int) -> int:
         if self._budget is None:
-            return
-        spent = await self._month_total()
-        if spent >= self._budget:
+            return 0  # nothing to hold: the count is only added to after the call
+        month = self._month()
+        held = max(tokens, 1)
+        after = await self._add(month, held)
+        if after - held >= self._budget:
+            await self._add(month, -held)
             raise LLMBudgetExceeded(
                 f"node '{node_id}': the account's monthly token budget of {self._budget} is "
-                f"spent ({spent} tokens used in {self._month()}); it renews next month "
+                f"spent ({after - held} tokens used in {month}); it renews next month "
                 "(FLOWRUNNER_LLM_MONTHLY_TOKEN_BUDGET)",
                 node_id=node_id,
             )
+        return held
 
-    async def record(self, node_id: str, usage: Usage) -> None:
-        for counts in (self.totals, self.nodes.setdefault(node_id, _empty())):
-            counts["calls"] += 1
-            counts["prompt_tokens"] += usage.prompt_tokens
-            counts["completion_tokens"] += usage.completion_tokens
-            counts["total_tokens"] += usage.total_tokens
-        async with self._lock:  # one read-modify-write per process at a time
-            spent = await self._month_total()
-            await self._kv.put(
-                self._account_id, NAMESPACE, self._month(), {"tokens": spent + usage.total_tokens}
-            )
+    async def settle(self, node_id: str, held: int, usage: Usage | None) -> None:
+        used = usage.total_tokens if usage is not None else 0
+        if usage is not None:
+            for counts in (self.totals, self.nodes.setdefault(node_id, _empty())):
+                counts["calls"] += 1
+                counts["prompt_tokens"] += usage.prompt_tokens
+                counts["completion_tokens"] += usage.completion_tokens
+                counts["total_tokens"] += usage.total_tokens
+        if used != held:
+            await self._add(self._month(), used - held)
 
-    async def _month_total(self) -> int:
+    async def month_total(self) -> int:
+        """The account's tokens this month (what calls used plus what calls in flight hold)."""
         try:
-            entry = await self._kv.get(self._account_id, NAMESPACE, self._month())
+            entry = await self._kv.get(self._account_id, NAMESPACE, _key(self._month()))
         except NotFound:
             return 0
-        value = entry.value
-        return int(value.get("tokens") or 0) if isinstance(value, Mapping) else 0
+        return int(entry.value) if isinstance(entry.value, int | float) else 0
+
+    async def _add(self, month: str, amount: int) -> int:
+        entry = await self._kv.increment(self._account_id, NAMESPACE, _key(month), amount)
+        return int(entry.value) if isinstance(entry.value, int | float) else 0
 
     def _month(self) -> str:
         return self._clock().strftime("%Y-%m")
+
+
+def _key(month: str) -> str:
+    return f"tokens-{month}"
 
 
 def _empty() -> dict[str, Any]:

@@ -11,6 +11,13 @@ A crash before that write leaves neither the node's events nor its checkpoint, s
 runs again on resume: at-least-once per node. (Events a timer flushed while the node ran are
 stored already, so the history shows both attempts.)
 
+A finished node's output is measured, copied and sealed for the checkpoint once, at the first
+checkpoint that holds it; the later checkpoints of the run reuse that copy as long as the run
+still holds the very same object under that key (a node that runs again gives a new one). So
+a ten-node run copies ten outputs, not 1 + 2 + ... + 10, and a checkpoint holds each output as
+its node returned it (a Python node that changes an earlier output in place changes the run's
+``results``, not that output's stored copy).
+
 Every write also says where the run is: its ``progress`` (the share of nodes its last
 checkpoint shows done) and its ``current_node`` (the top-level node running, or next), kept on
 the execution record for whoever reads it, until the run ends (``settle``).
@@ -94,6 +101,8 @@ class Recorder:
         self._should_suspend = should_suspend
         self.last_seq = execution.last_event_seq
         self._packer = Packer(execution.input)  # big values once per checkpoint, by reference
+        # Node id -> (its output object, JSON size, sealed copy), for the next checkpoints.
+        self._copies: dict[str, tuple[Any, int, Any]] = {}
         # Where the run is, for the next write: progress at the last checkpoint and the
         # top-level node running now (None: not known yet, the record keeps what it has).
         self.progress: float | None = None
@@ -164,8 +173,18 @@ class Recorder:
         # secret-holding parts are sealed (encrypted), the rest stays readable JSON.
         limits = self._limits
         used, shared = limits.shared_copy(point.shared, point.node_id)
-        copied = limits.checkpoint_parts(point.results.items(), used, point.node_id)
-        results = {key: seal(value) for key, value in copied.items()}
+        known, fresh = self._copies, []
+        for key, value in point.results.items():
+            entry = known.get(key)
+            if entry is not None and entry[0] is value:
+                used += len(key) + 4 + entry[1]  # as checkpoint_parts counts it
+            else:
+                fresh.append((key, value))
+        sizes: dict[str, int] = {}
+        copied = limits.checkpoint_parts(fresh, used, point.node_id, sizes=sizes)
+        for key, value in fresh:
+            known[key] = (value, sizes[key], seal(copied[key]))
+        results = {key: known[key][2] for key in point.results}
         if self.usage is not None and self.usage.used:
             resume["usage"] = self.usage.snapshot()
         self.progress = checkpoint_progress(results, resume)

@@ -286,6 +286,9 @@ class Runner:
         if recorder is not None:
             await recorder.settle()
         now = self._clock()
+        usage = recorder.usage if recorder is not None else None
+        if usage is not None and usage.used:  # model calls' tokens, kept with the run
+            fields["usage"] = usage.snapshot()
         try:
             outbox = await self._outbox(
                 execution, status, now, await self._definition(execution),
@@ -298,10 +301,8 @@ class Runner:
                 await recorder.close()
             return await store.get(execution.account_id, execution.id)
         if recorder is not None:
-            if recorder.usage is not None and recorder.usage.used:  # model calls' tokens
-                final = NewEvent(
-                    final.type, {**final.data, "usage": recorder.usage.snapshot()}, final.time
-                )
+            if "usage" in fields:  # in the final event too, for stream readers
+                final = NewEvent(final.type, {**final.data, "usage": fields["usage"]}, final.time)
             # The last node's events and the final one, in one append.
             recorder.add(final)
             await recorder.close()

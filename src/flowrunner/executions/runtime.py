@@ -58,6 +58,7 @@ async def run_parts(
     registry: Callable[[], NodeTypeRegistry] | None = None,
     webhooks: EventOutbox | None = None,
     observe_bus: Callable[[EventBus], EventBus] | None = None,
+    observe_sandbox: Callable[[Sandbox], None] | None = None,
 ) -> AsyncIterator[RunParts]:
     sandbox = Sandbox(
         workers=settings.script_workers,
@@ -66,6 +67,7 @@ async def run_parts(
         memory_mb=settings.script_memory_mb,
         recycle_after=settings.script_worker_max_evaluations,
         recycle_rss_mb=settings.script_worker_max_rss_mb,
+        idle_seconds=settings.script_worker_idle_seconds,
     )
     bus: EventBus = InProcessBus()
     redis_bus: RedisBus | None = None
@@ -77,6 +79,8 @@ async def run_parts(
             timeout=settings.event_bus_timeout_seconds,
             buffer=settings.event_bus_buffer,
         )
+    if observe_sandbox is not None:
+        observe_sandbox(sandbox)
     if observe_bus is not None:
         bus = observe_bus(bus)  # metrics: runs and nodes counted off their published events
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
@@ -127,10 +131,11 @@ async def execution_runtime(
     registry: Callable[[], NodeTypeRegistry] | None = None,
     webhooks: EventOutbox | None = None,
     observe_bus: Callable[[EventBus], EventBus] | None = None,
+    observe_sandbox: Callable[[Sandbox], None] | None = None,
 ) -> AsyncIterator[ExecutionService]:
     async with run_parts(
         settings, store, secrets=secrets, keys=keys, registry=registry, webhooks=webhooks,
-        observe_bus=observe_bus,
+        observe_bus=observe_bus, observe_sandbox=observe_sandbox,
     ) as parts:  # fmt: skip
         executor: Executor
         if settings.executor == "celery":

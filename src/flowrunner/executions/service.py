@@ -131,16 +131,18 @@ class ExecutionService:
         return await self._runs.get(account_id, execution_id)
 
     async def usage(self, account_id: str, execution_id: str) -> dict[str, Any]:
-        """The run's model-call usage (llm nodes): totals and per node. A finished run's is in
-        its final event; a running run's as of its last checkpoint."""
+        """The run's model-call usage (llm and agent nodes): totals and per node. A finished
+        run's is stored with it (older ones': in their final event); a running run's as of its
+        last checkpoint."""
         execution = await self._runs.get(account_id, execution_id)
-        found: Any = None
-        if is_terminal(execution.status):
+        found: Any = execution.usage
+        if found is None and is_terminal(execution.status):
+            # A run that ended before usage was kept on the execution: its final event.
             last = await self._runs.list_events(
                 account_id, execution_id, after_seq=max(0, execution.last_event_seq - 1)
             )
             found = last[-1].data.get("usage") if last else None
-        else:
+        elif not is_terminal(execution.status):
             checkpoint = await self._runs.get_checkpoint(account_id, execution_id)
             found = checkpoint.resume.get("usage") if checkpoint else None
         if isinstance(found, Mapping):

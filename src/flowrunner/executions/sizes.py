@@ -184,11 +184,17 @@ class RunLimits:
         return size, copy
 
     def checkpoint_parts(
-        self, parts: Iterable[tuple[str, Any]], used: int, node_id: str
+        self,
+        parts: Iterable[tuple[str, Any]],
+        used: int,
+        node_id: str,
+        *,
+        sizes: dict[str, int] | None = None,
     ) -> dict[str, Any]:
         """Detached JSON copies of ``parts`` (a checkpoint's results), one at a time, failing
         as soon as ``used`` plus what is copied passes the checkpoint cap: the copy never
-        grows past the cap by more than one part, itself measured before it is copied."""
+        grows past the cap by more than one part, itself measured before it is copied.
+        ``sizes``, if given, gets each part's JSON size."""
         out: dict[str, Any] = {}
         total = used
         for key, value in parts:
@@ -204,4 +210,6 @@ class RunLimits:
                     node_id=node_id,
                 )
             out[key] = copy
+            if sizes is not None:
+                sizes[key] = size
         return out

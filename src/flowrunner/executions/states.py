@@ -14,7 +14,7 @@ executor relies on this: a run that ended has no lease to hand back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +68,7 @@ async def transition(
     output: JSONValue = None,
     error: dict[str, Any] | None = None,
     outbox: Sequence[NewDelivery] = (),
+    usage: Mapping[str, JSONValue] | None = None,
 ) -> Execution:
     """Move ``execution`` to ``target`` atomically, with the lease and checkpoint effects the
     module docstring lists; ``Conflict`` if it is no longer in a status the move is allowed
@@ -90,6 +91,7 @@ async def transition(
             progress=1.0 if target == "completed" else None,
             started_at=started_at,
             finished_at=finished_at,
+            usage=usage,
             release_lease=ends,
             drop_checkpoint=target in _DROPS_CHECKPOINT,
             outbox=outbox,

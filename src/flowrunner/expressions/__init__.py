@@ -9,7 +9,9 @@ Compile a parameter value once with ``compile_value`` (or one string with
   booleans → ``true``/``false``.
 - Plain paths (``input.a.b``, ``results.fetch.body[0].id``, ``shared["k"]``,
   ``input.items[-1]``) are resolved natively; a missing key resolves to ``None`` (like JS
-  ``?.``). Anything else is JavaScript, delegated to a ``JSEvaluator`` (the sandbox).
+  ``?.``). Anything else is JavaScript: operators, literals and member access on primitive
+  values are evaluated natively with V8's exact results (``jsnative``), the rest is delegated
+  to a ``JSEvaluator`` (the sandbox).
 - ``$${`` is a literal ``${``.
 
 This package imports nothing from flowrunner except ``flowrunner.errors``.
@@ -26,6 +28,12 @@ from flowrunner.expressions.evaluate import (
     thaw,
     to_text,
 )
+from flowrunner.expressions.jsnative import (
+    NotNative,
+    Program,
+    compile_expression,
+    compile_return,
+)
 from flowrunner.expressions.paths import parse_path, resolve_path
 from flowrunner.expressions.template import (
     Segment,
@@ -38,10 +46,14 @@ __all__ = [
     "SCOPE_NAMES",
     "Expression",
     "JSEvaluator",
+    "NotNative",
+    "Program",
     "Resolver",
     "Segment",
     "Static",
     "TemplateSyntaxError",
+    "compile_expression",
+    "compile_return",
     "compile_template",
     "compile_value",
     "has_expression",

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from flowrunner.errors import ExpressionError, FlowrunnerError
+from flowrunner.expressions.jsnative import NotNative, Program, compile_expression
 from flowrunner.expressions.paths import Key, parse_path, resolve_path
 from flowrunner.expressions.template import Segment, has_expression, split_template
 
@@ -32,9 +33,10 @@ class JSEvaluator(Protocol):
 
 
 class Expression:
-    """The code of one ``${...}``: a native path when possible, JavaScript otherwise."""
+    """The code of one ``${...}``: a plain path, else a native program (``jsnative``) that
+    gives V8's answer where it is certain, else JavaScript."""
 
-    __slots__ = ("code", "keys", "root", "where")
+    __slots__ = ("code", "keys", "program", "root", "where")
 
     def __init__(self, code: str, where: str) -> None:
         self.code = code
@@ -42,23 +44,41 @@ class Expression:
         parsed = parse_path(code, SCOPE_NAMES)
         self.root: str | None = parsed[0] if parsed else None
         self.keys: tuple[Key, ...] = parsed[1] if parsed else ()
+        # Plain paths keep their own (optional-chaining) semantics; the rest is JavaScript,
+        # evaluated here when the text is in the native subset.
+        self.program: Program | None = (
+            compile_expression(code, SCOPE_NAMES) if parsed is None else None
+        )
 
     @property
     def native(self) -> bool:
+        """Whether no evaluation can need JavaScript (a native program may still, for some
+        values: an object in arithmetic, a method...)."""
         return self.root is not None
 
     def evaluate_native(self, scope: Mapping[str, Any]) -> Any:
-        if self.root is None:
-            raise ExpressionError(
-                f"{self._label()} needs JavaScript, but no JavaScript evaluator is configured "
-                "(only plain paths like input.a.b[0] are resolved natively)",
-                expression=self.code,
-            )
-        return resolve_path(scope.get(self.root), self.keys)
+        if self.root is not None:
+            return resolve_path(scope.get(self.root), self.keys)
+        if self.program is not None:
+            try:
+                return self.program.evaluate(scope)
+            except NotNative:
+                pass
+        raise ExpressionError(
+            f"{self._label()} needs JavaScript, but no JavaScript evaluator is configured "
+            "(only plain paths like input.a.b[0] and simple operators on primitive values "
+            "are evaluated natively)",
+            expression=self.code,
+        )
 
     async def evaluate(self, scope: Mapping[str, Any], js: JSEvaluator | None) -> Any:
         if self.root is not None:
             return resolve_path(scope.get(self.root), self.keys)
+        if self.program is not None:
+            try:
+                return self.program.evaluate(scope)
+            except NotNative:
+                pass  # the values take it outside the native subset: V8 decides
         if js is None:
             return self.evaluate_native(scope)
         try:

@@ -23,6 +23,7 @@ from prometheus_client import (
 )
 
 from flowrunner.executions.bus import EventBus
+from flowrunner.scripting import Sandbox
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 log = logging.getLogger(__name__)
@@ -125,12 +126,20 @@ class Metrics:
             registry=reg,
             multiprocess_mode="livesum",
         )
-        self.sandbox_recycled = Gauge(
+        self.sandbox_replaced = Gauge(
             "flowrunner_sandbox_workers_replaced",
-            "Sandbox workers replaced since the process started (recycled or crashed).",
+            "Sandbox workers replaced since the process started: recycled (evaluations or "
+            "memory), or killed (a timeout, a crash, a limit hit).",
             registry=reg,
             multiprocess_mode="livesum",
         )
+        self.sandbox_seconds = Histogram(
+            "flowrunner_sandbox_evaluation_seconds",
+            "Time of one evaluation at a sandbox worker (a node's expressions, a script).",
+            buckets=_FAST_BUCKETS,
+            registry=reg,
+        )
+        self._sandbox: Sandbox | None = None
 
     async def sample(
         self, probes: Sequence[tuple[Gauge, Callable[[], float]]], every: float
@@ -144,6 +153,20 @@ class Metrics:
                 except Exception:  # a probe's bug must not end the sampling of the others
                     log.exception("metrics probe failed")
             await asyncio.sleep(every)
+
+    def watch_sandbox(self, sandbox: Sandbox) -> None:
+        """Time ``sandbox``'s evaluations, and sample its workers (``probes``)."""
+        sandbox.observe = self.sandbox_seconds.observe
+        self._sandbox = sandbox
+
+    def probes(self, held: Callable[[], float]) -> list[Probe]:
+        """The sampled gauges: runs the executor holds (``held``) and the sandbox's workers."""
+        found: list[Probe] = [(self.runs_held, held)]
+        sandbox = self._sandbox
+        if sandbox is not None:
+            found.append((self.sandbox_workers, lambda: sandbox.workers_alive))
+            found.append((self.sandbox_replaced, lambda: sandbox.recycled + sandbox.workers_killed))
+        return found
 
     def webhook_delivered(self, outcome: str) -> None:
         self.webhook_deliveries.labels(outcome).inc()

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy, RunScoped, Unbatched
 from flowrunner.errors import ExpressionError, SandboxError
-from flowrunner.expressions import Resolver, compile_value, thaw
+from flowrunner.expressions import Expression, Resolver, compile_value, thaw
+from flowrunner.expressions.batch import js_expressions, prefetch, v8_codes
 from flowrunner.fairness import idle, reclaim
 from flowrunner.nodes.result_keys import result_key
 from flowrunner.nodes.spec import BuildEnv, NodeSpec
@@ -47,7 +48,16 @@ class Call:
 class DefinedNode(Node):
     """Base for node types written in YAML; subclasses implement ``work`` (and ``route``)."""
 
-    __slots__ = ("_hooks", "_items", "_js", "_params", "_raw_params", "_result_key", "spec")
+    __slots__ = (
+        "_codes",
+        "_hooks",
+        "_items",
+        "_js",
+        "_params",
+        "_raw_params",
+        "_result_key",
+        "spec",
+    )
 
     # Params that hold code: kept verbatim, never interpolated.
     code_params: ClassVar[frozenset[str]] = frozenset()
@@ -76,6 +86,15 @@ class DefinedNode(Node):
             if batch and batch.items is not None
             else None
         )
+        # The expressions of each compiled value that may need V8: two or more that do at a
+        # visit are evaluated in one sandbox call rather than one call each.
+        # A host written before ``evaluate_expressions`` existed gets one call per expression.
+        batches = callable(getattr(env.scripts, "evaluate_expressions", None))
+        self._codes: dict[int, tuple[Expression, ...]] = {
+            id(r): js_expressions(r)
+            for r in (self._params, self._items)
+            if r is not None and batches
+        }
         self._raw_params = spec.params  # read-only: shared by every run of this node
         self._js: ScriptHost | None = env.scripts
         self._hooks: Mapping[str, str] = spec.hooks
@@ -107,6 +126,12 @@ class DefinedNode(Node):
     @classmethod
     def declared_actions(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         """Actions the node can return, known from its params: (param path, action)."""
+        return []
+
+    @classmethod
+    def nested_scripts(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+        """JavaScript function bodies inside a code param (an agent's script tools), which
+        validation checks like a top-level code param: (param path, code)."""
         return []
 
     @classmethod
@@ -214,9 +239,14 @@ class DefinedNode(Node):
     # --- helpers -----------------------------------------------------------------------------
 
     async def _resolve(self, resolver: Resolver, scope: Mapping[str, Any]) -> Any:
-        if resolver.needs_js:
-            return await resolver.aresolve(scope, self._js)
-        return resolver.resolve(scope)
+        if not resolver.needs_js:
+            return resolver.resolve(scope)
+        candidates = self._codes.get(id(resolver), ())
+        if len(candidates) > 1 and self._js is not None:
+            codes = v8_codes(candidates, scope)
+            if len(codes) > 1:
+                return await resolver.aresolve(scope, await prefetch(codes, scope, self._js))
+        return await resolver.aresolve(scope, self._js)
 
     async def _prep_hook(self, call: Call, scope: dict[str, Any]) -> None:
         value = await self._hook("prep", {**scope, "params": call.params}, call.ctx)
@@ -306,6 +336,9 @@ class DefinedNodeType:
 
     def declared_actions(self, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         return self.node_class.declared_actions(params)
+
+    def nested_scripts(self, params: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+        return self.node_class.nested_scripts(params)
 
     def possible_actions(self, params: Mapping[str, Any]) -> frozenset[str] | None:
         return self.node_class.possible_actions(params)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from flowrunner.errors import ExecutionError, SandboxError
+from flowrunner.expressions import SCOPE_NAMES, NotNative, Program, compile_return
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType, run_script
 from flowrunner.nodes.spec import BuildEnv
 
@@ -37,12 +38,16 @@ class ScriptNode(DefinedNode):
         self._host: ScriptHost = env.scripts
         self._script = str(self.spec.params[self.code_param])
 
-    async def run_script(self, call: Call) -> Any:
+    def script_scope(self, call: Call) -> dict[str, Any]:
         params = {k: v for k, v in call.params.items() if k not in self.code_params}
         scope = {**self.scope(call.ctx), "params": params}
         if call.index is not None:
             scope["item"] = call.item
             scope["index"] = call.index
+        return scope
+
+    async def run_script(self, call: Call, scope: dict[str, Any] | None = None) -> Any:
+        scope = self.script_scope(call) if scope is None else scope
         return await run_script(self._host, self._script, scope, call.ctx)
 
 
@@ -61,13 +66,22 @@ class ConditionNode(ScriptNode):
     """The body returns the action: a non-empty string, or a boolean ("true"/"false").
     The input passes through, as with ``switch``."""
 
-    __slots__ = ()
+    __slots__ = ("_native",)
 
     code_params = frozenset({"condition_script"})
     code_param = "condition_script"
 
+    def setup(self, env: BuildEnv) -> None:
+        super().setup(env)
+        # `return <expr>` in the native subset is decided without the sandbox. Not when the
+        # body names `shared`: the sandbox hands `shared` back through JSON, which the run
+        # then takes (1.0 becomes 1...), and a native answer must leave the run as V8 would.
+        self._native: Program | None = (
+            None if "shared" in self._script else compile_return(self._script, SCOPE_NAMES)
+        )
+
     async def work(self, call: Call) -> Any:
-        value = await self.run_script(call)
+        value = await self._decide(call)
         if isinstance(value, bool):
             call.action = "true" if value else "false"
         elif isinstance(value, str) and value:
@@ -80,6 +94,15 @@ class ConditionNode(ScriptNode):
                 node_id=self.node_id,
             )
         return call.input
+
+    async def _decide(self, call: Call) -> Any:
+        scope = self.script_scope(call)
+        if self._native is not None:
+            try:
+                return self._native.evaluate(scope)
+            except NotNative:
+                pass  # the values need V8 (an object in arithmetic, a method...)
+        return await self.run_script(call, scope)
 
 
 def _schema(code_param: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 def builtin_registry() -> NodeTypeRegistry:
     """A new registry holding every built-in node type (entry points not loaded)."""
     # Imported here: a plugin's node type needs only the registry, not every built-in.
+    from flowrunner.nodes.agent import AGENT_TYPES
     from flowrunner.nodes.control import CONTROL_TYPES
     from flowrunner.nodes.database import DATABASE_TYPES
     from flowrunner.nodes.email import EMAIL_TYPES
@@ -45,6 +46,7 @@ def builtin_registry() -> NodeTypeRegistry:
         *DATABASE_TYPES,
         *LLM_TYPES,
         *MCP_TYPES,
+        *AGENT_TYPES,
         *WEBHOOK_TYPES,
         *TRIGGERING_TYPES,
     ):

@@ -30,8 +30,9 @@ T = TypeVar("T")
 class SyntaxChecker:
     """One sandbox worker behind a blocking ``call``; thread-safe."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, *, idle_seconds: float = 0.0) -> None:
         self._limits = limits
+        self._idle_seconds = idle_seconds  # the worker is closed when idle this long
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -76,7 +77,7 @@ class SyntaxChecker:
                 )
                 thread.start()
                 self._loop, self._thread = loop, thread
-            pool = WorkerPool(1, self._limits)
+            pool = WorkerPool(1, self._limits, idle_seconds=self._idle_seconds)
             # Under the lock, so concurrent first calls start one worker, not one each.
             asyncio.run_coroutine_threadsafe(pool.start(), self._loop).result()
             self._pool = pool

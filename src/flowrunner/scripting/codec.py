@@ -123,7 +123,13 @@ def encode_scope(scope: Mapping[str, Any]) -> bytes:
         )
     except (TypeError, ValueError) as exc:
         raise SandboxError(f"the script's data is not JSON-compatible: {exc}") from exc
-    return text.encode()
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (JSON's "\ud800" parses to one) has no UTF-8 form. Escaped, it
+        # reaches the script as the same lone surrogate JavaScript would have.
+        escaped = json.dumps(scope, default=_to_json, allow_nan=False, separators=(",", ":"))
+        return escaped.encode()
 
 
 def encode_request(op: bytes, kind: bytes, names: str, code: str, scope: bytes = b"") -> bytes:

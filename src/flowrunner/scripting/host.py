@@ -1,7 +1,8 @@
 """The sandbox seam: what the flow layers ask of a JavaScript host, and what it answers.
 
 ``ScriptHost`` is the one Protocol between the code that runs flows (node types, the
-compiler, the validator) and the sandbox: evaluate a ``${...}`` expression, run a function
+compiler, the validator) and the sandbox: evaluate a ``${...}`` expression (or all of a
+node's at once), run a function
 body (scripts and hooks), check syntax at load time. ``Sandbox`` is the real one; a test can
 pass anything of this shape. A flow compiled without a host (``scripts=None``) can use only
 plain paths in its expressions and no script nodes or hooks.
@@ -9,7 +10,7 @@ plain paths in its expressions and no script nodes or hooks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -45,6 +46,13 @@ class ScriptHost(Protocol):
 
     async def evaluate_expression(self, code: str, scope: Mapping[str, Any]) -> Any:
         """The value of one JavaScript expression with ``scope``'s keys as variables."""
+        ...
+
+    async def evaluate_expressions(
+        self, codes: Sequence[str], scope: Mapping[str, Any]
+    ) -> list[Any]:
+        """Several expressions over one scope in one call: each one's value, or the
+        ``SandboxError`` it failed with, in order (each sees the scope as if alone)."""
         ...
 
     async def run_function(self, body: str, scope: Mapping[str, Any]) -> ScriptResult:

@@ -5,6 +5,11 @@ a fresh one is spawned in the background, so the caller of that one evaluation s
 error and every later evaluation a clean isolate. Idle workers are handed out last-in,
 first-out, which keeps one worker's compiled-snippet cache hot under light load.
 
+Workers start on demand: ``start`` spawns one, and another is spawned only when every live
+worker is busy (up to ``size``). With ``idle_seconds`` set, a worker left idle that long is
+closed (all of them, on a quiet server: V8 isolates are ~70 MB each), and the next evaluation
+starts one again.
+
 Healthy workers are recycled too (see ``Recycling``): after a number of evaluations, or once
 the process's resident memory passes a mark, a replacement is started in the background
 while the old worker keeps serving; when the replacement is ready it takes the old one's
@@ -48,13 +53,27 @@ class Recycling:
 class WorkerPool:
     """A fixed number of workers; `call` borrows one for a single request."""
 
-    def __init__(self, size: int, limits: Limits, recycling: Recycling | None = None) -> None:
+    def __init__(
+        self,
+        size: int,
+        limits: Limits,
+        recycling: Recycling | None = None,
+        *,
+        idle_seconds: float = 0.0,
+    ) -> None:
         if size < 1:
             raise ValueError("a sandbox needs at least one worker")
+        if idle_seconds < 0:
+            raise ValueError("idle_seconds must be 0 (never) or positive")
+        self.idle_seconds = idle_seconds
+        self.shrunk = 0  # workers closed for being idle (for diagnostics and benches)
+        self._waiting = 0  # callers waiting for an idle worker
+        self._reaper: asyncio.Task[None] | None = None
         self.size = size
         self.limits = limits
         self.recycling = recycling or Recycling()
         self.recycled = 0  # healthy workers replaced so far (for diagnostics and benches)
+        self.killed = 0  # workers that timed out, died or were leaving, killed (metrics)
         self._idle: asyncio.LifoQueue[AsyncWorker] = asyncio.LifoQueue()
         self._busy: set[AsyncWorker] = set()
         self._live: set[AsyncWorker] = set()
@@ -64,18 +83,24 @@ class WorkerPool:
         self._closed = False
 
     async def start(self) -> None:
-        spawned = await asyncio.gather(
-            *(AsyncWorker.spawn(self.limits) for _ in range(self.size)), return_exceptions=True
-        )
-        workers = [w for w in spawned if isinstance(w, AsyncWorker)]
-        failure = next((e for e in spawned if isinstance(e, BaseException)), None)
-        if failure is not None:
-            await asyncio.gather(*(w.kill() for w in workers))  # no half-started pool
-            reason = str(failure) or type(failure).__name__
-            raise SandboxError(f"the sandbox workers could not start: {reason}") from failure
-        for worker in workers:
-            self._live.add(worker)
-            self._idle.put_nowait(worker)
+        """Start the first worker (the others start when they are needed)."""
+        try:
+            worker = await AsyncWorker.spawn(self.limits)
+        except (OSError, SandboxError, TimeoutError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise SandboxError(f"the sandbox workers could not start: {reason}") from exc
+        self._live.add(worker)
+        self._park(worker)
+        if self.idle_seconds and self._reaper is None:
+            self._reaper = asyncio.create_task(self._reap_idle())
+
+    def _park(self, worker: AsyncWorker) -> None:
+        worker.idle_since = asyncio.get_running_loop().time()
+        self._idle.put_nowait(worker)
+
+    @property
+    def alive(self) -> int:
+        return len(self._live)
 
     @property
     def pids(self) -> list[int]:
@@ -95,7 +120,7 @@ class WorkerPool:
         finally:
             self._busy.discard(worker)
             if reusable and not self._closed and not worker.retired:
-                self._idle.put_nowait(worker)
+                self._park(worker)
                 self._recycle_if_due(worker)
             else:
                 self._background(self._retire(worker))
@@ -103,9 +128,18 @@ class WorkerPool:
     async def _acquire(self) -> AsyncWorker:
         if self._closed:
             raise SandboxError("the sandbox is closed")
-        while self._idle.qsize() + len(self._busy) + self._spawning < self.size:
+        while not self._idle.empty():  # the common case: no waiting, no timer
+            worker = self._idle.get_nowait()
+            if worker.alive:
+                self._busy.add(worker)
+                return worker
+            self._background(self._retire(worker))
+        # On demand: one more worker when none is idle for this caller (and the ones
+        # already starting are spoken for by earlier waiters).
+        if self._waiting + 1 > self._idle.qsize() + self._spawning and self._room():
             self._spawning += 1
             self._background(self._spawn())
+        self._waiting += 1
         try:
             async with asyncio.timeout(_ACQUIRE_TIMEOUT):
                 worker = await self._idle.get()
@@ -120,8 +154,13 @@ class WorkerPool:
             raise SandboxError(
                 "no sandbox worker became available" + (f": {reason}" if reason else "")
             ) from cause
+        finally:
+            self._waiting -= 1
         self._busy.add(worker)
         return worker
+
+    def _room(self) -> bool:
+        return len(self._live) + self._spawning < self.size
 
     def _background(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -140,14 +179,35 @@ class WorkerPool:
             await worker.kill()
         else:
             self._live.add(worker)
-            self._idle.put_nowait(worker)
+            self._park(worker)
 
     async def _retire(self, worker: AsyncWorker) -> None:
+        if not self._closed:
+            self.killed += 1
         self._live.discard(worker)
         await worker.kill()
-        if not self._closed and self._idle.qsize() + len(self._busy) + self._spawning < self.size:
+        # A replacement only for someone waiting; otherwise the next caller starts one.
+        if not self._closed and self._waiting > self._spawning and self._room():
             self._spawning += 1
             await self._spawn()
+
+    async def _reap_idle(self) -> None:
+        """Close the workers idle for ``idle_seconds`` (checked a few times per period)."""
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            await asyncio.sleep(max(self.idle_seconds / 4, 0.05))
+            cutoff = loop.time() - self.idle_seconds
+            # Synchronous: nothing runs in between; an idle queue with items has no waiters.
+            parked: list[AsyncWorker] = []
+            while not self._idle.empty():
+                parked.append(self._idle.get_nowait())  # most recently used first
+            for worker in reversed(parked):
+                if worker.idle_since > cutoff:
+                    self._idle.put_nowait(worker)
+                else:
+                    self._live.discard(worker)
+                    self.shrunk += 1
+                    self._background(worker.close())
 
     def _recycle_if_due(self, worker: AsyncWorker) -> None:
         if worker.replacing or worker.evaluations < worker.recycle_at:
@@ -178,7 +238,7 @@ class WorkerPool:
         self._live.discard(old)
         self._live.add(fresh)
         idle = self._withdraw(old)
-        self._idle.put_nowait(fresh)
+        self._park(fresh)
         self.recycled += 1
         if idle:
             await old.close()
@@ -203,6 +263,9 @@ class WorkerPool:
 
     async def close(self) -> None:
         self._closed = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            await asyncio.gather(self._reaper, return_exceptions=True)
         idle: list[AsyncWorker] = []
         while not self._idle.empty():
             idle.append(self._idle.get_nowait())

@@ -165,6 +165,7 @@ class AsyncWorker:
         self.recycle_at = 0
         self.replacing = False
         self.retired = False
+        self.idle_since = 0.0  # loop time it last went back to the pool
 
     @property
     def pid(self) -> int:

@@ -174,7 +174,14 @@
 
   // A SyntaxError thrown here is left uncaught on purpose: only then does V8 report the
   // line and column of the offending token (the worker parses them from the message).
+  // Kind "m" is a node's expressions as a JSON array: each is compiled as an expression of
+  // its own (same line numbers as alone) and evaluated in one request (see `runMany`).
   function define(id, kind, names, code) {
+    if (kind === "m") {
+      const fns = jsonParse(code).map((one) => new FunctionCtor("__scope", source("e", names, one)));
+      compiled.set(id, { kind, fns });
+      return;
+    }
     compiled.set(id, { kind, fn: new FunctionCtor("__scope", source(kind, names, code)) });
   }
 
@@ -251,13 +258,65 @@
 
   // `outcome` is what `settle` will report: [false, error], [true, value, shared] or PENDING.
   const PENDING = freeze([]);
+  const MANY = freeze([]); // marks a batch's outcome: [true, outcomes, MANY]
   const NEVER_SETTLED = "the script's promise never settled (the sandbox has no timers or I/O)";
+
+  // A batch: every expression gets its own freshly parsed scope (as if evaluated alone) and
+  // its own outcome, so one that throws does not hide the others' values. Promises are
+  // awaited as for one expression: each settles into its slot before `settle` runs.
+  function runMany(fns, scopeJson) {
+    const outcomes = fns.map(() => PENDING);
+    fns.forEach((fn, i) => {
+      try {
+        const value = fn(jsonParse(scopeJson));
+        if (value !== null && typeof value === "object" && typeof value.then === "function") {
+          Promise.resolve(value).then(
+            (settled) => { outcomes[i] = [true, settled]; },
+            (error) => { outcomes[i] = [false, error]; },
+          );
+        } else {
+          outcomes[i] = [true, value];
+        }
+      } catch (error) {
+        outcomes[i] = [false, error];
+      }
+    });
+    outcome = [true, outcomes, MANY];
+  }
+
+  function serialiseMany(outcomes) {
+    const items = outcomes.map((done) => {
+      if (done === PENDING) {
+        return jsonStringify({ e: { name: "Error", message: NEVER_SETTLED, line: null, column: null } });
+      }
+      if (!done[0]) return jsonStringify({ e: describe(done[1]) });
+      try {
+        return jsonStringify({ v: done[1] }, rejectUnserialisable);
+      } catch (error) {
+        const info = describe(error);
+        return jsonStringify({
+          e: { name: "ResultError", message: info.message, line: null, column: null },
+        });
+      }
+    });
+    const out = `{"l":${jsonStringify(logs)},"v":[${items.join(",")}]}`;
+    if (out.length > limits.maxResultChars) {
+      return "R" + jsonStringify({
+        m: `the result is ${out.length} characters, over the limit of ${limits.maxResultChars}`,
+      });
+    }
+    return "V" + out;
+  }
 
   function run(id, scopeJson, freshSeed) {
     logs = [];
     logChars = 0;
     seed = freshSeed;
     const entry = compiled.get(id);
+    if (entry.kind === "m") {
+      runMany(entry.fns, scopeJson);
+      return;
+    }
     try {
       const result = entry.fn(jsonParse(scopeJson));
       const [value, shared] = entry.kind === "e" ? [result, undefined] : result;
@@ -284,6 +343,7 @@
           e: { name: "Error", message: NEVER_SETTLED, line: null, column: null }, l: logs,
         });
       }
+      if (done[2] === MANY) return serialiseMany(done[1]);
       return done[0] ? serialise(done[1], done[2]) : failure(done[1]);
     } finally {
       logs = [];

@@ -1,6 +1,6 @@
 """The JavaScript sandbox: what the rest of Flowrunner calls to run user code.
 
-    async with Sandbox(workers=2, timeout=1.0, memory_mb=64) as sandbox:
+    async with Sandbox(workers=2, timeout=1.0, memory_mb=64, idle_seconds=300) as sandbox:
         total = await sandbox.evaluate_expression("input.a + input.b", {"input": {...}})
         result = await sandbox.run_function("shared.n = 1; return input * 2", scope)
 
@@ -14,20 +14,29 @@ script), ``ScriptTimeout`` and ``ScriptResourceError``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
-from flowrunner.errors import SandboxError
+from flowrunner.errors import SandboxError, ScriptError
 from flowrunner.fairness import ACCOUNT_ID, FairSemaphore
 from flowrunner.scripting.checker import SyntaxChecker
-from flowrunner.scripting.codec import decode_reply, encode_request, encode_scope, scope_names
+from flowrunner.scripting.codec import (
+    decode_reply,
+    encode_request,
+    encode_scope,
+    scope_names,
+    script_error,
+)
 from flowrunner.scripting.host import LogLine, ScriptResult, SyntaxKind
 from flowrunner.scripting.pool import Recycling, WorkerPool
 from flowrunner.scripting.process import Limits
 from flowrunner.scripting.worker import (
     KIND_EXPRESSION,
     KIND_FUNCTION,
+    KIND_MANY,
     OP_CHECK,
     OP_RUN,
     OP_STATS,
@@ -53,14 +62,15 @@ class Sandbox:
         max_result_bytes: int = 8_000_000,
         recycle_after: int = 100_000,
         recycle_rss_mb: int = 384,
+        idle_seconds: float = 0.0,
     ) -> None:
         if timeout <= 0 or memory_mb < 8 or max_result_bytes < 1:
             raise ValueError("timeout, memory_mb and max_result_bytes must be positive")
         self.timeout = timeout
         self.limits = Limits(heap_mb=memory_mb, max_result_bytes=max_result_bytes)
         recycling = Recycling(max_evaluations=recycle_after, max_rss_mb=recycle_rss_mb)
-        self._pool = WorkerPool(workers, self.limits, recycling)
-        self._checker = SyntaxChecker(self.limits)
+        self._pool = WorkerPool(workers, self.limits, recycling, idle_seconds=idle_seconds)
+        self._checker = SyntaxChecker(self.limits, idle_seconds=idle_seconds)
         self._started = False
         self._closed = False
         self._start_lock = asyncio.Lock()
@@ -68,6 +78,8 @@ class Sandbox:
         # account's endless scripts hold at most ``per_account`` workers, and a waiting
         # account is served before one that already holds more.
         self._turns = FairSemaphore(workers, per_key=per_account)
+        # Told each evaluation's time at a worker, in seconds (the server's metrics).
+        self.observe: Callable[[float], None] | None = None
 
     async def start(self) -> None:
         async with self._start_lock:
@@ -97,6 +109,21 @@ class Sandbox:
         return self._pool.pids
 
     @property
+    def workers_alive(self) -> int:
+        return self._pool.alive
+
+    @property
+    def workers_killed(self) -> int:
+        """Workers killed so far for a timeout, a crash or a limit they hit (then replaced
+        when needed)."""
+        return self._pool.killed
+
+    @property
+    def shrunk(self) -> int:
+        """How many workers were closed for being idle ``idle_seconds`` so far."""
+        return self._pool.shrunk
+
+    @property
     def recycled(self) -> int:
         """How many healthy workers were replaced by recycling so far."""
         return self._pool.recycled
@@ -121,6 +148,38 @@ class Sandbox:
         """The value of one JavaScript expression with ``scope``'s keys as variables."""
         body = await self._run(KIND_EXPRESSION, code, scope, timeout)
         return body.get("v")
+
+    async def evaluate_expressions(
+        self,
+        codes: Sequence[str],
+        scope: Mapping[str, Any],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - named by the sandbox API contract
+    ) -> list[Any]:
+        """The values of several expressions over one scope, in one round trip to a worker.
+
+        Each expression sees its own freshly parsed copy of ``scope``, exactly as if it were
+        evaluated alone; one that throws gives its ``ScriptError`` in its place in the list
+        (not raised), so the caller decides which failure counts. The time limit is the
+        per-expression limit times the number of expressions.
+        """
+        if len(codes) < 2:
+            return [await self._one(code, scope, timeout) for code in codes]
+        limit = (self.timeout if timeout is None else timeout) * len(codes)
+        try:
+            code = json.dumps(list(codes), ensure_ascii=False)
+            body = await self._run(KIND_MANY, code, scope, limit)
+        except ScriptError:
+            # Only compiling can fail the whole batch (run-time errors are per expression):
+            # one at a time, each syntax error comes back with its own line and column.
+            return [await self._one(code, scope, timeout) for code in codes]
+        return [script_error(item["e"], []) if "e" in item else item.get("v") for item in body["v"]]
+
+    async def _one(self, code: str, scope: Mapping[str, Any], seconds: float | None) -> Any:
+        try:
+            return await self.evaluate_expression(code, scope, timeout=seconds)
+        except ScriptError as exc:
+            return exc
 
     async def run_function(
         self,
@@ -166,15 +225,19 @@ class Sandbox:
         if limit <= 0:
             raise ValueError("timeout must be positive")
         account = ACCOUNT_ID.get()
-        try:
-            async with asyncio.timeout(_QUEUE_TIMEOUT):
-                await self._turns.acquire(account)
-        except TimeoutError:
-            raise SandboxError(
-                f"no sandbox worker became free within {_QUEUE_TIMEOUT:g} s"
-            ) from None
+        if not self._turns.try_acquire(account):  # the common case needs no timer
+            try:
+                async with asyncio.timeout(_QUEUE_TIMEOUT):
+                    await self._turns.acquire(account)
+            except TimeoutError:
+                raise SandboxError(
+                    f"no sandbox worker became free within {_QUEUE_TIMEOUT:g} s"
+                ) from None
+        started = time.perf_counter()
         try:
             reply = await self._pool.call(request, limit)
         finally:
             self._turns.release(account)
+            if self.observe is not None:
+                self.observe(time.perf_counter() - started)
         return decode_reply(reply)

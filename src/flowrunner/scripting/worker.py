@@ -17,7 +17,9 @@ Wire format (both directions length-prefixed, little-endian):
 * request: ``REQUEST`` header (op, kind, len(names), len(code), len(scope)) then the three
   UTF-8 strings. op ``R`` runs ``code`` with the JSON ``scope``; op ``C`` only compiles it;
   op ``S`` asks for the worker's heap statistics (a ``V`` reply whose ``v`` holds them).
-  kind ``e`` is an expression, ``f`` a function body. ``names`` is the comma-joined scope
+  kind ``e`` is an expression, ``f`` a function body, ``m`` a JSON array of expressions
+  evaluated in one request (the value is a list of ``{"v": value}`` or ``{"e": error}``,
+  one per expression). ``names`` is the comma-joined scope
   keys (validated identifiers) that become locals.
 * response: ``RESPONSE`` header (status, flags, len(payload)) then a UTF-8 JSON payload.
   status ``V`` ok (``{"l": logs, "v": value, "s": shared}``), ``E`` script error
@@ -44,7 +46,7 @@ REQUEST = struct.Struct("<ccIII")
 RESPONSE = struct.Struct("<cBI")
 EXITING = 1
 OP_RUN, OP_CHECK, OP_STATS = b"R", b"C", b"S"
-KIND_EXPRESSION, KIND_FUNCTION = b"e", b"f"
+KIND_EXPRESSION, KIND_FUNCTION, KIND_MANY = b"e", b"f", b"m"
 STATUS_VALUE, STATUS_ERROR, STATUS_RESOURCE, STATUS_OK = b"V", b"E", b"R", b"K"
 
 # How many compiled snippets a worker keeps; beyond that the cache is dropped and rebuilt.

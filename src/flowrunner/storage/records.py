@@ -166,6 +166,10 @@ class Execution:
     """Times crash recovery took the run over since it last saved a checkpoint."""
     parent_id: str | None = None
     """The execution whose ``flow`` node started this one as a sub-flow (None: top level)."""
+    usage: Mapping[str, JSONValue] | None = None
+    """Model-call token usage (llm/agent nodes), run totals and per node, set when the run
+    ends: ``{calls, prompt_tokens, completion_tokens, total_tokens, nodes: {id: {...}}}``.
+    None when the run made no model call."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -183,7 +183,9 @@ async def test_an_http_server_dying_mid_call_is_a_connection_failure() -> None:
     with http_server() as url:  # its own: the call ends its process
         cause = await failure(one(http(url, "tool: crash")))
     assert isinstance(cause, McpConnectionFailed)
-    assert f"{url}: connection failed while" in str(cause)
+    # The session's transport runs in the task that owns the run's session, so the call
+    # sees the session closed under it (a per-visit session saw httpx2's error itself).
+    assert f"{url} closed the connection while calling tool 'crash'" in str(cause)
 
 
 async def test_a_refused_http_connection_is_a_connection_failure() -> None:
@@ -301,10 +303,60 @@ async def pid_of(extra: str = "") -> int:
     return result
 
 
-async def test_each_visit_has_its_own_session_by_default() -> None:
+async def test_each_run_has_its_own_session_by_default() -> None:
     first, second = await pid_of(), await pid_of()
     assert first != second
     assert process_gone(first)
+
+
+async def test_visits_of_one_run_share_its_session_and_the_run_end_closes_it() -> None:
+    """Three visits (a loop of two nodes, and a second server) start two processes, not
+    three: one per server for the run; both are gone when the run returns."""
+    pid = stdio_params("tool: pid")
+    other = stdio_params("tool: pid, env: {VARIANT: b}")
+    text = f"""metadata: {{name: t}}
+nodes:
+  first:
+    type: mcp
+    params: {{{pid}}}
+    next: {{default: second}}
+  second:
+    type: mcp
+    params: {{{pid}}}
+    next: {{default: third}}
+  third:
+    type: mcp
+    params: {{{other}}}
+"""
+    result = await run(text)
+    pids = [result.results[n]["structured"]["result"] for n in ("first", "second", "third")]
+    assert pids[0] == pids[1]
+    assert pids[2] != pids[0]
+    assert all(process_gone(p) for p in pids)
+
+
+async def test_a_failed_run_closes_its_sessions_too() -> None:
+    text = f"""metadata: {{name: t}}
+nodes:
+  first:
+    type: mcp
+    params: {{{stdio_params("tool: pid")}}}
+    next: {{default: boom}}
+  boom:
+    type: fail
+    params: {{message: stop}}
+"""
+    compiled = compile_flow(load_flow(text))
+    seen: list[int] = []
+
+    def observe(event: Any) -> None:
+        if event.kind == "finished" and event.node_id == "first":
+            seen.append(event.output["structured"]["result"])
+
+    with pytest.raises(NodeFailed):
+        await compiled.run({}, observer=observe)
+    assert len(seen) == 1
+    assert process_gone(seen[0])
 
 
 async def test_a_pooled_session_is_reused_per_account_and_server() -> None:
@@ -391,3 +443,16 @@ async def test_a_pooled_session_whose_server_crashed_is_replaced() -> None:
 def test_bad_params_are_refused_when_the_flow_loads(params: str, message: str) -> None:
     with pytest.raises(DefinitionError, match=message):
         load_flow(one(params))
+
+
+async def test_a_run_whose_session_waits_for_a_slot_ends_without_waiting_for_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every session slot is taken (by another run of the account): the visit times out, and
+    the run ends at once — its session, still waiting for a slot, is given up, not awaited."""
+    from flowrunner.nodes.mcp.pool import session_slot
+
+    monkeypatch.setenv("FLOWRUNNER_MCP_MAX_SESSIONS", "1")
+    async with session_slot(1):  # the only slot, held for the whole test
+        cause = await failure(one(stdio_params("tool: pid, timeout: 0.2")))
+    assert isinstance(cause, McpTimeout)

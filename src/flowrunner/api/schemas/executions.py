@@ -50,6 +50,12 @@ class ExecutionOut(BaseModel):
     parent_id: str | None = Field(
         default=None, description="the run whose flow node started this one (a sub-flow)"
     )
+    usage: dict[str, Any] | None = Field(
+        default=None,
+        description="model-call token usage (llm and agent nodes) once the run ended: calls, "
+        "prompt_tokens, completion_tokens, total_tokens, and the same per node under nodes; "
+        "null when it made no call (a running run's: GET .../usage)",
+    )
 
     @classmethod
     def of(cls, e: Execution) -> ExecutionOut:
@@ -72,6 +78,7 @@ class ExecutionOut(BaseModel):
             duration_ms=duration,
             last_event_seq=e.last_event_seq,
             parent_id=e.parent_id,
+            usage=dict(e.usage) if e.usage is not None else None,
         )
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from flowrunner.cli.client.errors import NOT_FOUND_OR_AUTH, ClientError, UsageProblem
 from flowrunner.cli.client.http import Api, segment
 
@@ -53,6 +51,8 @@ def read_flow_file(path: Path) -> str:
 
 def name_in(text: str) -> str | None:
     """``metadata.name`` of a flow's YAML, if it can be read (the server checks the rest)."""
+    import yaml
+
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError:

@@ -9,14 +9,10 @@ received resets the count.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-import websockets
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from flowrunner import __version__
 from flowrunner.cli.client.errors import FAILED, NOT_FOUND_OR_AUTH, ClientError
@@ -58,6 +54,11 @@ async def follow(
     max_reconnects: int = MAX_RECONNECTS,
 ) -> Followed:
     """Hand every event of the run after ``after_seq`` to ``on_event`` until it ends."""
+    import asyncio
+
+    import websockets
+    from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
     last = after_seq
     final: dict[str, Any] | None = None
     failures = 0

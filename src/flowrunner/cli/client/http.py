@@ -8,18 +8,21 @@ and correlation id, and the exit code of its kind — never a traceback.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx
 
 from flowrunner import __version__
 from flowrunner.cli.client.errors import FAILED, NOT_FOUND_OR_AUTH, ClientError
 
+if TYPE_CHECKING:
+    import httpx
+
 API = "/api/v1"
 # A page of a listing: the API's maximum, so a long listing takes few round trips.
 PAGE = 1000
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# Seconds: any request, and connecting. (httpx is imported by the first Api: `--help` and
+# the local commands never pay for it.)
+TIMEOUT, CONNECT_TIMEOUT = 30.0, 10.0
 _AUTH_OR_MISSING = {401, 403, 404}
 
 
@@ -39,6 +42,8 @@ class Api:
         auth: tuple[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        import httpx
+
         self.url = url.rstrip("/")
         self.token = token
         headers = {"User-Agent": f"flowrunner-cli/{__version__}"}
@@ -48,7 +53,7 @@ class Api:
             base_url=self.url + API,
             headers=headers,
             auth=auth,
-            timeout=TIMEOUT,
+            timeout=httpx.Timeout(TIMEOUT, connect=CONNECT_TIMEOUT),
             transport=transport,
         )
 
@@ -71,6 +76,8 @@ class Api:
         content: str | bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
+        import httpx
+
         try:
             response = self._http.request(
                 method,

@@ -8,12 +8,14 @@ retried or failed node, the log lines. The server masked secret values already.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from flowrunner.cli.progress import ProgressView
-from flowrunner.engine import NodeEvent
+
+if TYPE_CHECKING:
+    from flowrunner.engine import NodeEvent
 
 _NODE_STATES = ("started", "retrying", "finished", "failed", "canceled")
 
@@ -24,6 +26,8 @@ class RemoteError(Exception):
 
 def node_event(message: dict[str, Any]) -> NodeEvent | None:
     """The engine event a ``node`` or ``log`` message stands for; None for the others."""
+    from flowrunner.engine import NodeEvent
+
     kind = message.get("type")
     data = message.get("data") or {}
     node_id = str(data.get("node_id") or "")

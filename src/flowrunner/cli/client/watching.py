@@ -6,19 +6,20 @@ running on the server); the command then exits 130 as any interrupted command.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from flowrunner.cli.client.follow import Followed, follow
 from flowrunner.cli.client.output import stderr_console
 from flowrunner.cli.client.run_view import RemoteRunView
 from flowrunner.cli.client.session import Session
+
+if TYPE_CHECKING:
+    from flowrunner.cli.client.follow import Followed
 
 INTERRUPTED = 130
 
@@ -31,6 +32,10 @@ def watch(
     on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> Followed:
     """Follow the run to its end (drawing it when ``live``); handles Ctrl-C."""
+    import asyncio
+
+    from flowrunner.cli.client.follow import follow
+
     err = stderr_console()
     api = session.api  # checks the token before the socket opens
 

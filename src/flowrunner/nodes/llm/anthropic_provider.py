@@ -18,13 +18,11 @@ from typing import Any
 import anthropic
 import httpx2
 
-from flowrunner.errors import DestinationRefused
 from flowrunner.nodes.llm.errors import (
     LLMContentFiltered,
     LLMError,
-    LLMTimeout,
-    LLMUnreachable,
     status_error,
+    transport_error,
 )
 from flowrunner.nodes.llm.types import (
     MAX_STREAMED_CHARS,
@@ -35,7 +33,6 @@ from flowrunner.nodes.llm.types import (
     Usage,
 )
 from flowrunner.outbound.httpx2_client import ResponseTooLarge
-from flowrunner.outbound.sdk_client import wrapped
 
 NAME = "anthropic"
 DEFAULT_MAX_TOKENS = 1024  # the Messages API requires one
@@ -78,21 +75,10 @@ class AnthropicProvider:
             raise status_error(
                 NAME, exc.status_code, message_text, exc.response.headers, code
             ) from exc
-        except anthropic.APITimeoutError as exc:
-            raise LLMTimeout(f"anthropic: no answer within {request.timeout:g} s") from exc
-        except anthropic.APIConnectionError as exc:
-            refused = wrapped(exc, DestinationRefused)
-            if refused is not None:
-                raise refused from exc
-            if wrapped(exc, ResponseTooLarge) is not None:
-                raise LLMError("anthropic: the reply is larger than the limit") from exc
-            raise LLMUnreachable(f"anthropic: cannot reach the endpoint: {exc}") from exc
+        except (anthropic.APIConnectionError, ResponseTooLarge, httpx2.HTTPError) as exc:
+            raise transport_error(NAME, exc, timeout=request.timeout) from exc
         except anthropic.AnthropicError as exc:
             raise LLMError(f"anthropic: {exc}") from exc
-        except ResponseTooLarge as exc:  # mid-stream: the SDK does not wrap it
-            raise LLMError(f"anthropic: the reply is larger than the limit ({exc})") from exc
-        except httpx2.HTTPError as exc:  # the connection failed mid-stream
-            raise LLMUnreachable(f"anthropic: the reply was cut off: {exc}") from exc
 
     async def _stream(self, kwargs: dict[str, Any], on_text: OnText) -> ChatResult:
         stream = await self._client.messages.create(**kwargs, stream=True)

@@ -24,7 +24,11 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from flowrunner.errors import ExecutionError
+import httpx2
+
+from flowrunner.errors import DestinationRefused, ExecutionError, FlowrunnerError
+from flowrunner.outbound.httpx2_client import ResponseTooLarge
+from flowrunner.outbound.sdk_client import wrapped
 
 # A Retry-After larger than this is not waited for (a node would sit idle for hours).
 MAX_RETRY_AFTER = 300.0
@@ -99,6 +103,30 @@ def status_error(
     if status in (408, 504):
         return LLMTimeout(text, status=status)
     return LLMError(text, status=status)
+
+
+def transport_error(
+    provider: str, exc: BaseException, *, timeout: float | None = None
+) -> FlowrunnerError:
+    """The error for a call that failed below HTTP: the SDK's connection error (its timeout
+    included), or, mid-stream, httpx2's own error or the reply bound (the SDKs do not wrap
+    what fails while a stream is read). ``timeout`` is the call's, for the message.
+
+    A refused destination (the SSRF guard) comes out as itself, whatever wrapped it.
+    """
+    refused = wrapped(exc, DestinationRefused)
+    if isinstance(refused, DestinationRefused):
+        return refused
+    if wrapped(exc, ResponseTooLarge) is not None:
+        return LLMError(f"{provider}: the reply is larger than the limit")
+    if wrapped(exc, httpx2.TimeoutException) is not None:
+        within = f" within {timeout:g} s" if timeout is not None else ""
+        return LLMTimeout(f"{provider}: no answer{within}")
+    if isinstance(exc, httpx2.HTTPError):  # raised as is: the stream was being read
+        return LLMUnreachable(f"{provider}: the reply was cut off: {exc}")
+    cause = exc.__cause__
+    why = str(cause) if cause is not None and str(cause) else str(exc) or type(exc).__name__
+    return LLMUnreachable(f"{provider}: cannot reach the endpoint: {why}")
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:

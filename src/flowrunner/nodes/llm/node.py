@@ -24,7 +24,7 @@ from flowrunner.nodes.llm.params import PARAMS_SCHEMA, LLMCall, LLMParamError, l
 from flowrunner.nodes.llm.providers import make_provider
 from flowrunner.nodes.llm.structured import check_schema, parse_reply, repair_message
 from flowrunner.nodes.llm.types import ChatResult, JSONDict, Provider, Usage
-from flowrunner.nodes.llm.usage import USAGE_METER
+from flowrunner.nodes.llm.usage import USAGE_METER, metered_chat
 from flowrunner.outbound import AddressPolicy, request_slot
 from flowrunner.outbound.sdk_client import shared_sdk_client
 
@@ -88,15 +88,11 @@ class LLMNode(DefinedNode):
         messages = [dict(m) for m in spec.request.messages]
         total = Usage()
         for attempt in range(spec.max_repairs + 1):
-            if meter is not None:
-                await meter.check(self.node_id)
             request = dataclasses.replace(spec.request, messages=messages)
-            result = await provider.chat(request, stream)
+            result = await metered_chat(meter, self.node_id, provider, request, stream)
             if stream is not None:
                 stream.flush()
             total += result.usage
-            if meter is not None:
-                await meter.record(self.node_id, result.usage)
             if spec.output_schema is None or result.tool_calls:
                 return result, None, total, messages
             value, problem = parse_reply(result.content, spec.output_schema)

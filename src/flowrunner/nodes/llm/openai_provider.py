@@ -12,13 +12,11 @@ from typing import Any
 import httpx2
 import openai
 
-from flowrunner.errors import DestinationRefused
 from flowrunner.nodes.llm.errors import (
     LLMContentFiltered,
     LLMError,
-    LLMTimeout,
-    LLMUnreachable,
     status_error,
+    transport_error,
 )
 from flowrunner.nodes.llm.types import (
     MAX_STREAMED_CHARS,
@@ -29,7 +27,6 @@ from flowrunner.nodes.llm.types import (
     Usage,
 )
 from flowrunner.outbound.httpx2_client import ResponseTooLarge
-from flowrunner.outbound.sdk_client import wrapped
 
 NAME = "openai"
 
@@ -54,21 +51,10 @@ class OpenAIProvider:
             return await self._stream(kwargs, on_text)
         except openai.APIStatusError as exc:
             raise _status_error(exc) from exc
-        except openai.APITimeoutError as exc:
-            raise LLMTimeout(f"openai: no answer within {request.timeout:g} s") from exc
-        except openai.APIConnectionError as exc:
-            refused = wrapped(exc, DestinationRefused)
-            if refused is not None:
-                raise refused from exc
-            if wrapped(exc, ResponseTooLarge) is not None:
-                raise LLMError("openai: the reply is larger than the limit") from exc
-            raise LLMUnreachable(f"openai: cannot reach the endpoint: {_cause(exc)}") from exc
+        except (openai.APIConnectionError, ResponseTooLarge, httpx2.HTTPError) as exc:
+            raise transport_error(NAME, exc, timeout=request.timeout) from exc
         except openai.OpenAIError as exc:
             raise LLMError(f"openai: {exc}") from exc
-        except ResponseTooLarge as exc:  # mid-stream: the SDK does not wrap it
-            raise LLMError(f"openai: the reply is larger than the limit ({exc})") from exc
-        except httpx2.HTTPError as exc:  # the connection failed mid-stream
-            raise LLMUnreachable(f"openai: the reply was cut off: {exc}") from exc
 
     async def _stream(self, kwargs: dict[str, Any], on_text: OnText) -> ChatResult:
         stream = await self._client.chat.completions.create(
@@ -190,8 +176,3 @@ def _status_error(exc: openai.APIStatusError) -> LLMError:
     return status_error(
         NAME, exc.status_code, message, exc.response.headers, str(code) if code else None
     )
-
-
-def _cause(exc: BaseException) -> str:
-    cause = exc.__cause__
-    return str(cause) if cause is not None and str(cause) else type(exc).__name__

@@ -1,9 +1,10 @@
 """``mcp``: one operation on an MCP server (list_tools, call_tool, read_resource, get_prompt).
 
 The server is a stdio command (``command``, ``args``, ``env``; only commands the admin
-allows) or a streamable-HTTP endpoint (``url``, ``headers``; through the SSRF guard). Each
-visit connects, runs the operation and closes the session (a stdio server's process ends
-with it); ``pool: true`` reuses a session per account and server instead (pool.py). The
+allows) or a streamable-HTTP endpoint (``url``, ``headers``; through the SSRF guard). A run
+talks to each server over one session: its first visit connects, later visits reuse it, and
+the run's end closes it (a stdio server's process ends with it; run_sessions.py);
+``pool: true`` reuses a session per account and server across runs instead (pool.py). The
 whole visit, connecting included, is bounded by ``timeout``; cancelling the run closes the
 session and ends the child process. A tool's error result fails the node (``retry`` and an
 ``error`` edge apply) as ``mcp_unknown_tool`` or ``mcp_tool_error``.
@@ -23,6 +24,7 @@ from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
 from flowrunner.nodes.mcp.errors import McpError
 from flowrunner.nodes.mcp.operations import OPERATIONS, run_operation
 from flowrunner.nodes.mcp.server import McpSettings, ServerSpec, parse_timeout
+from flowrunner.nodes.run_resources import RUN_RESOURCES
 from flowrunner.nodes.spec import BuildEnv
 
 __all__ = ["MCP", "MCP_TYPES", "PARAMS_SCHEMA"]
@@ -108,6 +110,7 @@ class McpNode(DefinedNode):
                 params,
                 timeout=timeout,
                 pooled=params.get("pool") is True,
+                run=call.ctx.scoped(RUN_RESOURCES),
             )
         except McpError as exc:
             exc.context.setdefault("node_id", self.node_id)

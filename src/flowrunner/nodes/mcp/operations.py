@@ -1,7 +1,8 @@
-"""A session for a visit (per visit or pooled), and the node's four operations on it.
+"""A session for a visit (the run's, pooled or per visit), and the node's four operations.
 
-``session_for`` is the one place that decides how a session is had: a pooled one, or a new
-one holding a fair session slot (pool.py); the ``agent`` node uses it too. ``run_operation``
+``session_for`` is the one place that decides how a session is had: a pooled one (pool.py),
+the run's (run_sessions.py), or a new one holding a fair session slot; the ``agent`` node
+uses it too. ``run_operation``
 bounds a whole operation, connecting included, by its timeout.
 """
 
@@ -14,8 +15,10 @@ from typing import Any
 
 from flowrunner.nodes.mcp.errors import McpError, McpTimeout
 from flowrunner.nodes.mcp.pool import pooled_session, session_slot
+from flowrunner.nodes.mcp.run_sessions import RunSessions
 from flowrunner.nodes.mcp.server import McpSettings, ServerSpec
 from flowrunner.nodes.mcp.session import McpSession, function_definition, open_session
+from flowrunner.nodes.run_resources import RunResources
 
 __all__ = ["OPERATIONS", "run_operation", "session_for"]
 
@@ -24,12 +27,24 @@ OPERATIONS = ("list_tools", "call_tool", "read_resource", "get_prompt")
 
 @asynccontextmanager
 async def session_for(
-    spec: ServerSpec, settings: McpSettings, where: str, *, pooled: bool = False
+    spec: ServerSpec,
+    settings: McpSettings,
+    where: str,
+    *,
+    pooled: bool = False,
+    run: RunResources | None = None,
 ) -> AsyncIterator[McpSession]:
-    """A session with ``spec``'s server for the body: the account's pooled one, or a new one
-    closed (its process ended) when the body ends, however it ends."""
+    """A session with ``spec``'s server for the body: the account's pooled one; else the
+    run's (``run``: its resources, ``ctx.scoped(RUN_RESOURCES)``), reused by the run's later
+    visits and closed at its end; else (no run: a bare engine) a new one closed (its process
+    ended) when the body ends, however it ends."""
     if pooled:
         async with pooled_session(spec, settings, where) as session:
+            yield session
+        return
+    if run is not None:
+        sessions = run.get(RunSessions, RunSessions)
+        async with sessions.session(spec, settings, where) as session:
             yield session
         return
     async with session_slot(settings.max_sessions), open_session(spec, settings, where) as s:
@@ -45,11 +60,12 @@ async def run_operation(
     *,
     timeout: float,  # noqa: ASYNC109  # the node's param, applied with asyncio.timeout
     pooled: bool = False,
+    run: RunResources | None = None,
 ) -> dict[str, Any]:
     """The output of ``operation`` with ``params``; McpTimeout past ``timeout`` seconds."""
     try:
         async with asyncio.timeout(timeout):
-            async with session_for(spec, settings, where, pooled=pooled) as session:
+            async with session_for(spec, settings, where, pooled=pooled, run=run) as session:
                 return await _operate(session, operation, params)
     except TimeoutError as exc:
         raise McpTimeout(

@@ -78,9 +78,18 @@ class _Pooled:
     """One pooled session and the task that owns it."""
 
     def __init__(
-        self, spec: ServerSpec, settings: McpSettings, idle_seconds: float, where: str
+        self,
+        spec: ServerSpec,
+        settings: McpSettings,
+        idle_seconds: float,
+        where: str,
+        *,
+        slot: bool = False,
     ) -> None:
         self.spec = spec
+        # Whether the session holds one of the loop's session slots while it lives (a run's
+        # sessions do; the pool bounds its own).
+        self._slot = slot
         self._where = where  # the visit that opened it: named if connecting fails
         self.users = 0
         self.last_used = asyncio.get_running_loop().time()
@@ -99,13 +108,20 @@ class _Pooled:
     async def ready(self, where: str) -> McpSession:
         await self._ready.wait()
         if self._session is None:
-            assert self._failure is not None
-            raise self._failure
+            if self._failure is not None:
+                raise self._failure
+            raise McpConnectionFailed(
+                f"{where}: the session with {self.spec.describe()} was closed before it was ready"
+            )
         return self._session.for_node(where)
 
     def close(self) -> None:
         self.closed = True  # no new visit gets it from now on
         self._closing.set()
+        if self._task is not None and not self._ready.is_set():
+            # Still waiting for a session slot or connecting: nobody will use it now, and
+            # whoever closes it must not wait for a slot to come free first.
+            self._task.cancel()
 
     async def wait_closed(self) -> None:
         if self._task is not None:
@@ -115,6 +131,8 @@ class _Pooled:
         loop = asyncio.get_running_loop()
         try:
             async with AsyncExitStack() as stack:
+                if self._slot:
+                    await stack.enter_async_context(session_slot(self._settings.max_sessions))
                 try:
                     async with asyncio.timeout(self._settings.timeout):
                         self._session = await stack.enter_async_context(

@@ -64,6 +64,7 @@ def to_execution(f: dict[str, Any]) -> Execution:
         last_event_seq=f.get("last_event_seq", 0),
         resume_attempts=int(f.get("resume_attempts", 0)),
         parent_id=f.get("parent_id"),
+        usage=load_json(f["usage"]) if "usage" in f else None,
     )
 
 

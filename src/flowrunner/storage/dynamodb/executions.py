@@ -185,6 +185,7 @@ class DynamoExecutions(EventLog, Leases):
         release_lease: bool = False,
         drop_checkpoint: bool = False,
         outbox: Sequence[NewDelivery] = (),
+        usage: Mapping[str, JSONValue] | None = None,
     ) -> Execution:
         expr = Expr().set_fields(
             {
@@ -195,6 +196,7 @@ class DynamoExecutions(EventLog, Leases):
                 "current_node": current_node,
                 "started_at": None if started_at is None else ts(started_at),
                 "finished_at": None if finished_at is None else ts(finished_at),
+                "usage": None if usage is None else dump_json(dict(usage)),
             }
         )
         if status is not None:

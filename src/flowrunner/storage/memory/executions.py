@@ -114,6 +114,7 @@ class MemoryExecutions:
         release_lease: bool = False,
         drop_checkpoint: bool = False,
         outbox: Sequence[NewDelivery] = (),
+        usage: Mapping[str, JSONValue] | None = None,
     ) -> Execution:
         async with self._s.lock:
             e = await self.get(account_id, execution_id)
@@ -130,6 +131,7 @@ class MemoryExecutions:
                 current_node=e.current_node if current_node is None else current_node,
                 started_at=e.started_at if started_at is None else started_at,
                 finished_at=e.finished_at if finished_at is None else finished_at,
+                usage=e.usage if usage is None else json_copy(dict(usage)),
             )
             if release_lease:
                 e = replace(e, lease_owner=None, lease_expires_at=None, current_node=None)

@@ -76,6 +76,7 @@ class ExecutionStore(Protocol):
         release_lease: bool = False,
         drop_checkpoint: bool = False,
         outbox: Sequence[NewDelivery] = (),
+        usage: Mapping[str, JSONValue] | None = None,
     ) -> Execution:
         """Set the given fields (None = leave as is).
 

@@ -175,11 +175,12 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         release_lease: bool = False,
         drop_checkpoint: bool = False,
         outbox: Sequence[NewDelivery] = (),
+        usage: Mapping[str, JSONValue] | None = None,
     ) -> Execution:
         given = {
             "status": status, "output": output, "error": dict(error) if error else error,
             "progress": progress, "current_node": current_node, "started_at": started_at,
-            "finished_at": finished_at,
+            "finished_at": finished_at, "usage": dict(usage) if usage else usage,
         }  # fmt: skip
         values = {k: v for k, v in given.items() if v is not None}
         if release_lease:

@@ -216,6 +216,8 @@ executions = Table(
     Column("resume_attempts", Integer, nullable=False, server_default="0"),
     # The execution whose flow node started this one (a sub-flow); None at the top level.
     _id("parent_id", nullable=True),
+    # Model-call token usage, totals and per node (set when the run ends).
+    _json("usage"),
     UniqueConstraint("account_id", "idempotency_key"),
     Index(None, "account_id", "created_at", "id"),
     Index(None, "account_id", "status", "created_at", "id"),

@@ -42,7 +42,7 @@ _SELECT = (
     " LEFT JOIN execution_positions p ON p.execution_id = e.id"
     " WHERE e.id = ? AND e.account_id = ?"
 )
-_JSON = frozenset({"input", "output", "error"})
+_JSON = frozenset({"input", "output", "error", "usage"})
 _TIMES = frozenset({"created_at", "started_at", "finished_at", "lease_expires_at"})
 
 

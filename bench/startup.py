@@ -1,0 +1,187 @@
+"""Start-up and idle footprint: ``flowrunner --help``, ``serve`` up to its first ``/healthz``,
+and the server's resident memory idle, after its first script and after load.
+
+* ``--help``: wall and CPU seconds of the whole process (median of ``--runs``).
+* ``serve``: wall and CPU seconds from the process start to the first 200 from
+  ``/healthz`` (SQLite in a scratch data dir; median of ``--runs``), then the server's RSS
+  idle, after one run of a one-node ``transform`` flow (the sandbox workers start on demand,
+  and their RSS is printed beside), and after ``--load`` such runs. With
+  ``FLOWRUNNER_SCRIPT_WORKER_IDLE_SECONDS`` (``--idle``) the workers are closed again once
+  idle: the last line is after that wait.
+
+CPU is read from ``/proc`` (Linux); on a busy machine wall time says more about the
+neighbours than about Flowrunner, CPU time does not.
+
+    .venv/bin/python bench/startup.py [--runs 5] [--load 300] [--idle 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from common import free_port
+from cryptography.fernet import Fernet
+
+ADMIN = ("bench", "bench-password-1")
+FLOW = (
+    "metadata: {name: one}\n"
+    "nodes:\n  t: {type: transform, params: {script: 'return {n: input.n + 1};'}}\n"
+)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if stat[1] == str(pid):
+                found.append(int(entry.name))
+    return found
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def cpu_of_children() -> float:
+    usage = os.times()
+    return usage.children_user + usage.children_system
+
+
+def help_once() -> tuple[float, float]:
+    before, started = cpu_of_children(), time.perf_counter()
+    subprocess.run([sys.executable, "-m", "flowrunner", "--help"], check=True, capture_output=True)
+    return time.perf_counter() - started, cpu_of_children() - before
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _request(url: str, method: str, body: bytes, headers: dict[str, str]) -> bytes:
+    request = urllib.request.Request(url, body, headers, method=method)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        data: bytes = response.read()
+        return data
+
+
+def serve_once(measure_memory: bool, load: int, idle: float) -> float:
+    import json
+
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "FLOWRUNNER_DATA_DIR": tmp,
+            "FLOWRUNNER_SECRET_KEYS": Fernet.generate_key().decode(),
+            "FLOWRUNNER_ADMIN_USERNAME": ADMIN[0],
+            "FLOWRUNNER_ADMIN_PASSWORD": ADMIN[1],
+            "FLOWRUNNER_SCRIPT_WORKER_IDLE_SECONDS": str(idle),
+        }
+        argv = [sys.executable, "-m", "flowrunner", "serve", "--port", str(port)]
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [*argv, "--log-level", "warning"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            while not _answers(f"{url}/healthz"):
+                if process.poll() is not None:
+                    raise SystemExit("the server did not start")
+                time.sleep(0.01)
+            ready = time.perf_counter() - started
+            if measure_memory:
+                time.sleep(1)
+                print(f"serve idle              rss {rss_mb(process.pid):6.1f} MB")
+                login = _request(
+                    f"{url}/api/v1/login",
+                    "POST",
+                    json.dumps({"username": ADMIN[0], "password": ADMIN[1]}).encode(),
+                    {"content-type": "application/json"},
+                )
+                auth = {"Authorization": f"Bearer {json.loads(login)['token']}"}
+                flow = json.loads(
+                    _request(
+                        f"{url}/api/v1/flows",
+                        "POST",
+                        FLOW.encode(),
+                        {**auth, "content-type": "application/yaml"},
+                    )
+                )
+                run = f"{url}/api/v1/flows/{flow['id']}/run?wait=30s"
+                body = json.dumps({"input": {"n": 0}}).encode()
+                headers = {**auth, "content-type": "application/json"}
+
+                def report(label: str) -> None:
+                    workers = [rss_mb(pid) for pid in _children(process.pid)]
+                    shown = " + ".join(f"{w:.1f}" for w in workers) or "none"
+                    print(
+                        f"serve {label:17} rss {rss_mb(process.pid):6.1f} MB, "
+                        f"sandbox workers {shown} MB"
+                    )
+
+                _request(run, "POST", body, headers)
+                report("after one script")
+                for _ in range(load):
+                    _request(run, "POST", body, headers)
+                report(f"after {load} runs")
+                if idle:
+                    time.sleep(idle + 2)
+                    report(f"idle {idle:g}s later")
+        finally:
+            process.terminate()
+            process.wait(20)
+        return ready
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--load", type=int, default=300, help="runs before the 'after load' RSS")
+    parser.add_argument("--idle", type=float, default=3.0, help="sandbox worker idle seconds")
+    args = parser.parse_args()
+    helps = [help_once() for _ in range(args.runs)]
+    print(
+        f"flowrunner --help        wall {statistics.median(h[0] for h in helps):.3f} s, "
+        f"cpu {statistics.median(h[1] for h in helps):.3f} s (median of {args.runs})"
+    )
+    ready = []
+    for i in range(args.runs):
+        before = cpu_of_children()
+        seconds = serve_once(i == args.runs - 1, args.load, args.idle)
+        ready.append((seconds, cpu_of_children() - before))
+    # The CPU figure of the last run includes its memory measurement: leave it out.
+    cpus = [c for _, c in ready[:-1]] or [ready[-1][1]]
+    print(
+        f"serve to first /healthz  wall {statistics.median(r[0] for r in ready):.3f} s, "
+        f"cpu (whole life, start to stop) {statistics.median(cpus):.3f} s "
+        f"(median of {args.runs})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""The ``agent`` node through a real ``flowrunner serve``: a model (the scripted
+OpenAI-compatible server) calling, at once, an MCP server's tool (a stdio server the admin
+allowed), a JavaScript function and a stored flow (a child execution); every step in the
+run's history; the run's token usage in ``GET /executions/{id}``; the monthly budget
+stopping the loop; the API key in no answer, event, log line or byte of the database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import HANG_GUARD
+from tests.e2e.server import Server, create_flow, start_run
+from tests.e2e.test_secrets import _database_bytes, _leaks
+from tests.llm_servers.server import ModelServer, model_server
+from tests.nodes.mcp.conftest import ALLOWED, SCRIPT
+
+pytestmark = pytest.mark.slow
+
+API_KEY = "sk-agent-e2e-5d2c91f0a7"
+
+
+@pytest.fixture
+def models() -> Iterator[ModelServer]:
+    with model_server(api_key=API_KEY) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with Server(
+        tmp_path_factory.mktemp("agent"), http_allow_private="true", mcp_stdio_commands=ALLOWED
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(server: Server) -> AsyncIterator[httpx.AsyncClient]:
+    async with server.client() as http:
+        response = await http.put("/api/v1/accounts/me/secrets/LLM_KEY", json={"value": API_KEY})
+        assert response.status_code in (200, 201), response.text
+        yield http
+
+
+HELPER = """metadata: {name: agent-helper}
+nodes:
+  found:
+    type: set
+    params: {values: {city: "${input.city}", found: true}}
+"""
+
+
+def agent_flow(url: str, model: str, name: str) -> str:
+    return f"""metadata: {{name: {name}}}
+nodes:
+  think:
+    type: agent
+    params:
+      provider: openai
+      model: {model}
+      base_url: {url}
+      api_key: ${{secrets.LLM_KEY}}
+      prompt: ${{input.question}}
+      tools:
+        - mcp: {{command: "{sys.executable}", args: ["{SCRIPT}"]}}
+          only: [add]
+        - name: shout
+          parameters: {{type: object, properties: {{text: {{type: string}}}}}}
+          script: return args.text.toUpperCase();
+        - name: lookup
+          description: Find a city
+          parameters: {{type: object, properties: {{city: {{type: string}}}}}}
+          flow: agent-helper
+"""
+
+
+async def finished(client: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
+    async with asyncio.timeout(HANG_GUARD):  # hang guard only
+        while True:
+            run: dict[str, Any] = (await client.get(f"/api/v1/executions/{execution_id}")).json()
+            if run["status"] in ("completed", "failed", "canceled"):
+                return run
+            await asyncio.sleep(0.05)
+
+
+async def events_of(client: httpx.AsyncClient, execution_id: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/api/v1/executions/{execution_id}/events")
+    return [
+        json.loads(line[len("data: ") :])
+        for line in response.text.splitlines()
+        if line.startswith("data: ")
+    ]
+
+
+async def test_an_agent_calls_mcp_script_and_stored_flow_tools_and_its_usage_is_kept(
+    server: Server, client: httpx.AsyncClient, models: ModelServer
+) -> None:
+    await create_flow(client, HELPER)
+    flow_id = await create_flow(client, agent_flow(models.openai_url, "scripted-agent", "a1"))
+    execution_id = await start_run(client, flow_id, {"question": "Lyon"})
+    run = await finished(client, execution_id)
+    assert run["status"] == "completed", run
+    out = run["output"]
+    assert out["response"] == ('Results: {"result": 5} | LYON | {"city": "Lyon", "found": true}')
+    assert [r["tool"] for r in out["intermediate_results"]] == ["add", "shout", "lookup"]
+    assert out["steps"] == 2
+    # The stored flow ran as a child execution of this run.
+    children = (await client.get(f"/api/v1/executions/{execution_id}/children")).json()
+    assert [c["status"] for c in children["items"]] == ["completed"]
+    # Usage is kept with the execution and shown by GET execution.
+    usage = run["usage"]
+    assert usage["calls"] == 2
+    assert usage["nodes"]["think"]["calls"] == 2
+    assert usage["total_tokens"] == out["usage"]["total_tokens"] > 0
+    assert (await client.get(f"/api/v1/executions/{execution_id}/usage")).json() == usage
+    listed = (await client.get("/api/v1/executions", params={"flow_id": flow_id})).json()
+    assert listed["items"][0]["usage"] == usage
+    # Every step is in the run's history.
+    events = await events_of(client, execution_id)
+    steps = [
+        (e["data"]["fields"]["event"], e["data"]["fields"].get("tool"))
+        for e in events
+        if e["type"] == "log" and "event" in (e["data"].get("fields") or {})
+    ]
+    assert steps[0] == ("agent.model_call", None)
+    assert sorted(steps[1:4]) == [
+        ("agent.tool_call", "add"),
+        ("agent.tool_call", "lookup"),
+        ("agent.tool_call", "shout"),
+    ]
+    assert sorted(t for kind, t in steps if kind == "agent.tool_result") == [
+        "add",
+        "lookup",
+        "shout",
+    ]
+    assert steps[-1] == ("agent.model_call", None)
+    # The key went to the model server only.
+    assert models.state.keys == [API_KEY, API_KEY]
+    answers = json.dumps([run, events, children]).encode()
+    assert _leaks(answers, API_KEY) == []
+    assert _leaks(_database_bytes(server), API_KEY) == []
+    assert _leaks(server.log.read_bytes(), API_KEY) == []
+
+
+async def test_the_monthly_budget_stops_an_agent_between_steps(
+    tmp_path: Path, models: ModelServer
+) -> None:
+    with Server(
+        tmp_path, http_allow_private="true", mcp_stdio_commands=ALLOWED,
+        llm_monthly_token_budget=1,
+    ) as budgeted:  # fmt: skip
+        async with budgeted.client() as http:
+            await http.put("/api/v1/accounts/me/secrets/LLM_KEY", json={"value": API_KEY})
+            await create_flow(http, HELPER)
+            flow_id = await create_flow(http, agent_flow(models.openai_url, "scripted-agent", "b"))
+            run = await finished(http, await start_run(http, flow_id, {"question": "Oslo"}))
+    assert run["status"] == "failed", run
+    assert run["error"]["code"] == "llm_budget_exceeded"
+    assert run["error"]["node_id"] == "think"
+    assert "monthly token budget of 1 is spent" in run["error"]["message"]
+    assert len(models.state.requests) == 1  # the first step ran; the second was refused
+    # The first step's tokens are counted with the failed run.
+    assert run["usage"]["calls"] == 1
