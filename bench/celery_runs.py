@@ -9,7 +9,7 @@ one run, each with a fresh ``flowrunner serve``:
 - ``celery x1`` / ``celery x2``: the API process enqueues, one or two ``flowrunner worker``
   processes (``--concurrency 8`` each) run them.
 
-Each drives the 10-node ``set`` flow of ``bench/runs.py`` through ``POST /run?wait`` with 1
+Each drives the 10-node ``path`` flow of ``bench/runs.py`` (ten ``set`` nodes) through ``POST /run?wait`` with 1
 client (latency: the queue hop is the p50/p99 difference with ``in-process``) and with 8
 (throughput). ``cpu ms`` is CPU time per run of each role, measured separately: the API
 process (and its children), the workers, Redis and every ``postgres`` process of the machine
@@ -36,7 +36,7 @@ from pathlib import Path
 import aiohttp
 from common import Result, drive, free_port, server
 from cryptography.fernet import Fernet
-from runs import ADMIN, postgres_database, ten_node_flow, tree_cpu_seconds
+from runs import ADMIN, FLOWS, postgres_database, tree_cpu_seconds
 
 CONCURRENCY = 8  # runs at once per worker process (Celery threads)
 
@@ -62,7 +62,8 @@ def _postgres_pids() -> list[int]:
 
 
 def _cpu(pids: list[int]) -> float:
-    return sum(tree_cpu_seconds(pid) or 0.0 for pid in pids)
+    """CPU seconds of ``pids`` and their children (sandbox workers) so far."""
+    return sum(sum(tree_cpu_seconds(pid) or (0.0, 0.0)) for pid in pids)
 
 
 @contextmanager
@@ -112,14 +113,14 @@ async def measure(label: str, url: str, roles: dict[str, list[int]], seconds: fl
         headers = {"Authorization": f"Bearer {(await login.json())['token']}"}
         created = await setup.post(
             "/api/v1/flows",
-            data=ten_node_flow(),
+            data=FLOWS["path"][0],  # ten set nodes, each copying input.n
             headers={**headers, "content-type": "application/yaml"},
         )
         created.raise_for_status()
         path = f"/api/v1/flows/{(await created.json())['id']}/run?wait=30s"
 
     async def run(session: aiohttp.ClientSession) -> None:
-        async with session.post(path, json={"input": {"x": 1}}) as response:
+        async with session.post(path, json={"input": {"n": 0}}) as response:
             body = await response.json()
             if response.status != 200 or body["status"] != "completed":
                 raise RuntimeError(f"run did not complete: {response.status} {body}")
