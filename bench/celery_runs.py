@@ -9,9 +9,9 @@ one run, each with a fresh ``flowrunner serve``:
 - ``celery x1`` / ``celery x2``: the API process enqueues, one or two ``flowrunner worker``
   processes (``--concurrency 8`` each) run them.
 
-Each drives the 10-node ``path`` flow of ``bench/runs.py`` (ten ``set`` nodes) through ``POST /run?wait`` with 1
-client (latency: the queue hop is the p50/p99 difference with ``in-process``) and with 8
-(throughput). ``cpu ms`` is CPU time per run of each role, measured separately: the API
+Each drives the 10-node ``path`` flow of ``bench/runs.py`` (ten ``set`` nodes) through
+``POST /run?wait`` with 1 client (latency: the queue hop is the p50/p99 difference with
+``in-process``) and with 8 (throughput). ``cpu ms`` is CPU time per run of each role, measured separately: the API
 process (and its children), the workers, Redis and every ``postgres`` process of the machine
 (shared with anything else running: an upper bound). The scale-out model at the end turns
 those into runs/s for N workers on M cores.
