@@ -11,10 +11,10 @@ one run, each with a fresh ``flowrunner serve``:
 
 Each drives the 10-node ``path`` flow of ``bench/runs.py`` (ten ``set`` nodes) through
 ``POST /run?wait`` with 1 client (latency: the queue hop is the p50/p99 difference with
-``in-process``) and with 8 (throughput). ``cpu ms`` is CPU time per run of each role, measured separately: the API
-process (and its children), the workers, Redis and every ``postgres`` process of the machine
-(shared with anything else running: an upper bound). The scale-out model at the end turns
-those into runs/s for N workers on M cores.
+``in-process``) and with 8 (throughput). ``cpu ms`` is CPU time per run of each role,
+measured separately: the API process (and its children), the workers, Redis and every
+``postgres`` process of the machine (shared with anything else running: an upper bound).
+The scale-out model at the end turns those into runs/s for N workers on M cores.
 
     .venv/bin/python bench/celery_runs.py [--seconds 8] [--broker amqp://guest:guest@127.0.0.1//]
 """

@@ -6,6 +6,10 @@ output the docs promise, and how many warnings validation gives (default none);
 ``needs=<node type>`` skips a block that needs a node type that does not exist yet (the rest
 of it must still be valid), and fails once that type exists, so the marker cannot go stale;
 ``skip=<reason>`` marks a block that is not a flow (and fails if it becomes one);
+``on_server=<reason>`` marks a flow that waits durably (a ``wait_for``, a long ``delay``):
+it is validated here and not run, since only a server can wake it (the same patterns run on
+a real server in tests/e2e/test_waiting.py and examples/approval.yaml); the block must hold
+such a wait, so the marker cannot outlive it;
 ``server=<base URL>`` serves the block's URLs under that base from the test HTTP server
 (tests/http_server.py) on 127.0.0.1: they are pointed at it before the run, and loopback is
 allowed for it (``FLOWRUNNER_HTTP_ALLOW_PRIVATE``);
@@ -42,7 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
 FENCE = re.compile(r"^```yaml\s*$")
 MARKER = re.compile(r"^<!--\s*example:\s*(.*?)\s*-->\s*$")
-KEYS = {"input", "output", "warnings", "needs", "skip", "server", "models"}
+KEYS = {"input", "output", "warnings", "needs", "skip", "server", "models", "on_server"}
+WAITS = re.compile(r"type: (wait_for|wait|delay)\b")
 
 
 @dataclass
@@ -114,6 +119,11 @@ async def test_doc_example_validates_and_runs(
         assert errors, f"{example.where}: needs {needed} but nothing uses it"
         assert all(f"unknown node type '{needed}'" in p.message for p in errors), errors
         pytest.skip(f"needs the {needed} node type")
+    if "on_server" in marks:
+        assert WAITS.search(example.text), f"{example.where}: no wait: drop on_server="
+        definition = load_flow(example.text, source=example.where, scripts=sandbox)
+        assert len(definition.warnings) == int(marks.get("warnings", 0)), definition.warnings
+        pytest.skip(f"waits durably: {marks['on_server']}")
     with ExitStack() as stack:
         text = example.text
         if "server" in marks:

@@ -16,6 +16,12 @@ An example with ``email.send``/``email.receive`` nodes runs against the local ma
 (``tests.mail.mail_setup``: aiosmtpd delivering to Dovecot): their ports, mailbox
 and certificate are added to its input, the passwords to its secrets.
 
+An example with a ``wait_for`` node waits for a signal, which only a server receives: it runs
+on a real ``flowrunner serve`` (its secrets in the account's vault), and its
+``<name>.signals.json`` acts the person it waits for: each step waits until the run waits at
+node ``at``, then posts the link of the newest email in the example's mailbox whose URL holds
+``click`` (an approval link), as a person clicking it would.
+
 Examples that talk to a database get it from the test servers: ``postgres`` nodes a scratch
 database of the PostgreSQL server as ``secrets.PG_DSN``, ``dynamodb`` nodes a DynamoDB-API
 server of their own as ``secrets.DYNAMODB_ENDPOINT`` (with any keys), ``store`` nodes a fresh
@@ -23,8 +29,14 @@ in-memory store of their own."""
 
 from __future__ import annotations
 
+import asyncio
+import email
+import email.policy
+import imaplib
 import importlib.util
 import json
+import re
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -32,6 +44,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -41,14 +54,17 @@ from flowrunner.nodes.database.connections import close_connections
 from flowrunner.nodes.store import RUN_KV
 from flowrunner.scripting import Sandbox
 from flowrunner.storage.memory import MemoryStore
-from tests.conftest import require_service
+from tests.conftest import HANG_GUARD, require_service
 from tests.dynamodb_server import endpoint_for_tests
+from tests.e2e.server import Server, create_flow, start_run
 from tests.mail import mail_setup
 from tests.storage.conftest import scratch_postgres_database
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 MCP_STDIO_ALLOWED = f"{sys.executable} examples/mcp-notes.server.py --stdio"
-FLOWS = sorted(EXAMPLES.rglob("*.yaml"))
+# examples/node-types/ holds node type definitions, not flows (tests/api/test_custom_types.py
+# defines and runs them).
+FLOWS = sorted(p for p in EXAMPLES.rglob("*.yaml") if "node-types" not in p.parts)
 
 
 @pytest.fixture
@@ -140,11 +156,74 @@ async def test_example_validates_and_runs(
             run_input = {**run_input, **mail_input}
             secrets = {**secrets, **mail_secrets}
         secrets = {**secrets, **_database_secrets(request, path.read_text(), servers)}
-        compiled = compile_flow(definition, scripts=sandbox, base_path=path.parent)
-        try:
-            result = await compiled.run(run_input, secrets=secrets, scoped={RUN_KV: memory_kv})
-        finally:
-            await close_connections()
+        if "type: wait_for" in text:
+            output = await _run_on_server(path, run_input, secrets, tmp_path / "server")
+        else:
+            compiled = compile_flow(definition, scripts=sandbox, base_path=path.parent)
+            try:
+                result = await compiled.run(run_input, secrets=secrets, scoped={RUN_KV: memory_kv})
+            finally:
+                await close_connections()
+            output = result.output
     expected_file = path.with_suffix(".expected.json")
     if expected_file.exists():
-        assert result.output == json.loads(expected_file.read_text())
+        assert output == json.loads(expected_file.read_text())
+
+
+async def _run_on_server(
+    path: Path, run_input: dict[str, Any], secrets: dict[str, Any], data_dir: Path
+) -> Any:
+    """Run a waiting example on a real server, clicking its emailed links; its output."""
+    steps = json.loads(path.with_suffix(".signals.json").read_text())
+    data_dir.mkdir()
+    with Server(data_dir) as server:
+        async with server.client() as client:
+            for key, value in secrets.items():
+                saved = await client.post(
+                    "/api/v1/accounts/me/secrets", json={"key": key, "value": value}
+                )
+                assert saved.status_code in (200, 201), saved.text
+            run_id = await start_run(client, await create_flow(client, path.read_text()), run_input)
+            for step in steps:
+                await _until(client, run_id, lambda run, at=step["at"]: _waits_at(run, at))
+                link = _emailed_link(run_input, secrets, step["click"])
+                async with httpx.AsyncClient(timeout=HANG_GUARD) as person:  # no token
+                    clicked = await person.post(link)
+                assert clicked.status_code == 202, clicked.text
+            run = await _until(client, run_id, lambda run: run["status"] in _ENDED)
+    assert run["status"] == "completed", run
+    return run["output"]
+
+
+_ENDED = ("completed", "failed", "canceled")
+
+
+def _waits_at(run: dict[str, Any], node_id: str) -> bool:
+    if run["status"] in _ENDED:
+        raise AssertionError(f"the run ended before it waited at {node_id}: {run}")
+    return run["status"] == "waiting" and (run["waiting_for"] or {}).get("node_id") == node_id
+
+
+async def _until(client: httpx.AsyncClient, run_id: str, done: Any) -> dict[str, Any]:
+    async with asyncio.timeout(HANG_GUARD):  # guards a hang only
+        while True:  # the server does the work: polling its API is how to watch it
+            run: dict[str, Any] = (await client.get(f"/api/v1/executions/{run_id}")).json()
+            if done(run):
+                return run
+            await asyncio.sleep(0.1)
+
+
+def _emailed_link(run_input: dict[str, Any], secrets: dict[str, Any], click: str) -> str:
+    """The resume link holding ``click`` in the newest email of the example's mailbox."""
+    context = ssl.create_default_context(cadata=run_input["ca_cert"])
+    with imaplib.IMAP4_SSL("127.0.0.1", run_input["imap_port"], ssl_context=context) as imap:
+        imap.login(run_input["mailbox"], secrets["IMAP_PASSWORD"])
+        imap.select("INBOX")
+        numbers = imap.search(None, "ALL")[1][0].split()
+        fetched = imap.fetch(numbers[-1], "(RFC822)")[1][0]
+    assert isinstance(fetched, tuple)
+    message = email.message_from_bytes(fetched[1], policy=email.policy.default)
+    body = message.get_body(("plain",))
+    assert isinstance(body, email.message.EmailMessage)
+    links: list[str] = re.findall(r"https?://\S+/api/v1/resume/\S+", str(body.get_content()))
+    return next(link for link in links if click in link)

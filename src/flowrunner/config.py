@@ -133,6 +133,13 @@ class Settings(BaseSettings):
     trigger_max_body_bytes: int = Field(default=1_048_576, ge=1)
     trigger_rate_limit_per_minute: int = Field(default=6000, ge=1)
     trigger_sync_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # Durable waits (docs/waiting.md): a delay longer than this waits durably (the run holds
+    # no slot, lease or memory and is woken by the waker, on any process, after restarts);
+    # how often the waker looks for due runs; the address users reach this server at, for
+    # wait_for's resume links (unset: http://<host>:<port>).
+    durable_wait_threshold_seconds: float = Field(default=30.0, ge=0)
+    waker_tick_seconds: float = Field(default=1.0, gt=0)
+    public_url: str | None = None
     # Schedules: whether this process runs the scheduler, how often it looks for due
     # occurrences, and how many missed occurrences catch_up: all fires at most.
     scheduler_enabled: bool = True

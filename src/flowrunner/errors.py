@@ -12,7 +12,8 @@ One root, a few families a caller can catch, leaves that carry context::
     │   ├── StepLimitExceeded      a run visited more nodes than its step limit
     │   ├── SizeLimitExceeded      a node's output, the shared state or a checkpoint is too big
     │   ├── ResumeLimitExceeded    a run kept crashing: resumed too often without progress
-    │   └── FlowFailed             a `fail` node ended the run on purpose
+    │   ├── FlowFailed             a `fail` node ended the run on purpose
+    │   └── WaitTimedOut           a `wait_for` timed out and has no `timeout` edge
     ├── SandboxError               JavaScript could not run or failed inside the sandbox
     │   ├── ScriptError            the script threw or has a syntax error (JS line:column)
     │   ├── ScriptTimeout          wall-time limit reached
@@ -26,6 +27,8 @@ One root, a few families a caller can catch, leaves that carry context::
     │   ├── Forbidden
     │   └── RateLimited           too many failed logins; carries ``retry_after`` seconds
     ├── InvalidInput               a request value breaks a rule (password length, key name...)
+    │   └── InvalidPayload         a signal's payload fails its wait's JSON Schema (HTTP 422)
+    ├── LinkExpired                a resume link was used, or its wait is over (HTTP 410)
     ├── VaultError                 secrets cannot be encrypted/decrypted (missing or wrong key)
     ├── WebhookError
     ├── PluginError                a node type could not be loaded or registered
@@ -237,6 +240,12 @@ class FlowFailed(ExecutionError):
     code = "flow_failed"
 
 
+class WaitTimedOut(ExecutionError):
+    """A ``wait_for`` node's timeout passed without its signal, and it has no ``timeout`` edge."""
+
+    code = "wait_timed_out"
+
+
 # --- sandbox -----------------------------------------------------------------------------
 
 
@@ -313,6 +322,22 @@ class InvalidInput(FlowrunnerError):
     """A value a caller supplied breaks a rule of the service (HTTP 400)."""
 
     code = "invalid_input"
+
+
+class InvalidPayload(InvalidInput):
+    """A signal's payload does not match the JSON Schema its wait declared."""
+
+    code = "invalid_payload"
+
+    def __init__(self, message: str, problems: Sequence[Any] = (), **context: Any) -> None:
+        super().__init__(message, **context)
+        self.problems = list(problems)
+
+
+class LinkExpired(FlowrunnerError):
+    """A resume link whose wait is over: used already, timed out, or the run moved on."""
+
+    code = "link_expired"
 
 
 class VaultError(FlowrunnerError):

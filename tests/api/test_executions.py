@@ -156,9 +156,9 @@ async def test_a_failed_run_reports_the_failing_node(api: Api, alice: Headers) -
 
 async def test_cancel_stops_a_run_and_a_second_cancel_conflicts(api: Api, alice: Headers) -> None:
     flow_id = await _flow(api, alice, SLOW)
-    started = await api.client.post(
-        RUN.format(flow_id), json={"input": {"nap": 3600}}, headers=alice
-    )
+    # Under the durable-wait threshold (30 s): the nap sleeps in memory, a node running now
+    # (a longer one would wait durably: tests/e2e/test_waiting.py cancels such a run).
+    started = await api.client.post(RUN.format(flow_id), json={"input": {"nap": 25}}, headers=alice)
     execution_id = started.json()["execution_id"]
     async with asyncio.timeout(HANG_GUARD):
         while True:

@@ -183,3 +183,37 @@ async def test_unknown_media_type_is_a_415(api: Api, alice: Headers) -> None:
         FLOWS, content=b"<flow/>", headers={**alice, "content-type": "application/xml"}
     )
     assert response.status_code == 415
+
+
+async def test_version_messages_from_a_json_body_or_the_query_and_blank_means_none(
+    api: Api, alice: Headers
+) -> None:
+    created = await api.client.post(
+        FLOWS, json={"content": flow_yaml(), "message": "  first  "}, headers=alice
+    )
+    flow_id = created.json()["id"]
+    url = f"{FLOWS}/{flow_id}"
+    second = flow_yaml().replace("Says hello", "Says hi")
+    put = await api.client.put(
+        url, params={"message": "from the query"}, content=second, headers={**alice, **YAML_TYPE}
+    )
+    assert put.status_code == 200
+    blank = await api.client.put(
+        url, json={"content": flow_yaml(), "message": "   "}, headers=alice
+    )
+    assert blank.status_code == 200
+    too_long = await api.client.put(
+        url, json={"content": second, "message": "x" * 1001}, headers=alice
+    )
+    assert too_long.status_code == 422
+    restored = await api.client.post(f"{url}/versions/2/restore", headers=alice)
+    assert restored.status_code == 200
+    page = (await api.client.get(f"{url}/versions", headers=alice)).json()
+    assert [(v["number"], v["message"]) for v in page["items"]] == [
+        (4, "restored version 2"),
+        (3, None),
+        (2, "from the query"),
+        (1, "first"),
+    ]
+    one = (await api.client.get(f"{url}/versions/2", headers=alice)).json()
+    assert one["message"] == "from the query"

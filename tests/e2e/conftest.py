@@ -18,7 +18,12 @@ from tests.e2e.server import Server
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with Server(
-        tmp_path_factory.mktemp("e2e"), lease_ttl_seconds=2, recovery_interval_seconds=0.5
+        tmp_path_factory.mktemp("e2e"),
+        lease_ttl_seconds=2,
+        recovery_interval_seconds=0.5,
+        # Their naps keep a node running; durable waits have servers of their own
+        # (tests/e2e/test_waiting*.py).
+        durable_wait_threshold_seconds=3600,
     ) as running:
         yield running
 

@@ -34,6 +34,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, redis: RedisServer) -> Iter
         tmp_path_factory.mktemp("bus"),
         event_bus_url=redis.url,
         event_bus_timeout_seconds=0.5,
+        # Their naps keep a node running; durable waits have servers of their own
+        # (tests/e2e/test_waiting*.py).
+        durable_wait_threshold_seconds=3600,
     ) as running:
         yield running
 

@@ -45,7 +45,13 @@ expect.set_options(timeout=HANG_GUARD * 1000)
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # Webhook endpoints on 127.0.0.1 (the test receiver) must pass the SSRF guard.
-    with Server(tmp_path_factory.mktemp("dashboard"), http_allow_private="true") as running:
+    with Server(
+        tmp_path_factory.mktemp("dashboard"),
+        http_allow_private="true",
+        # Their naps keep a node running; durable waits have servers of their own
+        # (tests/e2e/test_waiting*.py).
+        durable_wait_threshold_seconds=3600,
+    ) as running:
         yield running
 
 
@@ -272,6 +278,28 @@ async def test_a_finished_run_replays_from_storage_with_its_output(
 
     await page.set_viewport_size(PHONE)
     await browser.shot("run-completed-phone")
+
+
+async def test_a_waiting_run_says_what_it_waits_for_and_goes_on_when_signaled(
+    browser: Browser, client: httpx.AsyncClient
+) -> None:
+    flow = """metadata: {name: Dashboard wait}
+nodes:
+  approve: {type: wait_for, params: {name: decision}, next: {default: done}}
+  done: {type: set, params: {values: {ok: true}}}
+"""
+    run_id = await start_run(client, await create_flow(client, flow), {})
+    await browser.login()
+    page = browser.page
+    await browser.open(f"#/runs/{run_id}", f"Run {run_id[-8:]}")
+    await expect(page.locator("#run-status")).to_have_text("waiting")
+    await expect(page.get_by_role("status").filter(has_text="Waiting at approve")).to_contain_text(
+        'signal "decision"'
+    )
+    sent = await client.post(f"/api/v1/executions/{run_id}/signals/decision", json={"n": 1})
+    assert sent.status_code == 202, sent.text
+    await expect(page.locator("#run-status")).to_have_text("completed")
+    await expect(browser.node("approve")).to_have_attribute("data-state", "done")
 
 
 async def test_versions_show_a_diff_and_an_old_one_can_be_restored(

@@ -50,6 +50,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         script_worker_share=0.5,
         script_timeout=600,
         shutdown_grace_seconds=1,
+        # The hour-long delays sleep in memory here: what is tested is that a sleeping run
+        # gives its slot back (a durable wait holds none at all: tests/e2e/test_waiting*.py).
+        durable_wait_threshold_seconds=7200,
     ) as running:
         yield running
 

@@ -275,3 +275,45 @@ nodes:
     run = await finished(client, await start_run(client, flow, {"text": "pocket"}))
     assert run["status"] == "completed", run
     assert run["output"]["seen"] == "POCKET!"
+
+
+async def test_a_folder_made_after_the_start_is_watched_and_a_disable_outlives_a_restart(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "made-later" / "plugins"
+    data = tmp_path / "data"
+    data.mkdir()
+    with Server(data, plugins_dir=folder) as running:
+        async with running.client() as http:
+            assert await plugin(http, "shouting") is None
+            folder.mkdir(parents=True)
+            write(folder, "v1", tmp_path / "gate")
+
+            async def loaded() -> bool:
+                found = await plugin(http, "shouting")
+                return found is not None and found["status"] == "active"
+
+            await until(loaded)
+            flow = await create_flow(http, SHOUT_FLOW % ("later", "false"))
+            assert await run_output(http, flow, "late") == "v1:LATE"
+            disabled = await http.post("/api/v1/plugins/shouting/disable")
+            assert disabled.status_code == 200, disabled.text
+
+        running.stop()
+        running.start()
+        async with running.client() as http:
+            found = await plugin(http, "shouting")
+            assert found is not None
+            assert (found["status"], found["enabled"]) == ("disabled", False)
+            run = await finished(http, await start_run(http, flow, {"text": "x"}))
+            assert run["status"] == "failed"
+            assert "belongs to plugin 'shouting', which is disabled" in str(run["error"]), run
+            assert (await http.post("/api/v1/plugins/shouting/enable")).status_code == 200
+
+        running.stop()
+        running.start()
+        async with running.client() as http:
+            found = await plugin(http, "shouting")
+            assert found is not None
+            assert found["status"] == "active"
+            assert await run_output(http, flow, "back") == "v1:BACK"

@@ -85,3 +85,19 @@ async def test_runs_that_never_end_here_do_not_grow_the_tracking_without_end(
         await bus.publish("f1", [event(f"e{n}", 1, "status", status="running")])
     assert len(bus._started) == 5
     assert sample(metrics, "flowrunner_runs_in_flight") == 5
+
+
+async def test_a_waiting_run_is_not_in_flight_and_its_wake_is_not_a_new_start(
+    metrics: Metrics,
+) -> None:
+    bus = MeteredBus(InProcessBus(), metrics)
+    await bus.publish("f1", [event("e1", 1, "status", status="running")])
+    await bus.publish("f1", [event("e1", 2, "status", 1, status="waiting", node_id="a")])
+    assert sample(metrics, "flowrunner_runs_in_flight") == 0
+    woken = event("e1", 3, "status", 60, status="running", resumed=True, woken=True)
+    await bus.publish("f1", [woken])
+    assert sample(metrics, "flowrunner_runs_in_flight") == 1
+    await bus.publish("f1", [event("e1", 4, "complete", 61, status="completed")])
+    assert sample(metrics, "flowrunner_runs_started_total", flow="f1") == 1
+    assert sample(metrics, "flowrunner_runs_in_flight") == 0
+    assert sample(metrics, "flowrunner_run_duration_seconds_sum", status="completed") == 1

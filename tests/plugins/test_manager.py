@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import textwrap
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -12,6 +14,7 @@ from flowrunner.definition import validate_flow
 from flowrunner.errors import NotFound
 from flowrunner.plugins import GROUP
 from flowrunner.plugins.manager import PluginManager
+from tests.conftest import HANG_GUARD
 
 MODULE = """
 from flowrunner.plugins import FunctionNodeType, Plugin
@@ -131,3 +134,63 @@ def test_a_package_plugin_declares_its_metadata(tmp_path: Path) -> None:
     status = plugins.get("pkg")
     assert (status.kind, status.status, status.types) == ("package", "active", ("t.echo",))
     assert plugins.current().source("t.echo").plugin == "fr_pkg_plugin"
+
+
+async def test_a_folder_created_after_the_start_is_loaded_watched_and_waited_for_again(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "later" / "plugins"
+    plugins = manager(folder)
+    assert plugins.reload().errors == {}  # missing: no plugins, and no error
+    stop = asyncio.Event()
+    task = asyncio.create_task(plugins.watch(stop, poll=0.05))
+
+    async def until_listed(name: str, present: bool = True) -> None:
+        async with asyncio.timeout(HANG_GUARD):
+            while (name in plugins.current()) != present:  # noqa: ASYNC110 - the watcher's state
+                await asyncio.sleep(0.02)
+
+    try:
+        # Prepared elsewhere and moved into place: found when the folder appears.
+        staging = tmp_path / "staging"
+        staging.mkdir()
+        write(staging, "first", "1", "t.first")
+        folder.parent.mkdir()
+        staging.rename(folder)
+        await until_listed("t.first")
+        write(folder, "second", "1", "t.second")  # then watched
+        await until_listed("t.second")
+
+        shutil.rmtree(folder)  # removed: its types go ...
+        await until_listed("t.first", present=False)
+        folder.mkdir()  # ... and a new folder of that name is watched again
+        write(folder, "third", "1", "t.third")
+        await until_listed("t.third")
+        assert "t.second" not in plugins.current()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, HANG_GUARD)
+
+
+def test_stored_choices_override_the_settings_and_wait_for_plugins_not_loaded_yet(
+    tmp_path: Path,
+) -> None:
+    plugins = PluginManager(folder=tmp_path, entry_points=False, disabled=["echo"])
+    write(tmp_path, "echo", "1")
+    plugins.reload()
+    assert plugins.get("echo").status == "disabled"
+    generation = plugins.current().generation
+    plugins.apply_choices({"echo": True, "later": False})
+    assert plugins.get("echo").status == "active"
+    assert "t.echo" in plugins.current()
+    assert plugins.current().generation > generation
+    unchanged = plugins.current()
+    plugins.apply_choices({"echo": True})
+    assert plugins.current() is unchanged  # nothing to change: no rebuild
+
+    write(tmp_path, "later", "1", "t.later")
+    plugins.reload()
+    assert plugins.get("later").status == "disabled"
+    assert "belongs to plugin 'later', which is disabled" in plugins.current().unknown_message(
+        "t.later"
+    )

@@ -40,6 +40,19 @@ async def test_adding_versions_numbers_them_and_bumps_the_flow(
     assert rest.next_cursor is None
 
 
+async def test_a_version_keeps_its_message_and_versions_without_one_read_none(
+    store: Store, account: Account
+) -> None:
+    flow = await store.flows.create(account.id, name="f")
+    said = "retry the fetch twice — ünïcode and\na second line"
+    v1 = await store.flows.add_version(account.id, flow.id, yaml="a: 1\n", message=said)
+    v2 = await store.flows.add_version(account.id, flow.id, yaml="a: 2\n")
+    assert (v1.message, v2.message) == (said, None)
+    assert (await store.flows.get_version(account.id, flow.id, 1)).message == said
+    page = await store.flows.list_versions(account.id, flow.id)
+    assert [(v.number, v.message) for v in page.items] == [(2, None), (1, said)]
+
+
 async def test_stale_expected_version_is_a_conflict(store: Store, account: Account) -> None:
     flow = await store.flows.create(account.id, name="f")
     await store.flows.add_version(account.id, flow.id, yaml="v1", expected_current=0)

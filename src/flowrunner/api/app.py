@@ -25,18 +25,21 @@ from flowrunner.api.middleware import (
     CorrelationMiddleware,
     RequestContextMiddleware,
 )
+from flowrunner.api.plugin_choices import PluginChoices
 from flowrunner.api.plugin_watcher import watching
 from flowrunner.api.query_params import single_valued_query
 from flowrunner.api.routes import (
     accounts,
     audit,
     auth,
+    custom_types,
     executions,
     flow_graph,
     flows,
     health,
     hooks,
     plugins,
+    resume,
     retention,
     secrets,
     tokens,
@@ -47,6 +50,7 @@ from flowrunner.api.routes import (
 from flowrunner.api.routes import metrics as metrics_route
 from flowrunner.audit import AuditLog
 from flowrunner.config import Settings
+from flowrunner.custom_types import CustomTypes
 from flowrunner.definition.limits import FlowLimits
 from flowrunner.executions.executor import default_owner
 from flowrunner.executions.runtime import execution_runtime
@@ -93,7 +97,12 @@ async def build_services(
     await account_service.ensure_admin_from_env(settings)
     # Plugin code is imported off the loop: a slow plugin import does not stall the start.
     manager = plugins if plugins is not None else await asyncio.to_thread(plugin_manager, settings)
+    # An admin's enable/disable outlives the process that answered it.
+    await asyncio.to_thread(manager.apply_choices, await PluginChoices(store).load())
     triggers = TriggerService(store, audit_log)
+    node_types = CustomTypes(
+        store, audit_log, manager.current, max_script_bytes=settings.max_script_bytes
+    )
     return Services(
         plugins=manager,
         settings=settings,
@@ -103,9 +112,14 @@ async def build_services(
         vault=SecretVault(store, keyring, audit_log),
         # Saving a flow version rewrites the triggers its YAML declares.
         flows=FlowRegistry(
-            store, audit_log, _flow_checker(settings, manager), listeners=[triggers]
+            store,
+            audit_log,
+            _flow_checker(settings, manager),
+            listeners=[triggers],
+            types=node_types.registry_for,
         ),
         triggers=triggers,
+        node_types=node_types,
     )
 
 
@@ -222,6 +236,7 @@ def create_app(
                         secrets=vault.resolve_all,
                         keys=vault.keyring,
                         registry=services.plugins.current,
+                        types=services.node_types.registry_for,
                         webhooks=hooks.outbox,
                         observe_bus=None if metrics is None else metrics.bus,
                         observe_sandbox=None if metrics is None else metrics.watch_sandbox,
@@ -264,8 +279,8 @@ def create_app(
     # The public hook route first: the hot path of a flow served as an API (routes are tried
     # in order).
     routers = (
-        hooks, executions, flows, flow_graph, plugins, auth, accounts, tokens, secrets, audit,
-        webhooks, ws, triggers, retention,
+        hooks, executions, flows, flow_graph, custom_types, plugins, auth, accounts, tokens,
+        secrets, audit, webhooks, ws, triggers, retention, resume,
     )  # fmt: skip
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)

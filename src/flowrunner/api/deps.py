@@ -23,6 +23,7 @@ from flowrunner.api.input_guard import check_text
 from flowrunner.api.token_cache import TokenCache
 from flowrunner.audit import AuditLog
 from flowrunner.config import Settings
+from flowrunner.custom_types import CustomTypes
 from flowrunner.errors import Forbidden, Unauthenticated
 from flowrunner.flows import FlowRegistry
 from flowrunner.plugins.manager import PluginManager
@@ -43,6 +44,8 @@ class Services:
     vault: SecretVault
     flows: FlowRegistry
     triggers: TriggerService
+    node_types: CustomTypes
+    """Accounts' own JavaScript node types, and the registry of one account."""
     tokens: TokenCache = field(default_factory=TokenCache)
     """Bearer token → account for a few seconds; cleared by revokes, disables, password changes."""
     plugins: PluginManager = field(default_factory=PluginManager)

@@ -27,6 +27,8 @@ log = logging.getLogger("flowrunner.api")
 # Most specific first: the first class the error is an instance of decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[errors.FlowrunnerError], int], ...] = (
     (errors.FlowTooLarge, 413),
+    (errors.InvalidPayload, 422),
+    (errors.LinkExpired, 410),
     (errors.DefinitionError, 400),
     (errors.ExpressionError, 400),
     (errors.InvalidInput, 400),
@@ -49,6 +51,7 @@ HTTP_CODES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    410: "gone",
     412: "precondition_failed",
     413: "payload_too_large",
     415: "unsupported_media_type",
@@ -131,6 +134,10 @@ def _domain_details(exc: errors.FlowrunnerError) -> list[Any]:
         return [{"limit_bytes": exc.limit, "size_bytes": exc.size}]
     if isinstance(exc, errors.DefinitionError):
         return [p.as_dict() for p in exc.problems]
+    if isinstance(exc, errors.InvalidPayload):
+        return exc.problems
+    if isinstance(exc, errors.InvalidInput) and isinstance(exc.context.get("details"), list):
+        return list(exc.context["details"])  # every problem of the input, by field
     return []
 
 

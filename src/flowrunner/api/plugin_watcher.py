@@ -47,10 +47,8 @@ async def watching(plugins: PluginManager, audit: AuditLog, *, watch: bool) -> A
     task: asyncio.Task[None] | None = None
     stop = asyncio.Event()
     if watch and folder is not None:
-        if folder.is_dir():
-            task = asyncio.create_task(plugins.watch(stop), name="plugins-watch")
-        else:
-            log.warning("plugins folder %s is not a directory: not watched", folder)
+        # A folder created after the start is waited for and then watched.
+        task = asyncio.create_task(plugins.watch(stop), name="plugins-watch")
     try:
         yield
     finally:

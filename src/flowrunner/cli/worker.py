@@ -105,7 +105,9 @@ def worker(
 
 
 async def _open(settings: Settings, threads: int, stack: AsyncExitStack) -> WorkerHost:
+    from flowrunner.api.plugin_choices import PluginChoices
     from flowrunner.audit import AuditLog
+    from flowrunner.custom_types import CustomTypes
     from flowrunner.executions.executor import default_owner
     from flowrunner.executions.runtime import run_parts
     from flowrunner.executions.worker import WorkerHost
@@ -122,6 +124,11 @@ async def _open(settings: Settings, threads: int, stack: AsyncExitStack) -> Work
     audit = AuditLog(store)
     vault = SecretVault(store, keyring, audit)
     plugins = await asyncio.to_thread(plugin_manager, settings)
+    # The admin's plugin choices and the accounts' own node types, as an API process has them.
+    await asyncio.to_thread(plugins.apply_choices, await PluginChoices(store).load())
+    node_types = CustomTypes(
+        store, audit, plugins.current, max_script_bytes=settings.max_script_bytes
+    )
     hooks = await stack.enter_async_context(
         webhook_runtime(
             settings,
@@ -140,6 +147,7 @@ async def _open(settings: Settings, threads: int, stack: AsyncExitStack) -> Work
             secrets=vault.resolve_all,
             keys=keyring,
             registry=plugins.current,
+            types=node_types.registry_for,
             webhooks=hooks.outbox,
         )
     )

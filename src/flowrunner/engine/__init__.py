@@ -11,6 +11,7 @@ from flowrunner.engine.context import CheckpointHook, Context, ErrorInfo, SizeCh
 from flowrunner.engine.events import Checkpoint, NodeEvent, Observer, RunResult
 from flowrunner.engine.flow import Flow
 from flowrunner.engine.node import Node
+from flowrunner.engine.pause import Pause
 from flowrunner.engine.policies import BatchPolicy, RetryPolicy
 from flowrunner.engine.scoped import RunScoped, ScopedValues
 
@@ -25,6 +26,7 @@ __all__ = [
     "Node",
     "NodeEvent",
     "Observer",
+    "Pause",
     "RetryPolicy",
     "RunResult",
     "RunScoped",

@@ -130,6 +130,13 @@ class Context:
         """The ids of the enclosing sub-flow nodes, outermost first."""
         return self._flow_path
 
+    @property
+    def resumable(self) -> bool:
+        """Whether the node visiting now can be resumed from a checkpoint (so may ``Pause``):
+        a node of the top-level walk, which has the checkpoint hook; not a node of a
+        sub-flow or of a fan-out branch."""
+        return self._checkpoint is not None and not self._flow_path
+
     def scoped(self, key: RunScoped[T]) -> T:
         """The run-scoped value of ``key`` (its default when the run was given none)."""
         return cast(T, self._scoped.get(key, key.default))

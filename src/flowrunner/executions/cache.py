@@ -3,14 +3,15 @@
 One compiled flow serves any number of concurrent runs (it holds no per-run state), so the
 cache is keyed by the version's checksum and the node-type registry's generation (a plugin
 reload makes a new registry: a flow is compiled again against the new plugin code, while runs
-in flight keep the graph they started with), plus (account, flow, number) so that a run of a
+in flight keep the graph they started with) and scope (an account's own node types: a new
+version of one makes a new scope), plus (account, flow, number) so that a run of a
 version seen before reads no YAML at all.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from cachetools import LRUCache
@@ -32,13 +33,17 @@ class FlowCache:
         *,
         scripts: ScriptHost | None = None,
         registry: NodeTypeRegistry | Callable[[], NodeTypeRegistry] | None = None,
+        types: Callable[[str], Awaitable[NodeTypeRegistry]] | None = None,
         max_steps: int = 10_000,
         size: int = 256,
     ) -> None:
         self._scripts = scripts
         self._registry = registry
+        # The registry of one account (the server's types and the account's own JavaScript
+        # node types); without it, ``registry`` serves every account.
+        self._types = types
         self._max_steps = max_steps
-        self._flows: LRUCache[tuple[int, str], CompiledFlow] = LRUCache(size)
+        self._flows: LRUCache[tuple[tuple[int, str], str], CompiledFlow] = LRUCache(size)
         # (account, flow, number) -> checksum: a stored version never changes, so a run of a
         # version seen before needs no read of its YAML at all.
         self._pins: LRUCache[tuple[str, str, int], str] = LRUCache(size)
@@ -48,13 +53,13 @@ class FlowCache:
     ) -> CompiledFlow:
         """The compiled version ``number`` of a flow, reading the store only on a miss."""
         pin = (account_id, flow_id, number)
-        registry = self._current()
+        registry = await self._types(account_id) if self._types else self._current()
         checksum = self._pins.get(pin)
-        hit = None if checksum is None else self._flows.get((registry.generation, checksum))
+        hit = None if checksum is None else self._flows.get((registry.cache_key, checksum))
         if hit is not None:
             return hit
         version = await flows.get_version(account_id, flow_id, number)
-        key = (registry.generation, version.checksum)
+        key = (registry.cache_key, version.checksum)
         compiled = self._flows.get(key)
         if compiled is None:
             # Parsing and compiling a big flow takes long enough to stall every request on
@@ -66,7 +71,7 @@ class FlowCache:
 
     def get(self, version: FlowVersion) -> CompiledFlow:
         registry = self._current()
-        key = (registry.generation, version.checksum)
+        key = (registry.cache_key, version.checksum)
         compiled = self._flows.get(key)
         if compiled is None:
             compiled = self._flows[key] = self._compile(version, registry)

@@ -85,7 +85,8 @@ class LocalExecutor:
 
     Waiting runs are admitted fairly between accounts (``flowrunner.fairness``): a freed
     slot goes to the waiting account running the fewest, round-robin among equals, and in
-    arrival order within an account. A run sleeping in a ``delay`` node holds no slot.
+    arrival order within an account. A run sleeping in a ``delay`` node holds no slot; one
+    waiting durably (``executions.waits``) is not here at all.
     """
 
     def __init__(
@@ -217,8 +218,9 @@ class LocalExecutor:
 
     async def _hand_back(self, execution: Execution, finished: Execution | None) -> None:
         """Expire an unfinished run's lease so recovery takes it at once (a released lease on
-        an active run would never be claimed). A finished run's went with its final status."""
-        if finished is not None and is_terminal(finished.status):
+        an active run would never be claimed). A finished run's went with its final status,
+        a waiting one's with its move to ``waiting``."""
+        if finished is not None and (is_terminal(finished.status) or finished.status == "waiting"):
             return
         try:
             await self._store.renew_lease(

@@ -9,6 +9,7 @@ the store. It never decides *where* or *when* a run happens; executors do.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from flowrunner.definition import CompiledFlow, FlowDefinition
-from flowrunner.engine import ErrorInfo
+from flowrunner.engine import ErrorInfo, Pause
 from flowrunner.errors import (
     Conflict,
     DefinitionError,
@@ -36,12 +37,19 @@ from flowrunner.executions.run_kv import AccountKV
 from flowrunner.executions.sealing import Keys, Sealer, unseal
 from flowrunner.executions.sizes import RunLimits
 from flowrunner.executions.states import is_terminal, transition
+from flowrunner.executions.waits import (
+    LinkTarget,
+    ResumeLinks,
+    RunWaits,
+    signal_nodes,
+)
 from flowrunner.fairness import ACCOUNT_ID
 from flowrunner.logging import masking
 from flowrunner.nodes.control import STORED_FLOWS
 from flowrunner.nodes.live import LIVE_SINK
 from flowrunner.nodes.llm.usage import USAGE_METER
 from flowrunner.nodes.store import RUN_KV
+from flowrunner.nodes.wait import WAITS
 from flowrunner.secrets import Masker
 from flowrunner.storage import Execution, NewDelivery, NewEvent, Store
 from flowrunner.storage.records import Clock, ExecutionStatus, utcnow
@@ -89,8 +97,15 @@ class Runner:
         subflows: SubflowHost | None = None,
         llm_token_budget: int | None = None,
         webhooks: EventOutbox | None = None,
+        resume_links: ResumeLinks | None = None,
+        wait_threshold: float = math.inf,
     ) -> None:
         self._store = store
+        # Durable waits (executions.waits): the resume links of wait_for nodes, and how long
+        # a delay sleeps in memory before it waits durably instead (a runner built without
+        # the settings' threshold sleeps every delay in memory: nobody may run its waker).
+        self._links = resume_links
+        self._wait_threshold = wait_threshold
         # Webhook events go into the outbox with the status changes that cause them.
         self._webhooks = webhooks
         # Runs stored sub-flows (``flow: <name>``) as child executions; None: they fail.
@@ -106,7 +121,8 @@ class Runner:
         self._llm_budget = llm_token_budget  # per account and month; None: no limit
 
     async def run(self, execution: Execution, control: RunControl | None = None) -> Execution:
-        """Run (or resume) ``execution`` until it ends or is suspended; returns its record.
+        """Run (or resume) ``execution`` until it ends, is suspended or waits durably
+        (``waiting``: see ``executions.waits``); returns its record.
 
         A cancel (``control.cancel_requested`` then ``Task.cancel``) ends it ``canceled``; a
         suspend leaves it ``running`` with its checkpoint saved, for another executor. Either
@@ -180,7 +196,8 @@ class Runner:
             else:
                 where = checkpoint.next_node if checkpoint else None
                 log.info("execution resumed", from_node=where)
-                recorder.add(ev.status_event("running", resumed=True, from_node=where))
+                woken = _woken_from(execution, where)
+                recorder.add(ev.status_event("running", resumed=True, from_node=where, **woken))
             return await self._drive(
                 execution, compiled, checkpoint, recorder, masker, secrets, control
             )
@@ -201,6 +218,8 @@ class Runner:
                 last = checkpoint.resume.get("last_node")
                 output = unseal(checkpoint.results.get(str(last)), self._keys)
                 return await self._complete(execution, recorder, masker, output)
+            if checkpoint is None:
+                self._seed_resume_links(execution, compiled, kwargs["results"])
         except VaultError as exc:  # sealed under a key no longer in the keyring
             details = error_details(exc, masker)
             log.info("execution failed", error=details["message"])
@@ -233,6 +252,13 @@ class Runner:
                     RUN_KV: AccountKV(self._store.kv, execution.account_id),
                     LIVE_SINK: recorder.live,  # streaming nodes' text, to live subscribers
                     USAGE_METER: usage,  # llm tokens: the run's totals, the account's budget
+                    # Durable waits: a child run is run inside its parent's task, so only a
+                    # top-level run can stop and wait without holding anything.
+                    WAITS: (
+                        RunWaits(execution, self._links, self._wait_threshold)
+                        if execution.parent_id is None
+                        else None
+                    ),
                 },
                 execution={
                     "id": execution.id,
@@ -242,6 +268,8 @@ class Runner:
                 },
                 **kwargs,
             )
+        except Pause as pause:
+            return await self._park(execution, recorder, pause)
         except Suspended as stop:
             await recorder.close()
             log.info("execution suspended", next_node=stop.next_node)
@@ -261,6 +289,42 @@ class Runner:
         finally:
             ACCOUNT_ID.reset(account)
         return await self._complete(execution, recorder, masker, result.output)
+
+    def _seed_resume_links(
+        self, execution: Execution, compiled: CompiledFlow, results: dict[str, Any]
+    ) -> None:
+        """``${results.<wait_for node>.resume_url}`` works before that node runs (the link
+        goes into the email sent before the wait): each ``wait_for`` node's result starts as
+        its resume link, and the node's output replaces it."""
+        if self._links is None or execution.parent_id is not None:
+            return
+        for node_id, signal in signal_nodes(compiled.engine_flow.nodes()).items():
+            target = LinkTarget(execution.account_id, execution.id, node_id, signal)
+            results[node_id] = {"resume_url": self._links.url(target), "signal": signal}
+
+    async def _park(self, execution: Execution, recorder: Recorder, pause: Pause) -> Execution:
+        """A node waits durably: the run becomes ``waiting`` with its wait record, holding no
+        lease, and its task ends (``executions.waits``). A cancel that came first stands."""
+        store = self._store.executions
+        wake_at = pause.data.get("wake_at")
+        wait = pause.data["wait"]
+        await recorder.settle()
+        try:
+            parked = await uninterrupted(
+                transition(store, execution, "waiting", wake_at=wake_at, wait=wait)
+            )
+        except Conflict:
+            await recorder.close()
+            return await store.get(execution.account_id, execution.id)
+        details: dict[str, Any] = {"node_id": pause.node_id}
+        if wake_at is not None:
+            details["wake_at"] = wake_at.isoformat()
+        if wait.get("signal") is not None:
+            details["signal"] = wait["signal"]
+        log.info("execution waiting", **details)
+        recorder.add(ev.status_event("waiting", **details))
+        await recorder.close()
+        return parked
 
     async def _complete(
         self, execution: Execution, recorder: Recorder, masker: Masker, output: Any
@@ -476,6 +540,16 @@ def _start_arguments(
         "error": error,
         "steps": int(resume.get("steps", 0)),
     }
+
+
+def _woken_from(execution: Execution, next_node: str | None) -> dict[str, Any]:
+    """``{"woken": True}`` when the run resumes at the node of its durable wait (the waker or
+    a signal took it back; also a crash while that node ran again): the same run going on,
+    which the metrics do not count as a new start."""
+    wait = execution.wait
+    if wait is None or next_node not in (wait.get("node_id"), None):
+        return {}
+    return {"woken": True}
 
 
 def _deep(value: Any) -> Any:

@@ -1,16 +1,17 @@
 """The run machinery of one server process, built from settings and torn down in order.
 
 ``execution_runtime`` is what the API's lifespan enters: it builds the bus, the compiled-flow
-cache (with a lazily started JavaScript sandbox), the runner, the in-process executor and
-recovery; claims runs a previous process left behind; and on exit stops recovery, then shuts
-the executor down gracefully so unfinished runs are checkpointed and handed back. With
+cache (with a lazily started JavaScript sandbox), the runner, the in-process executor,
+recovery and the waker (durable waits); claims runs a previous process left behind; and on
+exit stops recovery and the waker, then shuts the executor down gracefully so unfinished runs
+are checkpointed and handed back. With
 ``executor = "celery"`` the executor only enqueues (``celery_executor``) and recovery
 re-enqueues; ``run_parts`` (runner, bus, cache) is what a ``flowrunner worker`` shares.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +27,8 @@ from flowrunner.executions.sealing import Keys
 from flowrunner.executions.service import ExecutionService
 from flowrunner.executions.sizes import RunLimits
 from flowrunner.executions.subflows import SubflowHost
+from flowrunner.executions.waits import ResumeLinks
+from flowrunner.executions.waker import Waker
 from flowrunner.plugins import NodeTypeRegistry
 from flowrunner.scripting import Sandbox
 from flowrunner.storage import Store
@@ -46,6 +49,7 @@ class RunParts:
     flows: FlowCache
     owner: str
     lease_ttl: timedelta
+    resume_links: ResumeLinks | None
 
 
 @asynccontextmanager
@@ -56,6 +60,7 @@ async def run_parts(
     secrets: SecretsResolver | None = None,
     keys: Keys | None = None,
     registry: Callable[[], NodeTypeRegistry] | None = None,
+    types: Callable[[str], Awaitable[NodeTypeRegistry]] | None = None,
     webhooks: EventOutbox | None = None,
     observe_bus: Callable[[EventBus], EventBus] | None = None,
     observe_sandbox: Callable[[Sandbox], None] | None = None,
@@ -85,7 +90,12 @@ async def run_parts(
         bus = observe_bus(bus)  # metrics: runs and nodes counted off their published events
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
     owner = default_owner()
-    flows = FlowCache(scripts=sandbox, registry=registry, max_steps=settings.max_steps)
+    links = (
+        ResumeLinks(keys, settings.public_url or f"http://{settings.host}:{settings.port}")
+        if keys is not None
+        else None
+    )
+    flows = FlowCache(scripts=sandbox, registry=registry, types=types, max_steps=settings.max_steps)
     runner = Runner(
         store,
         bus,
@@ -100,13 +110,15 @@ async def run_parts(
         max_resume_attempts=settings.max_resume_attempts,
         llm_token_budget=settings.llm_monthly_token_budget,
         webhooks=webhooks,
+        resume_links=links,
+        wait_threshold=settings.durable_wait_threshold_seconds,
         # Child runs (stored sub-flows) run in their parent's task, leased by the same owner.
         subflows=SubflowHost(
             store, owner=owner, lease_ttl=ttl, max_depth=settings.max_subflow_depth
         ),
     )
     try:
-        yield RunParts(runner, bus, redis_bus, flows, owner, ttl)
+        yield RunParts(runner, bus, redis_bus, flows, owner, ttl, links)
     finally:
         await sandbox.close()
         if redis_bus is not None:
@@ -129,13 +141,14 @@ async def execution_runtime(
     secrets: SecretsResolver | None = None,
     keys: Keys | None = None,
     registry: Callable[[], NodeTypeRegistry] | None = None,
+    types: Callable[[str], Awaitable[NodeTypeRegistry]] | None = None,
     webhooks: EventOutbox | None = None,
     observe_bus: Callable[[EventBus], EventBus] | None = None,
     observe_sandbox: Callable[[Sandbox], None] | None = None,
 ) -> AsyncIterator[ExecutionService]:
     async with run_parts(
-        settings, store, secrets=secrets, keys=keys, registry=registry, webhooks=webhooks,
-        observe_bus=observe_bus, observe_sandbox=observe_sandbox,
+        settings, store, secrets=secrets, keys=keys, registry=registry, types=types,
+        webhooks=webhooks, observe_bus=observe_bus, observe_sandbox=observe_sandbox,
     ) as parts:  # fmt: skip
         executor: Executor
         if settings.executor == "celery":
@@ -158,12 +171,22 @@ async def execution_runtime(
             interval=settings.recovery_interval_seconds,
             unleased_after=unleased_after(settings),
         )
+        # Due durable waits are claimed for the executor: with Celery, re-enqueued for a worker.
+        waker = Waker(
+            store.executions, executor, lease_ttl=parts.lease_ttl, tick=settings.waker_tick_seconds
+        )
         service = ExecutionService(
-            store, executor, parts.bus, max_input_bytes=settings.max_run_input_bytes
+            store,
+            executor,
+            parts.bus,
+            max_input_bytes=settings.max_run_input_bytes,
+            resume_links=parts.resume_links,
         )
         recovery.start()  # its first sweep runs at once: runs a dead process left are resumed
+        waker.start()
         try:
             yield service
         finally:
+            await waker.stop()
             await recovery.stop()
             await executor.shutdown(settings.shutdown_grace_seconds)

@@ -23,9 +23,10 @@ from flowrunner.executions.inputs import check_run_input
 from flowrunner.executions.logs import LogFilter, read_logs
 from flowrunner.executions.recorder import checkpoint_progress
 from flowrunner.executions.states import is_terminal
-from flowrunner.storage import Execution, ExecutionEvent, NewCheckpoint, Page, Store
+from flowrunner.executions.waits import ResumeLinks, Signals
+from flowrunner.storage import Execution, ExecutionEvent, NewCheckpoint, NewEvent, Page, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT
-from flowrunner.storage.records import ExecutionStatus, JSONValue
+from flowrunner.storage.records import ExecutionStatus, JSONValue, utcnow
 
 DEFAULT_MAX_INPUT = 1024 * 1024
 RESUME_KEY_PREFIX = "resume:"
@@ -47,8 +48,11 @@ class ExecutionService:
         bus: EventBus,
         *,
         max_input_bytes: int = DEFAULT_MAX_INPUT,
+        resume_links: ResumeLinks | None = None,
     ) -> None:
         self._store = store
+        self._signals = Signals(store.executions)
+        self._links = resume_links
         self._runs = store.executions
         self._executor = executor
         self._bus = bus
@@ -93,6 +97,50 @@ class ExecutionService:
             return Started(_same_request(original, flow_id, run_input, version), created=False)
         await self._executor.submit(execution)
         return Started(execution, created=True)
+
+    # --- signals (durable waits, executions.waits) -----------------------------------------
+
+    async def signal(
+        self, account_id: str, execution_id: str, name: str, payload: JSONValue
+    ) -> Execution:
+        """Deliver signal ``name`` to the run waiting for it and resume the run here.
+        ``Conflict`` (409) if it is not waiting for that signal now (not there yet, or
+        already past it): signals are not buffered, the sender retries."""
+        check_run_input(payload, self._max_input)
+        run = await self._signals.deliver(account_id, execution_id, name, payload)
+        return await self._resume(run, name)
+
+    async def resume_link(self, token: str, payload: JSONValue) -> Execution:
+        """Deliver a resume link's signal (``LinkExpired`` once its wait is over)."""
+        if self._links is None:
+            raise NotFound("unknown resume link")
+        target = self._links.open(token)
+        check_run_input(payload, self._max_input)
+        try:
+            run = await self._signals.deliver(
+                target.account_id,
+                target.execution_id,
+                target.signal,
+                payload,
+                node_id=target.node_id,
+            )
+        except NotFound as exc:  # the run was deleted
+            raise NotFound("unknown resume link") from exc
+        return await self._resume(run, target.signal)
+
+    async def _resume(self, run: Execution, name: str) -> Execution:
+        node_id = run.wait.get("node_id") if run.wait else None
+        event = NewEvent(
+            ev.LOG,
+            {"node_id": node_id, "level": "info", "message": f"signal '{name}' received",
+             "signal": name},
+            utcnow(),
+        )  # fmt: skip
+        stored = await self._runs.append_events(run.account_id, run.id, [event])
+        await self._bus.publish(run.flow_id, stored)
+        # Unleased and running: taken here now, or by crash recovery if this process dies.
+        await self._executor.submit(run)
+        return await self._runs.get(run.account_id, run.id)
 
     async def _pinned_version(self, account_id: str, flow_id: str, version: int | None) -> int:
         flow = await self._store.flows.get(account_id, flow_id)  # NotFound when deleted

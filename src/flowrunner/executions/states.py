@@ -2,7 +2,10 @@
 with it.
 
 ``queued → running → completed | failed | canceled``; a queued run may also be canceled or
-failed before it starts (its flow version cannot be compiled). Terminal statuses never change.
+failed before it starts (its flow version cannot be compiled). A running run may park in a
+durable wait, ``running → waiting``, holding no lease; the waker (its time came) or a signal
+takes it back to ``running``, and a waiting run can be canceled (or failed). Terminal
+statuses never change.
 Every transition is a compare-and-set in the store, so two racing writers (a cancel request
 and the runner finishing the run) cannot both win: the loser gets ``Conflict``.
 
@@ -27,10 +30,11 @@ TERMINAL: frozenset[ExecutionStatus] = frozenset({"completed", "failed", "cancel
 # target status -> the statuses it may be reached from
 _SOURCES: dict[ExecutionStatus, tuple[ExecutionStatus, ...]] = {
     "queued": (),
-    "running": ("queued",),
+    "running": ("queued", "waiting"),
+    "waiting": ("running",),
     "completed": ("running",),
-    "failed": ("queued", "running"),
-    "canceled": ("queued", "running"),
+    "failed": ("queued", "running", "waiting"),
+    "canceled": ("queued", "running", "waiting"),
 }
 
 
@@ -69,12 +73,15 @@ async def transition(
     error: dict[str, Any] | None = None,
     outbox: Sequence[NewDelivery] = (),
     usage: Mapping[str, JSONValue] | None = None,
+    wake_at: datetime | None = None,
+    wait: Mapping[str, JSONValue] | None = None,
 ) -> Execution:
     """Move ``execution`` to ``target`` atomically, with the lease and checkpoint effects the
     module docstring lists; ``Conflict`` if it is no longer in a status the move is allowed
     from (someone else changed it first). A completed run's progress becomes 1.0; any other
     keeps what its runner recorded (``record_step``). ``outbox`` (the webhook events of the
-    move) is written in the same atomic write."""
+    move) is written in the same atomic write. Entering ``waiting`` releases the lease too
+    (nobody runs the run while it waits) and records ``wake_at`` and ``wait``."""
     check_transition(execution.status, target, execution_id=execution.id)
     now = now or utcnow()
     started_at = now if target == "running" else None
@@ -92,9 +99,11 @@ async def transition(
             started_at=started_at,
             finished_at=finished_at,
             usage=usage,
-            release_lease=ends,
+            release_lease=ends or target == "waiting",
             drop_checkpoint=target in _DROPS_CHECKPOINT,
             outbox=outbox,
+            wake_at=wake_at,
+            wait=wait,
         )
     except Conflict as exc:
         raise Conflict(

@@ -113,8 +113,8 @@ class WorkerHost:
             execution = await self._runs.get(account_id, execution_id)
         except NotFound:
             return Outcome.DROPPED
-        if is_terminal(execution.status):
-            return Outcome.DONE
+        if is_terminal(execution.status) or execution.status == "waiting":
+            return Outcome.DONE  # a durable wait: the waker enqueues it again when it is due
         if self.local.holds(execution_id):
             await self.local.wait(execution_id)
             return Outcome.DONE
@@ -156,7 +156,9 @@ class WorkerHost:
             except LinkErrors:  # its slot lapses unrenewed; the sweep wakes who waits
                 log.warning("could not give a cluster slot back", execution_id=execution_id)
         current = await self._runs.get(account_id, execution_id)
-        return Outcome.DONE if is_terminal(current.status) else Outcome.HANDED_BACK
+        if is_terminal(current.status) or current.status == "waiting":
+            return Outcome.DONE
+        return Outcome.HANDED_BACK
 
     async def _on_cancel(self, execution_id: str) -> None:
         ticket = self._tickets.get(execution_id)

@@ -51,18 +51,21 @@ class FlowChecker:
         # once; further ones wait in the pool's queue.
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flow-check")
 
-    async def load(self, yaml: str) -> FlowDefinition:
-        """The validated definition; DefinitionError (FlowTooLarge for the text) otherwise."""
+    async def load(self, yaml: str, *, registry: NodeTypeRegistry | None = None) -> FlowDefinition:
+        """The validated definition; DefinitionError (FlowTooLarge for the text) otherwise.
+        ``registry``: an account's own (default: the server's current one)."""
         self.limits.check_text(yaml)
         return await self._off_loop(
-            partial(load_flow, yaml, limits=self.limits, registry=self.registry())
+            partial(load_flow, yaml, limits=self.limits, registry=registry or self.registry())
         )
 
-    async def validate(self, yaml: str) -> list[Problem]:
+    async def validate(
+        self, yaml: str, *, registry: NodeTypeRegistry | None = None
+    ) -> list[Problem]:
         """Every problem in ``yaml``; FlowTooLarge when the text is over the limit."""
         self.limits.check_text(yaml)
         return await self._off_loop(
-            partial(validate_flow, yaml, limits=self.limits, registry=self.registry())
+            partial(validate_flow, yaml, limits=self.limits, registry=registry or self.registry())
         )
 
     def close(self) -> None:

@@ -9,17 +9,22 @@ number and must always find the text they ran.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
 from flowrunner.definition import FlowDefinition
-from flowrunner.errors import Problem
+from flowrunner.errors import InvalidInput, Problem
 from flowrunner.flows.checking import FlowChecker
 from flowrunner.flows.references import check_references
+from flowrunner.plugins import NodeTypeRegistry
 from flowrunner.storage import Flow, FlowVersion, Page, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT
+
+MAX_VERSION_MESSAGE = 1000
+"""Characters of a version's message (``flows push --message``): a note, not a document."""
 
 
 class AuditSink(Protocol):
@@ -85,8 +90,12 @@ class FlowRegistry:
         audit: AuditSink,
         checker: FlowChecker | None = None,
         listeners: Sequence[SaveListener] = (),
+        types: Callable[[str], Awaitable[NodeTypeRegistry]] | None = None,
     ) -> None:
         self._store = store
+        # An account's node types (the server's plus its own JavaScript ones); without it,
+        # every account is checked against the checker's registry.
+        self._types = types
         self._audit = audit
         self._listeners = list(listeners)
         # Parses and validates off the event loop, within the per-flow limits.
@@ -98,15 +107,22 @@ class FlowRegistry:
 
     # --- validation ------------------------------------------------------------------------
 
-    async def validate(self, yaml: str) -> list[Problem]:
-        """Every error and warning in ``yaml``; nothing is stored. FlowTooLarge for a text
-        over the size limit."""
-        return await self._checker.validate(yaml)
+    async def validate(self, yaml: str, account_id: str | None = None) -> list[Problem]:
+        """Every error and warning in ``yaml`` (against ``account_id``'s node types); nothing
+        is stored. FlowTooLarge for a text over the size limit."""
+        registry = await self.registry_for(account_id) if account_id else None
+        return await self._checker.validate(yaml, registry=registry)
 
-    async def _load(self, yaml: str) -> FlowDefinition:
+    async def registry_for(self, account_id: str) -> NodeTypeRegistry:
+        """The node types ``account_id``'s flows may use now."""
+        if self._types is None:
+            return self._checker.registry()
+        return await self._types(account_id)
+
+    async def _load(self, yaml: str, registry: NodeTypeRegistry | None = None) -> FlowDefinition:
         # DefinitionError carries every problem with line:column; the API turns it into a 400
         # (FlowTooLarge, a DefinitionError, into a 413).
-        return await self._checker.load(yaml)
+        return await self._checker.load(yaml, registry=registry)
 
     # --- create / read ---------------------------------------------------------------------
 
@@ -119,17 +135,21 @@ class FlowRegistry:
         description: str | None = None,
         tags: Sequence[str] = (),
         actor_id: str | None = None,
+        message: str | None = None,
     ) -> SavedFlow:
-        """A new flow at version 1. Name and description default to the YAML's metadata."""
-        definition = await self._load(yaml)
+        """A new flow at version 1. Name and description default to the YAML's metadata;
+        ``message`` is stored with the version."""
+        message = _message(message)
+        registry = await self.registry_for(account_id)
+        definition = await self._load(yaml, registry)
         await check_references(
             self._store.flows,
             account_id,
             definition,
             flow_id=None,
             name=name or definition.metadata.name,
-            load=self._load,
-            registry=self._checker.registry(),
+            load=partial(self._load, registry=registry),
+            registry=registry,
         )
         flow = await self._store.flows.create(
             account_id,
@@ -138,7 +158,7 @@ class FlowRegistry:
             tags=tags,
         )
         version = await self._store.flows.add_version(
-            account_id, flow.id, yaml=yaml, author=actor_id, expected_current=0
+            account_id, flow.id, yaml=yaml, author=actor_id, expected_current=0, message=message
         )
         flow = await self._store.flows.get(account_id, flow.id)
         await self._record("flow.created", account_id, actor_id, flow.id, version=1)
@@ -189,10 +209,13 @@ class FlowRegistry:
         name: str | None = None,
         description: str | None = None,
         actor_id: str | None = None,
+        message: str | None = None,
     ) -> SavedFlow:
         """Validate, then append a new version. With ``expected_version``, ``Conflict`` unless
         the flow is still at that version (no lost updates between two editors)."""
-        definition = await self._load(yaml)
+        message = _message(message)
+        registry = await self.registry_for(account_id)
+        definition = await self._load(yaml, registry)
         return await self._append(
             account_id,
             flow_id,
@@ -203,6 +226,8 @@ class FlowRegistry:
             description=description,
             action="flow.updated",
             actor_id=actor_id,
+            message=message,
+            registry=registry,
         )
 
     async def patch(
@@ -275,11 +300,15 @@ class FlowRegistry:
         *,
         expected_version: int | None = None,
         actor_id: str | None = None,
+        message: str | None = None,
     ) -> SavedFlow:
-        """Make old version ``number`` current again, as a new version (history only grows)."""
+        """Make old version ``number`` current again, as a new version (history only grows);
+        its message says so unless ``message`` is given."""
+        message = _message(message) or f"restored version {number}"
         old = await self.version(account_id, flow_id, number)
         # Re-validate: node types may have been removed since that version was saved.
-        definition = await self._load(old.yaml)
+        registry = await self.registry_for(account_id)
+        definition = await self._load(old.yaml, registry)
         return await self._append(
             account_id,
             flow_id,
@@ -288,6 +317,8 @@ class FlowRegistry:
             expected_version=expected_version,
             action="flow.restored",
             actor_id=actor_id,
+            message=message,
+            registry=registry,
             restored_from=number,
         )
 
@@ -305,20 +336,28 @@ class FlowRegistry:
         actor_id: str | None,
         name: str | None = None,
         description: str | None = None,
+        message: str | None = None,
+        registry: NodeTypeRegistry | None = None,
         **details: Any,
     ) -> SavedFlow:
         before = await self._store.flows.get(account_id, flow_id)  # NotFound before any write
+        registry = registry or await self.registry_for(account_id)
         await check_references(
             self._store.flows,
             account_id,
             definition,
             flow_id=flow_id,
             name=name or definition.metadata.name,
-            load=self._load,
-            registry=self._checker.registry(),
+            load=partial(self._load, registry=registry),
+            registry=registry,
         )
         version = await self._store.flows.add_version(
-            account_id, flow_id, yaml=yaml, author=actor_id, expected_current=expected_version
+            account_id,
+            flow_id,
+            yaml=yaml,
+            author=actor_id,
+            expected_current=expected_version,
+            message=message,
         )
         new_name = name or definition.metadata.name
         new_description = description if description is not None else _description(definition)
@@ -344,6 +383,17 @@ class FlowRegistry:
             target=f"flow:{flow_id}",
             details=details or None,
         )
+
+
+def _message(message: str | None) -> str | None:
+    """A version message as stored: stripped, None when blank; InvalidInput when too long."""
+    text = (message or "").strip()
+    if len(text) > MAX_VERSION_MESSAGE:
+        raise InvalidInput(
+            f"a version message holds at most {MAX_VERSION_MESSAGE} characters",
+            limit=MAX_VERSION_MESSAGE,
+        )
+    return text or None
 
 
 def _description(definition: FlowDefinition) -> str:

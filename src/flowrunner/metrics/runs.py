@@ -57,21 +57,33 @@ class MeteredBus:
         if not isinstance(status, str):
             return
         when = event.created_at.timestamp()
+        if status == "waiting":
+            # A durable wait: the run is in flight nowhere until it is woken (docs/waiting.md).
+            if self._started.pop(event.execution_id, None) is not None:
+                self._m.runs_in_flight.dec()
+            return
         if status == "running":
             if event.execution_id in self._started:
                 return  # already counted (a repeated status event)
-            if len(self._started) >= MAX_TRACKED_RUNS:
-                self._started.pop(next(iter(self._started)))
-                self._m.runs_in_flight.dec()
-            self._started[event.execution_id] = when
+            if event.data.get("woken"):
+                # Back from a durable wait: in flight again, not a new run.
+                self._track(event.execution_id, when)
+                return
+            self._track(event.execution_id, when)
             self._m.runs_started.labels(self._flow_label(flow_id)).inc()
-            self._m.runs_in_flight.inc()
         elif is_terminal(status):
             self._m.runs_finished.labels(self._flow_label(flow_id), status).inc()
             started = self._started.pop(event.execution_id, None)
             if started is not None:
                 self._m.runs_in_flight.dec()
                 self._m.run_duration.labels(status).observe(max(0.0, when - started))
+
+    def _track(self, execution_id: str, when: float) -> None:
+        if len(self._started) >= MAX_TRACKED_RUNS:
+            self._started.pop(next(iter(self._started)))
+            self._m.runs_in_flight.dec()
+        self._started[execution_id] = when
+        self._m.runs_in_flight.inc()
 
     def _flow_label(self, flow_id: str) -> str:
         if flow_id in self._flows:

@@ -1,4 +1,5 @@
-"""Flow-control built-ins: ``delay`` (``wait``), ``log``, ``set``, ``switch``, ``fail``, ``flow``.
+"""Flow-control built-ins: ``delay`` (``wait``), ``log``, ``set``, ``switch``, ``fail``, ``flow``,
+and ``wait_for`` (from ``nodes.wait``, which also makes a long ``delay`` durable).
 
 ``delay``, ``log`` and ``switch`` pass their input through as output, so putting one between
 two nodes does not change what the second one sees.
@@ -9,17 +10,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from flowrunner.durations import DURATION_HINT, DURATION_PATTERN, parse_duration
+from flowrunner.durations import DURATION_PATTERN
 from flowrunner.engine import Flow, NodeEvent, RunScoped
 from flowrunner.errors import ExecutionError, FlowFailed
 from flowrunner.expressions import thaw, to_text
 from flowrunner.fairness import idle
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
 from flowrunner.nodes.spec import BuildEnv
+from flowrunner.nodes.wait import WAIT_FOR, durable_waits, seconds_param
 
 _DURATION = {
     "type": ["number", "string"],
@@ -36,7 +38,13 @@ class DelayNode(DefinedNode):
     actions = frozenset()
 
     async def work(self, call: Call) -> Any:
-        seconds = self._seconds(call.params)
+        waits = durable_waits(call)
+        if waits is not None and waits.woken(self.node_id, call.ctx.steps) is not None:
+            return call.input  # woken from this very wait: it is over
+        seconds, wake_at = self._wait(call.params)
+        if waits is not None and seconds > waits.threshold:
+            # Long: the run waits durably (nodes.wait), holding nothing until then.
+            raise waits.pause(self.node_id, call.ctx.steps, wake_at=wake_at)
         if seconds > 0:
             # A sleeping run holds no executor slot: an hour's wait must not keep other
             # runs (another account's, above all) queued.
@@ -44,14 +52,11 @@ class DelayNode(DefinedNode):
                 await asyncio.sleep(seconds)
         return call.input
 
-    def _seconds(self, params: Mapping[str, Any]) -> float:
+    def _wait(self, params: Mapping[str, Any]) -> tuple[float, datetime]:
+        """How long to wait, and until when."""
         if params.get("duration") is not None:
-            try:
-                return parse_duration(params["duration"])
-            except ValueError as exc:
-                raise ExecutionError(
-                    f"node '{self.node_id}': {exc} ({DURATION_HINT})", node_id=self.node_id
-                ) from exc
+            seconds = seconds_param(self.node_id, params["duration"], "duration")
+            return seconds, datetime.now(UTC) + timedelta(seconds=seconds)
         until = params.get("until")
         try:
             when = datetime.fromisoformat(str(until))
@@ -62,7 +67,7 @@ class DelayNode(DefinedNode):
             ) from exc
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)  # a flow file has no local time zone to assume
-        return max(0.0, when.timestamp() - time.time())
+        return when.timestamp() - time.time(), when
 
 
 class LogNode(DefinedNode):
@@ -351,4 +356,5 @@ CONTROL_TYPES: list[tuple[DefinedNodeType, tuple[str, ...]]] = [
     (SWITCH, ()),
     (FAIL, ()),
     (FLOW, ()),
+    (WAIT_FOR, ()),
 ]

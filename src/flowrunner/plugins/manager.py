@@ -14,9 +14,10 @@ reload: upgrading one needs a restart; the folder is scanned on every reload.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import EntryPoint
@@ -154,8 +155,30 @@ class PluginManager:
             self._rebuild({})
             return self._entries[name].status
 
-    async def watch(self, stop: asyncio.Event) -> None:
-        """Reload whenever a ``.py`` file of the folder changes, until ``stop`` is set."""
+    def apply_choices(self, choices: Mapping[str, bool]) -> None:
+        """Enable or disable plugins by name as stored choices say (those not loaded are
+        remembered for when they load), over the settings' ``disabled``; one rebuild."""
+        with self._lock:
+            changed = False
+            for name, enabled in choices.items():
+                if (name not in self._disabled) == enabled:
+                    continue
+                changed = True
+                (self._disabled.discard if enabled else self._disabled.add)(name)
+                entry = self._entries.get(name)
+                if entry is not None:
+                    entry.status = replace(entry.status, enabled=enabled)
+            if changed:
+                self._rebuild({})
+
+    async def watch(self, stop: asyncio.Event, *, poll: float = 1.0) -> None:
+        """Reload whenever a ``.py`` file of the folder changes, until ``stop`` is set.
+
+        A folder that does not exist (yet, or any more) is waited for: its existence is
+        checked every ``poll`` seconds (a stat), and once it appears it is loaded and watched.
+        watchfiles cannot watch a path that is not there (and goes on watching nothing when
+        the folder is removed); watching the parent instead could mean watching a whole tree.
+        """
         if self.folder is None:
             return
         from watchfiles import Change, awatch
@@ -163,11 +186,43 @@ class PluginManager:
         def code(change: Change, path: str) -> bool:
             return path.endswith(".py") and "__pycache__" not in path
 
-        async for _ in awatch(self.folder, watch_filter=code, stop_event=stop, debounce=200):
+        folder = self.folder
+        while not stop.is_set():
+            if not folder.is_dir():
+                log.warning("plugins folder %s does not exist: waiting for it", folder)
+                await self._reload_logged()  # a removed folder's plugins go
+                while not folder.is_dir():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), poll)
+                    if stop.is_set():
+                        return
+                log.info("plugins folder %s is there: loading and watching it", folder)
+            # An empty batch every ``poll`` seconds: the first one says the watch is in place,
+            # and a reload then catches what was written before it was (nothing is imported
+            # again when nothing changed); the next ones check that the folder still exists.
+            watched = False
             try:
-                await self.areload()
-            except Exception:  # the watcher must outlive any one reload; the error is logged
-                log.exception("plugin reload failed")
+                async for changes in awatch(
+                    folder,
+                    watch_filter=code,
+                    stop_event=stop,
+                    debounce=200,
+                    rust_timeout=int(poll * 1000),
+                    yield_on_timeout=True,
+                ):
+                    if changes or not watched:
+                        watched = True
+                        await self._reload_logged()
+                    if not folder.is_dir():
+                        break
+            except FileNotFoundError:
+                pass  # removed as the watch began: waited for again
+
+    async def _reload_logged(self) -> None:
+        try:
+            await self.areload()
+        except Exception:  # the watcher must outlive any one reload; the error is logged
+            log.exception("plugin reload failed")
 
     # --- internals -----------------------------------------------------------------------
 
@@ -176,7 +231,8 @@ class PluginManager:
     ) -> None:
         assert self.folder is not None
         try:
-            files = plugin_folder.scan(self.folder)
+            # Not there (yet, or any more): no plugins from it; the watcher waits for it.
+            files = plugin_folder.scan(self.folder) if self.folder.exists() else []
         except OSError as exc:
             errors["(folder)"] = f"{self.folder}: cannot be read: {exc}"
             return

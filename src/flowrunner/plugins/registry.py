@@ -64,6 +64,8 @@ class TypeSource:
     def describe(self) -> str:
         if self.kind == "builtin":
             return "the built-in"
+        if self.kind == "account":
+            return "the account's JavaScript node type"
         return f"plugin '{self.plugin}' ({self.kind}: {self.origin})"
 
 
@@ -74,11 +76,14 @@ class NodeTypeRegistry:
     """Node types by name (aliases included), with did-you-mean suggestions.
 
     ``generation`` tells registries of one server apart: a plugin reload builds a new registry
-    with a higher generation, so a flow compiled against an older one is not reused.
+    with a higher generation, so a flow compiled against an older one is not reused. ``scope``
+    tells apart the registries made from one generation for one account (``overlay``): empty
+    for the server's own; ``cache_key`` is both.
     """
 
     def __init__(self, types: Iterable[NodeType] = (), *, generation: int = 0) -> None:
         self.generation = generation
+        self.scope = ""
         self._types: dict[str, NodeType] = {}
         self._validators: dict[str, jsonschema.protocols.Validator] = {}
         self._sources: dict[str, TypeSource] = {}
@@ -133,6 +138,36 @@ class NodeTypeRegistry:
             self._validators[name] = validator
             self._sources[name] = source
             self._withheld.pop(name, None)
+
+    @property
+    def cache_key(self) -> tuple[int, str]:
+        """What a flow compiled against this registry is cached under."""
+        return (self.generation, self.scope)
+
+    def overlay(
+        self, extra: Iterable[tuple[NodeType, TypeSource]], *, scope: str
+    ) -> tuple[NodeTypeRegistry, dict[str, str]]:
+        """A new registry: this one's types plus ``extra`` (an account's own), at this
+        generation under ``scope``; this one is unchanged. An extra type whose name is taken
+        is not registered, and that name is withheld in the overlay (neither type is used, so
+        a flow never silently runs another type than the one its author meant); the
+        problems come back by name."""
+        child = NodeTypeRegistry(generation=self.generation)
+        child.scope = scope
+        child._types = dict(self._types)
+        child._validators = dict(self._validators)
+        child._sources = dict(self._sources)
+        child._withheld = dict(self._withheld)
+        problems: dict[str, str] = {}
+        for node_type, source in extra:
+            try:
+                child.register(node_type, source=source)
+            except PluginError as exc:
+                problems[node_type.name] = exc.message
+                if node_type.name in child._types and child._sources.get(node_type.name) != source:
+                    child.unregister(node_type.name)
+                    child._withheld[node_type.name] = exc.message
+        return child, problems
 
     def withhold(self, name: str, reason: str) -> None:
         """Make ``name`` unknown with ``reason`` as the message (a disabled plugin's type)."""

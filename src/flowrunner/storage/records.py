@@ -22,7 +22,7 @@ Clock = Callable[[], datetime]
 
 T = TypeVar("T")
 
-ExecutionStatus = Literal["queued", "running", "completed", "failed", "canceled"]
+ExecutionStatus = Literal["queued", "running", "waiting", "completed", "failed", "canceled"]
 ACTIVE_STATUSES: tuple[ExecutionStatus, ...] = ("queued", "running")
 
 SYSTEM_ACCOUNT = "_system"
@@ -122,6 +122,8 @@ class FlowVersion:
     """sha256 hex digest of the UTF-8 YAML text, computed by the store."""
     author: str | None
     created_at: datetime
+    message: str | None = None
+    """What the author said of the change (``flows push --message``); None when unsaid."""
 
 
 # --- secrets -------------------------------------------------------------------------------
@@ -170,6 +172,12 @@ class Execution:
     """Model-call token usage (llm/agent nodes), run totals and per node, set when the run
     ends: ``{calls, prompt_tokens, completion_tokens, total_tokens, nodes: {id: {...}}}``.
     None when the run made no model call."""
+    wake_at: datetime | None = None
+    """While ``waiting``: when the run is due to be woken (None: only a signal wakes it)."""
+    wait: Mapping[str, JSONValue] | None = None
+    """The run's last durable wait (``executions.waits``): which node visit parked it, for
+    what, and the signal payload once one was delivered. Kept after the wake: the resumed
+    node reads it."""
 
 
 @dataclass(frozen=True, slots=True)

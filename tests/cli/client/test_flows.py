@@ -54,6 +54,39 @@ def test_versions_diff_restore_get_update_and_delete(admin_cli: Cli, tmp_path: P
     assert cli("flows", "get", "Versioned").returncode == 3
 
 
+def test_push_with_a_message_stores_it_and_versions_show_it(admin_cli: Cli, tmp_path: Path) -> None:
+    cli = admin_cli
+    flow = tmp_path / "m.yaml"
+    flow.write_text(steps("Messaged"))
+    cli.ok("flows", "push", str(flow), "--message", "first cut")
+    flow.write_text(steps("Messaged", nap=0.02))
+    cli.ok("flows", "push", str(flow), "-m", "shorter nap: ünïcode ok")
+    flow.write_text(steps("Messaged", nap=0.03))
+    cli.ok("flows", "update", "Messaged", str(flow))  # no message: none stored
+    cli.ok("flows", "restore", "Messaged", "1")
+
+    versions = json.loads(cli.ok("flows", "versions", "Messaged", "-o", "json").stdout)
+    assert [(v["number"], v["message"]) for v in versions] == [
+        (4, "restored version 1"),
+        (3, None),
+        (2, "shorter nap: ünïcode ok"),
+        (1, "first cut"),
+    ]
+    table = cli.ok("flows", "versions", "Messaged").stdout
+    assert "MESSAGE" in table
+    assert "shorter nap: ünïcode ok" in table
+    assert "first cut" in table
+
+    too_long = cli("flows", "push", str(flow.with_name("x.yaml")), "-m", "x" * 1001)
+    assert too_long.returncode == 2  # the file does not exist: a usage error first
+    flow.write_text(steps("Messaged", nap=0.04))
+    refused = cli("flows", "push", str(flow), "-m", "x" * 1001)
+    assert refused.returncode == 1, refused.stderr
+    assert "message" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert cli("flows", "update", "Messaged", "-m", "alone").returncode == 2
+
+
 def test_an_invalid_flow_is_refused_with_its_problems_at_their_lines(
     admin_cli: Cli, tmp_path: Path
 ) -> None:

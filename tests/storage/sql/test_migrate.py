@@ -180,3 +180,48 @@ async def test_upgrade_moves_the_resume_bookkeeping_out_of_checkpoint_results(
         assert checkpoint.resume == meta
     finally:
         await store.close()
+
+
+async def test_upgrade_keeps_versions_saved_before_messages_existed(empty_url: str) -> None:
+    """0006: a version stored at 0004 reads back with no message; new ones keep theirs."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+
+    from flowrunner.storage.sql.migrate import alembic_config
+
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def at_0004_with_a_version(conn: Connection) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0004")
+        conn.exec_driver_sql(
+            "INSERT INTO flows (id, account_id, name, description, tags, current_version,"
+            " created_at, updated_at) VALUES ('f1', 'a1', 'old', '', '[]', 1, '2026-01-01',"
+            " '2026-01-01')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO flow_versions (flow_id, number, account_id, yaml, checksum, author,"
+            " created_at) VALUES ('f1', 1, 'a1', 'a: 1', 'x', 'ada', '2026-01-01')"
+        )
+
+    db = Database(empty_url)
+    try:
+        async with db.engine.connect() as conn:
+            await conn.run_sync(at_0004_with_a_version)
+            await conn.commit()
+    finally:
+        await db.close()
+
+    await upgrade(empty_url)
+    store = SqlStore(empty_url, migrate=False)
+    await store.connect()
+    try:
+        old = await store.flows.get_version("a1", "f1", 1)
+        assert (old.yaml, old.author, old.message) == ("a: 1", "ada", None)
+        new = await store.flows.add_version("a1", "f1", yaml="a: 2", message="second")
+        assert (await store.flows.get_version("a1", "f1", 2)).message == "second"
+        assert new.created_at > when
+    finally:
+        await store.close()

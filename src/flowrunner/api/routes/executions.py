@@ -197,6 +197,27 @@ async def cancel_execution(execution_id: Id, account: CurrentAccount, runs: Runs
 
 
 @router.post(
+    "/executions/{execution_id}/signals/{name}",
+    status_code=202,
+    response_model=RunAccepted,
+    responses=error_responses(409, 422),
+    summary="Send a signal to a run waiting for it (a wait_for node); the body is its payload",
+)
+async def signal_execution(
+    execution_id: Id,
+    name: Annotated[str, Path(max_length=64)],
+    account: CurrentAccount,
+    runs: Runs,
+    payload: Annotated[Any, Body()] = None,
+) -> RunAccepted:
+    """409 when the run is not waiting for this signal now (signals are not buffered: send
+    it again once the run waits), 422 when the payload fails the wait's schema (the run keeps
+    waiting)."""
+    run = await runs.signal(account.id, execution_id, name, payload)
+    return RunAccepted(execution_id=run.id, status=run.status)
+
+
+@router.post(
     "/executions/{execution_id}/retry",
     status_code=202,
     response_model=RunAccepted,

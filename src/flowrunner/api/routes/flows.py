@@ -33,10 +33,18 @@ from flowrunner.api.schemas.flows import (
 )
 from flowrunner.errors import Conflict
 from flowrunner.flows import FlowFilters, SavedFlow
+from flowrunner.flows.registry import MAX_VERSION_MESSAGE
 
 router = APIRouter(prefix="/flows", tags=["flows"], responses=COMMON_ERRORS)
 
 YAML = "application/yaml"
+Message = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_VERSION_MESSAGE,
+        description="a note stored with the new version (a JSON body's `message` wins)",
+    ),
+]
 IfMatch = Annotated[str | None, Header(description='current version, e.g. "3" (from ETag)')]
 # Bounded so no generated value overflows a database integer column.
 MAX_VERSION = 2_147_483_647
@@ -90,7 +98,11 @@ def _detail(saved: SavedFlow, response: Response) -> FlowDetail:
     summary="Create a flow from YAML (version 1)",
 )
 async def create_flow(
-    request: Request, response: Response, account: CurrentAccount, svc: Svc
+    request: Request,
+    response: Response,
+    account: CurrentAccount,
+    svc: Svc,
+    message: Message = None,
 ) -> FlowDetail:
     body = await read_yaml_or_json(request, FlowCreate)
     saved = await svc.flows.create(
@@ -100,6 +112,7 @@ async def create_flow(
         description=body.description,
         tags=body.tags or (),
         actor_id=account.id,
+        message=body.message or message,
     )
     response.headers["Location"] = f"{request.url.path}/{saved.flow.id}"
     return _detail(saved, response)
@@ -113,7 +126,7 @@ async def create_flow(
 )
 async def validate_flow(request: Request, account: CurrentAccount, svc: Svc) -> ValidationReport:
     body = await read_yaml_or_json(request, FlowValidate)
-    problems = await svc.flows.validate(body.content)
+    problems = await svc.flows.validate(body.content, account.id)
     return ValidationReport(
         valid=not any(p.severity == "error" for p in problems),
         problems=[ProblemOut.of(p) for p in problems],
@@ -178,6 +191,7 @@ async def update_flow(
     account: CurrentAccount,
     svc: Svc,
     if_match: IfMatch = None,
+    message: Message = None,
 ) -> FlowDetail:
     body = await read_yaml_or_json(request, FlowUpdate)  # a bad body is a 422 before any 412
     expected = _expected_version(if_match)
@@ -191,6 +205,7 @@ async def update_flow(
             name=body.name,
             description=body.description,
             actor_id=account.id,
+            message=body.message or message,
         ),
     )
     return _detail(saved, response)
@@ -265,12 +280,18 @@ async def restore_version(
     account: CurrentAccount,
     svc: Svc,
     if_match: IfMatch = None,
+    message: Message = None,
 ) -> FlowDetail:
     expected = _expected_version(if_match)
     saved = await _guarded(
         expected,
         svc.flows.restore(
-            account.id, flow_id, number, expected_version=expected, actor_id=account.id
+            account.id,
+            flow_id,
+            number,
+            expected_version=expected,
+            actor_id=account.id,
+            message=message,
         ),
     )
     return _detail(saved, response)

@@ -1,9 +1,10 @@
 """``/api/v1/node-types`` and ``/api/v1/plugins``: the catalog of node types, and plugin
 management (admins enable, disable and reload; every change is audited).
 
-Node types and plugins are the server's, the same for every account: any signed-in account
-may read the catalog (an editor needs it); only admins change it, since Python plugins run
-with the server's rights.
+Plugins are the server's, the same for every account: any signed-in account may read the
+catalog (an editor needs it) — the server's types plus the caller's own JavaScript node types
+(``routes/custom_types.py``); only admins change plugins, since Python plugins run with the
+server's rights.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from flowrunner.api.deps import AdminAccount, CurrentAccount, Svc
+from flowrunner.api.plugin_choices import PluginChoices
 from flowrunner.api.plugin_watcher import audit_reload
 from flowrunner.api.schemas.common import COMMON_ERRORS, error_responses
 from flowrunner.api.schemas.plugins import (
@@ -32,7 +34,8 @@ ADMIN_ONLY = error_responses(403)
 
 @router.get("/node-types", response_model=NodeTypeList, summary="Every node type a flow may use")
 async def list_node_types(account: CurrentAccount, svc: Svc) -> NodeTypeList:
-    return NodeTypeList(items=NodeTypeOut.catalog(svc.plugins.current()))
+    # The server's types and the caller's own JavaScript ones (source "account").
+    return NodeTypeList(items=NodeTypeOut.catalog(await svc.node_types.registry_for(account.id)))
 
 
 @router.get("/plugins", response_model=PluginList, summary="Installed plugins and their status")
@@ -48,6 +51,8 @@ async def list_plugins(account: CurrentAccount, svc: Svc) -> PluginList:
 )
 async def reload_plugins(admin: AdminAccount, svc: Svc) -> ReloadOut:
     report = await svc.plugins.areload(notify=False)
+    # Choices another server process stored since this one started apply now.
+    await asyncio.to_thread(svc.plugins.apply_choices, await PluginChoices(svc.store).load())
     await audit_reload(svc.audit, report, admin.id)
     return ReloadOut.of(report, svc.plugins.plugins())
 
@@ -75,6 +80,9 @@ async def disable_plugin(name: PluginName, admin: AdminAccount, svc: Svc) -> Plu
 
 
 async def _set_enabled(svc: Svc, actor_id: str, name: str, enabled: bool) -> PluginOut:
+    svc.plugins.get(name)  # NotFound before anything is stored
+    # Stored first: a choice that could not be kept is not applied either.
+    await PluginChoices(svc.store).save(name, enabled, actor_id)
     # The registry rebuild validates every schema again: off the loop.
     status = await asyncio.to_thread(svc.plugins.set_enabled, name, enabled)
     await svc.audit.record(

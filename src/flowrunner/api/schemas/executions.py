@@ -56,6 +56,14 @@ class ExecutionOut(BaseModel):
         "prompt_tokens, completion_tokens, total_tokens, and the same per node under nodes; "
         "null when it made no call (a running run's: GET .../usage)",
     )
+    wake_at: datetime | None = Field(
+        default=None,
+        description="while waiting: when its timer (a delay, a wait_for timeout) wakes it",
+    )
+    waiting_for: dict[str, Any] | None = Field(
+        default=None,
+        description="while waiting: the node, and the signal it waits for (if any)",
+    )
 
     @classmethod
     def of(cls, e: Execution) -> ExecutionOut:
@@ -79,7 +87,15 @@ class ExecutionOut(BaseModel):
             last_event_seq=e.last_event_seq,
             parent_id=e.parent_id,
             usage=dict(e.usage) if e.usage is not None else None,
+            wake_at=e.wake_at if e.status == "waiting" else None,
+            waiting_for=_waiting_for(e),
         )
+
+
+def _waiting_for(e: Execution) -> dict[str, Any] | None:
+    if e.status != "waiting" or e.wait is None:
+        return None
+    return {k: e.wait.get(k) for k in ("node_id", "kind", "signal") if e.wait.get(k) is not None}
 
 
 class ExecutionPage(BaseModel):

@@ -10,12 +10,18 @@ from pydantic import Field
 from flowrunner.api.schemas import RequestModel, ResponseModel
 from flowrunner.errors import Problem
 from flowrunner.flows import SavedFlow
+from flowrunner.flows.registry import MAX_VERSION_MESSAGE
 from flowrunner.storage import Flow, FlowVersion
 
 Tag = str
 NAME = Field(default=None, min_length=1, max_length=200)
 DESCRIPTION = Field(default=None, max_length=10_000)
 TAGS = Field(default=None, max_length=50)
+MESSAGE = Field(
+    default=None,
+    max_length=MAX_VERSION_MESSAGE,
+    description="a note stored with the version (with a YAML body: the `message` query parameter)",
+)
 
 
 class FlowCreate(RequestModel):
@@ -25,12 +31,14 @@ class FlowCreate(RequestModel):
     name: str | None = NAME
     description: str | None = DESCRIPTION
     tags: list[Tag] | None = TAGS
+    message: str | None = MESSAGE
 
 
 class FlowUpdate(RequestModel):
     content: str = Field(description="the flow's YAML")
     name: str | None = NAME
     description: str | None = DESCRIPTION
+    message: str | None = MESSAGE
 
 
 class FlowPatch(RequestModel):
@@ -85,6 +93,7 @@ class VersionOut(ResponseModel):
     checksum: str
     author: str | None
     created_at: datetime
+    message: str | None
 
     @classmethod
     def of(cls, version: FlowVersion) -> VersionOut:
@@ -93,6 +102,7 @@ class VersionOut(ResponseModel):
             checksum=version.checksum,
             author=version.author,
             created_at=version.created_at,
+            message=version.message,
         )
 
 

@@ -15,7 +15,8 @@ from flowrunner.cli.client import audit, auth, flows_run
 from flowrunner.cli.client.accounts import accounts_app
 from flowrunner.cli.client.executions import executions_app
 from flowrunner.cli.client.flows import flows_app
-from flowrunner.cli.client.plugins import node_types_app, plugins_app
+from flowrunner.cli.client.node_types import node_types_app
+from flowrunner.cli.client.plugins import plugins_app
 from flowrunner.cli.client.secrets import secrets_app
 from flowrunner.cli.client.tokens import tokens_app
 from flowrunner.cli.client.triggers import triggers_app

@@ -1,4 +1,5 @@
-"""``flowrunner executions``: the runs on a server — list, inspect, logs, cancel, retry."""
+"""``flowrunner executions``: the runs on a server — list, inspect, logs, cancel, retry, and
+send a signal to a waiting run."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from flowrunner.cli.client.watching import watch
 executions_app = typer.Typer(help="Runs (executions) on a server.", no_args_is_help=True)
 
 ExecutionId = Annotated[str, typer.Argument(help="The execution's id.", show_default=False)]
-STATUSES = ("queued", "running", "completed", "failed", "canceled")
+STATUSES = ("queued", "running", "waiting", "completed", "failed", "canceled")
 LIST_COLUMNS = [
     Column("ID", "id", no_wrap=True),
     Column("FLOW", "flow"),
@@ -49,6 +50,8 @@ RECORD_FIELDS = [
     Column("FINISHED", "finished_at", when),
     Column("DURATION", "duration_ms", ms),
     Column("PARENT", "parent_id"),
+    Column("WAITING FOR", "waiting_for", lambda v: _waiting_for(v) if v else ""),
+    Column("WAKES AT", "wake_at", when),
     Column("INPUT", "input"),
     Column("OUTPUT", "output"),
     Column("ERROR", "error"),
@@ -182,3 +185,36 @@ def retry(
         f"/executions/{segment(execution_id)}/retry", json={"resume": resume}
     )
     finish(session, accepted, wait=wait, live=follow)
+
+
+@command(
+    executions_app,
+    "signal",
+    example='flowrunner executions signal 0f3c… approval --data \'{"decision": "approve"}\'',
+)
+def signal(
+    session: Session,
+    execution_id: ExecutionId,
+    name: Annotated[str, typer.Argument(help="The signal's name (the wait_for node's name).")],
+    data: Annotated[
+        str | None, typer.Option("--data", "-d", help="The payload: JSON (default: null).")
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the run to end.")] = False,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Show the run live.")] = False,
+) -> None:
+    """Send a signal to a run waiting for it (a wait_for node); the payload is its output."""
+    try:
+        payload = json.loads(data) if data is not None else None
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not JSON: {exc}", param_hint="--data") from exc
+    accepted = session.api.post(
+        f"/executions/{segment(execution_id)}/signals/{segment(name)}", json=payload
+    )
+    finish(session, accepted, wait=wait, live=follow)
+
+
+def _waiting_for(value: Any) -> str:
+    if not isinstance(value, dict):
+        return str(value)
+    what = f"signal '{value['signal']}'" if value.get("signal") else "timer"
+    return f"{what} at {value.get('node_id')}"

@@ -38,6 +38,10 @@ FLOW_COLUMNS = [
 ]
 FlowRef = Annotated[str, typer.Argument(help="The flow's id or name.", show_default=False)]
 FlowFile = Annotated[Path, typer.Argument(help="A flow's YAML file.", show_default=False)]
+Message = Annotated[
+    str | None,
+    typer.Option("--message", "-m", help="A note stored with the new version.", show_default=False),
+]
 Tags = Annotated[
     list[str] | None, typer.Option("--tag", "-t", help="A tag (repeatable).", show_default=False)
 ]
@@ -53,9 +57,13 @@ def _saved(session: Session, flow: dict[str, Any], verb: str) -> None:
     )
 
 
-def _send(api: Api, method: str, path: str, text: str, source: Path) -> dict[str, Any]:
+def _send(
+    api: Api, method: str, path: str, text: str, source: Path, message: str | None = None
+) -> dict[str, Any]:
     try:
-        saved: dict[str, Any] = api.json(method, path, content=text.encode(), headers=YAML)
+        saved: dict[str, Any] = api.json(
+            method, path, content=text.encode(), headers=YAML, params={"message": message}
+        )
     except ClientError as exc:
         reraise_with_problems(exc, stderr_console(), source=str(source), text=text)
         raise
@@ -100,14 +108,18 @@ def create(
     name: Annotated[str | None, typer.Option(help="Default: metadata.name.")] = None,
     description: Annotated[str | None, typer.Option(help="Default: the YAML's.")] = None,
     tag: Tags = None,
+    message: Message = None,
 ) -> None:
     """Store a flow file as a new flow (version 1)."""
     text = read_flow_file(file)
     api = session.api
     if name is None and description is None and not tag:
-        flow = _send(api, "POST", "/flows", text, file)
+        flow = _send(api, "POST", "/flows", text, file, message)
     else:
-        body = {"content": text, "name": name, "description": description, "tags": tag}
+        body = {
+            "content": text, "name": name, "description": description, "tags": tag,
+            "message": message,
+        }  # fmt: skip
         try:
             flow = api.post("/flows", json={k: v for k, v in body.items() if v is not None})
         except ClientError as exc:
@@ -116,13 +128,14 @@ def create(
     _saved(session, flow, "created")
 
 
-@command(flows_app, "push", example="flowrunner flows push order-sync.yaml")
+@command(flows_app, "push", example='flowrunner flows push order-sync.yaml -m "retry the fetch"')
 def push(
     session: Session,
     file: FlowFile,
     flow: Annotated[
         str | None, typer.Option("--flow", help="The flow to update (default: by metadata.name).")
     ] = None,
+    message: Message = None,
 ) -> None:
     """Create the flow, or store the file as its next version if it exists (by name or --flow).
 
@@ -137,12 +150,12 @@ def push(
     if existing is None:
         if flow is not None:
             raise ClientError(f"no flow with the id or name {flow!r}", exit_code=3)
-        _saved(session, _send(api, "POST", "/flows", text, file), "created")
+        _saved(session, _send(api, "POST", "/flows", text, file, message), "created")
     elif existing["content"] == text:
         _saved(session, existing, "unchanged:")
     else:
         path = f"/flows/{segment(existing['id'])}"
-        _saved(session, _send(api, "PUT", path, text, file), "updated")
+        _saved(session, _send(api, "PUT", path, text, file, message), "updated")
 
 
 @command(flows_app, "update", example="flowrunner flows update 'Order sync' --tag prod --tag eu")
@@ -157,16 +170,19 @@ def update(
     tag: Annotated[
         list[str] | None, typer.Option("--tag", "-t", help="Replace the tags (repeatable).")
     ] = None,
+    message: Message = None,
 ) -> None:
     """Change a flow's name, description or tags, and/or store a file as its next version."""
     if file is None and name is None and description is None and tag is None:
         raise UsageProblem("nothing to change: give a FILE, --name, --description or --tag")
+    if file is None and message is not None:
+        raise UsageProblem("--message goes with a new version: give a FILE")
     api = session.api
     found = resolve_flow(api, flow)
     path = f"/flows/{segment(found['id'])}"
     result = found
     if file is not None:
-        result = _send(api, "PUT", path, read_flow_file(file), file)
+        result = _send(api, "PUT", path, read_flow_file(file), file, message)
     patch = {"name": name, "description": description, "tags": tag}
     if any(v is not None for v in patch.values()):
         changes = {k: v for k, v in patch.items() if v is not None}
@@ -205,6 +221,7 @@ def versions(session: Session, flow: FlowRef) -> None:
         Column("AUTHOR", "author"),
         Column("CREATED", "created_at", when),
         Column("CHECKSUM", "checksum", lambda v: str(v)[:12]),
+        Column("MESSAGE", "message", lambda v: v or ""),
     ]
     emit_list(items, columns, session.output)
 
@@ -246,11 +263,15 @@ def restore(
     session: Session,
     flow: FlowRef,
     version: Annotated[int, typer.Argument(min=1, help="The version to make current again.")],
+    message: Message = None,
 ) -> None:
-    """Make an older version current again (stored as a new version)."""
+    """Make an older version current again (stored as a new version; its message defaults to
+    "restored version N")."""
     api = session.api
     found = resolve_flow(api, flow)
-    restored = api.post(f"/flows/{segment(found['id'])}/versions/{version}/restore")
+    restored = api.post(
+        f"/flows/{segment(found['id'])}/versions/{version}/restore", params={"message": message}
+    )
     _saved(session, restored, f"restored version {version} of")
 
 

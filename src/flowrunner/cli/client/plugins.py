@@ -1,7 +1,8 @@
-"""``flowrunner plugins`` and ``flowrunner node-types``: the server's plugins and node types.
+"""``flowrunner plugins``: the server's plugins.
 
 ``plugins reload``, ``enable`` and ``disable`` are for admins (the server answers 403 to
-anyone else); ``plugins list`` and ``node-types`` are for every account.
+anyone else); ``plugins list`` and ``show`` are for every account. Node types are in
+``node_types.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from flowrunner.cli.client.session import Session
 plugins_app = typer.Typer(
     help="Plugins on a server: list, reload, enable, disable.", no_args_is_help=True
 )
-node_types_app = typer.Typer(help="Node types a flow may use on a server.", no_args_is_help=True)
 
 PLUGIN_COLUMNS = [
     Column("NAME", "name", no_wrap=True),
@@ -29,13 +29,6 @@ PLUGIN_COLUMNS = [
     Column("TYPES", "node_types", lambda v: ", ".join(v or [])),
     Column("LOADED", "loaded_at", when),
     Column("ERROR", "error"),
-]
-TYPE_COLUMNS = [
-    Column("NAME", "name", no_wrap=True),
-    Column("SOURCE", "source"),
-    Column("PLUGIN", "plugin"),
-    Column("VERSION", "version"),
-    Column("DESCRIPTION", "description"),
 ]
 PluginName = Annotated[str, typer.Argument(help="The plugin's name (see plugins list).")]
 
@@ -79,10 +72,3 @@ def disable(session: Session, name: PluginName) -> None:
     """Disable a plugin: flows using its types fail validation; runs in flight go on (admin)."""
     session.api.post(f"/plugins/{segment(name)}/disable")
     stderr_console().print(f"disabled plugin {escape(name)}")
-
-
-@command(node_types_app, "list", example="flowrunner node-types list -o json")
-def list_types(session: Session) -> None:
-    """Every node type: built-in, from a package, from the plugins folder."""
-    items = session.api.get("/node-types")["items"]
-    emit_list(items, TYPE_COLUMNS, session.output, empty="no node types")

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from flowrunner.cli.progress import ProgressView
 
@@ -75,6 +76,7 @@ class RemoteRunView:
 
     def __init__(self, console: Console) -> None:
         self.progress = ProgressView(console)
+        self._console = console
 
     def __enter__(self) -> RemoteRunView:
         self.progress.__enter__()
@@ -87,3 +89,17 @@ class RemoteRunView:
         event = node_event(message)
         if event is not None:
             self.progress(event)
+        elif message.get("type") == "status":
+            data = message.get("data") or {}
+            if data.get("status") == "waiting":
+                self._console.print(f"[cyan]⏸[/] {escape(waiting_line(data))}", highlight=False)
+
+
+def waiting_line(data: dict[str, Any]) -> str:
+    """What a ``waiting`` status event says: where, for what, until when."""
+    node = str(data.get("node_id") or "?")
+    what = f"signal '{data['signal']}'" if data.get("signal") else "its timer"
+    until = f" (until {data['wake_at']})" if data.get("wake_at") else ""
+    if data.get("signal") and data.get("wake_at"):
+        until = f" (timeout at {data['wake_at']})"
+    return f"{node} waiting for {what}{until}"

@@ -14,6 +14,8 @@ Items::
 (queued/running), and ``gsi3sk`` is its lease expiry while it is leased (from creation until
 its first lease, its creation time: a run whose creator died before leasing it is found
 too), so the index holds the active executions ordered by when they are due for recovery.
+A ``waiting`` execution with a ``wake_at`` sits in the ``WAITS`` partition of the same index
+instead, sorted by ``wake_at``: the waker's queue.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from flowrunner.storage.dynamodb.locks import KeyedLocks
 from flowrunner.storage.records import Clock, Execution
 
 LEASE_QUEUE = "LEASES"
+WAIT_QUEUE = "WAITS"
 
 
 def exec_sk(execution_id: str) -> str:
@@ -65,6 +68,8 @@ def to_execution(f: dict[str, Any]) -> Execution:
         resume_attempts=int(f.get("resume_attempts", 0)),
         parent_id=f.get("parent_id"),
         usage=load_json(f["usage"]) if "usage" in f else None,
+        wake_at=opt_ts(f.get("wake_at")),
+        wait=load_json(f["wait"]) if "wait" in f else None,
     )
 
 

@@ -18,6 +18,7 @@ from flowrunner.storage.dynamodb.codec import dump_json, time_key, ts
 from flowrunner.storage.dynamodb.events import EventLog
 from flowrunner.storage.dynamodb.execution_items import (
     LEASE_QUEUE,
+    WAIT_QUEUE,
     exec_sk,
     lease_key,
     run_pk,
@@ -186,9 +187,14 @@ class DynamoExecutions(EventLog, Leases):
         drop_checkpoint: bool = False,
         outbox: Sequence[NewDelivery] = (),
         usage: Mapping[str, JSONValue] | None = None,
+        wake_at: datetime | None = None,
+        wait: Mapping[str, JSONValue] | None = None,
+        expected_seq: int | None = None,
     ) -> Execution:
         expr = Expr().set_fields(
             {
+                "wake_at": None if wake_at is None else ts(wake_at),
+                "wait": None if wait is None else dump_json(dict(wait)),
                 "status": status,
                 "output": None if output is None else dump_json(output),
                 "error": None if error is None else dump_json(dict(error)),
@@ -199,19 +205,35 @@ class DynamoExecutions(EventLog, Leases):
                 "usage": None if usage is None else dump_json(dict(usage)),
             }
         )
+        queued_wake = status == "waiting" and wake_at is not None
         if status is not None:
-            # Only active executions sit in the crash-recovery queue.
+            # Only active executions sit in the crash-recovery queue; a waiting one with a
+            # wake time sits in the waker's, at that time.
             if status in ACTIVE_STATUSES:
                 expr.set("gsi3pk", LEASE_QUEUE)
+                if "waiting" in expected_status and not release_lease:
+                    # Leaving a wait unleased (a signal): due for recovery now, should the
+                    # process that resumes it die before it takes the lease.
+                    expr.set("gsi3sk", lease_key(self._clock(), execution_id))
+            elif queued_wake:
+                expr.set("gsi3pk", WAIT_QUEUE).set("gsi3sk", lease_key(wake_at, execution_id))
             else:
                 expr.remove("gsi3pk")
+            if status != "waiting":
+                expr.remove("wake_at")
         if release_lease:  # the lease's expiry is its place in the queue
-            expr.remove("lease_owner", "lease_expires_at", "gsi3sk", "current_node")
+            expr.remove("lease_owner", "lease_expires_at", "current_node")
+            if not queued_wake:
+                expr.remove("gsi3sk")
         if expr.update:
-            updated = await self._set(account_id, execution_id, expr, expected_status, outbox)
+            updated = await self._set(
+                account_id, execution_id, expr, expected_status, outbox, expected_seq
+            )
         else:
             updated = await self.get(account_id, execution_id)
-            if expected_status and updated.status not in expected_status:
+            if (expected_status and updated.status not in expected_status) or (
+                expected_seq is not None and updated.last_event_seq != expected_seq
+            ):
                 raise Conflict(f"execution is {updated.status}", execution_id=execution_id)
         if drop_checkpoint:
             # A separate write: a crash in between leaves a checkpoint nobody reads (the run
@@ -226,11 +248,14 @@ class DynamoExecutions(EventLog, Leases):
         expr: Expr,
         expected_status: Collection[ExecutionStatus],
         outbox: Sequence[NewDelivery] = (),
+        expected_seq: int | None = None,
     ) -> Execution:
         """The conditional update, with ``outbox`` in the same transaction (if any)."""
         condition = EXISTS
         if expected_status:
             condition += f" AND {expr.is_in('status', list(expected_status))}"
+        if expected_seq is not None:
+            condition += f" AND {expr.eq('last_event_seq', expected_seq)}"
         try:
             if outbox:
                 fields = await self._update_with_outbox(

@@ -40,7 +40,7 @@ def _flow(f: dict[str, Any]) -> Flow:
 def _version(f: dict[str, Any]) -> FlowVersion:
     return FlowVersion(
         f["flow_id"], f["account_id"], f["number"], f["yaml"], f["checksum"], f.get("author"),
-        parse_ts(f["created_at"]),
+        parse_ts(f["created_at"]), f.get("message"),
     )  # fmt: skip
 
 
@@ -148,6 +148,7 @@ class DynamoFlows:
         yaml: str,
         author: str | None = None,
         expected_current: int | None = None,
+        message: str | None = None,
     ) -> FlowVersion:
         checksum = hashlib.sha256(yaml.encode()).hexdigest()
         for _ in range(ADD_VERSION_ATTEMPTS):
@@ -160,7 +161,7 @@ class DynamoFlows:
                 )
             now = self._clock()
             number = flow.current_version + 1
-            version = FlowVersion(flow_id, account_id, number, yaml, checksum, author, now)
+            version = FlowVersion(flow_id, account_id, number, yaml, checksum, author, now, message)
             bump = Expr().set("current_version", number).set("updated_at", ts(now))
             unchanged = f"{bump.eq('current_version', flow.current_version)} AND " + bump.missing(
                 "deleted_at"
@@ -168,7 +169,7 @@ class DynamoFlows:
             item = {
                 "pk": account_pk(account_id), "sk": seq_key(f"FLOWVER#{flow_id}#", number),
                 "flow_id": flow_id, "account_id": account_id, "number": number, "yaml": yaml,
-                "checksum": checksum, "author": author, "created_at": ts(now),
+                "checksum": checksum, "author": author, "created_at": ts(now), "message": message,
             }  # fmt: skip
             try:
                 await self._t.transact(

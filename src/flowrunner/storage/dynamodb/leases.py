@@ -19,6 +19,7 @@ from flowrunner.storage.dynamodb.codec import ts
 from flowrunner.storage.dynamodb.due_queue import claim_due
 from flowrunner.storage.dynamodb.execution_items import (
     LEASE_QUEUE,
+    WAIT_QUEUE,
     ExecutionTable,
     exec_sk,
     lease_key,
@@ -101,6 +102,26 @@ class Leases(ExecutionTable):
             return to_execution(await self._t.update(pk, sk, expr, condition=condition))
         except ConditionFailed:
             return None  # renewed, released, finished or claimed by someone else meanwhile
+
+    async def admin_claim_due_waits(
+        self, *, owner: str, ttl: timedelta, limit: int = 100
+    ) -> builtins.list[Execution]:
+        now = self._clock()
+        return await claim_due(
+            self._t, WAIT_QUEUE, now, limit, lambda pk, sk: self._wake(pk, sk, owner, now, ttl)
+        )
+
+    async def _wake(
+        self, pk: str, sk: str, owner: str, now: datetime, ttl: timedelta
+    ) -> Execution | None:
+        # Running and leased: from the waker's queue into the crash-recovery one.
+        expr = _take(owner, now + ttl, sk.removeprefix("EXEC#"))
+        expr.set("status", "running").set("gsi3pk", LEASE_QUEUE).remove("wake_at")
+        condition = f"{EXISTS} AND {expr.eq('status', 'waiting')} AND {expr.le('wake_at', ts(now))}"
+        try:
+            return to_execution(await self._t.update(pk, sk, expr, condition=condition))
+        except ConditionFailed:
+            return None  # signaled, canceled or woken by someone else meanwhile
 
     async def _lease_write(
         self, account_id: str, execution_id: str, expr: Expr, condition: str

@@ -115,13 +115,20 @@ class MemoryExecutions:
         drop_checkpoint: bool = False,
         outbox: Sequence[NewDelivery] = (),
         usage: Mapping[str, JSONValue] | None = None,
+        wake_at: datetime | None = None,
+        wait: Mapping[str, JSONValue] | None = None,
+        expected_seq: int | None = None,
     ) -> Execution:
         async with self._s.lock:
             e = await self.get(account_id, execution_id)
-            if expected_status and e.status not in expected_status:
+            if (expected_status and e.status not in expected_status) or (
+                expected_seq is not None and e.last_event_seq != expected_seq
+            ):
                 raise Conflict(
                     f"execution is {e.status}", execution_id=execution_id, status=e.status
                 )
+            if status is not None and status != "waiting":
+                e = replace(e, wake_at=None)
             e = replace(
                 e,
                 status=e.status if status is None else status,
@@ -132,6 +139,8 @@ class MemoryExecutions:
                 started_at=e.started_at if started_at is None else started_at,
                 finished_at=e.finished_at if finished_at is None else finished_at,
                 usage=e.usage if usage is None else json_copy(dict(usage)),
+                wake_at=e.wake_at if wake_at is None else wake_at,
+                wait=e.wait if wait is None else json_copy(dict(wait)),
             )
             if release_lease:
                 e = replace(e, lease_owner=None, lease_expires_at=None, current_node=None)
@@ -319,6 +328,24 @@ class MemoryExecutions:
             return [
                 self._set_lease(replace(e, resume_attempts=e.resume_attempts + 1), owner, now + ttl)
                 for e in expired
+            ]
+
+    async def admin_claim_due_waits(
+        self, *, owner: str, ttl: timedelta, limit: int = 100
+    ) -> builtins.list[Execution]:
+        async with self._s.lock:
+            now = self._s.clock()
+            due = sorted(
+                (
+                    e
+                    for e in self._s.executions.values()
+                    if e.status == "waiting" and e.wake_at is not None and e.wake_at <= now
+                ),
+                key=lambda e: (e.wake_at or now, e.id),
+            )[: clamp_limit(limit)]
+            return [
+                self._set_lease(replace(e, status="running", wake_at=None), owner, now + ttl)
+                for e in due
             ]
 
     def _set_lease(self, e: Execution, owner: str | None, until: datetime | None) -> Execution:

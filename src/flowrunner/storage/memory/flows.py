@@ -102,6 +102,7 @@ class MemoryFlows:
         yaml: str,
         author: str | None = None,
         expected_current: int | None = None,
+        message: str | None = None,
     ) -> FlowVersion:
         async with self._s.lock:
             flow = await self.get(account_id, flow_id)
@@ -114,7 +115,7 @@ class MemoryFlows:
             now = self._s.clock()
             number = flow.current_version + 1
             checksum = hashlib.sha256(yaml.encode()).hexdigest()
-            version = FlowVersion(flow_id, account_id, number, yaml, checksum, author, now)
+            version = FlowVersion(flow_id, account_id, number, yaml, checksum, author, now, message)
             self._s.versions[(flow_id, number)] = version
             self._s.flows[flow_id] = replace(flow, current_version=number, updated_at=now)
             return version

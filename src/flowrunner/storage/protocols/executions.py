@@ -77,8 +77,16 @@ class ExecutionStore(Protocol):
         drop_checkpoint: bool = False,
         outbox: Sequence[NewDelivery] = (),
         usage: Mapping[str, JSONValue] | None = None,
+        wake_at: datetime | None = None,
+        wait: Mapping[str, JSONValue] | None = None,
+        expected_seq: int | None = None,
     ) -> Execution:
         """Set the given fields (None = leave as is).
+
+        ``wake_at`` and ``wait`` are a waiting run's (see ``Execution``); a ``status`` other
+        than ``waiting`` clears ``wake_at`` in the same write. With ``expected_seq``,
+        ``Conflict`` unless ``last_event_seq`` is still that: a version check for a caller
+        that read the run and decided on what it saw (a signal delivered to a wait).
 
         ``outbox`` entries (webhook events the change causes) are added to the webhook outbox,
         pending and due now, in the same atomic write: both or neither. An entry whose
@@ -204,4 +212,13 @@ class ExecutionStore(Protocol):
         creator died before handing them to an executor. Concurrent claimers never get the
         same execution. Each claim adds 1 to the execution's ``resume_attempts``.
         Child runs (``parent_id`` set) are never claimed: their parent resumes them."""
+        ...
+
+    async def admin_claim_due_waits(
+        self, *, owner: str, ttl: timedelta, limit: int = 100
+    ) -> builtins.list[Execution]:
+        """The waker: take ``waiting`` executions, of any account, whose ``wake_at`` has come
+        (earliest first): each becomes ``running``, leased by ``owner`` for ``ttl``, with no
+        ``wake_at``, in one write. Concurrent claimers never get the same execution. Resume
+        attempts are not counted: a wake is not a crash."""
         ...

@@ -71,8 +71,11 @@ class FlowStore(Protocol):
         yaml: str,
         author: str | None = None,
         expected_current: int | None = None,
+        message: str | None = None,
     ) -> FlowVersion:
         """Append version ``current_version + 1`` and bump the flow in one atomic step.
+
+        ``message`` (the author's note on the change) is stored with the version as given.
 
         With ``expected_current``, ``Conflict`` unless the flow is still at that version
         (optimistic concurrency for editors that loaded an older version).

@@ -126,3 +126,29 @@ class SqlLeases(ExecutionTable):
             return [to_execution(r) for r in (await conn.execute(stmt)).all()]
 
         return await self._db.write(work)
+
+    async def admin_claim_due_waits(
+        self, *, owner: str, ttl: timedelta, limit: int = 100
+    ) -> builtins.list[Execution]:
+        now = self._clock()
+        due = (T.status == "waiting", T.wake_at <= now)
+        # As for expired leases: SKIP LOCKED candidates in a CTE, re-checked by the UPDATE.
+        candidates = (
+            select(T.id)
+            .where(*due)
+            .order_by(T.wake_at, T.id)
+            .limit(clamp_limit(limit))
+            .with_for_update(skip_locked=True)
+            .cte("candidates")
+        )
+        stmt = (
+            update(executions)
+            .where(T.id.in_(select(candidates.c.id)), *due)
+            .values(status="running", wake_at=None, lease_owner=owner, lease_expires_at=now + ttl)
+            .returning(*executions.c)
+        )
+
+        async def work(conn: AsyncConnection) -> builtins.list[Execution]:
+            return [to_execution(r) for r in (await conn.execute(stmt)).all()]
+
+        return await self._db.write(work)

@@ -176,19 +176,25 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         drop_checkpoint: bool = False,
         outbox: Sequence[NewDelivery] = (),
         usage: Mapping[str, JSONValue] | None = None,
+        wake_at: datetime | None = None,
+        wait: Mapping[str, JSONValue] | None = None,
+        expected_seq: int | None = None,
     ) -> Execution:
         given = {
             "status": status, "output": output, "error": dict(error) if error else error,
             "progress": progress, "current_node": current_node, "started_at": started_at,
             "finished_at": finished_at, "usage": dict(usage) if usage else usage,
+            "wake_at": wake_at, "wait": dict(wait) if wait is not None else None,
         }  # fmt: skip
         values = {k: v for k, v in given.items() if v is not None}
+        if status is not None and status != "waiting":
+            values["wake_at"] = None
         if release_lease:
             values |= {"lease_owner": None, "lease_expires_at": None}
         expected = list(expected_status)
         return await self._set(
             account_id, execution_id, values, expected, drop_checkpoint, outbox,
-            ended=release_lease,
+            ended=release_lease, expected_seq=expected_seq,
         )  # fmt: skip
 
     async def _set(
@@ -201,8 +207,10 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         outbox: Sequence[NewDelivery] = (),
         *,
         ended: bool = False,
+        expected_seq: int | None = None,
     ) -> Execution:
-        """Set ``values`` where the status is one of ``expected_status`` (if any); ``Conflict``
+        """Set ``values`` where the status is one of ``expected_status`` (if any) and the
+        last event number is ``expected_seq`` (if given); ``Conflict``
         when it is not, ``NotFound`` when there is no such execution. ``drop_checkpoint``
         deletes the run's checkpoint in the same transaction; ``ended`` moves the progress of
         its position row into the execution (unless ``values`` sets it), clears
@@ -213,6 +221,8 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         stmt = update(executions).where(*this(account_id, execution_id))
         if expected_status:
             stmt = stmt.where(T.status.in_(expected_status))
+        if expected_seq is not None:
+            stmt = stmt.where(T.last_event_seq == expected_seq)
         if not values:  # nothing to set: still check existence and expected status
             stmt = stmt.values(id=T.id)
         stmt = stmt.values(**values).returning(*executions.c)

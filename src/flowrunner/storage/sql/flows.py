@@ -27,7 +27,7 @@ def _flow(r: Row[Any]) -> Flow:
 
 def _version(r: Row[Any]) -> FlowVersion:
     return FlowVersion(
-        r.flow_id, r.account_id, r.number, r.yaml, r.checksum, r.author, r.created_at
+        r.flow_id, r.account_id, r.number, r.yaml, r.checksum, r.author, r.created_at, r.message
     )
 
 
@@ -149,6 +149,7 @@ class SqlFlows:
         yaml: str,
         author: str | None = None,
         expected_current: int | None = None,
+        message: str | None = None,
     ) -> FlowVersion:
         now = self._clock()
         checksum = hashlib.sha256(yaml.encode()).hexdigest()
@@ -171,7 +172,7 @@ class SqlFlows:
                     flow_id=flow_id,
                     current_version=flow.current_version,
                 )
-            version = FlowVersion(flow_id, account_id, number, yaml, checksum, author, now)
+            version = FlowVersion(flow_id, account_id, number, yaml, checksum, author, now, message)
             await conn.execute(flow_versions.insert().values(**columns_of(version)))
             return version
 

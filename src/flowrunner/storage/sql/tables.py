@@ -175,6 +175,7 @@ flow_versions = Table(
     Column("checksum", String(64), nullable=False),
     Column("author", String(255), nullable=True),
     _time("created_at"),
+    Column("message", Text, nullable=True),  # added by 0006: last, as ALTER TABLE puts it
 )
 
 secrets = Table(
@@ -218,12 +219,16 @@ executions = Table(
     _id("parent_id", nullable=True),
     # Model-call token usage, totals and per node (set when the run ends).
     _json("usage"),
+    # A waiting run: when the waker takes it (NULL: a signal only), and what it waits for.
+    _time("wake_at", nullable=True),
+    _json("wait"),
     UniqueConstraint("account_id", "idempotency_key"),
     Index(None, "account_id", "created_at", "id"),
     Index(None, "account_id", "status", "created_at", "id"),
     Index(None, "account_id", "flow_id", "created_at", "id"),
     Index(None, "account_id", "parent_id", "created_at", "id"),
     Index(None, "lease_expires_at"),
+    Index(None, "wake_at"),  # the waker's sweep; NULL for every run not waiting on a timer
     # Recovery's other sweep: active runs nobody ever leased (their creator died first).
     Index(None, "status", "created_at"),
 )

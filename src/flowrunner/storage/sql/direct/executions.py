@@ -42,8 +42,8 @@ _SELECT = (
     " LEFT JOIN execution_positions p ON p.execution_id = e.id"
     " WHERE e.id = ? AND e.account_id = ?"
 )
-_JSON = frozenset({"input", "output", "error", "usage"})
-_TIMES = frozenset({"created_at", "started_at", "finished_at", "lease_expires_at"})
+_JSON = frozenset({"input", "output", "error", "usage", "wait"})
+_TIMES = frozenset({"created_at", "started_at", "finished_at", "lease_expires_at", "wake_at"})
 
 
 def _dump(value: JSONValue) -> str | None:
@@ -105,6 +105,7 @@ def update(
     now: datetime | None = None,
     *,
     ended: bool = False,
+    expected_seq: int | None = None,
 ) -> Execution:
     """Set ``values`` where the status is one of ``expected_status`` (if any); ``Conflict``
     when it is not, ``NotFound`` when there is no such execution. ``drop_checkpoint``
@@ -128,6 +129,9 @@ def update(
     if expected_status:
         where += f" AND status IN ({', '.join('?' * len(expected_status))})"
         params += list(expected_status)
+    if expected_seq is not None:
+        where += " AND last_event_seq = ?"
+        params.append(expected_seq)
     sql = f"UPDATE executions SET {sets} WHERE {where} RETURNING {', '.join(COLUMNS)}"
     row = conn.execute(sql, params).fetchone()
     if row is None:
@@ -298,12 +302,13 @@ class DirectExecutions(SqlExecutions):
         outbox: Sequence[NewDelivery] = (),
         *,
         ended: bool = False,
+        expected_seq: int | None = None,
     ) -> Execution:
         now = self._clock()
         return await self._direct.write(
             lambda c: update(
                 c, account_id, execution_id, values, expected_status, drop_checkpoint,
-                outbox, now, ended=ended,
+                outbox, now, ended=ended, expected_seq=expected_seq,
             )
         )  # fmt: skip
 

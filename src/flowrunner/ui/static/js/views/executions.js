@@ -2,7 +2,7 @@ import { api, query } from '../api.js';
 import { alertBox, h, ms, short, statusBadge, when } from '../dom.js';
 import { pager } from './flows.js';
 
-const STATUSES = ['queued', 'running', 'completed', 'failed', 'canceled'];
+const STATUSES = ['queued', 'running', 'waiting', 'completed', 'failed', 'canceled'];
 const PAGE = 20;
 
 export async function renderExecutions(main) {

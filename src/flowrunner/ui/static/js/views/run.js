@@ -117,6 +117,14 @@ export async function renderRun(main, executionId) {
       if (selected === d.node_id) showNode(selected);
     } else if (message.type === 'status') {
       if (d.status) setStatus(d.status);
+      // A durable wait (docs/waiting.md): say where and for what; it clears once resumed.
+      if (d.status === 'waiting') {
+        const what = d.signal ? `signal "${d.signal}"` : 'its timer';
+        const until = d.wake_at ? ` (until ${when(d.wake_at)})` : '';
+        notes.replaceChildren(alertBox(`Waiting at ${d.node_id} for ${what}${until}.`, 'info'));
+      } else if (d.status === 'running' && d.resumed) {
+        notes.replaceChildren();
+      }
     } else if (message.type === 'complete' || message.type === 'error') {
       setStatus(d.status || (message.type === 'complete' ? 'completed' : 'failed'));
     }
