@@ -152,7 +152,8 @@ async def test_a_worker_killed_mid_run_leaves_its_runs_to_the_other_which_resume
 async def test_a_cancel_on_the_api_stops_the_node_running_on_a_worker(
     tmp_path: Path, broker: str
 ) -> None:
-    with cluster(tmp_path, broker) as made:
+    # The hour-long nap stays a running node (not a durable wait, which holds no worker).
+    with cluster(tmp_path, broker, durable_wait_threshold_seconds=86400) as made:
         api = made.api()
         worker = made.worker("--concurrency", "2")
         async with api.client() as client:
@@ -218,9 +219,11 @@ async def test_an_account_with_500_runs_waiting_does_not_hold_back_another_accou
     tmp_path: Path,
 ) -> None:
     many = 500
+    # Hour-long naps that stay running nodes: a durable wait would give its slot back.
     with cluster(
-        tmp_path, "redis", cluster_max_runs_per_account=2, shutdown_grace_seconds=1
-    ) as made:
+        tmp_path, "redis", cluster_max_runs_per_account=2, shutdown_grace_seconds=1,
+        durable_wait_threshold_seconds=86400,
+    ) as made:  # fmt: skip
         api = made.api()
         made.worker("--concurrency", "2")
         made.worker("--concurrency", "2")
