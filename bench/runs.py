@@ -18,10 +18,13 @@ ratios say what a persisted 10-node run costs over the HTTP round trip itself, a
 divides runs/s by n8n's figure from the issue. ``cpu ms`` is CPU time per run: ``main`` of the
 server process (all its threads), ``sandbox`` of its child processes (the sandbox workers,
 live and exited). A backend named ``sqlite:2`` (or ``postgres:2``) serves with
-``--workers 2`` (its CPU is not split: the workers are children too).
+``--workers 2`` (its CPU is not split: the workers are children too); one named
+``postgres-sqlalchemy`` (or ``sqlite-sqlalchemy``) serves with
+``FLOWRUNNER_DATABASE_DIRECT=false``, every store call through SQLAlchemy: the hot path's
+before and after, side by side in one run.
 
-    .venv/bin/python bench/runs.py [--seconds 6] [--rounds 3] [--backends sqlite,sqlite:2,postgres]
-                                   [--flows set,js,path]
+    .venv/bin/python bench/runs.py [--seconds 6] [--rounds 3] [--flows set,js,path]
+        [--backends sqlite,sqlite:2,postgres-sqlalchemy,postgres] [--async-commit]
 """
 
 from __future__ import annotations
@@ -202,7 +205,7 @@ async def bench_backend(
             base = N8N.get(flow, {}).get(clients)
             n8n = f"{rf.rps / base:5.1f}x" if base else "     -"
             print(
-                f"{name:9} {flow:4} {clients:>3} | {rf.rps:7.1f} {rf.pct(0.5):6.2f} "
+                f"{name:19} {flow:4} {clients:>3} | {rf.rps:7.1f} {rf.pct(0.5):6.2f} "
                 f"{rf.pct(0.99):6.2f} | {cpu_ms} | {h.rps:8.1f} {h.pct(0.5):6.2f} "
                 f"{h.pct(0.99):6.2f} | {rf.pct(0.5) / h.pct(0.5):5.1f}x {h.rps / rf.rps:5.1f}x "
                 f"| {n8n}",
@@ -211,7 +214,7 @@ async def bench_backend(
 
 
 @contextmanager
-def postgres_database(server_url: str) -> Iterator[str]:
+def postgres_database(server_url: str, *, async_commit: bool = False) -> Iterator[str]:
     name = f"flowrunner_bench_{os.getpid()}"
     base = server_url.rsplit("/", 1)[0]
 
@@ -223,6 +226,8 @@ def postgres_database(server_url: str) -> Iterator[str]:
             await conn.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    if async_commit:  # for this scratch database only
+        asyncio.run(admin(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     try:
         yield f"{base}/{name}"
     finally:
@@ -233,11 +238,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="measured run time a level")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds a level")
-    parser.add_argument("--backends", default="sqlite,sqlite:2,postgres")
+    parser.add_argument("--backends", default="sqlite,sqlite:2,postgres-sqlalchemy,postgres")
     parser.add_argument(
         "--flows",
         default="set,js,path",
         help="set: 10 set nodes with input.n + 1, js: 10 transforms, path: 10 sets with input.n",
+    )
+    parser.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="PostgreSQL commits do not wait for the WAL flush (synchronous_commit=off on the"
+        " scratch database): what the server's CPU allows where fsync is slow; a measurement,"
+        " not a production setting",
     )
     args = parser.parse_args()
     flows = args.flows.split(",")
@@ -249,18 +261,24 @@ def main() -> None:
     print(
         f"{NODES}-node flows via POST /run?wait, every run persisted; "
         f"{args.seconds:g}s a level and flow in {args.rounds} rounds"
+        + ("; PostgreSQL with synchronous_commit=off" if args.async_commit else "")
     )
     print(
-        "backend   flow clients | runs/s p50 ms p99 ms | cpu ms main sandbox "
+        "backend             flow clients | runs/s p50 ms p99 ms | cpu ms main sandbox "
         "| health/s p50 ms p99 ms | p50, rps ratio | vs n8n"
     )
     for name in args.backends.split(","):
-        backend, _, count = name.partition(":")
+        kind, _, count = name.partition(":")
         workers = int(count or 1)
-        label = backend if workers == 1 else f"{backend}x{workers}"
+        label = kind if workers == 1 else f"{kind}x{workers}"
+        backend, _, path = kind.partition("-")
+        if path not in ("", "sqlalchemy"):
+            parser.error(f"unknown backend {name!r}")
+        direct = {"FLOWRUNNER_DATABASE_DIRECT": "false" if path else "true"}
         with tempfile.TemporaryDirectory() as tmp:
             if backend == "sqlite":
-                with serve(Path(tmp), {"FLOWRUNNER_STORAGE": "sqlite"}, workers) as (url, pid):
+                env = {"FLOWRUNNER_STORAGE": "sqlite", **direct}
+                with serve(Path(tmp), env, workers) as (url, pid):
                     # Worker processes are the server's children: their CPU is not counted.
                     owner = pid if workers == 1 else None
                     asyncio.run(bench_backend(label, url, owner, args.seconds, args.rounds, flows))
@@ -269,10 +287,14 @@ def main() -> None:
                     print("postgres  skipped: set FLOWRUNNER_BENCH_POSTGRES_URL")
                     continue
                 with (
-                    postgres_database(pg) as db,
+                    postgres_database(pg, async_commit=args.async_commit) as db,
                     serve(
                         Path(tmp),
-                        {"FLOWRUNNER_STORAGE": "postgres", "FLOWRUNNER_DATABASE_URL": db},
+                        {
+                            "FLOWRUNNER_STORAGE": "postgres",
+                            "FLOWRUNNER_DATABASE_URL": db,
+                            **direct,
+                        },
                         workers,
                     ) as (url, pid),
                 ):

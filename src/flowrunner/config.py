@@ -37,6 +37,9 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("FLOWRUNNER_STORAGE", "FLOWRUNNER_STORAGE_TYPE"),
     )
     database_url: str | None = None
+    # The SQL hot path (docs/storage.md): a run's calls on the plain driver (sqlite3, asyncpg)
+    # rather than SQLAlchemy. Off only to compare the two, or to rule the fast path out.
+    database_direct: bool = True
 
     dynamodb_endpoint: str | None = None
     dynamodb_region: str = "us-east-1"
@@ -195,7 +198,7 @@ class Settings(BaseSettings):
 
     # Outbound webhooks (see docs/webhooks.md). The retry schedule is the delay before each
     # retry (comma-separated durations: 5s, 5m, 2h); after the last one the delivery is
-    # dead-lettered. Each delay is drawn from [d/2, d] (jitter), Retry-After can lengthen it.
+    # dead-lettered. Each delay is drawn from [0, d] (full jitter), Retry-After can lengthen it.
     webhook_retry_schedule: str = "5s,5m,30m,2h,5h,10h,10h"
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     # One slow receiver cannot stall the rest: at most this many requests in flight to one

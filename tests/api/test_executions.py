@@ -69,6 +69,29 @@ async def test_run_with_wait_returns_the_finished_execution(api: Api, alice: Hea
     assert body["duration_ms"] >= 0
 
 
+async def test_reading_a_run_with_wait_answers_once_it_has_ended(
+    api: Api, alice: Headers, bob: Headers
+) -> None:
+    flow_id = await _flow(api, alice, SLOW)
+    started = await api.client.post(
+        RUN.format(flow_id), json={"input": {"nap": "1s"}}, headers=alice
+    )
+    assert started.status_code == 202
+    url = f"{EXECUTIONS}/{started.json()['execution_id']}"
+    # Another account's run is not waited for: it does not exist for them.
+    assert (await api.client.get(url + WAIT, headers=bob)).status_code == 404
+    waited = await api.client.get(url + WAIT, headers=alice)
+    assert waited.status_code == 200
+    assert waited.json()["status"] == "completed"
+    assert waited.json()["output"] == {"woke": True}
+    # An ended run is answered at once, as without wait.
+    again = await api.client.get(url + WAIT, headers=alice)
+    assert again.json() == waited.json()
+    bad = await api.client.get(url + "?wait=soon", headers=alice)
+    assert bad.status_code == 400
+    assert error_of(bad)["code"] == "invalid_input"
+
+
 async def test_run_without_wait_is_accepted_and_can_be_read_later(api: Api, alice: Headers) -> None:
     flow_id = await _flow(api, alice, STEPS)
     response = await api.client.post(RUN.format(flow_id), json={"shared": {}}, headers=alice)

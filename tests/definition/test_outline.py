@@ -34,6 +34,15 @@ def test_start_is_metadata_start_else_the_one_node_nothing_points_to() -> None:
     assert flow_outline(ambiguous).start is None
 
 
+def test_a_node_an_agent_runs_as_a_tool_is_not_a_start() -> None:
+    text = (
+        "metadata: {name: x}\nnodes:\n"
+        "  think: {type: agent, params: {tools: [{node: lookup}, {script: x}, nope]}}\n"
+        "  lookup: {type: store}\n"
+    )
+    assert flow_outline(text).start == "think"
+
+
 def test_a_batch_without_a_strategy_is_serial_and_odd_values_do_not_break_it() -> None:
     text = (
         "metadata: {name: x}\nnodes:\n"

@@ -23,7 +23,8 @@ def test_each_call_returns_a_fresh_copy() -> None:
 
 def test_the_example_flows_match_the_schema() -> None:
     validator = jsonschema.Draft202012Validator(flow_schema())
-    files = sorted(EXAMPLES.rglob("*.yaml"))
+    # examples/node-types/ holds account node type definitions, not flows.
+    files = sorted(p for p in EXAMPLES.rglob("*.yaml") if "node-types" not in p.parts)
     assert files
     for path in files:
         errors = list(validator.iter_errors(parse_yaml(path.read_text()).data))

@@ -1,6 +1,7 @@
 """The ``agent`` node through a real ``flowrunner serve``: a model (the scripted
 OpenAI-compatible server) calling, at once, an MCP server's tool (a stdio server the admin
-allowed), a JavaScript function and a stored flow (a child execution); every step in the
+allowed), a JavaScript function, a stored flow (a child execution) and another node of the
+flow (a ``store`` read, its key filled by the model); every step in the
 run's history; the run's token usage in ``GET /executions/{id}``; the monthly budget
 stopping the loop; the API key in no answer, event, log line or byte of the database."""
 
@@ -60,6 +61,10 @@ nodes:
 def agent_flow(url: str, model: str, name: str) -> str:
     return f"""metadata: {{name: {name}}}
 nodes:
+  seed:
+    type: store
+    params: {{operation: set, namespace: cities, key: Lyon, value: {{population: 522000}}}}
+    next: {{default: think}}
   think:
     type: agent
     params:
@@ -67,7 +72,7 @@ nodes:
       model: {model}
       base_url: {url}
       api_key: ${{secrets.LLM_KEY}}
-      prompt: ${{input.question}}
+      prompt: ${{shared.question}}
       tools:
         - mcp: {{command: "{sys.executable}", args: ["{SCRIPT}"]}}
           only: [add]
@@ -78,6 +83,12 @@ nodes:
           description: Find a city
           parameters: {{type: object, properties: {{city: {{type: string}}}}}}
           flow: agent-helper
+        - node: population
+          params: [key]
+  population:
+    type: store
+    description: The population of a city
+    params: {{operation: get, namespace: cities, key: nowhere}}
 """
 
 
@@ -99,7 +110,7 @@ async def events_of(client: httpx.AsyncClient, execution_id: str) -> list[dict[s
     ]
 
 
-async def test_an_agent_calls_mcp_script_and_stored_flow_tools_and_its_usage_is_kept(
+async def test_an_agent_calls_mcp_script_stored_flow_and_node_tools_and_its_usage_is_kept(
     server: Server, client: httpx.AsyncClient, models: ModelServer
 ) -> None:
     await create_flow(client, HELPER)
@@ -108,8 +119,12 @@ async def test_an_agent_calls_mcp_script_and_stored_flow_tools_and_its_usage_is_
     run = await finished(client, execution_id)
     assert run["status"] == "completed", run
     out = run["output"]
-    assert out["response"] == ('Results: {"result": 5} | LYON | {"city": "Lyon", "found": true}')
-    assert [r["tool"] for r in out["intermediate_results"]] == ["add", "shout", "lookup"]
+    assert out["response"] == (
+        'Results: {"result": 5} | LYON | {"city": "Lyon", "found": true} | {"population": 522000}'
+    )
+    tools = [r["tool"] for r in out["intermediate_results"]]
+    assert tools == ["add", "shout", "lookup", "population"]
+    assert out["intermediate_results"][3]["arguments"] == {"key": "Lyon"}
     assert out["steps"] == 2
     # The stored flow ran as a child execution of this run.
     children = (await client.get(f"/api/v1/executions/{execution_id}/children")).json()
@@ -130,15 +145,32 @@ async def test_an_agent_calls_mcp_script_and_stored_flow_tools_and_its_usage_is_
         if e["type"] == "log" and "event" in (e["data"].get("fields") or {})
     ]
     assert steps[0] == ("agent.model_call", None)
-    assert sorted(steps[1:4]) == [
-        ("agent.tool_call", "add"),
-        ("agent.tool_call", "lookup"),
-        ("agent.tool_call", "shout"),
+    assert sorted(t for kind, t in steps if kind == "agent.tool_call") == [
+        "add",
+        "lookup",
+        "population",
+        "shout",
     ]
     assert sorted(t for kind, t in steps if kind == "agent.tool_result") == [
         "add",
         "lookup",
+        "population",
         "shout",
+    ]
+    # The node tool ran as a step of the run, nested under the agent; the run's route
+    # went seed → think and ended there.
+    nodes = [
+        (e["data"]["node_id"], e["data"]["state"], e["data"].get("flow_path"))
+        for e in events
+        if e["type"] == "node"
+    ]
+    assert [n for n in nodes if n[0] == "population"] == [
+        ("population", "started", ["think"]),
+        ("population", "finished", ["think"]),
+    ]
+    assert [n[:2] for n in nodes if n[1] == "finished" and n[2] is None] == [
+        ("seed", "finished"),
+        ("think", "finished"),
     ]
     assert steps[-1] == ("agent.model_call", None)
     # The key went to the model server only.

@@ -186,7 +186,9 @@ def make_harness(
         lease_ttl=timedelta(seconds=ttl),
         owner=owner,
     )
-    service = ExecutionService(store, executor, bus, max_input_bytes=10_000)
+    service = ExecutionService(
+        store, executor, bus, max_input_bytes=10_000, lease_ttl=timedelta(seconds=ttl)
+    )
     return Harness(store, bus, runner, executor, service, account, gate)
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from flowrunner.errors import Conflict, InvalidInput, NotFound
 from flowrunner.executions import events as ev
-from flowrunner.storage import ExecutionEvent
+from flowrunner.storage import Execution, ExecutionEvent
 from tests.conftest import HANG_GUARD
 from tests.executions.conftest import FAILING, GATED, SLOW, STEPS, Harness, until_node
 
@@ -24,6 +25,34 @@ async def test_start_runs_the_current_version_and_wait_returns_the_result(
     done = await harness.service.wait(harness.account.id, started.execution.id, within=HANG_GUARD)
     assert done.status == "completed"
     assert done.output == {"done": True}
+
+
+async def test_a_run_is_created_holding_its_executors_lease_and_not_leased_again(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acquired: list[str] = []
+    acquire = harness.store.executions.acquire_lease
+
+    async def counting(account_id: str, execution_id: str, **kw: Any) -> Execution:
+        acquired.append(execution_id)
+        return await acquire(account_id, execution_id, **kw)
+
+    monkeypatch.setattr(harness.store.executions, "acquire_lease", counting)
+    flow_id = await harness.flow(STEPS)
+    started = await harness.service.start(harness.account.id, flow_id, {"name": "Ada"})
+    assert started.execution.lease_owner == harness.executor.owner
+    done = await harness.service.wait(harness.account.id, started.execution.id, within=HANG_GUARD)
+    assert done.status == "completed"
+    assert done.lease_owner is None  # its final status let the lease go
+    assert acquired == []
+    # A run the executor does not hold the lease of is still leased on submit.
+    other = await harness.store.executions.create(
+        harness.account.id, flow_id=flow_id, flow_version=1, input={"name": "Bo"}
+    )
+    assert await harness.executor.submit(other)
+    assert acquired == [other.id]
+    ended = await harness.service.wait(harness.account.id, other.id, within=HANG_GUARD)
+    assert ended.status == "completed"
 
 
 async def test_a_run_keeps_the_version_it_started_with_when_the_flow_is_edited(

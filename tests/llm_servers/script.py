@@ -10,7 +10,8 @@ server, then echoes), ``scripted-context`` (context too long), ``scripted-filter
 filtered), ``scripted-5xx``.
 
 The agent models fill each tool's arguments from its JSON Schema (a string property gets the
-last user text, a number property 2, then 3, …) and, once the tools' results are in, answer
+last user text, a number property 2, then 3, …; a list of types counts as its first) and,
+once the tools' results are in, answer
 ``Results: <result> | <result> …`` in the order they came: ``scripted-agent`` calls every
 tool at once (parallel calls), ``scripted-agent-steps`` one tool per step in order,
 ``scripted-agent-loop`` the first tool again and again (it never answers),
@@ -156,6 +157,8 @@ def _arguments(schema: dict[str, Any], text: str) -> dict[str, Any]:
     number = 2
     for name, prop in (schema.get("properties") or {}).items():
         kind = prop.get("type") if isinstance(prop, dict) else None
+        if isinstance(kind, list):  # ["string", "number"]: the first
+            kind = kind[0] if kind else None
         if kind in ("integer", "number"):
             arguments[name] = number
             number += 1

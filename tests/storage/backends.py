@@ -116,8 +116,25 @@ async def sqlite_sqlalchemy_store(
 @register_backend("postgres", marks=[pytest.mark.postgres])
 @asynccontextmanager
 async def postgres_store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Store]:
+    """PostgreSQL as served: the hot calls on plain asyncpg (``storage/sql/direct/postgres/``)."""
     url: str = request.getfixturevalue("postgres_database")
     store = SqlStore(url, clock=clock, migrate=False)
+    assert store.db.direct_pg is not None
+    await store.connect()
+    await store.truncate_all()
+    yield store
+    await store.close()
+
+
+@register_backend("postgres-sqlalchemy", marks=[pytest.mark.postgres])
+@asynccontextmanager
+async def postgres_sqlalchemy_store(
+    request: pytest.FixtureRequest, clock: FakeClock
+) -> AsyncIterator[Store]:
+    """PostgreSQL with every call through SQLAlchemy."""
+    url: str = request.getfixturevalue("postgres_database")
+    store = SqlStore(url, clock=clock, migrate=False, direct=False)
+    assert store.db.direct_pg is None
     await store.connect()
     await store.truncate_all()
     yield store

@@ -10,6 +10,7 @@ import pytest
 
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage import Account, NewCheckpoint, NewEvent, Store
+from flowrunner.storage.records import DETACHED_KEY_PREFIX
 from tests.storage.backends import FakeClock
 
 
@@ -450,6 +451,32 @@ async def test_crash_recovery_never_claims_a_child_run(
     # Its expired lease is still free for the parent's process to take.
     taken = await store.executions.acquire_lease(account.id, child.id, owner="rescuer", ttl=ttl)
     assert taken.lease_owner == "rescuer"
+
+
+async def test_crash_recovery_claims_an_on_failure_child_like_a_top_level_run(
+    store: Store, account: Account, clock: FakeClock
+) -> None:
+    ttl = timedelta(seconds=5)
+    failed = await store.executions.create(account.id, flow_id="p", flow_version=1)
+    await store.executions.update(account.id, failed.id, status="failed")
+    handler = await store.executions.create(
+        account.id, flow_id="h", flow_version=1, parent_id=failed.id,
+        idempotency_key=f"{DETACHED_KEY_PREFIX}{failed.id}",
+    )  # fmt: skip
+    sub = await store.executions.create(
+        account.id, flow_id="c", flow_version=1, parent_id=failed.id, idempotency_key="sub:x"
+    )
+    assert handler.detached
+    assert failed.detached
+    assert not sub.detached
+    for run in (handler, sub):
+        await store.executions.acquire_lease(account.id, run.id, owner="dead", ttl=ttl)
+        await store.executions.update(account.id, run.id, status="running")
+    clock.advance(ttl * 2)
+    claimed = await store.executions.admin_claim_expired_leases(owner="rescuer", ttl=ttl)
+    # Its parent has ended: nobody but recovery would resume it. The sub-flow's child waits
+    # for its parent.
+    assert [(e.id, e.parent_id) for e in claimed] == [(handler.id, failed.id)]
 
 
 async def test_usage_is_stored_with_the_execution_and_none_leaves_it(

@@ -19,6 +19,7 @@ class _Settings:
     storage: str
     data_dir: Path
     database_url: str | None = None
+    database_direct: bool = True
 
 
 async def test_memory_is_selected_by_name(tmp_path: Path) -> None:
@@ -46,6 +47,23 @@ def test_explicit_database_url_wins(tmp_path: Path) -> None:
     store = create_store(_Settings("sqlite", tmp_path, url))
     assert isinstance(store, SqlStore)
     assert store.db.url.database == str(tmp_path / "elsewhere.db")
+
+
+def test_the_sql_hot_path_is_on_unless_settings_turn_it_off(tmp_path: Path) -> None:
+    sqlite_url = f"sqlite:///{tmp_path / 'hot.db'}"
+    postgres_url = "postgresql://nobody@127.0.0.1:1/none"  # not connected to
+    assert isinstance(on := create_store(_Settings("sqlite", tmp_path, sqlite_url)), SqlStore)
+    assert on.db.direct is not None
+    off = create_store(_Settings("sqlite", tmp_path, sqlite_url, database_direct=False))
+    assert isinstance(off, SqlStore)
+    assert off.db.direct is None
+    assert isinstance(pg := create_store(_Settings("postgres", tmp_path, postgres_url)), SqlStore)
+    assert pg.db.direct_pg is not None
+    pg_off = create_store(_Settings("postgres", tmp_path, postgres_url, database_direct=False))
+    assert isinstance(pg_off, SqlStore)
+    assert pg_off.db.direct_pg is None
+    env = Settings.model_validate({"database_direct": "false"})
+    assert env.database_direct is False
 
 
 def test_postgres_without_url_is_an_error(tmp_path: Path) -> None:

@@ -35,6 +35,27 @@ async def test_free_lease_is_acquired_and_held_against_others(
     assert again.lease_expires_at > leased.lease_expires_at
 
 
+async def test_a_run_created_leased_is_held_like_one_leased_after(
+    store: Store, account: Account, clock: FakeClock
+) -> None:
+    run = await store.executions.create(
+        account.id, flow_id="f", flow_version=1, lease_owner="w1", lease_ttl=TTL
+    )
+    assert run.lease_owner == "w1"
+    assert run.lease_expires_at == run.created_at + TTL
+    assert await store.executions.get(account.id, run.id) == run
+    with pytest.raises(Conflict):
+        await store.executions.acquire_lease(account.id, run.id, owner="w2", ttl=TTL)
+    renewed = await store.executions.renew_lease(account.id, run.id, owner="w1", ttl=TTL)
+    assert renewed.lease_expires_at is not None
+    assert renewed.lease_expires_at > run.created_at + TTL
+    # Recovery leaves it alone while the lease holds, and takes it once it has expired.
+    assert await store.executions.admin_claim_expired_leases(owner="r", ttl=TTL) == []
+    clock.advance(3 * TTL)
+    claimed = await store.executions.admin_claim_expired_leases(owner="r", ttl=TTL)
+    assert [c.id for c in claimed] == [run.id]
+
+
 async def test_expired_lease_can_be_stolen_and_old_owner_cannot_renew(
     store: Store, account: Account, clock: FakeClock
 ) -> None:

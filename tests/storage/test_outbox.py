@@ -97,3 +97,77 @@ async def test_a_step_of_a_missing_execution_writes_no_outbox_entry(
             outbox=[NewDelivery(endpoint, "node.completed", {})],
         )  # fmt: skip
     assert (await store.webhooks.list_deliveries(account.id)).items == []
+
+
+# --- flow changes: flow.created / flow.updated / flow.deleted ---------------------------------
+
+
+async def _events(store: Store, account: Account) -> list[tuple[str, object]]:
+    page = await store.webhooks.list_deliveries(account.id)
+    return sorted((d.event_type, d.payload) for d in page.items)
+
+
+async def test_a_flow_version_and_its_outbox_entries_are_written_together(
+    store: Store, account: Account
+) -> None:
+    endpoint = await _endpoint(store, account)
+    flow = await store.flows.create(account.id, name="f")
+    created = NewDelivery(endpoint, "flow.created", {"v": 1})
+    first = await store.flows.add_version(
+        account.id, flow.id, yaml="a", expected_current=0, outbox=[created]
+    )
+    assert first.number == 1
+    assert await _events(store, account) == [("flow.created", {"v": 1})]
+    with pytest.raises(Conflict):  # a refused version writes no entry
+        await store.flows.add_version(
+            account.id, flow.id, yaml="b", expected_current=0,
+            outbox=[NewDelivery(endpoint, "flow.updated", {"v": 2})],
+        )  # fmt: skip
+    assert await _events(store, account) == [("flow.created", {"v": 1})]
+    assert (await store.flows.get(account.id, flow.id)).current_version == 1
+
+
+async def test_flow_metadata_change_and_delete_carry_their_outbox_entries(
+    store: Store, account: Account
+) -> None:
+    endpoint = await _endpoint(store, account)
+    flow = await store.flows.create(account.id, name="f")
+    renamed = await store.flows.update(
+        account.id, flow.id, name="g", outbox=[NewDelivery(endpoint, "flow.updated", {"n": 1})]
+    )
+    assert renamed.name == "g"
+    await store.flows.delete(
+        account.id, flow.id, outbox=[NewDelivery(endpoint, "flow.deleted", {"n": 2})]
+    )
+    assert (await store.flows.get(account.id, flow.id, include_deleted=True)).deleted_at
+    assert await _events(store, account) == [
+        ("flow.deleted", {"n": 2}),
+        ("flow.updated", {"n": 1}),
+    ]
+
+
+async def test_refused_flow_changes_write_no_outbox_entry(store: Store, account: Account) -> None:
+    endpoint = await _endpoint(store, account)
+    flow = await store.flows.create(account.id, name="f")
+    await store.flows.delete(account.id, flow.id)
+    entry = [NewDelivery(endpoint, "flow.updated", {})]
+    with pytest.raises(NotFound):
+        await store.flows.update(account.id, flow.id, name="g", outbox=entry)
+    with pytest.raises(NotFound):
+        await store.flows.delete(account.id, flow.id, outbox=entry)
+    with pytest.raises(NotFound):
+        await store.flows.add_version(account.id, flow.id, yaml="a", outbox=entry)
+    assert (await store.webhooks.list_deliveries(account.id)).items == []
+
+
+async def test_flow_entry_for_a_deleted_endpoint_is_dropped(store: Store, account: Account) -> None:
+    kept = await _endpoint(store, account)
+    gone = await _endpoint(store, account)
+    await store.webhooks.delete_endpoint(account.id, gone)
+    flow = await store.flows.create(account.id, name="f")
+    await store.flows.add_version(
+        account.id, flow.id, yaml="a",
+        outbox=[NewDelivery(gone, "flow.created", {}), NewDelivery(kept, "flow.created", {})],
+    )  # fmt: skip
+    page = await store.webhooks.list_deliveries(account.id)
+    assert [d.endpoint_id for d in page.items] == [kept]

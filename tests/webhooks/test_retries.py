@@ -25,13 +25,22 @@ def test_bad_entry_is_named() -> None:
         parse_schedule("5s, 5 parsecs")
 
 
-def test_delays_follow_the_schedule_within_jitter_then_dead_letter() -> None:
+def test_delays_are_full_jitter_up_to_each_step_then_dead_letter() -> None:
     lowest = RetrySchedule((1.0, 10.0), uniform=lambda lo, hi: lo)
     highest = RetrySchedule((1.0, 10.0), uniform=lambda lo, hi: hi)
-    assert [lowest.delay(n) for n in (1, 2)] == [0.5, 5.0]
+    assert [lowest.delay(n) for n in (1, 2)] == [0.0, 0.0]
     assert [highest.delay(n) for n in (1, 2)] == [1.0, 10.0]
     assert highest.delay(3) is None  # the third failure was the last attempt
     assert highest.max_attempts == 3
+
+
+def test_default_jitter_spreads_over_the_whole_step() -> None:
+    schedule = RetrySchedule((100.0,))
+    draws = [schedule.delay(1) for _ in range(2000)]
+    assert all(d is not None and 0.0 <= d <= 100.0 for d in draws)
+    # Full jitter, not [d/2, d]: a good share of draws falls in the lower half (p < 1e-300
+    # of seeing none of 2000 there by chance).
+    assert sum(1 for d in draws if d is not None and d < 50.0) > 0
 
 
 def test_retry_after_lengthens_a_delay_up_to_the_longest_step() -> None:

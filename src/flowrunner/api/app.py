@@ -52,6 +52,7 @@ from flowrunner.audit import AuditLog
 from flowrunner.config import Settings
 from flowrunner.custom_types import CustomTypes
 from flowrunner.definition.limits import FlowLimits
+from flowrunner.executions.checkpoint_reseal import reseal_checkpoints
 from flowrunner.executions.executor import default_owner
 from flowrunner.executions.runtime import execution_runtime
 from flowrunner.executions.service import ExecutionService
@@ -66,6 +67,7 @@ from flowrunner.storage import Store, open_store
 from flowrunner.triggers import HookLimits, InboundHooks, Scheduler, TriggerService
 from flowrunner.ui import install_ui
 from flowrunner.webhooks import WebhookService, webhook_runtime
+from flowrunner.webhooks.secretbox import reseal_endpoints
 
 API_PREFIX = "/api/v1"
 
@@ -109,7 +111,11 @@ async def build_services(
         store=store,
         audit=audit_log,
         accounts=account_service,
-        vault=SecretVault(store, keyring, audit_log),
+        # Key rotation re-seals what else the keyring sealed: webhook endpoint secrets, and
+        # the checkpoints of waiting runs (they may wait past the old key's removal).
+        vault=SecretVault(
+            store, keyring, audit_log, resealers=[reseal_endpoints, reseal_checkpoints]
+        ),
         # Saving a flow version rewrites the triggers its YAML declares.
         flows=FlowRegistry(
             store,
@@ -247,6 +253,8 @@ def create_app(
                     app.state.webhooks = WebhookService(
                         opened, vault.keyring, hooks, services.audit
                     )
+                    # Flow saves and deletes write their webhook events with the change.
+                    services.flows.publish(hooks.outbox)
                     async with (
                         _sampling(metrics, app.state.executions),
                         _retention(app, settings, opened),

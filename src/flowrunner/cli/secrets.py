@@ -1,4 +1,5 @@
-"""``flowrunner secrets rotate-key``: re-encrypt every secret under the newest key."""
+"""``flowrunner secrets rotate-key``: re-encrypt every secret under the newest key (the vault's,
+and the webhook endpoints' signing secrets sealed with the same keys)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ EXAMPLE = "Example: FLOWRUNNER_SECRET_KEYS=new,old flowrunner admin secrets rota
 
 
 def rotate_key() -> None:
-    """Re-encrypt all secrets with the first key of FLOWRUNNER_SECRET_KEYS.
+    """Re-encrypt all secrets (vault secrets and webhook endpoint secrets) with the first key
+    of FLOWRUNNER_SECRET_KEYS.
 
     Procedure: put the new key first in FLOWRUNNER_SECRET_KEYS (keep the old ones after it)
     and restart the servers; run this command; then remove the old keys.
@@ -37,12 +39,17 @@ def rotate_key() -> None:
 
 async def _rotate(settings: Settings, keyring: Keyring) -> int:
     from flowrunner.audit import AuditLog
+    from flowrunner.executions.checkpoint_reseal import reseal_checkpoints
     from flowrunner.secrets import SecretVault
     from flowrunner.storage import open_store
+    from flowrunner.webhooks.secretbox import reseal_endpoints
 
     store = await open_store(settings)
     try:
-        return await SecretVault(store, keyring, AuditLog(store)).rotate()
+        vault = SecretVault(
+            store, keyring, AuditLog(store), resealers=[reseal_endpoints, reseal_checkpoints]
+        )
+        return await vault.rotate()
     finally:
         await store.close()
 

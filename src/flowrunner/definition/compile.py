@@ -31,7 +31,7 @@ from flowrunner.expressions import thaw
 from flowrunner.nodes.base import SECRETS
 from flowrunner.nodes.fanout import JoinNode, SplitNode
 from flowrunner.nodes.run_resources import RUN_RESOURCES, RunResources
-from flowrunner.nodes.spec import BuildEnv
+from flowrunner.nodes.spec import BuildEnv, Sibling
 from flowrunner.plugins import NodeTypeRegistry, builtin_registry
 
 if TYPE_CHECKING:
@@ -126,10 +126,16 @@ class _Compiler:
         self, definition: FlowDefinition, base_path: Path | None, stack: tuple[Path, ...]
     ) -> CompiledFlow:
         self._check_hooks(definition)
+        building: list[str] = []  # node tools being built: an agent's tool that is an agent
+
+        def sibling(node_id: str) -> Sibling:
+            return self._sibling(definition, env, node_id, building)
+
         env = BuildEnv(
             scripts=self.scripts,
             base_path=base_path,
             load_subflow=lambda path: self._subflow(definition, path, base_path, stack),
+            sibling=sibling,
         )
         nodes: dict[str, Node] = {}
         for node_id, spec in definition.nodes.items():
@@ -183,6 +189,31 @@ class _Compiler:
         split.wire({action: nodes[target] for action, target in branches.items()}, join)
         if join is not None:
             split.connect(join)
+
+    def _sibling(
+        self, definition: FlowDefinition, env: BuildEnv, node_id: str, building: list[str]
+    ) -> Sibling:
+        """A fresh, unconnected build of node ``node_id`` (validation checked it exists and
+        that node tools do not go round in a circle; the guard is for flows built without)."""
+        spec = definition.nodes.get(node_id)
+        node_type = self.registry.find(spec.type) if spec is not None else None
+        if spec is None or node_type is None:
+            self._fail(definition, "nodes", f"tool node '{node_id}' does not exist")
+        if node_id in building:
+            chain = " → ".join([*building, node_id])
+            self._fail(definition, f"nodes.{node_id}", f"node tools go round in a circle: {chain}")
+        building.append(node_id)
+        try:
+            node = node_type.build(spec, env)
+        finally:
+            building.pop()
+        return Sibling(
+            spec,
+            node_type.params_schema,
+            node_type.description,
+            node_type.code_params,
+            node,
+        )
 
     def _check_hooks(self, definition: FlowDefinition) -> None:
         if self.scripts is not None:

@@ -1,4 +1,5 @@
-"""Checks on the node graph: ``next`` targets, the start node, reachability.
+"""Checks on the node graph: ``next`` targets, the start node, reachability, and the nodes
+an agent runs as tools (``tool_refs``: reached through the agent, never through a ``next``).
 
 A mixin of the validation ``Checker``: it reads ``data``/``nodes`` and reports through
 ``error``, so every problem lands in the same list with its position.
@@ -25,6 +26,9 @@ MAX_REACH_CHECKS = 500
 class GraphChecks(ABC):
     data: Mapping[str, Any]
     nodes: dict[str, Mapping[str, Any]]
+    # Nodes other nodes run as tools: tool node id → [(user node id, param path)]; filled by
+    # the Checker from each node type's ``tool_nodes`` before ``check_graph``.
+    tool_refs: dict[str, list[tuple[str, Path]]]
 
     @abstractmethod
     def error(
@@ -41,6 +45,7 @@ class GraphChecks(ABC):
     def check_graph(self) -> str | None:
         """Check targets, find the start node and warn about unreachable nodes; the start."""
         self._check_targets()
+        self._check_tool_nodes()
         start = self._find_start()
         if start is not None:
             self._check_reachable(start)
@@ -69,6 +74,77 @@ class GraphChecks(ABC):
                 None if close else _known(self.nodes),
             )
 
+    def _check_tool_nodes(self) -> None:
+        """A tool node runs when a model calls it, never as a step of the route: it has no
+        ``next``, no ``next`` leads to it, it is not the start, and tools do not go round in
+        a circle (an agent whose tool is an agent whose tool is the first)."""
+        metadata = self.data.get("metadata")
+        start = metadata.get("start") if isinstance(metadata, Mapping) else None
+        routed = {target: (n, a) for n, a, target in self._edges()}
+        for target, users in self.tool_refs.items():
+            for user, path in users:
+                if target == user:
+                    self.error(path, f"node '{user}' cannot be its own tool")
+                elif target not in self.nodes:
+                    close = self._close_ids(target)
+                    mean = f" — did you mean '{close[0]}'?" if close else ""
+                    self.error(
+                        path,
+                        f"tool node '{target}' does not exist{mean}",
+                        None if close else _known(self.nodes),
+                    )
+            if target not in self.nodes:
+                continue
+            user = users[0][0]
+            nxt = self.nodes[target].get("next")
+            if isinstance(nxt, Mapping) and nxt:
+                self.error(
+                    ("nodes", target, "next"),
+                    f"node '{target}' is a tool of '{user}': it runs when the model calls it "
+                    "and its result goes back to the model, so a next would never be taken",
+                    "remove next (a tool's failure is told to the model, too)",
+                    key=True,
+                )
+            if target in routed:
+                source, action = routed[target]
+                self.error(
+                    ("nodes", source, "next", action),
+                    f"next '{action}' leads to '{target}', a tool of '{user}': a tool node "
+                    "runs only when the model calls it",
+                    "route to another node, or give the route its own copy of the node",
+                )
+            if start == target:
+                self.error(
+                    ("metadata", "start"),
+                    f"the start node '{target}' is a tool of '{user}': it cannot start the flow",
+                )
+        self._check_tool_cycles()
+
+    def _check_tool_cycles(self) -> None:
+        uses: dict[str, list[str]] = {}
+        for target, users in self.tool_refs.items():
+            for user, _ in users:
+                if user != target:
+                    uses.setdefault(user, []).append(target)
+        reported: set[str] = set()
+        for first in uses:
+            todo: list[tuple[str, tuple[str, ...]]] = [(first, (first,))]
+            seen = {first}
+            while todo:
+                here, chain = todo.pop()
+                for target in uses.get(here, ()):
+                    if target == first and first not in reported:
+                        reported.update(chain)
+                        self.error(
+                            ("nodes", first, "params", "tools"),
+                            "node tools go round in a circle: " + " → ".join((*chain, first)),
+                            "an agent cannot reach itself through the tools of its tools",
+                            key=True,
+                        )
+                    elif target not in seen:
+                        seen.add(target)
+                        todo.append((target, (*chain, target)))
+
     def _find_start(self) -> str | None:
         metadata = self.data.get("metadata")
         start = metadata.get("start") if isinstance(metadata, Mapping) else None
@@ -85,7 +161,8 @@ class GraphChecks(ABC):
             return None
         if not self.nodes:
             return None
-        targets = {target for _, _, target in self._edges()}
+        # A tool node is reached through the agent that calls it, never a start.
+        targets = {target for _, _, target in self._edges()} | set(self.tool_refs)
         candidates = [n for n in self.nodes if n not in targets]
         if len(candidates) == 1:
             return candidates[0]
@@ -125,6 +202,9 @@ class GraphChecks(ABC):
         graph: dict[str, list[str]] = {}
         for node_id, _, target in self._edges():
             graph.setdefault(node_id, []).append(target)
+        for target, users in self.tool_refs.items():
+            for user, _ in users:
+                graph.setdefault(user, []).append(target)
         return graph
 
     def _check_reachable(self, start: str) -> None:

@@ -2,7 +2,8 @@
 
 Read from the parsed YAML, not from a loaded definition: a stored flow may name node types of a
 plugin this process has not loaded, and a picture of the graph needs none of them. The start is
-found as validation finds it (``metadata.start``, else the one node no ``next`` points to);
+found as validation finds it (``metadata.start``, else the one node no ``next`` points to and
+no agent runs as a tool);
 ``None`` when that is ambiguous.
 """
 
@@ -108,6 +109,18 @@ def _start(
     named = metadata.get("start")
     if isinstance(named, str) and named:
         return named if named in nodes else None
-    targets = {e.target for e in edges if e.target != END_TARGET}
+    targets = {e.target for e in edges if e.target != END_TARGET} | _tool_nodes(nodes)
     candidates = [n for n in nodes if n not in targets]
     return candidates[0] if len(candidates) == 1 else None
+
+
+def _tool_nodes(nodes: Mapping[str, Any]) -> set[str]:
+    """Nodes an agent runs as tools (``tools: [{node: id}]``): reached through it, no start."""
+    found: set[str] = set()
+    for node in nodes.values():
+        tools = _mapping(_mapping(node).get("params")).get("tools")
+        for tool in tools if isinstance(tools, list) else ():
+            target = _mapping(tool).get("node")
+            if isinstance(target, str):
+                found.add(target)
+    return found

@@ -5,8 +5,14 @@ parses, a time zone that exists, an interval of at least a second, a secret for 
 needs one, unique names) and builds ``WebhookSpec`` / ``ScheduleSpec`` values that the
 ``triggers`` service saves when a flow version is saved.
 
+The original flowrunner's form, ``triggers: [{type: cron, schedule: "<cron>"}]`` (also
+``type: schedule``, ``interval`` or ``webhook`` with the fields beside ``type``), is read as an
+alias of ``{schedule: {cron: ...}}`` / ``{webhook: {...}}``: ``_entries`` turns either form
+into (kind, body), and problems are reported at the keys as written.
+
 Cron expressions are parsed by ``cronsim`` (five fields, or six with seconds last is *not*
-supported; ``L``, ``#``, ``W`` and the ``@hourly``-style aliases are). Time zones come from
+supported; ``L``, ``#`` and ``W`` are). cronsim has no ``@hourly``-style aliases: ``cron_sim``
+expands them to their five-field meaning first. Time zones come from
 the IANA database through ``zoneinfo``.
 """
 
@@ -65,10 +71,27 @@ class ScheduleSpec:
 TriggerSpec = WebhookSpec | ScheduleSpec
 
 
+ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
+def cron_sim(expression: str, start: datetime) -> CronSim:
+    """The occurrences of ``expression`` after ``start`` (aliases expanded)."""
+    text = expression.strip()
+    return CronSim(ALIASES.get(text.lower(), text), start)
+
+
 def check_cron(expression: str, timezone: str = "UTC") -> str | None:
     """Why ``expression`` is not a usable cron expression, or None."""
     try:
-        CronSim(expression, datetime.now(ZoneInfo(timezone)))
+        cron_sim(expression, datetime.now(ZoneInfo(timezone)))
     except (CronSimError, ValueError) as exc:
         return f"not a cron expression: {exc}"
     except ZoneInfoNotFoundError:
@@ -87,24 +110,21 @@ def check_timezone(name: str) -> str | None:
 def check_triggers(data: Mapping[str, Any], report: Report) -> None:
     """Report what the schema cannot see in ``triggers:`` and in ``cron`` nodes."""
     names: set[str] = set()
-    entries = data.get("triggers")
-    for index, entry in enumerate(entries if isinstance(entries, list) else ()):
-        if not isinstance(entry, Mapping) or len(entry) != 1:
-            continue  # the schema reports it
-        kind, body = next(iter(entry.items()))
-        path: tuple[str | int, ...] = ("triggers", index, kind)
+    for entry in _entries(data):
+        kind, body, path = entry.kind, entry.body, entry.path
         if kind not in ("webhook", "schedule"):
             # Unknown keys are warnings elsewhere; here it would be a trigger never made.
             report(path, f"unknown trigger kind {kind!r} (webhook or schedule)")
             continue
-        if not isinstance(body, Mapping):
+        if entry.missing:
+            report(path, entry.missing)
             continue
         name = body.get("name") or _default_name(kind, names)
         if name in names:
             report((*path, "name"), f"trigger name {name!r} is used twice in this flow")
         names.add(str(name))
         if kind == "schedule":
-            _check_schedule(body, path, report)
+            _check_schedule(body, path, entry.at_key(report))
         elif kind == "webhook":
             _check_webhook(body, path, report)
     nodes = data.get("nodes")
@@ -166,8 +186,8 @@ def build_triggers(data: Mapping[str, Any]) -> tuple[TriggerSpec, ...]:
     """The triggers of a checked flow document (``check_triggers`` found no error)."""
     specs: list[TriggerSpec] = []
     names: set[str] = set()
-    for entry in data.get("triggers") or ():
-        kind, body = next(iter(entry.items()))
+    for entry in _entries(data):
+        kind, body = entry.kind, entry.body
         name = str(body.get("name") or _default_name(kind, names))
         names.add(name)
         specs.append(schedule_spec(name, body) if kind == "schedule" else webhook_spec(name, body))
@@ -204,6 +224,75 @@ def schedule_spec(name: str, body: Mapping[str, Any]) -> ScheduleSpec:
         catch_up=body.get("catch_up", "latest"),
         enabled=bool(body.get("enabled", True)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One ``triggers:`` entry in the keyed form's terms: ``kind`` (webhook, schedule),
+    ``body`` (its fields), ``path`` (where the fields are written) and, for the original's
+    ``type:`` form, which key holds the cron expression as written."""
+
+    kind: str
+    body: Mapping[str, Any]
+    path: tuple[str | int, ...]
+    cron_key: str = "cron"
+    missing: str | None = None
+    """Why the entry cannot be a trigger although its shape is valid (no expression)."""
+
+    def at_key(self, report: Report) -> Report:
+        if self.cron_key == "cron":
+            return report
+
+        def reported(where: tuple[str | int, ...], message: str) -> None:
+            # At ``schedule:`` (or ``expression:``), where the expression is written.
+            report((*where[:-1], self.cron_key) if where[-1] == "cron" else where, message)
+
+        return reported
+
+
+TYPED_SCHEDULES = ("cron", "schedule", "interval")
+
+
+def _entries(data: Mapping[str, Any]) -> list[_Entry]:
+    """Every well-shaped ``triggers:`` entry, either form (the schema reports the others)."""
+    raw = data.get("triggers")
+    found: list[_Entry] = []
+    for index, entry in enumerate(raw if isinstance(raw, list) else ()):
+        if not isinstance(entry, Mapping):
+            continue
+        if "type" in entry:
+            typed = _typed(entry, ("triggers", index))
+            if typed is not None:
+                found.append(typed)
+            continue
+        if len(entry) != 1:
+            continue
+        kind, body = next(iter(entry.items()))
+        if isinstance(body, Mapping):
+            found.append(_Entry(str(kind), body, ("triggers", index, kind)))
+        elif kind not in ("webhook", "schedule"):
+            found.append(_Entry(str(kind), {}, ("triggers", index, kind)))
+    return found
+
+
+def _typed(entry: Mapping[str, Any], path: tuple[str | int, ...]) -> _Entry | None:
+    """The original's ``{type: cron, schedule: ...}`` as a keyed entry."""
+    kind = entry.get("type")
+    fields = {k: v for k, v in entry.items() if k != "type"}
+    if kind == "webhook":
+        return _Entry("webhook", fields, path)
+    if kind not in TYPED_SCHEDULES:
+        return None  # the schema's enum reports it
+    cron_key = next((k for k in CRON_NODE_KEYS if fields.get(k)), None)
+    body = {k: v for k, v in fields.items() if k not in CRON_NODE_KEYS}
+    missing = None
+    if cron_key is not None:
+        body["cron"] = fields[cron_key]
+        if "interval" in fields:
+            missing = f"type {kind}: give {cron_key} or interval, not both"
+    elif "interval" not in fields:
+        missing = f"type {kind} needs schedule (a cron expression) or interval"
+    return _Entry("schedule", body, path, cron_key or "cron", missing)
 
 
 def _cron_node_schedule(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -66,6 +66,7 @@ class Checker(GraphChecks):
         # Validates a sub-flow file (recursion included); given by load.py, which owns that.
         self.subflows = subflows
         self.start: str | None = None
+        self.tool_refs: dict[str, list[tuple[str, Path]]] = {}
         nodes = data.get("nodes")
         self.nodes: dict[str, Mapping[str, Any]] = (
             {k: v for k, v in nodes.items() if isinstance(v, Mapping)}
@@ -162,6 +163,12 @@ class Checker(GraphChecks):
             self._check_actions(node_id, node, node_type, params)
             self._check_edges_taken(node_id, node, node_type, params)
             self._check_subflows(node_id, node_type, params)
+            tool_nodes = getattr(node_type, "tool_nodes", None)
+            if callable(tool_nodes):
+                for rel, target, chosen in tool_nodes(params):
+                    path: Path = (*base, "params", *rel)
+                    self.tool_refs.setdefault(target, []).append((node_id, path))
+                    self._check_tool_params(path, target, chosen)
         if isinstance(params, Mapping):
             for path, text in _strings(params, (*base, "params"), code_params):
                 self._check_expression(path, text)
@@ -248,6 +255,31 @@ class Checker(GraphChecks):
                 key=True,
                 severity="warning",
             )
+
+    def _check_tool_params(self, path: Path, target: str, chosen: list[str] | None) -> None:
+        """The params a model may fill on a node tool are params of the node's type, and not
+        code: a model's text never becomes a script."""
+        node = self.nodes.get(target)
+        type_name = node.get("type") if node is not None else None
+        node_type = self.registry.find(type_name) if isinstance(type_name, str) else None
+        if node_type is None or chosen is None:
+            return
+        properties = node_type.params_schema.get("properties")
+        known = properties if isinstance(properties, Mapping) else {}
+        for index, name in enumerate(chosen):
+            if name in node_type.code_params:
+                self.error(
+                    (*path[:-1], "params", index),
+                    f"param '{name}' of '{target}' is code: a model cannot fill it",
+                )
+            elif known and name not in known:
+                close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+                mean = f" — did you mean '{close[0]}'?" if close else ""
+                self.error(
+                    (*path[:-1], "params", index),
+                    f"a '{type_name}' node has no param '{name}'{mean}",
+                    None if close else f"its params: {', '.join(known)}",
+                )
 
     def _check_splits(self) -> None:
         """A split needs a branch; its branches must meet at one join (or none); a batch

@@ -142,6 +142,11 @@ class Context:
         return cast(T, self._scoped.get(key, key.default))
 
     @property
+    def size_check(self) -> SizeCheck | None:
+        """What bounds each node's output in this run, to hand on to a flow it runs."""
+        return self._size_check
+
+    @property
     def scoped_values(self) -> ScopedValues:
         """Every run-scoped value of this run, to hand on to a flow it runs in turn."""
         return self._scoped

@@ -15,7 +15,7 @@ import os
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import structlog
@@ -130,18 +130,29 @@ class LocalExecutor:
             raise ExecutionError("the executor is shutting down", execution_id=execution.id)
         if execution.id in self._runs:
             return True
-        try:
-            execution = await self._store.acquire_lease(
-                execution.account_id, execution.id, owner=self._owner, ttl=self._ttl
-            )
-        except Conflict:
-            return False
+        if not self._leased(execution):
+            try:
+                execution = await self._store.acquire_lease(
+                    execution.account_id, execution.id, owner=self._owner, ttl=self._ttl
+                )
+            except Conflict:
+                return False
         run = _Run(execution)
         self._runs[execution.id] = run
         run.task = asyncio.get_running_loop().create_task(self._run(run))
         if self._renewer is None:
             self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
         return True
+
+    def _leased(self, execution: Execution) -> bool:
+        """Whether ``execution`` comes holding this executor's live lease (created with it, or
+        just claimed by recovery): taking it again would be a write for nothing."""
+        until = execution.lease_expires_at
+        return (
+            execution.lease_owner == self._owner
+            and until is not None
+            and until - datetime.now(UTC) > self._ttl / 2
+        )
 
     async def cancel(self, execution: Execution) -> Execution:
         run = self._runs.get(execution.id)

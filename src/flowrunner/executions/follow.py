@@ -6,10 +6,17 @@ dropped some) or a quiet spell sends the follower back to the store, which is th
 While the bus has lost its transport (Redis down or hung) the follower polls the store every
 ``POLL_SECONDS``; when the subscription is live again it reads the store once more and goes
 back to live events, the sequence numbers keeping out duplicates.
+
+Waiting for a run's end (``until_end``, the API's ``?wait``) uses the store's own signal when
+it has one (``EndNotices``: PostgreSQL's LISTEN/NOTIFY on the hot path), so a run ended by any
+process wakes its waiters at once, whatever the bus; otherwise the bus, with a re-read of the
+store every second.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncGenerator, Mapping
 from datetime import datetime
@@ -19,12 +26,15 @@ from flowrunner.errors import NotFound
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus, Subscription, Topic
 from flowrunner.executions.states import is_terminal
-from flowrunner.storage import Execution, ExecutionEvent, Store
+from flowrunner.storage import EndNotices, Execution, ExecutionEvent, Store
 from flowrunner.storage.protocols import MAX_LIMIT
 
 QUIET_SECONDS = 5.0
 POLL_SECONDS = 1.0  # while the bus is not live
 MAX_REPLAY_RUNS = 1000  # runs a flow subscription's cursor replays at most
+# With the store's end notices, the store is re-read this often only in case one was missed
+# (a run ended by a process not sending them).
+NOTICED_RECHECK_SECONDS = QUIET_SECONDS
 
 
 class Follower:
@@ -35,6 +45,8 @@ class Follower:
 
     async def until_end(self, account_id: str, execution_id: str, deadline: float) -> Execution:
         """The run once it ended, or as it is at ``deadline`` (``time.monotonic``)."""
+        if isinstance(self._runs, EndNotices):
+            return await self._until_noticed(self._runs, account_id, execution_id, deadline)
         subscription = await self._bus.subscribe(Topic(account_id, execution_id=execution_id))
         try:
             execution = await self._runs.get(account_id, execution_id)
@@ -50,6 +62,21 @@ class Follower:
             return execution
         finally:
             await subscription.close()
+
+    async def _until_noticed(
+        self, notices: EndNotices, account_id: str, execution_id: str, deadline: float
+    ) -> Execution:
+        async with notices.watch_end(execution_id) as ended:
+            execution = await self._runs.get(account_id, execution_id)
+            while not is_terminal(execution.status):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ended.wait(), min(left, NOTICED_RECHECK_SECONDS))
+                ended.clear()
+                execution = await self._runs.get(account_id, execution_id)
+            return execution
 
     async def execution(
         self, account_id: str, execution_id: str, *, after_seq: int = 0

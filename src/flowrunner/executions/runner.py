@@ -55,6 +55,7 @@ from flowrunner.storage import Execution, NewDelivery, NewEvent, Store
 from flowrunner.storage.records import Clock, ExecutionStatus, utcnow
 
 if TYPE_CHECKING:
+    from flowrunner.executions.on_failure import FailureFlows
     from flowrunner.executions.subflows import SubflowHost
     from flowrunner.webhooks import EventOutbox
 
@@ -97,10 +98,13 @@ class Runner:
         subflows: SubflowHost | None = None,
         llm_token_budget: int | None = None,
         webhooks: EventOutbox | None = None,
+        on_failure: FailureFlows | None = None,
         resume_links: ResumeLinks | None = None,
         wait_threshold: float = math.inf,
     ) -> None:
         self._store = store
+        # Starts the on-failure flow of a run that ended failed (None: nothing is started).
+        self._on_failure = on_failure
         # Durable waits (executions.waits): the resume links of wait_for nodes, and how long
         # a delay sleeps in memory before it waits durably instead (a runner built without
         # the settings' threshold sleeps every delay in memory: nobody may run its waker).
@@ -350,12 +354,13 @@ class Runner:
         if recorder is not None:
             await recorder.settle()
         now = self._clock()
+        definition = await self._definition(execution)
         usage = recorder.usage if recorder is not None else None
         if usage is not None and usage.used:  # model calls' tokens, kept with the run
             fields["usage"] = usage.snapshot()
         try:
             outbox = await self._outbox(
-                execution, status, now, await self._definition(execution),
+                execution, status, now, definition,
                 output=fields.get("output"), error=fields.get("error"),
             )  # fmt: skip
             done = await transition(store, execution, status, now=now, outbox=outbox, **fields)
@@ -373,6 +378,8 @@ class Runner:
         else:
             stored = await store.append_events(execution.account_id, execution.id, [final])
             await self._bus.publish(execution.flow_id, stored)
+        if done.status == "failed" and self._on_failure is not None:
+            await _start_on_failure(self._on_failure, done, definition)
         return done
 
     async def _outbox(
@@ -403,8 +410,9 @@ class Runner:
             self._webhooks.committed()
 
     async def _definition(self, execution: Execution) -> FlowDefinition | None:
-        """The run's flow definition (cached compiled), or None when it does not load."""
-        if self._webhooks is None:
+        """The run's flow definition (cached compiled), or None when it does not load (or
+        nobody needs it: no webhooks, no on-failure flows)."""
+        if self._webhooks is None and self._on_failure is None:
             return None
         try:
             compiled = await self._flows.load(
@@ -514,6 +522,21 @@ class _RunOutbox:
 
     def committed(self) -> None:
         self.webhooks.committed()
+
+
+async def _start_on_failure(
+    on_failure: FailureFlows, failed: Execution, definition: FlowDefinition | None
+) -> None:
+    """After the failure is stored (a process dying in between starts nothing: the failed
+    run and its error are there to act on)."""
+    try:
+        await on_failure.failed(
+            failed,
+            definition.metadata.on_failure if definition else None,
+            definition.name if definition else None,
+        )
+    except FlowrunnerError:
+        log.warning("on-failure flow not started", exc_info=True)
 
 
 def _start_arguments(

@@ -21,6 +21,7 @@ from flowrunner.config import Settings
 from flowrunner.executions.bus import EventBus, InProcessBus
 from flowrunner.executions.cache import FlowCache
 from flowrunner.executions.executor import Executor, LocalExecutor, default_owner
+from flowrunner.executions.on_failure import FailureFlows
 from flowrunner.executions.recovery import Recovery
 from flowrunner.executions.runner import Runner, SecretsResolver
 from flowrunner.executions.sealing import Keys
@@ -50,6 +51,7 @@ class RunParts:
     owner: str
     lease_ttl: timedelta
     resume_links: ResumeLinks | None
+    on_failure: FailureFlows
 
 
 @asynccontextmanager
@@ -90,6 +92,7 @@ async def run_parts(
         bus = observe_bus(bus)  # metrics: runs and nodes counted off their published events
     ttl = timedelta(seconds=settings.lease_ttl_seconds)
     owner = default_owner()
+    on_failure = FailureFlows(store)
     links = (
         ResumeLinks(keys, settings.public_url or f"http://{settings.host}:{settings.port}")
         if keys is not None
@@ -110,6 +113,7 @@ async def run_parts(
         max_resume_attempts=settings.max_resume_attempts,
         llm_token_budget=settings.llm_monthly_token_budget,
         webhooks=webhooks,
+        on_failure=on_failure,
         resume_links=links,
         wait_threshold=settings.durable_wait_threshold_seconds,
         # Child runs (stored sub-flows) run in their parent's task, leased by the same owner.
@@ -118,7 +122,7 @@ async def run_parts(
         ),
     )
     try:
-        yield RunParts(runner, bus, redis_bus, flows, owner, ttl, links)
+        yield RunParts(runner, bus, redis_bus, flows, owner, ttl, links, on_failure)
     finally:
         await sandbox.close()
         if redis_bus is not None:
@@ -175,12 +179,16 @@ async def execution_runtime(
         waker = Waker(
             store.executions, executor, lease_ttl=parts.lease_ttl, tick=settings.waker_tick_seconds
         )
+        parts.on_failure.bind(executor.submit)
         service = ExecutionService(
             store,
             executor,
             parts.bus,
             max_input_bytes=settings.max_run_input_bytes,
             resume_links=parts.resume_links,
+            # Created holding the lease of this process's executor; a worker takes its own.
+            lease_ttl=None if settings.executor == "celery" else parts.lease_ttl,
+            on_failure=parts.on_failure,
         )
         recovery.start()  # its first sweep runs at once: runs a dead process left are resumed
         waker.start()

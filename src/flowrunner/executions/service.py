@@ -11,7 +11,7 @@ import builtins
 import time
 from collections.abc import AsyncGenerator, Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flowrunner.errors import Conflict, InvalidInput, NotFound
@@ -21,6 +21,7 @@ from flowrunner.executions.executor import Executor
 from flowrunner.executions.follow import Follower
 from flowrunner.executions.inputs import check_run_input
 from flowrunner.executions.logs import LogFilter, read_logs
+from flowrunner.executions.on_failure import FailureFlows
 from flowrunner.executions.recorder import checkpoint_progress
 from flowrunner.executions.states import is_terminal
 from flowrunner.executions.waits import ResumeLinks, Signals
@@ -49,10 +50,19 @@ class ExecutionService:
         *,
         max_input_bytes: int = DEFAULT_MAX_INPUT,
         resume_links: ResumeLinks | None = None,
+        lease_ttl: timedelta | None = None,
+        on_failure: FailureFlows | None = None,
     ) -> None:
         self._store = store
         self._signals = Signals(store.executions)
         self._links = resume_links
+        # Set for an executor of this process: a run is created holding its lease (one write
+        # where create + acquire_lease were two), and the executor finds it held. An executor
+        # elsewhere (a worker) takes the lease itself.
+        self._lease_owner = executor.owner if lease_ttl else None
+        self._lease_ttl = lease_ttl
+        # The account-wide on-failure flow is set through here (the runner starts them).
+        self.on_failure = on_failure or FailureFlows(store)
         self._runs = store.executions
         self._executor = executor
         self._bus = bus
@@ -88,6 +98,8 @@ class ExecutionService:
                 flow_version=number,
                 input=run_input,
                 idempotency_key=idempotency_key,
+                lease_owner=self._lease_owner,
+                lease_ttl=self._lease_ttl,
             )
         except Conflict:
             if idempotency_key is None:

@@ -87,6 +87,7 @@ class WorkerHost:
             interval=settings.recovery_interval_seconds,
             unleased_after=unleased_after(settings),
         )
+        parts.on_failure.bind(self.enqueuer.submit)  # failure flows go through the broker too
         self._tickets: dict[str, Ticket] = {}
         self._upkeep: asyncio.Task[None] | None = None
         self._cancelling: set[asyncio.Task[Any]] = set()

@@ -8,19 +8,20 @@ number and must always find the text they ran.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
 
 from flowrunner.definition import FlowDefinition
-from flowrunner.errors import InvalidInput, Problem
+from flowrunner.errors import Conflict, InvalidInput, Problem
 from flowrunner.flows.checking import FlowChecker
 from flowrunner.flows.references import check_references
 from flowrunner.plugins import NodeTypeRegistry
-from flowrunner.storage import Flow, FlowVersion, Page, Store
+from flowrunner.storage import Flow, FlowVersion, NewDelivery, Page, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 
 MAX_VERSION_MESSAGE = 1000
@@ -51,6 +52,29 @@ class SaveListener(Protocol):
     ) -> None: ...
 
     async def flow_deleted(self, account_id: str, flow_id: str) -> None: ...
+
+
+class FlowEvents(Protocol):
+    """The webhook events of flow changes (``webhooks.EventOutbox`` fits): entries the flow
+    store writes with the change itself, and a nudge to send them once it committed."""
+
+    async def flow_entries(
+        self,
+        event_type: str,
+        flow: Flow,
+        version: int,
+        *,
+        actor_id: str | None = None,
+        flow_webhooks: Sequence[Mapping[str, Any]] = (),
+    ) -> list[NewDelivery]: ...
+
+    def committed(self) -> None: ...
+
+
+# A save without ``expected_version`` still always lands: its event names the version it
+# made, so it is written against the version just read and, if another save got in between,
+# read and tried again — this many times before the Conflict reaches the caller.
+SAVE_ATTEMPTS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +122,7 @@ class FlowRegistry:
         self._types = types
         self._audit = audit
         self._listeners = list(listeners)
+        self._events: FlowEvents | None = None
         # Parses and validates off the event loop, within the per-flow limits.
         self._checker = checker or FlowChecker()
 
@@ -157,9 +182,17 @@ class FlowRegistry:
             description=description if description is not None else _description(definition),
             tags=tags,
         )
+        entries = await self._entries("flow.created", flow, 1, actor_id, definition)
         version = await self._store.flows.add_version(
-            account_id, flow.id, yaml=yaml, author=actor_id, expected_current=0, message=message
+            account_id,
+            flow.id,
+            yaml=yaml,
+            author=actor_id,
+            expected_current=0,
+            message=message,
+            outbox=entries,
         )
+        self._committed(entries)
         flow = await self._store.flows.get(account_id, flow.id)
         await self._record("flow.created", account_id, actor_id, flow.id, version=1)
         for listener in self._listeners:
@@ -169,6 +202,11 @@ class FlowRegistry:
     def listen(self, listener: SaveListener) -> None:
         """Add a listener (the composition root wires services built after the registry)."""
         self._listeners.append(listener)
+
+    def publish(self, events: FlowEvents) -> None:
+        """Write ``flow.created`` / ``flow.updated`` / ``flow.deleted`` webhook events with
+        each change (the webhook runtime is built after the registry)."""
+        self._events = events
 
     async def get(self, account_id: str, flow_id: str) -> SavedFlow:
         flow = await self._store.flows.get(account_id, flow_id)
@@ -241,9 +279,19 @@ class FlowRegistry:
         actor_id: str | None = None,
     ) -> Flow:
         """Change metadata only (None = leave as is); the YAML and versions are untouched."""
+        entries: builtins.list[NewDelivery] = []
+        if self._events is not None:
+            before = await self._store.flows.get(account_id, flow_id)
+            after = replace(
+                before,
+                name=before.name if name is None else name,
+                tags=before.tags if tags is None else tuple(tags),
+            )
+            entries = await self._entries("flow.updated", after, after.current_version, actor_id)
         flow = await self._store.flows.update(
-            account_id, flow_id, name=name, description=description, tags=tags
+            account_id, flow_id, name=name, description=description, tags=tags, outbox=entries
         )
+        self._committed(entries)
         changed = [
             k
             for k, v in (("name", name), ("description", description), ("tags", tags))
@@ -254,7 +302,12 @@ class FlowRegistry:
 
     async def delete(self, account_id: str, flow_id: str, *, actor_id: str | None = None) -> None:
         """Soft delete: no new runs, no listing; versions stay for past executions."""
-        await self._store.flows.delete(account_id, flow_id)
+        entries: builtins.list[NewDelivery] = []
+        if self._events is not None:
+            flow = await self._store.flows.get(account_id, flow_id)
+            entries = await self._entries("flow.deleted", flow, flow.current_version, actor_id)
+        await self._store.flows.delete(account_id, flow_id, outbox=entries)
+        self._committed(entries)
         await self._record("flow.deleted", account_id, actor_id, flow_id)
         for listener in self._listeners:
             await listener.flow_deleted(account_id, flow_id)
@@ -351,16 +404,11 @@ class FlowRegistry:
             load=partial(self._load, registry=registry),
             registry=registry,
         )
-        version = await self._store.flows.add_version(
-            account_id,
-            flow_id,
-            yaml=yaml,
-            author=actor_id,
-            expected_current=expected_version,
-            message=message,
-        )
         new_name = name or definition.metadata.name
         new_description = description if description is not None else _description(definition)
+        version = await self._add_version(
+            before, yaml, definition, expected_version, actor_id, new_name, message
+        )
         if (new_name, new_description) != (before.name, before.description):
             flow = await self._store.flows.update(
                 account_id, flow_id, name=new_name, description=new_description
@@ -372,6 +420,60 @@ class FlowRegistry:
         for listener in self._listeners:
             await listener.flow_saved(account_id, flow_id, definition)
         return SavedFlow(flow, version)
+
+    async def _add_version(
+        self,
+        before: Flow,
+        yaml: str,
+        definition: FlowDefinition,
+        expected_version: int | None,
+        actor_id: str | None,
+        new_name: str,
+        message: str | None,
+    ) -> FlowVersion:
+        """Append the version with its ``flow.updated`` entries (which name its number)."""
+        flows, account_id = self._store.flows, before.account_id
+        if self._events is None:
+            return await flows.add_version(
+                account_id, before.id, yaml=yaml, author=actor_id,
+                expected_current=expected_version, message=message,
+            )  # fmt: skip
+        for _ in range(SAVE_ATTEMPTS):
+            expected = before.current_version if expected_version is None else expected_version
+            flow = replace(before, name=new_name)
+            entries = await self._entries("flow.updated", flow, expected + 1, actor_id, definition)
+            try:
+                version = await flows.add_version(
+                    account_id, before.id, yaml=yaml, author=actor_id,
+                    expected_current=expected, message=message, outbox=entries,
+                )  # fmt: skip
+            except Conflict:
+                if expected_version is not None:
+                    raise
+                before = await flows.get(account_id, before.id)
+                continue
+            self._committed(entries)
+            return version
+        raise Conflict("flow is being changed by too many writers; retry", flow_id=before.id)
+
+    async def _entries(
+        self,
+        event_type: str,
+        flow: Flow,
+        version: int,
+        actor_id: str | None,
+        definition: FlowDefinition | None = None,
+    ) -> builtins.list[NewDelivery]:
+        if self._events is None:
+            return []
+        webhooks = definition.metadata.webhooks if definition is not None else ()
+        return await self._events.flow_entries(
+            event_type, flow, version, actor_id=actor_id, flow_webhooks=webhooks
+        )
+
+    def _committed(self, entries: Sequence[NewDelivery]) -> None:
+        if entries and self._events is not None:
+            self._events.committed()
 
     async def _record(
         self, action: str, account_id: str, actor_id: str | None, flow_id: str, **details: Any

@@ -31,6 +31,11 @@ SECRETS: RunScoped[Mapping[str, Any]] = RunScoped("secrets", MappingProxyType({}
 """The run's secrets, ``${secrets.X}``: a run-scoped value (``ctx.scoped(SECRETS)``), never
 in ``shared`` or ``execution``, which are checkpointed and shown in events."""
 
+TOOL_ARGUMENTS: RunScoped[tuple[Node, Mapping[str, Any]] | None] = RunScoped("tool_arguments", None)
+"""Params laid over a node's resolved params when an agent runs it as a tool: (the node,
+the model's arguments). Keyed by the node object, so nodes the tool node runs in turn (a
+sub-flow's) never see them; the arguments are values, never evaluated as expressions."""
+
 
 @dataclass(slots=True)
 class Call:
@@ -124,6 +129,14 @@ class DefinedNode(Node):
         return []
 
     @classmethod
+    def tool_nodes(
+        cls, params: Mapping[str, Any]
+    ) -> list[tuple[tuple[str | int, ...], str, list[str] | None]]:
+        """Other nodes of the flow this node runs itself (an agent's node tools): (param
+        path, node id, the params it fills, None: the ones the node leaves unset)."""
+        return []
+
+    @classmethod
     def declared_actions(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
         """Actions the node can return, known from its params: (param path, action)."""
         return []
@@ -189,7 +202,7 @@ class DefinedNode(Node):
             # The original's batch without items: a list input is the items.
             items = list(ctx.input)
         else:
-            params = await self._resolve(self._params, scope)
+            params = self._given(ctx, await self._resolve(self._params, scope))
             call = Call(ctx, params, ctx.input)
             if "prep" in self._hooks:
                 await self._prep_hook(call, scope)
@@ -209,7 +222,7 @@ class DefinedNode(Node):
         calls = []
         for index, item in enumerate(items):
             item_scope = {**scope, "item": item, "index": index}
-            params = await self._resolve(self._params, item_scope)
+            params = self._given(ctx, await self._resolve(self._params, item_scope))
             call = Call(ctx, params, ctx.input, item, index)
             if "prep" in self._hooks:
                 await self._prep_hook(call, item_scope)
@@ -237,6 +250,13 @@ class DefinedNode(Node):
         return action
 
     # --- helpers -----------------------------------------------------------------------------
+
+    def _given(self, ctx: Context, params: Any) -> Any:
+        """``params`` with the arguments of an agent running this node as a tool over them."""
+        given = ctx.scoped(TOOL_ARGUMENTS)
+        if given is None or given[0] is not self or not isinstance(params, Mapping):
+            return params
+        return {**params, **thaw(given[1])}
 
     async def _resolve(self, resolver: Resolver, scope: Mapping[str, Any]) -> Any:
         if not resolver.needs_js:
@@ -339,6 +359,11 @@ class DefinedNodeType:
 
     def nested_scripts(self, params: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
         return self.node_class.nested_scripts(params)
+
+    def tool_nodes(
+        self, params: Mapping[str, Any]
+    ) -> list[tuple[tuple[str | int, ...], str, list[str] | None]]:
+        return self.node_class.tool_nodes(params)
 
     def possible_actions(self, params: Mapping[str, Any]) -> frozenset[str] | None:
         return self.node_class.possible_actions(params)

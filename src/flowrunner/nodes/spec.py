@@ -14,10 +14,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from flowrunner.engine import Flow
+    from flowrunner.engine import Flow, Node
     from flowrunner.scripting.host import ScriptHost
 
-__all__ = ["BatchSpec", "BuildEnv", "NodeSpec", "RetrySpec"]
+__all__ = ["BatchSpec", "BuildEnv", "NodeSpec", "RetrySpec", "Sibling"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,19 @@ class NodeSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Sibling:
+    """Another node of the same flow, as a node that runs it (an agent's node tool) sees it."""
+
+    spec: NodeSpec
+    params_schema: Mapping[str, Any]  # its node type's
+    type_description: str
+    code_params: frozenset[str]
+    # A fresh engine node built from ``spec``, connected to nothing: run on its own, its
+    # ``next`` is never followed.
+    node: Node
+
+
+@dataclass(frozen=True, slots=True)
 class BuildEnv:
     """What a node type may use while building its engine node (once, at compile time).
 
@@ -69,3 +82,6 @@ class BuildEnv:
     base_path: Path | None = None
     # Compiles another flow file (relative to base_path) into an engine node: for `flow` nodes.
     load_subflow: Callable[[str], Flow] | None = None
+    # Builds another node of this flow, by id, for a node that runs it itself (an agent's
+    # node tools); None when the flow is compiled without one.
+    sibling: Callable[[str], Sibling] | None = None

@@ -12,7 +12,7 @@ import builtins
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,10 @@ SecretValue = str | dict[str, Any]
 
 log = logging.getLogger(__name__)
 
+Resealer = Callable[[Store, Keyring], Awaitable[int]]
+"""Re-encrypts values other services sealed with the vault's keyring (webhook endpoint
+secrets) under its newest key, during ``rotate``; how many it re-encrypted."""
+
 
 @dataclass(frozen=True, slots=True)
 class ImportReport:
@@ -48,11 +52,20 @@ class ImportReport:
 
 
 class SecretVault:
-    def __init__(self, store: Store, keyring: Keyring, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        store: Store,
+        keyring: Keyring,
+        audit: AuditLog,
+        *,
+        resealers: Sequence[Resealer] = (),
+    ) -> None:
         self._store = store
         self._keyring = keyring
         self._audit = audit
         self._registry = KeyIdRegistry(store)
+        # What else ``rotate`` moves to the new key (the composition root knows the services).
+        self._resealers = tuple(resealers)
 
     @property
     def keyring(self) -> Keyring:
@@ -211,7 +224,8 @@ class SecretVault:
             cursor = page.next_cursor
 
     async def rotate(self, actor: Account | None = None) -> int:
-        """Re-encrypt every secret of every account under the newest key; returns how many.
+        """Re-encrypt every secret of every account under the newest key, and what the
+        ``resealers`` seal with the keyring (webhook endpoint secrets); returns how many.
 
         Safe to run while the server serves: readers decrypt old and new ciphertexts alike
         (both keys are in the keyring), and a value written meanwhile is already under the
@@ -227,15 +241,24 @@ class SecretVault:
         count = 0
         for kid in old_ids:
             count += await self._rotate_key(kid)
+        # Before the old key ids are forgotten: a key is only free once nothing uses it.
+        resealed = 0
+        for reseal in self._resealers:
+            resealed += await reseal(self._store, self._keyring)
+        for kid in old_ids:
             await self._registry.forget(kid)
         await self._audit.record(
             actions.KEY_ROTATED,
             account_id=None,
             actor_id=actor.id if actor else None,
             target=primary,
-            details={"from_key_ids": builtins.list(old_ids), "re_encrypted": count},
+            details={
+                "from_key_ids": builtins.list(old_ids),
+                "re_encrypted": count,
+                "resealed": resealed,
+            },
         )
-        return count
+        return count + resealed
 
     async def _rotate_key(self, kid: str) -> int:
         count = 0

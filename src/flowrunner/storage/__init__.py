@@ -10,6 +10,7 @@ from flowrunner.storage.pagination import InvalidCursor
 from flowrunner.storage.protocols import (
     AccountStore,
     AuditStore,
+    EndNotices,
     ExecutionStore,
     FlowStore,
     KVStore,
@@ -59,6 +60,7 @@ __all__ = [
     "ChainCheck",
     "Checkpoint",
     "Clock",
+    "EndNotices",
     "Execution",
     "ExecutionEvent",
     "ExecutionStatus",

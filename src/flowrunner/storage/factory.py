@@ -1,7 +1,8 @@
 """Choosing and opening a store from settings: the one place that knows every backend.
 
 ``FLOWRUNNER_STORAGE`` picks the backend (``sqlite`` by default, ``postgres``, ``dynamodb``,
-``memory``) and ``FLOWRUNNER_DATABASE_URL`` where it lives. Backends are imported lazily so a
+``memory``) and ``FLOWRUNNER_DATABASE_URL`` where it lives; ``FLOWRUNNER_DATABASE_DIRECT=false``
+keeps a SQL store on SQLAlchemy alone (no plain-driver hot path). Backends are imported lazily so a
 missing optional driver only matters to those who select it.
 """
 
@@ -25,6 +26,8 @@ class StorageSettings(Protocol):
     def data_dir(self) -> Path: ...
     @property
     def database_url(self) -> str | None: ...
+    @property
+    def database_direct(self) -> bool: ...
 
 
 def sql_url(settings: StorageSettings) -> str:
@@ -52,7 +55,7 @@ def create_store(settings: StorageSettings, *, clock: Clock = utcnow) -> Store:
         url = sql_url(settings)
         if kind == "sqlite" and not settings.database_url:
             Path(settings.data_dir).expanduser().mkdir(parents=True, exist_ok=True)
-        return SqlStore(url, clock=clock)
+        return SqlStore(url, clock=clock, direct=settings.database_direct)
     if kind == "dynamodb":
         try:
             module = importlib.import_module("flowrunner.storage.dynamodb")

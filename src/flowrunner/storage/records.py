@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
 
 JSONValue = Any
@@ -144,6 +144,12 @@ class Secret:
 
 # --- executions ----------------------------------------------------------------------------
 
+DETACHED_KEY_PREFIX = "on-failure:"
+"""Idempotency key prefix of a child run that runs on its own, not inside its parent's task:
+the on-failure run a failed run starts (``on-failure:<failed run id>``). Crash recovery
+resumes such a child like a top-level run (its parent has ended: nobody else would), and it
+sends its own webhook events."""
+
 
 @dataclass(frozen=True, slots=True)
 class Execution:
@@ -167,7 +173,8 @@ class Execution:
     resume_attempts: int = 0
     """Times crash recovery took the run over since it last saved a checkpoint."""
     parent_id: str | None = None
-    """The execution whose ``flow`` node started this one as a sub-flow (None: top level)."""
+    """The execution whose ``flow`` node started this one as a sub-flow, or whose failure
+    started it as its on-failure run (None: top level)."""
     usage: Mapping[str, JSONValue] | None = None
     """Model-call token usage (llm/agent nodes), run totals and per node, set when the run
     ends: ``{calls, prompt_tokens, completion_tokens, total_tokens, nodes: {id: {...}}}``.
@@ -178,6 +185,22 @@ class Execution:
     """The run's last durable wait (``executions.waits``): which node visit parked it, for
     what, and the signal payload once one was delivered. Kept after the wake: the resumed
     node reads it."""
+
+    @property
+    def detached(self) -> bool:
+        """Run by an executor on its own (a top-level or on-failure run), not by a parent."""
+        return self.parent_id is None or (self.idempotency_key or "").startswith(
+            DETACHED_KEY_PREFIX
+        )
+
+
+def leased(owner: str | None, ttl: timedelta | None, now: datetime) -> dict[str, Any]:
+    """The lease fields of an execution created with ``owner``'s lease (``create``)."""
+    if owner is None:
+        return {}
+    if ttl is None:
+        raise ValueError("a lease_owner needs a lease_ttl")
+    return {"lease_owner": owner, "lease_expires_at": now + ttl}
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,11 @@ redelivered webhook answers with the run the first delivery started.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import orjson
@@ -95,6 +97,8 @@ class InboundHooks:
         self._cache: TTLCache[str, tuple[Trigger, str | None]] = TTLCache(
             maxsize=4096, ttl=LOOKUP_TTL
         )
+        self._loading: dict[str, asyncio.Future[tuple[Trigger, str | None]]] = {}
+        self._generation = 0  # bumped by ``forget``
 
     async def handle(self, trigger_id: str, request: HookRequest) -> HookAnswer:
         trigger, key = await self._lookup(trigger_id)
@@ -148,6 +152,22 @@ class InboundHooks:
         cached = self._cache.get(trigger_id)
         if cached is not None:
             return cached
+        # Single flight: when the cached record expires under load, every request in flight
+        # would read the store at once; the first reads, the others await its answer.
+        loading = self._loading.get(trigger_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(trigger_id, self._generation))
+            self._loading[trigger_id] = loading
+            loading.add_done_callback(partial(self._loaded, trigger_id))
+        return await asyncio.shield(loading)
+
+    def _loaded(self, trigger_id: str, done: asyncio.Future[Any]) -> None:
+        if self._loading.get(trigger_id) is done:
+            del self._loading[trigger_id]
+        if not done.cancelled():
+            done.exception()  # retrieved: the requests that awaited it may all be gone
+
+    async def _load(self, trigger_id: str, generation: int) -> tuple[Trigger, str | None]:
         try:
             trigger = await self._triggers.find(trigger_id)
         except NotFound:
@@ -162,12 +182,16 @@ class InboundHooks:
             except NotFound:
                 value = None  # verification refuses: "the secret is missing"
             key = value if isinstance(value, str) else None
-        self._cache[trigger_id] = (trigger, key)
+        if generation == self._generation:  # else a change was made while this read ran
+            self._cache[trigger_id] = (trigger, key)
         return trigger, key
 
     def forget(self, trigger_id: str) -> None:
         """Drop a cached trigger (this process changed it)."""
         self._cache.pop(trigger_id, None)
+        # A read in flight may predate the change: it is neither shared nor cached.
+        self._loading.pop(trigger_id, None)
+        self._generation += 1
 
     async def _start(
         self, trigger: Trigger, payload: dict[str, Any], delivery_id: str | None

@@ -13,9 +13,7 @@ from collections import deque
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from cronsim import CronSim
-
-from flowrunner.definition.triggers import ScheduleSpec
+from flowrunner.definition.triggers import ScheduleSpec, cron_sim
 
 MAX_LOOKBACK = timedelta(days=7)
 """Occurrences older than this before ``until`` are never due (so a schedule off for a year
@@ -40,7 +38,7 @@ def due_between(
     assert spec.cron is not None
     found: deque[datetime] = deque(maxlen=keep)
     count = 0
-    for when in CronSim(spec.cron, after.astimezone(ZoneInfo(spec.timezone))):
+    for when in cron_sim(spec.cron, after.astimezone(ZoneInfo(spec.timezone))):
         if when > until or count >= MAX_CRON_STEPS:
             break
         found.append(when.astimezone(UTC))
@@ -54,7 +52,7 @@ def next_after(spec: ScheduleSpec, after: datetime) -> datetime:
         step = spec.interval
         return _utc((int(after.timestamp() // step) + 1) * step)
     assert spec.cron is not None
-    when: datetime = next(CronSim(spec.cron, after.astimezone(ZoneInfo(spec.timezone))))
+    when: datetime = next(cron_sim(spec.cron, after.astimezone(ZoneInfo(spec.timezone))))
     return when.astimezone(UTC)
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from flowrunner import jsontext
-from flowrunner.storage import Execution
+from flowrunner.storage import Execution, Flow
 from flowrunner.storage.records import JSONValue
 
 EXECUTION_EVENTS = (
@@ -94,3 +94,18 @@ def node_event(
     else:
         data["error"] = truncated(node.get("error"))
     return envelope(event_type, when, data)
+
+
+def flow_event(
+    event_type: str, flow: Flow, version: int, now: datetime, *, actor_id: str | None
+) -> dict[str, JSONValue]:
+    """``flow.created`` / ``flow.updated`` / ``flow.deleted``: which flow, at which version,
+    changed by whom (the YAML itself is not sent: it may be large, fetch it by id)."""
+    data: dict[str, Any] = {
+        "flow_id": flow.id,
+        "flow_name": flow.name,
+        "version": version,
+        "tags": list(flow.tags),
+        "actor_id": actor_id,
+    }
+    return envelope(event_type, now, data)

@@ -1,9 +1,11 @@
 """When a failed delivery is tried again: the published retry schedule, jitter, Retry-After.
 
 The schedule is the delay before each retry (``FLOWRUNNER_WEBHOOK_RETRY_SCHEDULE``, by default
-5s, 5m, 30m, 2h, 5h, 10h, 10h: eight attempts over about 28 hours). Each delay is drawn from
-``[d/2, d]`` so that receivers coming back from an outage are not hit by every sender at the
-same instant, while the schedule stays recognisable in the attempt history. A receiver's
+5s, 5m, 30m, 2h, 5h, 10h, 10h: eight attempts over at most about 28 hours). Each delay is
+"full jitter" (AWS's name for it): drawn uniformly from ``[0, d]``. Deliveries that failed
+together — a receiver's outage — then come back spread over the whole step instead of in a
+burst at its end, which is what lets a recovering receiver stay up; the step is the upper
+bound, and the drawn time is in each attempt's ``next_attempt_at``. A receiver's
 ``Retry-After`` lengthens a delay (never shortens it), up to the schedule's longest step.
 """
 
@@ -74,7 +76,7 @@ class RetrySchedule:
         if attempts > len(self.steps):
             return None
         step = self.steps[attempts - 1]
-        wait = self.uniform(step / 2, step)
+        wait = self.uniform(0.0, step)
         if retry_after is not None:
             wait = max(wait, min(retry_after, max(self.steps)))
         return wait

@@ -6,7 +6,8 @@ The store's ``secret`` column holds ``fr1:<key id>:<Fernet token>`` of a small J
 rotation's grace period lasts, and the endpoint's extra ``headers`` (they often carry a
 token) and ``flow_ids`` filter, which the store's endpoint record has no column for.
 Plaintext secrets exist only in memory, while signing, and in the one API answer that
-creates or rotates them.
+creates or rotates them. ``reseal_endpoints`` re-seals every endpoint under the keyring's
+newest key: the vault's key rotation (``rotate-key``) runs it, so an old key can go.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from flowrunner.errors import WebhookError
+from flowrunner.errors import NotFound, WebhookError
 from flowrunner.secrets import Keyring
+from flowrunner.storage.protocols import MAX_LIMIT, Store
 
 PREFIX = "fr1"
 
@@ -77,3 +79,48 @@ def unseal(keyring: Keyring, stored: str) -> EndpointConfig:
         headers=dict(data.get("headers") or {}),
         flow_ids=tuple(data.get("flow_ids") or ()),
     )
+
+
+def sealed_key_id(stored: str) -> str | None:
+    prefix, _, rest = stored.partition(":")
+    return rest.partition(":")[0] if prefix == PREFIX else None
+
+
+async def reseal_endpoints(store: Store, keyring: Keyring) -> int:
+    """Re-seal every webhook endpoint of every account that is sealed under an older key;
+    how many were. Safe while servers run (both keys decrypt), and to re-run."""
+    primary = keyring.primary_id
+    count = 0
+    accounts: str | None = None
+    while True:
+        page = await store.accounts.admin_list(limit=MAX_LIMIT, cursor=accounts)
+        for account in page.items:
+            count += await _reseal_account(store, keyring, account.id, primary)
+        if page.next_cursor is None:
+            return count
+        accounts = page.next_cursor
+
+
+async def _reseal_account(store: Store, keyring: Keyring, account_id: str, primary: str) -> int:
+    count = 0
+    cursor: str | None = None
+    while True:
+        page = await store.webhooks.list_endpoints(account_id, limit=MAX_LIMIT, cursor=cursor)
+        for endpoint in page.items:
+            if sealed_key_id(endpoint.secret) in (primary, None):
+                continue
+            resealed = seal(keyring, unseal(keyring, endpoint.secret))
+            try:
+                current = await store.webhooks.get_endpoint(account_id, endpoint.id)
+            except NotFound:
+                continue  # deleted meanwhile
+            # Changed meanwhile (rotated: sealed under the new key already): keep the newer
+            # value. As in the vault's rotation, a change between this read and the write
+            # below could still be overwritten; the window is one round trip.
+            if current.secret != endpoint.secret:
+                continue
+            await store.webhooks.update_endpoint(account_id, endpoint.id, secret=resealed)
+            count += 1
+        if page.next_cursor is None:
+            return count
+        cursor = page.next_cursor

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from flowrunner.errors import FlowrunnerError
@@ -65,6 +66,8 @@ class Subscriptions:
         self._ttl = ttl
         self._monotonic = monotonic
         self._cache: dict[str, tuple[float, list[Subscriber]]] = {}
+        self._loading: dict[str, asyncio.Future[list[Subscriber]]] = {}
+        self._generation = 0  # bumped by ``invalidate``
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         # Flow webhook entries that could not be saved (a refused URL): not retried on every
         # run of the flow, only when the flow's entry changes (a new digest).
@@ -72,12 +75,31 @@ class Subscriptions:
 
     def invalidate(self, account_id: str) -> None:
         self._cache.pop(account_id, None)
+        # A read in flight may predate the change: it is neither shared nor cached.
+        self._loading.pop(account_id, None)
+        self._generation += 1
 
     async def subscribers(self, account_id: str) -> list[Subscriber]:
         cached = self._cache.get(account_id)
         now = self._monotonic()
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
+        # Single flight: the runs that find the list expired together share one read.
+        loading = self._loading.get(account_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(account_id, now))
+            self._loading[account_id] = loading
+            loading.add_done_callback(partial(self._loaded, account_id))
+        return await asyncio.shield(loading)
+
+    def _loaded(self, account_id: str, done: asyncio.Future[list[Subscriber]]) -> None:
+        if self._loading.get(account_id) is done:
+            del self._loading[account_id]
+        if not done.cancelled():
+            done.exception()  # retrieved: the runs that awaited it may all be gone
+
+    async def _load(self, account_id: str, now: float) -> list[Subscriber]:
+        generation = self._generation
         found: list[Subscriber] = []
         cursor: str | None = None
         while len(found) < MAX_ENDPOINTS:
@@ -89,7 +111,8 @@ class Subscriptions:
         if len(self._cache) > 10_000:  # bounded: forget the oldest half
             for key in list(self._cache)[:5_000]:
                 del self._cache[key]
-        self._cache[account_id] = (now, found)
+        if generation == self._generation:  # else invalidated while this read ran
+            self._cache[account_id] = (now, found)
         return found
 
     async def endpoint_ids(

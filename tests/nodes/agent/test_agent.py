@@ -271,7 +271,7 @@ async def test_cancelling_the_run_mid_call_closes_the_model_connection(
 @pytest.mark.parametrize(
     ("tool", "message"),
     [
-        ("{name: x}", "a tool is one of mcp, script, path or flow"),
+        ("{name: x}", "a tool is one of mcp, script, path, flow or node"),
         ("{script: 'return 1'}", "a script tool needs a name"),
         ("{name: x, script: 'return 1', path: a.yaml}", "a tool is one of"),
         ("{mcp: {url: 'http://h'}, name: x}", "name is for script and flow tools"),
@@ -350,3 +350,137 @@ def test_a_script_tools_syntax_error_is_refused_at_its_line_when_the_flow_loads(
     problem = info.value.problems[0]
     assert problem.path == "nodes.think.params.tools[1].script"
     assert problem.line == text.splitlines().index(f"        - {broken}") + 1
+
+
+CITIES = """  population:
+    type: store
+    description: The population of a city
+    params: {operation: get, namespace: cities, key: nowhere}
+"""
+REFUSE = "  refuse:\n    type: fail\n"
+POPULATION = "{node: population, params: [key]}"
+
+
+async def cities() -> AccountKV:
+    store = MemoryStore()
+    await store.connect()
+    kv = AccountKV(store.kv, "acct")
+    await kv.put("cities", "Lyon", {"population": 522000})
+    return kv
+
+
+async def test_a_node_of_the_flow_is_a_tool_run_in_parallel_with_others_its_failure_told(
+    models: ModelServer, sandbox: Sandbox
+) -> None:
+    events: list[NodeEvent] = []
+    text = agent("openai", models.openai_url, "scripted-agent", [ADD, POPULATION, "{node: refuse}"])
+    kv = await cities()
+    flow = text + CITIES + REFUSE
+    result = await run(sandbox, flow, "Lyon", scoped={RUN_KV: kv}, observer=events.append)
+    out = result.output
+    # The model's key was laid over the node's configured one; the failing node's message
+    # (the model filled it too) went back to the model as that call's result.
+    assert out["response"] == 'Results: 5 | {"population": 522000} | Error: Lyon'
+    records = out["intermediate_results"]
+    assert [r["tool"] for r in records] == ["add", "population", "refuse"]
+    assert records[1]["arguments"] == {"key": "Lyon"}
+    assert records[1]["result"] == {"population": 522000}
+    assert records[2]["error"] == "Lyon"
+    # The calls ran at once: the last one started while the first (the JavaScript tool,
+    # in the sandbox) was still running.
+    steps = agent_events(events)
+    assert [kind for kind, _ in steps[1:3]] == ["agent.tool_call"] * 2
+    assert steps.index(("agent.tool_call", "refuse")) < steps.index(("agent.tool_result", "add"))
+    assert steps[-1] == ("agent.model_call", None)
+    # Each tool node ran as a step of the run, nested under the agent, like a sub-flow's.
+    nested = [(e.node_id, e.kind, e.flow_path) for e in events if e.node_id != "think"]
+    assert sorted(nested) == [
+        ("population", "finished", ("think",)),
+        ("population", "started", ("think",)),
+        ("refuse", "failed", ("think",)),
+        ("refuse", "started", ("think",)),
+    ]
+    # Offered with its own description and its type's schema of the params it may fill;
+    # the node's params it did not offer stay as configured, and are not shown.
+    offered = {t["function"]["name"]: t["function"] for t in models.state.requests[0]["tools"]}
+    assert offered["population"]["description"] == "The population of a city"
+    assert offered["population"]["parameters"]["properties"].keys() == {"key"}
+    assert offered["population"]["parameters"]["additionalProperties"] is False
+    assert offered["refuse"]["parameters"]["properties"].keys() == {"message"}
+    # The tool nodes ran only as tools: the run ended at the agent.
+    assert result.last_node_id == "think"
+    assert set(result.results) == {"think"}
+
+
+async def test_arguments_outside_a_node_tools_schema_are_told_to_the_model(
+    models: ModelServer, sandbox: Sandbox
+) -> None:
+    # The model fills a string with the question; a store namespace is at most 255
+    # characters, so the call is refused with the reason and the node never runs.
+    events: list[NodeEvent] = []
+    tool = "{node: population, name: census, params: [namespace]}"
+    text = agent("openai", models.openai_url, "scripted-agent", [tool])
+    kv = await cities()
+    long = "x" * 300
+    result = await run(sandbox, text + CITIES, long, scoped={RUN_KV: kv}, observer=events.append)
+    record = result.output["intermediate_results"][0]
+    assert record["tool"] == "census"
+    assert record["error"].startswith("invalid arguments at namespace: ")
+    assert "is too long" in record["error"]
+    assert [e for e in events if e.node_id == "population"] == []
+
+
+def test_a_tool_node_is_neither_a_start_candidate_nor_unreachable() -> None:
+    text = agent("openai", "http://127.0.0.1:1/v1", "m", [POPULATION]) + CITIES
+    definition = load_flow(text)
+    assert definition.start == "think"
+    assert [w.message for w in definition.warnings if "population" in w.message] == []
+
+
+@pytest.mark.parametrize(
+    ("tool", "nodes", "message"),
+    [
+        ("{node: populaton}", CITIES, "tool node 'populaton' does not exist — did you mean"),
+        ("{node: think}", "", "node 'think' cannot be its own tool"),
+        (
+            "{node: population}",
+            CITIES.replace("key: nowhere}", "key: nowhere}\n    next: {default: refuse}") + REFUSE,
+            "it runs when the model calls it",
+        ),
+        ("{node: population, params: [kee]}", CITIES, "a 'store' node has no param 'kee'"),
+        (
+            "{node: shape, params: [script]}",
+            "  shape:\n    type: transform\n    params: {script: 'return 1'}\n",
+            "param 'script' of 'shape' is code",
+        ),
+        ("{node: population, parameters: {}}", CITIES, "parameters is not for node tools"),
+        ("{node: 'a.b'}", "  a.b:\n    type: fail\n", "give the tool a name"),
+        ("{node: population, name: add, params: []}", CITIES, "tool 'add' is defined twice"),
+    ],
+)
+def test_bad_node_tools_are_refused_when_the_flow_loads(
+    tool: str, nodes: str, message: str
+) -> None:
+    text = agent("openai", "http://127.0.0.1:1/v1", "m", [ADD, tool]) + nodes
+    with pytest.raises(DefinitionError) as info:
+        load_flow(text)
+    assert any(message in p.message for p in info.value.problems), info.value.problems
+
+
+def test_a_route_into_a_tool_node_and_tools_in_a_circle_are_refused() -> None:
+    routed = agent(
+        "openai", "http://127.0.0.1:1/v1", "m", [POPULATION], "    next: {default: population}\n"
+    )
+    with pytest.raises(DefinitionError) as info:
+        load_flow(routed + CITIES)
+    messages = [p.message for p in info.value.problems]
+    assert any("leads to 'population', a tool of 'think'" in m for m in messages), messages
+    inner = (
+        "  helper:\n    type: agent\n    params: {model: m, base_url: 'http://127.0.0.1:1/v1', "
+        "prompt: x, tools: [{node: think}]}\n"
+    )
+    circle = agent("openai", "http://127.0.0.1:1/v1", "m", ["{node: helper}"]) + inner
+    with pytest.raises(DefinitionError) as info:
+        load_flow(circle)
+    messages = [p.message for p in info.value.problems]
+    assert any("node tools go round in a circle: " in m for m in messages), messages

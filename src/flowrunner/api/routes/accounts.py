@@ -11,14 +11,18 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from flowrunner.api.deps import AdminAccount, CurrentAccount, Paging, Svc
+from flowrunner.api.routes.executions import Runs
 from flowrunner.api.schemas.accounts import (
     AccountCreate,
     AccountOut,
     AccountPage,
     AccountPatch,
+    AccountSettings,
+    AccountSettingsOut,
     PasswordChange,
 )
 from flowrunner.api.schemas.common import COMMON_ERRORS, error_responses
+from flowrunner.audit import actions
 
 router = APIRouter(prefix="/accounts", tags=["accounts"], responses=COMMON_ERRORS)
 AccountId = Annotated[str, Path(max_length=64, description="an account id, or `me`")]
@@ -28,6 +32,35 @@ ADMIN_ONLY = error_responses(403, 409)
 @router.get("/me", response_model=AccountOut, summary="The calling account")
 async def me(account: CurrentAccount) -> AccountOut:
     return AccountOut.of(account)
+
+
+@router.get("/me/settings", response_model=AccountSettingsOut, summary="The account's settings")
+async def get_settings(account: CurrentAccount, runs: Runs) -> AccountSettingsOut:
+    return AccountSettingsOut.of(await runs.on_failure.default(account.id))
+
+
+@router.put(
+    "/me/settings",
+    response_model=AccountSettingsOut,
+    responses=error_responses(404),
+    summary="Set the account's settings",
+)
+async def put_settings(
+    body: AccountSettings, account: CurrentAccount, runs: Runs, svc: Svc
+) -> AccountSettingsOut:
+    """``on_failure.flow`` (a flow's name or id, which must exist) is started when a run of a
+    flow with no ``metadata.on_failure`` of its own fails; ``null`` clears it."""
+    flow = await runs.on_failure.set_default(
+        account.id, None if body.on_failure is None else body.on_failure.flow
+    )
+    await svc.audit.record(
+        actions.SETTINGS_CHANGED,
+        account_id=account.id,
+        actor_id=account.id,
+        target=f"account:{account.id}",
+        details={"on_failure": flow},
+    )
+    return AccountSettingsOut.of(flow)
 
 
 @router.post("/me/password", status_code=204, responses=error_responses(403))

@@ -4,6 +4,7 @@ one run's events as Server-Sent Events.
 ``POST /flows/{id}/run`` answers ``202 {"execution_id", "status"}`` at once, or with
 ``?wait=30s`` the finished run (200) when it ends within that time. An ``Idempotency-Key``
 header makes the request safe to retry: the same key returns the run it started.
+``GET /executions/{id}?wait=30s`` answers once the run has ended, or as it is after that time.
 """
 
 from __future__ import annotations
@@ -130,8 +131,22 @@ async def list_executions(
 
 
 @router.get("/executions/{execution_id}", response_model=ExecutionOut, summary="One run")
-async def get_execution(execution_id: Id, account: CurrentAccount, runs: Runs) -> ExecutionOut:
-    return ExecutionOut.of(await runs.get(account.id, execution_id))
+async def get_execution(
+    execution_id: Id,
+    account: CurrentAccount,
+    runs: Runs,
+    wait: Annotated[
+        str | None,
+        Query(max_length=16, description="e.g. 30s: answer once the run has ended (or then)"),
+    ] = None,
+) -> ExecutionOut:
+    seconds = _wait_seconds(wait)
+    # Read first: another account's run is a 404 at once (never waited for), an ended one
+    # is answered without waiting.
+    execution = await runs.get(account.id, execution_id)
+    if seconds > 0 and not is_terminal(execution.status):
+        execution = await runs.wait(account.id, execution_id, within=seconds)
+    return ExecutionOut.of(execution)
 
 
 @router.get(

@@ -124,3 +124,22 @@ class TokenCreated(TokenOut):
 class TokenPage(ResponseModel):
     items: list[TokenOut]
     next_cursor: str | None
+
+
+class OnFailure(RequestModel):
+    flow: str = Field(min_length=1, max_length=200, description="A flow's name or id.")
+
+
+class AccountSettings(RequestModel):
+    """The account's settings. ``on_failure``: the flow started when a run of a flow without
+    its own ``metadata.on_failure`` fails (null: none)."""
+
+    on_failure: OnFailure | None = None
+
+
+class AccountSettingsOut(ResponseModel):
+    on_failure: dict[str, str] | None
+
+    @classmethod
+    def of(cls, flow: str | None) -> AccountSettingsOut:
+        return cls(on_failure=None if flow is None else {"flow": flow})

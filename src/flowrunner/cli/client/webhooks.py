@@ -4,7 +4,7 @@ show one with every attempt, redeliver one or every dead one since a time."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -45,6 +45,16 @@ DELIVERY_COLUMNS = [
 ]
 
 
+def _show_secret(session: Session, answer: dict[str, Any], note: str) -> None:
+    """An answer that carries a new signing secret: for people the bare secret on stdout (to
+    pipe into a password manager) and ``note`` on stderr; for scripts the whole answer."""
+    if session.output is not Output.table:
+        print_data(answer, session.output)
+        return
+    typer.echo(answer["secret"])
+    stderr_console().print(note)
+
+
 @command(webhooks_app, "list", example="flowrunner webhooks list")
 def list_(session: Session) -> None:
     """List your endpoints (never their secrets)."""
@@ -79,12 +89,10 @@ def create(
         "description": description,
     }
     created = session.api.post("/webhooks", json=body)
-    if session.output is not Output.table:
-        print_data(created, session.output)
-        return
-    typer.echo(created["secret"])
-    stderr_console().print(
-        f"created endpoint {escape(created['id'])}; the secret above is shown only this time"
+    _show_secret(
+        session,
+        created,
+        f"created endpoint {escape(created['id'])}; the secret above is shown only this time",
     )
 
 
@@ -105,12 +113,8 @@ def rotate_secret(
 ) -> None:
     """A new signing secret, printed once; the old one keeps signing for the grace period."""
     rotated = session.api.post(f"/webhooks/{segment(endpoint_id)}/rotate-secret")
-    if session.output is not Output.table:
-        print_data(rotated, session.output)
-        return
-    typer.echo(rotated["secret"])
-    stderr_console().print(
-        f"both secrets sign until {escape(str(rotated['secret_rotating_until']))}"
+    _show_secret(
+        session, rotated, f"both secrets sign until {escape(str(rotated['secret_rotating_until']))}"
     )
 
 

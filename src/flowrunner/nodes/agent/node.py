@@ -37,8 +37,14 @@ from flowrunner.errors import ExecutionError, SandboxError
 from flowrunner.expressions import Resolver, compile_value
 from flowrunner.nodes.agent.errors import AgentError, AgentStepsExhausted
 from flowrunner.nodes.agent.memory import recall, remember
-from flowrunner.nodes.agent.params import PARAMS_SCHEMA, AgentParams, agent_params, tool_problems
-from flowrunner.nodes.agent.tools import Tool, Visit, mcp_tools, static_tool
+from flowrunner.nodes.agent.params import (
+    PARAMS_SCHEMA,
+    AgentParams,
+    agent_params,
+    node_tools,
+    tool_problems,
+)
+from flowrunner.nodes.agent.tools import NodeTool, Tool, Visit, mcp_tools, static_tool
 from flowrunner.nodes.base import SECRETS, Call, DefinedNode, DefinedNodeType
 from flowrunner.nodes.live import LIVE_SINK, TextStream
 from flowrunner.nodes.llm.errors import LLMError
@@ -62,7 +68,7 @@ CONVERSATION_IN_ERROR = 50  # messages of the conversation a max_steps failure c
 
 
 class AgentNode(DefinedNode):
-    __slots__ = ("_flows", "_host", "_max_connections", "_mcp", "_policy", "_tools")
+    __slots__ = ("_flows", "_host", "_max_connections", "_mcp", "_nodes", "_policy", "_tools")
 
     # The tools are compiled here, their scripts left verbatim (see setup).
     code_params: ClassVar[frozenset[str]] = frozenset({"tools"})
@@ -88,7 +94,10 @@ class AgentNode(DefinedNode):
             for index, tool in enumerate(raw)
         ]
         self._flows: dict[int, Flow] = {}
+        self._nodes: dict[int, NodeTool] = {}
         for index, tool in enumerate(raw):
+            if "node" in tool:
+                self._nodes[index] = self._node_tool(env, tool)
             if "path" in tool:
                 if env.load_subflow is None:
                     raise ExecutionError("path tools need a sub-flow loader (compile_flow)")
@@ -98,11 +107,30 @@ class AgentNode(DefinedNode):
                     f"{label}: script tools need the JavaScript sandbox: {SANDBOX_HINT}"
                 )
 
+    def _node_tool(self, env: BuildEnv, tool: Mapping[str, Any]) -> NodeTool:
+        if env.sibling is None:
+            raise ExecutionError("node tools need the flow's other nodes (compile_flow)")
+        sibling = env.sibling(str(tool["node"]))
+        made = NodeTool(tool, sibling)
+        fills = made.definition["function"]["parameters"]["properties"]
+        if fills and not isinstance(sibling.node, DefinedNode):
+            raise ExecutionError(
+                f"tool node '{sibling.spec.id}' is of a plugin type whose params cannot be "
+                "filled by a model: give the tool params: []"
+            )
+        return made
+
     @classmethod
     def check_params(
         cls, params: Mapping[str, Any], base_path: Path | None
     ) -> list[tuple[tuple[str | int, ...], str]]:
         return tool_problems(params, base_path)
+
+    @classmethod
+    def tool_nodes(
+        cls, params: Mapping[str, Any]
+    ) -> list[tuple[tuple[str | int, ...], str, list[str] | None]]:
+        return node_tools(params)
 
     @classmethod
     def nested_scripts(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
@@ -157,7 +185,9 @@ class AgentNode(DefinedNode):
             entry = await self._resolve(resolver, scope)
             if not isinstance(entry, Mapping):
                 raise AgentError(f"node '{self.node_id}': tools[{index}] must be a mapping")
-            if "mcp" in entry:
+            if index in self._nodes:
+                found: list[Tool] = [self._nodes[index]]
+            elif "mcp" in entry:
                 found = await mcp_tools(visit, entry, index)
             else:
                 found = [static_tool(entry, self._host, self._flows.get(index))]
@@ -350,8 +380,8 @@ def _entries(params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 AGENT = DefinedNodeType(
     "agent",
     "A model that calls tools until it answers (provider, model and keys as llm; tools: MCP "
-    "servers, JavaScript functions, sub-flows; max_steps). Output: response, steps, "
-    "intermediate_results, conversation, usage.",
+    "servers, JavaScript functions, sub-flows, other nodes of the flow; max_steps). Output: "
+    "response, steps, intermediate_results, conversation, usage.",
     AgentNode,
     PARAMS_SCHEMA,
 )

@@ -12,7 +12,10 @@ tool is one of:
   function body run in the sandbox with ``args`` (the model's arguments) in scope;
 - ``name``, ``description``, ``parameters`` and ``path`` (a flow file beside this one) or
   ``flow`` (+ ``version``, a flow stored in the account): the sub-flow runs with the
-  arguments as its input; its output is the result.
+  arguments as its input; its output is the result;
+- ``node`` (another node of this flow; + ``params``, ``name``, ``description``): the node
+  runs with the model's arguments laid over its configured params; the tool's schema is
+  its type's params schema restricted to ``params`` (default: the params it leaves unset).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 from flowrunner.nodes.llm.params import PARAMS_SCHEMA as LLM_PARAMS_SCHEMA
 from flowrunner.nodes.llm.params import LLMCall, LLMParamError, llm_call
 
-__all__ = ["PARAMS_SCHEMA", "AgentParams", "agent_params", "tool_problems"]
+__all__ = ["PARAMS_SCHEMA", "AgentParams", "agent_params", "node_tools", "tool_problems"]
 
 DEFAULT_MAX_STEPS = 10
 MAX_STEPS = 100
@@ -43,7 +46,7 @@ MAX_MEMORY_TOKENS = 200_000
 
 # What every provider accepts as a function name.
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-KINDS = ("mcp", "script", "path", "flow")
+KINDS = ("mcp", "script", "path", "flow", "node")
 
 _MODEL_PARAMS = (
     "provider", "model", "api_key", "base_url", "messages", "prompt", "system",
@@ -63,6 +66,14 @@ _TOOL = {
         "path": {"type": "string", "description": "a flow file, relative to this one"},
         "flow": {"type": "string", "description": "a flow stored in the account (name or id)"},
         "version": {"type": "integer", "minimum": 1},
+        "node": {"type": "string", "description": "another node of this flow, by id"},
+        "params": {
+            "type": "array",
+            "items": {"type": "string"},
+            "maxItems": 64,
+            "uniqueItems": True,
+            "description": "the node's params the model fills (default: those it leaves unset)",
+        },
     },
 }
 
@@ -114,8 +125,10 @@ def tool_problems(params: Mapping[str, Any], base_path: Path | None) -> list[tup
         at = ("tools", index)
         kind = kind_of(tool)
         if kind is None:
-            problems.append((at, "a tool is one of mcp, script, path or flow (exactly one)"))
+            problems.append((at, "a tool is one of mcp, script, path, flow or node (exactly one)"))
             continue
+        if kind != "node" and "params" in tool:
+            problems.append(((*at, "params"), "params is for node tools"))
         if kind == "mcp":
             for key in ("name", "description", "parameters", "version"):
                 if key in tool:
@@ -123,6 +136,9 @@ def tool_problems(params: Mapping[str, Any], base_path: Path | None) -> list[tup
             continue
         if "only" in tool:
             problems.append(((*at, "only"), "only is for mcp tools"))
+        if kind == "node":
+            problems.extend(_node_tool_problems(tool, at, names, index))
+            continue
         name = tool.get("name")
         if not isinstance(name, str):
             problems.append((at, f"a {kind} tool needs a name (the function the model calls)"))
@@ -147,6 +163,52 @@ def tool_problems(params: Mapping[str, Any], base_path: Path | None) -> list[tup
             elif not (base_path / value).is_file():
                 problems.append(((*at, "path"), f"sub-flow file '{value}' not found"))
     return problems
+
+
+def _node_tool_problems(
+    tool: Mapping[str, Any], at: tuple[Any, ...], names: dict[str, int], index: int
+) -> list[tuple[Any, str]]:
+    problems: list[tuple[Any, str]] = []
+    node = tool.get("node")
+    for key in ("parameters", "version"):
+        if key in tool:
+            why = "its params schema is the tool's" if key == "parameters" else "not a flow"
+            problems.append(((*at, key), f"{key} is not for node tools ({why})"))
+    if not isinstance(node, str):
+        return problems  # the schema says so
+    if "${" in node:
+        problems.append(((*at, "node"), "node must be written out, not an expression"))
+        return problems
+    name = tool.get("name", node)
+    if not isinstance(name, str):
+        return problems
+    if "name" not in tool and not TOOL_NAME.match(name):
+        problems.append(
+            ((*at, "node"), f"node id '{node}' is not a function name a model accepts "
+             "(letters, digits, _ and -, at most 64): give the tool a name")
+        )  # fmt: skip
+    elif name in names:
+        problems.append(((*at, "node"), f"tool '{name}' is defined twice"))
+    else:
+        names[name] = index
+    return problems
+
+
+NodeToolRef = tuple[tuple[str | int, ...], str, list[str] | None]
+
+
+def node_tools(params: Mapping[str, Any]) -> list[NodeToolRef]:
+    """The node tools of ``params``: (param path, node id, the params the model fills)."""
+    tools = params.get("tools")
+    found: list[NodeToolRef] = []
+    for index, tool in enumerate(tools if isinstance(tools, list) else ()):
+        if not isinstance(tool, Mapping) or kind_of(tool) != "node":
+            continue
+        node, chosen = tool.get("node"), tool.get("params")
+        if isinstance(node, str) and "${" not in node:
+            names = [str(p) for p in chosen] if isinstance(chosen, list | tuple) else None
+            found.append((("tools", index, "node"), node, names))
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,10 @@ a ``run(arguments)``:
 - ``StoredFlowTool``: a flow stored in the account, run as a child execution like a ``flow``
   node's ``flow`` (on a server only);
 - ``McpTool``: one tool of an MCP server, called over the run's session with the server
-  (nodes/mcp ``session_for``), listed afresh at each visit.
+  (nodes/mcp ``session_for``), listed afresh at each visit;
+- ``NodeTool``: another node of the flow (built afresh, connected to nothing), run as a
+  one-node flow with the model's arguments (checked against the tool's schema) laid over its
+  configured params; its events nested under the agent, its output the result.
 
 A tool that fails raises; the node feeds the failure back to the model as the tool's
 result. MCP tool names a provider refuses (``.``, ``/``, over 64 characters) are offered
@@ -25,11 +28,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import jsonschema
+
 from flowrunner.engine import Context, Flow, NodeEvent
-from flowrunner.errors import ExecutionError
+from flowrunner.errors import ExecutionError, NodeFailed
 from flowrunner.expressions import thaw
 from flowrunner.nodes.agent.errors import AgentError
-from flowrunner.nodes.base import Call, run_script
+from flowrunner.nodes.base import TOOL_ARGUMENTS, Call, run_script
 from flowrunner.nodes.control import NO_SERVER, STORED_FLOWS
 from flowrunner.nodes.llm.types import JSONDict
 from flowrunner.nodes.mcp import McpSettings, ServerSpec, function_definition, session_for
@@ -37,6 +42,7 @@ from flowrunner.nodes.mcp.errors import McpError, McpTimeout
 from flowrunner.nodes.run_resources import RUN_RESOURCES
 
 if TYPE_CHECKING:
+    from flowrunner.nodes.spec import Sibling
     from flowrunner.scripting.host import ScriptHost
 
 __all__ = ["Tool", "Visit", "mcp_tools", "static_tool"]
@@ -148,6 +154,82 @@ class McpTool(Tool):
             raise ExecutionError(str(result.get("text") or "the tool returned an error"))
         structured = result.get("structured")
         return structured if structured is not None else result.get("text")
+
+
+class NodeTool(Tool):
+    __slots__ = ("_flow", "_node", "_validator")
+
+    def __init__(self, entry: Mapping[str, Any], sibling: Sibling) -> None:
+        spec = sibling.spec
+        schema = node_schema(sibling, entry.get("params"))
+        description = entry.get("description") or spec.description or sibling.type_description
+        super().__init__(str(entry.get("name") or spec.id), str(description), schema)
+        self._validator = jsonschema.Draft202012Validator(schema)
+        self._node = sibling.node
+        # One step: the node alone; its next edges were never connected.
+        self._flow = Flow(sibling.node, node_id=spec.id, max_steps=1)
+
+    async def run(self, visit: Visit, arguments: dict[str, Any], call_index: int) -> Any:
+        first = jsonschema.exceptions.best_match(self._validator.iter_errors(arguments))
+        if first is not None:
+            where = "/".join(str(p) for p in first.path)
+            raise AgentError(f"invalid arguments{f' at {where}' if where else ''}: {first.message}")
+        ctx = visit.ctx
+        prefix = (*ctx.flow_path, visit.node_id)
+
+        def forward(event: NodeEvent) -> None:
+            event.flow_path = (*prefix, *event.flow_path)
+            ctx.emit(event)
+
+        try:
+            result = await self._flow.run(
+                arguments,  # the node's ${input}: the model's arguments
+                shared=ctx.shared,
+                # The run's results so far (a copy: the tool's own never land in the run's).
+                results=dict(ctx.results),
+                observer=forward,
+                execution=ctx.execution,
+                size_check=ctx.size_check,
+                scoped={**ctx.scoped_values, TOOL_ARGUMENTS: (self._node, arguments)},
+            )
+        except NodeFailed as exc:  # the node's own error, as it would read in the run
+            raise exc.cause from exc
+        return result.output
+
+
+def node_schema(sibling: Sibling, chosen: Any) -> JSONDict:
+    """The tool's arguments' schema: the node type's params schema restricted to ``chosen``
+    (default: the params the node leaves unset, code params never); a param the node sets
+    is optional, one its type requires and the node leaves unset is required."""
+    schema = sibling.params_schema
+    properties = schema.get("properties")
+    known: Mapping[str, Any] = properties if isinstance(properties, Mapping) else {}
+    configured = sibling.spec.params
+    if isinstance(chosen, list | tuple):  # frozen in the spec: a tuple
+        names = [str(n) for n in chosen]
+    else:
+        names = [n for n in known if n not in configured]
+    where = f"tool node '{sibling.spec.id}'"
+    for name in names:
+        if name in sibling.code_params:
+            raise AgentError(f"{where}: param '{name}' is code: a model cannot fill it")
+        if known and name not in known:
+            raise AgentError(f"{where}: its type has no param '{name}'")
+    names = [n for n in names if n not in sibling.code_params]
+    required = schema.get("required")
+    needed = [
+        n
+        for n in (required if isinstance(required, list) else ())
+        if n in names and n not in configured
+    ]
+    restricted: JSONDict = {
+        "type": "object",
+        "properties": {n: thaw(known.get(n, {})) for n in names},
+        "additionalProperties": False,
+    }
+    if needed:
+        restricted["required"] = needed
+    return restricted
 
 
 def static_tool(entry: Mapping[str, Any], host: ScriptHost | None, flow: Flow | None) -> Tool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flowrunner.errors import Conflict, NotFound
@@ -37,6 +37,7 @@ from flowrunner.storage.records import (
     JSONValue,
     NewDelivery,
     Page,
+    leased,
     new_id,
     pending_delivery,
 )
@@ -53,9 +54,13 @@ class DynamoExecutions(EventLog, Leases):
         idempotency_key: str | None = None,
         status: ExecutionStatus = "queued",
         parent_id: str | None = None,
+        lease_owner: str | None = None,
+        lease_ttl: timedelta | None = None,
     ) -> Execution:
         now = self._clock()
         execution_id = new_id()
+        lease = leased(lease_owner, lease_ttl, now)
+        until = lease.get("lease_expires_at")
         item = {
             "pk": account_pk(account_id), "sk": exec_sk(execution_id),
             "gsi1pk": f"ACCOUNT#{account_id}#EXECS", "gsi1sk": time_key(now, execution_id),
@@ -63,11 +68,15 @@ class DynamoExecutions(EventLog, Leases):
             "gsi2sk": time_key(now, execution_id),
             "gsi3pk": LEASE_QUEUE if status in ACTIVE_STATUSES else None,
             # Due for recovery from its creation until leased (if never leased, after a grace).
-            "gsi3sk": lease_key(now, execution_id) if status in ACTIVE_STATUSES else None,
+            # (A leased one, when its lease expires.)
+            "gsi3sk": (
+                lease_key(until or now, execution_id) if status in ACTIVE_STATUSES else None
+            ),
             "id": execution_id, "account_id": account_id, "flow_id": flow_id,
             "flow_version": flow_version, "status": status, "input": dump_json(input),
             "created_at": ts(now), "idempotency_key": idempotency_key, "last_event_seq": 0,
-            "parent_id": parent_id,
+            "parent_id": parent_id, "lease_owner": lease_owner,
+            "lease_expires_at": ts(until) if until is not None else None,
         }  # fmt: skip
         if idempotency_key is None:
             await self._t.put(item, condition=NEW)

@@ -7,7 +7,9 @@ Items::
 
 A new version and the flow's ``current_version`` change in one ``TransactWriteItems``: the
 flow update is conditioned on the version number read just before, and the version put on
-``attribute_not_exists``, so two editors can never both write version N.
+``attribute_not_exists``, so two editors can never both write version N. A change's webhook
+events (``flow.created`` / ``updated`` / ``deleted``) are delivery items put in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from flowrunner.storage.dynamodb.accounts import EXISTS, NEW, account_pk
 from flowrunner.storage.dynamodb.client import ConditionFailed, Table, TransactionCanceled
 from flowrunner.storage.dynamodb.codec import opt_ts, parse_ts, seq_key, time_key, ts
 from flowrunner.storage.dynamodb.expr import Expr
+from flowrunner.storage.dynamodb.outbox import outbox_puts
 from flowrunner.storage.dynamodb.paging import SortRange, query_page
 from flowrunner.storage.protocols import DEFAULT_LIMIT
-from flowrunner.storage.records import Clock, Flow, FlowVersion, Page, new_id
+from flowrunner.storage.records import Clock, Flow, FlowVersion, NewDelivery, Page, new_id
 
 ADD_VERSION_ATTEMPTS = 50
 
@@ -118,27 +121,36 @@ class DynamoFlows:
         name: str | None = None,
         description: str | None = None,
         tags: Sequence[str] | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> Flow:
         expr = Expr().set_fields(
             {"name": name, "description": description, "tags": None if tags is None else list(tags)}
         )
-        return await self._change(account_id, flow_id, expr.set("updated_at", ts(self._clock())))
+        expr.set("updated_at", ts(self._clock()))
+        return await self._change(account_id, flow_id, expr, outbox)
 
-    async def delete(self, account_id: str, flow_id: str) -> None:
+    async def delete(
+        self, account_id: str, flow_id: str, *, outbox: Sequence[NewDelivery] = ()
+    ) -> None:
         now = ts(self._clock())
         await self._change(
-            account_id, flow_id, Expr().set("deleted_at", now).set("updated_at", now)
+            account_id, flow_id, Expr().set("deleted_at", now).set("updated_at", now), outbox
         )
 
-    async def _change(self, account_id: str, flow_id: str, expr: Expr) -> Flow:
+    async def _change(
+        self, account_id: str, flow_id: str, expr: Expr, outbox: Sequence[NewDelivery]
+    ) -> Flow:
         condition = f"{EXISTS} AND {expr.missing('deleted_at')}"
+        pk, sk = account_pk(account_id), f"FLOW#{flow_id}"
+        puts = await outbox_puts(self._t, account_id, outbox, self._clock()) if outbox else []
         try:
-            fields = await self._t.update(
-                account_pk(account_id), f"FLOW#{flow_id}", expr, condition=condition
-            )
-        except ConditionFailed:
+            if not puts:
+                return _flow(await self._t.update(pk, sk, expr, condition=condition))
+            await self._t.transact([self._t.tx_update(pk, sk, expr, condition), *puts])
+        except (ConditionFailed, TransactionCanceled):
             raise NotFound("flow not found", account_id=account_id, flow_id=flow_id) from None
-        return _flow(fields)
+        # A transaction returns no item: read the flow back (deleted or not, it is there).
+        return await self.get(account_id, flow_id, include_deleted=True)
 
     async def add_version(
         self,
@@ -149,6 +161,7 @@ class DynamoFlows:
         author: str | None = None,
         expected_current: int | None = None,
         message: str | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> FlowVersion:
         checksum = hashlib.sha256(yaml.encode()).hexdigest()
         for _ in range(ADD_VERSION_ATTEMPTS):
@@ -178,6 +191,7 @@ class DynamoFlows:
                             account_pk(account_id), f"FLOW#{flow_id}", bump, unchanged
                         ),
                         self._t.tx_put(item, NEW),
+                        *await outbox_puts(self._t, account_id, outbox, now),
                     ]
                 )
             except TransactionCanceled:

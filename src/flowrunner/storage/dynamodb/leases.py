@@ -26,7 +26,7 @@ from flowrunner.storage.dynamodb.execution_items import (
     to_execution,
 )
 from flowrunner.storage.dynamodb.expr import Expr
-from flowrunner.storage.records import ACTIVE_STATUSES, Execution
+from flowrunner.storage.records import ACTIVE_STATUSES, DETACHED_KEY_PREFIX, Execution
 
 
 def _take(owner: str, until: datetime, execution_id: str) -> Expr:
@@ -95,8 +95,10 @@ class Leases(ExecutionTable):
         condition = (
             f"{EXISTS} AND {expr.is_in('status', list(ACTIVE_STATUSES))}"
             f" AND ({expr.le('lease_expires_at', ts(now))} OR ({unleased}))"
-            # A child run is resumed by its parent, never on its own.
-            f" AND {expr.missing('parent_id')}"
+            # A sub-flow's child run is resumed by its parent, never on its own (an on-failure
+            # run is: its parent has ended).
+            f" AND ({expr.missing('parent_id')}"
+            f" OR begins_with({expr.n('idempotency_key')}, {expr.v(DETACHED_KEY_PREFIX)}))"
         )
         try:
             return to_execution(await self._t.update(pk, sk, expr, condition=condition))

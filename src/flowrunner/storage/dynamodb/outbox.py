@@ -9,11 +9,12 @@ two workers, even though the index itself is only eventually consistent.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from flowrunner.storage.dynamodb import due_queue
-from flowrunner.storage.dynamodb.accounts import EXISTS
+from flowrunner.storage.dynamodb.accounts import EXISTS, NEW, account_pk
 from flowrunner.storage.dynamodb.client import ConditionFailed, Table
 from flowrunner.storage.dynamodb.codec import (
     SEP,
@@ -25,7 +26,12 @@ from flowrunner.storage.dynamodb.codec import (
     ts,
 )
 from flowrunner.storage.dynamodb.expr import Expr
-from flowrunner.storage.records import WebhookDelivery, WebhookEndpoint
+from flowrunner.storage.records import (
+    NewDelivery,
+    WebhookDelivery,
+    WebhookEndpoint,
+    pending_delivery,
+)
 
 OUTBOX = "OUTBOX"
 
@@ -69,6 +75,26 @@ def delivery_item(d: WebhookDelivery) -> dict[str, Any]:
         "payload": dump_json(dict(d.payload)), "status": "pending", "attempts": 0,
         "next_attempt_at": ts(d.next_attempt_at), "created_at": ts(d.created_at),
     }  # fmt: skip
+
+
+async def outbox_puts(
+    table: Table, account_id: str, outbox: Sequence[NewDelivery], now: datetime
+) -> list[dict[str, Any]]:
+    """``TransactWriteItems`` puts of ``outbox``'s pending deliveries, for the caller to add to
+    its own transaction. Entries whose endpoint is gone are left out (read first: a delete
+    racing the write leaves an entry the dispatcher dead-letters, never a refused change)."""
+    pk = account_pk(account_id)
+    present: dict[str, bool] = {}
+    actions: list[dict[str, Any]] = []
+    for entry in outbox:
+        if entry.endpoint_id not in present:
+            present[entry.endpoint_id] = (
+                await table.get(pk, f"WEBHOOK#{entry.endpoint_id}")
+            ) is not None
+        if present[entry.endpoint_id]:
+            delivery = pending_delivery(account_id, entry, now)
+            actions.append(table.tx_put(delivery_item(delivery), NEW))
+    return actions
 
 
 async def claim_due(

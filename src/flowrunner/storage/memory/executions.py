@@ -23,6 +23,7 @@ from flowrunner.storage.records import (
     NewDelivery,
     NewEvent,
     Page,
+    leased,
     new_id,
 )
 
@@ -41,6 +42,8 @@ class MemoryExecutions:
         idempotency_key: str | None = None,
         status: ExecutionStatus = "queued",
         parent_id: str | None = None,
+        lease_owner: str | None = None,
+        lease_ttl: timedelta | None = None,
     ) -> Execution:
         async with self._s.lock:
             if idempotency_key is not None and any(
@@ -48,6 +51,7 @@ class MemoryExecutions:
                 for e in self._s.executions.values()
             ):
                 raise Conflict("idempotency key already used", idempotency_key=idempotency_key)
+            now = self._s.clock()
             execution = Execution(
                 id=new_id(),
                 account_id=account_id,
@@ -55,9 +59,10 @@ class MemoryExecutions:
                 flow_version=flow_version,
                 status=status,
                 input=json_copy(input),
-                created_at=self._s.clock(),
+                created_at=now,
                 idempotency_key=idempotency_key,
                 parent_id=parent_id,
+                **leased(lease_owner, lease_ttl, now),
             )
             self._s.executions[execution.id] = execution
             return execution
@@ -316,7 +321,7 @@ class MemoryExecutions:
                     e
                     for e in self._s.executions.values()
                     if e.status in ACTIVE_STATUSES
-                    and e.parent_id is None  # a child is resumed by its parent
+                    and e.detached  # a sub-flow's child is resumed by its parent
                     and (
                         e.lease_expires_at <= now
                         if e.lease_expires_at is not None

@@ -9,9 +9,10 @@ from datetime import datetime
 
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.memory.state import MemoryState, page_by_time
+from flowrunner.storage.memory.webhooks import add_outbox
 from flowrunner.storage.pagination import clamp_limit, decode_cursor, encode_cursor
 from flowrunner.storage.protocols import DEFAULT_LIMIT
-from flowrunner.storage.records import Flow, FlowVersion, Page, new_id
+from flowrunner.storage.records import Flow, FlowVersion, NewDelivery, Page, new_id
 
 
 class MemoryFlows:
@@ -75,6 +76,7 @@ class MemoryFlows:
         name: str | None = None,
         description: str | None = None,
         tags: Sequence[str] | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> Flow:
         async with self._s.lock:
             flow = await self.get(account_id, flow_id)
@@ -86,13 +88,17 @@ class MemoryFlows:
                 updated_at=self._s.clock(),
             )
             self._s.flows[flow_id] = flow
+            add_outbox(self._s, account_id, outbox)
             return flow
 
-    async def delete(self, account_id: str, flow_id: str) -> None:
+    async def delete(
+        self, account_id: str, flow_id: str, *, outbox: Sequence[NewDelivery] = ()
+    ) -> None:
         async with self._s.lock:
             flow = await self.get(account_id, flow_id)
             now = self._s.clock()
             self._s.flows[flow_id] = replace(flow, deleted_at=now, updated_at=now)
+            add_outbox(self._s, account_id, outbox)
 
     async def add_version(
         self,
@@ -103,6 +109,7 @@ class MemoryFlows:
         author: str | None = None,
         expected_current: int | None = None,
         message: str | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> FlowVersion:
         async with self._s.lock:
             flow = await self.get(account_id, flow_id)
@@ -118,6 +125,7 @@ class MemoryFlows:
             version = FlowVersion(flow_id, account_id, number, yaml, checksum, author, now, message)
             self._s.versions[(flow_id, number)] = version
             self._s.flows[flow_id] = replace(flow, current_version=number, updated_at=now)
+            add_outbox(self._s, account_id, outbox)
             return version
 
     async def get_version(self, account_id: str, flow_id: str, number: int) -> FlowVersion:

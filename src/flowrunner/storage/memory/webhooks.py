@@ -197,3 +197,12 @@ def new_delivery(
 ) -> WebhookDelivery:
     delivery = pending_delivery(account_id, entry, now, not_before)
     return replace(delivery, payload=json_copy(dict(entry.payload)))
+
+
+def add_outbox(state: MemoryState, account_id: str, outbox: Sequence[NewDelivery]) -> None:
+    """Pending deliveries for ``outbox``, under the caller's lock; entries whose endpoint was
+    deleted meanwhile are dropped."""
+    for entry in outbox:
+        if entry.endpoint_id in state.endpoints:
+            delivery = new_delivery(account_id, entry, state.clock())
+            state.deliveries[delivery.id] = delivery

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from flowrunner.storage.protocols.accounts import AccountStore, TokenStore
 from flowrunner.storage.protocols.audit import AuditStore
-from flowrunner.storage.protocols.executions import ExecutionStore
+from flowrunner.storage.protocols.executions import EndNotices, ExecutionStore
 from flowrunner.storage.protocols.flows import FlowStore
 from flowrunner.storage.protocols.kv import KVStore
 from flowrunner.storage.protocols.limits import DEFAULT_LIMIT, MAX_LIMIT
@@ -58,6 +58,7 @@ __all__ = [
     "MAX_LIMIT",
     "AccountStore",
     "AuditStore",
+    "EndNotices",
     "ExecutionStore",
     "FlowStore",
     "KVStore",

@@ -5,10 +5,12 @@ The rules every backend follows are in ``flowrunner.storage.protocols``.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from flowrunner.storage.protocols.limits import DEFAULT_LIMIT, MAX_LIMIT
 from flowrunner.storage.records import (
@@ -35,10 +37,13 @@ class ExecutionStore(Protocol):
         idempotency_key: str | None = None,
         status: ExecutionStatus = "queued",
         parent_id: str | None = None,
+        lease_owner: str | None = None,
+        lease_ttl: timedelta | None = None,
     ) -> Execution:
         """A new execution; ``Conflict`` if ``idempotency_key`` is already used in the account
         (fetch the original with ``get_by_idempotency_key``). ``parent_id`` makes it a child
-        run (a sub-flow) of that execution."""
+        run (a sub-flow) of that execution. With ``lease_owner`` (and ``lease_ttl``) it is
+        created leased, as ``acquire_lease`` right after would leave it, in the same write."""
         ...
 
     async def get(self, account_id: str, execution_id: str) -> Execution: ...
@@ -221,4 +226,19 @@ class ExecutionStore(Protocol):
         (earliest first): each becomes ``running``, leased by ``owner`` for ``ttl``, with no
         ``wake_at``, in one write. Concurrent claimers never get the same execution. Resume
         attempts are not counted: a wake is not a crash."""
+        ...
+
+
+@runtime_checkable
+class EndNotices(Protocol):
+    """What an execution store may offer besides ``ExecutionStore``: a signal that a run has
+    ended, from whichever process ended it (PostgreSQL's hot path: LISTEN/NOTIFY). Waiters
+    use it to wake at once instead of re-reading the run on a timer."""
+
+    def watch_end(self, execution_id: str) -> AbstractAsyncContextManager[asyncio.Event]:
+        """An event set once ``execution_id`` has ended and its final events are stored
+        (events appended to a run whose status is final are committed), or when the signal
+        may have been missed (its connection was lost): either way, read the run again. It
+        is watched from the time the context is entered, so a run read after entering
+        cannot end unseen. Best effort: a waiter still re-reads now and then."""
         ...

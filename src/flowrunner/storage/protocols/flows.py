@@ -13,6 +13,7 @@ from flowrunner.storage.protocols.limits import DEFAULT_LIMIT
 from flowrunner.storage.records import (
     Flow,
     FlowVersion,
+    NewDelivery,
     Page,
 )
 
@@ -57,10 +58,17 @@ class FlowStore(Protocol):
         name: str | None = None,
         description: str | None = None,
         tags: Sequence[str] | None = None,
-    ) -> Flow: ...
+        outbox: Sequence[NewDelivery] = (),
+    ) -> Flow:
+        """Change the metadata; ``outbox`` entries (the ``flow.updated`` webhook events) are
+        added to the webhook outbox in the same write, entries whose endpoint is gone dropped."""
+        ...
 
-    async def delete(self, account_id: str, flow_id: str) -> None:
-        """Soft delete (sets ``deleted_at``); versions are kept for past executions."""
+    async def delete(
+        self, account_id: str, flow_id: str, *, outbox: Sequence[NewDelivery] = ()
+    ) -> None:
+        """Soft delete (sets ``deleted_at``); versions are kept for past executions.
+        ``outbox`` (``flow.deleted``) is written with it, or not at all."""
         ...
 
     async def add_version(
@@ -72,13 +80,16 @@ class FlowStore(Protocol):
         author: str | None = None,
         expected_current: int | None = None,
         message: str | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> FlowVersion:
         """Append version ``current_version + 1`` and bump the flow in one atomic step.
 
         ``message`` (the author's note on the change) is stored with the version as given.
 
         With ``expected_current``, ``Conflict`` unless the flow is still at that version
-        (optimistic concurrency for editors that loaded an older version).
+        (optimistic concurrency for editors that loaded an older version). ``outbox``
+        (``flow.created`` / ``flow.updated``) is written in the same step: a refused version
+        writes no entry, and no version is written without its entries.
         """
         ...
 

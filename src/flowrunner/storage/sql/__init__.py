@@ -2,8 +2,9 @@
 
 ``SqlStore(url)`` accepts ``sqlite:///path``, ``postgresql://...`` (or their ``+aiosqlite`` /
 ``+asyncpg`` forms) and migrates the schema on ``connect()`` unless told not to. On a SQLite
-file, the calls every run makes go through plain ``sqlite3`` (``direct/``) unless
-``direct=False``: the implementations are chosen here, once.
+file, the calls every run makes go through plain ``sqlite3`` (``direct/``), on PostgreSQL
+through plain asyncpg (``direct/postgres/``), unless ``direct=False``: the implementations are
+chosen here, once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from flowrunner.storage.sql.accounts import SqlAccounts, SqlTokens
 from flowrunner.storage.sql.audit import SqlAudit
 from flowrunner.storage.sql.database import Database
 from flowrunner.storage.sql.direct.executions import DirectExecutions
+from flowrunner.storage.sql.direct.postgres.executions import PgExecutions
+from flowrunner.storage.sql.direct.postgres.reads import PgFlows, PgSecrets
 from flowrunner.storage.sql.direct.reads import DirectFlows, DirectSecrets
 from flowrunner.storage.sql.executions import SqlExecutions
 from flowrunner.storage.sql.flows import SqlFlows
@@ -42,8 +45,8 @@ class SqlStore:
         # throughput of small reads, see docs/storage.md), and a stale pooled connection only
         # costs a retry anyway, since a transaction that loses its connection before COMMIT is
         # re-run. SQLite never pings (a local file has no connection to lose).
-        # direct=False keeps a SQLite file on SQLAlchemy alone (the conformance suite runs
-        # SQLite both ways); it has no effect on PostgreSQL or an in-memory SQLite.
+        # direct=False keeps a SQLite file or PostgreSQL on SQLAlchemy alone (the conformance
+        # suite runs both ways); an in-memory SQLite always is.
         self.db = db = Database(
             url, pool_size=pool_size, pool_pre_ping=pool_pre_ping, direct=direct
         )
@@ -54,14 +57,18 @@ class SqlStore:
         self.flows: SqlFlows
         self.secrets: SqlSecrets
         self.executions: SqlExecutions
-        if db.direct is None:
-            self.flows = SqlFlows(db, clock)
-            self.secrets = SqlSecrets(db, clock)
-            self.executions = SqlExecutions(db, clock)
-        else:
+        if db.direct is not None:
             self.flows = DirectFlows(db, clock, db.direct)
             self.secrets = DirectSecrets(db, clock, db.direct)
             self.executions = DirectExecutions(db, clock, db.direct)
+        elif db.direct_pg is not None:
+            self.flows = PgFlows(db, clock, db.direct_pg)
+            self.secrets = PgSecrets(db, clock, db.direct_pg)
+            self.executions = PgExecutions(db, clock, db.direct_pg)
+        else:
+            self.flows = SqlFlows(db, clock)
+            self.secrets = SqlSecrets(db, clock)
+            self.executions = SqlExecutions(db, clock)
         self.webhooks = SqlWebhooks(db, clock)
         self.audit = SqlAudit(db, clock)
         self.kv = SqlKV(db, clock)

@@ -10,6 +10,8 @@ The same code serves SQLite and PostgreSQL; what differs is decided here once:
   hop per transaction instead of one per cursor operation), unless the store is opened with
   ``direct=False``; ``first`` and ``all`` (one-statement reads) take that path too.
   Connections of both drivers are set up alike (``sqlite.py``).
+- On PostgreSQL, the calls every run makes are single prepared statements on a plain asyncpg
+  pool (``direct/postgres/``: one round trip a call), unless ``direct=False``.
 - PostgreSQL gets a pool (pre-ping only on request). A transaction is retried with backoff
   when it could not connect, lost its connection before committing (the server rolled it
   back), or was aborted for serialization or deadlock. A failure during COMMIT is never
@@ -35,6 +37,7 @@ from sqlalchemy.sql.dml import Insert
 from flowrunner import jsontext
 from flowrunner.errors import StorageError
 from flowrunner.storage.sql.direct.connection import DirectSqlite
+from flowrunner.storage.sql.direct.postgres.connection import DirectPostgres
 from flowrunner.storage.sql.errors import translate
 from flowrunner.storage.sql.sqlite import pragmas
 
@@ -79,6 +82,12 @@ class Database:
         self.direct: DirectSqlite | None = None
         if direct and self.is_sqlite and self.url.database not in (None, "", ":memory:"):
             self.direct = DirectSqlite(self.url.database, lock=self._write_lock)
+        # PostgreSQL's hot path: its own asyncpg pool beside SQLAlchemy's (which would add a
+        # reset-on-return ROLLBACK round trip and its statement compilation to every call).
+        self.direct_pg: DirectPostgres | None = None
+        if direct and not self.is_sqlite:
+            dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self.direct_pg = DirectPostgres(dsn, max_size=pool_size)
 
     def _create_engine(self, pool_size: int, pool_pre_ping: bool) -> AsyncEngine:
         if not self.is_sqlite:
@@ -116,6 +125,8 @@ class Database:
     async def close(self) -> None:
         if self.direct is not None:
             await self.direct.close()
+        if self.direct_pg is not None:
+            await self.direct_pg.close()
         await self.engine.dispose()
 
     async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:

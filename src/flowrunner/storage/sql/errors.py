@@ -1,21 +1,34 @@
 """Driver errors translated to the storage errors of ``flowrunner.errors``, in one place.
 
-Both drivers' errors come here: SQLAlchemy's wrappers (aiosqlite, asyncpg) and plain
-``sqlite3``'s on the hot path. They follow the DB-API's classes, so one mapping serves both:
-a broken constraint is a ``Conflict``, a database that cannot be reached or is locked out is
-``StorageUnavailable``, anything else a ``StorageError``.
+Every driver's errors come here: SQLAlchemy's wrappers (aiosqlite, asyncpg), plain
+``sqlite3``'s and plain asyncpg's on the hot paths. They fall in the same few classes, so one
+mapping serves all: a broken constraint is a ``Conflict``, a database that cannot be reached
+or is locked out is ``StorageUnavailable``, anything else a ``StorageError``.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
+import asyncpg
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from flowrunner.errors import Conflict, StorageError, StorageUnavailable
 
-_CONFLICT = (IntegrityError, sqlite3.IntegrityError)
-_UNAVAILABLE = (OSError, OperationalError, InterfaceError, sqlite3.OperationalError)
+_CONFLICT = (IntegrityError, sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
+_UNAVAILABLE = (
+    OSError,
+    OperationalError,
+    InterfaceError,
+    sqlite3.OperationalError,
+    # plain asyncpg: no connection (class 08), the server refusing or shutting down (53, 57),
+    # the client's connection closed under it, a connect that timed out.
+    asyncpg.PostgresConnectionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InterfaceError,
+    TimeoutError,
+)
 
 
 def translate(exc: BaseException) -> StorageError:

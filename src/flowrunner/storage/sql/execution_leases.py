@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flowrunner.errors import Conflict
 from flowrunner.storage.pagination import clamp_limit
-from flowrunner.storage.records import ACTIVE_STATUSES, Execution
+from flowrunner.storage.records import ACTIVE_STATUSES, DETACHED_KEY_PREFIX, Execution
 from flowrunner.storage.sql.execution_rows import (
     ExecutionTable,
     T,
@@ -92,11 +92,12 @@ class SqlLeases(ExecutionTable):
         now = self._clock()
         born_before = now - (ttl if unleased_after is None else unleased_after)
         unleased = and_(T.lease_expires_at.is_(None), T.created_at <= born_before)
-        # A child run is resumed by its parent, never on its own.
+        # A sub-flow's child run is resumed by its parent, never on its own (an on-failure
+        # run is: its parent has ended).
         expired = (
             T.status.in_(ACTIVE_STATUSES),
             or_(T.lease_expires_at <= now, unleased),
-            T.parent_id.is_(None),
+            or_(T.parent_id.is_(None), T.idempotency_key.startswith(DETACHED_KEY_PREFIX)),
         )
         # SKIP LOCKED (PostgreSQL): two claimers each take different rows instead of queueing
         # behind each other; the outer WHERE re-checks expiry on the locked row. SQLite ignores

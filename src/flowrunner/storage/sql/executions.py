@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -23,6 +23,7 @@ from flowrunner.storage.records import (
     JSONValue,
     NewDelivery,
     Page,
+    leased,
     new_id,
 )
 from flowrunner.storage.sql.database import columns_of
@@ -57,7 +58,10 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         idempotency_key: str | None = None,
         status: ExecutionStatus = "queued",
         parent_id: str | None = None,
+        lease_owner: str | None = None,
+        lease_ttl: timedelta | None = None,
     ) -> Execution:
+        now = self._clock()
         execution = Execution(
             id=new_id(),
             account_id=account_id,
@@ -65,9 +69,10 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
             flow_version=flow_version,
             status=status,
             input=input,
-            created_at=self._clock(),
+            created_at=now,
             idempotency_key=idempotency_key,
             parent_id=parent_id,
+            **leased(lease_owner, lease_ttl, now),
         )
         return await self._insert(execution)
 

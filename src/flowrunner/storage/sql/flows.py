@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.protocols import DEFAULT_LIMIT
-from flowrunner.storage.records import Clock, Flow, FlowVersion, Page, new_id
+from flowrunner.storage.records import Clock, Flow, FlowVersion, NewDelivery, Page, new_id
 from flowrunner.storage.sql.database import Database, columns_of
 from flowrunner.storage.sql.paging import key_page, time_page
 from flowrunner.storage.sql.tables import flow_tags, flow_versions, flows
+from flowrunner.storage.sql.webhooks import insert_outbox
 
 
 def _flow(r: Row[Any]) -> Flow:
@@ -102,8 +103,10 @@ class SqlFlows:
         name: str | None = None,
         description: str | None = None,
         tags: Sequence[str] | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> Flow:
-        values: dict[str, Any] = {"updated_at": self._clock()}
+        now = self._clock()
+        values: dict[str, Any] = {"updated_at": now}
         if name is not None:
             values["name"] = name
         if description is not None:
@@ -126,11 +129,15 @@ class SqlFlows:
             if unique_tags is not None:
                 await conn.execute(delete(flow_tags).where(flow_tags.c.flow_id == flow_id))
                 await _write_tags(conn, flow_id, unique_tags)
+            if outbox:
+                await insert_outbox(conn, account_id, outbox, now)
             return _flow(row)
 
         return await self._db.write(work)
 
-    async def delete(self, account_id: str, flow_id: str) -> None:
+    async def delete(
+        self, account_id: str, flow_id: str, *, outbox: Sequence[NewDelivery] = ()
+    ) -> None:
         now = self._clock()
 
         async def work(conn: AsyncConnection) -> None:
@@ -138,6 +145,8 @@ class SqlFlows:
             result = await conn.execute(stmt.values(deleted_at=now, updated_at=now))
             if result.rowcount == 0:
                 raise NotFound("flow not found", account_id=account_id, flow_id=flow_id)
+            if outbox:
+                await insert_outbox(conn, account_id, outbox, now)
 
         await self._db.write(work)
 
@@ -150,6 +159,7 @@ class SqlFlows:
         author: str | None = None,
         expected_current: int | None = None,
         message: str | None = None,
+        outbox: Sequence[NewDelivery] = (),
     ) -> FlowVersion:
         now = self._clock()
         checksum = hashlib.sha256(yaml.encode()).hexdigest()
@@ -174,6 +184,8 @@ class SqlFlows:
                 )
             version = FlowVersion(flow_id, account_id, number, yaml, checksum, author, now, message)
             await conn.execute(flow_versions.insert().values(**columns_of(version)))
+            if outbox:
+                await insert_outbox(conn, account_id, outbox, now)
             return version
 
         return await self._db.write(work)
