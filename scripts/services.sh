@@ -37,6 +37,24 @@ if command -v redis-cli >/dev/null 2>&1; then
   fi
 fi
 
+# RabbitMQ (the Celery broker tests, tests/e2e/test_celery_workers.py): started when
+# installed but not answering; each test uses queues of its own on it and deletes them.
+rabbitmq_ready() { (exec 3<>/dev/tcp/127.0.0.1/5672) >/dev/null 2>&1; }
+if command -v rabbitmq-server >/dev/null 2>&1; then
+  if ! rabbitmq_ready; then
+    echo "services: starting RabbitMQ"
+    if command -v service >/dev/null 2>&1; then
+      service rabbitmq-server start >/dev/null 2>&1 || rabbitmq-server -detached || true
+    else
+      rabbitmq-server -detached || true
+    fi
+    for _ in $(seq 1 60); do rabbitmq_ready && break; sleep 1; done
+  fi
+  if rabbitmq_ready; then
+    export FLOWRUNNER_TEST_RABBITMQ_URL=${FLOWRUNNER_TEST_RABBITMQ_URL:-amqp://guest:guest@127.0.0.1:5672//}
+  fi
+fi
+
 # Dovecot (the email node tests) is not a service to start here: the tests run their own
 # `dovecot -F` from a config in a temp dir on a free port, and skip (fail in CI) when
 # /usr/sbin/dovecot is missing. .ci/run installs it (apt-get install dovecot-imapd).

@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -32,14 +33,20 @@ class RedisServer:
     """One ``redis-server`` process: ``pause`` (SIGSTOP: hung, connections stay open),
     ``resume`` (SIGCONT), ``stop`` (gone: connections refused) and ``start`` again."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable_in: Path | None = None) -> None:
+        self.durable_in = durable_in  # an append-only file there, fsynced on every write
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 10.0) -> None:
         command = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
-        command += ["--save", "", "--appendonly", "no"]
+        command += ["--save", ""]
+        if self.durable_in is None:
+            command += ["--appendonly", "no"]
+        else:
+            command += ["--dir", str(self.durable_in), "--appendonly", "yes"]
+            command += ["--appendfsync", "always"]
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -74,13 +81,13 @@ class RedisServer:
 
 
 @contextmanager
-def redis_server() -> Iterator[RedisServer]:
+def redis_server(durable_in: Path | None = None) -> Iterator[RedisServer]:
     """A started server, killed at the end whatever happened."""
     if shutil.which(REDIS_SERVER) is None:
         if REQUIRE_SERVICES:
             pytest.fail(f"CI requires every service: {REDIS_SERVER} is not installed")
         pytest.skip(f"{REDIS_SERVER} is not installed")
-    server = RedisServer()
+    server = RedisServer(durable_in)
     server.start()
     try:
         yield server

@@ -15,6 +15,9 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 StorageKind = Literal["sqlite", "postgres", "dynamodb", "memory"]
+ExecutorKind = Literal["local", "celery"]
+# A Celery queue name (flow metadata `queue:`, `flowrunner worker --queues`).
+QUEUE_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
 def default_data_dir() -> Path:
@@ -112,6 +115,21 @@ class Settings(BaseSettings):
     max_resume_attempts: int = Field(default=3, ge=0)
     shutdown_grace_seconds: float = 10.0
     max_run_input_bytes: int = 1_048_576
+    # Where runs execute: "local" (tasks of the API process) or "celery" (`flowrunner worker`
+    # processes fed through FLOWRUNNER_BROKER_URL, redis:// or amqp://; docs/deploy.md). The
+    # celery executor needs the Redis event bus (event_bus_url): live events, cross-process
+    # cancel and the cluster-wide run limits go through it.
+    executor: ExecutorKind = "local"
+    broker_url: str | None = None
+    # The Celery queue of runs whose flow names none (`queue:` in its metadata).
+    default_queue: str = Field(default="flowrunner", pattern=QUEUE_PATTERN)
+    # How long a run may wait in the broker before recovery assumes its message was lost and
+    # enqueues it again (the run's lease meanwhile belongs to the queue; docs/deploy.md).
+    queue_lease_seconds: float = Field(default=3600.0, gt=0)
+    # Runs executing at once over the whole cluster, per account and per flow (unset: no
+    # limit); runs beyond wait in Redis without holding a worker, other accounts' go first.
+    cluster_max_runs_per_account: int | None = Field(default=None, ge=1)
+    cluster_max_runs_per_flow: int | None = Field(default=None, ge=1)
     # Inbound webhook triggers (flowrunner.triggers): the largest body a hook accepts (a
     # trigger's max_body may only lower it), requests per minute per trigger and process
     # (a trigger's rate_limit replaces it), and the longest a sync trigger waits for its run.

@@ -75,3 +75,19 @@ def test_positions_are_kept_for_later_errors() -> None:
     defn = load_flow(TEXT)
     assert defn.position("nodes.fetch.params.message") == (10, 23)
     assert defn.position("nodes.fetch.params.unknown") == (10, 13)
+
+
+def test_a_flow_names_the_celery_queue_of_its_runs() -> None:
+    nodes = "nodes:\n  a: {type: set, params: {values: {}}}\n"
+    assert load_flow("metadata: {name: Heavy, queue: heavy.gpu-1}\n" + nodes).metadata.queue == (
+        "heavy.gpu-1"
+    )
+    assert load_flow("metadata: {name: Plain}\n" + nodes).metadata.queue is None
+
+
+@pytest.mark.parametrize("queue", ["", "two words", "x" * 65, "a/b"])
+def test_a_queue_name_outside_the_allowed_characters_is_refused_with_its_path(queue: str) -> None:
+    nodes = "nodes:\n  a: {type: set, params: {values: {}}}\n"
+    with pytest.raises(DefinitionError) as caught:
+        load_flow(f"metadata: {{name: Bad, queue: '{queue}'}}\n" + nodes)
+    assert "metadata.queue" in str(caught.value)

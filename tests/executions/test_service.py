@@ -257,6 +257,43 @@ async def test_following_a_flow_sees_every_new_run_of_it(harness: Harness) -> No
     assert completed == {r.execution.id for r in runs}
 
 
+async def test_a_flow_subscription_with_a_cursor_replays_what_it_missed_then_goes_live(
+    harness: Harness,
+) -> None:
+    flow_id = await harness.flow(STEPS)
+    seen = await harness.service.start(harness.account.id, flow_id, {})
+    await harness.service.wait(harness.account.id, seen.execution.id, within=HANG_GUARD)
+    # The client had this run's first two events, then lost its connection at ``since``.
+    since = (await harness.store.executions.get(harness.account.id, seen.execution.id)).created_at
+    missed = await harness.service.start(harness.account.id, flow_id, {})
+    await harness.service.wait(harness.account.id, missed.execution.id, within=HANG_GUARD)
+    other = await harness.flow(STEPS)  # another flow's runs are not replayed
+    await harness.service.start(harness.account.id, other, {})
+    stream = await harness.service.follow_flow(
+        harness.account.id, flow_id, since=since, after={seen.execution.id: 2}
+    )
+    live = await harness.service.start(harness.account.id, flow_id, {})
+    got: dict[str, list[int]] = {}
+    async with asyncio.timeout(HANG_GUARD):
+        async for event in stream:
+            got.setdefault(event.execution_id, []).append(event.seq)
+            if event.execution_id == live.execution.id and event.type == ev.COMPLETE:
+                break
+    stored = {
+        run.execution.id: [
+            e.seq
+            for e in await harness.store.executions.list_events(
+                harness.account.id, run.execution.id
+            )
+        ]
+        for run in (seen, missed, live)
+    }
+    assert got[seen.execution.id] == stored[seen.execution.id][2:]
+    assert got[missed.execution.id] == stored[missed.execution.id]
+    assert got[live.execution.id] == stored[live.execution.id]  # replayed or live, once each
+    assert set(got) == {seen.execution.id, missed.execution.id, live.execution.id}
+
+
 async def test_wait_shorter_than_a_local_run_returns_it_unfinished_and_leaves_it_running(
     harness: Harness,
 ) -> None:

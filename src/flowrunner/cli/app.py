@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from flowrunner import __version__
-from flowrunner.cli import accounts, audit, client, local, secrets, server
+from flowrunner.cli import accounts, audit, client, local, secrets, server, worker
 from flowrunner.errors import FlowrunnerError
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 local.register(app)
 server.register(app)
+worker.register(app)
 client_secrets, client_audit = client.register(app)
 # Commands on the server's store itself, run where the server's settings are (no server
 # process needed): the first admin, key rotation, audit verification.

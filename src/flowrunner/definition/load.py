@@ -169,6 +169,7 @@ def _build(
         version=None if version is None else str(version),
         start=meta.get("start"),
         webhooks=tuple(freeze(w) for w in meta.get("webhooks", ())),
+        queue=meta.get("queue"),
         on_failure=(meta.get("on_failure") or {}).get("flow"),
     )
     nodes = {node_id: _node(node_id, node, positions) for node_id, node in data["nodes"].items()}

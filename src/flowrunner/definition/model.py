@@ -25,6 +25,8 @@ class Metadata:
     version: str | None = None
     start: str | None = None
     webhooks: tuple[Mapping[str, Any], ...] = ()
+    queue: str | None = None
+    """The Celery queue its runs go to (``executor = celery``); None: the default one."""
     on_failure: str | None = None
     """``on_failure.flow``: the flow (name or id) a failed run of this flow starts."""
 

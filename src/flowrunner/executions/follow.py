@@ -18,8 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
+from datetime import datetime
+from typing import Any
 
+from flowrunner.errors import NotFound
 from flowrunner.executions import events as ev
 from flowrunner.executions.bus import EventBus, Subscription, Topic
 from flowrunner.executions.states import is_terminal
@@ -28,6 +31,7 @@ from flowrunner.storage.protocols import MAX_LIMIT
 
 QUIET_SECONDS = 5.0
 POLL_SECONDS = 1.0  # while the bus is not live
+MAX_REPLAY_RUNS = 1000  # runs a flow subscription's cursor replays at most
 # With the store's end notices, the store is re-read this often only in case one was missed
 # (a run ended by a process not sending them).
 NOTICED_RECHECK_SECONDS = QUIET_SECONDS
@@ -136,11 +140,76 @@ class Follower:
                 return
             after_seq = batch[-1].seq
 
-    async def flow(self, account_id: str, flow_id: str) -> AsyncGenerator[ExecutionEvent, None]:
-        """Live events of every run of one flow (no replay: each run has its own history)."""
+    async def flow(
+        self,
+        account_id: str,
+        flow_id: str,
+        *,
+        since: datetime | None = None,
+        after: Mapping[str, int] | None = None,
+    ) -> AsyncGenerator[ExecutionEvent, None]:
+        """Live events of every run of one flow; with a cursor, first what was missed.
+
+        The cursor of a client that reconnects: ``since``, when it stopped listening, and
+        ``after``, the last ``seq`` it has of each run it saw. Replayed from the store, run by
+        run (oldest first): those runs after their ``seq``, runs created since ``since``, and
+        runs still queued (no event yet); then live events, none twice."""
         await self._store.flows.get(account_id, flow_id, include_deleted=True)
         subscription = await self._bus.subscribe(Topic(account_id, flow_id=flow_id))
-        return _live(subscription)
+        if since is None and not after:
+            return _live(subscription)
+        return self._flow_replay(subscription, account_id, flow_id, since, dict(after or {}))
+
+    async def _flow_replay(
+        self,
+        subscription: Subscription,
+        account_id: str,
+        flow_id: str,
+        since: datetime | None,
+        last: dict[str, int],
+    ) -> AsyncGenerator[ExecutionEvent, None]:
+        try:
+            for execution_id in await self._missed_runs(account_id, flow_id, since, last):
+                async for event in self._stored(
+                    account_id, execution_id, last.get(execution_id, 0)
+                ):
+                    last[execution_id] = event.seq
+                    yield event
+            async for event in subscription:
+                if event.type != ev.STREAM and event.seq <= last.get(event.execution_id, 0):
+                    continue  # replayed already
+                yield event
+        finally:
+            await subscription.close()
+
+    async def _missed_runs(
+        self, account_id: str, flow_id: str, since: datetime | None, known: Mapping[str, int]
+    ) -> list[str]:
+        """The runs to replay (at most ``MAX_REPLAY_RUNS``), oldest first."""
+        found: dict[str, Execution] = {}
+        for execution_id in list(known)[:MAX_REPLAY_RUNS]:
+            try:
+                run = await self._runs.get(account_id, execution_id)
+            except NotFound:
+                continue  # another account's, or gone: nothing to replay
+            if run.flow_id == flow_id:
+                found[run.id] = run
+        queries: list[dict[str, Any]] = [{"status": ("queued",)}]
+        if since is not None:
+            queries.append({"created_after": since})
+        for query in queries:
+            cursor: str | None = None
+            while len(found) < MAX_REPLAY_RUNS:
+                page = await self._runs.list(
+                    account_id, flow_id=flow_id, limit=MAX_LIMIT, cursor=cursor, **query
+                )
+                for run in page.items:
+                    found.setdefault(run.id, run)
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+        ordered = sorted(found.values(), key=lambda run: (run.created_at, run.id))
+        return [run.id for run in ordered[:MAX_REPLAY_RUNS]]
 
 
 async def _live(subscription: Subscription) -> AsyncGenerator[ExecutionEvent, None]:

@@ -6,7 +6,8 @@ died before handing them over), and submits them to the executor, which resumes 
 last checkpoint. The node that was running when the old owner died runs again: delivery is
 at-least-once per node. Each claim counts a resume attempt in the store; the runner fails a
 run claimed too often without progress (see ``Runner``'s poison-run guard) instead of
-re-running it forever. Celery workers will reuse this as is (claim, then run).
+re-running it forever. With Celery workers, the claim re-enqueues the run instead
+(``celery_executor``), and a worker takes it over.
 """
 
 from __future__ import annotations
@@ -33,12 +34,16 @@ class Recovery:
         lease_ttl: timedelta = timedelta(seconds=30),
         interval: float = 10.0,
         batch: int = 100,
+        unleased_after: timedelta | None = None,
     ) -> None:
         self._store = store
         self._executor = executor
         self._ttl = lease_ttl
         self._interval = interval
         self._batch = batch
+        # Runs never leased are claimed once this old (default: the lease TTL). The Celery
+        # executor leaves runs waiting in the broker unleased, so it says how long they may.
+        self._unleased_after = unleased_after
         self._task: asyncio.Task[None] | None = None
         # Stops the loop between sweeps (cancelling a sweep mid-query would abandon a
         # database connection).
@@ -49,7 +54,10 @@ class Recovery:
         taken = 0
         while True:
             claimed = await self._store.admin_claim_expired_leases(
-                owner=self._executor.owner, ttl=self._ttl, limit=self._batch
+                owner=self._executor.owner,
+                ttl=self._ttl,
+                limit=self._batch,
+                unleased_after=self._unleased_after,
             )
             for execution in claimed:
                 log.info(

@@ -343,10 +343,16 @@ class ExecutionService:
         return await self._follower.execution(account_id, execution_id, after_seq=after_seq)
 
     async def follow_flow(
-        self, account_id: str, flow_id: str
+        self,
+        account_id: str,
+        flow_id: str,
+        *,
+        since: datetime | None = None,
+        after: Mapping[str, int] | None = None,
     ) -> AsyncGenerator[ExecutionEvent, None]:
-        """Live events of every run of one flow."""
-        return await self._follower.flow(account_id, flow_id)
+        """Live events of every run of one flow; with a cursor (``since``, ``after`` per
+        run), first the events missed (``Follower.flow``)."""
+        return await self._follower.flow(account_id, flow_id, since=since, after=after)
 
 
 def _same_request(

@@ -5,11 +5,13 @@ set headers) ``?token=`` in the URL, or a first message ``{"type": "auth", "toke
 
 Client messages: ``{"type": "subscribe", "execution_id", "after_seq"?}`` (replays what was
 missed from the store, then continues live with no gap and no duplicate), ``{"type":
-"subscribe", "flow_id"}`` (live events of every run of that flow), ``unsubscribe`` with the
-same id, and ``ping``. Server messages: the events ``status``, ``log``, ``node``, ``complete``
-and ``error`` (each with ``seq``, ``execution_id``, ``time`` and ``data``), ``pong``,
-``subscribed``, ``end`` (``execution_id``, ``status``) after a run's final event, and ``error``
-with an ``error`` object (no ``seq``) when a request fails.
+"subscribe", "flow_id", "since"?, "after"?}`` (live events of every run of that flow; with a
+cursor, first the events missed: of the runs in ``after`` past their seq, of runs created
+since ``since``, of runs still queued), ``unsubscribe`` with the same id, and ``ping``.
+Server messages: the events ``status``, ``log``, ``node``, ``complete`` and ``error`` (each
+with ``seq``, ``execution_id``, ``time`` and ``data``), ``pong``, ``subscribed``, ``end``
+(``execution_id``, ``status``) after a run's final event, and ``error`` with an ``error``
+object (no ``seq``) when a request fails.
 An account only ever sees its own runs: another account's run or flow is "not found".
 The token is re-checked every few seconds: once it is revoked or expires, or its account is
 disabled, the socket gets an ``unauthenticated`` error and is closed with code 4401.
@@ -21,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -30,6 +33,7 @@ from flowrunner.api.input_guard import InputRejected, loads_checked
 from flowrunner.errors import FlowrunnerError, NotFound, Unauthenticated
 from flowrunner.executions import ExecutionService
 from flowrunner.executions.events import as_message, is_final
+from flowrunner.executions.follow import MAX_REPLAY_RUNS
 from flowrunner.storage import Account, ExecutionEvent
 
 router = APIRouter(tags=["executions"])
@@ -156,23 +160,30 @@ class _Session:
             if target is None:
                 await self.send(_problem("bad_request", f"{kind} needs execution_id or flow_id"))
             elif kind == "subscribe":
-                await self._subscribe(target, message.get("after_seq"))
+                await self._subscribe(target, message.get("after_seq"), message)
             else:
                 await self._unsubscribe(target)
         else:
             await self.send(_problem("bad_request", f"unknown message type {kind!r}"))
 
-    async def _subscribe(self, target: tuple[str, str], after_seq: Any) -> None:
+    async def _subscribe(self, target: tuple[str, str], after_seq: Any, message: Any) -> None:
         what, ident = target
         await self._unsubscribe(target)
         if after_seq is not None and (not isinstance(after_seq, int) or after_seq < 0):
             await self.send(_problem("bad_request", "after_seq must be a non-negative integer"))
             return
+        cursor = _flow_cursor(message) if what == "flow_id" else (None, None)
+        if isinstance(cursor, str):
+            await self.send(_problem("bad_request", cursor))
+            return
         try:
             if what == "execution_id":
                 stream = await self._runs.follow(self._account.id, ident, after_seq=after_seq or 0)
             else:
-                stream = await self._runs.follow_flow(self._account.id, ident)
+                since, after = cursor
+                stream = await self._runs.follow_flow(
+                    self._account.id, ident, since=since, after=after
+                )
         except FlowrunnerError as exc:
             await self.send(_problem(exc.code, exc.message, **{what: ident}))
             return
@@ -234,3 +245,27 @@ def _target(message: dict[str, Any]) -> tuple[str, str] | None:
         if isinstance(value, str) and 0 < len(value) <= 64:
             return key, value
     return None
+
+
+def _flow_cursor(message: dict[str, Any]) -> tuple[datetime | None, dict[str, int] | None] | str:
+    """A flow subscription's replay cursor: ``since`` (an ISO 8601 time with its offset) and
+    ``after`` ({execution_id: last seq seen}, at most ``MAX_REPLAY_RUNS``); or what is wrong."""
+    since, after = message.get("since"), message.get("after")
+    when: datetime | None = None
+    if since is not None:
+        try:
+            when = datetime.fromisoformat(since) if isinstance(since, str) else None
+        except ValueError:
+            when = None
+        if when is None or when.tzinfo is None:
+            return "since must be an ISO 8601 time with its offset"
+    if after is not None and not (
+        isinstance(after, dict)
+        and len(after) <= MAX_REPLAY_RUNS
+        and all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+            for k, v in after.items()
+        )
+    ):
+        return f"after maps execution ids to seqs (at most {MAX_REPLAY_RUNS})"
+    return when, after

@@ -1,0 +1,169 @@
+"""A scale-out cluster for end-to-end tests: API servers and ``flowrunner worker`` processes on
+one PostgreSQL database, a broker (Redis or RabbitMQ) and the Redis event bus.
+
+Every process is started here on 127.0.0.1 and always killed at the end. Each cluster has its
+own database, its own queue names (so clusters of concurrent test runs sharing the RabbitMQ
+server never take each other's tasks) and, for Redis, its own ``redis-server``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+from tests.conftest import HANG_GUARD, require_service
+from tests.e2e.server import ADMIN, Server
+from tests.redis_server import RedisServer, redis_server
+from tests.storage.conftest import scratch_postgres_database
+
+
+class Worker:
+    """One ``flowrunner worker`` process; ``kill`` is ``kill -9``."""
+
+    def __init__(self, env: dict[str, str], log: Path, args: list[str]) -> None:
+        self.env = env
+        self.log = log
+        self.args = args
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "flowrunner", "worker", *self.args]
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                command, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def ready(self, timeout: float = HANG_GUARD) -> None:
+        """Until Celery says it consumes (its 'ready' line)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log.read_text()[-3000:]}")
+            if "ready." in self.log.read_text(errors="replace"):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"worker did not start: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.process = None
+
+
+class Cluster:
+    """``api(...)`` servers and ``worker(...)`` processes sharing one configuration."""
+
+    def __init__(
+        self,
+        root: Path,
+        settings: dict[str, Any],
+        stack: ExitStack,
+        *,
+        bus: RedisServer,
+        broker: RedisServer | None,
+    ) -> None:
+        self.bus = bus
+        self.broker = broker  # the Redis broker (None: the shared RabbitMQ)
+        self.root = root
+        self.settings = settings
+        self._stack = stack
+        self._workers = 0
+        self.key = Fernet.generate_key().decode()
+
+    def env(self, **extra: Any) -> dict[str, str]:
+        values = {**self.settings, **extra}
+        return {
+            **os.environ,
+            "FLOWRUNNER_DATA_DIR": str(self.root),
+            "FLOWRUNNER_SECRET_KEYS": self.key,
+            "FLOWRUNNER_ADMIN_USERNAME": ADMIN[0],
+            "FLOWRUNNER_ADMIN_PASSWORD": ADMIN[1],
+            **{f"FLOWRUNNER_{k.upper()}": str(v) for k, v in values.items()},
+        }
+
+    def api(self, **extra: Any) -> Server:
+        data = self.root / f"api-{os.urandom(2).hex()}"
+        data.mkdir()
+        server = Server(data, **{**self.settings, **extra})
+        server.env.update(self.env(**extra))
+        server.env["FLOWRUNNER_DATA_DIR"] = str(data)
+        self._stack.callback(server.stop)
+        server.start()
+        return server
+
+    def worker(self, *args: str, ready: bool = True, **extra: Any) -> Worker:
+        self._workers += 1
+        worker = Worker(self.env(**extra), self.root / f"worker-{self._workers}.log", list(args))
+        self._stack.callback(worker.stop)
+        worker.start()
+        if ready:
+            worker.ready()
+        return worker
+
+
+@contextmanager
+def cluster(root: Path, broker: str, **settings: Any) -> Iterator[Cluster]:
+    """A fresh database and bus (and Redis broker), with ``settings`` for every process."""
+    server = require_service("FLOWRUNNER_TEST_POSTGRES_URL", "PostgreSQL")
+    with ExitStack() as stack:
+        database = stack.enter_context(_database(server))
+        bus = stack.enter_context(redis_server())
+        queue = f"flowrunner-test-{os.getpid()}-{os.urandom(3).hex()}"
+        broker_server: RedisServer | None = None
+        if broker == "redis":
+            # A broker of its own, durable like a production one (tests stop and restart it).
+            (root / "broker").mkdir()
+            broker_server = stack.enter_context(redis_server(durable_in=root / "broker"))
+            broker_url = broker_server.url
+        else:
+            broker_url = require_service("FLOWRUNNER_TEST_RABBITMQ_URL", "RabbitMQ")
+            stack.callback(delete_queues, broker_url, queue)
+        values = {
+            "storage": "postgres",
+            "database_url": database,
+            "executor": "celery",
+            "broker_url": broker_url,
+            "event_bus_url": bus.url,
+            "default_queue": queue,
+            "lease_ttl_seconds": 2,
+            "recovery_interval_seconds": 0.5,
+            "scheduler_enabled": "false",
+            **settings,
+        }
+        yield Cluster(root, values, stack, bus=bus, broker=broker_server)
+
+
+@contextmanager
+def _database(server: str) -> Iterator[str]:
+    yield from scratch_postgres_database(server, migrate=True)
+
+
+def delete_queues(url: str, *prefixes: str) -> None:
+    """Remove the queues a test declared (RabbitMQ keeps them after their consumers left)."""
+    from kombu.connection import Connection
+
+    with Connection(url) as connection:
+        channel = connection.channel()
+        for name in prefixes:
+            for suffix in ("", "-heavy"):
+                channel.queue_delete(name + suffix)
