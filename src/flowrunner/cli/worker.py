@@ -9,18 +9,15 @@ checkpoint within ``shutdown_grace_seconds`` and their messages given back to th
 
 from __future__ import annotations
 
-import asyncio
-import os
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flowrunner.config import QUEUE_PATTERN, Settings, load_settings
-from flowrunner.logging import configure_logging
-
 if TYPE_CHECKING:
+    from contextlib import AsyncExitStack
+
+    from flowrunner.config import Settings
     from flowrunner.executions.worker import LoopThread, WorkerHost
 
 
@@ -53,13 +50,18 @@ def worker(
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
     """Run executions from the broker (FLOWRUNNER_BROKER_URL) until stopped."""
+    # Imported here, like every command's machinery: `flowrunner --help` loads only the CLI.
+    import os
     import re
+    from contextlib import AsyncExitStack
 
     from celery.exceptions import Reject
     from celery.signals import worker_shutting_down
 
+    from flowrunner.config import QUEUE_PATTERN, load_settings
     from flowrunner.executions.celery_app import RUN_TASK, celery_app
     from flowrunner.executions.worker import LoopThread, Outcome
+    from flowrunner.logging import configure_logging
 
     settings = load_settings(config, executor="celery")
     names = [q.strip() for q in (queues or settings.default_queue).split(",") if q.strip()]
@@ -105,6 +107,8 @@ def worker(
 
 
 async def _open(settings: Settings, threads: int, stack: AsyncExitStack) -> WorkerHost:
+    import asyncio
+
     from flowrunner.api.plugin_choices import PluginChoices
     from flowrunner.audit import AuditLog
     from flowrunner.custom_types import CustomTypes
