@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -60,7 +61,7 @@ class Visit:
     mcp: McpSettings
 
 
-class Tool:
+class Tool(ABC):
     """A function the model may call."""
 
     __slots__ = ("definition", "name")
@@ -73,10 +74,10 @@ class Tool:
             "function": {"name": name, "description": description, "parameters": schema},
         }
 
+    @abstractmethod
     async def run(self, visit: Visit, arguments: dict[str, Any], call_index: int) -> Any:
         """The tool's result (JSON); raises when it fails. ``call_index`` is unique per call
         of the visit (a stored sub-flow's child run is found again by it on resume)."""
-        raise NotImplementedError
 
 
 class ScriptTool(Tool):
