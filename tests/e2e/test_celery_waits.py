@@ -4,11 +4,15 @@ killed while the run waits loses nothing (docs/deploy.md, docs/waiting.md)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from tests.conftest import HANG_GUARD
 from tests.e2e.cluster import cluster, ended, events, execution, until
 from tests.e2e.server import create_flow, start_run
 
@@ -52,6 +56,9 @@ async def test_a_waiting_run_frees_its_worker_is_woken_and_signaled_through_a_wo
                 "the nap to wait durably",
             )
             assert napping["waiting_for"] == {"node_id": "nap", "kind": "timer"}
+            # Its ``waiting`` event is written just after the status (a kill -9 between the
+            # two loses that one event): the history says it waits before the worker dies.
+            await _until_waiting_event(client, run_id)
             # The run holds nothing on the worker: killed now, it takes nothing with it.
             first.kill()
             second = made.worker("--concurrency", "1")
@@ -85,6 +92,18 @@ async def test_a_waiting_run_frees_its_worker_is_woken_and_signaled_through_a_wo
         assert _logged(first.log, "node started", run_id)
         assert _logged(api.data_dir / "server.log", "waking execution", run_id)
         assert _logged(second.log, "execution completed", run_id)
+
+
+async def _until_waiting_event(client: httpx.AsyncClient, execution_id: str) -> None:
+    """Follow the run's event stream until its ``waiting`` status event."""
+    async with (
+        asyncio.timeout(HANG_GUARD),
+        client.stream("GET", f"/api/v1/executions/{execution_id}/events") as response,
+    ):
+        async for line in response.aiter_lines():
+            data = json.loads(line.removeprefix("data: ")) if line.startswith("data: ") else {}
+            if data.get("data", {}).get("status") == "waiting":
+                return
 
 
 def _logged(log: Path, event: str, execution_id: str) -> bool:
