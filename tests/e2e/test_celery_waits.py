@@ -89,7 +89,7 @@ async def test_a_waiting_run_frees_its_worker_is_woken_and_signaled_through_a_wo
         finished = [e["data"]["node_id"] for e in history if e["data"].get("state") == "finished"]
         assert finished == ["nap", "approve", "done"]
         # Started on the first worker, woken by the API's waker, finished on the second.
-        assert _logged(first.log, "node started", run_id)
+        assert _logged(first.log, "execution waiting", run_id)
         assert _logged(api.data_dir / "server.log", "waking execution", run_id)
         assert _logged(second.log, "execution completed", run_id)
 
