@@ -5,7 +5,7 @@ PostgreSQL (released with the session even if the process dies), an exclusive ``
 ``<db>.migrate.lock`` file beside a SQLite database. The second process waits, then finds
 nothing left to do.
 
-Alembic (with Mako and its ~200 modules, ~0.2 s and ~10 MB) is imported only when there is
+Alembic (with Mako and Pygments ~100 modules, ~0.2 s and ~10 MB) is imported only when there is
 something to migrate: a database already at head is recognised with one query on
 ``alembic_version``, against the head read from the revision files' ``revision`` lines.
 """
