@@ -80,8 +80,10 @@ class RowCodec:
 
     def flow(self, row: Sequence[Any]) -> Flow:
         """A ``SELECT_FLOWS`` row."""
-        times = [self._time(v) for v in row[6:9]]
-        return Flow(row[0], row[1], row[2], row[3], tuple(jsontext.loads(row[4])), row[5], *times)
+        return Flow(
+            row[0], row[1], row[2], row[3], tuple(jsontext.loads(row[4])), row[5],
+            self._time(row[6]), self._time(row[7]), self._time(row[8]),
+        )  # fmt: skip
 
     def secrets_page(self, rows: Sequence[Sequence[Any]], limit: int) -> Page[Secret]:
         """A page of ``limit`` from ``SELECT_SECRETS`` rows ordered by key, fetched with a
