@@ -22,12 +22,13 @@ the thread are group-committed the same way: those that arrive while it commits 
 together in its next transaction.
 
 Checkpoints of the write-ahead log (which fsync) run on the thread every ``CHECKPOINT_EVERY``
-commits. A checkpoint racing steady writes never catches up with the log, so the log was never
-rewound: it grew by ~270 KB a run (350 MB in a minute of load) and every commit got slower as
-its index grew. So a passive pass copies most of the log while writers go on, then a RESTART
-pass under the writer lock (this process's writers queue; the loop itself never waits) copies
-the tail, waits out the readers still in the log, and the next commit writes the log from its
-start again.
+writes committed (writes, not commits: a shared commit logs more pages). A checkpoint racing
+steady writes never catches up with the log, so the log was never rewound: it grew by
+~270 KB a run (350 MB in a minute of load) and every commit got slower as its index grew. So
+a passive pass copies most of the log while writers go on, then a RESTART pass under the
+writer lock (this process's writers queue; the loop itself never waits) copies the tail,
+waits out the readers still in the log, and the next commit writes the log from its start
+again.
 
 Writes also hold the ``Database``'s writer lock, so they queue with SQLAlchemy's writers of
 this process instead of spinning on SQLite's file lock; writers in other processes wait on
@@ -92,6 +93,7 @@ class DirectSqlite:
         self._turn_writes = 0  # immediate writes in this turn of the loop
         self._committer: asyncio.Task[None] | None = None
         self.commits = 0
+        self._unchecked = 0  # writes committed since the last checkpoint began
         """Write transactions committed so far (each holds one or more writes)."""
 
     async def read(self, work: Work[T]) -> T:
@@ -235,7 +237,7 @@ class DirectSqlite:
             for p in group:
                 p.error = error
         else:
-            self._committed()
+            self._committed(len(group))
         _settle(group)
 
     def _turn_ended(self) -> None:
@@ -260,11 +262,15 @@ class DirectSqlite:
             self._inline = conn
         return self._inline
 
-    def _committed(self) -> None:
+    def _committed(self, writes: int = 1) -> None:
         self.commits += 1
-        if self.commits % CHECKPOINT_EVERY == 0 and (
+        # Counted in writes, not commits: a shared commit logs more pages than a single one,
+        # and the log between two checkpoints must stay as small as it was.
+        self._unchecked += writes
+        if self._unchecked >= CHECKPOINT_EVERY and (
             self._checkpointing is None or self._checkpointing.done()
         ):
+            self._unchecked = 0
             self._checkpointing = asyncio.get_running_loop().create_task(self._checkpoint())
 
     async def _checkpoint(self) -> None:
@@ -276,7 +282,7 @@ class DirectSqlite:
             await loop.run_in_executor(self._executor(), self._run_checkpoint, "RESTART")
 
     def _run_checkpoint(self, mode: str) -> None:
-        # A busy checkpoint (a long reader) is simply retried after CHECKPOINT_EVERY commits.
+        # A busy checkpoint (a long reader) is simply retried after CHECKPOINT_EVERY writes.
         with contextlib.suppress(sqlite3.Error):
             self._connection().execute(f"PRAGMA wal_checkpoint({mode})")
 
@@ -300,7 +306,7 @@ class DirectSqlite:
                     for p in group:
                         p.error = error
                 else:
-                    self._committed()
+                    self._committed(len(group))
                 _settle(group)
         finally:
             self._committer = None
