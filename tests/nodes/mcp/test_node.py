@@ -29,21 +29,6 @@ from flowrunner.nodes.mcp import (
 from tests.executions.conftest import eventually
 from tests.nodes.mcp.conftest import SCRIPT, http_server, process_gone, stdio_params
 
-# A stdio server's process reaped a moment after its session closed can be garbage-collected
-# by asyncio while still running (an unclosed subprocess transport's ResourceWarning, seen
-# under load, reported at whichever test runs then). Not this module's assertion: tolerated
-# here, and noted for follow-up (the session-per-run close path should wait for its process).
-pytestmark = [
-    pytest.mark.filterwarnings(
-        "ignore:Exception ignored in. <function Popen.__del__"
-        ":pytest.PytestUnraisableExceptionWarning"
-    ),
-    pytest.mark.filterwarnings(
-        "ignore:Exception ignored in. <function BaseSubprocessTransport.__del__"
-        ":pytest.PytestUnraisableExceptionWarning"
-    ),
-]
-
 
 async def run(text: str, run_input: Any = None, **kwargs: Any) -> RunResult:
     return await compile_flow(load_flow(text)).run(run_input or {}, **kwargs)
