@@ -173,10 +173,18 @@ async def test_an_oversize_http_answer_fails_while_it_is_read(
 # --- the server going away, or never there ---------------------------------------------------
 
 
+def session_tasks() -> list[asyncio.Task[Any]]:
+    """The loop's tasks still holding (or closing) an MCP session."""
+    return [t for t in asyncio.all_tasks() if "_Pooled._hold" in t.get_coro().__qualname__]
+
+
 async def test_a_server_crash_mid_call_is_a_connection_failure() -> None:
     cause = await failure(one(stdio_params("tool: crash")))
     assert isinstance(cause, McpConnectionFailed)
     assert "closed the connection while calling tool 'crash'" in str(cause)
+    # The run dropped the session at the failure, and ended only once it was closed: no
+    # process or transport outlives the run.
+    assert session_tasks() == []
 
 
 async def test_an_http_server_dying_mid_call_is_a_connection_failure() -> None:
