@@ -4,10 +4,13 @@ and at the end of a local run, once no run uses them any more."""
 
 from __future__ import annotations
 
+import sys
+
 from flowrunner.nodes.database.connections import close_connections as close_database
-from flowrunner.nodes.mcp.pool import close_pool
 
 __all__ = ["close_connections"]
+
+_MCP_POOL = "flowrunner.nodes.mcp.pool"
 
 
 async def close_connections() -> None:
@@ -15,4 +18,8 @@ async def close_connections() -> None:
     try:
         await close_database()
     finally:
-        await close_pool()  # their processes end before the loop does
+        # Only a process that ran an mcp node has a pool: the others need not import the
+        # MCP SDK (slow) to close nothing.
+        pool = sys.modules.get(_MCP_POOL)
+        if pool is not None:
+            await pool.close_pool()  # their processes end before the loop does

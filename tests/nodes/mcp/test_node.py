@@ -175,7 +175,8 @@ async def test_an_oversize_http_answer_fails_while_it_is_read(
 
 def session_tasks() -> list[asyncio.Task[Any]]:
     """The loop's tasks still holding (or closing) an MCP session."""
-    return [t for t in asyncio.all_tasks() if "_Pooled._hold" in t.get_coro().__qualname__]
+    tasks = asyncio.all_tasks()
+    return [t for t in tasks if "_Pooled._hold" in getattr(t.get_coro(), "__qualname__", "")]
 
 
 async def test_a_server_crash_mid_call_is_a_connection_failure() -> None:
@@ -379,6 +380,16 @@ async def test_a_pooled_session_is_reused_per_account_and_server() -> None:
     finally:
         ACCOUNT_ID.reset(token)
     assert other != first
+
+
+async def test_shutdown_closes_the_pooled_sessions_and_waits_for_their_processes() -> None:
+    from flowrunner.nodes.connections import close_connections
+
+    pid = await pid_of("pool: true")
+    assert not process_gone(pid)
+    await close_connections()  # what serve, a worker and `flowrunner run` call at the end
+    assert session_tasks() == []
+    assert process_gone(pid)
 
 
 async def test_a_pooled_session_closes_when_idle(monkeypatch: pytest.MonkeyPatch) -> None:
