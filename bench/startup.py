@@ -12,12 +12,19 @@ and the server's resident memory idle, after its first script and after load.
 CPU is read from ``/proc`` (Linux); on a busy machine wall time says more about the
 neighbours than about Flowrunner, CPU time does not.
 
+Measured with bytecode, as an installed Flowrunner runs (pip compiles it at install): the
+package on ``PYTHONPATH`` is compiled first and ``PYTHONDONTWRITEBYTECODE`` (set in the
+development container) is dropped for the measured processes. ``--source`` keeps it, to
+see what compiling ~250 modules from source at every start costs.
+
     .venv/bin/python bench/startup.py [--runs 5] [--load 300] [--idle 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -60,6 +67,19 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+ENV = dict(os.environ)
+
+
+def use_bytecode() -> None:
+    """Compile the flowrunner package being measured and let its processes read the .pyc."""
+    spec = importlib.util.find_spec("flowrunner")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("flowrunner is not importable (PYTHONPATH=src?)")
+    for folder in spec.submodule_search_locations:
+        compileall.compile_dir(folder, quiet=1)
+    ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
 def cpu_of_children() -> float:
     usage = os.times()
     return usage.children_user + usage.children_system
@@ -67,7 +87,9 @@ def cpu_of_children() -> float:
 
 def help_once() -> tuple[float, float]:
     before, started = cpu_of_children(), time.perf_counter()
-    subprocess.run([sys.executable, "-m", "flowrunner", "--help"], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "flowrunner", "--help"], check=True, capture_output=True, env=ENV
+    )
     return time.perf_counter() - started, cpu_of_children() - before
 
 
@@ -86,76 +108,75 @@ def _request(url: str, method: str, body: bytes, headers: dict[str, str]) -> byt
         return data
 
 
-def serve_once(measure_memory: bool, load: int, idle: float) -> float:
+def serve_once(measure_memory: bool, load: int, idle: float, tmp: str, key: str) -> float:
     import json
 
     port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            **os.environ,
-            "FLOWRUNNER_DATA_DIR": tmp,
-            "FLOWRUNNER_SECRET_KEYS": Fernet.generate_key().decode(),
-            "FLOWRUNNER_ADMIN_USERNAME": ADMIN[0],
-            "FLOWRUNNER_ADMIN_PASSWORD": ADMIN[1],
-            "FLOWRUNNER_SCRIPT_WORKER_IDLE_SECONDS": str(idle),
-        }
-        argv = [sys.executable, "-m", "flowrunner", "serve", "--port", str(port)]
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [*argv, "--log-level", "warning"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            while not _answers(f"{url}/healthz"):
-                if process.poll() is not None:
-                    raise SystemExit("the server did not start")
-                time.sleep(0.01)
-            ready = time.perf_counter() - started
-            if measure_memory:
-                time.sleep(1)
-                print(f"serve idle              rss {rss_mb(process.pid):6.1f} MB")
-                login = _request(
-                    f"{url}/api/v1/login",
+    env = {
+        **ENV,
+        "FLOWRUNNER_DATA_DIR": tmp,
+        "FLOWRUNNER_SECRET_KEYS": key,
+        "FLOWRUNNER_ADMIN_USERNAME": ADMIN[0],
+        "FLOWRUNNER_ADMIN_PASSWORD": ADMIN[1],
+        "FLOWRUNNER_SCRIPT_WORKER_IDLE_SECONDS": str(idle),
+    }
+    argv = [sys.executable, "-m", "flowrunner", "serve", "--port", str(port)]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [*argv, "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while not _answers(f"{url}/healthz"):
+            if process.poll() is not None:
+                raise SystemExit("the server did not start")
+            time.sleep(0.01)
+        ready = time.perf_counter() - started
+        if measure_memory:
+            time.sleep(1)
+            print(f"serve idle              rss {rss_mb(process.pid):6.1f} MB")
+            login = _request(
+                f"{url}/api/v1/login",
+                "POST",
+                json.dumps({"username": ADMIN[0], "password": ADMIN[1]}).encode(),
+                {"content-type": "application/json"},
+            )
+            auth = {"Authorization": f"Bearer {json.loads(login)['token']}"}
+            flow = json.loads(
+                _request(
+                    f"{url}/api/v1/flows",
                     "POST",
-                    json.dumps({"username": ADMIN[0], "password": ADMIN[1]}).encode(),
-                    {"content-type": "application/json"},
+                    FLOW.encode(),
+                    {**auth, "content-type": "application/yaml"},
                 )
-                auth = {"Authorization": f"Bearer {json.loads(login)['token']}"}
-                flow = json.loads(
-                    _request(
-                        f"{url}/api/v1/flows",
-                        "POST",
-                        FLOW.encode(),
-                        {**auth, "content-type": "application/yaml"},
-                    )
+            )
+            run = f"{url}/api/v1/flows/{flow['id']}/run?wait=30s"
+            body = json.dumps({"input": {"n": 0}}).encode()
+            headers = {**auth, "content-type": "application/json"}
+
+            def report(label: str) -> None:
+                workers = [rss_mb(pid) for pid in _children(process.pid)]
+                shown = " + ".join(f"{w:.1f}" for w in workers) or "none"
+                print(
+                    f"serve {label:17} rss {rss_mb(process.pid):6.1f} MB, "
+                    f"sandbox workers {shown} MB"
                 )
-                run = f"{url}/api/v1/flows/{flow['id']}/run?wait=30s"
-                body = json.dumps({"input": {"n": 0}}).encode()
-                headers = {**auth, "content-type": "application/json"}
 
-                def report(label: str) -> None:
-                    workers = [rss_mb(pid) for pid in _children(process.pid)]
-                    shown = " + ".join(f"{w:.1f}" for w in workers) or "none"
-                    print(
-                        f"serve {label:17} rss {rss_mb(process.pid):6.1f} MB, "
-                        f"sandbox workers {shown} MB"
-                    )
-
+            _request(run, "POST", body, headers)
+            report("after one script")
+            for _ in range(load):
                 _request(run, "POST", body, headers)
-                report("after one script")
-                for _ in range(load):
-                    _request(run, "POST", body, headers)
-                report(f"after {load} runs")
-                if idle:
-                    time.sleep(idle + 2)
-                    report(f"idle {idle:g}s later")
-        finally:
-            process.terminate()
-            process.wait(20)
-        return ready
+            report(f"after {load} runs")
+            if idle:
+                time.sleep(idle + 2)
+                report(f"idle {idle:g}s later")
+    finally:
+        process.terminate()
+        process.wait(20)
+    return ready
 
 
 def main() -> None:
@@ -163,24 +184,38 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--load", type=int, default=300, help="runs before the 'after load' RSS")
     parser.add_argument("--idle", type=float, default=3.0, help="sandbox worker idle seconds")
+    parser.add_argument(
+        "--source", action="store_true", help="keep PYTHONDONTWRITEBYTECODE (no .pyc)"
+    )
     args = parser.parse_args()
+    if not args.source:
+        use_bytecode()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average {load}; {'source' if args.source else 'bytecode'}")
     helps = [help_once() for _ in range(args.runs)]
     print(
         f"flowrunner --help        wall {statistics.median(h[0] for h in helps):.3f} s, "
         f"cpu {statistics.median(h[1] for h in helps):.3f} s (median of {args.runs})"
     )
-    ready = []
+    # Each round: a first start on an empty data dir (it creates the database), then a
+    # restart on the same one, the usual case. Memory is measured at the last restart.
+    firsts, restarts = [], []
     for i in range(args.runs):
-        before = cpu_of_children()
-        seconds = serve_once(i == args.runs - 1, args.load, args.idle)
-        ready.append((seconds, cpu_of_children() - before))
-    # The CPU figure of the last run includes its memory measurement: leave it out.
-    cpus = [c for _, c in ready[:-1]] or [ready[-1][1]]
-    print(
-        f"serve to first /healthz  wall {statistics.median(r[0] for r in ready):.3f} s, "
-        f"cpu (whole life, start to stop) {statistics.median(cpus):.3f} s "
-        f"(median of {args.runs})"
-    )
+        with tempfile.TemporaryDirectory() as tmp:
+            key = Fernet.generate_key().decode()
+            for started in (firsts, restarts):
+                before = cpu_of_children()
+                last = i == args.runs - 1 and started is restarts
+                seconds = serve_once(last, args.load, args.idle, tmp, key)
+                started.append((seconds, cpu_of_children() - before))
+    for label, ready in (("first start", firsts), ("restart", restarts)):
+        # The CPU figure of the last restart includes its memory measurement: left out.
+        cpus = [c for _, c in ready[:-1]] if ready is restarts else [c for _, c in ready]
+        print(
+            f"serve to first /healthz, {label:11} wall "
+            f"{statistics.median(r[0] for r in ready):.3f} s, cpu (whole life, start to stop) "
+            f"{statistics.median(cpus or [ready[-1][1]]):.3f} s (median of {args.runs})"
+        )
 
 
 if __name__ == "__main__":

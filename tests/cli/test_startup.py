@@ -1,5 +1,6 @@
 """What ``flowrunner --help`` loads: the CLI's own modules and its terminal libraries, not
-the server, the flow stack or an HTTP client (each command imports those when it runs).
+the server, the flow stack or an HTTP client (each command imports those when it runs); and
+what a server start leaves for later.
 
 Asserted on the set of modules, not on time: the start-up time itself is measured in
 ``bench/startup.py``; this keeps the heavy imports from creeping back.
@@ -8,8 +9,10 @@ Asserted on the set of modules, not on time: the start-up time itself is measure
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 # Third-party packages `--help` must not import (each costs tens to hundreds of ms).
 HEAVY = frozenset(
@@ -74,3 +77,45 @@ def test_a_subcommands_help_loads_no_more() -> None:
     # Typer itself converts a group's parameters with pydantic (typer._adapters).
     assert {m.split(".")[0] for m in loaded} & HEAVY == {"pydantic"}
     assert not any(m.startswith(("flowrunner.api", "flowrunner.storage")) for m in loaded)
+
+
+# What the server's start must leave for the first request that needs it (each costs
+# 0.2-1 s of CPU and 10-25 MB of RSS): the mcp SDK until an mcp/agent node connects, Alembic
+# while the database is at head already.
+SERVE_PROBE = """\
+import asyncio, json, sys
+from flowrunner.api import create_app
+from flowrunner.config import load_settings
+
+async def start_and_stop() -> None:
+    app = create_app(load_settings(None))
+    async with app.router.lifespan_context(app):
+        pass
+
+asyncio.run(start_and_stop())
+print("\\nMODULES " + json.dumps(sorted(sys.modules)))
+"""
+
+
+def modules_loaded_by_a_server_start(env: dict[str, str]) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE_PROBE], capture_output=True, text=True, check=True, env=env
+    )
+    return {m.split(".")[0] for m in json.loads(done.stdout.rsplit("\nMODULES ", 1)[1])}
+
+
+def test_a_server_start_on_a_migrated_database_loads_neither_alembic_nor_the_mcp_sdk(
+    tmp_path: Path,
+) -> None:
+    from cryptography.fernet import Fernet
+
+    env = {
+        **os.environ,
+        "FLOWRUNNER_DATA_DIR": str(tmp_path),
+        "FLOWRUNNER_SECRET_KEYS": Fernet.generate_key().decode(),
+    }
+    first = modules_loaded_by_a_server_start(env)
+    assert "alembic" in first  # an empty database: migrated at the first start
+    again = modules_loaded_by_a_server_start(env)
+    assert {"alembic", "mako", "mcp", "mcp_types"} & again == set()
+    assert {"fastapi", "sqlalchemy"} <= again  # the probe did start the server

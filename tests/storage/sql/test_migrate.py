@@ -16,7 +16,7 @@ from sqlalchemy import Connection, inspect
 from flowrunner.storage import upgrade
 from flowrunner.storage.sql import SqlStore
 from flowrunner.storage.sql.database import Database
-from flowrunner.storage.sql.migrate import current_revision, head_revision
+from flowrunner.storage.sql.migrate import _at_head, current_revision, head_revision, plain_head
 from flowrunner.storage.sql.tables import metadata
 from tests.storage.conftest import scratch_postgres_database
 
@@ -225,3 +225,17 @@ async def test_upgrade_keeps_versions_saved_before_messages_existed(empty_url: s
         assert new.created_at > when
     finally:
         await store.close()
+
+
+def test_the_head_read_without_alembic_is_alembics_head() -> None:
+    # A database at this revision is opened without importing Alembic (migrate._at_head).
+    assert plain_head() == head_revision()
+
+
+async def test_a_database_at_head_is_not_migrated_again(empty_url: str) -> None:
+    await upgrade(empty_url)
+    db = Database(empty_url)
+    try:
+        assert await _at_head(db)
+    finally:
+        await db.close()

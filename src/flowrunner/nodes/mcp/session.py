@@ -25,14 +25,9 @@ import json
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import httpx2
-import mcp_types
-from mcp import Client
-from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
 
 from flowrunner.errors import DestinationRefused, FlowrunnerError
 from flowrunner.nodes.mcp.errors import (
@@ -46,13 +41,18 @@ from flowrunner.nodes.mcp.errors import (
 from flowrunner.nodes.mcp.server import McpSettings, ServerSpec
 from flowrunner.outbound.httpx2_client import OVERSIZE, ResponseTooLarge, guarded_httpx2_client
 
+# The mcp SDK (~100 modules, ~50 MB of a server's idle RSS with its pydantic models) is
+# imported by the first session, not when the node types are registered at start.
+if TYPE_CHECKING:
+    import mcp_types
+    from mcp import Client
+
 __all__ = ["McpSession", "function_definition", "open_session"]
 
 _T = TypeVar("_T")
 
 MAX_TOOL_PAGES = 20  # a server paging forever must not hang a listing
 MAX_TEXT_IN_MESSAGE = 500
-CLIENT_INFO = mcp_types.Implementation(name="flowrunner", version="1")
 
 
 @asynccontextmanager
@@ -78,6 +78,11 @@ async def open_session(
 
 
 async def _connect(stack: AsyncExitStack, spec: ServerSpec, settings: McpSettings) -> Client:
+    import mcp_types
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+    from mcp.client.streamable_http import streamable_http_client
+
     transport: Any
     if spec.transport == "stdio":
         # The child's stderr goes nowhere: it is the tenant's output, and unbounded.
@@ -98,7 +103,8 @@ async def _connect(stack: AsyncExitStack, spec: ServerSpec, settings: McpSetting
         transport = streamable_http_client(
             spec.url, http_client=http, max_sse_event_size=settings.max_result_bytes * 2
         )
-    client = Client(transport, cache=None, client_info=CLIENT_INFO)
+    info = mcp_types.Implementation(name="flowrunner", version="1")
+    client = Client(transport, cache=None, client_info=info)
     await stack.enter_async_context(client)
     return client
 
@@ -189,7 +195,7 @@ class McpSession:
                 "role": message.role,
                 # Text as a plain string, ready for an llm node's messages; other parts whole.
                 "content": message.content.text
-                if isinstance(message.content, mcp_types.TextContent)
+                if isinstance(message.content, _text_content())
                 else _dump(message.content),
             }
             for message in result.messages
@@ -241,6 +247,10 @@ def translate(exc: BaseException, spec: ServerSpec, where: str, doing: str) -> B
     if not isinstance(leaf, Exception):  # CancelledError and the like: not a failure
         return exc
     server = spec.describe()
+    # Loaded already when a session failed; imported here only for the isinstance checks.
+    import mcp_types
+    from mcp.shared.exceptions import MCPError
+
     if isinstance(leaf, MCPError | ResponseTooLarge) and OVERSIZE in str(leaf):
         text = str(leaf)
         why = text[text.index(OVERSIZE) :].split(")", 1)[0][:200]
@@ -287,7 +297,13 @@ def _dump(block: Any) -> dict[str, Any]:
 
 
 def _joined_text(blocks: list[Any]) -> str:
-    return "\n".join(b.text for b in blocks if isinstance(b, mcp_types.TextContent))
+    return "\n".join(b.text for b in blocks if isinstance(b, _text_content()))
+
+
+def _text_content() -> type[mcp_types.TextContent]:
+    import mcp_types
+
+    return mcp_types.TextContent
 
 
 def _argument_text(value: Any) -> str:
