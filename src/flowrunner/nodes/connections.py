@@ -4,13 +4,10 @@ and at the end of a local run, once no run uses them any more."""
 
 from __future__ import annotations
 
-import sys
-
 from flowrunner.nodes.database.connections import close_connections as close_database
+from flowrunner.nodes.mcp.pool import close_pool  # light: the mcp SDK loads with a session
 
 __all__ = ["close_connections"]
-
-_MCP_POOL = "flowrunner.nodes.mcp.pool"
 
 
 async def close_connections() -> None:
@@ -18,8 +15,4 @@ async def close_connections() -> None:
     try:
         await close_database()
     finally:
-        # Only a process that ran an mcp node has a pool: the others need not import the
-        # MCP SDK (slow) to close nothing.
-        pool = sys.modules.get(_MCP_POOL)
-        if pool is not None:
-            await pool.close_pool()  # their processes end before the loop does
+        await close_pool()  # their processes end before the loop does
