@@ -7,7 +7,9 @@ is what ``email.receive`` reads, through both real servers.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +51,10 @@ class MailHandler:
     hold: threading.Event | None = None
     held: threading.Event = field(default_factory=threading.Event)
     closed: threading.Event = field(default_factory=threading.Event)
+    # The socket of every connection accepted: the server stops only once each is closed,
+    # or its loop would close with TLS transports still closing (a leak warning at a later
+    # GC). Sockets, not connection_lost: a failed STARTTLS handshake never reports one.
+    sockets: list[Any] = field(default_factory=list)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
@@ -77,8 +83,6 @@ class MailHandler:
 
 
 async def _nap() -> None:
-    import asyncio
-
     await asyncio.sleep(0.02)
 
 
@@ -95,7 +99,15 @@ class _Authenticator:
 
 
 class _TrackingSMTP(SMTP):
-    """Notes when a client's connection closes (cancellation tests wait for it)."""
+    """Keeps each connection's socket, and notes when one closes (cancellation tests wait)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Again after STARTTLS, with a TLS transport over the same socket.
+        sock = transport.get_extra_info("socket")
+        sockets = self.event_handler.sockets
+        if sock is not None and all(known is not sock for known in sockets):
+            sockets.append(sock)
+        super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
         super().connection_lost(error)
@@ -149,7 +161,17 @@ class SmtpServer:
     def stop(self) -> None:
         if self.handler.hold is not None:
             self.handler.hold.set()
+        # The clients hang up (after QUIT, or dropping the connection): wait for every
+        # socket to be closed before the controller closes its loop.
+        deadline = time.monotonic() + HANG_GUARD
+        while not self._all_closed() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        all_closed = self._all_closed()
         self._controller.stop()
+        assert all_closed, "an SMTP client never hung up"
+
+    def _all_closed(self) -> bool:
+        return all(sock.fileno() == -1 for sock in self.handler.sockets)
 
 
 @contextmanager

@@ -58,7 +58,7 @@ from flowrunner.executions.runtime import execution_runtime
 from flowrunner.executions.service import ExecutionService
 from flowrunner.flows import FlowChecker, FlowRegistry
 from flowrunner.metrics import HttpMetricsMiddleware, Metrics, metered_store
-from flowrunner.nodes.database.connections import close_connections
+from flowrunner.nodes.connections import close_connections
 from flowrunner.plugins import plugin_manager
 from flowrunner.plugins.manager import PluginManager
 from flowrunner.retention import PolicyStore, Pruner, RetentionPolicy
@@ -262,7 +262,7 @@ def create_app(
                         yield
             finally:
                 app.state.services.flows.close()
-                # The postgres node's connection pools, once no run uses them any more.
+                # The database nodes' pools and the pooled MCP sessions, once no run uses them.
                 await close_connections()
         finally:
             if store is None:

@@ -164,7 +164,7 @@ async def _execute(
     from flowrunner.config import load_settings
     from flowrunner.definition import compile_flow
     from flowrunner.executions.run_kv import local_kv
-    from flowrunner.nodes.database.connections import close_connections
+    from flowrunner.nodes.connections import close_connections
     from flowrunner.nodes.store import RUN_KV
 
     settings = load_settings()
@@ -198,7 +198,7 @@ async def _execute(
                         scoped={RUN_KV: kv},
                     )
             finally:
-                await close_connections()  # the database nodes' pools and clients
+                await close_connections()  # the database nodes' pools, the pooled MCP sessions
 
 
 def run(

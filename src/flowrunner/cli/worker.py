@@ -115,7 +115,7 @@ async def _open(settings: Settings, threads: int, stack: AsyncExitStack) -> Work
     from flowrunner.executions.executor import default_owner
     from flowrunner.executions.runtime import run_parts
     from flowrunner.executions.worker import WorkerHost
-    from flowrunner.nodes.database.connections import close_connections
+    from flowrunner.nodes.connections import close_connections
     from flowrunner.plugins import plugin_manager
     from flowrunner.secrets import Keyring, SecretVault
     from flowrunner.storage import open_store
@@ -143,7 +143,7 @@ async def _open(settings: Settings, threads: int, stack: AsyncExitStack) -> Work
             audit=audit,
         )
     )
-    stack.push_async_callback(close_connections)  # the postgres node's pools, after the runs
+    stack.push_async_callback(close_connections)  # nodes' pools (database, MCP), after the runs
     parts = await stack.enter_async_context(
         run_parts(
             settings,

@@ -29,21 +29,6 @@ from flowrunner.nodes.mcp import (
 from tests.executions.conftest import eventually
 from tests.nodes.mcp.conftest import SCRIPT, http_server, process_gone, stdio_params
 
-# A stdio server's process reaped a moment after its session closed can be garbage-collected
-# by asyncio while still running (an unclosed subprocess transport's ResourceWarning, seen
-# under load, reported at whichever test runs then). Not this module's assertion: tolerated
-# here, and noted for follow-up (the session-per-run close path should wait for its process).
-pytestmark = [
-    pytest.mark.filterwarnings(
-        "ignore:Exception ignored in. <function Popen.__del__"
-        ":pytest.PytestUnraisableExceptionWarning"
-    ),
-    pytest.mark.filterwarnings(
-        "ignore:Exception ignored in. <function BaseSubprocessTransport.__del__"
-        ":pytest.PytestUnraisableExceptionWarning"
-    ),
-]
-
 
 async def run(text: str, run_input: Any = None, **kwargs: Any) -> RunResult:
     return await compile_flow(load_flow(text)).run(run_input or {}, **kwargs)
@@ -188,10 +173,19 @@ async def test_an_oversize_http_answer_fails_while_it_is_read(
 # --- the server going away, or never there ---------------------------------------------------
 
 
+def session_tasks() -> list[asyncio.Task[Any]]:
+    """The loop's tasks still holding (or closing) an MCP session."""
+    tasks = asyncio.all_tasks()
+    return [t for t in tasks if "_Pooled._hold" in getattr(t.get_coro(), "__qualname__", "")]
+
+
 async def test_a_server_crash_mid_call_is_a_connection_failure() -> None:
     cause = await failure(one(stdio_params("tool: crash")))
     assert isinstance(cause, McpConnectionFailed)
     assert "closed the connection while calling tool 'crash'" in str(cause)
+    # The run dropped the session at the failure, and ended only once it was closed: no
+    # process or transport outlives the run.
+    assert session_tasks() == []
 
 
 async def test_an_http_server_dying_mid_call_is_a_connection_failure() -> None:
@@ -386,6 +380,16 @@ async def test_a_pooled_session_is_reused_per_account_and_server() -> None:
     finally:
         ACCOUNT_ID.reset(token)
     assert other != first
+
+
+async def test_shutdown_closes_the_pooled_sessions_and_waits_for_their_processes() -> None:
+    from flowrunner.nodes.connections import close_connections
+
+    pid = await pid_of("pool: true")
+    assert not process_gone(pid)
+    await close_connections()  # what serve, a worker and `flowrunner run` call at the end
+    assert session_tasks() == []
+    assert process_gone(pid)
 
 
 async def test_a_pooled_session_closes_when_idle(monkeypatch: pytest.MonkeyPatch) -> None:

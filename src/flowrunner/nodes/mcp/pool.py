@@ -169,6 +169,9 @@ class SessionPool:
         self.per_account = max(1, size // 2)
         self._idle = idle_seconds
         self._entries: dict[tuple[str, ServerSpec], _Pooled] = {}
+        # Every session whose task has not ended, also those evicted or dropped and still
+        # closing: ``aclose`` waits for them all, so no process outlives the pool.
+        self._live: set[_Pooled] = set()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -189,7 +192,8 @@ class SessionPool:
                     yield session
                 return
             entry = self._entries[key] = _Pooled(spec, settings, self._idle, where)
-            entry.start(lambda done: self._forget(key, done))
+            self._live.add(entry)
+            entry.start(lambda done: self._ended(key, done))
         entry.users += 1
         try:
             session = await entry.ready(where)
@@ -203,12 +207,16 @@ class SessionPool:
             entry.last_used = asyncio.get_running_loop().time()
 
     async def aclose(self) -> None:
-        entries = list(self._entries.values())
+        entries = list(self._live)
         self._entries.clear()
         for entry in entries:
             entry.close()
         for entry in entries:
             await entry.wait_closed()
+
+    def _ended(self, key: tuple[str, ServerSpec], entry: _Pooled) -> None:
+        self._live.discard(entry)
+        self._forget(key, entry)
 
     def _forget(self, key: tuple[str, ServerSpec], entry: _Pooled) -> None:
         if self._entries.get(key) is entry:

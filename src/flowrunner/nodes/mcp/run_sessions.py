@@ -32,6 +32,10 @@ class RunSessions:
 
     def __init__(self) -> None:
         self._entries: dict[ServerSpec, _Pooled] = {}
+        # Every session whose task has not ended, also those already replaced or dropped
+        # (a server that went away, an idle close under way): ``aclose`` waits for them all,
+        # so no process outlives the run.
+        self._live: set[_Pooled] = set()
 
     def __len__(self) -> int:
         return sum(1 for entry in self._entries.values() if not entry.closed)
@@ -45,7 +49,8 @@ class RunSessions:
             entry = self._entries[spec] = _Pooled(
                 spec, settings, settings.pool_idle_seconds, where, slot=True
             )
-            entry.start(lambda done: self._forget(spec, done))
+            self._live.add(entry)
+            entry.start(lambda done: self._ended(spec, done))
         entry.users += 1
         try:
             yield await entry.ready(where)
@@ -59,12 +64,16 @@ class RunSessions:
 
     async def aclose(self) -> None:
         """Close every session (their processes end) and wait for it."""
-        entries = list(self._entries.values())
+        entries = list(self._live)
         self._entries.clear()
         for entry in entries:
             entry.close()
         for entry in entries:
             await entry.wait_closed()
+
+    def _ended(self, spec: ServerSpec, entry: _Pooled) -> None:
+        self._live.discard(entry)
+        self._forget(spec, entry)
 
     def _forget(self, spec: ServerSpec, entry: _Pooled) -> None:
         if self._entries.get(spec) is entry:
