@@ -1,4 +1,4 @@
-"""A scripted OpenAI-compatible model server for the llm examples (the test suite's own).
+"""A scripted OpenAI-compatible model server for the llm and agent examples (the test suite's own).
 
     python examples/llm-tools.server.py --port 8766
 
@@ -19,7 +19,7 @@ from pathlib import Path
 # The server lives in the repository's test package (tests/llm_servers).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.llm_servers.server import ModelServer  # noqa: E402  # after the path is set
+from tests.llm_servers.server import ModelServer  # after the path is set
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()

@@ -22,7 +22,7 @@ from tests.conftest import REQUIRE_SERVICES
 REDIS_SERVER = "/usr/bin/redis-server"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -35,7 +35,7 @@ class RedisServer:
 
     def __init__(self, durable_in: Path | None = None) -> None:
         self.durable_in = durable_in  # an append-only file there, fsynced on every write
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -3,30 +3,35 @@ one PostgreSQL database, a broker (Redis or RabbitMQ) and the Redis event bus.
 
 Every process is started here on 127.0.0.1 and always killed at the end. Each cluster has its
 own database, its own queue names (so clusters of concurrent test runs sharing the RabbitMQ
-server never take each other's tasks) and, for Redis, its own ``redis-server``.
+server never take each other's tasks) and, for Redis, its own ``redis-server``. A test that
+kills the broker asks for one of its own (``own_broker``): RabbitMQ's is then a private node
+(``tests.rabbitmq_server``), never the shared one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
 from flowrunner.storage.sql.migrate import upgrade
 from tests.conftest import HANG_GUARD, require_service, run_async
 from tests.e2e.server import ADMIN, Server
+from tests.rabbitmq_server import RabbitServer, rabbitmq_server
 from tests.redis_server import RedisServer, redis_server
 from tests.storage.conftest import scratch_postgres_database
 
@@ -85,10 +90,10 @@ class Cluster:
         stack: ExitStack,
         *,
         bus: RedisServer,
-        broker: RedisServer | None,
+        broker: RedisServer | RabbitServer | None,
     ) -> None:
         self.bus = bus
-        self.broker = broker  # the Redis broker (None: the shared RabbitMQ)
+        self.broker = broker  # the test's own broker (None: the shared RabbitMQ)
         self.root = root
         self.settings = settings
         self._stack = stack
@@ -127,15 +132,21 @@ class Cluster:
 
 
 @contextmanager
-def cluster(root: Path, broker: str, **settings: Any) -> Iterator[Cluster]:
-    """A fresh database and bus (and Redis broker), with ``settings`` for every process."""
+def cluster(
+    root: Path, broker: str, *, own_broker: bool = False, **settings: Any
+) -> Iterator[Cluster]:
+    """A fresh database and bus (and broker: always for Redis, with ``own_broker`` for
+    RabbitMQ), with ``settings`` for every process."""
     server = require_service("FLOWRUNNER_TEST_POSTGRES_URL", "PostgreSQL")
     with ExitStack() as stack:
         database = stack.enter_context(_database(server))
         bus = stack.enter_context(redis_server())
         queue = f"flowrunner-test-{os.getpid()}-{os.urandom(3).hex()}"
-        broker_server: RedisServer | None = None
-        if broker == "redis":
+        broker_server: RedisServer | RabbitServer | None = None
+        if broker == "rabbitmq" and own_broker:
+            broker_server = stack.enter_context(rabbitmq_server(root / "broker"))
+            broker_url = broker_server.url
+        elif broker == "redis":
             # A broker of its own, durable like a production one (tests stop and restart it).
             (root / "broker").mkdir()
             broker_server = stack.enter_context(redis_server(durable_in=root / "broker"))
@@ -202,3 +213,42 @@ def delete_queues(url: str, *prefixes: str) -> None:
         for name in prefixes:
             for suffix in ("", "-heavy"):
                 channel.queue_delete(name + suffix)
+
+
+# --- following runs through an API server of the cluster ---------------------------------
+
+
+async def until(
+    fetch: Callable[[], Awaitable[Any]], check: Callable[[Any], bool], what: str
+) -> Any:
+    """``fetch()`` again until ``check`` holds (a hang guard, not a time bound)."""
+    deadline = asyncio.get_running_loop().time() + HANG_GUARD * 2
+    while True:
+        value = await fetch()
+        if check(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still waiting for {what}: {value}")
+        await asyncio.sleep(0.1)
+
+
+async def execution(client: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
+    response = await client.get(f"/api/v1/executions/{execution_id}")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def ended(client: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
+    result: dict[str, Any] = await until(
+        lambda: execution(client, execution_id),
+        lambda e: e["status"] in ("completed", "failed", "canceled"),
+        f"{execution_id} to end",
+    )
+    return result
+
+
+async def events(client: httpx.AsyncClient, execution_id: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/api/v1/executions/{execution_id}/events")
+    frames = [f for f in response.text.split("\n\n") if f.strip()]
+    return [json.loads(f.split("data: ", 1)[1]) for f in frames]

@@ -1,7 +1,8 @@
 """End-to-end fixtures: real ``flowrunner serve`` processes on 127.0.0.1, always killed.
 
 One server serves the whole module of follow tests (starting one costs seconds); the crash
-test starts its own, because it kills it.
+test starts its own, because it kills it. The scripted model server (``models``) is the one
+the ``llm`` and ``agent`` tests call; it wants ``tests.e2e.models.API_KEY``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import httpx
 import pytest
 
 from tests.conftest import HANG_GUARD
+from tests.e2e.models import API_KEY
 from tests.e2e.server import Server
+from tests.llm_servers.server import ModelServer, model_server
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +42,9 @@ async def client(server: Server, token: str) -> AsyncIterator[httpx.AsyncClient]
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=HANG_GUARD) as http:
         yield http
+
+
+@pytest.fixture
+def models() -> Iterator[ModelServer]:
+    with model_server(api_key=API_KEY) as running:
+        yield running

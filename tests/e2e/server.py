@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 import socket
@@ -19,6 +21,7 @@ from cryptography.fernet import Fernet
 from tests.conftest import HANG_GUARD
 
 ADMIN = ("admin", "admin-password-1")
+ENDED = ("completed", "failed", "canceled")
 
 
 def free_port() -> int:
@@ -133,3 +136,24 @@ async def start_run(client: httpx.AsyncClient, flow_id: str, run_input: dict[str
     assert response.status_code == 202, response.text
     execution_id: str = response.json()["execution_id"]
     return execution_id
+
+
+async def finished_run(client: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
+    """The run once it has ended (polled: its status lives in the server's store)."""
+    async with asyncio.timeout(HANG_GUARD):  # guards a hang only
+        while True:
+            run: dict[str, Any] = (await client.get(f"/api/v1/executions/{execution_id}")).json()
+            if run["status"] in ENDED:
+                return run
+            await asyncio.sleep(0.05)
+
+
+async def stored_events(client: httpx.AsyncClient, execution_id: str) -> list[dict[str, Any]]:
+    """A finished run's stored events, replayed by its SSE stream (which ends after the last)."""
+    response = await client.get(f"/api/v1/executions/{execution_id}/events")
+    assert response.status_code == 200, response.text
+    return [
+        json.loads(line[len("data: ") :])
+        for line in response.text.splitlines()
+        if line.startswith("data: ")
+    ]

@@ -7,31 +7,21 @@ stopping the loop; the API key in no answer, event, log line or byte of the data
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import HANG_GUARD
 from tests.e2e.leaks import database_bytes, leaks
-from tests.e2e.server import Server, create_flow, start_run
-from tests.llm_servers.server import ModelServer, model_server
+from tests.e2e.models import API_KEY, keep_llm_key
+from tests.e2e.server import Server, create_flow, finished_run, start_run, stored_events
+from tests.llm_servers.server import ModelServer
 from tests.nodes.mcp.conftest import ALLOWED, SCRIPT
 
 pytestmark = pytest.mark.slow
-
-API_KEY = "sk-agent-e2e-5d2c91f0a7"
-
-
-@pytest.fixture
-def models() -> Iterator[ModelServer]:
-    with model_server(api_key=API_KEY) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture
 async def client(server: Server) -> AsyncIterator[httpx.AsyncClient]:
     async with server.client() as http:
-        response = await http.put("/api/v1/accounts/me/secrets/LLM_KEY", json={"value": API_KEY})
-        assert response.status_code in (200, 201), response.text
+        await keep_llm_key(http)
         yield http
 
 
@@ -92,31 +81,13 @@ nodes:
 """
 
 
-async def finished(client: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
-    async with asyncio.timeout(HANG_GUARD):  # hang guard only
-        while True:
-            run: dict[str, Any] = (await client.get(f"/api/v1/executions/{execution_id}")).json()
-            if run["status"] in ("completed", "failed", "canceled"):
-                return run
-            await asyncio.sleep(0.05)
-
-
-async def events_of(client: httpx.AsyncClient, execution_id: str) -> list[dict[str, Any]]:
-    response = await client.get(f"/api/v1/executions/{execution_id}/events")
-    return [
-        json.loads(line[len("data: ") :])
-        for line in response.text.splitlines()
-        if line.startswith("data: ")
-    ]
-
-
 async def test_an_agent_calls_mcp_script_stored_flow_and_node_tools_and_its_usage_is_kept(
     server: Server, client: httpx.AsyncClient, models: ModelServer
 ) -> None:
     await create_flow(client, HELPER)
     flow_id = await create_flow(client, agent_flow(models.openai_url, "scripted-agent", "a1"))
     execution_id = await start_run(client, flow_id, {"question": "Lyon"})
-    run = await finished(client, execution_id)
+    run = await finished_run(client, execution_id)
     assert run["status"] == "completed", run
     out = run["output"]
     assert out["response"] == (
@@ -138,7 +109,7 @@ async def test_an_agent_calls_mcp_script_stored_flow_and_node_tools_and_its_usag
     listed = (await client.get("/api/v1/executions", params={"flow_id": flow_id})).json()
     assert listed["items"][0]["usage"] == usage
     # Every step is in the run's history.
-    events = await events_of(client, execution_id)
+    events = await stored_events(client, execution_id)
     steps = [
         (e["data"]["fields"]["event"], e["data"]["fields"].get("tool"))
         for e in events
@@ -189,10 +160,10 @@ async def test_the_monthly_budget_stops_an_agent_between_steps(
         llm_monthly_token_budget=1,
     ) as budgeted:  # fmt: skip
         async with budgeted.client() as http:
-            await http.put("/api/v1/accounts/me/secrets/LLM_KEY", json={"value": API_KEY})
+            await keep_llm_key(http)
             await create_flow(http, HELPER)
             flow_id = await create_flow(http, agent_flow(models.openai_url, "scripted-agent", "b"))
-            run = await finished(http, await start_run(http, flow_id, {"question": "Oslo"}))
+            run = await finished_run(http, await start_run(http, flow_id, {"question": "Oslo"}))
     assert run["status"] == "failed", run
     assert run["error"]["code"] == "llm_budget_exceeded"
     assert run["error"]["node_id"] == "think"

@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import HANG_GUARD
 from tests.e2e.leaks import database_bytes, leaks
-from tests.e2e.server import Server, create_flow, start_run
+from tests.e2e.server import Server, create_flow, finished_run, start_run
 from tests.http_server import TestServer, running_server
 
 pytestmark = pytest.mark.slow
@@ -46,16 +45,6 @@ def one_request(name: str, url: str) -> str:
     return f"metadata: {{name: {name}}}\nnodes:\n  get: {node}\n"
 
 
-async def finished(client: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
-    async with asyncio.timeout(HANG_GUARD):  # hang guard only
-        while True:
-            response = await client.get(f"/api/v1/executions/{execution_id}")
-            run: dict[str, Any] = response.json()
-            if run["status"] in ("completed", "failed", "canceled"):
-                return run
-            await asyncio.sleep(0.05)
-
-
 async def test_a_run_calls_the_api_and_no_secret_form_reaches_db_log_or_answers(
     server: Server, admin: httpx.AsyncClient, api: TestServer
 ) -> None:
@@ -82,7 +71,7 @@ nodes:
 """
     flow_id = await create_flow(admin, flow)
     execution_id = await start_run(admin, flow_id, {})
-    run = await finished(admin, execution_id)
+    run = await finished_run(admin, execution_id)
     assert run["status"] == "completed", run
     seen = next(r for r in reversed(api.seen) if r["path"] == "/echo")
     assert seen["headers"]["x-token"] == SECRET  # the server got the real value
@@ -111,7 +100,7 @@ async def test_cancelling_a_run_through_the_api_aborts_its_request(
     canceled = await admin.post(f"/api/v1/executions/{execution_id}/cancel")
     assert canceled.status_code == 200, canceled.text
     assert await asyncio.to_thread(api.disconnected.wait, HANG_GUARD)  # the server saw it go
-    assert (await finished(admin, execution_id))["status"] == "canceled"
+    assert (await finished_run(admin, execution_id))["status"] == "canceled"
 
 
 async def test_a_server_with_default_settings_refuses_loopback(
@@ -124,7 +113,7 @@ async def test_a_server_with_default_settings_refuses_loopback(
         async with default.client() as client:
             flow = one_request("Local", f"{api.url}/echo")
             before = len(api.seen)
-            run = await finished(
+            run = await finished_run(
                 client, await start_run(client, await create_flow(client, flow), {})
             )
     assert run["status"] == "failed", run

@@ -16,19 +16,12 @@ import pytest
 import websockets
 
 from tests.conftest import HANG_GUARD
-from tests.e2e.server import Server, create_flow, start_run
+from tests.e2e.models import API_KEY, keep_llm_key
+from tests.e2e.server import Server, create_flow, finished_run, start_run, stored_events
 from tests.llm_servers.script import STREAM_WORDS
-from tests.llm_servers.server import ModelServer, model_server
+from tests.llm_servers.server import ModelServer
 
 pytestmark = pytest.mark.slow
-
-API_KEY = "sk-e2e-7c1b0a93d5f2"
-
-
-@pytest.fixture
-def models() -> Iterator[ModelServer]:
-    with model_server(api_key=API_KEY) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +35,7 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture
 async def client(llm_server: Server) -> AsyncIterator[httpx.AsyncClient]:
     async with llm_server.client() as http:
-        response = await http.put("/api/v1/accounts/me/secrets/LLM_KEY", json={"value": API_KEY})
-        assert response.status_code in (200, 201), response.text
+        await keep_llm_key(http)
         yield http
 
 
@@ -64,25 +56,6 @@ nodes:
 
 def url_of(models: ModelServer, provider: str) -> str:
     return models.openai_url if provider == "openai" else models.anthropic_url
-
-
-async def wait_status(client: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
-    async with asyncio.timeout(HANG_GUARD):
-        while True:
-            run = (await client.get(f"/api/v1/executions/{execution_id}")).json()
-            if run["status"] in ("completed", "failed", "canceled"):
-                return dict(run)
-            await asyncio.sleep(0.05)
-
-
-async def events_of(client: httpx.AsyncClient, execution_id: str) -> list[dict[str, Any]]:
-    """A finished run's stored events, from its SSE stream (which ends with the run)."""
-    response = await client.get(f"/api/v1/executions/{execution_id}/events")
-    return [
-        json.loads(line[len("data: ") :])
-        for line in response.text.splitlines()
-        if line.startswith("data: ")
-    ]
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
@@ -113,9 +86,9 @@ async def test_streamed_text_arrives_over_the_websocket_before_the_node_finishes
     finished = next(m for m in seen if m["data"].get("state") == "finished")
     assert finished["data"]["output"]["content"] == story
     # The history keeps the final message, not the tokens.
-    run = await wait_status(client, execution_id)
+    run = await finished_run(client, execution_id)
     assert run["output"]["content"] == story
-    stored = await events_of(client, execution_id)
+    stored = await stored_events(client, execution_id)
     assert stored
     assert not any(e["type"] == "stream" for e in stored)
 
@@ -133,7 +106,7 @@ async def test_a_run_is_canceled_during_a_streaming_call(
             await asyncio.sleep(0.02)
     response = await client.post(f"/api/v1/executions/{execution_id}/cancel")
     assert response.status_code == 200, response.text
-    run = await wait_status(client, execution_id)
+    run = await finished_run(client, execution_id)
     assert run["status"] == "canceled"
     async with asyncio.timeout(HANG_GUARD):  # the call was cut: the server saw the client go
         while not models.state.disconnected.is_set():  # noqa: ASYNC110 - a thread's Event
@@ -151,10 +124,10 @@ async def test_usage_is_reported_with_the_run_and_the_key_never_leaks(
     )
     flow_id = await create_flow(client, text)
     execution_id = await start_run(client, flow_id, {})
-    run = await wait_status(client, execution_id)
+    run = await finished_run(client, execution_id)
     assert run["status"] == "completed", run
     assert models.state.keys == [API_KEY, API_KEY]
-    events = await events_of(client, execution_id)
+    events = await stored_events(client, execution_id)
     final = events[-1]
     assert final["type"] == "complete"
     usage = final["data"]["usage"]
@@ -176,12 +149,12 @@ async def test_calls_over_the_monthly_token_budget_are_refused(
 ) -> None:
     with Server(tmp_path, http_allow_private="true", llm_monthly_token_budget=1) as server:
         async with server.client() as http:
-            await http.put("/api/v1/accounts/me/secrets/LLM_KEY", json={"value": API_KEY})
+            await keep_llm_key(http)
             text = flow("openai", models.openai_url, "scripted-echo", "budget")
             flow_id = await create_flow(http, text)
-            first = await wait_status(http, await start_run(http, flow_id, {}))
+            first = await finished_run(http, await start_run(http, flow_id, {}))
             assert first["status"] == "completed"  # under the budget when it started
-            second = await wait_status(http, await start_run(http, flow_id, {}))
+            second = await finished_run(http, await start_run(http, flow_id, {}))
     assert second["status"] == "failed"
     assert second["error"]["code"] == "llm_budget_exceeded" or "budget" in json.dumps(second)
     assert "monthly token budget of 1 is spent" in second["error"]["message"]

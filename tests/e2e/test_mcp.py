@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import HANG_GUARD
 from tests.e2e.leaks import database_bytes, leaks
-from tests.e2e.server import Server, create_flow, start_run
+from tests.e2e.server import Server, create_flow, finished_run, start_run
 from tests.nodes.mcp.conftest import ALLOWED, http_server, process_gone, stdio_params
 
 pytestmark = pytest.mark.slow
@@ -48,19 +48,9 @@ def one(params: str) -> str:
     return f"metadata: {{name: M}}\nnodes:\n  call:\n    type: mcp\n    params: {{{params}}}\n"
 
 
-async def finished(client: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
-    async with asyncio.timeout(HANG_GUARD):  # hang guard only
-        while True:
-            response = await client.get(f"/api/v1/executions/{execution_id}")
-            run: dict[str, Any] = response.json()
-            if run["status"] in ("completed", "failed", "canceled"):
-                return run
-            await asyncio.sleep(0.05)
-
-
 async def run_flow(client: httpx.AsyncClient, flow: str, run_input: Any = None) -> dict[str, Any]:
     flow_id = await create_flow(client, flow)
-    return await finished(client, await start_run(client, flow_id, run_input or {}))
+    return await finished_run(client, await start_run(client, flow_id, run_input or {}))
 
 
 async def test_a_run_calls_a_stdio_server_the_admin_allowed(admin: httpx.AsyncClient) -> None:
@@ -110,7 +100,7 @@ async def test_cancelling_a_run_through_the_api_ends_the_stdio_server(
     assert not process_gone(pid)
     canceled = await admin.post(f"/api/v1/executions/{execution_id}/cancel")
     assert canceled.status_code == 200, canceled.text
-    assert (await finished(admin, execution_id))["status"] == "canceled"
+    assert (await finished_run(admin, execution_id))["status"] == "canceled"
     async with asyncio.timeout(HANG_GUARD):  # hang guard only
         while not process_gone(pid):  # noqa: ASYNC110 - the server reaps its child
             await asyncio.sleep(0.02)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.e2e.server import Server
+from tests.e2e.server import Server, stored_events
 
 pytestmark = pytest.mark.slow
 
@@ -99,22 +99,11 @@ nodes:
 """
 
 
-async def events_of(client: httpx.AsyncClient, execution_id: str) -> list[dict[str, Any]]:
-    """A finished run's events, replayed by the SSE stream (which ends after the last)."""
-    response = await client.get(f"/api/v1/executions/{execution_id}/events")
-    assert response.status_code == 200, response.text
-    return [
-        json.loads(line[len("data: ") :])
-        for line in response.text.splitlines()
-        if line.startswith("data: ")
-    ]
-
-
 async def test_split_runs_its_branches_and_join_merges_them(client: httpx.AsyncClient) -> None:
     run = await run_flow(client, FAN_OUT, {"ip": "1.2.3.4", "amount": 150})
     assert run["status"] == "completed", run
     assert run["output"] == {"country": "NL-1.2.3.4", "score": 150}
-    events = await events_of(client, run["id"])
+    events = await stored_events(client, run["id"])
     finished = [e["data"]["node_id"] for e in events if e["data"].get("state") == "finished"]
     # Every branch once (the default edge too), then the split, then the join.
     assert sorted(finished[:2]) == ["geo", "risk"]
@@ -147,7 +136,7 @@ async def test_cancelling_a_run_cancels_every_running_branch(
     canceled = await client.post(f"/api/v1/executions/{execution_id}/cancel")
     assert canceled.status_code == 200, canceled.text
     assert canceled.json()["status"] == "canceled"
-    events = await events_of(client, execution_id)
+    events = await stored_events(client, execution_id)
     states = {(e["data"].get("node_id"), e["data"].get("state")) for e in events}
     assert {("nap_a", "started"), ("nap_b", "started")} <= states
     assert {("nap_a", "canceled"), ("nap_b", "canceled")} <= states

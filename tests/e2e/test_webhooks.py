@@ -58,15 +58,6 @@ async def endpoint(client: httpx.AsyncClient, url: str, **fields: Any) -> dict[s
     return made
 
 
-async def finished(client: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
-    async with asyncio.timeout(HANG_GUARD):
-        while True:
-            run: dict[str, Any] = (await client.get(f"/api/v1/executions/{execution_id}")).json()
-            if run["status"] in ("completed", "failed", "canceled"):
-                return run
-            await asyncio.sleep(0.05)
-
-
 async def delivery_where(
     client: httpx.AsyncClient, endpoint_id: str, status: str, count: int = 1
 ) -> list[dict[str, Any]]:

@@ -55,6 +55,16 @@ def celery_app(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         broker_transport_options=transport,
+        # After a broker outage, tasks running on the lost connection go on: their run's
+        # lease, not the broker, decides who runs it, and the broker's copy of the message
+        # comes back and is dropped. Celery's "reduce the prefetch, restore it task by task"
+        # is off: with the threads pool the restore sends a synchronous basic.qos from the
+        # task's thread (acks run there) while the consumer thread reads the same AMQP
+        # connection; the reply can go to the wrong reader, and every later ack then waits on
+        # the QoS lock: the worker holds its messages and runs nothing more until restarted
+        # (seen with RabbitMQ killed and restarted, tests/e2e/test_celery_workers.py).
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        worker_enable_prefetch_count_reduction=False,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # a broker outage is waited out, never fatal
         # A publish fails within about a second; the executor keeps it and retries (below).

@@ -313,6 +313,10 @@ class Runner:
         wake_at = pause.data.get("wake_at")
         wait = pause.data["wait"]
         await recorder.settle()
+        # The run's events so far are stored before it is seen waiting: a waiting run holds
+        # no lease, so its process may be stopped (or killed) at once, and a write left for
+        # after the move would be lost with it (its history would start at the resume).
+        await recorder.flush()
         try:
             parked = await uninterrupted(
                 transition(store, execution, "waiting", wake_at=wake_at, wait=wait)

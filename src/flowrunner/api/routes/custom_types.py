@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from flowrunner.api.bodies import YAML_TYPES, media_type
 from flowrunner.api.deps import CurrentAccount, Paging, Svc
 from flowrunner.api.errors import ApiError
+from flowrunner.api.etags import IfMatch, etag, if_match_version
 from flowrunner.api.schemas.common import COMMON_ERRORS, error_responses
 from flowrunner.api.schemas.custom_types import (
     CustomTypeList,
@@ -34,7 +35,6 @@ Message = Annotated[
     str | None,
     Query(max_length=MAX_MESSAGE, description="a note stored with the new version"),
 ]
-IfMatch = Annotated[str | None, Header(description='current version, e.g. "3"')]
 DEFINITION_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -79,15 +79,6 @@ async def _definition(request: Request) -> Any:
     raise ApiError(415, "send the definition as application/yaml or application/json")
 
 
-def _expected(if_match: str | None) -> int | None:
-    if if_match is None or if_match.strip() == "*":
-        return None
-    tag = if_match.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise ApiError(412, 'If-Match must be the type\'s current version, e.g. "3"')
-    return int(tag)
-
-
 @router.get("", response_model=CustomTypeList, summary="The account's node types")
 async def list_types(account: CurrentAccount, svc: Svc) -> CustomTypeList:
     mine = await svc.node_types.list(account.id)
@@ -112,7 +103,7 @@ async def create_type(
     spec = svc.node_types.parse(await _definition(request))
     saved = await svc.node_types.create(account.id, spec, actor_id=account.id, message=message)
     response.headers["Location"] = f"{request.url.path}/{saved.name}"
-    response.headers["ETag"] = f'"{saved.version}"'
+    response.headers["ETag"] = etag(saved.version)
     return CustomTypeOut.of(saved)
 
 
@@ -121,7 +112,7 @@ async def get_type(
     name: TypeName, response: Response, account: CurrentAccount, svc: Svc
 ) -> CustomTypeOut:
     saved = await svc.node_types.get(account.id, name)
-    response.headers["ETag"] = f'"{saved.version}"'
+    response.headers["ETag"] = etag(saved.version)
     return CustomTypeOut.of(saved)
 
 
@@ -149,11 +140,11 @@ async def update_type(
         account.id,
         name,
         spec,
-        expected_version=_expected(if_match),
+        expected_version=if_match_version(if_match, "type"),
         actor_id=account.id,
         message=message,
     )
-    response.headers["ETag"] = f'"{saved.version}"'
+    response.headers["ETag"] = etag(saved.version)
     return CustomTypeOut.of(saved)
 
 

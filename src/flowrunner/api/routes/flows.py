@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from flowrunner.api.bodies import read_yaml_or_json, yaml_or_json_body
 from flowrunner.api.deps import CurrentAccount, Paging, Svc
 from flowrunner.api.errors import ApiError
+from flowrunner.api.etags import IfMatch, etag, if_match_version
 from flowrunner.api.schemas.common import COMMON_ERRORS, QueryDateTime, error_responses
 from flowrunner.api.schemas.flows import (
     DiffOut,
@@ -45,7 +46,6 @@ Message = Annotated[
         description="a note stored with the new version (a JSON body's `message` wins)",
     ),
 ]
-IfMatch = Annotated[str | None, Header(description='current version, e.g. "3" (from ETag)')]
 # Bounded so no generated value overflows a database integer column.
 MAX_VERSION = 2_147_483_647
 FlowId = Annotated[str, Path(max_length=64)]
@@ -60,20 +60,6 @@ def _wants_yaml(request: Request) -> bool:
     return any(t in accept for t in ("application/yaml", "application/x-yaml", "text/yaml"))
 
 
-def _etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def _expected_version(if_match: str | None) -> int | None:
-    """The version ``If-Match`` names; None for no header or ``*`` (any version)."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    tag = if_match.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise ApiError(412, 'If-Match must be the flow\'s current version, e.g. "3"')
-    return int(tag)
-
-
 async def _guarded(expected: int | None, save: Awaitable[SavedFlow]) -> SavedFlow:
     """Await ``save``; a version conflict asked for with If-Match is a 412, not a 409."""
     try:
@@ -86,7 +72,7 @@ async def _guarded(expected: int | None, save: Awaitable[SavedFlow]) -> SavedFlo
 
 
 def _detail(saved: SavedFlow, response: Response) -> FlowDetail:
-    response.headers["ETag"] = _etag(saved.flow.current_version)
+    response.headers["ETag"] = etag(saved.flow.current_version)
     return FlowDetail.of_saved(saved)
 
 
@@ -172,7 +158,7 @@ async def get_flow(
 ) -> FlowDetail | PlainTextResponse:
     saved = await svc.flows.get(account.id, flow_id)
     if _wants_yaml(request):
-        headers = {"ETag": _etag(saved.flow.current_version)}
+        headers = {"ETag": etag(saved.flow.current_version)}
         return PlainTextResponse(saved.version.yaml, media_type=YAML, headers=headers)
     return _detail(saved, response)
 
@@ -194,7 +180,7 @@ async def update_flow(
     message: Message = None,
 ) -> FlowDetail:
     body = await read_yaml_or_json(request, FlowUpdate)  # a bad body is a 422 before any 412
-    expected = _expected_version(if_match)
+    expected = if_match_version(if_match, "flow")
     saved = await _guarded(
         expected,
         svc.flows.update(
@@ -282,7 +268,7 @@ async def restore_version(
     if_match: IfMatch = None,
     message: Message = None,
 ) -> FlowDetail:
-    expected = _expected_version(if_match)
+    expected = if_match_version(if_match, "flow")
     saved = await _guarded(
         expected,
         svc.flows.restore(

@@ -69,13 +69,36 @@ async def test_writes_to_a_locked_database_wait_on_the_thread_and_share_commits(
     assert 1 <= direct.commits <= 2  # queued while the first one waited: one group
 
 
-async def test_concurrent_writes_to_an_idle_store_each_commit_inline(
+async def test_concurrent_writes_share_commits_each_caller_after_its_own(
     direct: DirectSqlite,
 ) -> None:
-    results = await asyncio.gather(*(direct.write(_put(f"k{i:02}", i)) for i in range(40)))
+    # The writes of one turn of the loop go out in one transaction (group commit on the
+    # loop); each caller returns only once its write is committed.
+    seen: list[int] = []
+
+    async def put(i: int) -> int:
+        value = await direct.write(_put(f"k{i:02}", i))
+        with sqlite3.connect(direct._path) as other:  # committed, not just buffered
+            seen.append(len(_rows(other)))
+        other.close()
+        return value
+
+    results = await asyncio.gather(*(put(i) for i in range(40)))
     assert results == list(range(40))
     assert await direct.read(_rows) == [(f"k{i:02}", i) for i in range(40)]
-    assert direct.commits == 40
+    assert min(seen) >= 1
+    assert direct.commits < 40  # shared: a few rounds, not one commit a write
+
+
+async def test_a_single_writer_commits_each_write_at_once(direct: DirectSqlite) -> None:
+    # One writer at a time (one client): no round to wait for, each write commits inline.
+    for i in range(5):
+        others_ran: list[bool] = []
+        asyncio.get_running_loop().call_soon(others_ran.append, True)
+        await direct.write(_put(f"k{i}", i))
+        assert others_ran == []
+        await asyncio.sleep(0)  # the next turn of the loop
+    assert direct.commits == 5
 
 
 async def test_a_failing_write_does_not_undo_the_others_in_its_group(
@@ -135,13 +158,13 @@ async def test_the_log_is_rewound_under_steady_writes(
 ) -> None:
     # A passive checkpoint never caught up with a log written to all the time, so the log
     # was never rewound and grew by every commit (hundreds of MB a minute under load).
-    monkeypatch.setattr("flowrunner.storage.sql.direct.connection.CHECKPOINT_EVERY", 50)
+    monkeypatch.setattr("flowrunner.storage.sql.direct.connection.CHECKPOINT_EVERY", 10)
     wal = tmp_path / "d.db-wal"
 
     # Writes go on while a checkpoint copies the log (what the passive pass never caught up
     # with), but at most ``ahead`` commits' worth: a busy machine's slow fsync must not let
     # them outrun it without bound, or the log's size would measure the machine.
-    ahead = 100
+    ahead = 20
     began: dict[asyncio.Task[None], int] = {}
 
     async def keep_pace() -> None:
@@ -151,16 +174,23 @@ async def test_the_log_is_rewound_under_steady_writes(
         if direct.commits - began.setdefault(running, direct.commits) >= ahead:
             await asyncio.wait([running])
 
+    def put_page(key: str) -> Callable[[sqlite3.Connection], None]:
+        # A page of its own a row: the log grows with the writes however they are grouped.
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO t VALUES (?, randomblob(4000))", (key,))
+
+        return work
+
     async def writer(n: int) -> None:
         for i in range(250):
-            await direct.write(_put(f"w{n}-{i:03}", i))
+            await direct.write(put_page(f"w{n}-{i:03}"))
             await asyncio.sleep(0)  # other work of the loop between writes, as in a server
             await keep_pace()
 
     await asyncio.gather(*(writer(n) for n in range(8)))
-    assert direct.commits > 1000  # mostly inline; some grouped while a checkpoint ran
+    assert direct.commits > 50  # several checkpoints' worth (eight writers share rounds)
     assert began  # writes went on while checkpoints ran
-    # Unrewound, these 2000 commits (two 4 KB pages each) make a 17 MB log; rewound every
-    # 50 commits or so, it stays at a few hundred commits' worth at most.
+    # Unrewound, these 2000 rows (a 4 KB page each) make a log of over 8 MB; rewound every
+    # 10 commits or so, it stays at a few dozen commits' worth at most.
     assert wal.stat().st_size < 6 * 1024 * 1024
     assert len(await direct.read(_rows)) == 2000

@@ -15,6 +15,6 @@ text, ``sqlite.time_text``, NULL for None), so either path reads the other's row
 conformance suite runs on SQLite both ways.
 
 The modules are imported by name (``direct.connection``, ``direct.executions``,
-``direct.reads``), not from here: ``database.py`` needs the connection before the stores that
-build on it exist.
+``direct.reads``; ``direct.rows``, the row codec PostgreSQL's path shares), not from here:
+``database.py`` needs the connection before the stores that build on it exist.
 """

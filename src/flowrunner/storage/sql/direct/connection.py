@@ -1,24 +1,34 @@
 """``DirectSqlite``: whole transactions on a plain ``sqlite3`` connection, one thread hop each,
 with group commit (why: see the package's docstring).
 
-Writes are group-committed: when a write arrives while another commits, it waits and goes out
-with every other write that arrived meanwhile, in one ``BEGIN IMMEDIATE … COMMIT`` (each in its
-own savepoint, so one write's error never undoes another's). An idle store commits at once: no
-added latency. Every caller's write is committed before its call returns.
+A single writer's transactions run inline on the event loop's own connection, at once: unless
+another writer holds the lock, a write takes 20-60 µs where a thread hop costs ~130 µs. That
+connection is opened with no busy wait (``timeout=0``) and no automatic checkpoint, so it can
+never block the loop on a lock; if the database is locked (another process, the thread's
+group, a checkpoint) the write goes to the thread, which waits for it.
 
-Most transactions do not even hop: unless another writer holds the lock, a write runs inline
-on the event loop's own connection, opened with no busy wait (``timeout=0``) and no automatic
-checkpoint, so it can never block the loop on a lock; it takes 20-60 µs where a hop costs
-~130 µs. If the database is locked (another process, the thread's group commit, a checkpoint)
-it falls back to the thread.
+Concurrent writers share commits (group commit on the loop). Once two writes arrive in the same
+turn of the event loop, writes are committed in rounds: each write of a turn joins that turn's
+round, and the round is committed at the start of the next turn in one inline ``BEGIN
+IMMEDIATE … COMMIT``, each write in its own savepoint (one write's error never undoes
+another's). Every caller's ``write`` returns only after the commit that holds its write, so a
+run's checkpoint is durable before its next node starts, as before; what is shared is the
+transaction's fixed cost (BEGIN, COMMIT, the pages of the tables and indexes every run's write
+touches: the executions row's page, the event and checkpoint tables' last pages), which was a
+third of a run's storage CPU. Runs woken by the same commit reach their next write in the same
+turn, so rounds stay full under load; a round of one write switches back to committing at once.
+The cost is one turn of the loop of latency per write while rounds are on. Writes queued for
+the thread are group-committed the same way: those that arrive while it commits go out
+together in its next transaction.
 
 Checkpoints of the write-ahead log (which fsync) run on the thread every ``CHECKPOINT_EVERY``
-commits. A checkpoint racing steady writes never catches up with the log, so the log was never
-rewound: it grew by ~270 KB a run (350 MB in a minute of load) and every commit got slower as
-its index grew. So a passive pass copies most of the log while writers go on, then a RESTART
-pass under the writer lock (this process's writers queue; the loop itself never waits) copies
-the tail, waits out the readers still in the log, and the next commit writes the log from its
-start again.
+writes committed (writes, not commits: a shared commit logs more pages). A checkpoint racing
+steady writes never catches up with the log, so the log was never rewound: it grew by
+~270 KB a run (350 MB in a minute of load) and every commit got slower as its index grew. So
+a passive pass copies most of the log while writers go on, then a RESTART pass under the
+writer lock (this process's writers queue; the loop itself never waits) copies the tail,
+waits out the readers still in the log, and the next commit writes the log from its start
+again.
 
 Writes also hold the ``Database``'s writer lock, so they queue with SQLAlchemy's writers of
 this process instead of spinning on SQLite's file lock; writers in other processes wait on
@@ -78,8 +88,12 @@ class DirectSqlite:
         self._conn: sqlite3.Connection | None = None
         self._sa: Connection | None = None
         self._queue: list[_Pending[Any]] = []
+        self._round: list[_Pending[Any]] = []  # writes of this loop turn, committed at its end
+        self._rounds = False  # concurrent writers seen: writes are committed in rounds
+        self._turn_writes = 0  # immediate writes in this turn of the loop
         self._committer: asyncio.Task[None] | None = None
         self.commits = 0
+        self._unchecked = 0  # writes committed since the last checkpoint began
         """Write transactions committed so far (each holds one or more writes)."""
 
     async def read(self, work: Work[T]) -> T:
@@ -103,24 +117,35 @@ class DirectSqlite:
 
     async def write(self, work: Work[T]) -> T:
         """``work`` in a write transaction, committed (possibly with others') before return."""
-        # Inline transactions run to completion on the loop, so they never overlap each other;
-        # only another writer (the thread's group, SQLAlchemy's, another process) sends a
-        # write to the queue. Concurrent writes have no order between them to keep.
-        if not (self._writer_lock and self._writer_lock.locked()):
+        loop = asyncio.get_running_loop()
+        pending: _Pending[T] = _Pending(work, loop.create_future())
+        if self._writer_lock and self._writer_lock.locked():
+            self._to_thread([pending])  # another writer of this process: wait on the thread
+        elif not self._rounds:
+            # No other writer seen lately: commit at once, inline, no waiting at all. A second
+            # write in the same turn of the loop means concurrent callers: batch from then on.
+            if self._turn_writes == 0:
+                loop.call_soon(self._turn_ended)
+            self._turn_writes += 1
+            if self._turn_writes > 1:
+                self._rounds = True
             done, result = self._try_inline("BEGIN IMMEDIATE", work)
             if done:
                 self._committed()
                 return cast(T, result)
-        loop = asyncio.get_running_loop()
-        pending: _Pending[T] = _Pending(work, loop.create_future())
-        self._queue.append(pending)
-        if self._committer is None:
-            self._committer = loop.create_task(self._commit_queued())
-        # The commit task owns the write: a canceled caller (its future canceled) stops
-        # waiting, the write still completes or fails as a whole with its group.
+            self._to_thread([pending])
+        else:
+            # Joins the writes that arrive in this turn of the event loop; the first one
+            # schedules their commit for the next turn (see _commit_round).
+            if not self._round:
+                loop.call_soon(self._commit_round)
+            self._round.append(pending)
+        # The commit owns the write: a canceled caller (its future canceled) stops waiting,
+        # the write still completes or fails as a whole with its group.
         return await pending.future
 
     async def close(self) -> None:
+        self._commit_round()  # the writes of this turn, if any: their callback may not run
         if self._committer is not None:
             await asyncio.wait([self._committer])
         if self._checkpointing is not None:
@@ -158,6 +183,71 @@ class DirectSqlite:
             raise
         return True, result
 
+    def _commit_round(self) -> None:
+        """Commit the writes that arrived in the last turn of the loop in one inline
+        transaction, each in its own savepoint; the whole round goes to the thread if the
+        database is locked (nothing of it was done)."""
+        group, self._round = self._round, []
+        if not group:
+            return
+        if len(group) == 1:
+            self._rounds = False  # alone again: the next write commits at once
+        if self._writer_lock and self._writer_lock.locked():
+            self._to_thread(group)
+            return
+        try:
+            conn = self._inline_connection()
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            self._to_thread(group)  # locked: the thread waits for it instead of the loop
+            return
+        try:
+            if len(group) == 1:  # no other write to protect: no savepoint
+                only = group[0]
+                try:
+                    only.result = only.work(conn)
+                except Exception as exc:
+                    if _is_busy(exc):
+                        raise
+                    only.error = _own_error(exc)
+            else:
+                for p in group:
+                    conn.execute("SAVEPOINT step")
+                    try:
+                        p.result = p.work(conn)
+                    except Exception as exc:
+                        if _is_busy(exc):
+                            raise
+                        conn.execute("ROLLBACK TO step")
+                        p.error = _own_error(exc)
+                    conn.execute("RELEASE step")
+            if len(group) == 1 and group[0].error is not None:
+                conn.execute("ROLLBACK")  # its only write failed: nothing to commit
+            else:
+                conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if _is_busy(exc):
+                for p in group:
+                    p.result, p.error = None, None
+                self._to_thread(group)  # rolled back: the thread runs them again
+                return
+            error = translate(exc) if isinstance(exc, sqlite3.Error) else exc
+            for p in group:
+                p.error = error
+        else:
+            self._committed(len(group))
+        _settle(group)
+
+    def _turn_ended(self) -> None:
+        self._turn_writes = 0
+
+    def _to_thread(self, group: list[_Pending[Any]]) -> None:
+        self._queue.extend(group)
+        if self._committer is None:
+            self._committer = asyncio.get_running_loop().create_task(self._commit_queued())
+
     def _inline_connection(self) -> sqlite3.Connection:
         if self._inline is None:
             conn = sqlite3.connect(
@@ -172,11 +262,15 @@ class DirectSqlite:
             self._inline = conn
         return self._inline
 
-    def _committed(self) -> None:
+    def _committed(self, writes: int = 1) -> None:
         self.commits += 1
-        if self.commits % CHECKPOINT_EVERY == 0 and (
+        # Counted in writes, not commits: a shared commit logs more pages than a single one,
+        # and the log between two checkpoints must stay as small as it was.
+        self._unchecked += writes
+        if self._unchecked >= CHECKPOINT_EVERY and (
             self._checkpointing is None or self._checkpointing.done()
         ):
+            self._unchecked = 0
             self._checkpointing = asyncio.get_running_loop().create_task(self._checkpoint())
 
     async def _checkpoint(self) -> None:
@@ -188,7 +282,7 @@ class DirectSqlite:
             await loop.run_in_executor(self._executor(), self._run_checkpoint, "RESTART")
 
     def _run_checkpoint(self, mode: str) -> None:
-        # A busy checkpoint (a long reader) is simply retried after CHECKPOINT_EVERY commits.
+        # A busy checkpoint (a long reader) is simply retried after CHECKPOINT_EVERY writes.
         with contextlib.suppress(sqlite3.Error):
             self._connection().execute(f"PRAGMA wal_checkpoint({mode})")
 
@@ -212,14 +306,8 @@ class DirectSqlite:
                     for p in group:
                         p.error = error
                 else:
-                    self._committed()
-                for p in group:
-                    if p.future.done():
-                        continue
-                    if p.error is not None:
-                        p.future.set_exception(p.error)
-                    else:
-                        p.future.set_result(p.result)
+                    self._committed(len(group))
+                _settle(group)
         finally:
             self._committer = None
 
@@ -282,8 +370,7 @@ class DirectSqlite:
                     p.result = p.work(conn)
                 except Exception as exc:
                     conn.execute("ROLLBACK TO step")
-                    p.error = translate(exc) if isinstance(exc, sqlite3.Error) else exc
-                    p.error.__cause__ = exc if p.error is not exc else None
+                    p.error = _own_error(exc)
                 conn.execute("RELEASE step")
             conn.execute("COMMIT")
         except BaseException:
@@ -305,3 +392,22 @@ def _is_busy(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and (
         "locked" in str(exc) or "busy" in str(exc)
     )
+
+
+def _own_error(exc: Exception) -> BaseException:
+    """What the caller of a write that failed on its own sees (its savepoint rolled back)."""
+    if not isinstance(exc, sqlite3.Error):
+        return exc
+    error = translate(exc)
+    error.__cause__ = exc
+    return error
+
+
+def _settle(group: list[_Pending[Any]]) -> None:
+    for p in group:
+        if p.future.done():  # its caller was canceled: the write stood or fell all the same
+            continue
+        if p.error is not None:
+            p.future.set_exception(p.error)
+        else:
+            p.future.set_result(p.result)

@@ -20,7 +20,6 @@ from flowrunner.storage.records import (
     Clock,
     Execution,
     ExecutionEvent,
-    JSONValue,
     NewCheckpoint,
     NewDelivery,
     NewEvent,
@@ -28,47 +27,21 @@ from flowrunner.storage.records import (
 )
 from flowrunner.storage.sql.database import Database
 from flowrunner.storage.sql.direct.connection import DirectSqlite
-from flowrunner.storage.sql.executions import SqlExecutions
-from flowrunner.storage.sql.sqlite import optional_text_time, optional_time_text, time_text
-
-COLUMNS = Execution.__slots__
-# Where a running execution is comes from its position row (see tables.py).
-_POSITIONED = {
-    "progress": "COALESCE(p.progress, e.progress)",
-    "current_node": "COALESCE(p.current_node, e.current_node)",
-}
-_SELECT = (
-    f"SELECT {', '.join(_POSITIONED.get(c, f'e.{c}') for c in COLUMNS)} FROM executions e"
-    " LEFT JOIN execution_positions p ON p.execution_id = e.id"
-    " WHERE e.id = ? AND e.account_id = ?"
+from flowrunner.storage.sql.direct.rows import (
+    EXECUTION_COLUMNS,
+    SELECT_EXECUTIONS,
+    SQLITE_ROWS,
+    dump_json,
 )
-_JSON = frozenset({"input", "output", "error", "usage", "wait"})
-_TIMES = frozenset({"created_at", "started_at", "finished_at", "lease_expires_at", "wake_at"})
+from flowrunner.storage.sql.executions import SqlExecutions
+from flowrunner.storage.sql.sqlite import time_text
 
-
-def _dump(value: JSONValue) -> str | None:
-    return None if value is None else jsontext.dumps(value)
-
-
-def _load(text: str | None) -> Any:
-    return None if text is None else jsontext.loads(text)
-
-
-def _execution(row: Sequence[Any]) -> Execution:
-    values = dict(zip(COLUMNS, row, strict=True))
-    for name in _JSON:
-        values[name] = _load(values[name])
-    for name in _TIMES:
-        values[name] = optional_text_time(values[name])
-    return Execution(**values)
-
-
-def _column(name: str, value: Any) -> Any:
-    if name in _JSON:
-        return _dump(value)
-    if name in _TIMES:
-        return optional_time_text(value)
-    return value
+COLUMNS = EXECUTION_COLUMNS
+_SELECT = f"{SELECT_EXECUTIONS} WHERE e.id = ? AND e.account_id = ?"
+# The codec's, under the names the writes below use.
+_dump = dump_json
+_execution = SQLITE_ROWS.execution
+_column = SQLITE_ROWS.column
 
 
 def get(conn: sqlite3.Connection, account_id: str, execution_id: str) -> Execution:

@@ -10,25 +10,18 @@ from __future__ import annotations
 
 import sqlite3
 
-from flowrunner import jsontext
 from flowrunner.errors import NotFound
-from flowrunner.storage.pagination import clamp_limit, encode_cursor
+from flowrunner.storage.pagination import clamp_limit
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 from flowrunner.storage.records import Clock, Flow, Page, Secret
 from flowrunner.storage.sql.database import Database
 from flowrunner.storage.sql.direct.connection import DirectSqlite
+from flowrunner.storage.sql.direct.rows import SELECT_FLOWS, SELECT_SECRETS, SQLITE_ROWS
 from flowrunner.storage.sql.flows import SqlFlows
 from flowrunner.storage.sql.secrets import SqlSecrets
-from flowrunner.storage.sql.sqlite import optional_text_time, text_time
 
-_FLOW = (
-    "SELECT id, account_id, name, description, tags, current_version, created_at, updated_at,"
-    " deleted_at FROM flows WHERE id = ? AND account_id = ?"
-)
-_SECRETS = (
-    "SELECT account_id, key, ciphertext, key_id, metadata, created_at, updated_at"
-    " FROM secrets WHERE account_id = ? ORDER BY key LIMIT ?"
-)
+_FLOW = f"{SELECT_FLOWS} WHERE id = ? AND account_id = ?"
+_SECRETS = f"{SELECT_SECRETS} WHERE account_id = ? ORDER BY key LIMIT ?"
 
 
 class DirectFlows(SqlFlows):
@@ -67,21 +60,9 @@ def _flow(
 ) -> Flow | None:
     sql = _FLOW if include_deleted else f"{_FLOW} AND deleted_at IS NULL"
     row = conn.execute(sql, (flow_id, account_id)).fetchone()
-    if row is None:
-        return None
-    tags = tuple(jsontext.loads(row[4]))
-    return Flow(
-        row[0], row[1], row[2], row[3], tags, row[5],
-        text_time(row[6]), text_time(row[7]), optional_text_time(row[8]),
-    )  # fmt: skip
+    return None if row is None else SQLITE_ROWS.flow(row)
 
 
 def _first_secrets(conn: sqlite3.Connection, account_id: str, limit: int) -> Page[Secret]:
     rows = conn.execute(_SECRETS, (account_id, limit + 1)).fetchall()
-    items = [
-        Secret(
-            r[0], r[1], bytes(r[2]), r[3], jsontext.loads(r[4]), text_time(r[5]), text_time(r[6])
-        )
-        for r in rows[:limit]
-    ]
-    return Page(items, encode_cursor(items[-1].key) if len(rows) > limit else None)
+    return SQLITE_ROWS.secrets_page(rows, limit)

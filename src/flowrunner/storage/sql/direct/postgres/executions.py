@@ -18,15 +18,12 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from flowrunner import jsontext
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.records import (
     Clock,
     Execution,
     ExecutionEvent,
-    JSONValue,
     NewCheckpoint,
     NewDelivery,
     NewEvent,
@@ -35,25 +32,21 @@ from flowrunner.storage.records import (
 from flowrunner.storage.sql.database import Database
 from flowrunner.storage.sql.direct.postgres.connection import DirectPostgres
 from flowrunner.storage.sql.direct.postgres.notices import ENDED_CHANNEL
+from flowrunner.storage.sql.direct.rows import (
+    EXECUTION_COLUMNS,
+    POSTGRES_ROWS,
+    SELECT_EXECUTIONS,
+    dump_json,
+)
 from flowrunner.storage.sql.executions import SqlExecutions
 
-COLUMNS = Execution.__slots__
+COLUMNS = EXECUTION_COLUMNS
 _RETURNING = ", ".join(COLUMNS)
-# Where a running execution is comes from its position row (see tables.py).
-_POSITIONED = {
-    "progress": "COALESCE(p.progress, e.progress)",
-    "current_node": "COALESCE(p.current_node, e.current_node)",
-}
-_GET = (
-    f"SELECT {', '.join(_POSITIONED.get(c, f'e.{c}') for c in COLUMNS)} FROM executions e"
-    " LEFT JOIN execution_positions p ON p.execution_id = e.id"
-    " WHERE e.id = $1 AND e.account_id = $2"
-)
+_GET = f"{SELECT_EXECUTIONS} WHERE e.id = $1 AND e.account_id = $2"
 _INSERT = (
     f"INSERT INTO executions ({_RETURNING}) VALUES"
     f" ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})"
 )
-_JSON = frozenset({"input", "output", "error", "usage", "wait"})
 _FINAL = "('completed', 'failed', 'canceled')"
 # The webhook outbox rows of a write, from parallel arrays; an entry whose endpoint is gone is
 # dropped (the EXISTS guard) rather than failing the write. ``{after}`` names the WITH clause
@@ -69,23 +62,10 @@ _OUTBOX = (
 )
 
 
-def _dump(value: JSONValue) -> str | None:
-    return None if value is None else jsontext.dumps(value)
-
-
-def _load(text: str | None) -> Any:
-    return None if text is None else jsontext.loads(text)
-
-
-def _execution(row: asyncpg.Record) -> Execution:
-    values = dict(zip(COLUMNS, row, strict=True))
-    for name in _JSON:
-        values[name] = _load(values[name])
-    return Execution(**values)
-
-
-def _column(name: str, value: Any) -> Any:
-    return _dump(value) if name in _JSON else value
+# The codec's, under the names the writes below use.
+_dump = dump_json
+_execution = POSTGRES_ROWS.execution
+_column = POSTGRES_ROWS.column
 
 
 def _outbox_args(
