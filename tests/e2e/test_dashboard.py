@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import pytest_asyncio
+from playwright.async_api import Browser as Chromium
 from playwright.async_api import Locator, Page, Route, ViewportSize, async_playwright, expect
 
 from tests.conftest import HANG_GUARD
@@ -28,6 +30,9 @@ from tests.http_server import running_server
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.slow,
+    # One Chromium for the module (launching one costs seconds), so the tests share its loop;
+    # each test still gets a fresh browser context (its own cookies, storage and page).
+    pytest.mark.asyncio(loop_scope="module"),
     pytest.mark.skipif(
         not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"
     ),
@@ -55,7 +60,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield running
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def client(server: Server) -> AsyncIterator[httpx.AsyncClient]:
     async with server.client() as http:
         yield http
@@ -97,32 +102,40 @@ class Browser:
         return path
 
 
-@pytest.fixture
-async def browser(server: Server) -> AsyncIterator[Browser]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def chromium() -> AsyncIterator[Chromium]:
     async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            context = await chromium.new_context(viewport=LAPTOP)
-            page = await context.new_page()
-            page.set_default_timeout(HANG_GUARD * 1000)
-            seen = Browser(page, server)
-            local = urlsplit(server.url).netloc
-
-            async def guard(route: Route) -> None:
-                # The dashboard must work offline: anything not on our origin is refused.
-                if urlsplit(route.request.url).netloc != local:
-                    seen.offsite.append(route.request.url)
-                    await route.abort()
-                else:
-                    await route.continue_()
-
-            await page.route("**/*", guard)
-            page.on("pageerror", lambda error: seen.errors.append(str(error)))
-            yield seen
-            assert seen.offsite == [], "the page reached outside its origin"
-            assert seen.errors == [], "the page threw"
+            yield launched
         finally:
-            await chromium.close()
+            await launched.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def browser(server: Server, chromium: Chromium) -> AsyncIterator[Browser]:
+    context = await chromium.new_context(viewport=LAPTOP)
+    try:
+        page = await context.new_page()
+        page.set_default_timeout(HANG_GUARD * 1000)
+        seen = Browser(page, server)
+        local = urlsplit(server.url).netloc
+
+        async def guard(route: Route) -> None:
+            # The dashboard must work offline: anything not on our origin is refused.
+            if urlsplit(route.request.url).netloc != local:
+                seen.offsite.append(route.request.url)
+                await route.abort()
+            else:
+                await route.continue_()
+
+        await page.route("**/*", guard)
+        page.on("pageerror", lambda error: seen.errors.append(str(error)))
+        yield seen
+        assert seen.offsite == [], "the page reached outside its origin"
+        assert seen.errors == [], "the page threw"
+    finally:
+        await context.close()
 
 
 async def test_login_rejects_a_wrong_password_then_logs_in_and_out(browser: Browser) -> None:

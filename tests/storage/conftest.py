@@ -48,7 +48,11 @@ def postgres_database(postgres_server: str) -> Iterator[str]:
     yield from scratch_postgres_database(postgres_server, migrate=True)
 
 
-def scratch_postgres_database(server: str, *, migrate: bool) -> Iterator[str]:
+def scratch_postgres_database(
+    server: str, *, migrate: bool, template: str | None = None
+) -> Iterator[str]:
+    """A database of its own, dropped at the end: empty, migrated to head (``migrate``) or a
+    copy of the database named ``template`` (no one may be connected to it meanwhile)."""
     name = f"flowrunner_test_{os.getpid()}_{os.urandom(3).hex()}"
     admin_dsn = make_url(server).set(drivername="postgresql").render_as_string(False)
     url = make_url(server).set(database=name).render_as_string(False)
@@ -60,7 +64,8 @@ def scratch_postgres_database(server: str, *, migrate: bool) -> Iterator[str]:
         finally:
             await conn.close()
 
-    run_async(admin, f'CREATE DATABASE "{name}"')
+    copy = f' TEMPLATE "{template}"' if template else ""
+    run_async(admin, f'CREATE DATABASE "{name}"{copy}')
     try:
         if migrate:
             run_async(upgrade, url)
