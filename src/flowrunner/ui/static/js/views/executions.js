@@ -31,7 +31,7 @@ export async function renderExecutions(main) {
       page = await api('GET', `/executions${asked}`);
       if (mine !== generation) return;
     } catch (error) {
-      results.replaceChildren(alertBox(error.message));
+      if (mine === generation) results.replaceChildren(alertBox(error.message));
       return;
     }
     const rows = await Promise.all(page.items.map(async (run) =>
@@ -41,6 +41,7 @@ export async function renderExecutions(main) {
         h('td', {}, statusBadge(run.status)),
         h('td', {}, when(run.created_at)),
         h('td', { class: 'num' }, ms(run.duration_ms)))));
+    if (mine !== generation) return; // a newer load started while the flow names came in
     results.replaceChildren(
       rows.length
         ? h('table', { class: 'list', id: 'executions' },

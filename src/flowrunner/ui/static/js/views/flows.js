@@ -21,7 +21,7 @@ export async function renderFlows(main) {
       page = await api('GET', `/flows${query({ name: search.value.trim(), tag: tag.value.trim(), limit: PAGE, cursor })}`);
       if (mine !== generation) return;
     } catch (error) {
-      results.replaceChildren(alertBox(error.message));
+      if (mine === generation) results.replaceChildren(alertBox(error.message));
       return;
     }
     const rows = page.items.map((flow) =>
