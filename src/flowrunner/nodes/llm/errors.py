@@ -11,7 +11,8 @@
         ├── LLMUnreachable       llm_unreachable: cannot connect to the endpoint
         ├── LLMOutputInvalid     llm_output_invalid: structured output still invalid after
         │                        the repair attempts
-        └── LLMBudgetExceeded    llm_budget_exceeded: the account's monthly token budget is spent
+        └── LLMBudgetExceeded    llm_budget_exceeded: the call does not fit in what is left
+                                 of the account's monthly token budget
 
 Messages never quote the request (it may hold a secret); they name the node, the provider
 and the provider's own error text.
