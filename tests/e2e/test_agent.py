@@ -152,6 +152,43 @@ async def test_an_agent_calls_mcp_script_stored_flow_and_node_tools_and_its_usag
     assert leaks(server.log.read_bytes(), API_KEY) == []
 
 
+async def test_max_steps_exhausted_fails_the_run_with_the_conversation_so_far(
+    client: httpx.AsyncClient, models: ModelServer
+) -> None:
+    text = f"""metadata: {{name: loop}}
+nodes:
+  think:
+    type: agent
+    params:
+      provider: openai
+      model: scripted-agent-loop
+      base_url: {models.openai_url}
+      api_key: ${{secrets.LLM_KEY}}
+      prompt: Shout it
+      max_steps: 2
+      tools:
+        - name: shout
+          parameters: {{type: object, properties: {{text: {{type: string}}}}}}
+          script: return args.text.toUpperCase();
+"""
+    execution_id = await start_run(client, await create_flow(client, text), {})
+    run = await finished_run(client, execution_id)
+    assert run["status"] == "failed", run
+    error = run["error"]
+    assert (error["code"], error["node_id"]) == ("agent_max_steps", "think")
+    assert "max_steps (2)" in error["message"]
+    conversation = error["details"]["conversation"]
+    assert [m["role"] for m in conversation] == ["user", "assistant", "tool", "assistant", "tool"]
+    assert conversation[2]["content"] == "SHOUT IT"
+    assert error["details"]["steps"] == 2
+    assert len(models.state.requests) == 2
+    # The node's failed event carries it too, and the key is in none of it.
+    events = await stored_events(client, execution_id)
+    failed = next(e for e in events if e["type"] == "node" and e["data"]["state"] == "failed")
+    assert failed["data"]["error"]["details"]["conversation"] == conversation
+    assert leaks(json.dumps([run, events]).encode(), API_KEY) == []
+
+
 async def test_the_monthly_budget_stops_an_agent_between_steps(
     tmp_path: Path, models: ModelServer
 ) -> None:
