@@ -87,6 +87,21 @@ _CONTEXT_WORDS = (
 _FILTER_WORDS = ("content_filter", "content filter", "content_policy", "safety")
 
 
+def answer_error(
+    provider: str, status: int, body: object, fallback: str, headers: Mapping[str, str]
+) -> LLMError:
+    """The error for an SDK's ``APIStatusError``: its ``status_code``, ``body``, ``message``
+    (``fallback``) and ``response.headers``. Both wire formats put the details under
+    ``error`` (OpenAI: ``{message, type, code}``; Anthropic: ``{type, message}``); some
+    OpenAI-compatible servers send them bare."""
+    found = body if isinstance(body, Mapping) else {}
+    inner = found.get("error", found)
+    detail: Mapping[str, Any] = inner if isinstance(inner, Mapping) else {}
+    code = detail.get("code") or detail.get("type")
+    message = str(detail.get("message") or fallback)
+    return status_error(provider, status, message, headers, str(code) if code else None)
+
+
 def status_error(
     provider: str, status: int, message: str, headers: Mapping[str, str], code: str | None
 ) -> LLMError:
