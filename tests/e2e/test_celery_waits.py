@@ -56,8 +56,7 @@ async def test_a_waiting_run_frees_its_worker_is_woken_and_signaled_through_a_wo
                 "the nap to wait durably",
             )
             assert napping["waiting_for"] == {"node_id": "nap", "kind": "timer"}
-            # Its ``waiting`` event is written just after the status (a kill -9 between the
-            # two loses that one event): the history says it waits before the worker dies.
+            # Its ``waiting`` event is stored before its status: the history says it waits.
             await _until_waiting_event(client, run_id)
             # The run holds nothing on the worker: killed now, it takes nothing with it.
             first.kill()
