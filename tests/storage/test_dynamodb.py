@@ -15,6 +15,7 @@ from flowrunner.config import Settings
 from flowrunner.errors import StorageError, StorageUnavailable
 from flowrunner.storage import InvalidCursor, NewEvent, create_store, open_store
 from flowrunner.storage.dynamodb import DynamoStore, paging
+from flowrunner.storage.records import appended
 from tests.dynamodb_server import ENDPOINT_ENV, free_port
 from tests.storage.backends import FakeClock
 from tests.storage.dynamodb_backend import aws_session, unique_prefix
@@ -229,6 +230,39 @@ async def test_large_appends_are_cut_into_contiguous_batches(dynamo: DynamoStore
     assert [(e.seq, e.data["i"]) for e in tail] == [(s, s - 1) for s in range(121, 126)]
     heavy_back = await dynamo.executions.list_events(account.id, run.id, after_seq=250)
     assert [len(e.data["blob"]) for e in heavy_back] == [150_000] * 4
+
+
+async def test_a_final_write_takes_the_next_free_number_after_another_processs_append(
+    dynamo: DynamoStore, dynamodb_endpoint: str, clock: FakeClock
+) -> None:
+    other = _store(dynamodb_endpoint, clock, dynamo.table.name.removesuffix("-main"))
+    await other.connect()
+    try:
+        account = await dynamo.accounts.create("ada", "h")
+        # One batch (the transaction's own retry), and past one (the earlier batch's).
+        for size in (3, 120):
+            run = await dynamo.executions.create(
+                account.id, flow_id="f", flow_version=1, status="running"
+            )
+            await dynamo.executions.append_events(account.id, run.id, [NewEvent("a")])
+            # Another process appends: this store's idea of the next number (2) is stale
+            # now, so its final write loses the race for it and goes on at the next free one.
+            await other.executions.append_events(account.id, run.id, [NewEvent("b")] * 2)
+            last = [NewEvent("n", {"i": i}) for i in range(size)] + [NewEvent("complete")]
+            done = await dynamo.executions.update(
+                account.id, run.id, expected_status=["running"], status="completed", events=last
+            )
+            assert done.status == "completed"
+            assert done.last_event_seq == size + 4
+            events = await other.executions.list_events(account.id, run.id)
+            assert [e.seq for e in events] == list(range(1, size + 5))
+            assert [e.type for e in events[3:]] == ["n"] * size + ["complete"]
+            assert [(e.seq, e.type, e.data) for e in appended(done, last)] == [
+                (e.seq, e.type, e.data) for e in events[3:]
+            ]
+            assert (await other.executions.get(account.id, run.id)).last_event_seq == size + 4
+    finally:
+        await other.close()
 
 
 async def test_expiring_kv_entries_carry_dynamodb_ttl_and_are_purged_by_index(

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 
 from flowrunner.errors import Conflict, NotFound
-from flowrunner.storage import Account, NewCheckpoint, NewEvent, Store
-from flowrunner.storage.records import DETACHED_KEY_PREFIX
+from flowrunner.storage import Account, Execution, NewCheckpoint, NewDelivery, NewEvent, Store
+from flowrunner.storage.records import DETACHED_KEY_PREFIX, appended
 from tests.storage.backends import FakeClock
 
 
@@ -186,6 +186,85 @@ async def test_concurrent_batches_stay_contiguous(store: Store, account: Account
         assert seqs == list(range(seqs[0], seqs[0] + 20))
     all_seqs = sorted(e.seq for batch in batches for e in batch)
     assert all_seqs == list(range(1, 201))
+
+
+async def test_a_final_status_and_its_events_are_stored_in_one_write(
+    store: Store, account: Account, clock: FakeClock
+) -> None:
+    runs = store.executions
+    run_id = await _run(store, account)
+    hook = await store.webhooks.create_endpoint(
+        account.id, url="https://example.test/h", events=["*"], secret="s"
+    )
+    await runs.update(account.id, run_id, status="running")
+    await runs.append_events(account.id, run_id, [NewEvent("status", {"status": "running"})])
+    await runs.save_checkpoint(account.id, run_id, shared={}, next_node="b", results={})
+    at = clock.now - timedelta(seconds=1)
+    last = [
+        NewEvent("node", {"node_id": "b", "state": "finished"}, at),
+        NewEvent("complete", {"status": "completed", "output": [1]}, at),
+    ]
+    done = await runs.update(
+        account.id,
+        run_id,
+        expected_status=["running"],
+        status="completed",
+        output=[1],
+        release_lease=True,
+        drop_checkpoint=True,
+        outbox=[NewDelivery(hook.id, "execution.completed", {"id": run_id})],
+        events=last,
+    )
+    assert done.status == "completed"
+    assert done.last_event_seq == 3
+    assert appended(done, last) == (await runs.list_events(account.id, run_id))[1:]
+    events = await runs.list_events(account.id, run_id)
+    assert [(e.seq, e.type) for e in events] == [(1, "status"), (2, "node"), (3, "complete")]
+    assert events[2].data == {"status": "completed", "output": [1]}
+    assert [e.created_at for e in events[1:]] == [at, at]
+    assert await runs.get(account.id, run_id) == done
+    assert await runs.get_checkpoint(account.id, run_id) is None
+    deliveries = (await store.webhooks.list_deliveries(account.id)).items
+    assert [d.event_type for d in deliveries] == ["execution.completed"]
+    # A racing writer that finds the run ended stores neither its status nor its events.
+    with pytest.raises(Conflict):
+        await runs.update(
+            account.id,
+            run_id,
+            expected_status=["queued", "running"],
+            status="canceled",
+            events=[NewEvent("status", {"status": "canceled"})],
+        )
+    assert (await runs.get(account.id, run_id)).status == "completed"
+    assert len(await runs.list_events(account.id, run_id)) == 3
+    assert (await runs.get(account.id, run_id)).last_event_seq == 3
+
+
+async def test_final_events_stay_gap_free_among_concurrent_appends(
+    store: Store, account: Account
+) -> None:
+    runs = store.executions
+    run_id = await _run(store, account, status="running")
+    last = [NewEvent("node", {"i": i}) for i in range(3)] + [NewEvent("complete")]
+
+    async def appender(w: int) -> None:
+        for i in range(10):
+            await runs.append_events(account.id, run_id, [NewEvent("tick", {"w": w, "i": i})])
+
+    async def finisher() -> Execution:
+        await asyncio.sleep(0)
+        return await runs.update(
+            account.id, run_id, expected_status=["running"], status="completed", events=last
+        )
+
+    _, done = await asyncio.gather(asyncio.gather(*(appender(w) for w in range(3))), finisher())
+    events = await runs.list_events(account.id, run_id, limit=1000)
+    assert [e.seq for e in events] == list(range(1, 35))
+    mine = appended(done, last)
+    assert [e.seq for e in mine] == list(range(mine[0].seq, done.last_event_seq + 1))
+    assert [(e.type, e.data) for e in events[mine[0].seq - 1 : mine[-1].seq]] == [
+        (e.type, e.data) for e in last
+    ]
 
 
 async def test_checkpoint_is_upserted_one_per_execution(store: Store, account: Account) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
@@ -222,6 +222,21 @@ class ExecutionEvent:
     type: str
     data: Mapping[str, JSONValue]
     created_at: datetime
+
+
+def appended(execution: Execution, events: Sequence[NewEvent]) -> list[ExecutionEvent]:
+    """``events`` as the ``update(events=...)`` that returned ``execution`` stored them: the
+    last one numbered ``execution.last_event_seq``, the others just before it. Each carries
+    its own ``time``; one without gets the time of this call, close to the store's (the
+    runner's events all have one)."""
+    first = execution.last_event_seq - len(events) + 1
+    now = utcnow()
+    return [
+        ExecutionEvent(
+            execution.id, execution.account_id, first + i, e.type, dict(e.data), e.time or now
+        )
+        for i, e in enumerate(events)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

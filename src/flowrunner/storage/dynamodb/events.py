@@ -55,7 +55,7 @@ Entry = tuple[str, str, str | None]
 """An event as a batch holds it: type, data JSON, and when it happened if the writer said."""
 
 
-def _slices(events: Sequence[NewEvent]) -> list[list[Entry]]:
+def batches_of(events: Sequence[NewEvent]) -> list[list[Entry]]:
     """Events cut into batches of at most 99 events and ~350 KB."""
     out: list[list[Entry]] = [[]]
     size = 0
@@ -106,7 +106,7 @@ class EventLog(ExecutionTable):
             return []
         written: list[ExecutionEvent] = []
         async with self._appending.hold((account_id, execution_id)):
-            for batch in _slices(events):
+            for batch in batches_of(events):
                 written += await self._append(account_id, execution_id, batch)
         await self._raise_counter(account_id, execution_id, written[-1].seq, position)
         return written
@@ -121,18 +121,12 @@ class EventLog(ExecutionTable):
     ) -> builtins.list[ExecutionEvent]:
         """Put ``batch`` at the next free number (with ``checkpoint``, in one transaction,
         when given), re-reading the last batch after each lost race."""
-        pk = run_pk(account_id, execution_id)
         hint = self._next_hint.pop((account_id, execution_id), None)
         for attempt in range(APPEND_ATTEMPTS):
             first = hint or await self._next_seq(account_id, execution_id)
             hint = None
             now = self._clock()
-            item = {
-                "pk": pk, "sk": seq_key("EVENT#", first), "execution_id": execution_id,
-                "account_id": account_id, "first": first, "count": len(batch),
-                "events": _batch_json(batch),
-                "created_at": ts(now),
-            }  # fmt: skip
+            item = batch_item(account_id, execution_id, first, batch, now)
             if await self._put_batch(item, checkpoint, now, outbox):
                 self._remember(account_id, execution_id, first + len(batch))
                 return _expand(item)
@@ -306,7 +300,7 @@ class EventLog(ExecutionTable):
         }
         position = {name: value for name, value in given.items() if value is not None}
         if outbox and events:
-            slices = _slices(events)
+            slices = batches_of(events)
             async with self._appending.hold((account_id, execution_id)):
                 written: list[ExecutionEvent] = []
                 for batch in slices[:-1]:
@@ -321,7 +315,7 @@ class EventLog(ExecutionTable):
             return written
         if checkpoint is None:
             return await self._append_all(account_id, execution_id, events, position)
-        slices = _slices(events) if events else [[]]
+        slices = batches_of(events) if events else [[]]
         if not events or len(slices) > 1:
             written = await self._append_all(account_id, execution_id, events, position)
             await self.save_checkpoint(
@@ -372,6 +366,17 @@ def _progress(pk: str, sk: str, table: Table) -> dict[str, Any]:
     """The transaction's check that the execution exists, which also records progress: a
     saved checkpoint resets the poison-run guard's count."""
     return table.tx_update(pk, sk, Expr().set("resume_attempts", 0), EXISTS)
+
+
+def batch_item(
+    account_id: str, execution_id: str, first: int, batch: list[Entry], now: datetime
+) -> dict[str, Any]:
+    """The item of one batch of events, numbered from ``first``."""
+    return {
+        "pk": run_pk(account_id, execution_id), "sk": seq_key("EVENT#", first),
+        "execution_id": execution_id, "account_id": account_id, "first": first,
+        "count": len(batch), "events": _batch_json(batch), "created_at": ts(now),
+    }  # fmt: skip
 
 
 def _batch_json(batch: list[Entry]) -> str:

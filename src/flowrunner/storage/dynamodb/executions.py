@@ -6,8 +6,11 @@ whole ``ExecutionStore``. Item layout: see ``execution_items``.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import random
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +18,12 @@ from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.dynamodb.accounts import EXISTS, NEW, account_pk
 from flowrunner.storage.dynamodb.client import ConditionFailed, TransactionCanceled
 from flowrunner.storage.dynamodb.codec import dump_json, time_key, ts
-from flowrunner.storage.dynamodb.events import EventLog
+from flowrunner.storage.dynamodb.events import (
+    APPEND_ATTEMPTS,
+    EventLog,
+    batch_item,
+    batches_of,
+)
 from flowrunner.storage.dynamodb.execution_items import (
     LEASE_QUEUE,
     WAIT_QUEUE,
@@ -27,7 +35,7 @@ from flowrunner.storage.dynamodb.execution_items import (
 from flowrunner.storage.dynamodb.expr import Expr
 from flowrunner.storage.dynamodb.flows import time_range
 from flowrunner.storage.dynamodb.leases import Leases
-from flowrunner.storage.dynamodb.outbox import delivery_item
+from flowrunner.storage.dynamodb.outbox import delivery_item, outbox_puts
 from flowrunner.storage.dynamodb.paging import query_page
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 from flowrunner.storage.records import (
@@ -36,6 +44,7 @@ from flowrunner.storage.records import (
     ExecutionStatus,
     JSONValue,
     NewDelivery,
+    NewEvent,
     Page,
     leased,
     new_id,
@@ -199,6 +208,7 @@ class DynamoExecutions(EventLog, Leases):
         wake_at: datetime | None = None,
         wait: Mapping[str, JSONValue] | None = None,
         expected_seq: int | None = None,
+        events: Sequence[NewEvent] = (),
     ) -> Execution:
         expr = Expr().set_fields(
             {
@@ -234,7 +244,11 @@ class DynamoExecutions(EventLog, Leases):
             expr.remove("lease_owner", "lease_expires_at", "current_node")
             if not queued_wake:
                 expr.remove("gsi3sk")
-        if expr.update:
+        if events:
+            updated = await self._set_with_events(
+                account_id, execution_id, expr, expected_status, outbox, expected_seq, events
+            )
+        elif expr.update:
             updated = await self._set(
                 account_id, execution_id, expr, expected_status, outbox, expected_seq
             )
@@ -260,11 +274,7 @@ class DynamoExecutions(EventLog, Leases):
         expected_seq: int | None = None,
     ) -> Execution:
         """The conditional update, with ``outbox`` in the same transaction (if any)."""
-        condition = EXISTS
-        if expected_status:
-            condition += f" AND {expr.is_in('status', list(expected_status))}"
-        if expected_seq is not None:
-            condition += f" AND {expr.eq('last_event_seq', expected_seq)}"
+        condition = _condition(expr, expected_status, expected_seq)
         try:
             if outbox:
                 fields = await self._update_with_outbox(
@@ -280,6 +290,65 @@ class DynamoExecutions(EventLog, Leases):
                 f"execution is {current.status}", execution_id=execution_id, status=current.status
             ) from None
         return to_execution(fields)
+
+    async def _set_with_events(
+        self,
+        account_id: str,
+        execution_id: str,
+        expr: Expr,
+        expected_status: Collection[ExecutionStatus],
+        outbox: Sequence[NewDelivery],
+        expected_seq: int | None,
+        events: Sequence[NewEvent],
+    ) -> Execution:
+        """The conditional update, the batch of ``events`` at the next free number (the
+        update sets the event counter to its last) and the ``outbox`` entries: one
+        ``TransactWriteItems``, retried at the next number after a lost race for it, as
+        ``_append`` is. Events past one batch (99, ~350 KB) have their earlier batches
+        appended first, as ``record_step`` does: the last batch, which holds the final event,
+        still goes with the status. The returned record's ``last_event_seq`` is that batch's
+        last number (the counter only lags the batches, it never runs ahead of them)."""
+        pk, sk, key = account_pk(account_id), exec_sk(execution_id), (account_id, execution_id)
+        condition = _condition(expr, expected_status, expected_seq)
+        last_seq = expr.v(0)  # set for each attempt below
+        expr.set_expr("last_event_seq", last_seq)
+        batches = batches_of(events)
+        async with self._appending.hold(key):
+            for batch in batches[:-1]:
+                await self._append(account_id, execution_id, batch)
+            now = self._clock()
+            deliveries = await outbox_puts(self._t, account_id, outbox, now)
+            hint = self._next_hint.pop(key, None)
+            for attempt in range(APPEND_ATTEMPTS):
+                first = hint or await self._next_seq(account_id, execution_id)
+                hint = None
+                expr.values[last_seq] = last = first + len(batches[-1]) - 1
+                item = batch_item(account_id, execution_id, first, batches[-1], now)
+                actions = [
+                    self._t.tx_update(pk, sk, expr, condition),
+                    self._t.tx_put(item, NEW),
+                    *deliveries,
+                ]
+                try:
+                    await self._t.transact(actions)
+                except TransactionCanceled as exc:
+                    if exc.failed(0):  # the status (or seq) moved on: a racing transition won
+                        current = await self.get(account_id, execution_id)  # or NotFound
+                        raise Conflict(
+                            f"execution is {current.status}",
+                            execution_id=execution_id,
+                            status=current.status,
+                        ) from None
+                    # Another writer took this number first: back off a little and re-read.
+                    await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** min(attempt, 6))))
+                    continue
+                self._remember(account_id, execution_id, last + 1)
+                fields = await self._t.get(pk, sk)
+                if fields is None:
+                    raise NotFound("execution not found", execution_id=execution_id)
+                # A later append may have raised the counter already: these events end here.
+                return replace(to_execution(fields), last_event_seq=last)
+        raise Conflict("too many concurrent event writers; retry", execution_id=execution_id)
 
     async def _update_with_outbox(
         self,
@@ -308,3 +377,16 @@ class DynamoExecutions(EventLog, Leases):
         if fields is None:
             raise NotFound("execution not found", execution_id=execution_id)
         return fields
+
+
+def _condition(
+    expr: Expr, expected_status: Collection[ExecutionStatus], expected_seq: int | None
+) -> str:
+    """The update's condition: the execution exists, in one of ``expected_status`` (if any),
+    its last event numbered ``expected_seq`` (if given)."""
+    condition = EXISTS
+    if expected_status:
+        condition += f" AND {expr.is_in('status', list(expected_status))}"
+    if expected_seq is not None:
+        condition += f" AND {expr.eq('last_event_seq', expected_seq)}"
+    return condition

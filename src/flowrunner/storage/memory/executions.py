@@ -123,6 +123,7 @@ class MemoryExecutions:
         wake_at: datetime | None = None,
         wait: Mapping[str, JSONValue] | None = None,
         expected_seq: int | None = None,
+        events: Sequence[NewEvent] = (),
     ) -> Execution:
         async with self._s.lock:
             e = await self.get(account_id, execution_id)
@@ -156,6 +157,9 @@ class MemoryExecutions:
                 if entry.endpoint_id in self._s.endpoints:  # deleted meanwhile: dropped
                     delivery = new_delivery(account_id, entry, self._s.clock())
                     self._s.deliveries[delivery.id] = delivery
+            if events:
+                await self._append(account_id, execution_id, events)
+                e = self._s.executions[execution_id]
             return e
 
     async def delete(

@@ -85,6 +85,7 @@ class ExecutionStore(Protocol):
         wake_at: datetime | None = None,
         wait: Mapping[str, JSONValue] | None = None,
         expected_seq: int | None = None,
+        events: Sequence[NewEvent] = (),
     ) -> Execution:
         """Set the given fields (None = leave as is).
 
@@ -96,6 +97,13 @@ class ExecutionStore(Protocol):
         ``outbox`` entries (webhook events the change causes) are added to the webhook outbox,
         pending and due now, in the same atomic write: both or neither. An entry whose
         endpoint no longer exists is dropped, never a reason to refuse the change.
+
+        ``events`` are appended in the same atomic write too, numbered as by
+        ``append_events``: consecutive, the last one the returned record's
+        ``last_event_seq`` (``records.appended`` rebuilds them as stored). A run's last
+        events go with its final status this way: nobody sees the final event before the
+        final status, and a crash cannot store the status without the events. (PostgreSQL's
+        ``EndNotices`` fire when events go with a final status, on commit.)
 
         With ``expected_status``, ``Conflict`` unless the current status is one of them: a
         compare-and-set that lets the state machine reject racing transitions.

@@ -12,16 +12,18 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 from flowrunner.storage.records import (
     Execution,
+    ExecutionEvent,
     ExecutionStatus,
     JSONValue,
     NewDelivery,
+    NewEvent,
     Page,
     leased,
     new_id,
@@ -184,6 +186,7 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         wake_at: datetime | None = None,
         wait: Mapping[str, JSONValue] | None = None,
         expected_seq: int | None = None,
+        events: Sequence[NewEvent] = (),
     ) -> Execution:
         given = {
             "status": status, "output": output, "error": dict(error) if error else error,
@@ -199,7 +202,7 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         expected = list(expected_status)
         return await self._set(
             account_id, execution_id, values, expected, drop_checkpoint, outbox,
-            ended=release_lease, expected_seq=expected_seq,
+            ended=release_lease, expected_seq=expected_seq, events=events,
         )  # fmt: skip
 
     async def _set(
@@ -213,6 +216,7 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         *,
         ended: bool = False,
         expected_seq: int | None = None,
+        events: Sequence[NewEvent] = (),
     ) -> Execution:
         """Set ``values`` where the status is one of ``expected_status`` (if any) and the
         last event number is ``expected_seq`` (if given); ``Conflict``
@@ -220,9 +224,13 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         deletes the run's checkpoint in the same transaction; ``ended`` moves the progress of
         its position row into the execution (unless ``values`` sets it), clears
         ``current_node`` and deletes that row; ``outbox`` entries are added to the webhook
-        outbox in it too."""
+        outbox in it too, and ``events`` appended, numbered up to the row's new
+        ``last_event_seq`` (the row lock orders them as ``record_step``'s bump does)."""
         if ended:  # the run ends: it keeps the progress it reached, and runs nowhere
             values = ended_position(execution_id) | values
+        count = len(events)
+        if count:
+            values = values | {"last_event_seq": T.last_event_seq + count}
         stmt = update(executions).where(*this(account_id, execution_id))
         if expected_status:
             stmt = stmt.where(T.status.in_(expected_status))
@@ -253,6 +261,18 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
                 )
             if outbox:
                 await insert_outbox(conn, account_id, outbox, self._clock())
+            if count:
+                now, first = self._clock(), row.last_event_seq - count + 1
+                await conn.execute(
+                    insert(execution_events),
+                    [
+                        columns_of(ExecutionEvent(
+                            execution_id, account_id, first + i, e.type, dict(e.data),
+                            e.time or now,
+                        ))
+                        for i, e in enumerate(events)
+                    ],
+                )  # fmt: skip
             return to_execution(row)
 
         return await self._db.write(work)

@@ -69,8 +69,8 @@ async def _one_run(store: SqlStore, account_id: str, flow_id: str, endpoint_id: 
         usage={"calls": 1, "total_tokens": 3, "nodes": {"n1": {"calls": 1}}},
         release_lease=True,
         outbox=[NewDelivery(endpoint_id, "execution.failed", {"id": "e"})],
+        events=[NewEvent("node.failed", {"node": "n3"}), NewEvent("execution.failed", {})],
     )
-    await runs.append_events(account_id, execution.id, [NewEvent("execution.failed", {})])
     return execution.id
 
 
@@ -179,11 +179,10 @@ async def test_a_run_ending_in_one_store_wakes_a_waiter_on_another(
             )
             await fast.executions.append_events(account.id, runs[1].id, final)
             assert not ended.is_set()
-            # Its end: the final status, then the final event, which wakes the waiter.
+            # Its end: the final status with the final event, in one write, wakes the waiter.
             await fast.executions.update(
-                account.id, runs[0].id, status="completed", release_lease=True
+                account.id, runs[0].id, status="completed", release_lease=True, events=final
             )
-            await fast.executions.append_events(account.id, runs[0].id, final)
             await asyncio.wait_for(ended.wait(), HANG_GUARD)
 
         # The follower (``?wait``) sleeps on the notice: with no periodic re-read at all,

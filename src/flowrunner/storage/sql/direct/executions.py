@@ -79,15 +79,20 @@ def update(
     *,
     ended: bool = False,
     expected_seq: int | None = None,
+    events: Sequence[NewEvent] = (),
 ) -> Execution:
     """Set ``values`` where the status is one of ``expected_status`` (if any); ``Conflict``
     when it is not, ``NotFound`` when there is no such execution. ``drop_checkpoint``
     deletes the run's checkpoint in the same transaction; ``ended`` moves the progress its
     position row shows into the execution (unless ``values`` sets it), clears
     ``current_node`` and deletes that row; ``outbox`` entries are added to the webhook
-    outbox in it too."""
+    outbox in it too, and ``events`` appended, numbered up to the new ``last_event_seq``."""
+    now = now or datetime.now(UTC)
     assigned = [f"{n} = ?" for n in values]
     params: list[Any] = [_column(n, v) for n, v in values.items()]
+    if events:
+        assigned.append("last_event_seq = last_event_seq + ?")
+        params.append(len(events))
     if ended:
         if "progress" not in values:
             assigned.append(
@@ -120,8 +125,11 @@ def update(
     if ended:
         conn.execute("DELETE FROM execution_positions WHERE execution_id = ?", (execution_id,))
     if outbox:
-        insert_outbox(conn, account_id, outbox, now or datetime.now(UTC))
-    return _execution(row)
+        insert_outbox(conn, account_id, outbox, now)
+    updated = _execution(row)
+    if events:
+        insert_events(conn, account_id, execution_id, events, updated.last_event_seq, now)
+    return updated
 
 
 def insert_outbox(
@@ -205,21 +213,8 @@ def record_step(
     ).fetchone()
     if row is None:
         raise NotFound("execution not found", account_id=account_id, execution_id=execution_id)
-    first = row[0] - count + 1
     stamp = time_text(now)
-    new = [
-        ExecutionEvent(execution_id, account_id, first + i, e.type, dict(e.data), e.time or now)
-        for i, e in enumerate(events)
-    ]
-    if new:
-        conn.executemany(
-            "INSERT INTO execution_events (execution_id, seq, account_id, type, data, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (execution_id, n.seq, account_id, n.type, jsontext.dumps(n.data), _stamp(e, stamp))
-                for n, e in zip(new, events, strict=True)
-            ],
-        )
+    new = insert_events(conn, account_id, execution_id, events, row[0], now)
     if checkpoint is not None:
         conn.execute(
             "INSERT INTO checkpoints (execution_id, account_id, shared, next_node, results,"
@@ -250,6 +245,33 @@ def record_step(
     return new
 
 
+def insert_events(
+    conn: sqlite3.Connection,
+    account_id: str,
+    execution_id: str,
+    events: Sequence[NewEvent],
+    last: int,
+    now: datetime,
+) -> list[ExecutionEvent]:
+    """Insert ``events`` numbered up to ``last`` (the execution's bumped counter), in the
+    caller's transaction; events without a time get ``now``."""
+    first, stamp = last - len(events) + 1, time_text(now)
+    new = [
+        ExecutionEvent(execution_id, account_id, first + i, e.type, dict(e.data), e.time or now)
+        for i, e in enumerate(events)
+    ]
+    if new:
+        conn.executemany(
+            "INSERT INTO execution_events (execution_id, seq, account_id, type, data, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (execution_id, n.seq, account_id, n.type, jsontext.dumps(n.data), _stamp(e, stamp))
+                for n, e in zip(new, events, strict=True)
+            ],
+        )
+    return new
+
+
 def _stamp(event: NewEvent, now: str) -> str:
     return now if event.time is None else time_text(event.time)
 
@@ -276,12 +298,13 @@ class DirectExecutions(SqlExecutions):
         *,
         ended: bool = False,
         expected_seq: int | None = None,
+        events: Sequence[NewEvent] = (),
     ) -> Execution:
         now = self._clock()
         return await self._direct.write(
             lambda c: update(
                 c, account_id, execution_id, values, expected_status, drop_checkpoint,
-                outbox, now, ended=ended, expected_seq=expected_seq,
+                outbox, now, ended=ended, expected_seq=expected_seq, events=events,
             )
         )  # fmt: skip
 

@@ -129,17 +129,24 @@ class PgExecutions(SqlExecutions):
         *,
         ended: bool = False,
         expected_seq: int | None = None,
+        events: Sequence[NewEvent] = (),
     ) -> Execution:
         """One statement: the row's ``UPDATE`` (on condition of ``expected_status`` and
         ``expected_seq``, its last event number) and, only
-        if it matched, the checkpoint's and position's deletion and the outbox rows. All
-        clauses read the snapshot the statement started with, so an ending run's progress is
-        read from its position row in the same statement that deletes it."""
+        if it matched, the checkpoint's and position's deletion, the outbox rows and the
+        ``events`` (numbered up to the counter the ``UPDATE`` raised). All clauses read the
+        snapshot the statement started with, so an ending run's progress is read from its
+        position row in the same statement that deletes it. Events written with a final
+        status notify the run's waiters on commit, as ``_record``'s do."""
         args: list[Any] = [execution_id, account_id]
         assigned = []
         for name, value in values.items():
             args.append(_column(name, value))
             assigned.append(f"{name} = ${len(args)}")
+        if events:
+            args.append(len(events))
+            count = f"${len(args)}"
+            assigned.append(f"last_event_seq = last_event_seq + {count}")
         if ended:
             if "progress" not in values:
                 assigned.append(
@@ -175,7 +182,26 @@ class PgExecutions(SqlExecutions):
             now = f"${len(args)}"
             args.extend(_outbox_args(account_id, outbox, at))
             clauses.append(_outbox_clause("row", "$2", now, len(args) - 3))
-        sql = f"WITH {', '.join(clauses)} SELECT {_RETURNING} FROM row"
+        joined = ""
+        if events:
+            at = self._clock()
+            args += [
+                [e.type for e in events],
+                [jsontext.dumps(dict(e.data)) for e in events],
+                [e.time or at for e in events],
+            ]
+            t, d, w = (f"${len(args) - i}" for i in (2, 1, 0))
+            clauses += [
+                "events AS (INSERT INTO execution_events"
+                " (execution_id, seq, account_id, type, data, created_at)"
+                f" SELECT $1, row.last_event_seq - {count} + x.n, $2, x.type, x.data::json, x.at"
+                f" FROM row, unnest({t}::text[], {d}::text[], {w}::timestamptz[])"
+                " WITH ORDINALITY AS x(type, data, at, n))",
+                f"notice AS (SELECT pg_notify('{ENDED_CHANNEL}', $1) FROM row"
+                f" WHERE row.status IN {_FINAL})",
+            ]
+            joined = " LEFT JOIN notice ON true"  # a read-only clause runs only if referenced
+        sql = f"WITH {', '.join(clauses)} SELECT {_RETURNING} FROM row{joined}"
         row = await self._pg.fetchrow(sql, *args)
         if row is None:
             current = await self.get(account_id, execution_id)  # NotFound, else the status
@@ -206,8 +232,8 @@ class PgExecutions(SqlExecutions):
             f"seq AS (UPDATE executions SET last_event_seq = last_event_seq + $3{reset}"
             " WHERE id = $1 AND account_id = $2 RETURNING last_event_seq, status)",
             # Events written to a run whose status is final are its last ones (the runner
-            # writes them right after that status): its waiters, in every process, wake on
-            # commit and find the run whole (``notices``).
+            # writes them with that status, in ``_set``; any appended later still notify):
+            # its waiters, in every process, wake on commit and find the run whole.
             f"notice AS (SELECT pg_notify('{ENDED_CHANNEL}', $1) FROM seq"
             f" WHERE seq.status IN {_FINAL})",
         ]

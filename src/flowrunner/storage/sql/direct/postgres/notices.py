@@ -1,10 +1,11 @@
 """``EndListener``: runs that ended, in any process, through PostgreSQL's LISTEN/NOTIFY.
 
 The statement that appends events to a run whose status is final (its last events and final
-event, which the runner writes right after the status) also calls ``pg_notify(ENDED_CHANNEL,
-id)`` (``executions.PgExecutions._record``): a waiter woken by it reads the run whole, as one
-woken by the bus's final event does. PostgreSQL delivers it when that statement commits, to
-every connection listening, whichever process it belongs to. Each store keeps one such
+event, which the runner writes with that status in one statement) also calls
+``pg_notify(ENDED_CHANNEL, id)`` (``executions.PgExecutions._set`` and ``_record``): a
+waiter woken by it reads the run whole, as one woken by the bus's final event does.
+PostgreSQL delivers it when that statement commits, to every connection listening, whichever
+process it belongs to. Each store keeps one such
 connection, opened when the first waiter comes; a waiter (``watch``) gets an event set when
 its run's notice arrives. The payload is the execution id only: the waiter reads the run
 through its own account's scope.
