@@ -423,3 +423,68 @@ async def test_a_run_seen_waiting_has_its_waiting_event_stored_even_if_its_proce
     waiting = next(e for e in events if e.data.get("status") == "waiting")
     assert waiting.data["node_id"] == "nap"
     assert "wake_at" in waiting.data
+
+
+@pytest.mark.parametrize(
+    ("flow", "status", "last_node", "final"),
+    [(STEPS, "completed", "third", "complete"), (FAILING, "failed", "boom", "error")],
+)
+async def test_a_run_seen_finished_has_its_last_events_stored_even_if_its_process_dies_then(
+    harness: Harness,
+    monkeypatch: pytest.MonkeyPatch,
+    flow: str,
+    status: str,
+    last_node: str,
+    final: str,
+) -> None:
+    h = harness
+    runs = h.store.executions
+    moved = runs.update
+
+    async def update_then_die(*args: Any, **kwargs: Any) -> Execution:
+        done = await moved(*args, **kwargs)
+        if kwargs.get("status") == status:  # the process dies right after the final write
+            raise RuntimeError("killed")
+        return done
+
+    monkeypatch.setattr(runs, "update", update_then_die)
+    execution = await _create(h, await h.flow(flow), {})
+    with pytest.raises(RuntimeError, match="killed"):
+        await h.runner.run(execution)
+    # Recovery never resumes a finished run: what it has now is all it will ever have.
+    seen = await runs.get(h.account.id, execution.id)
+    assert seen.status == status
+    events = await runs.list_events(h.account.id, execution.id)
+    assert [e.seq for e in events] == list(range(1, seen.last_event_seq + 1))
+    # Last, and once (the "killed" exception is recorded as a crash, after it: a process
+    # that really died would not).
+    history = [e for e in events if not e.data.get("crash")]
+    assert history[-1].type == final
+    assert [e.type for e in history].count(final) == 1
+    ended = "finished" if status == "completed" else "failed"
+    last = [e.data.get("state") for e in events if e.data.get("node_id") == last_node]
+    assert last[0] == "started"
+    assert last[-1] == ended
+    assert last.count(ended) == 1
+
+
+async def test_a_run_seen_canceled_by_record_canceled_has_its_event_even_if_its_process_dies(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness
+    runs = h.store.executions
+    moved = runs.update
+
+    async def update_then_die(*args: Any, **kwargs: Any) -> Execution:
+        done = await moved(*args, **kwargs)
+        if kwargs.get("status") == "canceled":
+            raise RuntimeError("killed")
+        return done
+
+    monkeypatch.setattr(runs, "update", update_then_die)
+    execution = await _create(h, await h.flow(STEPS), {})
+    with pytest.raises(RuntimeError, match="killed"):
+        await h.runner.record_canceled(execution)
+    assert (await runs.get(h.account.id, execution.id)).status == "canceled"
+    events = await runs.list_events(h.account.id, execution.id)
+    assert [(e.seq, e.type, e.data) for e in events] == [(1, "status", {"status": "canceled"})]

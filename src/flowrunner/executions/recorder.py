@@ -49,7 +49,7 @@ from flowrunner.storage import (
     NewDelivery,
     NewEvent,
 )
-from flowrunner.storage.records import utcnow
+from flowrunner.storage.records import appended, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,8 @@ class Recorder:
         """The engine checkpoint hook: events, then the resumable state, both durable.
 
         After the last node there is nothing to resume: its events go out with the run's
-        final event and status instead (a crash in between re-runs that node on resume).
+        final event and status instead, in the one write of ``end`` (a crash before it
+        re-runs that node on resume; after it, the run is finished with all its events).
 
         The shared state and the whole checkpoint are measured against their caps before
         they are copied (``SizeLimitExceeded`` naming the node that just ran fails the run).
@@ -262,6 +263,49 @@ class Recorder:
         if stored:
             await self._bus.publish(self._execution.flow_id, stored)
         return stored
+
+    async def end(
+        self,
+        final: NewEvent,
+        write: Callable[[list[NewEvent], list[NewDelivery]], Awaitable[Execution]],
+    ) -> Execution:
+        """The run's last write: the buffered events and ``final`` go to ``write`` (the final
+        status change, ``transition(..., events=, outbox=)``) with the webhook entries of the
+        buffered node events, so the status and the events are stored together or not at
+        all. If ``write`` fails (``Conflict``: a racing cancel ended the run first), the
+        buffered events stay buffered, without ``final``, for ``close`` to store."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:  # timer flushes in flight are stored first: events keep their order
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        async with self._lock:
+            batch, self._buffer = [*self._buffer, final], []
+            try:
+                outbox = await self._outbox.entries(batch) if self._outbox else []
+            except BaseException:
+                self._buffer[:0] = batch[:-1]
+                raise
+            task = asyncio.ensure_future(write(batch, outbox))
+            try:
+                done = await uninterrupted(task)
+            except asyncio.CancelledError:
+                if task.cancelled() or task.exception() is not None:
+                    self._buffer[:0] = batch[:-1]
+                else:  # stored before the cancel took effect: publish, stop
+                    stored = appended(task.result(), batch)
+                    self.last_seq = stored[-1].seq
+                    await self._bus.publish(self._execution.flow_id, stored)
+                raise
+            except BaseException:
+                self._buffer[:0] = batch[:-1]
+                raise
+            stored = appended(done, batch)
+            self.last_seq = stored[-1].seq
+            if outbox and self._outbox is not None:
+                self._outbox.committed()
+        await self._bus.publish(self._execution.flow_id, stored)
+        return done
 
     async def settle(self) -> None:
         """The run is ending: no later write moves its position (its final status clears

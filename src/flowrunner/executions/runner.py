@@ -52,7 +52,7 @@ from flowrunner.nodes.store import RUN_KV
 from flowrunner.nodes.wait import WAITS
 from flowrunner.secrets import Masker
 from flowrunner.storage import Execution, NewDelivery, NewEvent, Store
-from flowrunner.storage.records import Clock, ExecutionStatus, utcnow
+from flowrunner.storage.records import Clock, ExecutionStatus, appended, utcnow
 
 if TYPE_CHECKING:
     from flowrunner.executions.on_failure import FailureFlows
@@ -353,8 +353,10 @@ class Runner:
         recorder: Recorder | None = None,
         **fields: Any,
     ) -> Execution:
-        """Store the terminal status, then the final event: whoever sees the final event
-        finds the finished run in the store. If a concurrent cancel ended the run first, its
+        """Store the terminal status with the final event, and the events still buffered
+        before it, in one atomic write: whoever sees the final event finds the run finished,
+        and no crash can leave a finished run without them (recovery never resumes a finished
+        run, so they would be lost for good). If a concurrent cancel ended the run first, its
         status (and its event) stand."""
         store = self._store.executions
         if recorder is not None:
@@ -364,29 +366,51 @@ class Runner:
         usage = recorder.usage if recorder is not None else None
         if usage is not None and usage.used:  # model calls' tokens, kept with the run
             fields["usage"] = usage.snapshot()
+            # In the final event too, for stream readers.
+            final = NewEvent(final.type, {**final.data, "usage": fields["usage"]}, final.time)
         try:
             outbox = await self._outbox(
                 execution, status, now, definition,
                 output=fields.get("output"), error=fields.get("error"),
             )  # fmt: skip
-            done = await transition(store, execution, status, now=now, outbox=outbox, **fields)
+
+            async def write(events: list[NewEvent], entries: list[NewDelivery]) -> Execution:
+                # The node events' webhook entries go with the status change's.
+                return await transition(
+                    store, execution, status, now=now, outbox=[*outbox, *entries],
+                    events=events, **fields,
+                )  # fmt: skip
+
+            if recorder is not None:
+                done = await recorder.end(final, write)
+            else:
+                done = await write([final], [])
             self._committed(outbox)
         except Conflict:
             if recorder is not None:
-                await recorder.close()
+                await recorder.close()  # the last node's events, without a final event
             return await store.get(execution.account_id, execution.id)
-        if recorder is not None:
-            if "usage" in fields:  # in the final event too, for stream readers
-                final = NewEvent(final.type, {**final.data, "usage": fields["usage"]}, final.time)
-            # The last node's events and the final one, in one append.
-            recorder.add(final)
-            await recorder.close()
-        else:
-            stored = await store.append_events(execution.account_id, execution.id, [final])
-            await self._bus.publish(execution.flow_id, stored)
+        except Exception:
+            if recorder is not None:
+                await self._keep_attempt(execution, recorder)
+            raise
+        if recorder is None:
+            await self._bus.publish(execution.flow_id, appended(done, [final]))
         if done.status == "failed" and self._on_failure is not None:
             await _start_on_failure(self._on_failure, done, definition)
         return done
+
+    async def _keep_attempt(self, execution: Execution, recorder: Recorder) -> None:
+        """After a final write that failed (refused, or its outcome unknown), best effort: a
+        run still active is resumed by recovery at its last node, and its history keeps this
+        attempt of that node (without a final event) if the store takes it. A run the write
+        did finish has those events already: nothing may follow its final event."""
+        try:
+            current = await self._store.executions.get(execution.account_id, execution.id)
+            if not is_terminal(current.status):
+                await recorder.close()
+        except Exception:
+            log.warning("last node's events not stored", exc_info=True)
 
     async def _outbox(
         self,

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from flowrunner.errors import Conflict
-from flowrunner.storage import Execution, ExecutionStore, NewDelivery
+from flowrunner.storage import Execution, ExecutionStore, NewDelivery, NewEvent
 from flowrunner.storage.records import ExecutionStatus, JSONValue, utcnow
 
 TERMINAL: frozenset[ExecutionStatus] = frozenset({"completed", "failed", "canceled"})
@@ -75,13 +75,16 @@ async def transition(
     usage: Mapping[str, JSONValue] | None = None,
     wake_at: datetime | None = None,
     wait: Mapping[str, JSONValue] | None = None,
+    events: Sequence[NewEvent] = (),
 ) -> Execution:
     """Move ``execution`` to ``target`` atomically, with the lease and checkpoint effects the
     module docstring lists; ``Conflict`` if it is no longer in a status the move is allowed
     from (someone else changed it first). A completed run's progress becomes 1.0; any other
     keeps what its runner recorded (``record_step``). ``outbox`` (the webhook events of the
-    move) is written in the same atomic write. Entering ``waiting`` releases the lease too
-    (nobody runs the run while it waits) and records ``wake_at`` and ``wait``."""
+    move) is written in the same atomic write, and so are ``events`` (a run's last events,
+    its final one among them: stored with its final status or not at all). Entering
+    ``waiting`` releases the lease too (nobody runs the run while it waits) and records
+    ``wake_at`` and ``wait``."""
     check_transition(execution.status, target, execution_id=execution.id)
     now = now or utcnow()
     started_at = now if target == "running" else None
@@ -104,6 +107,7 @@ async def transition(
             outbox=outbox,
             wake_at=wake_at,
             wait=wait,
+            events=events,
         )
     except Conflict as exc:
         raise Conflict(
