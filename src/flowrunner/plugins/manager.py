@@ -49,8 +49,8 @@ class PluginStatus:
     def status(self) -> str:
         if not self.enabled:
             return "disabled"
-        if self.plugin is None:
-            return "failed"
+        if self.plugin is None or (self.error and not self.types):
+            return "failed"  # nothing of it serves
         return "degraded" if self.error else "active"
 
 
