@@ -115,6 +115,25 @@ def test_a_clash_that_registers_nothing_is_failed_not_degraded(tmp_path: Path) -
     assert (plugins.get("first").status, plugins.get("second").status) == ("active", "failed")
 
 
+def test_an_edit_that_clashes_with_another_plugin_keeps_the_last_good_version(
+    tmp_path: Path,
+) -> None:
+    plugins = manager(tmp_path)
+    write(tmp_path, "first", "1", "t.first")
+    write(tmp_path, "second", "1", "t.second")
+    plugins.reload()
+    write(tmp_path, "second", "2", "t.first")
+    report = plugins.reload()
+    assert "clashes with plugin 'first'" in report.errors["second"]
+    status = plugins.get("second")
+    assert (status.status, status.types) == ("degraded", ("t.second",))
+    assert "the last good version (1) serves" in (status.error or "")
+    assert plugins.current().source("t.first").plugin == "first"
+    assert plugins.current().source("t.second").version == "1"
+    plugins.set_enabled("first", True)  # any later rebuild keeps it so
+    assert plugins.get("second").types == ("t.second",)
+
+
 def test_a_package_folder_loads_with_relative_imports_and_reloads_when_a_submodule_changes(
     tmp_path: Path,
 ) -> None:
