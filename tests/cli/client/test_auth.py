@@ -64,6 +64,10 @@ def test_profiles_list_use_and_per_call_overrides(cli: Cli, server: Server) -> N
     assert json.loads(by_env.stdout)["username"] == "admin"
     by_flags = elsewhere.ok("whoami", "--url", server.url, "--token", token, "-o", "yaml")
     assert "username: admin" in by_flags.stdout
+    by_config = elsewhere.ok("whoami", "--config", str(cli.config), "-o", "json")
+    assert json.loads(by_config.stdout)["profile"] == "default"  # the file named, not the env's
+    listed = elsewhere.ok("profile", "list", "--config", str(cli.config), "-o", "json").stdout
+    assert [r["name"] for r in json.loads(listed)] == ["default", "second"]
 
 
 def test_an_unreachable_server_is_one_line_and_exit_1(cli: Cli) -> None:
