@@ -24,6 +24,9 @@ def test_a_wrong_password_saves_nothing_and_exits_3(cli: Cli) -> None:
 def test_logout_revokes_the_token_and_a_second_login_replaces_the_first(cli: Cli) -> None:
     cli.login()
     first = tomllib.loads(cli.config.read_text())["profiles"]["default"]
+    tokens = json.loads(cli.ok("tokens", "list", "-o", "json").stdout)
+    [mine] = [t for t in tokens if t["id"] == first["token_id"]]
+    assert mine["name"].startswith("flowrunner-cli@")  # a token made for this machine
     cli.login()
     second = tomllib.loads(cli.config.read_text())["profiles"]["default"]
     assert first["token_id"] != second["token_id"]
