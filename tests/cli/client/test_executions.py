@@ -66,6 +66,11 @@ def test_retry_resume_of_a_failed_run(admin_cli: Cli, tmp_path: Path) -> None:
     args = ("executions", "list", "--flow", "Resumed by the CLI", "-s", "failed", "-o", "json")
     listed = json.loads(admin_cli.ok(*args).stdout)
     assert len(listed) == 2
+    assert json.loads(admin_cli.ok(*args, "--since", "2000-01-01T00:00Z").stdout) == listed
+    assert json.loads(admin_cli.ok(*args, "--until", "2000-01-01T00:00Z").stdout) == []
+    refused = admin_cli("executions", "list", "--since", "yesterday")
+    assert refused.returncode == 2
+    assert "--since" in refused.stderr
 
 
 SIGNALLED = """metadata: {name: Logs followed live}

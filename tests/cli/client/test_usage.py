@@ -39,6 +39,7 @@ def flowrunner(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
         (["flows", "list"], "no server given"),
         (["flows", "list", "--profile", "nope"], "no profile 'nope'"),
         (["secrets", "import", "/no/such.env", "--url", "http://127.0.0.1:9"], "cannot read"),
+        (["executions", "list", "--since", "yesterday", "--url", "http://x"], "ISO 8601"),
         (["login", "--url", "ftp://x", "-u", "a", "--password-stdin"], "http://"),
         (["admin", "accounts", "create"], "Missing argument"),
         (["validate"], "Missing argument"),
