@@ -155,6 +155,32 @@ async def test_login_rejects_a_wrong_password_then_logs_in_and_out(browser: Brow
     assert await page.evaluate("sessionStorage.getItem('flowrunner.token')") is None
 
 
+async def test_flows_are_searched_by_name_and_filtered_by_tag(
+    browser: Browser, client: httpx.AsyncClient
+) -> None:
+    await create_flow(client, QUICK.replace("Quick", "Zebra invoices"))
+    refunds = await create_flow(client, QUICK.replace("Quick", "Zebra refunds"))
+    tagged = await client.patch(f"/api/v1/flows/{refunds}", json={"tags": ["finance"]})
+    assert tagged.status_code == 200, tagged.text
+    await browser.login()
+    page = browser.page
+    await browser.open("#/flows", "Flows")
+    rows = page.locator("main table.list tbody tr")
+    search = page.get_by_role("button", name="Search", exact=True)
+
+    await page.get_by_label("Search by name").fill("Zebra")
+    await search.click()
+    await expect(rows).to_have_count(2)
+    await page.get_by_label("Tag", exact=True).fill("finance")
+    await search.click()
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("Zebra refunds")
+    await expect(rows.first.locator(".tag")).to_have_text("finance")
+    await page.get_by_label("Search by name").fill("no such flow")
+    await search.click()
+    await expect(page.get_by_text("No flow matches.")).to_be_visible()
+
+
 async def test_a_flow_created_from_yaml_shows_its_graph_with_edges_badges_and_start(
     browser: Browser,
 ) -> None:
@@ -201,6 +227,11 @@ async def test_a_run_started_from_the_form_shows_node_states_live_and_can_be_can
     await expect(browser.node("first")).to_have_attribute("data-state", "done")
     await expect(browser.node("wait")).to_have_attribute("data-state", "running")
     await expect(browser.node("after")).to_have_attribute("data-state", "queued")
+    # A node that ended shows how long it took, on the graph and in its details.
+    took = re.compile(r"^\d+(\.\d+)? m?s$")
+    await expect(browser.node("first").locator(".node-state")).to_have_text(
+        re.compile(r"^done · \d+(\.\d+)? m?s$")
+    )
     await expect(page.locator("#run-status")).to_have_text("running")
     await expect(page.locator("#event-log")).to_contain_text("node first finished")
     await browser.node("first").click()
@@ -208,6 +239,7 @@ async def test_a_run_started_from_the_form_shows_node_states_live_and_can_be_can
     await expect(details.get_by_role("heading", name="Input (the run input)")).to_be_visible()
     await expect(details.locator("pre.node-input")).to_contain_text('"name": "Ada"')
     await expect(details.locator("pre.json:not(.node-input)")).to_contain_text('"hello": "Ada"')
+    await expect(details.locator("dt:text-is('Duration') + dd")).to_have_text(took)
     await browser.node("wait").click()
     await expect(details.get_by_role("heading", name="Input (output of first)")).to_be_visible()
     await expect(details.locator("pre.node-input")).to_contain_text('"hello": "Ada"')
