@@ -187,6 +187,12 @@ async def test_a_flow_created_from_yaml_shows_its_graph_with_edges_badges_and_st
     await browser.login()
     page = browser.page
     await page.get_by_role("link", name="New flow").click()
+    # A problem is listed with its line before anything is saved.
+    await page.get_by_label("Flow YAML").fill(BRANCHY.replace("notify, false", "nowhere, false"))
+    await page.get_by_role("button", name="Validate").click()
+    await expect(page.get_by_role("alert").filter(has_text="Not valid")).to_be_visible()
+    unknown = page.locator("ul.problems li.error", has_text="unknown node 'nowhere'")
+    await expect(unknown.locator("strong")).to_have_text("line 16:18")  # where `nowhere` is
     await page.get_by_label("Flow YAML").fill(BRANCHY)
     await page.get_by_role("button", name="Validate").click()
     await expect(page.get_by_role("status").filter(has_text="Valid.")).to_be_visible()
@@ -209,6 +215,10 @@ async def test_a_flow_created_from_yaml_shows_its_graph_with_edges_badges_and_st
     await expect(details).to_contain_text("condition")
     await expect(details).to_contain_text("true → notify, false → archive")
     await expect(page.locator("pre.yaml")).to_contain_text("Order triage")
+    # Highlighted: keys, a script block as one, and the expression.
+    await expect(page.locator("pre.yaml .y-key", has_text="metadata")).to_have_count(1)
+    await expect(page.locator("pre.yaml .y-block").first).to_contain_text("return { total")
+    await expect(page.locator("pre.yaml .y-expr")).to_contain_text("${[1, 2, 3]}")
     await browser.shot("flow-page")
 
 
