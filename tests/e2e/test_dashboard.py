@@ -414,6 +414,33 @@ async def test_executions_filter_by_status_and_open_a_run(
     await expect(browser.node("boom")).to_have_attribute("data-state", "failed")
 
 
+async def test_executions_filter_by_creation_time_from_the_form_and_a_link(
+    browser: Browser, client: httpx.AsyncClient
+) -> None:
+    flow_id = await create_flow(client, QUICK)
+    for n in range(2):
+        await start_run(client, flow_id, {"n": n})
+    await browser.login()
+    page = browser.page
+    rows = page.locator("#executions tbody tr")
+    none = page.get_by_text("No run matches.")
+    # Noon in the browser's zone is the same date in UTC, whatever the zone.
+    await browser.open(f"#/executions?flow_id={flow_id}&created_before=2000-06-01T12:00:00Z")
+    await expect(page.get_by_label("Created before")).to_have_value(re.compile("^2000-06-01T"))
+    await expect(none).to_be_visible()
+
+    await browser.open(f"#/executions?flow_id={flow_id}", "Executions")
+    await expect(rows).to_have_count(2)
+    await page.get_by_label("Created after").fill("2999-06-01T12:00")
+    await expect(page.locator("[data-query*='created_after=2999-06-01T']")).to_be_attached()
+    await expect(none).to_be_visible()
+    await page.get_by_label("Created after").fill("2000-06-01T12:00")
+    await expect(rows).to_have_count(2)
+    await page.get_by_label("Created before").fill("2999-06-01T12:00")
+    await expect(page.locator("[data-query*='created_before=2999-06-01T']")).to_be_attached()
+    await expect(rows).to_have_count(2)
+
+
 async def test_executions_page_through_with_next_and_previous(
     browser: Browser, client: httpx.AsyncClient
 ) -> None:
