@@ -59,10 +59,11 @@ export async function renderExecutions(main) {
   }
 
   const form = h('form', { class: 'filters', role: 'search' },
-    h('label', { for: 'status-filter' }, 'Status'), status,
-    h('label', { for: 'flow-filter' }, 'Flow'), flowId,
-    h('label', { for: 'after-filter' }, 'Created after'), after,
-    h('label', { for: 'before-filter' }, 'Created before'), before,
+    // Each label stays beside its input when the row wraps.
+    h('span', { class: 'field' }, h('label', { for: 'status-filter' }, 'Status'), status),
+    h('span', { class: 'field' }, h('label', { for: 'flow-filter' }, 'Flow'), flowId),
+    h('span', { class: 'field' }, h('label', { for: 'after-filter' }, 'Created after'), after),
+    h('span', { class: 'field' }, h('label', { for: 'before-filter' }, 'Created before'), before),
     h('button', { type: 'submit' }, 'Filter'));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
