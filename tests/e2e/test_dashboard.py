@@ -391,6 +391,13 @@ async def test_versions_show_a_diff_and_an_old_one_can_be_restored(
     assert "the answer was not 42" in flow["content"]
     await browser.shot("flow-versions")
 
+    # The run form runs the version chosen, not only the current one (v3 fails, v2 does not).
+    await page.get_by_label("Version", exact=True).select_option("2")
+    await page.get_by_role("button", name="Run", exact=True).click()
+    await expect(page.locator("#run-status")).to_have_text("completed")
+    run = (await client.get(f"/api/v1/executions/{page.url.rsplit('/', 1)[1]}")).json()
+    assert (run["flow_version"], run["status"]) == (2, "completed")
+
 
 async def test_executions_filter_by_status_and_open_a_run(
     browser: Browser, client: httpx.AsyncClient
