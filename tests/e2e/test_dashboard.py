@@ -486,6 +486,9 @@ async def test_secrets_are_set_listed_without_values_and_deleted(browser: Browse
     await page.get_by_label("Value", exact=True).fill("s3cr3t-value-xyz")
     await page.get_by_role("button", name="Save").click()
     await expect(page.locator("#secrets")).to_contain_text("SHOP_TOKEN")
+    row = page.locator("#secrets tbody tr", has_text="SHOP_TOKEN")
+    for column in (1, 2):  # created, updated: shown as times
+        await expect(row.locator("td").nth(column)).to_have_text(re.compile(r"\b20\d\d\b"))
     assert "s3cr3t-value-xyz" not in await page.content()
     await browser.shot("secrets")
     page.once("dialog", lambda dialog: dialog.accept())
