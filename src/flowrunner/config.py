@@ -215,7 +215,7 @@ class Settings(BaseSettings):
     webhook_rotation_grace_seconds: float = Field(default=86400, ge=0)
 
     # Tokens (prompt + completion) an account's llm nodes may use per calendar month (UTC);
-    # a call over it fails with llm_budget_exceeded. None: no budget.
+    # a call that could take the account past it fails with llm_budget_exceeded. None: no budget.
     llm_monthly_token_budget: int | None = Field(default=None, ge=0)
 
     # MCP servers (the `mcp` node; docs/nodes/mcp.md). A flow may start a stdio MCP server

@@ -51,6 +51,9 @@ class FlowrunnerError(Exception):
 
     code: str = "internal_error"
     exit_code: int = 1
+    # Keys of ``context`` a run's stored error shows as its ``details`` (masked, bounded):
+    # what a user needs to act on the failure, e.g. an agent's conversation so far.
+    public_context: tuple[str, ...] = ()
 
     def __init__(self, message: str, **context: Any) -> None:
         super().__init__(message)

@@ -138,14 +138,22 @@ async def start_run(client: httpx.AsyncClient, flow_id: str, run_input: dict[str
     return execution_id
 
 
-async def finished_run(client: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
-    """The run once it has ended (polled: its status lives in the server's store)."""
-    async with asyncio.timeout(HANG_GUARD):  # guards a hang only
+async def run_in_status(
+    client: httpx.AsyncClient, execution_id: str, *statuses: str, within: float = HANG_GUARD
+) -> dict[str, Any]:
+    """The run once its status is one of ``statuses`` (polled: its status lives in the
+    server's store; ``within`` only guards a hang)."""
+    async with asyncio.timeout(within):
         while True:
             run: dict[str, Any] = (await client.get(f"/api/v1/executions/{execution_id}")).json()
-            if run["status"] in ENDED:
+            if run["status"] in statuses:
                 return run
             await asyncio.sleep(0.05)
+
+
+async def finished_run(client: httpx.AsyncClient, execution_id: str) -> dict[str, Any]:
+    """The run once it has ended."""
+    return await run_in_status(client, execution_id, *ENDED)
 
 
 async def stored_events(client: httpx.AsyncClient, execution_id: str) -> list[dict[str, Any]]:

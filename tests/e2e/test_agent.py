@@ -152,22 +152,69 @@ async def test_an_agent_calls_mcp_script_stored_flow_and_node_tools_and_its_usag
     assert leaks(server.log.read_bytes(), API_KEY) == []
 
 
+async def test_max_steps_exhausted_fails_the_run_with_the_conversation_so_far(
+    client: httpx.AsyncClient, models: ModelServer
+) -> None:
+    text = f"""metadata: {{name: loop}}
+nodes:
+  think:
+    type: agent
+    params:
+      provider: openai
+      model: scripted-agent-loop
+      base_url: {models.openai_url}
+      api_key: ${{secrets.LLM_KEY}}
+      prompt: Shout it
+      max_steps: 2
+      tools:
+        - name: shout
+          parameters: {{type: object, properties: {{text: {{type: string}}}}}}
+          script: return args.text.toUpperCase();
+"""
+    execution_id = await start_run(client, await create_flow(client, text), {})
+    run = await finished_run(client, execution_id)
+    assert run["status"] == "failed", run
+    error = run["error"]
+    assert (error["code"], error["node_id"]) == ("agent_max_steps", "think")
+    assert "max_steps (2)" in error["message"]
+    conversation = error["details"]["conversation"]
+    assert [m["role"] for m in conversation] == ["user", "assistant", "tool", "assistant", "tool"]
+    assert conversation[2]["content"] == "SHOUT IT"
+    assert error["details"]["steps"] == 2
+    assert len(models.state.requests) == 2
+    # The node's failed event carries it too, and the key is in none of it.
+    events = await stored_events(client, execution_id)
+    failed = next(e for e in events if e["type"] == "node" and e["data"]["state"] == "failed")
+    assert failed["data"]["error"]["details"]["conversation"] == conversation
+    assert leaks(json.dumps([run, events]).encode(), API_KEY) == []
+
+
 async def test_the_monthly_budget_stops_an_agent_between_steps(
     tmp_path: Path, models: ModelServer
 ) -> None:
+    # The model fills each string argument with the question: a long one makes the second
+    # step's conversation (the arguments, the results) far larger than the first step's, so
+    # a budget between the two holds lets the first step run and refuses the second.
+    question = " ".join(["Oslo"] * 800)
     with Server(
         tmp_path, http_allow_private="true", mcp_stdio_commands=ALLOWED,
-        llm_monthly_token_budget=1,
+        llm_monthly_token_budget=BUDGET,
     ) as budgeted:  # fmt: skip
         async with budgeted.client() as http:
             await keep_llm_key(http)
             await create_flow(http, HELPER)
             flow_id = await create_flow(http, agent_flow(models.openai_url, "scripted-agent", "b"))
-            run = await finished_run(http, await start_run(http, flow_id, {"question": "Oslo"}))
+            run = await finished_run(http, await start_run(http, flow_id, {"question": question}))
     assert run["status"] == "failed", run
     assert run["error"]["code"] == "llm_budget_exceeded"
     assert run["error"]["node_id"] == "think"
-    assert "monthly token budget of 1 is spent" in run["error"]["message"]
+    assert f"monthly token budget of {BUDGET} has too little left" in run["error"]["message"]
     assert len(models.state.requests) == 1  # the first step ran; the second was refused
     # The first step's tokens are counted with the failed run.
     assert run["usage"]["calls"] == 1
+
+
+# The first step holds about 4096 (max_tokens) + 400 (tools) + 4,000 (the question) + the
+# tools' definitions; the second about 20,000 more (the question in three arguments and two
+# results, JSON-escaped).
+BUDGET = 16_000

@@ -56,8 +56,7 @@ async def test_a_waiting_run_frees_its_worker_is_woken_and_signaled_through_a_wo
                 "the nap to wait durably",
             )
             assert napping["waiting_for"] == {"node_id": "nap", "kind": "timer"}
-            # Its ``waiting`` event is written just after the status (a kill -9 between the
-            # two loses that one event): the history says it waits before the worker dies.
+            # Its ``waiting`` event is stored before its status: the history says it waits.
             await _until_waiting_event(client, run_id)
             # The run holds nothing on the worker: killed now, it takes nothing with it.
             first.kill()
@@ -108,3 +107,42 @@ async def _until_waiting_event(client: httpx.AsyncClient, execution_id: str) -> 
 
 def _logged(log: Path, event: str, execution_id: str) -> bool:
     return any(event in line and execution_id in line for line in log.read_text().splitlines())
+
+
+NAP = """metadata: {name: Nap}
+nodes:
+  nap: {type: delay, params: {duration: 5s}, next: {default: done}}
+  done: {type: set, params: {values: {slept: true}}}
+"""
+
+
+@pytest.mark.timeout(300)
+async def test_workers_wake_due_timers_with_no_api_process_running(tmp_path: Path) -> None:
+    with cluster(
+        tmp_path, "redis", durable_wait_threshold_seconds=1, waker_tick_seconds=0.2
+    ) as made:
+        api = made.api()
+        worker = made.worker("--concurrency", "1")
+        async with api.client() as client:
+            run_id = await start_run(client, await create_flow(client, NAP), {})
+            await until(
+                lambda: execution(client, run_id),
+                lambda run: run["status"] == "waiting",
+                "the nap to wait durably",
+            )
+        # No API process from here on: only the worker can wake the run when it is due.
+        api.stop()
+        await until(
+            lambda: asyncio.to_thread(_logged, worker.log, "execution completed", run_id),
+            bool,
+            "the worker to wake and finish the run",
+        )
+        assert _logged(worker.log, "waking execution", run_id)
+        api.start()  # to read the run back
+        async with api.client() as client:
+            done = await execution(client, run_id)
+            assert done["status"] == "completed"
+            assert done["output"] == {"slept": True}
+            assert _statuses(await events(client, run_id)) == [
+                "running", "waiting", "running", "completed",
+            ]  # fmt: skip

@@ -15,6 +15,8 @@ import httpx
 import pytest
 import websockets
 
+from flowrunner.nodes.llm.types import ChatRequest
+from flowrunner.nodes.llm.usage import DEFAULT_COMPLETION_HOLD, estimate
 from tests.conftest import HANG_GUARD
 from tests.e2e.models import API_KEY, keep_llm_key
 from tests.e2e.server import Server, create_flow, finished_run, start_run, stored_events
@@ -27,7 +29,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with Server(
-        tmp_path_factory.mktemp("llm"), http_allow_private="true", llm_monthly_token_budget=200
+        tmp_path_factory.mktemp("llm"),
+        http_allow_private="true",
+        llm_monthly_token_budget=1_000_000,
     ) as running:
         yield running
 
@@ -144,18 +148,26 @@ async def test_usage_is_reported_with_the_run_and_the_key_never_leaks(
             assert API_KEY.encode() not in path.read_bytes(), path.name
 
 
-async def test_calls_over_the_monthly_token_budget_are_refused(
+async def test_a_call_that_does_not_fit_in_the_monthly_token_budget_is_refused(
     tmp_path: Path, models: ModelServer
 ) -> None:
-    with Server(tmp_path, http_allow_private="true", llm_monthly_token_budget=1) as server:
+    # A budget of exactly what the call holds (its prompt's bytes plus the max_tokens it is
+    # sent with): the first run's call fits; the second does not fit beside what it used.
+    hold = estimate(ChatRequest("m", [{"role": "user", "content": "Tell me a story."}]))
+    with Server(tmp_path, http_allow_private="true", llm_monthly_token_budget=hold) as server:
         async with server.client() as http:
             await keep_llm_key(http)
             text = flow("openai", models.openai_url, "scripted-echo", "budget")
             flow_id = await create_flow(http, text)
             first = await finished_run(http, await start_run(http, flow_id, {}))
-            assert first["status"] == "completed"  # under the budget when it started
+            assert first["status"] == "completed"
             second = await finished_run(http, await start_run(http, flow_id, {}))
     assert second["status"] == "failed"
-    assert second["error"]["code"] == "llm_budget_exceeded" or "budget" in json.dumps(second)
-    assert "monthly token budget of 1 is spent" in second["error"]["message"]
+    assert second["error"]["code"] == "llm_budget_exceeded"
+    used = first["usage"]["total_tokens"]
+    assert (
+        f"monthly token budget of {hold} has too little left for this call ({used} tokens "
+        f"used or held in" in second["error"]["message"]
+    )
     assert len(models.state.requests) == 1
+    assert models.state.requests[0]["max_tokens"] == DEFAULT_COMPLETION_HOLD

@@ -4,7 +4,6 @@ long delays, and waiting runs that survive ``kill -9``."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import HANG_GUARD
-from tests.e2e.server import Server, create_flow, start_run
+from tests.e2e.server import Server, create_flow, run_in_status, start_run, stored_events
 
 # Every delay over a second waits durably; the waker looks five times a second.
 DURABLE: dict[str, Any] = {"durable_wait_threshold_seconds": 1, "waker_tick_seconds": 0.2}
@@ -73,25 +72,6 @@ async def client(server: Server) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def until_status(
-    client: httpx.AsyncClient, execution_id: str, *statuses: str, within: float = HANG_GUARD
-) -> dict[str, Any]:
-    """The run once its status is one of ``statuses`` (``within`` only guards a hang)."""
-    async with asyncio.timeout(within):
-        while True:  # another process does the work: polling its API is how to watch it
-            run: dict[str, Any] = (await client.get(f"/api/v1/executions/{execution_id}")).json()
-            if run["status"] in statuses:
-                return run
-            await asyncio.sleep(0.05)
-
-
-async def events(client: httpx.AsyncClient, execution_id: str) -> list[dict[str, Any]]:
-    """A finished run's whole history (its SSE stream ends with the final event)."""
-    response = await client.get(f"/api/v1/executions/{execution_id}/events")
-    frames = [f for f in response.text.split("\n\n") if f.strip()]
-    return [json.loads(f.split("data: ", 1)[1]) for f in frames]
-
-
 def node_steps(history: list[dict[str, Any]]) -> list[tuple[str, str, str | None]]:
     return [
         (e["data"]["node_id"], e["data"]["state"], e["data"].get("action"))
@@ -118,7 +98,7 @@ async def test_a_signal_resumes_the_run_with_its_payload_and_a_bad_payload_is_42
 ) -> None:
     flow_id = await create_flow(client, APPROVAL)
     run_id = await start_run(client, flow_id, {})
-    waiting = await until_status(client, run_id, "waiting")
+    waiting = await run_in_status(client, run_id, "waiting")
     assert waiting["waiting_for"] == {"node_id": "approve", "kind": "signal", "signal": "decision"}
     assert waiting["wake_at"] is None  # no timeout: only the signal wakes it
     listed = await client.get("/api/v1/executions", params={"status": "waiting"})
@@ -135,13 +115,13 @@ async def test_a_signal_resumes_the_run_with_its_payload_and_a_bad_payload_is_42
 
     sent = await client.post(signal, json={"decision": "reject"})
     assert sent.status_code == 202, sent.text
-    done = await until_status(client, run_id, "completed", "failed")
+    done = await run_in_status(client, run_id, "completed", "failed")
     assert done["status"] == "completed"
     assert done["output"] == {"outcome": "rejected"}
     again = await client.post(signal, json={"decision": "approve"})
     assert again.status_code == 409  # past the wait: signals are not buffered
 
-    history = await events(client, run_id)
+    history = await stored_events(client, run_id)
     assert statuses(history) == ["running", "waiting", "running", "completed"]
     assert ("approve", "finished", None) in node_steps(history)
     assert [s[0] for s in node_steps(history) if s[1] == "finished"] == [
@@ -159,7 +139,7 @@ async def test_a_signal_sent_before_the_run_waits_is_a_409(client: httpx.AsyncCl
         f"/api/v1/executions/{run_id}/signals/decision", json={"decision": "approve"}
     )
     assert early.status_code == 409, early.text
-    await until_status(client, run_id, "waiting")
+    await run_in_status(client, run_id, "waiting")
     history_url = f"/api/v1/executions/{run_id}/signals/decision"
     # The nap waited durably first (two seconds is over the threshold), then the signal.
     run = (await client.get(f"/api/v1/executions/{run_id}")).json()
@@ -169,9 +149,9 @@ async def test_a_signal_sent_before_the_run_waits_is_a_409(client: httpx.AsyncCl
             await asyncio.sleep(0.05)
             run = (await client.get(f"/api/v1/executions/{run_id}")).json()
     assert (await client.post(history_url, json={"decision": "approve"})).status_code == 202
-    done = await until_status(client, run_id, "completed", "failed")
+    done = await run_in_status(client, run_id, "completed", "failed")
     assert done["output"] == {"outcome": "approved"}
-    assert statuses(await events(client, run_id)) == [
+    assert statuses(await stored_events(client, run_id)) == [
         "running", "waiting", "running", "waiting", "running", "completed",
     ]  # fmt: skip
 
@@ -182,7 +162,7 @@ async def test_a_resume_link_works_once_and_only_for_its_own_run(
     flow_id = await create_flow(client, APPROVAL)
     first, second = [await start_run(client, flow_id, {}) for _ in range(2)]
     for run_id in (first, second):
-        await until_status(client, run_id, "waiting")
+        await run_in_status(client, run_id, "waiting")
     link = await resume_url(client, first)
     other_link = await resume_url(client, second)
     assert link != other_link
@@ -210,22 +190,22 @@ async def test_a_resume_link_works_once_and_only_for_its_own_run(
         by_form = await anonymous.post(other_link, data={"decision": "reject"})
         assert by_form.status_code == 202, by_form.text
 
-    assert (await until_status(client, first, "completed"))["output"] == {"outcome": "approved"}
-    assert (await until_status(client, second, "completed"))["output"] == {"outcome": "rejected"}
+    assert (await run_in_status(client, first, "completed"))["output"] == {"outcome": "approved"}
+    assert (await run_in_status(client, second, "completed"))["output"] == {"outcome": "rejected"}
 
 
 async def test_the_timeout_edge_is_taken_and_the_link_then_refused(
     client: httpx.AsyncClient,
 ) -> None:
     run_id = await start_run(client, await create_flow(client, TIMEOUT), {})
-    waiting = await until_status(client, run_id, "waiting", "completed")
+    waiting = await run_in_status(client, run_id, "waiting", "completed")
     assert waiting["status"] == "waiting"
     assert waiting["wake_at"] is not None
-    done = await until_status(client, run_id, "completed", "failed")
+    done = await run_in_status(client, run_id, "completed", "failed")
     assert done["status"] == "completed"
     link = done["output"]["link"]
     assert done["output"]["outcome"] == "late"
-    finished = [s for s in node_steps(await events(client, run_id)) if s[1] == "finished"]
+    finished = [s for s in node_steps(await stored_events(client, run_id)) if s[1] == "finished"]
     assert finished == [("approve", "finished", "timeout"), ("late", "finished", None)]
     async with httpx.AsyncClient(timeout=HANG_GUARD) as anonymous:
         assert (await anonymous.post(link, json={"decision": "x"})).status_code == 410
@@ -237,7 +217,7 @@ async def test_a_timeout_without_a_timeout_edge_fails_the_run(
     client: httpx.AsyncClient,
 ) -> None:
     run_id = await start_run(client, await create_flow(client, NO_TIMEOUT_EDGE), {})
-    done = await until_status(client, run_id, "completed", "failed")
+    done = await run_in_status(client, run_id, "completed", "failed")
     assert done["status"] == "failed"
     assert done["error"]["code"] == "wait_timed_out"
     assert done["error"]["node_id"] == "approve"
@@ -245,7 +225,7 @@ async def test_a_timeout_without_a_timeout_edge_fails_the_run(
 
 async def test_a_waiting_run_can_be_canceled(client: httpx.AsyncClient) -> None:
     run_id = await start_run(client, await create_flow(client, APPROVAL), {})
-    await until_status(client, run_id, "waiting")
+    await run_in_status(client, run_id, "waiting")
     canceled = await client.post(f"/api/v1/executions/{run_id}/cancel")
     assert canceled.status_code == 200, canceled.text
     assert canceled.json()["status"] == "canceled"
@@ -263,8 +243,8 @@ nodes:
   done: {type: set, params: {values: {ok: true}}}
 """
     run_id = await start_run(client, await create_flow(client, flow), {})
-    await until_status(client, run_id, "completed")
-    assert statuses(await events(client, run_id)) == ["running", "completed"]
+    await run_in_status(client, run_id, "completed")
+    assert statuses(await stored_events(client, run_id)) == ["running", "completed"]
 
 
 async def test_a_long_delay_until_a_date_time_from_an_expression_waits_durably(
@@ -279,9 +259,14 @@ nodes:
 
     at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
     run_id = await start_run(client, await create_flow(client, flow), {"at": at})
-    waiting = await until_status(client, run_id, "waiting", "completed")
+    waiting = await run_in_status(client, run_id, "waiting", "completed")
     assert waiting["status"] == "waiting"
     assert waiting["wake_at"] is not None
     assert datetime.fromisoformat(waiting["wake_at"]) == datetime.fromisoformat(at)
-    await until_status(client, run_id, "completed")
-    assert statuses(await events(client, run_id)) == ["running", "waiting", "running", "completed"]
+    await run_in_status(client, run_id, "completed")
+    assert statuses(await stored_events(client, run_id)) == [
+        "running",
+        "waiting",
+        "running",
+        "completed",
+    ]

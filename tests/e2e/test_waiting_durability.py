@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from tests.conftest import HANG_GUARD
-from tests.e2e.server import Server, create_flow, start_run
-from tests.e2e.test_waiting import DURABLE, events, node_steps, statuses, until_status
+from tests.e2e.server import Server, create_flow, run_in_status, start_run, stored_events
+from tests.e2e.test_waiting import DURABLE, node_steps, statuses
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +74,7 @@ async def test_runs_waiting_on_a_signal_hold_no_executor_slot_and_little_memory(
             # Warm up every path a waiting run takes (and the quick one), then measure.
             warm = [await start_run(client, signal_flow, {"n": -1}) for _ in range(20)]
             for run_id in warm:
-                await until_status(client, run_id, "waiting")
+                await run_in_status(client, run_id, "waiting")
             before = rss_kib(server)
 
             for first in range(0, MANY, 50):
@@ -95,7 +95,7 @@ async def test_runs_waiting_on_a_signal_hold_no_executor_slot_and_little_memory(
             # Four slots, a thousand waiting runs: the quick runs still get the slots.
             quick = [await start_run(client, quick_flow, {}) for _ in range(20)]
             for run_id in quick:
-                assert (await until_status(client, run_id, "completed", "failed"))[
+                assert (await run_in_status(client, run_id, "completed", "failed"))[
                     "status"
                 ] == "completed"
 
@@ -104,7 +104,7 @@ async def test_runs_waiting_on_a_signal_hold_no_executor_slot_and_little_memory(
                 sent = await client.post(f"/api/v1/executions/{run_id}/signals/go", json={})
                 assert sent.status_code == 202, sent.text
             for run_id in warm:
-                done = await until_status(client, run_id, "completed", "failed")
+                done = await run_in_status(client, run_id, "completed", "failed")
                 assert done["output"] == {"went": -1}
             assert (await count(client, signal_flow))["waiting"] == MANY
 
@@ -119,7 +119,7 @@ async def test_waiting_runs_resume_on_signal_and_timer_after_kill_9(tmp_path: Pa
             signaled = [await start_run(client, signal_flow, {"n": n}) for n in range(5)]
             timed = [await start_run(client, timer_flow, {}) for _ in range(5)]
             for run_id in (*signaled, *timed):
-                await until_status(client, run_id, "waiting", "completed")
+                await run_in_status(client, run_id, "waiting", "completed")
             # The timers were not due yet when the process died (or some were: either way
             # they must end completed, each slept once).
         server.kill()
@@ -127,16 +127,16 @@ async def test_waiting_runs_resume_on_signal_and_timer_after_kill_9(tmp_path: Pa
         server.start()
         async with server.client() as client:
             for n, run_id in enumerate(signaled):
-                run = await until_status(client, run_id, "waiting")
+                run = await run_in_status(client, run_id, "waiting")
                 assert run["waiting_for"]["signal"] == "go"
                 sent = await client.post(f"/api/v1/executions/{run_id}/signals/go", json={})
                 assert sent.status_code == 202, sent.text
-                done = await until_status(client, run_id, "completed", "failed")
+                done = await run_in_status(client, run_id, "completed", "failed")
                 assert done["output"] == {"went": n}
             for run_id in timed:
-                done = await until_status(client, run_id, "completed", "failed")
+                done = await run_in_status(client, run_id, "completed", "failed")
                 assert done["status"] == "completed"
-                history = await events(client, run_id)
+                history = await stored_events(client, run_id)
                 assert statuses(history) == ["running", "waiting", "running", "completed"]
                 finished = [s[0] for s in node_steps(history) if s[1] == "finished"]
                 assert finished == ["nap", "done"]  # the nap ended once, by its timer

@@ -1,6 +1,7 @@
 """The run's token meter (``RunUsage``) and the account's monthly budget on a real store:
-calls reserve before and settle after, so racing calls — from two server processes — pass
-the budget line one at a time, and a call's unused reservation comes back."""
+calls reserve before and settle after, so racing calls — from two server processes — never
+pass the budget together, a call that does not fit in what is left is refused, and a call's
+unused reservation comes back."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def meter(store: Store, account: Account, budget: int | None) -> RunUsage:
     return RunUsage(store.kv, account.id, budget=budget, clock=lambda: JUNE)
 
 
-async def test_racing_calls_from_two_processes_pass_the_budget_line_one_at_a_time(
+async def test_racing_calls_from_two_processes_never_hold_more_than_the_budget(
     store: Store, store_url: str, account: Account
 ) -> None:
     other = SqlStore(store_url, migrate=False)  # a second server process's store
@@ -35,13 +36,13 @@ async def test_racing_calls_from_two_processes_pass_the_budget_line_one_at_a_tim
         )
         held = [o for o in outcomes if isinstance(o, int)]
         refused = [o for o in outcomes if isinstance(o, LLMBudgetExceeded)]
-        # Holds of 30 start at 0, 30, 60 and 90 tokens: under 100, the next is refused.
-        assert (len(held), len(refused)) == (4, 6)
-        assert await meters[0].month_total() == 120  # over by the one call crossing the line
+        # Holds of 30 bring the count to 30, 60 and 90; a fourth would pass 100.
+        assert (len(held), len(refused)) == (3, 7)
+        assert await meters[0].month_total() == 90  # never over the budget
         for m, outcome in zip(meters, outcomes, strict=True):
             if isinstance(outcome, int):
                 await m.settle("ask", outcome, Usage(7, 3))
-        assert await meters[0].month_total() == 40  # what the four calls really used
+        assert await meters[0].month_total() == 30  # what the three calls really used
     finally:
         await other.close()
 
@@ -75,11 +76,25 @@ async def test_usage_is_counted_per_node_and_run_without_a_budget_too(
         await store.kv.get(account.id, NAMESPACE, "tokens-2026-05")
 
 
-async def test_a_spent_budget_refuses_with_a_clear_message(store: Store, account: Account) -> None:
+async def test_a_call_that_does_not_fit_or_a_spent_budget_refuses_with_a_clear_message(
+    store: Store, account: Account
+) -> None:
     usage = meter(store, account, 10)
     held = await usage.reserve("ask", 8)
-    await usage.settle("ask", held, Usage(9, 3))  # 12: over, by this one call
+    await usage.settle("ask", held, Usage(5, 3))  # 8 used, 2 left
+    with pytest.raises(LLMBudgetExceeded) as info:
+        await usage.reserve("ask", 3)  # could use 3: refused, though the budget is not spent
+    message = str(info.value)
+    assert "budget of 10 has too little left for this call (8 tokens used or held in 2026-06;" in (
+        message
+    )
+    assert "the call may use up to 3" in message
+    assert await usage.month_total() == 8  # the refused call left nothing behind
+    await usage.settle("ask", await usage.reserve("ask", 2), Usage(1, 1))  # exactly fits
+    assert await usage.month_total() == 10
     with pytest.raises(LLMBudgetExceeded) as info:
         await usage.reserve("ask", 1)
-    assert "monthly token budget of 10 is spent (12 tokens used in 2026-06)" in str(info.value)
-    assert await usage.month_total() == 12  # the refused call left nothing behind
+    assert "monthly token budget of 10 is spent (10 tokens used or held in 2026-06" in str(
+        info.value
+    )
+    assert await usage.month_total() == 10

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flowrunner.errors import NodeFailed
 from flowrunner.executions.payloads import MAX_DEPTH, TRUNCATED, bounded, error_details
+from flowrunner.nodes.agent.errors import AgentStepsExhausted
+from flowrunner.nodes.llm.errors import LLMRateLimited
 from flowrunner.secrets import Masker
 
 
@@ -68,3 +70,18 @@ def test_error_details_name_the_node_and_the_cause_without_secrets() -> None:
         "type": "ValueError",
         "node_id": "fetch",
     }
+
+
+def test_error_details_show_only_the_context_an_error_makes_public_masked() -> None:
+    masker = Masker(["sekrit-1"])
+    conversation = [{"role": "user", "content": "use sekrit-1"}]
+    cause = AgentStepsExhausted("too many", node_id="think", steps=2, conversation=conversation)
+    details = error_details(NodeFailed("think", cause), masker)
+    assert details["code"] == "agent_max_steps"
+    assert details["details"] == {
+        "steps": 2,
+        "conversation": [{"role": "user", "content": "use ***"}],
+    }
+    # Other errors' context (which may hold anything) stays out of the stored error.
+    private = LLMRateLimited("slow down", retry_after=3.0, status=429)
+    assert "details" not in error_details(NodeFailed("ask", private), masker)

@@ -387,3 +387,39 @@ async def test_each_output_is_copied_into_the_checkpoints_once_and_stays_whole(
     # Unchanged outputs are the copy made at their own checkpoint, not copied again.
     assert written[2].results["b"] is written[1].results["b"]
     assert written[2].results["$values"][digest] is written[0].results["$values"][digest]
+
+
+LONG_NAP = """
+metadata: {name: long nap}
+nodes:
+  first: {type: set, params: {values: {step: 1}}, next: {default: nap}}
+  nap: {type: delay, params: {duration: 1h}, next: {default: last}}
+  last: {type: set, params: {values: {step: 3}}}
+"""
+
+
+async def test_a_run_seen_waiting_has_its_waiting_event_stored_even_if_its_process_dies_then(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness
+    runs = h.store.executions
+    moved = runs.update
+
+    async def update_then_die(*args: Any, **kwargs: Any) -> Execution:
+        done = await moved(*args, **kwargs)
+        if kwargs.get("status") == "waiting":  # the process dies right after the move
+            raise RuntimeError("killed")
+        return done
+
+    monkeypatch.setattr(runs, "update", update_then_die)
+    runner = Runner(h.store, h.bus, FlowCache(), secrets=secrets_of, wait_threshold=1.0)
+    execution = await _create(h, await h.flow(LONG_NAP), {})
+    with pytest.raises(RuntimeError, match="killed"):
+        await runner.run(execution)
+    assert (await runs.get(h.account.id, execution.id)).status == "waiting"
+    events = await runs.list_events(h.account.id, execution.id)
+    statuses = [e.data["status"] for e in events if e.type == "status"]
+    assert statuses == ["running", "waiting"]
+    waiting = next(e for e in events if e.data.get("status") == "waiting")
+    assert waiting.data["node_id"] == "nap"
+    assert "wake_at" in waiting.data

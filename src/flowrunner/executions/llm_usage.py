@@ -6,12 +6,12 @@ counting, and stored with the execution as its ``usage``) and to the account's c
 month (KV namespace ``llm.usage``, key ``tokens-YYYY-MM``, a number).
 
 The count is the store's atomic ``increment``, so it holds across server processes and
-workers. With a budget (``FLOWRUNNER_LLM_MONTHLY_TOKEN_BUDGET``) a call first adds an estimate
-of its tokens (its prompt plus its ``max_tokens``) to the count and goes ahead only if the
-count was under the budget before that; when it ends, its real usage replaces the estimate.
-Calls racing for the last of a budget are ordered by the increments: only the first passes
-the line, so the month can end over its budget by that one call's tokens, not by every call
-in flight.
+workers. With a budget (``FLOWRUNNER_LLM_MONTHLY_TOKEN_BUDGET``) a call first adds the most
+tokens it can use (nodes/llm/usage.py ``estimate``: an upper bound of its prompt plus its
+``max_tokens``) to the count and goes ahead only if the count is then still within the
+budget; when it ends, its real usage replaces the hold. Calls racing for the last of a budget
+are ordered by the increments: each sees the holds of those before it, so together they
+never pass the budget, and a month cannot end over it.
 """
 
 from __future__ import annotations
@@ -64,11 +64,14 @@ class RunUsage:
         month = self._month()
         held = max(tokens, 1)
         after = await self._add(month, held)
-        if after - held >= self._budget:
+        if after > self._budget:
             await self._add(month, -held)
+            before = after - held
+            spent = "is spent" if before >= self._budget else "has too little left for this call"
             raise LLMBudgetExceeded(
-                f"node '{node_id}': the account's monthly token budget of {self._budget} is "
-                f"spent ({after - held} tokens used in {month}); it renews next month "
+                f"node '{node_id}': the account's monthly token budget of {self._budget} "
+                f"{spent} ({before} tokens used or held in {month}; the call may use up to "
+                f"{held}: its prompt and max_tokens); it renews next month "
                 "(FLOWRUNNER_LLM_MONTHLY_TOKEN_BUDGET)",
                 node_id=node_id,
             )

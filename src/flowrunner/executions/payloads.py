@@ -17,6 +17,8 @@ from flowrunner.errors import FlowrunnerError
 from flowrunner.secrets import Masker
 
 TRUNCATED = "$truncated"
+# Bytes of an error's ``details`` kept with the run (past it: a marker with a preview).
+MAX_ERROR_DETAILS = 256 * 1024
 # Deeper values are stored but could not be served: the API's response models refuse to
 # serialize past about 254 levels, and one such output made its account's run list fail.
 MAX_DEPTH = 200
@@ -55,7 +57,8 @@ def bounded(value: Any, masker: Masker, limit: int) -> Any:
 def error_details(
     exc: BaseException, masker: Masker, *, node_id: str | None = None
 ) -> dict[str, Any]:
-    """The stored form of a failure: code, message, node and exception type, secrets masked."""
+    """The stored form of a failure: code, message, node and exception type, and the
+    ``details`` its error class makes public (``public_context``), secrets masked."""
     cause: BaseException = exc
     # NodeFailed wraps the node's own exception; report the one the author can act on.
     inner = getattr(exc, "cause", None)
@@ -74,4 +77,8 @@ def error_details(
     }
     if node:
         details["node_id"] = node
+    if isinstance(cause, FlowrunnerError) and cause.public_context:
+        public = {k: cause.context[k] for k in cause.public_context if k in cause.context}
+        if public:
+            details["details"] = bounded(public, masker, MAX_ERROR_DETAILS)
     return details

@@ -259,7 +259,7 @@ class Runner:
                     # Durable waits: a child run is run inside its parent's task, so only a
                     # top-level run can stop and wait without holding anything.
                     WAITS: (
-                        RunWaits(execution, self._links, self._wait_threshold)
+                        RunWaits(execution, self._links, self._wait_threshold, self._clock)
                         if execution.parent_id is None
                         else None
                     ),
@@ -313,24 +313,26 @@ class Runner:
         wake_at = pause.data.get("wake_at")
         wait = pause.data["wait"]
         await recorder.settle()
-        # The run's events so far are stored before it is seen waiting: a waiting run holds
-        # no lease, so its process may be stopped (or killed) at once, and a write left for
-        # after the move would be lost with it (its history would start at the resume).
-        await recorder.flush()
-        try:
-            parked = await uninterrupted(
-                transition(store, execution, "waiting", wake_at=wake_at, wait=wait)
-            )
-        except Conflict:
-            await recorder.close()
-            return await store.get(execution.account_id, execution.id)
         details: dict[str, Any] = {"node_id": pause.node_id}
         if wake_at is not None:
             details["wake_at"] = wake_at.isoformat()
         if wait.get("signal") is not None:
             details["signal"] = wait["signal"]
-        log.info("execution waiting", **details)
+        # The run's events, its ``waiting`` one last, are stored before it is seen waiting:
+        # a waiting run holds no lease, so its process may be stopped (or killed) at once,
+        # and an event left for after the move would be lost with it. A process dying after
+        # the events and before the move leaves the run ``running`` under an expiring lease:
+        # recovery resumes it at the waiting node, which waits again (a second ``waiting``).
         recorder.add(ev.status_event("waiting", **details))
+        await recorder.flush()
+        try:
+            parked = await uninterrupted(
+                transition(store, execution, "waiting", wake_at=wake_at, wait=wait)
+            )
+        except Conflict:  # canceled meanwhile: its ``canceled`` event follows the ``waiting``
+            await recorder.close()
+            return await store.get(execution.account_id, execution.id)
+        log.info("execution waiting", **details)
         await recorder.close()
         return parked
 

@@ -37,7 +37,7 @@ from flowrunner.engine import Pause
 from flowrunner.errors import Conflict, InvalidPayload, LinkExpired, NotFound, VaultError
 from flowrunner.executions.sealing import Keys
 from flowrunner.storage import Execution, ExecutionStore
-from flowrunner.storage.records import ExecutionStatus, JSONValue, utcnow
+from flowrunner.storage.records import Clock, ExecutionStatus, JSONValue, utcnow
 
 MAX_PROBLEMS = 20
 # A signal racing the run's own last write (its ``waiting`` event) retries the
@@ -93,10 +93,20 @@ class ResumeLinks:
 class RunWaits:
     """``nodes.wait.Waits`` for one run: its last wait record, and how to pause it."""
 
-    def __init__(self, execution: Execution, links: ResumeLinks | None, threshold: float) -> None:
+    def __init__(
+        self,
+        execution: Execution,
+        links: ResumeLinks | None,
+        threshold: float,
+        clock: Clock = utcnow,
+    ) -> None:
         self._execution = execution
         self._links = links
         self._threshold = threshold
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock()
 
     @property
     def threshold(self) -> float:

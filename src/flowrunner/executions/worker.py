@@ -37,6 +37,7 @@ from flowrunner.executions.redis_subscription import LinkErrors
 from flowrunner.executions.remote_cancel import RemoteCancel
 from flowrunner.executions.runtime import RunParts, unleased_after
 from flowrunner.executions.states import is_terminal
+from flowrunner.executions.waker import Waker
 from flowrunner.storage import Store
 
 log = structlog.get_logger("flowrunner.worker")
@@ -53,7 +54,7 @@ class Outcome(enum.Enum):
 
 
 class WorkerHost:
-    """A worker process's executor, recovery, cancel listener and cluster limits."""
+    """A worker process's executor, recovery, waker, cancel listener and cluster limits."""
 
     def __init__(
         self, settings: Settings, store: Store, parts: RunParts, *, concurrency: int
@@ -87,6 +88,14 @@ class WorkerHost:
             interval=settings.recovery_interval_seconds,
             unleased_after=unleased_after(settings),
         )
+        # And the waker: a cluster of workers with no API process still wakes its durable
+        # waits when they are due (enqueued for any worker); the claim is atomic too.
+        self._waker = Waker(
+            store.executions,
+            self.enqueuer,
+            lease_ttl=parts.lease_ttl,
+            tick=settings.waker_tick_seconds,
+        )
         parts.on_failure.bind(self.enqueuer.submit)  # failure flows go through the broker too
         self._tickets: dict[str, Ticket] = {}
         self._upkeep: asyncio.Task[None] | None = None
@@ -95,10 +104,12 @@ class WorkerHost:
     async def start(self) -> None:
         self.cancels.listen(self._on_cancel)
         self._recovery.start()
+        self._waker.start()
         self._upkeep = asyncio.get_running_loop().create_task(self._keep_up())
 
     async def stop(self, grace: float) -> None:
         """Hand running runs back at their checkpoint (after ``grace``), then stop."""
+        await self._waker.stop()
         await self._recovery.stop()
         await self.local.shutdown(grace)
         if self._upkeep is not None:

@@ -8,7 +8,6 @@ two nodes does not change what the second one sees.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,7 +40,7 @@ class DelayNode(DefinedNode):
         waits = durable_waits(call)
         if waits is not None and waits.woken(self.node_id, call.ctx.steps) is not None:
             return call.input  # woken from this very wait: it is over
-        seconds, wake_at = self._wait(call.params)
+        seconds, wake_at = self._wait(call.params, waits.now() if waits else datetime.now(UTC))
         if waits is not None and seconds > waits.threshold:
             # Long: the run waits durably (nodes.wait), holding nothing until then.
             raise waits.pause(self.node_id, call.ctx.steps, wake_at=wake_at)
@@ -52,11 +51,11 @@ class DelayNode(DefinedNode):
                 await asyncio.sleep(seconds)
         return call.input
 
-    def _wait(self, params: Mapping[str, Any]) -> tuple[float, datetime]:
-        """How long to wait, and until when."""
+    def _wait(self, params: Mapping[str, Any], now: datetime) -> tuple[float, datetime]:
+        """How long to wait from ``now``, and until when."""
         if params.get("duration") is not None:
             seconds = seconds_param(self.node_id, params["duration"], "duration")
-            return seconds, datetime.now(UTC) + timedelta(seconds=seconds)
+            return seconds, now + timedelta(seconds=seconds)
         until = params.get("until")
         try:
             when = datetime.fromisoformat(str(until))
@@ -67,7 +66,7 @@ class DelayNode(DefinedNode):
             ) from exc
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)  # a flow file has no local time zone to assume
-        return when.timestamp() - time.time(), when
+        return (when - now).total_seconds(), when
 
 
 class LogNode(DefinedNode):

@@ -15,7 +15,7 @@ The server provides ``Waits`` for each run (``executions.waits``) as a run-scope
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,6 +35,11 @@ class Waits(Protocol):
     @property
     def threshold(self) -> float:
         """Seconds: a ``delay`` at most this long sleeps in memory, a longer one is durable."""
+        ...
+
+    def now(self) -> datetime:
+        """The server's clock (UTC): a wait's due time is reckoned on the clock the waker
+        compares it with."""
         ...
 
     def woken(self, node_id: str, steps: int) -> Mapping[str, Any] | None:
@@ -119,7 +124,7 @@ class WaitForNode(DefinedNode):
             wake_at = None
             if timeout is not None:
                 seconds = seconds_param(self.node_id, timeout, "timeout")
-                wake_at = datetime.now(UTC) + timedelta(seconds=seconds)
+                wake_at = waits.now() + timedelta(seconds=seconds)
             schema = params.get("schema")
             raise waits.pause(
                 self.node_id,

@@ -244,12 +244,33 @@ async def test_usage_is_metered_per_call_and_the_budget_stops_the_loop(
     assert snapshot["calls"] == 2
     assert snapshot["nodes"]["think"]["total_tokens"] == out["usage"]["total_tokens"]
     assert await meter.month_total() == out["usage"]["total_tokens"]
-    # A budget the first step spends: the second call is refused, the run fails clearly.
-    tight = RunUsage(store.kv, "acct", budget=out["usage"]["total_tokens"] + 1)
+    # A budget that holds the first step's call exactly: the first step runs, the second
+    # does not fit in what is left; the run fails clearly, the month never over its budget.
+    holds: list[int] = []
+    recording = Holds(store.kv, "other", budget=10**6, holds=holds)
+    await run(sandbox, text, scoped={USAGE_METER: recording})
+    calls = len(models.state.requests)
+    tight = RunUsage(store.kv, "tight", budget=holds[0])
     with pytest.raises(NodeFailed) as info:
         await run(sandbox, text, scoped={USAGE_METER: tight})
     assert isinstance(info.value.cause, LLMBudgetExceeded)
     assert "node 'think'" in str(info.value.cause)
+    assert "has too little left for this call" in str(info.value.cause)
+    assert len(models.state.requests) == calls + 1
+    assert tight.snapshot()["calls"] == 1
+    assert await tight.month_total() == tight.snapshot()["total_tokens"] <= holds[0]
+
+
+class Holds(RunUsage):
+    """A meter that records what each call holds."""
+
+    def __init__(self, *args: Any, holds: list[int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.holds = holds
+
+    async def reserve(self, node_id: str, tokens: int) -> int:
+        self.holds.append(tokens)
+        return await super().reserve(node_id, tokens)
 
 
 async def test_cancelling_the_run_mid_call_closes_the_model_connection(

@@ -5,6 +5,7 @@
         │                      name, a server's tool list cannot be had)
         └── AgentStepsExhausted  agent_max_steps: the model still asked for tools after
                                  ``max_steps`` calls; the error carries the conversation so far
+                                 (a run's stored error: ``details.conversation``)
 
 Model-call failures are the ``llm`` node's (``LLMError`` family), MCP connection failures
 while listing tools the ``mcp`` node's (``McpError`` family).
@@ -21,3 +22,5 @@ class AgentError(ExecutionError):
 
 class AgentStepsExhausted(AgentError):
     code = "agent_max_steps"
+    # Shown with the run's error (``error.details``): what the model did before giving up.
+    public_context = ("steps", "usage", "conversation")

@@ -21,7 +21,7 @@ import httpx2
 from flowrunner.nodes.llm.errors import (
     LLMContentFiltered,
     LLMError,
-    status_error,
+    answer_error,
     transport_error,
 )
 from flowrunner.nodes.llm.types import (
@@ -67,13 +67,8 @@ class AnthropicProvider:
                 return from_anthropic(message.model_dump(exclude_none=True))
             return await self._stream(kwargs, on_text)
         except anthropic.APIStatusError as exc:
-            body = exc.body if isinstance(exc.body, dict) else {}
-            error = body.get("error")
-            detail: dict[str, Any] = error if isinstance(error, dict) else {}
-            message_text = str(detail.get("message") or exc.message)
-            code = detail.get("type")
-            raise status_error(
-                NAME, exc.status_code, message_text, exc.response.headers, code
+            raise answer_error(
+                NAME, exc.status_code, exc.body, exc.message, exc.response.headers
             ) from exc
         except (anthropic.APIConnectionError, ResponseTooLarge, httpx2.HTTPError) as exc:
             raise transport_error(NAME, exc, timeout=request.timeout) from exc

@@ -11,7 +11,8 @@
         ├── LLMUnreachable       llm_unreachable: cannot connect to the endpoint
         ├── LLMOutputInvalid     llm_output_invalid: structured output still invalid after
         │                        the repair attempts
-        └── LLMBudgetExceeded    llm_budget_exceeded: the account's monthly token budget is spent
+        └── LLMBudgetExceeded    llm_budget_exceeded: the call does not fit in what is left
+                                 of the account's monthly token budget
 
 Messages never quote the request (it may hold a secret); they name the node, the provider
 and the provider's own error text.
@@ -84,6 +85,21 @@ _CONTEXT_WORDS = (
     "context window",
 )
 _FILTER_WORDS = ("content_filter", "content filter", "content_policy", "safety")
+
+
+def answer_error(
+    provider: str, status: int, body: object, fallback: str, headers: Mapping[str, str]
+) -> LLMError:
+    """The error for an SDK's ``APIStatusError``: its ``status_code``, ``body``, ``message``
+    (``fallback``) and ``response.headers``. Both wire formats put the details under
+    ``error`` (OpenAI: ``{message, type, code}``; Anthropic: ``{type, message}``); some
+    OpenAI-compatible servers send them bare."""
+    found = body if isinstance(body, Mapping) else {}
+    inner = found.get("error", found)
+    detail: Mapping[str, Any] = inner if isinstance(inner, Mapping) else {}
+    code = detail.get("code") or detail.get("type")
+    message = str(detail.get("message") or fallback)
+    return status_error(provider, status, message, headers, str(code) if code else None)
 
 
 def status_error(

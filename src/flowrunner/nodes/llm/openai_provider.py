@@ -15,7 +15,7 @@ import openai
 from flowrunner.nodes.llm.errors import (
     LLMContentFiltered,
     LLMError,
-    status_error,
+    answer_error,
     transport_error,
 )
 from flowrunner.nodes.llm.types import (
@@ -50,7 +50,9 @@ class OpenAIProvider:
                 return _result(response.model_dump(exclude_none=True))
             return await self._stream(kwargs, on_text)
         except openai.APIStatusError as exc:
-            raise _status_error(exc) from exc
+            raise answer_error(
+                NAME, exc.status_code, exc.body, exc.message, exc.response.headers
+            ) from exc
         except (openai.APIConnectionError, ResponseTooLarge, httpx2.HTTPError) as exc:
             raise transport_error(NAME, exc, timeout=request.timeout) from exc
         except openai.OpenAIError as exc:
@@ -166,13 +168,3 @@ def _result(raw: JSONDict) -> ChatResult:
 def _check_filtered(result: ChatResult) -> None:
     if result.finish_reason == "content_filter" and not result.content:
         raise LLMContentFiltered("openai: the reply was withheld by the content filter")
-
-
-def _status_error(exc: openai.APIStatusError) -> LLMError:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    detail = body.get("error", body) if isinstance(body.get("error", body), dict) else {}
-    message = str(detail.get("message") or exc.message)
-    code = detail.get("code") or detail.get("type")
-    return status_error(
-        NAME, exc.status_code, message, exc.response.headers, str(code) if code else None
-    )
