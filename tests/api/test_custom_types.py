@@ -3,6 +3,7 @@ flows of that account use them (checked and run in the sandbox); other accounts 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +155,9 @@ async def test_versions_grow_with_each_save_and_runs_use_the_current_one(
     stale = await api.client.put(
         f"{CUSTOM}/acme.greet", content=second, headers={**alice, **YAML_TYPE, "If-Match": '"1"'}
     )
-    assert stale.status_code == 409
+    assert stale.status_code == 412, stale.text  # as for flows
+    assert error_of(stale)["code"] == "precondition_failed"
+    assert "is at version 2, not 1" in error_of(stale)["message"]
     run = await api.client.post(
         f"{FLOWS}/{flow['id']}/run{WAIT}", json={"input": {"city": "Oslo"}}, headers=alice
     )
@@ -225,6 +228,37 @@ async def test_bad_definitions_are_refused_with_every_problem(api: Api, alice: H
         f"{CUSTOM}/log.x", json={"name": "log.y", "script": "return 1"}, headers=alice
     )
     assert renamed.status_code == 400
+
+
+async def test_concurrent_writes_of_one_name_take_turns(api: Api, alice: Headers) -> None:
+    """Of concurrent creates of one name one is stored; of concurrent updates from one version
+    (If-Match) one is stored, the others are told the type moved on."""
+    tries = 8
+    created = await asyncio.gather(
+        *(
+            api.client.post(
+                CUSTOM, json={"name": "acme.once", "script": f"return {i}"}, headers=alice
+            )
+            for i in range(tries)
+        )
+    )
+    assert sorted(r.status_code for r in created) == [201] + [409] * (tries - 1)
+    updated = await asyncio.gather(
+        *(
+            api.client.put(
+                f"{CUSTOM}/acme.once",
+                json={"script": f"return {i}"},
+                headers={**alice, "If-Match": '"1"'},
+            )
+            for i in range(tries)
+        )
+    )
+    assert sorted(r.status_code for r in updated) == [200] + [412] * (tries - 1)
+    versions = (await api.client.get(f"{CUSTOM}/acme.once/versions", headers=alice)).json()
+    assert [v["version"] for v in versions["items"]] == [2, 1]
+    current = (await api.client.get(f"{CUSTOM}/acme.once", headers=alice)).json()
+    winner = next(r for r in updated if r.status_code == 200).json()
+    assert current["script"] == winner["script"]
 
 
 async def test_every_change_is_audited(api: Api, alice: Headers) -> None:

@@ -155,12 +155,44 @@ async def test_login_rejects_a_wrong_password_then_logs_in_and_out(browser: Brow
     assert await page.evaluate("sessionStorage.getItem('flowrunner.token')") is None
 
 
+async def test_flows_are_searched_by_name_and_filtered_by_tag(
+    browser: Browser, client: httpx.AsyncClient
+) -> None:
+    await create_flow(client, QUICK.replace("Quick", "Zebra invoices"))
+    refunds = await create_flow(client, QUICK.replace("Quick", "Zebra refunds"))
+    tagged = await client.patch(f"/api/v1/flows/{refunds}", json={"tags": ["finance"]})
+    assert tagged.status_code == 200, tagged.text
+    await browser.login()
+    page = browser.page
+    await browser.open("#/flows", "Flows")
+    rows = page.locator("main table.list tbody tr")
+    search = page.get_by_role("button", name="Search", exact=True)
+
+    await page.get_by_label("Search by name").fill("Zebra")
+    await search.click()
+    await expect(rows).to_have_count(2)
+    await page.get_by_label("Tag", exact=True).fill("finance")
+    await search.click()
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("Zebra refunds")
+    await expect(rows.first.locator(".tag")).to_have_text("finance")
+    await page.get_by_label("Search by name").fill("no such flow")
+    await search.click()
+    await expect(page.get_by_text("No flow matches.")).to_be_visible()
+
+
 async def test_a_flow_created_from_yaml_shows_its_graph_with_edges_badges_and_start(
     browser: Browser,
 ) -> None:
     await browser.login()
     page = browser.page
     await page.get_by_role("link", name="New flow").click()
+    # A problem is listed with its line before anything is saved.
+    await page.get_by_label("Flow YAML").fill(BRANCHY.replace("notify, false", "nowhere, false"))
+    await page.get_by_role("button", name="Validate").click()
+    await expect(page.get_by_role("alert").filter(has_text="Not valid")).to_be_visible()
+    unknown = page.locator("ul.problems li.error", has_text="unknown node 'nowhere'")
+    await expect(unknown.locator("strong")).to_have_text("line 16:18")  # where `nowhere` is
     await page.get_by_label("Flow YAML").fill(BRANCHY)
     await page.get_by_role("button", name="Validate").click()
     await expect(page.get_by_role("status").filter(has_text="Valid.")).to_be_visible()
@@ -183,6 +215,10 @@ async def test_a_flow_created_from_yaml_shows_its_graph_with_edges_badges_and_st
     await expect(details).to_contain_text("condition")
     await expect(details).to_contain_text("true → notify, false → archive")
     await expect(page.locator("pre.yaml")).to_contain_text("Order triage")
+    # Highlighted: keys, a script block as one, and the expression.
+    await expect(page.locator("pre.yaml .y-key", has_text="metadata")).to_have_count(1)
+    await expect(page.locator("pre.yaml .y-block").first).to_contain_text("return { total")
+    await expect(page.locator("pre.yaml .y-expr")).to_contain_text("${[1, 2, 3]}")
     await browser.shot("flow-page")
 
 
@@ -201,6 +237,11 @@ async def test_a_run_started_from_the_form_shows_node_states_live_and_can_be_can
     await expect(browser.node("first")).to_have_attribute("data-state", "done")
     await expect(browser.node("wait")).to_have_attribute("data-state", "running")
     await expect(browser.node("after")).to_have_attribute("data-state", "queued")
+    # A node that ended shows how long it took, on the graph and in its details.
+    took = re.compile(r"^\d+(\.\d+)? m?s$")
+    await expect(browser.node("first").locator(".node-state")).to_have_text(
+        re.compile(r"^done · \d+(\.\d+)? m?s$")
+    )
     await expect(page.locator("#run-status")).to_have_text("running")
     await expect(page.locator("#event-log")).to_contain_text("node first finished")
     await browser.node("first").click()
@@ -208,6 +249,7 @@ async def test_a_run_started_from_the_form_shows_node_states_live_and_can_be_can
     await expect(details.get_by_role("heading", name="Input (the run input)")).to_be_visible()
     await expect(details.locator("pre.node-input")).to_contain_text('"name": "Ada"')
     await expect(details.locator("pre.json:not(.node-input)")).to_contain_text('"hello": "Ada"')
+    await expect(details.locator("dt:text-is('Duration') + dd")).to_have_text(took)
     await browser.node("wait").click()
     await expect(details.get_by_role("heading", name="Input (output of first)")).to_be_visible()
     await expect(details.locator("pre.node-input")).to_contain_text('"hello": "Ada"')
@@ -349,6 +391,13 @@ async def test_versions_show_a_diff_and_an_old_one_can_be_restored(
     assert "the answer was not 42" in flow["content"]
     await browser.shot("flow-versions")
 
+    # The run form runs the version chosen, not only the current one (v3 fails, v2 does not).
+    await page.get_by_label("Version", exact=True).select_option("2")
+    await page.get_by_role("button", name="Run", exact=True).click()
+    await expect(page.locator("#run-status")).to_have_text("completed")
+    run = (await client.get(f"/api/v1/executions/{page.url.rsplit('/', 1)[1]}")).json()
+    assert (run["flow_version"], run["status"]) == (2, "completed")
+
 
 async def test_executions_filter_by_status_and_open_a_run(
     browser: Browser, client: httpx.AsyncClient
@@ -370,6 +419,33 @@ async def test_executions_filter_by_status_and_open_a_run(
     await page.get_by_role("link", name=failed[-8:]).click()
     await expect(page.locator("#run-status")).to_have_text("failed")
     await expect(browser.node("boom")).to_have_attribute("data-state", "failed")
+
+
+async def test_executions_filter_by_creation_time_from_the_form_and_a_link(
+    browser: Browser, client: httpx.AsyncClient
+) -> None:
+    flow_id = await create_flow(client, QUICK)
+    for n in range(2):
+        await start_run(client, flow_id, {"n": n})
+    await browser.login()
+    page = browser.page
+    rows = page.locator("#executions tbody tr")
+    none = page.get_by_text("No run matches.")
+    # Noon in the browser's zone is the same date in UTC, whatever the zone.
+    await browser.open(f"#/executions?flow_id={flow_id}&created_before=2000-06-01T12:00:00Z")
+    await expect(page.get_by_label("Created before")).to_have_value(re.compile("^2000-06-01T"))
+    await expect(none).to_be_visible()
+
+    await browser.open(f"#/executions?flow_id={flow_id}", "Executions")
+    await expect(rows).to_have_count(2)
+    await page.get_by_label("Created after").fill("2999-06-01T12:00")
+    await expect(page.locator("[data-query*='created_after=2999-06-01T']")).to_be_attached()
+    await expect(none).to_be_visible()
+    await page.get_by_label("Created after").fill("2000-06-01T12:00")
+    await expect(rows).to_have_count(2)
+    await page.get_by_label("Created before").fill("2999-06-01T12:00")
+    await expect(page.locator("[data-query*='created_before=2999-06-01T']")).to_be_attached()
+    await expect(rows).to_have_count(2)
 
 
 async def test_executions_page_through_with_next_and_previous(
@@ -410,6 +486,9 @@ async def test_secrets_are_set_listed_without_values_and_deleted(browser: Browse
     await page.get_by_label("Value", exact=True).fill("s3cr3t-value-xyz")
     await page.get_by_role("button", name="Save").click()
     await expect(page.locator("#secrets")).to_contain_text("SHOP_TOKEN")
+    row = page.locator("#secrets tbody tr", has_text="SHOP_TOKEN")
+    for column in (1, 2):  # created, updated: shown as times
+        await expect(row.locator("td").nth(column)).to_have_text(re.compile(r"\b20\d\d\b"))
     assert "s3cr3t-value-xyz" not in await page.content()
     await browser.shot("secrets")
     page.once("dialog", lambda dialog: dialog.accept())

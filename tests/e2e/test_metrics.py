@@ -4,7 +4,7 @@ in one process and summed over ``serve --workers 2``."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import httpx
@@ -12,7 +12,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from tests.e2e.server import Server, create_flow
+from tests.conftest import HANG_GUARD
+from tests.e2e.server import Server, create_flow, finished_run, start_run
+from tests.http_server import running_server
 
 pytestmark = pytest.mark.slow
 
@@ -96,6 +98,78 @@ async def test_metrics_need_the_scrape_token_or_an_admin_and_count_runs(tmp_path
     assert value(found, "flowrunner_sandbox_evaluation_seconds_count") == 2
     # Route templates only: no concrete id ever becomes a label value.
     assert not [s for s in found if flow_id in s.labels.get("route", "")]
+
+
+async def scrape_until(url: str, check: Callable[[list[Sample]], bool]) -> list[Sample]:
+    """Scrapes until ``check`` holds: gauges are sampled every second and webhooks are sent
+    in the background. The hang guard bounds it, no deadline."""
+    while not check(found := await scrape(url)):  # noqa: ASYNC110 (no event to wait on)
+        await asyncio.sleep(0.2)
+    return found
+
+
+async def test_metrics_show_the_queue_sandbox_replacements_and_webhook_outcomes(
+    tmp_path: Path,
+) -> None:
+    settings = {"executor_concurrency": 1, "http_allow_private": "true"}
+    with (
+        running_server() as receiver,
+        Server(tmp_path, metrics_token=SCRAPE_TOKEN, **settings) as server,
+    ):
+        async with server.client() as http:
+            hooks = (("/echo", "execution.completed"), ("/status/500", "execution.failed"))
+            for path, event in hooks:
+                hook = await http.post(
+                    "/api/v1/webhooks", json={"url": receiver.url + path, "events": [event]}
+                )
+                assert hook.status_code == 201, hook.text
+
+            # One slot: a run held at an HTTP call keeps it, the next one queues behind it.
+            holds = await create_flow(
+                http,
+                "metadata: {name: Holds}\nnodes:\n"
+                f"  call: {{type: http.request, params: {{url: '{receiver.url}/hold'}}}}\n",
+            )
+            first = await start_run(http, holds, {})
+            assert await asyncio.to_thread(receiver.holding.wait, HANG_GUARD)
+            second = await start_run(http, holds, {})
+            found = await scrape_until(server.url, lambda s: value(s, "flowrunner_runs_held") == 2)
+            assert value(found, "flowrunner_runs_queued") == 1
+            assert value(found, "flowrunner_runs_in_flight") == 1
+            for run_id in (second, first):
+                canceled = await http.post(f"/api/v1/executions/{run_id}/cancel")
+                assert canceled.status_code == 200, canceled.text
+            await scrape_until(
+                server.url,
+                lambda s: (
+                    value(s, "flowrunner_runs_held") + value(s, "flowrunner_runs_queued") == 0
+                ),
+            )
+
+            # A script that never returns is stopped at the timeout and its worker replaced.
+            looping = await create_flow(
+                http,
+                "metadata: {name: Loops}\nnodes:\n"
+                "  spin: {type: transform, params: {script: 'while (true) {}'}}\n",
+            )
+            spun = await finished_run(http, await start_run(http, looping, {}))
+            assert spun["status"] == "failed", spun
+            await scrape_until(
+                server.url, lambda s: value(s, "flowrunner_sandbox_workers_replaced") >= 1
+            )
+
+            # Each ended run sends its webhook: delivered to /echo, retried after a 500.
+            counted = await create_flow(http, FLOW)
+            for n in (1, -1):
+                ran = await finished_run(http, await start_run(http, counted, {"n": n}))
+                assert ran["status"] == ("completed" if n > 0 else "failed"), ran
+            await scrape_until(
+                server.url,
+                lambda s: (
+                    value(s, "flowrunner_webhook_deliveries_total", outcome="delivered") >= 1
+                    and value(s, "flowrunner_webhook_deliveries_total", outcome="retrying") >= 1
+                ),
+            )
 
 
 async def test_metrics_sum_over_the_processes_of_serve_workers_2(tmp_path: Path) -> None:

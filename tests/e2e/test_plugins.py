@@ -1,8 +1,8 @@
 """Plugins through a real ``flowrunner serve``: a module dropped into the plugins folder is
 listed and runnable without a restart; an edit serves new runs while a run in flight keeps
 its version; a broken edit is reported while the last good version serves; a disabled plugin's
-types fail validation; an installed package's types are listed and run; a PocketFlow node runs
-unchanged."""
+types fail validation while its runs in flight finish, and a disable outlives a restart; an
+installed package's types are listed and run; a PocketFlow node runs unchanged."""
 
 from __future__ import annotations
 
@@ -277,7 +277,7 @@ nodes:
     assert run["output"]["seen"] == "POCKET!"
 
 
-async def test_a_folder_made_after_the_start_is_watched_and_a_disable_outlives_a_restart(
+async def test_a_late_folder_is_watched_a_disable_spares_runs_in_flight_and_outlives_a_restart(
     tmp_path: Path,
 ) -> None:
     folder = tmp_path / "made-later" / "plugins"
@@ -295,9 +295,20 @@ async def test_a_folder_made_after_the_start_is_watched_and_a_disable_outlives_a
 
             await until(loaded)
             flow = await create_flow(http, SHOUT_FLOW % ("later", "false"))
+            held = await create_flow(http, SHOUT_FLOW % ("held later", "true"))
             assert await run_output(http, flow, "late") == "v1:LATE"
+            # Disabled while a run of it is in flight: that run is not killed, it finishes.
+            in_flight = await start_run(http, held, {"text": "going"})
+
+            async def started() -> bool:
+                return (tmp_path / "started").exists()
+
+            await until(started)
             disabled = await http.post("/api/v1/plugins/shouting/disable")
             assert disabled.status_code == 200, disabled.text
+            (tmp_path / "gate").touch()
+            finished_run = await finished(http, in_flight)
+            assert (finished_run["status"], finished_run["output"]) == ("completed", "v1:GOING")
 
         running.stop()
         running.start()

@@ -39,10 +39,12 @@ async def test_runs_beyond_the_concurrency_bound_wait_in_the_queue(
     assert statuses.count("running") == 2
     assert statuses.count("queued") == 2
     assert h.gate.arrived == 2
+    assert (h.executor.active, h.executor.queued) == (4, 2)  # what /metrics samples
     h.gate.open()
     for run in runs:
         await h.executor.wait(run.id)
     assert [await _status(h, r) for r in runs] == ["completed"] * 4
+    assert (h.executor.active, h.executor.queued) == (0, 0)
     await h.executor.shutdown(grace=1)
 
 

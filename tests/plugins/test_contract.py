@@ -27,7 +27,13 @@ def test_every_problem_is_named_at_once() -> None:
     plugin = Plugin(
         "bad name!",
         "",
-        [typed("ok"), typed("ok"), typed("no spaces allowed"), 42],  # type: ignore[list-item]
+        [
+            typed("ok"),
+            typed("ok"),
+            typed("no spaces allowed"),
+            42,  # type: ignore[list-item]
+            typed("bad.schema", params_schema={"type": "nope"}),
+        ],
     )
     with pytest.raises(PluginError) as info:
         check_plugin(plugin, "plugins/bad.py")
@@ -39,6 +45,7 @@ def test_every_problem_is_named_at_once() -> None:
         "node_types[1]: 'ok' is declared twice",
         "node_types[2]: name 'no spaces allowed' is not a dotted name",
         "node_types[3]: 42 is not a node type",
+        "node type 'bad.schema': invalid params_schema: 'nope' is not valid",
     ):
         assert part in message
 

@@ -83,6 +83,86 @@ def test_a_plugin_that_never_loaded_is_failed_and_the_others_serve(tmp_path: Pat
         plugins.get("_private")
 
 
+def test_an_invalid_node_type_is_reported_with_its_file_and_an_edit_to_one_keeps_the_last_good(
+    tmp_path: Path,
+) -> None:
+    plugins = manager(tmp_path)
+    bad_schema = MODULE.replace("work=work)", 'work=work, params_schema={{"type": "nope"}})')
+    fresh = bad_schema.format(tag=1, name="fresh", type="t.fresh")
+    (tmp_path / "fresh.py").write_text(textwrap.dedent(fresh))
+    write(tmp_path, "echo", "1")
+    report = plugins.reload()
+    assert report.errors["fresh"].startswith(f"{tmp_path / 'fresh.py'}: plugin 'fresh' is invalid")
+    assert "node type 't.fresh': invalid params_schema" in report.errors["fresh"]
+    assert (plugins.get("fresh").status, plugins.get("echo").status) == ("failed", "active")
+    (tmp_path / "echo.py").write_text(
+        textwrap.dedent(bad_schema.format(tag=2, name="echo", type="t.echo"))
+    )
+    report = plugins.reload()
+    assert "invalid params_schema" in report.errors["echo"]
+    status = plugins.get("echo")
+    assert status.status == "degraded"
+    assert "the last good version (1) serves" in (status.error or "")
+    assert plugins.current().source("t.echo").version == "1"
+
+
+def test_a_clash_that_registers_nothing_is_failed_not_degraded(tmp_path: Path) -> None:
+    plugins = manager(tmp_path)
+    write(tmp_path, "first", "1", "t.same")
+    write(tmp_path, "second", "1", "t.same")
+    report = plugins.reload()
+    assert "clashes with plugin 'first'" in report.errors["second"]
+    assert (plugins.get("first").status, plugins.get("second").status) == ("active", "failed")
+
+
+def test_an_edit_that_clashes_with_another_plugin_keeps_the_last_good_version(
+    tmp_path: Path,
+) -> None:
+    plugins = manager(tmp_path)
+    write(tmp_path, "first", "1", "t.first")
+    write(tmp_path, "second", "1", "t.second")
+    plugins.reload()
+    write(tmp_path, "second", "2", "t.first")
+    report = plugins.reload()
+    assert "clashes with plugin 'first'" in report.errors["second"]
+    status = plugins.get("second")
+    assert (status.status, status.types) == ("degraded", ("t.second",))
+    assert "the last good version (1) serves" in (status.error or "")
+    assert plugins.current().source("t.first").plugin == "first"
+    assert plugins.current().source("t.second").version == "1"
+    plugins.set_enabled("first", True)  # any later rebuild keeps it so
+    assert plugins.get("second").types == ("t.second",)
+
+
+def test_a_package_folder_loads_with_relative_imports_and_reloads_when_a_submodule_changes(
+    tmp_path: Path,
+) -> None:
+    package = tmp_path / "acme_tools"
+    package.mkdir()
+    (package / "helpers.py").write_text("PREFIX = 'one'\n")
+    (package / "__init__.py").write_text(
+        textwrap.dedent(
+            """
+            from flowrunner.plugins import FunctionNodeType, Plugin
+            from . import helpers
+
+            def work(call):
+                return helpers.PREFIX
+
+            plugin = Plugin(name="acme_tools", version=helpers.PREFIX, node_types=[
+                FunctionNodeType(name="acme.tools.prefix", description="d", work=work)])
+            """
+        )
+    )
+    plugins = manager(tmp_path)
+    assert plugins.reload().changed == ["acme_tools"]
+    assert plugins.get("acme_tools").status == "active"
+    assert plugins.current().source("acme.tools.prefix").version == "one"
+    (package / "helpers.py").write_text("PREFIX = 'two'\n")
+    assert plugins.reload().changed == ["acme_tools"]
+    assert plugins.current().source("acme.tools.prefix").version == "two"
+
+
 def test_a_removed_file_takes_its_types_away(tmp_path: Path) -> None:
     plugins = manager(tmp_path)
     write(tmp_path, "echo", "1")

@@ -1,6 +1,7 @@
 """Conformance: account node types and their versions over the key-value store's system
-partition, on every backend — numbering without gaps or repeats under concurrent saves, the
-newest version current, versions newest first with cursors, deletion keeping the history,
+partition, on every backend — numbering without gaps or repeats under concurrent saves, one
+winner of concurrent creates of a name and of concurrent If-Match updates, the newest version
+current, versions newest first with cursors, deletion keeping the history,
 and no account reading another's types."""
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import asyncio
 import pytest
 
 from flowrunner.custom_types.spec import CustomTypeSpec
-from flowrunner.custom_types.store import CustomTypeStore
-from flowrunner.errors import NotFound
+from flowrunner.custom_types.store import CustomType, CustomTypeStore
+from flowrunner.errors import Conflict, InvalidInput, NotFound
 from flowrunner.storage import Account, Store
 
 
@@ -93,3 +94,96 @@ async def test_types_are_invisible_to_other_accounts_and_to_the_accounts_own_kv(
     # A run's store node reaches its own account's partition only: nothing there.
     for namespace in ("node-types:" + account.id, "node-types"):
         assert (await store.kv.list(account.id, namespace)).items == []
+
+
+async def test_of_concurrent_creates_of_one_name_one_is_stored(
+    store: Store, account: Account
+) -> None:
+    types = CustomTypeStore(store)
+    results = await asyncio.gather(
+        *(
+            types.create(account.id, spec(f"return {i}"), author=None, message=None)
+            for i in range(8)
+        ),
+        return_exceptions=True,
+    )
+    won = [r for r in results if isinstance(r, CustomType)]
+    assert len(won) == 1, results
+    assert all(isinstance(r, Conflict) for r in results if r is not won[0]), results
+    assert won[0].version == 1
+    assert await types.current(account.id, "acme.x") == won[0]
+    assert [v.version for v in (await types.versions(account.id, "acme.x")).items] == [1]
+    # Once it is stored, a create is told it exists; the claim is gone (updates go on).
+    with pytest.raises(Conflict, match="exists: update it instead"):
+        await types.create(account.id, spec("return 9"), author=None, message=None)
+    again = await types.update(
+        account.id,
+        spec("return 10"),
+        expected_version=1,
+        max_versions=10,
+        author=None,
+        message=None,
+    )
+    assert again.version == 2
+
+
+async def test_of_concurrent_updates_from_one_version_one_is_stored(
+    store: Store, account: Account
+) -> None:
+    types = CustomTypeStore(store)
+    await types.create(account.id, spec("return 0"), author=None, message=None)
+    results = await asyncio.gather(
+        *(
+            types.update(
+                account.id,
+                spec(f"return {i}"),
+                expected_version=1,
+                max_versions=10,
+                author=None,
+                message=None,
+            )
+            for i in range(8)
+        ),
+        return_exceptions=True,
+    )
+    won = [r for r in results if isinstance(r, CustomType)]
+    assert len(won) == 1, results
+    lost = [r for r in results if r is not won[0]]
+    assert all(isinstance(r, Conflict) and "at version 2, not 1" in r.message for r in lost)
+    assert await types.current(account.id, "acme.x") == won[0]
+    # Without If-Match every update is stored, one after another.
+    plain = await asyncio.gather(
+        *(
+            types.update(
+                account.id,
+                spec(f"return {i}"),
+                expected_version=None,
+                max_versions=20,
+                author=None,
+                message=None,
+            )
+            for i in range(4)
+        )
+    )
+    assert sorted(p.version for p in plain) == [3, 4, 5, 6]
+    assert (await types.current(account.id, "acme.x")).version == 6
+    with pytest.raises(InvalidInput, match="has 6 versions"):
+        await types.update(
+            account.id,
+            spec("x"),
+            expected_version=None,
+            max_versions=6,
+            author=None,
+            message=None,
+        )
+    deleted = await types.delete(account.id, "acme.x")
+    assert deleted.version == 6
+    with pytest.raises(NotFound):
+        await types.update(
+            account.id,
+            spec("x"),
+            expected_version=None,
+            max_versions=20,
+            author=None,
+            message=None,
+        )

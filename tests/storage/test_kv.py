@@ -145,3 +145,40 @@ async def test_concurrent_increments_and_appends_all_count(
     assert isinstance(log, list)
     assert sorted(log) == list(range(writers))
     assert (await store.kv.get(other.id, "ns", "hits")).value == 100
+
+
+async def test_put_new_creates_only_where_no_live_entry_is(
+    store: Store, account: Account, other: Account, clock: FakeClock
+) -> None:
+    made = await store.kv.put_new(account.id, "ns", "k", {"v": 1}, ttl=timedelta(seconds=10))
+    assert made.value == {"v": 1}
+    assert made.created_at == made.updated_at
+    assert made.expires_at == made.created_at + timedelta(seconds=10)
+    with pytest.raises(Conflict):
+        await store.kv.put_new(account.id, "ns", "k", {"v": 2})
+    assert (await store.kv.get(account.id, "ns", "k")).value == {"v": 1}
+    # Another account's key of that name is another key.
+    assert (await store.kv.put_new(other.id, "ns", "k", 3)).value == 3
+    # An expired entry is as good as none: replaced whole, its TTL gone.
+    clock.advance(timedelta(seconds=11))
+    again = await store.kv.put_new(account.id, "ns", "k", {"v": 4})
+    assert (again.value, again.expires_at) == ({"v": 4}, None)
+    assert again.created_at > made.expires_at
+    assert (await store.kv.get(account.id, "ns", "k")).value == {"v": 4}
+    with pytest.raises(Conflict):
+        await store.kv.put_new(account.id, "ns", "k", {"v": 5})
+    # Deleted: free again.
+    await store.kv.delete(account.id, "ns", "k")
+    assert (await store.kv.put_new(account.id, "ns", "k", 6)).value == 6
+
+
+async def test_of_concurrent_put_news_exactly_one_wins(store: Store, account: Account) -> None:
+    writers = 16
+    results = await asyncio.gather(
+        *(store.kv.put_new(account.id, "ns", "once", i) for i in range(writers)),
+        return_exceptions=True,
+    )
+    won = [r for r in results if not isinstance(r, BaseException)]
+    assert len(won) == 1, results
+    assert all(isinstance(r, Conflict) for r in results if r not in won), results
+    assert (await store.kv.get(account.id, "ns", "once")).value == won[0].value

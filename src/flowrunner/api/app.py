@@ -198,7 +198,7 @@ async def _sampling(metrics: Metrics | None, executions: ExecutionService) -> As
     if metrics is None:
         yield
         return
-    probes = metrics.probes(executions.held)
+    probes = metrics.probes(executions.held, executions.queued)
     task = asyncio.get_running_loop().create_task(metrics.sample(probes, every=1.0))
     try:
         yield

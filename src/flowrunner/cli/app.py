@@ -69,7 +69,10 @@ def main() -> None:
     """
     try:
         # standalone_mode=False hands exit codes back instead of calling sys.exit itself.
-        code = app(standalone_mode=False)
+        # The program is `flowrunner` however it was started: under `python -m flowrunner`
+        # click would name it "python -m flowrunner", and --install-completion would write a
+        # script for that name that no shell can use.
+        code = app(standalone_mode=False, prog_name="flowrunner")
     except FlowrunnerError as exc:
         # One line whatever the terminal's width; the server's message is text, not markup.
         Console(stderr=True, soft_wrap=True).print(

@@ -129,7 +129,7 @@ class CustomTypes:
                 f"an account holds at most {MAX_TYPES_PER_ACCOUNT} node types",
                 limit=MAX_TYPES_PER_ACCOUNT,
             )
-        saved = await self._types.save(account_id, spec, author=actor_id, message=message)
+        saved = await self._types.create(account_id, spec, author=actor_id, message=message)
         self._current.pop(account_id, None)
         await self._record(NODE_TYPE_CREATED, account_id, actor_id, saved)
         return saved
@@ -152,19 +152,15 @@ class CustomTypes:
                 f"the definition names '{spec.name}', not '{name}': a type is not renamed "
                 "(create the new name, delete the old one)"
             )
-        current = await self._types.current(account_id, name)
-        if expected_version is not None and current.version != expected_version:
-            raise Conflict(
-                f"node type '{name}' is at version {current.version}, not {expected_version}",
-                current_version=current.version,
-            )
-        if current.version >= MAX_VERSIONS:
-            raise InvalidInput(
-                f"node type '{name}' has {MAX_VERSIONS} versions, the most one may have",
-                limit=MAX_VERSIONS,
-            )
         self._check_free(name)
-        saved = await self._types.save(account_id, spec, author=actor_id, message=message)
+        saved = await self._types.update(
+            account_id,
+            spec,
+            expected_version=expected_version,
+            max_versions=MAX_VERSIONS,
+            author=actor_id,
+            message=message,
+        )
         self._current.pop(account_id, None)
         await self._record(NODE_TYPE_UPDATED, account_id, actor_id, saved)
         return saved
@@ -172,8 +168,7 @@ class CustomTypes:
     async def delete(self, account_id: str, name: str, *, actor_id: str | None = None) -> None:
         """Flows can no longer use it (saved ones fail validation and runs fail at start);
         its versions are kept."""
-        current = await self._types.current(account_id, name)
-        await self._types.delete(account_id, name)
+        current = await self._types.delete(account_id, name)
         self._current.pop(account_id, None)
         await self._record(NODE_TYPE_DELETED, account_id, actor_id, current)
 

@@ -122,6 +122,11 @@ class LocalExecutor:
         """Runs this executor holds, queued or running."""
         return len(self._runs)
 
+    @property
+    def queued(self) -> int:
+        """Runs this executor holds that have not had a slot yet: the depth of its queue."""
+        return sum(1 for run in self._runs.values() if not run.started)
+
     def holds(self, execution_id: str) -> bool:
         return execution_id in self._runs
 

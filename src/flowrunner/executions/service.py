@@ -181,6 +181,11 @@ class ExecutionService:
         active = getattr(self._executor, "active", 0)
         return active if isinstance(active, int) else 0
 
+    def queued(self) -> int:
+        """Runs this process's executor holds that wait for their first slot (metrics)."""
+        queued = getattr(self._executor, "queued", 0)
+        return queued if isinstance(queued, int) else 0
+
     def bus_health(self) -> BusHealth:
         return self._bus.health()
 

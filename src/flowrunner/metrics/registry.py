@@ -101,6 +101,12 @@ class Metrics:
             registry=reg,
             multiprocess_mode="livesum",
         )
+        self.runs_queued = Gauge(
+            "flowrunner_runs_queued",
+            "Runs the executors hold that wait for their first slot (the queue's depth).",
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
         self.storage_seconds = Histogram(
             "flowrunner_storage_operation_seconds",
             "Time of a storage call, by entity family and operation.",
@@ -159,9 +165,10 @@ class Metrics:
         sandbox.observe = self.sandbox_seconds.observe
         self._sandbox = sandbox
 
-    def probes(self, held: Callable[[], float]) -> list[Probe]:
-        """The sampled gauges: runs the executor holds (``held``) and the sandbox's workers."""
-        found: list[Probe] = [(self.runs_held, held)]
+    def probes(self, held: Callable[[], float], queued: Callable[[], float]) -> list[Probe]:
+        """The sampled gauges: runs the executor holds (``held``), those of them waiting for a
+        slot (``queued``), and the sandbox's workers."""
+        found: list[Probe] = [(self.runs_held, held), (self.runs_queued, queued)]
         sandbox = self._sandbox
         if sandbox is not None:
             found.append((self.sandbox_workers, lambda: sandbox.workers_alive))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flowrunner.errors import PluginError
-from flowrunner.plugins.registry import NodeType, check_shape
+from flowrunner.plugins.registry import NodeType, check_shape, schema_problem
 
 if TYPE_CHECKING:
     from flowrunner.engine import Node
@@ -109,6 +109,9 @@ def check_plugin(plugin: object, origin: str) -> Plugin:
         elif name in seen:
             problems.append(f"node_types[{index}]: '{name}' is declared twice")
         seen.add(str(name))
+        problem = schema_problem(node_type.params_schema)
+        if problem is not None:
+            problems.append(f"node type '{name}': {problem}")
         if not isinstance(getattr(node_type, "blocking", False), bool):
             problems.append(f"node type '{name}': blocking must be true or false")
         actions = getattr(node_type, "actions", None)

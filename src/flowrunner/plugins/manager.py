@@ -49,8 +49,8 @@ class PluginStatus:
     def status(self) -> str:
         if not self.enabled:
             return "disabled"
-        if self.plugin is None:
-            return "failed"
+        if self.plugin is None or (self.error and not self.types):
+            return "failed"  # nothing of it serves
         return "degraded" if self.error else "active"
 
 
@@ -67,6 +67,7 @@ class _Entry:
     status: PluginStatus
     digest: str | None = None  # folder plugins: the code the serving version came from
     module: str | None = None
+    registered: Plugin | None = None  # the version the last rebuild registered
 
 
 class PluginManager:
@@ -295,6 +296,23 @@ class PluginManager:
         else:
             entry.status, entry.digest = status, digest
 
+    @staticmethod
+    def _fall_back(
+        registry: NodeTypeRegistry, entry: _Entry, status: PluginStatus, exc: PluginError
+    ) -> tuple[PluginStatus, tuple[str, ...]]:
+        """A new version that cannot be registered (its type clashes with another's): the
+        version registered before serves on, if there was one and it still registers."""
+        last = entry.registered
+        if last is not None and last is not status.plugin:
+            try:
+                types = tuple(register_plugin(registry, last, status.kind, status.origin))
+            except PluginError:
+                pass
+            else:
+                message = f"{exc.message}; the last good version ({last.version}) serves"
+                return replace(status, plugin=last, error=message), types
+        return replace(status, error=f"not registered: {exc.message}"), ()
+
     def _rebuild(self, errors: dict[str, str]) -> None:
         """A new registry from the built-ins and every enabled plugin; swapped in at once."""
         self._generation += 1
@@ -318,10 +336,11 @@ class PluginManager:
             elif plugin is not None:
                 try:
                     types = tuple(register_plugin(registry, plugin, status.kind, status.origin))
+                    entry.registered = plugin
                     if status.error and status.error.startswith("not registered: "):
                         status = replace(status, error=None)
                 except PluginError as exc:
                     errors[name] = exc.message
-                    status = replace(status, error=f"not registered: {exc.message}")
+                    status, types = self._fall_back(registry, entry, status, exc)
             entry.status = replace(status, types=types)
         self.registry = registry

@@ -243,6 +243,17 @@ def _validator(schema_json: str) -> jsonschema.protocols.Validator:
     return validator
 
 
+def schema_problem(schema: Mapping[str, Any]) -> str | None:
+    """Why ``schema`` cannot be a params JSON Schema; None if it can."""
+    try:
+        _validator(json.dumps(schema, sort_keys=True))
+    except (TypeError, ValueError) as exc:
+        return f"params_schema is not JSON: {exc}"
+    except jsonschema.SchemaError as exc:
+        return f"invalid params_schema: {exc.message}"
+    return None
+
+
 def check_shape(node_type: object) -> None:
     missing = [
         attr

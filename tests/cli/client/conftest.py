@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import HANG_GUARD
 from tests.e2e.server import ADMIN, Server
+from tests.e2e.test_plugins import install_example_package
 
 # Variables of a developer's shell that would point the CLI elsewhere.
 USER_PASSWORD = "user-password-1"
@@ -24,6 +25,7 @@ _CLIENT_ENV = ("FLOWRUNNER_URL", "FLOWRUNNER_TOKEN", "FLOWRUNNER_PROFILE", "FLOW
 
 @pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    install_example_package()  # its plugin, for `plugins`: entry points are read at the start
     running = Server(tmp_path_factory.mktemp("cli-server"))
     running.start()
     try:

@@ -24,6 +24,9 @@ def test_a_wrong_password_saves_nothing_and_exits_3(cli: Cli) -> None:
 def test_logout_revokes_the_token_and_a_second_login_replaces_the_first(cli: Cli) -> None:
     cli.login()
     first = tomllib.loads(cli.config.read_text())["profiles"]["default"]
+    tokens = json.loads(cli.ok("tokens", "list", "-o", "json").stdout)
+    [mine] = [t for t in tokens if t["id"] == first["token_id"]]
+    assert mine["name"].startswith("flowrunner-cli@")  # a token made for this machine
     cli.login()
     second = tomllib.loads(cli.config.read_text())["profiles"]["default"]
     assert first["token_id"] != second["token_id"]
@@ -64,6 +67,10 @@ def test_profiles_list_use_and_per_call_overrides(cli: Cli, server: Server) -> N
     assert json.loads(by_env.stdout)["username"] == "admin"
     by_flags = elsewhere.ok("whoami", "--url", server.url, "--token", token, "-o", "yaml")
     assert "username: admin" in by_flags.stdout
+    by_config = elsewhere.ok("whoami", "--config", str(cli.config), "-o", "json")
+    assert json.loads(by_config.stdout)["profile"] == "default"  # the file named, not the env's
+    listed = elsewhere.ok("profile", "list", "--config", str(cli.config), "-o", "json").stdout
+    assert [r["name"] for r in json.loads(listed)] == ["default", "second"]
 
 
 def test_an_unreachable_server_is_one_line_and_exit_1(cli: Cli) -> None:

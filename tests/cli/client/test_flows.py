@@ -30,6 +30,8 @@ def test_versions_diff_restore_get_update_and_delete(admin_cli: Cli, tmp_path: P
     assert "unchanged" in unchanged.stderr
     flow.write_text(steps("Versioned", nap=0.01))
     assert "version 2" in cli.ok("flows", "push", str(flow)).stderr
+    by_id = cli.ok("flows", "push", str(flow), "--flow", created["id"])  # matched by id
+    assert "unchanged" in by_id.stderr
 
     versions = json.loads(cli.ok("flows", "versions", "Versioned", "-o", "json").stdout)
     assert [v["number"] for v in versions] == [2, 1]
@@ -47,6 +49,10 @@ def test_versions_diff_restore_get_update_and_delete(admin_cli: Cli, tmp_path: P
     cli.ok("flows", "update", "Versioned", "--description", "from the CLI", "--tag", "b")
     listed = json.loads(cli.ok("flows", "list", "--tag", "b", "-o", "json").stdout)
     assert [(f["name"], f["description"]) for f in listed] == [("Versioned", "from the CLI")]
+    named = json.loads(cli.ok("flows", "list", "--name", "ERSION", "-o", "json").stdout)
+    assert "Versioned" in [f["name"] for f in named]
+    described = cli.ok("flows", "list", "--description", "the CLI", "-o", "json").stdout
+    assert [f["name"] for f in json.loads(described)] == ["Versioned"]
 
     refused = cli("flows", "delete", "Versioned")  # no terminal to confirm on
     assert refused.returncode == 2

@@ -1,5 +1,5 @@
 """The client in a real terminal (tmux): the hidden password prompt, the live view of a
-followed run, and Ctrl-C asking whether to cancel the run."""
+followed run, Ctrl-C asking whether to cancel the run, and the coloured diff."""
 
 from __future__ import annotations
 
@@ -97,3 +97,22 @@ def test_secrets_set_prompts_for_the_value_without_showing_it(
     assert "typed-secret-value-1" not in screen
     revealed = admin_cli.ok("secrets", "get", "TYPED_IN_TERMINAL", "--reveal").stdout
     assert revealed == "typed-secret-value-1\n"
+
+
+def test_flows_diff_is_coloured_on_a_terminal(
+    admin_cli: Cli, terminal: Terminal, tmp_path: Path
+) -> None:
+    flow = tmp_path / "diffed.yaml"
+    flow.write_text(steps("Diffed in a terminal"))
+    admin_cli.ok("flows", "push", str(flow))
+    flow.write_text(steps("Diffed in a terminal", nap=0.01))
+    admin_cli.ok("flows", "push", str(flow))
+    terminal.run(*FLOWRUNNER, "flows", "diff", "Diffed in a terminal", "1", "2")
+    screen = terminal.wait_for("duration: 0.01", escapes=True)
+    lines = screen.splitlines()
+    [added] = [line for line in lines if "duration: 0.01" in line]
+    [removed] = [line for line in lines if "duration: 0.05" in line]
+    assert "\x1b[32m" in added  # green
+    assert "\x1b[31m" in removed  # red
+    piped = admin_cli.ok("flows", "diff", "Diffed in a terminal", "1", "2").stdout
+    assert "\x1b[" not in piped  # no colour codes in a pipe

@@ -39,6 +39,7 @@ def flowrunner(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
         (["flows", "list"], "no server given"),
         (["flows", "list", "--profile", "nope"], "no profile 'nope'"),
         (["secrets", "import", "/no/such.env", "--url", "http://127.0.0.1:9"], "cannot read"),
+        (["executions", "list", "--since", "yesterday", "--url", "http://x"], "ISO 8601"),
         (["login", "--url", "ftp://x", "-u", "a", "--password-stdin"], "http://"),
         (["admin", "accounts", "create"], "Missing argument"),
         (["validate"], "Missing argument"),
@@ -110,3 +111,28 @@ def test_shell_completion_can_be_shown() -> None:
     result = CliRunner().invoke(app, ["--show-completion", "bash"], env={"SHELL": "/bin/bash"})
     assert result.exit_code == 0
     assert "complete" in result.output
+
+
+def test_shell_completion_installs_and_completes(tmp_path: Path) -> None:
+    env = {
+        "HOME": str(tmp_path),
+        "SHELL": "/bin/bash",
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+    }
+    command = [sys.executable, "-m", "flowrunner"]
+    installed = subprocess.run(
+        [*command, "--install-completion", "bash"],
+        capture_output=True, text=True, timeout=60, check=False, env=env,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    script = tmp_path / ".bash_completions" / "flowrunner.sh"
+    assert str(script) in (tmp_path / ".bashrc").read_text()
+    assert "_FLOWRUNNER_COMPLETE" in script.read_text()
+    # What bash asks when the user presses Tab after `flowrunner flows pu`:
+    asked = {**env, "_FLOWRUNNER_COMPLETE": "complete_bash", "COMP_CWORD": "2",
+             "COMP_WORDS": "flowrunner flows pu"}  # fmt: skip
+    completed = subprocess.run(
+        command, capture_output=True, text=True, timeout=60, check=False, env=asked
+    )
+    assert completed.stdout.split() == ["push"]

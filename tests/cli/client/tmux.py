@@ -45,14 +45,17 @@ class Terminal:
     def key(self, name: str) -> None:
         self._tmux("send-keys", "-t", "t", name)
 
-    def screen(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", "t", "-S", "-200")
+    def screen(self, *, escapes: bool = False) -> str:
+        """The pane's text; with ``escapes``, its colours as SGR sequences too."""
+        return self._tmux(
+            "capture-pane", "-p", *(["-e"] if escapes else []), "-t", "t", "-S", "-200"
+        )
 
-    def wait_for(self, text: str) -> str:
+    def wait_for(self, text: str, *, escapes: bool = False) -> str:
         """The screen once it shows ``text`` (polled; a hang guard, not a time bound)."""
         deadline = time.monotonic() + HANG_GUARD
         while True:
-            screen = self.screen()
+            screen = self.screen(escapes=escapes)
             if text in screen:
                 return screen
             if time.monotonic() > deadline:

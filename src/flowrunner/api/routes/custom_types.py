@@ -25,7 +25,7 @@ from flowrunner.api.schemas.custom_types import (
 )
 from flowrunner.custom_types.service import MAX_MESSAGE
 from flowrunner.definition.source import SourceError, parse_yaml
-from flowrunner.errors import InvalidInput
+from flowrunner.errors import Conflict, InvalidInput
 
 router = APIRouter(prefix="/node-types/custom", tags=["node types"], responses=COMMON_ERRORS)
 
@@ -121,7 +121,7 @@ async def get_type(
     response_model=CustomTypeOut,
     openapi_extra=DEFINITION_BODY,
     responses=error_responses(409, 412),
-    summary="Store a new version (If-Match honoured)",
+    summary="Store a new version (If-Match honoured: 412 when it moved on)",
 )
 async def update_type(
     name: TypeName,
@@ -136,14 +136,21 @@ async def update_type(
     if isinstance(data, dict) and "name" not in data:
         data = {**data, "name": name}  # the path names it
     spec = svc.node_types.parse(data)
-    saved = await svc.node_types.update(
-        account.id,
-        name,
-        spec,
-        expected_version=if_match_version(if_match, "type"),
-        actor_id=account.id,
-        message=message,
-    )
+    expected = if_match_version(if_match, "type")
+    try:
+        saved = await svc.node_types.update(
+            account.id,
+            name,
+            spec,
+            expected_version=expected,
+            actor_id=account.id,
+            message=message,
+        )
+    except Conflict as exc:
+        if expected is None or "current_version" not in exc.context:
+            raise
+        # As for flows: a version the client read that is no longer current is a 412.
+        raise ApiError(412, exc.message) from exc
     response.headers["ETag"] = etag(saved.version)
     return CustomTypeOut.of(saved)
 

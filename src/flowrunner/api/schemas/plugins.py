@@ -56,7 +56,8 @@ class NodeTypeList(BaseModel):
 class PluginOut(BaseModel):
     name: str
     status: str
-    """active, degraded (a newer version failed; the last good one serves), failed, disabled."""
+    """active, degraded (a newer version failed; the last good one serves), failed (nothing
+    of it serves: it never loaded, or its types could not be registered), disabled."""
     enabled: bool
     kind: str
     """package (an entry point) or folder (a module in the plugins folder)."""

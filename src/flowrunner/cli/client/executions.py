@@ -4,12 +4,14 @@ send a signal to a waiting run."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from flowrunner.cli.client.command import command
+from flowrunner.cli.client.errors import UsageProblem
 from flowrunner.cli.client.flows_ref import resolve_flow
 from flowrunner.cli.client.http import segment
 from flowrunner.cli.client.output import (
@@ -73,13 +75,14 @@ def list_(
     limit: Annotated[int, typer.Option(min=1, help="At most this many runs.")] = 50,
 ) -> None:
     """List runs, newest first."""
+    after, before = _instant(since, "--since"), _instant(until, "--until")  # before sending
     api = session.api
     flow_id = resolve_flow(api, flow)["id"] if flow is not None else None
     params = {
         "flow_id": flow_id,
         "status": status or None,
-        "created_after": since,
-        "created_before": until,
+        "created_after": after,
+        "created_before": before,
     }
     items = list(api.items("/executions", params, limit=limit))
     if session.output is Output.table and items:
@@ -87,6 +90,20 @@ def list_(
         names = {f["id"]: f["name"] for f in api.items("/flows", limit=1000)}
         items = [{**e, "flow": names.get(e["flow_id"], e["flow_id"])} for e in items]
     emit_list(items, LIST_COLUMNS, session.output, empty="no runs")
+
+
+def _instant(value: str | None, option: str) -> str | None:
+    """``value`` as given, once it reads as ISO 8601: a bad one is a usage error (exit 2)
+    here, not a refused request."""
+    if value is None:
+        return None
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageProblem(
+            f"{option}: {value!r} is not an ISO 8601 date or time (e.g. 2026-12-01T00:00Z)"
+        ) from None
+    return value
 
 
 @command(executions_app, "get", example="flowrunner executions get 0f3c… -o json")

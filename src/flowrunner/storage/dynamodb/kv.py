@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from flowrunner.errors import NotFound, StorageError
+from flowrunner.errors import Conflict, NotFound, StorageError
 from flowrunner.storage.dynamodb.client import ConditionFailed, Table
 from flowrunner.storage.dynamodb.codec import (
     SEP,
@@ -69,6 +69,33 @@ class DynamoKV:
         self._t = table
         self._clock = clock
 
+    def _body(
+        self,
+        account_id: str,
+        namespace: str,
+        key: str,
+        value: JSONValue,
+        now: datetime,
+        ttl: timedelta | None,
+    ) -> dict[str, Any]:
+        expires = now + ttl if ttl is not None else None
+        return {
+            "account_id": account_id, "namespace": namespace, "key": key,
+            "value": dump_json(value), "updated_at": ts(now),
+            "expires_at": ts(expires) if expires else None,
+            TTL_ATTRIBUTE: int(expires.timestamp()) + 1 if expires else None,
+            "gsi3pk": EXPIRY_QUEUE if expires else None,
+            "gsi3sk": ts(expires) if expires else None,
+        }  # fmt: skip
+
+    async def _put_fresh(self, pk: str, sk: str, body: dict[str, Any], now: datetime) -> KVEntry:
+        """Write a whole new entry where none is live; ``ConditionFailed`` if one is."""
+        fresh = Expr()
+        item = {"pk": pk, "sk": sk, **body, "created_at": ts(now)}
+        dead = f"attribute_not_exists(pk) OR {fresh.le('expires_at', ts(now))}"
+        await self._t.put(item, condition=dead, expr=fresh)
+        return _entry({k: v for k, v in item.items() if v is not None})
+
     async def put(
         self,
         account_id: str,
@@ -79,15 +106,7 @@ class DynamoKV:
         ttl: timedelta | None = None,
     ) -> KVEntry:
         now = self._clock()
-        expires = now + ttl if ttl is not None else None
-        body: dict[str, Any] = {
-            "account_id": account_id, "namespace": namespace, "key": key,
-            "value": dump_json(value), "updated_at": ts(now),
-            "expires_at": ts(expires) if expires else None,
-            TTL_ATTRIBUTE: int(expires.timestamp()) + 1 if expires else None,
-            "gsi3pk": EXPIRY_QUEUE if expires else None,
-            "gsi3sk": ts(expires) if expires else None,
-        }  # fmt: skip
+        body = self._body(account_id, namespace, key, value, now, ttl)
         pk, sk = _pk(account_id, namespace), f"K#{key}"
         for _ in range(PUT_ATTEMPTS):
             # A live entry keeps its created_at; a missing or expired one starts afresh.
@@ -102,15 +121,27 @@ class DynamoKV:
                 return _entry(await self._t.update(pk, sk, replace, condition=live))
             except ConditionFailed:
                 pass
-            fresh = Expr()
-            item = {"pk": pk, "sk": sk, **body, "created_at": ts(now)}
-            dead = f"attribute_not_exists(pk) OR {fresh.le('expires_at', ts(now))}"
             try:
-                await self._t.put(item, condition=dead, expr=fresh)
+                return await self._put_fresh(pk, sk, body, now)
             except ConditionFailed:
                 continue  # someone else wrote it in between: try the live path again
-            return _entry({k: v for k, v in item.items() if v is not None})
         raise StorageError("KV entry is being rewritten too often; retry", key=key)
+
+    async def put_new(
+        self,
+        account_id: str,
+        namespace: str,
+        key: str,
+        value: JSONValue,
+        *,
+        ttl: timedelta | None = None,
+    ) -> KVEntry:
+        now = self._clock()
+        body = self._body(account_id, namespace, key, value, now, ttl)
+        try:
+            return await self._put_fresh(_pk(account_id, namespace), f"K#{key}", body, now)
+        except ConditionFailed as exc:
+            raise Conflict("key exists", namespace=namespace, key=key) from exc
 
     async def increment(
         self, account_id: str, namespace: str, key: str, amount: int | float = 1

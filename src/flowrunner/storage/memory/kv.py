@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
-from flowrunner.errors import NotFound
+from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.kv_updates import appended, incremented
 from flowrunner.storage.memory.state import MemoryState, json_copy, page_by_name
 from flowrunner.storage.protocols import DEFAULT_LIMIT
@@ -39,6 +39,24 @@ class MemoryKV:
                 now,
                 now + ttl if ttl is not None else None,
             )
+            self._s.kv[(account_id, namespace, key)] = entry
+            return entry
+
+    async def put_new(
+        self,
+        account_id: str,
+        namespace: str,
+        key: str,
+        value: JSONValue,
+        *,
+        ttl: timedelta | None = None,
+    ) -> KVEntry:
+        async with self._s.lock:
+            if self._live(account_id, namespace, key) is not None:
+                raise Conflict("key exists", namespace=namespace, key=key)
+            now = self._s.clock()
+            expires = now + ttl if ttl is not None else None
+            entry = KVEntry(account_id, namespace, key, json_copy(value), now, now, expires)
             self._s.kv[(account_id, namespace, key)] = entry
             return entry
 

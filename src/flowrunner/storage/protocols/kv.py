@@ -30,6 +30,19 @@ class KVStore(Protocol):
         """Create or replace; with ``ttl`` the entry vanishes after that long."""
         ...
 
+    async def put_new(
+        self,
+        account_id: str,
+        namespace: str,
+        key: str,
+        value: JSONValue,
+        *,
+        ttl: timedelta | None = None,
+    ) -> KVEntry:
+        """Create only: ``Conflict`` if a live entry holds the key (an expired one is
+        replaced). Of concurrent calls for one key, exactly one succeeds."""
+        ...
+
     async def get(self, account_id: str, namespace: str, key: str) -> KVEntry:
         """``NotFound`` if missing or expired."""
         ...

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Row, case, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from flowrunner.errors import NotFound
+from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.kv_updates import appended, incremented
 from flowrunner.storage.pagination import clamp_limit, encode_cursor
 from flowrunner.storage.protocols import DEFAULT_LIMIT
@@ -70,6 +70,46 @@ class SqlKV:
 
         async def work(conn: AsyncConnection) -> KVEntry:
             return _entry((await conn.execute(stmt)).one())
+
+        return await self._db.write(work)
+
+    async def put_new(
+        self,
+        account_id: str,
+        namespace: str,
+        key: str,
+        value: JSONValue,
+        *,
+        ttl: timedelta | None = None,
+    ) -> KVEntry:
+        now = self._clock()
+        insert = self._db.insert(kv_entries).values(
+            account_id=account_id,
+            namespace=namespace,
+            key=key,
+            value=value,
+            created_at=now,
+            updated_at=now,
+            expires_at=now + ttl if ttl is not None else None,
+        )
+        # One statement: the row's lock (PostgreSQL) or the write transaction (SQLite) makes
+        # concurrent calls see each other's row; only an expired row is overwritten.
+        stmt = insert.on_conflict_do_update(
+            index_elements=[K.account_id, K.namespace, K.key],
+            set_={
+                "value": insert.excluded.value,
+                "created_at": insert.excluded.created_at,
+                "updated_at": insert.excluded.updated_at,
+                "expires_at": insert.excluded.expires_at,
+            },
+            where=K.expires_at <= now,
+        ).returning(*kv_entries.c)
+
+        async def work(conn: AsyncConnection) -> KVEntry:
+            row = (await conn.execute(stmt)).first()
+            if row is None:
+                raise Conflict("key exists", namespace=namespace, key=key)
+            return _entry(row)
 
         return await self._db.write(work)
 
