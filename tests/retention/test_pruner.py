@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from flowrunner.errors import NotFound
 from flowrunner.retention import PolicyStore, Pruner, RetentionPolicy, Rule
-from flowrunner.storage import Account, Store
-from flowrunner.storage.records import ExecutionStatus
+from flowrunner.storage import Account, NewDelivery, Store
+from flowrunner.storage.records import ExecutionStatus, WebhookDelivery
+from flowrunner.webhooks import attempts
 from tests.storage.backends import FakeClock
 
 
@@ -96,3 +99,70 @@ async def test_both_limits_apply_and_a_dry_run_counts_each_run_once(
     assert sum(p.count for p in await pruner.prune(dry_run=True)) == 4
     assert sum(p.count for p in await pruner.prune()) == 4
     assert [r for r in old + new if await exists(store, account, r)] == new[1:]
+
+
+async def _run_with_delivery(
+    store: Store, account: Account, endpoint: str, clock: FakeClock
+) -> str:
+    """A completed run whose final status wrote one webhook delivery, as the runner does."""
+    run = await store.executions.create(account.id, flow_id="f1", flow_version=1)
+    entry = NewDelivery(endpoint, "execution.completed", {"run": run.id})
+    await store.executions.update(
+        account.id, run.id, status="completed", finished_at=clock(), outbox=[entry]
+    )
+    return run.id
+
+
+async def _attempt(
+    store: Store, account: Account, delivery: WebhookDelivery, clock: FakeClock, *, ok: bool
+) -> None:
+    """One attempt of a claimed delivery, recorded as the dispatcher records it: the outcome
+    on the delivery, the detail in the attempts log; a failure is retried in an hour."""
+    retry = None if ok else clock() + timedelta(hours=1)
+    await store.webhooks.record_attempt(
+        account.id, delivery.id, worker="w", delivered=ok, retry_at=retry
+    )
+    detail = attempts.Attempt(
+        delivery.id, delivery.attempts + 1, clock(), 200, 1.0, "", None, retry
+    )
+    await attempts.save(store.kv, account.id, detail)
+
+
+async def test_a_pruned_runs_deliveries_and_attempts_go_with_it_once_sent(
+    store: Store, account: Account, clock: FakeClock
+) -> None:
+    endpoint = (
+        await store.webhooks.create_endpoint(account.id, url="https://x.test", secret="s")
+    ).id
+    old_sent = await _run_with_delivery(store, account, endpoint, clock)
+    old_retrying = await _run_with_delivery(store, account, endpoint, clock)
+    clock.advance(timedelta(days=20))
+    recent = await _run_with_delivery(store, account, endpoint, clock)
+    clock.advance(timedelta(days=20))  # old runs are 40 days old, the recent one 20
+    deliveries = {d.execution_id: d for d in await store.webhooks.admin_claim_due(worker="w")}
+    for run, delivery in deliveries.items():
+        await _attempt(store, account, delivery, clock, ok=run != old_retrying)
+    pruner = Pruner(
+        store, PolicyStore(store, RetentionPolicy(completed=Rule(days=30))), clock=clock
+    )
+
+    # The retried delivery must still be sent: its run waits for it.
+    assert sum(p.count for p in await pruner.prune()) == 1
+    assert not await exists(store, account, old_sent)
+    with pytest.raises(NotFound):
+        await store.webhooks.get_delivery(account.id, deliveries[old_sent].id)
+    assert await attempts.history(store.kv, account.id, deliveries[old_sent].id) == []
+    for run in (old_retrying, recent):  # another run's delivery and attempts stay
+        assert await exists(store, account, run)
+        await store.webhooks.get_delivery(account.id, deliveries[run].id)
+        assert len(await attempts.history(store.kv, account.id, deliveries[run].id)) == 1
+
+    clock.advance(timedelta(hours=1))
+    (retried,) = await store.webhooks.admin_claim_due(worker="w")
+    await _attempt(store, account, retried, clock, ok=True)
+    assert sum(p.count for p in await pruner.prune()) == 1
+    assert not await exists(store, account, old_retrying)
+    with pytest.raises(NotFound):
+        await store.webhooks.get_delivery(account.id, retried.id)
+    assert await attempts.history(store.kv, account.id, retried.id) == []
+    assert len(await attempts.history(store.kv, account.id, deliveries[recent].id)) == 1

@@ -52,6 +52,7 @@ class RunParts:
     lease_ttl: timedelta
     resume_links: ResumeLinks | None
     on_failure: FailureFlows
+    sandbox: Sandbox
 
 
 @asynccontextmanager
@@ -122,7 +123,7 @@ async def run_parts(
         ),
     )
     try:
-        yield RunParts(runner, bus, redis_bus, flows, owner, ttl, links, on_failure)
+        yield RunParts(runner, bus, redis_bus, flows, owner, ttl, links, on_failure, sandbox)
     finally:
         await sandbox.close()
         if redis_bus is not None:
@@ -189,6 +190,7 @@ async def execution_runtime(
             # Created holding the lease of this process's executor; a worker takes its own.
             lease_ttl=None if settings.executor == "celery" else parts.lease_ttl,
             on_failure=parts.on_failure,
+            sandbox=parts.sandbox,
         )
         recovery.start()  # its first sweep runs at once: runs a dead process left are resumed
         waker.start()

@@ -25,6 +25,7 @@ from flowrunner.executions.on_failure import FailureFlows
 from flowrunner.executions.recorder import checkpoint_progress
 from flowrunner.executions.states import is_terminal
 from flowrunner.executions.waits import ResumeLinks, Signals
+from flowrunner.scripting.sandbox import Sandbox, SandboxHealth
 from flowrunner.storage import Execution, ExecutionEvent, NewCheckpoint, NewEvent, Page, Store
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 from flowrunner.storage.records import ExecutionStatus, JSONValue, utcnow
@@ -52,8 +53,10 @@ class ExecutionService:
         resume_links: ResumeLinks | None = None,
         lease_ttl: timedelta | None = None,
         on_failure: FailureFlows | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self._store = store
+        self._sandbox = sandbox
         self._signals = Signals(store.executions)
         self._links = resume_links
         # Set for an executor of this process: a run is created holding its lease (one write
@@ -188,6 +191,10 @@ class ExecutionService:
 
     def bus_health(self) -> BusHealth:
         return self._bus.health()
+
+    def sandbox_health(self) -> SandboxHealth | None:
+        """This process's script sandbox (None without one), read without starting it."""
+        return None if self._sandbox is None else self._sandbox.health()
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -103,6 +103,11 @@ class WorkerPool:
         return len(self._live)
 
     @property
+    def spawn_error(self) -> BaseException | None:
+        """Why the last worker start failed, until one starts again (readiness)."""
+        return self._last_spawn_error
+
+    @property
     def pids(self) -> list[int]:
         """Process ids of the live workers (for tests and diagnostics)."""
         return sorted(w.pid for w in self._live)
@@ -175,6 +180,7 @@ class WorkerPool:
             return
         finally:
             self._spawning -= 1
+        self._last_spawn_error = None
         if self._closed:
             await worker.kill()
         else:

@@ -17,8 +17,9 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from flowrunner.errors import SandboxError, ScriptError
 from flowrunner.fairness import ACCOUNT_ID, FairSemaphore
@@ -48,6 +49,18 @@ _CHECK_TIMEOUT = 5.0
 _QUEUE_TIMEOUT = 30.0
 
 
+@dataclass(frozen=True, slots=True)
+class SandboxHealth:
+    """``not_started``: no script has run yet (the first one starts a worker); ``ready``:
+    started, with ``workers_alive`` live (0 after idle ones were closed: the next script
+    starts one); ``failed``: a worker could not start (``reason``), the last time one was
+    needed; ``closed``: shut down."""
+
+    status: Literal["not_started", "ready", "failed", "closed"]
+    workers_alive: int
+    reason: str | None = None
+
+
 class Sandbox:
     """The ``ScriptHost``: owns the worker pool; use as ``async with`` or call
     ``start``/``close``."""
@@ -72,6 +85,7 @@ class Sandbox:
         self._pool = WorkerPool(workers, self.limits, recycling, idle_seconds=idle_seconds)
         self._checker = SyntaxChecker(self.limits, idle_seconds=idle_seconds)
         self._started = False
+        self._start_error: str | None = None
         self._closed = False
         self._start_lock = asyncio.Lock()
         # Turns at the workers, per account (``fairness.ACCOUNT_ID``, set by the runner): one
@@ -84,8 +98,26 @@ class Sandbox:
     async def start(self) -> None:
         async with self._start_lock:
             if not self._started:
-                await self._pool.start()
-                self._started = True
+                try:
+                    await self._pool.start()
+                except SandboxError as exc:
+                    self._start_error = str(exc)
+                    raise
+                self._started, self._start_error = True, None
+
+    def health(self) -> SandboxHealth:
+        """How the pool is doing, read without starting a worker (readiness probes)."""
+        alive = self._pool.alive
+        if self._closed:
+            return SandboxHealth("closed", alive)
+        if not self._started:
+            if self._start_error is not None:
+                return SandboxHealth("failed", alive, self._start_error)
+            return SandboxHealth("not_started", alive)
+        failure = self._pool.spawn_error
+        if alive == 0 and failure is not None:
+            return SandboxHealth("failed", alive, str(failure) or type(failure).__name__)
+        return SandboxHealth("ready", alive)
 
     async def close(self) -> None:
         self._closed = True

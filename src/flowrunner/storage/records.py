@@ -30,6 +30,18 @@ SYSTEM_ACCOUNT = "_system"
 retention policies). No account has this id (account ids are generated hex), and a run's
 ``store`` node reaches its own account's partition only."""
 DeliveryStatus = Literal["pending", "delivered", "dead"]
+FINISHED_DELIVERY: tuple[DeliveryStatus, ...] = ("delivered", "dead")
+"""Delivery statuses nothing more happens to: retention deletes these with their run."""
+
+ATTEMPTS_NAMESPACE = "webhook-attempts"
+"""The KV namespace of each delivery attempt's detail (``flowrunner.webhooks.attempts``), keyed
+``<delivery id>:<attempt number>``. Named here because a store deletes a pruned run's
+deliveries with their attempts (``ExecutionStore.delete``)."""
+
+
+def attempts_prefix(delivery_id: str) -> str:
+    """The key prefix of ``delivery_id``'s attempts in ``ATTEMPTS_NAMESPACE``."""
+    return f"{delivery_id}:"
 
 
 def utcnow() -> datetime:
@@ -299,6 +311,11 @@ class WebhookDelivery:
     delivered_at: datetime | None = None
     claimed_by: str | None = None
     claimed_until: datetime | None = None
+    execution_id: str | None = None
+    """The run whose state change wrote it (an ``outbox`` entry of ``ExecutionStore.update``
+    or ``record_step``); None for events of no run (flow changes, ``webhook.disabled``
+    notices, test sends, manual redeliveries). Retention deletes it with that run once it is
+    finished (``ExecutionStore.delete``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,9 +329,15 @@ class NewDelivery:
 
 
 def pending_delivery(
-    account_id: str, entry: NewDelivery, now: datetime, not_before: datetime | None = None
+    account_id: str,
+    entry: NewDelivery,
+    now: datetime,
+    not_before: datetime | None = None,
+    *,
+    execution_id: str | None = None,
 ) -> WebhookDelivery:
-    """The outbox record for ``entry``: pending, due at ``not_before`` (default: now)."""
+    """The outbox record for ``entry``: pending, due at ``not_before`` (default: now), of the
+    run ``execution_id`` when a run's state change wrote it."""
     return WebhookDelivery(
         id=new_id(),
         account_id=account_id,
@@ -325,6 +348,7 @@ def pending_delivery(
         attempts=0,
         next_attempt_at=not_before or now,
         created_at=now,
+        execution_id=execution_id,
     )
 
 

@@ -2,7 +2,8 @@
 
 Attempts live in the key-value store (namespace ``webhook-attempts``, key
 ``<delivery id>:<attempt number>``), expiring after ``RETENTION``: the outbox record keeps the
-counts and the last outcome, these keep each attempt's detail for as long as anyone looks.
+counts and the last outcome, these keep each attempt's detail for as long as anyone looks, or
+until retention deletes the delivery with its run (``ExecutionStore.delete``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flowrunner.storage import KVStore
+from flowrunner.storage.records import ATTEMPTS_NAMESPACE, attempts_prefix
 
-NAMESPACE = "webhook-attempts"
+NAMESPACE = ATTEMPTS_NAMESPACE
 RETENTION = timedelta(days=30)
 SNIPPET_CHARS = 512
 
@@ -47,10 +49,10 @@ def snippet(text: str) -> str:
 
 
 async def save(kv: KVStore, account_id: str, attempt: Attempt) -> None:
-    key = f"{attempt.delivery_id}:{attempt.number:04d}"
+    key = f"{attempts_prefix(attempt.delivery_id)}{attempt.number:04d}"
     await kv.put(account_id, NAMESPACE, key, attempt.as_json(), ttl=RETENTION)
 
 
 async def history(kv: KVStore, account_id: str, delivery_id: str) -> list[dict[str, Any]]:
-    page = await kv.list(account_id, NAMESPACE, prefix=f"{delivery_id}:", limit=100)
+    page = await kv.list(account_id, NAMESPACE, prefix=attempts_prefix(delivery_id), limit=100)
     return [dict(e.value) for e in page.items if isinstance(e.value, dict)]

@@ -239,3 +239,48 @@ async def test_a_database_at_head_is_not_migrated_again(empty_url: str) -> None:
         assert await _at_head(db)
     finally:
         await db.close()
+
+
+async def test_upgrade_keeps_deliveries_written_before_they_named_their_run(
+    empty_url: str,
+) -> None:
+    """0008: a delivery stored at 0007 reads back with no run; the status says behind, then
+    current."""
+    from alembic import command
+
+    from flowrunner.storage.sql.migrate import alembic_config, migration_status
+
+    def at_0007_with_a_delivery(conn: Connection) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0007")
+        conn.exec_driver_sql(
+            "INSERT INTO webhook_endpoints (id, account_id, url, events, secret, enabled,"
+            " description, created_at, updated_at) VALUES ('w1', 'a1', 'https://x.test', '[]',"
+            " 's', true, '', '2026-01-01', '2026-01-01')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO webhook_deliveries (id, account_id, endpoint_id, event_type, payload,"
+            " status, attempts, next_attempt_at, created_at) VALUES ('d1', 'a1', 'w1',"
+            " 'execution.completed', '{}', 'delivered', 1, '2026-01-01', '2026-01-01')"
+        )
+
+    db = Database(empty_url)
+    try:
+        async with db.engine.connect() as conn:
+            await conn.run_sync(at_0007_with_a_delivery)
+            await conn.commit()
+        behind = await migration_status(db)
+        assert (behind.state, behind.revision, behind.head) == ("behind", "0007", plain_head())
+        await upgrade(empty_url)
+        assert (await migration_status(db)).state == "current"
+    finally:
+        await db.close()
+
+    store = SqlStore(empty_url, migrate=False)
+    await store.connect()
+    try:
+        old = await store.webhooks.get_delivery("a1", "d1")
+        assert (old.status, old.execution_id) == ("delivered", None)
+    finally:
+        await store.close()

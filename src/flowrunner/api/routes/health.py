@@ -1,4 +1,5 @@
-"""``/healthz`` (the process answers) and ``/readyz`` (the store answers too).
+"""``/healthz`` (the process answers) and ``/readyz`` (the store answers too, at the schema
+this code expects; with the script sandbox's state).
 
 ``/health`` and ``/api/v1/health`` answer like ``/healthz``: the original flowrunner's paths,
 which load balancers and scripts written for it still probe.
@@ -14,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from flowrunner.api.deps import Svc
 from flowrunner.errors import NotFound, StorageError
+from flowrunner.storage.protocols import Migrations
 
 router = APIRouter(tags=["health"])
 
@@ -30,8 +32,17 @@ async def healthz(request: Request) -> dict[str, Any]:
     return {"status": "ok", "event_bus": asdict(runs.bus_health())}
 
 
-@router.get("/readyz", summary="Storage is reachable", responses={503: {}})
-async def readyz(svc: Svc) -> JSONResponse:
+@router.get(
+    "/readyz",
+    summary="Storage is reachable, its schema current; how the script sandbox is doing",
+    responses={503: {}},
+)
+async def readyz(request: Request, svc: Svc) -> JSONResponse:
+    """503 only for what keeps the process from serving: a store that does not answer, or a
+    schema older than this code's (``migrations: behind``). The sandbox is reported, never
+    started: a pool that failed to start fails script nodes, not the API, so the process
+    stays ready (``status: degraded``)."""
+    body: dict[str, Any] = {"status": "ok"}
     try:
         # Any cheap round trip proves the connection; a missing account is still an answer.
         await svc.store.accounts.get_by_username("readyz-probe")
@@ -39,4 +50,19 @@ async def readyz(svc: Svc) -> JSONResponse:
         pass
     except StorageError as exc:
         return JSONResponse({"status": "unavailable", "reason": exc.code}, status_code=503)
-    return JSONResponse({"status": "ok"})
+    if isinstance(svc.store, Migrations):
+        try:
+            schema = await svc.store.migration_status()
+        except StorageError as exc:
+            return JSONResponse({"status": "unavailable", "reason": exc.code}, status_code=503)
+        body["migrations"] = asdict(schema)
+        if schema.state == "behind":
+            body.update(status="unavailable", reason="migrations_pending")
+            return JSONResponse(body, status_code=503)
+    runs = getattr(request.app.state, "executions", None)
+    sandbox = None if runs is None else runs.sandbox_health()
+    if sandbox is not None:
+        body["sandbox"] = asdict(sandbox)
+        if sandbox.status == "failed":
+            body["status"] = "degraded"
+    return JSONResponse(body)

@@ -78,6 +78,11 @@ class DeliveryOut(ResponseModel):
     delivered_at: datetime | None
     last_status_code: int | None
     last_error: str | None
+    execution_id: str | None = Field(
+        default=None,
+        description="the run whose state change caused it (deleted with it by retention);"
+        " null for events of no run: flow changes, test sends, redeliveries, notices",
+    )
     payload: dict[str, Any] | None = None
 
     @classmethod
@@ -93,6 +98,7 @@ class DeliveryOut(ResponseModel):
             delivered_at=d.delivered_at,
             last_status_code=d.last_status_code,
             last_error=d.last_error,
+            execution_id=d.execution_id,
             payload=dict(d.payload) if payload else None,
         )
 

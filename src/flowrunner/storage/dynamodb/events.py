@@ -30,6 +30,7 @@ from flowrunner.storage.dynamodb.codec import dump_json, from_item, load_json, p
 from flowrunner.storage.dynamodb.execution_items import ExecutionTable, exec_sk, run_pk
 from flowrunner.storage.dynamodb.expr import Expr
 from flowrunner.storage.dynamodb.outbox import delivery_item
+from flowrunner.storage.dynamodb.run_deliveries import link_item
 from flowrunner.storage.pagination import clamp_limit
 from flowrunner.storage.protocols import MAX_LIMIT
 from flowrunner.storage.records import (
@@ -71,8 +72,8 @@ def batches_of(events: Sequence[NewEvent]) -> list[list[Entry]]:
 
 
 TX_OUTBOX = 90
-"""Outbox entries written in a step's transaction (with the batch, the checkpoint and the
-progress check, under DynamoDB's 100 items)."""
+"""Outbox entries written in a step's transaction (with the batch, the checkpoint, the
+progress check and the entries' link to the run, under DynamoDB's 100 items)."""
 
 
 class EventLog(ExecutionTable):
@@ -157,9 +158,14 @@ class EventLog(ExecutionTable):
             )  # fmt: skip
             progress = _progress(account_pk(account_id), exec_sk(execution_id), self._t)
             actions = [progress, *actions, self._t.tx_put(saved)]
-        for entry in outbox:
-            delivery = delivery_item(pending_delivery(account_id, entry, now))
-            actions.append(self._t.tx_put(delivery, condition=NEW))
+        written = [
+            pending_delivery(account_id, entry, now, execution_id=execution_id) for entry in outbox
+        ]
+        for delivery in written:
+            actions.append(self._t.tx_put(delivery_item(delivery), condition=NEW))
+        if written:
+            link = link_item(account_id, execution_id, [d.id for d in written])
+            actions.append(self._t.tx_put(link))
         try:
             await self._t.transact(actions)
         except TransactionCanceled as exc:
@@ -309,8 +315,13 @@ class EventLog(ExecutionTable):
                     account_id, execution_id, slices[-1], checkpoint, outbox[:TX_OUTBOX]
                 )
             await self._raise_counter(account_id, execution_id, written[-1].seq, position)
-            for entry in outbox[TX_OUTBOX:]:
-                delivery = pending_delivery(account_id, entry, self._clock())
+            rest = [
+                pending_delivery(account_id, entry, self._clock(), execution_id=execution_id)
+                for entry in outbox[TX_OUTBOX:]
+            ]
+            if rest:  # the link first: one to a delivery never written is harmless
+                await self._t.put(link_item(account_id, execution_id, [d.id for d in rest]))
+            for delivery in rest:
                 await self._t.put(delivery_item(delivery), condition=NEW)
             return written
         if checkpoint is None:

@@ -37,6 +37,12 @@ from flowrunner.storage.dynamodb.flows import time_range
 from flowrunner.storage.dynamodb.leases import Leases
 from flowrunner.storage.dynamodb.outbox import delivery_item, outbox_puts
 from flowrunner.storage.dynamodb.paging import query_page
+from flowrunner.storage.dynamodb.run_deliveries import (
+    any_pending,
+    delete_finished,
+    link_item,
+    run_deliveries,
+)
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 from flowrunner.storage.records import (
     ACTIVE_STATUSES,
@@ -152,10 +158,14 @@ class DynamoExecutions(EventLog, Leases):
         for execution_id in dict.fromkeys(execution_ids):
             expr = Expr()
             condition = f"{EXISTS} AND {expr.is_in('status', list(statuses))}"
+            deliveries = await run_deliveries(self._t, account_id, execution_id)
+            if any_pending(deliveries):
+                continue  # still to be sent: a later pass takes the run
             try:
                 # The execution item first, on its status: once it is gone the run is gone
                 # for every reader; its events and checkpoint are then only unreachable
-                # items, deleted next (a crash between leaves them for no one to see).
+                # items, deleted next (a crash between leaves them for no one to see), and
+                # its finished deliveries with their attempts.
                 old = await self._t.delete(
                     pk, exec_sk(execution_id), condition=condition, expr=expr
                 )
@@ -166,6 +176,7 @@ class DynamoExecutions(EventLog, Leases):
             key = old.get("idempotency_key")
             if key is not None:
                 await self._t.delete(pk, f"IDEMPOTENCY#{key}")
+            await delete_finished(self._t, account_id, deliveries)
             await self._delete_partition(run_pk(account_id, execution_id))
             deleted.append(execution_id)
         return deleted
@@ -365,13 +376,17 @@ class DynamoExecutions(EventLog, Leases):
         now = self._clock()
         actions = [self._t.tx_update(pk, exec_sk(execution_id), expr, condition)]
         present: dict[str, bool] = {}
+        written = []
         for entry in outbox:
             if entry.endpoint_id not in present:
                 found = await self._t.get(pk, f"WEBHOOK#{entry.endpoint_id}")
                 present[entry.endpoint_id] = found is not None
             if present[entry.endpoint_id]:
-                delivery = pending_delivery(account_id, entry, now)
+                delivery = pending_delivery(account_id, entry, now, execution_id=execution_id)
                 actions.append(self._t.tx_put(delivery_item(delivery), NEW))
+                written.append(delivery.id)
+        if written:
+            actions.append(self._t.tx_put(link_item(account_id, execution_id, written)))
         await self._t.transact(actions)
         fields = await self._t.get(pk, exec_sk(execution_id))
         if fields is None:

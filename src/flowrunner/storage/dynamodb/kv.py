@@ -43,7 +43,7 @@ PUT_ATTEMPTS = 20
 UPDATE_ATTEMPTS = 64
 
 
-def _pk(account_id: str, namespace: str) -> str:
+def kv_pk(account_id: str, namespace: str) -> str:
     return f"KV#{account_id}{SEP}{namespace}"
 
 
@@ -107,7 +107,7 @@ class DynamoKV:
     ) -> KVEntry:
         now = self._clock()
         body = self._body(account_id, namespace, key, value, now, ttl)
-        pk, sk = _pk(account_id, namespace), f"K#{key}"
+        pk, sk = kv_pk(account_id, namespace), f"K#{key}"
         for _ in range(PUT_ATTEMPTS):
             # A live entry keeps its created_at; a missing or expired one starts afresh.
             # Two conditional writes instead of a read: each is atomic on its own.
@@ -139,7 +139,7 @@ class DynamoKV:
         now = self._clock()
         body = self._body(account_id, namespace, key, value, now, ttl)
         try:
-            return await self._put_fresh(_pk(account_id, namespace), f"K#{key}", body, now)
+            return await self._put_fresh(kv_pk(account_id, namespace), f"K#{key}", body, now)
         except ConditionFailed as exc:
             raise Conflict("key exists", namespace=namespace, key=key) from exc
 
@@ -164,7 +164,7 @@ class DynamoKV:
     ) -> KVEntry:
         """Read, compute, then write only if the entry is still as read (compare-and-set on
         ``updated_at`` and the value); a lost race reads again."""
-        pk, sk = _pk(account_id, namespace), f"K#{key}"
+        pk, sk = kv_pk(account_id, namespace), f"K#{key}"
         for attempt in range(UPDATE_ATTEMPTS):
             now = self._clock()
             old = await self._t.get(pk, sk)
@@ -194,13 +194,13 @@ class DynamoKV:
         raise StorageError("KV entry is being updated too often; retry", key=key)
 
     async def get(self, account_id: str, namespace: str, key: str) -> KVEntry:
-        fields = await self._t.get(_pk(account_id, namespace), f"K#{key}")
+        fields = await self._t.get(kv_pk(account_id, namespace), f"K#{key}")
         if fields is None or not _live(fields, self._clock()):
             raise NotFound("key not found", namespace=namespace, key=key)
         return _entry(fields)
 
     async def delete(self, account_id: str, namespace: str, key: str) -> bool:
-        old = await self._t.delete(_pk(account_id, namespace), f"K#{key}")
+        old = await self._t.delete(kv_pk(account_id, namespace), f"K#{key}")
         return old is not None and _live(old, self._clock())
 
     async def list(
@@ -215,7 +215,7 @@ class DynamoKV:
     ) -> Page[KVEntry]:
         now = self._clock()
         return await query_page(
-            self._t, partition=_pk(account_id, namespace), build=_entry, limit=limit,
+            self._t, partition=kv_pk(account_id, namespace), build=_entry, limit=limit,
             cursor=cursor, sort=SortRange(prefix=f"K#{prefix}"), newest_first=False,
             keep=lambda e: (e.expires_at is None or e.expires_at > now) and matches(e.value, where),
         )  # fmt: skip

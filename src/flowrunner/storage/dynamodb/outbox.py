@@ -59,6 +59,7 @@ def to_delivery(f: dict[str, Any]) -> WebhookDelivery:
         delivered_at=opt_ts(f.get("delivered_at")),
         claimed_by=f.get("claimed_by"),
         claimed_until=opt_ts(f.get("claimed_until")),
+        execution_id=f.get("execution_id"),
     )
 
 
@@ -74,6 +75,7 @@ def delivery_item(d: WebhookDelivery) -> dict[str, Any]:
         "id": i, "account_id": a, "endpoint_id": e, "event_type": d.event_type,
         "payload": dump_json(dict(d.payload)), "status": "pending", "attempts": 0,
         "next_attempt_at": ts(d.next_attempt_at), "created_at": ts(d.created_at),
+        "execution_id": d.execution_id,
     }  # fmt: skip
 
 

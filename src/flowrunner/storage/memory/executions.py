@@ -9,7 +9,11 @@ from datetime import datetime, timedelta
 
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.memory.state import MemoryState, json_copy, page_by_time
-from flowrunner.storage.memory.webhooks import new_delivery
+from flowrunner.storage.memory.webhooks import (
+    add_outbox,
+    delete_run_deliveries,
+    has_pending_delivery,
+)
 from flowrunner.storage.pagination import clamp_limit
 from flowrunner.storage.protocols import DEFAULT_LIMIT, MAX_LIMIT
 from flowrunner.storage.records import (
@@ -153,10 +157,7 @@ class MemoryExecutions:
             if drop_checkpoint:
                 self._s.checkpoints.pop(execution_id, None)
             self._s.executions[execution_id] = e
-            for entry in outbox:
-                if entry.endpoint_id in self._s.endpoints:  # deleted meanwhile: dropped
-                    delivery = new_delivery(account_id, entry, self._s.clock())
-                    self._s.deliveries[delivery.id] = delivery
+            add_outbox(self._s, account_id, outbox, execution_id=execution_id)
             if events:
                 await self._append(account_id, execution_id, events)
                 e = self._s.executions[execution_id]
@@ -175,9 +176,12 @@ class MemoryExecutions:
                 e = self._s.executions.get(execution_id)
                 if e is None or e.account_id != account_id or e.status not in statuses:
                     continue
+                if has_pending_delivery(self._s, execution_id):
+                    continue  # still to be sent: a later pass takes it
                 del self._s.executions[execution_id]
                 self._s.events.pop(execution_id, None)
                 self._s.checkpoints.pop(execution_id, None)
+                delete_run_deliveries(self._s, account_id, execution_id)
                 deleted.append(execution_id)
         return deleted
 
@@ -227,10 +231,7 @@ class MemoryExecutions:
                 current_node=e.current_node if current_node is None else current_node,
                 resume_attempts=0 if checkpoint is not None else e.resume_attempts,
             )
-            for entry in outbox:
-                if entry.endpoint_id in self._s.endpoints:  # deleted meanwhile: dropped
-                    delivery = new_delivery(account_id, entry, self._s.clock())
-                    self._s.deliveries[delivery.id] = delivery
+            add_outbox(self._s, account_id, outbox, execution_id=execution_id)
             if checkpoint is not None:
                 self._s.checkpoints[execution_id] = Checkpoint(
                     execution_id,

@@ -11,12 +11,15 @@ from flowrunner.storage.memory.state import MemoryState, json_copy, page_by_time
 from flowrunner.storage.pagination import clamp_limit
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 from flowrunner.storage.records import (
+    ATTEMPTS_NAMESPACE,
+    FINISHED_DELIVERY,
     DeliveryStatus,
     JSONValue,
     NewDelivery,
     Page,
     WebhookDelivery,
     WebhookEndpoint,
+    attempts_prefix,
     delivery_status,
     new_id,
     pending_delivery,
@@ -193,16 +196,54 @@ class MemoryWebhooks:
 
 
 def new_delivery(
-    account_id: str, entry: NewDelivery, now: datetime, not_before: datetime | None = None
+    account_id: str,
+    entry: NewDelivery,
+    now: datetime,
+    not_before: datetime | None = None,
+    *,
+    execution_id: str | None = None,
 ) -> WebhookDelivery:
-    delivery = pending_delivery(account_id, entry, now, not_before)
+    delivery = pending_delivery(account_id, entry, now, not_before, execution_id=execution_id)
     return replace(delivery, payload=json_copy(dict(entry.payload)))
 
 
-def add_outbox(state: MemoryState, account_id: str, outbox: Sequence[NewDelivery]) -> None:
-    """Pending deliveries for ``outbox``, under the caller's lock; entries whose endpoint was
-    deleted meanwhile are dropped."""
+def add_outbox(
+    state: MemoryState,
+    account_id: str,
+    outbox: Sequence[NewDelivery],
+    *,
+    execution_id: str | None = None,
+) -> None:
+    """Pending deliveries (of the run ``execution_id``, if a run's change wrote them) for
+    ``outbox``, under the caller's lock; entries whose endpoint was deleted meanwhile are
+    dropped."""
     for entry in outbox:
         if entry.endpoint_id in state.endpoints:
-            delivery = new_delivery(account_id, entry, state.clock())
+            delivery = new_delivery(account_id, entry, state.clock(), execution_id=execution_id)
             state.deliveries[delivery.id] = delivery
+
+
+def has_pending_delivery(state: MemoryState, execution_id: str) -> bool:
+    """Whether the run has a delivery still to send (retention leaves it for later)."""
+    return any(
+        d.execution_id == execution_id and d.status == "pending" for d in state.deliveries.values()
+    )
+
+
+def delete_run_deliveries(state: MemoryState, account_id: str, execution_id: str) -> None:
+    """Delete the run's finished deliveries with their attempts' detail, under the caller's
+    lock."""
+    for d in list(state.deliveries.values()):
+        if (
+            d.account_id == account_id
+            and d.execution_id == execution_id
+            and d.status in FINISHED_DELIVERY
+        ):
+            del state.deliveries[d.id]
+            prefix = attempts_prefix(d.id)
+            for key in [
+                k
+                for k in state.kv
+                if k[:2] == (account_id, ATTEMPTS_NAMESPACE) and k[2].startswith(prefix)
+            ]:
+                del state.kv[key]

@@ -22,6 +22,7 @@ from flowrunner.storage.protocols.executions import EndNotices, ExecutionStore
 from flowrunner.storage.protocols.flows import FlowStore
 from flowrunner.storage.protocols.kv import KVStore
 from flowrunner.storage.protocols.limits import DEFAULT_LIMIT, MAX_LIMIT
+from flowrunner.storage.protocols.migrations import Migrations, MigrationStatus
 from flowrunner.storage.protocols.secrets import SecretStore
 from flowrunner.storage.protocols.webhooks import WebhookStore
 
@@ -62,6 +63,8 @@ __all__ = [
     "ExecutionStore",
     "FlowStore",
     "KVStore",
+    "MigrationStatus",
+    "Migrations",
     "SecretStore",
     "Store",
     "TokenStore",

@@ -126,6 +126,13 @@ class ExecutionStore(Protocol):
         position, each one whole or not at all; returns the ids deleted. Any other id
         (missing, another account's, in another status) is left as it is.
 
+        A run's webhook deliveries (``WebhookDelivery.execution_id``) go with it, with their
+        attempts' detail (``ATTEMPTS_NAMESPACE`` in the KV store): in the same write where the
+        backend has one (SQL, memory), right after the run otherwise (DynamoDB). A delivery
+        still pending (due or in flight) must still be sent, so a run with one is left as it
+        is, like a run in another status: a later pass deletes it once its deliveries are
+        finished (delivered or dead).
+
         Retention's one write: ``statuses`` is how it never deletes a run that is active
         (or was made active again, by a resume, since it was chosen).
         """

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from flowrunner.storage.protocols.migrations import MigrationStatus
 from flowrunner.storage.records import Clock, utcnow
 from flowrunner.storage.sql.accounts import SqlAccounts, SqlTokens
 from flowrunner.storage.sql.audit import SqlAudit
@@ -24,7 +25,7 @@ from flowrunner.storage.sql.direct.reads import DirectFlows, DirectSecrets
 from flowrunner.storage.sql.executions import SqlExecutions
 from flowrunner.storage.sql.flows import SqlFlows
 from flowrunner.storage.sql.kv import SqlKV
-from flowrunner.storage.sql.migrate import upgrade_database
+from flowrunner.storage.sql.migrate import migration_status, upgrade_database
 from flowrunner.storage.sql.secrets import SqlSecrets
 from flowrunner.storage.sql.tables import ALL_TABLES
 from flowrunner.storage.sql.webhooks import SqlWebhooks
@@ -85,6 +86,10 @@ class SqlStore:
     async def close(self) -> None:
         await self.db.close()
         self._connected = False
+
+    async def migration_status(self) -> MigrationStatus:
+        """The schema's revision against this code's (``Migrations``)."""
+        return await migration_status(self.db)
 
     async def truncate_all(self) -> None:
         """Delete every row of every table (tests and benchmarks only).

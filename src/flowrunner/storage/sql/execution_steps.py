@@ -157,7 +157,7 @@ class SqlExecutionSteps(ExecutionTable):
             if position is not None:
                 await conn.execute(self._upsert_position, position)
             if outbox:
-                await insert_outbox(conn, account_id, outbox, now)
+                await insert_outbox(conn, account_id, outbox, now, execution_id=execution_id)
             return new
 
         return await self._db.write(work)

@@ -46,7 +46,11 @@ from flowrunner.storage.sql.tables import (
     execution_positions,
     executions,
 )
-from flowrunner.storage.sql.webhooks import insert_outbox
+from flowrunner.storage.sql.webhooks import (
+    delete_run_deliveries,
+    has_pending_delivery,
+    insert_outbox,
+)
 
 
 class SqlExecutions(SqlExecutionSteps, SqlLeases):
@@ -152,16 +156,23 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
 
         async def work(conn: AsyncConnection) -> builtins.list[str]:
             # The status is checked by the DELETE itself, so a run resumed since it was
-            # chosen stays; its children go by id (and by the foreign keys' cascade).
+            # chosen stays, as does one with a delivery still to send; its children go by
+            # id (and by the foreign keys' cascade), its deliveries with their attempts.
             gone = await conn.execute(
                 delete(executions)
-                .where(T.account_id == account_id, T.id.in_(ids), T.status.in_(wanted))
+                .where(
+                    T.account_id == account_id,
+                    T.id.in_(ids),
+                    T.status.in_(wanted),
+                    ~has_pending_delivery(T.id),
+                )
                 .returning(T.id)
             )
             deleted = [row[0] for row in gone]
             if deleted:
                 for table in (execution_events, checkpoints, execution_positions):
                     await conn.execute(delete(table).where(table.c.execution_id.in_(deleted)))
+                await delete_run_deliveries(conn, account_id, deleted)
             return deleted
 
         return await self._db.write(work)
@@ -260,7 +271,9 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
                     )
                 )
             if outbox:
-                await insert_outbox(conn, account_id, outbox, self._clock())
+                await insert_outbox(
+                    conn, account_id, outbox, self._clock(), execution_id=execution_id
+                )
             if count:
                 now, first = self._clock(), row.last_event_seq - count + 1
                 await conn.execute(

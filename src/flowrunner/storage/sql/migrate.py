@@ -25,6 +25,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
+from flowrunner.storage.protocols.migrations import MigrationStatus
 from flowrunner.storage.sql.database import Database
 from flowrunner.storage.sql.errors import translate
 
@@ -69,12 +70,30 @@ _DOWN = re.compile(r"^down_revision\s*=\s*(.+)$", re.MULTILINE)
 
 
 @lru_cache(maxsize=1)
+def plain_revisions() -> frozenset[str] | None:
+    """Every revision read from the files without Alembic; None when the history is not a
+    plain chain of one ``revision``/``down_revision`` pair per file (Alembic decides then)."""
+    revisions = _plain_chain()
+    return None if revisions is None else frozenset(revisions[0])
+
+
+@lru_cache(maxsize=1)
 def plain_head() -> str | None:
     """The head revision read from the files without Alembic; None when the history is not
     a plain chain of one ``revision``/``down_revision`` pair per file (Alembic decides then).
 
     A test holds it equal to Alembic's own ``head_revision()``.
     """
+    chain = _plain_chain()
+    if chain is None:
+        return None
+    revisions, pointed_to = chain
+    heads = revisions - pointed_to
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _plain_chain() -> tuple[set[str], set[str]] | None:
+    """The revisions and the revisions some file revises; None unless one pair per file."""
     revisions: set[str] = set()
     pointed_to: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
@@ -84,8 +103,14 @@ def plain_head() -> str | None:
             return None
         revisions.add(revision[0])
         pointed_to.update(re.findall(r"[\"']([^\"']+)[\"']", down[0]))
-    heads = revisions - pointed_to
-    return heads.pop() if len(heads) == 1 else None
+    return revisions, pointed_to
+
+
+async def _versions(db: Database) -> list[str]:
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+        await conn.rollback()
+    return [row[0] for row in rows]
 
 
 async def _at_head(db: Database) -> bool:
@@ -94,12 +119,27 @@ async def _at_head(db: Database) -> bool:
     if head is None:
         return False
     try:
-        async with db.engine.connect() as conn:
-            rows = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
-            await conn.rollback()
+        versions = await _versions(db)
     except DBAPIError:  # no alembic_version table yet: an empty database
         return False
-    return [row[0] for row in rows] == [head]
+    return versions == [head]
+
+
+async def migration_status(db: Database) -> MigrationStatus:
+    """Where ``db``'s schema is against this code's revisions, with one query and without
+    Alembic (``/readyz`` asks); ``StorageError`` if it does not answer or was never
+    migrated (no ``alembic_version``)."""
+    head, known = plain_head(), plain_revisions()
+    try:
+        versions = await _versions(db)
+    except DBAPIError as exc:
+        raise translate(exc) from exc
+    if head is None or known is None or len(versions) != 1:
+        return MigrationStatus("unknown", versions[0] if versions else None, head)
+    (revision,) = versions
+    if revision == head:
+        return MigrationStatus("current", revision, head)
+    return MigrationStatus("behind" if revision in known else "ahead", revision, head)
 
 
 async def upgrade_database(db: Database) -> None:

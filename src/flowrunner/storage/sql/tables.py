@@ -301,9 +301,13 @@ webhook_deliveries = Table(
     _time("delivered_at", nullable=True),
     Column("claimed_by", String(255), nullable=True),
     _time("claimed_until", nullable=True),
+    # The run whose state change wrote it. No foreign key: ExecutionStore.delete removes a
+    # run's deliveries itself, with their attempts in kv_entries (no cascade reaches those).
+    _id("execution_id", nullable=True),
     Index(None, "status", "next_attempt_at"),
     Index(None, "account_id", "created_at", "id"),
     Index(None, "endpoint_id"),
+    Index(None, "execution_id"),
 )
 
 audit_records = Table(

@@ -6,13 +6,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from flowrunner.errors import Conflict, NotFound
 from flowrunner.storage.pagination import clamp_limit, encode_cursor
 from flowrunner.storage.protocols import DEFAULT_LIMIT
 from flowrunner.storage.records import (
+    ATTEMPTS_NAMESPACE,
+    FINISHED_DELIVERY,
     Clock,
     DeliveryStatus,
     JSONValue,
@@ -20,16 +22,20 @@ from flowrunner.storage.records import (
     Page,
     WebhookDelivery,
     WebhookEndpoint,
+    attempts_prefix,
     delivery_status,
     new_id,
     pending_delivery,
 )
 from flowrunner.storage.sql.database import Database, columns_of
 from flowrunner.storage.sql.paging import time_page
-from flowrunner.storage.sql.tables import webhook_deliveries, webhook_endpoints
+from flowrunner.storage.sql.tables import kv_entries, webhook_deliveries, webhook_endpoints
 
 W = webhook_endpoints.c
 D = webhook_deliveries.c
+K = kv_entries.c
+# Attempt keys deleted per statement: each is a range on kv_entries' primary key.
+_ATTEMPT_RANGES = 200
 
 
 def _endpoint(r: Row[Any]) -> WebhookEndpoint:
@@ -313,17 +319,59 @@ class SqlWebhooks:
 
 
 async def insert_outbox(
-    conn: AsyncConnection, account_id: str, outbox: Sequence[NewDelivery], now: datetime
+    conn: AsyncConnection,
+    account_id: str,
+    outbox: Sequence[NewDelivery],
+    now: datetime,
+    *,
+    execution_id: str | None = None,
 ) -> None:
-    """Add ``outbox`` as pending deliveries inside the caller's transaction; entries whose
-    endpoint is gone (deleted meanwhile) are dropped rather than failing the caller's write."""
+    """Add ``outbox`` as pending deliveries (of the run ``execution_id``, if a run's change
+    wrote them) inside the caller's transaction; entries whose endpoint is gone (deleted
+    meanwhile) are dropped rather than failing the caller's write."""
     wanted = {entry.endpoint_id for entry in outbox}
     stmt = select(W.id).where(W.account_id == account_id, W.id.in_(wanted))
     present = set((await conn.execute(stmt)).scalars())
     rows = [
-        columns_of(pending_delivery(account_id, entry, now))
+        columns_of(pending_delivery(account_id, entry, now, execution_id=execution_id))
         for entry in outbox
         if entry.endpoint_id in present
     ]
     if rows:
         await conn.execute(webhook_deliveries.insert(), rows)
+
+
+def has_pending_delivery(execution_id: ColumnElement[str]) -> ColumnElement[bool]:
+    """Whether the run ``execution_id`` (a column of the caller's statement) has a delivery
+    still to send: retention leaves such a run for a later pass (``ExecutionStore.delete``)."""
+    return exists().where(D.execution_id == execution_id, D.status == "pending")
+
+
+async def delete_run_deliveries(
+    conn: AsyncConnection, account_id: str, execution_ids: Sequence[str]
+) -> None:
+    """Delete the finished deliveries of ``execution_ids`` with their attempts' detail, in the
+    caller's transaction (the run deletion's). A pending one, which the caller's check let
+    slip in meanwhile, is left to be sent."""
+    gone = await conn.execute(
+        delete(webhook_deliveries)
+        .where(
+            D.account_id == account_id,
+            D.execution_id.in_(execution_ids),
+            D.status.in_(FINISHED_DELIVERY),
+        )
+        .returning(D.id)
+    )
+    ids = [row[0] for row in gone]
+    for start in range(0, len(ids), _ATTEMPT_RANGES):
+        # A range per delivery (``<id>:`` up to ``<id>;``, the next character) stays on the
+        # primary key, where LIKE would not on PostgreSQL's default collation.
+        ranges = [
+            and_(K.key >= attempts_prefix(i), K.key < f"{i};")
+            for i in ids[start : start + _ATTEMPT_RANGES]
+        ]
+        await conn.execute(
+            delete(kv_entries).where(
+                K.account_id == account_id, K.namespace == ATTEMPTS_NAMESPACE, or_(*ranges)
+            )
+        )

@@ -125,7 +125,7 @@ def update(
     if ended:
         conn.execute("DELETE FROM execution_positions WHERE execution_id = ?", (execution_id,))
     if outbox:
-        insert_outbox(conn, account_id, outbox, now)
+        insert_outbox(conn, account_id, execution_id, outbox, now)
     updated = _execution(row)
     if events:
         insert_events(conn, account_id, execution_id, events, updated.last_event_seq, now)
@@ -133,21 +133,26 @@ def update(
 
 
 def insert_outbox(
-    conn: sqlite3.Connection, account_id: str, outbox: Sequence[NewDelivery], now: datetime
+    conn: sqlite3.Connection,
+    account_id: str,
+    execution_id: str,
+    outbox: Sequence[NewDelivery],
+    now: datetime,
 ) -> None:
-    """Pending deliveries for ``outbox``, in the caller's transaction; an entry whose endpoint
-    is gone is dropped (the ``EXISTS`` guard) rather than failing the caller's write."""
+    """Pending deliveries of the run ``execution_id`` for ``outbox``, in the caller's
+    transaction; an entry whose endpoint is gone is dropped (the ``EXISTS`` guard) rather
+    than failing the caller's write."""
     for entry in outbox:
-        d = pending_delivery(account_id, entry, now)
+        d = pending_delivery(account_id, entry, now, execution_id=execution_id)
         conn.execute(
             "INSERT INTO webhook_deliveries (id, account_id, endpoint_id, event_type, payload,"
-            " status, attempts, next_attempt_at, created_at)"
-            " SELECT ?, ?, ?, ?, ?, ?, 0, ?, ? WHERE EXISTS"
+            " status, attempts, next_attempt_at, created_at, execution_id)"
+            " SELECT ?, ?, ?, ?, ?, ?, 0, ?, ?, ? WHERE EXISTS"
             " (SELECT 1 FROM webhook_endpoints WHERE id = ? AND account_id = ?)",
             (
                 d.id, account_id, d.endpoint_id, d.event_type, jsontext.dumps(d.payload),
                 d.status, time_text(d.next_attempt_at), time_text(d.created_at),
-                d.endpoint_id, account_id,
+                execution_id, d.endpoint_id, account_id,
             ),
         )  # fmt: skip
 
@@ -241,7 +246,7 @@ def record_step(
             (execution_id, progress, current_node),
         )
     if outbox:
-        insert_outbox(conn, account_id, outbox, now)
+        insert_outbox(conn, account_id, execution_id, outbox, now)
     return new
 
 

@@ -53,10 +53,10 @@ _FINAL = "('completed', 'failed', 'canceled')"
 # the rows depend on, so they are written only if it matched.
 _OUTBOX = (
     "outbox AS (INSERT INTO webhook_deliveries (id, account_id, endpoint_id, event_type,"
-    " payload, status, attempts, next_attempt_at, created_at)"
+    " payload, status, attempts, next_attempt_at, created_at, execution_id)"
     " SELECT o.id, {account}, o.endpoint_id, o.event_type, o.payload::json, 'pending', 0,"
-    " {now}, {now} FROM {after}, unnest({ids}::text[], {endpoints}::text[], {types}::text[],"
-    " {payloads}::text[]) AS o(id, endpoint_id, event_type, payload)"
+    " {now}, {now}, {execution} FROM {after}, unnest({ids}::text[], {endpoints}::text[],"
+    " {types}::text[], {payloads}::text[]) AS o(id, endpoint_id, event_type, payload)"
     " WHERE EXISTS (SELECT 1 FROM webhook_endpoints w"
     " WHERE w.id = o.endpoint_id AND w.account_id = {account}))"
 )
@@ -80,12 +80,13 @@ def _outbox_args(
     )
 
 
-def _outbox_clause(after: str, account: str, now: str, first: int) -> str:
-    """The outbox ``WITH`` clause, its four arrays numbered from ``$first``."""
+def _outbox_clause(after: str, account: str, execution: str, now: str, first: int) -> str:
+    """The outbox ``WITH`` clause of the run ``execution``, its four arrays numbered from
+    ``$first``."""
     ids, endpoints, types, payloads = (f"${first + i}" for i in range(4))
     return _OUTBOX.format(
-        after=after, account=account, now=now, ids=ids, endpoints=endpoints, types=types,
-        payloads=payloads,
+        after=after, account=account, execution=execution, now=now, ids=ids,
+        endpoints=endpoints, types=types, payloads=payloads,
     )  # fmt: skip
 
 
@@ -181,7 +182,7 @@ class PgExecutions(SqlExecutions):
             args.append(at)
             now = f"${len(args)}"
             args.extend(_outbox_args(account_id, outbox, at))
-            clauses.append(_outbox_clause("row", "$2", now, len(args) - 3))
+            clauses.append(_outbox_clause("row", "$2", "$1", now, len(args) - 3))
         joined = ""
         if events:
             at = self._clock()
@@ -283,7 +284,7 @@ class PgExecutions(SqlExecutions):
             args.append(now)
             stamp = f"${len(args)}"
             args.extend(_outbox_args(account_id, outbox, now))
-            clauses.append(_outbox_clause("seq", "$2", stamp, len(args) - 3))
+            clauses.append(_outbox_clause("seq", "$2", "$1", stamp, len(args) - 3))
         # A read-only WITH clause runs only when referenced: the notice is joined in.
         sql = f"WITH {', '.join(clauses)} SELECT last_event_seq FROM seq LEFT JOIN notice ON true"
         last = await self._pg.fetchval(sql, *args)
