@@ -4,6 +4,7 @@ destination is dead-lettered without a request."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -135,3 +136,21 @@ async def test_an_endpoint_failing_past_the_limit_is_disabled_with_a_notice(
 async def _arrivals(receiver: Receiver, count: int) -> list[Received]:
     await _until(lambda: len(receiver.received) >= count, f"{count} requests")
     return list(receiver.received)
+
+
+async def test_stop_ends_the_loop_even_when_a_wake_lands_with_it(store: Store) -> None:
+    """A send finishing wakes the loop in the same turn as stop() cancels it (the notice test
+    hung so): the cancel must not be lost."""
+    policy = AddressPolicy.from_settings(False, "127.0.0.1")
+    settings = DispatchSettings(schedule=RetrySchedule((60.0,)), poll_seconds=HANG_GUARD)
+    dispatcher = Dispatcher(store, KEYRING, policy, settings, worker="test")
+    dispatcher.start()
+    for _ in range(50):  # until the loop has claimed (nothing) and waits to be woken
+        await asyncio.sleep(0)
+    for _ in range(20):
+        dispatcher.wake()
+        await asyncio.sleep(0)  # the wait ends on this turn: the cancel below meets it
+        async with asyncio.timeout(HANG_GUARD):
+            await dispatcher.stop()
+        dispatcher.start()
+    await dispatcher.stop()

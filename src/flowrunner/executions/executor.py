@@ -251,7 +251,8 @@ class LocalExecutor:
         interval = max(self._ttl.total_seconds() / 3, 0.05)
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._stopping.wait()
             if self._stopping.is_set():
                 return
             await self._renew(list(self._runs.values()))

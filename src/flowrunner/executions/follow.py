@@ -73,7 +73,8 @@ class Follower:
                 if left <= 0:
                     break
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ended.wait(), min(left, NOTICED_RECHECK_SECONDS))
+                    async with asyncio.timeout(min(left, NOTICED_RECHECK_SECONDS)):
+                        await ended.wait()
                 ended.clear()
                 execution = await self._runs.get(account_id, execution_id)
             return execution

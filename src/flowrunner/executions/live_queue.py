@@ -41,6 +41,7 @@ class LiveQueue:
         if not self._queue.empty():  # no timer task when an event is already waiting
             return self._queue.get_nowait()
         try:
-            return await asyncio.wait_for(self._queue.get(), within)
+            async with asyncio.timeout(within):
+                return await self._queue.get()
         except TimeoutError:
             return None

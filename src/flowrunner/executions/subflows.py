@@ -247,7 +247,8 @@ class _Scope:
         interval = max(self.host.lease_ttl.total_seconds() / 3, 0.05)
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await stopping.wait()
             if stopping.is_set():
                 return
             try:

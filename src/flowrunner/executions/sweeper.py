@@ -87,4 +87,5 @@ class ClaimSweeper(ABC):
             except ExecutionError:
                 return  # the executor is shutting down
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._period)
+                async with asyncio.timeout(self._period):
+                    await self._stopping.wait()

@@ -194,7 +194,8 @@ class PluginManager:
                 await self._reload_logged()  # a removed folder's plugins go
                 while not folder.is_dir():
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), poll)
+                        async with asyncio.timeout(poll):
+                            await stop.wait()
                     if stop.is_set():
                         return
                 log.info("plugins folder %s is there: loading and watching it", folder)

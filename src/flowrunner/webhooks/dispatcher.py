@@ -123,8 +123,7 @@ class Dispatcher:
         left unsent stays claimed until its lease expires, then another worker sends it."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task])  # a cancel of the caller itself still goes through
         if self._in_flight:
             await asyncio.wait(self._in_flight, timeout=self._settings.timeout + 1)
         if self._client is not None:
@@ -166,8 +165,12 @@ class Dispatcher:
                 claimed = 0
             if claimed >= CLAIM_BATCH:
                 continue  # more may be due
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that
+            # lands just as the event is set (a send finishing as stop() begins), and this
+            # loop then never ends.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
+                async with asyncio.timeout(self._settings.poll_seconds):
+                    await self._wake.wait()
 
     async def _claim(self) -> int:
         free = self._settings.max_in_flight - len(self._in_flight)
