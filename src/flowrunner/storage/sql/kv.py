@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, case, delete, or_, select, update
@@ -36,6 +36,25 @@ class SqlKV:
     def _live(self) -> Any:
         return or_(K.expires_at.is_(None), K.expires_at > self._clock())
 
+    def _insert(
+        self,
+        account_id: str,
+        namespace: str,
+        key: str,
+        value: JSONValue,
+        now: datetime,
+        ttl: timedelta | None,
+    ) -> Any:
+        return self._db.insert(kv_entries).values(
+            account_id=account_id,
+            namespace=namespace,
+            key=key,
+            value=value,
+            created_at=now,
+            updated_at=now,
+            expires_at=now + ttl if ttl is not None else None,
+        )
+
     async def put(
         self,
         account_id: str,
@@ -46,15 +65,7 @@ class SqlKV:
         ttl: timedelta | None = None,
     ) -> KVEntry:
         now = self._clock()
-        insert = self._db.insert(kv_entries).values(
-            account_id=account_id,
-            namespace=namespace,
-            key=key,
-            value=value,
-            created_at=now,
-            updated_at=now,
-            expires_at=now + ttl if ttl is not None else None,
-        )
+        insert = self._insert(account_id, namespace, key, value, now, ttl)
         stmt = insert.on_conflict_do_update(
             index_elements=[K.account_id, K.namespace, K.key],
             set_={
@@ -83,15 +94,7 @@ class SqlKV:
         ttl: timedelta | None = None,
     ) -> KVEntry:
         now = self._clock()
-        insert = self._db.insert(kv_entries).values(
-            account_id=account_id,
-            namespace=namespace,
-            key=key,
-            value=value,
-            created_at=now,
-            updated_at=now,
-            expires_at=now + ttl if ttl is not None else None,
-        )
+        insert = self._insert(account_id, namespace, key, value, now, ttl)
         # One statement: the row's lock (PostgreSQL) or the write transaction (SQLite) makes
         # concurrent calls see each other's row; only an expired row is overwritten.
         stmt = insert.on_conflict_do_update(
