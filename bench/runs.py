@@ -132,14 +132,13 @@ def serve(data_dir: Path, env_extra: dict[str, str], workers: int = 1) -> Iterat
         yield url, process.pid
 
 
-async def bench_backend(
-    name: str, url: str, pid: int | None, seconds: float, rounds: int, flows: list[str]
-) -> None:
+async def prepare(url: str, flows: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Log in and create the flows: the headers and each flow's run path."""
     async with aiohttp.ClientSession(url) as setup:
         login = await setup.post("/api/v1/login", json={"username": ADMIN[0], "password": ADMIN[1]})
         login.raise_for_status()
         headers = {"Authorization": f"Bearer {(await login.json())['token']}"}
-        run_paths = {}
+        paths = {}
         for flow in flows:
             created = await setup.post(
                 "/api/v1/flows",
@@ -147,7 +146,14 @@ async def bench_backend(
                 headers={**headers, "content-type": "application/yaml"},
             )
             created.raise_for_status()
-            run_paths[flow] = f"/api/v1/flows/{(await created.json())['id']}/run?wait=30s"
+            paths[flow] = f"/api/v1/flows/{(await created.json())['id']}/run?wait=30s"
+    return headers, paths
+
+
+async def bench_backend(
+    name: str, url: str, pid: int | None, seconds: float, rounds: int, flows: list[str]
+) -> None:
+    headers, run_paths = await prepare(url, flows)
 
     def runner(flow: str) -> Call:
         run_path, expected = run_paths[flow], FLOWS[flow][1]

@@ -24,25 +24,7 @@ from pathlib import Path
 
 import aiohttp
 from common import drive
-from runs import ADMIN, FLOWS, serve, tree_cpu_seconds
-
-
-async def prepare(url: str, flows: list[str]) -> tuple[dict[str, str], dict[str, str]]:
-    """Log in and create the flows: the headers and each flow's run path."""
-    async with aiohttp.ClientSession(url) as setup:
-        login = await setup.post("/api/v1/login", json={"username": ADMIN[0], "password": ADMIN[1]})
-        login.raise_for_status()
-        headers = {"Authorization": f"Bearer {(await login.json())['token']}"}
-        paths = {}
-        for flow in flows:
-            created = await setup.post(
-                "/api/v1/flows",
-                data=FLOWS[flow][0],
-                headers={**headers, "content-type": "application/yaml"},
-            )
-            created.raise_for_status()
-            paths[flow] = f"/api/v1/flows/{(await created.json())['id']}/run?wait=30s"
-    return headers, paths
+from runs import FLOWS, prepare, serve, tree_cpu_seconds
 
 
 async def batch(
