@@ -111,10 +111,11 @@ async def scrape_until(url: str, check: Callable[[list[Sample]], bool]) -> list[
 async def test_metrics_show_the_queue_sandbox_replacements_and_webhook_outcomes(
     tmp_path: Path,
 ) -> None:
-    settings = {"executor_concurrency": 1, "http_allow_private": "true"}
     with (
         running_server() as receiver,
-        Server(tmp_path, metrics_token=SCRAPE_TOKEN, **settings) as server,
+        Server(
+            tmp_path, metrics_token=SCRAPE_TOKEN, executor_concurrency=1, http_allow_private="true"
+        ) as server,
     ):
         async with server.client() as http:
             hooks = (("/echo", "execution.completed"), ("/status/500", "execution.failed"))
