@@ -13,7 +13,7 @@ from flowrunner.executions.recorder import uninterrupted
 from flowrunner.executions.sealing import is_sealed
 from flowrunner.executions.sizes import RunLimits
 from flowrunner.secrets import Keyring
-from flowrunner.storage import Execution, ExecutionEvent, NewCheckpoint, NewEvent
+from flowrunner.storage import Execution, ExecutionEvent, ExecutionStore, NewCheckpoint, NewEvent
 from tests.executions.conftest import FAILING, STEPS, Harness, secrets_of
 
 KEY = Keyring.generate_key()
@@ -389,6 +389,21 @@ async def test_each_output_is_copied_into_the_checkpoints_once_and_stays_whole(
     assert written[2].results["$values"][digest] is written[0].results["$values"][digest]
 
 
+def _die_right_after_moving_to(
+    status: str, runs: ExecutionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process dies right after the write that moves a run to ``status`` committed."""
+    moved = runs.update
+
+    async def update_then_die(*args: Any, **kwargs: Any) -> Execution:
+        done = await moved(*args, **kwargs)
+        if kwargs.get("status") == status:
+            raise RuntimeError("killed")
+        return done
+
+    monkeypatch.setattr(runs, "update", update_then_die)
+
+
 LONG_NAP = """
 metadata: {name: long nap}
 nodes:
@@ -403,15 +418,7 @@ async def test_a_run_seen_waiting_has_its_waiting_event_stored_even_if_its_proce
 ) -> None:
     h = harness
     runs = h.store.executions
-    moved = runs.update
-
-    async def update_then_die(*args: Any, **kwargs: Any) -> Execution:
-        done = await moved(*args, **kwargs)
-        if kwargs.get("status") == "waiting":  # the process dies right after the move
-            raise RuntimeError("killed")
-        return done
-
-    monkeypatch.setattr(runs, "update", update_then_die)
+    _die_right_after_moving_to("waiting", runs, monkeypatch)
     runner = Runner(h.store, h.bus, FlowCache(), secrets=secrets_of, wait_threshold=1.0)
     execution = await _create(h, await h.flow(LONG_NAP), {})
     with pytest.raises(RuntimeError, match="killed"):
@@ -439,15 +446,7 @@ async def test_a_run_seen_finished_has_its_last_events_stored_even_if_its_proces
 ) -> None:
     h = harness
     runs = h.store.executions
-    moved = runs.update
-
-    async def update_then_die(*args: Any, **kwargs: Any) -> Execution:
-        done = await moved(*args, **kwargs)
-        if kwargs.get("status") == status:  # the process dies right after the final write
-            raise RuntimeError("killed")
-        return done
-
-    monkeypatch.setattr(runs, "update", update_then_die)
+    _die_right_after_moving_to(status, runs, monkeypatch)
     execution = await _create(h, await h.flow(flow), {})
     with pytest.raises(RuntimeError, match="killed"):
         await h.runner.run(execution)
@@ -473,15 +472,7 @@ async def test_a_run_seen_canceled_by_record_canceled_has_its_event_even_if_its_
 ) -> None:
     h = harness
     runs = h.store.executions
-    moved = runs.update
-
-    async def update_then_die(*args: Any, **kwargs: Any) -> Execution:
-        done = await moved(*args, **kwargs)
-        if kwargs.get("status") == "canceled":
-            raise RuntimeError("killed")
-        return done
-
-    monkeypatch.setattr(runs, "update", update_then_die)
+    _die_right_after_moving_to("canceled", runs, monkeypatch)
     execution = await _create(h, await h.flow(STEPS), {})
     with pytest.raises(RuntimeError, match="killed"):
         await h.runner.record_canceled(execution)
