@@ -172,9 +172,11 @@ class ExecutionService:
         deadline = time.monotonic() + within
         if self._executor.holds(execution_id):
             # Run by this process: its task ending is the signal, with no subscription and no
-            # wake-up per event. One read then says how it ended (or that it was suspended).
-            await self._executor.wait(execution_id, within=within)
-            execution = await self._runs.get(account_id, execution_id)
+            # wake-up per event. The task's result is the run as its final write stored it (no
+            # read); one that crashed or is still going is read (it ended, was suspended...).
+            execution = await self._executor.wait(execution_id, within=within)
+            if execution is None:
+                execution = await self._runs.get(account_id, execution_id)
             if is_terminal(execution.status) or time.monotonic() >= deadline:
                 return execution
         return await self._follower.until_end(account_id, execution_id, deadline)
