@@ -23,6 +23,7 @@ from flowrunner.api.middleware import RequestMiddleware
 from flowrunner.api.plugin_choices import PluginChoices
 from flowrunner.api.plugin_watcher import watching
 from flowrunner.api.query_params import single_valued_query
+from flowrunner.api.telemetry import telemetry_config
 from flowrunner.api.routes import (
     accounts,
     audit,
@@ -274,6 +275,7 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
         dependencies=[Depends(single_valued_query)],
+        telemetry=telemetry_config(),
     )
     app.state.metrics = metrics
     install_error_handlers(app)
