@@ -23,7 +23,6 @@ from flowrunner.api.middleware import RequestMiddleware
 from flowrunner.api.plugin_choices import PluginChoices
 from flowrunner.api.plugin_watcher import watching
 from flowrunner.api.query_params import single_valued_query
-from flowrunner.api.telemetry import telemetry_config
 from flowrunner.api.routes import (
     accounts,
     audit,
@@ -44,6 +43,7 @@ from flowrunner.api.routes import (
     ws,
 )
 from flowrunner.api.routes import metrics as metrics_route
+from flowrunner.api.telemetry import telemetry_config
 from flowrunner.audit import AuditLog
 from flowrunner.config import Settings
 from flowrunner.custom_types import CustomTypes
