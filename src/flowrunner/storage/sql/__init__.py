@@ -22,6 +22,7 @@ from flowrunner.storage.sql.direct.executions import DirectExecutions
 from flowrunner.storage.sql.direct.postgres.executions import PgExecutions
 from flowrunner.storage.sql.direct.postgres.reads import PgFlows, PgSecrets
 from flowrunner.storage.sql.direct.reads import DirectFlows, DirectSecrets
+from flowrunner.storage.sql.direct.webhooks import DirectWebhooks
 from flowrunner.storage.sql.executions import SqlExecutions
 from flowrunner.storage.sql.flows import SqlFlows
 from flowrunner.storage.sql.kv import SqlKV
@@ -70,7 +71,9 @@ class SqlStore:
             self.flows = SqlFlows(db, clock)
             self.secrets = SqlSecrets(db, clock)
             self.executions = SqlExecutions(db, clock)
-        self.webhooks = SqlWebhooks(db, clock)
+        self.webhooks: SqlWebhooks = SqlWebhooks(db, clock)
+        if db.direct is not None:  # the dispatcher's claim and record, one hop each
+            self.webhooks = DirectWebhooks(db, clock, db.direct)
         self.audit = SqlAudit(db, clock)
         self.kv = SqlKV(db, clock)
 
