@@ -38,7 +38,9 @@ HOOK_REFUSED = "trigger.verification_failed"
 MAX_FAILURES_PER_MINUTE = 10
 """Failed verifications per trigger and client address before 429s (and no more audits)."""
 LOOKUP_TTL = 1.0
-"""Seconds a trigger record (and its key) is reused: a disable takes effect within that."""
+"""Seconds a trigger record (and its key) is reused. A change through this process (a
+disable, an edit, its secret rotated or deleted) is seen at once (``forget``, ``forget_key``);
+one made through another server process within this."""
 
 
 class KeySource(Protocol):
@@ -191,6 +193,16 @@ class InboundHooks:
         self._cache.pop(trigger_id, None)
         # A read in flight may predate the change: it is neither shared nor cached.
         self._loading.pop(trigger_id, None)
+        self._generation += 1
+
+    def forget_key(self, account_id: str, name: str) -> None:
+        """Drop the cached triggers verified with the account's secret ``name`` (this process
+        changed or deleted it): a rotated key is refused from the next request on."""
+        for trigger_id, (trigger, _) in list(self._cache.items()):
+            if trigger.account_id == account_id and trigger.webhook.verify.get("secret") == name:
+                del self._cache[trigger_id]
+        # Reads in flight may hold the old value; a secret change is rare, forget them all.
+        self._loading.clear()
         self._generation += 1
 
     async def _start(
