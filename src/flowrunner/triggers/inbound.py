@@ -209,20 +209,17 @@ class InboundHooks:
         self, trigger: Trigger, payload: dict[str, Any], delivery_id: str | None
     ) -> tuple[Execution, bool]:
         key = f"hook:{trigger.id}:{delivery_id}" if delivery_id else None
-        if key is not None:
-            # A redelivery carries the same id but not the same headers (a new timestamp and
-            # signature): the first run answers, whatever the input differences.
-            try:
-                return await self._known(trigger.account_id, key), False
-            except NotFound:
-                pass
         try:
+            # ``start`` looks the key up itself: a first delivery costs that one read.
             started = await self._runs.start(
                 trigger.account_id, trigger.flow_id, payload, idempotency_key=key
             )
         except Conflict:
             if key is None:
                 raise
+            # A redelivery carries the same id but not the same headers (a new timestamp and
+            # signature), so ``start`` finds the key used for another input; or a concurrent
+            # delivery of the same id won the insert. Either way the first run answers.
             return await self._known(trigger.account_id, key), False
         return started.execution, started.created
 
