@@ -11,12 +11,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from flowrunner.storage.sql.migrate import upgrade
 
 T = TypeVar("T")
 
 REQUIRE_SERVICES = os.environ.get("FLOWRUNNER_REQUIRE_SERVICES") == "1"
+
+# Hypothesis's timing checks (a per-example deadline, "generation too slow") measure the
+# machine, not the code: on a busy 2-core machine they fail tests that are right. Profiles
+# that tests set themselves still apply on top of this one.
+settings.register_profile("flowrunner", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("flowrunner")
 
 HANG_GUARD = 60.0
 """Seconds a test waits for a state before calling the code stuck. Only a hang fails a test

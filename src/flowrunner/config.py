@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     # Times crash recovery may resume a run that saves no checkpoint in between (a crash
     # loop) before failing it; runs created but never leased are recovered after the TTL.
     max_resume_attempts: int = Field(default=3, ge=0)
+    # How long a run may go without a stored checkpoint while it runs replayable nodes only
+    # (set, transform, condition, switch...: they compute from the run's state, with no
+    # effect outside it); a crash in that window makes the run compute them again. 0: a
+    # checkpoint after every node. Nodes with effects are always checkpointed on both sides.
+    checkpoint_window_seconds: float = Field(default=0.1, ge=0)
     shutdown_grace_seconds: float = 10.0
     max_run_input_bytes: int = 1_048_576
     # Where runs execute: "local" (tasks of the API process) or "celery" (`flowrunner worker`

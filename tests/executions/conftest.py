@@ -6,7 +6,7 @@ Leases and timers need real time, so these stores use the wall clock.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +23,7 @@ from flowrunner.executions import (
 )
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
 from flowrunner.plugins import NodeTypeRegistry, builtin_registry
-from flowrunner.storage import Account, Store
+from flowrunner.storage import Account, ExecutionEvent, NewCheckpoint, NewEvent, Store
 from flowrunner.storage.sql import SqlStore
 from tests.conftest import HANG_GUARD, require_service
 from tests.storage.conftest import scratch_postgres_database
@@ -290,3 +290,26 @@ nodes:
     type: fail
     params: {message: "broke with ${secrets.TOKEN}"}
 """
+
+
+def written_checkpoints(h: Harness) -> list[NewCheckpoint]:
+    """Every checkpoint the runner saves, as the store receives it (a completed run's own
+    checkpoint is deleted when it ends, so the tests look at what was written)."""
+    written: list[NewCheckpoint] = []
+    runs = h.store.executions
+    record_step = runs.record_step
+
+    async def spy(
+        account_id: str,
+        execution_id: str,
+        events: Sequence[NewEvent],
+        *,
+        checkpoint: NewCheckpoint | None = None,
+        **rest: Any,
+    ) -> list[ExecutionEvent]:
+        if checkpoint is not None:
+            written.append(checkpoint)
+        return await record_step(account_id, execution_id, events, checkpoint=checkpoint, **rest)
+
+    runs.record_step = spy  # type: ignore[method-assign]
+    return written

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -13,8 +12,14 @@ from flowrunner.executions.recorder import uninterrupted
 from flowrunner.executions.sealing import is_sealed
 from flowrunner.executions.sizes import RunLimits
 from flowrunner.secrets import Keyring
-from flowrunner.storage import Execution, ExecutionEvent, ExecutionStore, NewCheckpoint, NewEvent
-from tests.executions.conftest import FAILING, STEPS, Harness, secrets_of
+from flowrunner.storage import Execution, ExecutionStore, NewEvent
+from tests.executions.conftest import (
+    FAILING,
+    STEPS,
+    Harness,
+    secrets_of,
+    written_checkpoints,
+)
 
 KEY = Keyring.generate_key()
 
@@ -239,35 +244,12 @@ def _sealing_runner(h: Harness) -> Runner:
     return Runner(h.store, h.bus, FlowCache(), secrets=secrets_of, keys=Keyring([KEY]))
 
 
-def _written_checkpoints(h: Harness) -> list[NewCheckpoint]:
-    """Every checkpoint the runner saves, as the store receives it (a completed run's own
-    checkpoint is deleted when it ends, so the tests look at what was written)."""
-    written: list[NewCheckpoint] = []
-    runs = h.store.executions
-    record_step = runs.record_step
-
-    async def spy(
-        account_id: str,
-        execution_id: str,
-        events: Sequence[NewEvent],
-        *,
-        checkpoint: NewCheckpoint | None = None,
-        **rest: Any,
-    ) -> list[ExecutionEvent]:
-        if checkpoint is not None:
-            written.append(checkpoint)
-        return await record_step(account_id, execution_id, events, checkpoint=checkpoint, **rest)
-
-    runs.record_step = spy  # type: ignore[method-assign]
-    return written
-
-
 async def test_a_checkpoint_holding_a_secret_is_sealed_and_resumes_with_the_value(
     harness: Harness,
 ) -> None:
     runner = _sealing_runner(harness)
     flow_id = await harness.flow(SEALED_FLOW)
-    written = _written_checkpoints(harness)
+    written = written_checkpoints(harness)
     first = await runner.run(await _create(harness, flow_id, {}))
     assert first.status == "completed"
     assert first.output == {"matched": True}
@@ -306,7 +288,7 @@ nodes:
   end: {type: set, params: {values: {done: true}}}
 """
     )
-    written = _written_checkpoints(harness)
+    written = written_checkpoints(harness)
     done = await runner.run(await _create(harness, flow_id, {}))
     assert done.status == "completed"
     events = await harness.store.executions.list_events(harness.account.id, done.id)
@@ -321,7 +303,7 @@ nodes:
 
 async def test_without_keys_a_secret_in_a_checkpoint_is_masked(harness: Harness) -> None:
     flow_id = await harness.flow(SEALED_FLOW)
-    written = _written_checkpoints(harness)
+    written = written_checkpoints(harness)
     await harness.runner.run(await _create(harness, flow_id, {}))
     saved = written[-1]
     assert isinstance(saved.shared, dict)
@@ -333,7 +315,7 @@ async def test_a_checkpoint_sealed_under_a_lost_key_fails_the_run_and_says_why(
     harness: Harness,
 ) -> None:
     flow_id = await harness.flow(SEALED_FLOW)
-    written = _written_checkpoints(harness)
+    written = written_checkpoints(harness)
     await _sealing_runner(harness).run(await _create(harness, flow_id, {}))
     saved = written[-1]
     again = await _create(harness, flow_id, {})
@@ -373,7 +355,7 @@ async def test_each_output_is_copied_into_the_checkpoints_once_and_stays_whole(
     harness: Harness,
 ) -> None:
     flow_id = await harness.flow(COPIED_ONCE)
-    written = _written_checkpoints(harness)
+    written = written_checkpoints(harness)
     done = await harness.runner.run(await _create(harness, flow_id, {"big": "x" * 2000}))
     assert done.status == "completed"
     assert [c.next_node for c in written] == ["b", "c", "d"]

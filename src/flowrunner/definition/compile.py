@@ -8,7 +8,7 @@ the one way to run it, for ``flowrunner run`` and the server's runner alike.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -46,6 +46,16 @@ class CompiledFlow:
 
     definition: FlowDefinition
     engine_flow: Flow
+    # Read by every run of the flow: computed once, when the flow is compiled.
+    node_count: int = field(init=False)
+    # The top-level nodes whose type is ``replayable`` (nodes.base.DefinedNode).
+    replayable: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        nodes = self.engine_flow.nodes()
+        object.__setattr__(self, "node_count", len(nodes))
+        replayable = frozenset(i for i, n in nodes.items() if getattr(n, "replayable", False))
+        object.__setattr__(self, "replayable", replayable)
 
     async def run(
         self,

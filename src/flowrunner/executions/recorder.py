@@ -1,11 +1,13 @@
 """The recorder: turns one run's engine events into stored, published events and checkpoints.
 
 The engine's observer is synchronous and called on every node transition, so events are
-buffered and written in batches: at every checkpoint (after each top-level node) the buffer and
-the checkpoint go to the store in one atomic write (``record_step``), durable before the next
-node starts. A node that
-runs long still shows up live: a short timer flushes whatever is buffered (its ``started``
-event, its logs) without waiting for the node to finish.
+buffered and written in batches: at a checkpoint (after a top-level node) the buffer and the
+checkpoint go to the store in one atomic write (``record_step``), durable before the next
+node starts. Between two replayable nodes (``set``, ``transform``...: no effect outside the
+run) the checkpoint may be left out for a short window (``_skippable``), so a run of such
+nodes is stored by its final write alone. A node that runs long still shows up live: a short
+timer flushes whatever is buffered (its ``started`` event, its logs) without waiting for the
+node to finish.
 
 A crash before that write leaves neither the node's events nor its checkpoint, so the node
 runs again on resume: at-least-once per node. (Events a timer flushed while the node ran are
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -83,8 +86,15 @@ class Recorder:
         should_suspend: Callable[[], bool] = lambda: False,
         sealer: Sealer | None = None,
         outbox: StepOutbox | None = None,
+        replayable: frozenset[str] = frozenset(),
+        checkpoint_window: float = 0.0,
     ) -> None:
         self._store = store
+        # Checkpoints between two replayable nodes are skipped while the last one written is
+        # younger than the window (see ``_skippable``).
+        self._replayable = replayable
+        self._window = checkpoint_window
+        self._saved_at = time.monotonic()
         # The webhook events of a step's node events, written in the step's own write.
         self._outbox = outbox
         self._bus = bus
@@ -159,7 +169,7 @@ class Recorder:
         The shared state and the whole checkpoint are measured against their caps before
         they are copied (``SizeLimitExceeded`` naming the node that just ran fails the run).
         """
-        if point.next_node_id is None:
+        if point.next_node_id is None or self._skippable(point):
             return
         seal = self._sealer.seal
         error = point.error.as_dict() if point.error is not None else None
@@ -195,8 +205,29 @@ class Recorder:
             shared=shared, next_node=point.next_node_id, results=results, resume=resume
         )
         await self._write(saved)
+        self._saved_at = time.monotonic()
         if self._should_suspend():
             raise Suspended(point.next_node_id)
+
+    def _skippable(self, point: Checkpoint) -> bool:
+        """Whether this checkpoint may be left out: it lies between two replayable nodes
+        (``DefinedNode.replayable``: they only compute from the run's state), the last
+        checkpoint written is younger than the window, and nobody asked the run to stop.
+
+        A crash before the next write then resumes the run at an earlier checkpoint, and
+        the run computes those nodes again, which changes nothing outside it: every node
+        with an effect (an HTTP call, an email, a wait, a sub-flow...) still starts from a
+        stored checkpoint taken right before it, and has its own stored right after it. The
+        skipped nodes' events wait in the buffer for the next write (or the flush timer),
+        so a flow of such nodes costs one store write at its end instead of one a node.
+        """
+        return (
+            point.error is None
+            and point.node_id in self._replayable
+            and point.next_node_id in self._replayable
+            and time.monotonic() - self._saved_at < self._window
+            and not self._should_suspend()
+        )
 
     # --- writing ---------------------------------------------------------------------------
 

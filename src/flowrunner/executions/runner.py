@@ -101,8 +101,12 @@ class Runner:
         on_failure: FailureFlows | None = None,
         resume_links: ResumeLinks | None = None,
         wait_threshold: float = math.inf,
+        checkpoint_window: float = 0.0,
     ) -> None:
         self._store = store
+        # How long a run may go without a checkpoint between replayable nodes (0: one after
+        # every node; executions.recorder.Recorder._skippable).
+        self._checkpoint_window = checkpoint_window
         # Starts the on-failure flow of a run that ended failed (None: nothing is started).
         self._on_failure = on_failure
         # Durable waits (executions.waits): the resume links of wait_for nodes, and how long
@@ -173,7 +177,7 @@ class Runner:
                 masker,
                 payload_limit=self._limit,
                 limits=self._limits,
-                node_count=len(compiled.engine_flow.nodes()),
+                node_count=compiled.node_count,
                 should_suspend=lambda: control.suspend_requested,
                 sealer=Sealer(masker, self._keys),
                 outbox=(
@@ -181,6 +185,8 @@ class Runner:
                     if self._webhooks is None
                     else _RunOutbox(self._webhooks, execution, compiled.definition)
                 ),
+                replayable=compiled.replayable,
+                checkpoint_window=self._checkpoint_window,
             )
             checkpoint = None
             if execution.status != "queued" or execution.last_event_seq > 0:

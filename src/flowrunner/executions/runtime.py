@@ -117,6 +117,7 @@ async def run_parts(
         on_failure=on_failure,
         resume_links=links,
         wait_threshold=settings.durable_wait_threshold_seconds,
+        checkpoint_window=settings.checkpoint_window_seconds,
         # Child runs (stored sub-flows) run in their parent's task, leased by the same owner.
         subflows=SubflowHost(
             store, owner=owner, lease_ttl=ttl, max_depth=settings.max_subflow_depth

@@ -69,6 +69,11 @@ class DefinedNode(Node):
     # Actions a node of this type can return besides ``default`` (and ``error``, which every
     # node takes when it fails); None: not known before it runs, so any ``next`` is plausible.
     actions: ClassVar[frozenset[str] | None] = None
+    # True for types whose node only computes from the run's state (no effect outside the
+    # run, cheap to do again): the checkpoint between two such nodes may be merged into a
+    # later write, since a crash in between only makes the run compute them again
+    # (executions.recorder).
+    replayable: ClassVar[bool] = False
 
     def __init__(self, spec: NodeSpec, env: BuildEnv) -> None:
         retry = spec.retry

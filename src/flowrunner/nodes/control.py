@@ -71,6 +71,7 @@ class DelayNode(DefinedNode):
 
 class LogNode(DefinedNode):
     __slots__ = ()
+    replayable = True
 
     actions = frozenset()
 
@@ -83,6 +84,7 @@ class LogNode(DefinedNode):
 
 class SetNode(DefinedNode):
     __slots__ = ()
+    replayable = True
 
     actions = frozenset()
 
@@ -102,6 +104,7 @@ class SetNode(DefinedNode):
 
 class SwitchNode(DefinedNode):
     __slots__ = ()
+    replayable = True
 
     @classmethod
     def declared_actions(cls, params: Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:

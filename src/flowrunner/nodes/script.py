@@ -27,6 +27,7 @@ class ScriptNode(DefinedNode):
     """Runs the body in ``code_param`` once per call; subclasses turn its value into a result."""
 
     __slots__ = ("_host", "_script")
+    replayable = True
 
     code_param: ClassVar[str] = "script"
 

@@ -25,6 +25,7 @@ RESPOND_KEY = "$respond"
 
 class RespondNode(DefinedNode):
     __slots__ = ()
+    replayable = True
 
     actions = frozenset()
 
@@ -50,6 +51,7 @@ class RespondNode(DefinedNode):
 
 class CronNode(DefinedNode):
     __slots__ = ()
+    replayable = True
 
     actions = frozenset()
 

@@ -26,6 +26,7 @@ MAX_CONTENT_CHARS = 1_000_000
 
 class FormatNode(DefinedNode):
     __slots__ = ("_host",)
+    replayable = True
 
     code_params = frozenset({"script"})
     actions: ClassVar[frozenset[str] | None] = frozenset()
