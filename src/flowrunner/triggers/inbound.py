@@ -200,7 +200,7 @@ class InboundHooks:
         changed or deleted it): a rotated key is refused from the next request on."""
         for trigger_id, (trigger, _) in list(self._cache.items()):
             if trigger.account_id == account_id and trigger.webhook.verify.get("secret") == name:
-                del self._cache[trigger_id]
+                self._cache.pop(trigger_id, None)  # (an entry expiring meanwhile: gone already)
         # Reads in flight may hold the old value; a secret change is rare, forget them all.
         self._loading.clear()
         self._generation += 1
