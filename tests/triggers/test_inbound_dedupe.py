@@ -48,7 +48,7 @@ async def test_a_first_delivery_reads_its_key_once_and_a_redelivery_gets_the_fir
             reads[0] += 1
             return await real(*args)
 
-        store.executions.get_by_idempotency_key = counted  # type: ignore[method-assign]
+        store.executions.get_by_idempotency_key = counted  # type: ignore[method-assign,assignment]
         executor = Submitted()
         runs = ExecutionService(store, executor, InProcessBus())
         vault = SecretVault(store, Keyring([Keyring.generate_key()]), AuditLog(store))

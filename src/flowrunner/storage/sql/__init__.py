@@ -19,6 +19,7 @@ from flowrunner.storage.sql.accounts import SqlAccounts, SqlTokens
 from flowrunner.storage.sql.audit import SqlAudit
 from flowrunner.storage.sql.database import Database
 from flowrunner.storage.sql.direct.executions import DirectExecutions
+from flowrunner.storage.sql.direct.kv import DirectKV
 from flowrunner.storage.sql.direct.postgres.executions import PgExecutions
 from flowrunner.storage.sql.direct.postgres.reads import PgFlows, PgSecrets
 from flowrunner.storage.sql.direct.reads import DirectFlows, DirectSecrets
@@ -75,7 +76,7 @@ class SqlStore:
         if db.direct is not None:  # the dispatcher's claim and record, one hop each
             self.webhooks = DirectWebhooks(db, clock, db.direct)
         self.audit = SqlAudit(db, clock)
-        self.kv = SqlKV(db, clock)
+        self.kv: SqlKV = SqlKV(db, clock) if db.direct is None else DirectKV(db, clock, db.direct)
 
     async def connect(self) -> None:
         if self._connected:
