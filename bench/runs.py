@@ -220,8 +220,11 @@ async def bench_backend(
 
 
 @contextmanager
-def postgres_database(server_url: str, *, async_commit: bool = False) -> Iterator[str]:
-    name = f"flowrunner_bench_{os.getpid()}"
+def postgres_database(
+    server_url: str, suffix: str = "", *, async_commit: bool = False
+) -> Iterator[str]:
+    """A scratch database on the server of ``server_url`` (its URL), dropped on the way out."""
+    name = f"flowrunner_bench_{os.getpid()}{'_' if suffix else ''}{suffix}"
     base = server_url.rsplit("/", 1)[0]
 
     async def admin(sql: str) -> None:

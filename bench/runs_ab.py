@@ -1,7 +1,9 @@
 """Two code bases side by side: the flows of ``runs.py`` through two servers at once.
 
 Starts one ``flowrunner serve`` from ``--base-src`` (another checkout's ``src``, e.g. the
-main branch) and one from this checkout, both on SQLite in scratch directories, both up for
+main branch) and one from this checkout, both on SQLite in scratch directories (or, with
+``--backend postgres``, each on its own scratch database of the server
+``FLOWRUNNER_BENCH_POSTGRES_URL`` or ``FLOWRUNNER_TEST_POSTGRES_URL`` names), both up for
 the whole measurement. Then, for ``--rounds`` rounds, drives each flow at each client count
 against one server and then the other (the order swapped every round), ``--seconds`` each,
 so a noisy neighbour hits both alike. Prints, per flow and client count, the median over the
@@ -9,7 +11,7 @@ rounds of each server's runs/s and main-process CPU ms per run, and their ratios
 load average. Every answer is checked as in ``runs.py``.
 
     .venv/bin/python bench/runs_ab.py --base-src ../main/src [--flows path,set]
-        [--clients 1,8] [--seconds 3] [--rounds 5]
+        [--clients 1,8] [--seconds 3] [--rounds 5] [--backend sqlite|postgres]
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import aiohttp
 from common import drive
-from runs import FLOWS, prepare, serve, tree_cpu_seconds
+from runs import FLOWS, postgres_database, prepare, serve, tree_cpu_seconds
 
 
 async def batch(
@@ -87,10 +89,16 @@ def main() -> None:
     parser.add_argument("--clients", default="1,8")
     parser.add_argument("--seconds", type=float, default=3.0, help="one batch")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
     flows = args.flows.split(",")
     if unknown := set(flows) - set(FLOWS):
         parser.error(f"unknown flows: {', '.join(sorted(unknown))}")
+    pg = os.environ.get("FLOWRUNNER_BENCH_POSTGRES_URL") or os.environ.get(
+        "FLOWRUNNER_TEST_POSTGRES_URL"
+    )
+    if args.backend == "postgres" and not pg:
+        parser.error("--backend postgres: set FLOWRUNNER_BENCH_POSTGRES_URL")
     here = str(Path(__file__).resolve().parent.parent / "src")
     sources = {"before": str(Path(args.base_src).resolve()), "after": here}
     print(f"before: {sources['before']}\nafter:  {sources['after']}")
@@ -99,7 +107,10 @@ def main() -> None:
         servers = {}
         for name, src in sources.items():
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            env = {"FLOWRUNNER_STORAGE": "sqlite", "PYTHONPATH": src}
+            env = {"FLOWRUNNER_STORAGE": args.backend, "PYTHONPATH": src}
+            if pg and args.backend == "postgres":
+                # Two databases (named after this process), so the two servers cannot collide.
+                env["FLOWRUNNER_DATABASE_URL"] = stack.enter_context(postgres_database(pg, name))
             servers[name] = stack.enter_context(serve(tmp, env))
         asyncio.run(
             compare(

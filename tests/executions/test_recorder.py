@@ -32,6 +32,13 @@ nodes:
   e: {type: set, params: {values: {n: "${input.n + 1}"}}}
 """
 
+EFFECT_FIRST = """
+metadata: {name: effect first}
+nodes:
+  work: {type: busy, params: {seconds: 0}, next: {default: b}}
+  b: {type: set, params: {values: {n: "${input.n + 1}"}}}
+"""
+
 HOUR = 3600.0
 
 
@@ -127,4 +134,58 @@ async def test_a_run_asked_to_stop_stores_its_checkpoint_at_once(harness: Harnes
     execution = await _create(h, FOUR_SETS)
     stopped = await _runner(h, HOUR).run(execution, control)
     assert stopped.status == "running"  # another executor resumes it at b
+    assert (await h.store.executions.get(h.account.id, execution.id)).status == "running"
     assert [c.next_node for c in written] == ["b"]
+
+
+def _moves(h: Harness, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """Every status the store is asked to write, and whether that write sets ``started_at``."""
+    moves: list[tuple[str, bool]] = []
+    runs = h.store.executions
+    update = runs.update
+
+    async def spy(*args: Any, **kwargs: Any) -> Execution:
+        if kwargs.get("status") is not None:
+            moves.append((kwargs["status"], kwargs.get("started_at") is not None))
+        return await update(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "update", spy)
+    return moves
+
+
+async def test_a_run_of_replayable_nodes_moves_to_running_in_its_final_write(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness
+    moves = _moves(h, monkeypatch)
+    done = await _runner(h, HOUR).run(await _create(h, FOUR_SETS))
+    assert moves == [("completed", True)]  # one write: queued -> completed, started too
+    assert done.status == "completed"
+    assert done.started_at is not None
+    assert done.finished_at is not None
+    assert done.started_at <= done.finished_at
+    events = await h.store.executions.list_events(h.account.id, done.id)
+    assert [e.data["status"] for e in events if e.type == "status"] == ["running"]
+
+
+async def test_a_run_starting_with_an_effect_is_running_before_that_node_starts(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness
+    moves = _moves(h, monkeypatch)
+    done = await _runner(h, HOUR).run(await _create(h, EFFECT_FIRST))
+    assert done.status == "completed"
+    assert moves == [("running", True), ("completed", False)]
+
+
+async def test_a_deferred_start_is_stored_before_the_first_checkpoint(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = harness
+    moves = _moves(h, monkeypatch)
+    written = written_checkpoints(h)
+    done = await _runner(h, HOUR).run(await _create(h, WITH_AN_EFFECT))
+    assert done.status == "completed"
+    # `a` ran while the record still said queued; the checkpoint before `work` moved it.
+    assert moves == [("running", True), ("completed", False)]
+    assert [c.next_node for c in written] == ["work", "c"]

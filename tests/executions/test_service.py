@@ -27,6 +27,51 @@ async def test_start_runs_the_current_version_and_wait_returns_the_result(
     assert done.output == {"done": True}
 
 
+async def test_start_pins_the_current_version_in_the_create_without_reading_the_flow(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flow_id = await harness.flow(STEPS)
+    empty = await harness.store.flows.create(harness.account.id, name="no version yet")
+
+    async def no_read(*args: Any, **kw: Any) -> Any:
+        raise AssertionError("the flow was read")
+
+    monkeypatch.setattr(harness.store.flows, "get", no_read)
+    started = await harness.service.start(harness.account.id, flow_id, {"name": "Ada"})
+    assert started.execution.flow_version == 1
+    monkeypatch.undo()  # a start that fails reads the flow to say why
+    with pytest.raises(InvalidInput):
+        await harness.service.start(harness.account.id, empty.id, {})
+    with pytest.raises(NotFound):
+        await harness.service.start(harness.account.id, "missing", {})
+    done = await harness.service.wait(harness.account.id, started.execution.id, within=HANG_GUARD)
+    assert done.status == "completed"
+
+
+async def test_wait_for_a_run_this_process_ran_answers_from_its_final_write_without_a_read(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flow_id = await harness.flow(GATED)
+    started = await harness.service.start(harness.account.id, flow_id, {})
+    reads: list[str] = []
+    get = harness.store.executions.get
+
+    async def counting(account_id: str, execution_id: str) -> Execution:
+        reads.append(execution_id)
+        return await get(account_id, execution_id)
+
+    monkeypatch.setattr(harness.store.executions, "get", counting)
+    waiting = asyncio.create_task(
+        harness.service.wait(harness.account.id, started.execution.id, within=HANG_GUARD)
+    )
+    await harness.gate.until_arrived(1)
+    harness.gate.open()
+    done = await waiting
+    assert done.status == "completed"
+    assert reads == []  # the executor's task handed over the run its final write returned
+    assert done == await get(harness.account.id, done.id)
+
+
 async def test_a_run_is_created_holding_its_executors_lease_and_not_leased_again(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

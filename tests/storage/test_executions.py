@@ -35,6 +35,32 @@ async def test_created_execution_reads_back(store: Store, account: Account) -> N
     assert await store.executions.get_by_idempotency_key(account.id, "k1") == made
 
 
+async def test_created_without_a_version_pins_the_flows_current_one(
+    store: Store, account: Account, other: Account
+) -> None:
+    flow = await store.flows.create(account.id, name="pinned")
+    with pytest.raises(NotFound):  # no version yet
+        await store.executions.create(account.id, flow_id=flow.id, flow_version=None)
+    for _ in range(2):
+        await store.flows.add_version(account.id, flow.id, yaml="nodes: {}")
+    made = await store.executions.create(
+        account.id, flow_id=flow.id, flow_version=None, input={"n": 1}, idempotency_key="p"
+    )
+    assert made.flow_version == 2
+    assert await store.executions.get(account.id, made.id) == made
+    with pytest.raises(Conflict):  # the key is still checked
+        await store.executions.create(
+            account.id, flow_id=flow.id, flow_version=None, idempotency_key="p"
+        )
+    with pytest.raises(NotFound):  # another account's flow
+        await store.executions.create(other.id, flow_id=flow.id, flow_version=None)
+    with pytest.raises(NotFound):
+        await store.executions.create(account.id, flow_id="missing", flow_version=None)
+    await store.flows.delete(account.id, flow.id)
+    with pytest.raises(NotFound):
+        await store.executions.create(account.id, flow_id=flow.id, flow_version=None)
+
+
 async def test_idempotency_key_is_unique_per_account_only(
     store: Store, account: Account, other: Account
 ) -> None:

@@ -19,12 +19,7 @@ from flowrunner import __version__
 from flowrunner.accounts import AccountService, LoginLimiter, PasswordHasher
 from flowrunner.api.deps import Services
 from flowrunner.api.errors import install_error_handlers
-from flowrunner.api.input_guard import InputGuardMiddleware
-from flowrunner.api.middleware import (
-    BodyLimitMiddleware,
-    CorrelationMiddleware,
-    RequestContextMiddleware,
-)
+from flowrunner.api.middleware import RequestMiddleware
 from flowrunner.api.plugin_choices import PluginChoices
 from flowrunner.api.plugin_watcher import watching
 from flowrunner.api.query_params import single_valued_query
@@ -294,19 +289,16 @@ def create_app(
     for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
     install_ui(app, openapi_url=f"{API_PREFIX}/openapi.json")
-    app.add_middleware(CorrelationMiddleware)  # inside RequestContext: logs get request_id
-    # Inside the body limit, which bounds what this one reads.
-    app.add_middleware(InputGuardMiddleware, max_depth=settings.max_json_depth)
-    # Added last = outermost: the request id exists before anything else runs.
+    # Request id, body limit, input guard and log correlation in one layer (api.middleware).
     app.add_middleware(
-        BodyLimitMiddleware,
+        RequestMiddleware,
         default=settings.max_request_bytes,
         by_prefix=[
             (f"{API_PREFIX}/flows", settings.max_flow_bytes),
             (f"{API_PREFIX}/hooks", settings.trigger_max_body_bytes),
         ],
+        max_json_depth=settings.max_json_depth,
     )
-    app.add_middleware(RequestContextMiddleware)
     if metrics is not None:
         # Outermost: a request refused by the body limit is counted too.
         app.add_middleware(HttpMetricsMiddleware, metrics=metrics)

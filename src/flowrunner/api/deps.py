@@ -67,10 +67,12 @@ _bearer = HTTPBearer(auto_error=False, description="an API token (frt_...)")
 
 async def current_account(
     request: Request,
-    svc: Annotated[Services, Depends(services)],
     basic: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Account:
+    # Off the app, not through ``Depends(services)``: every authenticated request solves
+    # this, and each sub-dependency is another round of FastAPI's per-request solver.
+    svc: Services = request.app.state.services
     if bearer is not None:
         return await svc.tokens.resolve(bearer.credentials, svc.accounts.authenticate_token)
     if basic is not None:

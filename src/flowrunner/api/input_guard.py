@@ -11,12 +11,12 @@ Two kinds of input got past the models and failed later as a 500:
   query string (NUL only: the query string is decoded with replacement, so a surrogate cannot
   come through it).
 
-``InputGuardMiddleware`` applies both to every HTTP request (JSON bodies, including the ones
-routes read themselves) and answers ``400 invalid_input`` naming where the bad value is; the
-WebSocket route decodes its messages with ``loads_checked``. Bodies are checked from their
-bytes, at C speed, without being decoded a second time: the depth from the brackets outside
-strings, the text by looking for the bytes a NUL or a surrogate needs. Only a body that may
-hold bad text is decoded here, and walked.
+The request middleware (``api.middleware``) applies both to every HTTP request (JSON bodies,
+including the ones routes read themselves) and answers ``400 invalid_input`` naming where the
+bad value is; the WebSocket route decodes its messages with ``loads_checked``. Bodies are
+checked from their bytes, at C speed, without being decoded a second time: the depth from the
+brackets outside strings, the text by looking for the bytes a NUL or a surrogate needs. Only
+a body that may hold bad text is decoded here, and walked.
 """
 
 from __future__ import annotations
@@ -25,11 +25,10 @@ import json
 import re
 from typing import Any
 
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from flowrunner import jsontext
-from flowrunner.api.errors import ApiError, envelope
+from flowrunner.api.errors import ApiError
 
 # What a JSON text must contain to hold a surrogate: its escape, or its UTF-8 bytes (json.loads
 # decodes bytes with "surrogatepass", so those come through). Searched only after a plain
@@ -38,7 +37,6 @@ from flowrunner.api.errors import ApiError, envelope
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE_BYTES = re.compile(rb"\xed[\xa0-\xbf]")
 _BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
-_JSON_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class InputRejected(ApiError):
@@ -162,7 +160,7 @@ def _too_deep(max_depth: int, loc: tuple[str | int, ...]) -> InputRejected:
     return InputRejected(f"JSON is nested deeper than {max_depth} levels", loc)
 
 
-def _is_json(content_type: str | None) -> bool:
+def is_json(content_type: str | None) -> bool:
     # FastAPI decodes a body without a Content-Type as JSON, so that one is checked as well.
     if not content_type:
         return True
@@ -172,69 +170,10 @@ def _is_json(content_type: str | None) -> bool:
     )
 
 
-def _check_url(scope: Scope) -> None:
+def check_url(scope: Scope) -> None:
+    """``InputRejected`` for a NUL in the path or the query string."""
     if "\x00" in scope.get("path", ""):
         raise InputRejected("the path must not contain a NUL character", ("path",))
     query: bytes = scope.get("query_string", b"")
     if b"%00" in query or b"\x00" in query:
         raise InputRejected("the query string must not contain a NUL character", ("query",))
-
-
-class InputGuardMiddleware:
-    """Refuses, with 400, requests whose URL or JSON body fails the checks above. A JSON body
-    is read in full here (the body-size limit outside this middleware still bounds it) and
-    handed on unchanged."""
-
-    def __init__(self, app: ASGIApp, *, max_depth: int) -> None:
-        self.app = app
-        self.max_depth = max_depth
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        try:
-            _check_url(scope)
-        except InputRejected as exc:
-            await self._refuse(exc, scope, receive, send)
-            return
-        if scope["method"] not in _JSON_BODY_METHODS or not _is_json(
-            Headers(scope=scope).get("content-type")
-        ):
-            await self.app(scope, receive, send)
-            return
-        body, more = await _read_body(receive)
-        try:
-            check_raw(body, max_depth=self.max_depth, loc=("body",))
-        except InputRejected as exc:
-            await self._refuse(exc, scope, receive, send)
-            return
-        await self.app(scope, _replay(body, more, receive), send)
-
-    async def _refuse(self, exc: InputRejected, scope: Scope, receive: Receive, send: Send) -> None:
-        rid = scope.get("state", {}).get("request_id", "")
-        response = envelope(400, exc.code, exc.message, rid, details=exc.details)
-        await response(scope, receive, send)
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
-    """The whole body, and any non-body message received after it (a disconnect)."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), [message]
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks), []
-
-
-def _replay(body: bytes, after: list[Message], receive: Receive) -> Receive:
-    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}, *after]
-
-    async def replayed() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replayed

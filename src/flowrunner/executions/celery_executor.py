@@ -101,7 +101,7 @@ class CeleryExecutor:
     def holds(self, execution_id: str) -> bool:
         return False
 
-    async def wait(self, execution_id: str, within: float | None = None) -> None:
+    async def wait(self, execution_id: str, within: float | None = None) -> Execution | None:
         return None
 
     async def submit(self, execution: Execution) -> bool:

@@ -53,9 +53,10 @@ class Executor(Protocol):
         """Whether this executor has the run (queued or running) right now."""
         ...
 
-    async def wait(self, execution_id: str, within: float | None = None) -> None:
+    async def wait(self, execution_id: str, within: float | None = None) -> Execution | None:
         """Until this executor is done with the run, or ``within`` seconds; at once if it
-        does not hold it."""
+        does not hold it. The run as its final write stored it when this executor ran it to
+        an end within the time (a caller need not read it back), else None."""
         ...
 
     async def shutdown(self, grace: float) -> None:
@@ -168,10 +169,15 @@ class LocalExecutor:
         await asyncio.wait([run.task])
         return await self._store.get(execution.account_id, execution.id)
 
-    async def wait(self, execution_id: str, within: float | None = None) -> None:
+    async def wait(self, execution_id: str, within: float | None = None) -> Execution | None:
         run = self._runs.get(execution_id)
-        if run is not None and run.task is not None:
-            await asyncio.wait([run.task], timeout=within)
+        if run is None or run.task is None:
+            return None
+        task = run.task
+        await asyncio.wait([task], timeout=within)
+        if not task.done() or task.cancelled() or task.exception() is not None:
+            return None  # (a crash was logged by ``_run``; the store says where the run is)
+        return task.result()
 
     async def shutdown(self, grace: float) -> None:
         self._closing = True

@@ -31,6 +31,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 import structlog
@@ -43,6 +44,7 @@ from flowrunner.executions.llm_usage import RunUsage
 from flowrunner.executions.payloads import to_json
 from flowrunner.executions.sealing import Sealer
 from flowrunner.executions.sizes import RunLimits
+from flowrunner.executions.states import transition
 from flowrunner.secrets import Masker
 from flowrunner.storage import (
     Execution,
@@ -88,6 +90,7 @@ class Recorder:
         outbox: StepOutbox | None = None,
         replayable: frozenset[str] = frozenset(),
         checkpoint_window: float = 0.0,
+        start: tuple[datetime, list[NewDelivery]] | None = None,
     ) -> None:
         self._store = store
         # Checkpoints between two replayable nodes are skipped while the last one written is
@@ -121,6 +124,34 @@ class Recorder:
         self._ended = False
         # The run's model-call usage (executions/llm_usage.RunUsage), kept in the resume data.
         self.usage: RunUsage | None = None
+        # A queued run's ``running`` move (when, and its webhook entries), left to this
+        # recorder's first write: stored just before it, or, when that is the final write,
+        # in it (``take_start``). The runner leaves it only when the first node is
+        # replayable: a node with an effect starts after a stored checkpoint, which stores
+        # the move first, so no such node runs while the record still says ``queued``.
+        self._start = start
+
+    @property
+    def execution(self) -> Execution:
+        """The run's record as this recorder last stored it (its status among others)."""
+        return self._execution
+
+    def take_start(self) -> tuple[datetime, list[NewDelivery]] | None:
+        """The ``running`` move still to store, for the final write to store it with the
+        run's end; the caller stores it (the recorder forgets it)."""
+        start, self._start = self._start, None
+        return start
+
+    async def _store_start(self) -> None:
+        if self._start is None:
+            return
+        at, outbox = self._start
+        self._execution = await uninterrupted(
+            transition(self._store, self._execution, "running", now=at, outbox=outbox)
+        )
+        self._start = None
+        if outbox and self._outbox is not None:
+            self._outbox.committed()
 
     # --- the engine side -------------------------------------------------------------------
 
@@ -250,6 +281,7 @@ class Recorder:
         async with self._lock:
             if not self._buffer and saved is None:
                 return []
+            await self._store_start()
             batch, self._buffer = self._buffer, []
             # Where the run is, if that changed since the last write (None: as it was).
             position = (None, None) if self._ended else (self.progress, self._at)

@@ -170,6 +170,24 @@ class Runner:
                 )
             except (DefinitionError, FlowrunnerError) as exc:
                 return await self._fail_early(execution, exc, masker)
+            checkpoint = None
+            if execution.status != "queued" or execution.last_event_seq > 0:
+                # Only a resumed (or resume-retried) run can have one: fresh runs skip the read.
+                checkpoint = await store.get_checkpoint(execution.account_id, execution.id)
+                if checkpoint is not None:  # big values are stored once, by reference
+                    checkpoint = unpack(checkpoint, execution.input)
+            start: tuple[datetime, list[NewDelivery]] | None = None
+            queued = execution.status == "queued"
+            if queued:
+                now = self._clock()
+                outbox = await self._outbox(execution, "running", now, compiled.definition)
+                if self._defers_start(execution, compiled, checkpoint):
+                    start = (now, outbox)  # stored with the recorder's first write
+                else:
+                    execution = await uninterrupted(
+                        transition(store, execution, "running", now=now, outbox=outbox)
+                    )
+                    self._committed(outbox)
             recorder = Recorder(
                 store,
                 self._bus,
@@ -187,21 +205,10 @@ class Runner:
                 ),
                 replayable=compiled.replayable,
                 checkpoint_window=self._checkpoint_window,
+                start=start,
             )
-            checkpoint = None
-            if execution.status != "queued" or execution.last_event_seq > 0:
-                # Only a resumed (or resume-retried) run can have one: fresh runs skip the read.
-                checkpoint = await store.get_checkpoint(execution.account_id, execution.id)
-                if checkpoint is not None:  # big values are stored once, by reference
-                    checkpoint = unpack(checkpoint, execution.input)
             # Status events go out with the first node's batch: one write fewer per run.
-            if execution.status == "queued":
-                now = self._clock()
-                outbox = await self._outbox(execution, "running", now, compiled.definition)
-                execution = await uninterrupted(
-                    transition(store, execution, "running", now=now, outbox=outbox)
-                )
-                self._committed(outbox)
+            if queued:
                 recorder.add(ev.status_event("running"))
             else:
                 where = checkpoint.next_node if checkpoint else None
@@ -283,7 +290,7 @@ class Runner:
         except Suspended as stop:
             await recorder.close()
             log.info("execution suspended", next_node=stop.next_node)
-            return execution
+            return recorder.execution
         except asyncio.CancelledError:
             if not control.cancel_requested:
                 raise  # shutdown past the grace period: the checkpoint is the resume point
@@ -299,6 +306,19 @@ class Runner:
         finally:
             ACCOUNT_ID.reset(account)
         return await self._complete(execution, recorder, masker, result.output)
+
+    def _defers_start(self, execution: Execution, compiled: CompiledFlow, checkpoint: Any) -> bool:
+        """Whether a queued run's ``running`` move may wait for its first write
+        (``Recorder`` ``start``): a fresh run whose first node is replayable, when checkpoints
+        may be skipped at all. A run of replayable nodes then costs one write fewer; a node
+        with an effect still starts only after the move is stored (with the checkpoint
+        before it)."""
+        return (
+            self._checkpoint_window > 0
+            and checkpoint is None
+            and execution.last_event_seq == 0
+            and compiled.engine_flow.start.node_id in compiled.replayable
+        )
 
     def _seed_resume_links(
         self, execution: Execution, compiled: CompiledFlow, results: dict[str, Any]
@@ -331,6 +351,7 @@ class Runner:
         # recovery resumes it at the waiting node, which waits again (a second ``waiting``).
         recorder.add(ev.status_event("waiting", **details))
         await recorder.flush()
+        execution = recorder.execution  # the flush stored a deferred ``running`` move
         try:
             parked = await uninterrupted(
                 transition(store, execution, "waiting", wake_at=wake_at, wait=wait)
@@ -380,18 +401,26 @@ class Runner:
                 output=fields.get("output"), error=fields.get("error"),
             )  # fmt: skip
 
+            start = None
+
             async def write(events: list[NewEvent], entries: list[NewDelivery]) -> Execution:
+                nonlocal start
+                # A run that stored nothing since it was queued moves to running here too,
+                # in the same write (its ``started`` webhook first).
+                start = recorder.take_start() if recorder is not None else None
+                current = recorder.execution if recorder is not None else execution
+                began, started = start if start is not None else (None, [])
                 # The node events' webhook entries go with the status change's.
                 return await transition(
-                    store, execution, status, now=now, outbox=[*outbox, *entries],
-                    events=events, **fields,
+                    store, current, status, now=now, outbox=[*started, *outbox, *entries],
+                    events=events, started_at=began, **fields,
                 )  # fmt: skip
 
             if recorder is not None:
                 done = await recorder.end(final, write)
             else:
                 done = await write([final], [])
-            self._committed(outbox)
+            self._committed([*(start[1] if start else []), *outbox])
         except Conflict:
             if recorder is not None:
                 await recorder.close()  # the last node's events, without a final event

@@ -93,17 +93,8 @@ class ExecutionService:
             else:
                 return Started(_same_request(known, flow_id, run_input, version), created=False)
         check_run_input(run_input, self._max_input)
-        number = await self._pinned_version(account_id, flow_id, version)
         try:
-            execution = await self._runs.create(
-                account_id,
-                flow_id=flow_id,
-                flow_version=number,
-                input=run_input,
-                idempotency_key=idempotency_key,
-                lease_owner=self._lease_owner,
-                lease_ttl=self._lease_ttl,
-            )
+            execution = await self._create(account_id, flow_id, version, run_input, idempotency_key)
         except Conflict:
             if idempotency_key is None:
                 raise
@@ -157,6 +148,36 @@ class ExecutionService:
         await self._executor.submit(run)
         return await self._runs.get(run.account_id, run.id)
 
+    async def _create(
+        self,
+        account_id: str,
+        flow_id: str,
+        version: int | None,
+        run_input: JSONValue,
+        idempotency_key: str | None,
+    ) -> Execution:
+        """The queued run, leased to this process's executor. Its flow's current version is
+        pinned by the store in the same write (no read of the flow first); only when that
+        finds no flow with a version is the flow read, to say which error it is."""
+
+        async def create(number: int | None) -> Execution:
+            return await self._runs.create(
+                account_id,
+                flow_id=flow_id,
+                flow_version=number,
+                input=run_input,
+                idempotency_key=idempotency_key,
+                lease_owner=self._lease_owner,
+                lease_ttl=self._lease_ttl,
+            )
+
+        if version is None:
+            try:
+                return await create(None)
+            except NotFound:
+                pass  # missing, deleted or without a version: _pinned_version says which
+        return await create(await self._pinned_version(account_id, flow_id, version))
+
     async def _pinned_version(self, account_id: str, flow_id: str, version: int | None) -> int:
         flow = await self._store.flows.get(account_id, flow_id)  # NotFound when deleted
         number = flow.current_version if version is None else version
@@ -172,9 +193,11 @@ class ExecutionService:
         deadline = time.monotonic() + within
         if self._executor.holds(execution_id):
             # Run by this process: its task ending is the signal, with no subscription and no
-            # wake-up per event. One read then says how it ended (or that it was suspended).
-            await self._executor.wait(execution_id, within=within)
-            execution = await self._runs.get(account_id, execution_id)
+            # wake-up per event. The task's result is the run as its final write stored it (no
+            # read); one that crashed or is still going is read (it ended, was suspended...).
+            execution = await self._executor.wait(execution_id, within=within)
+            if execution is None:
+                execution = await self._runs.get(account_id, execution_id)
             if is_terminal(execution.status) or time.monotonic() >= deadline:
                 return execution
         return await self._follower.until_end(account_id, execution_id, deadline)

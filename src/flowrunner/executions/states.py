@@ -52,10 +52,15 @@ def allowed_sources(target: ExecutionStatus) -> tuple[ExecutionStatus, ...]:
 
 
 def check_transition(
-    current: ExecutionStatus, target: ExecutionStatus, *, execution_id: str
+    current: ExecutionStatus,
+    target: ExecutionStatus,
+    *,
+    execution_id: str,
+    sources: Sequence[ExecutionStatus] | None = None,
 ) -> None:
-    """``Conflict`` unless ``current → target`` is a legal move."""
-    if current not in _SOURCES[target]:
+    """``Conflict`` unless ``current → target`` is a legal move (from one of ``sources``, by
+    default the statuses ``target`` may be entered from)."""
+    if current not in (_SOURCES[target] if sources is None else sources):
         raise Conflict(
             f"execution is {current}, it cannot become {target}",
             execution_id=execution_id,
@@ -76,6 +81,7 @@ async def transition(
     wake_at: datetime | None = None,
     wait: Mapping[str, JSONValue] | None = None,
     events: Sequence[NewEvent] = (),
+    started_at: datetime | None = None,
 ) -> Execution:
     """Move ``execution`` to ``target`` atomically, with the lease and checkpoint effects the
     module docstring lists; ``Conflict`` if it is no longer in a status the move is allowed
@@ -84,17 +90,25 @@ async def transition(
     move) is written in the same atomic write, and so are ``events`` (a run's last events,
     its final one among them: stored with its final status or not at all). Entering
     ``waiting`` releases the lease too (nobody runs the run while it waits) and records
-    ``wake_at`` and ``wait``."""
-    check_transition(execution.status, target, execution_id=execution.id)
+    ``wake_at`` and ``wait``.
+
+    ``started_at`` says the run's ``running`` move was never stored on its own and goes into
+    this write (a run that stored nothing between its start and its end, see
+    ``executions.recorder.Recorder.defer_start``): the move may then come from ``queued``."""
+    sources = allowed_sources(target)
+    if started_at is not None and "queued" not in sources:
+        sources = ("queued", *sources)
+    check_transition(execution.status, target, execution_id=execution.id, sources=sources)
     now = now or utcnow()
-    started_at = now if target == "running" else None
+    if target == "running":
+        started_at = now
     ends = target in TERMINAL
     finished_at = now if ends else None
     try:
         return await store.update(
             execution.account_id,
             execution.id,
-            expected_status=allowed_sources(target),
+            expected_status=sources,
             status=target,
             output=output,
             error=error,

@@ -24,6 +24,10 @@ class HttpMetricsMiddleware:
         # id(route) -> (route, prefix): routes are not hashable; holding the route keeps
         # its id from being reused.
         self._prefixes: dict[int, tuple[object, str]] = {}
+        # The labelled series, by their labels: ``labels()`` checks and locks on every call,
+        # a dict lookup does not. As bounded as the series the registry holds anyway.
+        self._counts: dict[tuple[str, str, int], Any] = {}
+        self._durations: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,10 +47,25 @@ class HttpMetricsMiddleware:
         finally:
             try:
                 route = self._template(scope)
-                self.metrics.http_requests.labels(scope["method"], route, str(status)).inc()
-                self.metrics.http_duration.labels(route).observe(time.perf_counter() - start)
+                self._count(scope["method"], route, status).inc()
+                self._duration(route).observe(time.perf_counter() - start)
             except Exception:  # a metrics bug must never cost a client its answer
                 log.exception("recording HTTP metrics failed")
+
+    def _count(self, method: str, route: str, status: int) -> Any:
+        key = (method, route, status)
+        series = self._counts.get(key)
+        if series is None:
+            series = self._counts[key] = self.metrics.http_requests.labels(
+                method, route, str(status)
+            )
+        return series
+
+    def _duration(self, route: str) -> Any:
+        series = self._durations.get(route)
+        if series is None:
+            series = self._durations[route] = self.metrics.http_duration.labels(route)
+        return series
 
     def _template(self, scope: Scope) -> str:
         route = scope.get("route")

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
 
+from flowrunner.errors import NotFound
+
 JSONValue = Any
 """A value that survives ``json.dumps``/``json.loads`` unchanged (dict, list, str, number...)."""
 
@@ -213,6 +215,11 @@ def leased(owner: str | None, ttl: timedelta | None, now: datetime) -> dict[str,
     if ttl is None:
         raise ValueError("a lease_owner needs a lease_ttl")
     return {"lease_owner": owner, "lease_expires_at": now + ttl}
+
+
+def no_version_to_pin(account_id: str, flow_id: str) -> NotFound:
+    """``create(flow_version=None)``'s error on every backend: no live flow with a version."""
+    return NotFound("no flow with a version to run", account_id=account_id, flow_id=flow_id)
 
 
 @dataclass(frozen=True, slots=True)

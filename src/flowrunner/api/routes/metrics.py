@@ -35,7 +35,7 @@ async def metrics(
     if found is None:
         raise NotFound("metrics are turned off (FLOWRUNNER_METRICS_ENABLED=false)")
     if not svc.settings.metrics_public and not _scrape_token(svc, bearer):
-        account = await current_account(request, svc, basic, bearer)
+        account = await current_account(request, basic, bearer)
         if not account.is_admin:
             raise Forbidden("metrics need the scrape token or an admin's token")
     return Response(found.render(), media_type=CONTENT_TYPE)

@@ -54,6 +54,7 @@ from flowrunner.storage.records import (
     Page,
     leased,
     new_id,
+    no_version_to_pin,
     pending_delivery,
 )
 
@@ -64,7 +65,7 @@ class DynamoExecutions(EventLog, Leases):
         account_id: str,
         *,
         flow_id: str,
-        flow_version: int,
+        flow_version: int | None,
         input: JSONValue = None,
         idempotency_key: str | None = None,
         status: ExecutionStatus = "queued",
@@ -72,6 +73,11 @@ class DynamoExecutions(EventLog, Leases):
         lease_owner: str | None = None,
         lease_ttl: timedelta | None = None,
     ) -> Execution:
+        if flow_version is None:  # a read first: a put cannot take a value from another item
+            flow = await self._t.get(account_pk(account_id), f"FLOW#{flow_id}")
+            if flow is None or "deleted_at" in flow or not flow.get("current_version"):
+                raise no_version_to_pin(account_id, flow_id)
+            flow_version = int(flow["current_version"])
         now = self._clock()
         execution_id = new_id()
         lease = leased(lease_owner, lease_ttl, now)

@@ -29,6 +29,7 @@ from flowrunner.storage.records import (
     Page,
     leased,
     new_id,
+    no_version_to_pin,
 )
 
 
@@ -41,7 +42,7 @@ class MemoryExecutions:
         account_id: str,
         *,
         flow_id: str,
-        flow_version: int,
+        flow_version: int | None,
         input: JSONValue = None,
         idempotency_key: str | None = None,
         status: ExecutionStatus = "queued",
@@ -50,6 +51,16 @@ class MemoryExecutions:
         lease_ttl: timedelta | None = None,
     ) -> Execution:
         async with self._s.lock:
+            if flow_version is None:
+                flow = self._s.flows.get(flow_id)
+                if (
+                    flow is None
+                    or flow.account_id != account_id
+                    or flow.deleted_at is not None
+                    or not flow.current_version
+                ):
+                    raise no_version_to_pin(account_id, flow_id)
+                flow_version = flow.current_version
             if idempotency_key is not None and any(
                 e.account_id == account_id and e.idempotency_key == idempotency_key
                 for e in self._s.executions.values()

@@ -32,7 +32,7 @@ class ExecutionStore(Protocol):
         account_id: str,
         *,
         flow_id: str,
-        flow_version: int,
+        flow_version: int | None,
         input: JSONValue = None,
         idempotency_key: str | None = None,
         status: ExecutionStatus = "queued",
@@ -43,7 +43,11 @@ class ExecutionStore(Protocol):
         """A new execution; ``Conflict`` if ``idempotency_key`` is already used in the account
         (fetch the original with ``get_by_idempotency_key``). ``parent_id`` makes it a child
         run (a sub-flow) of that execution. With ``lease_owner`` (and ``lease_ttl``) it is
-        created leased, as ``acquire_lease`` right after would leave it, in the same write."""
+        created leased, as ``acquire_lease`` right after would leave it, in the same write.
+
+        ``flow_version=None`` pins the flow's current version, read in the same write (one
+        round trip fewer than reading the flow first, where the backend can); ``NotFound``
+        if the account has no such flow, it is deleted, or it has no version yet."""
         ...
 
     async def get(self, account_id: str, execution_id: str) -> Execution: ...

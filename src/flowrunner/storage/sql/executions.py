@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ from flowrunner.storage.records import (
     Page,
     leased,
     new_id,
+    no_version_to_pin,
 )
 from flowrunner.storage.sql.database import columns_of
 from flowrunner.storage.sql.execution_leases import SqlLeases
@@ -45,6 +47,7 @@ from flowrunner.storage.sql.tables import (
     execution_events,
     execution_positions,
     executions,
+    flows,
 )
 from flowrunner.storage.sql.webhooks import (
     delete_run_deliveries,
@@ -59,7 +62,7 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
         account_id: str,
         *,
         flow_id: str,
-        flow_version: int,
+        flow_version: int | None,
         input: JSONValue = None,
         idempotency_key: str | None = None,
         status: ExecutionStatus = "queued",
@@ -72,7 +75,7 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
             id=new_id(),
             account_id=account_id,
             flow_id=flow_id,
-            flow_version=flow_version,
+            flow_version=flow_version or 0,
             status=status,
             input=input,
             created_at=now,
@@ -80,14 +83,27 @@ class SqlExecutions(SqlExecutionSteps, SqlLeases):
             parent_id=parent_id,
             **leased(lease_owner, lease_ttl, now),
         )
-        return await self._insert(execution)
+        return await self._insert(execution, pin=flow_version is None)
 
-    async def _insert(self, execution: Execution) -> Execution:
-        """Insert ``execution``; ``Conflict`` if its idempotency key is used in its account."""
+    async def _insert(self, execution: Execution, *, pin: bool = False) -> Execution:
+        """Insert ``execution``; ``Conflict`` if its idempotency key is used in its account.
+        With ``pin``, its flow version is the flow's current one, read in the same
+        transaction (``NotFound`` without a live flow that has one)."""
         key = execution.idempotency_key
         used = select(T.id).where(T.account_id == execution.account_id, T.idempotency_key == key)
+        current = select(flows.c.current_version).where(
+            flows.c.id == execution.flow_id,
+            flows.c.account_id == execution.account_id,
+            flows.c.deleted_at.is_(None),
+        )
 
         async def work(conn: AsyncConnection) -> Execution:
+            nonlocal execution
+            if pin:
+                version = await conn.scalar(current)
+                if not version:
+                    raise no_version_to_pin(execution.account_id, execution.flow_id)
+                execution = replace(execution, flow_version=version)
             if key is not None and await conn.scalar(used) is not None:
                 raise Conflict("idempotency key already used", idempotency_key=key)
             await conn.execute(executions.insert().values(**columns_of(execution)))

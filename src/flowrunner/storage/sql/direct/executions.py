@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from flowrunner.storage.records import (
     NewCheckpoint,
     NewDelivery,
     NewEvent,
+    no_version_to_pin,
     pending_delivery,
 )
 from flowrunner.storage.sql.database import Database
@@ -51,7 +53,17 @@ def get(conn: sqlite3.Connection, account_id: str, execution_id: str) -> Executi
     return _execution(row)
 
 
-def insert(conn: sqlite3.Connection, execution: Execution) -> Execution:
+def insert(conn: sqlite3.Connection, execution: Execution, *, pin: bool = False) -> Execution:
+    """``SqlExecutions._insert``'s: with ``pin``, the flow's current version."""
+    if pin:
+        found = conn.execute(
+            "SELECT current_version FROM flows WHERE id = ? AND account_id = ?"
+            " AND deleted_at IS NULL",
+            (execution.flow_id, execution.account_id),
+        ).fetchone()
+        if found is None or not found[0]:
+            raise no_version_to_pin(execution.account_id, execution.flow_id)
+        execution = replace(execution, flow_version=found[0])
     if execution.idempotency_key is not None:
         used = conn.execute(
             "SELECT 1 FROM executions WHERE account_id = ? AND idempotency_key = ?",
@@ -286,8 +298,8 @@ class DirectExecutions(SqlExecutions):
         super().__init__(db, clock)
         self._direct = direct
 
-    async def _insert(self, execution: Execution) -> Execution:
-        return await self._direct.write(lambda c: insert(c, execution))
+    async def _insert(self, execution: Execution, *, pin: bool = False) -> Execution:
+        return await self._direct.write(lambda c: insert(c, execution, pin=pin))
 
     async def get(self, account_id: str, execution_id: str) -> Execution:
         return await self._direct.read(lambda c: get(c, account_id, execution_id))

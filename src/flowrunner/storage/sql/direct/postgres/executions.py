@@ -15,6 +15,7 @@ import asyncio
 import builtins
 from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from flowrunner.storage.records import (
     NewCheckpoint,
     NewDelivery,
     NewEvent,
+    no_version_to_pin,
     pending_delivery,
 )
 from flowrunner.storage.sql.database import Database
@@ -47,6 +49,28 @@ _INSERT = (
     f"INSERT INTO executions ({_RETURNING}) VALUES"
     f" ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))})"
 )
+
+
+def _pinned_insert() -> str:
+    """``_INSERT`` with the flow's current version pinned in the statement (a live flow with
+    one, else no row): a run starts without reading its flow first. Parameters are numbered
+    as ``_INSERT``'s without ``flow_version``; the account and flow ids are typed text, since
+    they are compared as well as inserted and PostgreSQL wants one type per parameter."""
+    values, n = [], 0
+    for name in COLUMNS:
+        if name == "flow_version":
+            values.append("f.current_version")
+            continue
+        n += 1
+        values.append(f"${n}::text" if name in ("account_id", "flow_id") else f"${n}")
+    return (
+        f"INSERT INTO executions ({_RETURNING}) SELECT {', '.join(values)} FROM flows f"
+        " WHERE f.id = $3::text AND f.account_id = $2::text AND f.deleted_at IS NULL"
+        " AND f.current_version > 0 RETURNING flow_version"
+    )
+
+
+_INSERT_PINNED = _pinned_insert()
 _FINAL = "('completed', 'failed', 'canceled')"
 # The webhook outbox rows of a write, from parallel arrays; an entry whose endpoint is gone is
 # dropped (the EXISTS guard) rather than failing the write. ``{after}`` names the WITH clause
@@ -95,10 +119,14 @@ class PgExecutions(SqlExecutions):
         super().__init__(db, clock)
         self._pg = direct
 
-    async def _insert(self, execution: Execution) -> Execution:
+    async def _insert(self, execution: Execution, *, pin: bool = False) -> Execution:
         values = [_column(n, getattr(execution, n)) for n in COLUMNS]
         try:
-            await self._pg.execute(_INSERT, *values)
+            if not pin:
+                await self._pg.execute(_INSERT, *values)
+                return execution
+            values.pop(COLUMNS.index("flow_version"))
+            version = await self._pg.fetchval(_INSERT_PINNED, *values)
         except Conflict as exc:
             cause = exc.__cause__
             key = execution.idempotency_key
@@ -107,7 +135,9 @@ class PgExecutions(SqlExecutions):
             ):
                 raise Conflict("idempotency key already used", idempotency_key=key) from cause
             raise
-        return execution
+        if version is None:
+            raise no_version_to_pin(execution.account_id, execution.flow_id)
+        return replace(execution, flow_version=version)
 
     def watch_end(self, execution_id: str) -> AbstractAsyncContextManager[asyncio.Event]:
         """``EndNotices``: the final status of every run is notified on commit."""
