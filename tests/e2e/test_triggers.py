@@ -272,6 +272,31 @@ async def test_disabled_trigger_is_not_found_until_enabled(client: httpx.AsyncCl
     assert (await client.post(url, json={})).status_code == 202
 
 
+async def test_a_rotated_or_deleted_verification_secret_counts_from_the_next_request(
+    client: httpx.AsyncClient,
+) -> None:
+    """The hook route caches a trigger with its key: a change through the API is seen at
+    once, not when the cached entry expires."""
+    await _secret(client, "ROTATING", "first-shared-key-1")
+    _, url = await _hook_flow(
+        client, "rotate", "{verify: {scheme: token, secret: ROTATING, header: X-Hook-Token}}"
+    )
+
+    async def status(key: str) -> int:
+        return (await client.post(url, json={}, headers={"X-Hook-Token": key})).status_code
+
+    assert await status("first-shared-key-1") == 202  # the trigger and its key now cached
+    rotated = await client.put(
+        "/api/v1/accounts/me/secrets/ROTATING", json={"value": "second-shared-key-2"}
+    )
+    assert rotated.status_code == 200, rotated.text
+    assert await status("first-shared-key-1") == 401
+    assert await status("second-shared-key-2") == 202
+    deleted = await client.delete("/api/v1/accounts/me/secrets/ROTATING")
+    assert deleted.status_code == 204
+    assert await status("second-shared-key-2") == 401
+
+
 async def test_rate_limit_body_size_and_content_type_are_enforced(
     client: httpx.AsyncClient,
 ) -> None:

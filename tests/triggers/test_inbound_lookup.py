@@ -68,3 +68,37 @@ async def test_concurrent_lookups_of_an_uncached_trigger_read_the_store_once() -
         assert repo.finds == 3
     finally:
         await store.close()
+
+
+async def test_a_changed_verification_secret_is_read_again_at_once() -> None:
+    store = MemoryStore()
+    await store.connect()
+    try:
+        account = await store.accounts.create("ada", "x")
+        repo = CountingRepository(store)
+        verify = {"verify": {"scheme": "token", "secret": "KEY"}}
+        trigger = await repo.create(
+            account.id, flow_id="f", name="hook", kind="webhook", source="api",
+            config=config_of(webhook_spec("hook", verify)),
+        )  # fmt: skip
+        other = await repo.create(
+            account.id, flow_id="f", name="plain", kind="webhook", source="api",
+            config=config_of(webhook_spec("plain", {})),
+        )  # fmt: skip
+        vault = SecretVault(store, Keyring([Keyring.generate_key()]), AuditLog(store))
+        runs = ExecutionService(store, Submitted(), InProcessBus())
+        hooks = InboundHooks(store, repo, runs, vault, AuditLog(store))
+        vault.on_change(hooks.forget_key)  # as the composition root wires it
+
+        await vault.put(account, "KEY", "first-value-1")
+        assert (await hooks._lookup(trigger.id))[1] == "first-value-1"
+        await hooks._lookup(other.id)
+        await vault.put(account, "KEY", "second-value-2")
+        assert (await hooks._lookup(trigger.id))[1] == "second-value-2"
+        await vault.delete(account, "KEY")
+        assert (await hooks._lookup(trigger.id))[1] is None
+        await vault.put(account, "UNRELATED", "some-value-3")
+        await hooks._lookup(other.id)
+        assert repo.finds == 4  # trigger: 3 reads; the other, not using KEY: read once
+    finally:
+        await store.close()

@@ -151,6 +151,7 @@ async def _triggers_runtime(app: FastAPI, settings: Settings, store: Store) -> A
         ),
     )
     services.triggers.on_change(hooks.forget)
+    services.vault.on_change(hooks.forget_key)
     app.state.hooks = hooks
     scheduler = Scheduler(
         services.triggers.repository,

@@ -66,6 +66,16 @@ class SecretVault:
         self._registry = KeyIdRegistry(store)
         # What else ``rotate`` moves to the new key (the composition root knows the services).
         self._resealers = tuple(resealers)
+        self._changed: list[Callable[[str, str], None]] = []
+
+    def on_change(self, callback: Callable[[str, str], None]) -> None:
+        """``callback(account_id, key)`` once a secret's value changed or it was deleted (the
+        hook route's cache of trigger keys forgets it at once)."""
+        self._changed.append(callback)
+
+    def _notify(self, account_id: str, key: str) -> None:
+        for callback in self._changed:
+            callback(account_id, key)
 
     @property
     def keyring(self) -> Keyring:
@@ -97,6 +107,7 @@ class SecretVault:
         secret = await self._store.secrets.put(
             account.id, key, ciphertext=ciphertext, key_id=kid, metadata=meta
         )
+        self._notify(account.id, key)
         await self._audit.record(
             action, account_id=account.id, actor_id=(actor or account).id, target=key
         )
@@ -170,6 +181,7 @@ class SecretVault:
             except Exception:  # keep undoing the others; the import's own error is raised
                 log.exception("could not undo the import of secret %s (account %s)", key,
                               account.id)  # fmt: skip
+            self._notify(account.id, key)
 
     async def get(self, account: Account, key: str) -> Secret:
         """Metadata of one secret (the record holds only ciphertext); not audited."""
@@ -199,6 +211,7 @@ class SecretVault:
 
     async def delete(self, account: Account, key: str, *, actor: Account | None = None) -> None:
         await self._store.secrets.delete(account.id, key)
+        self._notify(account.id, key)
         await self._audit.record(
             actions.SECRET_DELETED,
             account_id=account.id,

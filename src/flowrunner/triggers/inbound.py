@@ -38,7 +38,9 @@ HOOK_REFUSED = "trigger.verification_failed"
 MAX_FAILURES_PER_MINUTE = 10
 """Failed verifications per trigger and client address before 429s (and no more audits)."""
 LOOKUP_TTL = 1.0
-"""Seconds a trigger record (and its key) is reused: a disable takes effect within that."""
+"""Seconds a trigger record (and its key) is reused. A change through this process (a
+disable, an edit, its secret rotated or deleted) is seen at once (``forget``, ``forget_key``);
+one made through another server process within this."""
 
 
 class KeySource(Protocol):
@@ -193,24 +195,31 @@ class InboundHooks:
         self._loading.pop(trigger_id, None)
         self._generation += 1
 
+    def forget_key(self, account_id: str, name: str) -> None:
+        """Drop the cached triggers verified with the account's secret ``name`` (this process
+        changed or deleted it): a rotated key is refused from the next request on."""
+        for trigger_id, (trigger, _) in list(self._cache.items()):
+            if trigger.account_id == account_id and trigger.webhook.verify.get("secret") == name:
+                self._cache.pop(trigger_id, None)  # (an entry expiring meanwhile: gone already)
+        # Reads in flight may hold the old value; a secret change is rare, forget them all.
+        self._loading.clear()
+        self._generation += 1
+
     async def _start(
         self, trigger: Trigger, payload: dict[str, Any], delivery_id: str | None
     ) -> tuple[Execution, bool]:
         key = f"hook:{trigger.id}:{delivery_id}" if delivery_id else None
-        if key is not None:
-            # A redelivery carries the same id but not the same headers (a new timestamp and
-            # signature): the first run answers, whatever the input differences.
-            try:
-                return await self._known(trigger.account_id, key), False
-            except NotFound:
-                pass
         try:
+            # ``start`` looks the key up itself: a first delivery costs that one read.
             started = await self._runs.start(
                 trigger.account_id, trigger.flow_id, payload, idempotency_key=key
             )
         except Conflict:
             if key is None:
                 raise
+            # A redelivery carries the same id but not the same headers (a new timestamp and
+            # signature), so ``start`` finds the key used for another input; or a concurrent
+            # delivery of the same id won the insert. Either way the first run answers.
             return await self._known(trigger.account_id, key), False
         return started.execution, started.created
 

@@ -103,6 +103,11 @@ class Dispatcher:
         self._rate = RateLimiter(settings.rate_per_second)
         self._wake = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
+        # The last claim filled every free slot (or found none): more may be due, so a send
+        # finishing claims again at once. Otherwise the next claim waits for a wake or the
+        # poll: a claim per finished send was a write that found nothing, and it raced the
+        # next run's commit (its wake then needed a second claim).
+        self._starved = False
         self._task: asyncio.Task[None] | None = None
         self._disabling: set[str] = set()
         self._client: httpx.AsyncClient | None = None
@@ -175,10 +180,13 @@ class Dispatcher:
     async def _claim(self) -> int:
         free = self._settings.max_in_flight - len(self._in_flight)
         if free <= 0:
+            self._starved = True
             return 0
+        limit = min(free, CLAIM_BATCH)
         due = await self._store.webhooks.admin_claim_due(
-            worker=self._worker, limit=min(free, CLAIM_BATCH), lease=self._settings.lease
+            worker=self._worker, limit=limit, lease=self._settings.lease
         )
+        self._starved = len(due) >= limit
         for delivery in due:
             task = asyncio.get_running_loop().create_task(self._deliver(delivery))
             self._in_flight.add(task)
@@ -189,7 +197,9 @@ class Dispatcher:
         self._in_flight.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("webhook delivery crashed", exc_info=task.exception())
-        self._wake.set()  # a slot is free: claim more if any are due
+        if self._starved:  # a slot is free and deliveries were left unclaimed for want of one
+            self._starved = False
+            self._wake.set()
 
     # --- one delivery ----------------------------------------------------------------------
 
@@ -296,12 +306,17 @@ class Dispatcher:
     async def _track_health(self, endpoint: WebhookEndpoint, ok: bool, now: datetime) -> None:
         """An endpoint that has failed every delivery for ``disable_after`` is disabled."""
         kv, account = self._store.kv, endpoint.account_id
-        if ok:
-            await kv.delete(account, HEALTH, endpoint.id)
-            return
         try:
             since = datetime.fromisoformat(str((await kv.get(account, HEALTH, endpoint.id)).value))
         except NotFound:
+            since = None
+        if ok:
+            # A healthy endpoint has no marker: a read, where an unconditional delete was a
+            # write (a commit) after every delivery.
+            if since is not None:
+                await kv.delete(account, HEALTH, endpoint.id)
+            return
+        if since is None:
             await kv.put(account, HEALTH, endpoint.id, now.isoformat())
             return
         if now - since < self._settings.disable_after or endpoint.id in self._disabling:
@@ -349,6 +364,7 @@ class Dispatcher:
                 await self._store.webhooks.enqueue(
                     endpoint.account_id, other.id, event_type="webhook.disabled", payload=payload
                 )
+                self.wake()
 
 
 def _failed(error: str, started: float | None = None) -> Outcome:

@@ -26,7 +26,9 @@ async def hook(trigger_id: Annotated[str, Path(max_length=64)], request: Request
     hooks: InboundHooks = request.app.state.hooks
     incoming = HookRequest(
         method=request.method,
-        path=request.url.path,
+        # The scope's path, not ``request.url`` (which builds and parses a whole URL per
+        # request); they differ only for a ``?``, ``#`` or backslash, which no trigger id holds.
+        path=request.scope["path"],
         query=query_of(request.query_params.multi_items()),
         # Starlette's header names are lower-case already.
         headers=dict(request.headers.items()),

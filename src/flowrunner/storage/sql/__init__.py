@@ -19,9 +19,11 @@ from flowrunner.storage.sql.accounts import SqlAccounts, SqlTokens
 from flowrunner.storage.sql.audit import SqlAudit
 from flowrunner.storage.sql.database import Database
 from flowrunner.storage.sql.direct.executions import DirectExecutions
+from flowrunner.storage.sql.direct.kv import DirectKV
 from flowrunner.storage.sql.direct.postgres.executions import PgExecutions
 from flowrunner.storage.sql.direct.postgres.reads import PgFlows, PgSecrets
 from flowrunner.storage.sql.direct.reads import DirectFlows, DirectSecrets
+from flowrunner.storage.sql.direct.webhooks import DirectWebhooks
 from flowrunner.storage.sql.executions import SqlExecutions
 from flowrunner.storage.sql.flows import SqlFlows
 from flowrunner.storage.sql.kv import SqlKV
@@ -70,9 +72,11 @@ class SqlStore:
             self.flows = SqlFlows(db, clock)
             self.secrets = SqlSecrets(db, clock)
             self.executions = SqlExecutions(db, clock)
-        self.webhooks = SqlWebhooks(db, clock)
+        self.webhooks: SqlWebhooks = SqlWebhooks(db, clock)
+        if db.direct is not None:  # the dispatcher's claim and record, one hop each
+            self.webhooks = DirectWebhooks(db, clock, db.direct)
         self.audit = SqlAudit(db, clock)
-        self.kv = SqlKV(db, clock)
+        self.kv: SqlKV = SqlKV(db, clock) if db.direct is None else DirectKV(db, clock, db.direct)
 
     async def connect(self) -> None:
         if self._connected:
