@@ -126,7 +126,9 @@ def serve(data_dir: Path, env_extra: dict[str, str], workers: int = 1) -> Iterat
         **env_extra,
     }
     argv = [sys.executable, "-m", "flowrunner", "serve", "--port", str(port)]
-    argv += ["--log-level", "warning", "--workers", str(workers)]
+    # The default log level, as the README starts the server: a log line per run and
+    # uvicorn's access line per request are part of what a run costs.
+    argv += ["--workers", str(workers)]
     url = f"http://127.0.0.1:{port}"
     with server(argv, env, f"{url}/healthz", log=data_dir / "server.log") as process:
         yield url, process.pid

@@ -71,7 +71,8 @@ async def run(
         "FLOWRUNNER_EXECUTOR_CONCURRENCY": "64",
     }
     serve = [sys.executable, "-m", "flowrunner", "serve", "--port", str(port)]
-    with server([*serve, "--log-level", "warning"], env, f"{url}/healthz") as process:
+    # The default log level, as the README starts the server (access lines included).
+    with server(serve, env, f"{url}/healthz") as process:
         spy = None
         if profile:
             spy_bin = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
