@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from flowrunner.executions import FlowCache, RunControl, Runner
+from flowrunner.executions.sizes import RunLimits
 from flowrunner.storage import Execution
 from tests.executions.conftest import Harness, registry_with_busy, secrets_of, written_checkpoints
 
@@ -42,13 +43,14 @@ nodes:
 HOUR = 3600.0
 
 
-def _runner(h: Harness, window: float) -> Runner:
+def _runner(h: Harness, window: float, limits: RunLimits | None = None) -> Runner:
     return Runner(
         h.store,
         h.bus,
         FlowCache(registry=registry_with_busy()),
         secrets=secrets_of,
         checkpoint_window=window,
+        **({"limits": limits} if limits else {}),
     )
 
 
@@ -189,3 +191,30 @@ async def test_a_deferred_start_is_stored_before_the_first_checkpoint(
     # `a` ran while the record still said queued; the checkpoint before `work` moved it.
     assert moves == [("running", True), ("completed", False)]
     assert [c.next_node for c in written] == ["work", "c"]
+
+
+async def test_the_shared_state_cap_holds_after_a_node_whose_checkpoint_is_skipped(
+    harness: Harness,
+) -> None:
+    # Each node doubles the shared state; no checkpoint is written (all replayable).
+    grow = """
+metadata: {name: grow}
+nodes:
+  a: {type: set, params: {values: {a: "${input.blob}"}}, next: {default: b}}
+  b: {type: set, params: {values: {b1: "${shared.a}", b2: "${shared.a}"}}, next: {default: c}}
+  c: {type: log, params: {message: done}}
+"""
+    h = harness
+    written = written_checkpoints(h)
+    limits = RunLimits(node_output=2500, shared=3000, checkpoint=1 << 20)
+    flow_id = await h.flow(grow)
+    execution = await h.store.executions.create(
+        h.account.id, flow_id=flow_id, flow_version=1, input={"blob": "x" * 500}
+    )
+    failed = await _runner(h, HOUR, limits).run(execution)
+    assert failed.status == "failed"
+    assert failed.error is not None
+    assert failed.error["code"] == "size_limit_exceeded"
+    assert failed.error["node_id"] == "b"
+    assert "FLOWRUNNER_MAX_SHARED_BYTES" in failed.error["message"]
+    assert written == []

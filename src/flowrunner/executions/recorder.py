@@ -200,7 +200,12 @@ class Recorder:
         The shared state and the whole checkpoint are measured against their caps before
         they are copied (``SizeLimitExceeded`` naming the node that just ran fails the run).
         """
-        if point.next_node_id is None or self._skippable(point):
+        if point.next_node_id is None:
+            return
+        if self._skippable(point):
+            # The shared state's cap holds after every node, checkpoint or not (the
+            # checkpoint's own cap is checked at the next one written, within the window).
+            self._limits.check_shared(point.shared, point.node_id)
             return
         seal = self._sealer.seal
         error = point.error.as_dict() if point.error is not None else None

@@ -173,6 +173,15 @@ class RunLimits:
         """``(size, detached JSON copy)`` of the shared state, or SizeLimitExceeded naming the
         node that just ran (the copy is not made then)."""
         size, copy = measured_copy(shared, self.shared)
+        self._check_shared(size, node_id)
+        return size, copy
+
+    def check_shared(self, shared: Any, node_id: str) -> None:
+        """SizeLimitExceeded naming the node that just ran if the shared state is over its
+        cap: the check of ``shared_copy`` where no copy is wanted (a skipped checkpoint)."""
+        self._check_shared(json_size(shared, self.shared), node_id)
+
+    def _check_shared(self, size: int, node_id: str) -> None:
         if size > self.shared:
             raise SizeLimitExceeded(
                 f"the shared state after node '{node_id}'",
@@ -181,7 +190,6 @@ class RunLimits:
                 setting="FLOWRUNNER_MAX_SHARED_BYTES",
                 node_id=node_id,
             )
-        return size, copy
 
     def checkpoint_parts(
         self,
