@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from flowrunner.executions import FlowCache, RunControl, Runner
+from flowrunner.executions.runner import DEFAULT_RUN_LIMITS
 from flowrunner.executions.sizes import RunLimits
 from flowrunner.storage import Execution
 from tests.executions.conftest import Harness, registry_with_busy, secrets_of, written_checkpoints
@@ -50,7 +51,7 @@ def _runner(h: Harness, window: float, limits: RunLimits | None = None) -> Runne
         FlowCache(registry=registry_with_busy()),
         secrets=secrets_of,
         checkpoint_window=window,
-        **({"limits": limits} if limits else {}),
+        limits=limits or DEFAULT_RUN_LIMITS,
     )
 
 
