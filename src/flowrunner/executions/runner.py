@@ -181,7 +181,7 @@ class Runner:
             if queued:
                 now = self._clock()
                 outbox = await self._outbox(execution, "running", now, compiled.definition)
-                if self._defers_start(execution, compiled, checkpoint):
+                if self._defers_start(execution, compiled):
                     start = (now, outbox)  # stored with the recorder's first write
                 else:
                     execution = await uninterrupted(
@@ -307,15 +307,14 @@ class Runner:
             ACCOUNT_ID.reset(account)
         return await self._complete(execution, recorder, masker, result.output)
 
-    def _defers_start(self, execution: Execution, compiled: CompiledFlow, checkpoint: Any) -> bool:
+    def _defers_start(self, execution: Execution, compiled: CompiledFlow) -> bool:
         """Whether a queued run's ``running`` move may wait for its first write
-        (``Recorder`` ``start``): a fresh run whose first node is replayable, when checkpoints
-        may be skipped at all. A run of replayable nodes then costs one write fewer; a node
-        with an effect still starts only after the move is stored (with the checkpoint
-        before it)."""
+        (``Recorder`` ``start``): a fresh run (nothing stored yet, so no checkpoint either)
+        whose first node is replayable, when checkpoints may be skipped at all. A run of
+        replayable nodes then costs one write fewer; a node with an effect still starts only
+        after the move is stored (with the checkpoint before it)."""
         return (
             self._checkpoint_window > 0
-            and checkpoint is None
             and execution.last_event_seq == 0
             and compiled.engine_flow.start.node_id in compiled.replayable
         )

@@ -93,8 +93,8 @@ async def transition(
     ``wake_at`` and ``wait``.
 
     ``started_at`` says the run's ``running`` move was never stored on its own and goes into
-    this write (a run that stored nothing between its start and its end, see
-    ``executions.recorder.Recorder.defer_start``): the move may then come from ``queued``."""
+    this write (a run that stored nothing between its start and its end, see the ``start``
+    of ``executions.recorder.Recorder``): the move may then come from ``queued``."""
     sources = allowed_sources(target)
     if started_at is not None and "queued" not in sources:
         sources = ("queued", *sources)
