@@ -43,6 +43,7 @@ from flowrunner.api.routes import (
     ws,
 )
 from flowrunner.api.routes import metrics as metrics_route
+from flowrunner.api.schemas.common import document_error_envelope
 from flowrunner.api.telemetry import telemetry_config
 from flowrunner.audit import AuditLog
 from flowrunner.config import Settings
@@ -279,6 +280,9 @@ def create_app(
         telemetry=telemetry_config(),
     )
     app.state.metrics = metrics
+    # FastAPI caches the document (and rebuilds it when routes change): adding the error
+    # envelope's schemas to it is idempotent.
+    app.openapi = lambda: document_error_envelope(FastAPI.openapi(app))  # type: ignore[method-assign]
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics_route.router)
