@@ -28,7 +28,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Row, Table, event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -178,8 +177,16 @@ class Database:
 
     def insert(self, table: Table) -> Any:
         """The dialect's INSERT, which knows ``on_conflict_do_*`` (same API on both)."""
-        module = sqlite if self.is_sqlite else postgresql
-        stmt: Insert = module.insert(table)
+        # Imported here: a SQLite store has no use for the PostgreSQL dialect (~20 ms and
+        # ~1 MB of code at every start); an engine loads the dialect it runs on itself.
+        if self.is_sqlite:
+            from sqlalchemy.dialects import sqlite
+
+            stmt: Insert = sqlite.insert(table)
+        else:
+            from sqlalchemy.dialects import postgresql
+
+            stmt = postgresql.insert(table)
         return stmt
 
 
