@@ -122,5 +122,5 @@ def test_a_server_start_on_a_migrated_database_loads_neither_alembic_nor_the_mcp
     assert {"alembic", "mako", "mcp", "mcp_types"} & again == set()
     assert {"fastapi", "sqlalchemy"} <= again  # the probe did start the server
     # Nor what a SQLite server has no use for (each 20-50 ms and 1-3 MB at every start).
-    assert {"sqlalchemy.dialects.postgresql", "asyncpg"} & again == set()
+    assert {"sqlalchemy.dialects.postgresql", "asyncpg", "httpx2"} & again == set()
     assert "sqlalchemy.dialects.sqlite" in again
