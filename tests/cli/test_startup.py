@@ -125,3 +125,10 @@ def test_a_server_restart_loads_neither_alembic_nor_what_no_request_used_yet(
     unused = {"sqlalchemy.dialects.postgresql", "asyncpg", "httpx2", "aiosmtplib", "aioimaplib"}
     assert unused & again == set()
     assert "sqlalchemy.dialects.sqlite" in again
+    # jsonschema waits for the first flow validated: the built-in types' schemas are checked
+    # at first use, a plugin's as it loads (this environment installs one).
+    assert "jsonschema" in again
+    without_plugins = modules_loaded_by_a_server_start(
+        {**env, "FLOWRUNNER_PLUGINS_ENTRY_POINTS": "false"}
+    )
+    assert {"jsonschema", "referencing"} & without_plugins == set()

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import jsonschema
-
 from flowrunner.errors import PluginError
 
 if TYPE_CHECKING:
+    import jsonschema
+
     from flowrunner.engine import Node
     from flowrunner.nodes.spec import BuildEnv, NodeSpec
 
@@ -130,18 +130,17 @@ class NodeTypeRegistry:
                 raise PluginError(message, node_type=name)
         try:
             schema_json = json.dumps(node_type.params_schema, sort_keys=True)
-            if checked:
-                _validator(schema_json)
         except (TypeError, ValueError) as exc:
             raise PluginError(
                 f"node type '{node_type.name}' has a params_schema that is not JSON: {exc}",
                 node_type=node_type.name,
             ) from exc
-        except jsonschema.SchemaError as exc:
+        error = _schema_error(schema_json) if checked else None
+        if error is not None:
             raise PluginError(
-                f"node type '{node_type.name}' has an invalid params_schema: {exc.message}",
+                f"node type '{node_type.name}' has an invalid params_schema: {error.message}",
                 node_type=node_type.name,
-            ) from exc
+            ) from error
         for name in names:
             self._types[name] = node_type
             self._schemas[name] = schema_json
@@ -251,6 +250,10 @@ class NodeTypeRegistry:
 def _validator(schema_json: str) -> jsonschema.protocols.Validator:
     """A checked validator per distinct schema: checking against the meta-schema is slow
     (milliseconds), and every fresh registry registers the same built-in schemas again."""
+    # jsonschema (~3 MB with referencing and attrs) is imported by the first check: with
+    # the built-ins' checks at first use, a server without plugins starts without it.
+    import jsonschema
+
     schema = json.loads(schema_json)
     validator_cls = jsonschema.validators.validator_for(schema)
     validator_cls.check_schema(schema)
@@ -258,15 +261,26 @@ def _validator(schema_json: str) -> jsonschema.protocols.Validator:
     return validator
 
 
+def _schema_error(schema_json: str) -> jsonschema.SchemaError | None:
+    """Why the schema (as sorted JSON) is not a JSON Schema; None if it is (and its
+    validator is cached)."""
+    import jsonschema
+
+    try:
+        _validator(schema_json)
+    except jsonschema.SchemaError as exc:
+        return exc
+    return None
+
+
 def schema_problem(schema: Mapping[str, Any]) -> str | None:
     """Why ``schema`` cannot be a params JSON Schema; None if it can."""
     try:
-        _validator(json.dumps(schema, sort_keys=True))
+        schema_json = json.dumps(schema, sort_keys=True)
     except (TypeError, ValueError) as exc:
         return f"params_schema is not JSON: {exc}"
-    except jsonschema.SchemaError as exc:
-        return f"invalid params_schema: {exc.message}"
-    return None
+    error = _schema_error(schema_json)
+    return None if error is None else f"invalid params_schema: {error.message}"
 
 
 def check_shape(node_type: object) -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from flowrunner.expressions import thaw
 from flowrunner.nodes.email.connection import EmailError
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = ["check_params", "params_validator"]
 
@@ -26,6 +27,8 @@ def params_validator(schema: Mapping[str, Any]) -> Callable[[], jsonschema.proto
 
     @cache
     def validator() -> jsonschema.protocols.Validator:
+        import jsonschema
+
         cls = jsonschema.validators.validator_for(schema)
         cls.check_schema(dict(schema))
         built: jsonschema.protocols.Validator = cls(schema)
@@ -47,7 +50,9 @@ def check_params(
         value = checked.get(name)
         if isinstance(value, str) and value.strip().isdigit():
             checked[name] = int(value)
-    error = jsonschema.exceptions.best_match(validator().iter_errors(checked))
+    from jsonschema.exceptions import best_match
+
+    error = best_match(validator().iter_errors(checked))
     if error is not None:
         where = "params" + "".join(
             f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path
