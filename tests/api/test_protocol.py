@@ -60,6 +60,13 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
             await asyncio.sleep(0.01)  # each part in a later turn of the loop
         await send({"type": "http.response.body", "body": b""})
         return
+    if scope["path"] == "/big":  # 1 MiB in 16 KiB parts, sent without yielding
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for i in range(64):
+            part = bytes([65 + i % 26]) * 16_384
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
     body = b'{"ok": true}'
     headers = [(b"content-type", b"application/json"), (b"content-length", b"12")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -108,6 +115,16 @@ async def test_a_streamed_response_goes_out_turn_by_turn_in_order() -> None:
     assert sent[0].endswith(b"4\r\none \r\n")
     assert len(sent) >= 3
     assert b"".join(sent).endswith(b"5\r\nthree\r\n0\r\n\r\n")
+
+
+async def test_a_big_response_is_not_held_back_whole() -> None:
+    async with served() as address, httpx.AsyncClient(base_url=f"http://{address}") as client:
+        answer = await client.get("/big")
+    assert answer.content == b"".join(bytes([65 + i % 26]) * 16_384 for i in range(64))
+    # Handed to the socket as it grows past the hold limit, so the transport's flow
+    # control sees it: no write holds more than the limit and one part.
+    assert len(sent) > 8
+    assert max(map(len, sent)) <= 65_536 + 16_384 + 64
 
 
 async def test_connection_close_sends_the_whole_response_first() -> None:

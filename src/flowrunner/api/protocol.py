@@ -23,25 +23,34 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+# Held bytes past this go to the socket at once: the transport's flow control (uvicorn
+# pauses a streaming app while the socket's buffer is full) must see a big response.
+_HOLD_BYTES = 65_536
+
 
 class TurnWrites:
     """A transport whose writes wait for the end of the loop's turn and go out together."""
 
-    __slots__ = ("_held", "_loop", "transport")
+    __slots__ = ("_held", "_held_bytes", "_loop", "transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
         self._loop = loop
         self._held: list[bytes] | None = None
+        self._held_bytes = 0
 
     def write(self, data: bytes) -> None:
         if not data:
             return
         if self._held is None:
             self._held = [data]
+            self._held_bytes = len(data)
             self._loop.call_soon(self.flush)
         else:
             self._held.append(data)
+            self._held_bytes += len(data)
+        if self._held_bytes > _HOLD_BYTES:
+            self.flush()
 
     def writelines(self, chunks: Any) -> None:
         for data in chunks:
