@@ -160,8 +160,10 @@ class Cluster:
     def terminate(self) -> None:
         """SIGTERM to every process at once: they shut down side by side, then the stack
         waits for each."""
-        for process in [*self._worker_list, *self._servers]:
-            process.terminate()
+        for worker in self._worker_list:
+            worker.terminate()
+        for server in self._servers:
+            server.terminate()
 
 
 @contextmanager
