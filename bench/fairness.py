@@ -38,7 +38,7 @@ SPINS = (
 ONE_NODE = "metadata: {name: One}\nnodes:\n  only: {type: set, params: {values: {done: true}}}\n"
 TRANSFORM = (
     "metadata: {name: Doubles}\nnodes:\n"
-    "  double: {type: transform, params: {script: 'return {d: input.n * 2};'}}\n"
+    "  double: {type: transform, params: {script: 'const d = input.n * 2; return {d};'}}\n"
 )
 
 

@@ -10,7 +10,10 @@ ten nodes doing n -> n + 1 (the shapes measured against n8n 2.8.4 in issue 20):
 
 * ``set``: ten ``set`` nodes with ``n: "${input.n + 1}"`` (n8n: ten Set nodes);
 * ``js``: ten ``transform`` nodes with ``return {n: input.n + 1};`` (n8n: ten Code nodes);
-* ``path``: the ``set`` flow with a plain path, ``n: "${input.n}"`` (no JavaScript at all).
+* ``path``: the ``set`` flow with a plain path, ``n: "${input.n}"`` (no JavaScript at all);
+* ``v8``: the ``js`` flow with ``const m = input.n + 1; return {n: m};``: a body that is not
+  one ``return`` of the native subset, so each node runs in a sandbox worker (the ``js``
+  flow's body is evaluated natively, with V8's answer: docs/scripting.md).
 
 The same server's bare ``/healthz`` is measured in the same run at the same concurrency,
 interleaved with the runs over ``--rounds`` rounds so a noisy neighbour hits all alike; the
@@ -23,7 +26,7 @@ live and exited). A backend named ``sqlite:2`` (or ``postgres:2``) serves with
 ``FLOWRUNNER_DATABASE_DIRECT=false``, every store call through SQLAlchemy: the hot path's
 before and after, side by side in one run.
 
-    .venv/bin/python bench/runs.py [--seconds 6] [--rounds 3] [--flows set,js,path]
+    .venv/bin/python bench/runs.py [--seconds 6] [--rounds 3] [--flows set,js,path,v8]
         [--backends sqlite,sqlite:2,postgres-sqlalchemy,postgres] [--async-commit]
 """
 
@@ -51,6 +54,7 @@ NODES = 10
 N8N = {
     "set": {1: 49.0, 8: 87.0, 32: 69.0},
     "js": {1: 23.0, 8: 38.0, 32: 40.0},
+    "v8": {1: 23.0, 8: 38.0, 32: 40.0},
 }
 
 
@@ -63,7 +67,7 @@ def set_flow(expression: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def transform_flow() -> str:
+def transform_flow(script: str) -> str:
     """Ten JavaScript ``transform`` nodes, each adding one to the previous output's ``n``."""
     lines = ["metadata: {name: Ten transforms}", "nodes:"]
     for i in range(1, NODES + 1):
@@ -72,7 +76,7 @@ def transform_flow() -> str:
             f"  n{i}:",
             "    type: transform",
             "    params:",
-            "      script: 'return {n: input.n + 1};'" + nxt,
+            f"      script: '{script}'" + nxt,
         ]
     return "\n".join(lines) + "\n"
 
@@ -80,8 +84,11 @@ def transform_flow() -> str:
 # name -> (flow YAML, the output every run must end with for input {"n": 0})
 FLOWS: dict[str, tuple[str, dict[str, int]]] = {
     "set": (set_flow("input.n + 1"), {"n": NODES}),
-    "js": (transform_flow(), {"n": NODES}),
+    "js": (transform_flow("return {n: input.n + 1};"), {"n": NODES}),
     "path": (set_flow("input.n"), {"n": 0}),
+    # The same transforms written as two statements: outside the native subset, so every
+    # node is a round trip to a sandbox worker (what `js` measured before native returns).
+    "v8": (transform_flow("const m = input.n + 1; return {n: m};"), {"n": NODES}),
 }
 
 
@@ -252,8 +259,9 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,sqlite:2,postgres-sqlalchemy,postgres")
     parser.add_argument(
         "--flows",
-        default="set,js,path",
-        help="set: 10 set nodes with input.n + 1, js: 10 transforms, path: 10 sets with input.n",
+        default="set,js,path,v8",
+        help="set: 10 set nodes with input.n + 1, js: 10 transforms, path: 10 sets with "
+        "input.n, v8: 10 transforms each run by a sandbox worker",
     )
     parser.add_argument(
         "--async-commit",

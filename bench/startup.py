@@ -40,7 +40,7 @@ from cryptography.fernet import Fernet
 ADMIN = ("bench", "bench-password-1")
 FLOW = (
     "metadata: {name: one}\n"
-    "nodes:\n  t: {type: transform, params: {script: 'return {n: input.n + 1};'}}\n"
+    "nodes:\n  t: {type: transform, params: {script: 'const m = input.n + 1; return {n: m};'}}\n"
 )
 
 

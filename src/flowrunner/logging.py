@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 import structlog
 
+from flowrunner import jsontext
 from flowrunner.secrets.redaction import redact_credentials
 
 Mask = Callable[[Any], Any]
@@ -87,7 +88,8 @@ def configure_logging(
         json = not stream.isatty()
     numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        # orjson where it can (jsontext): a run writes two lines, its own and the access line.
+        structlog.processors.JSONRenderer(serializer=jsontext.dumps)
         if json
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
@@ -112,6 +114,12 @@ def configure_logging(
             renderer,
         ],
     )
+    # Nothing renders where a line was logged from or its thread and process: the standard
+    # library would look them up for every record (the caller by walking the stack).
+    logging._srcfile = None  # the documented switch (logging HOWTO, "Optimization")
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()

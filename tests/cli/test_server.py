@@ -3,8 +3,10 @@ end in tests/api/test_serve.py)."""
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -44,3 +46,28 @@ def test_serve_offers_host_and_port() -> None:
 def test_serve_refuses_zero_workers() -> None:
     result = CliRunner().invoke(app, ["serve", "--workers", "0"])
     assert result.exit_code == 2
+
+
+def test_serve_builds_the_app_with_the_collector_paused_and_serves_with_it_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    import flowrunner.api
+
+    seen: dict[str, bool] = {}
+    create_app = flowrunner.api.create_app
+
+    def creating(settings: Any) -> Any:
+        seen["building"] = gc.isenabled()
+        return create_app(settings)
+
+    def running(app: Any, **options: Any) -> None:
+        seen["serving"] = gc.isenabled()
+
+    monkeypatch.setattr(flowrunner.api, "create_app", creating)
+    monkeypatch.setattr(uvicorn, "run", running)
+    monkeypatch.setenv("FLOWRUNNER_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["serve", "--port", "1"])
+    assert result.exit_code == 0, result.output
+    assert seen == {"building": False, "serving": True}

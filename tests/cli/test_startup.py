@@ -79,9 +79,10 @@ def test_a_subcommands_help_loads_no_more() -> None:
     assert not any(m.startswith(("flowrunner.api", "flowrunner.storage")) for m in loaded)
 
 
-# What the server's start must leave for the first request that needs it (each costs
-# 0.2-1 s of CPU and 10-25 MB of RSS): the mcp SDK until an mcp/agent node connects, Alembic
-# while the database is at head already.
+# What the server's start must leave for the first request that needs it: the mcp SDK until
+# an mcp/agent node connects, Alembic while the database is at head already (each 0.2-1 s of
+# CPU and 10-25 MB of RSS); a PostgreSQL store's dialect and driver on SQLite, and the client
+# libraries of node types until one runs (each 5-50 ms and 1-3 MB).
 SERVE_PROBE = """\
 import asyncio, json, sys
 from flowrunner.api import create_app
@@ -98,13 +99,15 @@ print("\\nMODULES " + json.dumps(sorted(sys.modules)))
 
 
 def modules_loaded_by_a_server_start(env: dict[str, str]) -> set[str]:
+    """Every module loaded, and each one's top-level package."""
     done = subprocess.run(
         [sys.executable, "-c", SERVE_PROBE], capture_output=True, text=True, check=True, env=env
     )
-    return {m.split(".")[0] for m in json.loads(done.stdout.rsplit("\nMODULES ", 1)[1])}
+    loaded = set(json.loads(done.stdout.rsplit("\nMODULES ", 1)[1]))
+    return loaded | {m.split(".")[0] for m in loaded}
 
 
-def test_a_server_start_on_a_migrated_database_loads_neither_alembic_nor_the_mcp_sdk(
+def test_a_server_restart_loads_neither_alembic_nor_what_no_request_used_yet(
     tmp_path: Path,
 ) -> None:
     from cryptography.fernet import Fernet
@@ -119,6 +122,16 @@ def test_a_server_start_on_a_migrated_database_loads_neither_alembic_nor_the_mcp
     again = modules_loaded_by_a_server_start(env)
     assert {"alembic", "mako", "mcp", "mcp_types"} & again == set()
     assert {"fastapi", "sqlalchemy"} <= again  # the probe did start the server
+    unused = {"sqlalchemy.dialects.postgresql", "asyncpg", "httpx2", "aiosmtplib", "aioimaplib"}
+    assert unused & again == set()
+    assert "sqlalchemy.dialects.sqlite" in again
+    # jsonschema waits for the first flow validated: the built-in types' schemas are checked
+    # at first use, a plugin's as it loads (this environment installs one).
+    assert "jsonschema" in again
+    without_plugins = modules_loaded_by_a_server_start(
+        {**env, "FLOWRUNNER_PLUGINS_ENTRY_POINTS": "false"}
+    )
+    assert {"jsonschema", "referencing"} & without_plugins == set()
 
 
 # What a `flowrunner worker` builds before Celery takes over (cli/worker.py): the run

@@ -33,7 +33,7 @@ nodes:
 
 TRANSFORM = """metadata: {name: Doubles}
 nodes:
-  double: {type: transform, params: {script: "return {doubled: input.n * 2};"}}
+  double: {type: transform, params: {script: "const doubled = input.n * 2; return {doubled};"}}
 """
 
 ACTIVE = ("queued", "running")

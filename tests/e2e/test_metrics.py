@@ -26,7 +26,7 @@ nodes:
     type: condition
     params: {condition_script: "return input.n >= 0;"}
     next: {"true": three, "false": boom}
-  three: {type: transform, params: {script: "return {ok: input.n > 0};"}}
+  three: {type: transform, params: {script: "const ok = input.n > 0; return {ok};"}}
   boom: {type: fail, params: {message: negative}}
 """
 
@@ -94,7 +94,8 @@ async def test_metrics_need_the_scrape_token_or_an_admin_and_count_runs(tmp_path
     assert value(found, "flowrunner_http_requests_total", route="/metrics", status="401") == 2
     assert value(found, "flowrunner_http_request_duration_seconds_count", route=route) == 3
     assert value(found, "flowrunner_storage_operation_seconds_count", family="executions") > 0
-    # The two transforms ran at a sandbox worker (the condition is evaluated natively).
+    # The two transforms ran at a sandbox worker (the condition is evaluated natively; the
+    # transform's body is two statements, outside the native subset).
     assert value(found, "flowrunner_sandbox_evaluation_seconds_count") == 2
     # Route templates only: no concrete id ever becomes a label value.
     assert not [s for s in found if flow_id in s.labels.get("route", "")]

@@ -14,10 +14,11 @@ from tests.scripting.processes import running
 
 pytestmark = pytest.mark.slow
 
+# Two statements: outside the native subset (one `return`), so it needs a worker.
 FLOW = """\
 metadata: {name: one transform}
 nodes:
-  t: {type: transform, params: {script: 'return {n: input.n + 1};'}}
+  t: {type: transform, params: {script: 'const n = input.n + 1; return {n};'}}
 """
 
 

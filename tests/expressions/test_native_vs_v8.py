@@ -244,3 +244,117 @@ def test_a_single_return_is_evaluated_natively(body: str, expected: Any) -> None
 )
 def test_other_function_bodies_are_left_to_v8(body: str) -> None:
     assert compile_return(body, SCOPE_NAMES) is None
+
+
+# --- transform scripts: `return <object or array literal>` -----------------------------------
+
+KEYS = ["n", "a", "total", '"x y"', "'é'", '""', '"-1"', '"1.5"', "null", "typeof"]
+
+
+def literal(rng: random.Random, depth: int = 2) -> str:
+    """A random object or array literal whose values are expressions or nested literals."""
+    if depth == 0 or rng.random() < 0.3:
+        return expression(rng, 2)
+    if rng.random() < 0.65:
+        keys = rng.sample(KEYS, rng.randint(0, 4))
+        inner = ", ".join(f"{key}: {literal(rng, depth - 1)}" for key in keys)
+        return "{" + inner + rng.choice(["", ","] if keys else [""]) + "}"
+    items = [literal(rng, depth - 1) for _ in range(rng.randint(0, 3))]
+    return "[" + ", ".join(items) + rng.choice(["", ","] if items else [""]) + "]"
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Same value, same types all the way down, same key order."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is dict:
+        return list(a) == list(b) and all(_same_json(a[k], b[k]) for k in a)
+    if type(a) is list:
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    return _same(a, b)
+
+
+LITERALS_COMPARED: list[int] = []
+
+
+@settings(
+    max_examples=EXAMPLES // 2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(scope=scopes, seed=st.integers(0, 2**64))
+def test_native_literals_are_v8s_literals(
+    v8: tuple[asyncio.Runner, Sandbox], scope: dict[str, Any], seed: int
+) -> None:
+    runner, box = v8
+    rng = random.Random(seed)
+    codes = [literal(rng) for _ in range(EXPRESSIONS_PER_EXAMPLE)]
+    outcomes = []
+    for code in codes:
+        program = compile_return(f"return {code};", SCOPE_NAMES)
+        if program is None:
+            continue
+        try:
+            outcomes.append((code, program.evaluate(scope)))
+        except NotNative:
+            outcomes.append((code, NotNative))
+    if not outcomes:
+        return
+    # The comparable ones through JSON, as the sandbox returns a function's value.
+    batch = [(code, value is not NotNative) for code, value in outcomes]
+    result = runner.run(box.run_function(_batch(batch), scope))
+    for (code, value), (threw, answer) in zip(outcomes, result.value, strict=True):
+        if value is NotNative:
+            continue
+        where = f"return {code}; with scope {json.dumps(scope, ensure_ascii=False)}"
+        assert not threw, f"V8 threw {answer} but the native value is {value!r}: {where}"
+        assert _same_json(value, answer), f"native {value!r} != V8 {answer!r}: {where}"
+        LITERALS_COMPARED.append(1)
+
+
+def test_the_literal_test_compared_thousands_of_native_results() -> None:
+    assert len(LITERALS_COMPARED) >= 2000, len(LITERALS_COMPARED)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("return {n: input.a + 1};", {"n": 3}),
+        ("return {a: undefined, b: [undefined, 1 / 0, -0, 1.5]}", {"b": [None, None, 0, 1.5]}),
+        ('return {"x y": {z: input.a}, l: []}', {"x y": {"z": 2}, "l": []}),
+        ("return [input.a, 'a',]", [2, "a"]),
+        ("return {}", {}),
+    ],
+)
+def test_a_returned_literal_is_built_natively(body: str, expected: Any) -> None:
+    program = compile_return(body, SCOPE_NAMES)
+    assert program is not None
+    assert _same_json(program.evaluate({"input": {"a": 2}}), expected)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "return {1: input.a}",  # integer keys come first in V8's order
+        "return {a: 1, a: 2}",
+        "return {__proto__: null}",
+        "return {input}",  # shorthand
+        "return {[input.a]: 1}",
+        "return {...input}",
+        "return [1,,2]",
+        "return [...input.l]",
+        "return {a: 1}.a",
+        "return input.a ? {a: 1} : {b: 2}",
+        "return {a: 1,,}",
+        "return {f() { return 1 }}",
+    ],
+)
+def test_other_literals_are_left_to_v8(body: str) -> None:
+    assert compile_return(body, SCOPE_NAMES) is None
+
+
+def test_an_object_of_the_scope_inside_a_literal_is_left_to_v8() -> None:
+    program = compile_return("return {o: input.o}", SCOPE_NAMES)
+    assert program is not None
+    with pytest.raises(NotNative):
+        program.evaluate({"input": {"o": {"k": 1.0}}})

@@ -7,6 +7,7 @@ import datetime
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -91,3 +92,20 @@ async def test_tls_to_a_pinned_address_verifies_the_certificate_of_the_name(
         # And by IP: the certificate is for the name, not the address.
         with pytest.raises(httpx.ConnectError, match="certificate verify failed"):
             await client.get(f"https://127.0.0.1:{server.port}/echo")
+
+
+async def test_a_guarded_client_loads_the_trust_store_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # httpx's transport builds a pool of its own (with a context) that the guard replaces.
+    loaded: list[object] = []
+    load = ssl.SSLContext.load_verify_locations
+
+    def counting(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        loaded.append(args or kwargs)
+        load(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+    async with guarded_client(AddressPolicy()):
+        pass
+    assert len(loaded) == 1

@@ -8,11 +8,12 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
 
-from flowrunner.outbound import AddressPolicy
+from flowrunner.outbound import AddressPolicy, guarded_client
 from flowrunner.secrets import Keyring
 from flowrunner.storage import Store
 from flowrunner.storage.memory import MemoryStore
@@ -154,3 +155,31 @@ async def test_stop_ends_the_loop_even_when_a_wake_lands_with_it(store: Store) -
             await dispatcher.stop()
         dispatcher.start()
     await dispatcher.stop()
+
+
+async def test_the_http_client_is_built_at_the_first_delivery_not_at_start(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server with no endpoints never pays for the client's TLS trust store.
+    built: list[object] = []
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(guarded_client(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr("flowrunner.webhooks.dispatcher.guarded_client", counting)
+    account = await store.accounts.create("ada", "hash")
+    with receiving() as receiver:
+        dispatcher = _dispatcher(store, AddressPolicy.from_settings(False, "127.0.0.1"))
+        dispatcher.start()
+        try:
+            await asyncio.sleep(0.2)  # a few polls that find nothing to send
+            assert built == []
+            endpoint = await _endpoint(store, account.id, f"{receiver.url}/x")
+            for n in range(2):
+                await store.webhooks.enqueue(account.id, endpoint, event_type="t", payload={"n": n})
+            dispatcher.wake()
+            await _until(lambda: len(receiver.received) == 2, "both deliveries")
+        finally:
+            await dispatcher.stop()
+    assert len(built) == 1

@@ -23,8 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-
 from flowrunner.errors import InvalidInput
 from flowrunner.plugins.contract import MAX_NAME, NAME
 
@@ -119,6 +117,8 @@ def _check_schema(params: Any, problem: Any) -> None:
         return
     if params.get("type", "object") != "object":
         problem("params.type", "a node's params are an object: the schema's type is 'object'")
+    import jsonschema  # by the first custom type saved, not by every server start
+
     try:
         jsonschema.validators.validator_for(params).check_schema(dict(params))
     except jsonschema.SchemaError as exc:

@@ -10,13 +10,14 @@ import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from flowrunner.definition.source import Path, SourceMap, dotted
 from flowrunner.durations import DURATION_HINT
 from flowrunner.errors import Problem
+
+if TYPE_CHECKING:
+    import jsonschema
 
 _REQUIRED = re.compile(r"^'(.+)' is a required property$")
 _JSON_TYPE = {

@@ -13,8 +13,6 @@ from functools import cache
 from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
-
 from flowrunner.definition.fanout import JOIN, SPLIT, branches_of, meeting_points
 from flowrunner.definition.graph import GraphChecks
 from flowrunner.definition.limits import script_too_long
@@ -34,11 +32,17 @@ from flowrunner.expressions import (
 from flowrunner.plugins import NodeTypeRegistry
 
 if TYPE_CHECKING:
+    import jsonschema
+
     from flowrunner.scripting.host import ScriptHost, SyntaxKind
 
 
 @cache
 def _flow_validator() -> jsonschema.Draft202012Validator:
+    # jsonschema (~3 MB with referencing and attrs) is imported by the first validation,
+    # not by every server start.
+    import jsonschema
+
     return jsonschema.Draft202012Validator(flow_schema())
 
 

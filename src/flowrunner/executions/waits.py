@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import jsonschema
-
 from flowrunner import jsontext
 from flowrunner.engine import Pause
 from flowrunner.errors import Conflict, InvalidPayload, LinkExpired, NotFound, VaultError
@@ -225,6 +223,8 @@ def _check_payload(wait: Mapping[str, JSONValue], payload: JSONValue) -> None:
     schema = wait.get("schema")
     if not isinstance(schema, Mapping):
         return
+    import jsonschema  # by the first payload with a schema, not by every server start
+
     validator = jsonschema.Draft202012Validator(schema)
     problems = [
         {"path": "/".join(str(p) for p in error.absolute_path), "message": error.message}

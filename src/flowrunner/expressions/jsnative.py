@@ -15,7 +15,14 @@ when the text is outside the subset; the parser accepts only text that is valid 
 and parses it as JavaScript does, so a ``Program`` never needs V8's syntax check. At run time a
 ``Program`` raises ``NotNative`` when the values make the answer V8's business (an object in
 arithmetic, a property of ``undefined``, a method...), and the caller evaluates the same code
-in V8. ``compile_return`` does the same for a function body that is one ``return <expr>``.
+in V8. ``compile_return`` does the same for a function body that is one ``return <expr>``,
+where the returned value may also be an object or array literal built of such expressions
+(``return {n: input.n + 1, tags: [input.a, "x"]};``): keys are names or quoted strings, never
+digits-only (V8 orders integer keys first), ``__proto__`` (it sets the prototype) or twice
+the same; values are expressions of the subset or nested literals. No spread, computed key,
+shorthand, method, hole or getter. Its value is the JSON V8's would become: a property whose
+value is ``undefined`` is left out, an ``undefined`` element is ``null``; an object or array
+taken from the scope (``{o: input.o}``) is left to V8, since its copy through JSON is V8's.
 """
 
 from __future__ import annotations
@@ -66,8 +73,11 @@ _ALL_PUNCTUATORS = (
 _PUNCTUATORS = sorted(_ALL_PUNCTUATORS, key=len, reverse=True)
 _SUPPORTED = frozenset((
     "===", "!==", "==", "!=", "<=", ">=", "&&", "||", "??", "?.", "<", ">", "+", "-", "*",
-    "/", "%", "!", "?", ":", "(", ")", "[", "]", ".",
+    "/", "%", "!", "?", ":", "(", ")", "[", "]", ".", "{", "}", ",",
 ))  # fmt: skip
+# A string longer than this in a literal's result is left to V8: its result limit
+# (FLOWRUNNER_SCRIPT_MAX_RESULT_BYTES) decides whether such a result is allowed.
+_LONG_TEXT = 65_536
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v"}
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
@@ -358,8 +368,72 @@ class _Parser:
             return inner
         raise _Unsupported  # array/object literals, regexes, templates, `new`...
 
+    # A returned value: an object or array literal (of such values), or an expression; it
+    # evaluates straight to the JSON value V8's result would become.
+    def result(self) -> Eval:
+        if self.at("{"):
+            self.pos += 1
+            return self.object_literal()
+        if self.at("["):
+            self.pos += 1
+            return self.array_literal()
+        return _json_leaf(self.expression())
+
+    def object_literal(self) -> Eval:
+        entries: list[tuple[str, Eval]] = []
+        while not self.at("}"):
+            kind, key = self.take()
+            if kind not in (NAME, STR) or key == "__proto__" or key.isdigit():
+                raise _Unsupported  # computed, numeric, spread, shorthand...; see the module
+            if any(key == seen for seen, _ in entries):
+                raise _Unsupported
+            self.expect(":")
+            entries.append((key, self.result()))
+            if self.at(",") is None:
+                break
+            self.pos += 1
+        self.expect("}")
+
+        def build(s: Scope) -> Any:
+            out = {}
+            for key, value in entries:
+                item = value(s)
+                if item is not _OMITTED:
+                    out[key] = item
+            return out
+
+        return build
+
+    def array_literal(self) -> Eval:
+        elements: list[Eval] = []
+        while not self.at("]"):
+            elements.append(self.result())  # a hole (`[1,,2]`) or spread stops the parse
+            if self.at(",") is None:
+                break
+            self.pos += 1
+        self.expect("]")
+
+        def build(s: Scope) -> Any:
+            return [None if item is _OMITTED else item for item in (e(s) for e in elements)]
+
+        return build
+
 
 _SKIP: Any = object()  # an optional chain that met null/undefined
+_OMITTED: Any = object()  # `undefined` in a literal: no property, a null element
+
+
+def _json_leaf(evaluate: Eval) -> Eval:
+    def leaf(s: Scope) -> Any:
+        value = evaluate(s)
+        if value is UNDEFINED:
+            return _OMITTED
+        value = to_python(value)  # NotNative for an object or array of the scope
+        if type(value) is str and len(value) > _LONG_TEXT:
+            raise NotNative
+        return value
+
+    return leaf
 
 
 def _dotted(target: Eval, name: str, optional: bool) -> Eval:
@@ -496,15 +570,19 @@ class Program:
     """A natively evaluable expression: ``evaluate(scope)`` gives what V8's evaluation would
     give after its JSON round trip, or raises ``NotNative``."""
 
-    __slots__ = ("_evaluate", "code")
+    __slots__ = ("_evaluate", "_returned", "code")
 
-    def __init__(self, code: str, evaluate: Eval) -> None:
+    def __init__(self, code: str, evaluate: Eval, *, returned: bool = False) -> None:
         self.code = code
         self._evaluate = evaluate
+        self._returned = returned  # `Parser.result`: evaluates to JSON values already
 
     def evaluate(self, scope: Scope) -> Any:
         try:
-            return to_python(self._evaluate(scope))
+            value = self._evaluate(scope)
+            if self._returned:
+                return None if value is _OMITTED else value
+            return to_python(value)
         except RecursionError:
             # `1+1+...+1` parses iteratively but nests its closures: thousands of terms
             # overflow Python's stack. V8 has a deeper one.
@@ -514,10 +592,10 @@ class Program:
         return f"Program({self.code!r})"
 
 
-def _parse(code: str, names: frozenset[str]) -> Eval | None:
+def _parse(code: str, names: frozenset[str], *, returned: bool = False) -> Eval | None:
     try:
         parser = _Parser(tokenize(code), names)
-        evaluate = parser.expression()
+        evaluate = parser.result() if returned else parser.expression()
         if parser.peek()[0] != END:
             return None
     except (_Unsupported, IndexError, ValueError, RecursionError):
@@ -551,4 +629,7 @@ def compile_return(body: str, names: frozenset[str]) -> Program | None:
         return None  # `return` then a line break returns undefined
     tail = _TRAILER.search(rest)
     code = rest[: tail.start()] if tail else rest
-    return compile_expression(code, names) if code else None
+    if not code:
+        return None
+    evaluate = _parse(code, names, returned=True)
+    return None if evaluate is None else Program(code, evaluate, returned=True)

@@ -24,9 +24,17 @@ SANDBOX_HINT = "compile the flow with the JavaScript sandbox (scripts=Sandbox(..
 
 
 class ScriptNode(DefinedNode):
-    """Runs the body in ``code_param`` once per call; subclasses turn its value into a result."""
+    """Runs the body in ``code_param`` once per call; subclasses turn its value into a result.
 
-    __slots__ = ("_host", "_script")
+    A body that is one ``return <value>`` in the native subset (``expressions.jsnative``:
+    ``return {n: input.n + 1};``, ``return input.total > 100``) is evaluated without the
+    sandbox, with V8's answer; the values it meets may still send it there (an object in
+    arithmetic, a method...). Not when the body names ``shared``: the sandbox hands ``shared``
+    back through JSON, which the run then takes (1.0 becomes 1...), and a native answer must
+    leave the run as V8 would.
+    """
+
+    __slots__ = ("_host", "_native", "_script")
     replayable = True
 
     code_param: ClassVar[str] = "script"
@@ -38,6 +46,9 @@ class ScriptNode(DefinedNode):
             )
         self._host: ScriptHost = env.scripts
         self._script = str(self.spec.params[self.code_param])
+        self._native: Program | None = (
+            None if "shared" in self._script else compile_return(self._script, SCOPE_NAMES)
+        )
 
     def script_scope(self, call: Call) -> dict[str, Any]:
         params = {k: v for k, v in call.params.items() if k not in self.code_params}
@@ -47,8 +58,13 @@ class ScriptNode(DefinedNode):
             scope["index"] = call.index
         return scope
 
-    async def run_script(self, call: Call, scope: dict[str, Any] | None = None) -> Any:
-        scope = self.script_scope(call) if scope is None else scope
+    async def run_script(self, call: Call) -> Any:
+        scope = self.script_scope(call)
+        if self._native is not None:
+            try:
+                return self._native.evaluate(scope)
+            except NotNative:
+                pass  # the values need V8
         return await run_script(self._host, self._script, scope, call.ctx)
 
 
@@ -67,22 +83,13 @@ class ConditionNode(ScriptNode):
     """The body returns the action: a non-empty string, or a boolean ("true"/"false").
     The input passes through, as with ``switch``."""
 
-    __slots__ = ("_native",)
+    __slots__ = ()
 
     code_params = frozenset({"condition_script"})
     code_param = "condition_script"
 
-    def setup(self, env: BuildEnv) -> None:
-        super().setup(env)
-        # `return <expr>` in the native subset is decided without the sandbox. Not when the
-        # body names `shared`: the sandbox hands `shared` back through JSON, which the run
-        # then takes (1.0 becomes 1...), and a native answer must leave the run as V8 would.
-        self._native: Program | None = (
-            None if "shared" in self._script else compile_return(self._script, SCOPE_NAMES)
-        )
-
     async def work(self, call: Call) -> Any:
-        value = await self._decide(call)
+        value = await self.run_script(call)
         if isinstance(value, bool):
             call.action = "true" if value else "false"
         elif isinstance(value, str) and value:
@@ -95,15 +102,6 @@ class ConditionNode(ScriptNode):
                 node_id=self.node_id,
             )
         return call.input
-
-    async def _decide(self, call: Call) -> Any:
-        scope = self.script_scope(call)
-        if self._native is not None:
-            try:
-                return self._native.evaluate(scope)
-            except NotNative:
-                pass  # the values need V8 (an object in arithmetic, a method...)
-        return await self.run_script(call, scope)
 
 
 def _schema(code_param: str) -> dict[str, Any]:

@@ -19,8 +19,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-import jsonschema
-
 from flowrunner.durations import DURATION_HINT, DURATION_PATTERN, parse_duration
 from flowrunner.engine import Pause, RunScoped
 from flowrunner.errors import ExecutionError, WaitTimedOut
@@ -105,6 +103,8 @@ class WaitForNode(DefinedNode):
     ) -> list[tuple[tuple[str | int, ...], str]]:
         schema = params.get("schema")
         if isinstance(schema, Mapping) and "${" not in str(schema):
+            import jsonschema  # by the first flow that declares a payload schema
+
             try:
                 jsonschema.Draft202012Validator.check_schema(schema)
             except jsonschema.SchemaError as exc:

@@ -50,7 +50,7 @@ def builtin_registry() -> NodeTypeRegistry:
         *WEBHOOK_TYPES,
         *TRIGGERING_TYPES,
     ):
-        registry.register(node_type, aliases=aliases)
+        registry.register(node_type, aliases=aliases, checked=False)
     return registry
 
 

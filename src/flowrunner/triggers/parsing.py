@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from flowrunner.definition.schema import flow_schema
 from flowrunner.definition.triggers import TriggerSpec, build_triggers, check_triggers
 from flowrunner.errors import InvalidInput
 
+if TYPE_CHECKING:
+    import jsonschema
+
 
 @cache
 def _validator() -> jsonschema.Draft202012Validator:
+    import jsonschema  # by the first trigger parsed (see definition/validate.py)
+
     schema = flow_schema()
     return jsonschema.Draft202012Validator({"$ref": "#/$defs/trigger", "$defs": schema["$defs"]})
 

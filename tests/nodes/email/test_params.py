@@ -6,11 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from flowrunner.definition import compile_flow, load_flow
 from flowrunner.engine import NodeEvent
 from flowrunner.errors import DefinitionError
+from flowrunner.nodes.email.checks import params_validator
 from flowrunner.nodes.email.imap import imap_utf7
 from flowrunner.nodes.email.receive import search_criteria
 from flowrunner.plugins import builtin_registry
@@ -142,3 +144,12 @@ def test_flowrunner_schema_checks_email_params_by_type() -> None:
     assert errors(example.read_text()) == []
     assert errors(WRONG_PARAM) != []
     assert errors(WRONG_PARAM.replace("startls", "starttls").replace("atachments", "cc")) == []
+
+
+def test_the_resolved_params_validator_is_built_at_its_first_use() -> None:
+    # The email nodes load with every server; their validators wait for a node to run.
+    validator = params_validator({"type": "no-such-type"})
+    with pytest.raises(jsonschema.SchemaError):
+        validator()
+    good = params_validator({"type": "object"})
+    assert good() is good()

@@ -55,7 +55,6 @@ from flowrunner.nodes.mcp import McpSettings
 from flowrunner.nodes.script import SANDBOX_HINT
 from flowrunner.nodes.store import NO_STORE, RUN_KV
 from flowrunner.outbound import AddressPolicy, request_slot
-from flowrunner.outbound.sdk_client import shared_sdk_client
 
 if TYPE_CHECKING:
     from flowrunner.nodes.spec import BuildEnv
@@ -168,6 +167,8 @@ class AgentNode(DefinedNode):
             scope |= {"item": call.item, "index": call.index}
         visit = Visit(self.node_id, call.ctx, scope, self._mcp)
         tools = await self._toolbox(visit, scope)
+        from flowrunner.outbound.sdk_client import shared_sdk_client  # httpx2 (llm/errors.py)
+
         client = await shared_sdk_client(self._policy)
         model = spec.model
         provider = make_provider(model.provider, model.api_key, model.base_url, client)

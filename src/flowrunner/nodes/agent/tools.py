@@ -29,8 +29,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
-
 from flowrunner.engine import Context, Flow, NodeEvent
 from flowrunner.errors import ExecutionError, NodeFailed
 from flowrunner.expressions import thaw
@@ -165,13 +163,17 @@ class NodeTool(Tool):
         schema = node_schema(sibling, entry.get("params"))
         description = entry.get("description") or spec.description or sibling.type_description
         super().__init__(str(entry.get("name") or spec.id), str(description), schema)
+        import jsonschema  # by the first agent with a node tool, not by every server
+
         self._validator = jsonschema.Draft202012Validator(schema)
         self._node = sibling.node
         # One step: the node alone; its next edges were never connected.
         self._flow = Flow(sibling.node, node_id=spec.id, max_steps=1)
 
     async def run(self, visit: Visit, arguments: dict[str, Any], call_index: int) -> Any:
-        first = jsonschema.exceptions.best_match(self._validator.iter_errors(arguments))
+        from jsonschema.exceptions import best_match
+
+        first = best_match(self._validator.iter_errors(arguments))
         if first is not None:
             where = "/".join(str(p) for p in first.path)
             raise AgentError(f"invalid arguments{f' at {where}' if where else ''}: {first.message}")

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
-
-import asyncpg
+from typing import TYPE_CHECKING, Any
 
 from flowrunner.nodes.kv_ops import MAX_SCAN, KeyMissing
+
+if TYPE_CHECKING:
+    import asyncpg
 
 _LIVE = "(expires_at IS NULL OR expires_at > now())"
 
@@ -38,6 +39,8 @@ class PgTable:
         """Create the table unless ``known`` (tables this pool made or found) has it."""
         if self.name in known:
             return
+        import asyncpg  # loaded by the pool that opened this connection
+
         # IF NOT EXISTS still races on the catalog when two runs create the same table at
         # once; a savepoint lets the loser carry on (the table exists either way).
         try:

@@ -18,8 +18,10 @@ import asyncio
 import json
 import weakref
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
-import asyncpg
+if TYPE_CHECKING:
+    import asyncpg
 
 POOL_SIZE = 5
 # The postgres node's default statement_timeout, set on every connection when it opens: a
@@ -56,6 +58,8 @@ class PgPools:
                 self._pools.move_to_end(key)
                 return pool
             evicted = self._make_room(account)
+            import asyncpg
+
             pool = asyncpg.create_pool(
                 dsn,
                 min_size=0,  # no connection until a node asks: creating the pool is instant

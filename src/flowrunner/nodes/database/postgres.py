@@ -24,10 +24,8 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
-
-import asyncpg
 
 from flowrunner.durations import DURATION_PATTERN, parse_duration
 from flowrunner.errors import ExecutionError
@@ -44,6 +42,9 @@ from flowrunner.nodes.kv_ops import (
     needs,
     run_kv_operation,
 )
+
+if TYPE_CHECKING:
+    import asyncpg
 
 DEFAULT_TABLE = "flowrunner_store"
 DEFAULT_STATEMENT_TIMEOUT = DEFAULT_STATEMENT_TIMEOUT_MS / 1000
@@ -73,6 +74,8 @@ class PostgresNode(DefinedNode):
             ) from exc
 
     async def _work(self, dsn: str, operation: str, params: Mapping[str, Any]) -> Any:
+        import asyncpg  # here: the node type loads with every server, few run it
+
         where = describe(dsn)
         try:
             async with self._connection(dsn, params) as conn:
@@ -156,6 +159,8 @@ class PostgresNode(DefinedNode):
             raise OperationError("transaction needs 'statements': a list of {query, args}")
         if len(statements) > MAX_STATEMENTS:
             raise OperationError(f"at most {MAX_STATEMENTS} statements per transaction")
+        import asyncpg
+
         results = []
         for index, statement in enumerate(statements):
             if not isinstance(statement, Mapping):

@@ -8,28 +8,38 @@ inside the mail library.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import jsonschema
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from flowrunner.expressions import thaw
 from flowrunner.nodes.email.connection import EmailError
 
+if TYPE_CHECKING:
+    import jsonschema
+
 __all__ = ["check_params", "params_validator"]
 
 
-def params_validator(schema: Mapping[str, Any]) -> jsonschema.protocols.Validator:
-    """A validator for a node type's params schema (built once, at import)."""
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(dict(schema))
-    validator: jsonschema.protocols.Validator = cls(schema)
+def params_validator(schema: Mapping[str, Any]) -> Callable[[], jsonschema.protocols.Validator]:
+    """The validator for a node type's params schema, checked and built at its first use:
+    the email nodes load with every server, most of which never send one."""
+
+    @cache
+    def validator() -> jsonschema.protocols.Validator:
+        import jsonschema
+
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(dict(schema))
+        built: jsonschema.protocols.Validator = cls(schema)
+        return built
+
     return validator
 
 
 def check_params(
     node_type: str,
-    validator: jsonschema.protocols.Validator,
+    validator: Callable[[], jsonschema.protocols.Validator],
     params: Mapping[str, Any],
     numbers: frozenset[str],
 ) -> dict[str, Any]:
@@ -40,7 +50,9 @@ def check_params(
         value = checked.get(name)
         if isinstance(value, str) and value.strip().isdigit():
             checked[name] = int(value)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(checked))
+    from jsonschema.exceptions import best_match
+
+    error = best_match(validator().iter_errors(checked))
     if error is not None:
         where = "params" + "".join(
             f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path

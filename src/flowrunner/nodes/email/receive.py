@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date, datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowrunner.nodes.base import Call, DefinedNode, DefinedNodeType
 from flowrunner.nodes.email.checks import check_params, params_validator
@@ -34,9 +34,11 @@ from flowrunner.nodes.email.connection import (
     timeout_seconds,
     tls_context,
 )
-from flowrunner.nodes.email.imap import ImapSession, imap_quote
 from flowrunner.nodes.email.parse import parse_message
 from flowrunner.nodes.email.slots import connection_slot
+
+if TYPE_CHECKING:
+    from flowrunner.nodes.email.imap import ImapSession
 
 __all__ = ["EMAIL_RECEIVE"]
 
@@ -92,6 +94,9 @@ class EmailReceiveNode(DefinedNode):
         host, port, tls = server_address(params, "imap", "implicit", _PORTS)
         context = tls_context(params) if tls != "none" else None
         mark = bool(params.get("mark_as_read"))
+        # Imported by the first receive: aioimaplib loads with the node type otherwise.
+        from flowrunner.nodes.email.imap import ImapSession
+
         session = ImapSession(host, port, tls, context, timeout_seconds(params))
         async with connection_slot(), session as imap:
             await imap.open()
@@ -153,6 +158,8 @@ class EmailReceiveNode(DefinedNode):
 
 def search_criteria(params: dict[str, Any]) -> tuple[list[str], str | None]:
     """IMAP SEARCH keys for the filters, and the charset they need (None: plain ASCII)."""
+    from flowrunner.nodes.email.imap import imap_quote
+
     criteria: list[str] = []
     if params.get("unseen"):
         criteria.append("UNSEEN")

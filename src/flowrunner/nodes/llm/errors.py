@@ -25,11 +25,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import httpx2
-
 from flowrunner.errors import DestinationRefused, ExecutionError, FlowrunnerError
-from flowrunner.outbound.httpx2_client import ResponseTooLarge
-from flowrunner.outbound.sdk_client import wrapped
 
 # A Retry-After larger than this is not waited for (a node would sit idle for hours).
 MAX_RETRY_AFTER = 300.0
@@ -130,6 +126,13 @@ def transport_error(
 
     A refused destination (the SSRF guard) comes out as itself, whatever wrapped it.
     """
+    # Imported here: the LLM node types load with every server; httpx2 (~20 ms, ~1.5 MB)
+    # with the first model call, which is loaded by then.
+    import httpx2
+
+    from flowrunner.outbound.httpx2_client import ResponseTooLarge
+    from flowrunner.outbound.sdk_client import wrapped
+
     refused = wrapped(exc, DestinationRefused)
     if isinstance(refused, DestinationRefused):
         return refused

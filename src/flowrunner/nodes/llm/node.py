@@ -26,7 +26,6 @@ from flowrunner.nodes.llm.structured import check_schema, parse_reply, repair_me
 from flowrunner.nodes.llm.types import ChatResult, JSONDict, Provider, Usage
 from flowrunner.nodes.llm.usage import USAGE_METER, metered_chat
 from flowrunner.outbound import AddressPolicy, request_slot
-from flowrunner.outbound.sdk_client import shared_sdk_client
 
 if TYPE_CHECKING:
     from flowrunner.nodes.spec import BuildEnv
@@ -56,6 +55,8 @@ class LLMNode(DefinedNode):
                     f"node '{self.node_id}': param output_schema is not a JSON Schema: {problem}",
                     node_id=self.node_id,
                 )
+        from flowrunner.outbound.sdk_client import shared_sdk_client  # httpx2: see errors.py
+
         client = await shared_sdk_client(self._policy)
         provider = make_provider(spec.provider, spec.api_key, spec.base_url, client)
         try:

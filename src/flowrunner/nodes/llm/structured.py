@@ -10,14 +10,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema
-from jsonschema.exceptions import SchemaError, best_match
-
 MAX_PROBLEM_CHARS = 500
 
 
 def check_schema(schema: Mapping[str, Any]) -> str | None:
     """Why ``schema`` is not a usable JSON Schema, or None."""
+    # jsonschema is imported by the first structured output, not with the node type.
+    import jsonschema
+    from jsonschema.exceptions import SchemaError
+
     try:
         jsonschema.validators.validator_for(schema).check_schema(dict(schema))
     except SchemaError as exc:
@@ -35,6 +36,9 @@ def parse_reply(content: str | None, schema: Mapping[str, Any]) -> tuple[Any, st
     except ValueError as exc:
         return None, f"the reply is not valid JSON ({exc})"
     if schema:
+        import jsonschema
+        from jsonschema.exceptions import best_match
+
         validator = jsonschema.validators.validator_for(schema)(schema)
         error = best_match(validator.iter_errors(value))
         if error is not None:

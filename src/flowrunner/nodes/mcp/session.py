@@ -27,8 +27,6 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-import httpx2
-
 from flowrunner.errors import DestinationRefused, FlowrunnerError
 from flowrunner.nodes.mcp.errors import (
     McpConnectionFailed,
@@ -39,7 +37,6 @@ from flowrunner.nodes.mcp.errors import (
     McpUnknownTool,
 )
 from flowrunner.nodes.mcp.server import McpSettings, ServerSpec
-from flowrunner.outbound.httpx2_client import OVERSIZE, ResponseTooLarge, guarded_httpx2_client
 
 # The mcp SDK (~100 modules, ~50 MB of a server's idle RSS with its pydantic models) is
 # imported by the first session, not when the node types are registered at start.
@@ -82,6 +79,8 @@ async def _connect(stack: AsyncExitStack, spec: ServerSpec, settings: McpSetting
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters, stdio_client
     from mcp.client.streamable_http import streamable_http_client
+
+    from flowrunner.outbound.httpx2_client import guarded_httpx2_client
 
     transport: Any
     if spec.transport == "stdio":
@@ -248,8 +247,11 @@ def translate(exc: BaseException, spec: ServerSpec, where: str, doing: str) -> B
         return exc
     server = spec.describe()
     # Loaded already when a session failed; imported here only for the isinstance checks.
+    import httpx2
     import mcp_types
     from mcp.shared.exceptions import MCPError
+
+    from flowrunner.outbound.httpx2_client import OVERSIZE, ResponseTooLarge
 
     if isinstance(leaf, MCPError | ResponseTooLarge) and OVERSIZE in str(leaf):
         text = str(leaf)

@@ -20,8 +20,6 @@ from flowrunner.storage.sql.audit import SqlAudit
 from flowrunner.storage.sql.database import Database
 from flowrunner.storage.sql.direct.executions import DirectExecutions
 from flowrunner.storage.sql.direct.kv import DirectKV
-from flowrunner.storage.sql.direct.postgres.executions import PgExecutions
-from flowrunner.storage.sql.direct.postgres.reads import PgFlows, PgSecrets
 from flowrunner.storage.sql.direct.reads import DirectFlows, DirectSecrets
 from flowrunner.storage.sql.direct.webhooks import DirectWebhooks
 from flowrunner.storage.sql.executions import SqlExecutions
@@ -65,6 +63,9 @@ class SqlStore:
             self.secrets = DirectSecrets(db, clock, db.direct)
             self.executions = DirectExecutions(db, clock, db.direct)
         elif db.direct_pg is not None:
+            from flowrunner.storage.sql.direct.postgres.executions import PgExecutions
+            from flowrunner.storage.sql.direct.postgres.reads import PgFlows, PgSecrets
+
             self.flows = PgFlows(db, clock, db.direct_pg)
             self.secrets = PgSecrets(db, clock, db.direct_pg)
             self.executions = PgExecutions(db, clock, db.direct_pg)

@@ -9,33 +9,46 @@ or is locked out is ``StorageUnavailable``, anything else a ``StorageError``.
 from __future__ import annotations
 
 import sqlite3
+import sys
 
-import asyncpg
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from flowrunner.errors import Conflict, StorageError, StorageUnavailable
 
-_CONFLICT = (IntegrityError, sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
-_UNAVAILABLE = (
+_CONFLICT: tuple[type[BaseException], ...] = (IntegrityError, sqlite3.IntegrityError)
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     OperationalError,
     InterfaceError,
     sqlite3.OperationalError,
-    # plain asyncpg: no connection (class 08), the server refusing or shutting down (53, 57),
-    # the client's connection closed under it, a connect that timed out.
-    asyncpg.PostgresConnectionError,
-    asyncpg.InsufficientResourcesError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.InterfaceError,
     TimeoutError,
 )
 
 
+def _classes() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """The conflict and unavailable classes, plain asyncpg's among them once it is loaded: a
+    SQLite server never imports asyncpg (~25 ms and ~3 MB), and no asyncpg error can exist
+    before it is."""
+    asyncpg = sys.modules.get("asyncpg")
+    if asyncpg is None:
+        return _CONFLICT, _UNAVAILABLE
+    # No connection (class 08), the server refusing or shutting down (53, 57), the client's
+    # connection closed under it.
+    return (*_CONFLICT, asyncpg.IntegrityConstraintViolationError), (
+        *_UNAVAILABLE,
+        asyncpg.PostgresConnectionError,
+        asyncpg.InsufficientResourcesError,
+        asyncpg.OperatorInterventionError,
+        asyncpg.InterfaceError,
+    )
+
+
 def translate(exc: BaseException) -> StorageError:
     """The domain error for a driver error; callers ``raise translate(e) from e``."""
-    if isinstance(exc, _CONFLICT):
+    conflict, unavailable = _classes()
+    if isinstance(exc, conflict):
         return Conflict(f"conflicts with existing data: {_first_line(exc)}")
-    if isinstance(exc, _UNAVAILABLE):
+    if isinstance(exc, unavailable):
         return StorageUnavailable(f"database unavailable: {_first_line(exc)}")
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return StorageUnavailable(f"database connection lost: {_first_line(exc)}")
