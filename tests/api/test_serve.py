@@ -68,14 +68,15 @@ def serve(data_dir: Path, **env: str) -> Iterator[str]:
 
 def wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited with {process.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
+    with httpx.Client(timeout=1) as http:  # one CA bundle load, not one per poll
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited with {process.returncode}: {log.read_text()}")
+            try:
+                if http.get(f"{base}/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
     raise AssertionError(f"server did not answer within 30 s: {log.read_text()}")
 
 

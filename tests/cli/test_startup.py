@@ -132,3 +132,41 @@ def test_a_server_restart_loads_neither_alembic_nor_what_no_request_used_yet(
         {**env, "FLOWRUNNER_PLUGINS_ENTRY_POINTS": "false"}
     )
     assert {"jsonschema", "referencing"} & without_plugins == set()
+
+
+# What a `flowrunner worker` builds before Celery takes over (cli/worker.py): the run
+# machinery of an API process, without its HTTP application.
+WORKER_PROBE = """\
+import asyncio, json, sys
+from contextlib import AsyncExitStack
+from flowrunner.cli.worker import _open
+from flowrunner.config import load_settings
+
+async def open_and_close() -> None:
+    async with AsyncExitStack() as stack:
+        await _open(load_settings(None, executor="celery"), 1, stack)
+
+asyncio.run(open_and_close())
+print("\\nMODULES " + json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_a_worker_start_builds_no_http_application(tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    from tests.conftest import require_service
+
+    redis = require_service("FLOWRUNNER_TEST_REDIS_URL", "Redis")
+    env = {
+        **os.environ,
+        "FLOWRUNNER_DATA_DIR": str(tmp_path),
+        "FLOWRUNNER_SECRET_KEYS": Fernet.generate_key().decode(),
+        "FLOWRUNNER_BROKER_URL": redis,
+        "FLOWRUNNER_EVENT_BUS_URL": redis,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER_PROBE], capture_output=True, text=True, check=True, env=env
+    )
+    loaded = set(json.loads(done.stdout.rsplit("\nMODULES ", 1)[1]))
+    assert not any(m.startswith(("fastapi", "flowrunner.api.app")) for m in loaded)
+    assert "flowrunner.executions.worker" in loaded  # the probe did build the worker

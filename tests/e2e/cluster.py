@@ -44,6 +44,7 @@ class Worker:
         self.log = log
         self.args = args
         self.process: subprocess.Popen[bytes] | None = None
+        self._terminated = False
 
     def start(self) -> None:
         command = [sys.executable, "-m", "flowrunner", "worker", *self.args]
@@ -51,6 +52,7 @@ class Worker:
             self.process = subprocess.Popen(
                 command, env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
+        self._terminated = False
 
     def ready(self, timeout: float = HANG_GUARD) -> None:
         """Until Celery says it consumes (its 'ready' line)."""
@@ -70,9 +72,15 @@ class Worker:
             self.process.wait(10)
         self.process = None
 
+    def terminate(self) -> None:
+        """SIGTERM (Celery's warm shutdown) once, without waiting; ``stop`` waits."""
+        if self.process is not None and self.process.poll() is None and not self._terminated:
+            self.process.terminate()
+            self._terminated = True
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+            self.terminate()
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
@@ -81,7 +89,11 @@ class Worker:
 
 
 class Cluster:
-    """``api(...)`` servers and ``worker(...)`` processes sharing one configuration."""
+    """``api(...)`` servers and ``worker(...)`` processes sharing one configuration.
+
+    Each waits until its process is ready, unless told ``ready=False``: then ``ready()``
+    waits for all of them, which meanwhile start side by side (seconds each).
+    """
 
     def __init__(
         self,
@@ -98,6 +110,8 @@ class Cluster:
         self.settings = settings
         self._stack = stack
         self._workers = 0
+        self._servers: list[Server] = []
+        self._worker_list: list[Worker] = []
         self.key = Fernet.generate_key().decode()
 
     def env(self, **extra: Any) -> dict[str, str]:
@@ -111,24 +125,45 @@ class Cluster:
             **{f"FLOWRUNNER_{k.upper()}": str(v) for k, v in values.items()},
         }
 
-    def api(self, **extra: Any) -> Server:
+    def api(self, *, ready: bool = True, **extra: Any) -> Server:
         data = self.root / f"api-{os.urandom(2).hex()}"
         data.mkdir()
         server = Server(data, **{**self.settings, **extra})
         server.env.update(self.env(**extra))
         server.env["FLOWRUNNER_DATA_DIR"] = str(data)
         self._stack.callback(server.stop)
-        server.start()
+        self._servers.append(server)
+        server.spawn()
+        if ready:
+            server.ready()
         return server
 
     def worker(self, *args: str, ready: bool = True, **extra: Any) -> Worker:
         self._workers += 1
         worker = Worker(self.env(**extra), self.root / f"worker-{self._workers}.log", list(args))
         self._stack.callback(worker.stop)
+        self._worker_list.append(worker)
         worker.start()
         if ready:
             worker.ready()
         return worker
+
+    def ready(self) -> None:
+        """Until every running process of the cluster is ready."""
+        for server in self._servers:
+            if server.process is not None:
+                server.ready()
+        for worker in self._worker_list:
+            if worker.process is not None:
+                worker.ready()
+
+    def terminate(self) -> None:
+        """SIGTERM to every process at once: they shut down side by side, then the stack
+        waits for each."""
+        for worker in self._worker_list:
+            worker.terminate()
+        for server in self._servers:
+            server.terminate()
 
 
 @contextmanager
@@ -166,7 +201,11 @@ def cluster(
             "scheduler_enabled": "false",
             **settings,
         }
-        yield Cluster(root, values, stack, bus=bus, broker=broker_server)
+        made = Cluster(root, values, stack, bus=bus, broker=broker_server)
+        try:
+            yield made
+        finally:
+            made.terminate()
 
 
 @contextmanager

@@ -46,8 +46,9 @@ async def test_a_waiting_run_frees_its_worker_is_woken_and_signaled_through_a_wo
     with cluster(
         tmp_path, "redis", durable_wait_threshold_seconds=1, waker_tick_seconds=0.2
     ) as made:
-        api = made.api()
-        first = made.worker("--concurrency", "1")
+        api = made.api(ready=False)
+        first = made.worker("--concurrency", "1", ready=False)
+        made.ready()
         async with api.client() as client:
             run_id = await start_run(client, await create_flow(client, WAITS), {})
             napping = await until(
@@ -127,8 +128,9 @@ async def test_workers_wake_due_timers_with_no_api_process_running(tmp_path: Pat
     with cluster(
         tmp_path, "redis", durable_wait_threshold_seconds=1, waker_tick_seconds=0.2
     ) as made:
-        api = made.api()
-        worker = made.worker("--concurrency", "1")
+        api = made.api(ready=False)
+        worker = made.worker("--concurrency", "1", ready=False)
+        made.ready()
         async with api.client() as client:
             run_id = await start_run(client, await create_flow(client, NAP), {})
             await until(

@@ -43,9 +43,10 @@ nodes:
 
 async def test_runs_through_two_workers_complete_with_their_outputs(tmp_path: Path) -> None:
     with cluster(tmp_path, ONE_BROKER) as made:
-        api = made.api()
-        made.worker("--concurrency", "2")
-        made.worker("--concurrency", "2")
+        api = made.api(ready=False)
+        made.worker("--concurrency", "2", ready=False)
+        made.worker("--concurrency", "2", ready=False)
+        made.ready()
         async with api.client() as client:
             flow_id = await create_flow(client, STEPS)
             ids = [await start_run(client, flow_id, {"n": n}) for n in range(12)]
@@ -71,9 +72,10 @@ async def test_a_worker_killed_mid_run_leaves_its_runs_to_the_other_which_resume
     tmp_path: Path, broker: str
 ) -> None:
     with cluster(tmp_path, broker) as made:
-        api = made.api()
-        doomed = made.worker("--concurrency", "2")
-        made.worker("--concurrency", "2")
+        api = made.api(ready=False)
+        doomed = made.worker("--concurrency", "2", ready=False)
+        made.worker("--concurrency", "2", ready=False)
+        made.ready()
         async with api.client() as client:
             flow_id = await create_flow(client, NAPS % {"nap": "2s"})
             ids = [await start_run(client, flow_id, {"n": n}) for n in range(4)]
@@ -115,8 +117,9 @@ async def test_a_worker_killed_mid_run_leaves_its_runs_to_the_other_which_resume
 async def test_a_cancel_on_the_api_stops_the_node_running_on_a_worker(tmp_path: Path) -> None:
     # The hour-long nap stays a running node (not a durable wait, which holds no worker).
     with cluster(tmp_path, ONE_BROKER, durable_wait_threshold_seconds=86400) as made:
-        api = made.api()
-        worker = made.worker("--concurrency", "2")
+        api = made.api(ready=False)
+        worker = made.worker("--concurrency", "2", ready=False)
+        made.ready()
         async with api.client() as client:
             flow_id = await create_flow(client, NAPS % {"nap": "1h"})
             run_id = await start_run(client, flow_id, {})
@@ -185,9 +188,10 @@ async def test_an_account_with_500_runs_waiting_does_not_hold_back_another_accou
         tmp_path, "redis", cluster_max_runs_per_account=2, shutdown_grace_seconds=1,
         durable_wait_threshold_seconds=86400,
     ) as made:  # fmt: skip
-        api = made.api()
-        made.worker("--concurrency", "2")
-        made.worker("--concurrency", "2")
+        api = made.api(ready=False)
+        made.worker("--concurrency", "2", ready=False)
+        made.worker("--concurrency", "2", ready=False)
+        made.ready()
         async with api.client() as admin:
             a = await _account(api, admin, "account-a")
             b = await _account(api, admin, "account-b")
@@ -223,8 +227,9 @@ async def test_runs_survive_the_broker_being_killed_for_a_few_seconds(
 ) -> None:
     # A broker of the test's own (for RabbitMQ a private node, never the shared one).
     with cluster(tmp_path, broker, own_broker=True) as made:
-        api = made.api()
-        made.worker("--concurrency", "4")
+        api = made.api(ready=False)
+        made.worker("--concurrency", "4", ready=False)
+        made.ready()
         assert made.broker is not None
         async with api.client() as client:
             flow_id = await create_flow(client, NAPS % {"nap": "1s"})
@@ -285,8 +290,9 @@ async def test_a_websocket_on_one_api_process_follows_a_run_a_worker_executes_fo
     import websockets
 
     with cluster(tmp_path, "redis") as made:
-        starter, watcher = made.api(), made.api()
-        made.worker("--concurrency", "2")
+        starter, watcher = made.api(ready=False), made.api(ready=False)
+        made.worker("--concurrency", "2", ready=False)
+        made.ready()
         async with starter.client() as client:
             flow_id = await create_flow(client, NAPS % {"nap": "0.3s"})
             token = watcher.token()
@@ -326,9 +332,10 @@ async def test_a_flow_naming_a_queue_runs_only_on_the_workers_of_that_queue(
 ) -> None:
     with cluster(tmp_path, "redis") as made:
         queue = made.settings["default_queue"]
-        api = made.api()
-        general = made.worker("--concurrency", "1")
-        heavy = made.worker("--concurrency", "1", "--queues", f"{queue}-heavy")
+        api = made.api(ready=False)
+        general = made.worker("--concurrency", "1", ready=False)
+        heavy = made.worker("--concurrency", "1", "--queues", f"{queue}-heavy", ready=False)
+        made.ready()
         async with api.client() as client:
             routed = await create_flow(client, ROUTED % {"queue": f"{queue}-heavy"})
             plain = await create_flow(client, ONE_NODE)
@@ -365,9 +372,10 @@ async def test_two_api_processes_and_workers_fire_each_occurrence_and_send_each_
             webhook_poll_seconds="0.1",
         ) as made,
     ):  # fmt: skip
-        first, second = made.api(), made.api()
-        made.worker("--concurrency", "2")
-        made.worker("--concurrency", "2")
+        first, second = made.api(ready=False), made.api(ready=False)
+        made.worker("--concurrency", "2", ready=False)
+        made.worker("--concurrency", "2", ready=False)
+        made.ready()
         async with first.client() as client:
             flow_id = await create_flow(client, EVERY_SECOND % {"url": f"{receiver.url}/hook"})
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -266,8 +267,11 @@ async def test_a_password_change_ends_the_other_login_sessions_and_keeps_api_tok
 # The nap outlasts the kill that follows its start by a wide margin on a loaded machine.
 RESUMED = """metadata: {name: Resumed}
 nodes:
-  keep: {type: set, params: {values: {token: "${secrets.S}"}}, next: {default: nap}}
-  nap: {type: delay, params: {duration: 10s}, next: {default: check}}
+  keep:
+    type: set
+    params: {values: {token: "${secrets.S}", wake: "${input.wake}"}}
+    next: {default: nap}
+  nap: {type: delay, params: {until: "${shared.wake}"}, next: {default: check}}
   check:
     type: switch
     params: {value: "${shared.token === secrets.S}", cases: {"true": same, "false": differ}}
@@ -295,7 +299,12 @@ async def test_a_run_killed_with_a_secret_in_shared_resumes_from_its_sealed_chec
             bearer = {"Authorization": client.headers["Authorization"]}
             async with websockets.connect(server.ws_url, additional_headers=bearer) as ws:
                 await ws.send(json.dumps({"type": "subscribe", "flow_id": flow_id}))
-                started = await client.post(f"/api/v1/flows/{flow_id}/run", json={"input": {}})
+                # An absolute wake-up time: far enough for the kill to land mid-nap, and the
+                # resumed nap waits only for what is left of it, not for a whole new one.
+                wake = (datetime.now(UTC) + timedelta(seconds=10)).isoformat()
+                started = await client.post(
+                    f"/api/v1/flows/{flow_id}/run", json={"input": {"wake": wake}}
+                )
                 execution_id = started.json()["execution_id"]
 
                 def napping(m: dict[str, Any]) -> bool:
