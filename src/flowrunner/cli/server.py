@@ -81,7 +81,6 @@ def serve(
         import uvicorn
 
         from flowrunner.api import create_app
-        from flowrunner.api.protocol import TurnWritesProtocol
         from flowrunner.config import load_settings
         from flowrunner.logging import configure_logging
         from flowrunner.secrets import Keyring
@@ -112,8 +111,6 @@ def serve(
         app,
         factory=workers > 1,
         workers=workers,
-        # A response's headers and body in one socket write (api.protocol).
-        http=TurnWritesProtocol,
         host=settings.host,
         port=settings.port,
         log_level=log_level,
