@@ -9,9 +9,8 @@ hangs the services on ``app.state``; routes reach them through ``deps.services``
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 
 from fastapi import Depends, FastAPI
@@ -47,6 +46,7 @@ from flowrunner.api.routes import metrics as metrics_route
 from flowrunner.api.schemas.common import document_error_envelope
 from flowrunner.api.telemetry import telemetry_config
 from flowrunner.audit import AuditLog
+from flowrunner.collector import collector_paused
 from flowrunner.config import Settings
 from flowrunner.custom_types import CustomTypes
 from flowrunner.definition.limits import FlowLimits
@@ -219,20 +219,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The cyclic collector is off while the services start, on again before the first
-        # request: what the start imports and builds lives as long as the app, and the
-        # collector's passes over the growing heap meanwhile free next to nothing (~0.1 s,
-        # a fifth of a start's CPU). Only the one loop's start: a pause, not a policy.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            async with _services(app):
-                if collecting:
-                    gc.enable()
-                yield
-        finally:
-            if collecting:  # the start failed
-                gc.enable()
+        async with AsyncExitStack() as stack:
+            # The collector is off while the services start, on again before the first
+            # request (flowrunner.collector).
+            with collector_paused():
+                await stack.enter_async_context(_services(app))
+            yield
 
     @asynccontextmanager
     async def _services(app: FastAPI) -> AsyncIterator[None]:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -45,21 +42,6 @@ ConfigOption = Annotated[
 ]
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while the server's modules are imported and its app
-    built: what they create lives as long as the process, and the collector's passes over
-    the growing heap meanwhile (a tenth to a fifth of a start's CPU) free next to nothing.
-    It is on again before the server runs (the app's lifespan pauses it for its own start)."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
-
-
 def serve(
     host: Annotated[
         str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")
@@ -76,8 +58,10 @@ def serve(
     ] = 1,
 ) -> None:
     """Serve the HTTP API (SQLite in the data dir unless FLOWRUNNER_STORAGE says otherwise)."""
+    from flowrunner.collector import collector_paused  # --help loads the CLI only
+
     app: FastAPI | str
-    with _collector_paused():
+    with collector_paused():
         import uvicorn
 
         from flowrunner.api import create_app
@@ -128,7 +112,9 @@ def serve(
 
 def worker_app() -> FastAPI:
     """The app of one ``serve --workers N`` process (uvicorn calls it in each worker)."""
-    with _collector_paused():
+    from flowrunner.collector import collector_paused
+
+    with collector_paused():
         from flowrunner.api import create_app
         from flowrunner.config import load_settings
         from flowrunner.logging import configure_logging
