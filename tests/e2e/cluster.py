@@ -109,7 +109,6 @@ class Cluster:
         self.root = root
         self.settings = settings
         self._stack = stack
-        self._workers = 0
         self._servers: list[Server] = []
         self._worker_list: list[Worker] = []
         self.key = Fernet.generate_key().decode()
@@ -139,8 +138,8 @@ class Cluster:
         return server
 
     def worker(self, *args: str, ready: bool = True, **extra: Any) -> Worker:
-        self._workers += 1
-        worker = Worker(self.env(**extra), self.root / f"worker-{self._workers}.log", list(args))
+        log = self.root / f"worker-{len(self._worker_list) + 1}.log"
+        worker = Worker(self.env(**extra), log, list(args))
         self._stack.callback(worker.stop)
         self._worker_list.append(worker)
         worker.start()
