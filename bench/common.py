@@ -12,7 +12,7 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +25,9 @@ class Result:
     count: int = 0
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    # What ``drive``'s CPU probe counted over the counted calls alone (each probe's figure,
+    # e.g. a server's own and its children's CPU seconds); empty without a probe.
+    cpu: tuple[float, ...] = ()
 
     @property
     def rps(self) -> float:
@@ -39,6 +42,16 @@ class Result:
         self.count += other.count
         self.seconds += other.seconds
         self.latencies += other.latencies
+        if not self.cpu:
+            self.cpu = other.cpu
+        elif other.cpu:
+            self.cpu = tuple(a + b for a, b in zip(self.cpu, other.cpu, strict=True))
+
+    def cpu_ms(self, index: int = 0) -> float | None:
+        """Figure ``index`` of the CPU probe per counted call, in milliseconds."""
+        if not self.cpu or not self.count:
+            return None
+        return self.cpu[index] / self.count * 1000
 
 
 def free_port() -> int:
@@ -86,13 +99,23 @@ def _answers(url: str) -> bool:
 
 
 Call = Callable[[aiohttp.ClientSession], Awaitable[None]]
+CpuProbe = Callable[[], Sequence[float] | None]
 
 
 async def drive(
-    url: str, headers: dict[str, str], clients: int, seconds: float, call: Call
+    url: str,
+    headers: dict[str, str],
+    clients: int,
+    seconds: float,
+    call: Call,
+    cpu: CpuProbe | None = None,
 ) -> Result:
     """``clients`` concurrent keep-alive connections, each calling ``call`` back to back for
-    ``seconds`` after a short warm-up; the latency of every call."""
+    ``seconds`` after a short warm-up; the latency of every call.
+
+    ``cpu`` (e.g. a server's CPU seconds so far) is read when the counted calls start and
+    when they end: a probe read around the whole of ``drive`` would charge the warm-up's
+    uncounted calls to the counted ones (a quarter more with two-second phases)."""
     latencies: list[float] = []
 
     async def one(stop_at: float, record: bool) -> None:
@@ -106,9 +129,15 @@ async def drive(
 
     warm = time.perf_counter() + min(0.5, seconds / 4)
     await asyncio.gather(*(one(warm, False) for _ in range(clients)))
+    before = cpu() if cpu else None
     began = time.perf_counter()
     await asyncio.gather(*(one(began + seconds, True) for _ in range(clients)))
-    return Result(len(latencies), time.perf_counter() - began, latencies)
+    elapsed = time.perf_counter() - began
+    after = cpu() if cpu else None
+    spent: tuple[float, ...] = ()
+    if before is not None and after is not None:
+        spent = tuple(b - a for a, b in zip(before, after, strict=True))
+    return Result(len(latencies), elapsed, latencies, spent)
 
 
 def cpu_seconds(pid: int) -> float | None:

@@ -146,8 +146,13 @@ SERVE_FLOWS = {"${input.n + 1}": 11, "${(0, input.n) + 1}": 11, "${input.n}": 1}
 
 async def serve_flows(url: str, pid: int, seconds: float, rounds: int) -> None:
     import aiohttp
-    from common import Result, cpu_seconds, drive
+    from common import Result, drive
     from runs import ADMIN, LEVELS, tree_cpu_seconds
+
+    def probe(pid: int) -> tuple[float, float] | None:
+        """The server's own CPU seconds and its tree's (its own and its workers')."""
+        tree = tree_cpu_seconds(pid)
+        return None if tree is None else (tree[0], tree[0] + tree[1])
 
     async with aiohttp.ClientSession(url) as setup:
         login = await setup.post("/api/v1/login", json={"username": ADMIN[0], "password": ADMIN[1]})
@@ -184,11 +189,13 @@ async def serve_flows(url: str, pid: int, seconds: float, rounds: int) -> None:
         total = dict.fromkeys(SERVE_FLOWS, 0.0)
         for _ in range(rounds):  # interleaved, so a noisy neighbour hits every flow alike
             for value in SERVE_FLOWS:
-                main_before, total_before = cpu_seconds(pid) or 0.0, tree_cpu_seconds(pid) or 0.0
-                got = await drive(url, headers, clients, seconds / rounds, runner(value))
+                got = await drive(
+                    url, headers, clients, seconds / rounds, runner(value), cpu=lambda: probe(pid)
+                )
                 results[value].add(got)
-                main[value] += (cpu_seconds(pid) or 0.0) - main_before
-                total[value] += (tree_cpu_seconds(pid) or 0.0) - total_before
+                if got.cpu:
+                    main[value] += got.cpu[0]
+                    total[value] += got.cpu[1]
         for value, result in results.items():
             per_run = 1000 / result.count
             print(

@@ -185,12 +185,9 @@ async def bench_backend(
             await response.read()
 
     async def measure(clients: int, secs: float, call: Call) -> tuple[Result, list[float] | None]:
-        before = tree_cpu_seconds(pid) if pid else None
-        result = await drive(url, headers, clients, secs, call)
-        after = tree_cpu_seconds(pid) if pid else None
-        if before is None or after is None:
-            return result, None
-        return result, [after[0] - before[0], after[1] - before[1]]
+        probe = (lambda: tree_cpu_seconds(pid)) if pid else None
+        result = await drive(url, headers, clients, secs, call, cpu=probe)
+        return result, list(result.cpu) if result.cpu else None
 
     for clients in LEVELS:
         h = Result()

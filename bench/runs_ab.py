@@ -41,12 +41,11 @@ async def batch(
             if response.status != 200 or body["output"] != expected:
                 raise RuntimeError(f"wrong answer: {response.status} {body}")
 
-    before = tree_cpu_seconds(pid)
-    result = await drive(url, headers, clients, secs, run)
-    after = tree_cpu_seconds(pid)
-    if before is None or after is None:
+    result = await drive(url, headers, clients, secs, run, cpu=lambda: tree_cpu_seconds(pid))
+    main_ms = result.cpu_ms(0)
+    if main_ms is None:
         raise SystemExit("needs Linux /proc")
-    return result.rps, (after[0] - before[0]) / result.count * 1000
+    return result.rps, main_ms
 
 
 async def compare(

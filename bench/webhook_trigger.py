@@ -34,6 +34,12 @@ N8N = {1: 69, 8: 75, 32: 77}
 """n8n 2.8.4 on this kind of machine, same flow shape (issue 15's reference)."""
 
 
+def own_cpu(pid: int) -> tuple[float] | None:
+    """The server process's CPU seconds so far, as ``drive``'s probe."""
+    spent = cpu_seconds(pid)
+    return None if spent is None else (spent,)
+
+
 def flow() -> str:
     nodes = []
     for i in range(1, 10):
@@ -118,13 +124,16 @@ async def run(
             scenarios = [s for s in scenarios if only in s[0]]
         totals: dict[tuple[str, int], Result] = {}
         cpu: dict[tuple[str, int], float] = {}
+        pid = process.pid
+
+        def probe() -> tuple[float] | None:
+            return own_cpu(pid)
+
         for _ in range(rounds):
             for count in connections:
                 for name, headers, send in scenarios:
-                    before = cpu_seconds(process.pid) or 0.0
-                    got = await drive(url, headers, count, seconds / rounds, send)
-                    # Warm-up requests are not counted in ``got``: a slight overestimate.
-                    used = (cpu_seconds(process.pid) or 0.0) - before
+                    got = await drive(url, headers, count, seconds / rounds, send, cpu=probe)
+                    used = got.cpu[0] if got.cpu else 0.0
                     totals.setdefault((name, count), Result()).add(got)
                     cpu[name, count] = cpu.get((name, count), 0.0) + used
         if spy is not None:
