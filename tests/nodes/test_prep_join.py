@@ -113,13 +113,19 @@ async def outcome(flow: CompiledFlow, run_input: Any, **kwargs: Any) -> tuple[An
 
 
 async def both(
-    sandbox: Sandbox, wire: Wire, hook: str, run_input: Any, **kwargs: Any
+    sandbox: Sandbox,
+    wire: Wire,
+    hook: str,
+    run_input: Any,
+    *,
+    text: str | None = None,
+    **kwargs: Any,
 ) -> tuple[Any, ...]:
     """The outcome joined and the outcome with two calls, which the test compares; checks
-    that the joined run made its one ``p`` request and the other its own requests."""
-    text = flow_text(hook)
+    that the joined run made its ``p`` request first and the other none."""
+    text = flow_text(hook) if text is None else text
     joined = await outcome(compile_flow(load_flow(text), scripts=sandbox), run_input, **kwargs)
-    assert wire.take() == [b"p"]
+    assert wire.take()[0] == b"p"
     load = load_flow(text)
     two = await outcome(compile_flow(load, scripts=TwoCalls(sandbox)), run_input, **kwargs)
     assert b"p" not in wire.take()
@@ -351,3 +357,40 @@ nodes:
     result = await compile_flow(load_flow(text), scripts=sandbox).run(INPUT)
     assert result.output == [{"v": "a-0"}, {"v": "b-1"}]
     assert wire.take() == [b"e", b"f", b"e", b"f"]
+
+
+async def test_a_joined_reply_over_the_size_limit_is_made_again_as_two_calls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = """\
+metadata: {name: big}
+nodes:
+  calc:
+    type: set
+    params: {values: {text: "${(0, input.text)}"}}
+    hooks: {prep: "return {values: {text: params.values.text + '!'}};"}
+"""
+    # The expression's value and the hook's are each under the limit, together over it.
+    async with Sandbox(workers=1, max_result_bytes=3000) as small:
+        wire = Wire(small, monkeypatch)
+        result = await compile_flow(load_flow(text), scripts=small).run({"text": "x" * 1800})
+        assert result.output == {"text": "x" * 1800 + "!"}
+        assert wire.take() == [b"p", b"e", b"f"]
+
+
+async def test_an_expression_that_does_not_compile_fails_as_with_two_calls(
+    sandbox: Sandbox, wire: Wire
+) -> None:
+    # Loaded without the sandbox, so nothing checked the syntax before the run.
+    joined, two = await both(
+        sandbox,
+        wire,
+        "return params;",
+        INPUT,
+        text=flow_text("return params;").replace("(0, input.n) + 1", "(0, input.n) +* 1"),
+    )
+    assert joined == two
+    (ended, kind, message), _ = joined
+    assert (ended, kind) == ("failed", "ExpressionError")
+    assert "expression ${(0, input.n) +* 1} failed: SyntaxError" in message
+    assert "(line 1, column 15)" in message

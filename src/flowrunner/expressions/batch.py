@@ -14,8 +14,9 @@ call: the hook needs the resolved params, so the value is first resolved against
 finds where the markers landed, and the host fills the values in there before it runs the
 hook. Only a whole-value expression (``Whole``) can be a slot: a marker cannot stand for a
 value inside interpolated text, so a node whose V8 expression at a visit is one of
-``interpolated_codes`` does not join. With the values back, the value is resolved once more
-against ``Prefetched``: the params are the resolver's own, errors included.
+``interpolated_codes`` does not join. With the values back, ``fill_slots`` puts them where
+``Whole`` would have put them; if one failed, resolving against ``Prefetched`` raises the
+error the resolver raises (the first failing expression in document order).
 """
 
 from __future__ import annotations
@@ -215,6 +216,17 @@ def slot_places(
             found.append((path, slot.index))
             parent[path[-1]] = None
     return found
+
+
+def fill_slots(value: Any, places: Sequence[tuple[ParamPath, int]], values: Sequence[Any]) -> None:
+    """Put expression ``index``'s value at each ``(path, index)`` of ``places`` (found by
+    ``slot_places`` in ``value``), as resolving put it there: one object for every place of
+    one expression, as ``Prefetched`` gives."""
+    for path, index in places:
+        parent = value
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = values[index]
 
 
 def _step(value: Any, key: str | int) -> Any:

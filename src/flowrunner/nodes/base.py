@@ -24,6 +24,7 @@ from flowrunner.expressions.batch import (
     ParamPath,
     Prefetched,
     Slots,
+    fill_slots,
     interpolated_codes,
     js_expressions,
     prefetch,
@@ -315,9 +316,9 @@ class DefinedNode(Node):
 
         The params are resolved with a ``Slot`` for each expression V8 must evaluate (whole
         values only), the host evaluates those and runs the hook over the params with their
-        values in place, and the params are then resolved again with the values it returned:
-        the same params, and the same error naming the first failing expression, as two
-        calls give.
+        values in place, and the values it returned take the slots' places here too: the
+        params two calls give. If an expression failed, resolving with the values raises
+        the error two calls raise, naming the first failing expression.
         """
         join: _PrepPlan = self._prep_plan  # type: ignore[assignment]  # set when this is called
         host: JoiningHost = self._js  # type: ignore[assignment]  # checked at compile time
@@ -336,11 +337,14 @@ class DefinedNode(Node):
             # The call failed as a whole (a time or size limit, a lost worker): which part
             # failed is unknown, so the two calls are made and each reports its own failure.
             return None
-        params = await self._params.aresolve(scope, Prefetched(codes, joined.values, host))
-        call = Call(ctx, self._given(ctx, params), ctx.input)
+        if any(isinstance(value, FlowrunnerError) for value in joined.values):
+            # Raises the error two calls raise: the first failing expression, by name.
+            await self._params.aresolve(scope, Prefetched(codes, joined.values, host))
         hook = joined.hook
         if hook is None:  # only when an expression failed, and resolving raised for it
             raise SandboxError(f"node '{self.node_id}': the prep hook did not run")
+        fill_slots(template, places, joined.values)
+        call = Call(ctx, template, ctx.input)
         if isinstance(hook, Exception):
             _log_lines(ctx, getattr(hook, "context", {}).get("logs"))
             raise hook

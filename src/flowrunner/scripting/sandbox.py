@@ -251,6 +251,8 @@ class Sandbox:
         listing = json.dumps(list(codes), ensure_ascii=False)
         for_expressions = _used(listing, scope)
         for_hook = _used(body, scope)
+        if "params" not in for_hook:  # a hook that never names `params` does not get them
+            params, slots = None, ()
         # The hook's `params` is the resolved params (sent as the template), not the raw ones.
         sent = tuple(k for k in scope if k in for_expressions or (k in for_hook and k != "params"))
         spec = {"x": list(codes), "h": body, "n": scope_names(for_hook)}
