@@ -16,6 +16,7 @@ import pytest
 from flowrunner.definition import CompiledFlow, compile_flow, load_flow
 from flowrunner.engine import NodeEvent
 from flowrunner.errors import NodeFailed
+from flowrunner.nodes.base import TOOL_ARGUMENTS
 from flowrunner.scripting import Sandbox, ScriptResult
 from flowrunner.scripting.codec import Reply
 from flowrunner.scripting.host import SyntaxKind
@@ -394,3 +395,25 @@ async def test_an_expression_that_does_not_compile_fails_as_with_two_calls(
     assert (ended, kind) == ("failed", "ExpressionError")
     assert "expression ${(0, input.n) +* 1} failed: SyntaxError" in message
     assert "(line 1, column 15)" in message
+
+
+RESOLVED = {"n": 3, "doubled": [2, 4], "again": [[2, 4], 2, "text 2"], "label": "static"}
+
+
+@pytest.mark.parametrize(
+    ("given", "output"),
+    [({"values": {"given": True}}, {"given": True}), ({"extra": [1]}, RESOLVED)],
+    ids=["replacing the param the values go to", "beside it"],
+)
+async def test_an_agents_tool_arguments_over_the_params_give_what_two_calls_give(
+    sandbox: Sandbox, wire: Wire, given: dict[str, Any], output: dict[str, Any]
+) -> None:
+    text = flow_text("return {...params, seen: params.values};")
+    outcomes = []
+    for host in (sandbox, TwoCalls(sandbox)):
+        flow = compile_flow(load_flow(text), scripts=host)
+        scoped = {TOOL_ARGUMENTS: (flow.engine_flow.nodes()["calc"], given)}
+        outcomes.append(await outcome(flow, INPUT, scoped=scoped))
+    assert outcomes[0] == outcomes[1]
+    assert wire.take()[0] == b"p"
+    assert outcomes[0][0][1] == output

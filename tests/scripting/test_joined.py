@@ -53,6 +53,14 @@ async def test_each_part_sees_the_scope_as_if_alone(sandbox: Sandbox) -> None:
     assert SCOPE["input"] == {"n": 2, "items": [1, 2]}
 
 
+async def test_the_hook_gets_params_when_the_scope_has_none(sandbox: Sandbox) -> None:
+    joined = await sandbox.evaluate_then_run(
+        ["(0, input.n)"], {"input": {"n": 4}}, "return params;", {"n": None}, [(("n",), 0)]
+    )
+    assert isinstance(joined.hook, ScriptResult)
+    assert joined.hook.value == {"n": 4}
+
+
 async def test_a_hook_that_does_not_name_shared_leaves_it_as_it_was(sandbox: Sandbox) -> None:
     joined = await sandbox.evaluate_then_run(
         ["shared.k + '!'"], SCOPE, "return params.v;", {"v": None}, [(("v",), 0)]

@@ -250,7 +250,8 @@ class Sandbox:
         """
         listing = json.dumps(list(codes), ensure_ascii=False)
         for_expressions = _used(listing, scope)
-        for_hook = _used(body, scope)
+        # The hook's scope is ``scope`` with ``params`` (added if ``scope`` has none).
+        for_hook = _used(body, scope if "params" in scope else {**scope, "params": None})
         if "params" not in for_hook:  # a hook that never names `params` does not get them
             params, slots = None, ()
         # The hook's `params` is the resolved params (sent as the template), not the raw ones.
