@@ -120,3 +120,13 @@ async def test_a_reply_over_the_size_limit_fails_the_call_as_a_whole() -> None:
                 ["input.text + ''"], scope, "return input.text + '!';", None, ()
             )
         assert (await small.run_function("return input.text + '!';", scope)).value is not None
+
+
+async def test_places_that_do_not_fit_the_params_fail_the_call_as_a_whole(
+    sandbox: Sandbox,
+) -> None:
+    with pytest.raises(ScriptResourceError, match="the joined call failed"):
+        await sandbox.evaluate_then_run(
+            ["(0, input.n)"], SCOPE, "return params;", {"a": None}, [(("b", "c"), 0)]
+        )
+    assert await sandbox.evaluate_expression("input.n", SCOPE) == 2

@@ -343,11 +343,11 @@ class DefinedNode(Node):
         hook = joined.hook
         if hook is None:  # only when an expression failed, and resolving raised for it
             raise SandboxError(f"node '{self.node_id}': the prep hook did not run")
-        fill_slots(template, places, joined.values)
-        call = Call(ctx, template, ctx.input)
-        if isinstance(hook, Exception):
+        if isinstance(hook, Exception):  # as ``run_script``: its console lines, then raise
             _log_lines(ctx, getattr(hook, "context", {}).get("logs"))
             raise hook
+        fill_slots(template, places, joined.values)
+        call = Call(ctx, template, ctx.input)
         apply_script_effects(ctx, hook)
         if isinstance(hook.value, Mapping):
             call.params = dict(hook.value)

@@ -338,9 +338,17 @@
     const cut = payload.indexOf("\n");
     const scopeJson = payload.slice(0, cut);
     const { outcomes, waits } = evaluateEach(entry.fns, scopeJson);
-    const joined = { outcomes, items: null, hook: null };
+    const joined = { outcomes, items: null, hook: null, broken: null };
     outcome = [true, joined, JOINED];
-    const next = () => runHook(entry.hook, joined, scopeJson, payload.slice(cut + 1));
+    const next = () => {
+      // The hook's own errors are caught inside; one here is ours (params that do not fit
+      // their places): the whole request fails, and the server makes the two calls.
+      try {
+        runHook(entry.hook, joined, scopeJson, payload.slice(cut + 1));
+      } catch (error) {
+        joined.broken = error;
+      }
+    };
     if (waits.length) Promise.all(waits).then(next); else next();
   }
 
@@ -389,6 +397,9 @@
 
   // `{"l": the hook's logs, "v": [items], "h": null (not run) | {"v", "s"} | {"e"}}`.
   function serialiseJoined(joined) {
+    if (joined.broken !== null) {
+      return "R" + jsonStringify({ m: `the joined call failed: ${describe(joined.broken).message}` });
+    }
     const items = joined.items ?? joined.outcomes.map(serialiseItem);
     const done = joined.hook;
     let hook;
