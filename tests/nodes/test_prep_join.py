@@ -345,19 +345,40 @@ nodes:
     assert wire.take() == [b"p", b"e", b"f"]
 
 
-async def test_a_batch_node_runs_its_prep_hook_per_item(sandbox: Sandbox, wire: Wire) -> None:
+async def test_a_batch_node_joins_its_prep_hook_per_item(sandbox: Sandbox, wire: Wire) -> None:
     text = """\
 metadata: {name: batch}
 nodes:
   calc:
     type: set
     params: {values: {v: "${[item].concat(index)}"}}
-    batch: {items: [a, b]}
-    hooks: {prep: "return {values: {v: params.values.v.join('-')}};"}
+    batch: {items: [a, b, c]}
+    hooks:
+      prep: |
+        console.log(item, index, params.values.v);
+        shared.last = item;
+        if (item === "c") throw new Error("no c");
+        return {values: {v: params.values.v.join('-'), at: index}};
 """
-    result = await compile_flow(load_flow(text), scripts=sandbox).run(INPUT)
-    assert result.output == [{"v": "a-0"}, {"v": "b-1"}]
-    assert wire.take() == [b"e", b"f", b"e", b"f"]
+    joined = await outcome(compile_flow(load_flow(text), scripts=sandbox), INPUT)
+    assert wire.take() == [b"p", b"p", b"p"]
+    two = await outcome(compile_flow(load_flow(text), scripts=TwoCalls(sandbox)), INPUT)
+    assert wire.take() == [b"e", b"f", b"e", b"f", b"e", b"f"]
+    assert joined == two
+    assert joined == (
+        ("failed", "ScriptError", "Error: no c (line 3, column 25)"),
+        [
+            ("calc", "info", 'a 0 ["a",0]'),
+            ("calc", "info", 'b 1 ["b",1]'),
+            ("calc", "info", 'c 2 ["c",2]'),
+        ],
+    )
+    ok = text.replace('if (item === "c") throw new Error("no c");', "")
+    joined = await outcome(compile_flow(load_flow(ok), scripts=sandbox), INPUT)
+    two = await outcome(compile_flow(load_flow(ok), scripts=TwoCalls(sandbox)), INPUT)
+    assert joined == two
+    assert joined[0][1] == [{"v": "a-0", "at": 0}, {"v": "b-1", "at": 1}, {"v": "c-2", "at": 2}]
+    assert joined[0][2]["last"] == "c"
 
 
 async def test_a_joined_reply_over_the_size_limit_is_made_again_as_two_calls(

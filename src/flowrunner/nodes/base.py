@@ -242,12 +242,7 @@ class DefinedNode(Node):
             # The original's batch without items: a list input is the items.
             items = list(ctx.input)
         else:
-            call = await self._joined_prep(ctx, scope) if self._prep_plan is not None else None
-            if call is None:
-                params = self._given(ctx, await self._resolve(self._params, scope))
-                call = Call(ctx, params, ctx.input)
-                if "prep" in self._hooks:
-                    await self._prep_hook(call, scope)
+            call = await self._prepared(ctx, scope)
             if self._batch is None:
                 return call
             ctx.log(
@@ -264,11 +259,7 @@ class DefinedNode(Node):
         calls = []
         for index, item in enumerate(items):
             item_scope = {**scope, "item": item, "index": index}
-            params = self._given(ctx, await self._resolve(self._params, item_scope))
-            call = Call(ctx, params, ctx.input, item, index)
-            if "prep" in self._hooks:
-                await self._prep_hook(call, item_scope)
-            calls.append(call)
+            calls.append(await self._prepared(ctx, item_scope, item, index))
         return calls
 
     async def exec(self, prep_res: Call) -> Any:
@@ -310,7 +301,24 @@ class DefinedNode(Node):
                 return await resolver.aresolve(scope, await prefetch(codes, scope, self._js))
         return await resolver.aresolve(scope, self._js)
 
-    async def _joined_prep(self, ctx: Context, scope: dict[str, Any]) -> Call | None:
+    async def _prepared(
+        self, ctx: Context, scope: dict[str, Any], item: Any = None, index: int | None = None
+    ) -> Call:
+        """One call of this visit (one per item in a batch): resolved params, after the prep
+        hook if there is one."""
+        if self._prep_plan is not None:
+            joined = await self._joined_prep(ctx, scope, item, index)
+            if joined is not None:
+                return joined
+        params = self._given(ctx, await self._resolve(self._params, scope))
+        call = Call(ctx, params, ctx.input, item, index)
+        if "prep" in self._hooks:
+            await self._prep_hook(call, scope)
+        return call
+
+    async def _joined_prep(
+        self, ctx: Context, scope: dict[str, Any], item: Any, index: int | None
+    ) -> Call | None:
         """The params and the prep hook with one sandbox call; None when this visit cannot
         join them (then the caller makes the two calls).
 
@@ -347,7 +355,7 @@ class DefinedNode(Node):
             _log_lines(ctx, getattr(hook, "context", {}).get("logs"))
             raise hook
         fill_slots(template, places, joined.values)
-        call = Call(ctx, template, ctx.input)
+        call = Call(ctx, template, ctx.input, item, index)
         apply_script_effects(ctx, hook)
         if isinstance(hook.value, Mapping):
             call.params = dict(hook.value)
