@@ -8,7 +8,13 @@ same sandbox behind a host without that method, which is the path before the joi
 interleaved rounds. Per run: sandbox round trips (``Sandbox.observe``), wall time p50, and CPU
 of this process and of the worker. Every run's output and ``shared`` are checked.
 
+``--serve``: the same flow through a real ``flowrunner serve`` (SQLite, every run recorded),
+one client: runs/s, p50, sandbox round trips per run (from ``/metrics``) and CPU per run of
+the server and of its workers. ``--server-src DIR`` runs the server from another checkout's
+``src`` (e.g. main's, for the figures before the join).
+
 Run: .venv/bin/python bench/prep_hooks.py [--seconds 6] [--rounds 3]
+                                          [--serve [--server-src ../main/src]]
 """
 
 from __future__ import annotations
@@ -115,9 +121,77 @@ async def main(seconds: float, rounds: int) -> None:
             )
 
 
+async def round_trips(session: Any) -> float:
+    async with session.get("/metrics") as answer:
+        text = await answer.text()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("flowrunner_sandbox_evaluation_seconds_count")
+    )
+
+
+async def through_serve(url: str, pid: int, seconds: float) -> None:
+    import aiohttp
+    from common import drive
+    from runs import ADMIN, tree_cpu_seconds
+
+    async with aiohttp.ClientSession(url) as setup:
+        login = await setup.post("/api/v1/login", json={"username": ADMIN[0], "password": ADMIN[1]})
+        login.raise_for_status()
+        headers = {"Authorization": f"Bearer {(await login.json())['token']}"}
+        created = await setup.post(
+            "/api/v1/flows",
+            data=ten_hooked_sets(),
+            headers={**headers, "content-type": "application/yaml"},
+        )
+        created.raise_for_status()
+        path = f"/api/v1/flows/{(await created.json())['id']}/run?wait=30s"
+
+        done = 0  # every run, the warm-up's too: the server's round-trip counter sees them
+
+        async def run(session: aiohttp.ClientSession) -> None:
+            nonlocal done
+            async with session.post(path, json={"input": {"n": 1}}) as response:
+                body = await response.json()
+                if response.status != 200 or body["output"] != {"n": 11}:
+                    raise RuntimeError(f"run did not complete: {response.status} {body}")
+            done += 1
+
+        async with aiohttp.ClientSession(url, headers=headers) as metrics:
+            before = await round_trips(metrics)
+            result = await drive(url, headers, 1, seconds, run, cpu=lambda: tree_cpu_seconds(pid))
+            trips = await round_trips(metrics) - before
+    print(
+        f"{'10 hooked sets via serve, 1 client':<36} | runs/s  p50 ms | trips/run | cpu ms: "
+        "server + workers"
+    )
+    own, workers = result.cpu or (0.0, 0.0)
+    print(
+        f"{'':<36} | {result.rps:6.1f} {result.pct(0.5):7.2f} | {trips / done:9.1f} | "
+        f"{own / result.count * 1000:6.2f} + {workers / result.count * 1000:5.2f}"
+        f"   ({result.count} runs)"
+    )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="measured time per flow")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--serve", action="store_true", help="through flowrunner serve")
+    parser.add_argument("--server-src", help="PYTHONPATH for the server (another checkout)")
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, args.rounds))
+    if not args.serve:
+        asyncio.run(main(args.seconds, args.rounds))
+    else:
+        import tempfile
+        from pathlib import Path
+
+        from runs import serve
+
+        extra = {"FLOWRUNNER_STORAGE": "sqlite"}
+        if args.server_src:
+            extra["PYTHONPATH"] = str(Path(args.server_src).resolve())
+        print(f"server from {extra.get('PYTHONPATH', 'this checkout')}")
+        with tempfile.TemporaryDirectory() as tmp, serve(Path(tmp), extra) as (url, pid):
+            asyncio.run(through_serve(url, pid, args.seconds))
