@@ -12,6 +12,12 @@ and the server's resident memory idle, after its first script and after load.
 CPU is read from ``/proc`` (Linux); on a busy machine wall time says more about the
 neighbours than about Flowrunner, CPU time does not.
 
+Each round also starts ``bench/bare_stack.py`` on its own data dir: Typer, structlog,
+pydantic-settings, FastAPI with one route, uvicorn, a SQLAlchemy async engine on aiosqlite and
+a Fernet key check, none of Flowrunner. Its time to the first ``/healthz`` and its idle RSS are
+the floor of any server on the libraries Flowrunner is built on; the ratios say what
+Flowrunner's own start adds.
+
 Measured with bytecode, as an installed Flowrunner runs (pip compiles it at install): the
 package on ``PYTHONPATH`` is compiled first and ``PYTHONDONTWRITEBYTECODE`` (set in the
 development container) is dropped for the measured processes. ``--source`` keeps it, to
@@ -80,6 +86,40 @@ def use_bytecode() -> None:
     ENV.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+BARE_STACK = Path(__file__).with_name("bare_stack.py")
+
+
+def floor_once(tmp: str, key: str, measure_memory: bool) -> tuple[float, float, float]:
+    """``bare_stack.py`` started on ``tmp``: seconds to its first ``/healthz``, its CPU
+    seconds then, and (with ``measure_memory``) its RSS one second later."""
+    port = free_port()
+    argv = [sys.executable, str(BARE_STACK), "--port", str(port), "--data-dir", tmp]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [*argv, "--key", key], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        while not _answers(f"http://127.0.0.1:{port}/healthz"):
+            if process.poll() is not None:
+                raise SystemExit("the bare stack did not start")
+            time.sleep(0.01)
+        ready, cpu = time.perf_counter() - started, process_cpu(process.pid)
+        rss = 0.0
+        if measure_memory:
+            time.sleep(1)
+            rss = rss_mb(process.pid)
+    finally:
+        process.terminate()
+        process.wait(20)
+    return ready, cpu, rss
+
+
 def cpu_of_children() -> float:
     usage = os.times()
     return usage.children_user + usage.children_system
@@ -108,7 +148,11 @@ def _request(url: str, method: str, body: bytes, headers: dict[str, str]) -> byt
         return data
 
 
-def serve_once(measure_memory: bool, load: int, idle: float, tmp: str, key: str) -> float:
+def serve_once(
+    measure_memory: bool, load: int, idle: float, tmp: str, key: str
+) -> tuple[float, float, float]:
+    """Seconds to the first ``/healthz``, the server's CPU seconds then, and its idle RSS
+    (with ``measure_memory``, which also runs the memory scenario)."""
     import json
 
     port = free_port()
@@ -134,10 +178,11 @@ def serve_once(measure_memory: bool, load: int, idle: float, tmp: str, key: str)
             if process.poll() is not None:
                 raise SystemExit("the server did not start")
             time.sleep(0.01)
-        ready = time.perf_counter() - started
+        ready, cpu, idle_rss = time.perf_counter() - started, process_cpu(process.pid), 0.0
         if measure_memory:
             time.sleep(1)
-            print(f"serve idle              rss {rss_mb(process.pid):6.1f} MB")
+            idle_rss = rss_mb(process.pid)
+            print(f"serve idle              rss {idle_rss:6.1f} MB")
             login = _request(
                 f"{url}/api/v1/login",
                 "POST",
@@ -176,7 +221,7 @@ def serve_once(measure_memory: bool, load: int, idle: float, tmp: str, key: str)
     finally:
         process.terminate()
         process.wait(20)
-    return ready
+    return ready, cpu, idle_rss
 
 
 def main() -> None:
@@ -198,24 +243,40 @@ def main() -> None:
         f"cpu {statistics.median(h[1] for h in helps):.3f} s (median of {args.runs})"
     )
     # Each round: a first start on an empty data dir (it creates the database), then a
-    # restart on the same one, the usual case. Memory is measured at the last restart.
-    firsts, restarts = [], []
-    for i in range(args.runs):
-        with tempfile.TemporaryDirectory() as tmp:
-            key = Fernet.generate_key().decode()
-            for started in (firsts, restarts):
-                before = cpu_of_children()
-                last = i == args.runs - 1 and started is restarts
-                seconds = serve_once(last, args.load, args.idle, tmp, key)
-                started.append((seconds, cpu_of_children() - before))
+    # restart on the same one, the usual case, then the bare stack (a restart too: its
+    # database exists from the round before). Memory is measured at the last restart.
+    firsts, restarts, floors = [], [], []
+    with tempfile.TemporaryDirectory() as bare_dir:
+        bare_key = Fernet.generate_key().decode()
+        floor_once(bare_dir, bare_key, False)  # creates its database
+        for i in range(args.runs):
+            last = i == args.runs - 1
+            with tempfile.TemporaryDirectory() as tmp:
+                key = Fernet.generate_key().decode()
+                for started in (firsts, restarts):
+                    before = cpu_of_children()
+                    measured = serve_once(
+                        last and started is restarts, args.load, args.idle, tmp, key
+                    )
+                    started.append((*measured, cpu_of_children() - before))
+            floors.append(floor_once(bare_dir, bare_key, last))
     for label, ready in (("first start", firsts), ("restart", restarts)):
         # The CPU figure of the last restart includes its memory measurement: left out.
-        cpus = [c for _, c in ready[:-1]] if ready is restarts else [c for _, c in ready]
+        cpus = [r[3] for r in ready[:-1]] if ready is restarts else [r[3] for r in ready]
         print(
             f"serve to first /healthz, {label:11} wall "
             f"{statistics.median(r[0] for r in ready):.3f} s, cpu (whole life, start to stop) "
-            f"{statistics.median(cpus or [ready[-1][1]]):.3f} s (median of {args.runs})"
+            f"{statistics.median(cpus or [ready[-1][3]]):.3f} s (median of {args.runs})"
         )
+    wall = statistics.median(r[0] for r in restarts), statistics.median(f[0] for f in floors)
+    cpu = statistics.median(r[1] for r in restarts), statistics.median(f[1] for f in floors)
+    rss = restarts[-1][2], floors[-1][2]
+    print(
+        f"restart vs bare stack    wall to /healthz {wall[0]:.3f} / {wall[1]:.3f} s "
+        f"({wall[0] / wall[1]:.2f}x), cpu to /healthz {cpu[0]:.3f} / {cpu[1]:.3f} s "
+        f"({cpu[0] / cpu[1]:.2f}x), idle rss {rss[0]:.1f} / {rss[1]:.1f} MB "
+        f"(+{rss[0] - rss[1]:.1f})"
+    )
 
 
 if __name__ == "__main__":

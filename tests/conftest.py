@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import os
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,19 @@ HANG_GUARD = 60.0
 by it, never slowness: tests assert on events, counts, order and statuses, and wait for a
 condition instead of sleeping a fixed time or bounding how long something took (a busy
 2-core CI machine is slow, not wrong)."""
+
+
+@pytest.fixture(autouse=True)
+def _no_log_handler_on_a_closed_stream() -> Iterator[None]:
+    """A CLI command invoked in-process configures logging to write to ``sys.stderr``: under
+    ``CliRunner`` that is the runner's captured stream, closed when the command returns.
+    Left in place, the handler makes every later line (an SMTP test server's thread logs
+    each disconnect) print "--- Logging error ---" with a traceback into the test output."""
+    yield
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        if getattr(getattr(handler, "stream", None), "closed", False):
+            root.removeHandler(handler)
 
 
 def require_service(env_var: str, what: str) -> str:

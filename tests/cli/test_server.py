@@ -71,3 +71,12 @@ def test_serve_builds_the_app_with_the_collector_paused_and_serves_with_it_on(
     result = CliRunner().invoke(app, ["serve", "--port", "1"])
     assert result.exit_code == 0, result.output
     assert seen == {"building": False, "serving": True}
+
+
+def test_worker_refuses_an_unknown_log_level(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWRUNNER_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["worker", "--log-level", "loud"])
+    assert result.exit_code == 2
+    assert "--log-level" in result.output

@@ -170,3 +170,57 @@ def test_a_worker_start_builds_no_http_application(tmp_path: Path) -> None:
     loaded = set(json.loads(done.stdout.rsplit("\nMODULES ", 1)[1]))
     assert not any(m.startswith(("fastapi", "flowrunner.api.app")) for m in loaded)
     assert "flowrunner.executions.worker" in loaded  # the probe did build the worker
+
+
+# The whole `flowrunner worker` command, as its console script runs it, writing at exit
+# (after its warm shutdown) the modules it had loaded to the file named by argv[1] (Celery
+# sends the worker's stdout and stderr to its log).
+WORKER_COMMAND = """\
+import atexit, json, pathlib, runpy, sys
+report = pathlib.Path(sys.argv[1])
+atexit.register(lambda: report.write_text(json.dumps(sorted(sys.modules))))
+sys.argv = ["flowrunner", "worker", "--concurrency", "1"]
+runpy.run_module("flowrunner", run_name="__main__")
+"""
+
+
+def test_a_worker_runs_celery_without_its_command_line(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from cryptography.fernet import Fernet
+
+    from tests.conftest import require_service
+
+    redis = require_service("FLOWRUNNER_TEST_REDIS_URL", "Redis")
+    env = {
+        **os.environ,
+        "FLOWRUNNER_DATA_DIR": str(tmp_path),
+        "FLOWRUNNER_SECRET_KEYS": Fernet.generate_key().decode(),
+        "FLOWRUNNER_BROKER_URL": redis,
+        "FLOWRUNNER_EVENT_BUS_URL": redis,
+        # A queue of its own: no other test's run reaches this worker.
+        "FLOWRUNNER_DEFAULT_QUEUE": f"startup-probe-{os.getpid()}",
+    }
+    log, report = tmp_path / "worker.log", tmp_path / "modules.json"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-c", WORKER_COMMAND, str(report)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        while "ready." not in log.read_text(errors="replace"):
+            assert worker.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.1)
+        worker.send_signal(signal.SIGTERM)  # Celery's warm shutdown
+        assert worker.wait(60) == 0, log.read_text()[-3000:]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    loaded = set(json.loads(report.read_text()))
+    assert "celery.apps.worker" in loaded  # Celery's worker did run
+    # Celery's command line (click, its REPL and prompt_toolkit) is not needed to run one.
+    assert not any(m.startswith(("celery.bin", "click_repl", "prompt_toolkit")) for m in loaded)
