@@ -295,3 +295,70 @@ async def test_a_native_expression_with_an_object_operand_is_evaluated_by_v8(
     run = await run_flow(client, NATIVE, {"n": 4, "o": {"a": 1}})
     assert run["status"] == "completed", run
     assert run["output"] == {"went": "big 50", "obj": "[object Object]!"}
+
+
+PREP_JOINED = """metadata: {name: JS prep hooks joined}
+nodes:
+  first:
+    type: set
+    params: {values: {n: "${(0, input.n) + 1}", tags: "${input.tags.map((t) => t.toUpperCase())}"}}
+    hooks:
+      prep: |
+        console.log("first sees", params.values.n, params.values.tags.join("+"));
+        shared.trail = [params.values.n];
+        return {values: {n: params.values.n * 10, tags: params.values.tags}};
+    next: {default: second}
+  second:
+    type: set
+    params: {values: {n: "${(0, input.n) + 1}", label: static}}
+    hooks:
+      prep: |
+        shared.trail.push(params.values.n);
+    next: {default: third}
+  third:
+    type: set
+    params: {values: {total: "${shared.trail.reduce((a, b) => a + b, 0)}"}}
+    hooks:
+      prep: |
+        if (params.values.total > 100) throw new Error("too big: " + params.values.total);
+        console.warn("total", params.values.total);
+"""
+
+
+async def sandbox_round_trips(client: httpx.AsyncClient) -> float:
+    """The server's count of requests its sandbox workers answered so far (``/metrics``)."""
+    answer = await client.get("/metrics")
+    assert answer.status_code == 200, answer.text
+    total = 0.0
+    for line in answer.text.splitlines():
+        if line.startswith("flowrunner_sandbox_evaluation_seconds_count"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def test_a_prep_hook_and_its_nodes_expressions_take_one_sandbox_round_trip(
+    client: httpx.AsyncClient,
+) -> None:
+    before = await sandbox_round_trips(client)
+    run = await run_flow(client, PREP_JOINED, {"n": 1, "tags": ["a", "b"]})
+    assert run["status"] == "completed", run
+    assert await sandbox_round_trips(client) - before == 3  # one per node, not two
+    # first: n = 2, the hook makes it 20; second: n = 21; the trail is [2, 21].
+    assert run["output"] == {"total": 23}
+    events = await events_of(client, run["id"])
+    assert node_outputs(events) == {
+        "first": {"n": 20, "tags": ["A", "B"]},
+        "second": {"n": 21, "label": "static"},
+        "third": {"total": 23},
+    }
+    logs = (await client.get(f"/api/v1/executions/{run['id']}/logs")).json()["items"]
+    assert [(i["data"]["node_id"], i["data"]["level"], i["data"]["message"]) for i in logs] == [
+        ("first", "info", "first sees 2 A+B"),
+        ("third", "warning", "total 23"),
+    ]
+    # A hook that throws fails its node with its own error, after the same one round trip.
+    before = await sandbox_round_trips(client)
+    run = await run_flow(client, PREP_JOINED, {"n": 60, "tags": []})
+    assert run["status"] == "failed", run
+    assert await sandbox_round_trips(client) - before == 3
+    assert "too big: 672" in json.dumps(run["error"]), run  # the trail is [61, 611]

@@ -4,7 +4,8 @@
 resolves ``batch.items`` and the params once per item); ``exec`` calls ``work``; ``post``
 records ``shared["result"]`` (and the original's ``shared["<kind>_result"]``, see
 ``result_keys``) and returns the action. JavaScript hooks (``hooks: prep/exec/
-post``) run through the flow's script host at the matching stage.
+post``) run through the flow's script host at the matching stage; a prep hook and the
+params' JavaScript expressions go to the sandbox in one call where they can (``_joined_prep``).
 """
 
 from __future__ import annotations
@@ -17,15 +18,26 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from flowrunner.engine import BatchPolicy, Context, Node, RetryPolicy, RunScoped, Unbatched
-from flowrunner.errors import ExpressionError, SandboxError
+from flowrunner.errors import ExpressionError, FlowrunnerError, SandboxError
 from flowrunner.expressions import Expression, Resolver, compile_value, thaw
-from flowrunner.expressions.batch import js_expressions, prefetch, v8_codes
+from flowrunner.expressions.batch import (
+    ParamPath,
+    Prefetched,
+    Slots,
+    fill_slots,
+    interpolated_codes,
+    js_expressions,
+    prefetch,
+    slot_places,
+    v8_codes,
+    whole_places,
+)
 from flowrunner.fairness import idle, reclaim
 from flowrunner.nodes.result_keys import result_key
 from flowrunner.nodes.spec import BuildEnv, NodeSpec
 
 if TYPE_CHECKING:
-    from flowrunner.scripting.host import ScriptHost, ScriptResult
+    from flowrunner.scripting.host import JoiningHost, ScriptHost, ScriptResult
 
 SECRETS: RunScoped[Mapping[str, Any]] = RunScoped("secrets", MappingProxyType({}))
 """The run's secrets, ``${secrets.X}``: a run-scoped value (``ctx.scoped(SECRETS)``), never
@@ -35,6 +47,17 @@ TOOL_ARGUMENTS: RunScoped[tuple[Node, Mapping[str, Any]] | None] = RunScoped("to
 """Params laid over a node's resolved params when an agent runs it as a tool: (the node,
 the model's arguments). Keyed by the node object, so nodes the tool node runs in turn (a
 sub-flow's) never see them; the arguments are values, never evaluated as expressions."""
+
+
+@dataclass(frozen=True, slots=True)
+class _PrepPlan:
+    """What a node needs to send its params' expressions and its prep hook in one call:
+    the expressions that may need V8, where whole-value ones put their values, and the codes
+    inside interpolated text (a visit that needs V8 for one of those makes two calls)."""
+
+    expressions: tuple[Expression, ...]
+    places: tuple[tuple[ParamPath, str], ...]
+    interpolated: frozenset[str]
 
 
 @dataclass(slots=True)
@@ -59,6 +82,7 @@ class DefinedNode(Node):
         "_items",
         "_js",
         "_params",
+        "_prep_plan",
         "_raw_params",
         "_result_key",
         "spec",
@@ -105,6 +129,17 @@ class DefinedNode(Node):
             for r in (self._params, self._items)
             if r is not None and batches
         }
+        # A host written before ``evaluate_then_run`` existed gets two calls: expressions, hook.
+        joins = callable(getattr(env.scripts, "evaluate_then_run", None))
+        self._prep_plan: _PrepPlan | None = (
+            _PrepPlan(
+                js_expressions(self._params),
+                whole_places(self._params),
+                interpolated_codes(self._params),
+            )
+            if joins and "prep" in spec.hooks and self._params.needs_js
+            else None
+        )
         self._raw_params = spec.params  # read-only: shared by every run of this node
         self._js: ScriptHost | None = env.scripts
         self._hooks: Mapping[str, str] = spec.hooks
@@ -207,10 +242,7 @@ class DefinedNode(Node):
             # The original's batch without items: a list input is the items.
             items = list(ctx.input)
         else:
-            params = self._given(ctx, await self._resolve(self._params, scope))
-            call = Call(ctx, params, ctx.input)
-            if "prep" in self._hooks:
-                await self._prep_hook(call, scope)
+            call = await self._prepared(ctx, scope)
             if self._batch is None:
                 return call
             ctx.log(
@@ -227,11 +259,7 @@ class DefinedNode(Node):
         calls = []
         for index, item in enumerate(items):
             item_scope = {**scope, "item": item, "index": index}
-            params = self._given(ctx, await self._resolve(self._params, item_scope))
-            call = Call(ctx, params, ctx.input, item, index)
-            if "prep" in self._hooks:
-                await self._prep_hook(call, item_scope)
-            calls.append(call)
+            calls.append(await self._prepared(ctx, item_scope, item, index))
         return calls
 
     async def exec(self, prep_res: Call) -> Any:
@@ -272,6 +300,66 @@ class DefinedNode(Node):
             if len(codes) > 1:
                 return await resolver.aresolve(scope, await prefetch(codes, scope, self._js))
         return await resolver.aresolve(scope, self._js)
+
+    async def _prepared(
+        self, ctx: Context, scope: dict[str, Any], item: Any = None, index: int | None = None
+    ) -> Call:
+        """One call of this visit (one per item in a batch): resolved params, after the prep
+        hook if there is one."""
+        if self._prep_plan is not None:
+            joined = await self._joined_prep(ctx, scope, item, index)
+            if joined is not None:
+                return joined
+        params = self._given(ctx, await self._resolve(self._params, scope))
+        call = Call(ctx, params, ctx.input, item, index)
+        if "prep" in self._hooks:
+            await self._prep_hook(call, scope)
+        return call
+
+    async def _joined_prep(
+        self, ctx: Context, scope: dict[str, Any], item: Any, index: int | None
+    ) -> Call | None:
+        """The params and the prep hook with one sandbox call; None when this visit cannot
+        join them (then the caller makes the two calls).
+
+        The params are resolved with a ``Slot`` for each expression V8 must evaluate (whole
+        values only), the host evaluates those and runs the hook over the params with their
+        values in place, and the values it returned take the slots' places here too: the
+        params two calls give. If an expression failed, resolving with the values raises
+        the error two calls raise, naming the first failing expression.
+        """
+        join: _PrepPlan = self._prep_plan  # type: ignore[assignment]  # set when this is called
+        host: JoiningHost = self._js  # type: ignore[assignment]  # checked at compile time
+        codes = v8_codes(join.expressions, scope)
+        if not codes or not join.interpolated.isdisjoint(codes):
+            return None
+        template = self._given(ctx, await self._params.aresolve(scope, Slots(codes, host)))
+        places = slot_places(template, join.places)
+        if places is None:
+            return None
+        try:
+            joined = await host.evaluate_then_run(
+                codes, scope, self._hooks["prep"], template, places
+            )
+        except FlowrunnerError:
+            # The call failed as a whole (a time or size limit, a lost worker): which part
+            # failed is unknown, so the two calls are made and each reports its own failure.
+            return None
+        if any(isinstance(value, FlowrunnerError) for value in joined.values):
+            # Raises the error two calls raise: the first failing expression, by name.
+            await self._params.aresolve(scope, Prefetched(codes, joined.values, host))
+        hook = joined.hook
+        if hook is None:  # only when an expression failed, and resolving raised for it
+            raise SandboxError(f"node '{self.node_id}': the prep hook did not run")
+        if isinstance(hook, Exception):  # as ``run_script``: its console lines, then raise
+            _log_lines(ctx, getattr(hook, "context", {}).get("logs"))
+            raise hook
+        fill_slots(template, places, joined.values)
+        call = Call(ctx, template, ctx.input, item, index)
+        apply_script_effects(ctx, hook)
+        if isinstance(hook.value, Mapping):
+            call.params = dict(hook.value)
+        return call
 
     async def _prep_hook(self, call: Call, scope: dict[str, Any]) -> None:
         value = await self._hook("prep", {**scope, "params": call.params}, call.ctx)

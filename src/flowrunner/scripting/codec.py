@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -116,7 +116,8 @@ def _to_json(value: Any) -> Any:
     raise TypeError(f"a value of type {type(value).__name__} cannot be passed to a script")
 
 
-def encode_scope(scope: Mapping[str, Any]) -> bytes:
+def encode_scope(scope: Mapping[str, Any] | Sequence[Any]) -> bytes:
+    """JSON text of ``scope`` (or of any JSON-like data) as UTF-8; it holds no raw newline."""
     try:
         text = json.dumps(
             scope, default=_to_json, ensure_ascii=False, allow_nan=False, separators=(",", ":")
@@ -130,6 +131,14 @@ def encode_scope(scope: Mapping[str, Any]) -> bytes:
         # reaches the script as the same lone surrogate JavaScript would have.
         escaped = json.dumps(scope, default=_to_json, allow_nan=False, separators=(",", ":"))
         return escaped.encode()
+
+
+def encode_joined(
+    scope: Mapping[str, Any], template: Any, slots: Sequence[tuple[Sequence[str | int], int]]
+) -> bytes:
+    """The payload of a ``p`` request: the scope, a newline (JSON text has none: newlines
+    inside strings are escaped), then the params template and where each value goes."""
+    return encode_scope(scope) + b"\n" + encode_scope([template, [[list(p), i] for p, i in slots]])
 
 
 def encode_request(op: bytes, kind: bytes, names: str, code: str, scope: bytes = b"") -> bytes:

@@ -176,10 +176,20 @@
   // line and column of the offending token (the worker parses them from the message).
   // Kind "m" is a node's expressions as a JSON array: each is compiled as an expression of
   // its own (same line numbers as alone) and evaluated in one request (see `runMany`).
+  // Kind "p" is a node's expressions and its prep hook, `{"x": [codes], "h": body, "n":
+  // hook's names}`: the expressions as for "m", the hook as a function body of its own
+  // names (as alone: the same line numbers, and `shared` only if it names it).
   function define(id, kind, names, code) {
     if (kind === "m") {
       const fns = jsonParse(code).map((one) => new FunctionCtor("__scope", source("e", names, one)));
       compiled.set(id, { kind, fns });
+      return;
+    }
+    if (kind === "p") {
+      const spec = jsonParse(code);
+      const fns = spec.x.map((one) => new FunctionCtor("__scope", source("e", names, one)));
+      const hook = new FunctionCtor("__scope", source("f", spec.n, spec.h));
+      compiled.set(id, { kind, fns, hook });
       return;
     }
     compiled.set(id, { kind, fn: new FunctionCtor("__scope", source(kind, names, code)) });
@@ -244,12 +254,7 @@
         e: { name: "ResultError", message: info.message, line: null, column: null }, l: logs,
       });
     }
-    if (out.length > limits.maxResultChars) {
-      return "R" + jsonStringify({
-        m: `the result is ${out.length} characters, over the limit of ${limits.maxResultChars}`,
-      });
-    }
-    return "V" + out;
+    return limited(out);
   }
 
   function failure(error) {
@@ -259,21 +264,24 @@
   // `outcome` is what `settle` will report: [false, error], [true, value, shared] or PENDING.
   const PENDING = freeze([]);
   const MANY = freeze([]); // marks a batch's outcome: [true, outcomes, MANY]
+  const JOINED = freeze([]); // marks expressions + hook: [true, joined, JOINED]
   const NEVER_SETTLED = "the script's promise never settled (the sandbox has no timers or I/O)";
 
   // A batch: every expression gets its own freshly parsed scope (as if evaluated alone) and
   // its own outcome, so one that throws does not hide the others' values. Promises are
   // awaited as for one expression: each settles into its slot before `settle` runs.
-  function runMany(fns, scopeJson) {
+  // Returns the outcomes and the promises that settle the pending ones.
+  function evaluateEach(fns, scopeJson) {
     const outcomes = fns.map(() => PENDING);
+    const waits = [];
     fns.forEach((fn, i) => {
       try {
         const value = fn(jsonParse(scopeJson));
         if (value !== null && typeof value === "object" && typeof value.then === "function") {
-          Promise.resolve(value).then(
+          waits.push(Promise.resolve(value).then(
             (settled) => { outcomes[i] = [true, settled]; },
             (error) => { outcomes[i] = [false, error]; },
-          );
+          ));
         } else {
           outcomes[i] = [true, value];
         }
@@ -281,31 +289,138 @@
         outcomes[i] = [false, error];
       }
     });
-    outcome = [true, outcomes, MANY];
+    return { outcomes, waits };
   }
 
-  function serialiseMany(outcomes) {
-    const items = outcomes.map((done) => {
-      if (done === PENDING) {
-        return jsonStringify({ e: { name: "Error", message: NEVER_SETTLED, line: null, column: null } });
-      }
-      if (!done[0]) return jsonStringify({ e: describe(done[1]) });
-      try {
-        return jsonStringify({ v: done[1] }, rejectUnserialisable);
-      } catch (error) {
-        const info = describe(error);
-        return jsonStringify({
-          e: { name: "ResultError", message: info.message, line: null, column: null },
-        });
-      }
-    });
-    const out = `{"l":${jsonStringify(logs)},"v":[${items.join(",")}]}`;
+  function runMany(fns, scopeJson) {
+    outcome = [true, evaluateEach(fns, scopeJson).outcomes, MANY];
+  }
+
+  // One expression's outcome as its JSON item: `{"v": value}` or `{"e": error}`.
+  function serialiseItem(done) {
+    if (done === PENDING) {
+      return jsonStringify({ e: { name: "Error", message: NEVER_SETTLED, line: null, column: null } });
+    }
+    if (!done[0]) return jsonStringify({ e: describe(done[1]) });
+    try {
+      return jsonStringify({ v: done[1] }, rejectUnserialisable);
+    } catch (error) {
+      const info = describe(error);
+      return jsonStringify({
+        e: { name: "ResultError", message: info.message, line: null, column: null },
+      });
+    }
+  }
+
+  function limited(out) {
     if (out.length > limits.maxResultChars) {
       return "R" + jsonStringify({
         m: `the result is ${out.length} characters, over the limit of ${limits.maxResultChars}`,
       });
     }
     return "V" + out;
+  }
+
+  function serialiseMany(outcomes) {
+    const items = outcomes.map(serialiseItem);
+    return limited(`{"l":${jsonStringify(logs)},"v":[${items.join(",")}]}`);
+  }
+
+  // A node's expressions, then its prep hook, in one request. The payload is the scope JSON,
+  // a newline (JSON text has none of its own), and `[params template, [[path, index], ...]]`:
+  // the params the server resolved, with null where expression `index`'s value goes. Once
+  // every expression has settled without an error, each value goes through JSON exactly as
+  // it would have crossed to the server and back (so the hook sees what it saw when the two
+  // were separate calls), lands at its paths, and the hook runs over a fresh parse of the
+  // scope with `params` = those params. Its console lines start empty, as when it ran alone;
+  // the expressions' lines are dropped, as they are for every expression.
+  function runJoined(entry, payload) {
+    const cut = payload.indexOf("\n");
+    const scopeJson = payload.slice(0, cut);
+    const { outcomes, waits } = evaluateEach(entry.fns, scopeJson);
+    const joined = { outcomes, items: null, hook: null, broken: null };
+    outcome = [true, joined, JOINED];
+    const next = () => {
+      // The hook's own errors are caught inside; one here is ours (params that do not fit
+      // their places): the whole request fails, and the server makes the two calls.
+      try {
+        runHook(entry.hook, joined, scopeJson, payload.slice(cut + 1));
+      } catch (error) {
+        joined.broken = error;
+      }
+    };
+    if (waits.length) Promise.all(waits).then(next); else next();
+  }
+
+  function place(params, path, value) {
+    if (path.length === 0) return value;
+    let at = params;
+    for (let i = 0; i < path.length - 1; i += 1) at = at[path[i]];
+    // Defined, not assigned: a param named "__proto__" stays an own property.
+    defineProperty(at, path[path.length - 1], {
+      value, writable: true, enumerable: true, configurable: true,
+    });
+    return params;
+  }
+
+  function runHook(hook, joined, scopeJson, extraJson) {
+    const items = joined.outcomes.map(serialiseItem);
+    joined.items = items;
+    const parsed = items.map((text) => jsonParse(text));
+    if (parsed.some((item) => "e" in item)) return; // an expression failed: no hook
+    const [template, slots] = jsonParse(extraJson);
+    let params = template;
+    for (const [path, index] of slots) {
+      // Parsed per place: two places of one expression get two objects, as over JSON.
+      const item = jsonParse(items[index]);
+      params = place(params, path, "v" in item ? item.v : null);
+    }
+    const scope = jsonParse(scopeJson);
+    scope.params = params;
+    logs = [];
+    logChars = 0;
+    try {
+      const [value, shared] = hook(scope);
+      if (value !== null && typeof value === "object" && typeof value.then === "function") {
+        joined.hook = PENDING;
+        Promise.resolve(value).then(
+          (settled) => { joined.hook = [true, settled, shared]; },
+          (error) => { joined.hook = [false, error]; },
+        );
+      } else {
+        joined.hook = [true, value, shared];
+      }
+    } catch (error) {
+      joined.hook = [false, error];
+    }
+  }
+
+  // `{"l": the hook's logs, "v": [items], "h": null (not run) | {"v", "s"} | {"e"}}`.
+  function serialiseJoined(joined) {
+    if (joined.broken !== null) {
+      return "R" + jsonStringify({ m: `the joined call failed: ${describe(joined.broken).message}` });
+    }
+    const items = joined.items ?? joined.outcomes.map(serialiseItem);
+    const done = joined.hook;
+    let hook;
+    if (done === null) {
+      hook = "null";
+    } else if (done === PENDING) {
+      hook = jsonStringify({ e: { name: "Error", message: NEVER_SETTLED, line: null, column: null } });
+    } else if (!done[0]) {
+      hook = jsonStringify({ e: describe(done[1]) });
+    } else {
+      try {
+        hook = jsonStringify({ v: done[1], s: done[2] }, rejectUnserialisable);
+      } catch (error) {
+        const info = describe(error);
+        hook = jsonStringify({
+          e: { name: "ResultError", message: info.message, line: null, column: null },
+        });
+      }
+    }
+    const lines = done === null ? [] : logs;
+    return limited(`{"l":${jsonStringify(lines)},"v":[${items.join(",")}],"h":${hook}}`);
   }
 
   function run(id, scopeJson, freshSeed) {
@@ -315,6 +430,10 @@
     const entry = compiled.get(id);
     if (entry.kind === "m") {
       runMany(entry.fns, scopeJson);
+      return;
+    }
+    if (entry.kind === "p") {
+      runJoined(entry, scopeJson);
       return;
     }
     try {
@@ -344,6 +463,7 @@
         });
       }
       if (done[2] === MANY) return serialiseMany(done[1]);
+      if (done[2] === JOINED) return serialiseJoined(done[1]);
       return done[0] ? serialise(done[1], done[2]) : failure(done[1]);
     } finally {
       logs = [];

@@ -26,17 +26,19 @@ from flowrunner.fairness import ACCOUNT_ID, FairSemaphore
 from flowrunner.scripting.checker import SyntaxChecker
 from flowrunner.scripting.codec import (
     decode_reply,
+    encode_joined,
     encode_request,
     encode_scope,
     scope_names,
     script_error,
 )
-from flowrunner.scripting.host import LogLine, ScriptResult, SyntaxKind
+from flowrunner.scripting.host import JoinedResult, LogLine, ScriptResult, SyntaxKind
 from flowrunner.scripting.pool import Recycling, WorkerPool
 from flowrunner.scripting.process import Limits
 from flowrunner.scripting.worker import (
     KIND_EXPRESSION,
     KIND_FUNCTION,
+    KIND_JOINED,
     KIND_MANY,
     OP_CHECK,
     OP_RUN,
@@ -227,6 +229,52 @@ class Sandbox:
         shared = reply["s"] if "s" in reply else scope.get("shared")
         return ScriptResult(value=reply.get("v"), shared=shared, logs=logs)
 
+    async def evaluate_then_run(
+        self,
+        codes: Sequence[str],
+        scope: Mapping[str, Any],
+        body: str,
+        params: Any,
+        slots: Sequence[tuple[Sequence[str | int], int]],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - named by the sandbox API contract
+    ) -> JoinedResult:
+        """A node's expressions and then its prep hook, in one round trip to a worker.
+
+        The expressions are evaluated exactly as by ``evaluate_expressions``; if none failed,
+        the hook runs exactly as ``run_function(body, {**scope, "params": p})`` would, ``p``
+        being ``params`` with each expression's value (as it would have come back) at its
+        ``slots`` paths. The time limit is the per-expression limit times the number of
+        expressions, plus the hook's. Raises only when the call fails as a whole; a caller
+        that needs each part's own error then makes the two calls (see ``JoiningHost``).
+        """
+        listing = json.dumps(list(codes), ensure_ascii=False)
+        for_expressions = _used(listing, scope)
+        # The hook's scope is ``scope`` with ``params`` (added if ``scope`` has none).
+        for_hook = _used(body, scope if "params" in scope else {**scope, "params": None})
+        if "params" not in for_hook:  # a hook that never names `params` does not get them
+            params, slots = None, ()
+        # The hook's `params` is the resolved params (sent as the template), not the raw ones.
+        sent = tuple(k for k in scope if k in for_expressions or (k in for_hook and k != "params"))
+        spec = {"x": list(codes), "h": body, "n": scope_names(for_hook)}
+        payload = encode_joined({k: scope[k] for k in sent}, params, slots)
+        limit = (self.timeout if timeout is None else timeout) * (len(codes) + 1)
+        reply = await self._call(
+            KIND_JOINED, scope_names(sent), json.dumps(spec, ensure_ascii=False), payload, limit
+        )
+        values = [
+            script_error(item["e"], []) if "e" in item else item.get("v") for item in reply["v"]
+        ]
+        done = reply.get("h")
+        hook: ScriptResult | Exception | None = None
+        if done is not None and "e" in done:
+            hook = script_error(done["e"], reply.get("l") or [])
+        elif done is not None:
+            logs = [LogLine(level, message) for level, message in reply.get("l", ())]
+            shared = done["s"] if "s" in done else scope.get("shared")
+            hook = ScriptResult(value=done.get("v"), shared=shared, logs=logs)
+        return JoinedResult(values, hook)
+
     def check_syntax(self, code: str, *, kind: SyntaxKind) -> None:
         """Raise ``ScriptError`` (with line and column) if ``code`` does not parse.
 
@@ -244,14 +292,15 @@ class Sandbox:
     async def _run(
         self, kind: bytes, code: str, scope: Mapping[str, Any], seconds: float | None
     ) -> dict[str, Any]:
+        used = _used(code, scope)
+        payload = encode_scope({k: scope[k] for k in used})
+        return await self._call(kind, scope_names(used), code, payload, seconds)
+
+    async def _call(
+        self, kind: bytes, names: str, code: str, payload: bytes, seconds: float | None
+    ) -> dict[str, Any]:
         if not self._started:
             await self.start()
-        # Locals can only be referenced by name in the source (there is no eval or `with`),
-        # so a scope entry whose name is not in the code text cannot be used: do not
-        # serialise it. Unicode escapes in identifiers (\u0069nput) defeat the text check.
-        used = tuple(scope) if "\\u" in code else tuple(k for k in scope if k in code)
-        names = scope_names(used)
-        payload = encode_scope({k: scope[k] for k in used})
         request = encode_request(OP_RUN, kind, names, code, payload)
         limit = self.timeout if seconds is None else seconds
         if limit <= 0:
@@ -273,3 +322,11 @@ class Sandbox:
             if self.observe is not None:
                 self.observe(time.perf_counter() - started)
         return decode_reply(reply)
+
+
+def _used(code: str, scope: Mapping[str, Any]) -> tuple[str, ...]:
+    """The scope keys ``code`` can use. Locals can only be referenced by name in the source
+    (there is no eval or `with`), so a scope entry whose name is not in the code text cannot
+    be used: it is not serialised. Unicode escapes in identifiers (\\u0069nput) defeat the
+    text check."""
+    return tuple(scope) if "\\u" in code else tuple(k for k in scope if k in code)

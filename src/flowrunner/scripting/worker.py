@@ -19,7 +19,11 @@ Wire format (both directions length-prefixed, little-endian):
   op ``S`` asks for the worker's heap statistics (a ``V`` reply whose ``v`` holds them).
   kind ``e`` is an expression, ``f`` a function body, ``m`` a JSON array of expressions
   evaluated in one request (the value is a list of ``{"v": value}`` or ``{"e": error}``,
-  one per expression). ``names`` is the comma-joined scope
+  one per expression), ``p`` a node's expressions and then its prep hook in one request
+  (``code`` is ``{"x": [expressions], "h": hook body, "n": the hook's names}``, ``scope``
+  is the scope JSON, a newline, and ``[params template, [[path, index], ...]]``; the reply
+  is ``{"l": the hook's logs, "v": [items as for m], "h": null | {"v", "s"} | {"e"}}``, see
+  runtime.js ``runJoined``). ``names`` is the comma-joined scope
   keys (validated identifiers) that become locals.
 * response: ``RESPONSE`` header (status, flags, len(payload)) then a UTF-8 JSON payload.
   status ``V`` ok (``{"l": logs, "v": value, "s": shared}``), ``E`` script error
@@ -46,7 +50,7 @@ REQUEST = struct.Struct("<ccIII")
 RESPONSE = struct.Struct("<cBI")
 EXITING = 1
 OP_RUN, OP_CHECK, OP_STATS = b"R", b"C", b"S"
-KIND_EXPRESSION, KIND_FUNCTION, KIND_MANY = b"e", b"f", b"m"
+KIND_EXPRESSION, KIND_FUNCTION, KIND_MANY, KIND_JOINED = b"e", b"f", b"m", b"p"
 STATUS_VALUE, STATUS_ERROR, STATUS_RESOURCE, STATUS_OK = b"V", b"E", b"R", b"K"
 
 # How many compiled snippets a worker keeps; beyond that the cache is dropped and rebuilt.
