@@ -98,7 +98,7 @@ def worker(
 
         worker_shutting_down.connect(hand_back, weak=False)
         # The worker `celery worker` would start, built directly: that command's click CLI
-        # imports click-repl and prompt_toolkit (~0.1 s and ~13 MB a worker) for a shell no
+        # imports click-repl and prompt_toolkit (~0.1 s and ~8 MB a worker) for a shell no
         # worker uses. The arguments are the ones its options convert to.
         worker = app.Worker(
             hostname=host_format(default_nodename(f"flowrunner-{os.getpid()}@%h")),
