@@ -26,6 +26,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from common import cpu_seconds
+
 from flowrunner.definition import compile_flow, load_flow
 from flowrunner.scripting import Sandbox, ScriptResult
 from flowrunner.scripting.host import SyntaxKind
@@ -66,9 +68,7 @@ class TwoCalls:
 
 
 def cpu(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu_seconds(pid) or 0.0
 
 
 async def main(seconds: float, rounds: int) -> None:

@@ -40,7 +40,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import free_port
+from common import cpu_seconds, free_port
 from cryptography.fernet import Fernet
 
 ADMIN = ("bench", "bench-password-1")
@@ -86,12 +86,6 @@ def use_bytecode() -> None:
     ENV.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) process ``pid`` has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 BARE_STACK = Path(__file__).with_name("bare_stack.py")
 
 
@@ -109,7 +103,7 @@ def floor_once(tmp: str, key: str, measure_memory: bool) -> tuple[float, float, 
             if process.poll() is not None:
                 raise SystemExit("the bare stack did not start")
             time.sleep(0.01)
-        ready, cpu = time.perf_counter() - started, process_cpu(process.pid)
+        ready, cpu = time.perf_counter() - started, cpu_seconds(process.pid) or 0.0
         rss = 0.0
         if measure_memory:
             time.sleep(1)
@@ -178,7 +172,7 @@ def serve_once(
             if process.poll() is not None:
                 raise SystemExit("the server did not start")
             time.sleep(0.01)
-        ready, cpu, idle_rss = time.perf_counter() - started, process_cpu(process.pid), 0.0
+        ready, cpu, idle_rss = time.perf_counter() - started, cpu_seconds(process.pid) or 0.0, 0.0
         if measure_memory:
             time.sleep(1)
             idle_rss = rss_mb(process.pid)

@@ -151,21 +151,29 @@ print("\\nMODULES " + json.dumps(sorted(sys.modules)))
 """
 
 
-def test_a_worker_start_builds_no_http_application(tmp_path: Path) -> None:
+def worker_env(data_dir: Path) -> dict[str, str]:
+    """The environment of a worker on ``data_dir`` with the test Redis as broker and bus."""
     from cryptography.fernet import Fernet
 
     from tests.conftest import require_service
 
     redis = require_service("FLOWRUNNER_TEST_REDIS_URL", "Redis")
-    env = {
+    return {
         **os.environ,
-        "FLOWRUNNER_DATA_DIR": str(tmp_path),
+        "FLOWRUNNER_DATA_DIR": str(data_dir),
         "FLOWRUNNER_SECRET_KEYS": Fernet.generate_key().decode(),
         "FLOWRUNNER_BROKER_URL": redis,
         "FLOWRUNNER_EVENT_BUS_URL": redis,
     }
+
+
+def test_a_worker_start_builds_no_http_application(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", WORKER_PROBE], capture_output=True, text=True, check=True, env=env
+        [sys.executable, "-c", WORKER_PROBE],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=worker_env(tmp_path),
     )
     loaded = set(json.loads(done.stdout.rsplit("\nMODULES ", 1)[1]))
     assert not any(m.startswith(("fastapi", "flowrunner.api.app")) for m in loaded)
@@ -188,20 +196,8 @@ def test_a_worker_runs_celery_without_its_command_line(tmp_path: Path) -> None:
     import signal
     import time
 
-    from cryptography.fernet import Fernet
-
-    from tests.conftest import require_service
-
-    redis = require_service("FLOWRUNNER_TEST_REDIS_URL", "Redis")
-    env = {
-        **os.environ,
-        "FLOWRUNNER_DATA_DIR": str(tmp_path),
-        "FLOWRUNNER_SECRET_KEYS": Fernet.generate_key().decode(),
-        "FLOWRUNNER_BROKER_URL": redis,
-        "FLOWRUNNER_EVENT_BUS_URL": redis,
-        # A queue of its own: no other test's run reaches this worker.
-        "FLOWRUNNER_DEFAULT_QUEUE": f"startup-probe-{os.getpid()}",
-    }
+    # A queue of its own: no other test's run reaches this worker.
+    env = {**worker_env(tmp_path), "FLOWRUNNER_DEFAULT_QUEUE": f"startup-probe-{os.getpid()}"}
     log, report = tmp_path / "worker.log", tmp_path / "modules.json"
     with log.open("wb") as out:
         worker = subprocess.Popen(
